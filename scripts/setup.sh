@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install lookalike's build and test dependencies on Debian bookworm.
+# Idempotent: running it twice is harmless. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
+  sqlite3 ca-certificates curl jq
+)
+if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 1 ]; then
+  PKGS+=(chromium)
+  # Node.js may already come from elsewhere (its npm conflicts with Debian's): only add if absent.
+  command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all Debian packages present"
+fi

@@ -1,0 +1,635 @@
+/* catalog/catalog.c — the SQLite catalog (schema in catalog.h): opening and validating the
+ * file, items, vectors (float32 little-endian blobs), meta, transactions and check().
+ * Every SQL statement is prepared once at open and cached on the handle, which is why a handle
+ * must be used from one thread at a time (each thread or request opens its own handle).
+ * Errors are mapped to LK_E* codes; the message is kept on the handle (lk_catalog_errmsg). */
+#include "catalog/catalog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "util/size.h"
+
+#define SCHEMA_VERSION 1
+#define APP_ID 0x4C4B4341 /* "LKCA" in PRAGMA application_id */
+#define MAX_DIM (1 << 20) /* sanity bound on a stored vector's dimension */
+
+const char *const lk_catalog_fields[LK_NFIELDS] = {
+    "gender", "masterCategory", "subCategory", "articleType",       "baseColour",
+    "season", "year",           "usage",       "productDisplayName",
+};
+
+#define ITEM_COLS                                                                                \
+  "id, path, hash, size, mtime, gender, masterCategory, subCategory, articleType, baseColour, " \
+  "season, year, usage, productDisplayName, extra, status, error"
+#define ITEM_NCOLS 17
+
+static const char schema_sql[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE items(id INTEGER PRIMARY KEY, path TEXT, hash TEXT, size INTEGER,"
+    " mtime INTEGER, gender TEXT, masterCategory TEXT, subCategory TEXT, articleType TEXT,"
+    " baseColour TEXT, season TEXT, year TEXT, usage TEXT, productDisplayName TEXT,"
+    " extra TEXT, status TEXT, error TEXT);"
+    "CREATE INDEX items_hash ON items(hash);"
+    "CREATE TABLE vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "INSERT INTO meta(key, value) VALUES('schema_version', '1');";
+
+/* The cached statements. */
+enum {
+  ST_GET_META,
+  ST_SET_META,
+  ST_PUT_ITEM,
+  ST_GET_ITEM,
+  ST_DEL_ITEM,
+  ST_DEL_VECTOR,
+  ST_PUT_VECTOR,
+  ST_GET_VECTOR,
+  ST_DEL_VECTORS,
+  ST_ALL_ITEMS,
+  ST_ALL_VECTORS,
+  ST_COUNT_ITEMS,
+  ST_COUNT_VECTORS,
+  ST_COUNT_ERRORS,
+  ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_GET_META] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_SET_META] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_PUT_ITEM] = "INSERT INTO items(" ITEM_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT(id) DO UPDATE SET"
+                    " path = ?2, hash = ?3, size = ?4, mtime = ?5, gender = ?6,"
+                    " masterCategory = ?7, subCategory = ?8, articleType = ?9, baseColour = ?10,"
+                    " season = ?11, year = ?12, usage = ?13, productDisplayName = ?14,"
+                    " extra = ?15, status = ?16, error = ?17",
+    [ST_GET_ITEM] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
+    [ST_DEL_ITEM] = "DELETE FROM items WHERE id = ?1",
+    [ST_DEL_VECTOR] = "DELETE FROM vectors WHERE id = ?1",
+    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors(id, dim, data) VALUES(?1, ?2, ?3)",
+    [ST_GET_VECTOR] = "SELECT dim, data FROM vectors WHERE id = ?1",
+    [ST_DEL_VECTORS] = "DELETE FROM vectors",
+    [ST_ALL_ITEMS] = "SELECT " ITEM_COLS " FROM items ORDER BY id",
+    [ST_ALL_VECTORS] = "SELECT id, dim, data FROM vectors ORDER BY id",
+    [ST_COUNT_ITEMS] = "SELECT count(*) FROM items",
+    [ST_COUNT_VECTORS] = "SELECT count(*) FROM items JOIN vectors ON vectors.id = items.id"
+                         " WHERE items.status = 'ok'",
+    [ST_COUNT_ERRORS] = "SELECT count(*) FROM items WHERE status = 'error'",
+};
+
+struct lk_catalog {
+  sqlite3 *db;
+  int writable;
+  sqlite3_stmt *st[ST_N];
+  float *vbuf; /* decode buffer for foreach_vector, grown as needed */
+  size_t vcap;
+  lk_errbuf err;
+};
+
+/* Maps an SQLite result code to an LK_E* code. */
+static int map_rc(int rc) {
+  switch (rc & 0xff) {
+  case SQLITE_NOMEM: return LK_ENOMEM;
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB: return LK_ECORRUPT;
+  case SQLITE_IOERR:
+  case SQLITE_CANTOPEN:
+  case SQLITE_FULL:
+  case SQLITE_PERM: return LK_EIO;
+  case SQLITE_TOOBIG: return LK_ETOOBIG;
+  default: return LK_EDB;
+  }
+}
+
+/* Records the connection's current error on the handle, prefixed by what we were doing. */
+static int db_fail(lk_catalog *c, int rc, const char *what) {
+  return lk_err_set(&c->err, map_rc(rc), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static int exec(lk_catalog *c, const char *sql) {
+  int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : db_fail(c, rc, sql);
+}
+
+/* A cached statement, reset and unbound, or NULL if it is in use further up the stack
+ * (a foreach callback calling back into the same statement). */
+static sqlite3_stmt *stmt(lk_catalog *c, int id) {
+  sqlite3_stmt *s = c->st[id];
+  if (sqlite3_stmt_busy(s)) {
+    lk_err_set(&c->err, LK_EINVAL, "catalog: statement re-entered from a callback");
+    return NULL;
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return s;
+}
+
+static int done(sqlite3_stmt *s, int rc) {
+  sqlite3_reset(s);
+  return rc;
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(lk_catalog *c, sqlite3_stmt *s, const char *what) {
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) rc = db_fail(c, rc, what);
+  else rc = 0;
+  return done(s, rc);
+}
+
+/* Runs a one-value "SELECT ..." with no parameters into *out. */
+static int query_int(lk_catalog *c, const char *sql, int64_t *out) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, sql);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *out = sqlite3_column_int64(s, 0);
+    rc = 0;
+  } else {
+    rc = db_fail(c, rc, sql);
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int is_little_endian(void) { return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__; }
+
+/* dst[i] = the float32 LE value at src + 4*i (src need not be aligned). */
+static void decode_floats(float *dst, const void *src, int n) {
+  if (is_little_endian()) {
+    memcpy(dst, src, (size_t)n * 4);
+    return;
+  }
+  const unsigned char *p = src;
+  for (int i = 0; i < n; i++, p += 4) {
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    memcpy(&dst[i], &u, 4);
+  }
+}
+
+/* Checks that the file is a lookalike catalog of a version we know; creates the schema in an
+ * empty file when allowed. */
+static int check_schema(lk_catalog *c, int create) {
+  int64_t n;
+  int rc = query_int(c, "SELECT count(*) FROM sqlite_master", &n);
+  if (rc) {
+    if (rc == LK_ECORRUPT || rc == LK_EDB)
+      return lk_err_set(&c->err, LK_ECORRUPT, "catalog: not a lookalike catalog (%s)",
+                        sqlite3_errmsg(c->db));
+    return rc;
+  }
+  if (n == 0) {
+    if (!create)
+      return lk_err_set(&c->err, LK_ECORRUPT, "catalog: empty database, not a lookalike catalog");
+    /* two processes may race to create: the immediate transaction serialises them */
+    if ((rc = exec(c, "BEGIN IMMEDIATE")) != 0) return rc;
+    if ((rc = query_int(c, "SELECT count(*) FROM sqlite_master", &n)) != 0) goto rollback;
+    if (n == 0) {
+      char sql[64];
+      snprintf(sql, sizeof sql, "PRAGMA application_id = %d", APP_ID);
+      if ((rc = exec(c, sql)) != 0 || (rc = exec(c, schema_sql)) != 0) goto rollback;
+    }
+    if ((rc = exec(c, "COMMIT")) != 0) goto rollback;
+  }
+  int64_t app;
+  if ((rc = query_int(c, "PRAGMA application_id", &app)) != 0) return rc;
+  if (app != 0 && app != APP_ID)
+    return lk_err_set(&c->err, LK_ECORRUPT,
+                      "catalog: not a lookalike catalog (application_id %#llx)",
+                      (unsigned long long)app);
+  if ((rc = query_int(c,
+                      "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                      " AND name IN ('meta', 'items', 'vectors')",
+                      &n)) != 0)
+    return rc;
+  if (n != 3)
+    return lk_err_set(&c->err, LK_ECORRUPT,
+                      "catalog: not a lookalike catalog (no meta/items/vectors tables)");
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &s,
+                          NULL);
+  if (rc != SQLITE_OK) return lk_err_set(&c->err, LK_ECORRUPT, "catalog: bad meta table");
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    rc = rc == SQLITE_DONE ? lk_err_set(&c->err, LK_ECORRUPT,
+                                        "catalog: not a lookalike catalog (no schema_version)")
+                           : db_fail(c, rc, "reading schema_version");
+  } else {
+    const char *v = (const char *)sqlite3_column_text(s, 0);
+    char *end = NULL;
+    long ver = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end || ver != SCHEMA_VERSION)
+      rc = lk_err_set(&c->err, LK_EMISMATCH,
+                      "catalog: schema_version '%s' is not %d (made by another version of "
+                      "lookalike?)",
+                      v ? v : "(null)", SCHEMA_VERSION);
+    else
+      rc = 0;
+  }
+  sqlite3_finalize(s);
+  return rc;
+rollback:
+  sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
+  if (!out || !path || (flags != LK_CATALOG_READONLY && flags != LK_CATALOG_CREATE))
+    return lk_err_set(err, LK_EINVAL, "catalog: bad arguments to open");
+  *out = NULL;
+  struct stat st;
+  if (flags == LK_CATALOG_READONLY && stat(path, &st) != 0)
+    return lk_err_set(err, errno == ENOENT ? LK_ENOTFOUND : LK_EIO, "catalog: %s: %s", path,
+                      strerror(errno));
+  lk_catalog *c = calloc(1, sizeof *c);
+  if (!c) return lk_err_set(err, LK_ENOMEM, "catalog: out of memory");
+  c->writable = flags == LK_CATALOG_CREATE;
+  int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int rc = sqlite3_open_v2(path, &c->db, oflags, NULL);
+  if (rc != SQLITE_OK) {
+    rc = c->db ? db_fail(c, rc, path) : lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+    goto fail;
+  }
+  sqlite3_extended_result_codes(c->db, 1);
+  sqlite3_busy_timeout(c->db, 5000);
+  if ((rc = exec(c, "PRAGMA foreign_keys = ON")) != 0) goto fail;
+  if ((rc = check_schema(c, c->writable)) != 0) goto fail;
+  if (c->writable) {
+    /* WAL + synchronous=NORMAL: a committed transaction survives the process being killed */
+    sqlite3_stmt *s;
+    rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+      rc = db_fail(c, rc, "setting WAL mode");
+      goto fail;
+    }
+    rc = sqlite3_step(s);
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    if (!mode)
+      rc = db_fail(c, rc, "setting WAL mode");
+    else if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) /* ":memory:" is fine */
+      rc = lk_err_set(&c->err, LK_EDB, "catalog: could not switch to WAL (mode %s)", mode);
+    else
+      rc = 0;
+    sqlite3_finalize(s);
+    if (rc) goto fail;
+    if ((rc = exec(c, "PRAGMA synchronous = NORMAL")) != 0) goto fail;
+  }
+  for (int i = 0; i < ST_N; i++) {
+    rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
+    if (rc != SQLITE_OK) {
+      /* the tables exist but have the wrong columns */
+      rc = lk_err_set(&c->err, LK_ECORRUPT, "catalog: schema does not match: %s",
+                      sqlite3_errmsg(c->db));
+      goto fail;
+    }
+  }
+  lk_err_clear(&c->err);
+  *out = c;
+  return 0;
+fail:
+  lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  lk_catalog_close(c);
+  return rc;
+}
+
+void lk_catalog_close(lk_catalog *c) {
+  if (!c) return;
+  for (int i = 0; i < ST_N; i++) sqlite3_finalize(c->st[i]);
+  /* an open transaction is rolled back by sqlite3_close */
+  sqlite3_close(c->db);
+  free(c->vbuf);
+  free(c);
+}
+
+const char *lk_catalog_errmsg(const lk_catalog *c) {
+  return c ? lk_err_msg(&c->err) : "catalog: no handle";
+}
+
+int lk_catalog_get_meta(lk_catalog *c, const char *key, char **value) {
+  if (!c || !key || !value) return LK_EINVAL;
+  *value = NULL;
+  sqlite3_stmt *s = stmt(c, ST_GET_META);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE)
+    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no meta key '%s'", key));
+  if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading meta"));
+  const char *v = (const char *)sqlite3_column_text(s, 0);
+  if (!v) return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: meta key '%s' is NULL", key));
+  *value = strdup(v);
+  if (!*value) return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+  return done(s, 0);
+}
+
+int lk_catalog_set_meta(lk_catalog *c, const char *key, const char *value) {
+  if (!c || !key) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_SET_META);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  if (value) sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+  return step_done(c, s, "writing meta");
+}
+
+int lk_catalog_begin(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  if (!sqlite3_get_autocommit(c->db))
+    return lk_err_set(&c->err, LK_EINVAL, "catalog: a transaction is already open");
+  /* IMMEDIATE takes the write lock now, so a writer never fails half-way on a lock upgrade */
+  return exec(c, c->writable ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+int lk_catalog_commit(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  if (sqlite3_get_autocommit(c->db))
+    return lk_err_set(&c->err, LK_EINVAL, "catalog: commit without a transaction");
+  return exec(c, "COMMIT");
+}
+
+int lk_catalog_rollback(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  if (sqlite3_get_autocommit(c->db)) return 0; /* nothing open: fine on error paths */
+  return exec(c, "ROLLBACK");
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+int lk_catalog_put_item(lk_catalog *c, const lk_item *it) {
+  if (!c || !it) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_PUT_ITEM);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_int64(s, 1, it->id);
+  bind_text(s, 2, it->path);
+  bind_text(s, 3, it->hash);
+  sqlite3_bind_int64(s, 4, it->size);
+  sqlite3_bind_int64(s, 5, it->mtime);
+  for (int i = 0; i < LK_NFIELDS; i++) bind_text(s, 6 + i, it->field[i]);
+  bind_text(s, 15, it->extra);
+  bind_text(s, 16, it->status);
+  bind_text(s, 17, it->error);
+  return step_done(c, s, "writing item");
+}
+
+/* Fills it from the current row of an ITEM_COLS select; with copy, strings are strdup'd,
+ * otherwise they point into the statement (valid until it steps again). */
+static int row_to_item(sqlite3_stmt *s, lk_item *it, int copy) {
+  memset(it, 0, sizeof *it);
+  it->id = sqlite3_column_int64(s, 0);
+  it->size = sqlite3_column_int64(s, 3);
+  it->mtime = sqlite3_column_int64(s, 4);
+  char **dst[ITEM_NCOLS] = {NULL, &it->path, &it->hash, NULL, NULL};
+  for (int i = 0; i < LK_NFIELDS; i++) dst[5 + i] = &it->field[i];
+  dst[14] = &it->extra;
+  dst[15] = &it->status;
+  dst[16] = &it->error;
+  for (int i = 0; i < ITEM_NCOLS; i++) {
+    if (!dst[i]) continue;
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    if (!v) {
+      if (sqlite3_column_type(s, i) != SQLITE_NULL) return LK_ENOMEM;
+      continue;
+    }
+    *dst[i] = copy ? strdup(v) : (char *)v;
+    if (!*dst[i]) return LK_ENOMEM;
+  }
+  return 0;
+}
+
+int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it) {
+  if (!c || !it) return LK_EINVAL;
+  memset(it, 0, sizeof *it);
+  sqlite3_stmt *s = stmt(c, ST_GET_ITEM);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_int64(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE)
+    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id));
+  if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading item"));
+  if (row_to_item(s, it, 1) != 0) {
+    lk_item_clear(it);
+    return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+  }
+  return done(s, 0);
+}
+
+void lk_item_clear(lk_item *it) {
+  if (!it) return;
+  free(it->path);
+  free(it->hash);
+  for (int i = 0; i < LK_NFIELDS; i++) free(it->field[i]);
+  free(it->extra);
+  free(it->status);
+  free(it->error);
+  memset(it, 0, sizeof *it);
+}
+
+int lk_catalog_delete_item(lk_catalog *c, int64_t id) {
+  if (!c) return LK_EINVAL;
+  sqlite3_stmt *dv = stmt(c, ST_DEL_VECTOR), *di = stmt(c, ST_DEL_ITEM);
+  if (!dv || !di) return LK_EINVAL;
+  int rc;
+  if ((rc = exec(c, "SAVEPOINT lk_delete")) != 0) return rc;
+  sqlite3_bind_int64(dv, 1, id);
+  sqlite3_bind_int64(di, 1, id);
+  if ((rc = step_done(c, dv, "deleting vector")) == 0 &&
+      (rc = step_done(c, di, "deleting item")) == 0 && sqlite3_changes(c->db) == 0)
+    rc = lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
+  if (rc) sqlite3_exec(c->db, "ROLLBACK TO lk_delete", NULL, NULL, NULL);
+  sqlite3_exec(c->db, "RELEASE lk_delete", NULL, NULL, NULL);
+  return rc;
+}
+
+int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) {
+  if (!c || !v || dim <= 0 || dim > MAX_DIM)
+    return c ? lk_err_set(&c->err, LK_EINVAL, "catalog: bad vector (dim %d)", dim) : LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_PUT_VECTOR);
+  if (!s) return LK_EINVAL;
+  size_t bytes = (size_t)dim * 4; /* dim <= MAX_DIM: no overflow */
+  void *tmp = NULL;
+  const void *blob = v;
+  if (!is_little_endian()) {
+    unsigned char *p = tmp = malloc(bytes);
+    if (!p) return lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+    for (int i = 0; i < dim; i++) {
+      uint32_t u;
+      memcpy(&u, &v[i], 4);
+      for (int b = 0; b < 4; b++) p[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+    blob = p;
+  }
+  sqlite3_bind_int64(s, 1, id);
+  sqlite3_bind_int(s, 2, dim);
+  sqlite3_bind_blob(s, 3, blob, (int)bytes, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE)
+    rc = 0;
+  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    rc = lk_err_set(&c->err, LK_ENOTFOUND, "catalog: vector for missing item %lld",
+                    (long long)id);
+  else
+    rc = db_fail(c, rc, "writing vector");
+  done(s, 0);
+  free(tmp);
+  return rc;
+}
+
+/* Validates a vector row (dim column, blob column) of statement s; returns dim or an error. */
+static int vector_row(lk_catalog *c, sqlite3_stmt *s, int64_t id, int dcol, const void **blob) {
+  int64_t dim = sqlite3_column_int64(s, dcol);
+  *blob = sqlite3_column_blob(s, dcol + 1);
+  int64_t bytes = sqlite3_column_bytes(s, dcol + 1);
+  if (dim <= 0 || dim > MAX_DIM || bytes != dim * 4)
+    return lk_err_set(&c->err, LK_ECORRUPT,
+                      "catalog: vector %lld has dim %lld but %lld bytes (want 4*dim)",
+                      (long long)id, (long long)dim, (long long)bytes);
+  return (int)dim;
+}
+
+int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap) {
+  if (!c || (!v && cap > 0)) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_GET_VECTOR);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_int64(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE)
+    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no vector for item %lld",
+                              (long long)id));
+  if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading vector"));
+  const void *blob;
+  int dim = vector_row(c, s, id, 0, &blob);
+  if (dim < 0) return done(s, dim);
+  if (dim > cap)
+    return done(s, lk_err_set(&c->err, LK_ETOOBIG, "catalog: vector %lld has dim %d > %d",
+                              (long long)id, dim, cap));
+  decode_floats(v, blob, dim);
+  return done(s, dim);
+}
+
+int lk_catalog_delete_all_vectors(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_DEL_VECTORS);
+  if (!s) return LK_EINVAL;
+  return step_done(c, s, "deleting vectors");
+}
+
+int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx) {
+  if (!c || !cb) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_ALL_ITEMS);
+  if (!s) return LK_EINVAL;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lk_item it;
+    if (row_to_item(s, &it, 0) != 0)
+      return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+    int r = cb(ctx, &it);
+    if (r) return done(s, r);
+  }
+  return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading items"));
+}
+
+int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
+  if (!c || !cb) return LK_EINVAL;
+  sqlite3_stmt *s = stmt(c, ST_ALL_VECTORS);
+  if (!s) return LK_EINVAL;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(s, 0);
+    const void *blob;
+    int dim = vector_row(c, s, id, 1, &blob);
+    if (dim < 0) return done(s, dim);
+    if ((size_t)dim > c->vcap) { /* one buffer for the whole scan: grows once in practice */
+      float *p = realloc(c->vbuf, (size_t)dim * sizeof *p);
+      if (!p) return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+      c->vbuf = p;
+      c->vcap = (size_t)dim;
+    }
+    decode_floats(c->vbuf, blob, dim);
+    int r = cb(ctx, id, c->vbuf, dim);
+    if (r) return done(s, r);
+  }
+  return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading vectors"));
+}
+
+static int count_one(lk_catalog *c, int id, int64_t *out) {
+  if (!out) return 0;
+  sqlite3_stmt *s = stmt(c, id);
+  if (!s) return LK_EINVAL;
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "counting"));
+  *out = sqlite3_column_int64(s, 0);
+  return done(s, 0);
+}
+
+int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors) {
+  if (!c) return LK_EINVAL;
+  int rc;
+  if ((rc = count_one(c, ST_COUNT_ITEMS, items)) != 0) return rc;
+  if ((rc = count_one(c, ST_COUNT_VECTORS, vectors)) != 0) return rc;
+  return count_one(c, ST_COUNT_ERRORS, errors);
+}
+
+/* Runs a check query: a row means a problem, described by its one text column. Returns 0, the
+ * problem as LK_ECORRUPT, or a database error. */
+static int check_query(lk_catalog *c, const char *sql) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "check");
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(s, 0);
+    rc = lk_err_set(&c->err, LK_ECORRUPT, "catalog: %s", t ? t : "invariant violated");
+  } else {
+    rc = rc == SQLITE_DONE ? 0 : db_fail(c, rc, "check");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
+  if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL);
+  if (rc != SQLITE_OK) {
+    rc = db_fail(c, rc, "integrity_check");
+    goto out;
+  }
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const char *r = (const char *)sqlite3_column_text(s, 0);
+    rc = r && strcmp(r, "ok") == 0
+             ? 0
+             : lk_err_set(&c->err, LK_ECORRUPT, "catalog: integrity_check: %s", r ? r : "?");
+  } else {
+    rc = db_fail(c, rc, "integrity_check");
+  }
+  sqlite3_finalize(s);
+  if (rc) goto out;
+  /* each query returns one row describing the first problem it finds */
+  static const char *const checks[] = {
+      "SELECT 'vector ' || v.id || ' has no item' FROM vectors v"
+      " LEFT JOIN items i ON i.id = v.id WHERE i.id IS NULL LIMIT 1",
+      "SELECT 'vector ' || id || ': blob length ' || ifnull(length(CAST(data AS BLOB)), 'NULL')"
+      " || ' is not 4*dim (dim ' || ifnull(dim, 'NULL') || ', ' || typeof(data) || ')'"
+      " FROM vectors WHERE typeof(dim) != 'integer' OR typeof(data) != 'blob' OR dim <= 0"
+      " OR length(data) != 4 * dim LIMIT 1",
+      "SELECT 'vector ' || v.id || ' has dim ' || v.dim || ' but vector ' || f.id || ' has '"
+      " || f.dim FROM vectors v, (SELECT id, dim FROM vectors ORDER BY id LIMIT 1) f"
+      " WHERE v.dim != f.dim LIMIT 1",
+      "SELECT 'item ' || id || ' has unknown status ''' || status || '''' FROM items"
+      " WHERE status IS NOT NULL AND status NOT IN ('ok', 'error', 'pending') LIMIT 1",
+  };
+  for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !rc; i++)
+    rc = check_query(c, checks[i]);
+out:
+  if (rc) lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  return rc;
+}

@@ -1,0 +1,72 @@
+/* catalog/catalog.h — the catalog: one SQLite file holding items (id, photo path, content
+ * hash, every styles.csv column), their embedding vectors, and the recipe they were made with.
+ *
+ * Schema (version 1):
+ *   meta(key TEXT PRIMARY KEY, value TEXT)      schema_version, recipe (JSON), recipe_id
+ *   items(id INTEGER PRIMARY KEY, path TEXT, hash TEXT, size INTEGER, mtime INTEGER,
+ *         gender, masterCategory, subCategory, articleType, baseColour, season, year, usage,
+ *         productDisplayName TEXT, extra TEXT /- JSON object of other columns -/,
+ *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT)
+ *   vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER, data BLOB /- float32 LE -/)
+ * Writes go through transactions in WAL mode, so a killed run leaves a consistent file. */
+#ifndef LK_CATALOG_CATALOG_H
+#define LK_CATALOG_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct lk_catalog lk_catalog;
+
+enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
+
+/* The fixed metadata fields, in styles.csv order (after id). */
+#define LK_NFIELDS 9
+extern const char *const lk_catalog_fields[LK_NFIELDS];
+
+typedef struct lk_item {
+  int64_t id;
+  char *path, *hash;                /* photo path; hex SHA-256 of the file */
+  int64_t size, mtime;
+  char *field[LK_NFIELDS];          /* NULL when unknown */
+  char *extra;                      /* JSON object text or NULL */
+  char *status, *error;
+} lk_item;
+
+int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err);
+void lk_catalog_close(lk_catalog *c); /* NULL-safe */
+const char *lk_catalog_errmsg(const lk_catalog *c);
+
+/* Recipe: a JSON text identifying how vectors were made; stored once. get returns a new
+ * string (caller frees) or NULL with LK_ENOTFOUND when none is set. */
+int lk_catalog_get_meta(lk_catalog *c, const char *key, char **value);
+int lk_catalog_set_meta(lk_catalog *c, const char *key, const char *value);
+
+int lk_catalog_begin(lk_catalog *c);
+int lk_catalog_commit(lk_catalog *c);
+int lk_catalog_rollback(lk_catalog *c);
+
+/* Inserts or replaces an item's metadata (everything except vectors). */
+int lk_catalog_put_item(lk_catalog *c, const lk_item *it);
+/* Fetches one item; *it filled with malloc'd strings (lk_item_clear frees). LK_ENOTFOUND. */
+int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it);
+void lk_item_clear(lk_item *it);
+int lk_catalog_delete_item(lk_catalog *c, int64_t id); /* item + vector */
+int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim);
+/* Vector of one item into v (cap floats); returns dim or LK_ENOTFOUND. */
+int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap);
+int lk_catalog_delete_all_vectors(lk_catalog *c);
+
+/* Iterates every item (ordered by id); cb returns 0 to go on, non-zero to stop (returned). */
+typedef int (*lk_item_cb)(void *ctx, const lk_item *it);
+int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx);
+/* Iterates every stored vector (ordered by id). */
+typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
+int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
+/* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
+int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
+/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree). */
+int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
+
+#endif

@@ -1,0 +1,505 @@
+/* cli/main.c — the `lookalike` command: index, search, similar, info, check, model.
+ * Parses arguments, runs the library, prints tables or --json, and maps errors to exit
+ * codes. The only place in the project that exits. */
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "embed/embed.h"
+#include "image/image.h"
+#include "ingest/ingest.h"
+#include "lookalike.h"
+#include "nn/model.h"
+#include "search/engine.h"
+#include "search/results.h"
+
+/* Exit codes (documented in --help). */
+enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_NOTFOUND = 3, EX_BADINPUT = 4, EX_INTR = 130 };
+
+static int exit_code(int rc) {
+  switch (rc) {
+  case 0: return EX_OK;
+  case LK_EINVAL: return EX_USAGE;
+  case LK_ENOTFOUND: return EX_NOTFOUND;
+  case LK_EDECODE: case LK_EUNSUPPORTED: case LK_ETOOBIG: return EX_BADINPUT;
+  case LK_EINTR: return EX_INTR;
+  default: return EX_FAIL;
+  }
+}
+
+static const char *USAGE =
+    "lookalike " LK_VERSION " — visual search for fashion catalogs\n"
+    "\n"
+    "usage: lookalike COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  index IMAGES_DIR --styles styles.csv --db catalog.db   embed photos into a catalog\n"
+    "  search PHOTO --db catalog.db [-k 10] [--where f=v]...  products that look like PHOTO\n"
+    "  similar ID --db catalog.db [-k 10] [--where f=v]...    neighbours of a catalog item\n"
+    "  info --db catalog.db                                   items, recipe, embedding size\n"
+    "  check --db catalog.db                                  verify the catalog file\n"
+    "  model FILE.tflite                                      list a model's ops and tensors\n"
+    "\n"
+    "Run `lookalike COMMAND --help` for a command's options.\n"
+    "Models are found in --models DIR, $LOOKALIKE_MODELS, ./models, ../shared/models.\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 bad input file,\n"
+    "            130 interrupted (progress is kept; run again to resume)\n";
+
+static volatile sig_atomic_t g_stop; /* set by SIGINT/SIGTERM; main() owns signals */
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+static int usage_error(const char *cmd, const char *msg) {
+  fprintf(stderr, "lookalike %s: %s\n(see `lookalike %s --help`)\n", cmd, msg, cmd);
+  return EX_USAGE;
+}
+
+static int parse_backend(const char *s, int *out) {
+  if (!strcmp(s, "ref")) *out = LK_BACKEND_REF;
+  else if (!strcmp(s, "dnnl") || !strcmp(s, "onednn")) *out = LK_BACKEND_DNNL;
+  else return -1;
+  return 0;
+}
+
+static void print_json(json_t *o) {
+  char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  if (s) puts(s);
+  free(s);
+}
+
+/* ---------------------------------------------------------------- index */
+
+typedef struct index_ui {
+  int tty, quiet, json, verbose;
+  double last;
+  long reported;
+  json_t *problems;
+} index_ui;
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void index_progress(void *ctx, const lk_ingest_stats *s) {
+  index_ui *ui = ctx;
+  if (!ui->tty || ui->quiet) return;
+  double t = mono();
+  if (t - ui->last < 0.1 && s->done < s->todo) return;
+  ui->last = t;
+  double rate = s->seconds > 0 ? s->done / s->seconds : 0;
+  double eta = rate > 0 ? (s->todo - s->done) / rate : 0;
+  int width = 30, fill = s->todo ? (int)((double)s->done / s->todo * width) : width;
+  char bar[64];
+  for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+  bar[width] = '\0';
+  fprintf(stderr, "\r[%s] %ld/%ld  %.0f photos/s  ETA %d:%02d  (%ld failed)   ", bar, s->done, s->todo,
+          rate, (int)eta / 60, (int)eta % 60, s->failed);
+  fflush(stderr);
+}
+
+static void index_report(void *ctx, int64_t id, const char *what) {
+  index_ui *ui = ctx;
+  ui->reported++;
+  if (ui->problems && json_array_size(ui->problems) < 10000) {
+    json_t *p = json_object();
+    json_object_set_new(p, "id", id >= 0 ? json_integer(id) : json_null());
+    json_object_set_new(p, "message", json_string(what));
+    json_array_append_new(ui->problems, p);
+  }
+  if (ui->json || ui->quiet) return;
+  if (!ui->verbose && ui->reported > 20) {
+    if (ui->reported == 21) fprintf(stderr, "%s(more problems not shown; use --verbose)\n", ui->tty ? "\r" : "");
+    return;
+  }
+  fprintf(stderr, "%swarning: %s\n", ui->tty ? "\r\033[K" : "", what);
+}
+
+static int cmd_index(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"styles", required_argument, 0, 's'}, {"db", required_argument, 0, 'd'},
+      {"models", required_argument, 0, 'm'}, {"recipe", required_argument, 0, 'r'},
+      {"limit", required_argument, 0, 'n'},  {"prune", no_argument, 0, 'p'},
+      {"batch", required_argument, 0, 'b'},  {"backend", required_argument, 0, 'B'},
+      {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
+      {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  lk_ingest_opts o;
+  lk_ingest_opts_default(&o);
+  index_ui ui = {.tty = isatty(2)};
+  int c;
+  while ((c = getopt_long(argc, argv, "s:d:m:r:n:b:jqvh", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': o.styles_csv = optarg; break;
+    case 'd': o.db_path = optarg; break;
+    case 'm': o.models_dir = optarg; break;
+    case 'r': o.recipe = optarg; break;
+    case 'n': o.limit = atol(optarg); if (o.limit < 0) return usage_error("index", "--limit must be >= 0"); break;
+    case 'p': o.prune = 1; break;
+    case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return usage_error("index", "--batch must be 1..256"); break;
+    case 'B': if (parse_backend(optarg, &o.backend)) return usage_error("index", "--backend is ref or dnnl"); break;
+    case 't': o.threads = atoi(optarg); break;
+    case 'j': ui.json = 1; break;
+    case 'q': ui.quiet = 1; break;
+    case 'v': ui.verbose = 1; break;
+    case 'h':
+      printf("usage: lookalike index IMAGES_DIR --db catalog.db [--styles styles.csv] [options]\n\n"
+             "Embeds every photo named ID.jpg/.png/.webp in IMAGES_DIR whose ID has a row in\n"
+             "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
+             "interrupt (Ctrl-C, kill): committed work is kept and the next run resumes.\n\n"
+             "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
+             "                   photos are indexed with no metadata\n"
+             "  --db FILE        catalog to create or update\n"
+             "  --limit N        only the first N items by id (quick demos)\n"
+             "  --prune          remove items whose photo or row is gone\n"
+             "  --recipe NAME    embedding recipe for a new catalog (default: mnv2-avg+color)\n"
+             "  --models DIR     folder with the .tflite files\n"
+             "  --batch N        photos per inference batch (default 8)\n"
+             "  --backend B      dnnl (oneDNN, default) or ref (plain C reference)\n"
+             "  --json           print the summary as JSON\n"
+             "  --quiet          no progress bar or warnings\n"
+             "  --verbose        print every skipped row/photo\n");
+      return EX_OK;
+    default: return usage_error("index", "unknown option");
+    }
+  }
+  if (optind != argc - 1) return usage_error("index", "expected one IMAGES_DIR");
+  o.images_dir = argv[optind];
+  if (!o.db_path) return usage_error("index", "--db is required");
+  if (ui.json) ui.problems = json_array();
+  o.progress = index_progress;
+  o.report = index_report;
+  o.ctx = &ui;
+  o.stop = &g_stop;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  lk_ingest_stats st;
+  lk_errbuf eb = {0};
+  int rc = lk_ingest_run(&o, &st, &eb);
+  if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
+  if (ui.json) {
+    json_t *j = json_object();
+    json_object_set_new(j, "ok", json_boolean(rc == 0));
+    if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
+    json_object_set_new(j, "rows", json_integer(st.rows));
+    json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
+    json_object_set_new(j, "photos", json_integer(st.photos));
+    json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
+    json_object_set_new(j, "photos_without_row", json_integer(st.no_row));
+    json_object_set_new(j, "selected", json_integer(st.selected));
+    json_object_set_new(j, "embedded", json_integer(st.embedded));
+    json_object_set_new(j, "unchanged", json_integer(st.unchanged));
+    json_object_set_new(j, "failed", json_integer(st.failed));
+    json_object_set_new(j, "pruned", json_integer(st.pruned));
+    json_object_set_new(j, "stale", json_integer(st.stale));
+    json_object_set_new(j, "seconds", json_real(st.seconds));
+    json_object_set_new(j, "photos_per_second", json_real(st.seconds > 0 ? st.embedded / st.seconds : 0));
+    json_object_set_new(j, "problems", ui.problems);
+    print_json(j);
+    json_decref(j);
+  } else {
+    if (rc && rc != LK_EINTR) {
+      fprintf(stderr, "lookalike index: %s\n", lk_err_msg(&eb));
+    } else {
+      if (rc == LK_EINTR) fprintf(stderr, "lookalike index: %s\n", lk_err_msg(&eb));
+      printf("indexed %ld photos in %.1f s (%.1f photos/s); %ld unchanged, %ld skipped (bad photo)\n",
+             st.embedded, st.seconds, st.seconds > 0 ? st.embedded / st.seconds : 0.0, st.unchanged,
+             st.failed);
+      printf("styles rows: %ld (%ld bad, %ld without photo); photos: %ld (%ld without row)\n", st.rows,
+             st.bad_rows, st.no_photo, st.photos, st.no_row);
+      if (st.pruned) printf("pruned %ld items whose photo or row is gone\n", st.pruned);
+      if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
+    }
+  }
+  return exit_code(rc);
+}
+
+/* ---------------------------------------------------------------- search / similar */
+
+typedef struct query_opts {
+  const char *db, *models;
+  int k, json, backend;
+  lk_filter filter;
+  int crop[4], has_crop;
+} query_opts;
+
+static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *q, int *help) {
+  static const struct option opts[] = {
+      {"db", required_argument, 0, 'd'},     {"models", required_argument, 0, 'm'},
+      {"where", required_argument, 0, 'w'},  {"json", no_argument, 0, 'j'},
+      {"backend", required_argument, 0, 'B'}, {"crop", required_argument, 0, 'c'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  memset(q, 0, sizeof *q);
+  q->k = 10;
+  q->backend = LK_BACKEND_DNNL;
+  *help = 0;
+  int c;
+  lk_errbuf eb = {0};
+  while ((c = getopt_long(argc, argv, "d:m:k:w:jh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': q->db = optarg; break;
+    case 'm': q->models = optarg; break;
+    case 'k': q->k = atoi(optarg); if (q->k < 1 || q->k > 10000) return usage_error(cmd, "-k must be 1..10000"); break;
+    case 'w': if (lk_filter_add(&q->filter, optarg, &eb)) return usage_error(cmd, lk_err_msg(&eb)); break;
+    case 'j': q->json = 1; break;
+    case 'B': if (parse_backend(optarg, &q->backend)) return usage_error(cmd, "--backend is ref or dnnl"); break;
+    case 'c':
+      if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
+          q->crop[2] <= 0 || q->crop[3] <= 0)
+        return usage_error(cmd, "--crop is X,Y,W,H in pixels of the photo");
+      q->has_crop = 1;
+      break;
+    case 'h': *help = 1; return 0;
+    default: return usage_error(cmd, "unknown option");
+    }
+  }
+  if (!q->db) return usage_error(cmd, "--db is required");
+  return 0;
+}
+
+static void print_hits(const lk_engine *e, const lk_hit *hits, int n) {
+  printf("%4s  %-8s %-6s  %-18s %-12s %s\n", "rank", "id", "score", "articleType", "colour", "name");
+  for (int i = 0; i < n; i++) {
+    const lk_item *it = lk_engine_item(e, hits[i].id);
+    const char *at = it && it->field[3] ? it->field[3] : "-";
+    const char *col = it && it->field[4] ? it->field[4] : "-";
+    const char *name = it && it->field[8] ? it->field[8] : "-";
+    printf("%4d  %-8lld %.4f  %-18.18s %-12.12s %s\n", i + 1, (long long)hits[i].id, hits[i].score, at,
+           col, name);
+  }
+}
+
+static const char *QUERY_HELP =
+    "  --db FILE        the catalog\n"
+    "  -k N             number of results (default 10)\n"
+    "  --where F=V      keep only items whose field F equals V (case-insensitive);\n"
+    "                   repeat: same field = any of, different fields = all of.\n"
+    "                   Fields: gender masterCategory subCategory articleType baseColour\n"
+    "                   season year usage productDisplayName\n"
+    "  --json           print {\"hits\":[{id,score,...fields}], ...}\n"
+    "  --models DIR     folder with the .tflite files\n";
+
+static int run_query(int is_similar, int argc, char **argv) {
+  const char *cmd = is_similar ? "similar" : "search";
+  query_opts q;
+  int help, rc = parse_query_opts(cmd, argc, argv, &q, &help);
+  if (help) {
+    printf(is_similar ? "usage: lookalike similar ID --db catalog.db [options]\n\n"
+                      : "usage: lookalike search PHOTO --db catalog.db [options]\n\n");
+    fputs(QUERY_HELP, stdout);
+    if (!is_similar) fputs("  --crop X,Y,W,H   search only this region of the photo\n", stdout);
+    return EX_OK;
+  }
+  if (rc) return rc;
+  if (optind != argc - 1) return usage_error(cmd, is_similar ? "expected one item ID" : "expected one PHOTO");
+  const char *arg = argv[optind];
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.models_dir = q.models;
+  eo.backend = q.backend;
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
+  int n = 0;
+  double t0 = mono(), t_load = 0, t_query = 0;
+  if (!hits) return EX_FAIL;
+  if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
+  t_load = mono() - t0;
+  t0 = mono();
+  if (is_similar) {
+    char *end;
+    long long id = strtoll(arg, &end, 10);
+    if (*end || end == arg) { rc = lk_err_set(&eb, LK_EINVAL, "'%s' is not an item id", arg); goto out; }
+    rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
+  } else {
+    lk_image img = {0}, crop = {0};
+    if ((rc = lk_image_load(arg, NULL, 0, &img, &eb))) goto out;
+    const lk_image *use = &img;
+    if (q.has_crop) {
+      rc = lk_image_crop(&img, q.crop[0], q.crop[1], q.crop[2], q.crop[3], &crop);
+      if (rc) { lk_image_free(&img); lk_err_set(&eb, rc, "--crop lies outside the %dx%d photo", img.w, img.h); goto out; }
+      use = &crop;
+    }
+    rc = lk_engine_search_image(e, use, &q.filter, q.k, hits, &n, &eb);
+    lk_image_free(&img);
+    lk_image_free(&crop);
+  }
+  t_query = mono() - t0;
+  if (rc) goto out;
+  if (q.json) {
+    json_t *j = lk_results_hits_json(e, hits, n);
+    json_object_set_new(j, "k", json_integer(q.k));
+    json_object_set_new(j, "count", json_integer(n));
+    json_object_set_new(j, "catalog_size", json_integer((json_int_t)lk_engine_size(e)));
+    json_object_set_new(j, "load_ms", json_real(t_load * 1e3));
+    json_object_set_new(j, "took_ms", json_real(t_query * 1e3));
+    print_json(j);
+    json_decref(j);
+  } else {
+    print_hits(e, hits, n);
+    fprintf(stderr, "%d results from %zu items in %.1f ms (catalog load %.0f ms)\n", n, lk_engine_size(e),
+            t_query * 1e3, t_load * 1e3);
+  }
+out:
+  if (rc) {
+    if (q.json) {
+      json_t *j = json_pack("{s:s, s:s}", "error", lk_err_msg(&eb), "code", lk_strerror(rc));
+      print_json(j);
+      json_decref(j);
+    }
+    fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
+  }
+  free(hits);
+  lk_engine_close(e);
+  return exit_code(rc);
+}
+
+/* ---------------------------------------------------------------- info / check */
+
+static int cmd_info_check(int is_check, int argc, char **argv) {
+  const char *cmd = is_check ? "check" : "info";
+  static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
+                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  const char *db = NULL;
+  int json = 0, c;
+  while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+    if (c == 'd') db = optarg;
+    else if (c == 'j') json = 1;
+    else if (c == 'h') {
+      printf(is_check ? "usage: lookalike check --db catalog.db [--json]\n\nVerifies the SQLite file, "
+                        "the schema and that every vector belongs to an item and has the recipe's size.\n"
+                      : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
+                        "recipe and embedding size of a catalog.\n");
+      return EX_OK;
+    } else return usage_error(cmd, "unknown option");
+  }
+  if (!db) {
+    if (optind < argc) db = argv[optind];
+    else return usage_error(cmd, "--db is required");
+  }
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &cat, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
+    return exit_code(rc);
+  }
+  if (is_check) {
+    rc = lk_catalog_check(cat, &eb);
+    if (json) {
+      json_t *j = json_pack("{s:b}", "ok", rc == 0);
+      if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
+      print_json(j);
+      json_decref(j);
+    } else if (rc) {
+      fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
+    } else {
+      printf("%s: ok\n", db);
+    }
+    lk_catalog_close(cat);
+    return rc ? EX_FAIL : EX_OK;
+  }
+  int64_t items = 0, vectors = 0, errors = 0;
+  char *recipe = NULL, *rid = NULL;
+  lk_catalog_counts(cat, &items, &vectors, &errors);
+  lk_catalog_get_meta(cat, "recipe", &recipe);
+  lk_catalog_get_meta(cat, "recipe_id", &rid);
+  char *dimtxt = NULL;
+  lk_catalog_get_meta(cat, "dim", &dimtxt);
+  int dim = dimtxt ? atoi(dimtxt) : 0;
+  free(dimtxt);
+  lk_recipe r;
+  int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
+  if (json) {
+    json_t *j = json_object();
+    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "items", json_integer(items));
+    json_object_set_new(j, "vectors", json_integer(vectors));
+    json_object_set_new(j, "failed", json_integer(errors));
+    json_object_set_new(j, "dim", json_integer(dim));
+    json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
+    json_object_set_new(j, "recipe", recipe ? json_loads(recipe, 0, NULL) : json_null());
+    print_json(j);
+    json_decref(j);
+  } else {
+    printf("catalog:   %s\n", db);
+    printf("dimension: %d\n", dim);
+    printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
+           (long long)vectors, (long long)errors);
+    if (have_recipe) {
+      printf("recipe:    %s (id %s), preprocess %s%s\n", r.name, rid ? rid : "?",
+             r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "");
+      for (int i = 0; i < r.nparts; i++)
+        printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
+               r.part[i].pool, r.part[i].weight);
+      if (r.color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r.color_bins, r.color_weight);
+    } else {
+      printf("recipe:    none (nothing indexed yet)\n");
+    }
+  }
+  free(recipe);
+  free(rid);
+  lk_catalog_close(cat);
+  return EX_OK;
+}
+
+/* ---------------------------------------------------------------- model */
+
+static int cmd_model(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    printf("usage: lookalike model FILE.tflite\n\nLoads and validates a TFLite model and lists its "
+           "tensors (index, name, shape): the names are what recipes tap.\n");
+    return argc < 2 ? EX_USAGE : EX_OK;
+  }
+  lk_model *m = NULL;
+  lk_errbuf eb = {0};
+  int rc = lk_model_load(argv[1], &m, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike model: %s\n", lk_err_msg(&eb));
+    return exit_code(rc);
+  }
+  int n = lk_model_tensor_count(m);
+  for (int i = 0; i < n; i++) {
+    int dims[4] = {0}, nd = 0;
+    lk_model_tensor_shape(m, i, dims, &nd);
+    printf("%4d  [", i);
+    for (int d = 0; d < nd; d++) printf(d ? ",%d" : "%d", dims[d]);
+    printf("]  %s\n", lk_model_tensor_name(m, i));
+  }
+  lk_model_free(m);
+  return EX_OK;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    fputs(USAGE, argc < 2 ? stderr : stdout);
+    return argc < 2 ? EX_USAGE : EX_OK;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    printf("lookalike %s\n", LK_VERSION);
+    return EX_OK;
+  }
+  const char *cmd = argv[1];
+  argc--;
+  argv++;
+  optind = 1;
+  if (!strcmp(cmd, "index")) return cmd_index(argc, argv);
+  if (!strcmp(cmd, "search")) return run_query(0, argc, argv);
+  if (!strcmp(cmd, "similar")) return run_query(1, argc, argv);
+  if (!strcmp(cmd, "info")) return cmd_info_check(0, argc, argv);
+  if (!strcmp(cmd, "check")) return cmd_info_check(1, argc, argv);
+  if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
+  fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
+  return EX_USAGE;
+}

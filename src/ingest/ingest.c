@@ -1,0 +1,606 @@
+/* ingest/ingest.c — the indexing pass behind `lookalike index` (see ingest.h). */
+#include "ingest/ingest.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "catalog/catalog.h"
+#include "catalog/csv.h"
+#include "embed/embed.h"
+#include "image/image.h"
+#include "nn/model.h"
+#include "util/hash.h"
+#include "util/size.h"
+
+#define COMMIT_EVERY 256
+
+typedef struct row {
+  int64_t id;
+  char *field[LK_NFIELDS];
+  char *extra; /* JSON of extra columns or NULL */
+} row;
+
+typedef struct photo {
+  int64_t id;
+  char *name;
+} photo;
+
+typedef struct old_item {
+  int64_t id;
+  char *hash, *status;
+  int64_t size, mtime;
+  char *field[LK_NFIELDS];
+  char *extra;
+  int seen;
+} old_item;
+
+typedef struct vec_t {
+  void *p;
+  size_t n, cap;
+} vec_t;
+
+static int vec_push(vec_t *v, const void *elem, size_t sz) {
+  if (v->n == v->cap) {
+    size_t nc = v->cap ? v->cap * 2 : 256, bytes;
+    if (lk_size_mul(nc, sz, &bytes)) return LK_ENOMEM;
+    void *p = realloc(v->p, bytes);
+    if (!p) return LK_ENOMEM;
+    v->p = p;
+    v->cap = nc;
+  }
+  memcpy((char *)v->p + v->n * sz, elem, sz);
+  v->n++;
+  return 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void lk_ingest_opts_default(lk_ingest_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->batch = 8;
+  o->backend = LK_BACKEND_DNNL;
+}
+
+static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...) {
+  if (!o->report) return;
+  char buf[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  o->report(o->ctx, id, buf);
+}
+
+static int parse_id(const char *s, int64_t *out) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
+static int cmp_row(const void *a, const void *b) {
+  int64_t x = ((const row *)a)->id, y = ((const row *)b)->id;
+  return (x > y) - (x < y);
+}
+static int cmp_photo(const void *a, const void *b) {
+  int64_t x = ((const photo *)a)->id, y = ((const photo *)b)->id;
+  return (x > y) - (x < y);
+}
+static int cmp_old(const void *a, const void *b) {
+  int64_t x = ((const old_item *)a)->id, y = ((const old_item *)b)->id;
+  return (x > y) - (x < y);
+}
+
+static void free_row(row *r) {
+  for (int i = 0; i < LK_NFIELDS; i++) free(r->field[i]);
+  free(r->extra);
+}
+
+/* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). */
+static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
+  lk_csv *csv = NULL;
+  int rc = lk_csv_open(o->styles_csv, NULL, &csv, err);
+  if (rc) return rc;
+  char **f;
+  int nf;
+  rc = lk_csv_next(csv, &f, &nf);
+  if (rc <= 0) {
+    if (rc == 0) rc = lk_err_set(err, LK_ECORRUPT, "%s: empty file (expected a header row)", o->styles_csv);
+    else lk_err_set(err, rc, "%s", lk_csv_error(csv));
+    lk_csv_close(csv);
+    return rc;
+  }
+  int ncols = nf, idcol = -1, map[1024];
+  char **names = calloc((size_t)ncols, sizeof *names);
+  if (!names) { lk_csv_close(csv); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
+  for (int i = 0; i < ncols && i < 1024; i++) {
+    names[i] = strdup(f[i]);
+    map[i] = -2; /* extra column */
+    if (!strcasecmp(f[i], "id")) { idcol = i; map[i] = -1; }
+    for (int k = 0; k < LK_NFIELDS; k++)
+      if (!strcasecmp(f[i], lk_catalog_fields[k])) map[i] = k;
+  }
+  if (idcol < 0) {
+    rc = lk_err_set(err, LK_ECORRUPT, "%s: no 'id' column in the header", o->styles_csv);
+    goto out;
+  }
+  int lastcol = ncols - 1;
+  while ((rc = lk_csv_next(csv, &f, &nf)) == 1) {
+    st->rows++;
+    row r = {0};
+    if (nf == 1 && f[0][0] == '\0') { st->rows--; continue; } /* blank line */
+    if (idcol >= nf || parse_id(f[idcol], &r.id)) {
+      st->bad_rows++;
+      report(o, -1, "%s line %ld: invalid id '%s', row skipped", o->styles_csv, lk_csv_line(csv),
+             idcol < nf ? f[idcol] : "");
+      continue;
+    }
+    if (nf < ncols)
+      report(o, r.id, "%s line %ld: %d of %d columns, the rest left empty", o->styles_csv,
+             lk_csv_line(csv), nf, ncols);
+    json_t *extra = NULL;
+    for (int i = 0; i < nf && i < ncols && i < 1024; i++) {
+      const char *val = f[i];
+      char *joined = NULL;
+      if (i == lastcol && nf > ncols) {
+        /* An unquoted comma in the last column (product names): rejoin the spill-over. */
+        size_t len = 0;
+        for (int j = i; j < nf; j++) len += strlen(f[j]) + 1;
+        joined = malloc(len + 1);
+        if (joined) {
+          joined[0] = '\0';
+          for (int j = i; j < nf; j++) {
+            if (j > i) strcat(joined, ",");
+            strcat(joined, f[j]);
+          }
+          val = joined;
+        }
+      }
+      if (map[i] >= 0) {
+        r.field[map[i]] = val[0] ? strdup(val) : NULL;
+      } else if (map[i] == -2 && val[0]) {
+        if (!extra) extra = json_object();
+        if (extra) json_object_set_new(extra, names[i], json_string(val));
+      }
+      free(joined);
+    }
+    if (extra) {
+      r.extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+      json_decref(extra);
+    }
+    if ((rc = vec_push(rows, &r, sizeof r))) { free_row(&r); rc = lk_err_set(err, rc, "out of memory"); goto out; }
+  }
+  if (rc < 0) {
+    lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
+    goto out;
+  }
+  rc = 0;
+  qsort(rows->p, rows->n, sizeof(row), cmp_row);
+  /* Drop duplicate ids (keep the first). */
+  row *rv = rows->p;
+  size_t w = 0;
+  for (size_t i = 0; i < rows->n; i++) {
+    if (w > 0 && rv[w - 1].id == rv[i].id) {
+      st->bad_rows++;
+      report(o, rv[i].id, "%s: duplicate id %lld, later row ignored", o->styles_csv, (long long)rv[i].id);
+      free_row(&rv[i]);
+      continue;
+    }
+    rv[w++] = rv[i];
+  }
+  rows->n = w;
+out:
+  for (int i = 0; i < ncols; i++) free(names[i]);
+  free(names);
+  lk_csv_close(csv);
+  return rc;
+}
+
+static int is_image_ext(const char *ext) {
+  return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") || !strcasecmp(ext, "png") ||
+         !strcasecmp(ext, "webp");
+}
+
+static int scan_photos(const lk_ingest_opts *o, vec_t *photos, lk_errbuf *err) {
+  DIR *d = opendir(o->images_dir);
+  if (!d) return lk_err_set(err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(d))) {
+    const char *dot = strrchr(de->d_name, '.');
+    if (!dot || dot == de->d_name || !is_image_ext(dot + 1)) continue;
+    char idbuf[32];
+    size_t n = (size_t)(dot - de->d_name);
+    if (n >= sizeof idbuf) continue;
+    memcpy(idbuf, de->d_name, n);
+    idbuf[n] = '\0';
+    photo p;
+    if (parse_id(idbuf, &p.id)) continue;
+    p.name = strdup(de->d_name);
+    if (!p.name || vec_push(photos, &p, sizeof p)) {
+      free(p.name);
+      rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+      break;
+    }
+  }
+  closedir(d);
+  if (!rc) qsort(photos->p, photos->n, sizeof(photo), cmp_photo);
+  return rc;
+}
+
+static int old_cb(void *ctx, const lk_item *it) {
+  vec_t *v = ctx;
+  old_item o = {.id = it->id, .size = it->size, .mtime = it->mtime};
+  o.hash = it->hash ? strdup(it->hash) : NULL;
+  o.status = it->status ? strdup(it->status) : NULL;
+  o.extra = it->extra ? strdup(it->extra) : NULL;
+  for (int i = 0; i < LK_NFIELDS; i++) o.field[i] = it->field[i] ? strdup(it->field[i]) : NULL;
+  return vec_push(v, &o, sizeof o);
+}
+
+static old_item *find_old(vec_t *olds, int64_t id) {
+  old_item key = {.id = id};
+  return bsearch(&key, olds->p, olds->n, sizeof(old_item), cmp_old);
+}
+
+static int streq(const char *a, const char *b) {
+  if (!a || !b) return a == b;
+  return !strcmp(a, b);
+}
+
+static int meta_differs(const old_item *o, const row *r) {
+  for (int i = 0; i < LK_NFIELDS; i++)
+    if (!streq(o->field[i], r ? r->field[i] : NULL)) return 1;
+  return !streq(o->extra, r ? r->extra : NULL);
+}
+
+/* A unit of work for one photo. */
+typedef struct job {
+  int64_t id;
+  const row *r;
+  char path[PATH_MAX];
+  char hash[LK_SHA256_HEX];
+  int64_t size, mtime;
+  lk_image img;
+} job;
+
+static void fill_item(lk_item *it, const job *j, const char *status, const char *error) {
+  memset(it, 0, sizeof *it);
+  it->id = j->id;
+  it->path = (char *)j->path;
+  it->hash = (char *)j->hash;
+  it->size = j->size;
+  it->mtime = j->mtime;
+  if (j->r) {
+    for (int i = 0; i < LK_NFIELDS; i++) it->field[i] = j->r->field[i];
+    it->extra = j->r->extra;
+  }
+  it->status = (char *)status;
+  it->error = (char *)error;
+}
+
+int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
+  memset(st, 0, sizeof *st);
+  double t0 = now_s();
+  vec_t rows = {0}, photos = {0}, olds = {0};
+  lk_catalog *cat = NULL;
+  lk_embedder *emb = NULL;
+  job *jobs = NULL;
+  float *vecs = NULL;
+  char *stored = NULL;
+  int rc;
+  int batch = o->batch > 0 ? o->batch : 8;
+  if (batch > 256) batch = 256;
+
+  if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
+  if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
+  if ((rc = scan_photos(o, &photos, err))) goto out;
+  st->photos = (long)photos.n;
+
+  /* Recipe: the catalog's own, unless the user named one (which must then agree). */
+  if ((rc = lk_catalog_open(o->db_path, LK_CATALOG_CREATE, &cat, err))) goto out;
+  lk_recipe recipe;
+  rc = lk_catalog_get_meta(cat, "recipe", &stored);
+  if (rc && rc != LK_ENOTFOUND) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out; }
+  if (stored) {
+    if ((rc = lk_recipe_from_json(stored, &recipe, err))) goto out;
+    if (o->recipe) {
+      lk_recipe want;
+      char a[17], b[17];
+      if ((rc = lk_recipe_preset(o->recipe, &want, err))) goto out;
+      lk_recipe_id(&want, a);
+      lk_recipe_id(&recipe, b);
+      if (strcmp(a, b)) {
+        rc = lk_err_set(err, LK_EMISMATCH,
+                        "%s was built with recipe '%s' (%s); '%s' (%s) would make incomparable "
+                        "vectors: index into a new --db",
+                        o->db_path, recipe.name, b, want.name, a);
+        goto out;
+      }
+    }
+  } else if ((rc = lk_recipe_preset(o->recipe ? o->recipe : "default", &recipe, err))) {
+    goto out;
+  }
+
+  /* Existing items, for incremental runs. */
+  if ((rc = lk_catalog_foreach_item(cat, old_cb, &olds))) {
+    lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    goto out;
+  }
+  qsort(olds.p, olds.n, sizeof(old_item), cmp_old);
+
+  /* Join rows and photos by id. */
+  row *rv = rows.p;
+  photo *pv = photos.p;
+  size_t ri = 0, pi = 0;
+  vec_t sel = {0}; /* job indices: we store (photo index, row pointer) pairs */
+  typedef struct { size_t pi; const row *r; } pick;
+  while (ri < rows.n || pi < photos.n) {
+    if (pi >= photos.n || (ri < rows.n && rv[ri].id < pv[pi].id)) {
+      st->no_photo++;
+      report(o, rv[ri].id, "no photo for id %lld in %s", (long long)rv[ri].id, o->images_dir);
+      ri++;
+    } else if (ri >= rows.n || pv[pi].id < rv[ri].id) {
+      if (o->styles_csv) {
+        st->no_row++;
+        report(o, pv[pi].id, "%s/%s has no row in %s; not indexed", o->images_dir, pv[pi].name, o->styles_csv);
+      } else {
+        pick pk = {pi, NULL};
+        if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
+      }
+      pi++;
+    } else {
+      if (pi + 1 < photos.n && pv[pi + 1].id == pv[pi].id) {
+        report(o, pv[pi].id, "several photos for id %lld; using %s", (long long)pv[pi].id, pv[pi].name);
+        pi++;
+        continue;
+      }
+      pick pk = {pi, &rv[ri]};
+      if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
+      ri++;
+      pi++;
+    }
+  }
+  if (o->limit > 0 && (long)sel.n > o->limit) sel.n = (size_t)o->limit;
+  st->selected = (long)sel.n;
+
+  /* Decide what needs work: size+mtime unchanged and status settled -> only metadata. */
+  pick *picks = sel.p;
+  char *need = calloc(sel.n + 1, 1);
+  if (!need) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out_sel; }
+  if ((rc = lk_catalog_begin(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+  for (size_t i = 0; i < sel.n; i++) {
+    const photo *p = &pv[picks[i].pi];
+    old_item *old = find_old(&olds, p->id);
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", o->images_dir, p->name);
+    if (old) old->seen = 1;
+    if (stat(path, &sb) != 0) { need[i] = 1; continue; }
+    if (old && old->size == (int64_t)sb.st_size && old->mtime == (int64_t)sb.st_mtime && old->status &&
+        (!strcmp(old->status, "ok") || !strcmp(old->status, "error"))) {
+      st->unchanged++;
+      if (!strcmp(old->status, "error")) st->failed++;
+      if (meta_differs(old, picks[i].r)) {
+        lk_item it = {0};
+        if ((rc = lk_catalog_get_item(cat, p->id, &it))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+        lk_item upd = it;
+        for (int k = 0; k < LK_NFIELDS; k++) upd.field[k] = picks[i].r ? picks[i].r->field[k] : NULL;
+        upd.extra = picks[i].r ? picks[i].r->extra : NULL;
+        rc = lk_catalog_put_item(cat, &upd);
+        lk_item_clear(&it);
+        if (rc) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+      }
+      continue;
+    }
+    need[i] = 1;
+    st->todo++;
+  }
+  /* Stale items: their photo (or row) is gone. */
+  old_item *ov = olds.p;
+  for (size_t i = 0; i < olds.n; i++) {
+    if (ov[i].seen) continue;
+    /* With --limit, items beyond the limit are not stale. */
+    int present = 0;
+    photo key = {.id = ov[i].id};
+    photo *ph = bsearch(&key, photos.p, photos.n, sizeof(photo), cmp_photo);
+    if (ph) {
+      row rk = {.id = ov[i].id};
+      present = !o->styles_csv || bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row) != NULL;
+    }
+    if (present) continue;
+    if (o->prune) {
+      if ((rc = lk_catalog_delete_item(cat, ov[i].id))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+      st->pruned++;
+    } else {
+      st->stale++;
+    }
+  }
+  if (!stored) {
+    char *js = lk_recipe_to_json(&recipe);
+    char id[17];
+    lk_recipe_id(&recipe, id);
+    rc = js ? lk_catalog_set_meta(cat, "recipe", js) : LK_ENOMEM;
+    if (!rc) rc = lk_catalog_set_meta(cat, "recipe_id", id);
+    free(js);
+    if (rc) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+  }
+  if ((rc = lk_catalog_commit(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+
+  if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
+  if (st->todo == 0) goto done;
+
+  /* Embed what needs it, in batches, committing every COMMIT_EVERY items. */
+  char models[PATH_MAX];
+  if ((rc = lk_embed_find_models(o->models_dir, models, sizeof models, err))) goto out_need;
+  lk_embedder_opts eo;
+  lk_embedder_opts_default(&eo);
+  eo.backend = o->backend;
+  eo.max_batch = batch;
+  eo.threads = o->threads;
+  if ((rc = lk_embedder_new(&recipe, models, &eo, &emb, err))) goto out_need;
+  int dim = lk_embedder_dim(emb), side = lk_embedder_input_side(emb);
+  jobs = calloc((size_t)batch, sizeof *jobs);
+  lk_image *imgs = calloc((size_t)batch, sizeof *imgs);
+  vecs = malloc(sizeof(float) * (size_t)batch * (size_t)dim);
+  if (!jobs || !imgs || !vecs) { free(imgs); rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out_need; }
+  lk_image_limits lim = {0};
+  long since_commit = 0;
+  if ((rc = lk_catalog_begin(cat))) { free(imgs); lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+  {
+    char dimtxt[16];
+    snprintf(dimtxt, sizeof dimtxt, "%d", dim);
+    if ((rc = lk_catalog_set_meta(cat, "dim", dimtxt))) {
+      free(imgs);
+      lk_catalog_rollback(cat);
+      lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+      goto out_need;
+    }
+  }
+  size_t i = 0;
+  while (i < sel.n) {
+    if (o->stop && *o->stop) { rc = LK_EINTR; break; }
+    int nb = 0, nj = 0;
+    /* Fill one batch of decodable photos. */
+    while (i < sel.n && nj < batch) {
+      if (!need[i]) { i++; continue; }
+      const photo *p = &pv[picks[i].pi];
+      job *j = &jobs[nj];
+      memset(j, 0, sizeof *j);
+      j->id = p->id;
+      j->r = picks[i].r;
+      char rel[PATH_MAX];
+      snprintf(rel, sizeof rel, "%s/%s", o->images_dir, p->name);
+      if (!realpath(rel, j->path)) snprintf(j->path, sizeof j->path, "%s", rel);
+      i++;
+      st->done++;
+      struct stat sb;
+      lk_errbuf ie = {0};
+      uint8_t *buf = NULL;
+      size_t len = 0;
+      FILE *fp = fopen(j->path, "rb");
+      int irc = 0;
+      if (!fp || fstat(fileno(fp), &sb) != 0) {
+        irc = lk_err_set(&ie, LK_EIO, "cannot open: %s", strerror(errno));
+      } else {
+        j->size = (int64_t)sb.st_size;
+        j->mtime = (int64_t)sb.st_mtime;
+        if (sb.st_size > (off_t)(64u << 20)) {
+          irc = lk_err_set(&ie, LK_ETOOBIG, "file of %lld bytes exceeds the 64 MiB limit", (long long)sb.st_size);
+        } else {
+          len = (size_t)sb.st_size;
+          buf = malloc(len ? len : 1);
+          if (!buf) irc = lk_err_set(&ie, LK_ENOMEM, "out of memory");
+          else if (fread(buf, 1, len, fp) != len) irc = lk_err_set(&ie, LK_EIO, "short read");
+        }
+      }
+      if (fp) fclose(fp);
+      if (!irc) {
+        lk_hash_sha256_hex(buf, len, j->hash);
+        old_item *old = find_old(&olds, j->id);
+        if (old && old->status && !strcmp(old->status, "ok") && old->hash && !strcmp(old->hash, j->hash)) {
+          /* Touched but identical: refresh size/mtime/metadata, keep the vector. */
+          lk_item it;
+          fill_item(&it, j, "ok", NULL);
+          irc = lk_catalog_put_item(cat, &it);
+          free(buf);
+          if (irc) { rc = lk_err_set(err, irc, "%s", lk_catalog_errmsg(cat)); goto batch_fail; }
+          st->unchanged++;
+          continue;
+        }
+        irc = lk_image_decode(buf, len, &lim, side, &imgs[nj], &ie);
+      }
+      free(buf);
+      if (irc) {
+        st->failed++;
+        report(o, j->id, "%s: %s; skipped", j->path, lk_err_msg(&ie));
+        lk_item it;
+        fill_item(&it, j, "error", lk_err_msg(&ie));
+        if ((rc = lk_catalog_put_item(cat, &it))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto batch_fail; }
+        since_commit++;
+        continue;
+      }
+      nj++;
+    }
+    nb = nj;
+    if (nb > 0) {
+      if ((rc = lk_embedder_run(emb, imgs, nb, vecs, err))) goto batch_fail;
+      for (int b = 0; b < nb; b++) {
+        lk_item it;
+        fill_item(&it, &jobs[b], "ok", NULL);
+        if ((rc = lk_catalog_put_item(cat, &it)) ||
+            (rc = lk_catalog_put_vector(cat, jobs[b].id, vecs + (size_t)b * dim, dim))) {
+          lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+          goto batch_fail;
+        }
+        st->embedded++;
+        since_commit++;
+      }
+    }
+    for (int b = 0; b < nb; b++) lk_image_free(&imgs[b]);
+    if (since_commit >= COMMIT_EVERY) {
+      if ((rc = lk_catalog_commit(cat)) || (rc = lk_catalog_begin(cat))) {
+        lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+        goto batch_fail;
+      }
+      since_commit = 0;
+    }
+    if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
+    continue;
+  batch_fail:
+    for (int b = 0; b < batch; b++) lk_image_free(&imgs[b]);
+    free(imgs);
+    lk_catalog_rollback(cat);
+    goto out_need;
+  }
+  free(imgs);
+  {
+    int crc = lk_catalog_commit(cat);
+    if (crc && !rc) { rc = lk_err_set(err, crc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+  }
+  if (rc == LK_EINTR) lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld done, progress saved; run again to resume", st->done, st->todo);
+done:
+  st->seconds = now_s() - t0;
+  if (o->progress) o->progress(o->ctx, st);
+out_need:
+  free(need);
+out_sel:
+  free(sel.p);
+out:
+  for (size_t k = 0; k < rows.n; k++) free_row(&((row *)rows.p)[k]);
+  free(rows.p);
+  for (size_t k = 0; k < photos.n; k++) free(((photo *)photos.p)[k].name);
+  free(photos.p);
+  for (size_t k = 0; k < olds.n; k++) {
+    old_item *x = &((old_item *)olds.p)[k];
+    free(x->hash);
+    free(x->status);
+    free(x->extra);
+    for (int f = 0; f < LK_NFIELDS; f++) free(x->field[f]);
+  }
+  free(olds.p);
+  free(stored);
+  free(jobs);
+  free(vecs);
+  lk_embedder_free(emb);
+  lk_catalog_close(cat);
+  return rc;
+}

@@ -1,0 +1,54 @@
+/* ingest/ingest.h — `lookalike index`: reads styles.csv and a folder of photos, embeds what is
+ * new or changed (by size+mtime, then content hash) and writes items and vectors to the
+ * catalog in small transactions, so an interrupted run leaves a consistent catalog and the
+ * next run resumes where it stopped. Bad photos are recorded with the reason and skipped. */
+#ifndef LK_INGEST_INGEST_H
+#define LK_INGEST_INGEST_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct lk_ingest_stats {
+  long rows;          /* data rows in styles.csv */
+  long bad_rows;      /* rows skipped: no/invalid id, duplicate id */
+  long photos;        /* photo files found */
+  long no_photo;      /* rows whose photo is missing */
+  long no_row;        /* photos without a row (not indexed) */
+  long selected;      /* items considered this run (after --limit) */
+  long todo;          /* items needing (re-)embedding */
+  long done;          /* of todo, processed so far */
+  long embedded;      /* newly embedded */
+  long unchanged;     /* already up to date */
+  long failed;        /* photos that could not be decoded (recorded, skipped) */
+  long pruned;        /* items removed by --prune */
+  long stale;         /* items whose photo is gone (kept without --prune) */
+  double seconds;     /* elapsed */
+} lk_ingest_stats;
+
+typedef struct lk_ingest_opts {
+  const char *images_dir;
+  const char *styles_csv;   /* may be NULL: photos indexed without metadata */
+  const char *db_path;
+  const char *models_dir;   /* NULL = default search */
+  const char *recipe;       /* preset name; NULL = the catalog's recipe, or the default */
+  long limit;               /* 0 = all; else the first N items by id */
+  int prune;
+  int batch;                /* images per inference batch (default 8) */
+  int backend;              /* enum lk_backend */
+  int threads;
+  volatile sig_atomic_t *stop; /* set asynchronously to stop after the current batch */
+  /* Called after each batch (and once at the start); may be NULL. */
+  void (*progress)(void *ctx, const lk_ingest_stats *s);
+  /* Called for each problem worth telling the user (skipped row/photo); may be NULL. */
+  void (*report)(void *ctx, int64_t id, const char *what);
+  void *ctx;
+} lk_ingest_opts;
+
+void lk_ingest_opts_default(lk_ingest_opts *o);
+/* Runs one indexing pass. Returns 0 (even when some photos failed: see stats), LK_EINTR when
+ * stopped (everything committed so far is kept), or another negative code. */
+int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err);
+
+#endif

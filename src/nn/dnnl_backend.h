@@ -1,0 +1,54 @@
+/* nn/dnnl_backend.h — the fast backend: oneDNN (v2.6, C API) primitives for the heavy ops,
+ * created once per session for fixed shapes and run many times. Tensors are float32 NHWC
+ * (oneDNN's "nhwc"/acdb tag) in caller-owned buffers; weights are float32 and copied/reordered
+ * into oneDNN's preferred layout at creation. The post-op chain implements bias, the fused
+ * activation and, optionally, "fake quantisation" of the output to a uint8/int8 grid:
+ *   y = clamp(round(y/scale) + zero_point, qmin, qmax); y = (y - zero_point) * scale
+ * which is how nn/ reproduces the official TFLite runtime's integer arithmetic in float. */
+#ifndef LK_NN_DNNL_BACKEND_H
+#define LK_NN_DNNL_BACKEND_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+typedef struct lk_dnnl lk_dnnl;           /* engine + stream; one per session/thread */
+typedef struct lk_dnnl_conv lk_dnnl_conv; /* one primitive with its weights */
+
+enum lk_act { LK_ACT_NONE = 0, LK_ACT_RELU = 1, LK_ACT_RELU6 = 2 };
+
+typedef struct lk_conv_params {
+  int n, ih, iw, ic;          /* input NHWC */
+  int oh, ow, oc;             /* output NHWC (caller computes from padding) */
+  int kh, kw;                 /* kernel */
+  int sh, sw;                 /* strides */
+  int dh, dw;                 /* dilation factors (1 = none, TFLite convention) */
+  int pad_t, pad_l, pad_b, pad_r;
+  int depthwise;              /* 1: groups = ic, oc = ic * multiplier */
+  const float *weights;       /* conv: OHWI [oc][kh][kw][ic]; depthwise: [1][kh][kw][oc] (TFLite) */
+  const float *bias;          /* oc floats or NULL */
+  int act;                    /* enum lk_act */
+  int fake_quant;             /* 1: apply the fake quantisation below to the output */
+  float q_scale;
+  int q_zero_point, q_min, q_max;
+} lk_conv_params;
+
+int lk_dnnl_new(int threads, lk_dnnl **out, lk_errbuf *err);
+void lk_dnnl_free(lk_dnnl *d); /* NULL-safe */
+/* Creates a conv/depthwise primitive for exactly these shapes (weights copied). */
+int lk_dnnl_conv_new(lk_dnnl *d, const lk_conv_params *p, lk_dnnl_conv **out, lk_errbuf *err);
+void lk_dnnl_conv_free(lk_dnnl_conv *c); /* NULL-safe */
+/* in: n*ih*iw*ic floats NHWC; out: n*oh*ow*oc floats NHWC. Runs for batch p->n only. */
+int lk_dnnl_conv_run(lk_dnnl_conv *c, const float *in, float *out, lk_errbuf *err);
+
+/* Row-major C[m][n] = A[m][k] * B[k][n] (+C if beta=1), via dnnl_sgemm. */
+int lk_dnnl_sgemm(int m, int n, int k, const float *a, const float *b, float beta, float *c);
+
+/* What oneDNN chose for c, for logs and benchmarks; strings owned by c. The implementation
+ * name (e.g. "brgconv:avx512_core", "jit_dw:avx512_core"; "ref" means the slow fallback) and
+ * the weights layout as a oneDNN-style tag (e.g. "ABcd16b16a"; digits = blocked, "acdb" = plain
+ * OHWI). Added by the backend helper. */
+const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c);
+const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c);
+
+#endif

@@ -1,0 +1,274 @@
+/* search/engine.c — loads a catalog into memory and answers searches (see engine.h). */
+#include "search/engine.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "index/index.h"
+#include "nn/model.h"
+#include "util/size.h"
+
+struct lk_engine {
+  lk_recipe recipe;
+  char models_dir[4096];
+  int backend;
+  lk_item *items;     /* all items, sorted by id */
+  size_t nitems, capitems;
+  lk_index *index;
+  size_t *row_item;   /* index row -> position in items */
+  int dim;
+  lk_embedder *emb;   /* lazily created; guarded by lock */
+  pthread_mutex_t lock;
+};
+
+int lk_filter_field(const char *name) {
+  for (int i = 0; i < LK_NFIELDS; i++)
+    if (!strcasecmp(name, lk_catalog_fields[i])) return i;
+  return -1;
+}
+
+int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err) {
+  int fi = lk_filter_field(field);
+  if (fi < 0) return lk_err_set(err, LK_EINVAL, "unknown filter field '%s'", field);
+  if (f->n >= LK_FILTER_MAX) return lk_err_set(err, LK_ETOOBIG, "too many filters (max %d)", LK_FILTER_MAX);
+  if (strlen(value) >= sizeof f->cond[0].value)
+    return lk_err_set(err, LK_ETOOBIG, "filter value too long");
+  f->cond[f->n].field = fi;
+  strcpy(f->cond[f->n].value, value);
+  f->n++;
+  return 0;
+}
+
+int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err) {
+  const char *eq = strchr(expr, '=');
+  if (!eq || eq == expr) return lk_err_set(err, LK_EINVAL, "filter '%s' is not field=value", expr);
+  char field[64];
+  size_t n = (size_t)(eq - expr);
+  if (n >= sizeof field) return lk_err_set(err, LK_EINVAL, "filter field too long");
+  memcpy(field, expr, n);
+  field[n] = '\0';
+  return lk_filter_add_kv(f, field, eq + 1, err);
+}
+
+void lk_engine_opts_default(lk_engine_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->backend = LK_BACKEND_DNNL;
+  o->lazy_model = 1;
+}
+
+static char *dupz(const char *s) { return s ? strdup(s) : NULL; }
+
+static int copy_item(lk_item *dst, const lk_item *src) {
+  memset(dst, 0, sizeof *dst);
+  dst->id = src->id;
+  dst->size = src->size;
+  dst->mtime = src->mtime;
+  dst->path = dupz(src->path);
+  dst->hash = dupz(src->hash);
+  dst->extra = dupz(src->extra);
+  dst->status = dupz(src->status);
+  dst->error = dupz(src->error);
+  for (int i = 0; i < LK_NFIELDS; i++) dst->field[i] = dupz(src->field[i]);
+  return 0;
+}
+
+static int item_cb(void *ctx, const lk_item *it) {
+  lk_engine *e = ctx;
+  if (e->nitems == e->capitems) {
+    size_t nc = e->capitems ? e->capitems * 2 : 1024, bytes;
+    if (lk_size_mul(nc, sizeof *e->items, &bytes)) return LK_ENOMEM;
+    lk_item *p = realloc(e->items, bytes);
+    if (!p) return LK_ENOMEM;
+    e->items = p;
+    e->capitems = nc;
+  }
+  copy_item(&e->items[e->nitems++], it);
+  return 0;
+}
+
+static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
+  lk_engine *e = ctx;
+  if (!e->index) {
+    e->dim = dim;
+    int rc = lk_index_new(dim, &e->index);
+    if (rc) return rc;
+  }
+  if (dim != e->dim) return LK_ECORRUPT;
+  return lk_index_add(e->index, id, v);
+}
+
+int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
+  lk_engine_opts o;
+  if (opts) o = *opts; else lk_engine_opts_default(&o);
+  lk_engine *e = calloc(1, sizeof *e);
+  if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  pthread_mutex_init(&e->lock, NULL);
+  e->backend = o.backend;
+  lk_catalog *cat = NULL;
+  char *rj = NULL;
+  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
+  if (rc) goto fail;
+  if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
+    lk_err_set(err, rc == LK_ENOTFOUND ? LK_ECORRUPT : rc, "%s: catalog has no recipe (was it indexed?)", db_path);
+    rc = err ? err->code : LK_ECORRUPT;
+    goto fail;
+  }
+  if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
+  if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
+    lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
+    goto fail;
+  }
+  if ((rc = lk_catalog_foreach_vector(cat, vector_cb, e))) {
+    lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
+    goto fail;
+  }
+  if (!e->index && (rc = lk_index_new(1, &e->index))) goto fail;
+  e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
+  if (!e->row_item) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto fail; }
+  for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
+  for (size_t i = 0; i < e->nitems; i++) {
+    int64_t r = lk_index_row(e->index, e->items[i].id);
+    if (r >= 0) e->row_item[r] = i;
+  }
+  for (size_t r = 0; r < lk_index_size(e->index); r++)
+    if (e->row_item[r] == SIZE_MAX) {
+      rc = lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
+      goto fail;
+    }
+  lk_catalog_close(cat);
+  cat = NULL;
+  free(rj);
+  rj = NULL;
+  if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
+  if (!o.lazy_model) {
+    lk_embedder_opts eo;
+    lk_embedder_opts_default(&eo);
+    eo.backend = e->backend;
+    eo.max_batch = 1;
+    char dir[4096];
+    if ((rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err))) goto fail;
+    if ((rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err))) goto fail;
+  }
+  *out = e;
+  return 0;
+fail:
+  free(rj);
+  lk_catalog_close(cat);
+  lk_engine_close(e);
+  return rc;
+}
+
+void lk_engine_close(lk_engine *e) {
+  if (!e) return;
+  for (size_t i = 0; i < e->nitems; i++) lk_item_clear(&e->items[i]);
+  free(e->items);
+  lk_index_free(e->index);
+  free(e->row_item);
+  lk_embedder_free(e->emb);
+  pthread_mutex_destroy(&e->lock);
+  free(e);
+}
+
+size_t lk_engine_size(const lk_engine *e) { return lk_index_size(e->index); }
+size_t lk_engine_item_count(const lk_engine *e) { return e->nitems; }
+int lk_engine_dim(const lk_engine *e) { return e->dim; }
+const lk_recipe *lk_engine_recipe(const lk_engine *e) { return &e->recipe; }
+
+const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
+  size_t lo = 0, hi = e->nitems;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (e->items[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < e->nitems && e->items[lo].id == id ? &e->items[lo] : NULL;
+}
+
+const float *lk_engine_vector(const lk_engine *e, int64_t id) {
+  int64_t row = lk_index_row(e->index, id);
+  return row < 0 ? NULL : lk_index_vector(e->index, (size_t)row);
+}
+
+int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err) {
+  int rc = 0;
+  pthread_mutex_lock(&e->lock);
+  if (!e->emb) {
+    char dir[4096];
+    lk_embedder_opts eo;
+    lk_embedder_opts_default(&eo);
+    eo.backend = e->backend;
+    eo.max_batch = 1;
+    rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err);
+    if (!rc) rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err);
+  }
+  if (!rc && lk_embedder_dim(e->emb) != e->dim && lk_index_size(e->index) > 0)
+    rc = lk_err_set(err, LK_EMISMATCH, "embedder dim %d != catalog dim %d", lk_embedder_dim(e->emb), e->dim);
+  if (!rc) rc = lk_embedder_run(e->emb, img, 1, vec, err);
+  pthread_mutex_unlock(&e->lock);
+  return rc;
+}
+
+/* Does item it pass every field of filter f? */
+static int item_matches(const lk_item *it, const lk_filter *f) {
+  for (int c = 0; c < f->n; c++) {
+    int fld = f->cond[c].field, any = 0;
+    for (int d = 0; d < f->n; d++) {
+      if (f->cond[d].field != fld) continue;
+      if (d < c) { any = 1; break; } /* this field was decided at its first condition */
+      const char *v = it->field[fld];
+      if (v && !strcasecmp(v, f->cond[d].value)) { any = 1; break; }
+    }
+    if (!any) return 0;
+  }
+  return 1;
+}
+
+/* Bitmap of rows whose item passes the filter; NULL filter or no conditions -> *out = NULL. */
+static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out) {
+  *out = NULL;
+  if (!f || f->n == 0) return 0;
+  size_t n = lk_index_size(e->index);
+  uint64_t *bm = calloc(n / 64 + 1, sizeof *bm);
+  if (!bm) return LK_ENOMEM;
+  for (size_t r = 0; r < n; r++)
+    if (item_matches(&e->items[e->row_item[r]], f)) bm[r / 64] |= 1ull << (r % 64);
+  *out = bm;
+  return 0;
+}
+
+int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
+                            int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err) {
+  if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
+  uint64_t *bm = NULL;
+  int rc = filter_bitmap(e, f, &bm);
+  if (rc) return lk_err_set(err, rc, "out of memory");
+  rc = lk_index_search(e->index, vec, 1, k, bm, exclude_id, hits, nfound);
+  free(bm);
+  if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+  return 0;
+}
+
+int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
+                           lk_hit *hits, int *nfound, lk_errbuf *err) {
+  if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
+  float *vec = malloc(sizeof(float) * (size_t)e->dim);
+  if (!vec) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  int rc = lk_engine_embed(e, img, vec, err);
+  if (!rc) rc = lk_engine_search_vector(e, vec, f, k, -1, hits, nfound, err);
+  free(vec);
+  return rc;
+}
+
+int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
+                      int *nfound, lk_errbuf *err) {
+  const float *v = lk_engine_vector(e, id);
+  if (!v) {
+    if (!lk_engine_item(e, id)) return lk_err_set(err, LK_ENOTFOUND, "no item with id %lld", (long long)id);
+    return lk_err_set(err, LK_ENOTFOUND, "item %lld has no vector (photo missing or undecodable)", (long long)id);
+  }
+  return lk_engine_search_vector(e, v, f, k, id, hits, nfound, err);
+}

@@ -1,0 +1,70 @@
+/* search/engine.h — a searchable catalog in memory: item metadata, the vector index and the
+ * recipe's embedder, loaded from a catalog file. Answers "products like this photo" and
+ * "products like this item", with metadata filters applied inside the search. */
+#ifndef LK_SEARCH_ENGINE_H
+#define LK_SEARCH_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "embed/embed.h"
+#include "image/image.h"
+#include "lookalike.h"
+
+#define LK_FILTER_MAX 32
+
+/* Conditions "field=value": equal fields are OR-ed, different fields AND-ed; values compare
+ * case-insensitively. Fields are the styles.csv columns (lk_catalog_fields). */
+typedef struct lk_filter {
+  int n;
+  struct {
+    int field;        /* index into lk_catalog_fields */
+    char value[128];
+  } cond[LK_FILTER_MAX];
+} lk_filter;
+
+/* Parses "field=value" and appends it. LK_EINVAL for unknown fields or bad syntax. */
+int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err);
+/* Appends (field name, value). */
+int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err);
+/* Field index of a name (case-insensitive), or -1. */
+int lk_filter_field(const char *name);
+
+typedef struct lk_engine lk_engine;
+
+typedef struct lk_engine_opts {
+  const char *models_dir;  /* NULL = lk_embed_find_models default search */
+  int backend;             /* enum lk_backend */
+  int lazy_model;          /* 1 = load the model on first photo search (default 1) */
+} lk_engine_opts;
+void lk_engine_opts_default(lk_engine_opts *o);
+
+/* Loads items and vectors of the catalog at db_path. *out: lk_engine_close. */
+int lk_engine_open(const char *db_path, const lk_engine_opts *o, lk_engine **out, lk_errbuf *err);
+void lk_engine_close(lk_engine *e); /* NULL-safe */
+
+size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vector) */
+size_t lk_engine_item_count(const lk_engine *e); /* all items */
+int lk_engine_dim(const lk_engine *e);
+const lk_recipe *lk_engine_recipe(const lk_engine *e);
+/* Metadata of an item (owned by the engine), or NULL. */
+const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
+/* The catalog vector of an item (owned by the engine), or NULL when it has none. */
+const float *lk_engine_vector(const lk_engine *e, int64_t id);
+
+/* Embeds a photo with the catalog's recipe (loads the model on first use). vec has
+ * lk_engine_dim floats. Thread-safe (serialised on an internal lock). */
+int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err);
+/* Top-k items for a query vector; filter may be NULL; exclude_id -1 for none. hits has k
+ * slots; *nfound gets the number filled. */
+int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
+                            int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err);
+/* Photo -> embed -> search. */
+int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
+                           lk_hit *hits, int *nfound, lk_errbuf *err);
+/* Neighbours of a catalog item (the item itself excluded). LK_ENOTFOUND if no vector. */
+int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
+                      int *nfound, lk_errbuf *err);
+
+#endif

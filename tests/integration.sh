@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# tests/integration.sh BUILD — end-to-end tests of the `lookalike` binary on a small slice of
+# the shared fashion catalog (linked, not copied, into a temp dir) plus hand-made bad files:
+# indexing, bad input, search, filters, similar, incremental runs, kill -9 and resume, prune.
+set -u
+B=${1:-build}
+BIN=$PWD/$B/lookalike
+DATA=${LOOKALIKE_DATA:-$PWD/../shared/data/fashion-catalog}
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "  ok   $1"; }
+ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+
+if [ ! -d "$DATA/images" ]; then echo "integration: shared catalog missing at $DATA"; echo "integration: 0 passed, 1 failed"; exit 1; fi
+T=$(mktemp -d /tmp/lk-int-XXXXXX); trap 'rm -rf "$T"' EXIT
+mkdir -p "$T/img"
+N=150
+# The first N ids (by id) that also have a 225x300 photo, plus the first N others.
+ls "$DATA/photos-225x300" | sed 's/\.jpg$//' | sort -n | head -40 > "$T/twins"
+{ cat "$T/twins"; tail -n +2 "$DATA/styles.csv" | cut -d, -f1 | sort -n | head -$N; } | sort -nu > "$T/ids"
+head -1 "$DATA/styles.csv" > "$T/styles.csv"
+awk -F, 'NR==FNR{want[$1]=1; next} FNR>1 && ($1 in want)' "$T/ids" "$DATA/styles.csv" >> "$T/styles.csv"
+while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/ids"
+good=$(wc -l < "$T/ids")
+# Bad photos, each with a styles row: empty, text, truncated JPEG, corrupt bytes, giant header.
+head -c 0 /dev/null > "$T/img/900000001.jpg"
+echo "this is not an image" > "$T/img/900000002.jpg"
+f1=$(head -1 "$T/ids"); head -c 700 "$DATA/images/$f1.jpg" > "$T/img/900000003.jpg"
+head -c 1200 /dev/urandom > "$T/img/900000004.png"
+printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00\x00\x00\x00\x00' > "$T/img/900000005.png"
+for i in 1 2 3 4 5; do echo "90000000$i,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,Broken photo $i" >> "$T/styles.csv"; done
+# A row with no photo, a quoted name with a comma, a duplicate id, a photo with no row.
+echo '900000010,Women,Apparel,Topwear,Tops,Red,Summer,2012,Casual,"No photo, at all"' >> "$T/styles.csv"
+sed -n 2p "$T/styles.csv" >> "$T/styles.csv"
+ln -s "$DATA/images/$f1.jpg" "$T/img/900000020.jpg"
+echo '900000021,Women,Apparel,Topwear,Tops,Red,Summer,2012,Casual,"Comma, quoted ""name"""' >> "$T/styles.csv"
+ln -s "$DATA/images/$f1.jpg" "$T/img/900000021.jpg"; good=$((good + 1))
+
+echo "integration: index $good photos + 5 bad ones"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx.json" 2> "$T/idx.err"
+rc=$?
+check "index exits 0 despite bad photos" [ $rc -eq 0 ]
+check "index embedded every good photo" [ "$(jq .embedded "$T/idx.json")" = "$good" ]
+check "index reports the 5 bad photos as failed" [ "$(jq .failed "$T/idx.json")" = 5 ]
+check "index reports the row without photo" [ "$(jq .rows_without_photo "$T/idx.json")" = 1 ]
+check "index reports the photo without row" [ "$(jq .photos_without_row "$T/idx.json")" = 1 ]
+check "index reports the duplicate row" [ "$(jq .bad_rows "$T/idx.json")" = 1 ]
+check "problems name the giant PNG as too large" grep -q "900000005.*\(too large\|limit\|exceed\)" <(jq -r '.problems[].message' "$T/idx.json")
+check "check passes" "$BIN" check --db "$T/c.db"
+check "info counts items" bash -c "'$BIN' info --db '$T/c.db' --json | jq -e '.vectors == $good and .failed == 5' >/dev/null"
+
+echo "integration: search"
+hits=0; total=0
+while read -r id; do
+  total=$((total + 1))
+  "$BIN" search "$DATA/photos-225x300/$id.jpg" --db "$T/c.db" -k 10 --json > "$T/s.json" 2>/dev/null || continue
+  jq -e --argjson id "$id" '[.hits[].id] | index($id) != null' "$T/s.json" >/dev/null && hits=$((hits + 1))
+done < <(head -12 "$T/twins")
+echo "  same-product: $hits of $total shop photos found their own catalog photo in the top 10"
+check "most shop photos find their own catalog photo (>= 9 of 12)" [ $hits -ge 9 ]
+q=$(head -1 "$T/twins")
+"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 5 --where gender=Women --json > "$T/f.json"
+check "filter returns k results" [ "$(jq '.hits | length' "$T/f.json")" = 5 ]
+check "filter returns only matching items" [ "$(jq '[.hits[] | select(.gender != "Women")] | length' "$T/f.json")" = 0 ]
+nwomen=$(sqlite3 "$T/c.db" "select count(*) from items where gender='Women' and status='ok'")
+"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 1000 --where gender=women --json > "$T/f2.json"
+check "filter with large k returns every matching item ($nwomen)" [ "$(jq '.hits | length' "$T/f2.json")" = "$nwomen" ]
+"$BIN" similar "$q" --db "$T/c.db" -k 5 --json > "$T/sim.json"
+check "similar excludes the item itself" [ "$(jq --argjson id "$q" '[.hits[] | select(.id == $id)] | length' "$T/sim.json")" = 0 ]
+check "similar returns k results" [ "$(jq '.hits | length' "$T/sim.json")" = 5 ]
+check "quoted comma and quotes survive in the name" [ "$(sqlite3 "$T/c.db" "select productDisplayName from items where id=900000021")" = 'Comma, quoted "name"' ]
+"$BIN" similar 123456789 --db "$T/c.db" >/dev/null 2>&1; check "similar of unknown id exits 3" [ $? -eq 3 ]
+"$BIN" search "$T/img/900000002.jpg" --db "$T/c.db" >/dev/null 2>&1; check "search with a non-image exits 4" [ $? -eq 4 ]
+"$BIN" search --db "$T/c.db" >/dev/null 2>&1; check "search without photo is a usage error (2)" [ $? -eq 2 ]
+"$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2>&1; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
+
+echo "integration: incremental"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx2.json" 2>/dev/null
+check "second run embeds nothing" [ "$(jq .embedded "$T/idx2.json")" = 0 ]
+check "second run sees everything unchanged" [ "$(jq .unchanged "$T/idx2.json")" = $((good + 5)) ]
+f2=$(sed -n 2p "$T/ids"); rm "$T/img/$f2.jpg"; cp "$DATA/images/$f1.jpg" "$T/img/$f2.jpg"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx3.json" 2>/dev/null
+check "a changed photo is embedded again" [ "$(jq .embedded "$T/idx3.json")" = 1 ]
+rm "$T/img/$f2.jpg"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx4.json" 2>/dev/null
+check "a vanished photo is reported stale" [ "$(jq .stale "$T/idx4.json")" = 1 ]
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --prune --json > "$T/idx5.json" 2>/dev/null
+check "--prune removes it" [ "$(jq .pruned "$T/idx5.json")" = 1 ]
+check "pruned item is gone" [ "$(sqlite3 "$T/c.db" "select count(*) from items where id=$f2")" = 0 ]
+
+echo "integration: kill -9 and resume"
+for round in 1 2 3; do
+  "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --batch 2 --quiet > /dev/null 2>&1 &
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))"; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  "$BIN" check --db "$T/k.db" > /dev/null 2>&1 || [ ! -e "$T/k.db" ] || { ko "catalog consistent after kill -9 (round $round)"; continue; }
+  ok "catalog consistent after kill -9 (round $round)"
+done
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --json > "$T/k.json" 2>/dev/null
+check "resumed run completes" [ "$(sqlite3 "$T/k.db" "select count(*) from vectors")" = "$(sqlite3 "$T/c.db" "select count(*) from vectors")" ]
+"$BIN" search "$DATA/images/$q.jpg" --db "$T/k.db" -k 1 --json > "$T/self.json" 2>/dev/null
+check "resumed catalog: a catalog photo finds itself (score >= 0.999)" jq -e '.hits[0].score >= 0.999' "$T/self.json"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --recipe color --json > /dev/null 2>&1
+check "a different recipe on an existing catalog is refused" [ $? -ne 0 ]
+
+echo "integration: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,81 @@
+/* tests/testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *lk_test_shared_dir(void) {
+  const char *e = getenv("LOOKALIKE_SHARED");
+  if (e && is_dir(e)) return e;
+  if (is_dir("../shared")) return "../shared";
+  return NULL;
+}
+
+const char *lk_test_models_dir(void) {
+  static char buf[4096];
+  const char *e = getenv("LOOKALIKE_MODELS");
+  if (e && is_dir(e)) return e;
+  const char *s = lk_test_shared_dir();
+  if (!s) return NULL;
+  snprintf(buf, sizeof buf, "%s/models", s);
+  return is_dir(buf) ? buf : NULL;
+}
+
+char *lk_test_mkdtemp(void) {
+  const char *t = getenv("TMPDIR");
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s/lktest-XXXXXX", t && *t ? t : "/tmp");
+  if (!mkdtemp(buf)) return NULL;
+  return strdup(buf);
+}
+
+void lk_test_rmtree(const char *path) {
+  if (!path || !*path || strcmp(path, "/") == 0) return;
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+const char *lk_test_path(const char *fmt, ...) {
+  static char bufs[8][4096];
+  static int next;
+  char *b = bufs[next++ & 7];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b, 4096, fmt, ap);
+  va_end(ap);
+  return b;
+}
+
+int lk_test_write_file(const char *path, const void *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  size_t w = fwrite(data, 1, len, f);
+  if (fclose(f) != 0 || w != len) return -1;
+  return 0;
+}
+
+uint8_t *lk_test_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+    free(b);
+    b = NULL;
+  }
+  fclose(f);
+  if (b && len) *len = (size_t)n;
+  return b;
+}
