@@ -405,6 +405,11 @@ static void test_invalid(void **state) {
     q.weights = w;
     lk_dnnl_conv *c = NULL;
     assert_int_equal(lk_dnnl_conv_new(d, &q, &c, NULL), 0);
+    float in[8 * 8 * 4] = {0}, out[8 * 8 * 8];
+    lk_errbuf err = {0};
+    assert_int_equal(lk_dnnl_conv_run(c, NULL, out, &err), LK_EINVAL);
+    assert_int_equal(lk_dnnl_conv_run(c, in, NULL, &err), LK_EINVAL);
+    assert_int_equal(lk_dnnl_conv_run(c, in, out, &err), 0);
     lk_dnnl_conv_free(c);
   }
   p = ok, p.n = 0, expect_einval(d, p, "n=0");
@@ -495,6 +500,12 @@ static void bench_layer(const char *name, lk_conv_params p, int threads, uint64_
     naive_conv_f32(&p, in, out2);
     best_naive = fmin(best_naive, now_s() - t0);
   }
+  double worst = 0, mag = 1; /* the timed result is also the right one */
+  for (size_t i = 0; i < out_count(&p); i++) {
+    worst = fmax(worst, fabsf(out[i] - out2[i]));
+    mag = fmax(mag, fabsf(out2[i]));
+  }
+  if (!(worst <= 1e-4 * mag)) fail_msg("%s: oneDNN vs naive differ by %g", name, worst);
   double flop = 2.0 * out_count(&p) * p.kh * p.kw * (p.depthwise ? 1 : p.ic);
   printf("  %-26s n=%d thr=%d  create %6.1f ms  naive %8.2f ms  onednn %7.3f ms  (%5.1fx, "
          "%5.1f GFLOP/s)  %s  w=%s\n",

@@ -487,7 +487,8 @@ static int vector_row(lk_catalog *c, sqlite3_stmt *s, int64_t id, int dcol, cons
   int64_t dim = sqlite3_column_int64(s, dcol);
   *blob = sqlite3_column_blob(s, dcol + 1);
   int64_t bytes = sqlite3_column_bytes(s, dcol + 1);
-  if (dim <= 0 || dim > MAX_DIM || bytes != dim * 4)
+  if (sqlite3_column_type(s, dcol + 1) != SQLITE_BLOB || dim <= 0 || dim > MAX_DIM ||
+      bytes != dim * 4)
     return lk_err_set(&c->err, LK_ECORRUPT,
                       "catalog: vector %lld has dim %lld but %lld bytes (want 4*dim)",
                       (long long)id, (long long)dim, (long long)bytes);

@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "embed/embed.h"
+#include "eval/eval.h"
 #include "image/image.h"
 #include "ingest/ingest.h"
 #include "lookalike.h"
@@ -45,6 +46,7 @@ static const char *USAGE =
     "  similar ID --db catalog.db [-k 10] [--where f=v]...    neighbours of a catalog item\n"
     "  info --db catalog.db                                   items, recipe, embedding size\n"
     "  check --db catalog.db                                  verify the catalog file\n"
+    "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -131,6 +133,7 @@ static int cmd_index(int argc, char **argv) {
       {"styles", required_argument, 0, 's'}, {"db", required_argument, 0, 'd'},
       {"models", required_argument, 0, 'm'}, {"recipe", required_argument, 0, 'r'},
       {"limit", required_argument, 0, 'n'},  {"prune", no_argument, 0, 'p'},
+      {"sample", required_argument, 0, 'S'}, {"seed", required_argument, 0, 'E'},
       {"batch", required_argument, 0, 'b'},  {"backend", required_argument, 0, 'B'},
       {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
       {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
@@ -147,6 +150,8 @@ static int cmd_index(int argc, char **argv) {
     case 'r': o.recipe = optarg; break;
     case 'n': o.limit = atol(optarg); if (o.limit < 0) return usage_error("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
+    case 'S': o.sample = atol(optarg); if (o.sample < 0) return usage_error("index", "--sample must be >= 0"); break;
+    case 'E': o.seed = strtoull(optarg, NULL, 10); break;
     case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return usage_error("index", "--batch must be 1..256"); break;
     case 'B': if (parse_backend(optarg, &o.backend)) return usage_error("index", "--backend is ref or dnnl"); break;
     case 't': o.threads = atoi(optarg); break;
@@ -162,6 +167,7 @@ static int cmd_index(int argc, char **argv) {
              "                   photos are indexed with no metadata\n"
              "  --db FILE        catalog to create or update\n"
              "  --limit N        only the first N items by id (quick demos)\n"
+             "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
              "  --prune          remove items whose photo or row is gone\n"
              "  --recipe NAME    embedding recipe for a new catalog (default: mnv2-avg+color)\n"
              "  --models DIR     folder with the .tflite files\n"
@@ -454,6 +460,126 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   return EX_OK;
 }
 
+/* ---------------------------------------------------------------- eval */
+
+static int cmd_eval(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"db", required_argument, 0, 'd'},       {"sample", required_argument, 0, 'n'},
+      {"seed", required_argument, 0, 's'},     {"fields", required_argument, 0, 'f'},
+      {"same-product", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'},
+      {"markdown", no_argument, 0, 'M'},       {"models", required_argument, 0, 'm'},
+      {"breakdown", required_argument, 0, 'b'}, {"backend", required_argument, 0, 'B'},
+      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+  const char *db = NULL, *same_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
+  long sample = 3000, breakdown = 15;
+  uint64_t seed = 1;
+  int json = 0, md = 0, c;
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': db = optarg; break;
+    case 'n': sample = atol(optarg); break;
+    case 's': seed = strtoull(optarg, NULL, 10); break;
+    case 'f': fields_arg = optarg; break;
+    case 'p': same_dir = optarg; break;
+    case 'j': json = 1; break;
+    case 'M': md = 1; break;
+    case 'm': eo.models_dir = optarg; break;
+    case 'b': breakdown = atol(optarg); break;
+    case 'B': if (parse_backend(optarg, &eo.backend)) return usage_error("eval", "--backend is ref or dnnl"); break;
+    case 'h':
+      printf("usage: lookalike eval --db catalog.db [options]\n\n"
+             "Leave-one-out retrieval quality: each sampled item queries the rest of the catalog\n"
+             "(itself and byte-identical duplicates excluded); a hit is relevant when it shares the\n"
+             "query's label. Reports P@1, P@10, mAP@10 and recall@10 per label field, and P@10 per\n"
+             "articleType (worst first).\n\n"
+             "  --sample N          queries to draw (default 3000; 0 = every item)\n"
+             "  --seed S            sampling seed (default 1)\n"
+             "  --fields A,B        label fields (default articleType,baseColour,gender,subCategory)\n"
+             "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID\n"
+             "  --breakdown N       rows of the per-value table (default 15)\n"
+             "  --json | --markdown output format (default: a table)\n");
+      return EX_OK;
+    default: return usage_error("eval", "unknown option");
+    }
+  }
+  if (!db) return usage_error("eval", "--db is required");
+  int fields[LK_EVAL_MAX_FIELDS], nfields = 0;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", fields_arg);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    int f = lk_filter_field(tok);
+    if (f < 0) return usage_error("eval", "unknown field in --fields");
+    if (nfields == LK_EVAL_MAX_FIELDS) return usage_error("eval", "at most 4 --fields");
+    fields[nfields++] = f;
+  }
+  if (!nfields) return usage_error("eval", "--fields is empty");
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  lk_eval_result *r = calloc(1, sizeof *r);
+  lk_eval_same sp = {0};
+  int rc = r ? lk_engine_open(db, &eo, &e, &eb) : LK_ENOMEM;
+  if (!rc) rc = lk_eval_loo(e, fields, nfields, sample, seed, r, &eb);
+  if (!rc && same_dir) rc = lk_eval_same_product(e, same_dir, 0, &sp, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
+    free(r);
+    lk_engine_close(e);
+    return exit_code(rc);
+  }
+  const lk_recipe *rec = lk_engine_recipe(e);
+  if (json) {
+    json_t *j = json_object(), *fm = json_object(), *gr = json_array();
+    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "recipe", json_string(rec->name));
+    json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
+    json_object_set_new(j, "sample", json_integer(r->sample));
+    json_object_set_new(j, "seed", json_integer((json_int_t)seed));
+    for (int f = 0; f < r->nfields; f++)
+      json_object_set_new(fm, lk_catalog_fields[r->field[f]],
+                          json_pack("{s:f,s:f,s:f,s:f,s:I}", "p1", r->m[f].p1, "p10", r->m[f].p10, "map10",
+                                    r->m[f].map10, "recall10", r->m[f].r10, "queries", (json_int_t)r->m[f].queries));
+    json_object_set_new(j, "metrics", fm);
+    for (int g = 0; g < r->ngroups; g++)
+      json_array_append_new(gr, json_pack("{s:s,s:I,s:f}", "value", r->groups[g].value, "queries",
+                                          (json_int_t)r->groups[g].queries, "p10", r->groups[g].p10));
+    json_object_set_new(j, "by_value", gr);
+    if (same_dir)
+      json_object_set_new(j, "same_product",
+                          json_pack("{s:I,s:f,s:f,s:I,s:I}", "queries", (json_int_t)sp.queries, "recall1",
+                                    sp.queries ? (double)sp.at1 / sp.queries : 0.0, "recall10",
+                                    sp.queries ? (double)sp.at10 / sp.queries : 0.0, "not_in_catalog",
+                                    (json_int_t)sp.missing, "undecodable", (json_int_t)sp.failed));
+    json_object_set_new(j, "seconds", json_real(r->seconds + sp.seconds));
+    print_json(j);
+    json_decref(j);
+  } else {
+    if (md) printf("Recipe `%s`, %zu items, %ld queries (seed %llu), leave-one-out.\n\n| field | P@1 | P@10 | mAP@10 | R@10 | queries |\n|---|---|---|---|---|---|\n",
+                   rec->name, lk_engine_size(e), r->sample, (unsigned long long)seed);
+    else printf("recipe %s, %zu items, %ld queries (seed %llu), leave-one-out\n\n%-14s  %6s  %6s  %6s  %6s  %7s\n",
+                rec->name, lk_engine_size(e), r->sample, (unsigned long long)seed, "relevance", "P@1", "P@10", "mAP@10", "R@10", "queries");
+    for (int f = 0; f < r->nfields; f++)
+      printf(md ? "| %s | %.3f | %.3f | %.3f | %.3f | %ld |\n" : "%-14s  %6.3f  %6.3f  %6.3f  %6.3f  %7ld\n",
+             lk_catalog_fields[r->field[f]], r->m[f].p1, r->m[f].p10, r->m[f].map10, r->m[f].r10, r->m[f].queries);
+    if (breakdown > 0 && r->ngroups) {
+      printf(md ? "\n| %s (worst first) | queries | P@10 |\n|---|---|---|\n" : "\n%-24s  %7s  %6s   (worst first)\n",
+             lk_catalog_fields[r->field[0]], "queries", "P@10");
+      for (int g = 0; g < r->ngroups && g < breakdown; g++)
+        printf(md ? "| %s | %ld | %.3f |\n" : "%-24.24s  %7ld  %6.3f\n", r->groups[g].value, r->groups[g].queries,
+               r->groups[g].p10);
+    }
+    if (same_dir)
+      printf("\nsame product (%s): %ld photos, recall@1 %.3f, recall@10 %.3f (%ld not in catalog, %ld undecodable)\n",
+             same_dir, sp.queries, sp.queries ? (double)sp.at1 / sp.queries : 0.0,
+             sp.queries ? (double)sp.at10 / sp.queries : 0.0, sp.missing, sp.failed);
+    fprintf(stderr, "eval took %.1f s\n", r->seconds + sp.seconds);
+  }
+  free(r);
+  lk_engine_close(e);
+  return EX_OK;
+}
+
 /* ---------------------------------------------------------------- model */
 
 static int cmd_model(int argc, char **argv) {
@@ -500,6 +626,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "info")) return cmd_info_check(0, argc, argv);
   if (!strcmp(cmd, "check")) return cmd_info_check(1, argc, argv);
   if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
+  if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return EX_USAGE;
 }

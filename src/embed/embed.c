@@ -50,7 +50,7 @@ int lk_embed_find_models(const char *explicit_dir, char *out, size_t cap, lk_err
     snprintf(out, cap, "%s", explicit_dir);
     return 0;
   }
-  char exe_models[PATH_MAX] = "";
+  char exe_models[PATH_MAX + 16] = "";
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {

@@ -138,9 +138,10 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const lk_image_limits *l,
   if (len > (unsigned long)-1) return lk_err_set(err, LK_ETOOBIG, "JPEG too large");
   tjhandle tj = tjInitDecompress();
   if (!tj) return lk_err_set(err, LK_ENOMEM, "TurboJPEG init failed");
-  int w, h, subsamp, cs;
+  int w = 0, h = 0, subsamp = 0, cs = -1;
   uint8_t *cmyk = NULL;
-  if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
+  if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0 &&
+      tjGetErrorCode(tj) != TJERR_WARNING) {
     rc = jpeg_tj_error(tj, "header", err);
     goto done;
   }

@@ -29,4 +29,12 @@ const float *lk_index_vector(const lk_index *ix, size_t row);
 int lk_index_search(const lk_index *ix, const float *queries, int nq, int k, const uint64_t *allow,
                     int64_t exclude_id, lk_hit *hits, int *nfound);
 
+/* Largest k lk_index_search accepts. */
+#define LK_INDEX_MAX_K 10000
+
+/* Preallocates room for n rows in total (optional; lk_index_add grows on its own).
+ * Note: lk_index_add refuses (LK_EINVAL) a negative or already present id and a vector with
+ * a NaN or infinite value; lk_index_search refuses such queries and k > LK_INDEX_MAX_K. */
+int lk_index_reserve(lk_index *ix, size_t n);
+
 #endif

@@ -272,6 +272,33 @@ static int meta_differs(const old_item *o, const row *r) {
   return !streq(o->extra, r ? r->extra : NULL);
 }
 
+/* An item chosen for this run: its photo and its styles row (NULL without --styles). */
+typedef struct pick {
+  size_t pi;
+  int64_t id;
+  const row *r;
+} pick;
+
+static uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static int cmp_pick_hash(const void *a, const void *b, void *seedp) {
+  uint64_t seed = *(const uint64_t *)seedp;
+  uint64_t x = mix64((uint64_t)((const pick *)a)->id ^ mix64(seed));
+  uint64_t y = mix64((uint64_t)((const pick *)b)->id ^ mix64(seed));
+  return (x > y) - (x < y);
+}
+
+static int cmp_pick_id(const void *a, const void *b, void *unused) {
+  (void)unused;
+  int64_t x = ((const pick *)a)->id, y = ((const pick *)b)->id;
+  return (x > y) - (x < y);
+}
+
 /* A unit of work for one photo. */
 typedef struct job {
   int64_t id;
@@ -351,8 +378,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   row *rv = rows.p;
   photo *pv = photos.p;
   size_t ri = 0, pi = 0;
-  vec_t sel = {0}; /* job indices: we store (photo index, row pointer) pairs */
-  typedef struct { size_t pi; const row *r; } pick;
+  vec_t sel = {0}; /* picks: (photo index, row) pairs */
   while (ri < rows.n || pi < photos.n) {
     if (pi >= photos.n || (ri < rows.n && rv[ri].id < pv[pi].id)) {
       st->no_photo++;
@@ -363,7 +389,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
         st->no_row++;
         report(o, pv[pi].id, "%s/%s has no row in %s; not indexed", o->images_dir, pv[pi].name, o->styles_csv);
       } else {
-        pick pk = {pi, NULL};
+        pick pk = {pi, pv[pi].id, NULL};
         if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
       }
       pi++;
@@ -373,11 +399,18 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
         pi++;
         continue;
       }
-      pick pk = {pi, &rv[ri]};
+      pick pk = {pi, pv[pi].id, &rv[ri]};
       if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
       ri++;
       pi++;
     }
+  }
+  if (o->sample > 0 && (long)sel.n > o->sample) {
+    /* Keep the `sample` picks with the smallest hash(id, seed), then restore id order. */
+    pick *pk = sel.p;
+    qsort_r(pk, sel.n, sizeof *pk, cmp_pick_hash, (void *)&o->seed);
+    sel.n = (size_t)o->sample;
+    qsort_r(pk, sel.n, sizeof *pk, cmp_pick_id, NULL);
   }
   if (o->limit > 0 && (long)sel.n > o->limit) sel.n = (size_t)o->limit;
   st->selected = (long)sel.n;

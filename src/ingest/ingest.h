@@ -34,6 +34,9 @@ typedef struct lk_ingest_opts {
   const char *models_dir;   /* NULL = default search */
   const char *recipe;       /* preset name; NULL = the catalog's recipe, or the default */
   long limit;               /* 0 = all; else the first N items by id */
+  long sample;              /* 0 = all; else N items drawn by a hash of (id, seed): a stable,
+                               uniform subset (applied before limit) */
+  uint64_t seed;
   int prune;
   int batch;                /* images per inference batch (default 8) */
   int backend;              /* enum lk_backend */

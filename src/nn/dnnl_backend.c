@@ -150,8 +150,12 @@ static void describe_md(const dnnl_memory_desc_t *md, char *buf, size_t cap) {
   const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
   int order[DNNL_MAX_NDIMS], nd = md->ndims;
   for (int i = 0; i < nd; i++) order[i] = i;
-  for (int i = 1; i < nd; i++) /* insertion sort by stride, descending; stable */
-    for (int j = i; j > 0 && b->strides[order[j]] > b->strides[order[j - 1]]; j--) {
+  /* insertion sort: stride descending; on ties (size-1 dims) real dims first, like oneDNN */
+  for (int i = 1; i < nd; i++)
+    for (int j = i; j > 0 && (b->strides[order[j]] > b->strides[order[j - 1]] ||
+                              (b->strides[order[j]] == b->strides[order[j - 1]] &&
+                               md->dims[order[j]] > 1 && md->dims[order[j - 1]] == 1));
+         j--) {
       int t = order[j];
       order[j] = order[j - 1];
       order[j - 1] = t;
@@ -380,10 +384,12 @@ void lk_dnnl_conv_free(lk_dnnl_conv *c) {
   free(c);
 }
 
-const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c) { return c->impl; }
+const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c) { return c ? c->impl : ""; }
 
-const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c) { return c->wfmt; }
+const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c) { return c ? c->wfmt : ""; }
 
+/* Not reentrant for one c (the data handles live on it); distinct convs may run in parallel
+ * only on distinct lk_dnnl handles (one stream each). */
 int lk_dnnl_conv_run(lk_dnnl_conv *c, const float *in, float *out, lk_errbuf *err) {
   if (!in || !out) return lk_err_set(err, LK_EINVAL, "dnnl conv: NULL input or output");
   lk_dnnl *d = c->d;

@@ -45,9 +45,9 @@ int lk_dnnl_conv_run(lk_dnnl_conv *c, const float *in, float *out, lk_errbuf *er
 int lk_dnnl_sgemm(int m, int n, int k, const float *a, const float *b, float beta, float *c);
 
 /* What oneDNN chose for c, for logs and benchmarks; strings owned by c. The implementation
- * name (e.g. "brgconv:avx512_core", "jit_dw:avx512_core"; "ref" means the slow fallback) and
- * the weights layout as a oneDNN-style tag (e.g. "ABcd16b16a"; digits = blocked, "acdb" = plain
- * OHWI). Added by the backend helper. */
+ * name (e.g. "brgconv_1x1:avx512_core", "brdgmm_dw:avx512_core"; "ref..." is the slow
+ * fallback) and the weights layout as a oneDNN-style tag (e.g. "Acdb32a"; digits = blocked,
+ * "acdb" = plain OHWI). */
 const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c);
 const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c);
 

@@ -180,7 +180,7 @@ static int const_ints(vctx *v, int idx, int *vals, int maxn, int *n) {
   if (t->count > (size_t)maxn) return bad(v, "%s", "parameter tensor too long");
   for (size_t i = 0; i < t->count; i++) {
     float f = t->data[i];
-    if (!(f >= -LK_NN_MAX_ELEMS && f <= LK_NN_MAX_ELEMS)) return bad(v, "%s", "bad parameter");
+    if (!(f >= -(float)LK_NN_MAX_DIM && f <= (float)LK_NN_MAX_DIM)) return bad(v, "%s", "bad parameter");
     vals[i] = (int)f;
   }
   *n = (int)t->count;

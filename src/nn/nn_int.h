@@ -105,7 +105,7 @@ void lk_nn_model_clear(lk_model *m);
 const char *lk_nn_op_name(int code);
 
 /* True when the tensor carries one uint8/int8 scale the activations should be rounded to;
- * then *qmin/*qmax are the integer range. */
+ * then qmin and qmax receive the integer range. */
 int lk_nn_tensor_fake_quant(const lk_nn_tensor *t, float *scale, int *zp, int *qmin, int *qmax);
 
 #endif

@@ -142,7 +142,7 @@ static int fb_vec(const fb *b, const fb_table *t, int slot, size_t elem, size_t 
 
 /* Element i of a vector of tables. */
 static int fb_vec_table(const fb *b, size_t data, size_t i, fb_table *t, lk_errbuf *err) {
-  size_t target;
+  size_t target = 0;
   int rc = fb_deref(b, data + 4 * i, &target, err);
   if (rc) return rc;
   return fb_table_at(b, target, t, err);

@@ -178,6 +178,12 @@ size_t lk_engine_item_count(const lk_engine *e) { return e->nitems; }
 int lk_engine_dim(const lk_engine *e) { return e->dim; }
 const lk_recipe *lk_engine_recipe(const lk_engine *e) { return &e->recipe; }
 
+const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
+  return i < e->nitems ? &e->items[i] : NULL;
+}
+
+const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
+
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
   size_t lo = 0, hi = e->nitems;
   while (lo < hi) {

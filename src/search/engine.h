@@ -48,6 +48,10 @@ size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vec
 size_t lk_engine_item_count(const lk_engine *e); /* all items */
 int lk_engine_dim(const lk_engine *e);
 const lk_recipe *lk_engine_recipe(const lk_engine *e);
+/* The i-th item in id order, i < lk_engine_item_count (owned by the engine). */
+const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
+/* The vector index (owned by the engine), for batch work such as evaluation. */
+const struct lk_index *lk_engine_index(const lk_engine *e);
 /* Metadata of an item (owned by the engine), or NULL. */
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */

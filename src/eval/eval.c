@@ -1,0 +1,316 @@
+/* eval/eval.c — leave-one-out and same-product retrieval metrics (see eval.h). */
+#include "eval/eval.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "embed/embed.h"
+#include "image/image.h"
+#include "index/index.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double lk_eval_precision_at(const int *rel, int n, int k) {
+  if (k <= 0) return 0;
+  int c = 0;
+  for (int i = 0; i < n && i < k; i++) c += rel[i] != 0;
+  return (double)c / k;
+}
+
+double lk_eval_ap_at(const int *rel, int n, int k, long R) {
+  if (R <= 0) return 0;
+  double s = 0;
+  int c = 0;
+  for (int i = 0; i < n && i < k; i++) {
+    if (!rel[i]) continue;
+    c++;
+    s += (double)c / (i + 1);
+  }
+  long denom = R < k ? R : k;
+  return s / (double)denom;
+}
+
+/* splitmix64: a small deterministic generator for sampling. */
+static uint64_t next_rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static int same(const char *a, const char *b) { return a && b && !strcasecmp(a, b); }
+
+typedef struct gal {
+  int64_t id;
+  const lk_item *it;
+  const float *vec;
+  int dupgroup;        /* items with the same content hash share a group */
+  int dups;            /* other members of that group */
+  long R[LK_EVAL_MAX_FIELDS]; /* relevant items for this query (excl. itself and its duplicates) */
+} gal;
+
+typedef struct sortref {
+  const char *key;
+  size_t idx;
+} sortref;
+
+static int cmp_key(const void *a, const void *b) {
+  const char *x = ((const sortref *)a)->key, *y = ((const sortref *)b)->key;
+  if (!x || !y) return (x != NULL) - (y != NULL);
+  return strcasecmp(x, y);
+}
+
+static int cmp_group(const void *a, const void *b) {
+  const lk_eval_group *x = a, *y = b;
+  if (x->p10 != y->p10) return x->p10 < y->p10 ? -1 : 1;
+  return strcmp(x->value, y->value);
+}
+
+/* Groups g[] by key(i) (NULL keys form no group). For each member calls back with the group's
+ * size via sizes[idx] and a group number via groups[idx]. */
+static int group_by(gal *g, size_t n, const char *(*key)(const gal *, int), int arg, long *sizes,
+                    int *groups) {
+  sortref *s = malloc(sizeof *s * (n + 1));
+  if (!s) return LK_ENOMEM;
+  for (size_t i = 0; i < n; i++) s[i] = (sortref){key(&g[i], arg), i};
+  qsort(s, n, sizeof *s, cmp_key);
+  int gno = 0;
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && s[i].key && s[j].key && !strcasecmp(s[i].key, s[j].key)) j++;
+    for (size_t k = i; k < j; k++) {
+      sizes[s[k].idx] = s[i].key ? (long)(j - i) : 0;
+      if (groups) groups[s[k].idx] = s[i].key ? gno : -1 - (int)k;
+    }
+    gno++;
+    i = j;
+  }
+  free(s);
+  return 0;
+}
+
+static const char *key_hash(const gal *x, int arg) { (void)arg; return x->it->hash; }
+static const char *key_field(const gal *x, int f) { return x->it->field[f]; }
+
+int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample, uint64_t seed,
+                lk_eval_result *out, lk_errbuf *err) {
+  memset(out, 0, sizeof *out);
+  double t0 = now_s();
+  if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
+  size_t nitems = lk_engine_item_count(e);
+  const lk_index *ix = lk_engine_index(e);
+  int dim = lk_engine_dim(e);
+  int rc = 0;
+  gal *g = calloc(nitems + 1, sizeof *g);
+  long *sizes = calloc(nitems + 1, sizeof *sizes), *dsz = calloc(nitems + 1, sizeof *dsz);
+  int *groups = calloc(nitems + 1, sizeof *groups);
+  size_t *order = NULL;
+  float *q = NULL;
+  lk_hit *hits = NULL;
+  int *nf = NULL;
+  if (!g || !sizes || !dsz || !groups) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+  size_t ng = 0;
+  for (size_t i = 0; i < nitems; i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    const float *v = lk_engine_vector(e, it->id);
+    if (v) g[ng++] = (gal){.id = it->id, .it = it, .vec = v};
+  }
+  if (ng < 2) { rc = lk_err_set(err, LK_EINVAL, "the catalog needs at least 2 vectors"); goto out; }
+  /* Duplicate groups by content hash. */
+  if ((rc = group_by(g, ng, key_hash, 0, dsz, groups))) goto out;
+  for (size_t i = 0; i < ng; i++) {
+    g[i].dupgroup = groups[i];
+    g[i].dups = dsz[i] > 0 ? (int)dsz[i] - 1 : 0;
+  }
+  /* R per field: items with the same value, minus the query and its same-valued duplicates. */
+  for (int f = 0; f < nfields; f++) {
+    out->field[f] = fields[f];
+    if ((rc = group_by(g, ng, key_field, fields[f], sizes, NULL))) goto out;
+    for (size_t i = 0; i < ng; i++) g[i].R[f] = sizes[i] > 0 ? sizes[i] - 1 : 0;
+  }
+  out->nfields = nfields;
+  for (size_t i = 0; i < ng; i++) { /* subtract duplicates that share the value */
+    if (!g[i].dups) continue;
+    for (size_t j = 0; j < ng; j++) {
+      if (j == i || g[j].dupgroup != g[i].dupgroup) continue;
+      for (int f = 0; f < nfields; f++)
+        if (same(g[i].it->field[fields[f]], g[j].it->field[fields[f]])) g[i].R[f]--;
+    }
+  }
+  /* Sample of queries. */
+  order = malloc(sizeof *order * ng);
+  if (!order) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+  for (size_t i = 0; i < ng; i++) order[i] = i;
+  size_t nq = sample > 0 && (size_t)sample < ng ? (size_t)sample : ng;
+  uint64_t st = seed;
+  for (size_t i = 0; i < nq; i++) {
+    size_t j = i + (size_t)(next_rand(&st) % (ng - i));
+    size_t t = order[i]; order[i] = order[j]; order[j] = t;
+  }
+  out->sample = (long)nq;
+  int maxdup = 0;
+  for (size_t i = 0; i < ng; i++) if (g[i].dups > maxdup) maxdup = g[i].dups;
+  int K = 10, kk = K + 1 + maxdup;
+  if (kk > (int)ng) kk = (int)ng;
+  const int B = 64;
+  q = malloc(sizeof(float) * (size_t)B * dim);
+  hits = malloc(sizeof *hits * (size_t)B * kk);
+  nf = malloc(sizeof *nf * B);
+  if (!q || !hits || !nf) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+  double sum[LK_EVAL_MAX_FIELDS][4] = {{0}};
+  long cnt[LK_EVAL_MAX_FIELDS] = {0};
+  /* Per-value breakdown of fields[0]. */
+  for (size_t b0 = 0; b0 < nq; b0 += B) {
+    int nb = (int)(nq - b0 < (size_t)B ? nq - b0 : (size_t)B);
+    for (int b = 0; b < nb; b++) memcpy(q + (size_t)b * dim, g[order[b0 + b]].vec, sizeof(float) * dim);
+    if ((rc = lk_index_search(ix, q, nb, kk, NULL, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
+    for (int b = 0; b < nb; b++) {
+      const gal *qq = &g[order[b0 + b]];
+      const lk_hit *h = hits + (size_t)b * kk;
+      const lk_item *res[64];
+      int n = 0;
+      for (int i = 0; i < nf[b] && n < K; i++) {
+        const lk_item *it = lk_engine_item(e, h[i].id);
+        if (!it || it->id == qq->id) continue;
+        if (qq->dups && it->hash && qq->it->hash && !strcmp(it->hash, qq->it->hash)) continue;
+        res[n++] = it;
+      }
+      for (int f = 0; f < nfields; f++) {
+        const char *want = qq->it->field[fields[f]];
+        if (!want || qq->R[f] <= 0) continue;
+        int rel[64];
+        for (int i = 0; i < n; i++) rel[i] = same(res[i]->field[fields[f]], want);
+        double p1 = lk_eval_precision_at(rel, n, 1), p10 = lk_eval_precision_at(rel, n, K);
+        double ap = lk_eval_ap_at(rel, n, K, qq->R[f]);
+        int found = 0;
+        for (int i = 0; i < n; i++) found += rel[i];
+        double r10 = (double)found / (double)(qq->R[f] < K ? qq->R[f] : K);
+        sum[f][0] += p1; sum[f][1] += p10; sum[f][2] += ap; sum[f][3] += r10;
+        cnt[f]++;
+        if (f == 0) {
+          int gi;
+          for (gi = 0; gi < out->ngroups; gi++)
+            if (!strcasecmp(out->groups[gi].value, want)) break;
+          if (gi == out->ngroups && out->ngroups < LK_EVAL_MAX_GROUPS) {
+            snprintf(out->groups[gi].value, sizeof out->groups[gi].value, "%s", want);
+            out->ngroups++;
+          }
+          if (gi < out->ngroups) {
+            out->groups[gi].queries++;
+            out->groups[gi].p10 += p10;
+          }
+        }
+      }
+    }
+  }
+  for (int f = 0; f < nfields; f++) {
+    lk_eval_metrics *m = &out->m[f];
+    m->queries = cnt[f];
+    if (cnt[f]) {
+      m->p1 = sum[f][0] / cnt[f];
+      m->p10 = sum[f][1] / cnt[f];
+      m->map10 = sum[f][2] / cnt[f];
+      m->r10 = sum[f][3] / cnt[f];
+    }
+  }
+  for (int gi = 0; gi < out->ngroups; gi++)
+    if (out->groups[gi].queries) out->groups[gi].p10 /= out->groups[gi].queries;
+  qsort(out->groups, (size_t)out->ngroups, sizeof *out->groups, cmp_group);
+  out->seconds = now_s() - t0;
+out:
+  free(g);
+  free(sizes);
+  free(dsz);
+  free(groups);
+  free(order);
+  free(q);
+  free(hits);
+  free(nf);
+  return rc;
+}
+
+static int parse_id_name(const char *name, int64_t *id) {
+  const char *dot = strrchr(name, '.');
+  if (!dot || dot == name) return -1;
+  if (strcasecmp(dot, ".jpg") && strcasecmp(dot, ".jpeg") && strcasecmp(dot, ".png") && strcasecmp(dot, ".webp"))
+    return -1;
+  int64_t v = 0;
+  for (const char *p = name; p < dot; p++) {
+    if (*p < '0' || *p > '9' || v > INT64_MAX / 10) return -1;
+    v = v * 10 + (*p - '0');
+  }
+  *id = v;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err) {
+  memset(out, 0, sizeof *out);
+  double t0 = now_s();
+  DIR *d = opendir(dir);
+  if (!d) return lk_err_set(err, LK_EIO, "%s: cannot open folder", dir);
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(d))) {
+    int64_t id;
+    if (parse_id_name(de->d_name, &id)) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 256;
+      char **p = realloc(names, cap * sizeof *p);
+      if (!p) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
+      names = p;
+    }
+    if (!(names[n] = strdup(de->d_name))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
+    n++;
+  }
+  closedir(d);
+  if (!rc) qsort(names, n, sizeof *names, cmp_str);
+  int dim = lk_engine_dim(e);
+  float *v = malloc(sizeof(float) * (size_t)(dim > 0 ? dim : 1));
+  lk_hit hits[10];
+  if (!v && !rc) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n && !rc; i++) {
+    int64_t id;
+    parse_id_name(names[i], &id);
+    if (!lk_engine_vector(e, id)) { out->missing++; continue; }
+    if (limit > 0 && out->queries >= limit) break;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    lk_image img = {0};
+    lk_errbuf ie = {0};
+    if (lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
+    int nfound = 0;
+    rc = lk_engine_embed(e, &img, v, err);
+    lk_image_free(&img);
+    if (rc) break;
+    if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) break;
+    out->queries++;
+    const lk_item *own = lk_engine_item(e, id);
+    for (int k = 0; k < nfound; k++) {
+      const lk_item *it = lk_engine_item(e, hits[k].id);
+      /* A byte-identical re-listing of the product is the same photo: it counts as found. */
+      int twin = it && own && it->hash && own->hash && !strcmp(it->hash, own->hash);
+      if (hits[k].id != id && !twin) continue;
+      if (k == 0) out->at1++;
+      out->at10++;
+      break;
+    }
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  free(v);
+  out->seconds = now_s() - t0;
+  return rc;
+}

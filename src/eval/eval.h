@@ -1,0 +1,54 @@
+/* eval/eval.h — retrieval quality of a catalog, as `lookalike eval` reports it.
+ * Leave-one-out: each sampled item queries the rest (itself and byte-identical duplicates
+ * excluded); relevance = same value of a label field. Same-product: photos of catalog products
+ * taken elsewhere (e.g. photos-225x300/ID.jpg) must find their own catalog item. */
+#ifndef LK_EVAL_EVAL_H
+#define LK_EVAL_EVAL_H
+
+#include <stdint.h>
+
+#include "search/engine.h"
+
+#define LK_EVAL_MAX_FIELDS 4
+#define LK_EVAL_MAX_GROUPS 512
+
+typedef struct lk_eval_metrics {
+  double p1, p10, map10, r10; /* means over queries with >= 1 relevant item */
+  long queries;
+} lk_eval_metrics;
+
+typedef struct lk_eval_group {   /* per-value breakdown of the first field */
+  char value[64];
+  long queries;
+  double p10;
+} lk_eval_group;
+
+typedef struct lk_eval_result {
+  int nfields;
+  int field[LK_EVAL_MAX_FIELDS];           /* lk_catalog_fields indices */
+  lk_eval_metrics m[LK_EVAL_MAX_FIELDS];
+  int ngroups;
+  lk_eval_group groups[LK_EVAL_MAX_GROUPS]; /* sorted worst P@10 first */
+  long sample;                              /* queries drawn */
+  double seconds;
+} lk_eval_result;
+
+/* Leave-one-out over `sample` items drawn with `seed` (0 = every item with a vector). */
+int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample, uint64_t seed,
+                lk_eval_result *out, lk_errbuf *err);
+
+typedef struct lk_eval_same {
+  long queries, missing, failed; /* photos used; ids not in the catalog; undecodable */
+  long at1, at10;                /* own item ranked 1st / in the top 10 */
+  double seconds;
+} lk_eval_same;
+
+/* For every ID.jpg in dir whose ID has a vector: embed, search top 10, find ID. limit 0 = all. */
+int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err);
+
+/* Metric helpers (exposed for tests): rel[i] != 0 when hit i is relevant, n hits, R relevant
+ * in the whole gallery. */
+double lk_eval_precision_at(const int *rel, int n, int k);
+double lk_eval_ap_at(const int *rel, int n, int k, long R);
+
+#endif

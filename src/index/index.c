@@ -1,0 +1,315 @@
+/* index/index.c — exact cosine top-k (see index.h). Rows live in one 64-byte aligned matrix;
+ * a search walks it in blocks of 64 rows (one bitmap word), drops disallowed rows before any
+ * arithmetic, scores the rest four at a time with AVX2/FMA and keeps a size-k min-heap per
+ * query directly in the caller's hits array. Queries are taken in groups so each block is read
+ * from memory once per group. Searches share nothing mutable, so they may run concurrently. */
+#include "index/index.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include "util/size.h"
+
+#define MAX_DIM (1 << 20)
+#define BLOCK 64  /* rows per block: one word of the allow bitmap */
+#define QGROUP 8  /* queries scored against a block while it is in cache */
+
+struct lk_index {
+  int dim;
+  size_t n, cap;
+  float *data;    /* cap * dim floats, row-major */
+  int64_t *ids;   /* row -> id */
+  int64_t *hkeys; /* id -> row map: open addressing, -1 = empty slot */
+  size_t *hrows;
+  size_t hcap;    /* power of two, at least twice n */
+};
+
+int lk_index_new(int dim, lk_index **out) {
+  if (!out) return LK_EINVAL;
+  *out = NULL;
+  if (dim <= 0 || dim > MAX_DIM) return LK_EINVAL;
+  lk_index *ix = calloc(1, sizeof *ix);
+  if (!ix) return LK_ENOMEM;
+  ix->dim = dim;
+  *out = ix;
+  return 0;
+}
+
+void lk_index_free(lk_index *ix) {
+  if (!ix) return;
+  free(ix->data);
+  free(ix->ids);
+  free(ix->hkeys);
+  free(ix->hrows);
+  free(ix);
+}
+
+size_t lk_index_size(const lk_index *ix) { return ix ? ix->n : 0; }
+
+int lk_index_dim(const lk_index *ix) { return ix ? ix->dim : 0; }
+
+static size_t hash_slot(int64_t id, size_t mask) {
+  uint64_t x = (uint64_t)id; /* splitmix64 finaliser */
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return (size_t)x & mask;
+}
+
+int64_t lk_index_row(const lk_index *ix, int64_t id) {
+  if (!ix || id < 0 || !ix->hcap) return LK_ENOTFOUND;
+  size_t mask = ix->hcap - 1;
+  for (size_t s = hash_slot(id, mask);; s = (s + 1) & mask) {
+    if (ix->hkeys[s] == id) return (int64_t)ix->hrows[s];
+    if (ix->hkeys[s] < 0) return LK_ENOTFOUND;
+  }
+}
+
+const float *lk_index_vector(const lk_index *ix, size_t row) {
+  if (!ix || row >= ix->n) return NULL;
+  return ix->data + row * (size_t)ix->dim;
+}
+
+static void hash_put(int64_t *keys, size_t *rows, size_t mask, int64_t id, size_t row) {
+  size_t s = hash_slot(id, mask);
+  while (keys[s] >= 0) s = (s + 1) & mask;
+  keys[s] = id;
+  rows[s] = row;
+}
+
+/* Makes room for n rows in the matrix, the id array and the map. */
+static int reserve(lk_index *ix, size_t n) {
+  if (n > ix->cap) {
+    size_t bytes, idbytes;
+    if (lk_size_mul3(n, (size_t)ix->dim, sizeof(float), &bytes) ||
+        lk_size_add(bytes, 63, &bytes) || lk_size_mul(n, sizeof(int64_t), &idbytes))
+      return LK_ETOOBIG;
+    float *d = aligned_alloc(64, bytes & ~(size_t)63);
+    if (!d) return LK_ENOMEM;
+    int64_t *ids = realloc(ix->ids, idbytes);
+    if (!ids) {
+      free(d);
+      return LK_ENOMEM;
+    }
+    if (ix->n) memcpy(d, ix->data, ix->n * (size_t)ix->dim * sizeof(float));
+    free(ix->data);
+    ix->data = d;
+    ix->ids = ids;
+    ix->cap = n;
+  }
+  size_t want = 16;
+  while (want / 2 < n) {
+    if (lk_size_mul(want, 2, &want)) return LK_ETOOBIG;
+  }
+  if (want > ix->hcap) {
+    size_t kb, rb;
+    if (lk_size_mul(want, sizeof(int64_t), &kb) || lk_size_mul(want, sizeof(size_t), &rb))
+      return LK_ETOOBIG;
+    int64_t *keys = malloc(kb);
+    size_t *rows = malloc(rb);
+    if (!keys || !rows) {
+      free(keys);
+      free(rows);
+      return LK_ENOMEM;
+    }
+    memset(keys, 0xff, kb); /* all -1 */
+    for (size_t r = 0; r < ix->n; r++) hash_put(keys, rows, want - 1, ix->ids[r], r);
+    free(ix->hkeys);
+    free(ix->hrows);
+    ix->hkeys = keys;
+    ix->hrows = rows;
+    ix->hcap = want;
+  }
+  return 0;
+}
+
+int lk_index_reserve(lk_index *ix, size_t n) {
+  if (!ix) return LK_EINVAL;
+  return reserve(ix, n);
+}
+
+int lk_index_add(lk_index *ix, int64_t id, const float *vec) {
+  if (!ix || !vec || id < 0) return LK_EINVAL;
+  if (lk_index_row(ix, id) >= 0) return LK_EINVAL; /* ids are unique */
+  for (int j = 0; j < ix->dim; j++)
+    if (!isfinite(vec[j])) return LK_EINVAL;
+  if (ix->n == ix->cap) {
+    size_t cap;
+    if (ix->cap == 0) cap = 16;
+    else if (lk_size_mul(ix->cap, 2, &cap)) return LK_ETOOBIG;
+    int rc = reserve(ix, cap);
+    if (rc) return rc;
+  } else if (ix->hcap / 2 < ix->n + 1) {
+    int rc = reserve(ix, ix->n + 1);
+    if (rc) return rc;
+  }
+  memcpy(ix->data + ix->n * (size_t)ix->dim, vec, (size_t)ix->dim * sizeof(float));
+  ix->ids[ix->n] = id;
+  hash_put(ix->hkeys, ix->hrows, ix->hcap - 1, id, ix->n);
+  ix->n++;
+  return 0;
+}
+
+/* Dot products of q with four rows. Every row is summed in the same order whatever its place in
+ * the four, so equal rows always get bit-identical scores (ties stay ties). */
+static void dot4(const float *q, const float *r0, const float *r1, const float *r2,
+                 const float *r3, int dim, float out[4]) {
+  int j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  for (; j + 16 <= dim; j += 16) {
+    __m256 qa = _mm256_loadu_ps(q + j), qb = _mm256_loadu_ps(q + j + 8);
+    a0 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r0 + j), a0);
+    a1 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r1 + j), a1);
+    a2 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r2 + j), a2);
+    a3 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r3 + j), a3);
+    b0 = _mm256_fmadd_ps(qb, _mm256_loadu_ps(r0 + j + 8), b0);
+    b1 = _mm256_fmadd_ps(qb, _mm256_loadu_ps(r1 + j + 8), b1);
+    b2 = _mm256_fmadd_ps(qb, _mm256_loadu_ps(r2 + j + 8), b2);
+    b3 = _mm256_fmadd_ps(qb, _mm256_loadu_ps(r3 + j + 8), b3);
+  }
+  for (; j + 8 <= dim; j += 8) {
+    __m256 qa = _mm256_loadu_ps(q + j);
+    a0 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r0 + j), a0);
+    a1 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r1 + j), a1);
+    a2 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r2 + j), a2);
+    a3 = _mm256_fmadd_ps(qa, _mm256_loadu_ps(r3 + j), a3);
+  }
+  a0 = _mm256_add_ps(a0, b0);
+  a1 = _mm256_add_ps(a1, b1);
+  a2 = _mm256_add_ps(a2, b2);
+  a3 = _mm256_add_ps(a3, b3);
+  /* four horizontal sums at once: lane i of s is the total of ai */
+  __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  _mm_storeu_ps(out, t);
+#else
+  float s[4][4] = {{0}};
+  for (; j + 4 <= dim; j += 4)
+    for (int u = 0; u < 4; u++) {
+      s[0][u] += q[j + u] * r0[j + u];
+      s[1][u] += q[j + u] * r1[j + u];
+      s[2][u] += q[j + u] * r2[j + u];
+      s[3][u] += q[j + u] * r3[j + u];
+    }
+  for (int i = 0; i < 4; i++) out[i] = (s[i][0] + s[i][1]) + (s[i][2] + s[i][3]);
+#endif
+  for (; j < dim; j++) {
+    out[0] += q[j] * r0[j];
+    out[1] += q[j] * r1[j];
+    out[2] += q[j] * r2[j];
+    out[3] += q[j] * r3[j];
+  }
+}
+
+/* Scores rows[0..m) against q into sc; the last group of four is padded with repeats. */
+static void score_rows(const lk_index *ix, const float *q, const size_t *rows, int m, float *sc) {
+  const size_t d = (size_t)ix->dim;
+  for (int i = 0; i < m; i += 4) {
+    const float *r[4];
+    for (int u = 0; u < 4; u++) r[u] = ix->data + rows[i + u < m ? i + u : m - 1] * d;
+    float out[4];
+    dot4(q, r[0], r[1], r[2], r[3], ix->dim, out);
+    for (int u = 0; u < 4 && i + u < m; u++) sc[i + u] = out[u];
+  }
+}
+
+/* a ranks below b: lower score, or the same score and a larger id. */
+static int worse(float as, int64_t aid, float bs, int64_t bid) {
+  return as < bs || (as == bs && aid > bid);
+}
+
+static void sift_down(lk_hit *h, int len, int i) {
+  lk_hit x = h[i];
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= len) break;
+    if (c + 1 < len && worse(h[c + 1].score, h[c + 1].id, h[c].score, h[c].id)) c++;
+    if (!worse(h[c].score, h[c].id, x.score, x.id)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = x;
+}
+
+/* Offers (id, s) to the min-heap h of *len entries (root = the worst kept), capacity k. */
+static void heap_offer(lk_hit *h, int *len, int k, int64_t id, float s) {
+  if (*len < k) {
+    int i = (*len)++;
+    while (i > 0) {
+      int p = (i - 1) / 2;
+      if (!worse(s, id, h[p].score, h[p].id)) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i].id = id;
+    h[i].score = s;
+  } else if (worse(h[0].score, h[0].id, s, id)) {
+    h[0].id = id;
+    h[0].score = s;
+    sift_down(h, k, 0);
+  }
+}
+
+/* Sorts the heap best first in place and pads the rest of the k slots. */
+static void heap_finish(lk_hit *h, int len, int k) {
+  for (int end = len - 1; end > 0; end--) {
+    lk_hit t = h[0];
+    h[0] = h[end];
+    h[end] = t;
+    sift_down(h, end, 0);
+  }
+  for (int i = len; i < k; i++) {
+    h[i].id = -1;
+    h[i].score = -INFINITY;
+  }
+}
+
+int lk_index_search(const lk_index *ix, const float *queries, int nq, int k, const uint64_t *allow,
+                    int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (!ix || nq < 0 || k <= 0 || k > LK_INDEX_MAX_K || (nq > 0 && (!queries || !hits)))
+    return LK_EINVAL;
+  const size_t d = (size_t)ix->dim, n = ix->n;
+  size_t total;
+  if (lk_size_mul((size_t)nq, d, &total) || lk_size_mul((size_t)nq, (size_t)k, &total))
+    return LK_EINVAL;
+  for (size_t i = 0; i < (size_t)nq * d; i++)
+    if (!isfinite(queries[i])) return LK_EINVAL;
+  int64_t exrow = exclude_id >= 0 ? lk_index_row(ix, exclude_id) : -1;
+
+  for (int q0 = 0; q0 < nq; q0 += QGROUP) {
+    int gq = nq - q0 < QGROUP ? nq - q0 : QGROUP;
+    int len[QGROUP] = {0};
+    for (size_t b = 0; b < n; b += BLOCK) {
+      uint64_t word = allow ? allow[b / BLOCK] : ~(uint64_t)0;
+      if (n - b < BLOCK) word &= ((uint64_t)1 << (n - b)) - 1;
+      if (exrow >= 0 && (size_t)exrow >= b && (size_t)exrow < b + BLOCK)
+        word &= ~((uint64_t)1 << ((size_t)exrow - b));
+      if (!word) continue;
+      size_t rows[BLOCK];
+      int m = 0;
+      for (; word; word &= word - 1) rows[m++] = b + (size_t)__builtin_ctzll(word);
+      for (int g = 0; g < gq; g++) {
+        float sc[BLOCK];
+        int q = q0 + g;
+        score_rows(ix, queries + (size_t)q * d, rows, m, sc);
+        lk_hit *h = hits + (size_t)q * (size_t)k;
+        for (int i = 0; i < m; i++) heap_offer(h, &len[g], k, ix->ids[rows[i]], sc[i]);
+      }
+    }
+    for (int g = 0; g < gq; g++) {
+      int q = q0 + g;
+      heap_finish(hits + (size_t)q * (size_t)k, len[g], k);
+      if (nfound) nfound[q] = len[g];
+    }
+  }
+  return 0;
+}

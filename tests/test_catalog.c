@@ -1,0 +1,628 @@
+/* tests/test_catalog.c — the SQLite catalog: create/reopen, meta, items (all fields, NULLs,
+ * replace, delete), vectors and their blob validation, iteration order, counts, transactions,
+ * refusing missing/foreign/garbage/newer files, check(), and a writer killed with SIGKILL in
+ * the middle of a big transaction. Raw sqlite3 is used to plant damage the API cannot write. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "catalog/csv.h"
+#include "testutil.h"
+
+typedef struct fixture {
+  char *dir;
+  const char *db; /* <dir>/cat.db */
+  lk_catalog *cat;
+} fixture;
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof *fx);
+  fx->dir = lk_test_mkdtemp();
+  if (!fx->dir) return -1;
+  fx->db = strdup(lk_test_path("%s/cat.db", fx->dir));
+  lk_errbuf eb = {0};
+  if (lk_catalog_open(fx->db, LK_CATALOG_CREATE, &fx->cat, &eb) != 0) {
+    fprintf(stderr, "open: %s\n", eb.msg);
+    return -1;
+  }
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  lk_catalog_close(fx->cat);
+  lk_test_rmtree(fx->dir);
+  free(fx->dir);
+  free((char *)fx->db);
+  free(fx);
+  return 0;
+}
+
+/* Runs SQL on the file through a separate raw connection; returns the sqlite result. */
+static int raw_exec(const char *path, const char *sql) {
+  sqlite3 *db;
+  int rc = sqlite3_open(path, &db);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  sqlite3_close(db);
+  return rc;
+}
+
+/* One value of a query through a raw connection, as malloc'd text (NULL on error). */
+static char *raw_text(const char *path, const char *sql) {
+  sqlite3 *db;
+  sqlite3_stmt *s;
+  char *out = NULL;
+  if (sqlite3_open(path, &db) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+      out = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+static void fill_vec(float *v, int dim, int64_t id) {
+  for (int j = 0; j < dim; j++) v[j] = sinf((float)id * 0.37f + (float)j * 0.11f);
+}
+
+static lk_item make_item(int64_t id, const char *status) {
+  lk_item it = {0};
+  it.id = id;
+  it.path = (char *)lk_test_path("images/%lld.jpg", (long long)id);
+  it.hash = (char *)"ab12";
+  it.size = 1000 + id;
+  it.mtime = 1700000000 + id;
+  it.status = (char *)status;
+  return it;
+}
+
+static void test_create_reopen(void **state) {
+  fixture *fx = *state;
+  char *v = NULL;
+  assert_int_equal(lk_catalog_get_meta(fx->cat, "schema_version", &v), 0);
+  assert_string_equal(v, "1");
+  free(v);
+  lk_item it = make_item(7, "ok");
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  lk_catalog_close(fx->cat);
+  fx->cat = NULL;
+
+  char *mode = raw_text(fx->db, "PRAGMA journal_mode");
+  assert_string_equal(mode, "wal");
+  free(mode);
+  char *idx = raw_text(fx->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                               " AND tbl_name = 'items' AND sql LIKE '%(hash)%'");
+  assert_string_equal(idx, "1");
+  free(idx);
+
+  lk_errbuf eb = {0};
+  lk_catalog *ro;
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_READONLY, &ro, &eb), 0);
+  lk_item got;
+  assert_int_equal(lk_catalog_get_item(ro, 7, &got), 0);
+  lk_item_clear(&got);
+  /* a read-only handle cannot write */
+  it.id = 8;
+  assert_true(lk_catalog_put_item(ro, &it) < 0);
+  assert_true(strlen(lk_catalog_errmsg(ro)) > 0);
+  lk_catalog_close(ro);
+  /* CREATE on an existing catalog keeps it */
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_CREATE, &fx->cat, &eb), 0);
+  int64_t n;
+  assert_int_equal(lk_catalog_counts(fx->cat, &n, NULL, NULL), 0);
+  assert_int_equal(n, 1);
+  lk_catalog_close(NULL);
+}
+
+static void test_meta(void **state) {
+  fixture *fx = *state;
+  char *v = (char *)1;
+  assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe", &v), LK_ENOTFOUND);
+  assert_null(v);
+  const char *vals[] = {"{\"model\":\"a\",\"dim\":1792}", "", "second value with 'quotes'"};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(lk_catalog_set_meta(fx->cat, "recipe", vals[i]), 0);
+    assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe", &v), 0);
+    assert_string_equal(v, vals[i]);
+    free(v);
+  }
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "recipe_id", "abc"), 0);
+  assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe_id", &v), 0);
+  assert_string_equal(v, "abc");
+  free(v);
+}
+
+static int streq_null(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void assert_items_equal(const lk_item *a, const lk_item *b) {
+  assert_int_equal(a->id, b->id);
+  assert_true(streq_null(a->path, b->path));
+  assert_true(streq_null(a->hash, b->hash));
+  assert_int_equal(a->size, b->size);
+  assert_int_equal(a->mtime, b->mtime);
+  for (int i = 0; i < LK_NFIELDS; i++)
+    if (!streq_null(a->field[i], b->field[i]))
+      fail_msg("field %s: '%s' vs '%s'", lk_catalog_fields[i], a->field[i] ? a->field[i] : "NULL",
+               b->field[i] ? b->field[i] : "NULL");
+  assert_true(streq_null(a->extra, b->extra));
+  assert_true(streq_null(a->status, b->status));
+  assert_true(streq_null(a->error, b->error));
+}
+
+static void test_items(void **state) {
+  fixture *fx = *state;
+  lk_item items[3] = {
+      {.id = 39386, .path = "images/39386.jpg", .hash = "00ff", .size = 1234, .mtime = 99,
+       .field = {"Men", "Apparel", "Bottomwear", "Jeans", "Blue", "Summer", "2012", "Casual",
+                 "Peter England Men Party Blue Jeans"},
+       .extra = "{\"col10\":\"x, y\"}", .status = "ok"},
+      {.id = 1, .field = {NULL, "Accessories"}, .status = "error", .error = "bad jpeg"},
+      {.id = INT64_MAX, .path = "p\xc3\xa9 'q'\n", .size = -1, .mtime = INT64_MIN,
+       .field = {"", "", "", "", "", "", "", "", ""}},
+  };
+  for (int i = 0; i < 3; i++) assert_int_equal(lk_catalog_put_item(fx->cat, &items[i]), 0);
+  for (int i = 0; i < 3; i++) {
+    lk_item got;
+    assert_int_equal(lk_catalog_get_item(fx->cat, items[i].id, &got), 0);
+    assert_items_equal(&got, &items[i]);
+    lk_item_clear(&got);
+    assert_null(got.path);
+  }
+  lk_item got;
+  assert_int_equal(lk_catalog_get_item(fx->cat, 555, &got), LK_ENOTFOUND);
+  assert_non_null(strstr(lk_catalog_errmsg(fx->cat), "555"));
+
+  /* replace: metadata changes, the vector stays */
+  float v[4] = {1, 2, 3, 4}, w[4];
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 1, v, 4), 0);
+  lk_item repl = {.id = 1, .path = "new.jpg", .field = {"Women"}, .status = "ok"};
+  assert_int_equal(lk_catalog_put_item(fx->cat, &repl), 0);
+  assert_int_equal(lk_catalog_get_item(fx->cat, 1, &got), 0);
+  assert_items_equal(&got, &repl);
+  lk_item_clear(&got);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 1, w, 4), 4);
+  assert_memory_equal(v, w, sizeof v);
+
+  /* delete removes item and vector; a second delete finds nothing */
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 1), 0);
+  assert_int_equal(lk_catalog_get_item(fx->cat, 1, &got), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 1, w, 4), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 1), LK_ENOTFOUND);
+  int64_t n;
+  assert_int_equal(lk_catalog_counts(fx->cat, &n, NULL, NULL), 0);
+  assert_int_equal(n, 2);
+  lk_item_clear(NULL);
+}
+
+static void test_fields_match_csv_and_schema(void **state) {
+  fixture *fx = *state;
+  for (int i = 0; i < LK_NFIELDS; i++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(%s) FROM items", lk_catalog_fields[i]);
+    char *r = raw_text(fx->db, sql);
+    if (!r) fail_msg("column %s missing", lk_catalog_fields[i]);
+    free(r);
+  }
+  const char *shared = lk_test_shared_dir();
+  if (!shared) return;
+  lk_csv *c;
+  if (lk_csv_open(lk_test_path("%s/data/fashion-catalog/styles.csv", shared), NULL, &c, NULL))
+    return;
+  char **f;
+  int nf;
+  assert_int_equal(lk_csv_next(c, &f, &nf), 1);
+  assert_int_equal(nf, LK_NFIELDS + 1);
+  for (int i = 0; i < LK_NFIELDS; i++) assert_string_equal(f[i + 1], lk_catalog_fields[i]);
+  lk_csv_close(c);
+}
+
+static void test_vectors(void **state) {
+  fixture *fx = *state;
+  enum { DIM = 1792 };
+  float *v = malloc(DIM * sizeof *v), *w = malloc(DIM * sizeof *w);
+  lk_item it = make_item(5, "ok");
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  fill_vec(v, DIM, 5);
+  v[0] = -0.0f;
+  v[1] = 1e-40f; /* subnormal */
+  v[2] = -FLT_MAX;
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, DIM), 0);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM), DIM);
+  assert_memory_equal(v, w, DIM * sizeof *v);
+  /* stored as float32 little-endian */
+  char *hex = raw_text(fx->db, "SELECT hex(substr(data, 9, 4)) FROM vectors WHERE id = 5");
+  unsigned char le[4];
+  memcpy(le, &v[2], 4); /* this host is little-endian (x86) */
+  char want[9];
+  snprintf(want, sizeof want, "%02X%02X%02X%02X", le[0], le[1], le[2], le[3]);
+  assert_string_equal(hex, want);
+  free(hex);
+
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM - 1), LK_ETOOBIG);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 6, w, DIM), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 6, v, DIM), LK_ENOTFOUND); /* no item 6 */
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 0), LK_EINVAL);
+  /* overwrite with another dim */
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 3), 0);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM), 3);
+
+  /* blob validation: a blob that is not 4*dim bytes is refused */
+  static const char *const bad[] = {
+      "UPDATE vectors SET dim = 4 WHERE id = 5",         /* 12 bytes for dim 4 */
+      "UPDATE vectors SET data = x'0000' WHERE id = 5",  /* 2 bytes */
+      "UPDATE vectors SET dim = -3, data = x'' WHERE id = 5",
+      "UPDATE vectors SET data = 'abcdefghijkl', dim = 3 WHERE id = 5", /* TEXT, not BLOB */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 3), 0);
+    assert_int_equal(raw_exec(fx->db, bad[i]), SQLITE_OK);
+    int rc = lk_catalog_get_vector(fx->cat, 5, w, DIM);
+    if (rc != LK_ECORRUPT) fail_msg("case %zu: get_vector %d", i, rc);
+    lk_errbuf eb = {0};
+    rc = lk_catalog_check(fx->cat, &eb);
+    if (rc != LK_ECORRUPT || !strstr(eb.msg, "vector 5"))
+      fail_msg("case %zu: check %d '%s'", i, rc, eb.msg);
+  }
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 3), 0);
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
+  assert_int_equal(lk_catalog_delete_all_vectors(fx->cat), 0);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM), LK_ENOTFOUND);
+  free(v);
+  free(w);
+}
+
+typedef struct iter {
+  int64_t ids[64];
+  int n, stop_at;
+  lk_catalog *cat;
+  int dim_seen, bad_values, nested_rc;
+} iter;
+
+static int item_cb(void *ctx, const lk_item *it) {
+  iter *s = ctx;
+  s->ids[s->n++] = it->id;
+  if (!it->path || strstr(it->path, "images/") != it->path) s->bad_values++;
+  if (s->cat) { /* other statements may be used from a callback, the same one may not */
+    lk_item got;
+    if (lk_catalog_get_item(s->cat, it->id, &got) != 0) s->bad_values++;
+    lk_item_clear(&got);
+    s->nested_rc = lk_catalog_foreach_item(s->cat, item_cb, ctx);
+  }
+  return s->n == s->stop_at ? 42 : 0;
+}
+
+static int vec_cb(void *ctx, int64_t id, const float *v, int dim) {
+  iter *s = ctx;
+  s->ids[s->n++] = id;
+  s->dim_seen = dim;
+  float want[16];
+  fill_vec(want, dim, id);
+  if (memcmp(want, v, (size_t)dim * sizeof *v) != 0) s->bad_values++;
+  return s->n == s->stop_at ? 7 : 0;
+}
+
+static void test_foreach_and_counts(void **state) {
+  fixture *fx = *state;
+  static const int64_t ids[] = {50, 3, 900, 17, -4, 1000000000000LL, 8};
+  static const char *const status[] = {"ok", "ok", "error", "pending", "ok", "ok", NULL};
+  enum { N = sizeof ids / sizeof ids[0], DIM = 16 };
+  for (int i = 0; i < N; i++) {
+    lk_item it = make_item(ids[i], status[i]);
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  }
+  float v[DIM];
+  for (int i = 0; i < N; i++) {
+    if (ids[i] == 900 || ids[i] == 1000000000000LL) continue; /* no vector */
+    fill_vec(v, DIM, ids[i]);
+    assert_int_equal(lk_catalog_put_vector(fx->cat, ids[i], v, DIM), 0);
+  }
+  iter s = {.stop_at = -1};
+  assert_int_equal(lk_catalog_foreach_item(fx->cat, item_cb, &s), 0);
+  assert_int_equal(s.n, N);
+  for (int i = 1; i < s.n; i++) assert_true(s.ids[i - 1] < s.ids[i]);
+  assert_int_equal(s.bad_values, 0);
+
+  memset(&s, 0, sizeof s);
+  s.stop_at = -1;
+  assert_int_equal(lk_catalog_foreach_vector(fx->cat, vec_cb, &s), 0);
+  static const int64_t vec_ids[] = {-4, 3, 8, 17, 50};
+  assert_int_equal(s.n, 5);
+  assert_memory_equal(s.ids, vec_ids, sizeof vec_ids);
+  assert_int_equal(s.dim_seen, DIM);
+  assert_int_equal(s.bad_values, 0);
+
+  /* a callback's non-zero return stops the walk and is returned */
+  memset(&s, 0, sizeof s);
+  s.stop_at = 2;
+  assert_int_equal(lk_catalog_foreach_vector(fx->cat, vec_cb, &s), 7);
+  assert_int_equal(s.n, 2);
+  memset(&s, 0, sizeof s);
+  s.stop_at = 3;
+  s.cat = fx->cat;
+  assert_int_equal(lk_catalog_foreach_item(fx->cat, item_cb, &s), 42);
+  assert_int_equal(s.n, 3);
+  assert_int_equal(s.bad_values, 0);
+  assert_int_equal(s.nested_rc, LK_EINVAL);
+  /* the catalog is usable again after stopping early */
+  memset(&s, 0, sizeof s);
+  s.stop_at = -1;
+  assert_int_equal(lk_catalog_foreach_vector(fx->cat, vec_cb, &s), 0);
+  assert_int_equal(s.n, 5);
+
+  int64_t items, vectors, errors;
+  assert_int_equal(lk_catalog_counts(fx->cat, &items, &vectors, &errors), 0);
+  assert_int_equal(items, N);
+  assert_int_equal(vectors, 3); /* status ok with a vector: -4, 3, 50 */
+  assert_int_equal(errors, 1);
+}
+
+static void test_transactions(void **state) {
+  fixture *fx = *state;
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  assert_int_equal(lk_catalog_begin(fx->cat), LK_EINVAL);
+  float v[8] = {0};
+  for (int i = 1; i <= 100; i++) {
+    lk_item it = make_item(i, "ok");
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(fx->cat, i, v, 8), 0);
+  }
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "recipe", "x"), 0);
+  assert_int_equal(lk_catalog_rollback(fx->cat), 0);
+  int64_t items, vectors;
+  assert_int_equal(lk_catalog_counts(fx->cat, &items, &vectors, NULL), 0);
+  assert_int_equal(items, 0);
+  assert_int_equal(vectors, 0);
+  char *r;
+  assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe", &r), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_commit(fx->cat), LK_EINVAL);
+  assert_int_equal(lk_catalog_rollback(fx->cat), 0); /* nothing open: harmless */
+
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  for (int i = 1; i <= 10; i++) {
+    lk_item it = make_item(i, "ok");
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  }
+  assert_int_equal(lk_catalog_commit(fx->cat), 0);
+  assert_int_equal(lk_catalog_counts(fx->cat, &items, NULL, NULL), 0);
+  assert_int_equal(items, 10);
+  /* an open transaction is rolled back when the handle closes */
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 3), 0);
+  lk_catalog_close(fx->cat);
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_CREATE, &fx->cat, NULL), 0);
+  assert_int_equal(lk_catalog_counts(fx->cat, &items, NULL, NULL), 0);
+  assert_int_equal(items, 10);
+}
+
+static void test_refused_files(void **state) {
+  fixture *fx = *state;
+  lk_catalog *c = (lk_catalog *)1;
+  lk_errbuf eb = {0};
+  const char *missing = lk_test_path("%s/missing.db", fx->dir);
+  assert_int_equal(lk_catalog_open(missing, LK_CATALOG_READONLY, &c, &eb), LK_ENOTFOUND);
+  assert_null(c);
+  assert_int_equal(access(missing, F_OK), -1); /* not created */
+  assert_int_equal(lk_catalog_open(fx->db, 7, &c, &eb), LK_EINVAL);
+
+  const char *garbage = lk_test_path("%s/garbage.db", fx->dir);
+  char junk[8192];
+  for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7 + 3);
+  assert_int_equal(lk_test_write_file(garbage, junk, sizeof junk), 0);
+  const char *foreign = lk_test_path("%s/foreign.db", fx->dir);
+  assert_int_equal(raw_exec(foreign, "CREATE TABLE foo(x); INSERT INTO foo VALUES(1)"), 0);
+  const char *empty = lk_test_path("%s/empty.db", fx->dir);
+  assert_int_equal(lk_test_write_file(empty, "", 0), 0);
+  const char *newer = lk_test_path("%s/newer.db", fx->dir);
+  const char *odd = lk_test_path("%s/odd.db", fx->dir);
+  const char *cols = lk_test_path("%s/cols.db", fx->dir);
+  const char *appid = lk_test_path("%s/appid.db", fx->dir);
+  const char *made[] = {newer, odd, cols, appid};
+  for (int i = 0; i < 4; i++) {
+    const char *p = made[i];
+    lk_catalog *tmp;
+    assert_int_equal(lk_catalog_open(p, LK_CATALOG_CREATE, &tmp, NULL), 0);
+    lk_catalog_close(tmp);
+  }
+  assert_int_equal(raw_exec(newer, "UPDATE meta SET value = '2' WHERE key = 'schema_version'"), 0);
+  assert_int_equal(raw_exec(odd, "UPDATE meta SET value = 'one' WHERE key = 'schema_version'"), 0);
+  assert_int_equal(raw_exec(cols, "DROP TABLE vectors; CREATE TABLE vectors(id, x)"), 0);
+  assert_int_equal(raw_exec(appid, "PRAGMA application_id = 1234"), 0);
+
+  static const struct {
+    int which, flags, rc;
+    const char *msg;
+  } cases[] = {
+      {0, LK_CATALOG_READONLY, LK_ECORRUPT, "not a lookalike catalog"},
+      {0, LK_CATALOG_CREATE, LK_ECORRUPT, "not a lookalike catalog"},
+      {1, LK_CATALOG_READONLY, LK_ECORRUPT, "not a lookalike catalog"},
+      {1, LK_CATALOG_CREATE, LK_ECORRUPT, "not a lookalike catalog"},
+      {2, LK_CATALOG_READONLY, LK_ECORRUPT, "empty"},
+      {3, LK_CATALOG_READONLY, LK_EMISMATCH, "schema_version '2'"},
+      {3, LK_CATALOG_CREATE, LK_EMISMATCH, "schema_version '2'"},
+      {4, LK_CATALOG_READONLY, LK_EMISMATCH, "schema_version 'one'"},
+      {5, LK_CATALOG_READONLY, LK_ECORRUPT, "schema does not match"},
+      {6, LK_CATALOG_CREATE, LK_ECORRUPT, "application_id 0x4d2"},
+  };
+  const char *paths[] = {garbage, foreign, empty, newer, odd, cols, appid};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    c = (lk_catalog *)1;
+    memset(&eb, 0, sizeof eb);
+    int rc = lk_catalog_open(paths[cases[i].which], cases[i].flags, &c, &eb);
+    if (rc != cases[i].rc || !strstr(eb.msg, cases[i].msg))
+      fail_msg("case %zu: rc %d msg '%s'", i, rc, eb.msg);
+    assert_null(c);
+  }
+  /* the foreign file was left as it was */
+  char *n = raw_text(foreign, "SELECT count(*) FROM sqlite_master");
+  assert_string_equal(n, "1");
+  free(n);
+  char *mode = raw_text(foreign, "PRAGMA journal_mode");
+  assert_string_equal(mode, "delete");
+  free(mode);
+  /* an empty file may become a catalog */
+  assert_int_equal(lk_catalog_open(empty, LK_CATALOG_CREATE, &c, &eb), 0);
+  lk_catalog_close(c);
+}
+
+static void test_check(void **state) {
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0); /* empty catalog is fine */
+  float v[8];
+  for (int i = 1; i <= 3; i++) {
+    lk_item it = make_item(i, "ok");
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+    fill_vec(v, 8, i);
+    assert_int_equal(lk_catalog_put_vector(fx->cat, i, v, 8), 0);
+  }
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
+
+  static const struct {
+    const char *damage, *msg, *repair;
+  } cases[] = {
+      {"UPDATE vectors SET data = substr(data, 1, 20) WHERE id = 2", "vector 2: blob length 20",
+       "DELETE FROM vectors WHERE id = 2"},
+      {"PRAGMA foreign_keys = OFF; INSERT INTO vectors VALUES(99, 8, zeroblob(32))",
+       "vector 99 has no item", "DELETE FROM vectors WHERE id = 99"},
+      {"UPDATE vectors SET dim = 4, data = zeroblob(16) WHERE id = 3", "vector 3 has dim 4",
+       "DELETE FROM vectors WHERE id = 3"},
+      {"UPDATE items SET status = 'weird' WHERE id = 1", "unknown status 'weird'",
+       "UPDATE items SET status = 'ok'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(raw_exec(fx->db, cases[i].damage), SQLITE_OK);
+    memset(&eb, 0, sizeof eb);
+    int rc = lk_catalog_check(fx->cat, &eb);
+    if (rc != LK_ECORRUPT || !strstr(eb.msg, cases[i].msg))
+      fail_msg("case %zu: rc %d msg '%s'", i, rc, eb.msg);
+    assert_non_null(strstr(lk_catalog_errmsg(fx->cat), cases[i].msg));
+    assert_int_equal(raw_exec(fx->db, cases[i].repair), SQLITE_OK);
+    assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
+  }
+  /* damaged pages: integrity_check catches what the schema cannot */
+  lk_catalog_close(fx->cat);
+  fx->cat = NULL;
+  assert_int_equal(raw_exec(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
+  size_t len;
+  uint8_t *raw = lk_test_read_file(fx->db, &len);
+  assert_non_null(raw);
+  assert_true(len >= 4 * 4096);
+  for (size_t i = 2 * 4096 + 100; i < len; i += 7) raw[i] ^= 0x5a; /* trash every table page */
+  assert_int_equal(lk_test_write_file(fx->db, raw, len), 0);
+  free(raw);
+  lk_catalog *c;
+  int rc = lk_catalog_open(fx->db, LK_CATALOG_READONLY, &c, &eb);
+  if (rc == 0) {
+    rc = lk_catalog_check(c, &eb);
+    lk_catalog_close(c);
+  }
+  assert_int_equal(rc, LK_ECORRUPT);
+}
+
+/* A child writes a committed batch, then a large uncommitted one, and is killed with SIGKILL
+ * while inside it. The catalog must open, pass check and hold exactly the committed batch. */
+static void test_kill_during_transaction(void **state) {
+  fixture *fx = *state;
+  lk_catalog_close(fx->cat);
+  fx->cat = NULL;
+  enum { COMMITTED = 300, DIM = 512, SIGNAL_AT = 3000 };
+  int pipefd[2];
+  assert_int_equal(pipe(pipefd), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(pipefd[0]);
+    lk_catalog *c;
+    float v[DIM];
+    if (lk_catalog_open(fx->db, LK_CATALOG_CREATE, &c, NULL) != 0) _exit(1);
+    if (lk_catalog_begin(c) != 0) _exit(1);
+    for (int i = 1; i <= COMMITTED; i++) {
+      lk_item it = make_item(i, "ok");
+      fill_vec(v, DIM, i);
+      if (lk_catalog_put_item(c, &it) || lk_catalog_put_vector(c, i, v, DIM)) _exit(1);
+    }
+    if (lk_catalog_set_meta(c, "recipe", "committed") || lk_catalog_commit(c)) _exit(1);
+    if (lk_catalog_begin(c) != 0) _exit(1);
+    lk_catalog_set_meta(c, "recipe", "uncommitted");
+    lk_catalog_delete_item(c, 1);
+    for (int i = COMMITTED + 1; i < 1000000; i++) { /* ~2 KiB per row: spills into the WAL */
+      lk_item it = make_item(i, "ok");
+      fill_vec(v, DIM, i);
+      if (lk_catalog_put_item(c, &it) || lk_catalog_put_vector(c, i, v, DIM)) _exit(1);
+      if (i == SIGNAL_AT && write(pipefd[1], "x", 1) != 1) _exit(1);
+    }
+    _exit(2); /* never reached: the parent kills us first */
+  }
+  close(pipefd[1]);
+  char b;
+  assert_int_equal(read(pipefd[0], &b, 1), 1);
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  close(pipefd[0]);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  /* the WAL holds uncommitted frames */
+  size_t wal_len = 0;
+  uint8_t *wal = lk_test_read_file(lk_test_path("%s-wal", fx->db), &wal_len);
+  free(wal);
+  assert_true(wal_len > (size_t)SIGNAL_AT * DIM * 2);
+
+  for (int pass = 0; pass < 2; pass++) {
+    lk_catalog *c;
+    lk_errbuf eb = {0};
+    int flags = pass == 0 ? LK_CATALOG_READONLY : LK_CATALOG_CREATE;
+    if (lk_catalog_open(fx->db, flags, &c, &eb) != 0) fail_msg("open: %s", eb.msg);
+    if (lk_catalog_check(c, &eb) != 0) fail_msg("check: %s", eb.msg);
+    int64_t items, vectors;
+    assert_int_equal(lk_catalog_counts(c, &items, &vectors, NULL), 0);
+    assert_int_equal(items, COMMITTED);
+    assert_int_equal(vectors, COMMITTED);
+    char *r;
+    assert_int_equal(lk_catalog_get_meta(c, "recipe", &r), 0);
+    assert_string_equal(r, "committed");
+    free(r);
+    float v[DIM], w[DIM];
+    for (int i = 1; i <= COMMITTED; i += 37) {
+      fill_vec(v, DIM, i);
+      assert_int_equal(lk_catalog_get_vector(c, i, w, DIM), DIM);
+      assert_memory_equal(v, w, sizeof v);
+    }
+    lk_item it;
+    assert_int_equal(lk_catalog_get_item(c, COMMITTED + 1, &it), LK_ENOTFOUND);
+    lk_catalog_close(c);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_create_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_items, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fields_match_csv_and_schema, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vectors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_foreach_and_counts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kill_during_transaction, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

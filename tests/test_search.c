@@ -1,0 +1,209 @@
+/* tests/test_search.c — the search engine on hand-made catalogs (no model needed): filters
+ * applied inside the search, k larger than the matches, similar(), JSON shape. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog.h"
+#include "embed/recipe.h"
+#include "search/engine.h"
+#include "search/results.h"
+#include "testutil.h"
+
+#define N 200
+#define D 16
+
+typedef struct fixture {
+  char *dir;
+  lk_engine *e;
+  float vec[N][D];
+} fixture;
+
+static const char *genders[] = {"Men", "Women", "Boys", "Girls"};
+static const char *types[] = {"Tshirts", "Shirts", "Jeans", "Heels", "Watches"};
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = lk_test_mkdtemp();
+  const char *db = lk_test_path("%s/c.db", f->dir);
+  lk_catalog *c;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(db, LK_CATALOG_CREATE, &c, &eb), 0);
+  lk_recipe r;
+  lk_recipe_preset("color", &r, NULL);
+  char *js = lk_recipe_to_json(&r);
+  lk_catalog_set_meta(c, "recipe", js);
+  free(js);
+  lk_catalog_begin(c);
+  srand(7);
+  for (int i = 0; i < N; i++) {
+    lk_item it = {0};
+    char name[64], year[8];
+    it.id = 1000 + i * 3; /* sparse ids */
+    snprintf(name, sizeof name, "Product %d", i);
+    snprintf(year, sizeof year, "%d", 2010 + i % 5);
+    it.path = "p.jpg";
+    it.hash = name;
+    it.status = "ok";
+    it.field[0] = (char *)genders[i % 4];
+    it.field[3] = (char *)types[i % 5];
+    it.field[4] = i % 2 ? "Black" : "Blue";
+    it.field[6] = year;
+    it.field[8] = name;
+    assert_int_equal(lk_catalog_put_item(c, &it), 0);
+    double s = 0;
+    for (int d = 0; d < D; d++) {
+      f->vec[i][d] = (float)rand() / RAND_MAX - 0.5f;
+      s += f->vec[i][d] * f->vec[i][d];
+    }
+    for (int d = 0; d < D; d++) f->vec[i][d] /= (float)sqrt(s);
+    assert_int_equal(lk_catalog_put_vector(c, it.id, f->vec[i], D), 0);
+  }
+  /* An item without a vector (a failed photo). */
+  lk_item bad = {.id = 5, .path = "bad.jpg", .status = "error", .error = "not an image"};
+  assert_int_equal(lk_catalog_put_item(c, &bad), 0);
+  lk_catalog_commit(c);
+  lk_catalog_close(c);
+  assert_int_equal(lk_engine_open(db, NULL, &f->e, &eb), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  lk_engine_close(f->e);
+  lk_test_rmtree(f->dir);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
+static void test_counts(void **state) {
+  fixture *f = *state;
+  assert_int_equal(lk_engine_size(f->e), N);
+  assert_int_equal(lk_engine_item_count(f->e), N + 1);
+  assert_int_equal(lk_engine_dim(f->e), D);
+  assert_non_null(lk_engine_item(f->e, 5));
+  assert_null(lk_engine_vector(f->e, 5));
+  assert_null(lk_engine_item(f->e, 1001));
+}
+
+static void test_unfiltered_matches_bruteforce(void **state) {
+  fixture *f = *state;
+  lk_hit hits[10];
+  int n;
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[17], NULL, 10, -1, hits, &n, NULL), 0);
+  assert_int_equal(n, 10);
+  assert_int_equal(hits[0].id, 1000 + 17 * 3);
+  assert_float_equal(hits[0].score, 1.0, 1e-5);
+  /* brute force: count how many items score above hits[9] */
+  int above = 0;
+  for (int i = 0; i < N; i++) {
+    float s = 0;
+    for (int d = 0; d < D; d++) s += f->vec[i][d] * f->vec[17][d];
+    if (s > hits[9].score + 1e-6f) above++;
+  }
+  assert_int_equal(above, 9);
+}
+
+static void test_filters(void **state) {
+  fixture *f = *state;
+  lk_filter flt = {0};
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_filter_add(&flt, "gender=women", &eb), 0);
+  assert_int_equal(lk_filter_add(&flt, "articleType=Heels", &eb), 0);
+  assert_int_equal(lk_filter_add(&flt, "ARTICLETYPE=jeans", &eb), 0);
+  /* Women (i%4==1) and (Heels i%5==3 or Jeans i%5==2): count by hand */
+  int expect = 0;
+  for (int i = 0; i < N; i++) expect += i % 4 == 1 && (i % 5 == 3 || i % 5 == 2);
+  lk_hit hits[N];
+  int n;
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[0], &flt, N, -1, hits, &n, &eb), 0);
+  assert_int_equal(n, expect);
+  for (int i = 0; i < n; i++) {
+    const lk_item *it = lk_engine_item(f->e, hits[i].id);
+    assert_string_equal(it->field[0], "Women");
+    assert_true(!strcmp(it->field[3], "Heels") || !strcmp(it->field[3], "Jeans"));
+    if (i) assert_true(hits[i - 1].score >= hits[i].score);
+  }
+  /* k smaller than the matches: exactly k, and they are the best k of the matches */
+  lk_hit top[3];
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[0], &flt, 3, -1, top, &n, &eb), 0);
+  assert_int_equal(n, 3);
+  for (int i = 0; i < 3; i++) assert_int_equal(top[i].id, hits[i].id);
+}
+
+static void test_filter_errors(void **state) {
+  lk_filter flt = {0};
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_filter_add(&flt, "colour=Red", &eb), LK_EINVAL);
+  assert_non_null(strstr(eb.msg, "colour"));
+  assert_int_equal(lk_filter_add(&flt, "gender", &eb), LK_EINVAL);
+  assert_int_equal(lk_filter_add(&flt, "=x", &eb), LK_EINVAL);
+  assert_int_equal(flt.n, 0);
+}
+
+static void test_no_match(void **state) {
+  fixture *f = *state;
+  lk_filter flt = {0};
+  lk_filter_add(&flt, "usage=Nowhere", NULL);
+  lk_hit hits[5];
+  int n = -1;
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[0], &flt, 5, -1, hits, &n, NULL), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(hits[0].id, -1);
+}
+
+static void test_similar(void **state) {
+  fixture *f = *state;
+  lk_hit hits[5];
+  int n;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_engine_similar(f->e, 1000 + 3 * 40, NULL, 5, hits, &n, &eb), 0);
+  assert_int_equal(n, 5);
+  for (int i = 0; i < n; i++) assert_int_not_equal(hits[i].id, 1000 + 3 * 40);
+  assert_int_equal(lk_engine_similar(f->e, 5, NULL, 5, hits, &n, &eb), LK_ENOTFOUND);
+  assert_non_null(strstr(eb.msg, "no vector"));
+  assert_int_equal(lk_engine_similar(f->e, 424242, NULL, 5, hits, &n, &eb), LK_ENOTFOUND);
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[0], NULL, 0, -1, hits, &n, &eb), LK_EINVAL);
+}
+
+static void test_json_shape(void **state) {
+  fixture *f = *state;
+  lk_hit hits[2];
+  int n;
+  lk_engine_search_vector(f->e, f->vec[2], NULL, 2, -1, hits, &n, NULL);
+  json_t *j = lk_results_hits_json(f->e, hits, n);
+  json_t *arr = json_object_get(j, "hits");
+  assert_int_equal(json_array_size(arr), 2);
+  json_t *h0 = json_array_get(arr, 0);
+  assert_int_equal(json_integer_value(json_object_get(h0, "id")), 1006);
+  assert_string_equal(json_string_value(json_object_get(h0, "gender")), "Boys");
+  assert_int_equal(json_integer_value(json_object_get(h0, "year")), 2012);
+  assert_true(json_is_null(json_object_get(h0, "season")));
+  assert_true(json_is_real(json_object_get(h0, "score")));
+  json_decref(j);
+}
+
+static void test_missing_db(void **state) {
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  assert_int_not_equal(lk_engine_open("/nonexistent/x.db", NULL, &e, &eb), 0);
+  assert_null(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_counts),      cmocka_unit_test(test_unfiltered_matches_bruteforce),
+      cmocka_unit_test(test_filters),     cmocka_unit_test(test_filter_errors),
+      cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
+      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_missing_db),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
