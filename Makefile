@@ -25,8 +25,10 @@ TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit-test demo clean models bench
+.PHONY: all test unit-test demo clean models bench fuzz
 all: $(BUILD)/lookalike
 
 $(BUILD)/%.o: %.c
@@ -43,8 +45,18 @@ $(BUILD)/lookalike: $(CLI_OBJ) $(BUILD)/liblookalike.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a $(LIBS) $(TESTLIBS)
 
-unit-test: $(TEST_BIN) $(BUILD)/lookalike
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/liblookalike.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
+
+unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike
 	@bash tests/run_unit.sh $(BUILD)
+
+# libFuzzer builds of the fuzz targets (clang): make fuzz, then build-fuzz/fuzz_csv fuzz/corpus/csv
+fuzz:
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DLK_LIBFUZZER -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
+	    $$f $(LIB_SRC) -o build-fuzz/$$n $(LIBS) || exit 1; echo "built build-fuzz/$$n"; done
 
 test: unit-test
 	@bash tests/run_all.sh $(BUILD)
@@ -56,6 +68,6 @@ demo:
 	@bash scripts/demo.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(FUZZ_BIN:=.d)

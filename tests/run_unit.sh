@@ -18,6 +18,18 @@ for t in "$B"/tests/test_*; do
     printf '%s\n' "$out" | tail -40
   fi
 done
+# Fuzz corpora replayed through each target's replay main (no libFuzzer needed).
+for t in "$B"/fuzz/fuzz_*; do
+  [ -x "$t" ] && [ -f "$t" ] || continue
+  case "$t" in *.o|*.d) continue;; esac
+  name=$(basename "$t"); corpus=fuzz/corpus/${name#fuzz_}
+  [ -d "$corpus" ] || { echo "$name: no corpus at $corpus"; fail=$((fail + 1)); failed+=("$name"); continue; }
+  if out=$("$t" "$corpus" 2>&1); then
+    pass=$((pass + 1)); echo "$name: replayed $(ls "$corpus" | wc -l) inputs"
+  else
+    fail=$((fail + 1)); failed+=("$name"); printf '%s\n' "$out" | tail -20
+  fi
+done
 echo "$pass $fail" > "$B/tests/unit.tally"
 echo "unit: $pass passed, $fail failed"
 [ ${#failed[@]} -eq 0 ] || { echo "failing test programs: ${failed[*]}"; exit 1; }

@@ -228,7 +228,7 @@ static void test_unterminated_in_file(void **state) {
 static void test_styles_csv(void **state) {
   const char *shared = lk_test_shared_dir();
   const char *path = shared ? lk_test_path("%s/data/fashion-catalog/styles.csv", shared) : NULL;
-  size_t len;
+  size_t len = 0;
   uint8_t *raw = path ? lk_test_read_file(path, &len) : NULL;
   if (!raw) skip();
   /* independent count: the file has one quoted field and no embedded newlines */

@@ -652,8 +652,11 @@ static void test_resize_vs_reference(void **state) {
   } cases[] = {{60, 80, 224, 224}, {225, 300, 224, 224}, {97, 53, 31, 17}, {10, 10, 3, 7},
                {5, 3, 17, 11},     {1, 1, 4, 4},         {40, 30, 40, 7},  {40, 30, 9, 30},
                {300, 7, 1, 1}};
-  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-    int sw = cases[c].sw, sh = cases[c].sh, dw = cases[c].dw, dh = cases[c].dh;
+  size_t nfixed = sizeof cases / sizeof *cases;
+  for (size_t c = 0; c < nfixed + 40; c++) { /* the table, then random shapes */
+    int sw, sh, dw, dh;
+    if (c < nfixed) sw = cases[c].sw, sh = cases[c].sh, dw = cases[c].dw, dh = cases[c].dh;
+    else sw = 1 + rand() % 90, sh = 1 + rand() % 90, dw = 1 + rand() % 90, dh = 1 + rand() % 90;
     lk_image src = {sw, sh, malloc((size_t)sw * sh * 3)}, dst;
     for (int i = 0; i < sw * sh * 3; i++) src.px[i] = (uint8_t)(rand() & 255);
     assert_int_equal(lk_image_resize(&src, dw, dh, &dst), 0);

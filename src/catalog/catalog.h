@@ -34,6 +34,9 @@ typedef struct lk_item {
   char *status, *error;
 } lk_item;
 
+/* A handle caches prepared statements: use it from one thread at a time (open one per thread).
+ * READONLY fails with LK_ENOTFOUND for a missing file; a file that is not a catalog gives
+ * LK_ECORRUPT, one of an unknown schema_version LK_EMISMATCH. */
 int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err);
 void lk_catalog_close(lk_catalog *c); /* NULL-safe */
 const char *lk_catalog_errmsg(const lk_catalog *c);
@@ -59,9 +62,11 @@ int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap);
 int lk_catalog_delete_all_vectors(lk_catalog *c);
 
 /* Iterates every item (ordered by id); cb returns 0 to go on, non-zero to stop (returned). */
+/* it and its strings are valid only during the callback. */
 typedef int (*lk_item_cb)(void *ctx, const lk_item *it);
 int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx);
 /* Iterates every stored vector (ordered by id). */
+/* v is valid only during the callback. */
 typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */

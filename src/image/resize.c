@@ -98,7 +98,7 @@ static void pass_h_row(const uint8_t *src, uint8_t *dst, int dw, const coeffs *c
 /* AVX2: two taps per step. Each 8-byte load holds pixels t, t+1 (and 2 spare bytes); a
  * shuffle makes (r0 g0 b0 0 r1 g1 b1 0), widened to 8 x int32 and multiplied by the taps'
  * weights repeated 4 times (k4). Loads may read up to 5 bytes past the row's last pixel
- * (weights there are 0), so the caller passes a padded copy of the image's last row. */
+ * (weights there are 0), so the caller passes a padded copy of a row near the buffer's end. */
 static void pass_h_row_avx2(const uint8_t *src, uint8_t *dst, int dw, const coeffs *c,
                             const int32_t *k4, int ksize2) {
   const __m128i shuf = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -148,9 +148,12 @@ static int pass_h(const uint8_t *in, int sw, int rows, uint8_t *out, int dw, con
       for (int l = 0; l < 4; l++)
         k4[((size_t)x * (size_t)ksize2 + (size_t)t) * 4 + (size_t)l] =
             c->k[(size_t)x * (size_t)c->ksize + (size_t)t];
-  memcpy(pad, in + (size_t)(rows - 1) * row, row);
   for (int y = 0; y < rows; y++) {
-    const uint8_t *src = y == rows - 1 ? pad : in + (size_t)y * row;
+    const uint8_t *src = in + (size_t)y * row;
+    if ((size_t)(rows - 1 - y) * row < 8) { /* fewer than 8 bytes follow this row */
+      memcpy(pad, src, row);
+      src = pad;
+    }
     pass_h_row_avx2(src, out + (size_t)y * (size_t)dw * 3, dw, c, k4, ksize2);
   }
   free(k4);
