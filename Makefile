@@ -10,7 +10,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
            -march=x86-64-v3 -Iinclude -Isrc -MMD -MP -pthread
-LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -ljansson -lnettle -lm -pthread
+LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -ljansson -lnettle -lmicrohttpd -lm -pthread
 TESTLIBS:= -lcmocka
 
 ifneq ($(SANITIZE),)
@@ -28,6 +28,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
+.SECONDARY:
 .PHONY: all test unit-test demo clean models bench fuzz
 all: $(BUILD)/lookalike
 
@@ -35,7 +36,16 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/liblookalike.a: $(LIB_OBJ)
+# The web page (web/) compiled into the library as C arrays (src/server/assets.h).
+ASSETS   := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+$(BUILD)/gen/assets.c: tools/embed_assets.sh $(ASSETS)
+	@mkdir -p $(dir $@)
+	sh tools/embed_assets.sh $@ $(ASSETS)
+
+$(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c src/server/assets.h
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liblookalike.a: $(LIB_OBJ) $(BUILD)/gen/assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -52,11 +62,11 @@ unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike
 	@bash tests/run_unit.sh $(BUILD)
 
 # libFuzzer builds of the fuzz targets (clang): make fuzz, then build-fuzz/fuzz_csv fuzz/corpus/csv
-fuzz:
+fuzz: $(BUILD)/gen/assets.c
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DLK_LIBFUZZER -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
-	    $$f $(LIB_SRC) -o build-fuzz/$$n $(LIBS) || exit 1; echo "built build-fuzz/$$n"; done
+	    $$f $(LIB_SRC) $(BUILD)/gen/assets.c -o build-fuzz/$$n $(LIBS) || exit 1; echo "built build-fuzz/$$n"; done
 
 test: unit-test
 	@bash tests/run_all.sh $(BUILD)

@@ -231,7 +231,11 @@ static void test_decode_one_pixel(void **state) {
 static void test_decode_gray(void **state) {
   const int w = 16, h = 16;
   uint8_t g[256], g16[512];
-  for (int i = 0; i < w * h; i++) g[i] = (uint8_t)(i % 16 * 16), g16[2 * i] = g[i], g16[2 * i + 1] = 0x7F;
+  for (int i = 0; i < w * h; i++) {
+    g[i] = (uint8_t)(i % 16 * 16);
+    g16[2 * i] = g[i];
+    g16[2 * i + 1] = (uint8_t)(255 - g[i]); /* low byte: tells strip_16 from scale_16 */
+  }
   blob bs[] = {make_jpeg(g, w, h, TJPF_GRAY, TJSAMP_GRAY, 100, 0),
                make_png(g, w, h, 8, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0),
                make_png(g16, w, h, 16, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0)};
@@ -259,7 +263,7 @@ static void test_decode_cmyk_jpeg(void **state) {
   /* Adobe/libjpeg-turbo convention: inverted CMYK, so RGB = C*K/255 etc. */
   const int w = 16, h = 16;
   uint8_t cmyk[16 * 16 * 4];
-  for (int i = 0; i < w * h; i++) cmyk[4 * i] = 250, cmyk[4 * i + 1] = 125, cmyk[4 * i + 2] = 64, cmyk[4 * i + 3] = 200;
+  for (int i = 0; i < w * h; i++) memcpy(cmyk + 4 * i, (uint8_t[4]){250, 125, 64, 200}, 4);
   blob b = make_jpeg(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 100, 0);
   lk_image img;
   assert_int_equal(decode(&b, NULL, 0, &img), 0);
@@ -688,7 +692,7 @@ static void test_resize_properties(void **state) {
   int sizes[][4] = {{50, 40, 13, 9}, {7, 9, 64, 100}, {640, 480, 224, 224}, {3, 3, 1, 1}};
   for (size_t c = 0; c < 4; c++) {
     lk_image src = {sizes[c][0], sizes[c][1], malloc((size_t)sizes[c][0] * sizes[c][1] * 3)}, dst;
-    for (int i = 0; i < src.w * src.h; i++) src.px[3 * i] = 17, src.px[3 * i + 1] = 128, src.px[3 * i + 2] = 250;
+    for (int i = 0; i < src.w * src.h; i++) memcpy(src.px + 3 * i, (uint8_t[3]){17, 128, 250}, 3);
     assert_int_equal(lk_image_resize(&src, sizes[c][2], sizes[c][3], &dst), 0);
     for (int i = 0; i < dst.w * dst.h; i++) expect_px(&dst, i % dst.w, i / dst.w, 17, 128, 250, 0);
     lk_image_free(&src), lk_image_free(&dst);
@@ -740,15 +744,18 @@ static void test_pad_square(void **state) {
   } cases[] = {{4, 2, 4, 0, 1}, {2, 5, 5, 1, 0}, {3, 3, 3, 0, 0}, {1, 4, 4, 1, 0}};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     lk_image src = {cases[c].w, cases[c].h, malloc((size_t)cases[c].w * cases[c].h * 3)}, dst;
-    for (int i = 0; i < src.w * src.h; i++) src.px[3 * i] = (uint8_t)i, src.px[3 * i + 1] = 200, src.px[3 * i + 2] = 201;
+    for (int i = 0; i < src.w * src.h; i++)
+      memcpy(src.px + 3 * i, (uint8_t[3]){(uint8_t)i, 200, 201}, 3);
     assert_int_equal(lk_image_pad_square(&src, 1, 2, 3, &dst), 0);
     assert_int_equal(dst.w, cases[c].side);
     assert_int_equal(dst.h, cases[c].side);
     for (int y = 0; y < dst.h; y++)
       for (int x = 0; x < dst.w; x++) {
         int sx = x - cases[c].x0, sy = y - cases[c].y0;
-        if (sx >= 0 && sx < src.w && sy >= 0 && sy < src.h) expect_px(&dst, x, y, sy * src.w + sx, 200, 201, 0);
-        else expect_px(&dst, x, y, 1, 2, 3, 0);
+        if (sx >= 0 && sx < src.w && sy >= 0 && sy < src.h)
+          expect_px(&dst, x, y, sy * src.w + sx, 200, 201, 0);
+        else
+          expect_px(&dst, x, y, 1, 2, 3, 0);
       }
     lk_image_free(&src), lk_image_free(&dst);
   }
@@ -758,7 +765,8 @@ static void test_pad_square(void **state) {
 
 static void test_crop(void **state) {
   lk_image src = {10, 6, malloc(10 * 6 * 3)};
-  for (int i = 0; i < 60; i++) src.px[3 * i] = (uint8_t)(i % 10), src.px[3 * i + 1] = (uint8_t)(i / 10), src.px[3 * i + 2] = 0;
+  for (int i = 0; i < 60; i++) /* red = x, green = y */
+    memcpy(src.px + 3 * i, (uint8_t[3]){(uint8_t)(i % 10), (uint8_t)(i / 10), 0}, 3);
   struct {
     int x, y, w, h, rc, ex, ey, ew, eh;
   } cases[] = {
@@ -767,7 +775,8 @@ static void test_crop(void **state) {
       {-100, -100, 1000, 1000, 0, 0, 0, 10, 6},
       {10, 0, 3, 3, LK_EINVAL, 0, 0, 0, 0},           {0, 6, 3, 3, LK_EINVAL, 0, 0, 0, 0},
       {-5, 0, 5, 3, LK_EINVAL, 0, 0, 0, 0},           {2, 2, 0, 3, LK_EINVAL, 0, 0, 0, 0},
-      {2, 2, 3, -1, LK_EINVAL, 0, 0, 0, 0},           {2147483640, 0, 2147483647, 3, LK_EINVAL, 0, 0, 0, 0},
+      {2, 2, 3, -1, LK_EINVAL, 0, 0, 0, 0},
+      {2147483640, 0, 2147483647, 3, LK_EINVAL, 0, 0, 0, 0},
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     lk_image dst = {0};
@@ -793,7 +802,8 @@ static void test_color_hist(void **state) {
     int bins = bins_list[k];
     assert_int_equal(lk_image_color_hist(&img, bins, h), 0);
     int want = ((10 * bins / 256) * bins + 200 * bins / 256) * bins + 255 * bins / 256;
-    for (int i = 0; i < bins * bins * bins; i++) assert_float_equal(h[i], i == want ? 1.0f : 0.0f, 1e-6);
+    for (int i = 0; i < bins * bins * bins; i++)
+      assert_float_equal(h[i], i == want ? 1.0f : 0.0f, 1e-6);
   }
   /* 3/4 black, 1/4 white: bins hold sqrt(3/4), sqrt(1/4) (already unit norm) */
   for (int i = 0; i < 8; i++) memset(img.px + 3 * i, i < 6 ? 0 : 255, 3);
@@ -835,7 +845,10 @@ static void test_real_photos(void **state) {
     assert_true(img.w > 0 && img.w <= 60 && img.h > 0 && img.h <= 80);
     /* a product photo is not one flat colour */
     int lo = 255, hi = 0;
-    for (int i = 0; i < img.w * img.h * 3; i++) lo = img.px[i] < lo ? img.px[i] : lo, hi = img.px[i] > hi ? img.px[i] : hi;
+    for (int i = 0; i < img.w * img.h * 3; i++) {
+      if (img.px[i] < lo) lo = img.px[i];
+      if (img.px[i] > hi) hi = img.px[i];
+    }
     assert_true(hi - lo > 30);
     lk_image_free(&img);
     n++;

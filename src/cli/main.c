@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "cli/serve.h"
 #include "embed/embed.h"
 #include "eval/eval.h"
 #include "image/image.h"
@@ -47,6 +48,7 @@ static const char *USAGE =
     "  info --db catalog.db                                   items, recipe, embedding size\n"
     "  check --db catalog.db                                  verify the catalog file\n"
     "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
+    "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -627,6 +629,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "check")) return cmd_info_check(1, argc, argv);
   if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+  if (!strcmp(cmd, "serve")) return lk_cli_serve(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return EX_USAGE;
 }

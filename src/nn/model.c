@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/nn_int.h"
 
@@ -112,6 +113,7 @@ static int check_params(vctx *v) {
 static int out_size(int padding, int in, int k, int stride, int dil, int *pad_before,
                     int *pad_after) {
   long eff = (long)(k - 1) * dil + 1;
+  if (eff > LK_NN_MAX_DIM) return -1; /* keeps every index the kernels form within int */
   long out = padding == LK_PAD_SAME ? (in + stride - 1) / stride : (in - eff + stride) / stride;
   if (out < 1) return -1;
   long total = (out - 1) * stride + eff - in;
@@ -128,9 +130,10 @@ static int check_window(vctx *v, const lk_nn_tensor *in, const lk_nn_tensor *out
   int rc = check_params(v);
   if (rc) return rc;
   if (kh > LK_NN_MAX_DIM || kw > LK_NN_MAX_DIM) return bad(v, "%s", "kernel too large");
+  /* out_size also fails for a dilated kernel wider than LK_NN_MAX_DIM */
   int oh = out_size(op->padding, in->dims[1], kh, op->stride_h, op->dil_h, &op->pad_t, &op->pad_b);
   int ow = out_size(op->padding, in->dims[2], kw, op->stride_w, op->dil_w, &op->pad_l, &op->pad_r);
-  if (oh < 1 || ow < 1) return bad(v, "%s", "window larger than the input");
+  if (oh < 1 || ow < 1) return bad(v, "%s", "window larger than the input or too wide");
   if (!is4d(out) || out->dims[0] != in->dims[0] || out->dims[1] != oh || out->dims[2] != ow ||
       out->dims[3] != oc)
     return bad(v, "%s", "output shape does not match the input and window");
@@ -180,7 +183,8 @@ static int const_ints(vctx *v, int idx, int *vals, int maxn, int *n) {
   if (t->count > (size_t)maxn) return bad(v, "%s", "parameter tensor too long");
   for (size_t i = 0; i < t->count; i++) {
     float f = t->data[i];
-    if (!(f >= -(float)LK_NN_MAX_DIM && f <= (float)LK_NN_MAX_DIM)) return bad(v, "%s", "bad parameter");
+    if (!(f >= -(float)LK_NN_MAX_DIM && f <= (float)LK_NN_MAX_DIM))
+      return bad(v, "%s", "bad parameter");
     vals[i] = (int)f;
   }
   *n = (int)t->count;
@@ -360,8 +364,10 @@ int lk_model_load(const char *path, lk_model **out, lk_errbuf *err) {
   uint8_t *buf = NULL;
   int rc = 0;
   long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    rc = lk_err_set(err, LK_EIO, "%s is not a regular file", path);
+  } else if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
     rc = lk_err_set(err, LK_EIO, "cannot read %s", path);
   } else if ((unsigned long)size > LK_NN_MAX_FILE) {
     rc = lk_err_set(err, LK_ETOOBIG, "%s: %ld bytes (limit %zu)", path, size,

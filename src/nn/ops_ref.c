@@ -1,12 +1,16 @@
 /* nn/ops_ref.c — reference kernels (see ops_ref.h): plain C loops over float NHWC data
- * with TensorFlow Lite's semantics. Loop orders are chosen so the inner loop runs over
- * contiguous channels (which the compiler vectorises) but nothing cleverer than that. */
+ * with TensorFlow Lite's semantics, ordered so the inner loop runs over contiguous channels
+ * (which the compiler vectorises), and TFLite's fixed-point arithmetic for quantised ops. */
 #include "nn/ops_ref.h"
 
 #include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 /* Dot product with eight partial sums (vectorisable without -ffast-math). */
 static float dot(const float *a, const float *b, int n) {
@@ -34,6 +38,186 @@ void lk_ref_fake_quant(float *x, size_t count, float scale, int zero_point, int 
     if (!(q >= (float)qmin)) q = (float)qmin; /* also catches NaN */
     if (q > (float)qmax) q = (float)qmax;
     x[i] = (q - (float)zero_point) * scale;
+  }
+}
+
+/* One value: the definition the vector path below must reproduce bit for bit. */
+static float requant1(float y, double inv_unit, double mult, double inv_pow2, double lo,
+                      double hi, float scale) {
+  double acc = rint(y * inv_unit);         /* the int32 accumulator */
+  double t = floor(acc * mult + 0.5);      /* doubling high multiply, ties up */
+  double q = floor(t * inv_pow2 + 0.5);    /* rounding right shift, ties up */
+  q = q < lo ? lo : q > hi ? hi : q;
+  return (float)q * scale;
+}
+
+void lk_ref_requant(float *y, size_t count, const lk_requant *r) {
+  assert(r->channels > 0 && count % (size_t)r->channels == 0 && r->scale > 0);
+  const double lo = r->qmin - r->zero_point, hi = r->qmax - r->zero_point;
+  const int nc = r->channels;
+  for (size_t i = 0; i < count; i += (size_t)nc) {
+    float *v = y + i;
+    int c = 0;
+#ifdef __AVX2__
+    /* the same operations four channels at a time (exact: no contraction, same roundings) */
+    const __m256d vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi), half = _mm256_set1_pd(0.5);
+    const __m128 vscale = _mm_set1_ps(r->scale);
+    for (; c + 4 <= nc; c += 4) {
+      __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + c));
+      __m256d acc = _mm256_round_pd(_mm256_mul_pd(x, _mm256_loadu_pd(r->inv_unit + c)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      __m256d t = _mm256_mul_pd(acc, _mm256_loadu_pd(r->mult + c));
+      t = _mm256_floor_pd(_mm256_add_pd(t, half));
+      __m256d q = _mm256_mul_pd(t, _mm256_loadu_pd(r->inv_pow2 + c));
+      q = _mm256_floor_pd(_mm256_add_pd(q, half));
+      q = _mm256_min_pd(_mm256_max_pd(q, vlo), vhi);
+      _mm_storeu_ps(v + c, _mm_mul_ps(_mm256_cvtpd_ps(q), vscale));
+    }
+#endif
+    for (; c < nc; c++)
+      v[c] = requant1(v[c], r->inv_unit[c], r->mult[c], r->inv_pow2[c], lo, hi, r->scale);
+  }
+}
+
+static void window(const lk_pool_params *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1);
+
+/* ---- TFLite's fixed-point helpers (tensorflow/lite/kernels/internal/common.h) ---- */
+
+static int32_t sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  int64_t ab = (int64_t)a * b;
+  int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* x / 2^e rounded to nearest, ties away from zero. */
+static int32_t rounding_divide_by_pot(int32_t x, int e) {
+  int32_t mask = (int32_t)(((int64_t)1 << e) - 1), rem = x & mask;
+  int32_t threshold = (mask >> 1) + (x < 0);
+  return (x >> e) + (rem > threshold);
+}
+
+static int32_t saturate32(int64_t v) {
+  return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
+/* QuantizeMultiplier: real = qm / 2^31 * 2^shift (shift > 0 shifts left). */
+static void quantize_multiplier(double real, int32_t *qm, int *shift) {
+  *qm = 0;
+  *shift = 0;
+  if (!(real > 0) || !isfinite(real)) return;
+  int e;
+  int64_t q = llround(ldexp(frexp(real, &e), 31));
+  if (q == ((int64_t)1 << 31)) {
+    q /= 2;
+    e++;
+  }
+  if (e < -31) return;
+  *qm = (int32_t)q;
+  *shift = e;
+}
+
+void lk_ref_quantize_multiplier(double real, double *mult, int *right_shift) {
+  int32_t qm;
+  int shift;
+  quantize_multiplier(real, &qm, &shift);
+  *mult = ldexp((double)qm, -31 + (shift > 0 ? shift : 0));
+  *right_shift = shift < 0 ? -shift : 0;
+}
+
+static int32_t mul_by_quantized_multiplier(int32_t x, int32_t qm, int shift) {
+  int left = shift > 0 ? (shift < 32 ? shift : 32) : 0; /* beyond 32 it saturates anyway */
+  int right = shift > 0 ? 0 : -shift;
+  return rounding_divide_by_pot(
+      sat_rounding_doubling_high_mul(saturate32((int64_t)x * ((int64_t)1 << left)), qm), right);
+}
+
+/* q - zero_point behind a value on a grid (inv = 1/scale; exact: values sit on the grid).
+ * Clamped far outside any 8-bit range so a hostile model cannot overflow the integers. */
+static int32_t grid_steps(float x, float inv) {
+  float r = rintf(x * inv);
+  if (!(r > -2047.0f)) return -2047; /* NaN too; 2047 << 20 still fits an int32 */
+  return r < 2047.0f ? (int32_t)r : 2047;
+}
+
+static float from_q(int32_t q, const lk_qout *o) {
+  q = q < o->qmin ? o->qmin : q > o->qmax ? o->qmax : q;
+  return (float)(q - o->zero_point) * o->scale;
+}
+
+/* a / n rounded, ties away from zero (n > 0), saturated to int32. */
+static int32_t div_round(int64_t a, int64_t n) {
+  return saturate32(a > 0 ? (a + n / 2) / n : (a - n / 2) / n);
+}
+
+void lk_ref_add_q(const float *a, lk_qgrid qa, const float *b, lk_qgrid qb, size_t count,
+                  const lk_qout *qo, float *out) {
+  const int left_shift = 20;
+  double twice_max = 2.0 * (qa.scale > qb.scale ? qa.scale : qb.scale);
+  int32_t ma, mb, mo;
+  int sa, sb, so;
+  quantize_multiplier(qa.scale / twice_max, &ma, &sa);
+  quantize_multiplier(qb.scale / twice_max, &mb, &sb);
+  quantize_multiplier(twice_max / ((double)(1 << left_shift) * qo->scale), &mo, &so);
+  const float inva = 1 / qa.scale, invb = 1 / qb.scale;
+  for (size_t i = 0; i < count; i++) {
+    int32_t x = grid_steps(a[i], inva) * (1 << left_shift); /* (q - zero point) << 20 */
+    int32_t y = grid_steps(b[i], invb) * (1 << left_shift);
+    int32_t sum = mul_by_quantized_multiplier(x, ma, sa) + mul_by_quantized_multiplier(y, mb, sb);
+    out[i] = from_q(mul_by_quantized_multiplier(sum, mo, so) + qo->zero_point, qo);
+  }
+}
+
+void lk_ref_avg_pool_q(const lk_pool_params *p, const float *in, const lk_qout *qo, float *out) {
+  const float inv = 1 / qo->scale;
+  for (int n = 0; n < p->n; n++)
+    for (int oy = 0; oy < p->oh; oy++)
+      for (int ox = 0; ox < p->ow; ox++) {
+        float *o = out + (((size_t)n * p->oh + oy) * p->ow + ox) * p->c;
+        int y0, y1, x0, x1;
+        window(p, oy, ox, &y0, &y1, &x0, &x1);
+        int cells = (y1 - y0) * (x1 - x0);
+        for (int c = 0; c < p->c; c++) {
+          int64_t acc = 0; /* raw integers, zero point included, as the runtime sums them */
+          for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++)
+              acc += grid_steps(in[(((size_t)n * p->ih + y) * p->iw + x) * p->c + c], inv) +
+                     qo->zero_point;
+          o[c] = from_q(cells > 0 ? div_round(acc, cells) : qo->zero_point, qo);
+        }
+      }
+}
+
+void lk_ref_mean_q(const float *in, lk_qgrid qi, const int *dims, int ndims, int reduce_mask,
+                   const lk_qout *qo, float *out) {
+  size_t ostride[32], ocount = 1, total = 1, reduced = 1;
+  assert(ndims <= 32);
+  for (int d = ndims - 1; d >= 0; d--) {
+    total *= (size_t)dims[d];
+    ostride[d] = reduce_mask >> d & 1 ? 0 : ocount;
+    if (reduce_mask >> d & 1) reduced *= (size_t)dims[d];
+    else ocount *= (size_t)dims[d];
+  }
+  int32_t qm;
+  int shift;
+  quantize_multiplier((double)qi.scale / (double)qo->scale, &qm, &shift);
+  const float inv = 1 / qi.scale;
+  /* integer sums kept in out: exact while below 2^24 (reductions of up to 65793 values) */
+  for (size_t o = 0; o < ocount; o++) out[o] = 0;
+  int idx[32] = {0};
+  size_t o = 0;
+  for (size_t i = 0; i < total; i++) {
+    out[o] += (float)grid_steps(in[i], inv);
+    for (int d = ndims - 1; d >= 0; d--) {
+      o += ostride[d];
+      if (++idx[d] < dims[d]) break;
+      o -= ostride[d] * (size_t)dims[d];
+      idx[d] = 0;
+    }
+  }
+  for (size_t k = 0; k < ocount; k++) {
+    int32_t acc = mul_by_quantized_multiplier(saturate32((int64_t)out[k]), qm, shift);
+    out[k] = from_q(saturate32((int64_t)div_round(acc, (int64_t)reduced) + qo->zero_point), qo);
   }
 }
 
@@ -173,7 +357,8 @@ void lk_ref_resize_bilinear(const float *in, int n, int ih, int iw, int c, int o
         int x0, x1;
         interp(x, ws, half_pixel_centers, iw, &fx, &x0, &x1);
         float dx = fx - (float)x0;
-        const float *r0 = in + ((size_t)b * ih + y0) * iw * c, *r1 = in + ((size_t)b * ih + y1) * iw * c;
+        const float *r0 = in + ((size_t)b * ih + y0) * iw * c;
+        const float *r1 = in + ((size_t)b * ih + y1) * iw * c;
         const float *p00 = r0 + (size_t)x0 * c, *p01 = r0 + (size_t)x1 * c;
         const float *p10 = r1 + (size_t)x0 * c, *p11 = r1 + (size_t)x1 * c;
         float *o = out + (((size_t)b * oh + y) * ow + x) * c;

@@ -1,10 +1,8 @@
-/* nn/session.c — lk_session: plans the ops a set of taps needs, lays every activation out
- * in one arena allocated at creation (buffers are reused once their last reader has run;
- * RESHAPE is a view), runs batches through the reference kernels or oneDNN, rounds
- * activations to their quantisation grid, and pools the taps into embeddings.
- * oneDNN primitives are fixed to a batch size: those for max_batch are made at creation;
- * a smaller batch (the tail of a job) gets its own set, made on first use and kept until a
- * different small size comes along, so at most two sets of weights exist per session. */
+/* nn/session.c — lk_session: plans the ops the taps need, lays all activations out in one
+ * arena made at creation (buffers reused after their last reader; RESHAPE is a view), runs
+ * batches on the reference kernels or oneDNN, rounds uint8/int8 outputs as TFLite 2.9's
+ * integer kernels do (ops_ref.h; bit-identical on the golden fixtures) and pools the taps.
+ * The reference backend is single-threaded; opts.threads applies to oneDNN. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +17,11 @@ typedef struct step {
   lk_conv_params conv;      /* CONV_2D / DEPTHWISE_CONV_2D: geometry for max_batch */
   lk_dnnl_conv *dnnl;       /* LK_BACKEND_DNNL, batch max_batch */
   lk_dnnl_conv *dnnl_tail;  /* LK_BACKEND_DNNL, batch tail_n (lazily made) */
+  int rq_on;                /* convs: requantise the output as TFLite does (see rq) */
+  lk_requant rq;
+  double *rq_arrays;        /* rq's three per-channel arrays, owned */
+  int qop;                  /* ADD, AVERAGE_POOL_2D, MEAN: TFLite's integer kernel (qo) */
+  lk_qout qo;
   int fq;                   /* other ops: round the output to its grid */
   float q_scale;
   int q_zp, q_min, q_max;
@@ -93,8 +96,19 @@ out:
   return rc;
 }
 
-/* Conv geometry and the fused fake quantisation for one step. */
-static void plan_conv(lk_session *s, step *st) {
+/* TFLite clamps a fused activation on the integer output: the range in grid units. */
+static void act_range(int act, float scale, int zp, int *qmin, int *qmax) {
+  if (act == LK_ACT_RELU || act == LK_ACT_RELU6) *qmin = zp > *qmin ? zp : *qmin;
+  if (act == LK_ACT_RELU6) {
+    float top = (float)zp + roundf(6.0f / scale);
+    if (top < (float)*qmax) *qmax = (int)top;
+  }
+}
+
+/* Conv geometry, and how its output is rounded: with quantised input, weights and output
+ * as TFLite's double-rounding requantisation (activation clamped on the grid), otherwise as
+ * plain float with the fused activation. */
+static int plan_conv(lk_session *s, step *st, lk_errbuf *err) {
   const lk_model *m = s->m;
   const lk_nn_op *op = &m->ops[st->op];
   const lk_nn_tensor *in = &m->tensors[op->in[0]], *w = &m->tensors[op->in[1]];
@@ -121,9 +135,40 @@ static void plan_conv(lk_session *s, step *st) {
   p->weights = w->data;
   p->bias = op->nin > 2 && op->in[2] >= 0 ? m->tensors[op->in[2]].data : NULL;
   p->act = op->act;
-  p->fake_quant = s->o.quantize_activations &&
-                  lk_nn_tensor_fake_quant(out, &p->q_scale, &p->q_zero_point, &p->q_min,
-                                          &p->q_max);
+  p->fake_quant = 0;
+  if (!s->o.quantize_activations ||
+      !lk_nn_tensor_fake_quant(out, &p->q_scale, &p->q_zero_point, &p->q_min, &p->q_max))
+    return 0; /* float output: float activation, no rounding */
+  int chan_axis = p->depthwise ? 3 : 0;
+  if (in->nq != 1 || w->nq < 1 || (w->nq > 1 && (w->nq != p->oc || w->qdim != chan_axis))) {
+    p->fake_quant = 1; /* not TFLite's integer conv: round once after the activation */
+    return 0;
+  }
+  lk_requant *r = &st->rq;
+  r->scale = p->q_scale;
+  r->zero_point = p->q_zero_point;
+  r->qmin = p->q_min;
+  r->qmax = p->q_max;
+  act_range(op->act, r->scale, r->zero_point, &r->qmin, &r->qmax);
+  p->act = LK_ACT_NONE; /* clamped on the grid instead */
+  r->channels = p->oc;
+  double *a = st->rq_arrays = malloc(3 * (size_t)p->oc * sizeof *a);
+  if (!a) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  r->inv_unit = a;
+  r->mult = a + p->oc;
+  r->inv_pow2 = a + 2 * p->oc;
+  for (int c = 0; c < p->oc; c++) {
+    /* TFLite 2.9 forms the multiplier from a float product of the scales on its uint8 path
+     * and from a double product on the int8 per-channel path; the last bit matters. */
+    float ws = w->scale[w->nq > 1 ? c : 0];
+    double unit = in->type == LK_NN_UINT8 ? (double)(in->scale[0] * ws) : (double)in->scale[0] * ws;
+    int shift;
+    a[c] = 1 / unit;
+    lk_ref_quantize_multiplier(unit / (double)r->scale, &a[p->oc + c], &shift);
+    a[2 * p->oc + c] = ldexp(1.0, -shift);
+  }
+  st->rq_on = 1;
+  return 0;
 }
 
 /* Which free buffer to reuse for `need` floats: one that fits beats one that does not; among
@@ -132,6 +177,40 @@ static int better(size_t cand, size_t best, size_t need) {
   int cf = cand >= need, bf = best >= need;
   if (cf != bf) return cf;
   return cf ? cand < best : cand > best;
+}
+
+static int grid_of(const lk_nn_tensor *t, lk_qgrid *g) {
+  int lo, hi;
+  return lk_nn_tensor_fake_quant(t, &g->scale, &g->zero_point, &lo, &hi);
+}
+
+/* How a non-conv op's output is rounded: the runtime's integer kernel where one is
+ * emulated and every tensor involved is on a uint8/int8 grid, else one rounding. */
+static void plan_rounding(lk_session *s, step *st) {
+  const lk_model *m = s->m;
+  const lk_nn_op *op = &m->ops[st->op];
+  const lk_nn_tensor *out = &m->tensors[op->out[0]];
+  st->fq = lk_nn_tensor_fake_quant(out, &st->q_scale, &st->q_zp, &st->q_min, &st->q_max);
+  if (!st->fq) return;
+  lk_qgrid g0, g1;
+  int q0 = grid_of(&m->tensors[op->in[0]], &g0);
+  switch (op->code) {
+  case LK_OP_ADD:
+    st->qop = q0 && grid_of(&m->tensors[op->in[1]], &g1);
+    break;
+  case LK_OP_AVERAGE_POOL_2D: /* the runtime requires one grid for input and output */
+    st->qop = q0 && g0.scale == st->q_scale && g0.zero_point == st->q_zp;
+    break;
+  case LK_OP_MEAN:
+    st->qop = q0;
+    break;
+  default:
+    break;
+  }
+  if (!st->qop) return;
+  st->fq = 0;
+  st->qo = (lk_qout){st->q_scale, st->q_zp, st->q_min, st->q_max};
+  act_range(op->act, st->q_scale, st->q_zp, &st->qo.qmin, &st->qo.qmax);
 }
 
 /* Assigns every computed tensor a buffer. With reuse, a buffer is free again once the last
@@ -198,13 +277,14 @@ static int plan_buffers(lk_session *s, int reuse, lk_errbuf *err) {
       goto out;
     }
   }
-  free(s->arena);
-  s->arena = aligned_alloc(64, (total * sizeof(float) + 63) & ~(size_t)63);
-  if (!s->arena) {
+  float *arena = aligned_alloc(64, (total * sizeof(float) + 63) & ~(size_t)63);
+  if (!arena) { /* the previous plan, if any, stays intact */
     rc = lk_err_set(err, LK_ENOMEM, "out of memory for %zu MB of activations",
                     total * sizeof(float) >> 20);
     goto out;
   }
+  free(s->arena);
+  s->arena = arena;
   for (int t = 0; t < nt; t++) {
     int r = root(s, t);
     s->ptr[t] = vb[r] >= 0 ? s->arena + voff[vb[r]] : NULL;
@@ -225,6 +305,7 @@ void lk_session_free(lk_session *s) {
   for (int k = 0; k < s->nsteps; k++) {
     lk_dnnl_conv_free(s->steps[k].dnnl);
     lk_dnnl_conv_free(s->steps[k].dnnl_tail);
+    free(s->steps[k].rq_arrays);
   }
   lk_dnnl_free(s->dnnl);
   free(s->steps);
@@ -296,10 +377,9 @@ int lk_session_new(const lk_model *m, const lk_tap *taps, int ntaps, const lk_se
     const lk_nn_op *op = &m->ops[st->op];
     if (op->code == LK_OP_RESHAPE) s->alias[op->out[0]] = op->in[0];
     if (op->code == LK_OP_CONV_2D || op->code == LK_OP_DEPTHWISE_CONV_2D) {
-      plan_conv(s, st);
+      if ((rc = plan_conv(s, st, err))) goto fail;
     } else if (op->code != LK_OP_RESHAPE && s->o.quantize_activations) {
-      st->fq = lk_nn_tensor_fake_quant(&m->tensors[op->out[0]], &st->q_scale, &st->q_zp,
-                                       &st->q_min, &st->q_max);
+      plan_rounding(s, st);
     }
   }
   if ((rc = plan_buffers(s, 1, err))) goto fail;
@@ -358,6 +438,9 @@ static void load_input(lk_session *s, const uint8_t *px, int n) {
   for (size_t j = 0; j < count; j++) x[j] = ((float)px[j] + shift - zp) * scale;
 }
 
+/* oneDNN primitives are fixed to a batch size: those for max_batch are made at creation; a
+ * smaller batch (the tail of a job) gets its own set, made on first use and kept until a
+ * different small size comes (lk_session_run), so a session holds at most two weight sets. */
 static int run_conv(lk_session *s, step *st, int n, const float *in, float *out,
                     lk_errbuf *err) {
   lk_conv_params p = st->conv;
@@ -389,19 +472,30 @@ static int run_step(lk_session *s, step *st, int n, lk_errbuf *err) {
   size_t count = (size_t)n * out->count;
   switch (op->code) {
   case LK_OP_CONV_2D:
-  case LK_OP_DEPTHWISE_CONV_2D:
-    return run_conv(s, st, n, x, y, err);
+  case LK_OP_DEPTHWISE_CONV_2D: {
+    int rc = run_conv(s, st, n, x, y, err);
+    if (!rc && st->rq_on) lk_ref_requant(y, count, &st->rq);
+    return rc;
+  }
   case LK_OP_AVERAGE_POOL_2D:
   case LK_OP_MAX_POOL_2D: {
     lk_pool_params p = {n, in->dims[1], in->dims[2], in->dims[3], out->dims[1], out->dims[2],
                         op->filter_h, op->filter_w, op->stride_h, op->stride_w, op->pad_t,
                         op->pad_l, op->act};
-    if (op->code == LK_OP_AVERAGE_POOL_2D) lk_ref_avg_pool(&p, x, y);
-    else lk_ref_max_pool(&p, x, y);
+    if (op->code == LK_OP_MAX_POOL_2D) lk_ref_max_pool(&p, x, y);
+    else if (st->qop) lk_ref_avg_pool_q(&p, x, &st->qo, y);
+    else lk_ref_avg_pool(&p, x, y);
     break;
   }
   case LK_OP_ADD:
-    lk_ref_add(x, s->ptr[op->in[1]], count, op->act, y);
+    if (st->qop) {
+      lk_qgrid ga, gb;
+      grid_of(in, &ga);
+      grid_of(&m->tensors[op->in[1]], &gb);
+      lk_ref_add_q(x, ga, s->ptr[op->in[1]], gb, count, &st->qo, y);
+    } else {
+      lk_ref_add(x, s->ptr[op->in[1]], count, op->act, y);
+    }
     break;
   case LK_OP_RESHAPE:
     break; /* a view: output shares the input's buffer */
@@ -433,7 +527,11 @@ static int run_step(lk_session *s, step *st, int n, lk_errbuf *err) {
     int dims[LK_NN_MAX_DIMS];
     memcpy(dims, in->dims, sizeof dims);
     dims[0] = n; /* batch 1 in the model, never reduced */
-    lk_ref_mean(x, dims, in->ndims, op->reduce_mask, y);
+    lk_qgrid gi;
+    if (st->qop && grid_of(in, &gi))
+      lk_ref_mean_q(x, gi, dims, in->ndims, op->reduce_mask, &st->qo, y);
+    else
+      lk_ref_mean(x, dims, in->ndims, op->reduce_mask, y);
     break;
   }
   case LK_OP_ARG_MAX:

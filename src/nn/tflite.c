@@ -132,7 +132,9 @@ static int fb_vec(const fb *b, const fb_table *t, int slot, size_t elem, size_t 
   *data = 0;
   if (rc || !at) return rc;
   size_t n = rd32(b->p + at), bytes;
-  if (n > maxcount) return lk_err_set(err, LK_ETOOBIG, "TFLite model: a vector has %zu elements (limit %zu)", n, maxcount);
+  if (n > maxcount)
+    return lk_err_set(err, LK_ETOOBIG, "TFLite model: a vector has %zu elements (limit %zu)", n,
+                      maxcount);
   if (lk_size_mul(n, elem, &bytes) || bytes > b->len - at - 4)
     return corrupt(err, "vector extends past the end of the file");
   *count = n;

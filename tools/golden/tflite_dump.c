@@ -152,7 +152,8 @@ int main(int argc, char **argv) {
   printf("model %s\nsize %d %d\ntaps %d\n", base ? base + 1 : model_path, h, w, ntaps);
   for (int i = 0; i < ntaps; i++) {
     const TfLiteTensor *t = TfLiteInterpreterGetOutputTensor(it, pos[i]);
-    if (strcmp(TfLiteTensorName(t), taps[i]) != 0) die("patched output has the wrong name", taps[i]);
+    if (strcmp(TfLiteTensorName(t), taps[i]) != 0)
+      die("patched output has the wrong name", taps[i]);
     TfLiteType ty = TfLiteTensorType(t);
     if (ty != kTfLiteUInt8 && ty != kTfLiteInt8) die("tap is not uint8/int8", taps[i]);
     TfLiteQuantizationParams q = TfLiteTensorQuantizationParams(t);

@@ -1,0 +1,148 @@
+/* cli/serve.c — `lookalike serve`: loads a catalog, starts the web server (server/server.h)
+ * and runs until SIGINT or SIGTERM, then drains the requests in progress and exits 0.
+ * Signals are blocked in every thread and taken synchronously with sigwait(), so there is
+ * no handler and no global flag. */
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/serve.h"
+#include "lookalike.h"
+#include "nn/model.h"
+#include "search/engine.h"
+#include "server/server.h"
+
+static const char *HELP =
+    "usage: lookalike serve --db catalog.db [options]\n"
+    "\n"
+    "Serves the search page at http://HOST:PORT/ and the JSON API (docs/API.md).\n"
+    "\n"
+    "  --db FILE        the catalog (made by `lookalike index`)\n"
+    "  --port N         TCP port (default 8080; 0 = any free port, printed at start)\n"
+    "  --host ADDR      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
+    "  --threads N      request threads (default 4)\n"
+    "  --embedders N    photo searches embedding at once, one model copy each\n"
+    "                   (default: the number of cores, at most --threads and 8)\n"
+    "  --models DIR     folder with the .tflite files\n"
+    "  --backend B      ref or dnnl (default dnnl)\n"
+    "  --max-upload MB  largest request body accepted (default 20)\n"
+    "  --quiet          no access log on stderr\n"
+    "\n"
+    "Stops cleanly on Ctrl-C or SIGTERM (requests in progress are finished).\n"
+    "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing), 2 usage error,\n"
+    "            3 catalog not found\n";
+
+static int usage(const char *msg) {
+  fprintf(stderr, "lookalike serve: %s\n(see `lookalike serve --help`)\n", msg);
+  return 2;
+}
+
+/* Strict integer option in [lo, hi]. */
+static int int_opt(const char *s, long lo, long hi, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static void log_line(void *ctx, const char *line) {
+  (void)ctx;
+  char ts[32];
+  time_t t = time(NULL);
+  struct tm tm;
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+  fprintf(stderr, "%s %s\n", ts, line);
+}
+
+int lk_cli_serve(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"db", required_argument, 0, 'd'},      {"port", required_argument, 0, 'p'},
+      {"host", required_argument, 0, 'H'},    {"threads", required_argument, 0, 't'},
+      {"models", required_argument, 0, 'm'},  {"backend", required_argument, 0, 'B'},
+      {"max-upload", required_argument, 0, 'U'}, {"quiet", no_argument, 0, 'q'},
+      {"embedders", required_argument, 0, 'E'},
+      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  const char *db = NULL, *models = NULL;
+  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c;
+  lk_server_opts so;
+  lk_server_opts_default(&so);
+  while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': db = optarg; break;
+    case 'p': if (int_opt(optarg, 0, 65535, &so.port)) return usage("--port must be 0..65535"); break;
+    case 'H': so.host = optarg; break;
+    case 't': if (int_opt(optarg, 1, 256, &so.threads)) return usage("--threads must be 1..256"); break;
+    case 'm': models = optarg; break;
+    case 'B':
+      if (!strcmp(optarg, "ref")) backend = LK_BACKEND_REF;
+      else if (!strcmp(optarg, "dnnl") || !strcmp(optarg, "onednn")) backend = LK_BACKEND_DNNL;
+      else return usage("--backend is ref or dnnl");
+      break;
+    case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
+    case 'q': quiet = 1; break;
+    case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
+    case 'h': fputs(HELP, stdout); return 0;
+    default: return usage("unknown option");
+    }
+  }
+  if (optind != argc) return usage("unexpected argument");
+  if (!db) return usage("--db is required");
+  so.max_body = (size_t)max_mb << 20;
+  if (!embedders) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    embedders = cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+    if (embedders > so.threads) embedders = so.threads;
+  }
+  so.embedders = embedders;
+  so.models_dir = models;
+  so.backend = backend;
+  if (!quiet) so.log = log_line;
+
+  /* Block the stop signals before any thread exists: every server thread inherits the mask
+   * and the main thread takes them with sigwait. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.models_dir = models;
+  eo.backend = backend;
+  eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
+  lk_engine *e = NULL;
+  lk_server *s = NULL;
+  lk_errbuf eb = {0};
+  int rc = lk_engine_open(db, &eo, &e, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+    return rc == LK_ENOTFOUND ? 3 : 1;
+  }
+  if ((rc = lk_server_start(e, &so, &s, &eb))) {
+    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+    lk_engine_close(e);
+    return rc == LK_EINVAL ? 2 : 1;
+  }
+  int v6 = strchr(so.host, ':') != NULL;
+  fprintf(stderr, "lookalike serve: %zu items (%zu searchable) from %s; %d request threads, %d embedders\n",
+          lk_engine_item_count(e), lk_engine_size(e), db, so.threads, so.embedders);
+  fprintf(stderr, "lookalike serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", so.host,
+          v6 ? "]" : "", lk_server_port(s));
+  fflush(stderr);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  fprintf(stderr, "lookalike serve: %s, finishing requests in progress\n", sig == SIGINT ? "interrupted" : "terminated");
+  lk_server_stop(s);
+  lk_engine_close(e);
+  fprintf(stderr, "lookalike serve: stopped\n");
+  return 0;
+}

@@ -1,0 +1,375 @@
+/* server/api.c — the JSON endpoints (see api.h): parameter parsing, photo search with its
+ * stage timings, item details, neighbours, facets and health. Library error codes map to
+ * HTTP statuses here and only here. */
+#include "server/api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "search/results.h"
+#include "util/size.h"
+
+/* DCT-scaled JPEG decoding keeps at least this side: the models' input (224), as ingest does. */
+#define DECODE_SIDE 224
+/* Smallest crop side worth embedding, pixels. */
+#define MIN_CROP 8
+
+/* Fields offered as facets (the others, year and productDisplayName, are not browsable). */
+static const char *const FACETS[] = {"gender", "masterCategory", "subCategory", "articleType",
+                                     "baseColour", "season", "usage"};
+#define NFACETS (int)(sizeof FACETS / sizeof FACETS[0])
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+void lk_api_params_init(lk_api_params *p) {
+  memset(p, 0, sizeof *p);
+  p->k = LK_API_DEFAULT_K;
+}
+
+/* Strict decimal int in [lo, hi]: digits only, optional leading '-'. */
+static int parse_int(const char *s, long lo, long hi, int *out) {
+  char *end;
+  if (!*s || (*s != '-' && (*s < '0' || *s > '9'))) return -1;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_crop(const char *s, int c[4]) {
+  char tmp[LK_API_MAX_VALUE];
+  snprintf(tmp, sizeof tmp, "%s", s);
+  char *save = NULL, *tok = strtok_r(tmp, ",", &save);
+  for (int i = 0; i < 4; i++) {
+    if (!tok || parse_int(tok, i < 2 ? -1000000 : 1, 1000000, &c[i])) return -1;
+    tok = strtok_r(NULL, ",", &save);
+  }
+  return tok ? -1 : 0;
+}
+
+int lk_api_param(lk_api_params *p, const char *name, const char *value, lk_errbuf *err) {
+  if (!value) value = "";
+  if (strlen(value) >= LK_API_MAX_VALUE)
+    return lk_err_set(err, LK_ETOOBIG, "parameter '%.40s' is longer than %d bytes", name, LK_API_MAX_VALUE - 1);
+  if (!strcmp(name, "k")) {
+    if (parse_int(value, 1, LK_API_MAX_K, &p->k))
+      return lk_err_set(err, LK_EINVAL, "k must be an integer in 1..%d", LK_API_MAX_K);
+    return 0;
+  }
+  if (!strcmp(name, "crop")) {
+    if (!*value) return 0;
+    if (parse_crop(value, p->crop))
+      return lk_err_set(err, LK_EINVAL, "crop must be x,y,w,h in pixels of the photo (w, h > 0)");
+    p->has_crop = 1;
+    return 0;
+  }
+  if (lk_filter_field(name) < 0)
+    return lk_err_set(err, LK_EINVAL, "unknown parameter '%.60s' (expected k, crop or a field: gender, "
+                      "masterCategory, subCategory, articleType, baseColour, season, year, usage, "
+                      "productDisplayName)", name);
+  if (!*value) return 0;
+  return lk_filter_add_kv(&p->filter, name, value, err);
+}
+
+int lk_api_error(lk_api_reply *r, int status, const char *fmt, ...) {
+  char msg[LK_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* Messages may quote request bytes; JSON strings must be UTF-8: keep printable ASCII. */
+  for (char *c = msg; *c; c++)
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+  json_decref(r->body);
+  r->status = status;
+  r->body = json_pack("{s:s}", "error", msg);
+  return r->body ? 0 : LK_ENOMEM;
+}
+
+/* {"gender":["Women"], ...}: the filter as applied, for the client to show. */
+static json_t *filter_json(const lk_filter *f) {
+  json_t *o = json_object();
+  if (!o) return NULL;
+  for (int i = 0; i < f->n; i++) {
+    const char *name = lk_catalog_fields[f->cond[i].field];
+    json_t *arr = json_object_get(o, name);
+    if (!arr) {
+      arr = json_array();
+      json_object_set_new(o, name, arr);
+    }
+    json_array_append_new(arr, json_string(f->cond[i].value));
+  }
+  return o;
+}
+
+/* Fills r with {"hits":[...], "count", "k", "filters"} for n hits; LK_ENOMEM. */
+static int hits_reply(const lk_engine *e, const lk_hit *hits, int n, const lk_api_params *p, lk_api_reply *r) {
+  json_t *o = lk_results_hits_json(e, hits, n);
+  if (!o) return lk_api_error(r, 500, "out of memory");
+  json_object_set_new(o, "count", json_integer(json_array_size(json_object_get(o, "hits"))));
+  json_object_set_new(o, "k", json_integer(p->k));
+  json_object_set_new(o, "filters", filter_json(&p->filter));
+  r->status = 200;
+  r->body = o;
+  return 0;
+}
+
+static double ms(double s) { return (double)(int64_t)(s * 1e5 + 0.5) / 100.0; } /* 2 decimals */
+
+int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t len,
+                  const lk_image_limits *lim, const lk_api_params *p, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  if (!img || len == 0) return lk_api_error(r, 400, "empty image: send the photo as a multipart 'image' part or as the body");
+  if (lk_engine_size(e) == 0) return lk_api_error(r, 503, "the catalog has no searchable items yet");
+  double t0 = now_s();
+  lk_errbuf eb = {0};
+  lk_image im = {0}, cropped = {0};
+  const lk_image *use = &im;
+  lk_hit *hits = NULL;
+  float *vec = NULL;
+  int applied[4] = {0}; /* the crop clipped to the photo */
+  int n = 0, rc = lk_image_decode(img, len, lim, p->has_crop ? 0 : DECODE_SIDE, &im, &eb);
+  if (rc) {
+    if (rc == LK_ETOOBIG) rc = lk_api_error(r, 413, "image too large: %s", lk_err_msg(&eb));
+    else if (rc == LK_EDECODE || rc == LK_EUNSUPPORTED)
+      rc = lk_api_error(r, 415, "not a readable image (JPEG, PNG or WebP): %s", lk_err_msg(&eb));
+    else rc = lk_api_error(r, 500, "decoding failed: %s", lk_err_msg(&eb));
+    goto out;
+  }
+  if (p->has_crop) {
+    const int *c = p->crop;
+    int64_t x0 = c[0] > 0 ? c[0] : 0, y0 = c[1] > 0 ? c[1] : 0;
+    int64_t x1 = (int64_t)c[0] + c[2] < im.w ? (int64_t)c[0] + c[2] : im.w;
+    int64_t y1 = (int64_t)c[1] + c[3] < im.h ? (int64_t)c[1] + c[3] : im.h;
+    if (x1 - x0 < MIN_CROP || y1 - y0 < MIN_CROP) {
+      rc = lk_api_error(r, 422, "crop %d,%d,%d,%d leaves less than %dx%d pixels inside the %dx%d photo",
+                        c[0], c[1], c[2], c[3], MIN_CROP, MIN_CROP, im.w, im.h);
+      goto out;
+    }
+    applied[0] = (int)x0;
+    applied[1] = (int)y0;
+    applied[2] = (int)(x1 - x0);
+    applied[3] = (int)(y1 - y0);
+    if ((rc = lk_image_crop(&im, applied[0], applied[1], applied[2], applied[3], &cropped))) {
+      rc = lk_api_error(r, rc == LK_ENOMEM ? 500 : 422, "crop failed: %s", lk_strerror(rc));
+      goto out;
+    }
+    use = &cropped;
+  }
+  double t1 = now_s();
+  size_t bytes;
+  if (lk_size_mul((size_t)lk_engine_dim(e), sizeof *vec, &bytes) || !(vec = malloc(bytes)) ||
+      !(hits = calloc((size_t)p->k, sizeof *hits))) {
+    rc = lk_api_error(r, 500, "out of memory");
+    goto out;
+  }
+  double queue = 0;
+  if (pool && lk_embedpool_dim(pool) != lk_engine_dim(e)) {
+    rc = lk_api_error(r, 503, "embedder dim %d != catalog dim %d", lk_embedpool_dim(pool), lk_engine_dim(e));
+    goto out;
+  }
+  if ((rc = pool ? lk_embedpool_run(pool, use, vec, &queue, &eb) : lk_engine_embed(e, use, vec, &eb))) {
+    rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH ? 503 : 500, "embedding failed: %s",
+                      lk_err_msg(&eb));
+    goto out;
+  }
+  double t2 = now_s();
+  if ((rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb))) {
+    rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
+    goto out;
+  }
+  double t3 = now_s();
+  if ((rc = hits_reply(e, hits, n, p, r)) || r->status != 200) goto out;
+  r->decode_s = t1 - t0;
+  r->queue_s = queue;
+  r->embed_s = t2 - t1 - queue;
+  r->knn_s = t3 - t2;
+  if (p->has_crop) /* the photo's size and the crop as applied (clipped to the photo) */
+    json_object_set_new(r->body, "crop", json_pack("{s:i, s:i, s:[i,i,i,i]}", "width", im.w, "height", im.h,
+                                                   "box", applied[0], applied[1], applied[2], applied[3]));
+  json_object_set_new(r->body, "took_ms", json_real(ms(t3 - t0)));
+  json_object_set_new(r->body, "decode_ms", json_real(ms(r->decode_s)));
+  json_object_set_new(r->body, "queue_ms", json_real(ms(r->queue_s)));
+  json_object_set_new(r->body, "embed_ms", json_real(ms(r->embed_s)));
+  json_object_set_new(r->body, "search_ms", json_real(ms(r->knn_s)));
+out:
+  lk_image_free(&im);
+  lk_image_free(&cropped);
+  free(vec);
+  free(hits);
+  return rc;
+}
+
+/* xorshift64*: a private generator per call (no shared state between requests). */
+static uint64_t next_rand(uint64_t *x) {
+  *x ^= *x >> 12;
+  *x ^= *x << 25;
+  *x ^= *x >> 27;
+  return *x * 2685821657736338717ull;
+}
+
+int lk_api_items(const lk_engine *e, int offset, int limit, int sample, uint64_t seed, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  size_t n = lk_engine_item_count(e), total = 0, bytes;
+  size_t *pos = NULL; /* positions of the searchable items */
+  if (lk_size_mul(n + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes))) return lk_api_error(r, 500, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    if (lk_engine_vector(e, lk_engine_item_at(e, i)->id)) pos[total++] = i;
+  size_t from = 0, count = 0;
+  if (sample > 0) {
+    if (!seed) {
+      struct timespec t;
+      clock_gettime(CLOCK_REALTIME, &t);
+      seed = (uint64_t)t.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)t.tv_sec;
+    }
+    uint64_t x = seed ? seed : 1;
+    count = (size_t)sample < total ? (size_t)sample : total;
+    for (size_t i = 0; i < count; i++) { /* partial Fisher-Yates */
+      size_t j = i + (size_t)(next_rand(&x) % (total - i)), t = pos[i];
+      pos[i] = pos[j];
+      pos[j] = t;
+    }
+  } else {
+    from = (size_t)offset < total ? (size_t)offset : total;
+    count = total - from < (size_t)limit ? total - from : (size_t)limit;
+  }
+  json_t *o = json_object(), *arr = json_array();
+  if (!o || !arr) {
+    json_decref(o);
+    json_decref(arr);
+    free(pos);
+    return lk_api_error(r, 500, "out of memory");
+  }
+  for (size_t i = from; i < from + count; i++)
+    json_array_append_new(arr, lk_results_item_json(lk_engine_item_at(e, pos[i]), 0, 0));
+  json_object_set_new(o, "items", arr);
+  json_object_set_new(o, "count", json_integer((json_int_t)count));
+  json_object_set_new(o, "total", json_integer((json_int_t)total));
+  if (sample <= 0) json_object_set_new(o, "offset", json_integer((json_int_t)from));
+  free(pos);
+  r->status = 200;
+  r->body = o;
+  return 0;
+}
+
+int lk_api_item(const lk_engine *e, int64_t id, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  const lk_item *it = lk_engine_item(e, id);
+  if (!it) return lk_api_error(r, 404, "no item with id %lld", (long long)id);
+  json_t *o = lk_results_item_json(it, 0, 0);
+  if (!o) return lk_api_error(r, 500, "out of memory");
+  json_object_set_new(o, "searchable", json_boolean(lk_engine_vector(e, id) != NULL));
+  r->status = 200;
+  r->body = o;
+  return 0;
+}
+
+int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  lk_errbuf eb = {0};
+  lk_hit *hits = calloc((size_t)p->k, sizeof *hits);
+  if (!hits) return lk_api_error(r, 500, "out of memory");
+  double t0 = now_s();
+  int n = 0, rc = lk_engine_similar(e, id, &p->filter, p->k, hits, &n, &eb);
+  double t1 = now_s();
+  if (rc == LK_ENOTFOUND) rc = lk_api_error(r, 404, "%s", lk_err_msg(&eb));
+  else if (rc) rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
+  else if (!(rc = hits_reply(e, hits, n, p, r)) && r->status == 200) {
+    r->knn_s = t1 - t0;
+    json_object_set_new(r->body, "id", json_integer(id));
+    json_object_set_new(r->body, "took_ms", json_real(ms(t1 - t0)));
+    json_object_set_new(r->body, "search_ms", json_real(ms(t1 - t0)));
+  }
+  free(hits);
+  return rc;
+}
+
+int lk_api_health(const lk_engine *e, double uptime_s, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  char rid[17];
+  lk_recipe_id(lk_engine_recipe(e), rid);
+  r->body = json_pack("{s:s, s:I, s:I, s:i, s:s, s:s, s:s, s:f}", "status", "ok", "items",
+                      (json_int_t)lk_engine_item_count(e), "vectors", (json_int_t)lk_engine_size(e), "dim",
+                      lk_engine_dim(e), "recipe", lk_engine_recipe(e)->name, "recipe_id", rid, "version",
+                      LK_VERSION, "uptime_s", (double)(int64_t)(uptime_s * 1e3 + 0.5) / 1e3);
+  r->status = 200;
+  return r->body ? 0 : lk_api_error(r, 500, "out of memory");
+}
+
+/* Sorts {"value","count"} objects by count descending, then value. */
+static int cmp_facet(const void *a, const void *b) {
+  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+  json_int_t cx = json_integer_value(json_object_get(x, "count"));
+  json_int_t cy = json_integer_value(json_object_get(y, "count"));
+  if (cx != cy) return cx > cy ? -1 : 1;
+  return strcmp(json_string_value(json_object_get(x, "value")), json_string_value(json_object_get(y, "value")));
+}
+
+int lk_api_facets(const lk_engine *e, json_t **out) {
+  json_t *root = json_object(), *facets = json_object(), *missing = json_object();
+  json_t *counts[NFACETS] = {0};
+  json_t **list = NULL;
+  int rc = LK_ENOMEM;
+  size_t nsearch = 0;
+  if (!root || !facets || !missing) goto out;
+  for (int f = 0; f < NFACETS; f++)
+    if (!(counts[f] = json_object())) goto out;
+  json_int_t miss[NFACETS] = {0};
+  for (size_t i = 0; i < lk_engine_item_count(e); i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    if (!lk_engine_vector(e, it->id)) continue; /* only what a search can return */
+    nsearch++;
+    for (int f = 0; f < NFACETS; f++) {
+      const char *v = it->field[lk_filter_field(FACETS[f])];
+      if (!v || !*v) { miss[f]++; continue; }
+      json_t *c = json_object_get(counts[f], v);
+      if (c) json_integer_set(c, json_integer_value(c) + 1);
+      else if (json_object_set_new(counts[f], v, json_integer(1))) goto out;
+    }
+  }
+  for (int f = 0; f < NFACETS; f++) {
+    size_t n = json_object_size(counts[f]), k = 0, bytes;
+    if (lk_size_mul(n + 1, sizeof *list, &bytes) || !(list = malloc(bytes))) goto out;
+    const char *key;
+    json_t *val;
+    json_object_foreach(counts[f], key, val) {
+      json_t *o = json_pack("{s:s, s:I}", "value", key, "count", json_integer_value(val));
+      if (!o) { while (k) json_decref(list[--k]); goto out; }
+      list[k++] = o;
+    }
+    qsort(list, k, sizeof *list, cmp_facet);
+    json_t *arr = json_array();
+    for (size_t j = 0; j < k; j++) {
+      if (arr) json_array_append(arr, list[j]);
+      json_decref(list[j]);
+    }
+    free(list);
+    list = NULL;
+    if (!arr || json_object_set_new(facets, FACETS[f], arr)) goto out;
+    json_object_set_new(missing, FACETS[f], json_integer(miss[f]));
+  }
+  json_object_set_new(root, "items", json_integer((json_int_t)nsearch));
+  json_object_set_new(root, "facets", facets);
+  json_object_set_new(root, "missing", missing);
+  facets = missing = NULL;
+  *out = root;
+  root = NULL;
+  rc = 0;
+out:
+  free(list);
+  for (int f = 0; f < NFACETS; f++) json_decref(counts[f]);
+  json_decref(facets);
+  json_decref(missing);
+  json_decref(root);
+  return rc;
+}

@@ -1,0 +1,79 @@
+/* server/embedpool.c — embedders lent to request threads (see embedpool.h): a stack of free
+ * embedders under a mutex, with a condition variable to wait on when all are busy. */
+#include "server/embedpool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "embed/embed.h"
+
+#define MAX_EMBEDDERS 64
+
+struct lk_embedpool {
+  pthread_mutex_t lock;
+  pthread_cond_t freed;
+  int n, nfree, dim;
+  lk_embedder *all[MAX_EMBEDDERS];
+  lk_embedder *free_[MAX_EMBEDDERS]; /* stack of idle embedders */
+};
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int lk_embedpool_new(const lk_recipe *r, const char *models_dir, int backend, int n, lk_embedpool **out,
+                     lk_errbuf *err) {
+  if (n < 1 || n > MAX_EMBEDDERS) return lk_err_set(err, LK_EINVAL, "embedders must be 1..%d, got %d", MAX_EMBEDDERS, n);
+  char dir[4096];
+  int rc = lk_embed_find_models(models_dir, dir, sizeof dir, err);
+  if (rc) return rc;
+  lk_embedpool *p = calloc(1, sizeof *p);
+  if (!p) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->freed, NULL);
+  lk_embedder_opts eo;
+  lk_embedder_opts_default(&eo);
+  eo.backend = backend;
+  eo.max_batch = 1;
+  eo.threads = n > 1 ? 1 : 0;
+  for (int i = 0; i < n; i++) {
+    if ((rc = lk_embedder_new(r, dir, &eo, &p->all[i], err))) {
+      lk_embedpool_free(p);
+      return rc;
+    }
+    p->free_[p->nfree++] = p->all[i];
+    p->n++;
+  }
+  p->dim = lk_embedder_dim(p->all[0]);
+  *out = p;
+  return 0;
+}
+
+void lk_embedpool_free(lk_embedpool *p) {
+  if (!p) return;
+  for (int i = 0; i < p->n; i++) lk_embedder_free(p->all[i]);
+  pthread_cond_destroy(&p->freed);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}
+
+int lk_embedpool_size(const lk_embedpool *p) { return p->n; }
+int lk_embedpool_dim(const lk_embedpool *p) { return p->dim; }
+
+int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err) {
+  double t0 = now_s();
+  pthread_mutex_lock(&p->lock);
+  while (p->nfree == 0) pthread_cond_wait(&p->freed, &p->lock);
+  lk_embedder *e = p->free_[--p->nfree];
+  pthread_mutex_unlock(&p->lock);
+  if (wait_s) *wait_s = now_s() - t0;
+  int rc = lk_embedder_run(e, img, 1, vec, err);
+  pthread_mutex_lock(&p->lock);
+  p->free_[p->nfree++] = e;
+  pthread_cond_signal(&p->freed);
+  pthread_mutex_unlock(&p->lock);
+  return rc;
+}

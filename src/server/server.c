@@ -1,0 +1,748 @@
+/* server/server.c — the HTTP side of `lookalike serve` (see server.h): routing, request
+ * bodies (multipart through MHD's post processor, or the raw photo) under size caps, the
+ * embedded page, catalog photos, Prometheus metrics and the access log. The JSON endpoints
+ * themselves are in api.c; this file turns HTTP into their parameters and back. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/api.h"
+#include "server/assets.h"
+#include "server/embedpool.h"
+#include "server/metrics.h"
+#include "nn/model.h"
+#include "util/size.h"
+
+#define MIB ((size_t)1 << 20)
+#define MAX_PHOTO_BYTES (64 * MIB)    /* a catalog photo larger than this is not served */
+#define MAX_FIELDS 64                 /* form fields in one multipart search */
+#define MAX_OTHER_BODY ((size_t)64 << 10) /* body bytes tolerated (and dropped) on other routes */
+#define POST_BUFFER 16384             /* MHD post processor buffer */
+#define DRAIN_SECONDS 10.0            /* lk_server_stop waits this long for requests to finish */
+
+static const char *const CSP =
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+enum route { R_NONE, R_PAGE, R_SEARCH, R_ITEMS, R_ITEM, R_SIMILAR, R_BADID, R_FACETS, R_PHOTO, R_HEALTH, R_METRICS };
+
+struct lk_server {
+  lk_engine *engine;
+  lk_server_opts o;
+  lk_metrics *metrics;
+  lk_embedpool *pool;     /* NULL: the engine's own embedder */
+  struct MHD_Daemon *daemon;
+  int port;
+  char *facets;         /* GET /api/facets, computed once (the catalog does not change) */
+  size_t facets_len;
+  char (*etag)[24];     /* per embedded asset */
+  atomic_size_t buffered; /* bytes of request bodies held by all requests */
+  atomic_int active;      /* requests started and not completed */
+  double started;
+};
+
+/* One request, from its headers to MHD's completion callback. */
+typedef struct req {
+  lk_server *s;
+  double t0;
+  enum route route;
+  int endpoint;      /* enum lk_metrics_endpoint */
+  int64_t id;        /* R_ITEM, R_SIMILAR, R_PHOTO */
+  const lk_asset *asset;
+  int post;          /* method is POST */
+  int method_ok;
+  char method[12], path[160]; /* for the access log, printable */
+  int status;        /* HTTP status queued, 0 until then */
+  /* body */
+  struct MHD_PostProcessor *pp; /* multipart/form-data */
+  uint8_t *buf;      /* the raw body or the multipart image part */
+  size_t len, cap, reserved;    /* reserved: counted in s->buffered */
+  uint64_t seen;     /* body bytes received */
+  int image_parts;
+  char key[64], val[LK_API_MAX_VALUE];  /* a form field being received */
+  size_t vlen;
+  int have_field, nfields;
+  lk_api_params params;
+  int fail;          /* HTTP status of a problem met while reading the body */
+  char fail_msg[LK_ERRMSG_MAX];
+} req;
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void logf_(lk_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(lk_server *s, const char *fmt, ...) {
+  if (!s->o.log) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  s->o.log(s->o.log_ctx, line);
+}
+
+/* Records the first problem of a request; later ones are consequences. Returns MHD_NO so
+ * the post processor stops. */
+static enum MHD_Result fail(req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static enum MHD_Result fail(req *r, int status, const char *fmt, ...) {
+  if (r->fail) return MHD_NO;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->fail_msg, sizeof r->fail_msg, fmt, ap);
+  va_end(ap);
+  r->fail = status;
+  return MHD_NO;
+}
+
+/* Copies s into dst (size n) replacing anything unprintable by '?'. */
+static void printable(char *dst, size_t n, const char *s) {
+  size_t i = 0;
+  for (; s && s[i] && i + 1 < n; i++) dst[i] = s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?';
+  dst[i] = '\0';
+}
+
+/* ---------------------------------------------------------------- routing */
+
+/* Strict decimal id of 1..18 digits ending at '\0' or '/'; *end gets where it stopped. */
+static int parse_id(const char *p, int64_t *id, const char **end) {
+  int64_t v = 0;
+  int n = 0;
+  for (; *p >= '0' && *p <= '9'; p++, n++) {
+    if (n == 18) return -1;
+    v = v * 10 + (*p - '0');
+  }
+  if (n == 0 || (*p && *p != '/')) return -1;
+  *id = v;
+  *end = p;
+  return 0;
+}
+
+static const lk_asset *find_asset(const char *name) {
+  for (int i = 0; i < lk_assets_count; i++)
+    if (!strcmp(lk_assets[i].name, name)) return &lk_assets[i];
+  return NULL;
+}
+
+/* Maps the (percent-decoded) path to a route. Page files are looked up by exact name in the
+ * embedded table, so no path can reach the file system ("..", "%2f" and the like just miss). */
+static void route(req *r, const char *url) {
+  const char *end;
+  r->route = R_NONE;
+  r->endpoint = LK_METRICS_OTHER;
+  if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
+    r->asset = find_asset("index.html");
+    if (r->asset) r->route = R_PAGE, r->endpoint = LK_METRICS_PAGE;
+  } else if (!strncmp(url, "/static/", 8)) {
+    r->asset = find_asset(url + 8);
+    if (r->asset) r->route = R_PAGE, r->endpoint = LK_METRICS_PAGE;
+  } else if (!strcmp(url, "/api/search")) {
+    r->route = R_SEARCH, r->endpoint = LK_METRICS_SEARCH;
+  } else if (!strcmp(url, "/api/facets")) {
+    r->route = R_FACETS, r->endpoint = LK_METRICS_FACETS;
+  } else if (!strcmp(url, "/api/items")) {
+    r->route = R_ITEMS, r->endpoint = LK_METRICS_ITEMS;
+  } else if (!strncmp(url, "/api/items/", 11)) {
+    const char *p = url + 11;
+    if (parse_id(p, &r->id, &end)) {
+      const char *slash = strchr(p, '/');
+      if (!slash || !strcmp(slash, "/similar"))
+        r->route = R_BADID, r->endpoint = slash ? LK_METRICS_SIMILAR : LK_METRICS_ITEM;
+    } else if (!*end) {
+      r->route = R_ITEM, r->endpoint = LK_METRICS_ITEM;
+    } else if (!strcmp(end, "/similar")) {
+      r->route = R_SIMILAR, r->endpoint = LK_METRICS_SIMILAR;
+    }
+  } else if (!strncmp(url, "/photos/", 8)) {
+    if (!parse_id(url + 8, &r->id, &end) && !*end) r->route = R_PHOTO, r->endpoint = LK_METRICS_PHOTO;
+  } else if (!strcmp(url, "/health")) {
+    r->route = R_HEALTH, r->endpoint = LK_METRICS_HEALTH;
+  } else if (!strcmp(url, "/metrics")) {
+    r->route = R_METRICS, r->endpoint = LK_METRICS_METRICS;
+  }
+  int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+  r->method_ok = r->route == R_NONE || (r->route == R_SEARCH ? r->post : get);
+}
+
+/* ---------------------------------------------------------------- responses */
+
+/* Queues resp (consumed) with the common headers. */
+static enum MHD_Result send_resp(struct MHD_Connection *c, req *r, int status, struct MHD_Response *resp,
+                                 const char *type, const char *cache) {
+  if (!resp) return MHD_NO;
+  if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
+  r->status = status;
+  enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  return ok;
+}
+
+/* Sends a JSON body (consumed). */
+static enum MHD_Result send_json(struct MHD_Connection *c, req *r, int status, json_t *body) {
+  /* 7 significant digits: scores have 4 decimals, timings 2 (the float noise is dropped). */
+  char *txt = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
+  json_decref(body);
+  if (!txt) {
+    static const char oom[] = "{\"error\":\"out of memory\"}";
+    return send_resp(c, r, 500,
+                     MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT),
+                     "application/json", NULL);
+  }
+  return send_resp(c, r, status, MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE),
+                   "application/json", NULL);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status, const char *fmt, ...) {
+  char msg[LK_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  for (char *p = msg; *p; p++) /* request bytes quoted in messages may not be UTF-8 */
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
+  return send_json(c, r, status, json_pack("{s:s}", "error", msg));
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, req *r, int rc, lk_api_reply *rep) {
+  if (rc || !rep->body) return send_error(c, r, 500, "out of memory");
+  return send_json(c, r, rep->status, rep->body);
+}
+
+/* Does the request's If-None-Match carry etag? */
+static int not_modified(struct MHD_Connection *c, const char *etag) {
+  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  return inm && etag && (strstr(inm, etag) || !strcmp(inm, "*"));
+}
+
+static enum MHD_Result send_not_modified(struct MHD_Connection *c, req *r, const char *etag, const char *cache) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+  if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+  return send_resp(c, r, 304, resp, NULL, cache);
+}
+
+static enum MHD_Result serve_asset(struct MHD_Connection *c, req *r) {
+  const lk_asset *a = r->asset;
+  const char *etag = r->s->etag[a - lk_assets];
+  if (not_modified(c, etag)) return send_not_modified(c, r, etag, "no-cache");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+  if (!strncmp(a->type, "text/html", 9)) {
+    MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+  }
+  return send_resp(c, r, 200, resp, a->type, "no-cache");
+}
+
+/* Content-Type from the first bytes of a photo, or NULL when it is no image we make. */
+static const char *sniff(const unsigned char *h, size_t n) {
+  if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return "image/jpeg";
+  if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
+  if (n >= 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return "image/webp";
+  return NULL;
+}
+
+/* Content-Type from the photo path's extension, or NULL. */
+static const char *type_of_path(const char *path) {
+  const char *dot = strrchr(path, '.');
+  if (!dot || strchr(dot, '/')) return NULL;
+  if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")) return "image/jpeg";
+  if (!strcasecmp(dot, ".png")) return "image/png";
+  if (!strcasecmp(dot, ".webp")) return "image/webp";
+  return NULL;
+}
+
+/* GET /photos/{id}: only the file recorded in the catalog for that item. */
+static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
+  const lk_item *it = lk_engine_item(r->s->engine, r->id);
+  if (!it || !it->path || !*it->path) return send_error(c, r, 404, "no photo for item %lld", (long long)r->id);
+  char etag[24] = "";
+  if (it->hash && strlen(it->hash) >= 16) snprintf(etag, sizeof etag, "\"%.16s\"", it->hash);
+  const char *cache = "public, max-age=86400";
+  if (etag[0] && not_modified(c, etag)) return send_not_modified(c, r, etag, cache);
+  int fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  unsigned char head[16];
+  ssize_t nh;
+  if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > MAX_PHOTO_BYTES ||
+      (nh = pread(fd, head, sizeof head, 0)) <= 0) {
+    if (fd >= 0) close(fd);
+    return send_error(c, r, 404, "the photo of item %lld is missing or unreadable", (long long)r->id);
+  }
+  const char *type = sniff(head, (size_t)nh), *by_name = type_of_path(it->path);
+  if (!type) {
+    close(fd);
+    return send_error(c, r, 404, "the photo of item %lld is not an image", (long long)r->id);
+  }
+  if (by_name && strcmp(by_name, type)) type = by_name; /* trust the recorded name if both are images */
+  struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+  if (!resp) {
+    close(fd);
+    return MHD_NO;
+  }
+  if (etag[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+  return send_resp(c, r, 200, resp, type, cache);
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
+  lk_server *s = r->s;
+  lk_metrics_gauges g = {(int64_t)lk_engine_item_count(s->engine), (int64_t)lk_engine_size(s->engine),
+                         lk_engine_dim(s->engine)};
+  char *txt;
+  size_t len;
+  if (lk_metrics_render(s->metrics, &g, &txt, &len)) return send_error(c, r, 500, "out of memory");
+  return send_resp(c, r, 200, MHD_create_response_from_buffer(len, txt, MHD_RESPMEM_MUST_FREE),
+                   "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+/* ---------------------------------------------------------------- request bodies */
+
+/* Makes room for need bytes in r->buf, charging the growth to the server-wide budget. */
+static int grow(req *r, size_t need) {
+  lk_server *s = r->s;
+  if (need <= r->cap) return 0;
+  if (need > s->o.max_body) {
+    fail(r, 413, "the request body is larger than the %zu MiB limit", s->o.max_body / MIB);
+    return -1;
+  }
+  size_t ncap = r->cap ? r->cap : 64 * 1024;
+  while (ncap < need) ncap = ncap > s->o.max_body / 2 ? s->o.max_body : ncap * 2;
+  size_t more = ncap - r->cap;
+  size_t before = atomic_fetch_add(&s->buffered, more);
+  if (before + more > s->o.max_buffered || before + more < before) {
+    atomic_fetch_sub(&s->buffered, more);
+    fail(r, 503, "the server is busy receiving other uploads; try again");
+    return -1;
+  }
+  r->reserved += more;
+  uint8_t *p = realloc(r->buf, ncap);
+  if (!p) {
+    fail(r, 503, "out of memory for the upload; try again");
+    return -1;
+  }
+  r->buf = p;
+  r->cap = ncap;
+  return 0;
+}
+
+static int append(req *r, const char *data, size_t n) {
+  size_t need;
+  if (lk_size_add(r->len, n, &need)) return fail(r, 413, "request body too large"), -1;
+  if (grow(r, need)) return -1;
+  memcpy(r->buf + r->len, data, n);
+  r->len = need;
+  return 0;
+}
+
+/* Applies the form field received so far. */
+static void flush_field(req *r) {
+  if (!r->have_field) return;
+  r->have_field = 0;
+  lk_errbuf eb = {0};
+  if (lk_api_param(&r->params, r->key, r->val, &eb)) fail(r, 400, "%s", lk_err_msg(&eb));
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                               const char *content_type, const char *transfer_encoding, const char *data,
+                               uint64_t off, size_t size) {
+  req *r = cls;
+  if (r->fail) return MHD_NO;
+  if (!key) key = "";
+  if (!strcmp(key, "image")) {
+    flush_field(r);
+    if (off == 0 && r->len > 0) return fail(r, 400, "send one 'image' part, not several");
+    r->image_parts = 1;
+    if (size && append(r, data, size)) return MHD_NO;
+    return r->fail ? MHD_NO : MHD_YES;
+  }
+  /* A text field, possibly delivered in pieces (off > 0 continues the previous one). */
+  if (r->have_field && (off == 0 || strcmp(r->key, key))) flush_field(r);
+  if (r->fail) return MHD_NO;
+  if (!r->have_field) {
+    if (++r->nfields > MAX_FIELDS) return fail(r, 400, "more than %d form fields", MAX_FIELDS);
+    if (strlen(key) >= sizeof r->key) return fail(r, 400, "unknown parameter '%.40s...'", key);
+    strcpy(r->key, key);
+    r->vlen = 0;
+    r->val[0] = '\0';
+    r->have_field = 1;
+  }
+  if (size >= sizeof r->val - r->vlen)
+    return fail(r, 400, "form field '%s' is longer than %zu bytes", r->key, sizeof r->val - 1);
+  memcpy(r->val + r->vlen, data, size);
+  r->vlen += size;
+  r->val[r->vlen] = '\0';
+  return MHD_YES;
+}
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  req *r = cls;
+  lk_errbuf eb = {0};
+  if (lk_api_param(&r->params, key, value, &eb)) return fail(r, 400, "%s", lk_err_msg(&eb));
+  return MHD_YES;
+}
+
+/* Query parameters of GET /api/items. */
+typedef struct list_args {
+  req *r;
+  int offset, limit, sample;
+  uint64_t seed;
+} list_args;
+
+static enum MHD_Result on_list_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  list_args *a = cls;
+  char *end;
+  if (!value || !*value) return fail(a->r, 400, "parameter '%.40s' needs a value", key);
+  errno = 0;
+  unsigned long long v = strtoull(value, &end, 10);
+  int bad = errno || *end || *value == '-';
+  if (!strcmp(key, "seed")) {
+    if (bad) return fail(a->r, 400, "seed must be a non-negative integer");
+    a->seed = v;
+  } else if (!strcmp(key, "offset")) {
+    if (bad || v > INT32_MAX) return fail(a->r, 400, "offset must be an integer >= 0");
+    a->offset = (int)v;
+  } else if (!strcmp(key, "limit") || !strcmp(key, "sample")) {
+    if (bad || v < 1 || v > LK_API_MAX_K) return fail(a->r, 400, "%s must be an integer in 1..%d", key, LK_API_MAX_K);
+    *(key[0] == 'l' ? &a->limit : &a->sample) = (int)v;
+  } else {
+    return fail(a->r, 400, "unknown parameter '%.60s' (expected offset, limit, sample, seed)", key);
+  }
+  return MHD_YES;
+}
+
+/* First call of POST /api/search: checks Content-Length and Content-Type before any body
+ * byte is read; rejects at once (413, 415, 400) or prepares to receive. */
+static enum MHD_Result begin_upload(struct MHD_Connection *c, req *r) {
+  lk_server *s = r->s;
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno || *end || end == cl || n > s->o.max_body)
+      return send_error(c, r, 413, "the request body is larger than the %zu MiB limit", s->o.max_body / MIB);
+  }
+  const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
+    r->pp = MHD_create_post_processor(c, POST_BUFFER, on_part, r);
+    if (!r->pp) return send_error(c, r, 400, "malformed multipart/form-data header (no boundary?)");
+  }
+  /* Anything else is the photo itself, whatever its Content-Type claims (`curl --data-binary
+   * @photo.jpg` says x-www-form-urlencoded): the decoder sniffs the format. */
+  return MHD_YES;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static enum MHD_Result search(struct MHD_Connection *c, req *r) {
+  lk_server *s = r->s;
+  if (r->pp) {
+    MHD_destroy_post_processor(r->pp); /* may deliver the last buffered bytes */
+    r->pp = NULL;
+    flush_field(r);
+    if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+    if (!r->image_parts) return send_error(c, r, 400, "no 'image' part in the form");
+  }
+  MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, r);
+  if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+  if (!r->len)
+    return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
+  lk_api_reply rep;
+  int rc = lk_api_search(s->engine, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
+  if (!rc && rep.status == 200) {
+    lk_metrics_stage(s->metrics, LK_METRICS_DECODE, rep.decode_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep.queue_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_EMBED, rep.embed_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_KNN, rep.knn_s);
+  }
+  return send_reply(c, r, rc, &rep);
+}
+
+static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *url) {
+  lk_server *s = r->s;
+  if (r->route == R_NONE) return send_error(c, r, 404, "not found: %s", r->path);
+  if (!r->method_ok) {
+    static const char body[] = "{\"error\":\"method not allowed\"}";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route == R_SEARCH ? "POST" : "GET, HEAD");
+    return send_resp(c, r, 405, resp, "application/json", NULL);
+  }
+  if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+  lk_api_reply rep;
+  int rc;
+  switch (r->route) {
+  case R_PAGE: return serve_asset(c, r);
+  case R_SEARCH: return search(c, r);
+  case R_BADID: return send_error(c, r, 400, "not an item id: %s", r->path);
+  case R_ITEMS: {
+    list_args a = {r, 0, LK_API_DEFAULT_K, 0, 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_list_arg, &a);
+    if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+    rc = lk_api_items(s->engine, a.offset, a.limit, a.sample, a.seed, &rep);
+    return send_reply(c, r, rc, &rep);
+  }
+  case R_ITEM:
+    rc = lk_api_item(s->engine, r->id, &rep);
+    return send_reply(c, r, rc, &rep);
+  case R_SIMILAR:
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, r);
+    if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+    rc = lk_api_similar(s->engine, r->id, &r->params, &rep);
+    return send_reply(c, r, rc, &rep);
+  case R_FACETS:
+    return send_resp(c, r, 200,
+                     MHD_create_response_from_buffer(s->facets_len, s->facets, MHD_RESPMEM_PERSISTENT),
+                     "application/json", "no-cache");
+  case R_PHOTO: return serve_photo(c, r);
+  case R_HEALTH:
+    rc = lk_api_health(s->engine, now_s() - s->started, &rep);
+    return send_reply(c, r, rc, &rep);
+  case R_METRICS: return serve_metrics(c, r);
+  default: return send_error(c, r, 404, "not found: %s", url);
+  }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  lk_server *s = cls;
+  req *r = *con_cls;
+  if (!r) { /* headers received, no body byte read yet */
+    if (!(r = calloc(1, sizeof *r))) return MHD_NO;
+    r->s = s;
+    r->t0 = now_s();
+    lk_api_params_init(&r->params);
+    printable(r->method, sizeof r->method, method);
+    printable(r->path, sizeof r->path, url);
+    r->post = !strcmp(method, "POST");
+    route(r, url);
+    *con_cls = r;
+    atomic_fetch_add(&s->active, 1);
+    lk_metrics_inflight(s->metrics, 1);
+    if (r->route == R_SEARCH && r->post) return begin_upload(c, r);
+    return MHD_YES;
+  }
+  if (r->status) { /* answered early; drop whatever else comes */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    r->seen += n;
+    if (r->fail) return r->seen > 2 * (uint64_t)s->o.max_body ? MHD_NO : MHD_YES; /* drop, then hang up */
+    if (!(r->route == R_SEARCH && r->post)) {
+      if (r->seen > MAX_OTHER_BODY) fail(r, 413, "unexpected request body");
+      return MHD_YES;
+    }
+    if (r->seen > s->o.max_body) {
+      fail(r, 413, "the request body is larger than the %zu MiB limit", s->o.max_body / MIB);
+      return MHD_YES;
+    }
+    if (r->pp) {
+      if (MHD_post_process(r->pp, upload_data, n) != MHD_YES && !r->fail) fail(r, 400, "malformed multipart body");
+    } else {
+      append(r, upload_data, n);
+    }
+    return MHD_YES;
+  }
+  return dispatch(c, r, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  lk_server *s = cls;
+  req *r = *con_cls;
+  if (!r) return;
+  *con_cls = NULL;
+  double dt = now_s() - r->t0;
+  lk_metrics_request(s->metrics, r->endpoint, r->status, dt);
+  lk_metrics_inflight(s->metrics, -1);
+  logf_(s, "%s %s %d %.1fms%s", r->method, r->path, r->status, dt * 1e3,
+        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+  if (r->pp) MHD_destroy_post_processor(r->pp);
+  free(r->buf);
+  atomic_fetch_sub(&s->buffered, r->reserved);
+  free(r);
+  atomic_fetch_sub(&s->active, 1);
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decoding of paths and query values, once (no double decoding), except that %00
+ * becomes DEL: a NUL would silently cut "/%00/x" down to "/" and a value down to its prefix;
+ * DEL matches no route and no catalog value. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str) {
+  char *w = str;
+  for (const char *p = str; *p; p++) {
+    int hi, lo;
+    if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+      *w++ = (hi || lo) ? (char)(hi * 16 + lo) : 0x7f;
+      p += 2;
+    } else {
+      *w++ = *p;
+    }
+  }
+  *w = '\0';
+  return (size_t)(w - str);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  lk_server *s = cls;
+  if (!s->o.log) return;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+  s->o.log(s->o.log_ctx, line);
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+void lk_server_opts_default(lk_server_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->host = "127.0.0.1";
+  o->port = 8080;
+  o->threads = 4;
+  o->max_body = 20 * MIB;
+  o->max_buffered = 256 * MIB;
+  o->timeout_s = 30;
+  o->max_connections = 256;
+  o->backend = LK_BACKEND_DNNL;
+}
+
+int lk_server_port(const lk_server *s) { return s->port; }
+
+static uint64_t fnv1a(const unsigned char *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, lk_errbuf *err) {
+  lk_server_opts def;
+  lk_server_opts_default(&def);
+  lk_server *s = calloc(1, sizeof *s);
+  if (!s) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  s->engine = e;
+  s->o = opts ? *opts : def;
+  s->started = now_s();
+  if (!s->o.host || !*s->o.host) s->o.host = def.host;
+  if (s->o.threads <= 0) s->o.threads = def.threads;
+  if (!s->o.max_body) s->o.max_body = def.max_body;
+  if (!s->o.max_buffered) s->o.max_buffered = def.max_buffered;
+  if (!s->o.timeout_s) s->o.timeout_s = def.timeout_s;
+  if (!s->o.max_connections) s->o.max_connections = def.max_connections;
+  if (!s->o.image.max_bytes) s->o.image.max_bytes = s->o.max_body;
+  if (!s->o.image.max_pixels) s->o.image.max_pixels = 40000000;
+  if (!s->o.image.max_side) s->o.image.max_side = 20000;
+  int rc = LK_ENOMEM;
+  struct addrinfo *ai = NULL;
+  if (s->o.port < 0 || s->o.port > 65535) {
+    rc = lk_err_set(err, LK_EINVAL, "port %d is not in 0..65535", s->o.port);
+    goto fail;
+  }
+  if (s->o.embedders < 0 || s->o.embedders > 64) {
+    rc = lk_err_set(err, LK_EINVAL, "embedders must be 0..64, got %d", s->o.embedders);
+    goto fail;
+  }
+  if (s->o.embedders > 0) {
+    if ((rc = lk_embedpool_new(lk_engine_recipe(e), s->o.models_dir, s->o.backend, s->o.embedders, &s->pool, err)))
+      goto fail;
+    if (lk_engine_size(e) > 0 && lk_embedpool_dim(s->pool) != lk_engine_dim(e)) {
+      rc = lk_err_set(err, LK_EMISMATCH, "the models make %d-d vectors, the catalog holds %d-d ones",
+                      lk_embedpool_dim(s->pool), lk_engine_dim(e));
+      goto fail;
+    }
+  }
+  if (lk_metrics_new(&s->metrics)) goto nomem;
+  json_t *fj = NULL;
+  if (lk_api_facets(e, &fj) || !(s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+    json_decref(fj);
+    goto nomem;
+  }
+  json_decref(fj);
+  s->facets_len = strlen(s->facets);
+  if (!(s->etag = calloc((size_t)lk_assets_count + 1, sizeof *s->etag))) goto nomem;
+  for (int i = 0; i < lk_assets_count; i++)
+    snprintf(s->etag[i], sizeof s->etag[i], "\"%016llx\"",
+             (unsigned long long)fnv1a(lk_assets[i].data, lk_assets[i].len));
+
+  char port[8];
+  snprintf(port, sizeof port, "%d", s->o.port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  int gai = getaddrinfo(s->o.host, port, &hints, &ai);
+  if (gai) {
+    rc = lk_err_set(err, LK_EINVAL, "cannot use host '%s': %s", s->o.host, gai_strerror(gai));
+    goto fail;
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  errno = 0;
+  s->daemon = MHD_start_daemon(
+      flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+      MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads > 1 ? s->o.threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
+      s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+      on_unescape, s, MHD_OPTION_END);
+  if (!s->daemon) {
+    rc = lk_err_set(err, LK_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
+                    errno ? strerror(errno) : "address in use or not available");
+    goto fail;
+  }
+  freeaddrinfo(ai);
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = di && di->port ? di->port : s->o.port;
+  *out = s;
+  return 0;
+nomem:
+  rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+fail:
+  if (ai) freeaddrinfo(ai);
+  lk_server_stop(s);
+  return rc;
+}
+
+void lk_server_stop(lk_server *s) {
+  if (!s) return;
+  if (s->daemon) {
+    /* Stop accepting (closing the socket refuses new connections at once), let the
+     * requests in progress finish, then stop the threads. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon); /* ours to close now */
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    double until = now_s() + DRAIN_SECONDS;
+    while (atomic_load(&s->active) > 0 && now_s() < until) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(s->daemon);
+  }
+  lk_metrics_free(s->metrics);
+  lk_embedpool_free(s->pool);
+  free(s->facets);
+  free(s->etag);
+  free(s);
+}

@@ -1,0 +1,207 @@
+// tests/browser/page.test.js — drives the page of `lookalike serve` in headless Chromium
+// (playwright-core, the system's /usr/bin/chromium): upload a shop photo and find its catalog
+// twin, filter, open a product and its "more like this", go back, crop, upload a non-image,
+// phone layout. Run by tests/browser/run.sh, which starts the server. Screenshots are saved
+// in --artifacts. Prints "browser: N passed, M failed" last; exits 1 on any failure.
+'use strict';
+
+const path = require('path');
+const fs = require('fs');
+const { chromium } = require('playwright-core');
+
+function args() {
+  const a = {};
+  const v = process.argv.slice(2);
+  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
+  for (const k of ['url', 'photo', 'twin', 'not-image', 'chromium', 'artifacts'])
+    if (!a[k]) { console.error(`usage: page.test.js --${k} ... (missing)`); process.exit(2); }
+  return a;
+}
+
+const opt = args();
+let passed = 0, failed = 0;
+function check(name, ok, detail) {
+  if (ok) { passed++; console.log(`  ok   ${name}`); }
+  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
+}
+async function step(name, fn) {
+  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
+}
+const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, name + '.png'), fullPage: true });
+const cardIds = (page) => page.$$eval('#grid li.card', (lis) => lis.map((li) => li.dataset.id));
+const hash = (page) => page.evaluate(() => location.hash);
+
+// Waits until the view the URL names is on screen (app.js sets body[data-rendered]).
+async function settled(page) {
+  await page.waitForFunction(() => document.body.dataset.rendered === location.hash &&
+    !document.body.classList.contains('busy'), null, { timeout: 15000 });
+}
+
+(async () => {
+  fs.mkdirSync(opt.artifacts, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: opt.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const pageErrors = [], consoleErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.setDefaultTimeout(15000);
+  const twin = String(opt.twin);
+
+  console.log('browser: home page');
+  await step('home page loads with filters from /api/facets', async () => {
+    await page.goto(opt.url);
+    await page.waitForFunction(() => document.querySelectorAll('#filter-gender option').length > 1);
+    check('home page loads with filters from /api/facets', true);
+    check('home says how many products', /\d+ products/.test(await page.textContent('#catalog-size')));
+    await settled(page);
+    const sample = await cardIds(page);
+    check('home offers products to start from', sample.length > 0, `${sample.length} cards`);
+    await shot(page, '1-home');
+  });
+
+  console.log('browser: upload a shop photo');
+  let firstIds = [];
+  await step('upload shows results', async () => {
+    await page.setInputFiles('#file', opt.photo);
+    await page.waitForFunction(() => location.hash.startsWith('#/search'));
+    await settled(page);
+    firstIds = await cardIds(page);
+    check('upload shows a grid of results', firstIds.length === 24, `${firstIds.length} cards`);
+    check(`the shop photo finds its catalog twin ${twin}`, firstIds.includes(twin), firstIds.slice(0, 10).join(' '));
+    check('the preview shows the photo', await page.isVisible('#photo'));
+    const card = await page.$eval('#grid li.card', (li) => ({
+      img: li.querySelector('img').getAttribute('src'), name: li.querySelector('.name').textContent,
+      sub: li.querySelector('.sub').textContent, score: li.querySelector('.score-num').textContent,
+    }));
+    check('cards show photo, name, type/colour/gender and score',
+      card.img.startsWith('/photos/') && card.name.length > 0 && card.sub.includes('·') && /^\d+%$/.test(card.score),
+      JSON.stringify(card));
+    await page.waitForFunction(() => [...document.querySelectorAll('#grid img')].slice(0, 6).every((i) => i.complete && i.naturalWidth > 0));
+    check('result photos load', true);
+    await shot(page, '2-results');
+  });
+
+  console.log('browser: filter');
+  let filtered = [];
+  await step('filter by gender', async () => {
+    const opts = await page.$$eval('#filter-gender option', (os) => os.map((o) => o.value).filter(Boolean));
+    const want = opts.includes('Women') ? 'Women' : opts[0];
+    await page.selectOption('#filter-gender', want);
+    await page.waitForFunction((g) => location.hash.includes('gender=' + g), want);
+    await settled(page);
+    const genders = await page.$$eval('#grid li.card', (lis) => lis.map((li) => li.dataset.gender));
+    const avail = await page.evaluate((g) => {
+      const o = [...document.querySelectorAll('#filter-gender option')].find((x) => x.value === g);
+      return parseInt(o.textContent.replace(/.*\(([\d,]+)\).*/, '$1').replace(/,/g, ''), 10);
+    }, want);
+    check(`gender=${want} shows only ${want} items`, genders.length > 0 && genders.every((g) => g === want), genders.join(','));
+    check('a filtered page is still full', genders.length === Math.min(24, avail), `${genders.length} of ${avail}`);
+    filtered = await cardIds(page);
+    check('the filtered grid differs from the unfiltered one', filtered.join() !== firstIds.join());
+    await shot(page, '3-filtered');
+  });
+
+  console.log('browser: product and more like this');
+  let itemId = null, filteredHash = '';
+  await step('open a product', async () => {
+    filteredHash = await hash(page);
+    itemId = filtered[1] || filtered[0];
+    await page.click(`#grid li.card[data-id="${itemId}"] a`);
+    await page.waitForFunction((id) => location.hash.startsWith('#/item/' + id), itemId);
+    await page.waitForSelector('#detail:not([hidden])');
+    await settled(page);
+    check('the URL names the product and keeps the filter', (await hash(page)).includes('gender='), await hash(page));
+    check('the detail shows the product', (await page.getAttribute('#detail', 'data-id')) === itemId);
+    check('"More like this" is shown', (await page.textContent('#results-title')).includes('More like this'));
+    const sim = await cardIds(page);
+    check('more like this lists neighbours without the product itself', sim.length > 0 && !sim.includes(itemId), sim.join(' '));
+    const gs = await page.$$eval('#grid li.card', (lis) => lis.map((li) => li.dataset.gender));
+    check('more like this keeps the filter', gs.every((g) => g === gs[0]), gs.join(','));
+    await shot(page, '4-item');
+  });
+
+  await step('shared link opens the same product', async () => {
+    const p2 = await context.newPage();
+    await p2.goto(opt.url + (await hash(page)));
+    await p2.waitForSelector('#detail:not([hidden])');
+    await settled(p2);
+    check('a shared #/item link renders on a fresh page', (await p2.getAttribute('#detail', 'data-id')) === itemId);
+    await p2.close();
+  });
+
+  console.log('browser: back button');
+  await step('back restores the results', async () => {
+    await page.goBack();
+    await page.waitForFunction((h) => location.hash === h, filteredHash);
+    await settled(page);
+    check('back returns to the filtered results', (await cardIds(page)).join() === filtered.join());
+    check('the photo is shown again', await page.isVisible('#photo'));
+    check('the filter is still selected', (await page.$eval('#filter-gender', (s) => s.value)) !== '');
+  });
+
+  console.log('browser: crop');
+  await step('crop a region', async () => {
+    const box = await page.$eval('#photo', (i) => { const r = i.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+    await page.mouse.move(box.x + box.w * 0.15, box.y + box.h * 0.1);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.w * 0.6, box.y + box.h * 0.5, { steps: 8 });
+    await page.mouse.move(box.x + box.w * 0.85, box.y + box.h * 0.7, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /crop=\d+,\d+,\d+,\d+/.test(location.hash));
+    await settled(page);
+    check('dragging a box searches the region (crop in the URL)', true);
+    check('the box is drawn', await page.isVisible('#box'));
+    check('the title says the boxed part is searched', (await page.textContent('#results-title')).includes('boxed'));
+    check('crop results are shown', (await cardIds(page)).length > 0);
+    await shot(page, '5-crop');
+    await page.click('#clear-crop');
+    await page.waitForFunction(() => !location.hash.includes('crop='));
+    await settled(page);
+    check('"Whole photo" clears the crop', await page.isHidden('#box'));
+  });
+
+  console.log('browser: not an image');
+  await step('non-image upload', async () => {
+    const before = await cardIds(page);
+    await page.setInputFiles('#file', opt['not-image']);
+    await page.waitForSelector('#error:not([hidden])');
+    const text = await page.textContent('#error');
+    check('a non-image shows a clear message', /not an image/i.test(text), text.trim());
+    check('the message comes from a 415', (await page.getAttribute('#error', 'data-status')) === '415');
+    check('the previous results stay', (await cardIds(page)).join() === before.join());
+    await shot(page, '6-not-image');
+  });
+
+  console.log('browser: phone');
+  await step('phone layout', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const p = await phone.newPage();
+    await p.goto(opt.url);
+    await p.waitForFunction(() => document.querySelectorAll('#filter-gender option').length > 1);
+    check('the camera button is offered on a touch screen', await p.isVisible('label.camera'));
+    check('filters start folded on a phone', !(await p.$eval('#filters-panel', (d) => d.open)));
+    await p.setInputFiles('#file', opt.photo);
+    await p.waitForFunction(() => location.hash.startsWith('#/search'));
+    await settled(p);
+    const cols = await p.$eval('#grid', (g) => getComputedStyle(g).gridTemplateColumns.split(' ').length);
+    check('phone grid has 2 columns', cols === 2, `${cols} columns`);
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    check('nothing overflows sideways on a phone', !overflow);
+    await p.screenshot({ path: path.join(opt.artifacts, '7-phone.png') });
+    await phone.close();
+  });
+
+  const unexpected = consoleErrors.filter((t) => !/status of 415/.test(t));
+  check('no script errors', pageErrors.length === 0, pageErrors.join(' | '));
+  check('no console errors besides the expected 415', unexpected.length === 0, unexpected.join(' | '));
+  await browser.close();
+})().catch((e) => { check('browser session', false, String(e && e.stack || e)); }).finally(() => {
+  console.log(`browser: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+});

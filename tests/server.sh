@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# tests/server.sh BUILD — `lookalike serve` over real HTTP (curl + jq on a loopback port):
+# indexes a slice of the shared catalog, starts the server on a free port and checks every
+# endpoint, the error statuses, path-traversal probes, concurrent searches and a clean
+# SIGTERM that finishes the request in progress. Last line: "server: N passed, M failed".
+set -u
+B=${1:-build}
+ROOT=$PWD
+case $B in /*) BIN=$B/lookalike ;; *) BIN=$ROOT/$B/lookalike ;; esac
+DATA=${LOOKALIKE_DATA:-$ROOT/../shared/data/fashion-catalog}
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "  ok   $1"; }
+ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+finish() { echo "server: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+
+if [ ! -x "$BIN" ]; then echo "server: no binary at $BIN"; echo "server: 0 passed, 1 failed"; exit 1; fi
+if [ ! -d "$DATA/images" ]; then echo "server: shared catalog missing at $DATA"; echo "server: 0 passed, 1 failed"; exit 1; fi
+for tool in curl jq; do
+  command -v $tool >/dev/null || { echo "server: $tool is not installed"; echo "server: 0 passed, 1 failed"; exit 1; }
+done
+
+T=$(mktemp -d /tmp/lk-server-XXXXXX)
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
+trap cleanup EXIT
+mkdir -p "$T/img"
+
+# A catalog: the first 40 ids that have a 225x300 shop photo, plus the first 150 ids.
+ls "$DATA/photos-225x300" | sed 's/\.jpg$//' | sort -n | head -40 > "$T/twins"
+{ cat "$T/twins"; tail -n +2 "$DATA/styles.csv" | cut -d, -f1 | sort -n | head -150; } | sort -nu > "$T/ids"
+head -1 "$DATA/styles.csv" > "$T/styles.csv"
+awk -F, 'NR==FNR{want[$1]=1; next} FNR>1 && ($1 in want)' "$T/ids" "$DATA/styles.csv" >> "$T/styles.csv"
+while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/ids"
+echo "this is not an image" > "$T/img/900000002.jpg"   # an item whose photo is no image
+echo "900000002,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,Broken photo" >> "$T/styles.csv"
+NITEMS=$(( $(wc -l < "$T/ids") + 1 ))
+NVEC=$(wc -l < "$T/ids")
+echo "server: index $NVEC photos"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" > "$T/index.log" 2>&1
+check "index the test catalog" [ $? -eq 0 ]
+
+# start_server LOG [ARGS...]: starts `serve` on a free port; sets SERVER and URL.
+start_server() {
+  local log=$1; shift
+  "$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 "$@" 2> "$log" &
+  SERVER=$!
+  local port=
+  for _ in $(seq 150); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log")
+    [ -n "$port" ] && break
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  URL=http://127.0.0.1:$port
+  [ -n "$port" ] && curl -sf "$URL/health" >/dev/null
+}
+
+echo "server: start"
+"$BIN" serve --help > "$T/help.txt"; check "serve --help exits 0" [ $? -eq 0 ]
+check "help names --port and --threads" grep -q -- "--threads" "$T/help.txt"
+"$BIN" serve >/dev/null 2>&1; check "serve without --db is a usage error (2)" [ $? -eq 2 ]
+"$BIN" serve --db "$T/missing.db" --port 0 >/dev/null 2>&1; check "serve with a missing catalog exits 3" [ $? -eq 3 ]
+start_server "$T/server.log" --threads 4
+check "server starts on a free loopback port and answers /health" [ $? -eq 0 ]
+if [ -z "${URL#http://127.0.0.1:}" ]; then cat "$T/server.log"; finish; fi
+PORT=${URL##*:}
+"$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port "$PORT" > /dev/null 2> "$T/busy.log"
+check "a second server on the same port fails (exit 1) and says why" \
+  bash -c "[ $? -eq 1 ] && grep -q 'cannot listen' '$T/busy.log'"
+
+# req [curl args...]: status code in $S, body in $T/body, headers in $T/hdr.
+req() { S=$(curl -s --path-as-is -o "$T/body" -D "$T/hdr" -w '%{http_code}' "$@"); }
+hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+jqe() { jq -e "$@" >/dev/null 2>&1; }
+is_json_error() { jq -e '.error | type == "string" and length > 0' "$T/body" >/dev/null 2>&1; }
+
+echo "server: health, page, facets"
+req "$URL/health"
+check "GET /health is 200 with status ok and the catalog size" \
+  jqe --argjson n "$NITEMS" --argjson v "$NVEC" '.status == "ok" and .items == $n and .vectors == $v and .dim > 0' "$T/body"
+req "$URL/"
+check "GET / is the page (200, text/html)" bash -c "[ $S = 200 ] && grep -qi '^content-type: text/html' '$T/hdr' && grep -q '<title>' '$T/body'"
+check "the page has a Content-Security-Policy" grep -qi "^content-security-policy: default-src 'self'" "$T/hdr"
+check "the page loads no external resource" bash -c "! grep -Eq '(src|href)=\"(https?:)?//' '$T/body'"
+etag=$(hdr etag)
+req -H "If-None-Match: $etag" "$URL/"
+check "the page answers If-None-Match with 304" [ "$S" = 304 ]
+req "$URL/static/app.js"
+check "GET /static/app.js is text/javascript" bash -c "[ $S = 200 ] && grep -qi '^content-type: text/javascript' '$T/hdr'"
+req "$URL/static/style.css"
+check "GET /static/style.css is text/css" bash -c "[ $S = 200 ] && grep -qi '^content-type: text/css' '$T/hdr'"
+S=$(curl -s -I -o /dev/null -w '%{http_code}' "$URL/static/app.js")
+check "HEAD /static/app.js is 200" [ "$S" = 200 ]
+req "$URL/api/facets"; cp "$T/body" "$T/facets.json"
+check "GET /api/facets counts every searchable item" jqe --argjson v "$NVEC" '.items == $v' "$T/facets.json"
+for f in gender masterCategory subCategory articleType baseColour season usage; do
+  check "facet $f counts add up to the items" \
+    jqe --arg f "$f" '([.facets[$f][].count] | add) + .missing[$f] == .items' "$T/facets.json"
+done
+check "facet values are sorted by count" jqe '[.facets.articleType[].count] | . == (sort | reverse)' "$T/facets.json"
+
+echo "server: search"
+TWIN=$(head -1 "$T/twins"); PHOTO=$DATA/photos-225x300/$TWIN.jpg
+req -F "image=@$PHOTO" "$URL/api/search"; cp "$T/body" "$T/s1.json"
+check "multipart search is 200" [ "$S" = 200 ]
+check "multipart search has hits, count, k, took_ms, embed_ms, search_ms" \
+  jqe '(.hits | length) == 10 and .count == 10 and .k == 10 and (.took_ms|type) == "number" and (.embed_ms|type) == "number" and (.search_ms|type) == "number"' "$T/s1.json"
+found=0; total=0
+while read -r id; do
+  total=$((total + 1))
+  curl -s -F "image=@$DATA/photos-225x300/$id.jpg" "$URL/api/search?k=10" \
+    | jq -e --argjson id "$id" '[.hits[].id] | index($id) != null' >/dev/null && found=$((found + 1))
+done < <(head -8 "$T/twins")
+echo "  same-product: $found of $total shop photos found their catalog photo in the top 10"
+check "shop photos find their own product (>= 6 of 8)" [ $found -ge 6 ]
+"$BIN" search "$PHOTO" --db "$T/c.db" -k 10 --json > "$T/cli.json" 2>/dev/null
+check "hits have exactly the shape of \`lookalike search --json\`" \
+  jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/cli.json" \
+  '[$a[0].hits[] | del(.score)] == [$b[0].hits[] | del(.score)] and
+   ([$a[0].hits, $b[0].hits] | transpose | all(((.[0].score - .[1].score) | fabs) < 0.002))'
+req --data-binary "@$PHOTO" -H "Content-Type: image/jpeg" "$URL/api/search"
+check "raw-body search gives the same hits as multipart" \
+  jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] == [$b[0].hits[].id]'
+req --data-binary "@$PHOTO" -H "Content-Type:" "$URL/api/search?k=3"
+check "raw body without Content-Type works, k from the query string" jqe '(.hits | length) == 3' "$T/body"
+req -F "image=@$PHOTO" -F k=7 "$URL/api/search"
+check "k as a form field" jqe '(.hits | length) == 7 and .k == 7' "$T/body"
+req -F "image=@$PHOTO" -F k=6 -F gender=Women "$URL/api/search"
+check "filter gender=Women: all hits are Women, count == k" \
+  jqe '.count == 6 and ([.hits[] | select(.gender != "Women")] | length) == 0' "$T/body"
+nwomen=$(jq '[.facets.gender[] | select(.value == "Women") | .count] | add' "$T/facets.json")
+req -F "image=@$PHOTO" "$URL/api/search?k=500&gender=women"
+check "filter with a large k returns every matching item ($nwomen), case-insensitive" jqe --argjson n "$nwomen" '.count == $n' "$T/body"
+req -F "image=@$PHOTO" -F gender=Men -F gender=Women -F k=50 "$URL/api/search"
+check "same field twice = any of" jqe '.count == 50 and all(.hits[]; .gender == "Men" or .gender == "Women")' "$T/body"
+req -F "image=@$PHOTO" -F gender=Men -F masterCategory=Footwear -F k=5 "$URL/api/search"
+check "different fields = all of" jqe 'all(.hits[]; .gender == "Men" and .masterCategory == "Footwear") and .count > 0' "$T/body"
+req -F "image=@$PHOTO" -F gender= "$URL/api/search"
+check "an empty filter value is ignored" jqe '.count == 10 and .filters == {}' "$T/body"
+req -F "image=@$PHOTO" -F crop=40,20,150,200 "$URL/api/search"
+check "crop x,y,w,h searches the region" jqe '.count == 10 and .crop.box == [40,20,150,200] and .crop.width == 225' "$T/body"
+check "a crop changes the hits" jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] != [$b[0].hits[].id]'
+req -F "image=@$PHOTO" -F crop=200,250,500,500 "$URL/api/search"
+check "a crop reaching past the edge is clipped" jqe '.crop.box == [200,250,25,50]' "$T/body"
+
+echo "server: items, similar, photos"
+req "$URL/api/items/$TWIN"
+check "GET /api/items/{id} gives its fields" jqe --argjson id "$TWIN" '.id == $id and (.gender|type) == "string" and .searchable == true and has("productDisplayName")' "$T/body"
+req "$URL/api/items/900000002"
+check "an item without a vector is not searchable" jqe '.searchable == false' "$T/body"
+req "$URL/api/items/$TWIN/similar?k=5"
+check "similar: k hits, the item itself excluded" jqe --argjson id "$TWIN" '.count == 5 and ([.hits[].id] | index($id)) == null and .id == $id' "$T/body"
+"$BIN" similar "$TWIN" --db "$T/c.db" -k 5 --json > "$T/clisim.json" 2>/dev/null
+check "similar gives the CLI's neighbours" jqe -n --slurpfile a "$T/body" --slurpfile b "$T/clisim.json" '[$a[0].hits[].id] == [$b[0].hits[].id]'
+req "$URL/api/items/$TWIN/similar?k=4&gender=Women"
+check "similar with a filter" jqe '.count == 4 and all(.hits[]; .gender == "Women")' "$T/body"
+req "$URL/api/items?sample=5"
+check "GET /api/items?sample=5 draws 5 distinct items" jqe --argjson v "$NVEC" '.count == 5 and ([.items[].id] | unique | length) == 5 and .total == $v' "$T/body"
+req "$URL/api/items?offset=2&limit=3"
+check "GET /api/items pages in id order" jqe '.count == 3 and .offset == 2 and ([.items[].id] == ([.items[].id] | sort))' "$T/body"
+req "$URL/photos/$TWIN"
+check "GET /photos/{id} is the catalog photo as image/jpeg" \
+  bash -c "[ $S = 200 ] && grep -qi '^content-type: image/jpeg' '$T/hdr' && cmp -s '$T/body' '$DATA/images/$TWIN.jpg'"
+etag=$(hdr etag)
+req -H "If-None-Match: $etag" "$URL/photos/$TWIN"
+check "photos answer If-None-Match with 304" [ "$S" = 304 ]
+req "$URL/photos/900000002"
+check "a recorded photo that is not an image is not served (404)" bash -c "[ $S = 404 ] && ! grep -q 'this is not' '$T/body'"
+
+echo "server: errors"
+req "$URL/api/items/123456789"; check "unknown item is 404 with a JSON error" bash -c "[ $S = 404 ]" && check "404 body is {\"error\": ...}" is_json_error
+req "$URL/api/items/123456789/similar"; check "similar of an unknown item is 404" [ "$S" = 404 ]
+req "$URL/api/items/abc"; check "a non-numeric item id is 400" [ "$S" = 400 ]
+req "$URL/api/items/99999999999999999999"; check "an overlong item id is 400" [ "$S" = 400 ]
+req "$URL/api/items/$TWIN/similar?k=0"; check "k=0 is 400" [ "$S" = 400 ]
+req "$URL/api/items/$TWIN/similar?k=501"; check "k above 500 is 400" [ "$S" = 400 ]
+req "$URL/api/items/$TWIN/similar?colour=Red"; check "an unknown parameter is 400 and named" bash -c "[ $S = 400 ] && grep -q colour '$T/body'"
+req "$URL/api/items/$TWIN/similar?%ff%fe=1"; check "a parameter name that is not UTF-8 is 400 with a JSON error" bash -c "[ $S = 400 ]" && check "  ... whose body is valid JSON" is_json_error
+req "$URL/api/items/$TWIN/similar?gender=%ff"; check "a filter value that is not UTF-8 matches nothing (200, 0 hits)" jqe '.count == 0'
+req "$URL/nope/%ff%c3"; check "a path that is not UTF-8 is 404 with a JSON error" bash -c "[ $S = 404 ]" && check "  ... whose body is valid JSON" is_json_error
+req -F "image=@$PHOTO" "$URL/api/search?k=ten"; check "k=ten is 400" bash -c "[ $S = 400 ]" && check "400 body is a JSON error" is_json_error
+req -F "image=@$PHOTO" -F crop=1,2,3 "$URL/api/search"; check "a malformed crop is 400" [ "$S" = 400 ]
+req -F "image=@$PHOTO" -F crop=5000,5000,100,100 "$URL/api/search"; check "a crop outside the photo is 422" bash -c "[ $S = 422 ]" && check "422 body is a JSON error" is_json_error
+req -F "image=@$PHOTO" -F crop=0,0,4,4 "$URL/api/search"; check "a crop of 4x4 pixels is 422" [ "$S" = 422 ]
+req -F "image=@$T/img/900000002.jpg" "$URL/api/search"; check "a text file is 415" bash -c "[ $S = 415 ]" && check "415 body is a JSON error" is_json_error
+head -c 700 "$DATA/images/$TWIN.jpg" > "$T/trunc.jpg"
+req -F "image=@$T/trunc.jpg" "$URL/api/search"; check "a truncated JPEG is 415" [ "$S" = 415 ]
+printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00\x00\x00\x00\x00' > "$T/bomb.png"
+req -F "image=@$T/bomb.png" "$URL/api/search"; check "a 100000x100000 PNG header is 413 (no allocation)" [ "$S" = 413 ]
+head -c $((21 << 20)) /dev/zero > "$T/big.bin"
+req --data-binary "@$T/big.bin" -H "Content-Type: image/jpeg" "$URL/api/search"
+check "a 21 MiB body is 413" bash -c "[ $S = 413 ]" && check "413 body is a JSON error" is_json_error
+req -F "image=@$T/big.bin" "$URL/api/search"; check "a 21 MiB multipart upload is 413" [ "$S" = 413 ]
+req --data-binary "@$T/big.bin" -H "Transfer-Encoding: chunked" -H "Content-Type: image/jpeg" "$URL/api/search"
+check "a 21 MiB chunked upload (no Content-Length) is 413" [ "$S" = 413 ]
+req -X POST "$URL/api/search"; check "an empty body is 400" [ "$S" = 400 ]
+req -F "k=5" "$URL/api/search"; check "a form without an image part is 400" [ "$S" = 400 ]
+req -d "k=5" "$URL/api/search"; check "a urlencoded form is 415" [ "$S" = 415 ]
+req -H "Content-Type: multipart/form-data" --data-binary "@$PHOTO" "$URL/api/search"; check "multipart without a boundary is 400" [ "$S" = 400 ]
+req "$URL/api/search"; check "GET /api/search is 405 with Allow: POST" bash -c "[ $S = 405 ] && grep -qi '^allow: POST' '$T/hdr'"
+req -X POST "$URL/api/facets"; check "POST /api/facets is 405" [ "$S" = 405 ]
+req -X DELETE "$URL/api/items/$TWIN"; check "DELETE /api/items/{id} is 405" [ "$S" = 405 ]
+req "$URL/nope"; check "an unknown route is 404 with a JSON error" bash -c "[ $S = 404 ] && jq -e .error '$T/body' >/dev/null"
+
+echo "server: path traversal"
+for probe in "/../etc/passwd" "/../../../../etc/passwd" "/%2e%2e/%2e%2e/etc/passwd" "/static/../../Makefile" \
+  "/static/..%2f..%2fMakefile" "/static/%2e%2e%2f%2e%2e%2fMakefile" "/static/%252e%252e/Makefile" \
+  "/static/%252e%252e%252fMakefile" "/static/..%5c..%5cMakefile" "/static//etc/passwd" "/static/%2fetc%2fpasswd" \
+  "/static/app.js/../../../Makefile" "/static/" "/static/.." "/photos/..%2f..%2fetc%2fpasswd" \
+  "/photos/1/../../etc/passwd" "/api/items/..%2f..%2fetc%2fpasswd" "/%00/etc/passwd" "/static/app.js%00.html"; do
+  req "$URL$probe"
+  leaked=$(grep -c -e 'root:' -e '^CFLAGS' -e 'LIBS *:=' "$T/body")
+  if [ "$probe" = "/static/app.js%00.html" ]; then
+    check "probe $probe does not leak a file ($S)" [ "$leaked" = 0 ]
+  else
+    check "probe $probe is 404 and leaks nothing" bash -c "[ $S = 404 ] && [ $leaked = 0 ]"
+  fi
+done
+
+echo "server: metrics"
+req "$URL/metrics"
+check "GET /metrics is text/plain 0.0.4" bash -c "[ $S = 200 ] && grep -qi '^content-type: text/plain; version=0.0.4' '$T/hdr'"
+check "metrics count searches by status" grep -Eq '^lookalike_http_requests_total\{endpoint="search",status="200"\} [0-9]+$' "$T/body"
+check "metrics count 415s" grep -Eq '^lookalike_http_requests_total\{endpoint="search",status="415"\} [0-9]+$' "$T/body"
+check "metrics have a latency histogram with +Inf" grep -Eq '^lookalike_http_request_duration_seconds_bucket\{endpoint="search",le="\+Inf"\} [0-9]+$' "$T/body"
+check "metrics have the embed stage" grep -Eq '^lookalike_search_stage_seconds_count\{stage="embed"\} [1-9][0-9]*$' "$T/body"
+check "metrics report the catalog size" grep -Eq "^lookalike_catalog_items $NITEMS\$" "$T/body"
+check "every metrics line is a comment or 'name{labels} value'" \
+  bash -c "grep -Ev '^# (HELP|TYPE) ' '$T/body' | grep -Evq '^[a-z_]+(\{[a-z_]+=\"[^\"]*\"(,[a-z_]+=\"[^\"]*\")*\})? -?[0-9.e+]+$' && exit 1 || exit 0"
+check "histogram buckets are cumulative" bash -c "grep '_bucket{endpoint=\"search\"' '$T/body' | awk '{ if (\$2 < prev) exit 1; prev = \$2 }'"
+
+echo "server: concurrency"
+cat > "$T/client.sh" <<'EOF'
+# 8 clients for 4 seconds: searches (multipart and raw), similar, photos; prints status codes.
+end=$((SECONDS + 4))
+while [ $SECONDS -lt $end ]; do
+  curl -s -o /dev/null -w '%{http_code}\n' -F "image=@$2" "$1/api/search?k=20"
+  curl -s -o /dev/null -w '%{http_code}\n' --data-binary "@$2" "$1/api/search?gender=Men"
+  curl -s -o /dev/null -w '%{http_code}\n' "$1/api/items/$3/similar?k=10"
+  curl -s -o /dev/null -w '%{http_code}\n' "$1/photos/$3"
+done
+EOF
+for i in 1 2 3 4 5 6 7 8; do bash "$T/client.sh" "$URL" "$PHOTO" "$TWIN" > "$T/load.$i" & done
+wait $(jobs -p | grep -v "^$SERVER\$") 2>/dev/null
+cat "$T"/load.* > "$T/codes"
+n=$(wc -l < "$T/codes"); bad=$(grep -cv '^200$' "$T/codes")
+echo "  $n requests from 8 clients, $bad not 200"
+[ "$bad" = 0 ] || sort "$T/codes" | uniq -c
+check "8 concurrent clients: hundreds of requests, all 200" bash -c "[ $n -ge 100 ] && [ $bad = 0 ]"
+req -F "image=@$PHOTO" "$URL/api/search"
+check "the hits are the same after the load" jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] == [$b[0].hits[].id]'
+check "the server is still alive" kill -0 "$SERVER"
+
+echo "server: shutdown"
+# An upload in flight when SIGTERM arrives (half its body sent) is finished before the
+# server exits, while new connections are already refused.
+size=$(stat -L -c %s "$PHOTO")
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /api/search?k=3 HTTP/1.1\r\nHost: lk\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$size" >&3
+head -c 1000 "$PHOTO" >&3
+sleep 0.3
+kill -TERM "$SERVER"
+sleep 0.5
+S=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$URL/health")
+check "after SIGTERM new connections are refused" [ "$S" = 000 ]
+tail -c +1001 "$PHOTO" >&3
+timeout 10 cat <&3 > "$T/slow.http"
+exec 3<&-
+check "SIGTERM lets the request in progress finish (200 with hits)" \
+  bash -c "head -1 '$T/slow.http' | grep -q '^HTTP/1.1 200' && grep -q '\"hits\"' '$T/slow.http'"
+stopped=0
+for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || { stopped=1; break; }; sleep 0.1; done
+wait "$SERVER"; rc=$?; SERVER=
+check "SIGTERM stops the server with exit 0" bash -c "[ $stopped = 1 ] && [ $rc = 0 ]"
+check "the server says it stopped" grep -q "stopped" "$T/server.log"
+S=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$URL/health")
+check "nothing listens after the stop" [ "$S" = 000 ]
+start_server "$T/server2.log" --threads 1 --quiet
+check "restarts at once with --threads 1 --quiet" [ $? -eq 0 ]
+kill -INT "$SERVER"; wait "$SERVER"; rc=$?; SERVER=
+check "SIGINT stops it with exit 0" [ $rc -eq 0 ]
+check "--quiet logs no requests" bash -c "! grep -q 'GET /health' '$T/server2.log'"
+finish
