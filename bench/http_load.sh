@@ -47,7 +47,7 @@ fi
 SERVER=$!
 PORT=
 for _ in $(seq 300); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/server.log")
+  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/server.log" 2>/dev/null)
   [ -n "$PORT" ] && break
   kill -0 "$SERVER" 2>/dev/null || { cat "$T/server.log"; exit 1; }
   sleep 0.1

@@ -47,7 +47,7 @@ start_server() {
   SERVER=$!
   local port=
   for _ in $(seq 150); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log")
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log" 2>/dev/null)
     [ -n "$port" ] && break
     kill -0 "$SERVER" 2>/dev/null || break
     sleep 0.1

@@ -719,6 +719,7 @@ static void test_load_rejects(void **state) {
   free(copy);
   free(buf);
   assert_int_equal(lk_model_load("/nonexistent/model.tflite", &m, &err), LK_EIO);
+  assert_int_equal(lk_model_load("tests", &m, &err), LK_EIO); /* a directory */
 }
 
 /* ==== Sessions =========================================================================== */

@@ -561,11 +561,13 @@
     const sim = cleanParams(params, []);
     sim.set('k', String(k));
     try {
-      const [item, body] = await Promise.all([
+      const [itemR, simR] = await Promise.allSettled([
         cached('item:' + id, () => api('/api/items/' + id, { signal })),
         cached('similar:' + id + '?' + sim.toString(), () => api('/api/items/' + id + '/similar?' + sim.toString(), { signal })),
       ]);
       if (signal.aborted) return;
+      if (itemR.status === 'rejected') throw itemR.reason;
+      const item = itemR.value;
       setBusy(false);
       const name = item.productDisplayName || 'Product ' + item.id;
       document.title = name + ' — lookalike';
@@ -578,9 +580,18 @@
         const row = fieldRow(item, f, params);
         if (row) ui.detailFields.append(...row);
       }
+      ui.status.title = '';
+      if (simR.status === 'rejected') { // e.g. a product whose photo could not be embedded
+        ui.title.textContent = 'More like this';
+        ui.grid.replaceChildren();
+        ui.more.hidden = true;
+        ui.status.textContent = '';
+        showError(simR.reason);
+        return;
+      }
+      const body = simR.value;
       showHits(body, params, 'More like this');
       ui.status.textContent = `${fmtInt(body.count)} similar products in ${fmtMs(body.took_ms)}`;
-      ui.status.title = '';
     } catch (e) {
       if (e.name === 'AbortError') return;
       setBusy(false, '');

@@ -87,6 +87,52 @@ async function settled(page) {
     await shot(page, '2-results');
   });
 
+  await step('show more', async () => {
+    await page.click('#more');
+    await page.waitForFunction(() => location.hash.includes('k=48'));
+    await settled(page);
+    const more = await cardIds(page);
+    check('"Show more" doubles the grid and keeps the order', more.length === 48 && more.slice(0, 24).join() === firstIds.join(),
+      `${more.length} cards`);
+    await page.goto(opt.url + '#/search');
+    await page.reload();
+    await settled(page);
+    check('a reload of #/search keeps the photo (session storage)', (await cardIds(page)).join() === firstIds.join());
+  });
+
+  console.log('browser: drop and paste');
+  // A catalog photo dropped (then pasted) on the page must find itself first.
+  const dropIt = (kind) => page.evaluate(async ({ kind, id }) => {
+    const blob = await (await fetch('/photos/' + id)).blob();
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], id + '.jpg', { type: 'image/jpeg' }));
+    if (kind === 'drop') {
+      document.querySelector('#drop').dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+      document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    } else {
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }
+  }, { kind, id: firstIds[3] });
+  for (const kind of ['drop', 'paste']) {
+    await step(kind + ' a photo', async () => {
+      await dropIt(kind);
+      await page.waitForFunction((id) => {
+        const li = document.querySelector('#grid li.card');
+        return li && li.dataset.id === id && !document.body.classList.contains('busy');
+      }, firstIds[3]);
+      await settled(page);
+      const ids = await cardIds(page);
+      check(`a ${kind}ped catalog photo finds itself first`, ids[0] === firstIds[3], ids.slice(0, 3).join(' '));
+      check(`the overlay is gone after the ${kind}`, await page.isHidden('#dropzone-overlay'));
+    });
+  }
+  await step('back to the shop photo', async () => {
+    await page.setInputFiles('#file', opt.photo);
+    await page.waitForFunction((id) => document.querySelector('#grid li.card') &&
+      [...document.querySelectorAll('#grid li.card')].some((li) => li.dataset.id === id), twin);
+    await settled(page);
+  });
+
   console.log('browser: filter');
   let filtered = [];
   await step('filter by gender', async () => {
@@ -195,6 +241,17 @@ async function settled(page) {
     check('nothing overflows sideways on a phone', !overflow);
     await p.screenshot({ path: path.join(opt.artifacts, '7-phone.png') });
     await phone.close();
+  });
+
+  await step('dark mode', async () => {
+    const dark = await browser.newContext({ viewport: { width: 1100, height: 800 }, colorScheme: 'dark' });
+    const p = await dark.newPage();
+    await p.goto(opt.url);
+    await settled(p);
+    const bg = await p.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    check('dark mode follows the system', bg !== 'rgb(246, 245, 242)' && /rgb\((\d+), (\d+), (\d+)\)/.test(bg), bg);
+    await p.screenshot({ path: path.join(opt.artifacts, '8-dark.png') });
+    await dark.close();
   });
 
   const unexpected = consoleErrors.filter((t) => !/status of 415/.test(t));

@@ -39,7 +39,7 @@ while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/i
 SERVER=$!
 PORT=
 for _ in $(seq 100); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/server.log")
+  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/server.log" 2>/dev/null)
   [ -n "$PORT" ] && break
   kill -0 "$SERVER" 2>/dev/null || die "server exited: $(tail -3 "$T/server.log")"
   sleep 0.1
