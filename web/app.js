@@ -269,7 +269,8 @@
     });
   }
 
-  // A photo the browser can show: scaled down when huge (uploads stay small on phones).
+  // A photo the browser can show: scaled down when huge (uploads stay small on phones), and
+  // re-encoded as JPEG when the server could not read its format (HEIC in Safari, AVIF, GIF).
   async function preparePhoto(file) {
     const photo = { blob: file, url: null, w: 0, h: 0, name: file.name || 'photo', id: ++state.seq };
     let loaded;
@@ -279,10 +280,14 @@
     photo.w = img.naturalWidth;
     photo.h = img.naturalHeight;
     const side = Math.max(photo.w, photo.h);
-    if (side > MAX_SIDE) {
-      const s = MAX_SIDE / side;
+    const readable = /^image\/(jpeg|png|webp)$/.test(file.type);
+    if (side > MAX_SIDE || !readable) {
+      const s = Math.min(1, MAX_SIDE / side);
       const canvas = h('canvas', { width: Math.round(photo.w * s), height: Math.round(photo.h * s) });
-      canvas.getContext('2d').drawImage(img, 0, 0, canvas.width, canvas.height);
+      const ctx = canvas.getContext('2d');
+      ctx.fillStyle = '#fff'; // transparent parts on white, as the server does
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
       const small = await new Promise((res) => canvas.toBlob(res, 'image/jpeg', 0.92));
       if (small) {
         URL.revokeObjectURL(url);
@@ -384,6 +389,9 @@
   ui.file.addEventListener('change', () => { takeFile(ui.file.files[0]); ui.file.value = ''; });
   ui.camera.addEventListener('change', () => { takeFile(ui.camera.files[0]); ui.camera.value = ''; });
   ui.newPhoto.addEventListener('click', () => ui.file.click());
+  ui.drop.addEventListener('click', (e) => { // the whole empty zone picks a photo
+    if (ui.drop.dataset.state === 'empty' && !e.target.closest('label')) ui.file.click();
+  });
   ui.clearCrop.addEventListener('click', () => {
     const r = parseHash();
     go(hashFor('search', cleanParams(r.params, [])));

@@ -156,7 +156,7 @@ static int cmd_index(int argc, char **argv) {
     case 'E': o.seed = strtoull(optarg, NULL, 10); break;
     case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return usage_error("index", "--batch must be 1..256"); break;
     case 'B': if (parse_backend(optarg, &o.backend)) return usage_error("index", "--backend is ref or dnnl"); break;
-    case 't': o.threads = atoi(optarg); break;
+    case 't': o.workers = atoi(optarg); if (o.workers < 1 || o.workers > 16) return usage_error("index", "--threads must be 1..16"); break;
     case 'j': ui.json = 1; break;
     case 'q': ui.quiet = 1; break;
     case 'v': ui.verbose = 1; break;
@@ -174,6 +174,7 @@ static int cmd_index(int argc, char **argv) {
              "  --recipe NAME    embedding recipe for a new catalog (default: mnv2-avg+color)\n"
              "  --models DIR     folder with the .tflite files\n"
              "  --batch N        photos per inference batch (default 8)\n"
+             "  --threads N      parallel workers (default 2; each decodes and embeds)\n"
              "  --backend B      dnnl (oneDNN, default) or ref (plain C reference)\n"
              "  --json           print the summary as JSON\n"
              "  --quiet          no progress bar or warnings\n"

@@ -2,6 +2,7 @@
 #include "ingest/ingest.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -324,6 +325,195 @@ static void fill_item(lk_item *it, const job *j, const char *status, const char 
   it->error = (char *)error;
 }
 
+/* State shared by the indexing workers; everything below `lock` is guarded by it. */
+typedef struct shared {
+  const lk_ingest_opts *o;
+  lk_ingest_stats *st;
+  lk_catalog *cat;
+  vec_t *olds;
+  const photo *pv;
+  const pick *picks;
+  const char *need;
+  size_t n;
+  const lk_recipe *recipe;
+  const char *models;
+  int batch;
+  double t0;
+  pthread_mutex_t lock;
+  size_t next;         /* cursor into picks */
+  long since_commit;
+  int rc;              /* first fatal error (or LK_EINTR) */
+  lk_errbuf err;
+} shared;
+
+typedef struct worker {
+  shared *sh;
+  lk_embedder *emb;
+  job *jobs;
+  lk_image *imgs;
+  float *vecs;
+  int dim, side;
+} worker;
+
+static int worker_init(worker *w, lk_errbuf *err) {
+  shared *sh = w->sh;
+  lk_embedder_opts eo;
+  lk_embedder_opts_default(&eo);
+  eo.backend = sh->o->backend;
+  eo.max_batch = sh->batch;
+  eo.threads = 1; /* parallelism comes from the workers, not from oneDNN */
+  int rc = lk_embedder_new(sh->recipe, sh->models, &eo, &w->emb, err);
+  if (rc) return rc;
+  w->dim = lk_embedder_dim(w->emb);
+  w->side = lk_embedder_input_side(w->emb);
+  w->jobs = calloc((size_t)sh->batch, sizeof *w->jobs);
+  w->imgs = calloc((size_t)sh->batch, sizeof *w->imgs);
+  w->vecs = malloc(sizeof(float) * (size_t)sh->batch * (size_t)w->dim);
+  if (!w->jobs || !w->imgs || !w->vecs) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  return 0;
+}
+
+static void worker_fini(worker *w) {
+  lk_embedder_free(w->emb);
+  if (w->imgs)
+    for (int b = 0; b < w->sh->batch; b++) lk_image_free(&w->imgs[b]);
+  free(w->jobs);
+  free(w->imgs);
+  free(w->vecs);
+  w->emb = NULL;
+  w->jobs = NULL;
+  w->imgs = NULL;
+  w->vecs = NULL;
+}
+
+/* Records the first fatal error; callers hold the lock. */
+static void fail_locked(shared *sh, int rc, const char *msg) {
+  if (!sh->rc) {
+    sh->rc = rc;
+    lk_err_set(&sh->err, rc, "%s", msg);
+  }
+}
+
+/* Writes an item (and its vector) and commits every COMMIT_EVERY; caller holds the lock. */
+static int write_locked(shared *sh, const lk_item *it, const float *v, int dim) {
+  int rc = lk_catalog_put_item(sh->cat, it);
+  if (!rc && v) rc = lk_catalog_put_vector(sh->cat, it->id, v, dim);
+  if (!rc && ++sh->since_commit >= COMMIT_EVERY) {
+    rc = lk_catalog_commit(sh->cat);
+    if (!rc) rc = lk_catalog_begin(sh->cat);
+    sh->since_commit = 0;
+  }
+  if (rc) fail_locked(sh, rc, lk_catalog_errmsg(sh->cat));
+  return rc;
+}
+
+/* Reads, hashes and decodes one photo. Returns 1 when it is unchanged (hash equal to the
+ * catalog's), 0 when decoded into *img, or a negative code with the reason in ie. */
+static int load_photo(shared *sh, job *j, int side, lk_image *img, lk_errbuf *ie) {
+  struct stat sb;
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc = 0;
+  FILE *fp = fopen(j->path, "rb");
+  if (!fp || fstat(fileno(fp), &sb) != 0) {
+    rc = lk_err_set(ie, LK_EIO, "cannot open: %s", strerror(errno));
+  } else {
+    j->size = (int64_t)sb.st_size;
+    j->mtime = (int64_t)sb.st_mtime;
+    if (sb.st_size > (off_t)(64u << 20)) {
+      rc = lk_err_set(ie, LK_ETOOBIG, "file of %lld bytes exceeds the 64 MiB limit", (long long)sb.st_size);
+    } else {
+      len = (size_t)sb.st_size;
+      buf = malloc(len ? len : 1);
+      if (!buf) rc = lk_err_set(ie, LK_ENOMEM, "out of memory");
+      else if (fread(buf, 1, len, fp) != len) rc = lk_err_set(ie, LK_EIO, "short read");
+    }
+  }
+  if (fp) fclose(fp);
+  if (!rc) {
+    lk_hash_sha256_hex(buf, len, j->hash);
+    const old_item *old = find_old(sh->olds, j->id);
+    if (old && old->status && !strcmp(old->status, "ok") && old->hash && !strcmp(old->hash, j->hash)) {
+      free(buf);
+      return 1;
+    }
+    lk_image_limits lim = {0};
+    rc = lk_image_decode(buf, len, &lim, side, img, ie);
+  }
+  free(buf);
+  return rc;
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  shared *sh = w->sh;
+  const lk_ingest_opts *o = sh->o;
+  for (;;) {
+    /* Claim up to `batch` items that need work. */
+    size_t claim[256];
+    int nc = 0;
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->rc && o->stop && *o->stop) sh->rc = LK_EINTR;
+    int stop = sh->rc != 0;
+    while (!stop && sh->next < sh->n && nc < sh->batch) {
+      if (sh->need[sh->next]) claim[nc++] = sh->next;
+      sh->next++;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (stop || nc == 0) break;
+    int nb = 0;
+    for (int c = 0; c < nc; c++) {
+      const pick *pk = &sh->picks[claim[c]];
+      const photo *p = &sh->pv[pk->pi];
+      job *j = &w->jobs[nb];
+      memset(j, 0, sizeof *j);
+      j->id = p->id;
+      j->r = pk->r;
+      char rel[PATH_MAX];
+      snprintf(rel, sizeof rel, "%s/%s", o->images_dir, p->name);
+      if (!realpath(rel, j->path)) snprintf(j->path, sizeof j->path, "%s", rel);
+      lk_errbuf ie = {0};
+      int lrc = load_photo(sh, j, w->side, &w->imgs[nb], &ie);
+      if (lrc == 0) { nb++; continue; }
+      lk_item it;
+      pthread_mutex_lock(&sh->lock);
+      sh->st->done++;
+      if (lrc == 1) {
+        /* Touched but identical: refresh size/mtime/metadata, keep the vector. */
+        fill_item(&it, j, "ok", NULL);
+        sh->st->unchanged++;
+      } else {
+        sh->st->failed++;
+        report(o, j->id, "%s: %s; skipped", j->path, lk_err_msg(&ie));
+        fill_item(&it, j, "error", lk_err_msg(&ie));
+      }
+      write_locked(sh, &it, NULL, 0);
+      pthread_mutex_unlock(&sh->lock);
+    }
+    lk_errbuf ee = {0};
+    int erc = nb ? lk_embedder_run(w->emb, w->imgs, nb, w->vecs, &ee) : 0;
+    pthread_mutex_lock(&sh->lock);
+    if (erc) {
+      fail_locked(sh, erc, lk_err_msg(&ee));
+    } else {
+      for (int b = 0; b < nb && !sh->rc; b++) {
+        lk_item it;
+        fill_item(&it, &w->jobs[b], "ok", NULL);
+        if (write_locked(sh, &it, w->vecs + (size_t)b * w->dim, w->dim)) break;
+        sh->st->embedded++;
+        sh->st->done++;
+      }
+    }
+    if (o->progress && !sh->rc) {
+      sh->st->seconds = now_s() - sh->t0;
+      o->progress(o->ctx, sh->st);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    for (int b = 0; b < nb; b++) lk_image_free(&w->imgs[b]);
+  }
+  return NULL;
+}
+
 int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
   memset(st, 0, sizeof *st);
   double t0 = now_s();
@@ -481,135 +671,64 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
   if (st->todo == 0) goto done;
 
-  /* Embed what needs it, in batches, committing every COMMIT_EVERY items. */
+  /* Embed what needs it: `workers` threads each take batches from a shared cursor, decode and
+   * embed them with their own single-threaded embedder, and write results under the lock. */
   char models[PATH_MAX];
   if ((rc = lk_embed_find_models(o->models_dir, models, sizeof models, err))) goto out_need;
-  lk_embedder_opts eo;
-  lk_embedder_opts_default(&eo);
-  eo.backend = o->backend;
-  eo.max_batch = batch;
-  eo.threads = o->threads;
-  if ((rc = lk_embedder_new(&recipe, models, &eo, &emb, err))) goto out_need;
-  int dim = lk_embedder_dim(emb), side = lk_embedder_input_side(emb);
-  jobs = calloc((size_t)batch, sizeof *jobs);
-  lk_image *imgs = calloc((size_t)batch, sizeof *imgs);
-  vecs = malloc(sizeof(float) * (size_t)batch * (size_t)dim);
-  if (!jobs || !imgs || !vecs) { free(imgs); rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out_need; }
-  lk_image_limits lim = {0};
-  long since_commit = 0;
-  if ((rc = lk_catalog_begin(cat))) { free(imgs); lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
   {
-    char dimtxt[16];
-    snprintf(dimtxt, sizeof dimtxt, "%d", dim);
-    if ((rc = lk_catalog_set_meta(cat, "dim", dimtxt))) {
-      free(imgs);
-      lk_catalog_rollback(cat);
+    shared sh = {.o = o, .st = st, .cat = cat, .olds = &olds, .pv = pv, .picks = picks, .need = need,
+                 .n = sel.n, .recipe = &recipe, .models = models, .batch = batch, .t0 = t0};
+    pthread_mutex_init(&sh.lock, NULL);
+    int nw = o->workers > 0 ? o->workers : 2;
+    if (nw > 16) nw = 16;
+    if ((long)nw > (st->todo + batch - 1) / batch) nw = (int)((st->todo + batch - 1) / batch);
+    if (nw < 1) nw = 1;
+    pthread_t th[16];
+    worker wk[16];
+    memset(wk, 0, sizeof wk);
+    if ((rc = lk_catalog_begin(cat))) {
       lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+      pthread_mutex_destroy(&sh.lock);
       goto out_need;
     }
-  }
-  size_t i = 0;
-  while (i < sel.n) {
-    if (o->stop && *o->stop) { rc = LK_EINTR; break; }
-    int nb = 0, nj = 0;
-    /* Fill one batch of decodable photos. */
-    while (i < sel.n && nj < batch) {
-      if (!need[i]) { i++; continue; }
-      const photo *p = &pv[picks[i].pi];
-      job *j = &jobs[nj];
-      memset(j, 0, sizeof *j);
-      j->id = p->id;
-      j->r = picks[i].r;
-      char rel[PATH_MAX];
-      snprintf(rel, sizeof rel, "%s/%s", o->images_dir, p->name);
-      if (!realpath(rel, j->path)) snprintf(j->path, sizeof j->path, "%s", rel);
-      i++;
-      st->done++;
-      struct stat sb;
-      lk_errbuf ie = {0};
-      uint8_t *buf = NULL;
-      size_t len = 0;
-      FILE *fp = fopen(j->path, "rb");
-      int irc = 0;
-      if (!fp || fstat(fileno(fp), &sb) != 0) {
-        irc = lk_err_set(&ie, LK_EIO, "cannot open: %s", strerror(errno));
-      } else {
-        j->size = (int64_t)sb.st_size;
-        j->mtime = (int64_t)sb.st_mtime;
-        if (sb.st_size > (off_t)(64u << 20)) {
-          irc = lk_err_set(&ie, LK_ETOOBIG, "file of %lld bytes exceeds the 64 MiB limit", (long long)sb.st_size);
-        } else {
-          len = (size_t)sb.st_size;
-          buf = malloc(len ? len : 1);
-          if (!buf) irc = lk_err_set(&ie, LK_ENOMEM, "out of memory");
-          else if (fread(buf, 1, len, fp) != len) irc = lk_err_set(&ie, LK_EIO, "short read");
-        }
+    /* The first worker's embedder is made here so that model errors surface before threads. */
+    int started = 0;
+    for (int w = 0; w < nw; w++) {
+      wk[w].sh = &sh;
+      int wrc = worker_init(&wk[w], w == 0 ? err : NULL);
+      if (wrc) {
+        if (w == 0) { rc = wrc; break; }
+        worker_fini(&wk[w]);
+        break; /* run with fewer workers */
       }
-      if (fp) fclose(fp);
-      if (!irc) {
-        lk_hash_sha256_hex(buf, len, j->hash);
-        old_item *old = find_old(&olds, j->id);
-        if (old && old->status && !strcmp(old->status, "ok") && old->hash && !strcmp(old->hash, j->hash)) {
-          /* Touched but identical: refresh size/mtime/metadata, keep the vector. */
-          lk_item it;
-          fill_item(&it, j, "ok", NULL);
-          irc = lk_catalog_put_item(cat, &it);
-          free(buf);
-          if (irc) { rc = lk_err_set(err, irc, "%s", lk_catalog_errmsg(cat)); goto batch_fail; }
-          st->unchanged++;
-          continue;
-        }
-        irc = lk_image_decode(buf, len, &lim, side, &imgs[nj], &ie);
+      if (w == 0) {
+        char dimtxt[16];
+        snprintf(dimtxt, sizeof dimtxt, "%d", lk_embedder_dim(wk[0].emb));
+        if ((rc = lk_catalog_set_meta(cat, "dim", dimtxt))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); worker_fini(&wk[0]); break; }
       }
-      free(buf);
-      if (irc) {
-        st->failed++;
-        report(o, j->id, "%s: %s; skipped", j->path, lk_err_msg(&ie));
-        lk_item it;
-        fill_item(&it, j, "error", lk_err_msg(&ie));
-        if ((rc = lk_catalog_put_item(cat, &it))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto batch_fail; }
-        since_commit++;
-        continue;
-      }
-      nj++;
+      if (pthread_create(&th[w], NULL, worker_main, &wk[w])) { worker_fini(&wk[w]); break; }
+      started++;
     }
-    nb = nj;
-    if (nb > 0) {
-      if ((rc = lk_embedder_run(emb, imgs, nb, vecs, err))) goto batch_fail;
-      for (int b = 0; b < nb; b++) {
-        lk_item it;
-        fill_item(&it, &jobs[b], "ok", NULL);
-        if ((rc = lk_catalog_put_item(cat, &it)) ||
-            (rc = lk_catalog_put_vector(cat, jobs[b].id, vecs + (size_t)b * dim, dim))) {
-          lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
-          goto batch_fail;
-        }
-        st->embedded++;
-        since_commit++;
-      }
+    for (int w = 0; w < started; w++) pthread_join(th[w], NULL);
+    for (int w = 0; w < started; w++) worker_fini(&wk[w]);
+    if (!rc && started == 0) rc = lk_err_set(err, LK_ENOMEM, "could not start an indexing worker");
+    if (!rc && sh.rc) {
+      rc = sh.rc;
+      lk_err_set(err, rc, "%s", lk_err_msg(&sh.err));
     }
-    for (int b = 0; b < nb; b++) lk_image_free(&imgs[b]);
-    if (since_commit >= COMMIT_EVERY) {
-      if ((rc = lk_catalog_commit(cat)) || (rc = lk_catalog_begin(cat))) {
-        lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
-        goto batch_fail;
-      }
-      since_commit = 0;
+    if (rc && rc != LK_EINTR) {
+      lk_catalog_rollback(cat);
+    } else {
+      int crc = lk_catalog_commit(cat);
+      if (crc && !rc) rc = lk_err_set(err, crc, "%s", lk_catalog_errmsg(cat));
     }
-    if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
-    continue;
-  batch_fail:
-    for (int b = 0; b < batch; b++) lk_image_free(&imgs[b]);
-    free(imgs);
-    lk_catalog_rollback(cat);
-    goto out_need;
+    pthread_mutex_destroy(&sh.lock);
+    if (rc) {
+      if (rc == LK_EINTR)
+        lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld done, progress saved; run again to resume", st->done, st->todo);
+      goto done;
+    }
   }
-  free(imgs);
-  {
-    int crc = lk_catalog_commit(cat);
-    if (crc && !rc) { rc = lk_err_set(err, crc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-  }
-  if (rc == LK_EINTR) lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld done, progress saved; run again to resume", st->done, st->todo);
 done:
   st->seconds = now_s() - t0;
   if (o->progress) o->progress(o->ctx, st);

@@ -40,7 +40,8 @@ typedef struct lk_ingest_opts {
   int prune;
   int batch;                /* images per inference batch (default 8) */
   int backend;              /* enum lk_backend */
-  int threads;
+  int threads;              /* unused (kept for the CLI); see workers */
+  int workers;              /* parallel decode+embed workers, each single-threaded; 0 = 2 */
   volatile sig_atomic_t *stop; /* set asynchronously to stop after the current batch */
   /* Called after each batch (and once at the start); may be NULL. */
   void (*progress)(void *ctx, const lk_ingest_stats *s);

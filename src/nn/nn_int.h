@@ -101,7 +101,7 @@ struct lk_model {
 int lk_tflite_parse(const uint8_t *buf, size_t len, lk_model *m, lk_errbuf *err);
 /* Frees everything m owns (not m itself). */
 void lk_nn_model_clear(lk_model *m);
-/* "CONV_2D", or "code 123" style text written into a static table entry; never NULL. */
+/* Name of a BuiltinOperator code ("CONV_2D"), "UNKNOWN" past the table; never NULL. */
 const char *lk_nn_op_name(int code);
 
 /* True when the tensor carries one uint8/int8 scale the activations should be rounded to;

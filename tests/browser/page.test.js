@@ -126,6 +126,24 @@ async function settled(page) {
       check(`the overlay is gone after the ${kind}`, await page.isHidden('#dropzone-overlay'));
     });
   }
+  await step('a huge photo is scaled down before the upload', async () => {
+    await page.evaluate(async () => {
+      const c = document.createElement('canvas');
+      c.width = 3200; c.height = 2400;
+      const g = c.getContext('2d');
+      g.fillStyle = '#2a5db0'; g.fillRect(0, 0, 3200, 2400);
+      g.fillStyle = '#f5d90a'; g.fillRect(800, 400, 1600, 1600);
+      const blob = await new Promise((res) => c.toBlob(res, 'image/png'));
+      const dt = new DataTransfer();
+      dt.items.add(new File([blob], 'huge.png', { type: 'image/png' }));
+      document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => document.querySelector('#photo').naturalWidth === 1600 &&
+      !document.body.classList.contains('busy'));
+    await settled(page);
+    check('a 3200x2400 photo is sent as 1600x1200 and searched', (await cardIds(page)).length === 24);
+  });
+
   await step('back to the shop photo', async () => {
     await page.setInputFiles('#file', opt.photo);
     await page.waitForFunction((id) => document.querySelector('#grid li.card') &&

@@ -2,8 +2,8 @@
 # tests/browser/run.sh BUILD — the page of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
 # page.test.js (playwright-core driving the system's Chromium, headless). Installs
-# playwright-core into tests/browser/node_modules on first use. Screenshots go to
-# test-artifacts/browser/. Last line: "browser: N passed, M failed".
+# playwright-core into tests/browser/node_modules on first use (npm). Screenshots go to
+# test-artifacts/browser/. LOOKALIKE_BROWSER_TESTS=0 skips. Last line: "browser: N passed, M failed".
 set -u
 B=${1:-build}
 ROOT=$PWD
@@ -13,6 +13,9 @@ CHROMIUM=${LOOKALIKE_CHROMIUM:-/usr/bin/chromium}
 HERE=$ROOT/tests/browser
 ART=$ROOT/test-artifacts/browser
 die() { echo "browser: $1"; echo "browser: 0 passed, 1 failed"; exit 1; }
+if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 0 ]; then # as in scripts/setup.sh: no browser here
+  echo "browser: skipped (LOOKALIKE_BROWSER_TESTS=0)"; echo "browser: 0 passed, 0 failed"; exit 0
+fi
 
 [ -x "$BIN" ] || die "no binary at $BIN (run make first)"
 [ -d "$DATA/images" ] || die "shared catalog missing at $DATA"

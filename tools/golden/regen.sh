@@ -19,7 +19,8 @@ if [ ! -f "$DEPS/linux_amd64/libtensorflowlite_c.so" ]; then
 fi
 
 BIN=$CACHE/tflite_dump
-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iinclude -Isrc -I"$DEPS/include" \
+gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-unused-parameter -march=x86-64-v3 -Iinclude -Isrc \
+  -I"$DEPS/include" \
   tools/golden/tflite_dump.c src/image/*.c src/util/err.c -o "$BIN" \
   -L"$DEPS/linux_amd64" -Wl,-rpath,"$PWD/$DEPS/linux_amd64" -ltensorflowlite_c \
   -lturbojpeg -lpng -lwebp -lnettle -lm
