@@ -139,8 +139,14 @@ static int cmd_index(int argc, char **argv) {
       {"batch", required_argument, 0, 'b'},  {"backend", required_argument, 0, 'B'},
       {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
       {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
+      {"preprocess", required_argument, 0, 'P'}, {"color-weight", required_argument, 0, 'C'},
+      {"flip", no_argument, 0, 'F'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   lk_ingest_opts o;
+  const char *recipe_spec = NULL, *pre = NULL;
+  float color_weight = -1;
+  int flip = 0;
+  lk_recipe recipe;
   lk_ingest_opts_default(&o);
   index_ui ui = {.tty = isatty(2)};
   int c;
@@ -149,7 +155,13 @@ static int cmd_index(int argc, char **argv) {
     case 's': o.styles_csv = optarg; break;
     case 'd': o.db_path = optarg; break;
     case 'm': o.models_dir = optarg; break;
-    case 'r': o.recipe = optarg; break;
+    case 'r': recipe_spec = optarg; break;
+    case 'P':
+      if (strcmp(optarg, "pad") && strcmp(optarg, "squash")) return usage_error("index", "--preprocess is pad or squash");
+      pre = optarg;
+      break;
+    case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return usage_error("index", "--color-weight must be >= 0"); break;
+    case 'F': flip = 1; break;
     case 'n': o.limit = atol(optarg); if (o.limit < 0) return usage_error("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
     case 'S': o.sample = atol(optarg); if (o.sample < 0) return usage_error("index", "--sample must be >= 0"); break;
@@ -171,7 +183,11 @@ static int cmd_index(int argc, char **argv) {
              "  --limit N        only the first N items by id (quick demos)\n"
              "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
              "  --prune          remove items whose photo or row is gone\n"
-             "  --recipe NAME    embedding recipe for a new catalog (default: mnv2-avg+color)\n"
+             "  --recipe NAME    embedding recipe for a new catalog: default (= mnv2-avg+color),\n"
+             "                   mnv2-avg, mnv2+mnv1+color, color, or a recipe .json file\n"
+             "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"
+             "  --color-weight W weight of the colour histogram part (default 0.3)\n"
+             "  --flip           average the CNN part over the photo and its mirror image\n"
              "  --models DIR     folder with the .tflite files\n"
              "  --batch N        photos per inference batch (default 8)\n"
              "  --threads N      parallel workers (default 2; each decodes and embeds)\n"
@@ -186,6 +202,18 @@ static int cmd_index(int argc, char **argv) {
   if (optind != argc - 1) return usage_error("index", "expected one IMAGES_DIR");
   o.images_dir = argv[optind];
   if (!o.db_path) return usage_error("index", "--db is required");
+  if (recipe_spec || pre || color_weight >= 0 || flip) {
+    lk_errbuf rb = {0};
+    if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return usage_error("index", lk_err_msg(&rb));
+    if (pre) recipe.preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
+    if (color_weight >= 0) {
+      if (recipe.color_bins == 0) recipe.color_bins = 8;
+      recipe.color_weight = color_weight;
+      if (color_weight == 0) recipe.color_bins = 0;
+    }
+    if (flip) recipe.flip = 1;
+    o.recipe = &recipe;
+  }
   if (ui.json) ui.problems = json_array();
   o.progress = index_progress;
   o.report = index_report;

@@ -67,6 +67,20 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
                     name);
 }
 
+int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
+  size_t n = strlen(spec);
+  if (n < 5 || strcmp(spec + n - 5, ".json")) return lk_recipe_preset(spec, r, err);
+  json_error_t je;
+  json_t *o = json_load_file(spec, 0, &je);
+  if (!o) return lk_err_set(err, LK_EIO, "%s: %s", spec, je.text);
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (!text) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  int rc = lk_recipe_from_json(text, r, err);
+  free(text);
+  return rc;
+}
+
 static const char *pool_name(int p) {
   return p == LK_POOL_MAX ? "max" : p == LK_POOL_GEM ? "gem" : "avg";
 }

@@ -36,6 +36,8 @@ void lk_recipe_default(lk_recipe *r);
 /* Fills r from a named preset: "default", "mnv2-avg+color", "mnv2-avg", "mnv2+mnv1+color",
  * "color". LK_ENOTFOUND for an unknown name. */
 int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err);
+/* A preset name, or the path of a JSON file holding a recipe (as lk_recipe_to_json writes). */
+int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err);
 /* Canonical JSON (sorted keys, compact). Caller frees the string. NULL on ENOMEM. */
 char *lk_recipe_to_json(const lk_recipe *r);
 /* Parses and validates JSON from lk_recipe_to_json. */

@@ -540,9 +540,8 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (stored) {
     if ((rc = lk_recipe_from_json(stored, &recipe, err))) goto out;
     if (o->recipe) {
-      lk_recipe want;
+      const lk_recipe want = *o->recipe;
       char a[17], b[17];
-      if ((rc = lk_recipe_preset(o->recipe, &want, err))) goto out;
       lk_recipe_id(&want, a);
       lk_recipe_id(&recipe, b);
       if (strcmp(a, b)) {
@@ -553,8 +552,10 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
         goto out;
       }
     }
-  } else if ((rc = lk_recipe_preset(o->recipe ? o->recipe : "default", &recipe, err))) {
-    goto out;
+  } else if (o->recipe) {
+    recipe = *o->recipe;
+  } else {
+    lk_recipe_default(&recipe);
   }
 
   /* Existing items, for incremental runs. */

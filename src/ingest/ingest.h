@@ -32,7 +32,8 @@ typedef struct lk_ingest_opts {
   const char *styles_csv;   /* may be NULL: photos indexed without metadata */
   const char *db_path;
   const char *models_dir;   /* NULL = default search */
-  const char *recipe;       /* preset name; NULL = the catalog's recipe, or the default */
+  const struct lk_recipe *recipe; /* NULL = the catalog's recipe, or the default; else it must
+                                     equal the catalog's (when the catalog has one) */
   long limit;               /* 0 = all; else the first N items by id */
   long sample;              /* 0 = all; else N items drawn by a hash of (id, seed): a stable,
                                uniform subset (applied before limit) */
