@@ -55,8 +55,8 @@ $(BUILD)/lookalike: $(CLI_OBJ) $(BUILD)/liblookalike.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a $(LIBS) $(TESTLIBS)
 
-$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/liblookalike.a
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/liblookalike.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/fuzz/replay.o $(BUILD)/liblookalike.a $(LIBS)
 
 unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike
 	@bash tests/run_unit.sh $(BUILD)

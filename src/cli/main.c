@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "cli/serve.h"
+#include "cli/tune.h"
 #include "embed/embed.h"
 #include "eval/eval.h"
 #include "image/image.h"
@@ -49,6 +50,7 @@ static const char *USAGE =
     "  check --db catalog.db                                  verify the catalog file\n"
     "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
+    "  tune --db catalog.db --labels articleType,baseColour   learn a fashion projection\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -659,6 +661,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "serve")) return lk_cli_serve(argc, argv);
+  if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return EX_USAGE;
 }
