@@ -194,7 +194,7 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     goto out;
   }
   rc = 0;
-  qsort(rows->p, rows->n, sizeof(row), cmp_row);
+  if (rows->n) qsort(rows->p, rows->n, sizeof(row), cmp_row);
   /* Drop duplicate ids (keep the first). */
   row *rv = rows->p;
   size_t w = 0;
@@ -243,7 +243,7 @@ static int scan_photos(const lk_ingest_opts *o, vec_t *photos, lk_errbuf *err) {
     }
   }
   closedir(d);
-  if (!rc) qsort(photos->p, photos->n, sizeof(photo), cmp_photo);
+  if (!rc && photos->n) qsort(photos->p, photos->n, sizeof(photo), cmp_photo);
   return rc;
 }
 
@@ -259,7 +259,7 @@ static int old_cb(void *ctx, const lk_item *it) {
 
 static old_item *find_old(vec_t *olds, int64_t id) {
   old_item key = {.id = id};
-  return bsearch(&key, olds->p, olds->n, sizeof(old_item), cmp_old);
+  return olds->n ? bsearch(&key, olds->p, olds->n, sizeof(old_item), cmp_old) : NULL;
 }
 
 static int streq(const char *a, const char *b) {
@@ -563,7 +563,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
     goto out;
   }
-  qsort(olds.p, olds.n, sizeof(old_item), cmp_old);
+  if (olds.n) qsort(olds.p, olds.n, sizeof(old_item), cmp_old);
 
   /* Join rows and photos by id. */
   row *rv = rows.p;
@@ -645,10 +645,10 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     /* With --limit, items beyond the limit are not stale. */
     int present = 0;
     photo key = {.id = ov[i].id};
-    photo *ph = bsearch(&key, photos.p, photos.n, sizeof(photo), cmp_photo);
+    photo *ph = photos.n ? bsearch(&key, photos.p, photos.n, sizeof(photo), cmp_photo) : NULL;
     if (ph) {
       row rk = {.id = ov[i].id};
-      present = !o->styles_csv || bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row) != NULL;
+      present = !o->styles_csv || (rows.n && bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row) != NULL);
     }
     if (present) continue;
     if (o->prune) {
