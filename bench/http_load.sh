@@ -54,8 +54,17 @@ for _ in $(seq 300); do
 done
 URL=http://127.0.0.1:$PORT
 NVEC=$(curl -s "$URL/health" | sed -n 's/.*"vectors":\([0-9]*\).*/\1/p')
+EMB=$(sed -n 's/.*, \([0-9]*\) embedders.*/\1/p' "$T/server.log")
+idle_pct() { # share of CPU time idle over 2 s: other work on the machine skews the numbers
+  local a b c d e f g h t1 i1
+  read -r _ a b c d e f g h _ < /proc/stat; t1=$((a + b + c + d + e + f + g + h)); i1=$((d + e))
+  sleep 2
+  read -r _ a b c d e f g h _ < /proc/stat
+  echo $(( 100 * (d + e - i1) / (a + b + c + d + e + f + g + h - t1 + 1) ))
+}
+IDLE0=$(idle_pct)
 mapfile -t PHOTOS < <(ls "$DATA/photos-225x300" | sort -n | head -50 | sed "s|^|$DATA/photos-225x300/|")
-echo "http_load: $NVEC searchable items, server --threads $THREADS, ${SECS}s per level"
+echo "http_load: $NVEC searchable items, server --threads $THREADS ($EMB embedders), ${SECS}s per level, CPU idle before: $IDLE0%"
 node "$ROOT/bench/http_load.js" "$URL" 1 2 10 "${PHOTOS[@]}" > /dev/null   # warm-up
 
 stage_mean() { # mean of a search stage from /metrics, ms
@@ -75,25 +84,29 @@ for c in 1 2 8; do
   printf '%8s %8s %8s %8s %8s %8s %7s\n' "$c" "$rps" "$p50" "$p90" "$p99" "$mx" "$err"
   rows+=("| $c | $rps | $p50 | $p90 | $p99 | $mx | $err |")
 done
-dec=$(stage_mean decode); emb=$(stage_mean embed); knn=$(stage_mean knn)
-echo "http_load: mean stages over all requests: decode $dec ms, embed $emb ms, knn $knn ms"
+IDLE1=$(idle_pct)
+dec=$(stage_mean decode); que=$(stage_mean queue); emb=$(stage_mean embed); knn=$(stage_mean knn)
+echo "http_load: mean stages over all requests: decode $dec ms, queue $que ms, embed $emb ms, knn $knn ms"
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 {
   echo "## HTTP search"
   echo
   echo "\`bench/http_load.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores ($cpu), catalog of $NVEC items,"
-  echo "\`lookalike serve --threads $THREADS\`, closed-loop clients on loopback with keep-alive, each"
-  echo "sending multipart \`POST /api/search\` (k=10) of 225x300 shop photos back to back for ${SECS} s."
-  echo "Latency is from request to last response byte, as the client sees it."
+  echo "\`lookalike serve --threads $THREADS\` ($EMB embedders), closed-loop clients on loopback with"
+  echo "keep-alive, each sending multipart \`POST /api/search\` (k=10) of 225x300 shop photos back to"
+  echo "back for ${SECS} s. Latency is from request to last response byte, as the client sees it; the"
+  echo "client runs on the same cores. CPU idle just before the run: $IDLE0%, just after: $IDLE1%"
+  echo "(less than ~95% means other work on the machine skewed the numbers)."
+
   echo
   echo "| clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |"
   echo "|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Mean server-side stages per search: decode $dec ms, embed $emb ms, exact k-NN $knn ms."
-  echo "The embedder is one per engine, serialised on a mutex (search/engine.c), so throughput"
-  echo "is bounded by 1 / embed time and extra clients add queueing latency rather than req/s."
+  echo "Mean server-side stages per search: decode $dec ms, waiting for an embedder $que ms,"
+  echo "embed $emb ms, exact k-NN $knn ms. A search is CPU-bound from end to end, so once every"
+  echo "core is busy more clients add queueing latency, not requests per second."
   echo
 } > "$T/section.md"
 if [ -f "$OUT" ]; then # replace our section, keep the others

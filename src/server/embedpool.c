@@ -1,5 +1,6 @@
 /* server/embedpool.c — embedders lent to request threads (see embedpool.h): a stack of free
- * embedders under a mutex, with a condition variable to wait on when all are busy. */
+ * embedders under a mutex; when all are busy, requests wait their turn in arrival order
+ * (tickets), so that no search starves behind later ones. */
 #include "server/embedpool.h"
 
 #include <pthread.h>
@@ -14,6 +15,7 @@ struct lk_embedpool {
   pthread_mutex_t lock;
   pthread_cond_t freed;
   int n, nfree, dim;
+  unsigned long long next_ticket, head; /* tickets handed out; the next one to serve */
   lk_embedder *all[MAX_EMBEDDERS];
   lk_embedder *free_[MAX_EMBEDDERS]; /* stack of idle embedders */
 };
@@ -66,14 +68,17 @@ int lk_embedpool_dim(const lk_embedpool *p) { return p->dim; }
 int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err) {
   double t0 = now_s();
   pthread_mutex_lock(&p->lock);
-  while (p->nfree == 0) pthread_cond_wait(&p->freed, &p->lock);
+  unsigned long long ticket = p->next_ticket++;
+  while (ticket != p->head || p->nfree == 0) pthread_cond_wait(&p->freed, &p->lock);
+  p->head++;
   lk_embedder *e = p->free_[--p->nfree];
+  pthread_cond_broadcast(&p->freed); /* the next in line may take another free one */
   pthread_mutex_unlock(&p->lock);
   if (wait_s) *wait_s = now_s() - t0;
   int rc = lk_embedder_run(e, img, 1, vec, err);
   pthread_mutex_lock(&p->lock);
   p->free_[p->nfree++] = e;
-  pthread_cond_signal(&p->freed);
+  pthread_cond_broadcast(&p->freed);
   pthread_mutex_unlock(&p->lock);
   return rc;
 }

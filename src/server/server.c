@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nn/model.h"
 #include "server/api.h"
 #include "server/assets.h"
 #include "server/embedpool.h"
 #include "server/metrics.h"
-#include "nn/model.h"
 #include "util/size.h"
 
 #define MIB ((size_t)1 << 20)
@@ -698,7 +698,10 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
     rc = lk_err_set(err, LK_EINVAL, "cannot use host '%s': %s", s->o.host, gai_strerror(gai));
     goto fail;
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  /* poll(), not epoll: MHD's epoll loop accepts up to 10 connections in a row, so a burst
+   * of clients lands on one pool thread and their searches run one after another; with
+   * poll() each idle thread takes its share and a thread busy in a search takes none. */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   errno = 0;
   s->daemon = MHD_start_daemon(
