@@ -31,6 +31,8 @@ if [ -n "$q" ]; then
   echo "== the same, only women's products"
   ./build/lookalike search "$q" --db "$DB" -k 5 --where gender=Women
 fi
+echo "== lookalike map --db $DB --out map.png (the page's Map view)"
+./build/lookalike map --db "$DB" --out map.png --thumbs 60
 if ./build/lookalike serve --help >/dev/null 2>&1; then
   echo "== serving on http://localhost:${PORT:-8080} (Ctrl-C to stop)"
   exec ./build/lookalike serve --db "$DB" --port "${PORT:-8080}"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "cli/map.h"
 #include "cli/serve.h"
 #include "cli/tune.h"
 #include "embed/embed.h"
@@ -51,6 +52,7 @@ static const char *USAGE =
     "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
     "  tune --db catalog.db --labels articleType,baseColour   learn a fashion projection\n"
+    "  map --db catalog.db --out map.png                      a 2-D map of the catalog\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -502,11 +504,13 @@ static int cmd_eval(int argc, char **argv) {
       {"same-product", required_argument, 0, 'p'}, {"json", no_argument, 0, 'j'},
       {"markdown", no_argument, 0, 'M'},       {"models", required_argument, 0, 'm'},
       {"breakdown", required_argument, 0, 'b'}, {"backend", required_argument, 0, 'B'},
+      {"holdout-mod", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   const char *db = NULL, *same_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
   long sample = 3000, breakdown = 15;
   uint64_t seed = 1;
   int json = 0, md = 0, c;
+  lk_eval_scope scope = {0, LK_EVAL_SPLIT_TEST};
   lk_engine_opts eo;
   lk_engine_opts_default(&eo);
   while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1) {
@@ -521,6 +525,12 @@ static int cmd_eval(int argc, char **argv) {
     case 'm': eo.models_dir = optarg; break;
     case 'b': breakdown = atol(optarg); break;
     case 'B': if (parse_backend(optarg, &eo.backend)) return usage_error("eval", "--backend is ref or dnnl"); break;
+    case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return usage_error("eval", "--holdout-mod must be >= 0"); break;
+    case 'S':
+      if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
+      else if (!strcmp(optarg, "train")) scope.split = LK_EVAL_SPLIT_TRAIN;
+      else return usage_error("eval", "--split is test or train");
+      break;
     case 'h':
       printf("usage: lookalike eval --db catalog.db [options]\n\n"
              "Leave-one-out retrieval quality: each sampled item queries the rest of the catalog\n"
@@ -532,6 +542,9 @@ static int cmd_eval(int argc, char **argv) {
              "  --fields A,B        label fields (default articleType,baseColour,gender,subCategory)\n"
              "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID\n"
              "  --breakdown N       rows of the per-value table (default 15)\n"
+             "  --holdout-mod M     only products of one split (as `lookalike tune` makes it):\n"
+             "                      queries and gallery both; test = hash(id) mod M == 0\n"
+             "  --split test|train  which split with --holdout-mod (default test)\n"
              "  --json | --markdown output format (default: a table)\n");
       return EX_OK;
     default: return usage_error("eval", "unknown option");
@@ -553,8 +566,8 @@ static int cmd_eval(int argc, char **argv) {
   lk_eval_result *r = calloc(1, sizeof *r);
   lk_eval_same sp = {0};
   int rc = r ? lk_engine_open(db, &eo, &e, &eb) : LK_ENOMEM;
-  if (!rc) rc = lk_eval_loo(e, fields, nfields, sample, seed, r, &eb);
-  if (!rc && same_dir) rc = lk_eval_same_product(e, same_dir, 0, &sp, &eb);
+  if (!rc) rc = lk_eval_loo_scoped(e, &scope, fields, nfields, sample, seed, r, &eb);
+  if (!rc && same_dir) rc = lk_eval_same_product_scoped(e, &scope, same_dir, 0, &sp, &eb);
   if (rc) {
     fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
     free(r);
@@ -569,6 +582,9 @@ static int cmd_eval(int argc, char **argv) {
     json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
     json_object_set_new(j, "sample", json_integer(r->sample));
     json_object_set_new(j, "seed", json_integer((json_int_t)seed));
+    if (scope.holdout_mod > 0)
+      json_object_set_new(j, "scope", json_pack("{s:i,s:s}", "holdout_mod", scope.holdout_mod, "split",
+                                                scope.split == LK_EVAL_SPLIT_TEST ? "test" : "train"));
     for (int f = 0; f < r->nfields; f++)
       json_object_set_new(fm, lk_catalog_fields[r->field[f]],
                           json_pack("{s:f,s:f,s:f,s:f,s:I}", "p1", r->m[f].p1, "p10", r->m[f].p10, "map10",
@@ -588,6 +604,10 @@ static int cmd_eval(int argc, char **argv) {
     print_json(j);
     json_decref(j);
   } else {
+    if (scope.holdout_mod > 0)
+      printf(md ? "Only the %s split (hash(id) mod %d %s 0), queries and gallery.\n\n" : "only the %s split (hash(id) mod %d %s 0), queries and gallery\n",
+             scope.split == LK_EVAL_SPLIT_TEST ? "test" : "training", scope.holdout_mod,
+             scope.split == LK_EVAL_SPLIT_TEST ? "==" : "!=");
     if (md) printf("Recipe `%s`, %zu items, %ld queries (seed %llu), leave-one-out.\n\n| field | P@1 | P@10 | mAP@10 | R@10 | queries |\n|---|---|---|---|---|---|\n",
                    rec->name, lk_engine_size(e), r->sample, (unsigned long long)seed);
     else printf("recipe %s, %zu items, %ld queries (seed %llu), leave-one-out\n\n%-14s  %6s  %6s  %6s  %6s  %7s\n",
@@ -662,6 +682,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "serve")) return lk_cli_serve(argc, argv);
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
+  if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return EX_USAGE;
 }

@@ -103,6 +103,7 @@ int lk_cli_serve(int argc, char **argv) {
   so.embedders = embedders;
   so.models_dir = models;
   so.backend = backend;
+  so.db_path = db;
   if (!quiet) so.log = log_line;
 
   /* Block the stop signals before any thread exists: every server thread inherits the mask

@@ -28,7 +28,10 @@ int lk_embed_find_models(const char *explicit_dir, char *out, size_t cap, lk_err
 int lk_embedder_new(const lk_recipe *r, const char *models_dir, const lk_embedder_opts *o,
                     lk_embedder **out, lk_errbuf *err);
 void lk_embedder_free(lk_embedder *e); /* NULL-safe */
+/* Width of the vectors lk_embedder_run makes (the projection's output when the recipe has one). */
 int lk_embedder_dim(const lk_embedder *e);
+/* Width before the recipe's projection: the normalised concatenation of the parts. */
+int lk_embedder_raw_dim(const lk_embedder *e);
 /* Smallest side decoders should keep (DCT scaling hint): the models' input size. */
 int lk_embedder_input_side(const lk_embedder *e);
 int lk_embedder_max_batch(const lk_embedder *e);

@@ -1,13 +1,22 @@
-/* embed/recipe.c — recipe presets and their canonical JSON form (jansson). */
+/* embed/recipe.c — recipe presets and their canonical JSON form (jansson), and the learned
+ * projections a tuned recipe carries (weights as base64 float32 LE inside the JSON; applied
+ * with oneDNN's sgemm). */
 #include "embed/recipe.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <nettle/base64.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/model.h"
 #include "util/hash.h"
+#include "util/size.h"
 
 #define MNV2_FILE "mobilenet_v2_1.0_224_quant.tflite"
 #define MNV2_SHA "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776"
@@ -70,6 +79,10 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
 int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
   size_t n = strlen(spec);
   if (n < 5 || strcmp(spec + n - 5, ".json")) return lk_recipe_preset(spec, r, err);
+  struct stat st;
+  if (stat(spec, &st)) return lk_err_set(err, LK_EIO, "%s: %s", spec, strerror(errno));
+  if (st.st_size > LK_RECIPE_MAX_JSON)
+    return lk_err_set(err, LK_ETOOBIG, "%s: larger than %d MiB", spec, LK_RECIPE_MAX_JSON >> 20);
   json_error_t je;
   json_t *o = json_load_file(spec, 0, &je);
   if (!o) return lk_err_set(err, LK_EIO, "%s: %s", spec, je.text);
@@ -79,6 +92,268 @@ int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
   int rc = lk_recipe_from_json(text, r, err);
   free(text);
   return rc;
+}
+
+/* ---- projections */
+
+void lk_projection_free(lk_projection *p) {
+  if (!p) return;
+  for (int i = 0; i < p->nlayers; i++) {
+    free(p->layer[i].w);
+    free(p->layer[i].b);
+  }
+  free(p);
+}
+
+int lk_projection_new(int nlayers, const int *dims, lk_projection **out, lk_errbuf *err) {
+  *out = NULL;
+  if (nlayers < 1 || nlayers > LK_PROJ_MAX_LAYERS)
+    return lk_err_set(err, LK_EINVAL, "projection: 1..%d layers", LK_PROJ_MAX_LAYERS);
+  for (int i = 0; i <= nlayers; i++)
+    if (dims[i] < 1 || dims[i] > LK_PROJ_MAX_DIM)
+      return lk_err_set(err, LK_ETOOBIG, "projection: width %d out of 1..%d", dims[i], LK_PROJ_MAX_DIM);
+  lk_projection *p = calloc(1, sizeof *p);
+  if (!p) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  p->nlayers = nlayers;
+  for (int i = 0; i < nlayers; i++) {
+    lk_projection_layer *l = &p->layer[i];
+    size_t nw;
+    l->in = dims[i];
+    l->out = dims[i + 1];
+    l->relu = i + 1 < nlayers;
+    if (lk_size_mul((size_t)l->in, (size_t)l->out, &nw)) {
+      lk_projection_free(p);
+      return lk_err_set(err, LK_ETOOBIG, "projection too large");
+    }
+    l->w = calloc(nw, sizeof(float));
+    l->b = calloc((size_t)l->out, sizeof(float));
+    if (!l->w || !l->b) {
+      lk_projection_free(p);
+      return lk_err_set(err, LK_ENOMEM, "out of memory for a projection");
+    }
+  }
+  *out = p;
+  return 0;
+}
+
+int lk_projection_in(const lk_projection *p) { return p->layer[0].in; }
+int lk_projection_out(const lk_projection *p) { return p->layer[p->nlayers - 1].out + p->tail; }
+
+/* Scales v[0..n) to norm w (a zero vector stays zero). */
+static void normalise(float *v, int n, float w) {
+  double s = 0;
+  for (int k = 0; k < n; k++) s += (double)v[k] * v[k];
+  if (s <= 0) return;
+  float f = (float)(w / sqrt(s));
+  for (int k = 0; k < n; k++) v[k] *= f;
+}
+
+int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y, lk_errbuf *err) {
+  if (n <= 0) return 0;
+  int wmax = 0, od = lk_projection_out(p), lo = p->layer[p->nlayers - 1].out, in0 = p->layer[0].in;
+  for (int i = 0; i < p->nlayers; i++) if (p->layer[i].out > wmax) wmax = p->layer[i].out;
+  /* Rows in blocks so the scratch stays small whatever n is. */
+  const long B = 256;
+  size_t cap;
+  if (lk_size_mul3((size_t)B, (size_t)wmax, 2, &cap)) return lk_err_set(err, LK_ETOOBIG, "projection too large");
+  float *buf = malloc(cap * sizeof(float));
+  if (!buf) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  int rc = 0;
+  for (long r0 = 0; r0 < n && !rc; r0 += B) {
+    long nb = n - r0 < B ? n - r0 : B;
+    const float *in = x + (size_t)r0 * p->layer[0].in;
+    for (int i = 0; i < p->nlayers; i++) {
+      const lk_projection_layer *l = &p->layer[i];
+      int last = i + 1 == p->nlayers, ldo = last ? od : l->out; /* the last writes rows of od */
+      float *o = last ? y + (size_t)r0 * od : buf + (size_t)(i & 1) * B * wmax;
+      for (long r = 0; r < nb; r++) memcpy(o + (size_t)r * ldo, l->b, sizeof(float) * l->out);
+      if (dnnl_sgemm('N', 'N', nb, l->out, l->in, 1.0f, in, i ? l->in : in0, l->w, l->out, 1.0f, o, ldo) !=
+          dnnl_success) {
+        rc = lk_err_set(err, LK_EINVAL, "projection: sgemm failed");
+        break;
+      }
+      if (l->relu)
+        for (long r = 0; r < nb; r++)
+          for (int k = 0; k < l->out; k++) o[(size_t)r * ldo + k] = o[(size_t)r * ldo + k] > 0 ? o[(size_t)r * ldo + k] : 0;
+      in = o;
+    }
+    for (long r = 0; r < nb && !rc; r++) {
+      float *v = y + (size_t)(r0 + r) * od;
+      normalise(v, lo, 1.0f);
+      if (p->tail > 0) {
+        memcpy(v + lo, x + (size_t)(r0 + r) * in0 + (in0 - p->tail), sizeof(float) * p->tail);
+        normalise(v + lo, p->tail, p->tail_weight);
+        normalise(v, od, 1.0f);
+      }
+    }
+  }
+  free(buf);
+  return rc;
+}
+
+static lk_projection *proj_dup(const lk_projection *src) {
+  int dims[LK_PROJ_MAX_LAYERS + 1];
+  dims[0] = src->layer[0].in;
+  for (int i = 0; i < src->nlayers; i++) dims[i + 1] = src->layer[i].out;
+  lk_projection *p;
+  if (lk_projection_new(src->nlayers, dims, &p, NULL)) return NULL;
+  for (int i = 0; i < src->nlayers; i++) {
+    p->layer[i].relu = src->layer[i].relu;
+    memcpy(p->layer[i].w, src->layer[i].w, sizeof(float) * (size_t)src->layer[i].in * src->layer[i].out);
+    memcpy(p->layer[i].b, src->layer[i].b, sizeof(float) * (size_t)src->layer[i].out);
+  }
+  p->tail = src->tail;
+  p->tail_weight = src->tail_weight;
+  return p;
+}
+
+void lk_recipe_clear(lk_recipe *r) {
+  if (!r) return;
+  lk_projection_free(r->proj);
+  r->proj = NULL;
+}
+
+int lk_recipe_copy(lk_recipe *dst, const lk_recipe *src) {
+  *dst = *src;
+  dst->proj = NULL;
+  if (src->proj && !(dst->proj = proj_dup(src->proj))) return LK_ENOMEM;
+  return 0;
+}
+
+void lk_recipe_set_projection(lk_recipe *r, lk_projection *p) {
+  if (r->proj != p) lk_projection_free(r->proj);
+  r->proj = p;
+}
+
+/* float32 little-endian <-> base64, independent of the host's byte order. */
+static json_t *floats_b64(const float *v, size_t n) {
+  size_t nb = n * 4, ne = BASE64_ENCODE_RAW_LENGTH(nb);
+  uint8_t *raw = malloc(nb ? nb : 1);
+  char *txt = malloc(ne + 1);
+  json_t *j = NULL;
+  if (raw && txt) {
+    for (size_t i = 0; i < n; i++) {
+      uint32_t u;
+      memcpy(&u, &v[i], 4);
+      raw[4 * i] = (uint8_t)u;
+      raw[4 * i + 1] = (uint8_t)(u >> 8);
+      raw[4 * i + 2] = (uint8_t)(u >> 16);
+      raw[4 * i + 3] = (uint8_t)(u >> 24);
+    }
+    base64_encode_raw(txt, nb, raw);
+    txt[ne] = '\0';
+    j = json_string(txt);
+  }
+  free(raw);
+  free(txt);
+  return j;
+}
+
+/* Decodes exactly n floats from a base64 string; LK_ECORRUPT otherwise. */
+static int b64_floats(json_t *s, float *v, size_t n) {
+  if (!json_is_string(s)) return LK_ECORRUPT;
+  size_t len = json_string_length(s), nb = n * 4;
+  if (len != BASE64_ENCODE_RAW_LENGTH(nb)) return LK_ECORRUPT; /* checked before allocating */
+  uint8_t *raw = malloc(BASE64_DECODE_LENGTH(len) + 1);
+  if (!raw) return LK_ENOMEM;
+  struct base64_decode_ctx ctx;
+  size_t got = 0;
+  base64_decode_init(&ctx);
+  int ok = base64_decode_update(&ctx, &got, raw, len, json_string_value(s)) &&
+           base64_decode_final(&ctx) && got == nb;
+  for (size_t i = 0; ok && i < n; i++) {
+    uint32_t u = (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 | (uint32_t)raw[4 * i + 2] << 16 |
+                 (uint32_t)raw[4 * i + 3] << 24;
+    memcpy(&v[i], &u, 4);
+    if (!isfinite(v[i])) ok = 0;
+  }
+  free(raw);
+  return ok ? 0 : LK_ECORRUPT;
+}
+
+static json_t *proj_to_json(const lk_projection *p) {
+  json_t *layers = json_array(), *o = json_object();
+  if (!layers || !o) goto fail;
+  for (int i = 0; i < p->nlayers; i++) {
+    const lk_projection_layer *l = &p->layer[i];
+    json_t *w = floats_b64(l->w, (size_t)l->in * l->out), *b = floats_b64(l->b, (size_t)l->out);
+    json_t *j = json_object();
+    if (!w || !b || !j) {
+      json_decref(w);
+      json_decref(b);
+      json_decref(j);
+      goto fail;
+    }
+    json_object_set_new(j, "in", json_integer(l->in));
+    json_object_set_new(j, "out", json_integer(l->out));
+    json_object_set_new(j, "relu", json_boolean(l->relu));
+    json_object_set_new(j, "w", w);
+    json_object_set_new(j, "b", b);
+    json_array_append_new(layers, j);
+  }
+  json_object_set_new(o, "layers", layers);
+  if (p->tail > 0) {
+    json_object_set_new(o, "tail", json_integer(p->tail));
+    json_object_set_new(o, "tail_weight", json_real(p->tail_weight));
+  }
+  return o;
+fail:
+  json_decref(layers);
+  json_decref(o);
+  return NULL;
+}
+
+static int proj_from_json(json_t *o, lk_projection **out, lk_errbuf *err) {
+  json_t *layers = json_object_get(o, "layers");
+  *out = NULL;
+  if (!json_is_array(layers) || json_array_size(layers) < 1 || json_array_size(layers) > LK_PROJ_MAX_LAYERS)
+    return lk_err_set(err, LK_ECORRUPT, "recipe: projection needs 1..%d layers", LK_PROJ_MAX_LAYERS);
+  int n = (int)json_array_size(layers), dims[LK_PROJ_MAX_LAYERS + 1];
+  for (int i = 0; i < n; i++) {
+    json_t *l = json_array_get(layers, (size_t)i);
+    json_t *in = json_object_get(l, "in"), *od = json_object_get(l, "out");
+    if (!json_is_integer(in) || !json_is_integer(od) || json_integer_value(in) < 1 ||
+        json_integer_value(in) > LK_PROJ_MAX_DIM || json_integer_value(od) < 1 ||
+        json_integer_value(od) > LK_PROJ_MAX_DIM)
+      return lk_err_set(err, LK_ECORRUPT, "recipe: projection layer %d: bad in/out", i);
+    if (i > 0 && json_integer_value(in) != dims[i])
+      return lk_err_set(err, LK_ECORRUPT, "recipe: projection layer %d: in %lld != previous out %d", i,
+                        (long long)json_integer_value(in), dims[i]);
+    dims[i] = (int)json_integer_value(in);
+    dims[i + 1] = (int)json_integer_value(od);
+    /* The weights' text must be the right size before anything is allocated for them. */
+    json_t *w = json_object_get(l, "w"), *b = json_object_get(l, "b");
+    size_t nw = (size_t)dims[i] * (size_t)dims[i + 1] * 4, nb = (size_t)dims[i + 1] * 4;
+    if (!json_is_string(w) || !json_is_string(b) || json_string_length(w) != BASE64_ENCODE_RAW_LENGTH(nw) ||
+        json_string_length(b) != BASE64_ENCODE_RAW_LENGTH(nb))
+      return lk_err_set(err, LK_ECORRUPT, "recipe: projection layer %d: weights missing or of the wrong size", i);
+  }
+  lk_projection *p;
+  int rc = lk_projection_new(n, dims, &p, err);
+  if (rc) return rc;
+  for (int i = 0; i < n; i++) {
+    json_t *l = json_array_get(layers, (size_t)i);
+    lk_projection_layer *pl = &p->layer[i];
+    pl->relu = json_is_true(json_object_get(l, "relu"));
+    if ((rc = b64_floats(json_object_get(l, "w"), pl->w, (size_t)pl->in * pl->out)) ||
+        (rc = b64_floats(json_object_get(l, "b"), pl->b, (size_t)pl->out))) {
+      lk_projection_free(p);
+      return lk_err_set(err, rc, "recipe: projection layer %d: weights missing, of the wrong size or "
+                        "not finite", i);
+    }
+  }
+  json_t *tl = json_object_get(o, "tail"), *tw = json_object_get(o, "tail_weight");
+  if (tl) {
+    if (!json_is_integer(tl) || json_integer_value(tl) < 0 || json_integer_value(tl) > dims[0] ||
+        !json_is_number(tw) || !(json_number_value(tw) >= 0) || json_number_value(tw) > 1000) {
+      lk_projection_free(p);
+      return lk_err_set(err, LK_ECORRUPT, "recipe: projection tail must be 0..%d with a weight >= 0", dims[0]);
+    }
+    p->tail = (int)json_integer_value(tl);
+    p->tail_weight = (float)json_number_value(tw);
+  }
+  *out = p;
+  return 0;
 }
 
 static const char *pool_name(int p) {
@@ -107,9 +382,21 @@ char *lk_recipe_to_json(const lk_recipe *r) {
     json_object_set_new(j, "pool", json_string(pool_name(p->pool)));
     json_object_set_new(j, "gem_p", json_real(p->gem_p));
     json_object_set_new(j, "weight", json_real(p->weight));
+    if (p->grid > 1) json_object_set_new(j, "grid", json_integer(p->grid)); /* only when set: ids stay */
     json_array_append_new(parts, j);
   }
   json_object_set_new(o, "parts", parts);
+  /* Optional keys appear only when set, so older recipes keep their ids. */
+  if (r->prescale > 0) json_object_set_new(o, "prescale", json_integer(r->prescale));
+  if (r->color_fg) json_object_set_new(o, "color_fg", json_true());
+  if (r->proj) {
+    json_t *pj = proj_to_json(r->proj);
+    if (!pj) {
+      json_decref(o);
+      return NULL;
+    }
+    json_object_set_new(o, "projection", pj);
+  }
   char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(6));
   json_decref(o);
   return s;
@@ -163,7 +450,23 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
     p->pool = !strcmp(pool, "max") ? LK_POOL_MAX : !strcmp(pool, "gem") ? LK_POOL_GEM : LK_POOL_AVG;
     p->gem_p = (float)json_number_value(json_object_get(j, "gem_p"));
     p->weight = (float)json_number_value(json_object_get(j, "weight"));
+    json_t *g = json_object_get(j, "grid");
+    if (g && (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > LK_RECIPE_MAX_GRID)) {
+      rc = lk_err_set(err, LK_ECORRUPT, "recipe: part %d: grid must be 1..%d", i, LK_RECIPE_MAX_GRID);
+      goto out;
+    }
+    p->grid = g ? (int)json_integer_value(g) : 0;
   }
+  json_t *ps = json_object_get(o, "prescale"), *pj = json_object_get(o, "projection");
+  r->color_fg = json_is_true(json_object_get(o, "color_fg"));
+  if (ps) {
+    if (!json_is_integer(ps) || json_integer_value(ps) < 0 || json_integer_value(ps) > 4096) {
+      rc = lk_err_set(err, LK_ECORRUPT, "recipe: prescale must be 0..4096");
+      goto out;
+    }
+    r->prescale = (int)json_integer_value(ps);
+  }
+  if (pj && (rc = proj_from_json(pj, &r->proj, err))) goto out;
   rc = 0;
 out:
   json_decref(o);

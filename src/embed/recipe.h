@@ -8,7 +8,11 @@
 #include "util/err.h"
 
 #define LK_RECIPE_MAX_PARTS 4
+#define LK_RECIPE_MAX_GRID 4
 #define LK_RECIPE_FORMAT 1
+#define LK_PROJ_MAX_LAYERS 3
+#define LK_PROJ_MAX_DIM 8192 /* limit on every width of a projection read from JSON */
+#define LK_RECIPE_MAX_JSON (256 << 20) /* limit on a recipe .json file (tuned ones carry weights) */
 
 enum lk_preprocess { LK_PRE_SQUASH = 0, LK_PRE_PAD = 1 };
 
@@ -19,7 +23,30 @@ typedef struct lk_recipe_part {
   int pool;         /* enum lk_pool (nn/model.h) */
   float gem_p;      /* GeM exponent when pool == LK_POOL_GEM */
   float weight;     /* the part is L2-normalised, then scaled by this */
+  int grid;         /* 0 or 1: pool the whole map; g = 2..LK_RECIPE_MAX_GRID: pool each cell of a
+                       g x g grid (overlapping when the map's side is odd), g*g*channels values */
 } lk_recipe_part;
+
+/* A learned map applied after the parts are concatenated and L2-normalised (lookalike tune):
+ * y = layer_n(...layer_1(x)), layer(x) = x W + b (W row-major in x out), then ReLU when relu;
+ * y is L2-normalised. With tail > 0, the last `tail` values of x (the colour histogram),
+ * L2-normalised and scaled by tail_weight, are appended to y and the whole is L2-normalised
+ * again, so instance-level colour survives the projection. Stored in the recipe JSON as
+ *   "projection":{"layers":[{"in":D,"out":K,"relu":false,"w":BASE64,"b":BASE64},...]
+ *                 [,"tail":T,"tail_weight":W]}
+ * with w and b float32 little-endian, base64 (RFC 4648). */
+typedef struct lk_projection_layer {
+  int in, out, relu;
+  float *w; /* in * out */
+  float *b; /* out */
+} lk_projection_layer;
+
+typedef struct lk_projection {
+  int nlayers;
+  lk_projection_layer layer[LK_PROJ_MAX_LAYERS];
+  int tail;           /* 0 = none; else <= the input width */
+  float tail_weight;
+} lk_projection;
 
 typedef struct lk_recipe {
   char name[64];     /* e.g. "mnv2-avg+color" */
@@ -29,6 +56,13 @@ typedef struct lk_recipe {
   int color_bins;    /* bins per channel of the RGB histogram; 0 = no colour part */
   float color_weight;
   int flip;          /* 1 = average the CNN parts over the photo and its mirror image */
+  int color_fg;      /* 1 = the colour histogram counts only foreground pixels (those that differ
+                        from the background colour, estimated on the photo's border) */
+  int prescale;      /* > 0: photos whose longer side exceeds this are first shrunk to it (so a
+                        large query photo looks like the small catalog photos); 0 = off */
+  lk_projection *proj; /* NULL = none. Owned by the recipe: recipes that may hold one (parsed
+                        from JSON, lk_recipe_copy, lk_recipe_set_projection) need lk_recipe_clear.
+                        A plain struct copy shares it (the copy must not be cleared too). */
 } lk_recipe;
 
 /* The default recipe, chosen by measurement (README, docs/QUALITY.md). */
@@ -42,7 +76,23 @@ int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err);
 char *lk_recipe_to_json(const lk_recipe *r);
 /* Parses and validates JSON from lk_recipe_to_json. */
 int lk_recipe_from_json(const char *json, lk_recipe *r, lk_errbuf *err);
-/* 16 hex digits of the SHA-256 of the canonical JSON. */
+/* 16 hex digits of the SHA-256 of the canonical JSON (so a new projection is a new id). */
 void lk_recipe_id(const lk_recipe *r, char out[17]);
+
+/* Frees the recipe's projection (NULL-safe, idempotent); the rest of *r is kept. */
+void lk_recipe_clear(lk_recipe *r);
+/* Deep copy (dst gets its own projection). dst is overwritten, not cleared first. */
+int lk_recipe_copy(lk_recipe *dst, const lk_recipe *src);
+/* Projections. new: zeroed weights for layers of widths dims[0] -> dims[1] -> ... ->
+ * dims[nlayers] (ReLU after every layer but the last). *out: lk_projection_free. */
+int lk_projection_new(int nlayers, const int *dims, lk_projection **out, lk_errbuf *err);
+void lk_projection_free(lk_projection *p); /* NULL-safe */
+int lk_projection_in(const lk_projection *p);
+int lk_projection_out(const lk_projection *p); /* the last layer's width + tail */
+/* Applies p to n rows of x (lk_projection_in floats each) into y (n rows of
+ * lk_projection_out floats), each output row L2-normalised. Uses oneDNN's sgemm. */
+int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y, lk_errbuf *err);
+/* Gives p to r (replacing and freeing any projection r had); r owns it from now on. */
+void lk_recipe_set_projection(lk_recipe *r, lk_projection *p);
 
 #endif

@@ -1,4 +1,5 @@
-/* eval/eval.c — leave-one-out and same-product retrieval metrics (see eval.h). */
+/* eval/eval.c — leave-one-out and same-product retrieval metrics (see eval.h), optionally
+ * restricted to one split of the train/test split (tune/tune.h) for tuned catalogs. */
 #include "eval/eval.h"
 
 #include <dirent.h>
@@ -12,6 +13,7 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "index/index.h"
+#include "tune/tune.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -99,10 +101,37 @@ static int group_by(gal *g, size_t n, const char *(*key)(const gal *, int), int 
 }
 
 static const char *key_hash(const gal *x, int arg) { (void)arg; return x->it->hash; }
+
+static int in_scope(const lk_eval_scope *sc, int64_t id) {
+  if (!sc || sc->holdout_mod <= 0) return 1;
+  return lk_tune_is_holdout(id, sc->holdout_mod) == (sc->split == LK_EVAL_SPLIT_TEST);
+}
+
+/* Allow-bitmap over the index rows of the items in scope; *out NULL when no scope applies. */
+static int scope_bitmap(const lk_engine *e, const lk_eval_scope *sc, uint64_t **out) {
+  *out = NULL;
+  if (!sc || sc->holdout_mod <= 0) return 0;
+  const lk_index *ix = lk_engine_index(e);
+  size_t n = lk_index_size(ix);
+  uint64_t *bm = calloc(n / 64 + 1, sizeof *bm);
+  if (!bm) return LK_ENOMEM;
+  for (size_t i = 0; i < lk_engine_item_count(e); i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    int64_t r = lk_index_row(ix, it->id);
+    if (r >= 0 && in_scope(sc, it->id)) bm[r / 64] |= 1ull << (r % 64);
+  }
+  *out = bm;
+  return 0;
+}
 static const char *key_field(const gal *x, int f) { return x->it->field[f]; }
 
 int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample, uint64_t seed,
                 lk_eval_result *out, lk_errbuf *err) {
+  return lk_eval_loo_scoped(e, NULL, fields, nfields, sample, seed, out, err);
+}
+
+int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields,
+                       long sample, uint64_t seed, lk_eval_result *out, lk_errbuf *err) {
   memset(out, 0, sizeof *out);
   double t0 = now_s();
   if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
@@ -117,12 +146,16 @@ int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample,
   float *q = NULL;
   lk_hit *hits = NULL;
   int *nf = NULL;
-  if (!g || !sizes || !dsz || !groups) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+  uint64_t *allow = NULL;
+  if (!g || !sizes || !dsz || !groups || scope_bitmap(e, scope, &allow)) {
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
   size_t ng = 0;
   for (size_t i = 0; i < nitems; i++) {
     const lk_item *it = lk_engine_item_at(e, i);
     const float *v = lk_engine_vector(e, it->id);
-    if (v) g[ng++] = (gal){.id = it->id, .it = it, .vec = v};
+    if (v && in_scope(scope, it->id)) g[ng++] = (gal){.id = it->id, .it = it, .vec = v};
   }
   if (ng < 2) { rc = lk_err_set(err, LK_EINVAL, "the catalog needs at least 2 vectors"); goto out; }
   /* Duplicate groups by content hash. */
@@ -172,7 +205,7 @@ int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample,
   for (size_t b0 = 0; b0 < nq; b0 += B) {
     int nb = (int)(nq - b0 < (size_t)B ? nq - b0 : (size_t)B);
     for (int b = 0; b < nb; b++) memcpy(q + (size_t)b * dim, g[order[b0 + b]].vec, sizeof(float) * dim);
-    if ((rc = lk_index_search(ix, q, nb, kk, NULL, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
+    if ((rc = lk_index_search(ix, q, nb, kk, allow, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
     for (int b = 0; b < nb; b++) {
       const gal *qq = &g[order[b0 + b]];
       const lk_hit *h = hits + (size_t)b * kk;
@@ -227,6 +260,7 @@ int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample,
   qsort(out->groups, (size_t)out->ngroups, sizeof *out->groups, cmp_group);
   out->seconds = now_s() - t0;
 out:
+  free(allow);
   free(g);
   free(sizes);
   free(dsz);
@@ -255,10 +289,20 @@ static int parse_id_name(const char *name, int64_t *id) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err) {
+  return lk_eval_same_product_scoped(e, NULL, dir, limit, out, err);
+}
+
+int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const char *dir, long limit,
+                                lk_eval_same *out, lk_errbuf *err) {
   memset(out, 0, sizeof *out);
   double t0 = now_s();
+  uint64_t *allow = NULL;
+  if (scope_bitmap(e, scope, &allow)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   DIR *d = opendir(dir);
-  if (!d) return lk_err_set(err, LK_EIO, "%s: cannot open folder", dir);
+  if (!d) {
+    free(allow);
+    return lk_err_set(err, LK_EIO, "%s: cannot open folder", dir);
+  }
   char **names = NULL;
   size_t n = 0, cap = 0;
   struct dirent *de;
@@ -285,6 +329,7 @@ int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same
     int64_t id;
     parse_id_name(names[i], &id);
     if (!lk_engine_vector(e, id)) { out->missing++; continue; }
+    if (!in_scope(scope, id)) { out->outside++; continue; }
     if (limit > 0 && out->queries >= limit) break;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -295,7 +340,14 @@ int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same
     rc = lk_engine_embed(e, &img, v, err);
     lk_image_free(&img);
     if (rc) break;
-    if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) break;
+    if (allow) {
+      if ((rc = lk_index_search(lk_engine_index(e), v, 1, 10, allow, -1, hits, &nfound))) {
+        lk_err_set(err, rc, "search failed");
+        break;
+      }
+    } else if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) {
+      break;
+    }
     out->queries++;
     const lk_item *own = lk_engine_item(e, id);
     for (int k = 0; k < nfound; k++) {
@@ -311,6 +363,7 @@ int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   free(v);
+  free(allow);
   out->seconds = now_s() - t0;
   return rc;
 }

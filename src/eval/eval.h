@@ -37,14 +37,32 @@ typedef struct lk_eval_result {
 int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample, uint64_t seed,
                 lk_eval_result *out, lk_errbuf *err);
 
+/* Which part of the catalog an evaluation uses: with holdout_mod M > 0, queries AND gallery are
+ * only the products of one split of tune/tune.h (test: hash(id) mod M == 0; train: the rest),
+ * so a tuned catalog is measured on products its projection never saw. */
+enum { LK_EVAL_SPLIT_TEST = 0, LK_EVAL_SPLIT_TRAIN = 1 };
+typedef struct lk_eval_scope {
+  int holdout_mod; /* 0 = the whole catalog */
+  int split;       /* LK_EVAL_SPLIT_* */
+} lk_eval_scope;
+
+/* lk_eval_loo restricted to a scope (NULL = the whole catalog). */
+int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields,
+                       long sample, uint64_t seed, lk_eval_result *out, lk_errbuf *err);
+
 typedef struct lk_eval_same {
   long queries, missing, failed; /* photos used; ids not in the catalog; undecodable */
   long at1, at10;                /* own item ranked 1st / in the top 10 */
   double seconds;
+  long outside;                  /* ids in the catalog but outside the scope (not queried) */
 } lk_eval_same;
 
 /* For every ID.jpg in dir whose ID has a vector: embed, search top 10, find ID. limit 0 = all. */
 int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err);
+/* The same within a scope (NULL = the whole catalog): only ids of the split are queried, and
+ * only items of the split are searched. */
+int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const char *dir, long limit,
+                                lk_eval_same *out, lk_errbuf *err);
 
 /* Metric helpers (exposed for tests): rel[i] != 0 when hit i is relevant, n hits, R relevant
  * in the whole gallery. */

@@ -1,5 +1,5 @@
 /* server/api.c — the JSON endpoints (see api.h): parameter parsing, photo search with its
- * stage timings, item details, neighbours, facets and health. Library error codes map to
+ * stage timings, item details, neighbours, facets, the stored map and health. Library error codes map to
  * HTTP statuses here and only here. */
 #include "server/api.h"
 
@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "embed/recipe.h"
+#include "map/store.h"
 #include "search/results.h"
 #include "util/size.h"
 
@@ -372,4 +374,112 @@ out:
   json_decref(missing);
   json_decref(root);
   return rc;
+}
+
+typedef struct type_count {
+  const char *value;
+  size_t count;
+} type_count;
+
+static int cmp_type(const void *a, const void *b) {
+  const type_count *x = a, *y = b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return strcmp(x->value, y->value);
+}
+
+static int map_missing(lk_api_reply *r, const char *msg) {
+  if (lk_api_error(r, 404, "%s", msg)) return LK_ENOMEM;
+  json_object_set_new(r->body, "hint", json_string("run `lookalike map --db CATALOG --out map.png` to make one"));
+  return 0;
+}
+
+int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r) {
+  memset(r, 0, sizeof *r);
+  if (!db_path) return map_missing(r, "no map: the server was started without a catalog path");
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  lk_map_layout l = {0};
+  if (lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, &eb)) return lk_api_error(r, 500, "%s", lk_err_msg(&eb));
+  int rc = lk_map_store_load(cat, &l, &eb);
+  lk_catalog_close(cat);
+  if (rc == LK_ENOTFOUND) return map_missing(r, "this catalog has no map yet");
+  if (rc) return lk_api_error(r, 500, "%s", lk_err_msg(&eb));
+  /* stale? compare with the engine's searchable items */
+  size_t total = lk_engine_item_count(e), nv = 0;
+  int64_t *ids = malloc((total ? total : 1) * sizeof *ids);
+  type_count *tc = malloc((l.n ? l.n : 1) * sizeof *tc);
+  int *type = malloc((l.n ? l.n : 1) * sizeof *type);
+  json_t *o = NULL, *jids = json_array(), *jxy = json_array(), *jtypes = json_array(), *jtype = json_array(),
+         *jnames = json_array();
+  if (!ids || !tc || !type || !jids || !jxy || !jtypes || !jtype || !jnames) goto nomem;
+  for (size_t i = 0; i < total; i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    if (lk_engine_vector(e, it->id)) ids[nv++] = it->id;
+  }
+  char rid[17];
+  lk_recipe_id(lk_engine_recipe(e), rid);
+  int stale = !lk_map_layout_matches(&l, rid, ids, nv);
+  int at = lk_filter_field("articleType");
+  size_t ntypes = 0;
+  for (size_t i = 0; i < l.n; i++) {
+    const lk_item *it = lk_engine_item(e, l.ids[i]);
+    const char *v = it && at >= 0 ? it->field[at] : NULL;
+    type[i] = -1;
+    if (!v || !*v) continue;
+    size_t k = 0;
+    while (k < ntypes && strcmp(tc[k].value, v)) k++;
+    if (k == ntypes) tc[ntypes++] = (type_count){v, 0};
+    tc[k].count++;
+    type[i] = (int)k;
+  }
+  /* order the types by count; remap the per-point indices */
+  size_t *rank = malloc((ntypes ? ntypes : 1) * sizeof *rank);
+  type_count *sorted = malloc((ntypes ? ntypes : 1) * sizeof *sorted);
+  if (!rank || !sorted) {
+    free(rank);
+    free(sorted);
+    goto nomem;
+  }
+  if (ntypes) memcpy(sorted, tc, ntypes * sizeof *tc);
+  if (ntypes) qsort(sorted, ntypes, sizeof *sorted, cmp_type);
+  for (size_t k = 0; k < ntypes; k++)
+    for (size_t s = 0; s < ntypes; s++)
+      if (sorted[s].value == tc[k].value) rank[k] = s;
+  int bad = 0;
+  for (size_t s = 0; s < ntypes; s++) bad |= json_array_append_new(jtypes, json_string(sorted[s].value));
+  for (size_t i = 0; i < l.n; i++) {
+    const lk_item *it = lk_engine_item(e, l.ids[i]);
+    const char *name = it ? it->field[LK_NFIELDS - 1] : NULL;
+    bad |= json_array_append_new(jids, json_integer(l.ids[i]));
+    bad |= json_array_append_new(jxy, json_real((double)(int64_t)(l.xy[2 * i] * 1000) / 1000));
+    bad |= json_array_append_new(jxy, json_real((double)(int64_t)(l.xy[2 * i + 1] * 1000) / 1000));
+    bad |= json_array_append_new(jtype, json_integer(type[i] < 0 ? -1 : (json_int_t)rank[type[i]]));
+    bad |= json_array_append_new(jnames, name ? json_string(name) : json_null());
+  }
+  free(rank);
+  free(sorted);
+  if (bad) goto nomem;
+  o = json_pack("{s:I,s:s,s:b,s:f,s:o,s:o,s:o,s:o,s:o}", "count", (json_int_t)l.n, "recipe_id", l.recipe_id,
+                "stale", stale, "perplexity", l.perplexity, "ids", jids, "xy", jxy, "types", jtypes, "type", jtype,
+                "names", jnames);
+  jids = jxy = jtypes = jtype = jnames = NULL; /* stolen by "o" (also on failure) */
+  if (!o) goto nomem;
+  r->status = 200;
+  r->body = o;
+  free(ids);
+  free(tc);
+  free(type);
+  lk_map_layout_free(&l);
+  return 0;
+nomem:
+  json_decref(jids);
+  json_decref(jxy);
+  json_decref(jtypes);
+  json_decref(jtype);
+  json_decref(jnames);
+  free(ids);
+  free(tc);
+  free(type);
+  lk_map_layout_free(&l);
+  return lk_api_error(r, 500, "out of memory");
 }

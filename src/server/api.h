@@ -62,6 +62,13 @@ int lk_api_health(const lk_engine *e, double uptime_s, lk_api_reply *r);
  * "missing": {field: items without a value}} for the browsable fields, counts descending.
  * Computed over the whole catalog; the server builds it once. *out: json_decref. */
 int lk_api_facets(const lk_engine *e, json_t **out);
+/* GET /api/map: the catalog's stored 2-D layout (`lookalike map`, map/store.h), read from the
+ * catalog file at db_path: {"count", "recipe_id", "stale", "perplexity", "ids":[...],
+ * "xy":[x0,y0,...], "types":[articleType values, commonest first], "type":[index into types
+ * per point, -1 unknown], "names":[productDisplayName per point]}. "stale" is true when the
+ * catalog's recipe or items changed since the layout was made. 404 with "error" and "hint"
+ * when there is none (or db_path is NULL). */
+int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r);
 /* An error answer {"error": msg} with the given status. */
 int lk_api_error(lk_api_reply *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -38,7 +38,7 @@ static const char *const CSP =
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-enum route { R_NONE, R_PAGE, R_SEARCH, R_ITEMS, R_ITEM, R_SIMILAR, R_BADID, R_FACETS, R_PHOTO, R_HEALTH, R_METRICS };
+enum route { R_NONE, R_PAGE, R_SEARCH, R_ITEMS, R_ITEM, R_SIMILAR, R_BADID, R_FACETS, R_PHOTO, R_HEALTH, R_METRICS, R_MAP };
 
 struct lk_server {
   lk_engine *engine;
@@ -156,6 +156,8 @@ static void route(req *r, const char *url) {
     r->route = R_SEARCH, r->endpoint = LK_METRICS_SEARCH;
   } else if (!strcmp(url, "/api/facets")) {
     r->route = R_FACETS, r->endpoint = LK_METRICS_FACETS;
+  } else if (!strcmp(url, "/api/map")) {
+    r->route = R_MAP;
   } else if (!strcmp(url, "/api/items")) {
     r->route = R_ITEMS, r->endpoint = LK_METRICS_ITEMS;
   } else if (!strncmp(url, "/api/items/", 11)) {
@@ -513,6 +515,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     return send_resp(c, r, 200,
                      MHD_create_response_from_buffer(s->facets_len, s->facets, MHD_RESPMEM_PERSISTENT),
                      "application/json", "no-cache");
+  case R_MAP:
+    rc = lk_api_map(s->engine, s->o.db_path, &rep);
+    return send_reply(c, r, rc, &rep);
   case R_PHOTO: return serve_photo(c, r);
   case R_HEALTH:
     rc = lk_api_health(s->engine, now_s() - s->started, &rep);

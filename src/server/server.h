@@ -25,6 +25,7 @@ typedef struct lk_server_opts {
   int embedders;           /* photo searches embedding at once (a pool); 0 = the engine's one */
   const char *models_dir;  /* for the pool; NULL = lk_embed_find_models' search */
   int backend;             /* for the pool: enum lk_backend; default LK_BACKEND_DNNL */
+  const char *db_path;     /* the catalog file, read by GET /api/map; NULL: no map */
   /* Access log and server errors, one line each (no newline); NULL = silent. Called from
    * request threads: must be thread-safe. */
   void (*log)(void *ctx, const char *line);

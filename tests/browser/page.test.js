@@ -1,7 +1,8 @@
 // tests/browser/page.test.js — drives the page of `lookalike serve` in headless Chromium
 // (playwright-core, the system's /usr/bin/chromium): upload a shop photo and find its catalog
 // twin, filter, open a product and its "more like this", go back, crop, upload a non-image,
-// phone layout. Run by tests/browser/run.sh, which starts the server. Screenshots are saved
+// the catalog map (dots drawn, hover, click, the photo's ring; or the "no map yet" hint when
+// the catalog has none), phone layout. Run by tests/browser/run.sh, which starts the server. Screenshots are saved
 // in --artifacts. Prints "browser: N passed, M failed" last; exits 1 on any failure.
 'use strict';
 
@@ -242,7 +243,54 @@ async function settled(page) {
     await shot(page, '6-not-image');
   });
 
+  console.log('browser: the map');
+  let mapMissing = false;
+  await step('map view', async () => {
+    const status = await page.evaluate(() => fetch('/api/map').then((r) => r.status));
+    await page.goto(opt.url + '#/map');
+    await settled(page);
+    check('the Map link is marked current', (await page.getAttribute('#nav-map', 'aria-current')) === 'page');
+    if (status !== 200) { // a catalog without a stored layout: the page says how to make one
+      mapMissing = true;
+      check('GET /api/map without a map answers 404', status === 404, String(status));
+      check('the map view tells how to make a map', /lookalike map/.test(await page.textContent('#map-hint')));
+      await shot(page, '9-map');
+      return;
+    }
+    const points = Number(await page.getAttribute('#map-canvas', 'data-points'));
+    check('the map has a point per product', points > 0, String(points));
+    const dot = await page.$eval('#map-canvas', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0, pick = null;
+      for (let i = 3; i < d.length; i += 4) {
+        if (d[i] === 0) continue;
+        n++;
+        if (!pick && d[i] > 170 && d[i] < 200) pick = { x: ((i >> 2) % c.width) / (window.devicePixelRatio || 1), y: Math.floor((i >> 2) / c.width) / (window.devicePixelRatio || 1) };
+      }
+      return { n, pick };
+    });
+    check('the canvas shows the dots', dot.n > points && dot.pick, `${dot.n} painted pixels`);
+    check('the legend names the types', (await page.$$('#map-legend li')).length > 0);
+    check('the last photo is marked on the map', /your photo/.test(await page.textContent('#status')));
+    await shot(page, '9-map');
+    const box = await page.$eval('#map-canvas', (c) => { const b = c.getBoundingClientRect(); return { x: b.left, y: b.top }; });
+    await page.mouse.move(box.x + dot.pick.x, box.y + dot.pick.y);
+    await page.waitForSelector('#map-tip:not([hidden])');
+    const tipId = await page.getAttribute('#map-tip', 'data-id');
+    check('hovering a dot shows its photo and name', (await page.getAttribute('#map-tip-photo', 'src')) === '/photos/' + tipId &&
+      (await page.textContent('#map-tip-name')).length > 0, tipId);
+    await shot(page, '9-map-hover');
+    await page.mouse.wheel(0, -400); // zoom in around the cursor: the same dot stays under it
+    await page.mouse.move(box.x + dot.pick.x + 1, box.y + dot.pick.y);
+    await page.mouse.click(box.x + dot.pick.x, box.y + dot.pick.y);
+    await page.waitForFunction(() => location.hash.startsWith('#/item/'));
+    await settled(page);
+    check('clicking a dot opens that product', (await hash(page)) === '#/item/' + tipId, await hash(page));
+    check('the product shows more like it', (await cardIds(page)).length > 0);
+  });
+
   console.log('browser: phone');
+
   await step('phone layout', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     const p = await phone.newPage();
@@ -272,9 +320,10 @@ async function settled(page) {
     await dark.close();
   });
 
-  const unexpected = consoleErrors.filter((t) => !/status of 415/.test(t));
+  const unexpected = consoleErrors.filter((t) => !/status of 415/.test(t) && !(mapMissing && /status of 404/.test(t)));
   check('no script errors', pageErrors.length === 0, pageErrors.join(' | '));
-  check('no console errors besides the expected 415', unexpected.length === 0, unexpected.join(' | '));
+  check('no console errors besides the expected 415' + (mapMissing ? ' (and the map\'s 404)' : ''),
+    unexpected.length === 0, unexpected.join(' | '));
   await browser.close();
 })().catch((e) => { check('browser session', false, String(e && e.stack || e)); }).finally(() => {
   console.log(`browser: ${passed} passed, ${failed} failed`);

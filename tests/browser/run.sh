@@ -38,6 +38,8 @@ awk -F, 'NR==FNR{want[$1]=1; next} FNR>1 && ($1 in want)' "$T/ids" "$DATA/styles
 while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/ids"
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" > "$T/index.log" 2>&1 || die "index failed: $(tail -3 "$T/index.log")"
 
+"$BIN" map --db "$T/c.db" --out "$T/map.png" --iters 300 --eval-sample 0 > "$T/map.log" 2>&1 || die "map failed: $(tail -3 "$T/map.log")"
+
 "$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 --threads 4 2> "$T/server.log" &
 SERVER=$!
 PORT=

@@ -1,0 +1,393 @@
+/* cli/map.c — `lookalike map`: lays out every catalog item with a vector in 2-D (PCA to 50
+ * dimensions, then Barnes-Hut t-SNE; map/), stores the layout in the catalog (map/store.h)
+ * and reuses it while the catalog is unchanged, draws it as PNG/SVG coloured by a field, and
+ * reports how many of each point's 10 map neighbours share its articleType, next to the same
+ * figure in the full embedding. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "cli/map.h"
+#include "embed/recipe.h"
+#include "image/image.h"
+#include "map/draw.h"
+#include "map/pca.h"
+#include "map/store.h"
+#include "map/tsne.h"
+#include "search/engine.h"
+#include "util/size.h"
+
+static const char *HELP =
+    "usage: lookalike map --db catalog.db --out map.png [options]\n"
+    "\n"
+    "Lays out every catalog item in 2-D so that look-alike products sit together: PCA of the\n"
+    "embedding to 50 dimensions, then Barnes-Hut t-SNE. The layout is stored in the catalog and\n"
+    "reused while the catalog is unchanged (same recipe and items); the web page's Map view and\n"
+    "GET /api/map show it. Prints the share of each point's 10 nearest map neighbours with the\n"
+    "same articleType, next to the same share in the full embedding.\n"
+    "\n"
+    "  --db FILE           catalog (made by `lookalike index`); the layout is written into it\n"
+    "  --out FILE          PNG picture to write\n"
+    "  --svg FILE          also (or only) an SVG picture\n"
+    "  --color-by FIELD    articleType (default), masterCategory, baseColour, gender, or any\n"
+    "                      styles.csv field; the 12 commonest values get colours, the rest grey\n"
+    "  --thumbs N          draw N product photos at their points (default 0)\n"
+    "  --size WxH          picture size (default 1600x1200)\n"
+    "  --seed S            random start (default 0); the same seed gives the same layout\n"
+    "  --perplexity P      t-SNE perplexity (default 30)\n"
+    "  --iters N           t-SNE iterations (default 1000)\n"
+    "  --recompute         compute a new layout even if a stored one is still valid\n"
+    "  --eval-sample N     queries for the neighbour-agreement figures (default 2000; 0 = none)\n"
+    "  --json              print the figures as JSON on stdout\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int usage(const char *msg) {
+  fprintf(stderr, "lookalike map: %s\n(see `lookalike map --help`)\n", msg);
+  return 2;
+}
+
+static int exit_code(int rc) {
+  return rc == 0 ? 0 : rc == LK_EINVAL ? 2 : rc == LK_ENOTFOUND ? 3 : 1;
+}
+
+typedef struct bar {
+  int tty;
+  double t0;
+} bar;
+
+static int on_progress(void *ctx, int done, int total) {
+  bar *b = ctx;
+  if (!b->tty) return 0;
+  int w = 30, fill = total ? (int)((long)done * w / total) : w;
+  double el = now_s() - b->t0, eta = done ? el * (total - done) / done : 0;
+  fprintf(stderr, "\rt-SNE [%.*s%*s] %d/%d  %.0f s, ETA %.0f s ", fill, "##############################", w - fill, "",
+          done, total, el, eta);
+  if (done == total) fputc('\n', stderr);
+  return 0;
+}
+
+typedef struct value_count {
+  const char *value;
+  size_t count;
+} value_count;
+
+static int by_count(const void *a, const void *b) {
+  const value_count *x = a, *y = b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return strcmp(x->value, y->value);
+}
+
+/* Category of each point by a field: the LK_MAP_COLOURS commonest values, -1 for the rest.
+ * names/counts get ncat entries (names point into the engine's items). */
+static int categorise(const lk_item *const *items, size_t n, int field, int *cat, const char **names,
+                      size_t *counts, int *ncat, size_t *other) {
+  value_count *vc = malloc((n ? n : 1) * sizeof *vc);
+  size_t nv = 0;
+  if (!vc) return LK_ENOMEM;
+  for (size_t i = 0; i < n; i++) { /* distinct values: linear probe over a small set */
+    const char *v = items[i]->field[field];
+    if (!v || !*v) continue;
+    size_t k = 0;
+    while (k < nv && strcmp(vc[k].value, v)) k++;
+    if (k == nv) vc[nv++] = (value_count){v, 0};
+    vc[k].count++;
+  }
+  if (nv) qsort(vc, nv, sizeof *vc, by_count);
+  *ncat = nv < LK_MAP_COLOURS ? (int)nv : LK_MAP_COLOURS;
+  for (int k = 0; k < *ncat; k++) {
+    names[k] = vc[k].value;
+    counts[k] = vc[k].count;
+  }
+  *other = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *v = items[i]->field[field];
+    cat[i] = -1;
+    for (int k = 0; v && k < *ncat; k++)
+      if (!strcmp(names[k], v)) cat[i] = k;
+    if (cat[i] < 0) (*other)++;
+  }
+  free(vc);
+  return 0;
+}
+
+/* Label ids for the agreement figures: index of the value among all distinct values. */
+static int label_ids(const lk_item *const *items, size_t n, int field, int *lab) {
+  const char **seen = malloc((n ? n : 1) * sizeof *seen);
+  size_t ns = 0;
+  if (!seen) return LK_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const char *v = items[i]->field[field];
+    lab[i] = -1;
+    if (!v || !*v) continue;
+    size_t k = 0;
+    while (k < ns && strcmp(seen[k], v)) k++;
+    if (k == ns) seen[ns++] = v;
+    lab[i] = (int)k;
+  }
+  free(seen);
+  return 0;
+}
+
+typedef struct opts {
+  const char *db, *out, *svg, *color_by;
+  int thumbs, iters, recompute, eval_sample, json, width, height;
+  double perplexity;
+  uint64_t seed;
+} opts;
+
+static int parse(int argc, char **argv, opts *o) {
+  static const struct option longs[] = {
+      {"db", required_argument, 0, 'd'},       {"out", required_argument, 0, 'o'},
+      {"svg", required_argument, 0, 's'},      {"color-by", required_argument, 0, 'c'},
+      {"colour-by", required_argument, 0, 'c'}, {"thumbs", required_argument, 0, 't'},
+      {"seed", required_argument, 0, 'S'},     {"perplexity", required_argument, 0, 'p'},
+      {"iters", required_argument, 0, 'i'},    {"recompute", no_argument, 0, 'r'},
+      {"eval-sample", required_argument, 0, 'e'}, {"json", no_argument, 0, 'j'},
+      {"size", required_argument, 0, 'z'},     {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (opts){.color_by = "articleType", .iters = 1000, .perplexity = 30, .eval_sample = 2000};
+  optind = 1;
+  int ch;
+  char *end;
+  while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    switch (ch) {
+      case 'd': o->db = optarg; break;
+      case 'o': o->out = optarg; break;
+      case 's': o->svg = optarg; break;
+      case 'c': o->color_by = optarg; break;
+      case 'r': o->recompute = 1; break;
+      case 'j': o->json = 1; break;
+      case 't':
+        o->thumbs = (int)strtol(optarg, &end, 10);
+        if (*end || o->thumbs < 0 || o->thumbs > 100000) return usage("--thumbs wants a count");
+        break;
+      case 'S':
+        o->seed = strtoull(optarg, &end, 10);
+        if (*end) return usage("--seed wants an integer");
+        break;
+      case 'p':
+        o->perplexity = strtod(optarg, &end);
+        if (*end || !(o->perplexity >= 2 && o->perplexity <= 1000)) return usage("--perplexity wants 2..1000");
+        break;
+      case 'i':
+        o->iters = (int)strtol(optarg, &end, 10);
+        if (*end || o->iters < 1 || o->iters > 100000) return usage("--iters wants 1..100000");
+        break;
+      case 'e':
+        o->eval_sample = (int)strtol(optarg, &end, 10);
+        if (*end || o->eval_sample < 0) return usage("--eval-sample wants a count");
+        break;
+      case 'z':
+        if (sscanf(optarg, "%dx%d", &o->width, &o->height) != 2 || o->width < 400 || o->height < 300 ||
+            o->width > 20000 || o->height > 20000)
+          return usage("--size wants WxH (400x300 to 20000x20000)");
+        break;
+      case 'h': fputs(HELP, stdout); return -1;
+      default: return usage("unknown option");
+    }
+  }
+  if (optind < argc) return usage("unexpected argument");
+  if (!o->db) return usage("--db is required");
+  if (!o->out && !o->svg) return usage("--out and/or --svg is required");
+  if (lk_filter_field(o->color_by) < 0) return usage("--color-by: not a styles.csv field");
+  return 0;
+}
+
+/* Computes a new layout of the n vectors into l (ids already set). */
+static int compute(const lk_engine *e, const lk_item *const *items, size_t n, const opts *o, lk_map_layout *l,
+                   lk_errbuf *eb) {
+  int dim = lk_engine_dim(e), k = dim < 50 ? dim : 50, rc;
+  size_t nd, nk;
+  if (lk_size_mul(n, (size_t)dim, &nd) || lk_size_mul(n, (size_t)k, &nk))
+    return lk_err_set(eb, LK_ETOOBIG, "catalog too large");
+  float *x = malloc(nd * sizeof *x), *red = malloc(nk * sizeof *red);
+  if (!x || !red) {
+    free(x);
+    free(red);
+    return lk_err_set(eb, LK_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) memcpy(x + i * dim, lk_engine_vector(e, items[i]->id), (size_t)dim * sizeof *x);
+  double t0 = now_s();
+  rc = lk_map_pca(x, n, dim, k, o->seed, red, NULL, eb);
+  free(x);
+  if (!rc) {
+    fprintf(stderr, "PCA %d -> %d dimensions: %.1f s\n", dim, k, now_s() - t0);
+    lk_tsne_opts to;
+    lk_tsne_opts_default(&to);
+    to.perplexity = o->perplexity;
+    to.iters = o->iters;
+    to.seed = o->seed;
+    bar b = {isatty(2), now_s()};
+    to.progress = on_progress;
+    to.progress_ctx = &b;
+    rc = lk_tsne_run(red, n, k, &to, l->xy, eb);
+    if (!rc) fprintf(stderr, "t-SNE of %zu points, %d iterations: %.1f s\n", n, o->iters, now_s() - b.t0);
+  }
+  free(red);
+  l->perplexity = o->perplexity;
+  l->iters = o->iters;
+  l->seed = o->seed;
+  return rc;
+}
+
+static int thumbs(const lk_map_layout *l, const lk_item *const *items, int count, lk_image **imgs, lk_map_thumb **th,
+                  size_t *nth) {
+  size_t want = (size_t)count < l->n ? (size_t)count : l->n;
+  *imgs = calloc(want ? want : 1, sizeof **imgs);
+  *th = calloc(want ? want : 1, sizeof **th);
+  *nth = 0;
+  if (!*imgs || !*th) return LK_ENOMEM;
+  for (size_t t = 0; t < want; t++) {
+    size_t i = (size_t)((double)t * l->n / want); /* evenly over the id order */
+    lk_image full = {0};
+    lk_errbuf ieb = {0};
+    if (lk_image_load(items[i]->path, NULL, 0, &full, &ieb)) {
+      fprintf(stderr, "thumbnail of %lld skipped: %s\n", (long long)items[i]->id, lk_err_msg(&ieb));
+      continue;
+    }
+    int h = 40, w = full.h > 0 ? (int)lrint(40.0 * full.w / full.h) : 30;
+    if (w < 1) w = 1;
+    if (w > 80) w = 80;
+    if (!lk_image_resize(&full, w, h, &(*imgs)[*nth])) {
+      (*th)[*nth] = (lk_map_thumb){i, &(*imgs)[*nth]};
+      (*nth)++;
+    }
+    lk_image_free(&full);
+  }
+  return 0;
+}
+
+int lk_cli_map(int argc, char **argv) {
+  opts o;
+  int rc = parse(argc, argv, &o);
+  if (rc) return rc < 0 ? 0 : rc;
+  lk_errbuf eb = {0};
+  lk_engine *e = NULL;
+  lk_catalog *cat = NULL;
+  lk_map_layout l = {0};
+  const lk_item **items = NULL;
+  int *cls = NULL, *lab = NULL;
+  lk_image *imgs = NULL;
+  lk_map_thumb *th = NULL;
+  size_t nth = 0, n = 0;
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.lazy_model = 1;
+  if ((rc = lk_engine_open(o.db, &eo, &e, &eb))) goto out;
+  size_t total = lk_engine_item_count(e);
+  items = malloc((total ? total : 1) * sizeof *items);
+  l.ids = malloc((total ? total : 1) * sizeof *l.ids);
+  if (!items || !l.ids) {
+    rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < total; i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    if (!lk_engine_vector(e, it->id)) continue;
+    items[n] = it;
+    l.ids[n++] = it->id;
+  }
+  if (n < 4) {
+    rc = lk_err_set(&eb, LK_EINVAL, "%s has %zu items with vectors; a map needs at least 4", o.db, n);
+    goto out;
+  }
+  char rid[17];
+  lk_recipe_id(lk_engine_recipe(e), rid);
+  if ((rc = lk_catalog_open(o.db, LK_CATALOG_CREATE, &cat, &eb))) goto out;
+  lk_map_layout stored;
+  int have = lk_map_store_load(cat, &stored, NULL) == 0;
+  if (have && !o.recompute && lk_map_layout_matches(&stored, rid, l.ids, n)) {
+    fprintf(stderr, "using the stored map (%zu items; --recompute for a new one)\n", n);
+    lk_map_layout_free(&l);
+    l = stored;
+  } else {
+    if (have) {
+      fprintf(stderr, o.recompute ? "recomputing the map\n" : "the catalog changed since its map was made: recomputing\n");
+      lk_map_layout_free(&stored);
+    }
+    l.n = n;
+    l.xy = malloc(2 * n * sizeof *l.xy);
+    if (!l.xy) {
+      rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+      goto out;
+    }
+    snprintf(l.recipe_id, sizeof l.recipe_id, "%s", rid);
+    lk_map_ids_sha256(l.ids, n, l.ids_sha256);
+    if ((rc = compute(e, items, n, &o, &l, &eb))) goto out;
+    if ((rc = lk_map_store_save(cat, &l, &eb))) goto out;
+    fprintf(stderr, "map stored in %s\n", o.db);
+  }
+  /* picture */
+  cls = malloc(n * sizeof *cls);
+  lab = malloc(n * sizeof *lab);
+  const char *names[LK_MAP_COLOURS];
+  size_t counts[LK_MAP_COLOURS], other = 0;
+  int ncat = 0;
+  if (!cls || !lab || categorise(items, n, lk_filter_field(o.color_by), cls, names, counts, &ncat, &other) ||
+      label_ids(items, n, lk_filter_field("articleType"), lab) || thumbs(&l, items, o.thumbs, &imgs, &th, &nth)) {
+    rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  char title[96];
+  snprintf(title, sizeof title, "%zu items\nby %.60s", n, o.color_by);
+  lk_map_picture pic = {.xy = l.xy, .n = n, .cat = cls, .names = names, .counts = counts, .ncat = ncat,
+                        .other = other, .title = title, .thumbs = th, .nthumbs = nth, .width = o.width,
+                        .height = o.height};
+  if (o.out && (rc = lk_map_draw_png(&pic, o.out, &eb))) goto out;
+  if (o.svg && (rc = lk_map_draw_svg(&pic, o.svg, &eb))) goto out;
+  /* neighbour agreement: map vs full embedding, same sampled queries */
+  if (o.eval_sample > 0) {
+    size_t nq = (size_t)o.eval_sample < n ? (size_t)o.eval_sample : n;
+    size_t *q = malloc(nq * sizeof *q);
+    int dim = lk_engine_dim(e);
+    size_t nd;
+    float *x = lk_size_mul(n, (size_t)dim, &nd) ? NULL : malloc(nd * sizeof *x);
+    if (!q || !x) {
+      free(q);
+      free(x);
+      rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+      goto out;
+    }
+    for (size_t t = 0; t < nq; t++) q[t] = (size_t)((double)t * n / nq);
+    for (size_t i = 0; i < n; i++) memcpy(x + i * dim, lk_engine_vector(e, items[i]->id), (size_t)dim * sizeof *x);
+    double s2 = 0, sh = 0;
+    rc = lk_map_neighbour_agreement(l.xy, n, 2, lab, q, nq, 10, &s2, &eb);
+    if (!rc) rc = lk_map_neighbour_agreement(x, n, dim, lab, q, nq, 10, &sh, &eb);
+    free(q);
+    free(x);
+    if (rc) goto out;
+    if (o.json)
+      printf("{\"items\":%zu,\"queries\":%zu,\"map_knn10_same_articleType\":%.4f,"
+             "\"embedding_knn10_same_articleType\":%.4f}\n", n, nq, s2, sh);
+    else
+      printf("10 nearest neighbours with the same articleType (%zu queries): map %.3f, embedding (%d-d) %.3f\n",
+             nq, s2, dim, sh);
+  }
+  if (o.out) fprintf(stderr, "wrote %s\n", o.out);
+  if (o.svg) fprintf(stderr, "wrote %s\n", o.svg);
+out:
+  if (rc) fprintf(stderr, "lookalike map: %s\n", lk_err_msg(&eb));
+  for (size_t t = 0; t < nth; t++) lk_image_free(&imgs[t]);
+  free(imgs);
+  free(th);
+  free(cls);
+  free(lab);
+  free(items);
+  lk_map_layout_free(&l);
+  lk_catalog_close(cat);
+  lk_engine_close(e);
+  return exit_code(rc);
+}

@@ -1,0 +1,448 @@
+/* tune/tune.c — the train/test split, a catalog's vectors and labels in memory, and the tuned
+ * catalog writer (see tune.h). The optimiser itself is tune/train.c. */
+#include "tune/tune.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "util/size.h"
+
+#define SPLIT_SALT 0x6c6f6f6b616c696bull /* "lookalik": a split unrelated to index --sample */
+#define MAX_ROW_BYTES (1u << 20)
+
+uint64_t lk_tune_hash(int64_t id) {
+  uint64_t z = (uint64_t)id ^ SPLIT_SALT; /* splitmix64's finaliser */
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+int lk_tune_is_holdout(int64_t id, int mod) {
+  return mod > 0 && lk_tune_hash(id) % (uint64_t)mod == 0;
+}
+
+/* Reads one CSV record (up to and including its newline; quotes may hold newlines) into *buf.
+ * Returns its length, 0 at end of file, or a negative code. */
+static long read_record(FILE *f, char **buf, size_t *cap) {
+  size_t n = 0;
+  int q = 0, c;
+  while ((c = getc(f)) != EOF) {
+    if (n + 2 > *cap) {
+      size_t nc = *cap ? *cap * 2 : 4096;
+      if (nc > MAX_ROW_BYTES + 2) return LK_ETOOBIG;
+      char *p = realloc(*buf, nc);
+      if (!p) return LK_ENOMEM;
+      *buf = p;
+      *cap = nc;
+    }
+    (*buf)[n++] = (char)c;
+    if (c == '"') q = !q;
+    else if (c == '\n' && !q) break;
+  }
+  if (ferror(f)) return LK_EIO;
+  if (n) (*buf)[n] = '\0';
+  return (long)n;
+}
+
+/* The id at the start of a record ("123," or "\"123\","); -1 when there is none. */
+static int parse_id(const char *s, int64_t *id) {
+  if (*s == '"') s++;
+  if (*s < '0' || *s > '9') return -1;
+  int64_t v = 0;
+  for (; *s >= '0' && *s <= '9'; s++) {
+    if (v > (INT64_MAX - 9) / 10) return -1;
+    v = v * 10 + (*s - '0');
+  }
+  if (*s == '"') s++;
+  if (*s != ',' && *s != '\n' && *s != '\r' && *s != '\0') return -1;
+  *id = v;
+  return 0;
+}
+
+int lk_tune_split_csv(const char *csv_path, int mod, int want_test, FILE *out, long *rows_out,
+                      lk_errbuf *err) {
+  FILE *f = fopen(csv_path, "rb");
+  if (!f) return lk_err_set(err, LK_EIO, "%s: %s", csv_path, strerror(errno));
+  char *buf = NULL;
+  size_t cap = 0;
+  long n, line = 0, rows = 0;
+  int rc = 0;
+  while ((n = read_record(f, &buf, &cap)) > 0) {
+    int64_t id;
+    line++;
+    int keep = line == 1 || (parse_id(buf, &id) == 0 && lk_tune_is_holdout(id, mod) == !!want_test);
+    if (!keep) continue;
+    if (fwrite(buf, 1, (size_t)n, out) != (size_t)n) {
+      rc = lk_err_set(err, LK_EIO, "writing the split: %s", strerror(errno));
+      break;
+    }
+    rows += line > 1;
+  }
+  if (!rc && n < 0)
+    rc = lk_err_set(err, (int)n, "%s: record %ld: %s", csv_path, line + 1,
+                    n == LK_ETOOBIG ? "longer than 1 MiB (unterminated quote?)" : lk_strerror((int)n));
+  free(buf);
+  fclose(f);
+  if (rows_out) *rows_out = rows;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+typedef struct loader {
+  lk_tune_set *s;
+  size_t cap;            /* rows allocated */
+  /* items by id, for labels: kept from the item pass */
+  int64_t *iid;
+  char **ilab;           /* nitems * nlabels strdup'd values (NULL = none) */
+  char **ihash;
+  size_t ni, icap;
+  int holdout_mod;
+  lk_errbuf *err;
+} loader;
+
+static int item_cb(void *ctx, const lk_item *it) {
+  loader *L = ctx;
+  int nl = L->s->nlabels;
+  if (L->ni == L->icap) {
+    size_t nc = L->icap ? L->icap * 2 : 1024, nl2;
+    if (lk_size_mul(nc, (size_t)nl, &nl2)) return LK_ETOOBIG;
+    int64_t *a = realloc(L->iid, nc * sizeof *a);
+    if (a) L->iid = a;
+    char **b = realloc(L->ilab, nl2 * sizeof *b);
+    if (b) L->ilab = b;
+    char **h = realloc(L->ihash, nc * sizeof *h);
+    if (h) L->ihash = h;
+    if (!a || !b || !h) return LK_ENOMEM;
+    L->icap = nc;
+  }
+  size_t i = L->ni;
+  L->iid[i] = it->id;
+  L->ihash[i] = it->hash ? strdup(it->hash) : NULL;
+  L->ni++; /* counted now so cleanup frees what was copied even on failure below */
+  for (int f = 0; f < nl; f++) L->ilab[i * nl + f] = NULL;
+  if (it->hash && !L->ihash[i]) return LK_ENOMEM;
+  for (int f = 0; f < nl; f++) {
+    const char *v = it->field[L->s->field[f]];
+    if (v && *v && !(L->ilab[i * nl + f] = strdup(v))) return LK_ENOMEM;
+  }
+  return 0;
+}
+
+static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
+  loader *L = ctx;
+  lk_tune_set *s = L->s;
+  if (!s->dim) s->dim = dim;
+  if (dim != s->dim) return LK_ECORRUPT;
+  if ((size_t)s->n == L->cap) {
+    size_t nc = L->cap ? L->cap * 2 : 4096, nx;
+    if (lk_size_mul(nc, (size_t)dim, &nx)) return LK_ETOOBIG;
+    float *x = realloc(s->x, nx * sizeof *x);
+    if (x) s->x = x;
+    int64_t *ids = realloc(s->id, nc * sizeof *ids);
+    if (ids) s->id = ids;
+    if (!x || !ids) return LK_ENOMEM;
+    L->cap = nc;
+  }
+  s->id[s->n] = id;
+  memcpy(s->x + (size_t)s->n * dim, v, sizeof(float) * dim);
+  s->n++;
+  return 0;
+}
+
+void lk_tune_set_free(lk_tune_set *s) {
+  if (!s) return;
+  free(s->id);
+  free(s->x);
+  free(s->y);
+  free(s->dup);
+  free(s->test);
+  for (int f = 0; f < s->nlabels; f++) {
+    for (int c = 0; c < s->nclass[f]; c++) free(s->cname[f][c]);
+    free(s->cname[f]);
+  }
+  lk_recipe_clear(&s->recipe);
+  free(s);
+}
+
+typedef struct keyref {
+  const char *key;
+  long row;
+} keyref;
+
+static int cmp_keyref(const void *a, const void *b) {
+  const keyref *x = a, *y = b;
+  int c = strcasecmp(x->key, y->key);
+  return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Numbers the distinct values (case-insensitive) of keys[0..n) (NULL = none -> -1) into out;
+ * names: the values, in order of first row (NULL when not wanted). */
+static int number_values(const char **keys, long n, int32_t *out, int *ncls, char ***names, int maxcls) {
+  keyref *k = malloc(sizeof *k * (size_t)(n + 1));
+  if (!k) return LK_ENOMEM;
+  long m = 0;
+  for (long i = 0; i < n; i++) {
+    out[i] = -1;
+    if (keys[i]) k[m++] = (keyref){keys[i], i};
+  }
+  qsort(k, (size_t)m, sizeof *k, cmp_keyref);
+  int nc = 0, rc = 0;
+  char **nm = NULL;
+  for (long i = 0; i < m;) {
+    long j = i + 1;
+    while (j < m && !strcasecmp(k[i].key, k[j].key)) j++;
+    if (nc == maxcls) { rc = LK_ETOOBIG; break; }
+    if (names) {
+      char **p = realloc(nm, sizeof *p * (size_t)(nc + 1));
+      if (!p || !(p[nc] = strdup(k[i].key))) {
+        if (p) nm = p;
+        rc = LK_ENOMEM;
+        break;
+      }
+      nm = p;
+    }
+    for (long t = i; t < j; t++) out[k[t].row] = nc;
+    nc++;
+    i = j;
+  }
+  free(k);
+  if (rc) {
+    for (int c = 0; names && c < nc; c++) free(nm[c]);
+    free(nm);
+    return rc;
+  }
+  *ncls = nc;
+  if (names) *names = nm;
+  return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+int lk_tune_load(const char *db_path, const char *const *fields, int nfields, int holdout_mod,
+                 lk_tune_set **out, lk_errbuf *err) {
+  *out = NULL;
+  if (nfields < 1 || nfields > LK_TUNE_MAX_LABELS)
+    return lk_err_set(err, LK_EINVAL, "1..%d label fields", LK_TUNE_MAX_LABELS);
+  lk_tune_set *s = calloc(1, sizeof *s);
+  if (!s) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  s->nlabels = nfields;
+  for (int f = 0; f < nfields; f++) {
+    int k = -1;
+    for (int j = 0; j < LK_NFIELDS; j++)
+      if (!strcasecmp(fields[f], lk_catalog_fields[j])) k = j;
+    if (k < 0) {
+      lk_tune_set_free(s);
+      return lk_err_set(err, LK_EINVAL, "unknown label field '%s'", fields[f]);
+    }
+    s->field[f] = k;
+  }
+  loader L = {.s = s, .holdout_mod = holdout_mod, .err = err};
+  lk_catalog *cat = NULL;
+  char *rj = NULL;
+  const char **keys = NULL;
+  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
+  if (rc) goto out;
+  if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
+    rc = lk_err_set(err, LK_ECORRUPT, "%s: catalog has no recipe (was it indexed?)", db_path);
+    goto out;
+  }
+  if ((rc = lk_recipe_from_json(rj, &s->recipe, err))) goto out;
+  if (s->recipe.proj) {
+    char *src = NULL;
+    lk_catalog_get_meta(cat, "tuned_from", &src);
+    rc = lk_err_set(err, LK_EINVAL, "%s is already tuned: tune its source catalog%s%s instead (it "
+                    "keeps the raw vectors)", db_path, src ? " " : "", src ? src : "");
+    free(src);
+    goto out;
+  }
+  if ((rc = lk_catalog_foreach_item(cat, item_cb, &L))) {
+    lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
+    goto out;
+  }
+  if ((rc = lk_catalog_foreach_vector(cat, vector_cb, &L))) {
+    lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
+    goto out;
+  }
+  if (s->n < 2) {
+    rc = lk_err_set(err, LK_EINVAL, "%s: fewer than 2 vectors", db_path);
+    goto out;
+  }
+  size_t ny;
+  if (lk_size_mul((size_t)s->n, (size_t)nfields, &ny)) { rc = lk_err_set(err, LK_ETOOBIG, "too many rows"); goto out; }
+  s->y = malloc(ny * sizeof *s->y);
+  s->dup = malloc((size_t)s->n * sizeof *s->dup);
+  s->test = malloc((size_t)s->n);
+  keys = malloc((size_t)s->n * sizeof *keys);
+  int32_t *col = malloc((size_t)s->n * sizeof *col);
+  if (!s->y || !s->dup || !s->test || !keys || !col) {
+    free(col);
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  /* Items come in id order, as do vectors: find each vector's item by binary search. */
+  long *irow = malloc((size_t)s->n * sizeof *irow);
+  if (!irow) {
+    free(col);
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (long i = 0; i < s->n; i++) {
+    int64_t *p = L.ni ? bsearch(&s->id[i], L.iid, L.ni, sizeof *L.iid, cmp_i64) : NULL;
+    irow[i] = p ? (long)(p - L.iid) : -1;
+    s->test[i] = (uint8_t)lk_tune_is_holdout(s->id[i], holdout_mod);
+  }
+  for (int f = 0; f < nfields && !rc; f++) {
+    for (long i = 0; i < s->n; i++) keys[i] = irow[i] >= 0 ? L.ilab[(size_t)irow[i] * nfields + f] : NULL;
+    rc = number_values(keys, s->n, col, &s->nclass[f], &s->cname[f], LK_TUNE_MAX_CLASSES);
+    for (long i = 0; i < s->n && !rc; i++) s->y[(size_t)i * nfields + f] = col[i];
+  }
+  if (!rc) {
+    int nd = 0;
+    for (long i = 0; i < s->n; i++) keys[i] = irow[i] >= 0 ? L.ihash[irow[i]] : NULL;
+    rc = number_values(keys, s->n, s->dup, &nd, NULL, INT32_MAX);
+  }
+  if (!rc) { /* a group of one is no duplicate */
+    int32_t *cnt = calloc((size_t)s->n + 1, sizeof *cnt);
+    if (!cnt) rc = LK_ENOMEM;
+    for (long i = 0; !rc && i < s->n; i++) if (s->dup[i] >= 0) cnt[s->dup[i]]++;
+    for (long i = 0; !rc && i < s->n; i++) if (s->dup[i] >= 0 && cnt[s->dup[i]] < 2) s->dup[i] = -1;
+    free(cnt);
+  }
+  free(col);
+  free(irow);
+  if (rc) lk_err_set(err, rc, rc == LK_ETOOBIG ? "a label field has more than %d values" : "out of memory",
+                     LK_TUNE_MAX_CLASSES);
+out:
+  for (size_t i = 0; i < L.ni; i++) {
+    for (int f = 0; f < nfields; f++) free(L.ilab[i * nfields + f]);
+    free(L.ihash[i]);
+  }
+  free(L.iid);
+  free(L.ilab);
+  free(L.ihash);
+  free(keys);
+  free(rj);
+  lk_catalog_close(cat);
+  if (rc) {
+    lk_tune_set_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+#define WBATCH 256
+
+typedef struct writer {
+  lk_catalog *dst;
+  const lk_projection *p;
+  int in, out;
+  int64_t ids[WBATCH];
+  float *x, *y;
+  int n;
+  lk_errbuf *err;
+} writer;
+
+static int copy_item(void *ctx, const lk_item *it) {
+  writer *w = ctx;
+  return lk_catalog_put_item(w->dst, it);
+}
+
+static int flush(writer *w) {
+  int rc = lk_projection_apply(w->p, w->x, w->n, w->y, w->err);
+  for (int i = 0; i < w->n && !rc; i++) rc = lk_catalog_put_vector(w->dst, w->ids[i], w->y + (size_t)i * w->out, w->out);
+  w->n = 0;
+  return rc;
+}
+
+static int copy_vector(void *ctx, int64_t id, const float *v, int dim) {
+  writer *w = ctx;
+  if (dim != w->in) return LK_EMISMATCH;
+  w->ids[w->n] = id;
+  memcpy(w->x + (size_t)w->n * dim, v, sizeof(float) * dim);
+  return ++w->n == WBATCH ? flush(w) : 0;
+}
+
+int lk_tune_write(const char *src_path, const char *dst_path, const lk_recipe *tuned, lk_errbuf *err) {
+  if (!tuned->proj) return lk_err_set(err, LK_EINVAL, "the recipe has no projection");
+  if (access(dst_path, F_OK) == 0) return lk_err_set(err, LK_EINVAL, "%s exists (remove it first)", dst_path);
+  char tmp[4096];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", dst_path) >= sizeof tmp)
+    return lk_err_set(err, LK_EINVAL, "output path too long");
+  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < 4; i++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s%s", tmp, sfx[i]);
+    unlink(p); /* leftovers of an interrupted run */
+  }
+  lk_catalog *src = NULL, *dst = NULL;
+  char *rj = NULL, *js = NULL;
+  lk_recipe base = {0}, stripped;
+  writer w = {.p = tuned->proj, .in = lk_projection_in(tuned->proj), .out = lk_projection_out(tuned->proj), .err = err};
+  int rc = lk_catalog_open(src_path, LK_CATALOG_READONLY, &src, err);
+  if (rc) goto out;
+  if ((rc = lk_catalog_get_meta(src, "recipe", &rj)) || (rc = lk_recipe_from_json(rj, &base, err))) {
+    rc = lk_err_set(err, LK_ECORRUPT, "%s: no readable recipe", src_path);
+    goto out;
+  }
+  stripped = *tuned;
+  stripped.proj = NULL;
+  stripped.prescale = base.prescale; /* queries only, for catalogs of small photos: see tune.h */
+  snprintf(stripped.name, sizeof stripped.name, "%s", base.name);
+  char a[17], b[17], tid[17], dimtxt[16];
+  lk_recipe_id(&stripped, a);
+  lk_recipe_id(&base, b);
+  if (strcmp(a, b)) {
+    rc = lk_err_set(err, LK_EMISMATCH, "%s was made with recipe %s, the tuned recipe starts from %s", src_path, b, a);
+    goto out;
+  }
+  w.x = malloc(sizeof(float) * WBATCH * (size_t)w.in);
+  w.y = malloc(sizeof(float) * WBATCH * (size_t)w.out);
+  js = lk_recipe_to_json(tuned);
+  if (!w.x || !w.y || !js) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+  if ((rc = lk_catalog_open(tmp, LK_CATALOG_CREATE, &dst, err))) goto out;
+  if ((rc = lk_catalog_begin(dst))) goto db_fail;
+  w.dst = dst;
+  if ((rc = lk_catalog_foreach_item(src, copy_item, &w))) goto db_fail;
+  if ((rc = lk_catalog_foreach_vector(src, copy_vector, &w)) || (w.n && (rc = flush(&w)))) {
+    if (rc == LK_EMISMATCH) rc = lk_err_set(err, rc, "%s: vectors are not %d-dimensional", src_path, w.in);
+    else if (err && !err->code) lk_err_set(err, rc, "%s", lk_catalog_errmsg(dst));
+    goto out;
+  }
+  lk_recipe_id(tuned, tid);
+  snprintf(dimtxt, sizeof dimtxt, "%d", w.out);
+  if ((rc = lk_catalog_set_meta(dst, "recipe", js)) || (rc = lk_catalog_set_meta(dst, "recipe_id", tid)) ||
+      (rc = lk_catalog_set_meta(dst, "dim", dimtxt)) || (rc = lk_catalog_set_meta(dst, "tuned_from", src_path)) ||
+      (rc = lk_catalog_set_meta(dst, "source_recipe_id", b)) || (rc = lk_catalog_commit(dst)))
+    goto db_fail;
+  lk_catalog_close(dst);
+  dst = NULL;
+  if (rename(tmp, dst_path)) rc = lk_err_set(err, LK_EIO, "renaming %s: %s", tmp, strerror(errno));
+  goto out;
+db_fail:
+  lk_err_set(err, rc, "%s: %s", tmp, lk_catalog_errmsg(dst ? dst : src));
+out:
+  if (dst) {
+    lk_catalog_rollback(dst);
+    lk_catalog_close(dst);
+  }
+  if (rc) unlink(tmp);
+  lk_catalog_close(src);
+  lk_recipe_clear(&base);
+  free(rj);
+  free(js);
+  free(w.x);
+  free(w.y);
+  return rc;
+}
