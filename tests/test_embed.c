@@ -49,7 +49,8 @@ static void test_recipe_ids_differ(void **state) {
   b.preprocess = LK_PRE_PAD;
   lk_recipe_id(&b, ib);
   assert_string_not_equal(ia, ib);
-  assert_string_equal(a.name, "mnv2-avg+color");
+  assert_string_equal(a.name, "mnv2-avg+color+p80");
+  assert_int_equal(a.prescale, 80);
   assert_int_equal(a.nparts, 1);
   assert_string_equal(a.part[0].tap, "MobilenetV2/Logits/AvgPool");
   assert_int_equal(a.color_bins, 8);

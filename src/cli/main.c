@@ -228,6 +228,7 @@ static int cmd_index(int argc, char **argv) {
   lk_ingest_stats st;
   lk_errbuf eb = {0};
   int rc = lk_ingest_run(&o, &st, &eb);
+  if (o.recipe) lk_recipe_clear(&recipe);
   if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
   if (ui.json) {
     json_t *j = json_object();
@@ -470,7 +471,16 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     json_object_set_new(j, "failed", json_integer(errors));
     json_object_set_new(j, "dim", json_integer(dim));
     json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
-    json_object_set_new(j, "recipe", recipe ? json_loads(recipe, 0, NULL) : json_null());
+    json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
+    json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
+    if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
+      json_t *sum = json_object();
+      const char *k;
+      json_t *v;
+      json_object_foreach(proj, k, v) if (!json_is_string(v) || json_string_length(v) < 256) json_object_set(sum, k, v);
+      json_object_set_new(rj, "projection", sum);
+    }
+    json_object_set_new(j, "recipe", rj ? rj : json_null());
     print_json(j);
     json_decref(j);
   } else {
@@ -489,6 +499,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
       printf("recipe:    none (nothing indexed yet)\n");
     }
   }
+  if (have_recipe) lk_recipe_clear(&r);
   free(recipe);
   free(rid);
   lk_catalog_close(cat);

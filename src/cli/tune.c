@@ -283,7 +283,7 @@ int lk_cli_tune(int argc, char **argv) {
     proj->tail = cd;
     proj->tail_weight = keep_color;
   }
-  printf("trained in %.1f s%s\n", t_train, to.method == LK_TRAIN_PCA ? "" : "");
+  printf("trained in %.1f s\n", t_train);
   if (eval_sample > 0 && (rc = report(s, proj, eval_sample, labels, &eb))) goto fail;
 
   /* The tuned recipe: the source's, plus the projection. */

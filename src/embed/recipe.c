@@ -1,22 +1,20 @@
-/* embed/recipe.c — recipe presets and their canonical JSON form (jansson), and the learned
- * projections a tuned recipe carries (weights as base64 float32 LE inside the JSON; applied
- * with oneDNN's sgemm). */
+/* embed/recipe.c — recipe presets and their canonical JSON form (jansson), including the
+ * learned projection a tuned recipe carries (embed/projection.h; weights as base64 float32 LE
+ * inside the JSON). */
 #include "embed/recipe.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <sys/stat.h>
 #include <nettle/base64.h>
-#include <oneapi/dnnl/dnnl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/model.h"
 #include "util/hash.h"
-#include "util/size.h"
 
 #define MNV2_FILE "mobilenet_v2_1.0_224_quant.tflite"
 #define MNV2_SHA "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776"
@@ -38,22 +36,25 @@ static void set_part(lk_recipe_part *p, const char *model, const char *sha, cons
 
 void lk_recipe_default(lk_recipe *r) {
   lk_errbuf eb;
-  int rc = lk_recipe_preset("mnv2-avg+color", r, &eb);
+  int rc = lk_recipe_preset("mnv2-avg+color+p80", r, &eb);
   (void)rc;
 }
 
 int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
   memset(r, 0, sizeof *r);
-  if (!strcmp(name, "default")) name = "mnv2-avg+color";
+  if (!strcmp(name, "default")) name = "mnv2-avg+color+p80";
   snprintf(r->name, sizeof r->name, "%s", name);
   r->preprocess = LK_PRE_SQUASH;
-  if (!strcmp(name, "mnv2-avg+color") || !strcmp(name, "mnv2-avg")) {
+  if (!strcmp(name, "mnv2-avg+color") || !strcmp(name, "mnv2-avg") || !strcmp(name, "mnv2-avg+color+p80")) {
     r->nparts = 1;
     set_part(&r->part[0], MNV2_FILE, MNV2_SHA, MNV2_TAP, LK_POOL_AVG, 1.0f);
-    if (!strcmp(name, "mnv2-avg+color")) {
+    if (strcmp(name, "mnv2-avg")) {
       r->color_bins = 8;
       r->color_weight = 0.3f;
     }
+    /* Queries larger than the catalog's 60x80 photos are shrunk to them first (docs/QUALITY.md:
+     * same-product R@1 0.70 -> 0.99); catalog photos of <= 80 px are unchanged. */
+    if (!strcmp(name, "mnv2-avg+color+p80")) r->prescale = 80;
     return 0;
   }
   if (!strcmp(name, "mnv2+mnv1+color")) {
@@ -71,8 +72,8 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
     return 0;
   }
   return lk_err_set(err, LK_ENOTFOUND,
-                    "unknown recipe '%s' (known: default, mnv2-avg+color, mnv2-avg, "
-                    "mnv2+mnv1+color, color)",
+                    "unknown recipe '%s' (known: default, mnv2-avg+color, mnv2-avg+color+p80, "
+                    "mnv2-avg, mnv2+mnv1+color, color)",
                     name);
 }
 
@@ -94,102 +95,7 @@ int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
   return rc;
 }
 
-/* ---- projections */
-
-void lk_projection_free(lk_projection *p) {
-  if (!p) return;
-  for (int i = 0; i < p->nlayers; i++) {
-    free(p->layer[i].w);
-    free(p->layer[i].b);
-  }
-  free(p);
-}
-
-int lk_projection_new(int nlayers, const int *dims, lk_projection **out, lk_errbuf *err) {
-  *out = NULL;
-  if (nlayers < 1 || nlayers > LK_PROJ_MAX_LAYERS)
-    return lk_err_set(err, LK_EINVAL, "projection: 1..%d layers", LK_PROJ_MAX_LAYERS);
-  for (int i = 0; i <= nlayers; i++)
-    if (dims[i] < 1 || dims[i] > LK_PROJ_MAX_DIM)
-      return lk_err_set(err, LK_ETOOBIG, "projection: width %d out of 1..%d", dims[i], LK_PROJ_MAX_DIM);
-  lk_projection *p = calloc(1, sizeof *p);
-  if (!p) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  p->nlayers = nlayers;
-  for (int i = 0; i < nlayers; i++) {
-    lk_projection_layer *l = &p->layer[i];
-    size_t nw;
-    l->in = dims[i];
-    l->out = dims[i + 1];
-    l->relu = i + 1 < nlayers;
-    if (lk_size_mul((size_t)l->in, (size_t)l->out, &nw)) {
-      lk_projection_free(p);
-      return lk_err_set(err, LK_ETOOBIG, "projection too large");
-    }
-    l->w = calloc(nw, sizeof(float));
-    l->b = calloc((size_t)l->out, sizeof(float));
-    if (!l->w || !l->b) {
-      lk_projection_free(p);
-      return lk_err_set(err, LK_ENOMEM, "out of memory for a projection");
-    }
-  }
-  *out = p;
-  return 0;
-}
-
-int lk_projection_in(const lk_projection *p) { return p->layer[0].in; }
-int lk_projection_out(const lk_projection *p) { return p->layer[p->nlayers - 1].out + p->tail; }
-
-/* Scales v[0..n) to norm w (a zero vector stays zero). */
-static void normalise(float *v, int n, float w) {
-  double s = 0;
-  for (int k = 0; k < n; k++) s += (double)v[k] * v[k];
-  if (s <= 0) return;
-  float f = (float)(w / sqrt(s));
-  for (int k = 0; k < n; k++) v[k] *= f;
-}
-
-int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y, lk_errbuf *err) {
-  if (n <= 0) return 0;
-  int wmax = 0, od = lk_projection_out(p), lo = p->layer[p->nlayers - 1].out, in0 = p->layer[0].in;
-  for (int i = 0; i < p->nlayers; i++) if (p->layer[i].out > wmax) wmax = p->layer[i].out;
-  /* Rows in blocks so the scratch stays small whatever n is. */
-  const long B = 256;
-  size_t cap;
-  if (lk_size_mul3((size_t)B, (size_t)wmax, 2, &cap)) return lk_err_set(err, LK_ETOOBIG, "projection too large");
-  float *buf = malloc(cap * sizeof(float));
-  if (!buf) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  int rc = 0;
-  for (long r0 = 0; r0 < n && !rc; r0 += B) {
-    long nb = n - r0 < B ? n - r0 : B;
-    const float *in = x + (size_t)r0 * p->layer[0].in;
-    for (int i = 0; i < p->nlayers; i++) {
-      const lk_projection_layer *l = &p->layer[i];
-      int last = i + 1 == p->nlayers, ldo = last ? od : l->out; /* the last writes rows of od */
-      float *o = last ? y + (size_t)r0 * od : buf + (size_t)(i & 1) * B * wmax;
-      for (long r = 0; r < nb; r++) memcpy(o + (size_t)r * ldo, l->b, sizeof(float) * l->out);
-      if (dnnl_sgemm('N', 'N', nb, l->out, l->in, 1.0f, in, i ? l->in : in0, l->w, l->out, 1.0f, o, ldo) !=
-          dnnl_success) {
-        rc = lk_err_set(err, LK_EINVAL, "projection: sgemm failed");
-        break;
-      }
-      if (l->relu)
-        for (long r = 0; r < nb; r++)
-          for (int k = 0; k < l->out; k++) o[(size_t)r * ldo + k] = o[(size_t)r * ldo + k] > 0 ? o[(size_t)r * ldo + k] : 0;
-      in = o;
-    }
-    for (long r = 0; r < nb && !rc; r++) {
-      float *v = y + (size_t)(r0 + r) * od;
-      normalise(v, lo, 1.0f);
-      if (p->tail > 0) {
-        memcpy(v + lo, x + (size_t)(r0 + r) * in0 + (in0 - p->tail), sizeof(float) * p->tail);
-        normalise(v + lo, p->tail, p->tail_weight);
-        normalise(v, od, 1.0f);
-      }
-    }
-  }
-  free(buf);
-  return rc;
-}
+/* ---- projections in recipes */
 
 static lk_projection *proj_dup(const lk_projection *src) {
   int dims[LK_PROJ_MAX_LAYERS + 1];

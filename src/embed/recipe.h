@@ -1,17 +1,18 @@
 /* embed/recipe.h — an embedding recipe: which models, which tapped tensors and poolings,
- * the weights of each part, the colour-histogram part and the preprocessing. A recipe is
- * named, versioned and serialised to canonical JSON; its id (a hash of that JSON) is stored
- * in the catalog so vectors made by one recipe are never compared with another's. */
+ * the weights of each part, the colour-histogram part, the preprocessing, and for tuned
+ * recipes the learned projection (embed/projection.h). A recipe is named, versioned and
+ * serialised to canonical JSON (optional keys — grid, color_fg, prescale, projection — only
+ * when set, so older recipes keep their ids); its id (a hash of that JSON) is stored in the
+ * catalog so vectors made by one recipe are never compared with another's. */
 #ifndef LK_EMBED_RECIPE_H
 #define LK_EMBED_RECIPE_H
 
+#include "embed/projection.h"
 #include "util/err.h"
 
 #define LK_RECIPE_MAX_PARTS 4
 #define LK_RECIPE_MAX_GRID 4
 #define LK_RECIPE_FORMAT 1
-#define LK_PROJ_MAX_LAYERS 3
-#define LK_PROJ_MAX_DIM 8192 /* limit on every width of a projection read from JSON */
 #define LK_RECIPE_MAX_JSON (256 << 20) /* limit on a recipe .json file (tuned ones carry weights) */
 
 enum lk_preprocess { LK_PRE_SQUASH = 0, LK_PRE_PAD = 1 };
@@ -26,27 +27,6 @@ typedef struct lk_recipe_part {
   int grid;         /* 0 or 1: pool the whole map; g = 2..LK_RECIPE_MAX_GRID: pool each cell of a
                        g x g grid (overlapping when the map's side is odd), g*g*channels values */
 } lk_recipe_part;
-
-/* A learned map applied after the parts are concatenated and L2-normalised (lookalike tune):
- * y = layer_n(...layer_1(x)), layer(x) = x W + b (W row-major in x out), then ReLU when relu;
- * y is L2-normalised. With tail > 0, the last `tail` values of x (the colour histogram),
- * L2-normalised and scaled by tail_weight, are appended to y and the whole is L2-normalised
- * again, so instance-level colour survives the projection. Stored in the recipe JSON as
- *   "projection":{"layers":[{"in":D,"out":K,"relu":false,"w":BASE64,"b":BASE64},...]
- *                 [,"tail":T,"tail_weight":W]}
- * with w and b float32 little-endian, base64 (RFC 4648). */
-typedef struct lk_projection_layer {
-  int in, out, relu;
-  float *w; /* in * out */
-  float *b; /* out */
-} lk_projection_layer;
-
-typedef struct lk_projection {
-  int nlayers;
-  lk_projection_layer layer[LK_PROJ_MAX_LAYERS];
-  int tail;           /* 0 = none; else <= the input width */
-  float tail_weight;
-} lk_projection;
 
 typedef struct lk_recipe {
   char name[64];     /* e.g. "mnv2-avg+color" */
@@ -67,8 +47,8 @@ typedef struct lk_recipe {
 
 /* The default recipe, chosen by measurement (README, docs/QUALITY.md). */
 void lk_recipe_default(lk_recipe *r);
-/* Fills r from a named preset: "default", "mnv2-avg+color", "mnv2-avg", "mnv2+mnv1+color",
- * "color". LK_ENOTFOUND for an unknown name. */
+/* Fills r from a named preset: "default", "mnv2-avg+color", "mnv2-avg+color+p80" (the same,
+ * prescale 80), "mnv2-avg", "mnv2+mnv1+color", "color". LK_ENOTFOUND for an unknown name. */
 int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err);
 /* A preset name, or the path of a JSON file holding a recipe (as lk_recipe_to_json writes). */
 int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err);
@@ -83,15 +63,6 @@ void lk_recipe_id(const lk_recipe *r, char out[17]);
 void lk_recipe_clear(lk_recipe *r);
 /* Deep copy (dst gets its own projection). dst is overwritten, not cleared first. */
 int lk_recipe_copy(lk_recipe *dst, const lk_recipe *src);
-/* Projections. new: zeroed weights for layers of widths dims[0] -> dims[1] -> ... ->
- * dims[nlayers] (ReLU after every layer but the last). *out: lk_projection_free. */
-int lk_projection_new(int nlayers, const int *dims, lk_projection **out, lk_errbuf *err);
-void lk_projection_free(lk_projection *p); /* NULL-safe */
-int lk_projection_in(const lk_projection *p);
-int lk_projection_out(const lk_projection *p); /* the last layer's width + tail */
-/* Applies p to n rows of x (lk_projection_in floats each) into y (n rows of
- * lk_projection_out floats), each output row L2-normalised. Uses oneDNN's sgemm. */
-int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y, lk_errbuf *err);
 /* Gives p to r (replacing and freeing any projection r had); r owns it from now on. */
 void lk_recipe_set_projection(lk_recipe *r, lk_projection *p);
 

@@ -515,6 +515,7 @@ static void *worker_main(void *arg) {
 }
 
 int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
+  int own_recipe = 0; /* a recipe parsed here owns its projection weights */
   memset(st, 0, sizeof *st);
   double t0 = now_s();
   vec_t rows = {0}, photos = {0}, olds = {0};
@@ -539,6 +540,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (rc && rc != LK_ENOTFOUND) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out; }
   if (stored) {
     if ((rc = lk_recipe_from_json(stored, &recipe, err))) goto out;
+    own_recipe = 1;
     if (o->recipe) {
       const lk_recipe want = *o->recipe;
       char a[17], b[17];
@@ -738,6 +740,7 @@ out_need:
 out_sel:
   free(sel.p);
 out:
+  if (own_recipe) lk_recipe_clear(&recipe);
   for (size_t k = 0; k < rows.n; k++) free_row(&((row *)rows.p)[k]);
   free(rows.p);
   for (size_t k = 0; k < photos.n; k++) free(((photo *)photos.p)[k].name);

@@ -170,6 +170,7 @@ void lk_engine_close(lk_engine *e) {
   free(e->row_item);
   lk_embedder_free(e->emb);
   pthread_mutex_destroy(&e->lock);
+  lk_recipe_clear(&e->recipe);
   free(e);
 }
 

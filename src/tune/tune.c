@@ -102,8 +102,6 @@ typedef struct loader {
   char **ilab;           /* nitems * nlabels strdup'd values (NULL = none) */
   char **ihash;
   size_t ni, icap;
-  int holdout_mod;
-  lk_errbuf *err;
 } loader;
 
 static int item_cb(void *ctx, const lk_item *it) {
@@ -245,7 +243,7 @@ int lk_tune_load(const char *db_path, const char *const *fields, int nfields, in
     }
     s->field[f] = k;
   }
-  loader L = {.s = s, .holdout_mod = holdout_mod, .err = err};
+  loader L = {.s = s};
   lk_catalog *cat = NULL;
   char *rj = NULL;
   const char **keys = NULL;
