@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "cli/cli.h"
 #include "cli/map.h"
 #include "cli/serve.h"
 #include "cli/tune.h"
@@ -23,20 +24,6 @@
 #include "nn/model.h"
 #include "search/engine.h"
 #include "search/results.h"
-
-/* Exit codes (documented in --help). */
-enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_NOTFOUND = 3, EX_BADINPUT = 4, EX_INTR = 130 };
-
-static int exit_code(int rc) {
-  switch (rc) {
-  case 0: return EX_OK;
-  case LK_EINVAL: return EX_USAGE;
-  case LK_ENOTFOUND: return EX_NOTFOUND;
-  case LK_EDECODE: case LK_EUNSUPPORTED: case LK_ETOOBIG: return EX_BADINPUT;
-  case LK_EINTR: return EX_INTR;
-  default: return EX_FAIL;
-  }
-}
 
 static const char *USAGE =
     "lookalike " LK_VERSION " — visual search for fashion catalogs\n"
@@ -67,11 +54,6 @@ static void on_signal(int sig) {
   g_stop = 1;
 }
 
-static int usage_error(const char *cmd, const char *msg) {
-  fprintf(stderr, "lookalike %s: %s\n(see `lookalike %s --help`)\n", cmd, msg, cmd);
-  return EX_USAGE;
-}
-
 static int parse_backend(const char *s, int *out) {
   if (!strcmp(s, "ref")) *out = LK_BACKEND_REF;
   else if (!strcmp(s, "dnnl") || !strcmp(s, "onednn")) *out = LK_BACKEND_DNNL;
@@ -94,16 +76,10 @@ typedef struct index_ui {
   json_t *problems;
 } index_ui;
 
-static double mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void index_progress(void *ctx, const lk_ingest_stats *s) {
   index_ui *ui = ctx;
   if (!ui->tty || ui->quiet) return;
-  double t = mono();
+  double t = lk_cli_now();
   if (t - ui->last < 0.1 && s->done < s->todo) return;
   ui->last = t;
   double rate = s->seconds > 0 ? s->done / s->seconds : 0;
@@ -161,18 +137,18 @@ static int cmd_index(int argc, char **argv) {
     case 'm': o.models_dir = optarg; break;
     case 'r': recipe_spec = optarg; break;
     case 'P':
-      if (strcmp(optarg, "pad") && strcmp(optarg, "squash")) return usage_error("index", "--preprocess is pad or squash");
+      if (strcmp(optarg, "pad") && strcmp(optarg, "squash")) return lk_cli_usage("index", "--preprocess is pad or squash");
       pre = optarg;
       break;
-    case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return usage_error("index", "--color-weight must be >= 0"); break;
+    case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return lk_cli_usage("index", "--color-weight must be >= 0"); break;
     case 'F': flip = 1; break;
-    case 'n': o.limit = atol(optarg); if (o.limit < 0) return usage_error("index", "--limit must be >= 0"); break;
+    case 'n': o.limit = atol(optarg); if (o.limit < 0) return lk_cli_usage("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
-    case 'S': o.sample = atol(optarg); if (o.sample < 0) return usage_error("index", "--sample must be >= 0"); break;
+    case 'S': o.sample = atol(optarg); if (o.sample < 0) return lk_cli_usage("index", "--sample must be >= 0"); break;
     case 'E': o.seed = strtoull(optarg, NULL, 10); break;
-    case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return usage_error("index", "--batch must be 1..256"); break;
-    case 'B': if (parse_backend(optarg, &o.backend)) return usage_error("index", "--backend is ref or dnnl"); break;
-    case 't': o.workers = atoi(optarg); if (o.workers < 1 || o.workers > 16) return usage_error("index", "--threads must be 1..16"); break;
+    case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return lk_cli_usage("index", "--batch must be 1..256"); break;
+    case 'B': if (parse_backend(optarg, &o.backend)) return lk_cli_usage("index", "--backend is ref or dnnl"); break;
+    case 't': o.workers = atoi(optarg); if (o.workers < 1 || o.workers > 16) return lk_cli_usage("index", "--threads must be 1..16"); break;
     case 'j': ui.json = 1; break;
     case 'q': ui.quiet = 1; break;
     case 'v': ui.verbose = 1; break;
@@ -199,16 +175,16 @@ static int cmd_index(int argc, char **argv) {
              "  --json           print the summary as JSON\n"
              "  --quiet          no progress bar or warnings\n"
              "  --verbose        print every skipped row/photo\n");
-      return EX_OK;
-    default: return usage_error("index", "unknown option");
+      return LK_EX_OK;
+    default: return lk_cli_usage("index", "unknown option");
     }
   }
-  if (optind != argc - 1) return usage_error("index", "expected one IMAGES_DIR");
+  if (optind != argc - 1) return lk_cli_usage("index", "expected one IMAGES_DIR");
   o.images_dir = argv[optind];
-  if (!o.db_path) return usage_error("index", "--db is required");
+  if (!o.db_path) return lk_cli_usage("index", "--db is required");
   if (recipe_spec || pre || color_weight >= 0 || flip) {
     lk_errbuf rb = {0};
-    if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return usage_error("index", lk_err_msg(&rb));
+    if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
     if (pre) recipe.preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
     if (color_weight >= 0) {
       if (recipe.color_bins == 0) recipe.color_bins = 8;
@@ -264,7 +240,7 @@ static int cmd_index(int argc, char **argv) {
       if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
     }
   }
-  return exit_code(rc);
+  return lk_cli_exit_code(rc);
 }
 
 /* ---------------------------------------------------------------- search / similar */
@@ -292,21 +268,21 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     switch (c) {
     case 'd': q->db = optarg; break;
     case 'm': q->models = optarg; break;
-    case 'k': q->k = atoi(optarg); if (q->k < 1 || q->k > 10000) return usage_error(cmd, "-k must be 1..10000"); break;
-    case 'w': if (lk_filter_add(&q->filter, optarg, &eb)) return usage_error(cmd, lk_err_msg(&eb)); break;
+    case 'k': q->k = atoi(optarg); if (q->k < 1 || q->k > 10000) return lk_cli_usage(cmd, "-k must be 1..10000"); break;
+    case 'w': if (lk_filter_add(&q->filter, optarg, &eb)) return lk_cli_usage(cmd, lk_err_msg(&eb)); break;
     case 'j': q->json = 1; break;
-    case 'B': if (parse_backend(optarg, &q->backend)) return usage_error(cmd, "--backend is ref or dnnl"); break;
+    case 'B': if (parse_backend(optarg, &q->backend)) return lk_cli_usage(cmd, "--backend is ref or dnnl"); break;
     case 'c':
       if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
           q->crop[2] <= 0 || q->crop[3] <= 0)
-        return usage_error(cmd, "--crop is X,Y,W,H in pixels of the photo");
+        return lk_cli_usage(cmd, "--crop is X,Y,W,H in pixels of the photo");
       q->has_crop = 1;
       break;
     case 'h': *help = 1; return 0;
-    default: return usage_error(cmd, "unknown option");
+    default: return lk_cli_usage(cmd, "unknown option");
     }
   }
-  if (!q->db) return usage_error(cmd, "--db is required");
+  if (!q->db) return lk_cli_usage(cmd, "--db is required");
   return 0;
 }
 
@@ -341,10 +317,10 @@ static int run_query(int is_similar, int argc, char **argv) {
                       : "usage: lookalike search PHOTO --db catalog.db [options]\n\n");
     fputs(QUERY_HELP, stdout);
     if (!is_similar) fputs("  --crop X,Y,W,H   search only this region of the photo\n", stdout);
-    return EX_OK;
+    return LK_EX_OK;
   }
   if (rc) return rc;
-  if (optind != argc - 1) return usage_error(cmd, is_similar ? "expected one item ID" : "expected one PHOTO");
+  if (optind != argc - 1) return lk_cli_usage(cmd, is_similar ? "expected one item ID" : "expected one PHOTO");
   const char *arg = argv[optind];
   lk_engine_opts eo;
   lk_engine_opts_default(&eo);
@@ -354,11 +330,11 @@ static int run_query(int is_similar, int argc, char **argv) {
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
   int n = 0;
-  double t0 = mono(), t_load = 0, t_query = 0;
-  if (!hits) return EX_FAIL;
+  double t0 = lk_cli_now(), t_load = 0, t_query = 0;
+  if (!hits) return LK_EX_FAIL;
   if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
-  t_load = mono() - t0;
-  t0 = mono();
+  t_load = lk_cli_now() - t0;
+  t0 = lk_cli_now();
   if (is_similar) {
     char *end;
     long long id = strtoll(arg, &end, 10);
@@ -377,7 +353,7 @@ static int run_query(int is_similar, int argc, char **argv) {
     lk_image_free(&img);
     lk_image_free(&crop);
   }
-  t_query = mono() - t0;
+  t_query = lk_cli_now() - t0;
   if (rc) goto out;
   if (q.json) {
     json_t *j = lk_results_hits_json(e, hits, n);
@@ -404,7 +380,7 @@ out:
   }
   free(hits);
   lk_engine_close(e);
-  return exit_code(rc);
+  return lk_cli_exit_code(rc);
 }
 
 /* ---------------------------------------------------------------- info / check */
@@ -423,19 +399,19 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
                         "the schema and that every vector belongs to an item and has the recipe's size.\n"
                       : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
                         "recipe and embedding size of a catalog.\n");
-      return EX_OK;
-    } else return usage_error(cmd, "unknown option");
+      return LK_EX_OK;
+    } else return lk_cli_usage(cmd, "unknown option");
   }
   if (!db) {
     if (optind < argc) db = argv[optind];
-    else return usage_error(cmd, "--db is required");
+    else return lk_cli_usage(cmd, "--db is required");
   }
   lk_catalog *cat = NULL;
   lk_errbuf eb = {0};
   int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &cat, &eb);
   if (rc) {
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
-    return exit_code(rc);
+    return lk_cli_exit_code(rc);
   }
   if (is_check) {
     rc = lk_catalog_check(cat, &eb);
@@ -450,7 +426,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
       printf("%s: ok\n", db);
     }
     lk_catalog_close(cat);
-    return rc ? EX_FAIL : EX_OK;
+    return rc ? LK_EX_FAIL : LK_EX_OK;
   }
   int64_t items = 0, vectors = 0, errors = 0;
   char *recipe = NULL, *rid = NULL;
@@ -503,7 +479,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   free(recipe);
   free(rid);
   lk_catalog_close(cat);
-  return EX_OK;
+  return LK_EX_OK;
 }
 
 /* ---------------------------------------------------------------- eval */
@@ -535,12 +511,12 @@ static int cmd_eval(int argc, char **argv) {
     case 'M': md = 1; break;
     case 'm': eo.models_dir = optarg; break;
     case 'b': breakdown = atol(optarg); break;
-    case 'B': if (parse_backend(optarg, &eo.backend)) return usage_error("eval", "--backend is ref or dnnl"); break;
-    case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return usage_error("eval", "--holdout-mod must be >= 0"); break;
+    case 'B': if (parse_backend(optarg, &eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
+    case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
     case 'S':
       if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
       else if (!strcmp(optarg, "train")) scope.split = LK_EVAL_SPLIT_TRAIN;
-      else return usage_error("eval", "--split is test or train");
+      else return lk_cli_usage("eval", "--split is test or train");
       break;
     case 'h':
       printf("usage: lookalike eval --db catalog.db [options]\n\n"
@@ -557,21 +533,21 @@ static int cmd_eval(int argc, char **argv) {
              "                      queries and gallery both; test = hash(id) mod M == 0\n"
              "  --split test|train  which split with --holdout-mod (default test)\n"
              "  --json | --markdown output format (default: a table)\n");
-      return EX_OK;
-    default: return usage_error("eval", "unknown option");
+      return LK_EX_OK;
+    default: return lk_cli_usage("eval", "unknown option");
     }
   }
-  if (!db) return usage_error("eval", "--db is required");
+  if (!db) return lk_cli_usage("eval", "--db is required");
   int fields[LK_EVAL_MAX_FIELDS], nfields = 0;
   char buf[512];
   snprintf(buf, sizeof buf, "%s", fields_arg);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
     int f = lk_filter_field(tok);
-    if (f < 0) return usage_error("eval", "unknown field in --fields");
-    if (nfields == LK_EVAL_MAX_FIELDS) return usage_error("eval", "at most 4 --fields");
+    if (f < 0) return lk_cli_usage("eval", "unknown field in --fields");
+    if (nfields == LK_EVAL_MAX_FIELDS) return lk_cli_usage("eval", "at most 4 --fields");
     fields[nfields++] = f;
   }
-  if (!nfields) return usage_error("eval", "--fields is empty");
+  if (!nfields) return lk_cli_usage("eval", "--fields is empty");
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_eval_result *r = calloc(1, sizeof *r);
@@ -583,7 +559,7 @@ static int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
     free(r);
     lk_engine_close(e);
-    return exit_code(rc);
+    return lk_cli_exit_code(rc);
   }
   const lk_recipe *rec = lk_engine_recipe(e);
   if (json) {
@@ -641,7 +617,7 @@ static int cmd_eval(int argc, char **argv) {
   }
   free(r);
   lk_engine_close(e);
-  return EX_OK;
+  return LK_EX_OK;
 }
 
 /* ---------------------------------------------------------------- model */
@@ -650,14 +626,14 @@ static int cmd_model(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     printf("usage: lookalike model FILE.tflite\n\nLoads and validates a TFLite model and lists its "
            "tensors (index, name, shape): the names are what recipes tap.\n");
-    return argc < 2 ? EX_USAGE : EX_OK;
+    return argc < 2 ? LK_EX_USAGE : LK_EX_OK;
   }
   lk_model *m = NULL;
   lk_errbuf eb = {0};
   int rc = lk_model_load(argv[1], &m, &eb);
   if (rc) {
     fprintf(stderr, "lookalike model: %s\n", lk_err_msg(&eb));
-    return exit_code(rc);
+    return lk_cli_exit_code(rc);
   }
   int n = lk_model_tensor_count(m);
   for (int i = 0; i < n; i++) {
@@ -668,17 +644,17 @@ static int cmd_model(int argc, char **argv) {
     printf("]  %s\n", lk_model_tensor_name(m, i));
   }
   lk_model_free(m);
-  return EX_OK;
+  return LK_EX_OK;
 }
 
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     fputs(USAGE, argc < 2 ? stderr : stdout);
-    return argc < 2 ? EX_USAGE : EX_OK;
+    return argc < 2 ? LK_EX_USAGE : LK_EX_OK;
   }
   if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
     printf("lookalike %s\n", LK_VERSION);
-    return EX_OK;
+    return LK_EX_OK;
   }
   const char *cmd = argv[1];
   argc--;
@@ -695,5 +671,5 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
-  return EX_USAGE;
+  return LK_EX_USAGE;
 }

@@ -14,6 +14,8 @@
 
 #include "catalog/catalog.h"
 #include "cli/map.h"
+
+#include "cli/cli.h"
 #include "embed/recipe.h"
 #include "image/image.h"
 #include "map/draw.h"
@@ -48,20 +50,7 @@ static const char *HELP =
     "\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int usage(const char *msg) {
-  fprintf(stderr, "lookalike map: %s\n(see `lookalike map --help`)\n", msg);
-  return 2;
-}
-
-static int exit_code(int rc) {
-  return rc == 0 ? 0 : rc == LK_EINVAL ? 2 : rc == LK_ENOTFOUND ? 3 : 1;
-}
+static int usage(const char *msg) { return lk_cli_usage("map", msg); }
 
 typedef struct bar {
   int tty;
@@ -72,7 +61,7 @@ static int on_progress(void *ctx, int done, int total) {
   bar *b = ctx;
   if (!b->tty) return 0;
   int w = 30, fill = total ? (int)((long)done * w / total) : w;
-  double el = now_s() - b->t0, eta = done ? el * (total - done) / done : 0;
+  double el = lk_cli_now() - b->t0, eta = done ? el * (total - done) / done : 0;
   fprintf(stderr, "\rt-SNE [%.*s%*s] %d/%d  %.0f s, ETA %.0f s ", fill, "##############################", w - fill, "",
           done, total, el, eta);
   if (done == total) fputc('\n', stderr);
@@ -220,21 +209,21 @@ static int compute(const lk_engine *e, const lk_item *const *items, size_t n, co
     return lk_err_set(eb, LK_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++) memcpy(x + i * dim, lk_engine_vector(e, items[i]->id), (size_t)dim * sizeof *x);
-  double t0 = now_s();
+  double t0 = lk_cli_now();
   rc = lk_map_pca(x, n, dim, k, o->seed, red, NULL, eb);
   free(x);
   if (!rc) {
-    fprintf(stderr, "PCA %d -> %d dimensions: %.1f s\n", dim, k, now_s() - t0);
+    fprintf(stderr, "PCA %d -> %d dimensions: %.1f s\n", dim, k, lk_cli_now() - t0);
     lk_tsne_opts to;
     lk_tsne_opts_default(&to);
     to.perplexity = o->perplexity;
     to.iters = o->iters;
     to.seed = o->seed;
-    bar b = {isatty(2), now_s()};
+    bar b = {isatty(2), lk_cli_now()};
     to.progress = on_progress;
     to.progress_ctx = &b;
     rc = lk_tsne_run(red, n, k, &to, l->xy, eb);
-    if (!rc) fprintf(stderr, "t-SNE of %zu points, %d iterations: %.1f s\n", n, o->iters, now_s() - b.t0);
+    if (!rc) fprintf(stderr, "t-SNE of %zu points, %d iterations: %.1f s\n", n, o->iters, lk_cli_now() - b.t0);
   }
   free(red);
   l->perplexity = o->perplexity;
@@ -389,5 +378,5 @@ out:
   lk_map_layout_free(&l);
   lk_catalog_close(cat);
   lk_engine_close(e);
-  return exit_code(rc);
+  return lk_cli_exit_code(rc);
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "cli/serve.h"
+
+#include "cli/cli.h"
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
@@ -38,10 +40,7 @@ static const char *HELP =
     "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing), 2 usage error,\n"
     "            3 catalog not found\n";
 
-static int usage(const char *msg) {
-  fprintf(stderr, "lookalike serve: %s\n(see `lookalike serve --help`)\n", msg);
-  return 2;
-}
+static int usage(const char *msg) { return lk_cli_usage("serve", msg); }
 
 /* Strict integer option in [lo, hi]. */
 static int int_opt(const char *s, long lo, long hi, int *out) {

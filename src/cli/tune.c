@@ -10,6 +10,8 @@
 
 #include "catalog/catalog.h"
 #include "cli/tune.h"
+
+#include "cli/cli.h"
 #include "tune/train.h"
 #include "tune/tune.h"
 
@@ -53,20 +55,7 @@ static const char *HELP =
     "\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int usage(const char *msg) {
-  fprintf(stderr, "lookalike tune: %s\n(see `lookalike tune --help`)\n", msg);
-  return 2;
-}
-
-static int exit_code(int rc) {
-  return rc == 0 ? 0 : rc == LK_EINVAL ? 2 : rc == LK_ENOTFOUND ? 3 : 1;
-}
+static int usage(const char *msg) { return lk_cli_usage("tune", msg); }
 
 typedef struct progress_ctx {
   int quiet;
@@ -75,7 +64,7 @@ typedef struct progress_ctx {
 
 static int on_epoch(void *ctx, int epoch, int epochs, double loss) {
   progress_ctx *p = ctx;
-  if (!p->quiet) fprintf(stderr, "epoch %d/%d  loss %.4f  (%.1f s)\n", epoch, epochs, loss, now_s() - p->t0);
+  if (!p->quiet) fprintf(stderr, "epoch %d/%d  loss %.4f  (%.1f s)\n", epoch, epochs, loss, lk_cli_now() - p->t0);
   return 0;
 }
 
@@ -220,7 +209,7 @@ int lk_cli_tune(int argc, char **argv) {
     int rc = lk_tune_split_csv(styles, mod, !strcmp(split, "test"), stdout, &rows, &eb);
     if (rc) {
       fprintf(stderr, "lookalike tune: %s\n", lk_err_msg(&eb));
-      return exit_code(rc == LK_EINVAL ? LK_EIO : rc);
+      return lk_cli_exit_code(rc == LK_EINVAL ? LK_EIO : rc);
     }
     fprintf(stderr, "%s split (hash(id) mod %d %s 0): %ld rows\n", split, mod, !strcmp(split, "test") ? "==" : "!=", rows);
     return 0;
@@ -245,7 +234,7 @@ int lk_cli_tune(int argc, char **argv) {
   }
   if (mod == 0) fprintf(stderr, "warning: --holdout-mod 0 trains on every product: no honest test numbers\n");
 
-  double t0 = now_s();
+  double t0 = lk_cli_now();
   lk_tune_set *s = NULL;
   lk_projection *proj = NULL;
   lk_recipe tuned = {0};
@@ -257,7 +246,7 @@ int lk_cli_tune(int argc, char **argv) {
          s->dim, s->recipe.name, s->n - ntest, ntest, mod);
   printf("labels:");
   for (int f = 0; f < nl; f++) printf(" %s (%d values)", lk_catalog_fields[s->field[f]], s->nclass[f]);
-  printf("\nloaded in %.1f s; training %s -> %d-d%s\n", now_s() - t0,
+  printf("\nloaded in %.1f s; training %s -> %d-d%s\n", lk_cli_now() - t0,
          to.method == LK_TRAIN_PCA ? "PCA-whitening" : "a cosine classifier", to.dims,
          to.hidden && to.method != LK_TRAIN_PCA ? " through a hidden layer" : "");
   fflush(stdout);
@@ -266,14 +255,14 @@ int lk_cli_tune(int argc, char **argv) {
   for (long i = 0; i < s->n; i++) use[i] = !s->test[i] || mod == 0;
   lk_train_data d = {.n = s->n, .dim = s->dim, .x = s->x, .nheads = nl, .y = s->y, .use = use};
   for (int f = 0; f < nl; f++) d.nclass[f] = s->nclass[f] > 0 ? s->nclass[f] : 1;
-  pc.t0 = now_s();
+  pc.t0 = lk_cli_now();
   to.progress = on_epoch;
   to.ctx = &pc;
-  double loss = 0, t_train = now_s();
+  double loss = 0, t_train = lk_cli_now();
   rc = lk_train_fit(&d, &to, &proj, &loss, &eb);
   free(use);
   if (rc) goto fail;
-  t_train = now_s() - t_train;
+  t_train = lk_cli_now() - t_train;
   if (keep_color > 0) {
     int cd = s->recipe.color_bins * s->recipe.color_bins * s->recipe.color_bins;
     if (cd <= 0 || s->recipe.color_weight <= 0) {
@@ -309,12 +298,12 @@ int lk_cli_tune(int argc, char **argv) {
     printf("wrote recipe %s (id %s) to %s\n", tuned.name, tid, recipe_out);
   }
   if (out) {
-    double tw = now_s();
+    double tw = lk_cli_now();
     if ((rc = lk_tune_write(db, out, &tuned, &eb))) goto fail;
     printf("wrote %s: %ld vectors, %d-d, recipe %s (id %s) in %.1f s\n", out, s->n, lk_projection_out(tuned.proj),
-           tuned.name, tid, now_s() - tw);
+           tuned.name, tid, lk_cli_now() - tw);
   }
-  printf("total %.1f s\n", now_s() - t0);
+  printf("total %.1f s\n", lk_cli_now() - t0);
   lk_recipe_clear(&tuned);
   lk_tune_set_free(s);
   return 0;
@@ -323,5 +312,5 @@ fail:
   lk_projection_free(proj);
   lk_recipe_clear(&tuned);
   lk_tune_set_free(s);
-  return exit_code(rc);
+  return lk_cli_exit_code(rc);
 }
