@@ -14,6 +14,7 @@
 
 struct lk_engine {
   lk_recipe recipe;
+  char recipe_id[17];
   char models_dir[4096];
   int backend;
   lk_item *items;     /* all items, sorted by id */
@@ -118,6 +119,7 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
     goto fail;
   }
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
+  lk_recipe_id(&e->recipe, e->recipe_id);
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
     lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
@@ -178,6 +180,7 @@ size_t lk_engine_size(const lk_engine *e) { return lk_index_size(e->index); }
 size_t lk_engine_item_count(const lk_engine *e) { return e->nitems; }
 int lk_engine_dim(const lk_engine *e) { return e->dim; }
 const lk_recipe *lk_engine_recipe(const lk_engine *e) { return &e->recipe; }
+const char *lk_engine_recipe_id(const lk_engine *e) { return e->recipe_id; }
 
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
   return i < e->nitems ? &e->items[i] : NULL;

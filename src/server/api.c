@@ -298,8 +298,7 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
 
 int lk_api_health(const lk_engine *e, double uptime_s, lk_api_reply *r) {
   memset(r, 0, sizeof *r);
-  char rid[17];
-  lk_recipe_id(lk_engine_recipe(e), rid);
+  const char *rid = lk_engine_recipe_id(e);
   r->body = json_pack("{s:s, s:I, s:I, s:i, s:s, s:s, s:s, s:f}", "status", "ok", "items",
                       (json_int_t)lk_engine_item_count(e), "vectors", (json_int_t)lk_engine_size(e), "dim",
                       lk_engine_dim(e), "recipe", lk_engine_recipe(e)->name, "recipe_id", rid, "version",
@@ -416,8 +415,7 @@ int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r) {
     const lk_item *it = lk_engine_item_at(e, i);
     if (lk_engine_vector(e, it->id)) ids[nv++] = it->id;
   }
-  char rid[17];
-  lk_recipe_id(lk_engine_recipe(e), rid);
+  const char *rid = lk_engine_recipe_id(e);
   int stale = !lk_map_layout_matches(&l, rid, ids, nv);
   int at = lk_filter_field("articleType");
   size_t ntypes = 0;
