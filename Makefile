@@ -2,6 +2,7 @@
 #   make            build build/lookalike and build/liblookalike.a
 #   make test       unit, golden, integration and browser tests (what CI runs)
 #   make demo       set up, build, index a sample of the shared catalog, run a search
+#   make bench      benchmarks (embedding vs TFLite/PyTorch, decode vs PIL, search, HTTP) → docs/PERFORMANCE.md
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (separate build dir)
 
 CC      ?= cc
@@ -29,7 +30,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench fuzz
+.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run
 all: $(BUILD)/lookalike
 
 $(BUILD)/%.o: %.c
@@ -55,21 +56,53 @@ $(BUILD)/lookalike: $(CLI_OBJ) $(BUILD)/liblookalike.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a $(LIBS) $(TESTLIBS)
 
+# Allocation-failure torture: our code's malloc & co. go through the test's wrappers.
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup,--wrap=free
+$(BUILD)/tests/test_alloc: $(BUILD)/tests/test_alloc.o $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a
+	$(CC) $(LDFLAGS) $(ALLOC_WRAP) -o $@ $< $(BUILD)/tests/testutil.o $(BUILD)/liblookalike.a $(LIBS) $(TESTLIBS)
+
+# Storage-fault injection (LD_PRELOAD) for tests/reliability.sh; never sanitized.
+$(BUILD)/tests/faultshim.so: tests/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -shared -fPIC -o $@ $< -ldl -pthread
+
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/fuzz/replay.o $(BUILD)/liblookalike.a $(LIBS)
 
-unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike
+unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike $(BUILD)/tests/faultshim.so
 	@bash tests/run_unit.sh $(BUILD)
 
-# libFuzzer builds of the fuzz targets (clang): make fuzz, then build-fuzz/fuzz_csv fuzz/corpus/csv
-fuzz: $(BUILD)/gen/assets.c
-	@mkdir -p build-fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DLK_LIBFUZZER -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
-	    $$f $(LIB_SRC) $(BUILD)/gen/assets.c -o build-fuzz/$$n $(LIBS) || exit 1; echo "built build-fuzz/$$n"; done
+# libFuzzer builds of the fuzz targets (clang): make fuzz, then build-fuzz/fuzz_csv fuzz/corpus/csv;
+# make fuzz-run FUZZ_SECONDS=30 runs each target that long on a copy of its corpus (fuzz/run.sh).
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc
+FUZZ_LIBOBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/assets.o
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build-fuzz/obj/assets.o: $(BUILD)/gen/assets.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIBOBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DLK_LIBFUZZER $< $(FUZZ_LIBOBJ) -o $@ $(LIBS)
+fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+fuzz-run: fuzz
+	@bash fuzz/run.sh $(or $(FUZZ_SECONDS),30)
 
 test: unit-test
 	@bash tests/run_all.sh $(BUILD)
+
+# Benchmarks (issue 5; not part of `make test`): embedding throughput beside TFLite and PyTorch,
+# decode beside PIL, search, HTTP. Writes their tables into docs/PERFORMANCE.md (bench/run.sh).
+BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
+
+bench: $(BUILD)/lookalike $(BENCH_BIN)
+	+@bash bench/run.sh $(BUILD)
+
+# Search benchmarks alone: exact scan, IVF on 1M vectors, FAISS beside them (bench/search.sh).
+bench-search: $(BUILD)/bench/search_bench
+	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/search.sh
 
 models:
 	@bash scripts/models.sh
@@ -78,6 +111,6 @@ demo:
 	@bash scripts/demo.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(FUZZ_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(FUZZ_BIN:=.d) $(BENCH_BIN:=.d)

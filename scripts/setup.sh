@@ -8,6 +8,7 @@ PKGS=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
   libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
   sqlite3 ca-certificates curl jq
+  python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
 )
 if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 1 ]; then
   PKGS+=(chromium)

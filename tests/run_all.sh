@@ -5,7 +5,7 @@ set -u
 B=${1:-build}
 read -r up uf < "$B/tests/unit.tally" 2>/dev/null || { up=0; uf=0; }
 tp=$up; tf=$uf; bad=0
-for suite in tests/integration.sh tests/server.sh tests/browser/run.sh; do
+for suite in tests/integration.sh tests/server.sh tests/reliability.sh tests/browser/run.sh; do
   [ -f "$suite" ] || continue
   out=$(mktemp)
   bash "$suite" "$B" 2>&1 | tee "$out"

@@ -1,6 +1,7 @@
 /* tests/test_index.c — exact top-k search against a brute-force double-precision reference on
  * random unit vectors, over a table of (rows, dim, k, bitmap density, exclude) cases, plus ties,
- * batched queries, bad arguments, id lookup and concurrent searches from two threads. */
+ * batched queries, bad arguments, id lookup and concurrent searches from two threads; and the
+ * optimized (int8 shortlist + float re-rank) search against the plain one on clustered data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -362,12 +363,133 @@ static void test_concurrent(void **state) {
   lk_index_free(ix);
 }
 
+
+/* n unit rows around `centers` cluster centres (noise of relative size `spread`): the kind of
+ * structure real embeddings have, where a reduced basis keeps the neighbours apart. */
+static float *clustered(size_t n, int dim, int centers, float spread, uint64_t *s) {
+  float *c = malloc((size_t)centers * dim * sizeof *c), *v = malloc(n * (size_t)dim * sizeof *v);
+  for (int i = 0; i < centers; i++) random_unit(c + (size_t)i * dim, dim, s);
+  for (size_t r = 0; r < n; r++) {
+    const float *cc = c + (size_t)(rng_next(s) % (uint64_t)centers) * dim;
+    float *x = v + r * (size_t)dim;
+    double nn = 0;
+    for (int j = 0; j < dim; j++) {
+      x[j] = cc[j] + spread / sqrtf((float)dim) * rng_gauss(s);
+      nn += (double)x[j] * x[j];
+    }
+    for (int j = 0; j < dim; j++) x[j] = (float)(x[j] / sqrt(nn));
+  }
+  free(c);
+  return v;
+}
+
+/* The optimized search gives the plain scan's hits, bit for bit, over a table of cases; the
+ * filtered ones include bitmaps small enough for the exact fallback and large ones scanned
+ * through the codes. */
+static void test_optimized(void **state) {
+  static const struct {
+    size_t n;
+    int dim, p, k, threads, shortlist;
+    double density; /* < 0: no bitmap */
+    int exclude;
+  } cases[] = {
+      {5000, 256, 64, 10, 1, 0, -1, 0},   {5000, 256, 64, 10, 2, 0, -1, 1},
+      {6000, 300, 0, 25, 2, 0, 0.5, 0},   {4000, 200, 200, 10, 1, 0, -1, 0}, /* p == dim: raw codes */
+      {4000, 96, 32, 10, 3, 50, 0.03, 1}, /* few allowed rows: the plain fallback */
+      {3000, 128, 48, 100, 1, 0, 0.3, 0}, {3001, 64, 16, 1, 2, 0, 0.8, 1},
+  };
+  uint64_t s = 2024;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t n = cases[c].n;
+    int dim = cases[c].dim, k = cases[c].k;
+    float *v = clustered(n + 20, dim, 40, 0.6f, &s);
+    lk_index *plain, *fast;
+    assert_int_equal(lk_index_new(dim, &plain), 0);
+    assert_int_equal(lk_index_new(dim, &fast), 0);
+    for (size_t r = 0; r < n; r++) {
+      assert_int_equal(lk_index_add(plain, (int64_t)r * 7 + 3, v + r * (size_t)dim), 0);
+      assert_int_equal(lk_index_add(fast, (int64_t)r * 7 + 3, v + r * (size_t)dim), 0);
+    }
+    assert_int_equal(lk_index_optimized_dims(fast), 0);
+    assert_int_equal(lk_index_optimize(fast, cases[c].p), 0);
+    int want_p = cases[c].p ? cases[c].p : (dim < LK_INDEX_DEFAULT_P ? dim : LK_INDEX_DEFAULT_P);
+    assert_int_equal(lk_index_optimized_dims(fast), want_p);
+    assert_int_equal(lk_index_set_threads(fast, cases[c].threads), 0);
+    if (cases[c].shortlist) assert_int_equal(lk_index_set_shortlist(fast, cases[c].shortlist), 0);
+    uint64_t *allow = NULL;
+    if (cases[c].density >= 0) {
+      allow = calloc(n / 64 + 1, sizeof *allow);
+      for (size_t r = 0; r < n; r++)
+        if (rng_unit(&s) < cases[c].density) allow[r / 64] |= (uint64_t)1 << (r % 64);
+    }
+    lk_hit *h1 = malloc((size_t)k * sizeof *h1), *h2 = malloc((size_t)k * sizeof *h2);
+    for (int q = 0; q < 20; q++) {
+      /* queries: catalog rows (the exclude case drops the row itself) and fresh rows */
+      const float *qv = q < 10 ? v + (size_t)(q * 97 % n) * dim : v + (n + (size_t)q) * (size_t)dim;
+      int64_t ex = cases[c].exclude && q < 10 ? (int64_t)(q * 97 % n) * 7 + 3 : -1;
+      int n1, n2;
+      assert_int_equal(lk_index_search(plain, qv, 1, k, allow, ex, h1, &n1), 0);
+      assert_int_equal(lk_index_search(fast, qv, 1, k, allow, ex, h2, &n2), 0);
+      assert_int_equal(n1, n2);
+      assert_hits_equal(h1, h2, (size_t)k);
+      char what[64];
+      snprintf(what, sizeof what, "optimized case %zu query %d", c, q);
+      check_hits(fast, qv, allow, ex, h2, n2, k, what);
+    }
+    /* rows added after optimize get codes too: a new row is its own best match */
+    const float *nv = v + (n + 19) * (size_t)dim;
+    assert_int_equal(lk_index_add(fast, 999999, nv), 0);
+    int nf;
+    assert_int_equal(lk_index_search(fast, nv, 1, k, NULL, -1, h2, &nf), 0);
+    assert_int_equal(h2[0].id, 999999);
+    free(h1);
+    free(h2);
+    free(allow);
+    free(v);
+    lk_index_free(plain);
+    lk_index_free(fast);
+  }
+}
+
+static void test_optimize_bad_args(void **state) {
+  uint64_t s = 5;
+  lk_index *ix = make_index(100, 32, &s, NULL);
+  assert_int_equal(lk_index_optimize(NULL, 0), LK_EINVAL);
+  assert_int_equal(lk_index_optimize(ix, -1), LK_EINVAL);
+  assert_int_equal(lk_index_optimize(ix, 33), LK_EINVAL); /* more than dim */
+  assert_int_equal(lk_index_optimize(ix, LK_INDEX_MAX_P + 1), LK_EINVAL);
+  assert_int_equal(lk_index_optimized_dims(ix), 0);
+  assert_int_equal(lk_index_set_threads(ix, 0), LK_EINVAL);
+  assert_int_equal(lk_index_set_threads(ix, LK_INDEX_MAX_THREADS + 1), LK_EINVAL);
+  assert_int_equal(lk_index_set_shortlist(ix, 0), LK_EINVAL);
+  assert_int_equal(lk_index_set_shortlist(ix, LK_INDEX_MAX_K + 1), LK_EINVAL);
+  lk_index *small;
+  assert_int_equal(lk_index_new(64, &small), 0);
+  float v[64] = {1};
+  assert_int_equal(lk_index_add(small, 1, v), 0);
+  assert_int_equal(lk_index_optimize(small, 16), LK_EINVAL); /* fewer rows than dimensions */
+  assert_int_equal(lk_index_optimize(small, 64), 0);         /* raw codes need no basis */
+  lk_hit h[3];
+  int nf;
+  assert_int_equal(lk_index_search(small, v, 1, 3, NULL, -1, h, &nf), 0);
+  assert_int_equal(nf, 1);
+  assert_int_equal(h[1].id, -1);
+  lk_index_free(small);
+  /* optimizing twice re-learns the basis and keeps the answers */
+  assert_int_equal(lk_index_optimize(ix, 8), 0);
+  assert_int_equal(lk_index_optimize(ix, 16), 0);
+  assert_int_equal(lk_index_optimized_dims(ix), 16);
+  lk_index_free(ix);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_against_reference),
       cmocka_unit_test(test_ties),
       cmocka_unit_test(test_rows_and_bad_args),
       cmocka_unit_test(test_concurrent),
+      cmocka_unit_test(test_optimized),
+      cmocka_unit_test(test_optimize_bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

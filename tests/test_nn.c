@@ -305,6 +305,38 @@ static void test_ref_quantized_ops(void **state) {
   lk_ref_add_q(a, ga, b, gb, 3, &qo, out);
   assert_float_equal(out[2], 0, 0);
 
+  /* The vector path (16 at a time, tabulated steps) equals the scalar one (a call per
+   * value) on every pair of 8-bit steps, for grids like MobileNetV2's, and past the tables
+   * (steps beyond 255 and NaN fall back mid-array). */
+  const lk_qgrid grids[3][2] = {{{0.0235294f, 0}, {0.0313725f, 5}},
+                                {{0.1066f, 128}, {0.0417f, 131}},
+                                {{0.5f, -3}, {0.5f, -3}}};
+  const lk_qout outs[3] = {{0.0392157f, 3, 3, 255}, {0.1217f, 125, 0, 255}, {0.75f, -1, -128, 127}};
+  const size_t nall = 511 * 511 + 40;
+  float *va = malloc(nall * sizeof *va), *vb = malloc(nall * sizeof *vb);
+  float *vo = malloc(nall * sizeof *vo), *so = malloc(nall * sizeof *so);
+  for (int k = 0; k < 3; k++) {
+    size_t n = 0;
+    for (int i = -255; i <= 255; i++)
+      for (int j = -255; j <= 255; j++) {
+        va[n] = grids[k][0].scale * (float)i;
+        vb[n++] = grids[k][1].scale * (float)j;
+      }
+    for (int i = 0; i < 40; i++, n++) { /* then out-of-table steps and a NaN */
+      va[n] = grids[k][0].scale * (float)(i == 20 ? 300 : i - 20);
+      vb[n] = i == 30 ? NAN : grids[k][1].scale * (float)(-400 + i);
+    }
+    lk_ref_add_q(va, grids[k][0], vb, grids[k][1], n, &outs[k], vo);
+    for (size_t i = 0; i < n; i++) lk_ref_add_q(va + i, grids[k][0], vb + i, grids[k][1], 1, &outs[k], so + i);
+    for (size_t i = 0; i < n; i++)
+      if (memcmp(&vo[i], &so[i], sizeof(float)))
+        fail_msg("add_q grid set %d value %zu: vector %g, scalar %g", k, i, vo[i], so[i]);
+  }
+  free(va);
+  free(vb);
+  free(vo);
+  free(so);
+
   /* AVERAGE_POOL over 2x2 of raw integers: (sum + 2) / 4, ties away from zero */
   lk_pool_params p = {.n = 1, .ih = 2, .iw = 2, .c = 1, .oh = 1, .ow = 1, .kh = 2, .kw = 2,
                       .sh = 1, .sw = 1};
@@ -897,6 +929,7 @@ typedef struct gimage {
   float *v[G_MAX_TAPS]; /* dequantised */
   int top1[G_MAX_TAPS];
   int tie[G_MAX_TAPS];  /* the top value is shared: top-1 is not well defined */
+  int top5[5], has_top5; /* the runtime's five best classes (the class tap) */
 } gimage;
 
 typedef struct golden {
@@ -967,7 +1000,12 @@ static void golden_read(const char *path, golden *g) {
       }
       continue;
     }
-    if (strncmp(line, "top5 ", 5) == 0) continue; /* informational; top1 comes from q */
+    if (strncmp(line, "top5 ", 5) == 0) { /* top1 comes from q; top5 for the fast modes */
+      assert_non_null(cur);
+      cur->has_top5 = sscanf(line, "top5 %d %d %d %d %d", &cur->top5[0], &cur->top5[1],
+                             &cur->top5[2], &cur->top5[3], &cur->top5[4]) == 5;
+      continue;
+    }
     fail_msg("%s: unexpected line: %.60s", path, line);
   }
   free(line);
@@ -1096,6 +1134,189 @@ static void golden_run(int backend, double min_cos_required) {
 
 static void test_golden_ref(void **state) { golden_run(LK_BACKEND_REF, 0.999); }
 static void test_golden_dnnl(void **state) { golden_run(LK_BACKEND_DNNL, 0.999); }
+
+/* ==== The fast compute modes (LK_COMPUTE_FP32, LK_COMPUTE_INT8) ============================ */
+
+/* Every golden fixture through a fast mode, with two yardsticks:
+ *  - the float path of the exact engine (quantize_activations 0, NHWC, reference-checked
+ *    kernels): FP32 computes the same function, so every tap agrees to cosine >= 0.9999;
+ *    INT8's embedding taps to >= 0.98 (measured: >= 0.9897);
+ *  - the official runtime: embedding taps to cosine >= min_cos (measured: fp32 >= 0.981,
+ *    int8 >= 0.985 on the tf2 int8 model, >= 0.989 on the others; the runtime's own integer
+ *    rounding is what the fast modes skip), and the predicted class among its top 5.
+ * Also: an image run alone (a tail batch: other primitives) gives its batch vector, the
+ * taps are readable through lk_session_tensor and nothing else is. */
+static void compute_mode_run(int compute, double min_cos) {
+  const char *models = lk_test_models_dir();
+  if (!models || !lk_test_shared_dir()) skip();
+  const char *mode = compute == LK_COMPUTE_FP32 ? "fp32" : "int8";
+  const double min_vs_float = compute == LK_COMPUTE_FP32 ? 0.9999 : 0.98;
+  int failures = 0;
+  for (size_t fi = 0; fi < sizeof golden_files / sizeof golden_files[0]; fi++) {
+    golden g;
+    golden_read(golden_files[fi], &g);
+    lk_model *m;
+    lk_errbuf err = {0};
+    if (lk_model_load(lk_test_path("%s/%s", models, g.model), &m, &err))
+      fail_msg("%s: %s", g.model, lk_err_msg(&err));
+    lk_tap taps[G_MAX_TAPS];
+    for (int t = 0; t < g.ntaps; t++) taps[t] = (lk_tap){g.taps[t].name, LK_POOL_AVG, 0};
+    lk_session_opts o;
+    lk_session_opts_default(&o);
+    o.max_batch = g.nimages;
+    o.quantize_activations = 0;
+    lk_session *ref, *s;
+    if (lk_session_new(m, taps, g.ntaps, &o, &ref, &err)) fail_msg("%s", lk_err_msg(&err));
+    o.compute = compute;
+    if (lk_session_new(m, taps, g.ntaps, &o, &s, &err)) fail_msg("%s: %s", g.model, lk_err_msg(&err));
+    size_t isz = (size_t)g.h * g.w * 3;
+    uint8_t *in = malloc(isz * (size_t)g.nimages);
+    for (int i = 0; i < g.nimages; i++) {
+      uint8_t *px = golden_input(&g, g.img[i].id);
+      memcpy(in + isz * (size_t)i, px, isz);
+      free(px);
+    }
+    int dim = lk_session_dim(s);
+    assert_int_equal(dim, lk_session_dim(ref));
+    float *out = malloc((size_t)dim * (size_t)g.nimages * sizeof *out);
+    float *fl = malloc((size_t)dim * (size_t)g.nimages * sizeof *fl);
+    float *one = malloc((size_t)dim * sizeof *one);
+    if (lk_session_run(ref, in, g.nimages, fl, &err)) fail_msg("%s", lk_err_msg(&err));
+    double t0 = now_ms();
+    if (lk_session_run(s, in, g.nimages, out, &err)) fail_msg("%s", lk_err_msg(&err));
+    double ms = (now_ms() - t0) / g.nimages;
+    double min_rt = 1, min_fl = 1, min_tail = 1;
+    for (int i = 0; i < g.nimages; i++) {
+      const float *row = out + (size_t)i * dim, *frow = fl + (size_t)i * dim;
+      for (int t = 0; t < g.ntaps; t++) {
+        int d = g.taps[t].dim;
+        double cf = cosine(row, frow, (size_t)d), cr = cosine(row, g.img[i].v[t], (size_t)d);
+        /* INT8's softmax of rounded logits: judged by its class (below), not by cosine */
+        if (compute == LK_COMPUTE_INT8 && g.taps[t].classes) cf = 1;
+        min_fl = cf < min_fl ? cf : min_fl;
+        if (cf < min_vs_float) {
+          printf("FAIL: %s %s image %s tap %d: cosine vs float %.6f < %.4f\n", mode, g.model,
+                 g.img[i].id, t, cf, min_vs_float);
+          failures++;
+        }
+        if (g.taps[t].classes) {
+          int best = 0, in5 = 0;
+          for (int k = 1; k < d; k++) best = row[k] > row[best] ? k : best;
+          for (int k = 0; k < 5; k++) in5 |= g.img[i].has_top5 && g.img[i].top5[k] == best;
+          if (!in5) {
+            printf("FAIL: %s %s image %s: class %d not in the runtime's top 5\n", mode, g.model,
+                   g.img[i].id, best);
+            failures++;
+          }
+        } else {
+          min_rt = cr < min_rt ? cr : min_rt;
+          if (cr < min_cos) {
+            printf("FAIL: %s %s image %s tap %d: cosine vs runtime %.6f < %.4f\n", mode, g.model,
+                   g.img[i].id, t, cr, min_cos);
+            failures++;
+          }
+        }
+        row += d;
+        frow += d;
+      }
+    }
+    if (g.nimages > 1) {
+      if (lk_session_run(s, in + isz * (size_t)(g.nimages - 1), 1, one, &err))
+        fail_msg("%s", lk_err_msg(&err));
+      min_tail = cosine(one, out + (size_t)(g.nimages - 1) * dim, (size_t)dim);
+      if (min_tail < 0.99999) {
+        printf("FAIL: %s %s: an image alone differs from it in a batch: %.6f\n", mode, g.model,
+               min_tail);
+        failures++;
+      }
+    }
+    int tt = lk_model_find_tensor(m, g.taps[0].name);
+    size_t cnt = m->tensors[tt].count;
+    float *tv = malloc(cnt * sizeof *tv);
+    assert_int_equal(lk_session_tensor(s, tt, 0, tv, cnt), (int)cnt);
+    if (cnt == (size_t)g.taps[0].dim) assert_true(cosine(tv, one, cnt) > 0.99999);
+    assert_int_equal(lk_session_tensor(s, m->input, 0, tv, 1), LK_ENOTFOUND);
+    assert_int_equal(lk_session_keep_all(s, 1), LK_EUNSUPPORTED);
+    free(tv);
+    printf("[ %s ] %-52s min cosine vs float path %.6f, vs runtime %.6f, alone vs batch %.6f, "
+           "%.1f ms/image (batch %d)\n",
+           mode, g.model, min_fl, min_rt, min_tail, ms, g.nimages);
+    free(one);
+    free(fl);
+    free(out);
+    free(in);
+    lk_session_free(s);
+    lk_session_free(ref);
+    lk_model_free(m);
+    golden_free(&g);
+  }
+  assert_int_equal(failures, 0);
+}
+
+static void test_compute_fp32(void **state) { compute_mode_run(LK_COMPUTE_FP32, 0.975); }
+static void test_compute_int8(void **state) { compute_mode_run(LK_COMPUTE_INT8, 0.975); }
+
+/* Bad compute options are refused at lk_session_new; the default is exact. */
+static void test_compute_options(void **state) {
+  size_t len;
+  uint8_t *buf = tiny_model(&len);
+  lk_model *m;
+  lk_errbuf err = {0};
+  assert_int_equal(lk_model_load_buffer(buf, len, &m, &err), 0);
+  free(buf);
+  lk_session_opts o;
+  lk_session_opts_default(&o);
+  assert_int_equal(o.compute, LK_COMPUTE_EXACT);
+  lk_tap tap = {m->tensors[m->ops[m->nops - 1].out[0]].name, LK_POOL_AVG, 0};
+  lk_session *s = NULL;
+  const int bad[] = {-1, 3, 1000};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    o.compute = bad[i];
+    assert_int_equal(lk_session_new(m, &tap, 1, &o, &s, &err), LK_EINVAL);
+    assert_null(s);
+  }
+  o.compute = LK_COMPUTE_FP32;
+  o.backend = LK_BACKEND_REF; /* the fast modes are oneDNN graphs */
+  assert_int_equal(lk_session_new(m, &tap, 1, &o, &s, &err), LK_EINVAL);
+  assert_null(s);
+  lk_model_free(m);
+
+  /* The hand-made float model: a depthwise conv with channel multiplier 2 and a max pool run
+   * in FP32 exactly as the reference computes them (batch 2 with a black image, and a tail
+   * of 1); ARG_MAX is not a fast-mode op, and a float model has no ranges for INT8. */
+  buf = kitchen_model(&len);
+  assert_int_equal(lk_model_load_buffer(buf, len, &m, &err), 0);
+  free(buf);
+  lk_tap taps[2] = {{"dw", LK_POOL_AVG, 0}, {"max", LK_POOL_AVG, 0}};
+  const uint8_t px[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  float want[24], got[24], one[12];
+  lk_session *ref;
+  lk_session_opts_default(&o);
+  o.backend = LK_BACKEND_REF;
+  o.max_batch = 2;
+  assert_int_equal(lk_session_new(m, taps, 2, &o, &ref, &err), 0);
+  assert_int_equal(lk_session_run(ref, px, 2, want, &err), 0);
+  lk_session_free(ref);
+  o.backend = LK_BACKEND_DNNL;
+  o.compute = LK_COMPUTE_FP32;
+  if (lk_session_new(m, taps, 2, &o, &s, &err)) fail_msg("%s", lk_err_msg(&err));
+  assert_int_equal(lk_session_dim(s), 12);
+  assert_int_equal(lk_session_run(s, px, 2, got, &err), 0);
+  assert_close(got, want, 24, 1e-5f);
+  const float max_want[6] = {10, -1, 22, 5.5f, 12, 12};
+  assert_close(got + 6, max_want, 6, 1e-5f);
+  assert_int_equal(lk_session_run(s, px, 1, one, &err), 0);
+  assert_close(one, want, 12, 1e-5f);
+  lk_session_free(s);
+  lk_tap arg = {"arg", LK_POOL_MAX, 0};
+  s = NULL;
+  assert_int_equal(lk_session_new(m, &arg, 1, &o, &s, &err), LK_EUNSUPPORTED);
+  assert_null(s);
+  o.compute = LK_COMPUTE_INT8;
+  assert_int_equal(lk_session_new(m, taps, 2, &o, &s, &err), LK_EUNSUPPORTED);
+  assert_null(s);
+  lk_model_free(m);
+}
 
 /* ==== oneDNN backend against the reference =============================================== */
 
@@ -1270,6 +1491,15 @@ static void test_shared_models(void **state) {
         if (!(v[k] >= 0 && v[k] <= 20 && v[k] == floorf(v[k]))) fail_msg("class %g", v[k]);
       free(px);
       lk_session_free(s);
+      /* the fast modes do not run RESIZE_BILINEAR / CONCATENATION / ARG_MAX: a clean
+       * LK_EUNSUPPORTED naming the op, no session */
+      for (int c = LK_COMPUTE_FP32; c <= LK_COMPUTE_INT8; c++) {
+        o.compute = c;
+        s = NULL;
+        assert_int_equal(lk_session_new(m, &tap, 1, &o, &s, &err), LK_EUNSUPPORTED);
+        assert_null(s);
+        assert_non_null(strstr(lk_err_msg(&err), "cannot run op"));
+      }
     }
     lk_model_free(m);
   }
@@ -1296,6 +1526,9 @@ int main(void) {
       cmocka_unit_test(test_golden_dnnl),
       cmocka_unit_test(test_dnnl_vs_ref_ops),
       cmocka_unit_test(test_dnnl_vs_ref_mobilenet),
+      cmocka_unit_test(test_compute_options),
+      cmocka_unit_test(test_compute_fp32),
+      cmocka_unit_test(test_compute_int8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -527,7 +527,7 @@ static int cmd_eval(int argc, char **argv) {
              "  --sample N          queries to draw (default 3000; 0 = every item)\n"
              "  --seed S            sampling seed (default 1)\n"
              "  --fields A,B        label fields (default articleType,baseColour,gender,subCategory)\n"
-             "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID\n"
+             "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID, and the\n                      share of its top 10 with that item's label values (P@10)\n"
              "  --breakdown N       rows of the per-value table (default 15)\n"
              "  --holdout-mod M     only products of one split (as `lookalike tune` makes it):\n"
              "                      queries and gallery both; test = hash(id) mod M == 0\n"
@@ -554,7 +554,7 @@ static int cmd_eval(int argc, char **argv) {
   lk_eval_same sp = {0};
   int rc = r ? lk_engine_open(db, &eo, &e, &eb) : LK_ENOMEM;
   if (!rc) rc = lk_eval_loo_scoped(e, &scope, fields, nfields, sample, seed, r, &eb);
-  if (!rc && same_dir) rc = lk_eval_same_product_scoped(e, &scope, same_dir, 0, &sp, &eb);
+  if (!rc && same_dir) rc = lk_eval_same_product_scoped(e, &scope, same_dir, 0, fields, nfields, &sp, &eb);
   if (rc) {
     fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
     free(r);
@@ -587,6 +587,12 @@ static int cmd_eval(int argc, char **argv) {
                                     sp.queries ? (double)sp.at1 / sp.queries : 0.0, "recall10",
                                     sp.queries ? (double)sp.at10 / sp.queries : 0.0, "not_in_catalog",
                                     (json_int_t)sp.missing, "undecodable", (json_int_t)sp.failed));
+    if (same_dir) {
+      json_t *sm = json_object_get(j, "same_product"), *lp = json_object();
+      for (int f = 0; f < sp.nfields; f++)
+        json_object_set_new(lp, lk_catalog_fields[sp.field[f]], json_real(sp.p10[f]));
+      json_object_set_new(sm, "p10", lp);
+    }
     json_object_set_new(j, "seconds", json_real(r->seconds + sp.seconds));
     print_json(j);
     json_decref(j);
@@ -613,6 +619,11 @@ static int cmd_eval(int argc, char **argv) {
       printf("\nsame product (%s): %ld photos, recall@1 %.3f, recall@10 %.3f (%ld not in catalog, %ld undecodable)\n",
              same_dir, sp.queries, sp.queries ? (double)sp.at1 / sp.queries : 0.0,
              sp.queries ? (double)sp.at10 / sp.queries : 0.0, sp.missing, sp.failed);
+    if (same_dir && sp.queries) {
+      printf("  their top 10 share the product's");
+      for (int f = 0; f < sp.nfields; f++) printf("%s %s %.3f", f ? "," : "", lk_catalog_fields[sp.field[f]], sp.p10[f]);
+      printf("  (P@10)\n");
+    }
     fprintf(stderr, "eval took %.1f s\n", r->seconds + sp.seconds);
   }
   free(r);

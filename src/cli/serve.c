@@ -34,6 +34,10 @@ static const char *HELP =
     "  --models DIR     folder with the .tflite files\n"
     "  --backend B      ref or dnnl (default dnnl)\n"
     "  --max-upload MB  largest request body accepted (default 20)\n"
+    "  --timeout S      close a connection idle for S seconds (default 30)\n"
+    "  --max-connections N\n"
+    "                   open connections at once (default 256)\n"
+    "  --max-per-ip N   open connections from one address (default 64)\n"
     "  --quiet          no access log on stderr\n"
     "\n"
     "Stops cleanly on Ctrl-C or SIGTERM (requests in progress are finished).\n"
@@ -67,9 +71,11 @@ int lk_cli_serve(int argc, char **argv) {
       {"models", required_argument, 0, 'm'},  {"backend", required_argument, 0, 'B'},
       {"max-upload", required_argument, 0, 'U'}, {"quiet", no_argument, 0, 'q'},
       {"embedders", required_argument, 0, 'E'},
+      {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
+      {"max-per-ip", required_argument, 0, 'I'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
-  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c;
+  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv;
   lk_server_opts so;
   lk_server_opts_default(&so);
   while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1) {
@@ -87,6 +93,9 @@ int lk_cli_serve(int argc, char **argv) {
     case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
     case 'q': quiet = 1; break;
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
+    case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
+    case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
+    case 'I': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-per-ip must be 1..65536"); so.max_per_ip = (unsigned)iv; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }

@@ -142,6 +142,7 @@ static int open_group(lk_embedder *e, const char *name, const char *models_dir, 
   so.max_batch = o->max_batch;
   so.threads = o->threads;
   so.quantize_activations = o->quantize_activations;
+  so.compute = e->r.compute;
   if ((rc = lk_session_new(g->model, taps, nt, &so, &g->sess, err))) return rc;
   g->dim = lk_session_dim(g->sess);
   size_t in_bytes, out_n;

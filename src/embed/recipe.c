@@ -295,6 +295,8 @@ char *lk_recipe_to_json(const lk_recipe *r) {
   /* Optional keys appear only when set, so older recipes keep their ids. */
   if (r->prescale > 0) json_object_set_new(o, "prescale", json_integer(r->prescale));
   if (r->color_fg) json_object_set_new(o, "color_fg", json_true());
+  if (r->compute == LK_COMPUTE_FP32) json_object_set_new(o, "compute", json_string("fp32"));
+  if (r->compute == LK_COMPUTE_INT8) json_object_set_new(o, "compute", json_string("int8"));
   if (r->proj) {
     json_t *pj = proj_to_json(r->proj);
     if (!pj) {
@@ -316,6 +318,16 @@ static int get_str(json_t *o, const char *k, char *dst, size_t cap, lk_errbuf *e
   return 0;
 }
 
+/* An optional number (absent: 0) within [lo, hi]: a float that round-trips through JSON. */
+static int get_num(json_t *o, const char *key, double lo, double hi, float *out, lk_errbuf *err) {
+  json_t *v = json_object_get(o, key);
+  double d = json_number_value(v);
+  if (v && (!json_is_number(v) || !(d >= lo && d <= hi)))
+    return lk_err_set(err, LK_ECORRUPT, "recipe: '%s' must be a number in %g..%g", key, lo, hi);
+  *out = (float)d;
+  return 0;
+}
+
 int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
   json_error_t je;
   memset(r, 0, sizeof *r);
@@ -333,7 +345,7 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
     goto out;
   r->preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
   r->color_bins = (int)json_integer_value(json_object_get(o, "color_bins"));
-  r->color_weight = (float)json_number_value(json_object_get(o, "color_weight"));
+  if ((rc = get_num(o, "color_weight", -1e4, 1e4, &r->color_weight, err))) goto out;
   r->flip = json_is_true(json_object_get(o, "flip"));
   if (r->color_bins < 0 || r->color_bins > 16) {
     rc = lk_err_set(err, LK_ECORRUPT, "recipe: color_bins %d out of range", r->color_bins);
@@ -354,8 +366,8 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
         (rc = get_str(j, "pool", pool, sizeof pool, err)))
       goto out;
     p->pool = !strcmp(pool, "max") ? LK_POOL_MAX : !strcmp(pool, "gem") ? LK_POOL_GEM : LK_POOL_AVG;
-    p->gem_p = (float)json_number_value(json_object_get(j, "gem_p"));
-    p->weight = (float)json_number_value(json_object_get(j, "weight"));
+    if ((rc = get_num(j, "gem_p", 0, 100, &p->gem_p, err)) || (rc = get_num(j, "weight", -1e4, 1e4, &p->weight, err)))
+      goto out;
     json_t *g = json_object_get(j, "grid");
     if (g && (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > LK_RECIPE_MAX_GRID)) {
       rc = lk_err_set(err, LK_ECORRUPT, "recipe: part %d: grid must be 1..%d", i, LK_RECIPE_MAX_GRID);
@@ -365,6 +377,15 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
   }
   json_t *ps = json_object_get(o, "prescale"), *pj = json_object_get(o, "projection");
   r->color_fg = json_is_true(json_object_get(o, "color_fg"));
+  json_t *cm = json_object_get(o, "compute"); /* absent = "exact" (0): older ids unchanged */
+  if (cm) {
+    const char *cs = json_string_value(cm);
+    r->compute = !cs ? -1 : !strcmp(cs, "exact") ? LK_COMPUTE_EXACT : !strcmp(cs, "fp32") ? LK_COMPUTE_FP32 : !strcmp(cs, "int8") ? LK_COMPUTE_INT8 : -1;
+    if (r->compute < 0) {
+      rc = lk_err_set(err, LK_ECORRUPT, "recipe: compute must be \"exact\", \"fp32\" or \"int8\"");
+      goto out;
+    }
+  }
   if (ps) {
     if (!json_is_integer(ps) || json_integer_value(ps) < 0 || json_integer_value(ps) > 4096) {
       rc = lk_err_set(err, LK_ECORRUPT, "recipe: prescale must be 0..4096");

@@ -40,6 +40,9 @@ typedef struct lk_recipe {
                         from the background colour, estimated on the photo's border) */
   int prescale;      /* > 0: photos whose longer side exceeds this are first shrunk to it (so a
                         large query photo looks like the small catalog photos); 0 = off */
+  int compute;       /* enum lk_compute (nn/model.h) the CNN parts run in: 0 = exact (TFLite's
+                        integer arithmetic, bit-identical; JSON key absent), 1 = fp32, 2 = int8
+                        (faster, not bit-identical; "compute": "fp32" / "int8") */
   lk_projection *proj; /* NULL = none. Owned by the recipe: recipes that may hold one (parsed
                         from JSON, lk_recipe_copy, lk_recipe_set_projection) need lk_recipe_clear.
                         A plain struct copy shares it (the copy must not be cleared too). */

@@ -289,12 +289,16 @@ static int parse_id_name(const char *name, int64_t *id) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err) {
-  return lk_eval_same_product_scoped(e, NULL, dir, limit, out, err);
+  return lk_eval_same_product_scoped(e, NULL, dir, limit, NULL, 0, out, err);
 }
 
 int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const char *dir, long limit,
-                                lk_eval_same *out, lk_errbuf *err) {
+                                const int *fields, int nfields, lk_eval_same *out, lk_errbuf *err) {
   memset(out, 0, sizeof *out);
+  if (nfields < 0 || nfields > LK_EVAL_MAX_FIELDS || (nfields && !fields))
+    return lk_err_set(err, LK_EINVAL, "0..%d fields", LK_EVAL_MAX_FIELDS);
+  out->nfields = nfields;
+  for (int f = 0; f < nfields; f++) out->field[f] = fields[f];
   double t0 = now_s();
   uint64_t *allow = NULL;
   if (scope_bitmap(e, scope, &allow)) return lk_err_set(err, LK_ENOMEM, "out of memory");
@@ -337,6 +341,41 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     lk_errbuf ie = {0};
     if (lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
     int nfound = 0;
+    if (getenv("LK_TTA")) { /* TEMP experiment: multi-crop, max-merge */
+      lk_hit all[20 * 10];
+      int na = 0, ncrop = 0;
+      float scales[] = {1.0f, 0.75f, 0.5f};
+      int nsc = atoi(getenv("LK_TTA"));
+      for (int si = 0; si < nsc && !rc; si++) {
+        float sc = scales[si];
+        int cw = (int)(img.w * sc), ch = (int)(img.h * sc);
+        int steps = sc >= 1 ? 1 : sc >= 0.7f ? 2 : 3;
+        for (int yi = 0; yi < steps && !rc; yi++)
+          for (int xi = 0; xi < steps && !rc; xi++) {
+            int x = steps > 1 ? (img.w - cw) * xi / (steps - 1) : 0, y = steps > 1 ? (img.h - ch) * yi / (steps - 1) : 0;
+            lk_image c = {0};
+            if (lk_image_crop(&img, x, y, cw, ch, &c)) continue;
+            rc = lk_engine_embed(e, &c, v, err);
+            lk_image_free(&c);
+            if (rc) break;
+            int nf2 = 0;
+            if ((rc = lk_index_search(lk_engine_index(e), v, 1, 10, allow, -1, all + na, &nf2))) break;
+            na += nf2;
+            ncrop++;
+          }
+      }
+      lk_image_free(&img);
+      if (rc) break;
+      /* merge: best score per id */
+      for (int a2 = 0; a2 < na; a2++)
+        for (int b2 = a2 + 1; b2 < na; b2++)
+          if (all[b2].score > all[a2].score) { lk_hit t = all[a2]; all[a2] = all[b2]; all[b2] = t; }
+      for (int a2 = 0; a2 < na && nfound < 10; a2++) {
+        int dupl = 0;
+        for (int k = 0; k < nfound; k++) dupl |= hits[k].id == all[a2].id;
+        if (!dupl) hits[nfound++] = all[a2];
+      }
+    } else {
     rc = lk_engine_embed(e, &img, v, err);
     lk_image_free(&img);
     if (rc) break;
@@ -348,8 +387,20 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     } else if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) {
       break;
     }
+    }
     out->queries++;
     const lk_item *own = lk_engine_item(e, id);
+    for (int f = 0; f < nfields && own; f++) {
+      const char *want = own->field[fields[f]];
+      if (!want || !*want) continue;
+      int rel = 0;
+      for (int k = 0; k < nfound; k++) {
+        const lk_item *it = lk_engine_item(e, hits[k].id);
+        rel += it && same(it->field[fields[f]], want);
+      }
+      out->p10[f] += rel / 10.0;
+      out->labelled[f]++;
+    }
     for (int k = 0; k < nfound; k++) {
       const lk_item *it = lk_engine_item(e, hits[k].id);
       /* A byte-identical re-listing of the product is the same photo: it counts as found. */
@@ -364,6 +415,8 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   free(names);
   free(v);
   free(allow);
+  for (int f = 0; f < nfields; f++)
+    if (out->labelled[f]) out->p10[f] /= (double)out->labelled[f];
   out->seconds = now_s() - t0;
   return rc;
 }

@@ -55,14 +55,21 @@ typedef struct lk_eval_same {
   long at1, at10;                /* own item ranked 1st / in the top 10 */
   double seconds;
   long outside;                  /* ids in the catalog but outside the scope (not queried) */
+  /* Label precision of the same searches: share of the top 10 hits with the photo's product's
+   * value of each field (the product itself counts when found), over photos with a value. */
+  int nfields;
+  int field[LK_EVAL_MAX_FIELDS];
+  double p10[LK_EVAL_MAX_FIELDS];
+  long labelled[LK_EVAL_MAX_FIELDS];
 } lk_eval_same;
 
 /* For every ID.jpg in dir whose ID has a vector: embed, search top 10, find ID. limit 0 = all. */
 int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same *out, lk_errbuf *err);
 /* The same within a scope (NULL = the whole catalog): only ids of the split are queried, and
- * only items of the split are searched. */
+ * only items of the split are searched; fields (nfields 0..LK_EVAL_MAX_FIELDS) get the label
+ * precision above. */
 int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const char *dir, long limit,
-                                lk_eval_same *out, lk_errbuf *err);
+                                const int *fields, int nfields, lk_eval_same *out, lk_errbuf *err);
 
 /* Metric helpers (exposed for tests): rel[i] != 0 when hit i is relevant, n hits, R relevant
  * in the whole gallery. */

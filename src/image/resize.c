@@ -23,10 +23,12 @@ typedef struct coeffs {
   int32_t *k;
 } coeffs;
 
-static void coeffs_free(coeffs *c) {
+static void coeffs_free(coeffs *c) { /* idempotent: a failed coeffs_make is freed again by its caller */
   free(c->first);
   free(c->n);
   free(c->k);
+  c->first = c->n = NULL;
+  c->k = NULL;
 }
 
 static double triangle(double x) {

@@ -1,6 +1,8 @@
 /* index/index.h — exact cosine top-k over an in-memory matrix of unit vectors, with an
  * optional allow-bitmap applied inside the scan (a filtered search returns min(k, #allowed)
- * results, never fewer). Rows are dense 0..n-1; the caller maps rows to item ids. */
+ * results, never fewer). Rows are dense 0..n-1; the caller maps rows to item ids.
+ * lk_index_optimize adds compact int8 codes (of a learnt reduced basis) that searches scan
+ * first, re-ranking a shortlist with the float rows: same results, a fraction of the bytes. */
 #ifndef LK_INDEX_INDEX_H
 #define LK_INDEX_INDEX_H
 
@@ -36,5 +38,28 @@ int lk_index_search(const lk_index *ix, const float *queries, int nq, int k, con
  * Note: lk_index_add refuses (LK_EINVAL) a negative or already present id and a vector with
  * a NaN or infinite value; lk_index_search refuses such queries and k > LK_INDEX_MAX_K. */
 int lk_index_reserve(lk_index *ix, size_t n);
+
+/* Fast exact search. lk_index_optimize learns a p-dimensional basis (the leading eigenvectors
+ * of the rows' second moments, from up to LK_INDEX_SAMPLE rows; p = 0: LK_INDEX_DEFAULT_P or
+ * dim if smaller; p == dim: int8 codes of the raw rows, no basis) and keeps an int8 code per
+ * row, also for rows added later. A search then scans the codes (AVX-512 VNNI when the CPU has
+ * it) over the allowed rows, keeps the best max(shortlist, 4k) and re-scores those with the
+ * float rows and the plain scan's kernel: scores and tie order are bit-identical to the plain
+ * scan's, and the top-k is the same unless a true top-k row falls outside the shortlist (not
+ * seen on the 35k catalog, docs/PERFORMANCE.md "Search"). When no more rows than the shortlist
+ * are allowed (4 x shortlist), the plain scan of those runs (exact by construction). Call again to re-learn the basis.
+ * LK_EINVAL: p out of range or fewer than p rows. Not thread-safe against searches. */
+#define LK_INDEX_DEFAULT_P 256
+#define LK_INDEX_MAX_P 1024
+#define LK_INDEX_SAMPLE 4096
+#define LK_INDEX_SHORTLIST 200
+#define LK_INDEX_MAX_THREADS 16
+int lk_index_optimize(lk_index *ix, int p);
+/* Reduced dimensions of the codes, 0 when not optimized. */
+int lk_index_optimized_dims(const lk_index *ix);
+/* Threads one optimized search splits its code scan over (default 1; 1..LK_INDEX_MAX_THREADS)
+ * and the minimum shortlist (default LK_INDEX_SHORTLIST). Set before searching. */
+int lk_index_set_threads(lk_index *ix, int threads);
+int lk_index_set_shortlist(lk_index *ix, int shortlist);
 
 #endif

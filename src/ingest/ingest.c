@@ -477,6 +477,11 @@ static void *worker_main(void *arg) {
       if (lrc == 0) { nb++; continue; }
       lk_item it;
       pthread_mutex_lock(&sh->lock);
+      if (lrc == LK_ENOMEM) { /* not the photo's fault: stop without marking it; the next run retries it */
+        fail_locked(sh, lrc, lk_err_msg(&ie));
+        pthread_mutex_unlock(&sh->lock);
+        continue;
+      }
       sh->st->done++;
       if (lrc == 1) {
         /* Touched but identical: refresh size/mtime/metadata, keep the vector. */
@@ -700,9 +705,9 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
       wk[w].sh = &sh;
       int wrc = worker_init(&wk[w], w == 0 ? err : NULL);
       if (wrc) {
-        if (w == 0) { rc = wrc; break; }
-        worker_fini(&wk[w]);
-        break; /* run with fewer workers */
+        worker_fini(&wk[w]); /* frees what worker_init made before it failed */
+        if (w == 0) rc = wrc;
+        break; /* else run with fewer workers */
       }
       if (w == 0) {
         char dimtxt[16];

@@ -49,6 +49,13 @@ int lk_dnnl_sgemm(int m, int n, int k, const float *a, const float *b, float bet
  * fallback) and the weights layout as a oneDNN-style tag (e.g. "Acdb32a"; digits = blocked,
  * "acdb" = plain OHWI). */
 const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c);
+/* For nn/fastgraph.c, which builds its own primitives on this handle: the engine and stream
+ * (dnnl_engine_t / dnnl_stream_t, as void * so this header stays free of dnnl.h) and the
+ * thread-count bracket put around every create/run call (enter returns what leave restores). */
+void *lk_dnnl_engine(lk_dnnl *d);
+void *lk_dnnl_stream(lk_dnnl *d);
+int lk_dnnl_thr_enter(const lk_dnnl *d);
+void lk_dnnl_thr_leave(const lk_dnnl *d, int saved);
 const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c);
 
 #endif

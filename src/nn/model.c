@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "nn/nn_int.h"
@@ -33,6 +34,34 @@ void lk_model_free(lk_model *m) {
   if (!m) return;
   lk_nn_model_clear(m);
   free(m);
+}
+
+void lk_nn_input_affine(const lk_nn_tensor *t, float *offset, float *scale) {
+  float shift = t->type == LK_NN_INT8 ? -128.f : 0.f; /* pixels 0..255 -> int8 -128..127 */
+  *offset = shift;
+  *scale = 1;
+  if (t->nq == 1 && t->type != LK_NN_FLOAT32) {
+    *offset = shift - (float)t->zero_point[0];
+    *scale = t->scale[0];
+  }
+}
+
+void *lk_nn_big_alloc(size_t bytes, size_t *mapped) {
+  const size_t huge = (size_t)2 << 20;
+  if (bytes > SIZE_MAX - huge) return NULL;
+  size_t len = bytes ? (bytes + huge - 1) & ~(huge - 1) : huge;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+  madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP the touch below still helps */
+#endif
+  memset(p, 0, len);
+  *mapped = len;
+  return p;
+}
+
+void lk_nn_big_free(void *p, size_t mapped) {
+  if (p) munmap(p, mapped);
 }
 
 int lk_nn_tensor_fake_quant(const lk_nn_tensor *t, float *scale, int *zp, int *qmin,

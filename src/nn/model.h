@@ -1,11 +1,12 @@
 /* nn/model.h — the inference engine's public face: load a TensorFlow Lite model, run it on
  * batches of images, and pool any named tensor ("tap") into an embedding.
  *
- * Computation is float32 with weights dequantised at load. With quantize_activations on
- * (the default) every activation that carries uint8/int8 quantisation parameters in the model
- * is rounded to its quantisation grid, which reproduces the official runtime's integer
- * arithmetic closely (golden test: cosine >= 0.999). Two backends: LK_BACKEND_REF (plain C,
- * NHWC, the reference) and LK_BACKEND_DNNL (oneDNN primitives). */
+ * By default (LK_COMPUTE_EXACT) computation is float32 with weights dequantised at load, and
+ * with quantize_activations on every activation that carries uint8/int8 quantisation
+ * parameters is rounded to its grid exactly as the official runtime's integer arithmetic
+ * does (golden test: every tapped value identical). Two backends: LK_BACKEND_REF (plain C,
+ * NHWC, the reference) and LK_BACKEND_DNNL (oneDNN primitives). Faster, not bit-exact modes:
+ * LK_COMPUTE_FP32 and LK_COMPUTE_INT8 (below). */
 #ifndef LK_NN_MODEL_H
 #define LK_NN_MODEL_H
 
@@ -19,6 +20,23 @@ typedef struct lk_session lk_session; /* per-thread scratch + plan; not thread-s
 
 enum lk_backend { LK_BACKEND_REF = 0, LK_BACKEND_DNNL = 1 };
 enum lk_pool { LK_POOL_AVG = 0, LK_POOL_MAX = 1, LK_POOL_GEM = 2 };
+/* How a session computes (lk_session_opts.compute). Measured on the 2-core AVX-512 VM, one
+ * thread, MobileNetV2 uint8 to Logits/AvgPool, ms/photo (batch 1 / 8): EXACT 4.8 / 5.3,
+ * FP32 3.2 / 3.6, INT8 1.45 / 1.45; P@10 on the 3,000-photo sample equal within 0.002.
+ *  LK_COMPUTE_EXACT  float NHWC; with quantize_activations (default) every uint8/int8
+ *                    activation is rounded as TFLite 2.9's integer kernels do (bit-identical
+ *                    taps on the golden fixtures); without, plain float. Any op, both backends.
+ *  LK_COMPUTE_FP32   plain float (quantize_activations ignored) as one chain of oneDNN
+ *                    primitives in the layouts they choose, bias+ReLU6 and residual ADDs
+ *                    fused, batches run in slices of <= 4 images (nn/fastgraph.h). Same
+ *                    function as EXACT without quantize_activations (cosine >= 0.9999).
+ *  LK_COMPUTE_INT8   the same chain in int8 (VNNI): u8/s8 activations with one scale per
+ *                    tensor from the model's ranges, s8 weights per output channel (the
+ *                    model's own grid where it fits). Cosine vs the runtime >= 0.987.
+ *  FP32 and INT8 need LK_BACKEND_DNNL and run CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE/MAX
+ *  POOL, MEAN over H,W, RESHAPE, SOFTMAX, (DE)QUANTIZE; other graphs get LK_EUNSUPPORTED at
+ *  lk_session_new. Only the taps are readable with lk_session_tensor; keep_all is refused. */
+enum lk_compute { LK_COMPUTE_EXACT = 0, LK_COMPUTE_FP32 = 1, LK_COMPUTE_INT8 = 2 };
 
 typedef struct lk_tap {
   const char *tensor; /* tensor name in the model, e.g. "MobilenetV2/Logits/AvgPool" */
@@ -49,6 +67,9 @@ typedef struct lk_session_opts {
   int max_batch;            /* largest n passed to lk_session_run (>= 1) */
   int quantize_activations; /* 1 (default in lk_session_opts_default) or 0 */
   int threads;              /* 0 = backend default */
+  int compute;              /* enum lk_compute; LK_COMPUTE_EXACT (0) by default. FP32/INT8
+                             * need LK_BACKEND_DNNL (else LK_EINVAL); a graph they cannot run
+                             * is LK_EUNSUPPORTED */
 } lk_session_opts;
 void lk_session_opts_default(lk_session_opts *o);
 

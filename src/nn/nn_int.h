@@ -104,6 +104,18 @@ void lk_nn_model_clear(lk_model *m);
 /* Name of a BuiltinOperator code ("CONV_2D"), "UNKNOWN" past the table; never NULL. */
 const char *lk_nn_op_name(int code);
 
+/* The input tensor's value for a pixel value px (0..255) is ((float)px + offset) * scale:
+ * FLOAT32 inputs take the raw pixel values, uint8 ones (px - zero_point) * scale, int8 ones
+ * (px - 128 - zero_point) * scale. Implemented in model.c. */
+void lk_nn_input_affine(const lk_nn_tensor *t, float *offset, float *scale);
+
+/* Activation memory: anonymous pages with transparent huge pages asked for (MADV_HUGEPAGE),
+ * every page touched before returning, so no run pays first-touch page faults (~27 us per
+ * 4 KiB page on small VMs). *mapped receives the length to give lk_nn_big_free. NULL on
+ * failure. Implemented in model.c. */
+void *lk_nn_big_alloc(size_t bytes, size_t *mapped);
+void lk_nn_big_free(void *p, size_t mapped); /* NULL-safe */
+
 /* True when the tensor carries one uint8/int8 scale the activations should be rounded to;
  * then qmin and qmax receive the integer range. */
 int lk_nn_tensor_fake_quant(const lk_nn_tensor *t, float *scale, int *zp, int *qmin, int *qmax);

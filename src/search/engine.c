@@ -114,8 +114,8 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
   int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
   if (rc) goto fail;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
-    lk_err_set(err, rc == LK_ENOTFOUND ? LK_ECORRUPT : rc, "%s: catalog has no recipe (was it indexed?)", db_path);
-    rc = err ? err->code : LK_ECORRUPT;
+    rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
+    lk_err_set(err, rc, "%s: %s", db_path, rc == LK_ECORRUPT ? "catalog has no recipe (was it indexed?)" : lk_catalog_errmsg(cat));
     goto fail;
   }
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
@@ -129,6 +129,10 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
     goto fail;
   }
   if (!e->index && (rc = lk_index_new(1, &e->index))) goto fail;
+  /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
+   * thousand rows; if it cannot be built the plain scan serves */
+  if (!o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
+    lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
   e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
   if (!e->row_item) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto fail; }
   for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;

@@ -37,6 +37,9 @@ typedef struct lk_engine_opts {
   const char *models_dir;  /* NULL = lk_embed_find_models default search */
   int backend;             /* enum lk_backend */
   int lazy_model;          /* 1 = load the model on first photo search (default 1) */
+  int plain_scan;          /* 1 = search the float vectors only (no int8 shortlist; default 0) */
+  int search_threads;      /* threads per search's code scan (0 = 1: the server runs searches
+                              side by side) */
 } lk_engine_opts;
 void lk_engine_opts_default(lk_engine_opts *o);
 

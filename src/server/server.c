@@ -24,6 +24,7 @@
 #include "server/api.h"
 #include "server/assets.h"
 #include "server/embedpool.h"
+#include "server/http.h"
 #include "server/metrics.h"
 #include "util/size.h"
 
@@ -38,7 +39,11 @@ static const char *const CSP =
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-enum route { R_NONE, R_PAGE, R_SEARCH, R_ITEMS, R_ITEM, R_SIMILAR, R_BADID, R_FACETS, R_PHOTO, R_HEALTH, R_METRICS, R_MAP };
+/* Routes are lk_http_route values (server/http.h). */
+enum route { R_NONE = LK_HTTP_NONE, R_PAGE = LK_HTTP_PAGE, R_SEARCH = LK_HTTP_SEARCH, R_ITEMS = LK_HTTP_ITEMS,
+             R_ITEM = LK_HTTP_ITEM, R_SIMILAR = LK_HTTP_SIMILAR, R_BADID = LK_HTTP_BADID, R_FACETS = LK_HTTP_FACETS,
+             R_PHOTO = LK_HTTP_PHOTO, R_HEALTH = LK_HTTP_HEALTH, R_METRICS = LK_HTTP_METRICS, R_MAP = LK_HTTP_MAP };
+_Static_assert(LK_HTTP_MAX_LIMIT == LK_API_MAX_K, "GET /api/items and search share their limit");
 
 struct lk_server {
   lk_engine *engine;
@@ -64,6 +69,7 @@ typedef struct req {
   int64_t id;        /* R_ITEM, R_SIMILAR, R_PHOTO */
   const lk_asset *asset;
   int post;          /* method is POST */
+  int no_host;       /* HTTP/1.1 without a Host header (RFC 9112 3.2: 400) */
   int method_ok;
   char method[12], path[160]; /* for the access log, printable */
   int status;        /* HTTP status queued, 0 until then */
@@ -120,64 +126,30 @@ static void printable(char *dst, size_t n, const char *s) {
 
 /* ---------------------------------------------------------------- routing */
 
-/* Strict decimal id of 1..18 digits ending at '\0' or '/'; *end gets where it stopped. */
-static int parse_id(const char *p, int64_t *id, const char **end) {
-  int64_t v = 0;
-  int n = 0;
-  for (; *p >= '0' && *p <= '9'; p++, n++) {
-    if (n == 18) return -1;
-    v = v * 10 + (*p - '0');
-  }
-  if (n == 0 || (*p && *p != '/')) return -1;
-  *id = v;
-  *end = p;
-  return 0;
-}
-
 static const lk_asset *find_asset(const char *name) {
   for (int i = 0; i < lk_assets_count; i++)
     if (!strcmp(lk_assets[i].name, name)) return &lk_assets[i];
   return NULL;
 }
 
-/* Maps the (percent-decoded) path to a route. Page files are looked up by exact name in the
- * embedded table, so no path can reach the file system ("..", "%2f" and the like just miss). */
+/* Maps the (percent-decoded) path to a route (lk_http_route). Page files are looked up by
+ * exact name in the embedded table, so no path can reach the file system ("..", "%2f" and the
+ * like just miss). */
 static void route(req *r, const char *url) {
-  const char *end;
-  r->route = R_NONE;
-  r->endpoint = LK_METRICS_OTHER;
-  if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
-    r->asset = find_asset("index.html");
-    if (r->asset) r->route = R_PAGE, r->endpoint = LK_METRICS_PAGE;
-  } else if (!strncmp(url, "/static/", 8)) {
-    r->asset = find_asset(url + 8);
-    if (r->asset) r->route = R_PAGE, r->endpoint = LK_METRICS_PAGE;
-  } else if (!strcmp(url, "/api/search")) {
-    r->route = R_SEARCH, r->endpoint = LK_METRICS_SEARCH;
-  } else if (!strcmp(url, "/api/facets")) {
-    r->route = R_FACETS, r->endpoint = LK_METRICS_FACETS;
-  } else if (!strcmp(url, "/api/map")) {
-    r->route = R_MAP;
-  } else if (!strcmp(url, "/api/items")) {
-    r->route = R_ITEMS, r->endpoint = LK_METRICS_ITEMS;
-  } else if (!strncmp(url, "/api/items/", 11)) {
-    const char *p = url + 11;
-    if (parse_id(p, &r->id, &end)) {
-      const char *slash = strchr(p, '/');
-      if (!slash || !strcmp(slash, "/similar"))
-        r->route = R_BADID, r->endpoint = slash ? LK_METRICS_SIMILAR : LK_METRICS_ITEM;
-    } else if (!*end) {
-      r->route = R_ITEM, r->endpoint = LK_METRICS_ITEM;
-    } else if (!strcmp(end, "/similar")) {
-      r->route = R_SIMILAR, r->endpoint = LK_METRICS_SIMILAR;
-    }
-  } else if (!strncmp(url, "/photos/", 8)) {
-    if (!parse_id(url + 8, &r->id, &end) && !*end) r->route = R_PHOTO, r->endpoint = LK_METRICS_PHOTO;
-  } else if (!strcmp(url, "/health")) {
-    r->route = R_HEALTH, r->endpoint = LK_METRICS_HEALTH;
-  } else if (!strcmp(url, "/metrics")) {
-    r->route = R_METRICS, r->endpoint = LK_METRICS_METRICS;
-  }
+  static const int endpoint[] = {
+      [LK_HTTP_NONE] = LK_METRICS_OTHER,       [LK_HTTP_PAGE] = LK_METRICS_PAGE,
+      [LK_HTTP_SEARCH] = LK_METRICS_SEARCH,    [LK_HTTP_ITEMS] = LK_METRICS_ITEMS,
+      [LK_HTTP_ITEM] = LK_METRICS_ITEM,        [LK_HTTP_SIMILAR] = LK_METRICS_SIMILAR,
+      [LK_HTTP_BADID] = LK_METRICS_ITEM,       [LK_HTTP_FACETS] = LK_METRICS_FACETS,
+      [LK_HTTP_PHOTO] = LK_METRICS_PHOTO,      [LK_HTTP_HEALTH] = LK_METRICS_HEALTH,
+      [LK_HTTP_METRICS] = LK_METRICS_METRICS,  [LK_HTTP_MAP] = LK_METRICS_OTHER};
+  lk_http_target t;
+  lk_http_route(url, &t);
+  r->route = (enum route)t.route;
+  r->id = t.id;
+  if (r->route == R_PAGE && !(r->asset = find_asset(t.asset))) r->route = R_NONE;
+  r->endpoint = endpoint[r->route];
+  if (r->route == R_BADID && t.similar) r->endpoint = LK_METRICS_SIMILAR;
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   r->method_ok = r->route == R_NONE || (r->route == R_SEARCH ? r->post : get);
 }
@@ -256,14 +228,6 @@ static enum MHD_Result serve_asset(struct MHD_Connection *c, req *r) {
   return send_resp(c, r, 200, resp, a->type, "no-cache");
 }
 
-/* Content-Type from the first bytes of a photo, or NULL when it is no image we make. */
-static const char *sniff(const unsigned char *h, size_t n) {
-  if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return "image/jpeg";
-  if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
-  if (n >= 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return "image/webp";
-  return NULL;
-}
-
 /* Content-Type from the photo path's extension, or NULL. */
 static const char *type_of_path(const char *path) {
   const char *dot = strrchr(path, '.');
@@ -291,7 +255,7 @@ static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
     if (fd >= 0) close(fd);
     return send_error(c, r, 404, "the photo of item %lld is missing or unreadable", (long long)r->id);
   }
-  const char *type = sniff(head, (size_t)nh), *by_name = type_of_path(it->path);
+  const char *type = lk_http_sniff(head, (size_t)nh), *by_name = type_of_path(it->path);
   if (!type) {
     close(fd);
     return send_error(c, r, 404, "the photo of item %lld is not an image", (long long)r->id);
@@ -403,32 +367,16 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
   return MHD_YES;
 }
 
-/* Query parameters of GET /api/items. */
+/* Query parameters of GET /api/items (lk_http_list_param). */
 typedef struct list_args {
   req *r;
-  int offset, limit, sample;
-  uint64_t seed;
+  lk_http_list a;
 } list_args;
 
 static enum MHD_Result on_list_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   list_args *a = cls;
-  char *end;
-  if (!value || !*value) return fail(a->r, 400, "parameter '%.40s' needs a value", key);
-  errno = 0;
-  unsigned long long v = strtoull(value, &end, 10);
-  int bad = errno || *end || *value == '-';
-  if (!strcmp(key, "seed")) {
-    if (bad) return fail(a->r, 400, "seed must be a non-negative integer");
-    a->seed = v;
-  } else if (!strcmp(key, "offset")) {
-    if (bad || v > INT32_MAX) return fail(a->r, 400, "offset must be an integer >= 0");
-    a->offset = (int)v;
-  } else if (!strcmp(key, "limit") || !strcmp(key, "sample")) {
-    if (bad || v < 1 || v > LK_API_MAX_K) return fail(a->r, 400, "%s must be an integer in 1..%d", key, LK_API_MAX_K);
-    *(key[0] == 'l' ? &a->limit : &a->sample) = (int)v;
-  } else {
-    return fail(a->r, 400, "unknown parameter '%.60s' (expected offset, limit, sample, seed)", key);
-  }
+  lk_errbuf eb = {0};
+  if (lk_http_list_param(&a->a, key, value, &eb)) return fail(a->r, 400, "%s", lk_err_msg(&eb));
   return MHD_YES;
 }
 
@@ -438,10 +386,8 @@ static enum MHD_Result begin_upload(struct MHD_Connection *c, req *r) {
   lk_server *s = r->s;
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl) {
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(cl, &end, 10);
-    if (errno || *end || end == cl || n > s->o.max_body)
+    uint64_t n;
+    if (lk_http_parse_u64(cl, s->o.max_body, &n))
       return send_error(c, r, 413, "the request body is larger than the %zu MiB limit", s->o.max_body / MIB);
   }
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -482,6 +428,7 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
 
 static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *url) {
   lk_server *s = r->s;
+  if (r->no_host) return send_error(c, r, 400, "an HTTP/1.1 request needs a Host header");
   if (r->route == R_NONE) return send_error(c, r, 404, "not found: %s", r->path);
   if (!r->method_ok) {
     static const char body[] = "{\"error\":\"method not allowed\"}";
@@ -497,10 +444,11 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   case R_SEARCH: return search(c, r);
   case R_BADID: return send_error(c, r, 400, "not an item id: %s", r->path);
   case R_ITEMS: {
-    list_args a = {r, 0, LK_API_DEFAULT_K, 0, 0};
+    list_args a = {r, {0}};
+    lk_http_list_init(&a.a, LK_API_DEFAULT_K);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_list_arg, &a);
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
-    rc = lk_api_items(s->engine, a.offset, a.limit, a.sample, a.seed, &rep);
+    rc = lk_api_items(s->engine, a.a.offset, a.a.limit, a.a.sample, a.a.seed, &rep);
     return send_reply(c, r, rc, &rep);
   }
   case R_ITEM:
@@ -540,11 +488,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     printable(r->method, sizeof r->method, method);
     printable(r->path, sizeof r->path, url);
     r->post = !strcmp(method, "POST");
+    r->no_host = version && !strcmp(version, MHD_HTTP_VERSION_1_1) &&
+                 !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (r->no_host) fail(r, 400, "an HTTP/1.1 request needs a Host header"); /* its body is dropped */
     route(r, url);
     *con_cls = r;
     atomic_fetch_add(&s->active, 1);
     lk_metrics_inflight(s->metrics, 1);
-    if (r->route == R_SEARCH && r->post) return begin_upload(c, r);
+    if (r->route == R_SEARCH && r->post && !r->no_host) return begin_upload(c, r);
     return MHD_YES;
   }
   if (r->status) { /* answered early; drop whatever else comes */
@@ -591,27 +542,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   atomic_fetch_sub(&s->active, 1);
 }
 
-static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Percent-decoding of paths and query values, once (no double decoding), except that %00
- * becomes DEL: a NUL would silently cut "/%00/x" down to "/" and a value down to its prefix;
- * DEL matches no route and no catalog value. */
-static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str) {
-  char *w = str;
-  for (const char *p = str; *p; p++) {
-    int hi, lo;
-    if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
-      *w++ = (hi || lo) ? (char)(hi * 16 + lo) : 0x7f;
-      p += 2;
-    } else {
-      *w++ = *p;
-    }
-  }
-  *w = '\0';
-  return (size_t)(w - str);
-}
+/* Percent-decoding of paths and query values (lk_http_unescape: once, %00 becomes DEL). */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str) { return lk_http_unescape(str); }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   lk_server *s = cls;
@@ -634,6 +566,7 @@ void lk_server_opts_default(lk_server_opts *o) {
   o->max_buffered = 256 * MIB;
   o->timeout_s = 30;
   o->max_connections = 256;
+  o->max_per_ip = 64;
   o->backend = LK_BACKEND_DNNL;
 }
 
@@ -659,6 +592,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
   if (!s->o.max_buffered) s->o.max_buffered = def.max_buffered;
   if (!s->o.timeout_s) s->o.timeout_s = def.timeout_s;
   if (!s->o.max_connections) s->o.max_connections = def.max_connections;
+  if (!s->o.max_per_ip) s->o.max_per_ip = def.max_per_ip;
   if (!s->o.image.max_bytes) s->o.image.max_bytes = s->o.max_body;
   if (!s->o.image.max_pixels) s->o.image.max_pixels = 40000000;
   if (!s->o.image.max_side) s->o.image.max_side = 20000;
@@ -713,7 +647,8 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
       MHD_OPTION_SOCK_ADDR, ai->ai_addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads > 1 ? s->o.threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
-      s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
       on_unescape, s, MHD_OPTION_END);
   if (!s->daemon) {

@@ -22,6 +22,8 @@ typedef struct lk_server_opts {
   lk_image_limits image;   /* uploaded photos; zero fields: max_bytes = max_body, 40 MP, side 20000 */
   unsigned timeout_s;      /* idle connection timeout; default 30 */
   unsigned max_connections;/* default 256 */
+  unsigned max_per_ip;     /* connections from one address; default 64 (so that one slow or
+                              hostile client cannot hold every connection) */
   int embedders;           /* photo searches embedding at once (a pool); 0 = the engine's one */
   const char *models_dir;  /* for the pool; NULL = lk_embed_find_models' search */
   int backend;             /* for the pool: enum lk_backend; default LK_BACKEND_DNNL */

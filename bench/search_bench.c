@@ -1,0 +1,527 @@
+/* bench/search_bench.c — search benchmarks (docs/PERFORMANCE.md "Search"), run by
+ * bench/search.sh. `exact`: the catalog's own vectors, plain float scan vs the optimized
+ * (int8 shortlist + float re-rank) scan: p50/p99 per query and the share of queries whose
+ * top-10 is identical, unfiltered and filtered. `ivf`: a synthetic catalog of N vectors drawn
+ * around the real ones, the IVF index's build time, bytes per item, p50/p99 and recall@10
+ * against exact search; it also writes the vectors, queries and ground truth for FAISS. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "index/index.h"
+#include "index/ivf.h"
+#include <dnnl.h>
+#include "util/err.h"
+
+typedef struct vecs {
+  float *v;
+  int64_t *ids;
+  size_t n, cap;
+  int dim;
+} vecs;
+
+static int vec_cb(void *ctx, int64_t id, const float *v, int dim) {
+  vecs *a = ctx;
+  if (!a->dim) a->dim = dim;
+  if (dim != a->dim) return LK_ECORRUPT;
+  if (a->n == a->cap) {
+    a->cap = a->cap ? a->cap * 2 : 4096;
+    a->v = realloc(a->v, a->cap * (size_t)dim * sizeof(float));
+    a->ids = realloc(a->ids, a->cap * sizeof(int64_t));
+    if (!a->v || !a->ids) return LK_ENOMEM;
+  }
+  memcpy(a->v + a->n * (size_t)dim, v, sizeof(float) * (size_t)dim);
+  a->ids[a->n++] = id;
+  return 0;
+}
+
+static int load(const char *db, vecs *a) {
+  lk_catalog *c;
+  lk_errbuf err = {0};
+  int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &c, &err);
+  if (rc) {
+    fprintf(stderr, "%s: %s\n", db, err.msg);
+    return rc;
+  }
+  memset(a, 0, sizeof *a);
+  rc = lk_catalog_foreach_vector(c, vec_cb, a);
+  lk_catalog_close(c);
+  return rc;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+/* p-th percentile (0..100) of t[0..n), sorts t. */
+static double pct(double *t, int n, double p) {
+  qsort(t, (size_t)n, sizeof *t, cmp_d);
+  int i = (int)ceil(p / 100.0 * n) - 1;
+  return t[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static uint64_t rng(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+static double unif(uint64_t *s) { return (double)(rng(s) >> 11) / 9007199254740992.0; }
+static float gauss(uint64_t *s) {
+  double u = unif(s) + 1e-300, v = unif(s);
+  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+static const char *arg(int argc, char **argv, const char *name, const char *def) {
+  for (int i = 2; i + 1 < argc; i++)
+    if (!strcmp(argv[i], name)) return argv[i + 1];
+  return def;
+}
+
+/* Writes an .npy header for a C-order array of the given dtype and shape. */
+static int npy_header(FILE *f, const char *dtype, size_t rows, size_t cols) {
+  char h[256];
+  int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }", dtype, rows, cols);
+  int total = 10 + n + 1, pad = (64 - total % 64) % 64;
+  unsigned short hl = (unsigned short)(n + pad + 1);
+  fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+  fwrite(&hl, 2, 1, f);
+  fwrite(h, 1, (size_t)n, f);
+  for (int i = 0; i < pad; i++) fputc(' ', f);
+  fputc('\n', f);
+  return ferror(f) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- exact */
+
+static int allowed_bit(const uint64_t *allow, size_t r) { return !allow || (allow[r / 64] >> (r % 64) & 1); }
+
+static int same_top(const lk_hit *a, const lk_hit *b, int k) {
+  for (int i = 0; i < k; i++)
+    if (a[i].id != b[i].id || a[i].score != b[i].score) return 0;
+  return 1;
+}
+
+static int bench_exact(int argc, char **argv) {
+  const char *db = arg(argc, argv, "--db", "/tmp/full-p80.db");
+  int nq = atoi(arg(argc, argv, "--queries", "1000"));
+  int threads = atoi(arg(argc, argv, "--threads", "2"));
+  int sl = atoi(arg(argc, argv, "--shortlist", "0"));
+  int p = atoi(arg(argc, argv, "--dims", "0"));
+  int reps = atoi(arg(argc, argv, "--reps", "3"));
+  const int k = 10;
+  vecs a;
+  if (load(db, &a)) return 1;
+  lk_index *plain, *fast;
+  if (lk_index_new(a.dim, &plain) || lk_index_new(a.dim, &fast)) return 1;
+  for (size_t i = 0; i < a.n; i++)
+    if (lk_index_add(plain, a.ids[i], a.v + i * (size_t)a.dim) || lk_index_add(fast, a.ids[i], a.v + i * (size_t)a.dim))
+      return 1;
+  double t0 = now();
+  if (lk_index_optimize(fast, p)) return 1;
+  double topt = now() - t0;
+  if (sl && lk_index_set_shortlist(fast, sl)) return 1;
+  if (lk_index_set_threads(fast, threads)) return 1;
+  printf("exact: %zu x %d vectors from %s; optimize (basis %d-d + codes) %.2f s; %d queries x %d reps, "
+         "k=%d, threads %d\n",
+         a.n, a.dim, db, lk_index_optimized_dims(fast), topt, nq, reps, k, threads);
+  const char *outdir = arg(argc, argv, "--out", NULL);
+  if (outdir) { /* the same vectors and query rows for the FAISS side */
+    char path[4096];
+    snprintf(path, sizeof path, "mkdir -p '%s'", outdir);
+    if (system(path)) return 1;
+    snprintf(path, sizeof path, "%s/catalog.npy", outdir);
+    FILE *f = fopen(path, "wb");
+    if (!f || npy_header(f, "<f4", a.n, (size_t)a.dim) || fwrite(a.v, sizeof(float) * a.dim, a.n, f) != a.n || fclose(f))
+      return 1;
+    snprintf(path, sizeof path, "%s/catalog_queries.npy", outdir);
+    f = fopen(path, "wb");
+    if (!f || npy_header(f, "<i8", (size_t)nq, 1)) return 1;
+    for (int q = 0; q < nq; q++) {
+      int64_t r = (int64_t)((size_t)q * a.n / (size_t)nq);
+      fwrite(&r, sizeof r, 1, f);
+    }
+    if (fclose(f)) return 1;
+  }
+  uint64_t s = 12345;
+  double *tp = malloc(sizeof(double) * (size_t)nq * reps), *tf = malloc(sizeof(double) * (size_t)nq * reps);
+  /* filters: none, ~25 %, ~2 % of rows allowed (random bitmaps) */
+  const double dens[3] = {-1, 0.25, 0.02};
+  for (int f = 0; f < 3; f++) {
+    uint64_t *allow = NULL;
+    if (dens[f] > 0) {
+      allow = calloc(a.n / 64 + 1, sizeof *allow);
+      for (size_t r = 0; r < a.n; r++)
+        if (unif(&s) < dens[f]) allow[r / 64] |= 1ull << (r % 64);
+    }
+    int same = 0, m = 0;
+    for (int rep = 0; rep < reps; rep++)
+      for (int q = 0; q < nq; q++) {
+        size_t r = (size_t)q * a.n / (size_t)nq + (size_t)rep;
+        const float *v = a.v + r * (size_t)a.dim;
+        lk_hit h1[10], h2[10];
+        int n1, n2;
+        double t1 = now();
+        if (lk_index_search(plain, v, 1, k, allow, a.ids[r], h1, &n1)) return 1;
+        double t2 = now();
+        if (lk_index_search(fast, v, 1, k, allow, a.ids[r], h2, &n2)) return 1;
+        double t3 = now();
+        tp[m] = (t2 - t1) * 1e3;
+        tf[m] = (t3 - t2) * 1e3;
+        m++;
+        same += n1 == n2 && same_top(h1, h2, k);
+      }
+    double pp50 = pct(tp, m, 50), pp99 = pct(tp, m, 99), fp50 = pct(tf, m, 50), fp99 = pct(tf, m, 99);
+    char fl[32];
+    if (dens[f] > 0) snprintf(fl, sizeof fl, "%.0f %% allowed", dens[f] * 100);
+    else snprintf(fl, sizeof fl, "none");
+    printf("RESULT exact filter=%s plain_p50_ms=%.3f plain_p99_ms=%.3f fast_p50_ms=%.3f fast_p99_ms=%.3f "
+           "speedup_p50=%.1f identical_top10=%d/%d\n",
+           fl, pp50, pp99, fp50, fp99, pp50 / fp50, same, m);
+    free(allow);
+  }
+  free(tp);
+  free(tf);
+  lk_index_free(plain);
+  lk_index_free(fast);
+  free(a.v);
+  free(a.ids);
+  return 0;
+}
+
+
+/* ---------------------------------------------------------------- ivf */
+
+/* The synthetic catalog: rows 0..nreal-1 are the real vectors, row r >= nreal is a real vector
+ * (chosen by the row's own seed) plus N(0, sigma^2) noise per component, renormalised.
+ * Deterministic per row, so a chunk can be regenerated. Gaussians come from a table. */
+typedef struct gen {
+  const vecs *real;
+  int iso;     /* 1: isotropic noise; 0: noise = beta (real_b - real_c), the catalog's covariance */
+  float sigma; /* iso: per component; else beta */
+  float *table; /* 65536 N(0,1) values */
+} gen;
+
+static void gen_row(const gen *g, uint64_t seed, size_t r, float *out) {
+  int d = g->real->dim;
+  if (r < g->real->n && seed == 0) {
+    memcpy(out, g->real->v + r * (size_t)d, sizeof(float) * (size_t)d);
+    return;
+  }
+  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + r;
+  const float *p = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
+  double nn = 0;
+  uint64_t bits = 0;
+  if (g->iso) {
+    for (int j = 0; j < d; j++) {
+      if ((j & 3) == 0) bits = rng(&s);
+      float x = p[j] + g->sigma * g->table[bits & 0xffff];
+      bits >>= 16;
+      out[j] = x;
+      nn += (double)x * x;
+    }
+  } else {
+    const float *b = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
+    const float *c = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
+    for (int j = 0; j < d; j++) {
+      float x = p[j] + g->sigma * (b[j] - c[j]);
+      out[j] = x;
+      nn += (double)x * x;
+    }
+  }
+  float inv = (float)(1 / sqrt(nn));
+  for (int j = 0; j < d; j++) out[j] *= inv;
+}
+
+static int hit_cmp(const void *a, const void *b) {
+  const lk_hit *x = a, *y = b;
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The refine step's vectors: rows of the memory-mapped base.npy. */
+typedef struct mapped {
+  const float *v;
+  int dim;
+} mapped;
+
+static int mapped_get(void *ctx, int64_t id, float *out) {
+  const mapped *m = ctx;
+  memcpy(out, m->v + (size_t)id * m->dim, sizeof(float) * (size_t)m->dim);
+  return 0;
+}
+
+/* Exact top-k heaps for nq queries over chunks (sgemm of a chunk against all queries). */
+typedef struct gt {
+  int nq, k;
+  lk_hit *h; /* nq*k, heap per query (min at 0) */
+  int *len;
+} gt;
+
+static void gt_offer(gt *t, int q, int64_t id, float s) {
+  lk_hit *h = t->h + (size_t)q * t->k;
+  int *len = &t->len[q];
+  if (*len < t->k) {
+    int i = (*len)++;
+    while (i > 0) {
+      int p = (i - 1) / 2;
+      if (!(s < h[p].score || (s == h[p].score && id > h[p].id))) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = (lk_hit){id, s};
+  } else if (s > h[0].score || (s == h[0].score && id < h[0].id)) {
+    lk_hit x = {id, s};
+    int i = 0;
+    for (;;) {
+      int c = 2 * i + 1;
+      if (c >= t->k) break;
+      if (c + 1 < t->k && (h[c + 1].score < h[c].score || (h[c + 1].score == h[c].score && h[c + 1].id > h[c].id))) c++;
+      if (!(h[c].score < x.score || (h[c].score == x.score && h[c].id > x.id))) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = x;
+  }
+}
+
+static int allowed10(size_t r) { /* the filtered ground truth's filter: ~10 % of rows */
+  uint64_t s = r * 0x2545F4914F6CDD1DULL;
+  return rng(&s) % 10 == 3;
+}
+
+static int bench_ivf(int argc, char **argv) {
+  const char *db = arg(argc, argv, "--db", "/tmp/full-p80.db");
+  size_t N = (size_t)atoll(arg(argc, argv, "--n", "1000000"));
+  int nq = atoi(arg(argc, argv, "--queries", "300"));
+  const char *outdir = arg(argc, argv, "--out", "/tmp/lk-search-bench");
+  const char *probes = arg(argc, argv, "--nprobe", "8,16,32,48,64,96");
+  lk_ivf_opts io;
+  lk_ivf_opts_default(&io);
+  io.fine_dims = atoi(arg(argc, argv, "--fine", "768"));
+  io.coarse_dims = atoi(arg(argc, argv, "--coarse", "128"));
+  io.rerank = atoi(arg(argc, argv, "--rerank", "400"));
+  io.nlist = atoi(arg(argc, argv, "--nlist", "0"));
+  size_t ntrain = (size_t)atoll(arg(argc, argv, "--train", "65536"));
+  const int k = 10;
+  vecs a;
+  if (load(db, &a)) return 1;
+  const int d = a.dim;
+  if (N < a.n) N = a.n;
+  if (ntrain > N) ntrain = N;
+  io.expected = N;
+  /* noise scale: a synthetic row's cosine to its parent equals the median cosine of a real
+   * item to its nearest other item */
+  lk_index *ix;
+  if (lk_index_new(d, &ix)) return 1;
+  for (size_t i = 0; i < a.n; i++)
+    if (lk_index_add(ix, a.ids[i], a.v + i * (size_t)d)) return 1;
+  if (lk_index_optimize(ix, 0)) return 1;
+  double nnc[200];
+  for (int i = 0; i < 200; i++) {
+    size_t r = (size_t)i * a.n / 200;
+    lk_hit h;
+    if (lk_index_search(ix, a.v + r * (size_t)d, 1, 1, NULL, a.ids[r], &h, NULL)) return 1;
+    nnc[i] = h.score;
+  }
+  lk_index_free(ix);
+  double c = pct(nnc, 200, 50);
+  int iso = !strcmp(arg(argc, argv, "--noise", "catalog"), "iso");
+  /* E|b - c|^2 = 2 (1 - mean cosine between random items) */
+  double mc = 0;
+  uint64_t ms = 5;
+  for (int i = 0; i < 2000; i++) {
+    const float *b = a.v + (size_t)(rng(&ms) % a.n) * d, *e = a.v + (size_t)(rng(&ms) % a.n) * d;
+    double dd = 0;
+    for (int j = 0; j < d; j++) dd += ((double)b[j] - e[j]) * ((double)b[j] - e[j]);
+    mc += dd / 2000;
+  }
+  double want2 = 1 / (c * c) - 1; /* |noise|^2 for cosine c to a unit parent */
+  gen g = {&a, iso, iso ? (float)sqrt(want2 / d) : (float)sqrt(want2 / mc), malloc(sizeof(float) * 65536)};
+  uint64_t ts = 77;
+  for (int i = 0; i < 65536; i++) g.table[i] = gauss(&ts);
+  printf("ivf: %zu rows (%zu real from %s + synthetic), dim %d; median nearest-neighbour cosine %.3f -> "
+         "%s noise, scale %.5f\n",
+         N, a.n, db, d, c, iso ? "isotropic Gaussian" : "catalog-covariance (difference of two random items)", g.sigma);
+  char path[4096];
+  snprintf(path, sizeof path, "mkdir -p '%s'", outdir);
+  if (system(path)) return 1;
+  /* queries: fresh synthetic rows (seed 2), not in the catalog */
+  float *Q = malloc(sizeof(float) * (size_t)nq * d);
+  for (int q = 0; q < nq; q++) gen_row(&g, 2, (size_t)q, Q + (size_t)q * d);
+  /* pass 1: write the vectors, exact ground truth (unfiltered and ~10 % filter), training sample */
+  snprintf(path, sizeof path, "%s/base.npy", outdir);
+  FILE *fb = fopen(path, "wb");
+  if (!fb || npy_header(fb, "<f4", N, (size_t)d)) return 1;
+  gt t0 = {nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
+  gt t1 = {nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
+  float *T = malloc(sizeof(float) * ntrain * d);
+  size_t nt = 0;
+  enum { CH = 4096 };
+  float *X = malloc(sizeof(float) * CH * (size_t)d), *S = malloc(sizeof(float) * CH * (size_t)nq);
+  double tgt = 0, t = now();
+  for (size_t r0 = 0; r0 < N; r0 += CH) {
+    size_t m = N - r0 < CH ? N - r0 : CH;
+    for (size_t i = 0; i < m; i++) gen_row(&g, 0, r0 + i, X + i * (size_t)d);
+    if (fwrite(X, sizeof(float) * (size_t)d, m, fb) != m) return 1;
+    for (size_t i = 0; i < m; i++)
+      if (nt < ntrain && (r0 + i) * ntrain / N >= nt) memcpy(T + nt++ * (size_t)d, X + i * (size_t)d, sizeof(float) * (size_t)d);
+    double t2 = now();
+    if (dnnl_sgemm('N', 'T', (int64_t)m, nq, d, 1.0f, X, d, Q, d, 0.0f, S, nq) != dnnl_success) return 1;
+    for (size_t i = 0; i < m; i++)
+      for (int q = 0; q < nq; q++) {
+        float sc = S[i * (size_t)nq + q];
+        gt_offer(&t0, q, (int64_t)(r0 + i), sc);
+        if (allowed10(r0 + i)) gt_offer(&t1, q, (int64_t)(r0 + i), sc);
+      }
+    tgt += now() - t2;
+  }
+  if (fclose(fb)) return 1;
+  printf("generated and wrote %.1f GB in %.0f s (exact ground truth by batched sgemm: %.1f s = %.1f ms per query)\n",
+         (double)N * d * 4 / 1e9, now() - t, tgt, tgt * 1e3 / nq);
+  for (int q = 0; q < nq; q++) {
+    qsort(t0.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
+    qsort(t1.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
+  }
+  /* queries and ground truth for the FAISS side */
+  snprintf(path, sizeof path, "%s/queries.npy", outdir);
+  FILE *fq = fopen(path, "wb");
+  if (!fq || npy_header(fq, "<f4", (size_t)nq, (size_t)d) || fwrite(Q, sizeof(float) * d, (size_t)nq, fq) != (size_t)nq || fclose(fq)) return 1;
+  snprintf(path, sizeof path, "%s/gt.npy", outdir);
+  FILE *fg = fopen(path, "wb");
+  if (!fg || npy_header(fg, "<i8", (size_t)nq, (size_t)k)) return 1;
+  for (size_t i = 0; i < (size_t)nq * k; i++) fwrite(&t0.h[i].id, sizeof(int64_t), 1, fg);
+  if (fclose(fg)) return 1;
+  snprintf(path, sizeof path, "%s/train.npy", outdir);
+  FILE *ft = fopen(path, "wb");
+  if (!ft || npy_header(ft, "<f4", nt, (size_t)d) || fwrite(T, sizeof(float) * d, nt, ft) != nt || fclose(ft)) return 1;
+  /* build */
+  lk_ivf *v;
+  t = now();
+  int rc = lk_ivf_train(&io, d, T, nt, &v);
+  if (rc) {
+    fprintf(stderr, "ivf train: %s\n", lk_strerror(rc));
+    return 1;
+  }
+  double ttrain = now() - t, tadd = 0;
+  int64_t *ids = malloc(sizeof(int64_t) * CH);
+  for (size_t r0 = 0; r0 < N; r0 += CH) {
+    size_t m = N - r0 < CH ? N - r0 : CH;
+    for (size_t i = 0; i < m; i++) {
+      gen_row(&g, 0, r0 + i, X + i * (size_t)d);
+      ids[i] = (int64_t)(r0 + i);
+    }
+    double t2 = now();
+    if ((rc = lk_ivf_add(v, ids, X, m))) {
+      fprintf(stderr, "ivf add: %s\n", lk_strerror(rc));
+      return 1;
+    }
+    tadd += now() - t2;
+  }
+  size_t mem = lk_ivf_memory(v);
+  printf("RESULT ivf_build n=%zu train_rows=%zu train_s=%.1f add_s=%.1f bytes_per_item=%.0f fine=%d coarse=%d rerank=%d\n",
+         N, nt, ttrain, tadd, (double)mem / N, io.fine_dims, io.coarse_dims, io.rerank);
+  /* search: nprobe sweep, then the ~10 % filter at the default nprobe */
+  uint64_t *allow = calloc(N / 64 + 1, sizeof *allow);
+  size_t nallow = 0;
+  for (size_t r = 0; r < N; r++)
+    if (allowed10(r)) {
+      allow[r / 64] |= 1ull << (r % 64);
+      nallow++;
+    }
+  double *tm = malloc(sizeof(double) * nq);
+  /* the refine step reads the float vectors from base.npy, memory-mapped */
+  snprintf(path, sizeof path, "%s/base.npy", outdir);
+  int fd = open(path, O_RDONLY);
+  size_t mapbytes = N * (size_t)d * sizeof(float) + 128;
+  void *map = fd >= 0 ? mmap(NULL, mapbytes, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+  if (map == MAP_FAILED) return 1;
+  mapped mv = {(const float *)((const char *)map + 128), d};
+  int refine = atoi(arg(argc, argv, "--refine", "50"));
+  char pl[256];
+  snprintf(pl, sizeof pl, "%s", probes);
+  for (char *tok = strtok(pl, ","); tok; tok = strtok(NULL, ","))
+  for (int rf = 0; rf < 2; rf++) {
+    int np = atoi(tok);
+    if (lk_ivf_set_refine(v, rf ? refine : 0, mapped_get, &mv)) return 1;
+    for (int f = 0; f < 2; f++) {
+      double rec = 0;
+      int bad = 0;
+      for (int q = 0; q < nq; q++) {
+        lk_hit h[10];
+        int nf;
+        double t2 = now();
+        if (lk_ivf_search(v, Q + (size_t)q * d, 1, k, np, f ? allow : NULL, -1, h, &nf)) return 1;
+        tm[q] = (now() - t2) * 1e3;
+        const lk_hit *gq = (f ? t1.h : t0.h) + (size_t)q * k;
+        int hit = 0;
+        for (int i = 0; i < k; i++)
+          for (int j = 0; j < k; j++) hit += h[i].id == gq[j].id;
+        rec += hit / (double)k;
+        if (nf != k) bad++;
+        for (int i = 0; i < nf; i++) bad += !allowed_bit(f ? allow : NULL, (size_t)h[i].id);
+      }
+      printf("RESULT ivf n=%zu nprobe=%d refine=%d filter=%s p50_ms=%.3f p99_ms=%.3f recall10=%.4f violations=%d\n", N,
+             np, rf ? refine : 0, f ? "10%" : "none", pct(tm, nq, 50), pct(tm, nq, 99), rec / nq, bad);
+    }
+  }
+  /* a very selective filter (0.1 %): all hits allowed, recall against its own exact answer */
+  {
+    uint64_t *sel = calloc(N / 64 + 1, sizeof *sel);
+    size_t ns = 0;
+    for (size_t r = 0; r < N; r += 997) {
+      sel[r / 64] |= 1ull << (r % 64);
+      ns++;
+    }
+    int bad = 0;
+    for (int q = 0; q < nq; q++) {
+      lk_hit h[10];
+      int nf;
+      double t2 = now();
+      if (lk_ivf_search(v, Q + (size_t)q * d, 1, k, 0, sel, -1, h, &nf)) return 1;
+      tm[q] = (now() - t2) * 1e3;
+      if (nf != (ns < (size_t)k ? (int)ns : k)) bad++;
+      for (int i = 0; i < nf; i++) bad += !allowed_bit(sel, (size_t)h[i].id);
+    }
+    printf("RESULT ivf n=%zu filter=0.1%% (%zu rows) p50_ms=%.3f p99_ms=%.3f violations=%d\n", N, ns,
+           pct(tm, nq, 50), pct(tm, nq, 99), bad);
+    free(sel);
+  }
+  lk_ivf_free(v);
+  munmap(map, mapbytes);
+  close(fd);
+  free(allow);
+  free(tm);
+  free(ids);
+  free(X);
+  free(S);
+  free(T);
+  free(Q);
+  free(g.table);
+  free(t0.h);
+  free(t0.len);
+  free(t1.h);
+  free(t1.len);
+  free(a.v);
+  free(a.ids);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "ivf")) return bench_ivf(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "exact")) return bench_exact(argc, argv);
+  fprintf(stderr, "usage: search_bench exact|ivf [--db DB] [options]\n");
+  return 2;
+}

@@ -1,0 +1,550 @@
+/* index/ivf.c — IVF index with int8 coarse and fine codes (see ivf.h). Training: fine basis
+ * from the rows' second moments, coarse basis inside the fine space, k-means (sgemm
+ * assignment) in the coarse space. Per item: id, list, fine code (residual to the list's
+ * fine-space mean) and, inside its list, the coarse code (residual to the centroid). */
+#include "index/ivf.h"
+
+#include <dnnl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/quant.h"
+#include "util/size.h"
+
+#define MAX_DIM (1 << 16)
+#define CHUNK 1024 /* rows projected per sgemm */
+
+typedef struct ivf_list {
+  size_t len, cap;
+  uint32_t *rows;  /* item rows */
+  int8_t *codes;   /* len x pcl coarse residual codes */
+  float *scale;
+  int32_t *sum;
+} ivf_list;
+
+struct lk_ivf {
+  int dim, pf, pc, pfl, pcl, nlist, nprobe, rerank;
+  float *bf;    /* dim x pf fine basis (transposed, index/quant.h) */
+  float *wc;    /* pf x pc coarse basis inside the fine space */
+  float *cent;  /* nlist x pc centroids */
+  float *fmean; /* nlist x pf fine-space list means */
+  float *chn;   /* nlist: |centroid|^2 / 2 */
+  int refine;   /* > 0: re-score this many best fine-code hits with float vectors from fn */
+  lk_ivf_vector_fn fn;
+  void *fn_ctx;
+  size_t n, cap;
+  int64_t *ids;
+  uint32_t *rlist; /* row -> list */
+  int8_t *fcode;   /* n x pfl */
+  float *fscale;
+  int32_t *fsum;
+  ivf_list *lists;
+};
+
+void lk_ivf_opts_default(lk_ivf_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->fine_dims = 768;
+  o->coarse_dims = 128;
+  o->kmeans_iter = 10;
+  o->nprobe = 48;
+  o->rerank = 400;
+  o->seed = 1;
+}
+
+void lk_ivf_free(lk_ivf *v) {
+  if (!v) return;
+  free(v->bf);
+  free(v->wc);
+  free(v->cent);
+  free(v->fmean);
+  free(v->chn);
+  free(v->ids);
+  free(v->rlist);
+  free(v->fcode);
+  free(v->fscale);
+  free(v->fsum);
+  if (v->lists)
+    for (int l = 0; l < v->nlist; l++) {
+      free(v->lists[l].rows);
+      free(v->lists[l].codes);
+      free(v->lists[l].scale);
+      free(v->lists[l].sum);
+    }
+  free(v->lists);
+  free(v);
+}
+
+size_t lk_ivf_size(const lk_ivf *v) { return v ? v->n : 0; }
+
+size_t lk_ivf_memory(const lk_ivf *v) {
+  if (!v) return 0;
+  size_t b = sizeof *v + sizeof(float) * ((size_t)v->dim * v->pf + (size_t)v->pf * v->pc +
+                                          (size_t)v->nlist * (v->pc + v->pf + 1));
+  b += v->cap * (sizeof(int64_t) + sizeof(uint32_t) + (size_t)v->pfl + sizeof(float) + sizeof(int32_t));
+  for (int l = 0; l < v->nlist; l++)
+    b += sizeof(ivf_list) + v->lists[l].cap * (sizeof(uint32_t) + (size_t)v->pcl + sizeof(float) + sizeof(int32_t));
+  return b;
+}
+
+static uint64_t rnd(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static float dotf(const float *a, const float *b, int n) {
+  float s[8] = {0};
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int u = 0; u < 8; u++) s[u] += a[j + u] * b[j + u];
+  float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; j < n; j++) t += a[j] * b[j];
+  return t;
+}
+
+/* Nearest centroid (largest <x,c> - |c|^2/2) of m rows of xc (m x pc) into lab; g is scratch
+ * of m x nlist floats, half_norm the centroids' |c|^2/2. */
+static int assign(const lk_ivf *v, const float *xc, size_t m, const float *half_norm, float *g,
+                  uint32_t *lab) {
+  if (dnnl_sgemm('N', 'T', (int64_t)m, v->nlist, v->pc, 1.0f, xc, v->pc, v->cent, v->pc, 0.0f, g,
+                 v->nlist) != dnnl_success)
+    return LK_EINVAL;
+  for (size_t i = 0; i < m; i++) {
+    const float *gi = g + i * (size_t)v->nlist;
+    int best = 0;
+    float bs = gi[0] - half_norm[0];
+    for (int l = 1; l < v->nlist; l++) {
+      float s = gi[l] - half_norm[l];
+      if (s > bs) {
+        bs = s;
+        best = l;
+      }
+    }
+    lab[i] = (uint32_t)best;
+  }
+  return 0;
+}
+
+static void half_norms(const lk_ivf *v, float *hn) {
+  for (int l = 0; l < v->nlist; l++) {
+    const float *c = v->cent + (size_t)l * v->pc;
+    hn[l] = 0.5f * dotf(c, c, v->pc);
+  }
+}
+
+/* Projects m rows of x into fine (m x pf) and coarse (m x pc) coordinates. */
+static int project(const lk_ivf *v, const float *x, size_t m, float *xf, float *xc) {
+  int rc = lk_quant_project_rows(v->bf, v->dim, v->pf, x, m, xf);
+  if (!rc) rc = lk_quant_project_rows(v->wc, v->pf, v->pc, xf, m, xc);
+  return rc;
+}
+
+static int kmeans(lk_ivf *v, const float *xc, size_t n, int iters, uint64_t seed) {
+  size_t gb;
+  if (lk_size_mul3(CHUNK, (size_t)v->nlist, sizeof(float), &gb)) return LK_ETOOBIG;
+  float *g = malloc(gb), *hn = malloc(sizeof(float) * (size_t)v->nlist);
+  double *acc = malloc(sizeof(double) * (size_t)v->nlist * v->pc);
+  size_t *cnt = malloc(sizeof(size_t) * (size_t)v->nlist);
+  uint32_t *lab = malloc(sizeof(uint32_t) * n);
+  int rc = g && hn && acc && cnt && lab ? 0 : LK_ENOMEM;
+  uint64_t s = seed ^ 0x6b6d65616e73ULL;
+  /* start: nlist distinct rows (a partial Fisher-Yates over row numbers) */
+  size_t *perm = rc ? NULL : malloc(sizeof(size_t) * n);
+  if (!rc && !perm) rc = LK_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) perm[i] = i;
+  for (int l = 0; !rc && l < v->nlist; l++) {
+    size_t j = (size_t)l + (size_t)(rnd(&s) % (n - (size_t)l)), t = perm[l];
+    perm[l] = perm[j];
+    perm[j] = t;
+    memcpy(v->cent + (size_t)l * v->pc, xc + perm[l] * (size_t)v->pc, sizeof(float) * (size_t)v->pc);
+  }
+  free(perm);
+  for (int it = 0; !rc && it < iters; it++) {
+    half_norms(v, hn);
+    for (size_t r0 = 0; !rc && r0 < n; r0 += CHUNK) {
+      size_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
+      rc = assign(v, xc + r0 * (size_t)v->pc, m, hn, g, lab + r0);
+    }
+    if (rc) break;
+    memset(acc, 0, sizeof(double) * (size_t)v->nlist * v->pc);
+    memset(cnt, 0, sizeof(size_t) * (size_t)v->nlist);
+    for (size_t i = 0; i < n; i++) {
+      double *a = acc + (size_t)lab[i] * v->pc;
+      const float *x = xc + i * (size_t)v->pc;
+      for (int j = 0; j < v->pc; j++) a[j] += x[j];
+      cnt[lab[i]]++;
+    }
+    for (int l = 0; l < v->nlist; l++) {
+      float *c = v->cent + (size_t)l * v->pc;
+      if (cnt[l]) {
+        for (int j = 0; j < v->pc; j++) c[j] = (float)(acc[(size_t)l * v->pc + j] / (double)cnt[l]);
+      } else { /* empty: restart at a random row */
+        memcpy(c, xc + (size_t)(rnd(&s) % n) * v->pc, sizeof(float) * (size_t)v->pc);
+      }
+    }
+  }
+  free(g);
+  free(hn);
+  free(acc);
+  free(cnt);
+  free(lab);
+  return rc;
+}
+
+int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_ivf **out) {
+  if (!out) return LK_EINVAL;
+  *out = NULL;
+  lk_ivf_opts o;
+  if (opts) o = *opts;
+  else lk_ivf_opts_default(&o);
+  if (!x || dim <= 0 || dim > MAX_DIM || n == 0 || n > UINT32_MAX) return LK_EINVAL;
+  if (o.fine_dims <= 0 || o.fine_dims > dim || o.fine_dims > MAX_DIM) return LK_EINVAL;
+  if (o.coarse_dims <= 0 || o.coarse_dims > o.fine_dims) return LK_EINVAL;
+  if (o.nprobe <= 0 || o.rerank <= 0 || o.rerank > 100000 || o.kmeans_iter < 0 || o.nlist < 0)
+    return LK_EINVAL;
+  if (o.nlist == 0) {
+    double e = o.expected ? (double)o.expected : 20.0 * (double)n;
+    o.nlist = (int)(1.5 * sqrt(e));
+    if (o.nlist < 1) o.nlist = 1;
+    if ((size_t)o.nlist > n) o.nlist = (int)n;
+  }
+  if ((size_t)o.nlist > n || (size_t)o.fine_dims > n || o.nlist > 1 << 20) return LK_EINVAL;
+  for (size_t i = 0; i < n * (size_t)dim; i++)
+    if (!isfinite(x[i])) return LK_EINVAL;
+  lk_ivf *v = calloc(1, sizeof *v);
+  if (!v) return LK_ENOMEM;
+  v->dim = dim;
+  v->pf = o.fine_dims;
+  v->pc = o.coarse_dims;
+  v->pfl = lk_quant_padded(v->pf);
+  v->pcl = lk_quant_padded(v->pc);
+  v->nlist = o.nlist;
+  v->nprobe = o.nprobe;
+  v->rerank = o.rerank;
+  float *xf = NULL, *xc = NULL, *fx = NULL;
+  size_t fb, cb;
+  int rc = 0;
+  if (lk_size_mul3(n, (size_t)v->pf, sizeof(float), &fb) || lk_size_mul3(n, (size_t)v->pc, sizeof(float), &cb))
+    rc = LK_ETOOBIG;
+  /* the fine basis from at most 8192 rows spread over the sample */
+  size_t ms = n < 8192 ? n : 8192;
+  if (!rc && !(fx = malloc(sizeof(float) * ms * (size_t)dim))) rc = LK_ENOMEM;
+  for (size_t i = 0; !rc && i < ms; i++)
+    memcpy(fx + i * (size_t)dim, x + (i * n / ms) * (size_t)dim, sizeof(float) * (size_t)dim);
+  if (!rc) rc = lk_quant_basis(fx, ms, dim, v->pf, o.seed, &v->bf);
+  free(fx);
+  if (!rc && (!(xf = malloc(fb)) || !(xc = malloc(cb)))) rc = LK_ENOMEM;
+  if (!rc) rc = lk_quant_project_rows(v->bf, dim, v->pf, x, n, xf);
+  if (!rc) rc = lk_quant_basis(xf, n, v->pf, v->pc, o.seed + 1, &v->wc);
+  if (!rc) rc = lk_quant_project_rows(v->wc, v->pf, v->pc, xf, n, xc);
+  if (!rc) {
+    v->cent = malloc(sizeof(float) * (size_t)v->nlist * v->pc);
+    v->fmean = calloc((size_t)v->nlist * v->pf, sizeof(float));
+    v->lists = calloc((size_t)v->nlist, sizeof *v->lists);
+    if (!v->cent || !v->fmean || !v->lists) rc = LK_ENOMEM;
+  }
+  if (!rc) rc = kmeans(v, xc, n, o.kmeans_iter, o.seed);
+  if (!rc && !(v->chn = malloc(sizeof(float) * (size_t)v->nlist))) rc = LK_ENOMEM;
+  if (!rc) half_norms(v, v->chn);
+  if (!rc) { /* fine-space means of the final lists */
+    float *hn = malloc(sizeof(float) * (size_t)v->nlist), *g = malloc(sizeof(float) * CHUNK * (size_t)v->nlist);
+    uint32_t *lab = malloc(sizeof(uint32_t) * CHUNK);
+    double *acc = calloc((size_t)v->nlist * v->pf, sizeof(double));
+    size_t *cnt = calloc((size_t)v->nlist, sizeof(size_t));
+    if (!hn || !g || !lab || !acc || !cnt) rc = LK_ENOMEM;
+    if (!rc) half_norms(v, hn);
+    for (size_t r0 = 0; !rc && r0 < n; r0 += CHUNK) {
+      size_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
+      if ((rc = assign(v, xc + r0 * (size_t)v->pc, m, hn, g, lab))) break;
+      for (size_t i = 0; i < m; i++) {
+        double *a = acc + (size_t)lab[i] * v->pf;
+        const float *f = xf + (r0 + i) * (size_t)v->pf;
+        for (int j = 0; j < v->pf; j++) a[j] += f[j];
+        cnt[lab[i]]++;
+      }
+    }
+    for (int l = 0; !rc && l < v->nlist; l++)
+      if (cnt[l])
+        for (int j = 0; j < v->pf; j++)
+          v->fmean[(size_t)l * v->pf + j] = (float)(acc[(size_t)l * v->pf + j] / (double)cnt[l]);
+    free(hn);
+    free(g);
+    free(lab);
+    free(acc);
+    free(cnt);
+  }
+  free(xf);
+  free(xc);
+  if (rc) {
+    lk_ivf_free(v);
+    return rc;
+  }
+  *out = v;
+  return 0;
+}
+
+static int grow_rows(lk_ivf *v, size_t want) {
+  if (want <= v->cap) return 0;
+  size_t cap = v->cap + v->cap / 8; /* modest growth: the arrays are most of the RAM */
+  if (cap < want) cap = want;
+  size_t fb;
+  if (cap > UINT32_MAX || lk_size_mul(cap, (size_t)v->pfl, &fb)) return LK_ETOOBIG;
+  int64_t *ids = realloc(v->ids, cap * sizeof *ids);
+  if (ids) v->ids = ids;
+  uint32_t *rl = ids ? realloc(v->rlist, cap * sizeof *rl) : NULL;
+  if (rl) v->rlist = rl;
+  int8_t *fc = rl ? realloc(v->fcode, fb) : NULL;
+  if (fc) v->fcode = fc;
+  float *fs = fc ? realloc(v->fscale, cap * sizeof *fs) : NULL;
+  if (fs) v->fscale = fs;
+  int32_t *su = fs ? realloc(v->fsum, cap * sizeof *su) : NULL;
+  if (su) v->fsum = su;
+  if (!su) return LK_ENOMEM;
+  v->cap = cap;
+  return 0;
+}
+
+static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
+  if (L->len == L->cap) {
+    size_t cap = L->cap ? L->cap * 2 : 16, cb;
+    if (lk_size_mul(cap, (size_t)v->pcl, &cb)) return LK_ETOOBIG;
+    uint32_t *r = realloc(L->rows, cap * sizeof *r);
+    if (r) L->rows = r;
+    int8_t *c = r ? realloc(L->codes, cb) : NULL;
+    if (c) L->codes = c;
+    float *s = c ? realloc(L->scale, cap * sizeof *s) : NULL;
+    if (s) L->scale = s;
+    int32_t *u = s ? realloc(L->sum, cap * sizeof *u) : NULL;
+    if (u) L->sum = u;
+    if (!u) return LK_ENOMEM;
+    L->cap = cap;
+  }
+  L->rows[L->len] = row;
+  lk_quant_encode(res, v->pc, L->codes + L->len * (size_t)v->pcl, &L->scale[L->len], &L->sum[L->len]);
+  L->len++;
+  return 0;
+}
+
+int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) {
+  if (!v || (n && (!ids || !x))) return LK_EINVAL;
+  size_t total;
+  if (lk_size_mul(n, (size_t)v->dim, &total) || lk_size_add(v->n, n, &total) || total > UINT32_MAX)
+    return LK_ETOOBIG;
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] < 0) return LK_EINVAL;
+    for (int j = 0; j < v->dim; j++)
+      if (!isfinite(x[i * (size_t)v->dim + j])) return LK_EINVAL;
+  }
+  int rc = grow_rows(v, v->n + n);
+  if (rc) return rc;
+  float *xf = malloc(sizeof(float) * CHUNK * (size_t)v->pf), *xc = malloc(sizeof(float) * CHUNK * (size_t)v->pc);
+  float *g = malloc(sizeof(float) * CHUNK * (size_t)v->nlist), *hn = malloc(sizeof(float) * (size_t)v->nlist);
+  float *res = malloc(sizeof(float) * (size_t)v->pf);
+  uint32_t *lab = malloc(sizeof(uint32_t) * CHUNK);
+  if (!xf || !xc || !g || !hn || !res || !lab) rc = LK_ENOMEM;
+  if (!rc) half_norms(v, hn);
+  for (size_t r0 = 0; !rc && r0 < n; r0 += CHUNK) {
+    size_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
+    if ((rc = project(v, x + r0 * (size_t)v->dim, m, xf, xc))) break;
+    if ((rc = assign(v, xc, m, hn, g, lab))) break;
+    for (size_t i = 0; i < m && !rc; i++) {
+      size_t row = v->n;
+      uint32_t l = lab[i];
+      const float *c = v->cent + (size_t)l * v->pc, *fm = v->fmean + (size_t)l * v->pf;
+      for (int j = 0; j < v->pc; j++) res[j] = xc[i * (size_t)v->pc + j] - c[j];
+      if ((rc = list_push(v, &v->lists[l], (uint32_t)row, res))) break;
+      for (int j = 0; j < v->pf; j++) res[j] = xf[i * (size_t)v->pf + j] - fm[j];
+      lk_quant_encode(res, v->pf, v->fcode + row * (size_t)v->pfl, &v->fscale[row], &v->fsum[row]);
+      v->ids[row] = ids[r0 + i];
+      v->rlist[row] = l;
+      v->n++;
+    }
+  }
+  free(xf);
+  free(xc);
+  free(g);
+  free(hn);
+  free(res);
+  free(lab);
+  return rc;
+}
+
+typedef struct lscore {
+  float s;
+  int l;
+} lscore;
+
+static int cmp_lscore(const void *a, const void *b) {
+  const lscore *x = a, *y = b;
+  if (x->s != y->s) return x->s > y->s ? -1 : 1;
+  return x->l - y->l;
+}
+
+static int allowed_row(const uint64_t *allow, size_t r) { return !allow || (allow[r / 64] >> (r % 64) & 1); }
+
+/* Per-query scratch. */
+typedef struct qwork {
+  float *qf, *qc, *fdot;
+  uint8_t *qfu, *qcu;
+  lscore *order;
+  lk_hit *cand, *fin;
+  float *vec; /* dim floats for the refine step */
+  size_t *rows;
+  int32_t *raw;
+} qwork;
+
+/* <q, code> with the float query (the re-rank keeps the query unquantised). */
+static float dot_f_i8(const float *q, const int8_t *c, int n) {
+  float s[16] = {0};
+  int j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int u = 0; u < 16; u++) s[u] += q[j + u] * (float)c[j + u];
+  float t = 0;
+  for (int u = 0; u < 16; u++) t += s[u];
+  for (; j < n; j++) t += q[j] * (float)c[j];
+  return t;
+}
+
+/* Fine score of row r: the list's mean plus the residual code, float query. */
+static float fine_score(const lk_ivf *v, const qwork *w, size_t r) {
+  return w->fdot[v->rlist[r]] + v->fscale[r] * dot_f_i8(w->qf, v->fcode + r * (size_t)v->pfl, v->pf);
+}
+
+static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const uint64_t *allow,
+                      int64_t exclude_id, qwork *w, lk_hit *out, int *nfound) {
+  lk_quant_project(v->bf, v->dim, v->pf, q, w->qf);
+  lk_quant_project(v->wc, v->pf, v->pc, w->qf, w->qc);
+  float qcs;
+  lk_quant_encode_query(w->qc, v->pc, w->qcu, &qcs);
+  for (int l = 0; l < v->nlist; l++) {
+    w->order[l].s = dotf(w->qc, v->cent + (size_t)l * v->pc, v->pc);
+    w->order[l].l = l;
+    w->fdot[l] = NAN;
+  }
+  int kk = v->refine > k ? v->refine : k;
+  lk_topk best = {kk, 0, v->refine ? w->fin : out};
+  size_t allowed = v->n;
+  if (allow) {
+    allowed = 0;
+    for (size_t i = 0; i < (v->n + 63) / 64; i++) {
+      uint64_t word = allow[i];
+      if (v->n - i * 64 < 64) word &= ((uint64_t)1 << (v->n - i * 64)) - 1;
+      allowed += (size_t)__builtin_popcountll(word);
+    }
+  }
+  size_t probe_rows = (size_t)((double)v->n * nprobe / v->nlist);
+  /* an allowed row costs a fine-code dot here, 4-6x a coarse one in the probe */
+  if (allow && allowed <= probe_rows / 4 + (size_t)v->rerank) {
+    /* selective filter: every allowed row's fine code */
+    for (int l = 0; l < v->nlist; l++) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
+    for (size_t b = 0; b < v->n; b += 64) {
+      uint64_t word = allow[b / 64];
+      if (v->n - b < 64) word &= ((uint64_t)1 << (v->n - b)) - 1;
+      int m = 0;
+      for (; word; word &= word - 1) {
+        size_t r = b + (size_t)__builtin_ctzll(word);
+        if (v->ids[r] != exclude_id) w->rows[m++] = r;
+      }
+      for (int i = 0; i < m; i++) lk_topk_offer(&best, v->ids[w->rows[i]], fine_score(v, w, w->rows[i]));
+    }
+  } else {
+    /* lists nearest first (L2 to the centroid, as items were assigned); the scan keeps <q, c> */
+    for (int l = 0; l < v->nlist; l++) w->order[l].s -= v->chn[l];
+    qsort(w->order, (size_t)v->nlist, sizeof *w->order, cmp_lscore);
+    for (int p = 0; p < v->nlist; p++) w->order[p].s += v->chn[w->order[p].l];
+    lk_topk cand = {v->rerank, 0, w->cand};
+    size_t seen = 0;
+    for (int p = 0; p < v->nlist && (p < nprobe || seen < (size_t)k); p++) {
+      int l = w->order[p].l;
+      const ivf_list *L = &v->lists[l];
+      w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
+      float base = w->order[p].s;
+      for (size_t i0 = 0; i0 < L->len; i0 += 64) {
+        int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = 0;
+        size_t idx[64];
+        for (int i = 0; i < m; i++) {
+          size_t r = L->rows[i0 + (size_t)i];
+          if (allowed_row(allow, r) && v->ids[r] != exclude_id) idx[mm++] = i0 + (size_t)i;
+        }
+        if (!mm) continue;
+        seen += (size_t)mm;
+        if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
+        else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
+        float floor = lk_topk_floor(&cand);
+        for (int i = 0; i < mm; i++) {
+          size_t j = mm == m ? i0 + (size_t)i : idx[i];
+          float s = base + qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
+          if (s >= floor) {
+            lk_topk_offer(&cand, (int64_t)L->rows[j], s);
+            floor = lk_topk_floor(&cand);
+          }
+        }
+      }
+    }
+    for (int i = 0; i < cand.len; i++) {
+      size_t r = (size_t)cand.h[i].id;
+      lk_topk_offer(&best, v->ids[r], fine_score(v, w, r));
+    }
+  }
+  if (v->refine) { /* exact scores of the best kk from the caller's float vectors */
+    lk_topk fin = {k, 0, out};
+    for (int i = 0; i < best.len; i++) {
+      int rc = v->fn(v->fn_ctx, best.h[i].id, w->vec);
+      if (rc) return rc;
+      lk_topk_offer(&fin, best.h[i].id, dotf(q, w->vec, v->dim));
+    }
+    best = fin;
+  }
+  int len = lk_topk_finish(&best);
+  if (nfound) *nfound = len;
+  return 0;
+}
+
+int lk_ivf_set_refine(lk_ivf *v, int refine, lk_ivf_vector_fn fn, void *ctx) {
+  if (!v || refine < 0 || refine > 10000 || (refine > 0 && !fn)) return LK_EINVAL;
+  v->refine = refine;
+  v->fn = refine ? fn : NULL;
+  v->fn_ctx = refine ? ctx : NULL;
+  return 0;
+}
+
+int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int nprobe,
+                  const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (!v || nq < 0 || k <= 0 || k > 10000 || nprobe < 0 || (nq > 0 && (!queries || !hits)))
+    return LK_EINVAL;
+  if (nprobe == 0) nprobe = v->nprobe;
+  if (nprobe > v->nlist) nprobe = v->nlist;
+  for (size_t i = 0; i < (size_t)nq * (size_t)v->dim; i++)
+    if (!isfinite(queries[i])) return LK_EINVAL;
+  qwork w;
+  int R = v->rerank;
+  w.qf = malloc(sizeof(float) * (size_t)v->pf);
+  w.qc = malloc(sizeof(float) * (size_t)v->pc);
+  w.fdot = malloc(sizeof(float) * (size_t)v->nlist);
+  w.qfu = malloc((size_t)v->pfl);
+  w.qcu = malloc((size_t)v->pcl);
+  w.order = malloc(sizeof(lscore) * (size_t)v->nlist);
+  w.cand = malloc(sizeof(lk_hit) * (size_t)R);
+  w.fin = malloc(sizeof(lk_hit) * (size_t)(v->refine > k ? v->refine : k));
+  w.vec = malloc(sizeof(float) * (size_t)v->dim);
+  w.rows = malloc(sizeof(size_t) * (size_t)(R > 64 ? R : 64));
+  w.raw = malloc(sizeof(int32_t) * 64);
+  int rc = w.qf && w.qc && w.fdot && w.qfu && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.vec ? 0 : LK_ENOMEM;
+  for (int q = 0; !rc && q < nq; q++)
+    rc = search_one(v, queries + (size_t)q * v->dim, k, nprobe, allow, exclude_id, &w,
+                    hits + (size_t)q * (size_t)k, nfound ? nfound + q : NULL);
+  free(w.qf);
+  free(w.qc);
+  free(w.fdot);
+  free(w.qfu);
+  free(w.qcu);
+  free(w.order);
+  free(w.cand);
+  free(w.fin);
+  free(w.vec);
+  free(w.rows);
+  free(w.raw);
+  return rc;
+}

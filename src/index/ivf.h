@@ -1,0 +1,65 @@
+/* index/ivf.h — approximate top-k for large catalogs: an inverted file (IVF) over a k-means
+ * coarse quantiser, with two int8 codes per item and no float vectors kept, so RAM stays
+ * under ~1 KiB per item at 1792 dimensions. Each vector is projected on a learnt basis of
+ * fine_dims (the leading principal directions of the training rows); the first coarse_dims
+ * principal directions inside that space give the coarse space, where k-means runs. An item
+ * keeps a coarse code (its coarse projection minus its list's centroid, int8) in its list and
+ * a fine code (fine projection minus the list's fine-space mean, int8). A search ranks lists
+ * by centroid, scans the nprobe best lists' coarse codes, keeps the best `rerank` and
+ * re-scores those with the fine codes. Allowed rows are checked inside the scan; more lists are
+ * probed until k allowed items are found, and a very selective filter (fewer allowed rows than
+ * the probe would scan) scores every allowed row's fine code instead: a filtered search returns
+ * min(k, #allowed) hits, all allowed. Scores are approximate cosines, unless the caller
+ * supplies float vectors for an exact re-rank of a short list (lk_ivf_set_refine). */
+#ifndef LK_INDEX_IVF_H
+#define LK_INDEX_IVF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lookalike.h"
+
+typedef struct lk_ivf lk_ivf;
+
+typedef struct lk_ivf_opts {
+  int nlist;       /* lists (k-means centroids); 0 = about 1.5 sqrt(expected rows) */
+  int fine_dims;   /* fine code length (default 768; <= dim) */
+  int coarse_dims; /* coarse code length (default 128; <= fine_dims) */
+  int kmeans_iter; /* default 10 */
+  int nprobe;      /* lists scanned per query (default 48); per search overridable */
+  int rerank;      /* candidates re-scored with fine codes (default 400) */
+  size_t expected; /* rows expected (picks nlist when 0); 0 = the training rows x 20 */
+  uint64_t seed;
+} lk_ivf_opts;
+
+void lk_ivf_opts_default(lk_ivf_opts *o);
+
+/* Learns the bases and the coarse quantiser from n training rows of x (n x dim floats, not
+ * kept; n >= nlist and >= fine_dims). *out is empty and owned by the caller: lk_ivf_free.
+ * LK_EINVAL on bad options or too few rows. */
+int lk_ivf_train(const lk_ivf_opts *o, int dim, const float *x, size_t n, lk_ivf **out);
+void lk_ivf_free(lk_ivf *ivf); /* NULL-safe */
+
+/* Adds n rows (x: n x dim, copied into codes; ids[i] >= 0, not checked for duplicates). Rows
+ * are numbered in add order 0..size-1; allow bitmaps refer to these rows. Refuses non-finite
+ * values (LK_EINVAL; nothing of that batch is added). */
+int lk_ivf_add(lk_ivf *ivf, const int64_t *ids, const float *x, size_t n);
+size_t lk_ivf_size(const lk_ivf *ivf);
+/* Bytes of memory held (codes, ids, lists, bases, centroids). */
+size_t lk_ivf_memory(const lk_ivf *ivf);
+
+/* nq queries, k hits each into hits (nq*k; padding id -1, score -INFINITY), nfound (may be
+ * NULL). nprobe 0 = the option's. allow: NULL or a bitmap over rows; exclude_id: an id never
+ * returned or -1. Thread-safe for concurrent searches. LK_EINVAL on bad arguments. */
+int lk_ivf_search(const lk_ivf *ivf, const float *queries, int nq, int k, int nprobe,
+                  const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound);
+
+/* Optional exact re-rank: the best `refine` (> k) fine-code hits of each search are re-scored
+ * with the float vector fn writes for their id (dim floats into out; 0 or an LK_E* code, which
+ * the search returns). The vectors stay with the caller (a memory-mapped file, the catalog),
+ * so the index's RAM does not grow; scores are then exact cosines. refine 0 turns it off.
+ * fn must be safe to call from concurrent searches. Not thread-safe against searches. */
+typedef int (*lk_ivf_vector_fn)(void *ctx, int64_t id, float *out);
+int lk_ivf_set_refine(lk_ivf *ivf, int refine, lk_ivf_vector_fn fn, void *ctx);
+
+#endif

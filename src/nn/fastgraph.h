@@ -1,0 +1,31 @@
+/* nn/fastgraph.h — the fast compute modes of a session (LK_COMPUTE_FP32, LK_COMPUTE_INT8):
+ * the planned ops run as a chain of oneDNN primitives whose activations stay in the layouts
+ * the primitives prefer (blocked, e.g. nChw16c) from the first conv to the taps; bias and
+ * ReLU/ReLU6 are fused post-ops, residual ADDs are binary primitives, pools are oneDNN
+ * pooling. INT8 keeps activations as u8 (after ReLU) or s8 with one symmetric scale per
+ * tensor derived from the model's quantisation ranges, and weights as s8 with per-output-
+ * channel scales (VNNI). Reorders happen only at the input and at the taps. Internal to
+ * src/nn (used by session.c). */
+#ifndef LK_NN_FASTGRAPH_H
+#define LK_NN_FASTGRAPH_H
+
+#include "nn/nn_int.h"
+
+typedef struct lk_fg lk_fg;
+
+/* Builds the graph of the model ops `ops` (nops indices, in execution order) for exactly
+ * `batch` images. Taps (ntaps tensor indices) are delivered as float NHWC. Ops or shapes it
+ * cannot run give LK_EUNSUPPORTED with the op named. d must outlive the graph. */
+int lk_fg_new(const lk_model *m, const int *ops, int nops, const int *taps, int ntaps,
+              int compute, int batch, lk_dnnl *d, lk_fg **out, lk_errbuf *err);
+void lk_fg_free(lk_fg *g); /* NULL-safe */
+/* The float NHWC input buffer (batch * H * W * 3) the caller fills before lk_fg_run with the
+ * model's input values (lk_nn_input_affine); NULL when the graph takes the pixels itself
+ * through lk_fg_load_pixels (INT8 on a quantised input: a table to s8, no float pass). */
+float *lk_fg_input(lk_fg *g);
+void lk_fg_load_pixels(lk_fg *g, const uint8_t *px, size_t count);
+int lk_fg_run(lk_fg *g, lk_errbuf *err);
+/* Tap i's output after a run: batch images of the tensor's NHWC float values. */
+const float *lk_fg_tap(const lk_fg *g, int i);
+
+#endif

@@ -1,0 +1,169 @@
+/* tests/test_http.c — the server's request-text parsers (server/http.c), table-driven:
+ * percent-decoding, the route table (traversal attempts included), ids, GET /api/items
+ * parameters, numbers and image sniffing; and the search parameters of api.c (k, crop, filters). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/api.h"
+#include "server/http.h"
+
+static void test_unescape(void **state) {
+  static const struct { const char *in, *out; } cases[] = {
+      {"/a%20b", "/a b"},          {"%41%42%43", "ABC"},        {"%2e%2E/%2f", "..//"},
+      {"%252e", "%2e"},            /* once: no double decoding */
+      {"%", "%"},                  {"%4", "%4"},                {"%zz", "%zz"},
+      {"%00x", "\x7fx"},           /* NUL becomes DEL */
+      {"a%0", "a%0"},              {"", ""},                    {"%ff", "\xff"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", cases[i].in);
+    size_t n = lk_http_unescape(buf);
+    assert_string_equal(buf, cases[i].out);
+    assert_int_equal(n, strlen(cases[i].out));
+  }
+}
+
+static void test_route(void **state) {
+  static const struct {
+    const char *path;
+    enum lk_http_route route;
+    int64_t id;
+    const char *asset;
+  } cases[] = {
+      {"/", LK_HTTP_PAGE, 0, "index.html"},
+      {"/index.html", LK_HTTP_PAGE, 0, "index.html"},
+      {"/static/app.js", LK_HTTP_PAGE, 0, "app.js"},
+      {"/static/../etc/passwd", LK_HTTP_PAGE, 0, "../etc/passwd"}, /* a name no asset has */
+      {"/api/search", LK_HTTP_SEARCH, 0, NULL},
+      {"/api/search/", LK_HTTP_NONE, 0, NULL},
+      {"/api/items", LK_HTTP_ITEMS, 0, NULL},
+      {"/api/items/15970", LK_HTTP_ITEM, 15970, NULL},
+      {"/api/items/15970/similar", LK_HTTP_SIMILAR, 15970, NULL},
+      {"/api/items/15970/similar/", LK_HTTP_NONE, 0, NULL},
+      {"/api/items/15970/x", LK_HTTP_NONE, 0, NULL},
+      {"/api/items/abc", LK_HTTP_BADID, 0, NULL},
+      {"/api/items/abc/similar", LK_HTTP_BADID, 0, NULL},
+      {"/api/items/-1", LK_HTTP_BADID, 0, NULL},
+      {"/api/items/999999999999999999", LK_HTTP_ITEM, 999999999999999999LL, NULL},
+      {"/api/items/1000000000000000000", LK_HTTP_BADID, 0, NULL}, /* 19 digits */
+      {"/api/items/", LK_HTTP_BADID, 0, NULL},
+      {"/photos/42", LK_HTTP_PHOTO, 42, NULL},
+      {"/photos/42.jpg", LK_HTTP_NONE, 0, NULL},
+      {"/photos/../42", LK_HTTP_NONE, 0, NULL},
+      {"/photos/", LK_HTTP_NONE, 0, NULL},
+      {"/api/facets", LK_HTTP_FACETS, 0, NULL},
+      {"/api/map", LK_HTTP_MAP, 0, NULL},
+      {"/health", LK_HTTP_HEALTH, 0, NULL},
+      {"/metrics", LK_HTTP_METRICS, 0, NULL},
+      {"//health", LK_HTTP_NONE, 0, NULL},
+      {"/HEALTH", LK_HTTP_NONE, 0, NULL},
+      {"", LK_HTTP_NONE, 0, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lk_http_target t;
+    lk_http_route(cases[i].path, &t);
+    if (t.route != cases[i].route) fail_msg("%s: route %d, want %d", cases[i].path, t.route, cases[i].route);
+    assert_true(t.id == cases[i].id);
+    if (cases[i].asset) assert_string_equal(t.asset, cases[i].asset);
+  }
+  lk_http_target t;
+  lk_http_route("/api/items/x/similar", &t);
+  assert_int_equal(t.similar, 1);
+  lk_http_route("/api/items/x", &t);
+  assert_int_equal(t.similar, 0);
+}
+
+static void test_numbers(void **state) {
+  uint64_t v;
+  assert_int_equal(lk_http_parse_u64("0", 10, &v), 0);
+  assert_true(v == 0);
+  assert_int_equal(lk_http_parse_u64("18446744073709551615", UINT64_MAX, &v), 0);
+  assert_true(v == UINT64_MAX);
+  static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1x", "18446744073709551616", "11", "0x1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (lk_http_parse_u64(bad[i], 10, &v) == 0) fail_msg("'%s' accepted", bad[i]);
+}
+
+static void test_list_params(void **state) {
+  lk_http_list a;
+  lk_http_list_init(&a, 10);
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_http_list_param(&a, "offset", "5", &eb), 0);
+  assert_int_equal(lk_http_list_param(&a, "limit", "500", &eb), 0);
+  assert_int_equal(lk_http_list_param(&a, "sample", "3", &eb), 0);
+  assert_int_equal(lk_http_list_param(&a, "seed", "18446744073709551615", &eb), 0);
+  assert_int_equal(a.offset, 5);
+  assert_int_equal(a.limit, 500);
+  assert_int_equal(a.sample, 3);
+  assert_true(a.seed == UINT64_MAX);
+  static const char *const bad[][2] = {{"limit", "0"},   {"limit", "501"},        {"sample", "-1"},
+                                       {"offset", ""},   {"offset", "2147483648"}, {"seed", "x"},
+                                       {"colour", "1"},  {"limit", NULL},          {NULL, "1"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    lk_errbuf e = {0};
+    if (lk_http_list_param(&a, bad[i][0], bad[i][1], &e) != LK_EINVAL)
+      fail_msg("%s=%s accepted", bad[i][0] ? bad[i][0] : "(null)", bad[i][1] ? bad[i][1] : "(null)");
+    assert_true(*lk_err_msg(&e));
+  }
+  assert_int_equal(a.limit, 500); /* refusals change nothing */
+}
+
+/* Search parameters (api.c): k, crop, filter fields. */
+static void test_api_params(void **state) {
+  lk_api_params p;
+  lk_api_params_init(&p);
+  lk_errbuf eb = {0};
+  assert_int_equal(p.k, LK_API_DEFAULT_K);
+  assert_int_equal(lk_api_param(&p, "k", "500", &eb), 0);
+  assert_int_equal(p.k, 500);
+  assert_int_equal(lk_api_param(&p, "crop", "-5,10,20,30", &eb), 0);
+  assert_int_equal(p.has_crop, 1);
+  assert_int_equal(p.crop[0], -5);
+  assert_int_equal(p.crop[3], 30);
+  assert_int_equal(lk_api_param(&p, "gender", "Men", &eb), 0);
+  assert_int_equal(lk_api_param(&p, "GENDER", "Women", &eb), 0); /* names are case-insensitive */
+  assert_int_equal(lk_api_param(&p, "articleType", "", &eb), 0);  /* an unset <select>: ignored */
+  assert_int_equal(p.filter.n, 2);
+  static const struct { const char *name, *value; int rc; } bad[] = {
+      {"k", "0", LK_EINVAL},          {"k", "501", LK_EINVAL},         {"k", "1x", LK_EINVAL},
+      {"k", "", LK_EINVAL},           {"k", " 5", LK_EINVAL},          {"crop", "1,2,3", LK_EINVAL},
+      {"crop", "1,2,3,4,5", LK_EINVAL}, {"crop", "1,2,0,4", LK_EINVAL}, {"crop", "1,2,3,-4", LK_EINVAL},
+      {"crop", "a,b,c,d", LK_EINVAL}, {"crop", "1,2,3,99999999999", LK_EINVAL},
+      {"colour", "Red", LK_EINVAL},   {"", "x", LK_EINVAL},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    lk_errbuf e = {0};
+    int rc = lk_api_param(&p, bad[i].name, bad[i].value, &e);
+    if (rc != bad[i].rc) fail_msg("%s=%s: %d, want %d", bad[i].name, bad[i].value, rc, bad[i].rc);
+    assert_true(*lk_err_msg(&e));
+  }
+  char long_value[LK_API_MAX_VALUE + 8];
+  memset(long_value, 'a', sizeof long_value - 1);
+  long_value[sizeof long_value - 1] = '\0';
+  assert_int_equal(lk_api_param(&p, "gender", long_value, &eb), LK_ETOOBIG);
+  assert_int_equal(p.k, 500); /* refusals change nothing */
+  assert_int_equal(p.filter.n, 2);
+}
+
+static void test_sniff(void **state) {
+  assert_string_equal(lk_http_sniff((const unsigned char *)"\xff\xd8\xff\xe0", 4), "image/jpeg");
+  assert_string_equal(lk_http_sniff((const unsigned char *)"\x89PNG\r\n\x1a\n", 8), "image/png");
+  assert_string_equal(lk_http_sniff((const unsigned char *)"RIFF\0\0\0\0WEBP", 12), "image/webp");
+  assert_null(lk_http_sniff((const unsigned char *)"\x89PNG\r\n\x1a", 7));
+  assert_null(lk_http_sniff((const unsigned char *)"GIF89a", 6));
+  assert_null(lk_http_sniff(NULL, 0));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unescape), cmocka_unit_test(test_route), cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_list_params), cmocka_unit_test(test_api_params), cmocka_unit_test(test_sniff),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
