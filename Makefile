@@ -11,7 +11,10 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
            -march=x86-64-v3 -Iinclude -Isrc -MMD -MP -pthread
-LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -ljansson -lnettle -lmicrohttpd -lm -pthread
+LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -lpq -ljansson -lnettle -lmicrohttpd -lm -pthread
+# libpq (PostgreSQL catalogs, src/catalog/pg.c): Debian keeps its headers in /usr/include/postgresql
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+CFLAGS  += $(PQ_CFLAGS)
 TESTLIBS:= -lcmocka
 
 ifneq ($(SANITIZE),)
@@ -74,7 +77,7 @@ unit-test: $(TEST_BIN) $(FUZZ_BIN) $(BUILD)/lookalike $(BUILD)/tests/faultshim.s
 
 # libFuzzer builds of the fuzz targets (clang): make fuzz, then build-fuzz/fuzz_csv fuzz/corpus/csv;
 # make fuzz-run FUZZ_SECONDS=30 runs each target that long on a copy of its corpus (fuzz/run.sh).
-FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(PQ_CFLAGS)
 FUZZ_LIBOBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o) build-fuzz/obj/assets.o
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)

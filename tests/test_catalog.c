@@ -145,6 +145,39 @@ static void test_meta(void **state) {
   assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe_id", &v), 0);
   assert_string_equal(v, "abc");
   free(v);
+  /* add: only where absent; the same value again is fine, another is refused untouched */
+  assert_int_equal(lk_catalog_add_meta(fx->cat, "dim", "1792"), 0);
+  assert_int_equal(lk_catalog_add_meta(fx->cat, "dim", "1792"), 0);
+  assert_int_equal(lk_catalog_add_meta(fx->cat, "recipe_id", "other"), LK_EMISMATCH);
+  assert_int_equal(lk_catalog_get_meta(fx->cat, "recipe_id", &v), 0);
+  assert_string_equal(v, "abc");
+  free(v);
+}
+
+static int meta_collect(void *ctx, const char *key, const char *value) {
+  char *buf = ctx;
+  size_t n = strlen(buf);
+  snprintf(buf + n, 512 - n, "%s=%s;", key, value ? value : "NULL");
+  return 0;
+}
+
+/* foreach_meta in key order; the backend's name; change following is PostgreSQL's. */
+static void test_meta_listing_and_backend(void **state) {
+  fixture *fx = *state;
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "b", "2"), 0);
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "a", NULL), 0);
+  char buf[512] = "";
+  assert_int_equal(lk_catalog_foreach_meta(fx->cat, meta_collect, buf), 0);
+  assert_string_equal(buf, "a=NULL;b=2;schema_version=1;");
+  assert_string_equal(lk_catalog_backend(fx->cat), "sqlite");
+  int64_t v = 0;
+  assert_int_equal(lk_catalog_version(fx->cat, &v), LK_EUNSUPPORTED);
+  assert_int_equal(lk_catalog_wait_change(fx->cat, 0), LK_EUNSUPPORTED);
+  assert_true(lk_catalog_is_url("postgresql://u@h/db"));
+  assert_true(lk_catalog_is_url("POSTGRES://h/db"));
+  assert_false(lk_catalog_is_url("catalog.db"));
+  assert_false(lk_catalog_is_url("postgresql:/x"));
+  assert_false(lk_catalog_is_url(NULL));
 }
 
 static int streq_null(const char *a, const char *b) {
@@ -615,6 +648,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meta_listing_and_backend, setup, teardown),
       cmocka_unit_test_setup_teardown(test_items, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fields_match_csv_and_schema, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vectors, setup, teardown),

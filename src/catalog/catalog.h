@@ -1,5 +1,8 @@
-/* catalog/catalog.h — the catalog: one SQLite file holding items (id, photo path, content
- * hash, every styles.csv column), their embedding vectors, and the recipe they were made with.
+/* catalog/catalog.h — the catalog: items (id, photo path, content hash, every styles.csv
+ * column), their embedding vectors, and the recipe they were made with. Stored in one SQLite
+ * file (sqlite.c, the default), or in PostgreSQL when the path is a postgresql:// or
+ * postgres:// URL (pg.c: the same tables, plus a change sequence that several servers follow;
+ * schema in pg.c's header comment). Everything below works the same on both.
  *
  * Schema (version 1):
  *   meta(key TEXT PRIMARY KEY, value TEXT)      schema_version, recipe (JSON), recipe_id
@@ -19,6 +22,11 @@
 
 typedef struct lk_catalog lk_catalog;
 
+/* Is path a PostgreSQL URL (postgresql://… or postgres://…)? */
+int lk_catalog_is_url(const char *path);
+/* Backend name of an open handle: "sqlite" or "postgresql". */
+const char *lk_catalog_backend(const lk_catalog *c);
+
 enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
 
 /* The fixed metadata fields, in styles.csv order (after id). */
@@ -35,8 +43,11 @@ typedef struct lk_item {
 } lk_item;
 
 /* A handle caches prepared statements: use it from one thread at a time (open one per thread).
- * READONLY fails with LK_ENOTFOUND for a missing file; a file that is not a catalog gives
- * LK_ECORRUPT, one of an unknown schema_version LK_EMISMATCH. */
+ * READONLY fails with LK_ENOTFOUND for a missing file (or PostgreSQL database); a file that is
+ * not a catalog gives LK_ECORRUPT, one of an unknown schema_version LK_EMISMATCH; a PostgreSQL
+ * server that cannot be reached LK_EIO. A read-only PostgreSQL handle reads from one snapshot,
+ * taken at its first read, until lk_catalog_commit/rollback, lk_catalog_changes or
+ * lk_catalog_wait_change: a series of reads (items, then vectors) is consistent. */
 int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err);
 void lk_catalog_close(lk_catalog *c); /* NULL-safe */
 const char *lk_catalog_errmsg(const lk_catalog *c);
@@ -45,6 +56,13 @@ const char *lk_catalog_errmsg(const lk_catalog *c);
  * string (caller frees) or NULL with LK_ENOTFOUND when none is set. */
 int lk_catalog_get_meta(lk_catalog *c, const char *key, char **value);
 int lk_catalog_set_meta(lk_catalog *c, const char *key, const char *value);
+/* Sets key only where it has no value yet: 0 when it was absent or already held value;
+ * LK_EMISMATCH (and nothing written) when it holds another value, also one that a concurrent
+ * writer stored first. */
+int lk_catalog_add_meta(lk_catalog *c, const char *key, const char *value);
+/* Every meta key and value (value may be NULL), ordered by key; valid during the callback. */
+typedef int (*lk_meta_cb)(void *ctx, const char *key, const char *value);
+int lk_catalog_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx);
 
 int lk_catalog_begin(lk_catalog *c);
 int lk_catalog_commit(lk_catalog *c);
@@ -73,5 +91,23 @@ int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
 /* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree). */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
+
+/* Change following (PostgreSQL catalogs; SQLite ones answer LK_EUNSUPPORTED).
+ * Every committed transaction that changes items, vectors or meta gets the next catalog
+ * version (a counter taken at commit, so versions are in commit order) and stamps the items it
+ * wrote with it; deleted ids leave a tombstone with it. */
+/* The catalog version of the handle's snapshot (0 for a new catalog). */
+int lk_catalog_version(lk_catalog *c, int64_t *version);
+/* Items changed after version `since`, read from a new snapshot: cb gets every deleted id
+ * first (it == NULL), then every changed item in id order with its vector (v NULL, dim 0 when
+ * it has none); both valid only during the callback. *version gets the snapshot's version
+ * (pass it as `since` next time). LK_EMISMATCH when the catalog's version is below `since`
+ * (the catalog was re-created or restored: reload it whole). */
+typedef int (*lk_change_cb)(void *ctx, int64_t id, const lk_item *it, const float *v, int dim);
+int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx, int64_t *version);
+/* Waits up to timeout_ms for another process to commit a change (PostgreSQL LISTEN/NOTIFY);
+ * ends the handle's snapshot. Returns 1 when notified, 0 on timeout, or an error (LK_EIO when
+ * the connection is lost). */
+int lk_catalog_wait_change(lk_catalog *c, int timeout_ms);
 
 #endif

@@ -1,9 +1,10 @@
-/* catalog/catalog.c — the SQLite catalog (schema in catalog.h): opening and validating the
- * file, items, vectors (float32 little-endian blobs), meta, transactions and check().
+/* catalog/sqlite.c — the SQLite backend of the catalog (schema in catalog.h; the default for
+ * any --db that is not a postgresql:// URL): opening and validating the file, items, vectors
+ * (float32 little-endian blobs), meta, transactions and check().
  * Every SQL statement is prepared once at open and cached on the handle, which is why a handle
  * must be used from one thread at a time (each thread or request opens its own handle).
  * Errors are mapped to LK_E* codes; the message is kept on the handle (lk_catalog_errmsg). */
-#include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,12 +18,7 @@
 
 #define SCHEMA_VERSION 1
 #define APP_ID 0x4C4B4341 /* "LKCA" in PRAGMA application_id */
-#define MAX_DIM (1 << 20) /* sanity bound on a stored vector's dimension */
-
-const char *const lk_catalog_fields[LK_NFIELDS] = {
-    "gender", "masterCategory", "subCategory", "articleType",       "baseColour",
-    "season", "year",           "usage",       "productDisplayName",
-};
+#define MAX_DIM LK_CATALOG_MAX_DIM
 
 #define ITEM_COLS                                                                                \
   "id, path, hash, size, mtime, gender, masterCategory, subCategory, articleType, baseColour, " \
@@ -56,6 +52,8 @@ enum {
   ST_COUNT_ITEMS,
   ST_COUNT_VECTORS,
   ST_COUNT_ERRORS,
+  ST_ALL_META,
+  ST_ADD_META,
   ST_N
 };
 
@@ -81,16 +79,21 @@ static const char *const stmt_sql[ST_N] = {
     [ST_COUNT_VECTORS] = "SELECT count(*) FROM items JOIN vectors ON vectors.id = items.id"
                          " WHERE items.status = 'ok'",
     [ST_COUNT_ERRORS] = "SELECT count(*) FROM items WHERE status = 'error'",
+    [ST_ALL_META] = "SELECT key, value FROM meta ORDER BY key",
+    [ST_ADD_META] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO NOTHING",
 };
 
-struct lk_catalog {
+typedef struct sq_catalog {
+  lk_catalog base; /* ops, err */
   sqlite3 *db;
   int writable;
   sqlite3_stmt *st[ST_N];
   float *vbuf; /* decode buffer for foreach_vector, grown as needed */
   size_t vcap;
-  lk_errbuf err;
-};
+} sq_catalog;
+
+static const lk_catalog_ops sq_ops;
+static void sq_close(lk_catalog *base);
 
 /* Maps an SQLite result code to an LK_E* code. */
 static int map_rc(int rc) {
@@ -108,21 +111,21 @@ static int map_rc(int rc) {
 }
 
 /* Records the connection's current error on the handle, prefixed by what we were doing. */
-static int db_fail(lk_catalog *c, int rc, const char *what) {
-  return lk_err_set(&c->err, map_rc(rc), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+static int db_fail(sq_catalog *c, int rc, const char *what) {
+  return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
-static int exec(lk_catalog *c, const char *sql) {
+static int exec(sq_catalog *c, const char *sql) {
   int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
   return rc == SQLITE_OK ? 0 : db_fail(c, rc, sql);
 }
 
 /* A cached statement, reset and unbound, or NULL if it is in use further up the stack
  * (a foreach callback calling back into the same statement). */
-static sqlite3_stmt *stmt(lk_catalog *c, int id) {
+static sqlite3_stmt *stmt(sq_catalog *c, int id) {
   sqlite3_stmt *s = c->st[id];
   if (sqlite3_stmt_busy(s)) {
-    lk_err_set(&c->err, LK_EINVAL, "catalog: statement re-entered from a callback");
+    lk_err_set(&c->base.err, LK_EINVAL, "catalog: statement re-entered from a callback");
     return NULL;
   }
   sqlite3_reset(s);
@@ -136,7 +139,7 @@ static int done(sqlite3_stmt *s, int rc) {
 }
 
 /* Runs a statement that returns no rows. */
-static int step_done(lk_catalog *c, sqlite3_stmt *s, const char *what) {
+static int step_done(sq_catalog *c, sqlite3_stmt *s, const char *what) {
   int rc = sqlite3_step(s);
   if (rc != SQLITE_DONE) rc = db_fail(c, rc, what);
   else rc = 0;
@@ -144,7 +147,7 @@ static int step_done(lk_catalog *c, sqlite3_stmt *s, const char *what) {
 }
 
 /* Runs a one-value "SELECT ..." with no parameters into *out. */
-static int query_int(lk_catalog *c, const char *sql, int64_t *out) {
+static int query_int(sq_catalog *c, const char *sql, int64_t *out) {
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
   if (rc != SQLITE_OK) return db_fail(c, rc, sql);
@@ -161,33 +164,20 @@ static int query_int(lk_catalog *c, const char *sql, int64_t *out) {
 
 static int is_little_endian(void) { return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__; }
 
-/* dst[i] = the float32 LE value at src + 4*i (src need not be aligned). */
-static void decode_floats(float *dst, const void *src, int n) {
-  if (is_little_endian()) {
-    memcpy(dst, src, (size_t)n * 4);
-    return;
-  }
-  const unsigned char *p = src;
-  for (int i = 0; i < n; i++, p += 4) {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    memcpy(&dst[i], &u, 4);
-  }
-}
-
 /* Checks that the file is a lookalike catalog of a version we know; creates the schema in an
  * empty file when allowed. */
-static int check_schema(lk_catalog *c, int create) {
+static int check_schema(sq_catalog *c, int create) {
   int64_t n;
   int rc = query_int(c, "SELECT count(*) FROM sqlite_master", &n);
   if (rc) {
     if (rc == LK_ECORRUPT || rc == LK_EDB)
-      return lk_err_set(&c->err, LK_ECORRUPT, "catalog: not a lookalike catalog (%s)",
+      return lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: not a lookalike catalog (%s)",
                         sqlite3_errmsg(c->db));
     return rc;
   }
   if (n == 0) {
     if (!create)
-      return lk_err_set(&c->err, LK_ECORRUPT, "catalog: empty database, not a lookalike catalog");
+      return lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: empty database, not a lookalike catalog");
     /* two processes may race to create: the immediate transaction serialises them */
     if ((rc = exec(c, "BEGIN IMMEDIATE")) != 0) return rc;
     if ((rc = query_int(c, "SELECT count(*) FROM sqlite_master", &n)) != 0) goto rollback;
@@ -201,7 +191,7 @@ static int check_schema(lk_catalog *c, int create) {
   int64_t app;
   if ((rc = query_int(c, "PRAGMA application_id", &app)) != 0) return rc;
   if (app != 0 && app != APP_ID)
-    return lk_err_set(&c->err, LK_ECORRUPT,
+    return lk_err_set(&c->base.err, LK_ECORRUPT,
                       "catalog: not a lookalike catalog (application_id %#llx)",
                       (unsigned long long)app);
   if ((rc = query_int(c,
@@ -210,15 +200,15 @@ static int check_schema(lk_catalog *c, int create) {
                       &n)) != 0)
     return rc;
   if (n != 3)
-    return lk_err_set(&c->err, LK_ECORRUPT,
+    return lk_err_set(&c->base.err, LK_ECORRUPT,
                       "catalog: not a lookalike catalog (no meta/items/vectors tables)");
   sqlite3_stmt *s;
   rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &s,
                           NULL);
-  if (rc != SQLITE_OK) return lk_err_set(&c->err, LK_ECORRUPT, "catalog: bad meta table");
+  if (rc != SQLITE_OK) return lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: bad meta table");
   rc = sqlite3_step(s);
   if (rc != SQLITE_ROW) {
-    rc = rc == SQLITE_DONE ? lk_err_set(&c->err, LK_ECORRUPT,
+    rc = rc == SQLITE_DONE ? lk_err_set(&c->base.err, LK_ECORRUPT,
                                         "catalog: not a lookalike catalog (no schema_version)")
                            : db_fail(c, rc, "reading schema_version");
   } else {
@@ -226,7 +216,7 @@ static int check_schema(lk_catalog *c, int create) {
     char *end = NULL;
     long ver = v ? strtol(v, &end, 10) : 0;
     if (!v || end == v || *end || ver != SCHEMA_VERSION)
-      rc = lk_err_set(&c->err, LK_EMISMATCH,
+      rc = lk_err_set(&c->base.err, LK_EMISMATCH,
                       "catalog: schema_version '%s' is not %d (made by another version of "
                       "lookalike?)",
                       v ? v : "(null)", SCHEMA_VERSION);
@@ -240,21 +230,19 @@ rollback:
   return rc;
 }
 
-int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
-  if (!out || !path || (flags != LK_CATALOG_READONLY && flags != LK_CATALOG_CREATE))
-    return lk_err_set(err, LK_EINVAL, "catalog: bad arguments to open");
-  *out = NULL;
+int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
   struct stat st;
   if (flags == LK_CATALOG_READONLY && stat(path, &st) != 0)
     return lk_err_set(err, errno == ENOENT ? LK_ENOTFOUND : LK_EIO, "catalog: %s: %s", path,
                       strerror(errno));
-  lk_catalog *c = calloc(1, sizeof *c);
+  sq_catalog *c = calloc(1, sizeof *c);
   if (!c) return lk_err_set(err, LK_ENOMEM, "catalog: out of memory");
+  c->base.ops = &sq_ops;
   c->writable = flags == LK_CATALOG_CREATE;
   int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   int rc = sqlite3_open_v2(path, &c->db, oflags, NULL);
   if (rc != SQLITE_OK) {
-    rc = c->db ? db_fail(c, rc, path) : lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+    rc = c->db ? db_fail(c, rc, path) : lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
     goto fail;
   }
   sqlite3_extended_result_codes(c->db, 1);
@@ -274,7 +262,7 @@ int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *er
     if (!mode)
       rc = db_fail(c, rc, "setting WAL mode");
     else if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) /* ":memory:" is fine */
-      rc = lk_err_set(&c->err, LK_EDB, "catalog: could not switch to WAL (mode %s)", mode);
+      rc = lk_err_set(&c->base.err, LK_EDB, "catalog: could not switch to WAL (mode %s)", mode);
     else
       rc = 0;
     sqlite3_finalize(s);
@@ -285,22 +273,22 @@ int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *er
     rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
     if (rc != SQLITE_OK) {
       /* the tables exist but have the wrong columns */
-      rc = lk_err_set(&c->err, LK_ECORRUPT, "catalog: schema does not match: %s",
+      rc = lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: schema does not match: %s",
                       sqlite3_errmsg(c->db));
       goto fail;
     }
   }
-  lk_err_clear(&c->err);
-  *out = c;
+  lk_err_clear(&c->base.err);
+  *out = &c->base;
   return 0;
 fail:
-  lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
-  lk_catalog_close(c);
+  lk_err_set(err, rc, "%s", lk_err_msg(&c->base.err));
+  sq_close(&c->base);
   return rc;
 }
 
-void lk_catalog_close(lk_catalog *c) {
-  if (!c) return;
+static void sq_close(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   for (int i = 0; i < ST_N; i++) sqlite3_finalize(c->st[i]);
   /* an open transaction is rolled back by sqlite3_close */
   sqlite3_close(c->db);
@@ -308,29 +296,25 @@ void lk_catalog_close(lk_catalog *c) {
   free(c);
 }
 
-const char *lk_catalog_errmsg(const lk_catalog *c) {
-  return c ? lk_err_msg(&c->err) : "catalog: no handle";
-}
-
-int lk_catalog_get_meta(lk_catalog *c, const char *key, char **value) {
-  if (!c || !key || !value) return LK_EINVAL;
+static int sq_get_meta(lk_catalog *base, const char *key, char **value) {
+  sq_catalog *c = (sq_catalog *)base;
   *value = NULL;
   sqlite3_stmt *s = stmt(c, ST_GET_META);
   if (!s) return LK_EINVAL;
   sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE)
-    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no meta key '%s'", key));
+    return done(s, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no meta key '%s'", key));
   if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading meta"));
   const char *v = (const char *)sqlite3_column_text(s, 0);
-  if (!v) return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: meta key '%s' is NULL", key));
+  if (!v) return done(s, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: meta key '%s' is NULL", key));
   *value = strdup(v);
-  if (!*value) return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+  if (!*value) return done(s, lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory"));
   return done(s, 0);
 }
 
-int lk_catalog_set_meta(lk_catalog *c, const char *key, const char *value) {
-  if (!c || !key) return LK_EINVAL;
+static int sq_set_meta(lk_catalog *base, const char *key, const char *value) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_SET_META);
   if (!s) return LK_EINVAL;
   sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -338,23 +322,23 @@ int lk_catalog_set_meta(lk_catalog *c, const char *key, const char *value) {
   return step_done(c, s, "writing meta");
 }
 
-int lk_catalog_begin(lk_catalog *c) {
-  if (!c) return LK_EINVAL;
+static int sq_begin(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   if (!sqlite3_get_autocommit(c->db))
-    return lk_err_set(&c->err, LK_EINVAL, "catalog: a transaction is already open");
+    return lk_err_set(&c->base.err, LK_EINVAL, "catalog: a transaction is already open");
   /* IMMEDIATE takes the write lock now, so a writer never fails half-way on a lock upgrade */
   return exec(c, c->writable ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
-int lk_catalog_commit(lk_catalog *c) {
-  if (!c) return LK_EINVAL;
+static int sq_commit(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   if (sqlite3_get_autocommit(c->db))
-    return lk_err_set(&c->err, LK_EINVAL, "catalog: commit without a transaction");
+    return lk_err_set(&c->base.err, LK_EINVAL, "catalog: commit without a transaction");
   return exec(c, "COMMIT");
 }
 
-int lk_catalog_rollback(lk_catalog *c) {
-  if (!c) return LK_EINVAL;
+static int sq_rollback(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   if (sqlite3_get_autocommit(c->db)) return 0; /* nothing open: fine on error paths */
   return exec(c, "ROLLBACK");
 }
@@ -363,8 +347,8 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v) {
   if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-int lk_catalog_put_item(lk_catalog *c, const lk_item *it) {
-  if (!c || !it) return LK_EINVAL;
+static int sq_put_item(lk_catalog *base, const lk_item *it) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_PUT_ITEM);
   if (!s) return LK_EINVAL;
   sqlite3_bind_int64(s, 1, it->id);
@@ -404,36 +388,25 @@ static int row_to_item(sqlite3_stmt *s, lk_item *it, int copy) {
   return 0;
 }
 
-int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it) {
-  if (!c || !it) return LK_EINVAL;
+static int sq_get_item(lk_catalog *base, int64_t id, lk_item *it) {
+  sq_catalog *c = (sq_catalog *)base;
   memset(it, 0, sizeof *it);
   sqlite3_stmt *s = stmt(c, ST_GET_ITEM);
   if (!s) return LK_EINVAL;
   sqlite3_bind_int64(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE)
-    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id));
+    return done(s, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id));
   if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading item"));
   if (row_to_item(s, it, 1) != 0) {
     lk_item_clear(it);
-    return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+    return done(s, lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory"));
   }
   return done(s, 0);
 }
 
-void lk_item_clear(lk_item *it) {
-  if (!it) return;
-  free(it->path);
-  free(it->hash);
-  for (int i = 0; i < LK_NFIELDS; i++) free(it->field[i]);
-  free(it->extra);
-  free(it->status);
-  free(it->error);
-  memset(it, 0, sizeof *it);
-}
-
-int lk_catalog_delete_item(lk_catalog *c, int64_t id) {
-  if (!c) return LK_EINVAL;
+static int sq_delete_item(lk_catalog *base, int64_t id) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *dv = stmt(c, ST_DEL_VECTOR), *di = stmt(c, ST_DEL_ITEM);
   if (!dv || !di) return LK_EINVAL;
   int rc;
@@ -442,29 +415,23 @@ int lk_catalog_delete_item(lk_catalog *c, int64_t id) {
   sqlite3_bind_int64(di, 1, id);
   if ((rc = step_done(c, dv, "deleting vector")) == 0 &&
       (rc = step_done(c, di, "deleting item")) == 0 && sqlite3_changes(c->db) == 0)
-    rc = lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
   if (rc) sqlite3_exec(c->db, "ROLLBACK TO lk_delete", NULL, NULL, NULL);
   sqlite3_exec(c->db, "RELEASE lk_delete", NULL, NULL, NULL);
   return rc;
 }
 
-int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) {
-  if (!c || !v || dim <= 0 || dim > MAX_DIM)
-    return c ? lk_err_set(&c->err, LK_EINVAL, "catalog: bad vector (dim %d)", dim) : LK_EINVAL;
+static int sq_put_vector(lk_catalog *base, int64_t id, const float *v, int dim) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_PUT_VECTOR);
   if (!s) return LK_EINVAL;
   size_t bytes = (size_t)dim * 4; /* dim <= MAX_DIM: no overflow */
   void *tmp = NULL;
   const void *blob = v;
   if (!is_little_endian()) {
-    unsigned char *p = tmp = malloc(bytes);
-    if (!p) return lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
-    for (int i = 0; i < dim; i++) {
-      uint32_t u;
-      memcpy(&u, &v[i], 4);
-      for (int b = 0; b < 4; b++) p[4 * i + b] = (unsigned char)(u >> (8 * b));
-    }
-    blob = p;
+    if (!(tmp = malloc(bytes))) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    lk_catalog_encode_floats(tmp, v, dim);
+    blob = tmp;
   }
   sqlite3_bind_int64(s, 1, id);
   sqlite3_bind_int(s, 2, dim);
@@ -473,7 +440,7 @@ int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) {
   if (rc == SQLITE_DONE)
     rc = 0;
   else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    rc = lk_err_set(&c->err, LK_ENOTFOUND, "catalog: vector for missing item %lld",
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: vector for missing item %lld",
                     (long long)id);
   else
     rc = db_fail(c, rc, "writing vector");
@@ -483,62 +450,62 @@ int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) {
 }
 
 /* Validates a vector row (dim column, blob column) of statement s; returns dim or an error. */
-static int vector_row(lk_catalog *c, sqlite3_stmt *s, int64_t id, int dcol, const void **blob) {
+static int vector_row(sq_catalog *c, sqlite3_stmt *s, int64_t id, int dcol, const void **blob) {
   int64_t dim = sqlite3_column_int64(s, dcol);
   *blob = sqlite3_column_blob(s, dcol + 1);
   int64_t bytes = sqlite3_column_bytes(s, dcol + 1);
   if (sqlite3_column_type(s, dcol + 1) != SQLITE_BLOB || dim <= 0 || dim > MAX_DIM ||
       bytes != dim * 4)
-    return lk_err_set(&c->err, LK_ECORRUPT,
+    return lk_err_set(&c->base.err, LK_ECORRUPT,
                       "catalog: vector %lld has dim %lld but %lld bytes (want 4*dim)",
                       (long long)id, (long long)dim, (long long)bytes);
   return (int)dim;
 }
 
-int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap) {
-  if (!c || (!v && cap > 0)) return LK_EINVAL;
+static int sq_get_vector(lk_catalog *base, int64_t id, float *v, int cap) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_GET_VECTOR);
   if (!s) return LK_EINVAL;
   sqlite3_bind_int64(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE)
-    return done(s, lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no vector for item %lld",
+    return done(s, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no vector for item %lld",
                               (long long)id));
   if (rc != SQLITE_ROW) return done(s, db_fail(c, rc, "reading vector"));
   const void *blob;
   int dim = vector_row(c, s, id, 0, &blob);
   if (dim < 0) return done(s, dim);
   if (dim > cap)
-    return done(s, lk_err_set(&c->err, LK_ETOOBIG, "catalog: vector %lld has dim %d > %d",
+    return done(s, lk_err_set(&c->base.err, LK_ETOOBIG, "catalog: vector %lld has dim %d > %d",
                               (long long)id, dim, cap));
-  decode_floats(v, blob, dim);
+  lk_catalog_decode_floats(v, blob, dim);
   return done(s, dim);
 }
 
-int lk_catalog_delete_all_vectors(lk_catalog *c) {
-  if (!c) return LK_EINVAL;
+static int sq_delete_all_vectors(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_DEL_VECTORS);
   if (!s) return LK_EINVAL;
   return step_done(c, s, "deleting vectors");
 }
 
-int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx) {
-  if (!c || !cb) return LK_EINVAL;
+static int sq_foreach_item(lk_catalog *base, lk_item_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_ALL_ITEMS);
   if (!s) return LK_EINVAL;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     lk_item it;
     if (row_to_item(s, &it, 0) != 0)
-      return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+      return done(s, lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory"));
     int r = cb(ctx, &it);
     if (r) return done(s, r);
   }
   return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading items"));
 }
 
-int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
-  if (!c || !cb) return LK_EINVAL;
+static int sq_foreach_vector(lk_catalog *base, lk_vector_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s = stmt(c, ST_ALL_VECTORS);
   if (!s) return LK_EINVAL;
   int rc;
@@ -549,18 +516,18 @@ int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
     if (dim < 0) return done(s, dim);
     if ((size_t)dim > c->vcap) { /* one buffer for the whole scan: grows once in practice */
       float *p = realloc(c->vbuf, (size_t)dim * sizeof *p);
-      if (!p) return done(s, lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory"));
+      if (!p) return done(s, lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory"));
       c->vbuf = p;
       c->vcap = (size_t)dim;
     }
-    decode_floats(c->vbuf, blob, dim);
+    lk_catalog_decode_floats(c->vbuf, blob, dim);
     int r = cb(ctx, id, c->vbuf, dim);
     if (r) return done(s, r);
   }
   return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading vectors"));
 }
 
-static int count_one(lk_catalog *c, int id, int64_t *out) {
+static int count_one(sq_catalog *c, int id, int64_t *out) {
   if (!out) return 0;
   sqlite3_stmt *s = stmt(c, id);
   if (!s) return LK_EINVAL;
@@ -570,8 +537,8 @@ static int count_one(lk_catalog *c, int id, int64_t *out) {
   return done(s, 0);
 }
 
-int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors) {
-  if (!c) return LK_EINVAL;
+static int sq_counts(lk_catalog *base, int64_t *items, int64_t *vectors, int64_t *errors) {
+  sq_catalog *c = (sq_catalog *)base;
   int rc;
   if ((rc = count_one(c, ST_COUNT_ITEMS, items)) != 0) return rc;
   if ((rc = count_one(c, ST_COUNT_VECTORS, vectors)) != 0) return rc;
@@ -580,14 +547,14 @@ int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *
 
 /* Runs a check query: a row means a problem, described by its one text column. Returns 0, the
  * problem as LK_ECORRUPT, or a database error. */
-static int check_query(lk_catalog *c, const char *sql) {
+static int check_query(sq_catalog *c, const char *sql) {
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
   if (rc != SQLITE_OK) return db_fail(c, rc, "check");
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     const char *t = (const char *)sqlite3_column_text(s, 0);
-    rc = lk_err_set(&c->err, LK_ECORRUPT, "catalog: %s", t ? t : "invariant violated");
+    rc = lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: %s", t ? t : "invariant violated");
   } else {
     rc = rc == SQLITE_DONE ? 0 : db_fail(c, rc, "check");
   }
@@ -595,8 +562,8 @@ static int check_query(lk_catalog *c, const char *sql) {
   return rc;
 }
 
-int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
-  if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
+static int sq_check(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL);
   if (rc != SQLITE_OK) {
@@ -608,7 +575,7 @@ int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
     const char *r = (const char *)sqlite3_column_text(s, 0);
     rc = r && strcmp(r, "ok") == 0
              ? 0
-             : lk_err_set(&c->err, LK_ECORRUPT, "catalog: integrity_check: %s", r ? r : "?");
+             : lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: integrity_check: %s", r ? r : "?");
   } else {
     rc = db_fail(c, rc, "integrity_check");
   }
@@ -631,6 +598,51 @@ int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
   for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !rc; i++)
     rc = check_query(c, checks[i]);
 out:
-  if (rc) lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
   return rc;
 }
+
+static int sq_add_meta(lk_catalog *base, const char *key, const char *value) {
+  sq_catalog *c = (sq_catalog *)base;
+  sqlite3_stmt *s = stmt(c, ST_ADD_META);
+  if (!s) return LK_EINVAL;
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+  return step_done(c, s, "writing meta");
+}
+
+static int sq_foreach_meta(lk_catalog *base, lk_meta_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
+  sqlite3_stmt *s = stmt(c, ST_ALL_META);
+  if (!s) return LK_EINVAL;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *k = (const char *)sqlite3_column_text(s, 0);
+    const char *v = (const char *)sqlite3_column_text(s, 1);
+    if (!k) continue;
+    int r = cb(ctx, k, v);
+    if (r) return done(s, r);
+  }
+  return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading meta"));
+}
+
+static const lk_catalog_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .get_meta = sq_get_meta,
+    .set_meta = sq_set_meta,
+    .add_meta = sq_add_meta,
+    .foreach_meta = sq_foreach_meta,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .put_item = sq_put_item,
+    .get_item = sq_get_item,
+    .delete_item = sq_delete_item,
+    .put_vector = sq_put_vector,
+    .get_vector = sq_get_vector,
+    .delete_all_vectors = sq_delete_all_vectors,
+    .foreach_item = sq_foreach_item,
+    .foreach_vector = sq_foreach_vector,
+    .counts = sq_counts,
+    .check = sq_check,
+};

@@ -120,7 +120,7 @@ static int cmd_index(int argc, char **argv) {
       {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
       {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
       {"preprocess", required_argument, 0, 'P'}, {"color-weight", required_argument, 0, 'C'},
-      {"flip", no_argument, 0, 'F'},
+      {"flip", no_argument, 0, 'F'},         {"shard", required_argument, 0, 'K'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   lk_ingest_opts o;
   const char *recipe_spec = NULL, *pre = NULL;
@@ -142,6 +142,13 @@ static int cmd_index(int argc, char **argv) {
       break;
     case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return lk_cli_usage("index", "--color-weight must be >= 0"); break;
     case 'F': flip = 1; break;
+    case 'K': {
+      char slash;
+      if (sscanf(optarg, "%d%c%d", &o.shard, &slash, &o.shards) != 3 || slash != '/' || o.shards < 1 ||
+          o.shards > 1000000 || o.shard < 1 || o.shard > o.shards)
+        return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N (e.g. 3/8)");
+      break;
+    }
     case 'n': o.limit = atol(optarg); if (o.limit < 0) return lk_cli_usage("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
     case 'S': o.sample = atol(optarg); if (o.sample < 0) return lk_cli_usage("index", "--sample must be >= 0"); break;
@@ -159,10 +166,14 @@ static int cmd_index(int argc, char **argv) {
              "interrupt (Ctrl-C, kill): committed work is kept and the next run resumes.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
              "                   photos are indexed with no metadata\n"
-             "  --db FILE        catalog to create or update\n"
+             "  --db FILE|URL    catalog to create or update: a SQLite file, or\n"
+             "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
              "  --limit N        only the first N items by id (quick demos)\n"
              "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
              "  --prune          remove items whose photo or row is gone\n"
+             "  --shard K/N      only shard K of N (1 <= K <= N; by a hash of the id): N runs,\n"
+             "                   on as many machines, index a catalog together into one\n"
+             "                   postgresql:// --db; re-running a shard is harmless\n"
              "  --recipe NAME    embedding recipe for a new catalog: default (= mnv2-avg+color),\n"
              "                   mnv2-avg, mnv2+mnv1+color, color, or a recipe .json file\n"
              "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"

@@ -287,6 +287,15 @@ static uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+int lk_ingest_shard_of(int64_t id, int shards) {
+  if (shards <= 1) return 1;
+  return (int)(mix64((uint64_t)id ^ 0x5348415244ull /* "SHARD": not the --sample hash */) % (uint64_t)shards) + 1;
+}
+
+static int in_shard(const lk_ingest_opts *o, int64_t id) {
+  return o->shards <= 0 || lk_ingest_shard_of(id, o->shards) == o->shard;
+}
+
 static int cmp_pick_hash(const void *a, const void *b, void *seedp) {
   uint64_t seed = *(const uint64_t *)seedp;
   uint64_t x = mix64((uint64_t)((const pick *)a)->id ^ mix64(seed));
@@ -611,6 +620,13 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     qsort_r(pk, sel.n, sizeof *pk, cmp_pick_id, NULL);
   }
   if (o->limit > 0 && (long)sel.n > o->limit) sel.n = (size_t)o->limit;
+  if (o->shards > 0) { /* this run's share; the other shards' runs do the rest */
+    pick *pk = sel.p;
+    size_t w = 0;
+    for (size_t i = 0; i < sel.n; i++)
+      if (in_shard(o, pk[i].id)) pk[w++] = pk[i];
+    sel.n = w;
+  }
   st->selected = (long)sel.n;
 
   /* Decide what needs work: size+mtime unchanged and status settled -> only metadata. */
@@ -648,7 +664,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   /* Stale items: their photo (or row) is gone. */
   old_item *ov = olds.p;
   for (size_t i = 0; i < olds.n; i++) {
-    if (ov[i].seen) continue;
+    if (ov[i].seen || !in_shard(o, ov[i].id)) continue;
     /* With --limit, items beyond the limit are not stale. */
     int present = 0;
     photo key = {.id = ov[i].id};
@@ -666,16 +682,17 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     }
   }
   if (!stored) {
+    /* add, not set: an indexer started at the same time (another shard) may have stored its
+     * recipe first, and a different one must not be overwritten */
     char *js = lk_recipe_to_json(&recipe);
     char id[17];
     lk_recipe_id(&recipe, id);
-    rc = js ? lk_catalog_set_meta(cat, "recipe", js) : LK_ENOMEM;
-    if (!rc) rc = lk_catalog_set_meta(cat, "recipe_id", id);
+    rc = js ? lk_catalog_add_meta(cat, "recipe_id", id) : LK_ENOMEM;
+    if (!rc) rc = lk_catalog_set_meta(cat, "recipe", js);
     free(js);
-    if (rc) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
+    if (rc) { lk_err_set(err, rc, "%s", rc == LK_ENOMEM ? "out of memory" : lk_catalog_errmsg(cat)); goto out_need; }
   }
   if ((rc = lk_catalog_commit(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-
   if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
   if (st->todo == 0) goto done;
 

@@ -38,6 +38,9 @@ typedef struct lk_ingest_opts {
   long sample;              /* 0 = all; else N items drawn by a hash of (id, seed): a stable,
                                uniform subset (applied before limit) */
   uint64_t seed;
+  int shard, shards;        /* shards > 0: only the items of shard `shard` (1..shards), by
+                               lk_ingest_shard_of (applied after sample and limit); --prune and
+                               the stale count then see only that shard's items too */
   int prune;
   int batch;                /* images per inference batch (default 8) */
   int backend;              /* enum lk_backend */
@@ -52,6 +55,9 @@ typedef struct lk_ingest_opts {
 } lk_ingest_opts;
 
 void lk_ingest_opts_default(lk_ingest_opts *o);
+/* The shard (1..shards) an item id belongs to: a hash of the id, so the assignment is stable
+ * and does not depend on which other ids exist. */
+int lk_ingest_shard_of(int64_t id, int shards);
 /* Runs one indexing pass. Returns 0 (even when some photos failed: see stats), LK_EINTR when
  * stopped (everything committed so far is kept), or another negative code. */
 int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err);

@@ -103,16 +103,23 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
 }
 
 int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
+  lk_catalog *cat = NULL;
+  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
+  if (!rc) rc = lk_engine_open_catalog(cat, db_path, opts, out, err);
+  lk_catalog_close(cat);
+  return rc;
+}
+
+int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, lk_engine **out,
+                           lk_errbuf *err) {
   lk_engine_opts o;
   if (opts) o = *opts; else lk_engine_opts_default(&o);
   lk_engine *e = calloc(1, sizeof *e);
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&e->lock, NULL);
   e->backend = o.backend;
-  lk_catalog *cat = NULL;
   char *rj = NULL;
-  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
-  if (rc) goto fail;
+  int rc;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
     rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
     lk_err_set(err, rc, "%s: %s", db_path, rc == LK_ECORRUPT ? "catalog has no recipe (was it indexed?)" : lk_catalog_errmsg(cat));
@@ -145,8 +152,6 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
       rc = lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
       goto fail;
     }
-  lk_catalog_close(cat);
-  cat = NULL;
   free(rj);
   rj = NULL;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
@@ -163,7 +168,6 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
   return 0;
 fail:
   free(rj);
-  lk_catalog_close(cat);
   lk_engine_close(e);
   return rc;
 }

@@ -45,6 +45,10 @@ void lk_engine_opts_default(lk_engine_opts *o);
 
 /* Loads items and vectors of the catalog at db_path. *out: lk_engine_close. */
 int lk_engine_open(const char *db_path, const lk_engine_opts *o, lk_engine **out, lk_errbuf *err);
+/* The same from an open catalog handle (borrowed; name is for messages), e.g. a read-only
+ * PostgreSQL handle whose snapshot the caller also reads the catalog version from. */
+int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
+                           lk_errbuf *err);
 void lk_engine_close(lk_engine *e); /* NULL-safe */
 
 size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vector) */
