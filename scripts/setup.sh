@@ -9,6 +9,7 @@ PKGS=(
   libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
+  libpq-dev postgresql postgresql-client nginx   # PostgreSQL catalogs, tests/pg.sh (replicas behind nginx)
 )
 if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 1 ]; then
   PKGS+=(chromium)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# tests/run_all.sh BUILD — after the unit tests (run_unit.sh), runs the integration and
-# browser suites and prints the overall tally as the last line.
+# tests/run_all.sh BUILD — after the unit tests (run_unit.sh), runs the integration, HTTP,
+# reliability, PostgreSQL/replica (pg.sh) and browser suites and prints the overall tally as
+# the last line.
 set -u
 B=${1:-build}
 read -r up uf < "$B/tests/unit.tally" 2>/dev/null || { up=0; uf=0; }
 tp=$up; tf=$uf; bad=0
-for suite in tests/integration.sh tests/server.sh tests/reliability.sh tests/browser/run.sh; do
+for suite in tests/integration.sh tests/server.sh tests/reliability.sh tests/pg.sh tests/browser/run.sh; do
   [ -f "$suite" ] || continue
   out=$(mktemp)
   bash "$suite" "$B" 2>&1 | tee "$out"

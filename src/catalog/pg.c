@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 
 #include "util/size.h"
+#include "util/utf8.h"
 
 #define SCHEMA_VERSION "1"
 #define FETCH_ROWS 512 /* rows per cursor fetch: bounded memory for any catalog size */
@@ -214,55 +215,6 @@ static int ro_fail(pg_catalog *c) {
 }
 
 /* ------------------------------------------------------------------ text and numbers */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the byte there starts none. */
-static int utf8_len(const unsigned char *s) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF; /* no overlong, no surrogate */
-    return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
-  }
-  return 0;
-}
-
-/* *out = NULL when s is valid UTF-8, else a malloc'd copy with U+FFFD for each bad byte.
- * LK_ENOMEM or 0. */
-static int utf8_fix(const char *s, char **out) {
-  *out = NULL;
-  const unsigned char *p = (const unsigned char *)s;
-  size_t bad = 0, len = 0;
-  while (p[len]) {
-    int l = utf8_len(p + len);
-    if (!l) { bad++; l = 1; }
-    len += (size_t)l;
-  }
-  if (!bad) return 0;
-  size_t bytes; /* each bad byte (1) becomes 3 */
-  if (lk_size_add(len, 2 * bad + 1, &bytes)) return LK_ENOMEM;
-  char *d = malloc(bytes), *q = d;
-  if (!d) return LK_ENOMEM;
-  for (size_t i = 0; i < len;) {
-    int l = utf8_len(p + i);
-    if (l) {
-      memcpy(q, p + i, (size_t)l);
-      q += l;
-      i += (size_t)l;
-    } else {
-      memcpy(q, "\xEF\xBF\xBD", 3);
-      q += 3;
-      i++;
-    }
-  }
-  *q = '\0';
-  *out = d;
-  return 0;
-}
 
 static int64_t be64(const char *p) {
   const unsigned char *u = (const unsigned char *)p;
@@ -675,7 +627,7 @@ static int pg_set_meta(lk_catalog *base, const char *key, const char *value) {
   int owned, rc = tx_enter(c, &owned);
   if (rc) return rc;
   char *fk = NULL, *fv = NULL;
-  if (utf8_fix(key, &fk) || (value && utf8_fix(value, &fv))) {
+  if (lk_utf8_fix(key, &fk) || (value && lk_utf8_fix(value, &fv))) {
     rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
     goto out;
   }
@@ -699,7 +651,7 @@ static int pg_add_meta(lk_catalog *base, const char *key, const char *value) {
   pg_catalog *c = (pg_catalog *)base;
   if (!c->writable) return ro_fail(c);
   char *fk = NULL, *fv = NULL;
-  if (utf8_fix(key, &fk) || utf8_fix(value, &fv)) {
+  if (lk_utf8_fix(key, &fk) || lk_utf8_fix(value, &fv)) {
     free(fk);
     return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
   }
@@ -744,7 +696,7 @@ static int pg_put_item(lk_catalog *base, const lk_item *it) {
   char *fixed[ITEM_NCOLS] = {0};
   int rc = 0;
   for (int i = 0; i < ITEM_NCOLS && !rc; i++)
-    if (vals[i] && utf8_fix(vals[i], &fixed[i])) rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    if (vals[i] && lk_utf8_fix(vals[i], &fixed[i])) rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
     else if (fixed[i]) vals[i] = fixed[i];
   int owned = 0;
   if (!rc) rc = tx_enter(c, &owned);

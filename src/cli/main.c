@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "cli/cli.h"
+#include "cli/export.h"
 #include "cli/map.h"
 #include "cli/serve.h"
 #include "cli/tune.h"
@@ -40,9 +41,13 @@ static const char *USAGE =
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
     "  tune --db catalog.db --labels articleType,baseColour   learn a fashion projection\n"
     "  map --db catalog.db --out map.png                      a 2-D map of the catalog\n"
+    "  export --db catalog.db --format F --out PATH           vectors for qdrant, milvus, pgvector,\n"
+    "                                                         jsonl, npy\n"
+    "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
+    "--db takes a SQLite file or a postgresql://user@host/db URL (docs/DEPLOY.md).\n"
     "Models are found in --models DIR, $LOOKALIKE_MODELS, ./models, ../shared/models.\n"
     "\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 bad input file,\n"
@@ -692,6 +697,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "serve")) return lk_cli_serve(argc, argv);
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
+  if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
+  if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

@@ -18,6 +18,7 @@
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
+#include "server/follow.h"
 #include "server/server.h"
 
 static const char *HELP =
@@ -25,7 +26,13 @@ static const char *HELP =
     "\n"
     "Serves the search page at http://HOST:PORT/ and the JSON API (docs/API.md).\n"
     "\n"
-    "  --db FILE        the catalog (made by `lookalike index`)\n"
+    "  --db FILE|URL    the catalog (made by `lookalike index`): a SQLite file, or\n"
+    "                   postgresql://user@host/db, whose changes are followed: items\n"
+    "                   indexed or deleted by any process are searchable here within\n"
+    "                   about a second; /health tells the catalog version (docs/DEPLOY.md)\n"
+    "  --no-follow      load a postgresql:// catalog once and do not follow its changes\n"
+    "  --poll S         look for changes every S seconds even without a notification\n"
+    "                   (default 5; changes are normally announced at once by NOTIFY)\n"
     "  --port N         TCP port (default 8080; 0 = any free port, printed at start)\n"
     "  --host ADDR      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
     "  --threads N      request threads (default 4)\n"
@@ -73,11 +80,14 @@ int lk_cli_serve(int argc, char **argv) {
       {"embedders", required_argument, 0, 'E'},
       {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
       {"max-per-ip", required_argument, 0, 'I'},
+      {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv;
   lk_server_opts so;
   lk_server_opts_default(&so);
+  lk_follow_opts fo;
+  lk_follow_opts_default(&fo);
   while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1) {
     switch (c) {
     case 'd': db = optarg; break;
@@ -96,6 +106,8 @@ int lk_cli_serve(int argc, char **argv) {
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
     case 'I': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-per-ip must be 1..65536"); so.max_per_ip = (unsigned)iv; break;
+    case 'N': fo.follow = 0; break;
+    case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); fo.poll_s = iv; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
@@ -128,17 +140,24 @@ int lk_cli_serve(int argc, char **argv) {
   eo.models_dir = models;
   eo.backend = backend;
   eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
-  lk_engine *e = NULL;
+  /* the engine comes from a follower (server/follow.h), which keeps it current when the
+   * catalog can be followed (postgresql://) */
+  lk_follow *f = NULL;
   lk_server *s = NULL;
   lk_errbuf eb = {0};
-  int rc = lk_engine_open(db, &eo, &e, &eb);
+  if (!quiet) fo.log = log_line;
+  int rc = lk_follow_open(db, &eo, &fo, &f, &eb);
   if (rc) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
     return rc == LK_ENOTFOUND ? 3 : 1;
   }
+  const lk_follow_snap *first = lk_follow_acquire(f);
+  lk_engine *e = lk_follow_engine(first);
+  so.follow = f;
   if ((rc = lk_server_start(e, &so, &s, &eb))) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
-    lk_engine_close(e);
+    lk_follow_release(f, first);
+    lk_follow_close(f);
     return rc == LK_EINVAL ? 2 : 1;
   }
   int v6 = strchr(so.host, ':') != NULL;
@@ -146,12 +165,17 @@ int lk_cli_serve(int argc, char **argv) {
           lk_engine_item_count(e), lk_engine_size(e), db, so.threads, so.embedders);
   fprintf(stderr, "lookalike serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", so.host,
           v6 ? "]" : "", lk_server_port(s));
+  if (lk_follow_version(first) >= 0)
+    fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_follow_version(first),
+            fo.follow ? "following its changes" : "not following its changes (--no-follow)");
+  lk_follow_release(f, first); /* from here on requests take the follower's current engine */
+  e = NULL;
   fflush(stderr);
   int sig = 0;
   sigwait(&stop, &sig);
   fprintf(stderr, "lookalike serve: %s, finishing requests in progress\n", sig == SIGINT ? "interrupted" : "terminated");
   lk_server_stop(s);
-  lk_engine_close(e);
+  lk_follow_close(f);
   fprintf(stderr, "lookalike serve: stopped\n");
   return 0;
 }

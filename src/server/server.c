@@ -24,6 +24,7 @@
 #include "server/api.h"
 #include "server/assets.h"
 #include "server/embedpool.h"
+#include "server/follow.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "util/size.h"
@@ -63,6 +64,8 @@ struct lk_server {
 /* One request, from its headers to MHD's completion callback. */
 typedef struct req {
   lk_server *s;
+  lk_engine *e;      /* the engine this request uses (s->engine, or the follower's snapshot) */
+  const lk_follow_snap *snap; /* held from dispatch to completion when following */
   double t0;
   enum route route;
   int endpoint;      /* enum lk_metrics_endpoint */
@@ -240,7 +243,7 @@ static const char *type_of_path(const char *path) {
 
 /* GET /photos/{id}: only the file recorded in the catalog for that item. */
 static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
-  const lk_item *it = lk_engine_item(r->s->engine, r->id);
+  const lk_item *it = lk_engine_item(r->e, r->id);
   if (!it || !it->path || !*it->path) return send_error(c, r, 404, "no photo for item %lld", (long long)r->id);
   char etag[24] = "";
   if (it->hash && strlen(it->hash) >= 16) snprintf(etag, sizeof etag, "\"%.16s\"", it->hash);
@@ -272,8 +275,8 @@ static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
 
 static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
   lk_server *s = r->s;
-  lk_metrics_gauges g = {(int64_t)lk_engine_item_count(s->engine), (int64_t)lk_engine_size(s->engine),
-                         lk_engine_dim(s->engine)};
+  lk_metrics_gauges g = {(int64_t)lk_engine_item_count(r->e), (int64_t)lk_engine_size(r->e),
+                         lk_engine_dim(r->e)};
   char *txt;
   size_t len;
   if (lk_metrics_render(s->metrics, &g, &txt, &len)) return send_error(c, r, 500, "out of memory");
@@ -416,7 +419,7 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   if (!r->len)
     return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
   lk_api_reply rep;
-  int rc = lk_api_search(s->engine, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
+  int rc = lk_api_search(r->e, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
   if (!rc && rep.status == 200) {
     lk_metrics_stage(s->metrics, LK_METRICS_DECODE, rep.decode_s);
     lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep.queue_s);
@@ -424,6 +427,20 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
     lk_metrics_stage(s->metrics, LK_METRICS_KNN, rep.knn_s);
   }
   return send_reply(c, r, rc, &rep);
+}
+
+/* /health's account of the catalog being followed: "catalog_version" (of the engine in use)
+ * and "follow": {"ok", "updates", "seconds_since_check", "last_build_ms", "error"}. */
+static void add_follow_status(lk_follow *f, json_t *body) {
+  lk_follow_status st;
+  lk_follow_get_status(f, &st);
+  json_object_set_new(body, "catalog_version", st.version >= 0 ? json_integer(st.version) : json_null());
+  if (!st.following) return;
+  json_t *fo = json_pack("{s:b, s:I, s:f, s:f}", "ok", st.error[0] == '\0', "updates", (json_int_t)st.updates,
+                         "seconds_since_check", (double)(int64_t)(st.since_check_s * 1e3) / 1e3, "last_build_ms",
+                         (double)(int64_t)(st.last_build_s * 1e6) / 1e3);
+  if (fo && st.error[0]) json_object_set_new(fo, "error", json_string(st.error));
+  if (fo) json_object_set_new(body, "follow", fo);
 }
 
 static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *url) {
@@ -437,6 +454,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     return send_resp(c, r, 405, resp, "application/json", NULL);
   }
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+  if (!r->e) { /* one engine for the whole request, even if the follower swaps in another */
+    if (s->o.follow) r->e = lk_follow_engine(r->snap = lk_follow_acquire(s->o.follow));
+    else r->e = s->engine;
+  }
   lk_api_reply rep;
   int rc;
   switch (r->route) {
@@ -448,27 +469,30 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     lk_http_list_init(&a.a, LK_API_DEFAULT_K);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_list_arg, &a);
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
-    rc = lk_api_items(s->engine, a.a.offset, a.a.limit, a.a.sample, a.a.seed, &rep);
+    rc = lk_api_items(r->e, a.a.offset, a.a.limit, a.a.sample, a.a.seed, &rep);
     return send_reply(c, r, rc, &rep);
   }
   case R_ITEM:
-    rc = lk_api_item(s->engine, r->id, &rep);
+    rc = lk_api_item(r->e, r->id, &rep);
     return send_reply(c, r, rc, &rep);
   case R_SIMILAR:
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, r);
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
-    rc = lk_api_similar(s->engine, r->id, &r->params, &rep);
+    rc = lk_api_similar(r->e, r->id, &r->params, &rep);
     return send_reply(c, r, rc, &rep);
-  case R_FACETS:
-    return send_resp(c, r, 200,
-                     MHD_create_response_from_buffer(s->facets_len, s->facets, MHD_RESPMEM_PERSISTENT),
+  case R_FACETS: {
+    size_t flen = s->facets_len;
+    const char *facets = r->snap ? lk_follow_facets(r->snap, &flen) : s->facets;
+    return send_resp(c, r, 200, MHD_create_response_from_buffer(flen, (void *)facets, MHD_RESPMEM_PERSISTENT),
                      "application/json", "no-cache");
+  }
   case R_MAP:
-    rc = lk_api_map(s->engine, s->o.db_path, &rep);
+    rc = lk_api_map(r->e, s->o.db_path, &rep);
     return send_reply(c, r, rc, &rep);
   case R_PHOTO: return serve_photo(c, r);
   case R_HEALTH:
-    rc = lk_api_health(s->engine, now_s() - s->started, &rep);
+    rc = lk_api_health(r->e, now_s() - s->started, &rep);
+    if (!rc && s->o.follow && rep.body) add_follow_status(s->o.follow, rep.body);
     return send_reply(c, r, rc, &rep);
   case R_METRICS: return serve_metrics(c, r);
   default: return send_error(c, r, 404, "not found: %s", url);
@@ -536,6 +560,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   logf_(s, "%s %s %d %.1fms%s", r->method, r->path, r->status, dt * 1e3,
         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
   if (r->pp) MHD_destroy_post_processor(r->pp);
+  if (r->snap) lk_follow_release(s->o.follow, r->snap);
   free(r->buf);
   atomic_fetch_sub(&s->buffered, r->reserved);
   free(r);

@@ -1,0 +1,61 @@
+/* export/export.h — `lookalike export`: writes a catalog's vectors and metadata in the
+ * formats other vector engines ingest, for shops that move the search itself there. Every
+ * item with a vector is written exactly once, in id order; items without one (photos that
+ * failed) are counted and left out. Formats (docs/DEPLOY.md "Export" shows how to load each):
+ *
+ *   jsonl     FILE: one {"id", "vector":[...], "path", fields..., "extra":{...}} per line
+ *   qdrant    DIR: collection.json (PUT /collections/NAME body: size, Cosine distance) and
+ *             points-00001.json ... ({"points":[{"id","vector","payload"}]}, --batch per file,
+ *             the body of PUT /collections/NAME/points)
+ *   milvus    DIR: schema.json (the collection's fields) and rows-00001.json ... (bulk-insert
+ *             row-based JSON {"rows":[...]}: id INT64, vector FLOAT_VECTOR, one VARCHAR per
+ *             field, path, extra (JSON text); "" for unknown values)
+ *   pgvector  FILE: an SQL script for psql: CREATE EXTENSION vector, CREATE TABLE, then
+ *             COPY ... FROM stdin in COPY text format (vector literals '[x,y,...]'), then an
+ *             HNSW index (vector_cosine_ops)
+ *   npy       DIR: id.npy (<i8, n), vector.npy (<f4, n x dim) and one <U (fixed-width
+ *             unicode) .npy per text field — NumPy's format, and Milvus's column-based
+ *             bulk-insert layout (a file per field, named after it)
+ *
+ * Floats are printed with 9 significant digits, so the text formats give back the stored
+ * float32 values exactly. Files are written under a temporary name and renamed when
+ * complete. */
+#ifndef LK_EXPORT_EXPORT_H
+#define LK_EXPORT_EXPORT_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+enum lk_export_format {
+  LK_EXPORT_JSONL,
+  LK_EXPORT_QDRANT,
+  LK_EXPORT_MILVUS,
+  LK_EXPORT_PGVECTOR,
+  LK_EXPORT_NPY,
+};
+
+typedef struct lk_export_opts {
+  const char *db;      /* catalog path or postgresql:// URL */
+  int format;          /* enum lk_export_format */
+  const char *out;     /* FILE (jsonl, pgvector) or DIR (qdrant, milvus, npy; created) */
+  const char *name;    /* collection / table name (default "lookalike") */
+  long batch;          /* points per file: qdrant (default 256), milvus (default 10000) */
+} lk_export_opts;
+
+typedef struct lk_export_stats {
+  long items;     /* items in the catalog */
+  long exported;  /* items written (those with a vector) */
+  long skipped;   /* items without a vector */
+  long files;     /* files written */
+  int dim;
+} lk_export_stats;
+
+void lk_export_opts_default(lk_export_opts *o);
+/* "jsonl", "qdrant", "milvus", "pgvector", "npy" -> enum; LK_EINVAL otherwise. */
+int lk_export_format_parse(const char *s, int *out);
+/* Writes the export. LK_ENOTFOUND for a missing catalog, LK_EIO for files, LK_ECORRUPT for a
+ * vector that is not finite or of another size. */
+int lk_export_run(const lk_export_opts *o, lk_export_stats *st, lk_errbuf *err);
+
+#endif

@@ -1,0 +1,57 @@
+/* server/follow.h — keeps the catalog a server searches current. Loads the engine and, for a
+ * catalog with a change sequence (PostgreSQL, catalog.h "Change following"), runs a thread
+ * that waits for commits (LISTEN/NOTIFY, with a periodic check as a fallback), reads the items
+ * changed and deleted since the version it holds, builds a new engine from the one in use plus
+ * those changes (no full reload from the database) and swaps it in. A request holds the
+ * snapshot it started with (acquire/release), so a swap never pulls an engine from under a
+ * search; the old engine is freed by its last user. A lost connection is retried every second
+ * while the last engine goes on serving; /health tells (lk_follow_status). */
+#ifndef LK_SERVER_FOLLOW_H
+#define LK_SERVER_FOLLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "search/engine.h"
+#include "util/err.h"
+
+typedef struct lk_follow lk_follow;
+typedef struct lk_follow_snap lk_follow_snap; /* one engine and what goes with it */
+
+typedef struct lk_follow_opts {
+  int follow;           /* 1 (default): follow a catalog that has a change sequence; 0: load once */
+  double poll_s;        /* look for changes at least this often without a notification (default 5) */
+  double min_interval_s;/* under a stream of commits, at most one rebuild per this (default 0.25) */
+  /* One line per update or problem (no newline); NULL = silent. Called from the follower. */
+  void (*log)(void *ctx, const char *line);
+  void *log_ctx;
+} lk_follow_opts;
+void lk_follow_opts_default(lk_follow_opts *o);
+
+/* Opens the catalog at db, loads the engine (eo as for lk_engine_open) and starts following
+ * when the catalog can be followed. Errors as lk_engine_open. *out: lk_follow_close. */
+int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opts *fo, lk_follow **out,
+                   lk_errbuf *err);
+/* Stops the follower and frees everything; no snapshot may still be held. NULL-safe. */
+void lk_follow_close(lk_follow *f);
+
+/* The snapshot in use now, held until lk_follow_release (thread-safe, cheap). */
+const lk_follow_snap *lk_follow_acquire(lk_follow *f);
+void lk_follow_release(lk_follow *f, const lk_follow_snap *s);
+lk_engine *lk_follow_engine(const lk_follow_snap *s);
+/* GET /api/facets's body for this engine (lk_api_facets, computed once per snapshot). */
+const char *lk_follow_facets(const lk_follow_snap *s, size_t *len);
+/* The catalog version the snapshot was built from; -1 for a catalog without versions. */
+int64_t lk_follow_version(const lk_follow_snap *s);
+
+typedef struct lk_follow_status {
+  int following;        /* a thread follows the catalog */
+  int64_t version;      /* version of the engine in use (-1: a catalog without versions) */
+  long updates;         /* engines swapped in since the start */
+  double since_check_s; /* seconds since the database last answered the follower */
+  double last_build_s;  /* seconds the last rebuild took */
+  char error[256];      /* the current problem ("" when following fine) */
+} lk_follow_status;
+void lk_follow_get_status(lk_follow *f, lk_follow_status *st);
+
+#endif
