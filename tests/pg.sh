@@ -144,7 +144,7 @@ if [ -z "$NGINX" ]; then
 fi
 "$BIN" serve --db "$(pgc_url nosuchdb)" --port 0 >/dev/null 2>&1
 check "serve on a missing PostgreSQL database exits 3" [ $? -eq 3 ]
-for i in 1 2 3; do serve_start $i shop --threads 2 --embedders 1 --quiet || { ko "replica $i starts"; cat "$T/serve$i.log"; finish; }; done
+for i in 1 2 3; do serve_start $i shop --threads 2 --embedders 1 --quiet --optimize-after 1 || { ko "replica $i starts"; cat "$T/serve$i.log"; finish; }; done
 ok "three replicas start on the PostgreSQL catalog"
 nginx_start "${SERVE_PORT[1]}" "${SERVE_PORT[2]}" "${SERVE_PORT[3]}"
 check "nginx starts in front of them" [ $? -eq 0 ]
@@ -201,7 +201,7 @@ serve_kill 2 KILL
 NEW2=$(sed -n 2p "$T/ids.later")   # added while replica 2 is down
 ln -s "$DATA/images/$NEW2.jpg" "$T/img/$NEW2.jpg"
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$U_SHOP" -q > /dev/null 2>&1
-serve_start 2 shop --threads 2 --embedders 1 --quiet
+serve_start 2 shop --threads 2 --embedders 1 --quiet --optimize-after 1
 restarted=$?
 wait $LOAD
 cat "$T/load.json"
@@ -227,6 +227,8 @@ CATCHUP_S=$saved
 check "after reconnecting, every replica gets a product added after the restart (took ${d_new3:-never} s)" [ -n "$d_new3" ]
 check "/health says the followers are fine again" \
   bash -c "sleep 0.5; for p in ${SERVE_PORT[*]}; do curl -sf http://127.0.0.1:\$p/health | jq -e '.follow.ok' >/dev/null || exit 1; done"
+check "after each change the replicas swapped in their full index once the catalog was quiet" \
+  grep -q "index optimised" "$T/serve1.log"
 for i in 1 2 3; do serve_kill $i TERM; done
 check "replicas stop cleanly on SIGTERM" bash -c "grep -q 'stopped' '$T/serve1.log' && ! grep -qi 'sanitizer' '$T/serve1.log' '$T/serve2.log' '$T/serve3.log'"
 echo "pg: catch-up delays: add ${d_add}s, delete ${d_del}s, after a restart ${d_new3}s (bound ${CATCHUP_S}s)"

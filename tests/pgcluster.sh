@@ -9,8 +9,9 @@
 #   pgc_stop                 stops the cluster (immediate)
 #   serve_start I DB [ARGS]  replica I on a free port: SERVE_PID[I], SERVE_PORT[I]
 #   serve_kill I [SIG]       kills replica I (default KILL) and reaps it
-#   nginx_start PORTS...     nginx on a free port (NGINX_PORT) balancing over the ports
-#   nginx_stop
+#   nginx_start PORTS...     nginx on a free port (NGINX_PORT) balancing over the ports; with
+#                            NGX=name set, another instance beside the first ($T/nginx-name)
+#   nginx_stop               stops every nginx started
 #   pgc_cleanup              everything above, for an EXIT trap
 
 PGC_USER=
@@ -82,26 +83,28 @@ serve_kill() {
   SERVE_PID[$i]=
 }
 
+declare -a NGINX_PIDS
 nginx_start() {
   NGINX_PORT=$(pgc_free_port)
-  mkdir -p "$T/nginx"
+  local N=$T/nginx${NGX:+-$NGX}
+  mkdir -p "$N"
   local up="" p user=""
   for p in "$@"; do up="$up    server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"$'\n'; done
   [ "$(id -u)" = 0 ] && user="user root root;"
-  cat > "$T/nginx/nginx.conf" <<EOF
+  cat > "$N/nginx.conf" <<EOF
 $user
 worker_processes 1;
 daemon off;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
+pid $N/nginx.pid;
+error_log $N/error.log warn;
 events { worker_connections 512; }
 http {
   access_log off;
-  client_body_temp_path $T/nginx/body;
-  proxy_temp_path $T/nginx/proxy;
-  fastcgi_temp_path $T/nginx/fastcgi;
-  uwsgi_temp_path $T/nginx/uwsgi;
-  scgi_temp_path $T/nginx/scgi;
+  client_body_temp_path $N/body;
+  proxy_temp_path $N/proxy;
+  fastcgi_temp_path $N/fastcgi;
+  uwsgi_temp_path $N/uwsgi;
+  scgi_temp_path $N/scgi;
   client_max_body_size 20m;
   client_body_buffer_size 1m;
   upstream lookalike {
@@ -121,8 +124,9 @@ $up    keepalive 16;
   }
 }
 EOF
-  "$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" &
+  "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" &
   NGINX_PID=$!
+  NGINX_PIDS+=("$NGINX_PID")
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$NGINX_PORT/health" >/dev/null 2>&1 && return 0
     kill -0 "$NGINX_PID" 2>/dev/null || return 1
@@ -132,9 +136,9 @@ EOF
 }
 
 nginx_stop() {
-  [ -n "${NGINX_PID:-}" ] || return 0
-  kill -QUIT "$NGINX_PID" 2>/dev/null
-  wait "$NGINX_PID" 2>/dev/null
+  local p
+  for p in "${NGINX_PIDS[@]}"; do kill -QUIT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  NGINX_PIDS=()
   NGINX_PID=
 }
 

@@ -33,6 +33,9 @@ static const char *HELP =
     "  --no-follow      load a postgresql:// catalog once and do not follow its changes\n"
     "  --poll S         look for changes every S seconds even without a notification\n"
     "                   (default 5; changes are normally announced at once by NOTIFY)\n"
+    "  --optimize-after S\n"
+    "                   a change is searchable at once through a plain scan; after S quiet\n"
+    "                   seconds (default 10) the faster index is rebuilt in the background\n"
     "  --port N         TCP port (default 8080; 0 = any free port, printed at start)\n"
     "  --host ADDR      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
     "  --threads N      request threads (default 4)\n"
@@ -45,7 +48,7 @@ static const char *HELP =
     "  --max-connections N\n"
     "                   open connections at once (default 256)\n"
     "  --max-per-ip N   open connections from one address (default 64)\n"
-    "  --quiet          no access log on stderr\n"
+    "  --quiet          no access log on stderr (catalog updates are still logged)\n"
     "\n"
     "Stops cleanly on Ctrl-C or SIGTERM (requests in progress are finished).\n"
     "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing), 2 usage error,\n"
@@ -81,6 +84,7 @@ int lk_cli_serve(int argc, char **argv) {
       {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
       {"max-per-ip", required_argument, 0, 'I'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
+      {"optimize-after", required_argument, 0, 'O'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv;
@@ -107,6 +111,7 @@ int lk_cli_serve(int argc, char **argv) {
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
     case 'I': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-per-ip must be 1..65536"); so.max_per_ip = (unsigned)iv; break;
     case 'N': fo.follow = 0; break;
+    case 'O': if (int_opt(optarg, 0, 86400, &iv)) return usage("--optimize-after must be 0..86400 (seconds)"); fo.optimize_after_s = iv; break;
     case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); fo.poll_s = iv; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
@@ -145,7 +150,7 @@ int lk_cli_serve(int argc, char **argv) {
   lk_follow *f = NULL;
   lk_server *s = NULL;
   lk_errbuf eb = {0};
-  if (!quiet) fo.log = log_line;
+  fo.log = log_line; /* catalog updates are logged even with --quiet (they are rare) */
   int rc = lk_follow_open(db, &eo, &fo, &f, &eb);
   if (rc) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));

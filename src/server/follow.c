@@ -1,8 +1,12 @@
 /* server/follow.c — the served engine and the thread that keeps it current (see follow.h).
  * A rebuild reads only the changed rows; the new engine is made by lk_engine_open_catalog
  * over a read-only in-memory view of "the engine in use, with these changes applied" (a
- * catalog backend of its own, catalog_int.h), so it is built exactly as a fresh load would be
- * (same index choice and optimisation) without touching the database again. */
+ * catalog backend of its own, catalog_int.h), without touching the database again.
+ * Two steps, so that a change is searchable fast however big the catalog: the follower swaps
+ * in a "quick" engine (plain exact scan: no int8 codes or IVF to learn, which takes seconds at
+ * 35k products), and once the catalog has been quiet for optimize_after_s an optimiser thread
+ * builds the engine exactly as a fresh load would (same index choice and optimisation) from
+ * that snapshot and swaps it in, unless newer changes came first. */
 #include "server/follow.h"
 
 #include <jansson.h>
@@ -22,7 +26,8 @@ struct lk_follow_snap {
   char *facets;
   size_t facets_len;
   int64_t version;
-  int refs; /* requests holding it; guarded by lk_follow.lock */
+  int quick; /* built with the plain scan; an optimised twin is due */
+  int refs;  /* requests holding it; guarded by lk_follow.lock */
 };
 
 struct lk_follow {
@@ -38,6 +43,10 @@ struct lk_follow {
   pthread_t thread;
   lk_follow_status st;
   int64_t have;            /* the version the follower has applied (its thread's own) */
+  pthread_t opt_thread;    /* the optimiser (follower thread's own, see optimize_start) */
+  int opt_state;           /* 0 idle, 1 running, 2 finished: to be joined; guarded by lock */
+  const lk_follow_snap *opt_from;
+  double last_change;      /* clock of the last quick swap */
   double checked;          /* clock of the last answer from the database */
 };
 
@@ -63,6 +72,7 @@ void lk_follow_opts_default(lk_follow_opts *o) {
   o->follow = 1;
   o->poll_s = 5;
   o->min_interval_s = 0.25;
+  o->optimize_after_s = 10;
 }
 
 /* ------------------------------------------------------------------ snapshots */
@@ -116,18 +126,29 @@ const char *lk_follow_facets(const lk_follow_snap *s, size_t *len) {
 }
 int64_t lk_follow_version(const lk_follow_snap *s) { return s->version; }
 
-/* Makes s the snapshot in use; the old one goes with its last request. */
-static void swap_in(lk_follow *f, lk_follow_snap *s, double build_s) {
+/* Makes s the snapshot in use — only if `only_if` is (when not NULL) — and returns 1; the old
+ * one goes with its last request. 0 (s freed) when another snapshot came in meanwhile. */
+static int swap_in_if(lk_follow *f, lk_follow_snap *s, double build_s, const lk_follow_snap *only_if) {
   pthread_mutex_lock(&f->lock);
+  if (only_if && f->cur != only_if) {
+    pthread_mutex_unlock(&f->lock);
+    snap_free(s);
+    return 0;
+  }
   lk_follow_snap *old = f->cur;
   f->cur = s;
   int unused = old && old->refs == 0;
   f->st.version = s->version;
-  f->st.updates++;
-  f->st.last_build_s = build_s;
+  if (build_s >= 0) { /* (an optimised twin of the same version is no update) */
+    f->st.updates++;
+    f->st.last_build_s = build_s;
+  }
   pthread_mutex_unlock(&f->lock);
   if (unused) snap_free(old);
+  return 1;
 }
+
+static void swap_in(lk_follow *f, lk_follow_snap *s, double build_s) { swap_in_if(f, s, build_s, NULL); }
 
 void lk_follow_get_status(lk_follow *f, lk_follow_status *st) {
   pthread_mutex_lock(&f->lock);
@@ -416,17 +437,75 @@ static int update(lk_follow *f, lk_errbuf *err) {
   view w = {.base = {.ops = &view_ops}, .e = cur->e, .ch = &ch, .recipe_json = f->recipe_json};
   lk_engine *e = NULL;
   lk_follow_snap *s = NULL;
-  if ((rc = lk_engine_open_catalog(&w.base, f->db, &f->eo, &e, err))) goto out;
+  lk_engine_opts quick = f->eo;
+  quick.plain_scan = 1;
+#ifdef LK_ENGINE_IVF_AUTO_MIN /* an engine with a choice of index: the exact scan, nothing to train */
+  quick.index = LK_ENGINE_INDEX_EXACT;
+#endif
+  if ((rc = lk_engine_open_catalog(&w.base, f->db, &quick, &e, err))) goto out;
   if ((rc = snap_new(e, v, &s, err))) goto out;
+  s->quick = 1;
   double dt = now_s() - t0;
   swap_in(f, s, dt);
   f->have = v;
+  f->last_change = now_s();
   logf_(f, "follow: catalog version %lld: %zu items written, %zu deleted; %zu items (%zu searchable), rebuilt in %.0f ms",
         (long long)v, ch.n - del, del, lk_engine_item_count(e), lk_engine_size(e), dt * 1e3);
 out:
   changes_clear(&ch);
   lk_follow_release(f, cur);
   return rc;
+}
+
+/* The optimiser thread: the engine of snapshot opt_from built as a fresh load would build it. */
+static void *optimize_main(void *arg) {
+  lk_follow *f = arg;
+  const lk_follow_snap *from = f->opt_from;
+  changes none = {0};
+  view w = {.base = {.ops = &view_ops}, .e = from->e, .ch = &none, .recipe_json = f->recipe_json};
+  lk_engine *e = NULL;
+  lk_follow_snap *s = NULL;
+  lk_errbuf err = {0};
+  double t0 = now_s();
+  int rc = lk_engine_open_catalog(&w.base, f->db, &f->eo, &e, &err);
+  if (!rc) rc = snap_new(e, from->version, &s, &err);
+  if (rc) {
+    logf_(f, "follow: optimising the index: %s (the plain scan goes on serving)", lk_err_msg(&err));
+  } else {
+    if (swap_in_if(f, s, -1, from)) /* unless newer changes were swapped in meanwhile */
+      logf_(f, "follow: catalog version %lld: index optimised in %.0f ms", (long long)from->version,
+            (now_s() - t0) * 1e3);
+  }
+  lk_follow_release(f, from);
+  pthread_mutex_lock(&f->lock);
+  f->opt_state = 2;
+  pthread_mutex_unlock(&f->lock);
+  return NULL;
+}
+
+/* Joins a finished optimiser; starts one when the engine in use is quick and the catalog has
+ * been quiet for optimize_after_s. Follower thread only. */
+static void optimize_tend(lk_follow *f) {
+  pthread_mutex_lock(&f->lock);
+  int state = f->opt_state, due = f->cur->quick && now_s() - f->last_change >= f->o.optimize_after_s;
+  pthread_mutex_unlock(&f->lock);
+  if (state == 2) {
+    pthread_join(f->opt_thread, NULL);
+    pthread_mutex_lock(&f->lock);
+    f->opt_state = state = 0;
+    pthread_mutex_unlock(&f->lock);
+  }
+  if (state != 0 || !due) return;
+  f->opt_from = lk_follow_acquire(f);
+  pthread_mutex_lock(&f->lock);
+  f->opt_state = 1;
+  pthread_mutex_unlock(&f->lock);
+  if (pthread_create(&f->opt_thread, NULL, optimize_main, f)) {
+    lk_follow_release(f, f->opt_from);
+    pthread_mutex_lock(&f->lock);
+    f->opt_state = 0;
+    pthread_mutex_unlock(&f->lock);
+  }
 }
 
 static void *follow_main(void *arg) {
@@ -452,9 +531,17 @@ static void *follow_main(void *arg) {
       continue;
     }
     answered(f);
+    optimize_tend(f);
     double t = now_s();
     if (w == 0 && t - last_look < f->o.poll_s) continue;
-    if (t - last_build < f->o.min_interval_s && nap(f, f->o.min_interval_s - (t - last_build))) break;
+    /* under a stream of commits: at most one rebuild per min_interval_s, and rebuilding at
+     * most a third of the time (a big catalog's rebuild takes a while) */
+    double gap = f->o.min_interval_s, build_s;
+    pthread_mutex_lock(&f->lock);
+    build_s = f->st.last_build_s;
+    pthread_mutex_unlock(&f->lock);
+    if (gap < 2 * build_s) gap = 2 * build_s;
+    if (t - last_build < gap && nap(f, gap - (t - last_build))) break;
     last_look = now_s();
     int rc = update(f, &err);
     last_build = now_s();
@@ -486,6 +573,7 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
   else lk_follow_opts_default(&f->o);
   if (f->o.poll_s <= 0) f->o.poll_s = 5;
   if (f->o.min_interval_s < 0) f->o.min_interval_s = 0;
+  if (f->o.optimize_after_s < 0) f->o.optimize_after_s = 0;
   f->st.version = -1;
   int rc;
   lk_engine *e = NULL;
@@ -538,6 +626,7 @@ void lk_follow_close(lk_follow *f) {
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL); /* it notices within its 250 ms wait */
   }
+  if (f->opt_state) pthread_join(f->opt_thread, NULL); /* (the follower is gone: no lock needed) */
   lk_catalog_close(f->cat);
   snap_free(f->cur);
   pthread_cond_destroy(&f->wake);

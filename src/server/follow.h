@@ -2,7 +2,8 @@
  * catalog with a change sequence (PostgreSQL, catalog.h "Change following"), runs a thread
  * that waits for commits (LISTEN/NOTIFY, with a periodic check as a fallback), reads the items
  * changed and deleted since the version it holds, builds a new engine from the one in use plus
- * those changes (no full reload from the database) and swaps it in. A request holds the
+ * those changes (no full reload from the database) and swaps it in: at once with a plain-scan
+ * index, then, once the catalog is quiet, with the index a fresh load builds. A request holds the
  * snapshot it started with (acquire/release), so a swap never pulls an engine from under a
  * search; the old engine is freed by its last user. A lost connection is retried every second
  * while the last engine goes on serving; /health tells (lk_follow_status). */
@@ -21,7 +22,11 @@ typedef struct lk_follow_snap lk_follow_snap; /* one engine and what goes with i
 typedef struct lk_follow_opts {
   int follow;           /* 1 (default): follow a catalog that has a change sequence; 0: load once */
   double poll_s;        /* look for changes at least this often without a notification (default 5) */
-  double min_interval_s;/* under a stream of commits, at most one rebuild per this (default 0.25) */
+  double min_interval_s;/* under a stream of commits, at most one rebuild per this (default
+                           0.25 s), nor sooner than twice the last rebuild's time after it */
+  double optimize_after_s; /* a change is applied at once with a plain-scan index; after this
+                           many quiet seconds the index is rebuilt as a fresh load would build it
+                           (int8 codes or IVF) in a thread of its own (default 10) */
   /* One line per update or problem (no newline); NULL = silent. Called from the follower. */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
