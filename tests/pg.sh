@@ -45,6 +45,7 @@ for db in single sharded shop back; do pgc_createdb $db; done
 U_SINGLE=$(pgc_url single); U_SHARDED=$(pgc_url sharded); U_SHOP=$(pgc_url shop)
 
 echo "pg: the catalog's unit tests on this server"
+[ -x "$BDIR/tests/test_catalog_pg" ] || echo "pg: no $BDIR/tests/test_catalog_pg (make test builds it)"
 out=$(LK_TEST_PG=$(pgc_url postgres) "$BDIR/tests/test_catalog_pg" 2>&1)
 n_ok=$(grep -cE '^\[       OK \]' <<< "$out"); n_bad=$(grep -cE '^\[  (FAILED|ERROR)' <<< "$out")
 pass=$((pass + n_ok)); fail=$((fail + n_bad))

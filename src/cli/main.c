@@ -447,6 +447,8 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   int64_t items = 0, vectors = 0, errors = 0;
   char *recipe = NULL, *rid = NULL;
   lk_catalog_counts(cat, &items, &vectors, &errors);
+  int64_t cversion = -1; /* PostgreSQL catalogs: the change sequence's version */
+  if (lk_catalog_version(cat, &cversion)) cversion = -1;
   lk_catalog_get_meta(cat, "recipe", &recipe);
   lk_catalog_get_meta(cat, "recipe_id", &rid);
   char *dimtxt = NULL;
@@ -458,6 +460,8 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   if (json) {
     json_t *j = json_object();
     json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "backend", json_string(lk_catalog_backend(cat)));
+    json_object_set_new(j, "catalog_version", cversion >= 0 ? json_integer(cversion) : json_null());
     json_object_set_new(j, "items", json_integer(items));
     json_object_set_new(j, "vectors", json_integer(vectors));
     json_object_set_new(j, "failed", json_integer(errors));
@@ -477,6 +481,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     json_decref(j);
   } else {
     printf("catalog:   %s\n", db);
+    if (cversion >= 0) printf("version:   %lld (PostgreSQL change sequence)\n", (long long)cversion);
     printf("dimension: %d\n", dim);
     printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
            (long long)vectors, (long long)errors);
