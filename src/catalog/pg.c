@@ -578,7 +578,10 @@ int lk_catalog_pg_open(const char *url, int flags, lk_catalog **out, lk_errbuf *
   }
   PQsetNoticeProcessor(c->conn, quiet_notices, NULL);
   if (PQsetClientEncoding(c->conn, "UTF8") != 0) {
-    rc = pg_fail(c, NULL, "setting the client encoding");
+    char msg[LK_ERRMSG_MAX];
+    trim_msg(msg, sizeof msg, PQerrorMessage(c->conn));
+    rc = lk_err_set(&c->base.err, PQstatus(c->conn) == CONNECTION_BAD ? LK_EIO : LK_EDB,
+                    "catalog: %s: setting the client encoding to UTF8: %s", c->where, msg);
     goto fail;
   }
   if ((rc = check_schema(c))) goto fail;

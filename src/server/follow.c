@@ -626,7 +626,10 @@ void lk_follow_close(lk_follow *f) {
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL); /* it notices within its 250 ms wait */
   }
-  if (f->opt_state) pthread_join(f->opt_thread, NULL); /* (the follower is gone: no lock needed) */
+  pthread_mutex_lock(&f->lock); /* the optimiser, if one was started, writes its state */
+  int opt = f->opt_state;
+  pthread_mutex_unlock(&f->lock);
+  if (opt) pthread_join(f->opt_thread, NULL);
   lk_catalog_close(f->cat);
   snap_free(f->cur);
   pthread_cond_destroy(&f->wake);
