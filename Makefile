@@ -94,9 +94,10 @@ fuzz-run: fuzz
 test: unit-test
 	@bash tests/run_all.sh $(BUILD)
 
-# Benchmarks (issue 5; not part of `make test`): embedding throughput beside TFLite and PyTorch,
-# decode beside PIL, search, HTTP. Writes their tables into docs/PERFORMANCE.md (bench/run.sh).
-BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench
+# Benchmarks (issue 5; not part of `make test`): indexing (exact vs int8, with quality), search
+# beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
+# into docs/PERFORMANCE.md (bench/run.sh).
+BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
 
@@ -105,7 +106,7 @@ bench: $(BUILD)/lookalike $(BENCH_BIN)
 
 # Search benchmarks alone: exact scan, IVF on 1M vectors, FAISS beside them (bench/search.sh).
 bench-search: $(BUILD)/bench/search_bench
-	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/search.sh
+	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/search.sh $(BUILD)
 
 models:
 	@bash scripts/models.sh

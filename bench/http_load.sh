@@ -54,6 +54,7 @@ for _ in $(seq 300); do
 done
 URL=http://127.0.0.1:$PORT
 NVEC=$(curl -s "$URL/health" | sed -n 's/.*"vectors":\([0-9]*\).*/\1/p')
+IDX=$(curl -s "$URL/health" | sed -n 's/.*"index":"\([a-z]*\)".*/\1/p')
 EMB=$(sed -n 's/.*, \([0-9]*\) embedders.*/\1/p' "$T/server.log")
 idle_pct() { # share of CPU time idle over 2 s: other work on the machine skews the numbers
   local a b c d e f g h t1 i1
@@ -63,6 +64,7 @@ idle_pct() { # share of CPU time idle over 2 s: other work on the machine skews 
   echo $(( 100 * (d + e - i1) / (a + b + c + d + e + f + g + h - t1 + 1) ))
 }
 IDLE0=$(idle_pct)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 mapfile -t PHOTOS < <(ls "$DATA/photos-225x300" | sort -n | head -50 | sed "s|^|$DATA/photos-225x300/|")
 echo "http_load: $NVEC searchable items, server --threads $THREADS ($EMB embedders), ${SECS}s per level, CPU idle before: $IDLE0%"
 node "$ROOT/bench/http_load.js" "$URL" 1 2 10 "${PHOTOS[@]}" > /dev/null   # warm-up
@@ -85,6 +87,7 @@ for c in 1 2 8; do
   rows+=("| $c | $rps | $p50 | $p90 | $p99 | $mx | $err |")
 done
 IDLE1=$(idle_pct)
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 dec=$(stage_mean decode); que=$(stage_mean queue); emb=$(stage_mean embed); knn=$(stage_mean knn)
 echo "http_load: mean stages over all requests: decode $dec ms, queue $que ms, embed $emb ms, knn $knn ms"
 
@@ -97,7 +100,8 @@ cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
   echo "keep-alive, each sending multipart \`POST /api/search\` (k=10) of 225x300 shop photos back to"
   echo "back for ${SECS} s. Latency is from request to last response byte, as the client sees it; the"
   echo "client runs on the same cores. CPU idle just before the run: $IDLE0%, just after: $IDLE1%"
-  echo "(less than ~95% means other work on the machine skewed the numbers)."
+  echo "(less than ~95% means other work on the machine skewed the numbers); load average (1/5/15 min)"
+  echo "before: $LOAD0, after: $LOAD1."
 
   echo
   echo "| clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |"
@@ -105,7 +109,7 @@ cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
   printf '%s\n' "${rows[@]}"
   echo
   echo "Mean server-side stages per search: decode $dec ms, waiting for an embedder $que ms,"
-  echo "embed $emb ms, exact k-NN $knn ms. A search is CPU-bound from end to end, so once every"
+  echo "embed $emb ms, k-NN ($IDX index) $knn ms. A search is CPU-bound from end to end, so once every"
   echo "core is busy more clients add queueing latency, not requests per second."
   echo
 } > "$T/section.md"

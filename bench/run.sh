@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # bench/run.sh [BUILD] — what `make bench` runs (issue 5, "Speed"; not part of `make test`):
-# embedding throughput beside TFLite and PyTorch (bench/embed.sh), decode beside PIL
-# (bench/decode.sh), vector search (bench/search.sh, when present) and search through HTTP
-# (bench/http_load.sh). Each prints its table and writes it into its own section of
-# docs/PERFORMANCE.md. The machine should be otherwise idle: every table records the load.
+# indexing the whole catalog in exact and int8 compute with their quality (bench/index.sh, which
+# leaves the full catalog for the next two), vector search beside FAISS (bench/search.sh),
+# search through HTTP on the full catalog (bench/http_load.sh), embedding throughput beside
+# TFLite and PyTorch (bench/embed.sh) and decode beside PIL (bench/decode.sh). Each prints its
+# table and writes it into its own section of docs/PERFORMANCE.md. About 1.5 hours on an idle
+# 2-core machine; it should be otherwise idle: every table records the load.
 # One script failing does not stop the others; the exit status says whether all passed.
 set -uo pipefail
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 failed=()
-for s in embed decode search http_load; do
+export LOOKALIKE_BENCH_DB=${LOOKALIKE_BENCH_DB:-/tmp/full-p80.db}
+for s in index search http_load embed decode; do
   [ -f "bench/$s.sh" ] || { echo "bench: no bench/$s.sh, skipped"; continue; }
   echo "=== bench/$s.sh ($(date -u +%H:%M:%S) UTC, $(uptime | sed 's/.*load/load/'))"
-  bash "bench/$s.sh" "$B" || failed+=("$s")
+  case $s in
+    search) bash bench/search.sh "$B" --db "$LOOKALIKE_BENCH_DB" || failed+=("$s") ;;
+    *) bash "bench/$s.sh" "$B" || failed+=("$s") ;;
+  esac
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"

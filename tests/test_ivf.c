@@ -153,6 +153,34 @@ static void test_recall(void **state) {
   assert_int_equal(lk_ivf_set_refine(f->ivf, 0, NULL, NULL), 0);
 }
 
+/* lk_ivf_trim gives back the growth room and changes no answer (adding afterwards: in
+ * test_bad_args); a k above the rerank depth (200 here) still gets k hits. */
+static void test_trim_and_large_k(void **state) {
+  fixture *f = *state;
+  lk_hit a[K], b[K];
+  assert_int_equal(lk_ivf_search(f->ivf, f->q, 1, K, 12, NULL, -1, a, NULL), 0);
+  size_t before = lk_ivf_memory(f->ivf);
+  assert_int_equal(lk_ivf_trim(f->ivf), 0);
+  size_t after = lk_ivf_memory(f->ivf);
+  print_message("memory: %zu bytes/row before trim, %zu after\n", before / N, after / N);
+  assert_true(after < before);
+  assert_int_equal(lk_ivf_trim(f->ivf), 0); /* idempotent */
+  assert_int_equal(lk_ivf_memory(f->ivf), after);
+  assert_int_equal(lk_ivf_search(f->ivf, f->q, 1, K, 12, NULL, -1, b, NULL), 0);
+  for (int i = 0; i < K; i++) {
+    assert_int_equal(a[i].id, b[i].id);
+    assert_true(a[i].score == b[i].score);
+  }
+  enum { BIG = 500 };
+  lk_hit *h = malloc(BIG * sizeof *h);
+  int nf;
+  assert_int_equal(lk_ivf_search(f->ivf, f->q, 1, BIG, 1, NULL, -1, h, &nf), 0);
+  assert_int_equal(nf, BIG);
+  for (int i = 1; i < BIG; i++) assert_true(h[i - 1].score >= h[i].score);
+  free(h);
+  assert_int_equal(lk_ivf_trim(NULL), LK_EINVAL);
+}
+
 static void test_filters(void **state) {
   fixture *f = *state;
   uint64_t s = 3;
@@ -236,11 +264,21 @@ static void test_bad_args(void **state) {
   assert_int_equal(lk_ivf_search(NULL, f->q, 1, 5, 0, NULL, -1, h, NULL), LK_EINVAL);
   assert_int_equal(lk_ivf_set_refine(v, 10, NULL, NULL), LK_EINVAL);
   assert_int_equal(lk_ivf_set_refine(v, -1, get_vec, NULL), LK_EINVAL);
+  assert_int_equal(lk_ivf_set_rerank(v, 0), LK_EINVAL);
+  assert_int_equal(lk_ivf_set_rerank(NULL, 10), LK_EINVAL);
+  assert_int_equal(lk_ivf_set_rerank(v, 50), 0);
   /* a refine callback's error is the search's */
   assert_int_equal(lk_ivf_set_refine(v, 10, get_vec, f->v), 0);
   assert_int_equal(lk_ivf_search(v, f->q, 1, 5, 0, NULL, -1, h, NULL), LK_ENOTFOUND); /* ids not row*3+1 */
   int nf;
   assert_int_equal(lk_ivf_set_refine(v, 0, NULL, NULL), 0);
+  assert_int_equal(lk_ivf_search(v, f->q, 1, 5, 0, NULL, -1, h, &nf), 0);
+  assert_int_equal(nf, 5);
+  /* adding after a trim grows again */
+  assert_int_equal(lk_ivf_trim(v), 0);
+  for (int i = 0; i < 100; i++) ids[i] = 100 + i;
+  assert_int_equal(lk_ivf_add(v, ids, f->v + 100 * DIM, 100), 0);
+  assert_int_equal(lk_ivf_size(v), 200);
   assert_int_equal(lk_ivf_search(v, f->q, 1, 5, 0, NULL, -1, h, &nf), 0);
   assert_int_equal(nf, 5);
   lk_ivf_free(v);
@@ -251,6 +289,7 @@ static void test_bad_args(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
+      cmocka_unit_test(test_trim_and_large_k),
       cmocka_unit_test(test_filters),
       cmocka_unit_test(test_bad_args),
   };

@@ -16,7 +16,7 @@
 #include "search/results.h"
 #include "testutil.h"
 
-#define N 200
+#define N 2000
 #define D 16
 
 typedef struct fixture {
@@ -191,6 +191,60 @@ static void test_json_shape(void **state) {
   json_decref(j);
 }
 
+/* The approximate index in the engine: filters still return min(k, #allowed) hits, all
+ * allowed, also when the nearest lists hold none of them (nprobe 1 of ~67 lists): selective
+ * filters (every allowed row scored) and a broad one (lists probed until k allowed are seen). */
+static void test_ivf_filters(void **state) {
+  fixture *f = *state;
+  lk_errbuf eb = {0};
+  assert_string_equal(lk_engine_index_name(f->e), "exact"); /* auto: exact below 200k */
+  assert_int_equal(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, LK_ENGINE_IVF_AUTO_MIN), LK_ENGINE_INDEX_IVF);
+  assert_int_equal(lk_engine_index_choice(LK_ENGINE_INDEX_IVF, 10), LK_ENGINE_INDEX_EXACT);
+  int kind = -1;
+  assert_int_equal(lk_engine_index_parse("ivf", &kind), 0);
+  assert_int_equal(kind, LK_ENGINE_INDEX_IVF);
+  assert_int_equal(lk_engine_index_parse("hnsw", &kind), LK_EINVAL);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  o.nprobe = 1;
+  lk_engine *e = NULL;
+  assert_int_equal(lk_engine_open(lk_test_path("%s/c.db", f->dir), &o, &e, &eb), 0);
+  assert_string_equal(lk_engine_index_name(e), "ivf");
+  lk_hit hits[N];
+  int n;
+  /* unfiltered: the query item first, with its exact score (the re-rank uses the floats) */
+  assert_int_equal(lk_engine_search_vector(e, f->vec[17], NULL, 10, -1, hits, &n, &eb), 0);
+  assert_int_equal(n, 10);
+  assert_int_equal(hits[0].id, 1000 + 17 * 3);
+  assert_float_equal(hits[0].score, 1.0, 1e-5);
+  /* each query item, three filters of different selectivity */
+  const char *flt_sets[3][2] = {{"gender=Women", "articleType=Heels"}, {"gender=Men", NULL}, {"productDisplayName=Product 7", NULL}};
+  for (int q = 0; q < N; q += 97)
+    for (int s = 0; s < 3; s++) {
+      lk_filter flt = {0};
+      for (int c = 0; c < 2 && flt_sets[s][c]; c++) assert_int_equal(lk_filter_add(&flt, flt_sets[s][c], &eb), 0);
+      int allowed = 0;
+      for (int i = 0; i < N; i++)
+        allowed += s == 0 ? i % 4 == 1 && i % 5 == 3 : s == 1 ? i % 4 == 0 : i == 7;
+      for (int k = 1; k <= N; k *= 4) {
+        assert_int_equal(lk_engine_search_vector(e, f->vec[q], &flt, k, -1, hits, &n, &eb), 0);
+        assert_int_equal(n, k < allowed ? k : allowed);
+        for (int i = 0; i < n; i++) {
+          int row = (int)(hits[i].id - 1000) / 3;
+          int ok = s == 0 ? row % 4 == 1 && row % 5 == 3 : s == 1 ? row % 4 == 0 : row == 7;
+          assert_true(ok);
+          if (i) assert_true(hits[i - 1].score >= hits[i].score);
+        }
+      }
+    }
+  /* similar() never returns the item itself */
+  assert_int_equal(lk_engine_similar(e, 1000 + 3 * 40, NULL, 5, hits, &n, &eb), 0);
+  assert_int_equal(n, 5);
+  for (int i = 0; i < n; i++) assert_int_not_equal(hits[i].id, 1000 + 3 * 40);
+  lk_engine_close(e);
+}
+
 static void test_missing_db(void **state) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
@@ -203,7 +257,8 @@ int main(void) {
       cmocka_unit_test(test_counts),      cmocka_unit_test(test_unfiltered_matches_bruteforce),
       cmocka_unit_test(test_filters),     cmocka_unit_test(test_filter_errors),
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
-      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_missing_db),
+      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_ivf_filters),
+      cmocka_unit_test(test_missing_db),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -263,7 +263,7 @@ static int cmd_index(int argc, char **argv) {
 
 typedef struct query_opts {
   const char *db, *models;
-  int k, json, backend;
+  int k, json, backend, index;
   lk_filter filter;
   int crop[4], has_crop;
 } query_opts;
@@ -273,6 +273,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
       {"db", required_argument, 0, 'd'},     {"models", required_argument, 0, 'm'},
       {"where", required_argument, 0, 'w'},  {"json", no_argument, 0, 'j'},
       {"backend", required_argument, 0, 'B'}, {"crop", required_argument, 0, 'c'},
+      {"index", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   memset(q, 0, sizeof *q);
   q->k = 10;
@@ -288,6 +289,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'w': if (lk_filter_add(&q->filter, optarg, &eb)) return lk_cli_usage(cmd, lk_err_msg(&eb)); break;
     case 'j': q->json = 1; break;
     case 'B': if (parse_backend(optarg, &q->backend)) return lk_cli_usage(cmd, "--backend is ref or dnnl"); break;
+    case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
     case 'c':
       if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
           q->crop[2] <= 0 || q->crop[3] <= 0)
@@ -322,6 +324,7 @@ static const char *QUERY_HELP =
     "                   Fields: gender masterCategory subCategory articleType baseColour\n"
     "                   season year usage productDisplayName\n"
     "  --json           print {\"hits\":[{id,score,...fields}], ...}\n"
+    "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
     "  --models DIR     folder with the .tflite files\n";
 
 static int run_query(int is_similar, int argc, char **argv) {
@@ -342,6 +345,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   lk_engine_opts_default(&eo);
   eo.models_dir = q.models;
   eo.backend = q.backend;
+  eo.index = q.index;
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
@@ -467,6 +471,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     json_object_set_new(j, "failed", json_integer(errors));
     json_object_set_new(j, "dim", json_integer(dim));
     json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
+    json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
     json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
     json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
     if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
@@ -485,6 +490,9 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     printf("dimension: %d\n", dim);
     printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
            (long long)vectors, (long long)errors);
+    printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
+           lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
+           LK_ENGINE_IVF_AUTO_MIN);
     if (have_recipe) {
       printf("recipe:    %s (id %s), preprocess %s%s\n", r.name, rid ? rid : "?",
              r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "");
@@ -513,6 +521,7 @@ static int cmd_eval(int argc, char **argv) {
       {"markdown", no_argument, 0, 'M'},       {"models", required_argument, 0, 'm'},
       {"breakdown", required_argument, 0, 'b'}, {"backend", required_argument, 0, 'B'},
       {"holdout-mod", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
+      {"index", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   const char *db = NULL, *same_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
   long sample = 3000, breakdown = 15;
@@ -533,6 +542,7 @@ static int cmd_eval(int argc, char **argv) {
     case 'm': eo.models_dir = optarg; break;
     case 'b': breakdown = atol(optarg); break;
     case 'B': if (parse_backend(optarg, &eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
+    case 'X': if (lk_engine_index_parse(optarg, &eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
     case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
     case 'S':
       if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
@@ -553,6 +563,7 @@ static int cmd_eval(int argc, char **argv) {
              "  --holdout-mod M     only products of one split (as `lookalike tune` makes it):\n"
              "                      queries and gallery both; test = hash(id) mod M == 0\n"
              "  --split test|train  which split with --holdout-mod (default test)\n"
+             "  --index I           auto (default), exact or ivf: the index the queries use\n"
              "  --json | --markdown output format (default: a table)\n");
       return LK_EX_OK;
     default: return lk_cli_usage("eval", "unknown option");

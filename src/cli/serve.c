@@ -43,6 +43,7 @@ static const char *HELP =
     "                   (default: the number of cores, at most --threads and 8)\n"
     "  --models DIR     folder with the .tflite files\n"
     "  --backend B      ref or dnnl (default dnnl)\n"
+    "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
     "  --max-upload MB  largest request body accepted (default 20)\n"
     "  --timeout S      close a connection idle for S seconds (default 30)\n"
     "  --max-connections N\n"
@@ -84,10 +85,10 @@ int lk_cli_serve(int argc, char **argv) {
       {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
       {"max-per-ip", required_argument, 0, 'I'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
-      {"optimize-after", required_argument, 0, 'O'},
+      {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
-  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv;
+  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
   lk_server_opts so;
   lk_server_opts_default(&so);
   lk_follow_opts fo;
@@ -106,6 +107,7 @@ int lk_cli_serve(int argc, char **argv) {
       break;
     case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
     case 'q': quiet = 1; break;
+    case 'X': if (lk_engine_index_parse(optarg, &index)) return usage("--index is auto, exact or ivf"); break;
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
@@ -144,6 +146,7 @@ int lk_cli_serve(int argc, char **argv) {
   lk_engine_opts_default(&eo);
   eo.models_dir = models;
   eo.backend = backend;
+  eo.index = index;
   eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
   /* the engine comes from a follower (server/follow.h), which keeps it current when the
    * catalog can be followed (postgresql://) */
@@ -166,8 +169,8 @@ int lk_cli_serve(int argc, char **argv) {
     return rc == LK_EINVAL ? 2 : 1;
   }
   int v6 = strchr(so.host, ':') != NULL;
-  fprintf(stderr, "lookalike serve: %zu items (%zu searchable) from %s; %d request threads, %d embedders\n",
-          lk_engine_item_count(e), lk_engine_size(e), db, so.threads, so.embedders);
+  fprintf(stderr, "lookalike serve: %zu items (%zu searchable, %s index) from %s; %d request threads, %d embedders\n",
+          lk_engine_item_count(e), lk_engine_size(e), lk_engine_index_name(e), db, so.threads, so.embedders);
   fprintf(stderr, "lookalike serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", so.host,
           v6 ? "]" : "", lk_server_port(s));
   if (lk_follow_version(first) >= 0)

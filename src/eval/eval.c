@@ -136,7 +136,6 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   double t0 = now_s();
   if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
   size_t nitems = lk_engine_item_count(e);
-  const lk_index *ix = lk_engine_index(e);
   int dim = lk_engine_dim(e);
   int rc = 0;
   gal *g = calloc(nitems + 1, sizeof *g);
@@ -205,7 +204,7 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   for (size_t b0 = 0; b0 < nq; b0 += B) {
     int nb = (int)(nq - b0 < (size_t)B ? nq - b0 : (size_t)B);
     for (int b = 0; b < nb; b++) memcpy(q + (size_t)b * dim, g[order[b0 + b]].vec, sizeof(float) * dim);
-    if ((rc = lk_index_search(ix, q, nb, kk, allow, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
+    if ((rc = lk_engine_search_rows(e, q, nb, kk, allow, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
     for (int b = 0; b < nb; b++) {
       const gal *qq = &g[order[b0 + b]];
       const lk_hit *h = hits + (size_t)b * kk;
@@ -380,7 +379,7 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     lk_image_free(&img);
     if (rc) break;
     if (allow) {
-      if ((rc = lk_index_search(lk_engine_index(e), v, 1, 10, allow, -1, hits, &nfound))) {
+      if ((rc = lk_engine_search_rows(e, v, 1, 10, allow, -1, hits, &nfound))) {
         lk_err_set(err, rc, "search failed");
         break;
       }

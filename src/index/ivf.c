@@ -285,10 +285,8 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
   return 0;
 }
 
-static int grow_rows(lk_ivf *v, size_t want) {
-  if (want <= v->cap) return 0;
-  size_t cap = v->cap + v->cap / 8; /* modest growth: the arrays are most of the RAM */
-  if (cap < want) cap = want;
+/* Reallocates the per-row arrays to cap rows (cap >= n). */
+static int resize_rows(lk_ivf *v, size_t cap) {
   size_t fb;
   if (cap > UINT32_MAX || lk_size_mul(cap, (size_t)v->pfl, &fb)) return LK_ETOOBIG;
   int64_t *ids = realloc(v->ids, cap * sizeof *ids);
@@ -301,25 +299,45 @@ static int grow_rows(lk_ivf *v, size_t want) {
   if (fs) v->fscale = fs;
   int32_t *su = fs ? realloc(v->fsum, cap * sizeof *su) : NULL;
   if (su) v->fsum = su;
-  if (!su) return LK_ENOMEM;
-  v->cap = cap;
-  return 0;
+  if (su || cap < v->cap) v->cap = cap; /* a failed shrink still shrank some: cap is the room */
+  return su ? 0 : LK_ENOMEM;
+}
+
+static int grow_rows(lk_ivf *v, size_t want) {
+  if (want <= v->cap) return 0;
+  size_t cap = v->cap + v->cap / 8; /* modest growth: the arrays are most of the RAM */
+  return resize_rows(v, cap < want ? want : cap);
+}
+
+/* Reallocates a list's arrays to cap entries (cap >= len). On failure the arrays reallocated
+ * so far hold cap entries: a shrink then still takes effect (cap is the smallest room). */
+static int resize_list(lk_ivf *v, ivf_list *L, size_t cap) {
+  size_t cb;
+  if (lk_size_mul(cap, (size_t)v->pcl, &cb)) return LK_ETOOBIG;
+  uint32_t *r = realloc(L->rows, cap * sizeof *r);
+  if (r) L->rows = r;
+  int8_t *c = r ? realloc(L->codes, cb) : NULL;
+  if (c) L->codes = c;
+  float *s = c ? realloc(L->scale, cap * sizeof *s) : NULL;
+  if (s) L->scale = s;
+  int32_t *u = s ? realloc(L->sum, cap * sizeof *u) : NULL;
+  if (u) L->sum = u;
+  if (u || cap < L->cap) L->cap = cap;
+  return u ? 0 : LK_ENOMEM;
+}
+
+int lk_ivf_trim(lk_ivf *v) {
+  if (!v) return LK_EINVAL;
+  int rc = v->n && v->n < v->cap ? resize_rows(v, v->n) : 0;
+  for (int l = 0; !rc && l < v->nlist; l++)
+    if (v->lists[l].len && v->lists[l].len < v->lists[l].cap) rc = resize_list(v, &v->lists[l], v->lists[l].len);
+  return rc;
 }
 
 static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
   if (L->len == L->cap) {
-    size_t cap = L->cap ? L->cap * 2 : 16, cb;
-    if (lk_size_mul(cap, (size_t)v->pcl, &cb)) return LK_ETOOBIG;
-    uint32_t *r = realloc(L->rows, cap * sizeof *r);
-    if (r) L->rows = r;
-    int8_t *c = r ? realloc(L->codes, cb) : NULL;
-    if (c) L->codes = c;
-    float *s = c ? realloc(L->scale, cap * sizeof *s) : NULL;
-    if (s) L->scale = s;
-    int32_t *u = s ? realloc(L->sum, cap * sizeof *u) : NULL;
-    if (u) L->sum = u;
-    if (!u) return LK_ENOMEM;
-    L->cap = cap;
+    int rc = resize_list(v, L, L->cap ? L->cap * 2 : 16);
+    if (rc) return rc;
   }
   L->rows[L->len] = row;
   lk_quant_encode(res, v->pc, L->codes + L->len * (size_t)v->pcl, &L->scale[L->len], &L->sum[L->len]);
@@ -393,6 +411,7 @@ typedef struct qwork {
   float *vec; /* dim floats for the refine step */
   size_t *rows;
   int32_t *raw;
+  int ncand; /* cand's room: max(rerank, k), so k > rerank still gets k hits */
 } qwork;
 
 /* <q, code> with the float query (the re-rank keeps the query unquantised). */
@@ -454,7 +473,7 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
     for (int l = 0; l < v->nlist; l++) w->order[l].s -= v->chn[l];
     qsort(w->order, (size_t)v->nlist, sizeof *w->order, cmp_lscore);
     for (int p = 0; p < v->nlist; p++) w->order[p].s += v->chn[w->order[p].l];
-    lk_topk cand = {v->rerank, 0, w->cand};
+    lk_topk cand = {w->ncand, 0, w->cand};
     size_t seen = 0;
     for (int p = 0; p < v->nlist && (p < nprobe || seen < (size_t)k); p++) {
       int l = w->order[p].l;
@@ -502,6 +521,12 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
   return 0;
 }
 
+int lk_ivf_set_rerank(lk_ivf *v, int rerank) {
+  if (!v || rerank <= 0 || rerank > 100000) return LK_EINVAL;
+  v->rerank = rerank;
+  return 0;
+}
+
 int lk_ivf_set_refine(lk_ivf *v, int refine, lk_ivf_vector_fn fn, void *ctx) {
   if (!v || refine < 0 || refine > 10000 || (refine > 0 && !fn)) return LK_EINVAL;
   v->refine = refine;
@@ -519,7 +544,8 @@ int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   for (size_t i = 0; i < (size_t)nq * (size_t)v->dim; i++)
     if (!isfinite(queries[i])) return LK_EINVAL;
   qwork w;
-  int R = v->rerank;
+  int R = v->rerank > k ? v->rerank : k;
+  w.ncand = R;
   w.qf = malloc(sizeof(float) * (size_t)v->pf);
   w.qc = malloc(sizeof(float) * (size_t)v->pc);
   w.fdot = malloc(sizeof(float) * (size_t)v->nlist);

@@ -45,6 +45,9 @@ void lk_ivf_free(lk_ivf *ivf); /* NULL-safe */
  * values (LK_EINVAL; nothing of that batch is added). */
 int lk_ivf_add(lk_ivf *ivf, const int64_t *ids, const float *x, size_t n);
 size_t lk_ivf_size(const lk_ivf *ivf);
+/* Gives back the room kept for future adds (the arrays grow geometrically): call after a bulk
+ * add. Adding later still works. LK_ENOMEM leaves the index as it was, usable. */
+int lk_ivf_trim(lk_ivf *ivf);
 /* Bytes of memory held (codes, ids, lists, bases, centroids). */
 size_t lk_ivf_memory(const lk_ivf *ivf);
 
@@ -61,5 +64,7 @@ int lk_ivf_search(const lk_ivf *ivf, const float *queries, int nq, int k, int np
  * fn must be safe to call from concurrent searches. Not thread-safe against searches. */
 typedef int (*lk_ivf_vector_fn)(void *ctx, int64_t id, float *out);
 int lk_ivf_set_refine(lk_ivf *ivf, int refine, lk_ivf_vector_fn fn, void *ctx);
+/* Changes the option `rerank` (1..100000) after training. Not thread-safe against searches. */
+int lk_ivf_set_rerank(lk_ivf *ivf, int rerank);
 
 #endif

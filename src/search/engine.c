@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "index/index.h"
+#include "index/ivf.h"
 #include "nn/model.h"
 #include "util/size.h"
 
@@ -20,6 +21,7 @@ struct lk_engine {
   lk_item *items;     /* all items, sorted by id */
   size_t nitems, capitems;
   lk_index *index;
+  lk_ivf *ivf;        /* the approximate index when in use (rows = index rows), else NULL */
   size_t *row_item;   /* index row -> position in items */
   int dim;
   lk_embedder *emb;   /* lazily created; guarded by lock */
@@ -59,6 +61,63 @@ void lk_engine_opts_default(lk_engine_opts *o) {
   memset(o, 0, sizeof *o);
   o->backend = LK_BACKEND_DNNL;
   o->lazy_model = 1;
+}
+
+int lk_engine_index_parse(const char *s, int *out) {
+  if (!strcmp(s, "auto")) *out = LK_ENGINE_INDEX_AUTO;
+  else if (!strcmp(s, "exact")) *out = LK_ENGINE_INDEX_EXACT;
+  else if (!strcmp(s, "ivf")) *out = LK_ENGINE_INDEX_IVF;
+  else return LK_EINVAL;
+  return 0;
+}
+
+int lk_engine_index_choice(int index, size_t nvectors) {
+  if (index == LK_ENGINE_INDEX_AUTO) index = nvectors >= LK_ENGINE_IVF_AUTO_MIN ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;
+  return index == LK_ENGINE_INDEX_IVF && nvectors >= LK_ENGINE_IVF_MIN_ROWS ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;
+}
+
+/* The IVF's exact re-rank reads the engine's float vectors. */
+static int ivf_vector(void *ctx, int64_t id, float *out) {
+  const lk_engine *e = ctx;
+  const float *v = lk_engine_vector(e, id);
+  if (!v) return LK_ECORRUPT;
+  memcpy(out, v, sizeof(float) * (size_t)e->dim);
+  return 0;
+}
+
+/* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
+ * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
+static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
+  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536, chunk = 1024;
+  int d = e->dim, rc;
+  lk_ivf_opts io;
+  lk_ivf_opts_default(&io);
+  io.expected = n;
+  io.nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
+  io.rerank = LK_ENGINE_IVF_RERANK;
+  if (io.fine_dims > d) io.fine_dims = d;
+  if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
+  if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
+  size_t bytes;
+  if (lk_size_mul3(nt > chunk ? nt : chunk, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  float *x = malloc(bytes);
+  int64_t *ids = malloc(sizeof *ids * chunk);
+  if (!x || !ids) { free(x); free(ids); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
+  for (size_t i = 0; i < nt; i++) memcpy(x + i * (size_t)d, lk_index_vector(e->index, i * n / nt), sizeof(float) * (size_t)d);
+  rc = lk_ivf_train(&io, d, x, nt, &e->ivf);
+  for (size_t r0 = 0; !rc && r0 < n; r0 += chunk) {
+    size_t m = n - r0 < chunk ? n - r0 : chunk;
+    for (size_t i = 0; i < m; i++) {
+      memcpy(x + i * (size_t)d, lk_index_vector(e->index, r0 + i), sizeof(float) * (size_t)d);
+      ids[i] = e->items[e->row_item[r0 + i]].id;
+    }
+    rc = lk_ivf_add(e->ivf, ids, x, m);
+  }
+  if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
+  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  free(x);
+  free(ids);
+  return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
 }
 
 static char *dupz(const char *s) { return s ? strdup(s) : NULL; }
@@ -136,9 +195,11 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
     goto fail;
   }
   if (!e->index && (rc = lk_index_new(1, &e->index))) goto fail;
+  /* a plain-scan engine (one made in a hurry, server/follow.c) gets no IVF either */
+  int use_ivf = !o.plain_scan && lk_engine_index_choice(o.index, lk_index_size(e->index)) == LK_ENGINE_INDEX_IVF;
   /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
    * thousand rows; if it cannot be built the plain scan serves */
-  if (!o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
+  if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
     lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
   e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
   if (!e->row_item) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto fail; }
@@ -152,6 +213,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
       rc = lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
       goto fail;
     }
+  if (use_ivf && (rc = build_ivf(e, &o, err))) goto fail;
   free(rj);
   rj = NULL;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
@@ -177,6 +239,7 @@ void lk_engine_close(lk_engine *e) {
   for (size_t i = 0; i < e->nitems; i++) lk_item_clear(&e->items[i]);
   free(e->items);
   lk_index_free(e->index);
+  lk_ivf_free(e->ivf);
   free(e->row_item);
   lk_embedder_free(e->emb);
   pthread_mutex_destroy(&e->lock);
@@ -195,6 +258,13 @@ const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
 }
 
 const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
+const char *lk_engine_index_name(const lk_engine *e) { return e->ivf ? "ivf" : "exact"; }
+
+int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
+                          const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (e->ivf) return lk_ivf_search(e->ivf, queries, nq, k, 0, allow, exclude_id, hits, nfound);
+  return lk_index_search(e->index, queries, nq, k, allow, exclude_id, hits, nfound);
+}
 
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
   size_t lo = 0, hi = e->nitems;
@@ -264,7 +334,7 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
   uint64_t *bm = NULL;
   int rc = filter_bitmap(e, f, &bm);
   if (rc) return lk_err_set(err, rc, "out of memory");
-  rc = lk_index_search(e->index, vec, 1, k, bm, exclude_id, hits, nfound);
+  rc = lk_engine_search_rows(e, vec, 1, k, bm, exclude_id, hits, nfound);
   free(bm);
   if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
   return 0;

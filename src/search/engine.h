@@ -33,13 +33,33 @@ int lk_filter_field(const char *name);
 
 typedef struct lk_engine lk_engine;
 
+/* Which vector index answers searches. EXACT: every allowed vector is scored (int8 shortlist
+ * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
+ * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
+ * candidates from the float vectors, so scores are exact cosines; filters are applied inside
+ * it (min(k, #allowed) hits, all allowed). AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
+ * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
+enum lk_engine_index { LK_ENGINE_INDEX_AUTO = 0, LK_ENGINE_INDEX_EXACT, LK_ENGINE_INDEX_IVF };
+#define LK_ENGINE_IVF_AUTO_MIN 200000
+#define LK_ENGINE_IVF_MIN_ROWS 64
+#define LK_ENGINE_IVF_NPROBE 96   /* lists probed, of ~1.5 sqrt(n) (docs/PERFORMANCE.md "Search") */
+#define LK_ENGINE_IVF_RERANK 1000 /* coarse-code hits re-scored with the fine codes */
+#define LK_ENGINE_IVF_REFINE 50   /* fine-code hits re-scored with the float vectors */
+/* "auto", "exact" or "ivf" -> enum lk_engine_index; LK_EINVAL otherwise. */
+int lk_engine_index_parse(const char *s, int *out);
+/* The index a catalog of nvectors vectors gets for the option `index` (EXACT or IVF). */
+int lk_engine_index_choice(int index, size_t nvectors);
+
 typedef struct lk_engine_opts {
   const char *models_dir;  /* NULL = lk_embed_find_models default search */
   int backend;             /* enum lk_backend */
   int lazy_model;          /* 1 = load the model on first photo search (default 1) */
-  int plain_scan;          /* 1 = search the float vectors only (no int8 shortlist; default 0) */
+  int plain_scan;          /* 1 = search the float vectors only (no int8 shortlist, no IVF;
+                              default 0) */
   int search_threads;      /* threads per search's code scan (0 = 1: the server runs searches
                               side by side) */
+  int index;               /* enum lk_engine_index (default AUTO) */
+  int nprobe;              /* IVF lists scanned per search (0 = LK_ENGINE_IVF_NPROBE) */
 } lk_engine_opts;
 void lk_engine_opts_default(lk_engine_opts *o);
 
@@ -61,6 +81,13 @@ const char *lk_engine_recipe_id(const lk_engine *e);
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
 /* The vector index (owned by the engine), for batch work such as evaluation. */
 const struct lk_index *lk_engine_index(const lk_engine *e);
+/* The index in use: "exact" or "ivf". */
+const char *lk_engine_index_name(const lk_engine *e);
+/* Searches nq query vectors (nq x dim) with the index in use: allow is NULL or a bitmap over
+ * the rows of lk_engine_index (bit r = row r may be returned); hits nq*k, nfound nq (may be
+ * NULL); as lk_index_search. For batch work such as evaluation. */
+int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
+                          const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound);
 /* Metadata of an item (owned by the engine), or NULL. */
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */

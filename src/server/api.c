@@ -299,9 +299,9 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
 int lk_api_health(const lk_engine *e, double uptime_s, lk_api_reply *r) {
   memset(r, 0, sizeof *r);
   const char *rid = lk_engine_recipe_id(e);
-  r->body = json_pack("{s:s, s:I, s:I, s:i, s:s, s:s, s:s, s:f}", "status", "ok", "items",
+  r->body = json_pack("{s:s, s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:f}", "status", "ok", "items",
                       (json_int_t)lk_engine_item_count(e), "vectors", (json_int_t)lk_engine_size(e), "dim",
-                      lk_engine_dim(e), "recipe", lk_engine_recipe(e)->name, "recipe_id", rid, "version",
+                      lk_engine_dim(e), "index", lk_engine_index_name(e), "recipe", lk_engine_recipe(e)->name, "recipe_id", rid, "version",
                       LK_VERSION, "uptime_s", (double)(int64_t)(uptime_s * 1e3 + 0.5) / 1e3);
   r->status = 200;
   return r->body ? 0 : lk_api_error(r, 500, "out of memory");
