@@ -5,11 +5,14 @@
 # tunes a projection on the training split and measures it on the same test sample (and on a
 # 3,000-product training sample, so over-fitting shows). Catalogs live under $WORK (/tmp).
 #
-#   bench/quality.sh [baselines] [tune] [--write]   (default: both stages, print the tables)
+#   bench/quality.sh [baselines] [tune] [prior] [street] [--write]   (default: all four)
+#   prior: the tuned catalogs of `tune` searched with label-prior weights 0..1 (--prior W)
+#   street: bench/street.py's synthetic street photos of test products (STREET_N, default 300)
+#           searched in the whole catalog, raw and tuned, with and without --multi-crop
 #   --write   also replace the tables between the bench markers in docs/QUALITY.md
 #   env: BUILD (build), WORK (/tmp/lookalike-quality), DATA (../shared/data/fashion-catalog),
 #        LOOKALIKE_MODELS (../shared/models), SAMPLE (3000), MOD (5), BASE (rich: the tuned
-#        recipe's input), TUNES (name|tune arguments lines), KEEP (0.5), LABELS
+#        recipe's input), TUNES (name|tune arguments lines), LABELS, STREET_N (300)
 # About 30 minutes from nothing on 2 cores (mostly embedding: 25 samples of 3,000 photos and the
 # whole catalog once with `rich`); about 10 when the catalogs under $WORK exist (index is
 # incremental, so only new variants and the tuning cost time).
@@ -25,13 +28,13 @@ LK=$BUILD/lookalike
 stages=() write=0
 for a in "$@"; do
   case $a in
-    baselines|tune) stages+=("$a") ;;
+    baselines|tune|prior|street) stages+=("$a") ;;
     --write) write=1 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-[ ${#stages[@]} -gt 0 ] || stages=(baselines tune)
+[ ${#stages[@]} -gt 0 ] || stages=(baselines tune prior street)
 command -v jq >/dev/null || { echo "jq is needed (apt-get install jq)" >&2; exit 1; }
 [ -f "$DATA/styles.csv" ] || { echo "no catalog at $DATA" >&2; exit 1; }
 make -s BUILD="$BUILD" "$LK" >&2
@@ -128,13 +131,21 @@ HEAD='| recipe | items | articleType P@10 | articleType mAP@10 | baseColour P@10
 # catalogs (eval --holdout-mod, gallery ~7,100).
 BASE=${BASE:-rich}
 # name|tune arguments (the first is the one measured on the training sample too)
-TUNES=${TUNES:-"mlp|--hidden 1024 --dropout 0.5 --input-dropout 0.5 --prescale 80
+# (the label prior is on in every softmax row: tune's default --prior 0.5; the prior stage varies it)
+TUNES=${TUNES:-"mlp+color|--hidden 1024 --dropout 0.5 --input-dropout 0.5 --prescale 80 --keep-color 0.5
+mlp|--hidden 1024 --dropout 0.5 --input-dropout 0.5 --prescale 80
 linear|--input-dropout 0.5 --prescale 80
 pca|--method pca --prescale 80"}
-KEEP=${KEEP:-0.5} # the first projection again, with the raw colour histogram appended (weight KEEP)
 LABELS=${LABELS:-articleType,baseColour,gender}
 
-out_base=$WORK/baselines.md out_tune=$WORK/tuned.md
+out_base=$WORK/baselines.md out_tune=$WORK/tuned.md out_prior=$WORK/prior.md out_street=$WORK/street.md
+# street_row LABEL DB DIR [EVAL ARGS...]: the same-product numbers of a folder of query photos
+street_row() {
+  local label=$1 db=$2 dir=$3; shift 3
+  "$LK" eval --db "$db" --sample 10 --same-product "$dir" --json "$@" 2>/dev/null | jq -r --arg l "$label" '
+    def f: (. * 1000 | round) as $m | "\($m / 1000 | floor).\(($m % 1000) + 1000 | tostring | .[1:])";
+    .same_product as $s | "| \($l) | \($s.queries) | \($s.recall1|f) | \($s.recall10|f) | \($s.p10.articleType|f) | \($s.p10.baseColour|f) | \($s.p10.gender|f) | \($s.p10.subCategory|f) |"'
+}
 for st in "${stages[@]}"; do
   if [ "$st" = baselines ]; then
     {
@@ -178,13 +189,6 @@ for st in "${stages[@]}"; do
         rows+=("$(row "training sample, tuned \`$name\`" "$WORK/$t-train.db")")
         rows+=("$(row "whole test split, raw" "$full" --holdout-mod "$MOD" --split test)")
         rows+=("$(row "whole test split, tuned \`$name\`" "$tuned" --holdout-mod "$MOD" --split test)")
-        # = tune --keep-color KEEP: same weights, a tail in the projection (no retraining needed)
-        k=$t+color$KEEP
-        rm -f "$WORK/$k".db*
-        jq -c --argjson w "$KEEP" '.name += "+color\($w)" | .projection.tail = (.color_bins * .color_bins * .color_bins)
-          | .projection.tail_weight = $w' "$WORK/recipes/$t.json" > "$WORK/recipes/$k.json"
-        index "$k" "$WORK/test.csv" "$WORK/recipes/$k.json"
-        rows+=("$(row "test sample, tuned \`$name\` + colour $KEEP (\`--keep-color $KEEP\`)" "$WORK/$k.db")")
         first=0
       fi
     done <<<"$TUNES"
@@ -195,6 +199,42 @@ for st in "${stages[@]}"; do
       row "test sample, \`$BASE\` (raw)" "$WORK/$BASE.db"
       printf '%s\n' "${rows[@]}"
     } | tee "$out_tune"
+  fi
+  first_tune=$(sed -n 's/|.*//p' <<<"$TUNES" | head -1)
+  if [ "$st" = prior ]; then
+    t=$BASE+$first_tune tuned=$WORK/full-$BASE+$first_tune.db
+    [ -f "$tuned" ] && [ -f "$WORK/$t.db" ] || { echo "prior: run the tune stage first" >&2; exit 1; }
+    {
+      echo "Tuned \`$first_tune\` catalogs of the tune stage (base \`$BASE\`), searched with \`--prior W\`."
+      echo
+      echo "$HEAD" | sed 's/^| recipe |/| catalog, prior |/'
+      for w in 0 0.25 0.5 1; do row "test sample, \`--prior $w\`" "$WORK/$t.db" --prior $w; done
+      for w in 0 0.5; do row "whole test split, \`--prior $w\`" "$tuned" --holdout-mod "$MOD" --split test --prior $w; done
+    } | tee "$out_prior"
+  fi
+  if [ "$st" = street ]; then
+    t=$BASE+$first_tune tuned=$WORK/full-$BASE+$first_tune.db full=$WORK/full-$BASE.db
+    [ -f "$tuned" ] || { echo "street: run the tune stage first" >&2; exit 1; }
+    if [ ! -d "$WORK/street" ]; then
+      /usr/bin/python3 bench/street.py --photos "$DATA/photos-225x300" --ids "$WORK/test.csv" --out "$WORK/street" \
+        --n "${STREET_N:-300}" --seed 0 >&2
+    fi
+    if [ ! -f "$WORK/full-default.db" ]; then
+      "$LK" index "$DATA/images" --styles "$DATA/styles.csv" --db "$WORK/full-default.db" --quiet >&2
+    fi
+    {
+      echo "$(ls "$WORK/street" | wc -l) synthetic street photos of test products (\`bench/street.py\`), each searched in the whole catalog (35,281 items)."
+      echo
+      echo "| catalog, search | photos | own product R@1 | own product R@10 | articleType P@10 | baseColour P@10 | gender P@10 | subCategory P@10 |"
+      echo "|---|---|---|---|---|---|---|---|"
+      street_row "default recipe (untuned)" "$WORK/full-default.db" "$WORK/street"
+      street_row "default recipe, \`--multi-crop\`" "$WORK/full-default.db" "$WORK/street" --multi-crop
+      street_row "\`$BASE\` (untuned)" "$full" "$WORK/street"
+      street_row "\`$BASE\`, \`--multi-crop\`" "$full" "$WORK/street" --multi-crop
+      street_row "tuned \`$first_tune\`, no prior" "$tuned" "$WORK/street" --prior 0
+      street_row "tuned \`$first_tune\` + prior" "$tuned" "$WORK/street"
+      street_row "tuned \`$first_tune\` + prior, \`--multi-crop\`" "$tuned" "$WORK/street" --multi-crop
+    } | tee "$out_street"
   fi
 done
 
@@ -211,6 +251,8 @@ if [ $write = 1 ]; then
   for st in "${stages[@]}"; do
     [ "$st" = baselines ] && put baselines "$out_base"
     [ "$st" = tune ] && put tuned "$out_tune"
+    [ "$st" = prior ] && put prior "$out_prior"
+    [ "$st" = street ] && put street "$out_street"
   done
 fi
 echo "bench/quality.sh: $(( $(date +%s) - T0 )) s" >&2

@@ -42,7 +42,7 @@ const char *lk_strerror(int code);
 /* One search result. Plain struct: FAISS-style, callers allocate k of them. */
 typedef struct lk_hit {
   int64_t id;  /* catalog item id, -1 for padding */
-  float score; /* cosine similarity in [-1, 1] */
+  float score; /* cosine similarity in [-1, 1] (plus a tuned catalog's label-prior bonus) */
 } lk_hit;
 
 #endif

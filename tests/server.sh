@@ -143,6 +143,12 @@ check "crop x,y,w,h searches the region" jqe '.count == 10 and .crop.box == [40,
 check "a crop changes the hits" jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] != [$b[0].hits[].id]'
 req -F "image=@$PHOTO" -F crop=200,250,500,500 "$URL/api/search"
 check "a crop reaching past the edge is clipped" jqe '.crop.box == [200,250,25,50]' "$T/body"
+req -F "image=@$PHOTO" -F multicrop=1 -F k=5 "$URL/api/search"
+check "multicrop=1 searches the photo and its crops: the twin first, 5 distinct hits" \
+  jqe --argjson id "$TWIN" '.multicrop == true and .count == 5 and .hits[0].id == $id and ([.hits[].id] | unique | length) == 5' "$T/body"
+req -F "image=@$PHOTO" -F multicrop=1 -F gender=Women -F k=6 "$URL/api/search"
+check "multicrop keeps the filters inside the search" jqe '.count == 6 and all(.hits[]; .gender == "Women")' "$T/body"
+req -F "image=@$PHOTO" -F multicrop=yes "$URL/api/search"; check "multicrop=yes is 400" [ "$S" = 400 ]
 
 echo "server: items, similar, photos"
 req "$URL/api/items/$TWIN"

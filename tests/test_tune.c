@@ -77,6 +77,62 @@ static lk_projection *fit(const float *x, const int32_t *y, long n, uint64_t see
   return p;
 }
 
+/* With field and class names the trained class vectors are kept as a head (the label prior's
+ * posterior): unit columns, the names, the prior weight, and the right class predicted. */
+static void test_train_keeps_heads(void **state) {
+  (void)state;
+  const long n = 600;
+  float *x = malloc(sizeof(float) * n * SYN_D), *y = malloc(sizeof(float) * n * 4);
+  int32_t *lab = malloc(sizeof *lab * n);
+  synth(n, 5, x, lab);
+  char *names[3] = {"A", "B", "C"};
+  lk_train_data d = {.n = n, .dim = SYN_D, .x = x, .nheads = 1, .y = lab, .nclass = {3}};
+  d.head_field[0] = "articleType";
+  d.class_name[0] = names;
+  lk_train_opts o;
+  lk_train_opts_default(&o);
+  o.dims = 4;
+  o.epochs = 40;
+  o.batch = 64;
+  o.lr = 0.02f;
+  o.scale = 8;
+  o.prior[0] = 0.5f;
+  lk_projection *p = NULL;
+  assert_int_equal(lk_train_fit(&d, &o, &p, NULL, NULL), 0);
+  assert_int_equal(p->nheads, 1);
+  assert_string_equal(p->head[0].field, "articleType");
+  assert_int_equal(p->head[0].nclass, 3);
+  assert_string_equal(p->head[0].classes[2], "C");
+  assert_float_equal(p->head[0].prior, 0.5, 0);
+  assert_float_equal(p->head[0].scale, 8, 0);
+  for (int c = 0; c < 3; c++) {
+    double s = 0;
+    for (int k = 0; k < 4; k++) s += (double)p->head[0].w[k * 3 + c] * p->head[0].w[k * 3 + c];
+    assert_float_equal(s, 1.0, 1e-5);
+  }
+  assert_int_equal(lk_projection_apply(p, x, n, y, NULL), 0);
+  long right = 0;
+  for (long i = 0; i < n; i++) {
+    float prob[3];
+    lk_projection_posterior(p, 0, y + (size_t)i * 4, prob);
+    assert_float_equal(prob[0] + prob[1] + prob[2], 1.0, 1e-5);
+    int best = prob[1] > prob[0] ? 1 : 0;
+    if (prob[2] > prob[best]) best = 2;
+    right += best == lab[i];
+  }
+  assert_true(right > n * 0.85); /* the clusters overlap a little: about 0.93 */
+  /* Without names no head is kept (older behaviour). */
+  lk_projection *q = NULL;
+  d.head_field[0] = NULL;
+  assert_int_equal(lk_train_fit(&d, &o, &q, NULL, NULL), 0);
+  assert_int_equal(q->nheads, 0);
+  lk_projection_free(p);
+  lk_projection_free(q);
+  free(x);
+  free(y);
+  free(lab);
+}
+
 static void test_train_separates_clusters(void **state) {
   const long n = 600;
   float *x = malloc(sizeof(float) * n * SYN_D), *px = malloc(sizeof(float) * n * 4);
@@ -612,6 +668,7 @@ static void test_embed_grid_flip(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_train_separates_clusters),
+      cmocka_unit_test(test_train_keeps_heads),
       cmocka_unit_test(test_train_deterministic),
       cmocka_unit_test(test_train_use_mask_and_missing_labels),
       cmocka_unit_test(test_pca_whitening),

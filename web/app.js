@@ -21,7 +21,7 @@
   const $ = (id) => document.getElementById(id);
   const ui = {
     drop: $('drop'), file: $('file'), camera: $('camera'), preview: $('preview'), stage: $('stage'),
-    photo: $('photo'), box: $('box'), clearCrop: $('clear-crop'), newPhoto: $('new-photo'),
+    photo: $('photo'), box: $('box'), clearCrop: $('clear-crop'), newPhoto: $('new-photo'), multicrop: $('multicrop'),
     cropHint: $('crop-hint'), query: $('query'), detail: $('detail'), back: $('back'),
     detailPhoto: $('detail-photo'), detailName: $('detail-name'), detailFields: $('detail-fields'),
     filters: $('filters'), filtersPanel: $('filters-panel'), filterCount: $('filter-count'),
@@ -130,6 +130,7 @@
     if (keep.includes('k') && k > PAGE && k <= MAX_K) out.set('k', String(k));
     const crop = params.get('crop');
     if (keep.includes('crop') && crop && /^\d+,\d+,\d+,\d+$/.test(crop)) out.set('crop', crop);
+    if (keep.includes('crop') && params.get('multicrop') === '1') out.set('multicrop', '1'); // photo and its parts
     return out;
   }
 
@@ -373,8 +374,9 @@
     return photo.url ? photo : null;
   }
 
-  function showPreview(photo, crop) {
+  function showPreview(photo, crop, multi) {
     ui.drop.dataset.state = 'photo';
+    ui.multicrop.checked = !!multi;
     ui.preview.hidden = false;
     if (ui.photo.getAttribute('src') !== photo.url) ui.photo.src = photo.url || '';
     const c = crop && crop.split(',').map(Number);
@@ -402,7 +404,15 @@
   });
   ui.clearCrop.addEventListener('click', () => {
     const r = parseHash();
-    go(hashFor('search', cleanParams(r.params, [])));
+    const params = cleanParams(r.params, ['crop']);
+    params.delete('crop');
+    go(hashFor('search', params));
+  });
+  ui.multicrop.addEventListener('change', () => { // search the photo and 13 of its parts
+    const r = parseHash();
+    const params = cleanParams(r.params, ['crop']);
+    if (ui.multicrop.checked) params.set('multicrop', '1'); else params.delete('multicrop');
+    go(hashFor('search', params));
   });
 
   document.addEventListener('paste', (e) => {
@@ -474,7 +484,7 @@
     const x = Math.round(Math.min(a.x, b.x) * p.w), y = Math.round(Math.min(a.y, b.y) * p.h);
     const w = Math.max(1, Math.round(Math.abs(a.x - b.x) * p.w)), hh = Math.max(1, Math.round(Math.abs(a.y - b.y) * p.h));
     const r = parseHash();
-    const params = cleanParams(r.params, []);
+    const params = cleanParams(r.params, ['crop']);
     params.set('crop', [x, y, w, hh].join(','));
     go(hashFor('search', params));
   };
@@ -526,8 +536,9 @@
       }
     }
     const photo = state.photo;
-    const crop = cleanParams(params, ['crop']).get('crop');
-    showPreview(photo, crop);
+    const kept = cleanParams(params, ['crop']);
+    const crop = kept.get('crop'), multi = kept.get('multicrop') === '1';
+    showPreview(photo, crop, multi);
     const signal = newRequest();
     setBusy(true, 'Searching…');
     try {
@@ -535,7 +546,7 @@
         () => apiSearch(photo, params, signal));
       if (signal.aborted) return;
       setBusy(false);
-      showHits(body, params, crop ? 'Products like the boxed part' : 'Products like your photo');
+      showHits(body, params, (crop ? 'Products like the boxed part' : 'Products like your photo') + (multi ? ' and its parts' : ''));
       state.lastHits = body.hits.slice(0, 5).map((x) => x.id);
       ui.status.textContent = `${fmtInt(body.count)} results in ${fmtMs(body.took_ms)}`;
       ui.status.title = `decode ${fmtMs(body.decode_ms || 0)}, embed ${fmtMs(body.embed_ms)}, search ${fmtMs(body.search_ms)}`;

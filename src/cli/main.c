@@ -261,9 +261,19 @@ static int cmd_index(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- search / similar */
 
+/* --prior W: the label-prior weight of a tuned catalog (0 = off). */
+static int parse_prior(const char *s, float *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end || !(v >= 0 && v <= 100)) return -1;
+  *out = (float)v;
+  return 0;
+}
+
 typedef struct query_opts {
   const char *db, *models;
-  int k, json, backend, index;
+  int k, json, backend, index, multi_crop;
+  float prior;
   lk_filter filter;
   int crop[4], has_crop;
 } query_opts;
@@ -273,10 +283,12 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
       {"db", required_argument, 0, 'd'},     {"models", required_argument, 0, 'm'},
       {"where", required_argument, 0, 'w'},  {"json", no_argument, 0, 'j'},
       {"backend", required_argument, 0, 'B'}, {"crop", required_argument, 0, 'c'},
-      {"index", required_argument, 0, 'X'},
+      {"index", required_argument, 0, 'X'},  {"prior", required_argument, 0, 'P'},
+      {"multi-crop", no_argument, 0, 'U'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   memset(q, 0, sizeof *q);
   q->k = 10;
+  q->prior = -1.0f;
   q->backend = LK_BACKEND_DNNL;
   *help = 0;
   int c;
@@ -290,6 +302,8 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'j': q->json = 1; break;
     case 'B': if (parse_backend(optarg, &q->backend)) return lk_cli_usage(cmd, "--backend is ref or dnnl"); break;
     case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
+    case 'P': if (parse_prior(optarg, &q->prior)) return lk_cli_usage(cmd, "--prior must be a number in 0..100"); break;
+    case 'U': q->multi_crop = 1; break;
     case 'c':
       if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
           q->crop[2] <= 0 || q->crop[3] <= 0)
@@ -325,6 +339,8 @@ static const char *QUERY_HELP =
     "                   season year usage productDisplayName\n"
     "  --json           print {\"hits\":[{id,score,...fields}], ...}\n"
     "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
+    "  --prior W        a tuned catalog's label-prior weight (default: as tuned; 0 = off):\n"
+    "                   items whose type/colour/gender the photo most likely shows rank higher\n"
     "  --models DIR     folder with the .tflite files\n";
 
 static int run_query(int is_similar, int argc, char **argv) {
@@ -335,7 +351,11 @@ static int run_query(int is_similar, int argc, char **argv) {
     printf(is_similar ? "usage: lookalike similar ID --db catalog.db [options]\n\n"
                       : "usage: lookalike search PHOTO --db catalog.db [options]\n\n");
     fputs(QUERY_HELP, stdout);
-    if (!is_similar) fputs("  --crop X,Y,W,H   search only this region of the photo\n", stdout);
+    if (!is_similar)
+      fputs("  --crop X,Y,W,H   search only this region of the photo\n"
+            "  --multi-crop     also search 13 crops of the photo, each item keeping its best score:\n"
+            "                   for a photo where the product fills only part of the frame (14x slower)\n",
+            stdout);
     return LK_EX_OK;
   }
   if (rc) return rc;
@@ -346,6 +366,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   eo.models_dir = q.models;
   eo.backend = q.backend;
   eo.index = q.index;
+  eo.prior = q.prior;
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
@@ -369,7 +390,8 @@ static int run_query(int is_similar, int argc, char **argv) {
       if (rc) { lk_image_free(&img); lk_err_set(&eb, rc, "--crop lies outside the %dx%d photo", img.w, img.h); goto out; }
       use = &crop;
     }
-    rc = lk_engine_search_image(e, use, &q.filter, q.k, hits, &n, &eb);
+    if (q.multi_crop) rc = lk_engine_search_crops(e, use, lk_engine_embed_fn, e, &q.filter, NULL, q.k, hits, &n, &eb);
+    else rc = lk_engine_search_image(e, use, &q.filter, q.k, hits, &n, &eb);
     lk_image_free(&img);
     lk_image_free(&crop);
   }
@@ -478,7 +500,20 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
       json_t *sum = json_object();
       const char *k;
       json_t *v;
-      json_object_foreach(proj, k, v) if (!json_is_string(v) || json_string_length(v) < 256) json_object_set(sum, k, v);
+      json_object_foreach(proj, k, v) {
+        if (!strcmp(k, "heads") && json_is_array(v)) { /* the heads without their weights */
+          json_t *hs = json_array(), *h;
+          size_t i;
+          json_array_foreach(v, i, h) {
+            json_t *hc = json_deep_copy(h);
+            json_object_del(hc, "w");
+            json_array_append_new(hs, hc);
+          }
+          json_object_set_new(sum, k, hs);
+        } else if (!json_is_string(v) || json_string_length(v) < 256) {
+          json_object_set(sum, k, v);
+        }
+      }
       json_object_set_new(rj, "projection", sum);
     }
     json_object_set_new(j, "recipe", rj ? rj : json_null());
@@ -500,6 +535,14 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
         printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
                r.part[i].pool, r.part[i].weight);
       if (r.color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r.color_bins, r.color_weight);
+      if (r.proj) {
+        printf("  tuned:   projection %d -> %d (%d layer%s)\n", lk_projection_in(r.proj), lk_projection_out(r.proj),
+               r.proj->nlayers, r.proj->nlayers > 1 ? "s" : "");
+        for (int h = 0; h < r.proj->nheads; h++)
+          printf("  prior:   %s, %d classes, weight %.2f%s\n", r.proj->head[h].field, r.proj->head[h].nclass,
+                 r.proj->head[h].prior, r.proj->head[h].prior > 0 ? "" : " (off)");
+      }
+      if (r.prescale) printf("  prescale: photos larger than %d px are shrunk to it first\n", r.prescale);
     } else {
       printf("recipe:    none (nothing indexed yet)\n");
     }
@@ -521,13 +564,14 @@ static int cmd_eval(int argc, char **argv) {
       {"markdown", no_argument, 0, 'M'},       {"models", required_argument, 0, 'm'},
       {"breakdown", required_argument, 0, 'b'}, {"backend", required_argument, 0, 'B'},
       {"holdout-mod", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
-      {"index", required_argument, 0, 'X'},
+      {"index", required_argument, 0, 'X'},    {"prior", required_argument, 0, 'P'},
+      {"multi-crop", no_argument, 0, 'U'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   const char *db = NULL, *same_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
   long sample = 3000, breakdown = 15;
   uint64_t seed = 1;
   int json = 0, md = 0, c;
-  lk_eval_scope scope = {0, LK_EVAL_SPLIT_TEST};
+  lk_eval_scope scope = {0, LK_EVAL_SPLIT_TEST, 0};
   lk_engine_opts eo;
   lk_engine_opts_default(&eo);
   while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1) {
@@ -543,6 +587,8 @@ static int cmd_eval(int argc, char **argv) {
     case 'b': breakdown = atol(optarg); break;
     case 'B': if (parse_backend(optarg, &eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
     case 'X': if (lk_engine_index_parse(optarg, &eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
+    case 'P': if (parse_prior(optarg, &eo.prior)) return lk_cli_usage("eval", "--prior must be a number in 0..100"); break;
+    case 'U': scope.multi_crop = 1; break;
     case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
     case 'S':
       if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
@@ -564,6 +610,8 @@ static int cmd_eval(int argc, char **argv) {
              "                      queries and gallery both; test = hash(id) mod M == 0\n"
              "  --split test|train  which split with --holdout-mod (default test)\n"
              "  --index I           auto (default), exact or ivf: the index the queries use\n"
+             "  --prior W           a tuned catalog's label-prior weight (default: as tuned; 0 = off)\n"
+             "  --multi-crop        same-product photos searched as the photo and 13 crops\n"
              "  --json | --markdown output format (default: a table)\n");
       return LK_EX_OK;
     default: return lk_cli_usage("eval", "unknown option");

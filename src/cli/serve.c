@@ -44,6 +44,8 @@ static const char *HELP =
     "  --models DIR     folder with the .tflite files\n"
     "  --backend B      ref or dnnl (default dnnl)\n"
     "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
+    "  --prior W        a tuned catalog's label-prior weight (default: as tuned; 0 = off):\n"
+    "                   items whose type/colour/gender the photo most likely shows rank higher\n"
     "  --max-upload MB  largest request body accepted (default 20)\n"
     "  --timeout S      close a connection idle for S seconds (default 30)\n"
     "  --max-connections N\n"
@@ -84,11 +86,13 @@ int lk_cli_serve(int argc, char **argv) {
       {"embedders", required_argument, 0, 'E'},
       {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
       {"max-per-ip", required_argument, 0, 'I'},
+      {"prior", required_argument, 0, 'P'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
+  float prior = -1.0f;
   lk_server_opts so;
   lk_server_opts_default(&so);
   lk_follow_opts fo;
@@ -108,6 +112,13 @@ int lk_cli_serve(int argc, char **argv) {
     case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
     case 'q': quiet = 1; break;
     case 'X': if (lk_engine_index_parse(optarg, &index)) return usage("--index is auto, exact or ivf"); break;
+    case 'P': {
+      char *end;
+      double v = strtod(optarg, &end);
+      if (end == optarg || *end || !(v >= 0 && v <= 100)) return usage("--prior must be a number in 0..100");
+      prior = (float)v;
+      break;
+    }
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
@@ -147,6 +158,7 @@ int lk_cli_serve(int argc, char **argv) {
   eo.models_dir = models;
   eo.backend = backend;
   eo.index = index;
+  eo.prior = prior;
   eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
   /* the engine comes from a follower (server/follow.h), which keeps it current when the
    * catalog can be followed (postgresql://) */

@@ -12,6 +12,7 @@
 #include "cli/tune.h"
 
 #include "cli/cli.h"
+#include "search/prior.h"
 #include "tune/train.h"
 #include "tune/tune.h"
 
@@ -40,6 +41,11 @@ static const char *HELP =
     "  --weight-decay X    (default 0.0001)\n"
     "  --scale S           cosine-classifier logit scale (default 16)\n"
     "  --margin M          additive cosine margin (default 0.1)\n"
+    "  --prior W[,W,W]     label prior: searches add W x the probability that an item's label\n"
+    "                      (per field) is the query's, from the kept classifier heads (default\n"
+    "                      0.5; 0 = off; search/prior.h); `search/serve/eval --prior W`\n"
+    "                      override it at search time\n"
+    "  --prior-report W,W  also report P@10 with these prior weights (to choose --prior)\n"
     "  --keep-color W      append the raw colour histogram, weight W (the projection's output\n"
     "                      has weight 1), after the projection: keeps instance-level colour\n"
     "  --prescale N        the tuned recipe shrinks photos larger than N px (longer side)\n"
@@ -92,9 +98,44 @@ static long pick_rows(const lk_tune_set *s, int test, long n, long *out) {
   return m;
 }
 
+/* Widened gallery and query vectors of every row for a label prior of weight w on every head
+ * of proj (search/prior.h), into gx and qx (s->n rows of od + extra floats). */
+static int prior_rows(const lk_tune_set *s, const lk_projection *proj, const float *px, int od, float w, float **gx,
+                      float **qx, int *wide, lk_prior **out, lk_errbuf *err) {
+  lk_prior *pr = NULL;
+  int rc = lk_prior_new(proj, w, &pr, err);
+  if (rc || !pr) return rc ? rc : lk_err_set(err, LK_EINVAL, "no heads for a label prior");
+  *wide = od + lk_prior_extra(pr);
+  *gx = malloc(sizeof(float) * (size_t)s->n * *wide);
+  *qx = malloc(sizeof(float) * (size_t)s->n * *wide);
+  if (!*gx || !*qx) {
+    lk_prior_free(pr);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  int cls[LK_PROJ_MAX_HEADS];
+  for (long i = 0; i < s->n; i++) {
+    const float *v = px + (size_t)i * od;
+    for (int h = 0; h < lk_prior_nheads(pr); h++) cls[h] = s->y[(size_t)i * s->nlabels + h];
+    lk_prior_gallery(pr, v, od, cls, *gx + (size_t)i * *wide);
+    lk_prior_query(pr, v, od, *qx + (size_t)i * *wide);
+  }
+  *out = pr;
+  return 0;
+}
+
+typedef struct prior_ctx {
+  const lk_prior *pr;
+  int dim;
+} prior_ctx;
+
+static float prior_score(const void *ctx, const float *q, const float *g) {
+  const prior_ctx *c = ctx;
+  return lk_prior_score(c->pr, q, g, c->dim);
+}
+
 /* P@10 per label on both splits, raw and projected: the over-fitting report. */
 static int report(const lk_tune_set *s, const lk_projection *proj, long sample, const char *const *labels,
-                  lk_errbuf *err) {
+                  const float *priors, int npriors, lk_errbuf *err) {
   long *rows = malloc(sizeof *rows * (size_t)(sample > 0 ? sample : 1));
   int od = lk_projection_out(proj);
   float *px = malloc(sizeof(float) * (size_t)s->n * od);
@@ -117,6 +158,25 @@ static int report(const lk_tune_set *s, const lk_projection *proj, long sample, 
       for (int f = 0; f < s->nlabels; f++) printf("  %12.3f", p[f]);
       printf("   (%ld)\n", n);
     }
+    /* With a label prior: the gallery's labels, the query's predicted classes. */
+    for (int w = 0; w < npriors && !rc && proj->nheads == s->nlabels; w++) {
+      float *gx = NULL, *qx = NULL;
+      int wide = 0;
+      double p[LK_TUNE_MAX_LABELS];
+      lk_prior *pr = NULL;
+      rc = prior_rows(s, proj, px, od, priors[w], &gx, &qx, &wide, &pr, err);
+      prior_ctx pc = {pr, od}; /* ranked exactly as a search ranks (lk_prior_score) */
+      if (!rc) rc = lk_train_knn_precision_fn(gx, qx, wide, rows, n, s->y, s->nlabels, s->dup, 10, prior_score, &pc, p, err);
+      lk_prior_free(pr);
+      if (!rc) {
+        if (priors[w] < 0) printf("%-6s %-10s", t ? "test" : "train", "+prior");
+        else printf("%-6s prior %-4g", t ? "test" : "train", priors[w]);
+        for (int f = 0; f < s->nlabels; f++) printf("  %12.3f", p[f]);
+        printf("   (%ld)\n", n);
+      }
+      free(gx);
+      free(qx);
+    }
   }
   free(rows);
   free(px);
@@ -135,7 +195,8 @@ static int split_list(const char *arg, char *buf, size_t cap, const char **out, 
 
 int lk_cli_tune(int argc, char **argv) {
   enum { O_SPLIT = 256, O_STYLES, O_HOLD, O_RECOUT, O_WEIGHTS, O_METHOD, O_HIDDEN, O_EPOCHS, O_BATCH, O_LR,
-         O_WD, O_SCALE, O_MARGIN, O_SEED, O_EVAL, O_NAME, O_QUIET, O_DROP, O_IDROP, O_KEEP, O_PRESCALE };
+         O_WD, O_SCALE, O_MARGIN, O_SEED, O_EVAL, O_NAME, O_QUIET, O_DROP, O_IDROP, O_KEEP, O_PRESCALE,
+         O_PRIOR, O_PRIOR_REPORT };
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},          {"out", required_argument, 0, 'o'},
       {"labels", required_argument, 0, 'l'},      {"dims", required_argument, 0, 'n'},
@@ -149,10 +210,12 @@ int lk_cli_tune(int argc, char **argv) {
       {"eval-sample", required_argument, 0, O_EVAL}, {"name", required_argument, 0, O_NAME},
       {"dropout", required_argument, 0, O_DROP},  {"input-dropout", required_argument, 0, O_IDROP},
       {"keep-color", required_argument, 0, O_KEEP}, {"prescale", required_argument, 0, O_PRESCALE},
+      {"prior", required_argument, 0, O_PRIOR},   {"prior-report", required_argument, 0, O_PRIOR_REPORT},
       {"quiet", no_argument, 0, O_QUIET},         {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *db = NULL, *out = NULL, *split = NULL, *styles = NULL, *recipe_out = NULL, *name = NULL;
-  const char *labels_arg = "articleType,baseColour,gender", *weights_arg = NULL;
+  const char *labels_arg = "articleType,baseColour,gender", *weights_arg = NULL, *prior_arg = NULL;
+  const char *prior_report_arg = NULL;
   int mod = 5, c;
   long eval_sample = 3000;
   float keep_color = 0;
@@ -174,6 +237,8 @@ int lk_cli_tune(int argc, char **argv) {
     case O_HOLD: mod = atoi(optarg); if (mod < 0) return usage("--holdout-mod must be >= 0"); break;
     case O_RECOUT: recipe_out = optarg; break;
     case O_WEIGHTS: weights_arg = optarg; break;
+    case O_PRIOR: prior_arg = optarg; break;
+    case O_PRIOR_REPORT: prior_report_arg = optarg; break;
     case O_METHOD:
       if (!strcmp(optarg, "softmax")) to.method = LK_TRAIN_SOFTMAX;
       else if (!strcmp(optarg, "pca")) to.method = LK_TRAIN_PCA;
@@ -232,6 +297,34 @@ int lk_cli_tune(int argc, char **argv) {
       if (!(to.head_weight[i] >= 0)) return usage("--weights must be >= 0");
     }
   }
+  float priors_rep[8];
+  int npriors_rep = 0;
+  {
+    char pbuf[512];
+    const char *pv[LK_TUNE_MAX_LABELS];
+    for (int i = 0; i < nl; i++) to.prior[i] = 0.5f; /* docs/QUALITY.md "Label prior" */
+    if (prior_arg) {
+      int np = split_list(prior_arg, pbuf, sizeof pbuf, pv, LK_TUNE_MAX_LABELS);
+      if (np != 1 && np != nl) return usage("--prior needs one number, or one per label field");
+      for (int i = 0; i < nl; i++) {
+        to.prior[i] = (float)atof(pv[np == 1 ? 0 : i]);
+        if (!(to.prior[i] >= 0 && to.prior[i] <= 100)) return usage("--prior must be in 0..100");
+      }
+    }
+    const char *rv[8];
+    if (prior_report_arg) {
+      char rbuf[512];
+      snprintf(rbuf, sizeof rbuf, "%s", prior_report_arg);
+      for (char *tok = strtok(rbuf, ","); tok; tok = strtok(NULL, ",")) {
+        if (npriors_rep == 8) return usage("--prior-report: at most 8 weights");
+        rv[npriors_rep] = tok;
+        priors_rep[npriors_rep] = (float)atof(tok);
+        if (!(priors_rep[npriors_rep] > 0 && priors_rep[npriors_rep] <= 100)) return usage("--prior-report weights must be in (0, 100]");
+        npriors_rep++;
+      }
+    }
+    (void)rv;
+  }
   if (mod == 0) fprintf(stderr, "warning: --holdout-mod 0 trains on every product: no honest test numbers\n");
 
   double t0 = lk_cli_now();
@@ -254,7 +347,13 @@ int lk_cli_tune(int argc, char **argv) {
   if (!use) { rc = lk_err_set(&eb, LK_ENOMEM, "out of memory"); goto fail; }
   for (long i = 0; i < s->n; i++) use[i] = !s->test[i] || mod == 0;
   lk_train_data d = {.n = s->n, .dim = s->dim, .x = s->x, .nheads = nl, .y = s->y, .use = use};
-  for (int f = 0; f < nl; f++) d.nclass[f] = s->nclass[f] > 0 ? s->nclass[f] : 1;
+  for (int f = 0; f < nl; f++) {
+    d.nclass[f] = s->nclass[f] > 0 ? s->nclass[f] : 1;
+    if (s->nclass[f] > 0) { /* keep the heads: the label prior (search/prior.h) needs them */
+      d.head_field[f] = lk_catalog_fields[s->field[f]];
+      d.class_name[f] = s->cname[f];
+    }
+  }
   pc.t0 = lk_cli_now();
   to.progress = on_epoch;
   to.ctx = &pc;
@@ -273,7 +372,8 @@ int lk_cli_tune(int argc, char **argv) {
     proj->tail_weight = keep_color;
   }
   printf("trained in %.1f s\n", t_train);
-  if (eval_sample > 0 && (rc = report(s, proj, eval_sample, labels, &eb))) goto fail;
+  if (npriors_rep == 0 && to.prior[0] > 0) priors_rep[npriors_rep++] = -1; /* as stored */
+  if (eval_sample > 0 && (rc = report(s, proj, eval_sample, labels, priors_rep, npriors_rep, &eb))) goto fail;
 
   /* The tuned recipe: the source's, plus the projection. */
   if ((rc = lk_recipe_copy(&tuned, &s->recipe))) { lk_err_set(&eb, rc, "out of memory"); goto fail; }

@@ -4,10 +4,19 @@
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/size.h"
+
+static void head_clear(lk_projection_head *h) {
+  if (h->classes)
+    for (int c = 0; c < h->nclass; c++) free(h->classes[c]);
+  free(h->classes);
+  free(h->w);
+  memset(h, 0, sizeof *h);
+}
 
 void lk_projection_free(lk_projection *p) {
   if (!p) return;
@@ -15,6 +24,7 @@ void lk_projection_free(lk_projection *p) {
     free(p->layer[i].w);
     free(p->layer[i].b);
   }
+  for (int h = 0; h < p->nheads; h++) head_clear(&p->head[h]);
   free(p);
 }
 
@@ -104,3 +114,82 @@ int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y
   return rc;
 }
 
+
+int lk_projection_add_head(lk_projection *p, const char *field, int nclass, const char *const *classes,
+                           const float *w, float scale, float prior, lk_errbuf *err) {
+  int K = p->layer[p->nlayers - 1].out;
+  if (p->nheads >= LK_PROJ_MAX_HEADS) return lk_err_set(err, LK_EINVAL, "projection: at most %d heads", LK_PROJ_MAX_HEADS);
+  if (nclass < 1 || nclass > LK_PROJ_MAX_CLASSES)
+    return lk_err_set(err, LK_EINVAL, "projection head: 1..%d classes", LK_PROJ_MAX_CLASSES);
+  if (!field || !*field || strlen(field) >= LK_PROJ_MAX_NAME)
+    return lk_err_set(err, LK_EINVAL, "projection head: bad field name");
+  if (!(scale > 0 && scale <= 1000) || !(prior >= 0 && prior <= 100))
+    return lk_err_set(err, LK_EINVAL, "projection head: scale must be in (0, 1000], prior in [0, 100]");
+  for (int c = 0; c < nclass; c++)
+    if (!classes[c] || strlen(classes[c]) >= LK_PROJ_MAX_NAME)
+      return lk_err_set(err, LK_EINVAL, "projection head: class name %d missing or too long", c);
+  lk_projection_head *h = &p->head[p->nheads];
+  memset(h, 0, sizeof *h);
+  snprintf(h->field, sizeof h->field, "%s", field);
+  h->classes = calloc((size_t)nclass, sizeof *h->classes);
+  h->w = malloc(sizeof(float) * (size_t)K * (size_t)nclass); /* K, nclass <= 8192, 4096 */
+  int ok = h->classes && h->w;
+  h->nclass = ok ? nclass : 0;
+  for (int c = 0; ok && c < nclass; c++) ok = (h->classes[c] = strdup(classes[c])) != NULL;
+  if (!ok) {
+    h->nclass = h->classes ? nclass : 0;
+    head_clear(h);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  memcpy(h->w, w, sizeof(float) * (size_t)K * nclass);
+  h->scale = scale;
+  h->prior = prior;
+  p->nheads++;
+  return 0;
+}
+
+void lk_projection_posterior(const lk_projection *p, int hi, const float *y, float *prob) {
+  const lk_projection_head *h = &p->head[hi];
+  int K = p->layer[p->nlayers - 1].out, C = h->nclass;
+  double n2 = 0;
+  for (int k = 0; k < K; k++) n2 += (double)y[k] * y[k];
+  float inv = n2 > 0 ? (float)(1 / sqrt(n2)) : 0;
+  for (int c = 0; c < C; c++) prob[c] = 0;
+  for (int k = 0; k < K; k++) {
+    float yk = y[k] * inv;
+    const float *wr = h->w + (size_t)k * C;
+    for (int c = 0; c < C; c++) prob[c] += yk * wr[c];
+  }
+  float mx = -INFINITY;
+  for (int c = 0; c < C; c++) {
+    prob[c] *= h->scale;
+    if (prob[c] > mx) mx = prob[c];
+  }
+  double z = 0;
+  for (int c = 0; c < C; c++) z += (prob[c] = expf(prob[c] - mx));
+  for (int c = 0; c < C; c++) prob[c] = (float)(prob[c] / z);
+}
+
+lk_projection *lk_projection_dup(const lk_projection *src) {
+  int dims[LK_PROJ_MAX_LAYERS + 1];
+  dims[0] = src->layer[0].in;
+  for (int i = 0; i < src->nlayers; i++) dims[i + 1] = src->layer[i].out;
+  lk_projection *p;
+  if (lk_projection_new(src->nlayers, dims, &p, NULL)) return NULL;
+  for (int i = 0; i < src->nlayers; i++) {
+    p->layer[i].relu = src->layer[i].relu;
+    memcpy(p->layer[i].w, src->layer[i].w, sizeof(float) * (size_t)src->layer[i].in * src->layer[i].out);
+    memcpy(p->layer[i].b, src->layer[i].b, sizeof(float) * (size_t)src->layer[i].out);
+  }
+  p->tail = src->tail;
+  p->tail_weight = src->tail_weight;
+  for (int h = 0; h < src->nheads; h++) {
+    const lk_projection_head *sh = &src->head[h];
+    if (lk_projection_add_head(p, sh->field, sh->nclass, (const char *const *)sh->classes, sh->w, sh->scale,
+                               sh->prior, NULL)) {
+      lk_projection_free(p);
+      return NULL;
+    }
+  }
+  return p;
+}

@@ -97,22 +97,6 @@ int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
 
 /* ---- projections in recipes */
 
-static lk_projection *proj_dup(const lk_projection *src) {
-  int dims[LK_PROJ_MAX_LAYERS + 1];
-  dims[0] = src->layer[0].in;
-  for (int i = 0; i < src->nlayers; i++) dims[i + 1] = src->layer[i].out;
-  lk_projection *p;
-  if (lk_projection_new(src->nlayers, dims, &p, NULL)) return NULL;
-  for (int i = 0; i < src->nlayers; i++) {
-    p->layer[i].relu = src->layer[i].relu;
-    memcpy(p->layer[i].w, src->layer[i].w, sizeof(float) * (size_t)src->layer[i].in * src->layer[i].out);
-    memcpy(p->layer[i].b, src->layer[i].b, sizeof(float) * (size_t)src->layer[i].out);
-  }
-  p->tail = src->tail;
-  p->tail_weight = src->tail_weight;
-  return p;
-}
-
 void lk_recipe_clear(lk_recipe *r) {
   if (!r) return;
   lk_projection_free(r->proj);
@@ -122,7 +106,7 @@ void lk_recipe_clear(lk_recipe *r) {
 int lk_recipe_copy(lk_recipe *dst, const lk_recipe *src) {
   *dst = *src;
   dst->proj = NULL;
-  if (src->proj && !(dst->proj = proj_dup(src->proj))) return LK_ENOMEM;
+  if (src->proj && !(dst->proj = lk_projection_dup(src->proj))) return LK_ENOMEM;
   return 0;
 }
 
@@ -202,11 +186,77 @@ static json_t *proj_to_json(const lk_projection *p) {
     json_object_set_new(o, "tail", json_integer(p->tail));
     json_object_set_new(o, "tail_weight", json_real(p->tail_weight));
   }
+  if (p->nheads > 0) {
+    int K = p->layer[p->nlayers - 1].out;
+    json_t *heads = json_array();
+    if (!heads) goto fail;
+    json_object_set_new(o, "heads", heads);
+    for (int h = 0; h < p->nheads; h++) {
+      const lk_projection_head *hd = &p->head[h];
+      json_t *j = json_object(), *cl = json_array(), *w = floats_b64(hd->w, (size_t)K * hd->nclass);
+      if (!j || !cl || !w || json_array_append_new(heads, j)) {
+        json_decref(cl);
+        json_decref(w);
+        goto fail;
+      }
+      for (int c = 0; c < hd->nclass; c++)
+        if (json_array_append_new(cl, json_string(hd->classes[c]))) {
+          json_decref(cl);
+          json_decref(w);
+          goto fail;
+        }
+      json_object_set_new(j, "field", json_string(hd->field));
+      json_object_set_new(j, "scale", json_real(hd->scale));
+      json_object_set_new(j, "prior", json_real(hd->prior));
+      json_object_set_new(j, "classes", cl);
+      json_object_set_new(j, "w", w);
+    }
+  }
   return o;
 fail:
   json_decref(layers);
   json_decref(o);
   return NULL;
+}
+
+/* The classifier heads of a projection (projection.h), every size checked before allocating. */
+static int heads_from_json(json_t *heads, lk_projection *p, lk_errbuf *err) {
+  int K = p->layer[p->nlayers - 1].out;
+  if (!json_is_array(heads) || json_array_size(heads) > LK_PROJ_MAX_HEADS)
+    return lk_err_set(err, LK_ECORRUPT, "recipe: projection heads must be an array of at most %d", LK_PROJ_MAX_HEADS);
+  for (size_t h = 0; h < json_array_size(heads); h++) {
+    json_t *j = json_array_get(heads, h), *cl = json_object_get(j, "classes"), *w = json_object_get(j, "w");
+    json_t *sc = json_object_get(j, "scale"), *pr = json_object_get(j, "prior");
+    const char *field = json_string_value(json_object_get(j, "field"));
+    size_t C = json_array_size(cl);
+    if (!field || !json_is_array(cl) || C < 1 || C > LK_PROJ_MAX_CLASSES || !json_is_number(sc) ||
+        !json_is_number(pr) || !json_is_string(w) ||
+        json_string_length(w) != BASE64_ENCODE_RAW_LENGTH((size_t)K * C * 4))
+      return lk_err_set(err, LK_ECORRUPT, "recipe: projection head %zu: field, classes, scale, prior or w "
+                        "missing or of the wrong size", h);
+    const char **names = malloc(sizeof *names * C);
+    float *wv = malloc(sizeof(float) * (size_t)K * C);
+    int rc = names && wv ? 0 : LK_ENOMEM;
+    for (size_t c = 0; !rc && c < C; c++)
+      if (!(names[c] = json_string_value(json_array_get(cl, c)))) rc = LK_ECORRUPT;
+    if (!rc) rc = b64_floats(w, wv, (size_t)K * C);
+    if (!rc)
+      rc = lk_projection_add_head(p, field, (int)C, names, wv, (float)json_number_value(sc),
+                                  (float)json_number_value(pr), err);
+    else
+      lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "recipe: projection head %zu: bad classes or weights", h);
+    free(names);
+    free(wv);
+    if (rc) {
+      if (rc == LK_EINVAL) {
+        char m[256];
+        snprintf(m, sizeof m, "%s", err ? lk_err_msg(err) : "bad head");
+        return lk_err_set(err, LK_ECORRUPT, "recipe: projection head %zu: %s", h, m);
+      }
+      return rc;
+    }
+  }
+  return 0;
 }
 
 static int proj_from_json(json_t *o, lk_projection **out, lk_errbuf *err) {
@@ -257,6 +307,11 @@ static int proj_from_json(json_t *o, lk_projection **out, lk_errbuf *err) {
     }
     p->tail = (int)json_integer_value(tl);
     p->tail_weight = (float)json_number_value(tw);
+  }
+  json_t *heads = json_object_get(o, "heads");
+  if (heads && (rc = heads_from_json(heads, p, err))) {
+    lk_projection_free(p);
+    return rc;
   }
   *out = p;
   return 0;

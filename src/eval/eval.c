@@ -136,7 +136,7 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   double t0 = now_s();
   if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
   size_t nitems = lk_engine_item_count(e);
-  int dim = lk_engine_dim(e);
+  int qdim = lk_engine_query_dim(e);
   int rc = 0;
   gal *g = calloc(nitems + 1, sizeof *g);
   long *sizes = calloc(nitems + 1, sizeof *sizes), *dsz = calloc(nitems + 1, sizeof *dsz);
@@ -194,7 +194,7 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   int K = 10, kk = K + 1 + maxdup;
   if (kk > (int)ng) kk = (int)ng;
   const int B = 64;
-  q = malloc(sizeof(float) * (size_t)B * dim);
+  q = malloc(sizeof(float) * (size_t)B * qdim);
   hits = malloc(sizeof *hits * (size_t)B * kk);
   nf = malloc(sizeof *nf * B);
   if (!q || !hits || !nf) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
@@ -203,7 +203,8 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   /* Per-value breakdown of fields[0]. */
   for (size_t b0 = 0; b0 < nq; b0 += B) {
     int nb = (int)(nq - b0 < (size_t)B ? nq - b0 : (size_t)B);
-    for (int b = 0; b < nb; b++) memcpy(q + (size_t)b * dim, g[order[b0 + b]].vec, sizeof(float) * dim);
+    /* the query's own vector only: with a label prior its labels are predicted, never read */
+    for (int b = 0; b < nb; b++) lk_engine_make_query(e, g[order[b0 + b]].vec, q + (size_t)b * qdim);
     if ((rc = lk_engine_search_rows(e, q, nb, kk, allow, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
     for (int b = 0; b < nb; b++) {
       const gal *qq = &g[order[b0 + b]];
@@ -324,10 +325,10 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   }
   closedir(d);
   if (!rc) qsort(names, n, sizeof *names, cmp_str);
-  int dim = lk_engine_dim(e);
-  float *v = malloc(sizeof(float) * (size_t)(dim > 0 ? dim : 1));
+  int qdim = lk_engine_query_dim(e);
+  float *v = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1)), *vq = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1));
   lk_hit hits[10];
-  if (!v && !rc) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  if ((!v || !vq) && !rc) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id;
     parse_id_name(names[i], &id);
@@ -340,52 +341,23 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     lk_errbuf ie = {0};
     if (lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
     int nfound = 0;
-    if (getenv("LK_TTA")) { /* TEMP experiment: multi-crop, max-merge */
-      lk_hit all[20 * 10];
-      int na = 0, ncrop = 0;
-      float scales[] = {1.0f, 0.75f, 0.5f};
-      int nsc = atoi(getenv("LK_TTA"));
-      for (int si = 0; si < nsc && !rc; si++) {
-        float sc = scales[si];
-        int cw = (int)(img.w * sc), ch = (int)(img.h * sc);
-        int steps = sc >= 1 ? 1 : sc >= 0.7f ? 2 : 3;
-        for (int yi = 0; yi < steps && !rc; yi++)
-          for (int xi = 0; xi < steps && !rc; xi++) {
-            int x = steps > 1 ? (img.w - cw) * xi / (steps - 1) : 0, y = steps > 1 ? (img.h - ch) * yi / (steps - 1) : 0;
-            lk_image c = {0};
-            if (lk_image_crop(&img, x, y, cw, ch, &c)) continue;
-            rc = lk_engine_embed(e, &c, v, err);
-            lk_image_free(&c);
-            if (rc) break;
-            int nf2 = 0;
-            if ((rc = lk_index_search(lk_engine_index(e), v, 1, 10, allow, -1, all + na, &nf2))) break;
-            na += nf2;
-            ncrop++;
-          }
-      }
+    if (scope && scope->multi_crop) { /* the photo and 13 crops (engine.h) */
+      rc = lk_engine_search_crops(e, &img, lk_engine_embed_fn, e, NULL, allow, 10, hits, &nfound, err);
       lk_image_free(&img);
       if (rc) break;
-      /* merge: best score per id */
-      for (int a2 = 0; a2 < na; a2++)
-        for (int b2 = a2 + 1; b2 < na; b2++)
-          if (all[b2].score > all[a2].score) { lk_hit t = all[a2]; all[a2] = all[b2]; all[b2] = t; }
-      for (int a2 = 0; a2 < na && nfound < 10; a2++) {
-        int dupl = 0;
-        for (int k = 0; k < nfound; k++) dupl |= hits[k].id == all[a2].id;
-        if (!dupl) hits[nfound++] = all[a2];
-      }
     } else {
-    rc = lk_engine_embed(e, &img, v, err);
-    lk_image_free(&img);
-    if (rc) break;
-    if (allow) {
-      if ((rc = lk_engine_search_rows(e, v, 1, 10, allow, -1, hits, &nfound))) {
-        lk_err_set(err, rc, "search failed");
+      rc = lk_engine_embed(e, &img, v, err);
+      lk_image_free(&img);
+      if (rc) break;
+      if (allow) {
+        lk_engine_make_query(e, v, vq);
+        if ((rc = lk_engine_search_rows(e, vq, 1, 10, allow, -1, hits, &nfound))) {
+          lk_err_set(err, rc, "search failed");
+          break;
+        }
+      } else if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) {
         break;
       }
-    } else if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) {
-      break;
-    }
     }
     out->queries++;
     const lk_item *own = lk_engine_item(e, id);
@@ -413,6 +385,7 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   free(v);
+  free(vq);
   free(allow);
   for (int f = 0; f < nfields; f++)
     if (out->labelled[f]) out->p10[f] /= (double)out->labelled[f];

@@ -44,6 +44,7 @@ enum { LK_EVAL_SPLIT_TEST = 0, LK_EVAL_SPLIT_TRAIN = 1 };
 typedef struct lk_eval_scope {
   int holdout_mod; /* 0 = the whole catalog */
   int split;       /* LK_EVAL_SPLIT_* */
+  int multi_crop;  /* same-product queries: lk_engine_search_crops instead of the whole photo */
 } lk_eval_scope;
 
 /* lk_eval_loo restricted to a scope (NULL = the whole catalog). */

@@ -1,6 +1,7 @@
 /* search/engine.c — loads a catalog into memory and answers searches (see engine.h). */
 #include "search/engine.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "index/index.h"
 #include "index/ivf.h"
 #include "nn/model.h"
+#include "search/prior.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -23,7 +25,11 @@ struct lk_engine {
   lk_index *index;
   lk_ivf *ivf;        /* the approximate index when in use (rows = index rows), else NULL */
   size_t *row_item;   /* index row -> position in items */
-  int dim;
+  int dim;            /* the recipe's vectors */
+  lk_prior *prior;    /* the tuned recipe's label prior (search/prior.h), or NULL */
+  int qdim;           /* the index's rows: dim + the prior's extra floats */
+  int prior_field[LK_PROJ_MAX_HEADS]; /* lk_catalog_fields index of each prior head, or -1 */
+  float *gbuf;        /* a widened row while loading */
   lk_embedder *emb;   /* lazily created; guarded by lock */
   pthread_mutex_t lock;
 };
@@ -61,6 +67,7 @@ void lk_engine_opts_default(lk_engine_opts *o) {
   memset(o, 0, sizeof *o);
   o->backend = LK_BACKEND_DNNL;
   o->lazy_model = 1;
+  o->prior = -1.0f;
 }
 
 int lk_engine_index_parse(const char *s, int *out) {
@@ -81,7 +88,7 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
   const lk_engine *e = ctx;
   const float *v = lk_engine_vector(e, id);
   if (!v) return LK_ECORRUPT;
-  memcpy(out, v, sizeof(float) * (size_t)e->dim);
+  memcpy(out, v, sizeof(float) * (size_t)lk_engine_query_dim(e));
   return 0;
 }
 
@@ -89,7 +96,7 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
  * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536, chunk = 1024;
-  int d = e->dim, rc;
+  int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
   lk_ivf_opts io;
   lk_ivf_opts_default(&io);
   io.expected = n;
@@ -154,11 +161,20 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
   lk_engine *e = ctx;
   if (!e->index) {
     e->dim = dim;
-    int rc = lk_index_new(dim, &e->index);
+    e->qdim = dim + lk_prior_extra(e->prior);
+    if (e->prior && !(e->gbuf = malloc(sizeof(float) * (size_t)e->qdim))) return LK_ENOMEM;
+    int rc = lk_index_new(e->qdim, &e->index);
     if (rc) return rc;
   }
   if (dim != e->dim) return LK_ECORRUPT;
-  return lk_index_add(e->index, id, v);
+  if (!e->prior) return lk_index_add(e->index, id, v);
+  /* The label prior: the row carries the item's labels (prior.h). */
+  const lk_item *it = lk_engine_item(e, id);
+  int cls[LK_PROJ_MAX_HEADS];
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++)
+    cls[h] = it && e->prior_field[h] >= 0 ? lk_prior_class(e->prior, h, it->field[e->prior_field[h]]) : -1;
+  lk_prior_gallery(e->prior, v, dim, cls, e->gbuf);
+  return lk_index_add(e->index, id, e->gbuf);
 }
 
 int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
@@ -186,6 +202,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   }
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
   lk_recipe_id(&e->recipe, e->recipe_id);
+  if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
     lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
@@ -195,6 +213,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
     goto fail;
   }
   if (!e->index && (rc = lk_index_new(1, &e->index))) goto fail;
+  free(e->gbuf);
+  e->gbuf = NULL;
   /* a plain-scan engine (one made in a hurry, server/follow.c) gets no IVF either */
   int use_ivf = !o.plain_scan && lk_engine_index_choice(o.index, lk_index_size(e->index)) == LK_ENGINE_INDEX_IVF;
   /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
@@ -240,6 +260,8 @@ void lk_engine_close(lk_engine *e) {
   free(e->items);
   lk_index_free(e->index);
   lk_ivf_free(e->ivf);
+  lk_prior_free(e->prior);
+  free(e->gbuf);
   free(e->row_item);
   lk_embedder_free(e->emb);
   pthread_mutex_destroy(&e->lock);
@@ -259,11 +281,75 @@ const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
 
 const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
 const char *lk_engine_index_name(const lk_engine *e) { return e->ivf ? "ivf" : "exact"; }
+int lk_engine_query_dim(const lk_engine *e) { return e->qdim > 0 ? e->qdim : e->dim; }
+const lk_prior *lk_engine_prior(const lk_engine *e) { return e->prior; }
+
+void lk_engine_make_query(const lk_engine *e, const float *vec, float *q) {
+  if (e->prior) lk_prior_query(e->prior, vec, e->dim, q);
+  else if (q != vec) memcpy(q, vec, sizeof(float) * (size_t)e->dim);
+}
+
+static int index_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
+                      int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (e->ivf) return lk_ivf_search(e->ivf, queries, nq, k, 0, allow, exclude_id, hits, nfound);
+  return lk_index_search(e->index, queries, nq, k, allow, exclude_id, hits, nfound);
+}
+
+static int by_hit_rank(const void *a, const void *b) {
+  const lk_hit *x = a, *y = b;
+  if (x->score != y->score) return x->score < y->score ? 1 : -1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
+/* With a label prior: candidates from the widened dot product (cos + bonuses) and from the
+ * cosine alone (the query's prior part zeroed), re-scored with lk_prior_score. */
+#define PRIOR_CANDIDATES 200
+static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
+                      int64_t exclude_id, lk_hit *hits, int *nfound) {
+  int qd = e->qdim, m = 4 * k > PRIOR_CANDIDATES ? 4 * k : PRIOR_CANDIDATES, rc = 0;
+  if ((size_t)m > lk_index_size(e->index)) m = (int)lk_index_size(e->index);
+  if (m < 1) m = 1;
+  lk_hit *cand = malloc(sizeof *cand * (size_t)m * 2);
+  float *q0 = malloc(sizeof(float) * (size_t)qd);
+  if (!cand || !q0) {
+    free(cand);
+    free(q0);
+    return LK_ENOMEM;
+  }
+  for (int i = 0; i < nq && !rc; i++) {
+    const float *q = queries + (size_t)i * qd;
+    int n1 = 0, n2 = 0;
+    memcpy(q0, q, sizeof(float) * (size_t)e->dim);
+    memset(q0 + e->dim, 0, sizeof(float) * (size_t)(qd - e->dim));
+    if ((rc = index_rows(e, q, 1, m, allow, exclude_id, cand, &n1)) ||
+        (rc = index_rows(e, q0, 1, m, allow, exclude_id, cand + n1, &n2)))
+      break;
+    int n = 0;
+    for (int c = 0; c < n1 + n2; c++) { /* the union, re-scored */
+      int dup = 0;
+      for (int d = 0; d < n && !dup; d++) dup = cand[d].id == cand[c].id;
+      if (dup) continue;
+      int64_t row = lk_index_row(e->index, cand[c].id);
+      if (row < 0) continue;
+      cand[n].id = cand[c].id;
+      cand[n].score = lk_prior_score(e->prior, q, lk_index_vector(e->index, (size_t)row), e->dim);
+      n++;
+    }
+    qsort(cand, (size_t)n, sizeof *cand, by_hit_rank);
+    lk_hit *h = hits + (size_t)i * k;
+    int keep = n < k ? n : k;
+    for (int j = 0; j < k; j++) h[j] = j < keep ? cand[j] : (lk_hit){-1, -INFINITY};
+    if (nfound) nfound[i] = keep;
+  }
+  free(cand);
+  free(q0);
+  return rc;
+}
 
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
                           const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
-  if (e->ivf) return lk_ivf_search(e->ivf, queries, nq, k, 0, allow, exclude_id, hits, nfound);
-  return lk_index_search(e->index, queries, nq, k, allow, exclude_id, hits, nfound);
+  if (e->prior && k > 0 && k <= LK_INDEX_MAX_K) return prior_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
+  return index_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
 }
 
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
@@ -332,9 +418,16 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
                             int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
   uint64_t *bm = NULL;
+  float *q = NULL;
   int rc = filter_bitmap(e, f, &bm);
-  if (rc) return lk_err_set(err, rc, "out of memory");
-  rc = lk_engine_search_rows(e, vec, 1, k, bm, exclude_id, hits, nfound);
+  if (!rc && e->prior && !(q = malloc(sizeof(float) * (size_t)e->qdim))) rc = LK_ENOMEM;
+  if (rc) {
+    free(bm);
+    return lk_err_set(err, rc, "out of memory");
+  }
+  if (q) lk_engine_make_query(e, vec, q);
+  rc = lk_engine_search_rows(e, q ? q : vec, 1, k, bm, exclude_id, hits, nfound);
+  free(q);
   free(bm);
   if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
   return 0;
@@ -359,4 +452,92 @@ int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k,
     return lk_err_set(err, LK_ENOTFOUND, "item %lld has no vector (photo missing or undecodable)", (long long)id);
   }
   return lk_engine_search_vector(e, v, f, k, id, hits, nfound, err);
+}
+
+/* ---------------------------------------------------------------- multi-crop search */
+
+int lk_engine_embed_fn(void *engine, const lk_image *img, float *vec, lk_errbuf *err) {
+  return lk_engine_embed(engine, img, vec, err);
+}
+
+int lk_engine_crop_boxes(int w, int h, int boxes[][4]) {
+  static const struct { int num, den, steps; } scale[] = {{1, 1, 1}, {3, 4, 2}, {1, 2, 3}};
+  int n = 0;
+  for (size_t s = 0; s < sizeof scale / sizeof *scale; s++) {
+    int cw = (int)((int64_t)w * scale[s].num / scale[s].den), ch = (int)((int64_t)h * scale[s].num / scale[s].den);
+    if (cw < 8 || ch < 8) continue; /* too small to say anything */
+    int st = scale[s].steps;
+    for (int yi = 0; yi < st; yi++)
+      for (int xi = 0; xi < st; xi++) {
+        boxes[n][0] = st > 1 ? (int)((int64_t)(w - cw) * xi / (st - 1)) : 0;
+        boxes[n][1] = st > 1 ? (int)((int64_t)(h - ch) * yi / (st - 1)) : 0;
+        boxes[n][2] = cw;
+        boxes[n][3] = ch;
+        n++;
+      }
+  }
+  return n;
+}
+
+static int by_score_desc(const void *a, const void *b) {
+  const lk_hit *x = a, *y = b;
+  if (x->score != y->score) return x->score < y->score ? 1 : -1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
+int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
+                           const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
+                           lk_errbuf *err) {
+  if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
+  if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
+  int boxes[LK_ENGINE_CROPS][4], nb = lk_engine_crop_boxes(img->w, img->h, boxes), rc = 0, total = 0;
+  size_t nrows = lk_index_size(e->index), words = nrows / 64 + 1;
+  uint64_t *bm = NULL;
+  float *vec = malloc(sizeof(float) * (size_t)e->dim), *q = malloc(sizeof(float) * (size_t)lk_engine_query_dim(e));
+  lk_hit *all = malloc(sizeof *all * (size_t)k * LK_ENGINE_CROPS);
+  if (!vec || !q || !all || (rc = filter_bitmap(e, f, &bm))) {
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (allow && bm) { /* both: rows that pass the filter and are allowed */
+    for (size_t i = 0; i < words; i++) bm[i] &= allow[i];
+  } else if (allow) {
+    if (!(bm = malloc(sizeof *bm * words))) {
+      rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+      goto out;
+    }
+    memcpy(bm, allow, sizeof *bm * words);
+  }
+  for (int b = 0; b < nb && !rc; b++) {
+    lk_image c = {0};
+    if ((rc = lk_image_crop(img, boxes[b][0], boxes[b][1], boxes[b][2], boxes[b][3], &c))) {
+      rc = lk_err_set(err, rc, "crop failed: %s", lk_strerror(rc));
+      break;
+    }
+    rc = fn(ctx, &c, vec, err);
+    lk_image_free(&c);
+    if (rc) break;
+    int n = 0;
+    lk_engine_make_query(e, vec, q);
+    if ((rc = lk_engine_search_rows(e, q, 1, k, bm, -1, all + total, &n)))
+      rc = lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+    total += n;
+  }
+  if (!rc) { /* best score per item: sort, then keep each id's first occurrence */
+    qsort(all, (size_t)total, sizeof *all, by_score_desc);
+    int n = 0;
+    for (int i = 0; i < total && n < k; i++) {
+      int seen = 0;
+      for (int j = 0; j < n && !seen; j++) seen = hits[j].id == all[i].id;
+      if (!seen) hits[n++] = all[i];
+    }
+    for (int i = n; i < k; i++) hits[i] = (lk_hit){-1, -INFINITY};
+    *nfound = n;
+  }
+out:
+  free(vec);
+  free(q);
+  free(all);
+  free(bm);
+  return rc;
 }

@@ -59,6 +59,8 @@ typedef struct lk_engine_opts {
   int search_threads;      /* threads per search's code scan (0 = 1: the server runs searches
                               side by side) */
   int index;               /* enum lk_engine_index (default AUTO) */
+  float prior;             /* a tuned recipe's label-prior weight (search/prior.h): < 0 = as
+                              tuned (default -1), 0 = off, else this weight on every head */
   int nprobe;              /* IVF lists scanned per search (0 = LK_ENGINE_IVF_NPROBE) */
 } lk_engine_opts;
 void lk_engine_opts_default(lk_engine_opts *o);
@@ -88,6 +90,16 @@ const char *lk_engine_index_name(const lk_engine *e);
  * NULL); as lk_index_search. For batch work such as evaluation. */
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
                           const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound);
+/* The label prior (search/prior.h): NULL when the recipe has none or it is off. With a prior
+ * the index rows are wider than the recipe's vectors (lk_engine_query_dim floats: the vector,
+ * then the item's labels), and a query vector must be widened by lk_engine_make_query before
+ * lk_engine_search_rows (lk_engine_search_vector does it). Without one both widths are
+ * lk_engine_dim and make_query copies. lk_engine_vector's first lk_engine_dim floats are
+ * always the item's own vector. */
+const struct lk_prior *lk_engine_prior(const lk_engine *e);
+int lk_engine_query_dim(const lk_engine *e);
+/* q (lk_engine_query_dim floats) = the search row of a query vector vec (lk_engine_dim). */
+void lk_engine_make_query(const lk_engine *e, const float *vec, float *q);
 /* Metadata of an item (owned by the engine), or NULL. */
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */
@@ -103,6 +115,20 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
 /* Photo -> embed -> search. */
 int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
                            lk_hit *hits, int *nfound, lk_errbuf *err);
+/* Multi-crop search, for photos where the product fills only part of the frame (a street
+ * photo, a garment on a floor): the whole photo and LK_ENGINE_CROPS - 1 crops (2 x 2 of 3/4
+ * the size, 3 x 3 of half the size) are each embedded with fn (ctx; lk_engine_embed_fn embeds
+ * with the engine's own embedder) and searched; each item keeps its best score over the crops,
+ * and the k best are returned. allow (NULL = all rows) narrows the rows further than f. Costs
+ * LK_ENGINE_CROPS embeddings. */
+#define LK_ENGINE_CROPS 14
+typedef int (*lk_embed_fn)(void *ctx, const lk_image *img, float *vec, lk_errbuf *err);
+int lk_engine_embed_fn(void *engine, const lk_image *img, float *vec, lk_errbuf *err);
+/* The crop rectangles (x, y, w, h) for a w x h photo; returns their number (<= LK_ENGINE_CROPS). */
+int lk_engine_crop_boxes(int w, int h, int boxes[][4]);
+int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
+                           const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
+                           lk_errbuf *err);
 /* Neighbours of a catalog item (the item itself excluded). LK_ENOTFOUND if no vector. */
 int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
                       int *nfound, lk_errbuf *err);

@@ -75,8 +75,14 @@ int lk_api_param(lk_api_params *p, const char *name, const char *value, lk_errbu
     p->has_crop = 1;
     return 0;
   }
+  if (!strcmp(name, "multicrop")) {
+    if (!*value || !strcmp(value, "0") || !strcmp(value, "false")) p->multi_crop = 0;
+    else if (!strcmp(value, "1") || !strcmp(value, "true")) p->multi_crop = 1;
+    else return lk_err_set(err, LK_EINVAL, "multicrop must be 0 or 1");
+    return 0;
+  }
   if (lk_filter_field(name) < 0)
-    return lk_err_set(err, LK_EINVAL, "unknown parameter '%.60s' (expected k, crop or a field: gender, "
+    return lk_err_set(err, LK_EINVAL, "unknown parameter '%.60s' (expected k, crop, multicrop or a field: gender, "
                       "masterCategory, subCategory, articleType, baseColour, season, year, usage, "
                       "productDisplayName)", name);
   if (!*value) return 0;
@@ -127,6 +133,21 @@ static int hits_reply(const lk_engine *e, const lk_hit *hits, int n, const lk_ap
 }
 
 static double ms(double s) { return (double)(int64_t)(s * 1e5 + 0.5) / 100.0; } /* 2 decimals */
+
+/* Embeds with a pooled embedder (or the engine's own), adding up the time spent queueing. */
+typedef struct pool_embed {
+  lk_embedpool *pool;
+  lk_engine *e;
+  double queue;
+} pool_embed;
+
+static int embed_pooled(void *ctx, const lk_image *img, float *vec, lk_errbuf *err) {
+  pool_embed *pe = ctx;
+  double q = 0;
+  int rc = pe->pool ? lk_embedpool_run(pe->pool, img, vec, &q, err) : lk_engine_embed(pe->e, img, vec, err);
+  pe->queue += q;
+  return rc;
+}
 
 int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t len,
                   const lk_image_limits *lim, const lk_api_params *p, lk_api_reply *r) {
@@ -180,13 +201,22 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
     rc = lk_api_error(r, 503, "embedder dim %d != catalog dim %d", lk_embedpool_dim(pool), lk_engine_dim(e));
     goto out;
   }
-  if ((rc = pool ? lk_embedpool_run(pool, use, vec, &queue, &eb) : lk_engine_embed(e, use, vec, &eb))) {
+  pool_embed pe = {pool, e, 0};
+  if (p->multi_crop) { /* embedding and search of every crop together */
+    if ((rc = lk_engine_search_crops(e, use, embed_pooled, &pe, &p->filter, NULL, p->k, hits, &n, &eb))) {
+      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH ? 503 : rc == LK_EINVAL ? 400 : 500,
+                        "multi-crop search failed: %s", lk_err_msg(&eb));
+      goto out;
+    }
+    queue = pe.queue;
+  } else if ((rc = embed_pooled(&pe, use, vec, &eb))) {
     rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH ? 503 : 500, "embedding failed: %s",
                       lk_err_msg(&eb));
     goto out;
   }
+  queue = pe.queue;
   double t2 = now_s();
-  if ((rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb))) {
+  if (!p->multi_crop && (rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb))) {
     rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
     goto out;
   }
@@ -199,6 +229,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   if (p->has_crop) /* the photo's size and the crop as applied (clipped to the photo) */
     json_object_set_new(r->body, "crop", json_pack("{s:i, s:i, s:[i,i,i,i]}", "width", im.w, "height", im.h,
                                                    "box", applied[0], applied[1], applied[2], applied[3]));
+  if (p->multi_crop) json_object_set_new(r->body, "multicrop", json_true());
   json_object_set_new(r->body, "took_ms", json_real(ms(t3 - t0)));
   json_object_set_new(r->body, "decode_ms", json_real(ms(r->decode_s)));
   json_object_set_new(r->body, "queue_ms", json_real(ms(r->queue_s)));

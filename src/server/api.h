@@ -24,10 +24,11 @@ typedef struct lk_api_params {
   lk_filter filter;
   int crop[4];    /* x, y, w, h in pixels of the uploaded photo */
   int has_crop;
+  int multi_crop; /* "multicrop=1": search the photo and 13 crops (lk_engine_search_crops) */
 } lk_api_params;
 
 void lk_api_params_init(lk_api_params *p);
-/* Applies one request parameter: "k", "crop" (x,y,w,h) or a filter field (lk_catalog_fields,
+/* Applies one request parameter: "k", "crop" (x,y,w,h), "multicrop" (0/1) or a filter field (lk_catalog_fields,
  * case-insensitive; repeated = any of). An empty filter value is ignored (an unset <select>).
  * LK_EINVAL for an unknown name or a malformed value, LK_ETOOBIG past a limit; message in err. */
 int lk_api_param(lk_api_params *p, const char *name, const char *value, lk_errbuf *err);

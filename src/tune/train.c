@@ -309,6 +309,29 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
   return rc;
 }
 
+/* Keeps the trained class vectors (unit columns) as the projection's heads, for the heads
+ * whose names the caller gave. */
+static int keep_heads(net *t, const lk_train_data *d, const lk_train_opts *o, lk_errbuf *err) {
+  int K = o->dims;
+  for (int h = 0; h < d->nheads; h++) {
+    if (!d->head_field[h] || !d->class_name[h]) continue;
+    int C = d->nclass[h];
+    float *w = falloc((size_t)K * C);
+    if (!w) return lk_err_set(err, LK_ENOMEM, "out of memory");
+    for (int c = 0; c < C; c++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += (double)t->V[h][(size_t)k * C + c] * t->V[h][(size_t)k * C + c];
+      float f = s > 1e-30 ? (float)(1 / sqrt(s)) : 0;
+      for (int k = 0; k < K; k++) w[(size_t)k * C + c] = t->V[h][(size_t)k * C + c] * f;
+    }
+    int rc = lk_projection_add_head(t->p, d->head_field[h], C, (const char *const *)d->class_name[h], w, o->scale,
+                                    o->prior[h], err);
+    free(w);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 static int fit_softmax(const lk_train_data *d, const lk_train_opts *o, const long *rows, long nr,
                        const float *mu, float sc, lk_projection **out, double *loss_out, lk_errbuf *err) {
   int B = o->batch;
@@ -368,6 +391,7 @@ static int fit_softmax(const lk_train_data *d, const lk_train_opts *o, const lon
     lk_err_set(err, rc, "folding the centring failed");
     goto out;
   }
+  if ((rc = keep_heads(&t, d, o, err))) goto out;
   *out = t.p;
   t.p = NULL;
   if (loss_out) *loss_out = last;
@@ -543,6 +567,18 @@ out:
 
 int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows, const int32_t *y,
                            int nheads, const int32_t *dup, int k, double *p_at_k, lk_errbuf *err) {
+  return lk_train_knn_precision_q(x, NULL, dim, rows, nrows, y, nheads, dup, k, p_at_k, err);
+}
+
+int lk_train_knn_precision_q(const float *x, const float *qx, int dim, const long *rows, long nrows,
+                             const int32_t *y, int nheads, const int32_t *dup, int k, double *p_at_k,
+                             lk_errbuf *err) {
+  return lk_train_knn_precision_fn(x, qx, dim, rows, nrows, y, nheads, dup, k, NULL, NULL, p_at_k, err);
+}
+
+int lk_train_knn_precision_fn(const float *x, const float *qx, int dim, const long *rows, long nrows,
+                              const int32_t *y, int nheads, const int32_t *dup, int k, lk_train_score_fn score,
+                              const void *ctx, double *p_at_k, lk_errbuf *err) {
   for (int h = 0; h < nheads; h++) p_at_k[h] = 0;
   if (nrows < 2 || k < 1 || k > 1000 || nheads < 1 || nheads > LK_TRAIN_MAX_HEADS)
     return lk_err_set(err, LK_EINVAL, "kNN precision: bad arguments");
@@ -550,7 +586,7 @@ int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows
   size_t ng, nq;
   if (lk_size_mul((size_t)nrows, (size_t)dim, &ng) || lk_size_mul((size_t)QB, (size_t)nrows, &nq))
     return lk_err_set(err, LK_ETOOBIG, "kNN precision: too many rows");
-  float *g = falloc(ng), *sim = falloc(nq);
+  float *g = falloc(ng), *sim = falloc(nq), *qg = qx ? falloc(ng) : NULL;
   long *top = malloc(sizeof *top * (size_t)(k + 1)), *cnt = NULL;
   float *tops = falloc((size_t)k + 1);
   int32_t cmax = 0;
@@ -562,9 +598,10 @@ int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows
   cnt = calloc((size_t)cmax * nheads + 1, sizeof *cnt);
   double sum[LK_TRAIN_MAX_HEADS] = {0};
   long nqs[LK_TRAIN_MAX_HEADS] = {0};
-  int rc = g && sim && top && tops && cnt ? 0 : LK_ENOMEM;
+  int rc = g && sim && top && tops && cnt && (qg || !qx) ? 0 : LK_ENOMEM;
   for (long i = 0; i < nrows && !rc; i++) {
     memcpy(g + (size_t)i * dim, x + (size_t)rows[i] * dim, sizeof(float) * dim);
+    if (qx) memcpy(qg + (size_t)i * dim, qx + (size_t)rows[i] * dim, sizeof(float) * dim);
     for (int h = 0; h < nheads; h++) {
       int32_t c = y[(size_t)rows[i] * nheads + h];
       if (c >= 0) cnt[(size_t)h * cmax + c]++;
@@ -572,7 +609,14 @@ int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows
   }
   for (long q0 = 0; q0 < nrows && !rc; q0 += QB) {
     long nb = nrows - q0 < QB ? nrows - q0 : QB;
-    if ((rc = gemm('N', 'T', nb, nrows, dim, 1.0f, g + (size_t)q0 * dim, dim, g, dim, 0.0f, sim, nrows))) break;
+    if (score) {
+      for (long b = 0; b < nb; b++)
+        for (long j = 0; j < nrows; j++)
+          sim[(size_t)b * nrows + j] = score(ctx, (qx ? qg : g) + (size_t)(q0 + b) * dim, g + (size_t)j * dim);
+    } else if ((rc = gemm('N', 'T', nb, nrows, dim, 1.0f, (qx ? qg : g) + (size_t)q0 * dim, dim, g, dim, 0.0f, sim,
+                          nrows))) {
+      break;
+    }
     for (long b = 0; b < nb; b++) {
       long qi = q0 + b, qr = rows[qi];
       int32_t qd = dup ? dup[qr] : -1;
@@ -609,6 +653,7 @@ int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows
   if (rc) lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "kNN precision: sgemm failed");
   for (int h = 0; h < nheads && !rc; h++) p_at_k[h] = nqs[h] ? sum[h] / nqs[h] : 0;
   free(g);
+  free(qg);
   free(sim);
   free(top);
   free(tops);

@@ -23,6 +23,10 @@ typedef struct lk_train_data {
   const int32_t *y;     /* n * nheads class indices in 0..nclass[h)-1, or -1 = no label */
   int nclass[LK_TRAIN_MAX_HEADS];
   const uint8_t *use;   /* n flags: 1 = a training row; NULL = every row */
+  /* Optional: each head's field and class names. When given, the softmax method keeps the
+   * trained class vectors in the projection (lk_projection_head) for the label prior. */
+  const char *head_field[LK_TRAIN_MAX_HEADS];
+  char *const *class_name[LK_TRAIN_MAX_HEADS];
 } lk_train_data;
 
 typedef struct lk_train_opts {
@@ -39,6 +43,7 @@ typedef struct lk_train_opts {
   float dropout;        /* drop rate of the hidden units while training (default 0) */
   float input_dropout;  /* drop rate of the input values while training (default 0) */
   float pca_eps;        /* PCA-whitening: added to eigenvalues, relative to the mean (0.1) */
+  float prior[LK_TRAIN_MAX_HEADS]; /* label-prior weight stored with each kept head (default 0) */
   uint64_t seed;        /* initial weights and batch order */
   /* Called after each epoch (may be NULL); a non-zero return stops training early. */
   int (*progress)(void *ctx, int epoch, int epochs, double loss);
@@ -59,5 +64,17 @@ int lk_train_fit(const lk_train_data *d, const lk_train_opts *o, lk_projection *
  * precision@k for label head h over queries with a label and >= 1 relevant row. */
 int lk_train_knn_precision(const float *x, int dim, const long *rows, long nrows, const int32_t *y,
                            int nheads, const int32_t *dup, int k, double *p_at_k, lk_errbuf *err);
+/* The same with queries taken from qx (same rows and width as x) and the gallery from x: for
+ * scores that are not symmetric (the label prior: gallery rows carry their labels, queries
+ * their predicted class probabilities). */
+int lk_train_knn_precision_q(const float *x, const float *qx, int dim, const long *rows, long nrows,
+                             const int32_t *y, int nheads, const int32_t *dup, int k, double *p_at_k,
+                             lk_errbuf *err);
+/* The same ranked by score(ctx, query row, gallery row) instead of the dot product (e.g.
+ * lk_prior_score): every pair is scored, so keep nrows to a few thousand. */
+typedef float (*lk_train_score_fn)(const void *ctx, const float *qrow, const float *grow);
+int lk_train_knn_precision_fn(const float *x, const float *qx, int dim, const long *rows, long nrows,
+                              const int32_t *y, int nheads, const int32_t *dup, int k, lk_train_score_fn score,
+                              const void *ctx, double *p_at_k, lk_errbuf *err);
 
 #endif

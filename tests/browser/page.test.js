@@ -231,6 +231,23 @@ async function settled(page) {
     check('"Whole photo" clears the crop', await page.isHidden('#box'));
   });
 
+  console.log('browser: multi-crop');
+  await step('search the photo and its parts', async () => {
+    const answer = page.waitForResponse((res) => res.url().endsWith('/api/search'));
+    await page.check('#multicrop');
+    const body = await (await answer).json(); // the server echoes "multicrop": true
+    await page.waitForFunction(() => location.hash.includes('multicrop=1'));
+    await settled(page);
+    check('the box puts multicrop=1 in the URL', true);
+    check('the search asks the server for multicrop', body.multicrop === true, JSON.stringify(Object.keys(body)));
+    check('the title says the parts are searched too', (await page.textContent('#results-title')).includes('parts'));
+    check('multi-crop results are shown', (await cardIds(page)).length > 0);
+    await page.uncheck('#multicrop');
+    await page.waitForFunction(() => !location.hash.includes('multicrop'));
+    await settled(page);
+    check('unticking goes back to the whole photo', !(await page.isChecked('#multicrop')));
+  });
+
   console.log('browser: not an image');
   await step('non-image upload', async () => {
     const before = await cardIds(page);
