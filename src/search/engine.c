@@ -479,12 +479,6 @@ int lk_engine_crop_boxes(int w, int h, int boxes[][4]) {
   return n;
 }
 
-static int by_score_desc(const void *a, const void *b) {
-  const lk_hit *x = a, *y = b;
-  if (x->score != y->score) return x->score < y->score ? 1 : -1;
-  return (x->id > y->id) - (x->id < y->id);
-}
-
 int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
                            const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
                            lk_errbuf *err) {
@@ -524,7 +518,7 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
     total += n;
   }
   if (!rc) { /* best score per item: sort, then keep each id's first occurrence */
-    qsort(all, (size_t)total, sizeof *all, by_score_desc);
+    qsort(all, (size_t)total, sizeof *all, by_hit_rank);
     int n = 0;
     for (int i = 0; i < total && n < k; i++) {
       int seen = 0;
