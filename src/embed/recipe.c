@@ -182,6 +182,7 @@ static json_t *proj_to_json(const lk_projection *p) {
     json_array_append_new(layers, j);
   }
   json_object_set_new(o, "layers", layers);
+  layers = NULL; /* o owns it now (fail: below frees o) */
   if (p->tail > 0) {
     json_object_set_new(o, "tail", json_integer(p->tail));
     json_object_set_new(o, "tail_weight", json_real(p->tail_weight));
@@ -189,27 +190,18 @@ static json_t *proj_to_json(const lk_projection *p) {
   if (p->nheads > 0) {
     int K = p->layer[p->nlayers - 1].out;
     json_t *heads = json_array();
-    if (!heads) goto fail;
-    json_object_set_new(o, "heads", heads);
+    if (json_object_set_new(o, "heads", heads)) goto fail; /* (takes heads, also on failure) */
     for (int h = 0; h < p->nheads; h++) {
       const lk_projection_head *hd = &p->head[h];
-      json_t *j = json_object(), *cl = json_array(), *w = floats_b64(hd->w, (size_t)K * hd->nclass);
-      if (!j || !cl || !w || json_array_append_new(heads, j)) {
-        json_decref(cl);
-        json_decref(w);
-        goto fail;
-      }
-      for (int c = 0; c < hd->nclass; c++)
-        if (json_array_append_new(cl, json_string(hd->classes[c]))) {
-          json_decref(cl);
-          json_decref(w);
-          goto fail;
-        }
-      json_object_set_new(j, "field", json_string(hd->field));
-      json_object_set_new(j, "scale", json_real(hd->scale));
-      json_object_set_new(j, "prior", json_real(hd->prior));
-      json_object_set_new(j, "classes", cl);
-      json_object_set_new(j, "w", w);
+      json_t *j = json_object();
+      if (json_array_append_new(heads, j)) goto fail; /* (takes j, also on failure) */
+      json_t *cl = json_array();
+      int bad = json_object_set_new(j, "classes", cl) || json_object_set_new(j, "field", json_string(hd->field)) ||
+                json_object_set_new(j, "scale", json_real(hd->scale)) ||
+                json_object_set_new(j, "prior", json_real(hd->prior)) ||
+                json_object_set_new(j, "w", floats_b64(hd->w, (size_t)K * hd->nclass));
+      for (int c = 0; c < hd->nclass && !bad; c++) bad = json_array_append_new(cl, json_string(hd->classes[c]));
+      if (bad) goto fail; /* everything made so far hangs on o */
     }
   }
   return o;
