@@ -65,8 +65,14 @@ evaluate() { # NAME DB [eval options]: leave-one-out (and same-product) quality
 LOAD0=$(load)
 index default "$DB"
 # the same recipe, computed in int8 (the recipe's "compute"; a new recipe id, so a new catalog)
-"$BIN" info --db "$DB" --json | jq '.recipe + {compute: "int8", name: (.recipe.name + "+int8")}' > "$T/int8.json"
-index int8 "$DB8" --recipe "$T/int8.json"
+for try in 1 2 3; do
+  "$BIN" info --db "$DB" --json > "$T/info.json" || true
+  jq -e '.recipe + {compute: "int8", name: (.recipe.name + "+int8")}' "$T/info.json" > "$T/recipe-int8.json" 2>/dev/null && break
+  echo "index: could not read the recipe of $DB (try $try): $(head -c 300 "$T/info.json")"
+  [ "$try" = 3 ] && exit 1
+  sleep 2
+done
+index int8 "$DB8" --recipe "$T/recipe-int8.json"
 evaluate default "$DB" --same-product "$DATA/photos-225x300"
 evaluate int8 "$DB8" --same-product "$DATA/photos-225x300"
 evaluate default-seed2 "$DB" --seed 2 # other queries: how much P@10 moves by sampling alone

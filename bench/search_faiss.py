@@ -17,14 +17,24 @@ def pct(t, p):
     return float(np.percentile(np.asarray(t) * 1e3, p, method="higher"))
 
 
+CPU = []  # the last timed()'s per-query CPU times (this thread's: other processes' turns left out)
+
+
 def timed(index, qs, k):
     out, ts = [], []
+    CPU.clear()
     for q in qs:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         _, i = index.search(q[None, :], k)
         ts.append(time.perf_counter() - t)
+        CPU.append(time.thread_time() - c)
         out.append(i[0])
     return np.array(out), ts
+
+
+def cpu(ts=None):
+    ts = CPU if ts is None else ts
+    return f"cpu_p50_ms={pct(ts, 50):.3f} cpu_p99_ms={pct(ts, 99):.3f}"
 
 
 def recall(got, want, k=10):
@@ -40,7 +50,7 @@ def catalog(d, threads, build_threads):
     flat.add(x)
     got, ts = timed(flat, qs, 11)
     exact = np.array([[j for j in g if j != q][:10] for g, q in zip(got, qi)])
-    print(f"RESULT faiss_flat n={n} threads={threads} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f}", flush=True)
+    print(f"RESULT faiss_flat n={n} threads={threads} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()}", flush=True)
     t = time.perf_counter()
     h = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     h.hnsw.efConstruction = 40
@@ -51,7 +61,7 @@ def catalog(d, threads, build_threads):
     h.hnsw.efSearch = 64
     got, ts = timed(h, qs, 11)
     got = np.array([[j for j in g if j != q][:10] for g, q in zip(got, qi)])
-    print(f"RESULT faiss_hnsw32 n={n} ef=64 build_s={tb:.1f} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} "
+    print(f"RESULT faiss_hnsw32 n={n} ef=64 build_s={tb:.1f} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()} "
           f"recall10={recall(got, exact):.4f} bytes_per_item={(dim * 4 + 32 * 2 * 4):.0f}", flush=True)
 
 
@@ -107,19 +117,20 @@ def large(d, nlist, m, probes, refine, threads, build_threads, pq, flat_queries)
         for p in probes:
             ivp.nprobe = p
             got, ts = timed(ivf, qs, 10)
-            print(f"RESULT {kind} n={n} nprobe={p} refine=0 p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} "
+            print(f"RESULT {kind} n={n} nprobe={p} refine=0 p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()} "
                   f"recall10={recall(got, gt):.4f}", flush=True)
             # the same exact re-rank from the memory-mapped floats as ours
-            out, ts = [], []
+            out, ts, cs = [], [], []
             for qv in qs:
-                t = time.perf_counter()
+                t, c0 = time.perf_counter(), time.thread_time()
                 _, i = ivf.search(qv[None, :], refine)
                 c = np.sort(i[0][i[0] >= 0])
                 s = base[c] @ qv
                 out.append(c[np.argsort(-s)[:10]])
                 ts.append(time.perf_counter() - t)
+                cs.append(time.thread_time() - c0)
             print(f"RESULT {kind} n={n} nprobe={p} refine={refine} p50_ms={pct(ts, 50):.3f} "
-                  f"p99_ms={pct(ts, 99):.3f} recall10={recall(out, gt):.4f}", flush=True)
+                  f"p99_ms={pct(ts, 99):.3f} {cpu(cs)} recall10={recall(out, gt):.4f}", flush=True)
         del ivf
     if flat_queries > 0:  # brute force over all n, the exact answer's cost (floats in RAM)
         flat = faiss.IndexFlatIP(dim)
@@ -127,7 +138,7 @@ def large(d, nlist, m, probes, refine, threads, build_threads, pq, flat_queries)
             flat.add(np.ascontiguousarray(base[i:i + 50000]))
         got, ts = timed(flat, qs[:flat_queries], 10)
         print(f"RESULT faiss_flat n={n} threads={threads} queries={flat_queries} p50_ms={pct(ts, 50):.3f} "
-              f"p99_ms={pct(ts, 99):.3f} recall10={recall(got, gt[:flat_queries]):.4f} bytes_per_item={dim * 4}", flush=True)
+              f"p99_ms={pct(ts, 99):.3f} {cpu()} recall10={recall(got, gt[:flat_queries]):.4f} bytes_per_item={dim * 4}", flush=True)
         del flat
 
 

@@ -49,7 +49,11 @@ def best_at(rows, want=0.95):
 def render(head, rows):
     out = ["Measured by `bash bench/search.sh` (`make bench-search`; part of `make bench`). Load is the",
            "1/5/15-minute load average of the 2-core machine before and after the whole run: above ~1,",
-           "other work shared the cores and every time below is inflated by it, ours and FAISS's alike.", "",
+           "other work shared the cores and every wall-clock time below is inflated by it, ours and FAISS's",
+           "alike. \"CPU\" columns are the searching thread's own CPU time per query",
+           "(`CLOCK_THREAD_CPUTIME_ID`, Python's `time.thread_time`): they leave out the time other",
+           "processes held the core, so they are close to what an idle machine's wall clock would show",
+           "(caches are still shared).", "",
            "```"] + head + ["```", ""]
     ex = [r for r in rows if r["kind"] in ("exact", "exact2")]
     fl = [r for r in rows if r["kind"] == "faiss_flat" and "queries" not in r]
@@ -58,18 +62,22 @@ def render(head, rows):
         out += ["**Exact search over the catalog** (k=10, one query per call, each catalog row in turn as the",
                 "query with itself excluded; the plain float scan and the int8-shortlist scan answer the same",
                 "queries side by side; \"identical\" = same ids, same scores, same order as the plain scan):", "",
-                "| search | threads | filter | p50 ms | p99 ms | identical top-10 |", "|---|---:|---|---:|---:|---:|"]
+                "| search | threads | filter | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | identical top-10 |",
+                "|---|---:|---|---:|---:|---:|---:|---:|"]
         for r in ex:
             if r["kind"] == "exact":
-                out.append(f"| plain float scan (before) | 1 | {r['filter']} | {f(r['plain_p50_ms'])} | {f(r['plain_p99_ms'])} | |")
+                out.append(f"| plain float scan (before) | 1 | {r['filter']} | {f(r['plain_p50_ms'])} | {f(r['plain_p99_ms'])} | | | |")
             t = 1 if r["kind"] == "exact" else 2
+            c50, c99 = (f(r.get("fast_cpu_p50_ms"), 3), f(r.get("fast_cpu_p99_ms"))) if t == 1 else ("", "")
             out.append(f"| int8 shortlist + float re-rank | {t} | {r['filter']} | {f(r['fast_p50_ms'], 3)} | "
-                       f"{f(r['fast_p99_ms'])} | {r['identical_top10']} |")
+                       f"{f(r['fast_p99_ms'])} | {c50} | {c99} | {r['identical_top10']} |")
         for r in fl:
-            out.append(f"| FAISS IndexFlatIP | {r['threads']} | none | {f(r['p50_ms'])} | {f(r['p99_ms'])} | |")
+            out.append(f"| FAISS IndexFlatIP | {r['threads']} | none | {f(r['p50_ms'])} | {f(r['p99_ms'])} | "
+                       f"{f(r.get('cpu_p50_ms'))} | {f(r.get('cpu_p99_ms'))} | |")
         for r in hn:
             out.append(f"| FAISS HNSW32, efSearch 64 (approximate; build {r['build_s']} s) | 1 | none | "
-                       f"{f(r['p50_ms'], 3)} | {f(r['p99_ms'])} | recall@10 {f(r['recall10'], 3)} |")
+                       f"{f(r['p50_ms'], 3)} | {f(r['p99_ms'])} | {f(r.get('cpu_p50_ms'), 3)} | {f(r.get('cpu_p99_ms'))} | "
+                       f"recall@10 {f(r['recall10'], 3)} |")
         out.append("")
         fast = next((r for r in ex if r["kind"] == "exact" and r["filter"] == "none"), None)
         if fast and fl:
@@ -78,10 +86,18 @@ def render(head, rows):
                        + (f", {float(hn[0]['p50_ms']) / float(fast['fast_p50_ms']):.1f}x FAISS HNSW32 (which is approximate)"
                           if hn else "") + ".")
         if fast:
+            def verdict(p50, p99, lim):
+                if p50 <= lim and p99 <= lim:
+                    return "met"
+                return (f"missed: p50 {'met' if p50 <= lim else f'{p50 / lim:.2f}x over'}, "
+                        f"p99 {'met' if p99 <= lim else f'{p99 / lim:.2f}x over'}")
             p50, p99 = float(fast["fast_p50_ms"]), float(fast["fast_p99_ms"])
-            verdict = "met" if p50 <= 1 and p99 <= 1 else (
-                f"missed: p50 {'met' if p50 <= 1 else f'{p50:.2f}x over'}, p99 {'met' if p99 <= 1 else f'{p99:.2f}x over'}")
-            out.append(f"Target \"exact search over the catalog in <= 1 ms per query (p50/p99)\", one thread, unfiltered: {verdict}.")
+            line = (f"Target \"exact search over the catalog in <= 1 ms per query (p50/p99)\", one thread, unfiltered: "
+                    f"wall clock {verdict(p50, p99, 1)} (p50 {p50:.2f}, p99 {p99:.2f} ms)")
+            if "fast_cpu_p50_ms" in fast:
+                c50, c99 = float(fast["fast_cpu_p50_ms"]), float(fast["fast_cpu_p99_ms"])
+                line += f"; CPU time {verdict(c50, c99, 1)} (p50 {c50:.2f}, p99 {c99:.2f} ms)"
+            out.append(line + ".")
         out.append("")
     ib = [r for r in rows if r["kind"] == "ivf_build"]
     iv = [r for r in rows if r["kind"] == "ivf" and "nprobe" in r]
@@ -105,20 +121,22 @@ def render(head, rows):
                        f"{r['train_s']} s + {r['add_s']} s |")
         for r in flb:
             out.append(f"| FAISS IndexFlatIP (exact, floats in RAM) | {r['bytes_per_item']} | |")
-        out += ["", "| index | nprobe | rerank | refine | filter | p50 ms | p99 ms | recall@10 | disallowed or missing hits |",
-                "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+        out += ["", "| index | nprobe | rerank | refine | filter | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | recall@10 | disallowed or missing hits |",
+                "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        cpucols = lambda r, nd=3: f"{f(r.get('cpu_p50_ms'), nd)} | {f(r.get('cpu_p99_ms'), 2 if nd == 3 else nd)}"
         for r in iv:
             name = "**ours IVF, engine default**" if r.get("engine_default") == "1" else "ours IVF"
             out.append(f"| {name} | {r['nprobe']} | {r.get('rerank', '400')} | {r['refine']} | {r['filter']} | {f(r['p50_ms'], 3)} | "
-                       f"{f(r['p99_ms'])} | {f(r['recall10'], 3)} | {r['violations']} |")
+                       f"{f(r['p99_ms'])} | {cpucols(r)} | {f(r['recall10'], 3)} | {r['violations']} |")
         for r in isel:
-            out.append(f"| ours IVF, engine default | | | | {r['filter']} | {f(r['p50_ms'], 3)} | {f(r['p99_ms'])} | | {r['violations']} |")
+            out.append(f"| ours IVF, engine default | | | | {r['filter']} | {f(r['p50_ms'], 3)} | {f(r['p99_ms'])} | "
+                       f"{cpucols(r)} | | {r['violations']} |")
         for r in fv:
             out.append(f"| {FAISS_LARGE[r['kind']]} | {r['nprobe']} | | {r['refine']} | none | {f(r['p50_ms'], 3)} | {f(r['p99_ms'])} | "
-                       f"{f(r['recall10'], 3)} | |")
+                       f"{cpucols(r)} | {f(r['recall10'], 3)} | |")
         for r in flb:
             out.append(f"| FAISS IndexFlatIP ({r['queries']} queries) | all | | | none | {f(r['p50_ms'], 1)} | {f(r['p99_ms'], 1)} | "
-                       f"{f(r['recall10'], 3)} | |")
+                       f"{cpucols(r, 1)} | {f(r['recall10'], 3)} | |")
         out.append("")
         ours = best_at(iv)
         lines = []
@@ -134,8 +152,11 @@ def render(head, rows):
                 mem = float(bb["bytes_per_item"]) / float(b["bytes_per_item"])
                 bt = (float(bb["train_s"]) + float(bb["add_s"])) / (float(b["train_s"]) + float(b["add_s"]))
                 if fr:
+                    cr = ""
+                    if "cpu_p50_ms" in fr and "cpu_p50_ms" in ours:
+                        cr = f" (CPU time {float(fr['cpu_p50_ms']) / float(ours['cpu_p50_ms']):.1f}x)"
                     lines.append(f"{label}: fastest at >= 0.95 is nprobe {fr['nprobe']}, refine {fr['refine']}, p50 "
-                                 f"{float(fr['p50_ms']):.2f} ms = {float(fr['p50_ms']) / o50:.2f}x ours; {mem:.2f}x our RAM per item; "
+                                 f"{float(fr['p50_ms']):.2f} ms = {float(fr['p50_ms']) / o50:.1f}x ours{cr}; {mem:.2f}x our RAM per item; "
                                  f"build {bt:.2f}x our time.")
                 else:
                     top = max((float(r["recall10"]) for r in fv if r["kind"] == kind), default=0)
@@ -147,12 +168,20 @@ def render(head, rows):
             p99 = float(ours["p99_ms"])
             build = float(b["train_s"]) + float(b["add_s"])
             eng = next((r for r in iv if r.get("engine_default") == "1" and r["filter"] == "none"), None)
+            def five(r):
+                a, z = float(r["p50_ms"]), float(r["p99_ms"])
+                t = (f"wall p50 {a:.2f} ms {'(met)' if a <= 5 else f'({a / 5:.2f}x over)'}, "
+                     f"p99 {z:.2f} ms {'(met)' if z <= 5 else f'({z / 5:.2f}x over)'}")
+                if "cpu_p50_ms" in r:
+                    a, z = float(r["cpu_p50_ms"]), float(r["cpu_p99_ms"])
+                    t += (f"; CPU p50 {a:.2f} ms {'(met)' if a <= 5 else f'({a / 5:.2f}x over)'}, "
+                          f"p99 {z:.2f} ms {'(met)' if z <= 5 else f'({z / 5:.2f}x over)'}")
+                return t
             if eng:
                 lines.append(f"The engine's default (nprobe {eng['nprobe']}, rerank {eng.get('rerank', '400')}, refine {eng['refine']}): "
-                             f"p50 {float(eng['p50_ms']):.2f} ms, p99 {float(eng['p99_ms']):.2f} ms, recall@10 {float(eng['recall10']):.3f}.")
+                             f"recall@10 {float(eng['recall10']):.3f}; {five(eng)}.")
             lines.append(f"Targets at {n:,}: built in {build / 60:.1f} min ({'met' if build <= 600 else 'missed'}: minutes); "
-                         f"<= 5 ms per query at recall@10 >= 0.95: p50 {'met' if o50 <= 5 else f'missed, {o50 / 5:.2f}x over'}, "
-                         f"p99 {'met' if p99 <= 5 else f'missed, {p99 / 5:.2f}x over'}; <= 1 KiB per item: "
+                         f"<= 5 ms per query at recall@10 >= 0.95, fastest such setting: {five(ours)}; <= 1 KiB per item: "
                          f"{'met' if float(b['bytes_per_item']) <= 1024 else 'missed'} ({b['bytes_per_item']} B).")
         else:
             lines.append("Ours never reaches recall@10 0.95 in this sweep: target missed (best "
