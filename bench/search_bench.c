@@ -59,19 +59,17 @@ static int load(const char *db, vecs *a) {
   return rc;
 }
 
-static double now(void) {
+static double seconds(clockid_t clock) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(clock, &t);
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static double now(void) { return seconds(CLOCK_MONOTONIC); }
+
 /* This thread's CPU time: unlike the wall clock, it leaves out the time other processes held
  * the core, so it shows what an otherwise idle machine would take (cache sharing aside). */
-static double cpu_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
+static double cpu_now(void) { return seconds(CLOCK_THREAD_CPUTIME_ID); }
 
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -17,23 +17,20 @@ def pct(t, p):
     return float(np.percentile(np.asarray(t) * 1e3, p, method="higher"))
 
 
-CPU = []  # the last timed()'s per-query CPU times (this thread's: other processes' turns left out)
-
-
 def timed(index, qs, k):
-    out, ts = [], []
-    CPU.clear()
+    """Ids found and per-query wall and CPU times (this thread's CPU time leaves out other
+    processes' turns on the core)."""
+    out, ts, cs = [], [], []
     for q in qs:
         t, c = time.perf_counter(), time.thread_time()
         _, i = index.search(q[None, :], k)
         ts.append(time.perf_counter() - t)
-        CPU.append(time.thread_time() - c)
+        cs.append(time.thread_time() - c)
         out.append(i[0])
-    return np.array(out), ts
+    return np.array(out), ts, cs
 
 
-def cpu(ts=None):
-    ts = CPU if ts is None else ts
+def cpu(ts):
     return f"cpu_p50_ms={pct(ts, 50):.3f} cpu_p99_ms={pct(ts, 99):.3f}"
 
 
@@ -48,9 +45,9 @@ def catalog(d, threads, build_threads):
     n, dim = x.shape
     flat = faiss.IndexFlatIP(dim)
     flat.add(x)
-    got, ts = timed(flat, qs, 11)
+    got, ts, cs = timed(flat, qs, 11)
     exact = np.array([[j for j in g if j != q][:10] for g, q in zip(got, qi)])
-    print(f"RESULT faiss_flat n={n} threads={threads} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()}", flush=True)
+    print(f"RESULT faiss_flat n={n} threads={threads} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu(cs)}", flush=True)
     t = time.perf_counter()
     h = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     h.hnsw.efConstruction = 40
@@ -59,9 +56,9 @@ def catalog(d, threads, build_threads):
     faiss.omp_set_num_threads(threads)
     tb = time.perf_counter() - t
     h.hnsw.efSearch = 64
-    got, ts = timed(h, qs, 11)
+    got, ts, cs = timed(h, qs, 11)
     got = np.array([[j for j in g if j != q][:10] for g, q in zip(got, qi)])
-    print(f"RESULT faiss_hnsw32 n={n} ef=64 build_s={tb:.1f} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()} "
+    print(f"RESULT faiss_hnsw32 n={n} ef=64 build_s={tb:.1f} p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu(cs)} "
           f"recall10={recall(got, exact):.4f} bytes_per_item={(dim * 4 + 32 * 2 * 4):.0f}", flush=True)
 
 
@@ -116,8 +113,8 @@ def large(d, nlist, m, probes, refine, threads, build_threads, pq, flat_queries)
               f"bytes_per_item={per:.0f}", flush=True)
         for p in probes:
             ivp.nprobe = p
-            got, ts = timed(ivf, qs, 10)
-            print(f"RESULT {kind} n={n} nprobe={p} refine=0 p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu()} "
+            got, ts, cs = timed(ivf, qs, 10)
+            print(f"RESULT {kind} n={n} nprobe={p} refine=0 p50_ms={pct(ts, 50):.3f} p99_ms={pct(ts, 99):.3f} {cpu(cs)} "
                   f"recall10={recall(got, gt):.4f}", flush=True)
             # the same exact re-rank from the memory-mapped floats as ours
             out, ts, cs = [], [], []
@@ -136,9 +133,9 @@ def large(d, nlist, m, probes, refine, threads, build_threads, pq, flat_queries)
         flat = faiss.IndexFlatIP(dim)
         for i in range(0, n, 50000):
             flat.add(np.ascontiguousarray(base[i:i + 50000]))
-        got, ts = timed(flat, qs[:flat_queries], 10)
+        got, ts, cs = timed(flat, qs[:flat_queries], 10)
         print(f"RESULT faiss_flat n={n} threads={threads} queries={flat_queries} p50_ms={pct(ts, 50):.3f} "
-              f"p99_ms={pct(ts, 99):.3f} {cpu()} recall10={recall(got, gt[:flat_queries]):.4f} bytes_per_item={dim * 4}", flush=True)
+              f"p99_ms={pct(ts, 99):.3f} {cpu(cs)} recall10={recall(got, gt[:flat_queries]):.4f} bytes_per_item={dim * 4}", flush=True)
         del flat
 
 
