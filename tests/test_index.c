@@ -1,7 +1,8 @@
 /* tests/test_index.c — exact top-k search against a brute-force double-precision reference on
  * random unit vectors, over a table of (rows, dim, k, bitmap density, exclude) cases, plus ties,
  * batched queries, bad arguments, id lookup and concurrent searches from two threads; and the
- * optimized (int8 shortlist + float re-rank) search against the plain one on clustered data. */
+ * optimized (int8 shortlist + float re-rank) search against the plain one on clustered data; the
+ * query projection (vectorised in 64-column blocks) against a double-precision reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <pthread.h>
 
 #include "index/index.h"
+#include "index/quant.h"
 #include "testutil.h"
 
 /* xorshift64*: deterministic, seedable per test */
@@ -482,6 +484,35 @@ static void test_optimize_bad_args(void **state) {
   lk_index_free(ix);
 }
 
+/* lk_quant_project against a double reference, at widths that use only the 64-column blocks,
+ * only the tail, and both (the CLI's default is dim 1792, p 256). */
+static void test_project(void **state) {
+  static const int shapes[][2] = {{1792, 256}, {40, 7}, {300, 64}, {129, 100}, {1, 1}};
+  uint64_t s = 11;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    int dim = shapes[k][0], p = shapes[k][1];
+    float *b = malloc(sizeof(float) * (size_t)dim * (size_t)p), *v = malloc(sizeof(float) * (size_t)dim);
+    float *out = malloc(sizeof(float) * (size_t)p);
+    assert_non_null(b);
+    assert_non_null(v);
+    assert_non_null(out);
+    for (size_t i = 0; i < (size_t)dim * (size_t)p; i++) b[i] = rng_gauss(&s);
+    for (int j = 0; j < dim; j++) v[j] = rng_gauss(&s);
+    lk_quant_project(b, dim, p, v, out);
+    for (int c = 0; c < p; c++) {
+      double ref = 0, mag = 0;
+      for (int j = 0; j < dim; j++) {
+        ref += (double)b[(size_t)j * p + c] * v[j];
+        mag += fabs((double)b[(size_t)j * p + c] * v[j]);
+      }
+      if (fabs(out[c] - ref) > 1e-5 * mag + 1e-6) fail_msg("dim %d p %d column %d: %g vs %g", dim, p, c, out[c], ref);
+    }
+    free(b);
+    free(v);
+    free(out);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_against_reference),
@@ -490,6 +521,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent),
       cmocka_unit_test(test_optimized),
       cmocka_unit_test(test_optimize_bad_args),
+      cmocka_unit_test(test_project),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
