@@ -107,6 +107,17 @@ self_found() { jq -e '.hits[0].score >= 0.999' "$T/self.json" > /dev/null; }
 check "resumed catalog: a catalog photo finds itself (score >= 0.999)" self_found
 refused() { "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --recipe color --json > "$T/rec.json" 2>/dev/null; [ $? -eq 1 ] && grep -q "recipe" "$T/rec.json"; }
 check "a different recipe on an existing catalog is refused" refused
+# compute modes: the default recipe runs int8; --compute exact makes another recipe (new catalog)
+check "the default recipe computes int8" bash -c "'$BIN' info --db '$T/c.db' | grep -q 'compute int8'"
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/x.db" --limit 20 --compute exact --quiet > /dev/null 2>&1
+check "--compute exact: info says so" bash -c "'$BIN' info --db '$T/x.db' | grep -q 'compute exact'"
+xq=$(sqlite3 "$T/x.db" "select id from items order by id limit 1 offset 3")
+"$BIN" search "$DATA/images/$xq.jpg" --db "$T/x.db" -k 1 --json > "$T/xself.json" 2>/dev/null
+check "--compute exact: a catalog photo finds itself" jq -e --argjson id "${xq:-0}" '.hits[0].id == $id and .hits[0].score >= 0.999' "$T/xself.json"
+xrefused() { "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/x.db" --compute int8 --quiet > /dev/null 2>&1; [ $? -eq 1 ]; }
+check "--compute int8 on an exact catalog is refused" xrefused
+xbad() { "$BIN" index "$T/img" --db "$T/y.db" --compute fast > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/y.db" ]; }
+check "--compute with an unknown mode is a usage error" xbad
 
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

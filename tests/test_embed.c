@@ -17,7 +17,7 @@
 #include "testutil.h"
 
 static void test_recipe_roundtrip(void **state) {
-  const char *names[] = {"default", "mnv2-avg+color", "mnv2-avg", "mnv2+mnv1+color", "color"};
+  const char *names[] = {"default", "mnv2-avg+color", "mnv2-avg", "mnv2+mnv1+color", "color", "mnv2-avg+color+p80+fp32"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     lk_recipe r, back;
     assert_int_equal(lk_recipe_preset(names[i], &r, NULL), 0);
@@ -49,8 +49,24 @@ static void test_recipe_ids_differ(void **state) {
   b.preprocess = LK_PRE_PAD;
   lk_recipe_id(&b, ib);
   assert_string_not_equal(ia, ib);
-  assert_string_equal(a.name, "mnv2-avg+color+p80");
+  assert_string_equal(a.name, "mnv2-avg+color+p80+int8");
+  assert_int_equal(a.compute, LK_COMPUTE_INT8);
   assert_int_equal(a.prescale, 80);
+  /* the same preset computed exact is another recipe; the suffix needs a CNN preset */
+  assert_int_equal(lk_recipe_preset("mnv2-avg+color+p80", &b, NULL), 0);
+  assert_int_equal(b.compute, LK_COMPUTE_EXACT);
+  lk_recipe_id(&b, ib);
+  assert_string_not_equal(ia, ib);
+  b.compute = LK_COMPUTE_INT8;
+  snprintf(b.name, sizeof b.name, "%s", a.name);
+  lk_recipe_id(&b, ib);
+  assert_string_equal(ia, ib);
+  assert_int_equal(lk_recipe_preset("mnv2-avg+fp32", &b, NULL), 0);
+  assert_int_equal(b.compute, LK_COMPUTE_FP32);
+  assert_string_equal(b.name, "mnv2-avg+fp32");
+  assert_int_equal(lk_recipe_preset("color+int8", &b, NULL), LK_EINVAL);
+  assert_int_equal(lk_recipe_preset("nothing+int8", &b, NULL), LK_ENOTFOUND);
+  assert_int_equal(lk_recipe_preset("+int8", &b, NULL), LK_ENOTFOUND);
   assert_int_equal(a.nparts, 1);
   assert_string_equal(a.part[0].tap, "MobilenetV2/Logits/AvgPool");
   assert_int_equal(a.color_bins, 8);

@@ -126,11 +126,12 @@ static int cmd_index(int argc, char **argv) {
       {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
       {"preprocess", required_argument, 0, 'P'}, {"color-weight", required_argument, 0, 'C'},
       {"flip", no_argument, 0, 'F'},         {"shard", required_argument, 0, 'K'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+      {"compute", required_argument, 0, 'X'}, {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   lk_ingest_opts o;
   const char *recipe_spec = NULL, *pre = NULL;
   float color_weight = -1;
-  int flip = 0;
+  int flip = 0, compute = -1;
   lk_recipe recipe;
   lk_ingest_opts_default(&o);
   index_ui ui = {.tty = isatty(2)};
@@ -147,6 +148,11 @@ static int cmd_index(int argc, char **argv) {
       break;
     case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return lk_cli_usage("index", "--color-weight must be >= 0"); break;
     case 'F': flip = 1; break;
+    case 'X':
+      compute = !strcmp(optarg, "exact") ? LK_COMPUTE_EXACT : !strcmp(optarg, "fp32") ? LK_COMPUTE_FP32
+              : !strcmp(optarg, "int8") ? LK_COMPUTE_INT8 : -1;
+      if (compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
+      break;
     case 'K': {
       char slash;
       if (sscanf(optarg, "%d%c%d", &o.shard, &slash, &o.shards) != 3 || slash != '/' || o.shards < 1 ||
@@ -179,8 +185,12 @@ static int cmd_index(int argc, char **argv) {
              "  --shard K/N      only shard K of N (1 <= K <= N; by a hash of the id): N runs,\n"
              "                   on as many machines, index a catalog together into one\n"
              "                   postgresql:// --db; re-running a shard is harmless\n"
-             "  --recipe NAME    embedding recipe for a new catalog: default (= mnv2-avg+color),\n"
+             "  --recipe NAME    embedding recipe for a new catalog: default\n"
+             "                   (= mnv2-avg+color+p80+int8), mnv2-avg+color+p80, mnv2-avg+color,\n"
              "                   mnv2-avg, mnv2+mnv1+color, color, or a recipe .json file\n"
+             "  --compute C      how the CNN runs for a new catalog: int8 (the default's; oneDNN\n"
+             "                   VNNI, fastest), fp32, or exact (TFLite's integer arithmetic, bit\n"
+             "                   for bit; ~3.5x slower, same search quality)\n"
              "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"
              "  --color-weight W weight of the colour histogram part (default 0.3)\n"
              "  --flip           average the CNN part over the photo and its mirror image\n"
@@ -198,7 +208,7 @@ static int cmd_index(int argc, char **argv) {
   if (optind != argc - 1) return lk_cli_usage("index", "expected one IMAGES_DIR");
   o.images_dir = argv[optind];
   if (!o.db_path) return lk_cli_usage("index", "--db is required");
-  if (recipe_spec || pre || color_weight >= 0 || flip) {
+  if (recipe_spec || pre || color_weight >= 0 || flip || compute >= 0) {
     lk_errbuf rb = {0};
     if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
     if (pre) recipe.preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
@@ -208,6 +218,10 @@ static int cmd_index(int argc, char **argv) {
       if (color_weight == 0) recipe.color_bins = 0;
     }
     if (flip) recipe.flip = 1;
+    if (compute >= 0) {
+      if (recipe.nparts == 0) return lk_cli_usage("index", "--compute: this recipe has no CNN part");
+      recipe.compute = compute;
+    }
     o.recipe = &recipe;
   }
   if (ui.json) ui.problems = json_array();
@@ -529,8 +543,9 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
            lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
            LK_ENGINE_IVF_AUTO_MIN);
     if (have_recipe) {
-      printf("recipe:    %s (id %s), preprocess %s%s\n", r.name, rid ? rid : "?",
-             r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "");
+      printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r.name, rid ? rid : "?",
+             r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "",
+             r.compute == LK_COMPUTE_INT8 ? "int8" : r.compute == LK_COMPUTE_FP32 ? "fp32" : "exact");
       for (int i = 0; i < r.nparts; i++)
         printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
                r.part[i].pool, r.part[i].weight);

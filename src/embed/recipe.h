@@ -50,8 +50,10 @@ typedef struct lk_recipe {
 
 /* The default recipe, chosen by measurement (README, docs/QUALITY.md). */
 void lk_recipe_default(lk_recipe *r);
-/* Fills r from a named preset: "default", "mnv2-avg+color", "mnv2-avg+color+p80" (the same,
- * prescale 80), "mnv2-avg", "mnv2+mnv1+color", "color". LK_ENOTFOUND for an unknown name. */
+/* Fills r from a named preset: "default" (= "mnv2-avg+color+p80+int8"), "mnv2-avg+color",
+ * "mnv2-avg+color+p80" (the same, prescale 80), "mnv2-avg", "mnv2+mnv1+color", "color"; these
+ * compute exact, and a CNN preset followed by "+int8" or "+fp32" is the same recipe computed
+ * that way (a different recipe id). LK_ENOTFOUND for an unknown name. */
 int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err);
 /* A preset name, or the path of a JSON file holding a recipe (as lk_recipe_to_json writes). */
 int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err);

@@ -481,13 +481,14 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
       w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
       float base = w->order[p].s;
       for (size_t i0 = 0; i0 < L->len; i0 += 64) {
-        int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = 0;
+        int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = m;
         size_t idx[64];
-        for (int i = 0; i < m; i++) {
-          size_t r = L->rows[i0 + (size_t)i];
-          if (allowed_row(allow, r) && v->ids[r] != exclude_id) idx[mm++] = i0 + (size_t)i;
+        if (allow) { /* the bitmap is n/8 bytes (cache-resident); the rows' ids are not */
+          mm = 0;
+          for (int i = 0; i < m; i++)
+            if (allowed_row(allow, L->rows[i0 + (size_t)i])) idx[mm++] = i0 + (size_t)i;
+          if (!mm) continue;
         }
-        if (!mm) continue;
         seen += (size_t)mm;
         if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
         else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
@@ -496,6 +497,12 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
           size_t j = mm == m ? i0 + (size_t)i : idx[i];
           float s = base + qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
           if (s >= floor) {
+            /* the excluded id is looked up only for rows that would enter: a random read of
+             * ids[] for every scanned row cost more than the scan itself */
+            if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
+              seen--;
+              continue;
+            }
             lk_topk_offer(&cand, (int64_t)L->rows[j], s);
             floor = lk_topk_floor(&cand);
           }
