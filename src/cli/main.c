@@ -149,8 +149,7 @@ static int cmd_index(int argc, char **argv) {
     case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return lk_cli_usage("index", "--color-weight must be >= 0"); break;
     case 'F': flip = 1; break;
     case 'X':
-      compute = !strcmp(optarg, "exact") ? LK_COMPUTE_EXACT : !strcmp(optarg, "fp32") ? LK_COMPUTE_FP32
-              : !strcmp(optarg, "int8") ? LK_COMPUTE_INT8 : -1;
+      compute = lk_recipe_compute_parse(optarg);
       if (compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
       break;
     case 'K': {
@@ -545,7 +544,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     if (have_recipe) {
       printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r.name, rid ? rid : "?",
              r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "",
-             r.compute == LK_COMPUTE_INT8 ? "int8" : r.compute == LK_COMPUTE_FP32 ? "fp32" : "exact");
+             lk_recipe_compute_name(r.compute));
       for (int i = 0; i < r.nparts; i++)
         printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
                r.part[i].pool, r.part[i].weight);

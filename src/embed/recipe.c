@@ -34,6 +34,19 @@ static void set_part(lk_recipe_part *p, const char *model, const char *sha, cons
   p->weight = weight;
 }
 
+static const char *const compute_names[] = {[LK_COMPUTE_EXACT] = "exact", [LK_COMPUTE_FP32] = "fp32",
+                                             [LK_COMPUTE_INT8] = "int8"};
+
+const char *lk_recipe_compute_name(int compute) {
+  return compute >= 0 && compute < (int)(sizeof compute_names / sizeof *compute_names) ? compute_names[compute] : NULL;
+}
+
+int lk_recipe_compute_parse(const char *s) {
+  for (int c = 0; s && c < (int)(sizeof compute_names / sizeof *compute_names); c++)
+    if (!strcmp(s, compute_names[c])) return c;
+  return -1;
+}
+
 void lk_recipe_default(lk_recipe *r) {
   lk_errbuf eb;
   int rc = lk_recipe_preset("default", r, &eb);
@@ -46,20 +59,17 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
    * same-product recall (docs/PERFORMANCE.md, Indexing). */
   if (!strcmp(name, "default")) name = "mnv2-avg+color+p80+int8";
   /* "<preset>+int8" / "<preset>+fp32": that CNN preset, computed in int8 / fp32 */
-  static const struct { const char *suffix; int compute; } modes[] = {{"+int8", LK_COMPUTE_INT8},
-                                                                      {"+fp32", LK_COMPUTE_FP32}};
-  size_t n = strlen(name);
-  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-    size_t k = strlen(modes[i].suffix);
-    if (n <= k || n - k >= sizeof r->name || strcmp(name + n - k, modes[i].suffix)) continue;
+  const char *plus = strrchr(name, '+');
+  int mode = plus ? lk_recipe_compute_parse(plus + 1) : -1;
+  if (mode > LK_COMPUTE_EXACT && plus > name && (size_t)(plus - name) < sizeof r->name) {
     char base[sizeof r->name];
-    memcpy(base, name, n - k);
-    base[n - k] = 0;
+    memcpy(base, name, (size_t)(plus - name));
+    base[plus - name] = 0;
     int rc = lk_recipe_preset(base, r, err);
     if (rc) return rc;
     if (r->nparts == 0)
-      return lk_err_set(err, LK_EINVAL, "recipe '%s' has no CNN part to compute in %s", base, modes[i].suffix + 1);
-    r->compute = modes[i].compute;
+      return lk_err_set(err, LK_EINVAL, "recipe '%s' has no CNN part to compute in %s", base, plus + 1);
+    r->compute = mode;
     snprintf(r->name, sizeof r->name, "%s", name);
     return 0;
   }
@@ -362,8 +372,7 @@ char *lk_recipe_to_json(const lk_recipe *r) {
   /* Optional keys appear only when set, so older recipes keep their ids. */
   if (r->prescale > 0) json_object_set_new(o, "prescale", json_integer(r->prescale));
   if (r->color_fg) json_object_set_new(o, "color_fg", json_true());
-  if (r->compute == LK_COMPUTE_FP32) json_object_set_new(o, "compute", json_string("fp32"));
-  if (r->compute == LK_COMPUTE_INT8) json_object_set_new(o, "compute", json_string("int8"));
+  if (r->compute != LK_COMPUTE_EXACT) json_object_set_new(o, "compute", json_string(lk_recipe_compute_name(r->compute)));
   if (r->proj) {
     json_t *pj = proj_to_json(r->proj);
     if (!pj) {
@@ -446,8 +455,7 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
   r->color_fg = json_is_true(json_object_get(o, "color_fg"));
   json_t *cm = json_object_get(o, "compute"); /* absent = "exact" (0): older ids unchanged */
   if (cm) {
-    const char *cs = json_string_value(cm);
-    r->compute = !cs ? -1 : !strcmp(cs, "exact") ? LK_COMPUTE_EXACT : !strcmp(cs, "fp32") ? LK_COMPUTE_FP32 : !strcmp(cs, "int8") ? LK_COMPUTE_INT8 : -1;
+    r->compute = lk_recipe_compute_parse(json_string_value(cm));
     if (r->compute < 0) {
       rc = lk_err_set(err, LK_ECORRUPT, "recipe: compute must be \"exact\", \"fp32\" or \"int8\"");
       goto out;

@@ -48,6 +48,11 @@ typedef struct lk_recipe {
                         A plain struct copy shares it (the copy must not be cleared too). */
 } lk_recipe;
 
+/* "exact", "fp32" or "int8" for an enum lk_compute value (NULL for any other), and back: the
+ * value for one of those names, -1 for anything else (NULL included). */
+const char *lk_recipe_compute_name(int compute);
+int lk_recipe_compute_parse(const char *s);
+
 /* The default recipe, chosen by measurement (README, docs/QUALITY.md). */
 void lk_recipe_default(lk_recipe *r);
 /* Fills r from a named preset: "default" (= "mnv2-avg+color+p80+int8"), "mnv2-avg+color",
