@@ -5,10 +5,15 @@
 # tunes a projection on the training split and measures it on the same test sample (and on a
 # 3,000-product training sample, so over-fitting shows). Catalogs live under $WORK (/tmp).
 #
-#   bench/quality.sh [baselines] [tune] [prior] [street] [--write]   (default: all four)
+#   bench/quality.sh [baselines] [tune] [prior] [street] [street-real] [--write]   (default: all five)
 #   prior: the tuned catalogs of `tune` searched with label-prior weights 0..1 (--prior W)
 #   street: bench/street.py's synthetic street photos of test products (STREET_N, default 300)
-#           searched in the whole catalog, raw and tuned, with and without --multi-crop
+#           searched in the whole catalog, raw and tuned, with and without --multi-crop (a
+#           secondary check: synthetic photos measured the wrong thing, see street-real)
+#   street-real: the shop's pipeline (index the training split -> `lookalike tune` with no
+#           options -> index the held-out products as new ones) measured on the real phone
+#           photos of $STREET (eval --street: P@10 by articleType per label, micro and macro)
+#           and on the new products' studio photos (neighbours P@10, same-product R@1/R@10)
 #   --write   also replace the tables between the bench markers in docs/QUALITY.md
 #   env: BUILD (build), WORK (/tmp/lookalike-quality), DATA (../shared/data/fashion-catalog),
 #        LOOKALIKE_MODELS (../shared/models), SAMPLE (3000), MOD (5), BASE (rich: the tuned
@@ -28,13 +33,14 @@ LK=$BUILD/lookalike
 stages=() write=0
 for a in "$@"; do
   case $a in
-    baselines|tune|prior|street) stages+=("$a") ;;
+    baselines|tune|prior|street|street-real) stages+=("$a") ;;
     --write) write=1 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
-[ ${#stages[@]} -gt 0 ] || stages=(baselines tune prior street)
+[ ${#stages[@]} -gt 0 ] || stages=(baselines tune prior street street-real)
+STREET=${STREET:-../shared/data/street-photos}
 command -v jq >/dev/null || { echo "jq is needed (apt-get install jq)" >&2; exit 1; }
 [ -f "$DATA/styles.csv" ] || { echo "no catalog at $DATA" >&2; exit 1; }
 make -s BUILD="$BUILD" "$LK" >&2
@@ -139,6 +145,7 @@ pca|--method pca --prescale 80"}
 LABELS=${LABELS:-articleType,baseColour,gender}
 
 out_base=$WORK/baselines.md out_tune=$WORK/tuned.md out_prior=$WORK/prior.md out_street=$WORK/street.md
+out_sreal=$WORK/street-real.md
 # street_row LABEL DB DIR [EVAL ARGS...]: the same-product numbers of a folder of query photos
 street_row() {
   local label=$1 db=$2 dir=$3; shift 3
@@ -236,6 +243,45 @@ for st in "${stages[@]}"; do
       street_row "tuned \`$first_tune\` + prior, \`--multi-crop\`" "$tuned" "$WORK/street" --multi-crop
     } | tee "$out_street"
   fi
+  if [ "$st" = street-real ]; then
+    [ -f "$STREET/labels.csv" ] || { echo "street-real: no $STREET/labels.csv" >&2; exit 1; }
+    raw=$WORK/shop-raw.db tuned=$WORK/shop-tuned.db
+    echo "street-real: index the training split, tune with no options, add the held-out products ..." >&2
+    "$LK" index "$DATA/images" --styles "$WORK/train.csv" --db "$raw" --quiet >&2
+    rm -f "$tuned" "$tuned"-*
+    t0=$(date +%s)
+    "$LK" tune --db "$raw" --out "$tuned" --quiet > "$WORK/shop-tune.log"
+    tune_s=$(( $(date +%s) - t0 ))
+    "$LK" index "$DATA/images" --styles "$DATA/styles.csv" --db "$tuned" --quiet >&2
+    if [ ! -f "$WORK/full-default.db" ]; then
+      "$LK" index "$DATA/images" --styles "$DATA/styles.csv" --db "$WORK/full-default.db" --quiet >&2
+    fi
+    # sreal_row LABEL DB [EVAL ARGS...]: street micro/macro, then the new products' studio numbers
+    sreal_row() {
+      local label=$1 db=$2; shift 2
+      local s j
+      s=$("$LK" eval --db "$db" --street "$STREET" --json "$@" 2>/dev/null)
+      j=$("$LK" eval --db "$db" --sample 0 --holdout-mod "$MOD" --split test --same-product "$DATA/photos-225x300" \
+            --fields articleType,baseColour --json "$@" 2>/dev/null)
+      jq -rn --arg l "$label" --argjson s "$s" --argjson j "$j" '
+        def f: (. * 1000 | round) as $m | "\($m / 1000 | floor).\(($m % 1000) + 1000 | tostring | .[1:])";
+        "| \($l) | \($s.micro_p10|f) | \($s.macro_p10|f) | \([$s.labels[] | select(.gallery >= 30) | .p10] | min | f) | \($j.metrics.articleType.p10|f) | \($j.metrics.baseColour.p10|f) | \($j.same_product.recall1|f) | \($j.same_product.recall10|f) |"'
+    }
+    {
+      echo "The shop's pipeline: \`lookalike index\` of the training split ($(( $(grep -c . "$WORK/train.csv") - 1 )) products), \`lookalike tune --db raw.db --out tuned.db\` with no other option ($tune_s s), then \`lookalike index\` of the whole catalog into the tuned catalog, which embeds the $(( $(grep -c . "$WORK/test.csv") - 1 )) held-out products as new ones. Street: the $(( $(grep -c . "$STREET/labels.csv") - 1 )) real phone photos of \`$STREET\` (\`eval --street\`), each searched in the whole catalog. Studio: the new products only (\`eval --holdout-mod $MOD --split test --same-product photos-225x300\`)."
+      echo
+      echo "| catalog, search | street P@10 micro | street P@10 macro | worst label (>= 30 products) | new products' neighbours articleType P@10 | baseColour P@10 | own 225x300 photo R@1 | R@10 |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+      sreal_row "untuned (\`index\` only, whole catalog)" "$WORK/full-default.db"
+      sreal_row "tuned, default search" "$tuned"
+      sreal_row "tuned, \`--prior 0\`" "$tuned" --prior 0
+      sreal_row "tuned, \`--garment on\`" "$tuned" --garment on
+      echo
+      echo "Per label, tuned catalog, default search (\`lookalike eval --db tuned.db --street $STREET --markdown\`):"
+      echo
+      "$LK" eval --db "$tuned" --street "$STREET" --markdown 2>/dev/null
+    } | tee "$out_sreal"
+  fi
 done
 
 # --write: the tables go between <!-- bench:NAME --> and <!-- /bench:NAME --> in docs/QUALITY.md.
@@ -253,6 +299,7 @@ if [ $write = 1 ]; then
     [ "$st" = tune ] && put tuned "$out_tune"
     [ "$st" = prior ] && put prior "$out_prior"
     [ "$st" = street ] && put street "$out_street"
+    [ "$st" = street-real ] && put street-real "$out_sreal"
   done
 fi
 echo "bench/quality.sh: $(( $(date +%s) - T0 )) s" >&2

@@ -38,8 +38,7 @@ if [ "${LOOKALIKE_DEMO_TUNE:-1}" = 1 ]; then
   TUNED=${DB%.db}-tuned.db
   echo "== lookalike tune --db $DB --out $TUNED"
   rm -f "$TUNED"
-  ./build/lookalike tune --db "$DB" --out "$TUNED" --hidden 1024 --dropout 0.5 --input-dropout 0.5 \
-    --prescale 80 --quiet --eval-sample "$([ $LIMIT = 0 ] && echo 3000 || echo 600)"
+  ./build/lookalike tune --db "$DB" --out "$TUNED" --quiet --eval-sample "$([ $LIMIT = 0 ] && echo 3000 || echo 600)"
   DB=$TUNED
   if [ -n "$q" ]; then
     echo "== the same search in the tuned catalog"

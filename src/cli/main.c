@@ -283,9 +283,17 @@ static int parse_prior(const char *s, float *out) {
   return 0;
 }
 
+/* --garment on|off (search, eval, serve): isolate the garment of a query photo first. */
+static int parse_garment(const char *s, int *out) {
+  if (!strcmp(s, "on")) *out = LK_ENGINE_GARMENT_ON;
+  else if (!strcmp(s, "off")) *out = LK_ENGINE_GARMENT_OFF;
+  else return -1;
+  return 0;
+}
+
 typedef struct query_opts {
   const char *db, *models;
-  int k, json, backend, index, multi_crop;
+  int k, json, backend, index, multi_crop, garment;
   float prior;
   lk_filter filter;
   int crop[4], has_crop;
@@ -297,7 +305,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
       {"where", required_argument, 0, 'w'},  {"json", no_argument, 0, 'j'},
       {"backend", required_argument, 0, 'B'}, {"crop", required_argument, 0, 'c'},
       {"index", required_argument, 0, 'X'},  {"prior", required_argument, 0, 'P'},
-      {"multi-crop", no_argument, 0, 'U'},
+      {"multi-crop", no_argument, 0, 'U'},   {"garment", required_argument, 0, 'G'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   memset(q, 0, sizeof *q);
   q->k = 10;
@@ -317,6 +325,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
     case 'P': if (parse_prior(optarg, &q->prior)) return lk_cli_usage(cmd, "--prior must be a number in 0..100"); break;
     case 'U': q->multi_crop = 1; break;
+    case 'G': if (parse_garment(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
     case 'c':
       if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
           q->crop[2] <= 0 || q->crop[3] <= 0)
@@ -367,7 +376,9 @@ static int run_query(int is_similar, int argc, char **argv) {
     if (!is_similar)
       fputs("  --crop X,Y,W,H   search only this region of the photo\n"
             "  --multi-crop     also search 13 crops of the photo, each item keeping its best score:\n"
-            "                   for a photo where the product fills only part of the frame (14x slower)\n",
+            "                   for a photo where the product fills only part of the frame (14x slower)\n"
+            "  --garment on|off first find the garment in the photo and put it on white, like a\n"
+            "                   catalog photo (default off: docs/QUALITY.md, \"Street photos\")\n",
             stdout);
     return LK_EX_OK;
   }
@@ -380,6 +391,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   eo.backend = q.backend;
   eo.index = q.index;
   eo.prior = q.prior;
+  eo.garment = q.garment;
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
@@ -570,6 +582,55 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
 
 /* ---------------------------------------------------------------- eval */
 
+
+/* `eval --street DIR`: labelled garment photos searched in the whole catalog (eval.h). */
+static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir, long limit, int json, int md) {
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  lk_eval_street *st = calloc(1, sizeof *st);
+  int rc = st ? lk_engine_open(db, eo, &e, &eb) : lk_err_set(&eb, LK_ENOMEM, "out of memory");
+  if (!rc) rc = lk_eval_street_photos(e, dir, limit, st, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
+    free(st);
+    lk_engine_close(e);
+    return lk_cli_exit_code(rc);
+  }
+  const lk_recipe *rec = lk_engine_recipe(e);
+  if (json) {
+    json_t *j = json_object(), *ls = json_array();
+    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "recipe", json_string(rec->name));
+    json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
+    json_object_set_new(j, "photos", json_integer(st->photos));
+    json_object_set_new(j, "undecodable", json_integer(st->failed));
+    json_object_set_new(j, "micro_p10", json_real(st->micro_p10));
+    json_object_set_new(j, "macro_p10", json_real(st->macro_p10));
+    for (int i = 0; i < st->nlabels; i++)
+      json_array_append_new(ls, json_pack("{s:s,s:I,s:I,s:f,s:s}", "label", st->label[i].name, "photos",
+                                          (json_int_t)st->label[i].photos, "gallery", (json_int_t)st->label[i].gallery,
+                                          "p10", st->label[i].p10, "top_wrong", st->label[i].top_wrong));
+    json_object_set_new(j, "labels", ls);
+    json_object_set_new(j, "seconds", json_real(st->seconds));
+    print_json(j);
+    json_decref(j);
+  } else {
+    printf(md ? "Recipe `%s`, %zu items, %ld street photos (%ld undecodable): P@10 by articleType micro %.3f, macro %.3f.\n\n"
+                "| label | photos | catalog items of its types | P@10 | commonest wrong type |\n|---|---:|---:|---:|---|\n"
+              : "recipe %s, %zu items, %ld street photos (%ld undecodable)\nP@10 by articleType: micro %.3f, macro %.3f\n\n"
+                "%-16s %7s %8s %6s  %s\n",
+           rec->name, lk_engine_size(e), st->photos, st->failed, st->micro_p10, st->macro_p10, "label", "photos",
+           "gallery", "P@10", "commonest wrong type");
+    for (int i = 0; i < st->nlabels; i++)
+      printf(md ? "| %s | %ld | %ld | %.3f | %s |\n" : "%-16.16s %7ld %8ld %6.3f  %s\n", st->label[i].name,
+             st->label[i].photos, st->label[i].gallery, st->label[i].p10, st->label[i].top_wrong);
+    fprintf(stderr, "eval took %.1f s\n", st->seconds);
+  }
+  free(st);
+  lk_engine_close(e);
+  return LK_EX_OK;
+}
+
 static int cmd_eval(int argc, char **argv) {
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},       {"sample", required_argument, 0, 'n'},
@@ -579,10 +640,11 @@ static int cmd_eval(int argc, char **argv) {
       {"breakdown", required_argument, 0, 'b'}, {"backend", required_argument, 0, 'B'},
       {"holdout-mod", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
       {"index", required_argument, 0, 'X'},    {"prior", required_argument, 0, 'P'},
-      {"multi-crop", no_argument, 0, 'U'},
+      {"multi-crop", no_argument, 0, 'U'},     {"street", required_argument, 0, 'T'},
+      {"limit", required_argument, 0, 'L'},    {"garment", required_argument, 0, 'G'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  const char *db = NULL, *same_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
-  long sample = 3000, breakdown = 15;
+  const char *db = NULL, *same_dir = NULL, *street_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
+  long sample = 3000, breakdown = 15, limit = 0;
   uint64_t seed = 1;
   int json = 0, md = 0, c;
   lk_eval_scope scope = {0, LK_EVAL_SPLIT_TEST, 0};
@@ -603,6 +665,9 @@ static int cmd_eval(int argc, char **argv) {
     case 'X': if (lk_engine_index_parse(optarg, &eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
     case 'P': if (parse_prior(optarg, &eo.prior)) return lk_cli_usage("eval", "--prior must be a number in 0..100"); break;
     case 'U': scope.multi_crop = 1; break;
+    case 'T': street_dir = optarg; break;
+    case 'G': if (parse_garment(optarg, &eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
+    case 'L': limit = atol(optarg); if (limit < 0) return lk_cli_usage("eval", "--limit must be >= 0"); break;
     case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
     case 'S':
       if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
@@ -626,6 +691,12 @@ static int cmd_eval(int argc, char **argv) {
              "  --index I           auto (default), exact or ivf: the index the queries use\n"
              "  --prior W           a tuned catalog's label-prior weight (default: as tuned; 0 = off)\n"
              "  --multi-crop        same-product photos searched as the photo and 13 crops\n"
+             "  --garment on|off    photo queries isolate the garment first (default off)\n"
+             "  --street DIR        instead: labelled photos of garments (DIR/labels.csv with image,\n"
+             "                      label, articleTypes; DIR/images/IMAGE.jpg), each searched in the\n"
+             "                      whole catalog as an upload is; P@10 by articleType per label,\n"
+             "                      micro and macro (e.g. ../shared/data/street-photos)\n"
+             "  --limit N           --street: the first N photos only (default 0: all)\n"
              "  --json | --markdown output format (default: a table)\n");
       return LK_EX_OK;
     default: return lk_cli_usage("eval", "unknown option");
@@ -642,6 +713,7 @@ static int cmd_eval(int argc, char **argv) {
     fields[nfields++] = f;
   }
   if (!nfields) return lk_cli_usage("eval", "--fields is empty");
+  if (street_dir) return eval_street(db, &eo, street_dir, limit, json, md);
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_eval_result *r = calloc(1, sizeof *r);

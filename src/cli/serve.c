@@ -46,6 +46,8 @@ static const char *HELP =
     "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
     "  --prior W        a tuned catalog's label-prior weight (default: as tuned; 0 = off):\n"
     "                   items whose type/colour/gender the photo most likely shows rank higher\n"
+    "  --garment on|off first find the garment in an uploaded photo and put it on white, like\n"
+    "                   a catalog photo (default off: docs/QUALITY.md, \"Street photos\")\n"
     "  --max-upload MB  largest request body accepted (default 20)\n"
     "  --timeout S      close a connection idle for S seconds (default 30)\n"
     "  --max-connections N\n"
@@ -86,13 +88,14 @@ int lk_cli_serve(int argc, char **argv) {
       {"embedders", required_argument, 0, 'E'},
       {"timeout", required_argument, 0, 'T'}, {"max-connections", required_argument, 0, 'C'},
       {"max-per-ip", required_argument, 0, 'I'},
-      {"prior", required_argument, 0, 'P'},
+      {"prior", required_argument, 0, 'P'},   {"garment", required_argument, 0, 'G'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
   float prior = -1.0f;
+  int garment = LK_ENGINE_GARMENT_AUTO;
   lk_server_opts so;
   lk_server_opts_default(&so);
   lk_follow_opts fo;
@@ -119,6 +122,11 @@ int lk_cli_serve(int argc, char **argv) {
       prior = (float)v;
       break;
     }
+    case 'G':
+      if (!strcmp(optarg, "on")) garment = LK_ENGINE_GARMENT_ON;
+      else if (!strcmp(optarg, "off")) garment = LK_ENGINE_GARMENT_OFF;
+      else return usage("--garment is on or off");
+      break;
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
@@ -159,6 +167,7 @@ int lk_cli_serve(int argc, char **argv) {
   eo.backend = backend;
   eo.index = index;
   eo.prior = prior;
+  eo.garment = garment;
   eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
   /* the engine comes from a follower (server/follow.h), which keeps it current when the
    * catalog can be followed (postgresql://) */

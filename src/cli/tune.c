@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "cli/tune.h"
@@ -15,6 +16,7 @@
 #include "search/prior.h"
 #include "tune/train.h"
 #include "tune/tune.h"
+#include "util/size.h"
 
 static const char *HELP =
     "usage: lookalike tune --db catalog.db --out tuned.db [options]\n"
@@ -34,7 +36,7 @@ static const char *HELP =
     "  --weights W,W,W     loss weight per label field (default 1 each)\n"
     "  --method M          softmax (default) or pca\n"
     "  --dims N            output dimensions (default 256)\n"
-    "  --hidden N          one ReLU hidden layer of N units (default 0: linear)\n"
+    "  --hidden N          one ReLU hidden layer of N units (default 1024; 0 = a linear map)\n"
     "  --epochs N          passes over the training rows (default 20)\n"
     "  --batch N           rows per step (default 256)\n"
     "  --lr X              peak AdamW step (default 0.002)\n"
@@ -51,8 +53,15 @@ static const char *HELP =
     "  --prescale N        the tuned recipe shrinks photos larger than N px (longer side)\n"
     "                      before embedding (queries look like small catalog photos); only\n"
     "                      for catalogs whose photos are all <= N px (their vectors stay valid)\n"
-    "  --dropout P         drop rate of hidden units while training (default 0)\n"
-    "  --input-dropout P   drop rate of input values while training (default 0)\n"
+    "  --dropout P         drop rate of hidden units while training (default 0.5)\n"
+    "  --input-dropout P   drop rate of input values while training (default 0.5)\n"
+    "  --views N           also learn from N street-like views of each training photo: the\n"
+    "                      garment cut from its studio background and put on a generated\n"
+    "                      floor, sheet or wall, embedded with the catalog's recipe (needs the\n"
+    "                      photos at their indexed paths; default 0: on real phone photos it\n"
+    "                      did not help, docs/QUALITY.md \"Street photos\")\n"
+    "  --threads N         workers embedding the views (default 2)\n"
+    "  --models DIR        folder with the .tflite files (for --views)\n"
     "  --seed S            initial weights and batch order (default 0)\n"
     "  --holdout-mod M     products with hash(id) mod M == 0 are held out (default 5; 0 = none)\n"
     "  --eval-sample N     rows per split in the P@10 report (default 3000; 0 = no report)\n"
@@ -72,6 +81,28 @@ static int on_epoch(void *ctx, int epoch, int epochs, double loss) {
   progress_ctx *p = ctx;
   if (!p->quiet) fprintf(stderr, "epoch %d/%d  loss %.4f  (%.1f s)\n", epoch, epochs, loss, lk_cli_now() - p->t0);
   return 0;
+}
+
+/* Street-like views made per training photo by default: none, as measured on real phone photos
+ * (docs/QUALITY.md, "Street photos"): views on generated backgrounds did not lift them. */
+#define TUNE_VIEWS 0
+
+#define TUNE_HIDDEN 1024
+#define TUNE_DROPOUT 0.5f
+
+typedef struct views_ctx {
+  int quiet;
+  double t0;
+} views_ctx;
+
+static int views_progress(void *ctx, long done, long total) {
+  views_ctx *v = ctx;
+  if (!v->quiet && (done % 512 == 0 || done == total)) {
+    double el = lk_cli_now() - v->t0, rate = el > 0 ? done / el : 0;
+    fprintf(stderr, "\rstreet-like views: %ld/%ld photos  %.0f/s  ETA %.0f s   ", done, total, rate,
+            rate > 0 ? (total - done) / rate : 0);
+  }
+  return 0; /* Ctrl-C ends the process: nothing is written before the tuned catalog, which is renamed into place */
 }
 
 typedef struct pick {
@@ -196,7 +227,7 @@ static int split_list(const char *arg, char *buf, size_t cap, const char **out, 
 int lk_cli_tune(int argc, char **argv) {
   enum { O_SPLIT = 256, O_STYLES, O_HOLD, O_RECOUT, O_WEIGHTS, O_METHOD, O_HIDDEN, O_EPOCHS, O_BATCH, O_LR,
          O_WD, O_SCALE, O_MARGIN, O_SEED, O_EVAL, O_NAME, O_QUIET, O_DROP, O_IDROP, O_KEEP, O_PRESCALE,
-         O_PRIOR, O_PRIOR_REPORT };
+         O_PRIOR, O_PRIOR_REPORT, O_VIEWS, O_THREADS, O_MODELS };
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},          {"out", required_argument, 0, 'o'},
       {"labels", required_argument, 0, 'l'},      {"dims", required_argument, 0, 'n'},
@@ -212,6 +243,8 @@ int lk_cli_tune(int argc, char **argv) {
       {"keep-color", required_argument, 0, O_KEEP}, {"prescale", required_argument, 0, O_PRESCALE},
       {"prior", required_argument, 0, O_PRIOR},   {"prior-report", required_argument, 0, O_PRIOR_REPORT},
       {"quiet", no_argument, 0, O_QUIET},         {"help", no_argument, 0, 'h'},
+      {"views", required_argument, 0, O_VIEWS},   {"threads", required_argument, 0, O_THREADS},
+      {"models", required_argument, 0, O_MODELS},
       {0, 0, 0, 0}};
   const char *db = NULL, *out = NULL, *split = NULL, *styles = NULL, *recipe_out = NULL, *name = NULL;
   const char *labels_arg = "articleType,baseColour,gender", *weights_arg = NULL, *prior_arg = NULL;
@@ -219,9 +252,15 @@ int lk_cli_tune(int argc, char **argv) {
   int mod = 5, c;
   long eval_sample = 3000;
   float keep_color = 0;
-  int prescale = -1;
+  int prescale = -1, views = TUNE_VIEWS, threads = 2;
+  const char *models = NULL;
   lk_train_opts to;
   lk_train_opts_default(&to);
+  /* `lookalike tune` with no options is the configuration measured best (docs/QUALITY.md): an
+   * MLP with dropout on its input and hidden units */
+  to.hidden = TUNE_HIDDEN;
+  to.dropout = TUNE_DROPOUT;
+  to.input_dropout = TUNE_DROPOUT;
   progress_ctx pc = {0};
   while ((c = getopt_long(argc, argv, "d:o:l:n:h", opts, NULL)) != -1) {
     switch (c) {
@@ -262,6 +301,9 @@ int lk_cli_tune(int argc, char **argv) {
     case O_EVAL: eval_sample = atol(optarg); if (eval_sample < 0) return usage("--eval-sample must be >= 0"); break;
     case O_NAME: name = optarg; break;
     case O_QUIET: pc.quiet = 1; break;
+    case O_VIEWS: views = atoi(optarg); if (views < 0 || views > 64) return usage("--views must be 0..64"); break;
+    case O_THREADS: threads = atoi(optarg); if (threads < 1 || threads > 64) return usage("--threads must be 1..64"); break;
+    case O_MODELS: models = optarg; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
@@ -347,6 +389,50 @@ int lk_cli_tune(int argc, char **argv) {
   if (!use) { rc = lk_err_set(&eb, LK_ENOMEM, "out of memory"); goto fail; }
   for (long i = 0; i < s->n; i++) use[i] = !s->test[i] || mod == 0;
   lk_train_data d = {.n = s->n, .dim = s->dim, .x = s->x, .nheads = nl, .y = s->y, .use = use};
+  float *xall = NULL;
+  int32_t *yall = NULL;
+  if (views > 0) { /* street-like views of the training photos, learnt beside the photos */
+    float *xv = NULL;
+    long *src = NULL, nv = 0, skipped = 0;
+    double tv = lk_cli_now();
+    views_ctx vc = {pc.quiet || !isatty(2), tv};
+    rc = lk_tune_embed_views(s, use, views, threads, models, to.seed, views_progress, &vc, &xv, &src, &nv, &skipped, &eb);
+    if (!vc.quiet) fputc('\n', stderr);
+    size_t nall = 0, xn = 0;
+    if (!rc && (lk_size_mul((size_t)(s->n + nv), (size_t)s->dim, &xn) || lk_size_mul((size_t)(s->n + nv), (size_t)nl, &nall)))
+      rc = lk_err_set(&eb, LK_ETOOBIG, "too many rows");
+    if (!rc) {
+      xall = malloc(sizeof(float) * xn);
+      yall = malloc(sizeof(int32_t) * nall);
+      uint8_t *u2 = realloc(use, (size_t)(s->n + nv));
+      if (u2) use = u2;
+      if (!xall || !yall || !u2) rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+      memcpy(xall, s->x, sizeof(float) * (size_t)s->n * s->dim);
+      memcpy(xall + (size_t)s->n * s->dim, xv, sizeof(float) * (size_t)nv * s->dim);
+      memcpy(yall, s->y, sizeof(int32_t) * (size_t)s->n * nl);
+      for (long v = 0; v < nv; v++) {
+        memcpy(yall + (size_t)(s->n + v) * nl, s->y + (size_t)src[v] * nl, sizeof(int32_t) * nl);
+        use[s->n + v] = 1;
+      }
+      d.n = s->n + nv;
+      d.x = xall;
+      d.y = yall;
+      d.use = use;
+      printf("street-like views: %ld of %ld training photos (%d each, %ld unreadable) in %.1f s\n", nv, nv / views + skipped, views, skipped,
+             lk_cli_now() - tv);
+      fflush(stdout);
+    }
+    free(xv);
+    free(src);
+    if (rc) {
+      free(use);
+      free(xall);
+      free(yall);
+      goto fail;
+    }
+  }
   for (int f = 0; f < nl; f++) {
     d.nclass[f] = s->nclass[f] > 0 ? s->nclass[f] : 1;
     if (s->nclass[f] > 0) { /* keep the heads: the label prior (search/prior.h) needs them */
@@ -360,6 +446,8 @@ int lk_cli_tune(int argc, char **argv) {
   double loss = 0, t_train = lk_cli_now();
   rc = lk_train_fit(&d, &to, &proj, &loss, &eb);
   free(use);
+  free(xall);
+  free(yall);
   if (rc) goto fail;
   t_train = lk_cli_now() - t_train;
   if (keep_color > 0) {

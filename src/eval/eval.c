@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "catalog/csv.h"
 #include "embed/embed.h"
 #include "image/image.h"
 #include "index/index.h"
@@ -390,5 +391,142 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   for (int f = 0; f < nfields; f++)
     if (out->labelled[f]) out->p10[f] /= (double)out->labelled[f];
   out->seconds = now_s() - t0;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- street photos */
+
+#define STREET_TYPES 32 /* articleTypes listed per label */
+
+typedef struct street_acc {
+  lk_eval_street_label *l;
+  char *types[STREET_TYPES]; /* the label's articleTypes (first row's list) */
+  int ntypes;
+  double sum;
+  char wrong[64][64];        /* wrong articleTypes seen in hits, with counts */
+  long wrong_n[64];
+  int nwrong;
+} street_acc;
+
+static int type_listed(const street_acc *a, const char *t) {
+  for (int i = 0; i < a->ntypes; i++)
+    if (same(a->types[i], t)) return 1;
+  return 0;
+}
+
+static void street_wrong(street_acc *a, const char *t) {
+  if (!t || !*t) return;
+  for (int i = 0; i < a->nwrong; i++)
+    if (same(a->wrong[i], t)) { a->wrong_n[i]++; return; }
+  if (a->nwrong == 64) return;
+  snprintf(a->wrong[a->nwrong], sizeof a->wrong[0], "%s", t);
+  a->wrong_n[a->nwrong++] = 1;
+}
+
+static int cmp_street_label(const void *a, const void *b) {
+  const lk_eval_street_label *x = a, *y = b;
+  if (x->photos != y->photos) return x->photos < y->photos ? 1 : -1;
+  return strcmp(x->name, y->name);
+}
+
+int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_street *out, lk_errbuf *err) {
+  memset(out, 0, sizeof *out);
+  double t0 = now_s();
+  int at = lk_filter_field("articleType");
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s/labels.csv", dir) >= sizeof path)
+    return lk_err_set(err, LK_EINVAL, "%s: path too long", dir);
+  lk_csv *csv = NULL;
+  int rc = lk_csv_open(path, NULL, &csv, err);
+  if (rc) return rc;
+  street_acc *acc = calloc(LK_EVAL_MAX_LABELS, sizeof *acc);
+  if (!acc) {
+    lk_csv_close(csv);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  char **f;
+  int nf, col_img = -1, col_label = -1, col_types = -1, r;
+  if ((r = lk_csv_next(csv, &f, &nf)) == 1) {
+    for (int i = 0; i < nf; i++) {
+      if (!strcasecmp(f[i], "image")) col_img = i;
+      else if (!strcasecmp(f[i], "label")) col_label = i;
+      else if (!strcasecmp(f[i], "articleTypes")) col_types = i;
+    }
+  }
+  if (r < 0) rc = lk_err_set(err, r, "%s", lk_csv_error(csv));
+  else if (col_img < 0 || col_label < 0 || col_types < 0)
+    rc = lk_err_set(err, LK_EINVAL, "%s: needs the columns image, label and articleTypes", path);
+  lk_hit hits[10];
+  while (!rc && (r = lk_csv_next(csv, &f, &nf)) == 1) {
+    if (limit > 0 && out->photos >= limit) break;
+    if (nf <= col_img || nf <= col_label || nf <= col_types || !*f[col_img] || !*f[col_label]) continue;
+    street_acc *a = NULL;
+    for (int i = 0; i < out->nlabels; i++)
+      if (!strcmp(acc[i].l->name, f[col_label])) { a = &acc[i]; break; }
+    if (!a) {
+      if (out->nlabels == LK_EVAL_MAX_LABELS) {
+        rc = lk_err_set(err, LK_ETOOBIG, "%s: more than %d labels", path, LK_EVAL_MAX_LABELS);
+        break;
+      }
+      a = &acc[out->nlabels];
+      a->l = &out->label[out->nlabels++];
+      snprintf(a->l->name, sizeof a->l->name, "%s", f[col_label]);
+      char *types = strdup(f[col_types]), *save = NULL;
+      if (!types) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
+      for (char *t = strtok_r(types, ";", &save); t && a->ntypes < STREET_TYPES; t = strtok_r(NULL, ";", &save))
+        if (!(a->types[a->ntypes++] = strdup(t))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+      free(types);
+      if (rc) break;
+      for (size_t i = 0; i < lk_engine_item_count(e); i++) {
+        const lk_item *it = lk_engine_item_at(e, i);
+        if (lk_engine_vector(e, it->id) && type_listed(a, it->field[at])) a->l->gallery++;
+      }
+    }
+    const char *img_name = f[col_img];
+    int n = snprintf(path, sizeof path, "%s/images/%s", dir, img_name);
+    if (n > 0 && (size_t)n < sizeof path && !strchr(img_name, '.') && (size_t)n + 4 < sizeof path) strcat(path, ".jpg");
+    lk_image img = {0};
+    lk_errbuf ie = {0};
+    if (strchr(img_name, '/') || lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
+    int nfound = 0;
+    rc = lk_engine_search_image(e, &img, NULL, 10, hits, &nfound, err);
+    lk_image_free(&img);
+    if (rc) break;
+    int rel = 0;
+    for (int k = 0; k < nfound; k++) {
+      const lk_item *it = lk_engine_item(e, hits[k].id);
+      const char *t = it ? it->field[at] : NULL;
+      if (t && type_listed(a, t)) rel++;
+      else street_wrong(a, t);
+    }
+    a->sum += rel / 10.0;
+    a->l->photos++;
+    out->photos++;
+    out->micro_p10 += rel / 10.0;
+  }
+  if (!rc && r < 0) rc = lk_err_set(err, r, "%s", lk_csv_error(csv));
+  lk_csv_close(csv);
+  int used = 0;
+  for (int i = 0; i < out->nlabels; i++) {
+    street_acc *a = &acc[i];
+    if (a->l->photos) {
+      a->l->p10 = a->sum / (double)a->l->photos;
+      out->macro_p10 += a->l->p10;
+      used++;
+    }
+    long best = 0;
+    for (int w = 0; w < a->nwrong; w++)
+      if (a->wrong_n[w] > best) {
+        best = a->wrong_n[w];
+        snprintf(a->l->top_wrong, sizeof a->l->top_wrong, "%s", a->wrong[w]);
+      }
+    for (int t = 0; t < a->ntypes; t++) free(a->types[t]);
+  }
+  free(acc);
+  if (out->photos) out->micro_p10 /= (double)out->photos;
+  if (used) out->macro_p10 /= used;
+  qsort(out->label, (size_t)out->nlabels, sizeof out->label[0], cmp_street_label);
+  out->seconds = now_s() - t0;
+  if (!rc && !out->photos) rc = lk_err_set(err, LK_ENOTFOUND, "%s: no photo could be searched", dir);
   return rc;
 }

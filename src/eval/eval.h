@@ -72,6 +72,32 @@ int lk_eval_same_product(lk_engine *e, const char *dir, long limit, lk_eval_same
 int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const char *dir, long limit,
                                 const int *fields, int nfields, lk_eval_same *out, lk_errbuf *err);
 
+/* Street photos: real photos of garments (phone shots on beds, floors, hangers, worn) with
+ * labels, as in ../shared/data/street-photos: DIR/labels.csv has the columns image, label,
+ * articleTypes (';'-separated catalog articleTypes that count as the right kind of product)
+ * and DIR/images/IMAGE.jpg the photos. Each photo is searched in the whole catalog (top 10,
+ * the same engine call as an upload) and P@10 = share of hits whose articleType is listed.
+ * Reported per label (LK_EVAL_MAX_LABELS at most), micro (over photos) and macro (over labels). */
+#define LK_EVAL_MAX_LABELS 64
+typedef struct lk_eval_street_label {
+  char name[64];
+  long photos;
+  long gallery;        /* catalog items of the label's articleTypes */
+  double p10;
+  char top_wrong[64];  /* the commonest wrong articleType in its hits ("" = none) */
+} lk_eval_street_label;
+
+typedef struct lk_eval_street {
+  long photos, failed;  /* searched; undecodable or missing */
+  double micro_p10, macro_p10;
+  int nlabels;
+  lk_eval_street_label label[LK_EVAL_MAX_LABELS]; /* sorted by photos, most first */
+  double seconds;
+} lk_eval_street;
+
+/* limit 0 = every photo. */
+int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_street *out, lk_errbuf *err);
+
 /* Metric helpers (exposed for tests): rel[i] != 0 when hit i is relevant, n hits, R relevant
  * in the whole gallery. */
 double lk_eval_precision_at(const int *rel, int n, int k);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "image/garment.h"
 #include "index/index.h"
 #include "index/ivf.h"
 #include "nn/model.h"
@@ -20,6 +21,7 @@ struct lk_engine {
   char recipe_id[17];
   char models_dir[4096];
   int backend;
+  int garment;        /* 1 = photo searches isolate the garment first */
   lk_item *items;     /* all items, sorted by id */
   size_t nitems, capitems;
   lk_index *index;
@@ -193,6 +195,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&e->lock, NULL);
   e->backend = o.backend;
+  e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
   char *rj = NULL;
   int rc;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
@@ -433,12 +436,25 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
   return 0;
 }
 
+int lk_engine_garment(const lk_engine *e) { return e->garment; }
+
+int lk_engine_query_photo(const lk_engine *e, const lk_image *img, lk_image *out, lk_errbuf *err) {
+  int rc;
+  if (e->garment) rc = lk_garment_isolate(img, out, NULL);
+  else if (!(rc = lk_image_crop(img, 0, 0, img->w, img->h, out))) return 0;
+  if (rc) return lk_err_set(err, rc, "preparing the photo: %s", lk_strerror(rc));
+  return 0;
+}
+
 int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
                            lk_hit *hits, int *nfound, lk_errbuf *err) {
   if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
   float *vec = malloc(sizeof(float) * (size_t)e->dim);
   if (!vec) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  int rc = lk_engine_embed(e, img, vec, err);
+  lk_image q = {0};
+  int rc = e->garment ? lk_engine_query_photo(e, img, &q, err) : 0;
+  if (!rc) rc = lk_engine_embed(e, e->garment ? &q : img, vec, err);
+  lk_image_free(&q);
   if (!rc) rc = lk_engine_search_vector(e, vec, f, k, -1, hits, nfound, err);
   free(vec);
   return rc;

@@ -62,7 +62,12 @@ typedef struct lk_engine_opts {
   float prior;             /* a tuned recipe's label-prior weight (search/prior.h): < 0 = as
                               tuned (default -1), 0 = off, else this weight on every head */
   int nprobe;              /* IVF lists scanned per search (0 = LK_ENGINE_IVF_NPROBE) */
+  int garment;             /* photo searches first isolate the garment (image/garment.h):
+                              LK_ENGINE_GARMENT_AUTO (default: as measured best, see
+                              LK_ENGINE_GARMENT_DEFAULT), _OFF or _ON */
 } lk_engine_opts;
+enum { LK_ENGINE_GARMENT_AUTO = 0, LK_ENGINE_GARMENT_OFF = 1, LK_ENGINE_GARMENT_ON = 2 };
+#define LK_ENGINE_GARMENT_DEFAULT LK_ENGINE_GARMENT_OFF /* docs/QUALITY.md "Street photos" */
 void lk_engine_opts_default(lk_engine_opts *o);
 
 /* Loads items and vectors of the catalog at db_path. *out: lk_engine_close. */
@@ -112,7 +117,12 @@ int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *er
  * slots; *nfound gets the number filled. */
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
                             int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err);
-/* Photo -> embed -> search. */
+/* 1 when photo searches isolate the garment first (lk_engine_opts.garment). */
+int lk_engine_garment(const lk_engine *e);
+/* The photo a search embeds: the garment isolated on white (image/garment.h) when the engine
+ * does that, else a copy. *out: lk_image_free. */
+int lk_engine_query_photo(const lk_engine *e, const lk_image *img, lk_image *out, lk_errbuf *err);
+/* Photo -> (garment) -> embed -> search. */
 int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
                            lk_hit *hits, int *nfound, lk_errbuf *err);
 /* Multi-crop search, for photos where the product fills only part of the frame (a street

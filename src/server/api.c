@@ -189,6 +189,16 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
     }
     use = &cropped;
   }
+  if (lk_engine_garment(e)) { /* the garment on white (image/garment.h), as the engine's own searches do */
+    lk_image iso = {0};
+    if ((rc = lk_engine_query_photo(e, use, &iso, &eb))) {
+      rc = lk_api_error(r, 500, "%s", lk_err_msg(&eb));
+      goto out;
+    }
+    lk_image_free(&cropped);
+    cropped = iso;
+    use = &cropped;
+  }
   double t1 = now_s();
   size_t bytes;
   if (lk_size_mul((size_t)lk_engine_dim(e), sizeof *vec, &bytes) || !(vec = malloc(bytes)) ||

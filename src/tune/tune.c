@@ -1,14 +1,19 @@
 /* tune/tune.c — the train/test split, a catalog's vectors and labels in memory, and the tuned
- * catalog writer (see tune.h). The optimiser itself is tune/train.c. */
+ * catalog writer (see tune.h), and street-like views of the training photos embedded on worker
+ * threads (tune/augment.h makes them). The optimiser itself is tune/train.c. */
 #include "tune/tune.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "embed/embed.h"
+#include "image/image.h"
+#include "tune/augment.h"
 #include "util/size.h"
 
 #define SPLIT_SALT 0x6c6f6f6b616c696bull /* "lookalik": a split unrelated to index --sample */
@@ -101,6 +106,7 @@ typedef struct loader {
   int64_t *iid;
   char **ilab;           /* nitems * nlabels strdup'd values (NULL = none) */
   char **ihash;
+  char **ipath;
   size_t ni, icap;
 } loader;
 
@@ -116,15 +122,18 @@ static int item_cb(void *ctx, const lk_item *it) {
     if (b) L->ilab = b;
     char **h = realloc(L->ihash, nc * sizeof *h);
     if (h) L->ihash = h;
-    if (!a || !b || !h) return LK_ENOMEM;
+    char **pa = realloc(L->ipath, nc * sizeof *pa);
+    if (pa) L->ipath = pa;
+    if (!a || !b || !h || !pa) return LK_ENOMEM;
     L->icap = nc;
   }
   size_t i = L->ni;
   L->iid[i] = it->id;
   L->ihash[i] = it->hash ? strdup(it->hash) : NULL;
+  L->ipath[i] = it->path ? strdup(it->path) : NULL;
   L->ni++; /* counted now so cleanup frees what was copied even on failure below */
   for (int f = 0; f < nl; f++) L->ilab[i * nl + f] = NULL;
-  if (it->hash && !L->ihash[i]) return LK_ENOMEM;
+  if ((it->hash && !L->ihash[i]) || (it->path && !L->ipath[i])) return LK_ENOMEM;
   for (int f = 0; f < nl; f++) {
     const char *v = it->field[L->s->field[f]];
     if (v && *v && !(L->ilab[i * nl + f] = strdup(v))) return LK_ENOMEM;
@@ -160,6 +169,9 @@ void lk_tune_set_free(lk_tune_set *s) {
   free(s->y);
   free(s->dup);
   free(s->test);
+  if (s->path)
+    for (long i = 0; i < s->n; i++) free(s->path[i]);
+  free(s->path);
   for (int f = 0; f < s->nlabels; f++) {
     for (int c = 0; c < s->nclass[f]; c++) free(s->cname[f][c]);
     free(s->cname[f]);
@@ -279,9 +291,10 @@ int lk_tune_load(const char *db_path, const char *const *fields, int nfields, in
   s->y = malloc(ny * sizeof *s->y);
   s->dup = malloc((size_t)s->n * sizeof *s->dup);
   s->test = malloc((size_t)s->n);
+  s->path = calloc((size_t)s->n, sizeof *s->path);
   keys = malloc((size_t)s->n * sizeof *keys);
   int32_t *col = malloc((size_t)s->n * sizeof *col);
-  if (!s->y || !s->dup || !s->test || !keys || !col) {
+  if (!s->y || !s->dup || !s->test || !s->path || !keys || !col) {
     free(col);
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
     goto out;
@@ -297,6 +310,10 @@ int lk_tune_load(const char *db_path, const char *const *fields, int nfields, in
     int64_t *p = L.ni ? bsearch(&s->id[i], L.iid, L.ni, sizeof *L.iid, cmp_i64) : NULL;
     irow[i] = p ? (long)(p - L.iid) : -1;
     s->test[i] = (uint8_t)lk_tune_is_holdout(s->id[i], holdout_mod);
+    if (irow[i] >= 0) { /* moved, not copied */
+      s->path[i] = L.ipath[irow[i]];
+      L.ipath[irow[i]] = NULL;
+    }
   }
   for (int f = 0; f < nfields && !rc; f++) {
     for (long i = 0; i < s->n; i++) keys[i] = irow[i] >= 0 ? L.ilab[(size_t)irow[i] * nfields + f] : NULL;
@@ -323,8 +340,10 @@ out:
   for (size_t i = 0; i < L.ni; i++) {
     for (int f = 0; f < nfields; f++) free(L.ilab[i * nfields + f]);
     free(L.ihash[i]);
+    free(L.ipath[i]);
   }
   free(L.iid);
+  free(L.ipath);
   free(L.ilab);
   free(L.ihash);
   free(keys);
@@ -443,4 +462,162 @@ out:
   free(w.x);
   free(w.y);
   return rc;
+}
+
+/* ---------------------------------------------------------------- street-like views */
+
+typedef struct views_job {
+  const lk_tune_set *s;
+  const long *rows;      /* set rows to take views of */
+  long nrows;
+  int views;
+  uint64_t seed;
+  const char *models_dir;
+  float *x;              /* nrows * views rows */
+  uint8_t *ok;           /* nrows: 1 = the photo was read */
+  pthread_mutex_t lock;
+  long next, done;       /* next row to take; rows finished */
+  int rc;
+  lk_errbuf err;
+  int (*progress)(void *ctx, long done, long total);
+  void *ctx;
+} views_job;
+
+#define VIEW_SIDE 112 /* the canvas; a recipe's prescale (80) shrinks it further */
+#define VIEW_BATCH 8
+
+static void *views_worker(void *arg) {
+  views_job *j = arg;
+  lk_embedder *emb = NULL;
+  lk_embedder_opts eo;
+  lk_embedder_opts_default(&eo);
+  eo.threads = 1;
+  eo.max_batch = VIEW_BATCH;
+  lk_errbuf err = {0};
+  int rc = lk_embedder_new(&j->s->recipe, j->models_dir, &eo, &emb, &err);
+  int dim = j->s->dim;
+  if (!rc && lk_embedder_dim(emb) != dim)
+    rc = lk_err_set(&err, LK_EMISMATCH, "the recipe makes %d-d vectors, the catalog holds %d-d", lk_embedder_dim(emb), dim);
+  lk_image batch[VIEW_BATCH];
+  long slot[VIEW_BATCH];
+  int nb = 0;
+  float *out = rc ? NULL : malloc(sizeof(float) * (size_t)dim * VIEW_BATCH);
+  if (!rc && !out) rc = lk_err_set(&err, LK_ENOMEM, "out of memory");
+  for (;;) {
+    long r = -1;
+    pthread_mutex_lock(&j->lock);
+    if (rc && !j->rc) {
+      j->rc = rc;
+      j->err = err;
+    }
+    if (!j->rc && j->next < j->nrows) r = j->next++;
+    pthread_mutex_unlock(&j->lock);
+    lk_image src = {0};
+    lk_errbuf ie = {0};
+    int have = r >= 0 && j->s->path[j->rows[r]] && !lk_image_load(j->s->path[j->rows[r]], NULL, 0, &src, &ie);
+    for (int v = 0; have && v < j->views && !rc; v++) {
+      uint64_t seed = j->seed ^ ((uint64_t)j->s->id[j->rows[r]] * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)v << 56);
+      if ((rc = lk_augment_view(&src, VIEW_SIDE, seed, &batch[nb]))) {
+        lk_err_set(&err, rc, "making a view: %s", lk_strerror(rc));
+        break;
+      }
+
+      slot[nb++] = r * j->views + v;
+    }
+    if (have) j->ok[r] = 1;
+    lk_image_free(&src);
+    if (nb > 0 && (nb + j->views > VIEW_BATCH || r < 0 || rc)) {
+      if (!rc) rc = lk_embedder_run(emb, batch, nb, out, &err);
+      for (int b = 0; b < nb; b++) {
+        if (!rc) memcpy(j->x + (size_t)slot[b] * dim, out + (size_t)b * dim, sizeof(float) * dim);
+        lk_image_free(&batch[b]);
+      }
+      nb = 0;
+    }
+    if (r < 0) break;
+    pthread_mutex_lock(&j->lock);
+    long done = ++j->done;
+    int stop = !j->rc && j->progress && j->progress(j->ctx, done, j->nrows);
+    if (stop && !j->rc) {
+      j->rc = LK_EINTR;
+      lk_err_set(&j->err, LK_EINTR, "interrupted");
+    }
+    pthread_mutex_unlock(&j->lock);
+  }
+  pthread_mutex_lock(&j->lock);
+  if (rc && !j->rc) {
+    j->rc = rc;
+    j->err = err;
+  }
+  pthread_mutex_unlock(&j->lock);
+  free(out);
+  lk_embedder_free(emb);
+  return NULL;
+}
+
+int lk_tune_embed_views(const lk_tune_set *s, const uint8_t *use, int views, int threads,
+                        const char *models_dir, uint64_t seed,
+                        int (*progress)(void *ctx, long done, long total), void *ctx,
+                        float **x, long **src, long *nviews, long *skipped, lk_errbuf *err) {
+  *x = NULL;
+  *src = NULL;
+  *nviews = *skipped = 0;
+  if (views < 1 || views > 64) return lk_err_set(err, LK_EINVAL, "views per photo must be 1..64");
+  if (threads < 1) threads = 1;
+  if (threads > 64) threads = 64;
+  char dir[4096];
+  int rc = lk_embed_find_models(models_dir, dir, sizeof dir, err);
+  if (rc) return rc;
+  views_job j = {.s = s, .views = views, .seed = seed, .models_dir = dir, .progress = progress, .ctx = ctx};
+  long *rows = malloc(sizeof *rows * (size_t)s->n);
+  size_t nx;
+  if (!rows) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (long i = 0; i < s->n; i++)
+    if (!use || use[i]) rows[j.nrows++] = i;
+  if (lk_size_mul((size_t)j.nrows * (size_t)views, (size_t)s->dim, &nx)) {
+    free(rows);
+    return lk_err_set(err, LK_ETOOBIG, "too many views");
+  }
+  j.rows = rows;
+  j.x = malloc(sizeof(float) * (nx ? nx : 1));
+  j.ok = calloc((size_t)j.nrows + 1, 1);
+  if (!j.x || !j.ok) {
+    free(rows);
+    free(j.x);
+    free(j.ok);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  pthread_mutex_init(&j.lock, NULL);
+  pthread_t th[64];
+  int started = 0;
+  for (int t = 0; t < threads; t++) {
+    if (pthread_create(&th[t], NULL, views_worker, &j)) break;
+    started++;
+  }
+  if (!started) views_worker(&j);
+  for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+  pthread_mutex_destroy(&j.lock);
+  rc = j.rc;
+  if (rc) lk_err_set(err, rc, "%s", lk_err_msg(&j.err));
+  long *sr = rc ? NULL : malloc(sizeof *sr * ((size_t)j.nrows * views + 1));
+  if (!rc && !sr) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  long m = 0;
+  for (long r = 0; !rc && r < j.nrows; r++) { /* compact: drop the photos that could not be read */
+    if (!j.ok[r]) { (*skipped)++; continue; }
+    for (int v = 0; v < views; v++, m++) {
+      if (m != r * views + v) memmove(j.x + (size_t)m * s->dim, j.x + (size_t)(r * views + v) * s->dim, sizeof(float) * s->dim);
+      sr[m] = rows[r];
+    }
+  }
+  free(rows);
+  free(j.ok);
+  if (rc) {
+    free(j.x);
+    free(sr);
+    return rc;
+  }
+  *x = j.x;
+  *src = sr;
+  *nviews = m;
+  return 0;
 }

@@ -39,6 +39,7 @@ typedef struct lk_tune_set {
   char **cname[LK_TUNE_MAX_LABELS]; /* class names (case as first seen) */
   int32_t *dup;         /* n: byte-identical photos share a group number; -1 = unique */
   uint8_t *test;        /* n: 1 = held out */
+  char **path;          /* n: the item's photo path as indexed (NULL = unknown) */
   lk_recipe recipe;     /* the catalog's recipe (owned) */
 } lk_tune_set;
 
@@ -47,6 +48,16 @@ typedef struct lk_tune_set {
 int lk_tune_load(const char *db_path, const char *const *fields, int nfields, int holdout_mod,
                  lk_tune_set **out, lk_errbuf *err);
 void lk_tune_set_free(lk_tune_set *s); /* NULL-safe */
+
+/* Street-like views (tune/augment.h) of the photos of the rows with use[i] (NULL = all),
+ * embedded with the set's recipe: `views` per photo, on `threads` workers (each with its own
+ * embedder), deterministic for a seed. *x gets nviews rows of s->dim floats (caller frees), *src
+ * the set row each view comes from (caller frees). A photo that cannot be read is skipped (and
+ * counted in *skipped). progress(ctx, done, total) may be NULL; non-zero stops with LK_EINTR. */
+int lk_tune_embed_views(const lk_tune_set *s, const uint8_t *use, int views, int threads,
+                        const char *models_dir, uint64_t seed,
+                        int (*progress)(void *ctx, long done, long total), void *ctx,
+                        float **x, long **src, long *nviews, long *skipped, lk_errbuf *err);
 
 /* Writes a new catalog at dst_path (which must not exist): every item of src_path, the vectors
  * of src_path passed through tuned->proj, and the tuned recipe (with meta tuned_from = the

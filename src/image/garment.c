@@ -1,0 +1,252 @@
+/* image/garment.c — the garment of a photo on white, like a catalog photo (see garment.h):
+ * border/centre colour histograms on a 64-pixel working copy, a likelihood-ratio mask, a
+ * majority filter, the largest region with its holes filled, then a soft-edged crop of the
+ * full-size photo on a white 3:4 canvas (the catalog photos' shape). */
+#include "image/garment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WORK_SIDE 64
+#define LEVELS 8 /* histogram levels per channel */
+#define NBINS (LEVELS * LEVELS * LEVELS)
+
+static int bin_of(const uint8_t *p) { return (p[0] >> 5) * LEVELS * LEVELS + (p[1] >> 5) * LEVELS + (p[2] >> 5); }
+
+/* 3 x 3 x 3 box smoothing of a histogram, so close colours share evidence. */
+static void smooth(const float *h, float *out) {
+  for (int r = 0; r < LEVELS; r++)
+    for (int g = 0; g < LEVELS; g++)
+      for (int b = 0; b < LEVELS; b++) {
+        float s = 0;
+        for (int dr = -1; dr <= 1; dr++)
+          for (int dg = -1; dg <= 1; dg++)
+            for (int db = -1; db <= 1; db++) {
+              int R = r + dr, G = g + dg, B = b + db;
+              if (R < 0 || G < 0 || B < 0 || R >= LEVELS || G >= LEVELS || B >= LEVELS) continue;
+              s += h[R * LEVELS * LEVELS + G * LEVELS + B] * (dr || dg || db ? 0.25f : 1.0f);
+            }
+        out[r * LEVELS * LEVELS + g * LEVELS + b] = s;
+      }
+}
+
+static int white_ish(const uint8_t *p) {
+  int lo = p[0], hi = p[0];
+  for (int c = 1; c < 3; c++) {
+    if (p[c] < lo) lo = p[c];
+    if (p[c] > hi) hi = p[c];
+  }
+  return lo >= 215 && hi - lo <= 30;
+}
+
+static int copy_of(const lk_image *src, lk_image *dst) {
+  size_t n = (size_t)src->w * src->h * 3;
+  dst->px = malloc(n);
+  if (!dst->px) return LK_ENOMEM;
+  memcpy(dst->px, src->px, n);
+  dst->w = src->w;
+  dst->h = src->h;
+  return 0;
+}
+
+/* Keeps the largest 4-connected region of m (w x h, 1 = foreground), then fills its holes.
+ * Returns the kept pixel count. q: w*h ints of scratch; lab: w*h ints of scratch. */
+static int largest_region(uint8_t *m, int w, int h, int *q, int *lab) {
+  int n = w * h, best = -1, bestn = 0, nl = 0;
+  for (int i = 0; i < n; i++) lab[i] = -1;
+  for (int i = 0; i < n; i++) {
+    if (!m[i] || lab[i] >= 0) continue;
+    int head = 0, tail = 0, cnt = 0;
+    lab[i] = nl;
+    q[tail++] = i;
+    while (head < tail) {
+      int j = q[head++], x = j % w, y = j / w;
+      cnt++;
+      int nb[4] = {x > 0 ? j - 1 : -1, x < w - 1 ? j + 1 : -1, y > 0 ? j - w : -1, y < h - 1 ? j + w : -1};
+      for (int k = 0; k < 4; k++)
+        if (nb[k] >= 0 && m[nb[k]] && lab[nb[k]] < 0) {
+          lab[nb[k]] = nl;
+          q[tail++] = nb[k];
+        }
+    }
+    if (cnt > bestn) bestn = cnt, best = nl;
+    nl++;
+  }
+  for (int i = 0; i < n; i++) m[i] = lab[i] == best && best >= 0;
+  /* holes: background not reachable from the border becomes foreground */
+  int head = 0, tail = 0;
+  for (int i = 0; i < n; i++) lab[i] = 0;
+  for (int i = 0; i < n; i++) {
+    int x = i % w, y = i / w;
+    if ((x == 0 || y == 0 || x == w - 1 || y == h - 1) && !m[i]) {
+      lab[i] = 1;
+      q[tail++] = i;
+    }
+  }
+  while (head < tail) {
+    int j = q[head++], x = j % w, y = j / w;
+    int nb[4] = {x > 0 ? j - 1 : -1, x < w - 1 ? j + 1 : -1, y > 0 ? j - w : -1, y < h - 1 ? j + w : -1};
+    for (int k = 0; k < 4; k++)
+      if (nb[k] >= 0 && !m[nb[k]] && !lab[nb[k]]) {
+        lab[nb[k]] = 1;
+        q[tail++] = nb[k];
+      }
+  }
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    if (!lab[i]) m[i] = 1;
+    kept += m[i];
+  }
+  return kept;
+}
+
+int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info) {
+  lk_garment_info dummy;
+  if (!info) info = &dummy;
+  memset(info, 0, sizeof *info);
+  memset(dst, 0, sizeof *dst);
+  if (!src || !src->px || src->w < 1 || src->h < 1) return LK_EINVAL;
+  info->box[2] = src->w;
+  info->box[3] = src->h;
+  if (src->w < 16 || src->h < 16) {
+    info->reason = "too small";
+    return copy_of(src, dst);
+  }
+  int ww = src->w >= src->h ? WORK_SIDE : (int)((int64_t)src->w * WORK_SIDE / src->h);
+  int wh = src->h >= src->w ? WORK_SIDE : (int)((int64_t)src->h * WORK_SIDE / src->w);
+  if (ww < 8) ww = 8;
+  if (wh < 8) wh = 8;
+  lk_image work = {0}, crop = {0}, mimg = {0}, malpha = {0};
+  int n = ww * wh, rc = lk_image_resize(src, ww, wh, &work);
+  uint8_t *m = malloc((size_t)n), *m2 = malloc((size_t)n);
+  int *q = malloc(sizeof(int) * (size_t)n), *lab = malloc(sizeof(int) * (size_t)n);
+  float hb[NBINS] = {0}, hc[NBINS] = {0}, sb[NBINS], sc[NBINS];
+  if (!rc && (!m || !m2 || !q || !lab)) rc = LK_ENOMEM;
+  if (rc) goto done;
+  /* border ring and centre box */
+  int ring = (ww < wh ? ww : wh) / 12;
+  if (ring < 2) ring = 2;
+  int nb = 0, nwhite = 0, ncen = 0;
+  for (int y = 0; y < wh; y++)
+    for (int x = 0; x < ww; x++) {
+      const uint8_t *p = work.px + 3 * ((size_t)y * ww + x);
+      if (x < ring || y < ring || x >= ww - ring || y >= wh - ring) {
+        hb[bin_of(p)] += 1;
+        nb++;
+        nwhite += white_ish(p);
+      } else if (x >= ww * 3 / 10 && x < ww * 7 / 10 && y >= wh * 3 / 10 && y < wh * 7 / 10) {
+        hc[bin_of(p)] += 1;
+        ncen++;
+      }
+    }
+  if (nwhite * 10 >= nb * 7) { /* a studio shot: the catalog's own kind of photo */
+    info->reason = "near-white background";
+    rc = copy_of(src, dst);
+    goto done;
+  }
+  smooth(hb, sb);
+  smooth(hc, sc);
+  float tb = 0, tc = 0;
+  for (int i = 0; i < NBINS; i++) tb += sb[i], tc += sc[i];
+  for (int i = 0; i < n; i++) {
+    int b = bin_of(work.px + 3 * (size_t)i);
+    float pb = sb[b] / tb, pc = sc[b] / tc;
+    m[i] = pc > pb * 1.0f + 1e-6f;
+  }
+  /* majority filter: drops speckle, closes small gaps */
+  for (int y = 0; y < wh; y++)
+    for (int x = 0; x < ww; x++) {
+      int s = 0, c = 0;
+      for (int j = -1; j <= 1; j++)
+        for (int i = -1; i <= 1; i++) {
+          int X = x + i, Y = y + j;
+          if (X < 0 || Y < 0 || X >= ww || Y >= wh) continue;
+          s += m[Y * ww + X];
+          c++;
+        }
+      m2[y * ww + x] = 2 * s > c;
+    }
+  int kept = largest_region(m2, ww, wh, q, lab);
+  info->share = (float)kept / (float)n;
+  (void)ncen;
+  if (info->share < 0.06f || info->share > 0.95f) {
+    info->reason = info->share < 0.06f ? "no clear foreground" : "foreground fills the photo";
+    rc = copy_of(src, dst);
+    goto done;
+  }
+  int x0 = ww, y0 = wh, x1 = -1, y1 = -1;
+  for (int y = 0; y < wh; y++)
+    for (int x = 0; x < ww; x++)
+      if (m2[y * ww + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+  /* the box in the full photo, with a margin of 4% of its size */
+  int bx = (int)((int64_t)x0 * src->w / ww), by = (int)((int64_t)y0 * src->h / wh);
+  int bx1 = (int)((int64_t)(x1 + 1) * src->w / ww), by1 = (int)((int64_t)(y1 + 1) * src->h / wh);
+  int mx = (bx1 - bx) / 25, my = (by1 - by) / 25;
+  bx = bx - mx < 0 ? 0 : bx - mx;
+  by = by - my < 0 ? 0 : by - my;
+  bx1 = bx1 + mx > src->w ? src->w : bx1 + mx;
+  by1 = by1 + my > src->h ? src->h : by1 + my;
+  int cw = bx1 - bx, ch = by1 - by;
+  if (cw < 4 || ch < 4) {
+    info->reason = "no clear foreground";
+    rc = copy_of(src, dst);
+    goto done;
+  }
+  if ((rc = lk_image_crop(src, bx, by, cw, ch, &crop))) goto done;
+  /* the mask over the same box, upsampled smoothly: a soft edge */
+  int mx0 = bx * ww / src->w, my0 = by * wh / src->h;
+  int mx1 = (bx1 * ww + src->w - 1) / src->w, my1 = (by1 * wh + src->h - 1) / src->h;
+  if (mx1 > ww) mx1 = ww;
+  if (my1 > wh) my1 = wh;
+  mimg.w = mx1 - mx0;
+  mimg.h = my1 - my0;
+  if (mimg.w < 1 || mimg.h < 1 || !(mimg.px = malloc((size_t)mimg.w * mimg.h * 3))) {
+    rc = mimg.px || mimg.w < 1 || mimg.h < 1 ? LK_EINVAL : LK_ENOMEM;
+    goto done;
+  }
+  for (int y = 0; y < mimg.h; y++)
+    for (int x = 0; x < mimg.w; x++) memset(mimg.px + 3 * ((size_t)y * mimg.w + x), m2[(y + my0) * ww + x + mx0] ? 255 : 0, 3);
+  if ((rc = lk_image_resize(&mimg, cw, ch, &malpha))) goto done;
+  /* a white 3:4 canvas (the catalog photos' shape) with the garment in its middle */
+  int W = cw, H = ch;
+  if ((int64_t)W * 4 > (int64_t)H * 3) H = (int)((int64_t)W * 4 / 3);
+  else W = (int)((int64_t)H * 3 / 4);
+  if (W < cw) W = cw;
+  if (H < ch) H = ch;
+  dst->w = W;
+  dst->h = H;
+  if (!(dst->px = malloc((size_t)W * H * 3))) {
+    rc = LK_ENOMEM;
+    goto done;
+  }
+  memset(dst->px, 255, (size_t)W * H * 3);
+  int ox = (W - cw) / 2, oy = (H - ch) / 2;
+  for (int y = 0; y < ch; y++)
+    for (int x = 0; x < cw; x++) {
+      float al = malpha.px[3 * ((size_t)y * cw + x)] / 255.0f;
+      const uint8_t *p = crop.px + 3 * ((size_t)y * cw + x);
+      uint8_t *o = dst->px + 3 * ((size_t)(y + oy) * W + x + ox);
+      for (int c = 0; c < 3; c++) o[c] = (uint8_t)(al * p[c] + (1 - al) * 255.0f + 0.5f);
+    }
+  info->applied = 1;
+  info->box[0] = bx;
+  info->box[1] = by;
+  info->box[2] = cw;
+  info->box[3] = ch;
+done:
+  if (rc) lk_image_free(dst);
+  lk_image_free(&work);
+  lk_image_free(&crop);
+  lk_image_free(&mimg);
+  lk_image_free(&malpha);
+  free(m);
+  free(m2);
+  free(q);
+  free(lab);
+  return rc;
+}
