@@ -119,6 +119,7 @@ check "--compute int8 on an exact catalog is refused" xrefused
 xbad() { "$BIN" index "$T/img" --db "$T/y.db" --compute fast > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/y.db" ]; }
 check "--compute with an unknown mode is a usage error" xbad
 
+jqq() { jq -e "$@" > /dev/null; }
 # street photos (eval --street): a folder of labelled photos, here the shop photos of catalog
 # items labelled with their own articleType, searched in the whole catalog as uploads are
 mkdir -p "$T/street/images"
@@ -135,30 +136,30 @@ echo "p0,Tshirts,Tshirts" >> "$T/street/labels.csv"   # a photo that is not ther
 "$BIN" eval --db "$T/c.db" --street "$T/street" --json > "$T/street.json" 2>/dev/null; rc=$?
 check "eval --street exits 0" [ $rc -eq 0 ]
 check "eval --street searched every photo ($nst) and counted the missing one" \
-  jq -e --argjson n "$nst" '.photos == $n and .undecodable == 1' "$T/street.json"
+  jqq --argjson n "$nst" '.photos == $n and .undecodable == 1' "$T/street.json"
 check "eval --street: shop photos of catalog products find their type (micro P@10 >= 0.5)" \
-  jq -e '.micro_p10 >= 0.5 and .micro_p10 <= 1 and .macro_p10 > 0' "$T/street.json"
+  jqq '.micro_p10 >= 0.5 and .micro_p10 <= 1 and .macro_p10 > 0' "$T/street.json"
 check "eval --street: a row per label, with its gallery size" \
-  jq -e '(.labels | length) >= 2 and all(.labels[]; .photos >= 1 and .gallery >= 1)' "$T/street.json"
+  jqq '(.labels | length) >= 2 and all(.labels[]; .photos >= 1 and .gallery >= 1)' "$T/street.json"
 "$BIN" eval --db "$T/c.db" --street "$T/street" --limit 3 --json > "$T/street3.json" 2>/dev/null
-check "eval --street --limit 3 searches 3 photos" jq -e '.photos == 3' "$T/street3.json"
+check "eval --street --limit 3 searches 3 photos" jqq '.photos == 3' "$T/street3.json"
 nolab() { "$BIN" eval --db "$T/c.db" --street "$T/img" > /dev/null 2>&1; [ $? -ne 0 ]; }
 check "eval --street without labels.csv fails" nolab
 check "eval --street --markdown prints the per-label table" \
   bash -c "'$BIN' eval --db '$T/c.db' --street '$T/street' --markdown 2>/dev/null | grep -q '^| label | photos |'"
 # garment isolation (--garment on): searches still work; a studio photo is left as it is
 "$BIN" search "$DATA/images/$q.jpg" --db "$T/c.db" -k 1 --garment on --json > "$T/gself.json" 2>/dev/null
-check "search --garment on: a studio photo still finds itself" jq -e --argjson id "$q" '.hits[0].id == $id' "$T/gself.json"
+check "search --garment on: a studio photo still finds itself" jqq --argjson id "$q" '.hits[0].id == $id' "$T/gself.json"
 gbad() { "$BIN" search "$DATA/images/$q.jpg" --db "$T/c.db" --garment maybe > /dev/null 2>&1; [ $? -eq 2 ]; }
 check "search --garment with a bad value is a usage error" gbad
 "$BIN" eval --db "$T/c.db" --street "$T/street" --garment on --json > "$T/streetg.json" 2>/dev/null
-check "eval --street --garment on runs" jq -e --argjson n "$nst" '.photos == $n' "$T/streetg.json"
+check "eval --street --garment on runs" jqq --argjson n "$nst" '.photos == $n' "$T/streetg.json"
 # tune with street-like views of the training photos (tune --views), then search the tuned catalog
 "$BIN" tune --db "$T/c.db" --out "$T/tv.db" --views 1 --epochs 2 --hidden 64 --dims 32 --eval-sample 0 --quiet > "$T/tv.log" 2>&1; rc=$?
 check "tune --views 1 exits 0" [ $rc -eq 0 ]
 check "tune --views 1 made a view of every training photo" grep -q "street-like views: [1-9][0-9]* of [1-9][0-9]* training photos (1 each, 0 unreadable)" "$T/tv.log"
 "$BIN" search "$DATA/images/$q.jpg" --db "$T/tv.db" -k 1 --json > "$T/tvself.json" 2>/dev/null
-check "the view-tuned catalog: a catalog photo finds itself" jq -e --argjson id "$q" '.hits[0].id == $id' "$T/tvself.json"
+check "the view-tuned catalog: a catalog photo finds itself" jqq --argjson id "$q" '.hits[0].id == $id' "$T/tvself.json"
 vbad() { "$BIN" tune --db "$T/c.db" --out "$T/tv2.db" --views 65 > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/tv2.db" ]; }
 check "tune --views out of range is a usage error" vbad
 
