@@ -157,9 +157,13 @@ check "eval --street --garment on runs" jqq --argjson n "$nst" '.photos == $n' "
 # tune with street-like views of the training photos (tune --views), then search the tuned catalog
 "$BIN" tune --db "$T/c.db" --out "$T/tv.db" --views 1 --epochs 2 --hidden 64 --dims 32 --eval-sample 0 --quiet > "$T/tv.log" 2>&1; rc=$?
 check "tune --views 1 exits 0" [ $rc -eq 0 ]
-check "tune --views 1 made a view of every training photo" grep -q "street-like views: [1-9][0-9]* of [1-9][0-9]* training photos (1 each, 0 unreadable)" "$T/tv.log"
+check "tune --views 1 made a view of every training photo" grep -q "street-like views: [1-9][0-9]*, 1 of each of [1-9][0-9]* training photos (0 unreadable)" "$T/tv.log"
 "$BIN" search "$DATA/images/$q.jpg" --db "$T/tv.db" -k 1 --json > "$T/tvself.json" 2>/dev/null
 check "the view-tuned catalog: a catalog photo finds itself" jqq --argjson id "$q" '.hits[0].id == $id' "$T/tvself.json"
+# more views per photo than one embedding batch holds (8): every view still lands in its row
+"$BIN" tune --db "$T/c.db" --out "$T/tv9.db" --views 9 --epochs 1 --hidden 64 --dims 32 --eval-sample 0 --quiet > "$T/tv9.log" 2>&1; rc=$?
+check "tune --views 9 (more than a batch per photo) exits 0" [ $rc -eq 0 ]
+check "tune --views 9 made 9 views of every training photo" grep -q "street-like views: [1-9][0-9]*, 9 of each of [1-9][0-9]* training photos (0 unreadable)" "$T/tv9.log"
 vbad() { "$BIN" tune --db "$T/c.db" --out "$T/tv2.db" --views 65 > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/tv2.db" ]; }
 check "tune --views out of range is a usage error" vbad
 

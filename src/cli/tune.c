@@ -420,8 +420,8 @@ int lk_cli_tune(int argc, char **argv) {
       d.x = xall;
       d.y = yall;
       d.use = use;
-      printf("street-like views: %ld of %ld training photos (%d each, %ld unreadable) in %.1f s\n", nv, nv / views + skipped, views, skipped,
-             lk_cli_now() - tv);
+      printf("street-like views: %ld, %d of each of %ld training photos (%ld unreadable) in %.1f s\n", nv, views,
+             nv / views + skipped, skipped, lk_cli_now() - tv);
       fflush(stdout);
     }
     free(xv);

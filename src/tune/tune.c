@@ -486,6 +486,19 @@ typedef struct views_job {
 #define VIEW_SIDE 112 /* the canvas; a recipe's prescale (80) shrinks it further */
 #define VIEW_BATCH 8
 
+/* Embeds the nb views in batch into their slots of j->x and frees them; nb = 0 after. */
+static int views_flush(views_job *j, lk_embedder *emb, lk_image *batch, const long *slot, int *nb, float *out,
+                       int rc, lk_errbuf *err) {
+  int dim = j->s->dim;
+  if (!rc && *nb > 0) rc = lk_embedder_run(emb, batch, *nb, out, err);
+  for (int b = 0; b < *nb; b++) {
+    if (!rc) memcpy(j->x + (size_t)slot[b] * dim, out + (size_t)b * dim, sizeof(float) * dim);
+    lk_image_free(&batch[b]);
+  }
+  *nb = 0;
+  return rc;
+}
+
 static void *views_worker(void *arg) {
   views_job *j = arg;
   lk_embedder *emb = NULL;
@@ -516,24 +529,18 @@ static void *views_worker(void *arg) {
     lk_errbuf ie = {0};
     int have = r >= 0 && j->s->path[j->rows[r]] && !lk_image_load(j->s->path[j->rows[r]], NULL, 0, &src, &ie);
     for (int v = 0; have && v < j->views && !rc; v++) {
+      if (nb == VIEW_BATCH && (rc = views_flush(j, emb, batch, slot, &nb, out, rc, &err))) break;
       uint64_t seed = j->seed ^ ((uint64_t)j->s->id[j->rows[r]] * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)v << 56);
       if ((rc = lk_augment_view(&src, VIEW_SIDE, seed, &batch[nb]))) {
         lk_err_set(&err, rc, "making a view: %s", lk_strerror(rc));
         break;
       }
-
       slot[nb++] = r * j->views + v;
     }
     if (have) j->ok[r] = 1;
     lk_image_free(&src);
-    if (nb > 0 && (nb + j->views > VIEW_BATCH || r < 0 || rc)) {
-      if (!rc) rc = lk_embedder_run(emb, batch, nb, out, &err);
-      for (int b = 0; b < nb; b++) {
-        if (!rc) memcpy(j->x + (size_t)slot[b] * dim, out + (size_t)b * dim, sizeof(float) * dim);
-        lk_image_free(&batch[b]);
-      }
-      nb = 0;
-    }
+    /* a full batch, or the last one, or an error: embed what is waiting (frees it either way) */
+    if (nb > 0 && (nb + j->views > VIEW_BATCH || r < 0 || rc)) rc = views_flush(j, emb, batch, slot, &nb, out, rc, &err);
     if (r < 0) break;
     pthread_mutex_lock(&j->lock);
     long done = ++j->done;
