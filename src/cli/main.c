@@ -283,14 +283,6 @@ static int parse_prior(const char *s, float *out) {
   return 0;
 }
 
-/* --garment on|off (search, eval, serve): isolate the garment of a query photo first. */
-static int parse_garment(const char *s, int *out) {
-  if (!strcmp(s, "on")) *out = LK_ENGINE_GARMENT_ON;
-  else if (!strcmp(s, "off")) *out = LK_ENGINE_GARMENT_OFF;
-  else return -1;
-  return 0;
-}
-
 typedef struct query_opts {
   const char *db, *models;
   int k, json, backend, index, multi_crop, garment;
@@ -325,7 +317,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
     case 'P': if (parse_prior(optarg, &q->prior)) return lk_cli_usage(cmd, "--prior must be a number in 0..100"); break;
     case 'U': q->multi_crop = 1; break;
-    case 'G': if (parse_garment(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
+    case 'G': if (lk_engine_garment_parse(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
     case 'c':
       if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
           q->crop[2] <= 0 || q->crop[3] <= 0)
@@ -582,7 +574,6 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
 
 /* ---------------------------------------------------------------- eval */
 
-
 /* `eval --street DIR`: labelled garment photos searched in the whole catalog (eval.h). */
 static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir, long limit, int json, int md) {
   lk_engine *e = NULL;
@@ -666,7 +657,7 @@ static int cmd_eval(int argc, char **argv) {
     case 'P': if (parse_prior(optarg, &eo.prior)) return lk_cli_usage("eval", "--prior must be a number in 0..100"); break;
     case 'U': scope.multi_crop = 1; break;
     case 'T': street_dir = optarg; break;
-    case 'G': if (parse_garment(optarg, &eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
+    case 'G': if (lk_engine_garment_parse(optarg, &eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
     case 'L': limit = atol(optarg); if (limit < 0) return lk_cli_usage("eval", "--limit must be >= 0"); break;
     case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
     case 'S':

@@ -122,11 +122,7 @@ int lk_cli_serve(int argc, char **argv) {
       prior = (float)v;
       break;
     }
-    case 'G':
-      if (!strcmp(optarg, "on")) garment = LK_ENGINE_GARMENT_ON;
-      else if (!strcmp(optarg, "off")) garment = LK_ENGINE_GARMENT_OFF;
-      else return usage("--garment is on or off");
-      break;
+    case 'G': if (lk_engine_garment_parse(optarg, &garment)) return usage("--garment is on or off"); break;
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
     case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;

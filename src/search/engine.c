@@ -80,6 +80,13 @@ int lk_engine_index_parse(const char *s, int *out) {
   return 0;
 }
 
+int lk_engine_garment_parse(const char *s, int *out) {
+  if (!strcmp(s, "on")) *out = LK_ENGINE_GARMENT_ON;
+  else if (!strcmp(s, "off")) *out = LK_ENGINE_GARMENT_OFF;
+  else return LK_EINVAL;
+  return 0;
+}
+
 int lk_engine_index_choice(int index, size_t nvectors) {
   if (index == LK_ENGINE_INDEX_AUTO) index = nvectors >= LK_ENGINE_IVF_AUTO_MIN ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;
   return index == LK_ENGINE_INDEX_IVF && nvectors >= LK_ENGINE_IVF_MIN_ROWS ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;

@@ -68,6 +68,8 @@ typedef struct lk_engine_opts {
 } lk_engine_opts;
 enum { LK_ENGINE_GARMENT_AUTO = 0, LK_ENGINE_GARMENT_OFF = 1, LK_ENGINE_GARMENT_ON = 2 };
 #define LK_ENGINE_GARMENT_DEFAULT LK_ENGINE_GARMENT_OFF /* docs/QUALITY.md "Street photos" */
+/* "on" or "off" -> LK_ENGINE_GARMENT_ON / _OFF; LK_EINVAL otherwise. */
+int lk_engine_garment_parse(const char *s, int *out);
 void lk_engine_opts_default(lk_engine_opts *o);
 
 /* Loads items and vectors of the catalog at db_path. *out: lk_engine_close. */
