@@ -15,6 +15,7 @@
 #include "image/image.h"
 #include "index/index.h"
 #include "tune/tune.h"
+#include "util/rng.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -40,14 +41,6 @@ double lk_eval_ap_at(const int *rel, int n, int k, long R) {
   }
   long denom = R < k ? R : k;
   return s / (double)denom;
-}
-
-/* splitmix64: a small deterministic generator for sampling. */
-static uint64_t next_rand(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 static int same(const char *a, const char *b) { return a && b && !strcasecmp(a, b); }
@@ -186,7 +179,7 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   size_t nq = sample > 0 && (size_t)sample < ng ? (size_t)sample : ng;
   uint64_t st = seed;
   for (size_t i = 0; i < nq; i++) {
-    size_t j = i + (size_t)(next_rand(&st) % (ng - i));
+    size_t j = i + (size_t)(lk_rng_next(&st) % (ng - i));
     size_t t = order[i]; order[i] = order[j]; order[j] = t;
   }
   out->sample = (long)nq;

@@ -11,6 +11,7 @@
 
 #include "index/quant.h"
 #include "util/size.h"
+#include "util/rng.h"
 
 #define MAX_DIM (1 << 16)
 #define CHUNK 1024 /* rows projected per sgemm */
@@ -87,12 +88,6 @@ size_t lk_ivf_memory(const lk_ivf *v) {
   return b;
 }
 
-static uint64_t rnd(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 static float dotf(const float *a, const float *b, int n) {
   float s[8] = {0};
@@ -155,7 +150,7 @@ static int kmeans(lk_ivf *v, const float *xc, size_t n, int iters, uint64_t seed
   if (!rc && !perm) rc = LK_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) perm[i] = i;
   for (int l = 0; !rc && l < v->nlist; l++) {
-    size_t j = (size_t)l + (size_t)(rnd(&s) % (n - (size_t)l)), t = perm[l];
+    size_t j = (size_t)l + (size_t)(lk_rng_next(&s) % (n - (size_t)l)), t = perm[l];
     perm[l] = perm[j];
     perm[j] = t;
     memcpy(v->cent + (size_t)l * v->pc, xc + perm[l] * (size_t)v->pc, sizeof(float) * (size_t)v->pc);
@@ -181,7 +176,7 @@ static int kmeans(lk_ivf *v, const float *xc, size_t n, int iters, uint64_t seed
       if (cnt[l]) {
         for (int j = 0; j < v->pc; j++) c[j] = (float)(acc[(size_t)l * v->pc + j] / (double)cnt[l]);
       } else { /* empty: restart at a random row */
-        memcpy(c, xc + (size_t)(rnd(&s) % n) * v->pc, sizeof(float) * (size_t)v->pc);
+        memcpy(c, xc + (size_t)(lk_rng_next(&s) % n) * v->pc, sizeof(float) * (size_t)v->pc);
       }
     }
   }

@@ -12,13 +12,8 @@
 #include <immintrin.h>
 
 #include "util/size.h"
+#include "util/rng.h"
 
-static uint64_t rnd(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 /* Modified Gram-Schmidt on the p rows of q (each dim long), in double. */
 static void orthonormalise(float *q, int dim, int p) {
@@ -93,7 +88,7 @@ int lk_quant_basis(const float *x, size_t n, int dim, int p, uint64_t seed, floa
   if (!rc) {
     uint64_t s = seed ^ 0x7175616e74ULL;
     for (size_t i = 0; i < (size_t)p * dim; i++)
-      q[i] = (float)((double)(rnd(&s) >> 11) / 9007199254740992.0 - 0.5);
+      q[i] = (float)((double)(lk_rng_next(&s) >> 11) / 9007199254740992.0 - 0.5);
     orthonormalise(q, dim, p);
     for (int it = 0; it < 6 && !rc; it++) { /* y = q cov (cov is symmetric) */
       if (dnnl_sgemm('N', 'N', p, dim, dim, 1.0f, q, dim, cov, dim, 0.0f, y, dim) != dnnl_success)

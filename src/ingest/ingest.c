@@ -21,6 +21,7 @@
 #include "nn/model.h"
 #include "util/hash.h"
 #include "util/size.h"
+#include "util/rng.h"
 
 #define COMMIT_EVERY 256
 
@@ -280,16 +281,9 @@ typedef struct pick {
   const row *r;
 } pick;
 
-static uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 int lk_ingest_shard_of(int64_t id, int shards) {
   if (shards <= 1) return 1;
-  return (int)(mix64((uint64_t)id ^ 0x5348415244ull /* "SHARD": not the --sample hash */) % (uint64_t)shards) + 1;
+  return (int)(lk_rng_mix((uint64_t)id ^ 0x5348415244ull /* "SHARD": not the --sample hash */) % (uint64_t)shards) + 1;
 }
 
 static int in_shard(const lk_ingest_opts *o, int64_t id) {
@@ -298,8 +292,8 @@ static int in_shard(const lk_ingest_opts *o, int64_t id) {
 
 static int cmp_pick_hash(const void *a, const void *b, void *seedp) {
   uint64_t seed = *(const uint64_t *)seedp;
-  uint64_t x = mix64((uint64_t)((const pick *)a)->id ^ mix64(seed));
-  uint64_t y = mix64((uint64_t)((const pick *)b)->id ^ mix64(seed));
+  uint64_t x = lk_rng_mix((uint64_t)((const pick *)a)->id ^ lk_rng_mix(seed));
+  uint64_t y = lk_rng_mix((uint64_t)((const pick *)b)->id ^ lk_rng_mix(seed));
   return (x > y) - (x < y);
 }
 

@@ -9,16 +9,8 @@
 
 #include "map/pca.h"
 #include "util/size.h"
+#include "util/rng.h"
 
-/* splitmix64: the seeded generator of the start vectors. */
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { return ((rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 int lk_map_eigsym(double *a, int m, double *w, double *v, lk_errbuf *err) {
   if (m <= 0 || !a || !w || !v) return lk_err_set(err, LK_EINVAL, "eigsym: bad arguments");
@@ -131,8 +123,7 @@ int lk_map_pca(float *x, size_t n, int d, int k, uint64_t seed, float *out, floa
   } else { /* randomized subspace iteration, then Rayleigh-Ritz on the p x p projection */
     uint64_t s = seed ^ 0x5CA1AB1Eull;
     for (size_t i = 0; i < (size_t)d * p; i++) {
-      double u1 = rng_uniform(&s), u2 = rng_uniform(&s);
-      q[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+      q[i] = (float)lk_rng_gauss(&s);
     }
     orthonormalise(q, d, p);
     for (int it = 0; it < 12; it++) {

@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "map/tsne.h"
+#include "util/rng.h"
 #include "util/size.h"
 
 void lk_tsne_opts_default(lk_tsne_opts *o) {
@@ -20,19 +21,6 @@ void lk_tsne_opts_default(lk_tsne_opts *o) {
   o->theta = 0.5;
   o->exaggeration = 12;
   o->threads = 0;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static double rng_gauss(uint64_t *s) {
-  double u1 = ((rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-  double u2 = ((rng_next(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-  return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* ---- exact kNN: a max-heap of k per query over blocked dot products ---- */
@@ -459,7 +447,7 @@ int lk_tsne_run(const float *x, size_t n, int d, const lk_tsne_opts *o, float *y
   }
   uint64_t s = o->seed ^ 0x7D5Eull;
   for (size_t i = 0; i < 2 * n; i++) {
-    y[i] = (float)(1e-4 * rng_gauss(&s));
+    y[i] = (float)(1e-4 * lk_rng_gauss(&s));
     gains[i] = 1;
   }
   double exag = o->exaggeration > 0 ? o->exaggeration : 1;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/size.h"
+#include "util/rng.h"
 
 void lk_train_opts_default(lk_train_opts *o) {
   memset(o, 0, sizeof *o);
@@ -31,18 +32,6 @@ static int gemm(char ta, char tb, long m, long n, long k, float alpha, const flo
   return dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success ? 0 : LK_EINVAL;
 }
 
-/* splitmix64 and a Box-Muller normal from it. */
-static uint64_t rnd(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static double rnd_unit(uint64_t *s) { return ((rnd(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-static float rnd_normal(uint64_t *s) {
-  double u = rnd_unit(s), v = rnd_unit(s);
-  return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
 
 static float *falloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
@@ -165,7 +154,7 @@ static int net_init(net *t, const lk_train_data *d, const lk_train_opts *o, int 
   for (int l = 0; l < nl; l++) {
     lk_projection_layer *L = &t->p->layer[l];
     float sd = (float)sqrt((L->relu ? 2.0 : 1.0) / L->in); /* He / LeCun initialisation */
-    for (size_t i = 0; i < (size_t)L->in * L->out; i++) L->w[i] = sd * rnd_normal(rs);
+    for (size_t i = 0; i < (size_t)L->in * L->out; i++) L->w[i] = sd * (float)lk_rng_gauss(rs);
     if (L->out > widest) widest = L->out;
     if ((rc = adam_init(&t->aw[l], (size_t)L->in * L->out)) || (rc = adam_init(&t->ab[l], (size_t)L->out)))
       return rc;
@@ -175,7 +164,7 @@ static int net_init(net *t, const lk_train_data *d, const lk_train_opts *o, int 
   }
   for (int l = 0; l <= nl; l++)
     if (!(t->act[l] = falloc((size_t)B * (l == 0 ? d->dim : dims[l])))) return LK_ENOMEM;
-  t->rs = rnd(rs);
+  t->rs = lk_rng_next(rs);
   t->g[0] = falloc((size_t)B * widest);
   t->g[1] = falloc((size_t)B * widest);
   t->nh = d->nheads;
@@ -188,7 +177,7 @@ static int net_init(net *t, const lk_train_data *d, const lk_train_opts *o, int 
     t->vnorm[h] = falloc((size_t)C);
     if (!t->V[h] || !t->Vn[h] || !t->gV[h] || !t->vnorm[h]) return LK_ENOMEM;
     if ((rc = adam_init(&t->aV[h], (size_t)K * C))) return rc;
-    for (size_t i = 0; i < (size_t)K * C; i++) t->V[h][i] = rnd_normal(rs);
+    for (size_t i = 0; i < (size_t)K * C; i++) t->V[h][i] = (float)lk_rng_gauss(rs);
   }
   t->logits = falloc((size_t)B * cmax);
   t->dU = falloc((size_t)B * K);
@@ -213,7 +202,7 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
       uint32_t thr = (uint32_t)(rate * 4294967296.0);
       float keep = 1.0f / (1.0f - rate);
       for (size_t i = 0; i < (size_t)B * L->in; i++) /* a dropped unit reads 0: backward knows */
-        t->act[l][i] = (uint32_t)(rnd(&t->rs) >> 32) >= thr ? t->act[l][i] * keep : 0;
+        t->act[l][i] = (uint32_t)(lk_rng_next(&t->rs) >> 32) >= thr ? t->act[l][i] * keep : 0;
     }
     for (int i = 0; i < B; i++) memcpy(out + (size_t)i * L->out, L->b, sizeof(float) * L->out);
     rc = gemm('N', 'N', B, L->out, L->in, 1.0f, t->act[l], L->in, L->w, L->out, 1.0f, out, L->out);
@@ -352,7 +341,7 @@ static int fit_softmax(const lk_train_data *d, const lk_train_opts *o, const lon
   double last = 0;
   for (int ep = 0; ep < o->epochs && !rc; ep++) {
     for (long i = nr - 1; i > 0; i--) { /* Fisher-Yates */
-      long j = (long)(rnd(&rs) % (uint64_t)(i + 1));
+      long j = (long)(lk_rng_next(&rs) % (uint64_t)(i + 1));
       long tmp = perm[i];
       perm[i] = perm[j];
       perm[j] = tmp;
@@ -476,7 +465,7 @@ static int fit_pca(const lk_train_data *d, const lk_train_opts *o, const long *r
   }
   /* Top-K eigenvectors by subspace iteration, then Rayleigh-Ritz on the K x K problem. */
   uint64_t rs = o->seed ^ 0x706361ull;
-  for (size_t i = 0; !rc && i < (size_t)D * K; i++) q[i] = rnd_normal(&rs);
+  for (size_t i = 0; !rc && i < (size_t)D * K; i++) q[i] = (float)lk_rng_gauss(&rs);
   if (!rc) orthonormalise(q, D, K);
   for (int it = 0; it < 30 && !rc; it++) {
     if ((rc = gemm('N', 'N', D, K, D, 1.0f, cov, D, q, K, 0.0f, y, K))) break;

@@ -15,17 +15,12 @@
 #include "image/image.h"
 #include "tune/augment.h"
 #include "util/size.h"
+#include "util/rng.h"
 
 #define SPLIT_SALT 0x6c6f6f6b616c696bull /* "lookalik": a split unrelated to index --sample */
 #define MAX_ROW_BYTES (1u << 20)
 
-uint64_t lk_tune_hash(int64_t id) {
-  uint64_t z = (uint64_t)id ^ SPLIT_SALT; /* splitmix64's finaliser */
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t lk_tune_hash(int64_t id) { return lk_rng_mix((uint64_t)id ^ SPLIT_SALT); }
 
 int lk_tune_is_holdout(int64_t id, int mod) {
   return mod > 0 && lk_tune_hash(id) % (uint64_t)mod == 0;
