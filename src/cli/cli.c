@@ -1,4 +1,5 @@
-/* cli/cli.c — exit codes, usage errors and the clock shared by the subcommands (cli.h). */
+/* cli/cli.c — exit codes, usage errors, the clock and the progress bar shared by the
+ * subcommands (cli.h). */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -26,4 +27,12 @@ double lk_cli_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void lk_cli_bar(const char *label, long done, long total, double t0) {
+  int w = 30, fill = total ? (int)(done * w / total) : w;
+  double el = lk_cli_now() - t0, eta = done ? el * (double)(total - done) / (double)done : 0;
+  fprintf(stderr, "\r%s [%.*s%*s] %ld/%ld  %.0f s, ETA %.0f s ", label, fill, "##############################", w - fill,
+          "", done, total, el, eta);
+  if (done == total) fputc('\n', stderr);
 }

@@ -1,5 +1,5 @@
 /* cli/cli.h — what every `lookalike` subcommand shares: the exit-code mapping, the usage-error
- * message, and a monotonic clock for rates and progress bars. */
+ * message, a monotonic clock for rates, and the progress bar of long steps. */
 #ifndef LK_CLI_CLI_H
 #define LK_CLI_CLI_H
 
@@ -13,5 +13,8 @@ int lk_cli_exit_code(int rc);
 int lk_cli_usage(const char *cmd, const char *msg);
 /* Seconds on a monotonic clock. */
 double lk_cli_now(void);
+/* Redraws "LABEL [####    ] done/total  S s, ETA S s" on stderr (t0: lk_cli_now() at the
+ * start), ending the line when done == total. The caller decides whether stderr shows it. */
+void lk_cli_bar(const char *label, long done, long total, double t0);
 
 #endif

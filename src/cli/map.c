@@ -59,12 +59,7 @@ typedef struct bar {
 
 static int on_progress(void *ctx, int done, int total) {
   bar *b = ctx;
-  if (!b->tty) return 0;
-  int w = 30, fill = total ? (int)((long)done * w / total) : w;
-  double el = lk_cli_now() - b->t0, eta = done ? el * (total - done) / done : 0;
-  fprintf(stderr, "\rt-SNE [%.*s%*s] %d/%d  %.0f s, ETA %.0f s ", fill, "##############################", w - fill, "",
-          done, total, el, eta);
-  if (done == total) fputc('\n', stderr);
+  if (b->tty) lk_cli_bar("t-SNE", done, total, b->t0);
   return 0;
 }
 

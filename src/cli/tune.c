@@ -97,11 +97,7 @@ typedef struct views_ctx {
 
 static int views_progress(void *ctx, long done, long total) {
   views_ctx *v = ctx;
-  if (!v->quiet && (done % 512 == 0 || done == total)) {
-    double el = lk_cli_now() - v->t0, rate = el > 0 ? done / el : 0;
-    fprintf(stderr, "\rstreet-like views: %ld/%ld photos  %.0f/s  ETA %.0f s   ", done, total, rate,
-            rate > 0 ? (total - done) / rate : 0);
-  }
+  if (!v->quiet && (done % 256 == 0 || done == total)) lk_cli_bar("street-like views", done, total, v->t0);
   return 0; /* Ctrl-C ends the process: nothing is written before the tuned catalog, which is renamed into place */
 }
 
@@ -397,7 +393,7 @@ int lk_cli_tune(int argc, char **argv) {
     double tv = lk_cli_now();
     views_ctx vc = {pc.quiet || !isatty(2), tv};
     rc = lk_tune_embed_views(s, use, views, threads, models, to.seed, views_progress, &vc, &xv, &src, &nv, &skipped, &eb);
-    if (!vc.quiet) fputc('\n', stderr);
+    if (rc && !vc.quiet) fputc('\n', stderr); /* the bar ends its line when it completes */
     size_t nall = 0, xn = 0;
     if (!rc && (lk_size_mul((size_t)(s->n + nv), (size_t)s->dim, &xn) || lk_size_mul((size_t)(s->n + nv), (size_t)nl, &nall)))
       rc = lk_err_set(&eb, LK_ETOOBIG, "too many rows");
