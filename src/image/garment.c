@@ -30,14 +30,6 @@ static void smooth(const float *h, float *out) {
       }
 }
 
-static int white_ish(const uint8_t *p) {
-  int lo = p[0], hi = p[0];
-  for (int c = 1; c < 3; c++) {
-    if (p[c] < lo) lo = p[c];
-    if (p[c] > hi) hi = p[c];
-  }
-  return lo >= 215 && hi - lo <= 30;
-}
 
 static int copy_of(const lk_image *src, lk_image *dst) {
   size_t n = (size_t)src->w * src->h * 3;
@@ -133,7 +125,7 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
       if (x < ring || y < ring || x >= ww - ring || y >= wh - ring) {
         hb[bin_of(p)] += 1;
         nb++;
-        nwhite += white_ish(p);
+        nwhite += lk_image_near_white(p, 215, 30);
       } else if (x >= ww * 3 / 10 && x < ww * 7 / 10 && y >= wh * 3 / 10 && y < wh * 7 / 10) {
         hc[bin_of(p)] += 1;
         ncen++;

@@ -450,3 +450,12 @@ int lk_image_color_hist(const lk_image *img, int bins, float *out) {
   free(cnt);
   return 0;
 }
+
+int lk_image_near_white(const uint8_t *p, int min_level, int max_spread) {
+  int lo = p[0], hi = p[0];
+  for (int c = 1; c < 3; c++) {
+    if (p[c] < lo) lo = p[c];
+    if (p[c] > hi) hi = p[c];
+  }
+  return lo >= min_level && hi - lo <= max_spread;
+}

@@ -44,6 +44,10 @@ int lk_image_pad_square(const lk_image *src, uint8_t r, uint8_t g, uint8_t b, lk
 /* Copies the rectangle [x, x+w) x [y, y+h), clipped to the image; LK_EINVAL if empty. */
 int lk_image_crop(const lk_image *src, int x, int y, int w, int h, lk_image *dst);
 
+/* 1 when the RGB pixel p is near white: every channel >= min_level and the channels at most
+ * max_spread apart (a light grey counts, a pastel colour does not). */
+int lk_image_near_white(const uint8_t *p, int min_level, int max_spread);
+
 /* Colour histogram: bins^3 RGB bins (bins in 1..16), counts normalised to sum 1, then
  * square-rooted and L2-normalised (so two histograms' dot product is the Hellinger
  * affinity). out has bins^3 floats. */

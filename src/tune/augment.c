@@ -10,14 +10,8 @@
 #include "util/rng.h"
 #include "util/size.h"
 
-static int near_white(const uint8_t *p) {
-  int lo = p[0], hi = p[0];
-  for (int c = 1; c < 3; c++) {
-    if (p[c] < lo) lo = p[c];
-    if (p[c] > hi) hi = p[c];
-  }
-  return lo >= 222 && hi - lo <= 24;
-}
+/* The studio background: near-white (lk_image_near_white) at these bounds. */
+static int near_white(const uint8_t *p) { return lk_image_near_white(p, 222, 24); }
 
 double lk_augment_mask(const lk_image *img, uint8_t *mask) {
   if (!img || !img->px || img->w <= 0 || img->h <= 0) return -1;
