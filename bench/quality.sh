@@ -13,7 +13,8 @@
 #   street-real: the shop's pipeline (index the training split -> `lookalike tune` with no
 #           options -> index the held-out products as new ones) measured on the real phone
 #           photos of $STREET (eval --street: P@10 by articleType per label, micro and macro)
-#           and on the new products' studio photos (neighbours P@10, same-product R@1/R@10)
+#           and on the new products' studio photos (neighbours P@10, same-product R@1/R@10),
+#           then the same phone photos uploaded to `lookalike serve` (bench/street_http.py)
 #   --write   also replace the tables between the bench markers in docs/QUALITY.md
 #   env: BUILD (build), WORK (/tmp/lookalike-quality), DATA (../shared/data/fashion-catalog),
 #        LOOKALIKE_MODELS (../shared/models), SAMPLE (3000), MOD (5), BASE (rich: the tuned
@@ -276,6 +277,18 @@ for st in "${stages[@]}"; do
       sreal_row "tuned, default search" "$tuned"
       sreal_row "tuned, \`--prior 0\`" "$tuned" --prior 0
       sreal_row "tuned, \`--garment on\`" "$tuned" --garment on
+      # the same photos uploaded to \`lookalike serve\` (default options), one at a time
+      port=$((18000 + RANDOM % 2000))
+      "$LK" serve --db "$tuned" --port "$port" --quiet > "$WORK/shop-serve.log" 2>&1 &
+      spid=$!
+      for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.2; done
+      h=$(/usr/bin/python3 bench/street_http.py --url "http://127.0.0.1:$port" --street "$STREET") || h='{}'
+      rss=$(ps -o rss= -p "$spid" | tr -d ' ')
+      kill "$spid"; wait "$spid" 2>/dev/null || true
+      echo
+      jq -r --arg rss "$rss" '
+        def f: (. * 1000 | round) as $m | "\($m / 1000 | floor).\(($m % 1000) + 1000 | tostring | .[1:])";
+        "Uploaded over HTTP to `lookalike serve --db tuned.db` (default options, `bench/street_http.py`): \(.photos) photos, \(.failed) failed, P@10 micro \(.micro_p10|f), macro \(.macro_p10|f); upload to answer p50 \(.latency_ms.p50*10|round/10) ms, p99 \(.latency_ms.p99*10|round/10) ms, one client; server RSS \(($rss|tonumber)/1024|round) MB after."' <<<"$h"
       echo
       echo "Per label, tuned catalog, default search (\`lookalike eval --db tuned.db --street $STREET --markdown\`):"
       echo
