@@ -118,7 +118,7 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
   /* border ring and centre box */
   int ring = (ww < wh ? ww : wh) / 12;
   if (ring < 2) ring = 2;
-  int nb = 0, nwhite = 0, ncen = 0;
+  int nb = 0, nwhite = 0;
   for (int y = 0; y < wh; y++)
     for (int x = 0; x < ww; x++) {
       const uint8_t *p = work.px + 3 * ((size_t)y * ww + x);
@@ -128,7 +128,6 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
         nwhite += lk_image_near_white(p, 215, 30);
       } else if (x >= ww * 3 / 10 && x < ww * 7 / 10 && y >= wh * 3 / 10 && y < wh * 7 / 10) {
         hc[bin_of(p)] += 1;
-        ncen++;
       }
     }
   if (nwhite * 10 >= nb * 7) { /* a studio shot: the catalog's own kind of photo */
@@ -143,7 +142,7 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
   for (int i = 0; i < n; i++) {
     int b = bin_of(work.px + 3 * (size_t)i);
     float pb = sb[b] / tb, pc = sc[b] / tc;
-    m[i] = pc > pb * 1.0f + 1e-6f;
+    m[i] = pc > pb + 1e-6f; /* likelier in the middle than on the border */
   }
   /* majority filter: drops speckle, closes small gaps */
   for (int y = 0; y < wh; y++)
@@ -160,7 +159,6 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
     }
   int kept = largest_region(m2, ww, wh, q, lab);
   info->share = (float)kept / (float)n;
-  (void)ncen;
   if (info->share < 0.06f || info->share > 0.95f) {
     info->reason = info->share < 0.06f ? "no clear foreground" : "foreground fills the photo";
     rc = copy_of(src, dst);
@@ -197,8 +195,12 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
   if (my1 > wh) my1 = wh;
   mimg.w = mx1 - mx0;
   mimg.h = my1 - my0;
-  if (mimg.w < 1 || mimg.h < 1 || !(mimg.px = malloc((size_t)mimg.w * mimg.h * 3))) {
-    rc = mimg.px || mimg.w < 1 || mimg.h < 1 ? LK_EINVAL : LK_ENOMEM;
+  if (mimg.w < 1 || mimg.h < 1) {
+    rc = LK_EINVAL;
+    goto done;
+  }
+  if (!(mimg.px = malloc((size_t)mimg.w * mimg.h * 3))) {
+    rc = LK_ENOMEM;
     goto done;
   }
   for (int y = 0; y < mimg.h; y++)
