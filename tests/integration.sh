@@ -167,5 +167,24 @@ check "tune --views 9 made 9 views of every training photo" grep -q "street-like
 vbad() { "$BIN" tune --db "$T/c.db" --out "$T/tv2.db" --views 65 > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/tv2.db" ]; }
 check "tune --views out of range is a usage error" vbad
 
+# issue 15 item 8: photo names that are not ids are reported with the rule; twin photos of one id
+# name the photo really used; the largest id (19 digits) is an id everywhere, one past it nowhere
+mkdir -p "$T/names"
+cp "$DATA/images/$q.jpg" "$T/names/IMG_0001.JPG"; cp "$DATA/images/$q.jpg" "$T/names/IMG_0002.jpg"
+cp "$DATA/images/$q.jpg" "$T/names/77.jpg"; cp "$DATA/images/$q.jpg" "$T/names/077.png"
+cp "$DATA/images/$q.jpg" "$T/names/9223372036854775807.jpg"; cp "$DATA/images/$q.jpg" "$T/names/9223372036854775808.jpg"
+"$BIN" index "$T/names" --db "$T/names.db" --recipe color > "$T/names.out" 2> "$T/names.err"; rc=$?
+check "index of camera-named photos exits 0" [ $rc -eq 0 ]
+check "index says how many files are not named after an id, and how to name them" \
+  grep -q "^3 image files are not named after a product id.*ID.jpg" "$T/names.out"
+check "index names each such file" grep -q "IMG_0001.JPG: not indexed: a photo's name must be its product id" "$T/names.err"
+check "index of twin photos names the one it uses" grep -q "several photos for id 77 (077.png and 1 more); using 77.jpg" "$T/names.err"
+"$BIN" index "$T/names" --db "$T/names.db" --json > "$T/names.json" 2>/dev/null
+check "index --json counts files not named by id" jqq '.photos_not_named_by_id == 3 and .photos == 2' "$T/names.json"
+"$BIN" similar 9223372036854775807 --db "$T/names.db" -k 1 --json > "$T/big.json" 2>/dev/null; rc=$?
+check "a 19-digit id (INT64_MAX) is indexed and found by similar" [ $rc -eq 0 ]
+bigbad() { "$BIN" similar 9223372036854775808 --db "$T/names.db" > /dev/null 2> "$T/big.err"; [ $? -eq 2 ] && grep -q "is not an item id" "$T/big.err"; }
+check "one past INT64_MAX is not an item id" bigbad
+
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

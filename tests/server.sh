@@ -124,6 +124,21 @@ check "raw-body search gives the same hits as multipart" \
   jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] == [$b[0].hits[].id]'
 req --data-binary "@$PHOTO" -H "Content-Type:" "$URL/api/search?k=3"
 check "raw body without Content-Type works, k from the query string" jqe '(.hits | length) == 3' "$T/body"
+req -F "file=@$PHOTO" -F k=4 "$URL/api/search"
+check "a photo part named 'file' (any file part) is the photo" jqe '(.hits | length) == 4' "$T/body"
+req -F "image=@$PHOTO" -F "file=@$PHOTO" "$URL/api/search"
+check "two photo parts: 400 that says to send one" bash -c "[ $S = 400 ] && grep -q 'send one photo' '$T/body'"
+req -F k=3 "$URL/api/search"
+check "a form without a photo: 400 that says how to send it" bash -c "[ $S = 400 ] && grep -q \"file part named 'image'\" '$T/body'"
+many=$(seq -f 'p%g=1' 1 1000 | paste -sd'&')
+req -F "image=@$PHOTO" "$URL/api/search?$many"
+check "1,000 query parameters get an answer (400 naming one), not a closed connection" \
+  bash -c "[ $S = 400 ] && grep -q \"unknown parameter 'p1'\" '$T/body'"
+req "$URL/api/items?$many"
+check "1,000 query parameters on /api/items get a 400 too" [ "$S" = 400 ]
+req "$URL/api/items/9223372036854775808"
+check "an id past the largest (INT64_MAX) is 400 and says what ids are" \
+  bash -c "[ $S = 400 ] && grep -q 'whole numbers, 0 to 9223372036854775807' '$T/body'"
 req -F "image=@$PHOTO" -F k=7 "$URL/api/search"
 check "k as a form field" jqe '(.hits | length) == 7 and .k == 7' "$T/body"
 req -F "image=@$PHOTO" -F k=6 -F gender=Women "$URL/api/search"

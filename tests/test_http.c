@@ -11,6 +11,7 @@
 
 #include "server/api.h"
 #include "server/http.h"
+#include "util/id.h"
 
 static void test_unescape(void **state) {
   static const struct { const char *in, *out; } cases[] = {
@@ -51,7 +52,12 @@ static void test_route(void **state) {
       {"/api/items/abc/similar", LK_HTTP_BADID, 0, NULL},
       {"/api/items/-1", LK_HTTP_BADID, 0, NULL},
       {"/api/items/999999999999999999", LK_HTTP_ITEM, 999999999999999999LL, NULL},
-      {"/api/items/1000000000000000000", LK_HTTP_BADID, 0, NULL}, /* 19 digits */
+      {"/api/items/1000000000000000000", LK_HTTP_ITEM, 1000000000000000000LL, NULL}, /* 19 digits */
+      {"/api/items/9223372036854775807", LK_HTTP_ITEM, INT64_MAX, NULL}, /* ids go up to INT64_MAX */
+      {"/api/items/09223372036854775807/similar", LK_HTTP_SIMILAR, INT64_MAX, NULL},
+      {"/api/items/9223372036854775808", LK_HTTP_BADID, 0, NULL}, /* one past it */
+      {"/api/items/99999999999999999999", LK_HTTP_BADID, 0, NULL},
+      {"/photos/9223372036854775807", LK_HTTP_PHOTO, INT64_MAX, NULL},
       {"/api/items/", LK_HTTP_BADID, 0, NULL},
       {"/photos/42", LK_HTTP_PHOTO, 42, NULL},
       {"/photos/42.jpg", LK_HTTP_NONE, 0, NULL},
@@ -77,6 +83,32 @@ static void test_route(void **state) {
   assert_int_equal(t.similar, 1);
   lk_http_route("/api/items/x", &t);
   assert_int_equal(t.similar, 0);
+}
+
+/* util/id.c: the one id reader of CSV fields, photo names, URLs and the command line. */
+static void test_ids(void **state) {
+  static const struct {
+    const char *s;
+    int ok;
+    int64_t id;
+  } cases[] = {
+      {"0", 1, 0}, {"15970", 1, 15970}, {"015970", 1, 15970}, {"9223372036854775807", 1, INT64_MAX},
+      {"00000000000000000000009", 1, 9}, {"9223372036854775808", 0, 0}, {"18446744073709551616", 0, 0},
+      {"", 0, 0}, {"-1", 0, 0}, {"+1", 0, 0}, {" 1", 0, 0}, {"1 ", 0, 0}, {"1x", 0, 0}, {"IMG_0001", 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int64_t id = -1;
+    int rc = lk_id_parse(cases[i].s, strlen(cases[i].s), &id);
+    if ((rc == 0) != cases[i].ok) fail_msg("'%s': rc %d", cases[i].s, rc);
+    if (cases[i].ok) assert_true(id == cases[i].id);
+  }
+  const char *end;
+  int64_t id;
+  assert_int_equal(lk_id_parse_prefix("123,Men", &id, &end), 0);
+  assert_true(id == 123 && *end == ',');
+  assert_int_equal(lk_id_parse_prefix(",1", &id, &end), -1);
+  assert_int_equal(lk_id_parse("12", 1, &id), 0); /* only the first n bytes */
+  assert_true(id == 1);
 }
 
 static void test_numbers(void **state) {
@@ -162,7 +194,8 @@ static void test_sniff(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_unescape), cmocka_unit_test(test_route), cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_unescape), cmocka_unit_test(test_route), cmocka_unit_test(test_ids),
+      cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_list_params), cmocka_unit_test(test_api_params), cmocka_unit_test(test_sniff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

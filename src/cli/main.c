@@ -25,6 +25,7 @@
 #include "nn/model.h"
 #include "search/engine.h"
 #include "search/results.h"
+#include "util/id.h"
 
 static const char *USAGE =
     "lookalike " LK_VERSION " — visual search for fashion catalogs\n"
@@ -242,6 +243,7 @@ static int cmd_index(int argc, char **argv) {
     json_object_set_new(j, "rows", json_integer(st.rows));
     json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
     json_object_set_new(j, "photos", json_integer(st.photos));
+    json_object_set_new(j, "photos_not_named_by_id", json_integer(st.unnamed));
     json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
     json_object_set_new(j, "photos_without_row", json_integer(st.no_row));
     json_object_set_new(j, "selected", json_integer(st.selected));
@@ -265,6 +267,9 @@ static int cmd_index(int argc, char **argv) {
              st.failed);
       printf("styles rows: %ld (%ld bad, %ld without photo); photos: %ld (%ld without row)\n", st.rows,
              st.bad_rows, st.no_photo, st.photos, st.no_row);
+      if (st.unnamed)
+        printf("%ld image files are not named after a product id and were not indexed: name each photo "
+               "ID.jpg (or .png, .webp), where ID is its row's id in styles.csv\n", st.unnamed);
       if (st.pruned) printf("pruned %ld items whose photo or row is gone\n", st.pruned);
       if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
     }
@@ -394,9 +399,12 @@ static int run_query(int is_similar, int argc, char **argv) {
   t_load = lk_cli_now() - t0;
   t0 = lk_cli_now();
   if (is_similar) {
-    char *end;
-    long long id = strtoll(arg, &end, 10);
-    if (*end || end == arg) { rc = lk_err_set(&eb, LK_EINVAL, "'%s' is not an item id", arg); goto out; }
+    int64_t id;
+    if (lk_id_parse(arg, strlen(arg), &id)) {
+      rc = lk_err_set(&eb, LK_EINVAL, "'%s' is not an item id (ids are whole numbers, 0 to %lld)", arg,
+                      (long long)INT64_MAX);
+      goto out;
+    }
     rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
   } else {
     lk_image img = {0}, crop = {0};

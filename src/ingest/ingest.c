@@ -20,6 +20,7 @@
 #include "image/image.h"
 #include "nn/model.h"
 #include "util/hash.h"
+#include "util/id.h"
 #include "util/size.h"
 #include "util/rng.h"
 
@@ -88,23 +89,22 @@ static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...) {
   o->report(o->ctx, id, buf);
 }
 
+/* A styles.csv id field: lk_id_parse after trimming the spaces and tabs around it. */
 static int parse_id(const char *s, int64_t *out) {
-  if (!s || !*s) return -1;
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || *end || v < 0) return -1;
-  *out = v;
-  return 0;
+  if (!s) return -1;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  while (n && (*s == ' ' || *s == '\t')) s++, n--;
+  return lk_id_parse(s, n, out);
 }
 
 static int cmp_row(const void *a, const void *b) {
   int64_t x = ((const row *)a)->id, y = ((const row *)b)->id;
   return (x > y) - (x < y);
 }
-static int cmp_photo(const void *a, const void *b) {
-  int64_t x = ((const photo *)a)->id, y = ((const photo *)b)->id;
-  return (x > y) - (x < y);
+static int cmp_photo(const void *a, const void *b) { /* by id, then name: a stable pick among twins */
+  const photo *p = a, *q = b;
+  return p->id != q->id ? (p->id > q->id) - (p->id < q->id) : strcmp(p->name, q->name);
 }
 static int cmp_old(const void *a, const void *b) {
   int64_t x = ((const old_item *)a)->id, y = ((const old_item *)b)->id;
@@ -221,7 +221,10 @@ static int is_image_ext(const char *ext) {
          !strcasecmp(ext, "webp");
 }
 
-static int scan_photos(const lk_ingest_opts *o, vec_t *photos, lk_errbuf *err) {
+/* The photos of the images folder (named ID.jpg/.jpeg/.png/.webp); other image files are
+ * counted in *unnamed and reported, since a folder of camera names (IMG_0001.JPG) would
+ * otherwise index nothing without a word. */
+static int scan_photos(const lk_ingest_opts *o, vec_t *photos, long *unnamed, lk_errbuf *err) {
   DIR *d = opendir(o->images_dir);
   if (!d) return lk_err_set(err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
   struct dirent *de;
@@ -229,13 +232,13 @@ static int scan_photos(const lk_ingest_opts *o, vec_t *photos, lk_errbuf *err) {
   while ((de = readdir(d))) {
     const char *dot = strrchr(de->d_name, '.');
     if (!dot || dot == de->d_name || !is_image_ext(dot + 1)) continue;
-    char idbuf[32];
-    size_t n = (size_t)(dot - de->d_name);
-    if (n >= sizeof idbuf) continue;
-    memcpy(idbuf, de->d_name, n);
-    idbuf[n] = '\0';
     photo p;
-    if (parse_id(idbuf, &p.id)) continue;
+    if (lk_id_parse(de->d_name, (size_t)(dot - de->d_name), &p.id)) {
+      (*unnamed)++;
+      report(o, -1, "%s/%s: not indexed: a photo's name must be its product id (the id column of "
+             "styles.csv), e.g. 15970.jpg", o->images_dir, de->d_name);
+      continue;
+    }
     p.name = strdup(de->d_name);
     if (!p.name || vec_push(photos, &p, sizeof p)) {
       free(p.name);
@@ -244,8 +247,23 @@ static int scan_photos(const lk_ingest_opts *o, vec_t *photos, lk_errbuf *err) {
     }
   }
   closedir(d);
-  if (!rc && photos->n) qsort(photos->p, photos->n, sizeof(photo), cmp_photo);
-  return rc;
+  if (rc || !photos->n) return rc;
+  /* By id; several photos of one id (15970.jpg, 015970.png): the last by name is kept. */
+  qsort(photos->p, photos->n, sizeof(photo), cmp_photo);
+  photo *pv = photos->p;
+  size_t w = 0;
+  for (size_t i = 0; i < photos->n;) {
+    size_t last = i;
+    while (last + 1 < photos->n && pv[last + 1].id == pv[i].id) last++;
+    if (last > i)
+      report(o, pv[i].id, "several photos for id %lld (%s and %zu more); using %s", (long long)pv[i].id,
+             pv[i].name, last - i, pv[last].name);
+    for (size_t k = i; k < last; k++) free(pv[k].name);
+    pv[w++] = pv[last];
+    i = last + 1;
+  }
+  photos->n = w;
+  return 0;
 }
 
 static int old_cb(void *ctx, const lk_item *it) {
@@ -538,7 +556,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
 
   if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
   if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
-  if ((rc = scan_photos(o, &photos, err))) goto out;
+  if ((rc = scan_photos(o, &photos, &st->unnamed, err))) goto out;
   st->photos = (long)photos.n;
 
   /* Recipe: the catalog's own, unless the user named one (which must then agree). */
@@ -595,11 +613,6 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
       }
       pi++;
     } else {
-      if (pi + 1 < photos.n && pv[pi + 1].id == pv[pi].id) {
-        report(o, pv[pi].id, "several photos for id %lld; using %s", (long long)pv[pi].id, pv[pi].name);
-        pi++;
-        continue;
-      }
       pick pk = {pi, pv[pi].id, &rv[ri]};
       if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
       ri++;

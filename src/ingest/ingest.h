@@ -14,6 +14,7 @@ typedef struct lk_ingest_stats {
   long rows;          /* data rows in styles.csv */
   long bad_rows;      /* rows skipped: no/invalid id, duplicate id */
   long photos;        /* photo files found */
+  long unnamed;       /* image files not named after an id (IMG_0001.JPG): not indexed */
   long no_photo;      /* rows whose photo is missing */
   long no_row;        /* photos without a row (not indexed) */
   long selected;      /* items considered this run (after --limit) */

@@ -4,6 +4,8 @@
  * arbitrary bytes. */
 #include "server/http.h"
 
+#include "util/id.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +30,11 @@ size_t lk_http_unescape(char *str) {
 }
 
 int lk_http_parse_id(const char *p, int64_t *id, const char **end) {
-  int64_t v = 0;
-  int n = 0;
-  for (; *p >= '0' && *p <= '9'; p++, n++) {
-    if (n == 18) return -1;
-    v = v * 10 + (*p - '0');
-  }
-  if (n == 0 || (*p && *p != '/')) return -1;
+  const char *e;
+  int64_t v;
+  if (lk_id_parse_prefix(p, &v, &e) || (*e && *e != '/')) return -1;
   *id = v;
-  *end = p;
+  *end = e;
   return 0;
 }
 

@@ -34,6 +34,11 @@
 #define MAX_FIELDS 64                 /* form fields in one multipart search */
 #define MAX_OTHER_BODY ((size_t)64 << 10) /* body bytes tolerated (and dropped) on other routes */
 #define POST_BUFFER 16384             /* MHD post processor buffer */
+/* Each connection's memory pool (libmicrohttpd): the request line and headers, and a record per
+ * query parameter. When a URL's parameters outgrow it, libmicrohttpd closes the connection
+ * without an answer, so it is sized for ~3,000 short parameters (tests/server.sh sends 1,000
+ * and gets our 400); longer URLs get 414 from libmicrohttpd. Pages are touched only as used. */
+#define CONNECTION_MEMORY (256 * 1024)
 #define DRAIN_SECONDS 10.0            /* lk_server_stop waits this long for requests to finish */
 
 static const char *const CSP =
@@ -337,9 +342,11 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
   req *r = cls;
   if (r->fail) return MHD_NO;
   if (!key) key = "";
-  if (!strcmp(key, "image")) {
+  /* The photo: the 'image' part, or a part sent as a file whatever its name (forms and
+   * clients often call it 'file' or 'photo'). */
+  if (!strcmp(key, "image") || filename) {
     flush_field(r);
-    if (off == 0 && r->len > 0) return fail(r, 400, "send one 'image' part, not several");
+    if (off == 0 && r->len > 0) return fail(r, 400, "send one photo (one 'image' part), not several");
     r->image_parts = 1;
     if (size && append(r, data, size)) return MHD_NO;
     return r->fail ? MHD_NO : MHD_YES;
@@ -412,7 +419,8 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
     r->pp = NULL;
     flush_field(r);
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
-    if (!r->image_parts) return send_error(c, r, 400, "no 'image' part in the form");
+    if (!r->image_parts)
+      return send_error(c, r, 400, "no photo in the form: send it as a file part named 'image'");
   }
   MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, r);
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
@@ -463,7 +471,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   switch (r->route) {
   case R_PAGE: return serve_asset(c, r);
   case R_SEARCH: return search(c, r);
-  case R_BADID: return send_error(c, r, 400, "not an item id: %s", r->path);
+  case R_BADID: return send_error(c, r, 400, "not an item id: %s (ids are whole numbers, 0 to 9223372036854775807)", r->path);
   case R_ITEMS: {
     list_args a = {r, {0}};
     lk_http_list_init(&a.a, LK_API_DEFAULT_K);
@@ -674,7 +682,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads > 1 ? s->o.threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
       s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
       on_unescape, s, MHD_OPTION_END);
   if (!s->daemon) {
     rc = lk_err_set(err, LK_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port,

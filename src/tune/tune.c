@@ -14,6 +14,7 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "tune/augment.h"
+#include "util/id.h"
 #include "util/size.h"
 #include "util/rng.h"
 
@@ -52,16 +53,9 @@ static long read_record(FILE *f, char **buf, size_t *cap) {
 /* The id at the start of a record ("123," or "\"123\","); -1 when there is none. */
 static int parse_id(const char *s, int64_t *id) {
   if (*s == '"') s++;
-  if (*s < '0' || *s > '9') return -1;
-  int64_t v = 0;
-  for (; *s >= '0' && *s <= '9'; s++) {
-    if (v > (INT64_MAX - 9) / 10) return -1;
-    v = v * 10 + (*s - '0');
-  }
+  if (lk_id_parse_prefix(s, id, &s)) return -1;
   if (*s == '"') s++;
-  if (*s != ',' && *s != '\n' && *s != '\r' && *s != '\0') return -1;
-  *id = v;
-  return 0;
+  return *s == ',' || *s == '\n' || *s == '\r' || *s == '\0' ? 0 : -1;
 }
 
 int lk_tune_split_csv(const char *csv_path, int mod, int want_test, FILE *out, long *rows_out,
