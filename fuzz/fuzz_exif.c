@@ -1,6 +1,6 @@
-/* fuzz/fuzz_exif.c — fuzz target for the image module's JPEG marker walk and EXIF/TIFF
- * orientation reader (src/image/exif.c), fed raw bytes both as a whole JPEG and as the TIFF
- * block of an APP1 segment. -DLK_LIBFUZZER for libFuzzer; otherwise fuzz/replay.c's main() replays files. */
+/* fuzz/fuzz_exif.c — fuzz target for the image module's JPEG marker walk, PNG/WebP chunk walks
+ * and EXIF/TIFF orientation reader (src/image/exif.c), fed raw bytes as a whole file and as the
+ * TIFF block of a JPEG APP1 segment, a PNG eXIf chunk and a WebP EXIF chunk. -DLK_LIBFUZZER for libFuzzer; otherwise fuzz/replay.c's main() replays files. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,5 +29,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (lk_exif_scan_jpeg(j, size + 14, 50, &info, NULL) != 0 || info.orientation != o) abort();
     free(j);
   }
+  /* The PNG and WebP chunk walks, on the raw bytes and with the bytes as their EXIF chunk. */
+  int p = lk_exif_png_orientation(data, size), w = lk_exif_webp_orientation(data, size);
+  if (p < 1 || p > 8 || w < 1 || w > 8) abort();
+  uint8_t *c = malloc(size + 24);
+  if (!c) return 0;
+  memcpy(c, "\x89PNG\r\n\x1a\n", 8);
+  c[8] = (uint8_t)(size >> 24), c[9] = (uint8_t)(size >> 16), c[10] = (uint8_t)(size >> 8), c[11] = (uint8_t)size;
+  memcpy(c + 12, "eXIf", 4);
+  memcpy(c + 16, data, size);
+  memset(c + 16 + size, 0, 4); /* CRC: not checked by the walk */
+  if (lk_exif_png_orientation(c, size + 20) != o) abort();
+  memcpy(c, "RIFF\0\0\0\0WEBPEXIF", 16);
+  c[16] = (uint8_t)size, c[17] = (uint8_t)(size >> 8), c[18] = (uint8_t)(size >> 16), c[19] = (uint8_t)(size >> 24);
+  memcpy(c + 20, data, size);
+  if (lk_exif_webp_orientation(c, size + 20) != o) abort();
+  free(c);
   return 0;
 }

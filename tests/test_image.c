@@ -393,6 +393,23 @@ static void test_decode_jpeg_warning_accepted(void **state) {
   free(b.p), free(jpg.p), free(src);
 }
 
+static void test_decode_jpeg_scan_cut_short(void **state) {
+  /* 90% of the scan data gone but the EOI kept: libjpeg only warns ("premature end of data
+   * segment") and paints the rest grey; lookalike refuses it like a truncated file. */
+  uint8_t *src = pattern(64, 64, pat_gradient);
+  blob jpg = make_jpeg(src, 64, 64, TJPF_RGB, TJSAMP_420, 95, 0);
+  size_t sos = find_marker(&jpg, 0xDA);
+  size_t start = sos + 2 + ((size_t)jpg.p[sos + 2] << 8 | jpg.p[sos + 3]);
+  assert_true(start < jpg.n - 2);
+  size_t keep = (jpg.n - 2 - start) / 10;
+  memcpy(jpg.p + start + keep, "\xff\xd9", 2);
+  lk_image img;
+  lk_errbuf e = {0};
+  assert_int_equal(lk_image_decode(jpg.p, start + keep + 2, NULL, 0, &img, &e), LK_EDECODE);
+  assert_non_null(strstr(lk_err_msg(&e), "part of the picture is missing"));
+  free(jpg.p), free(src);
+}
+
 static void test_decode_limits(void **state) {
   const int w = 20, h = 20;
   uint8_t *src = pattern(w, h, pat_gradient);
@@ -561,6 +578,60 @@ static void test_exif_orientation(void **state) {
     }
   }
   free(jpg.p);
+}
+
+/* EXIF orientation in PNG (an eXIf chunk, before or after the image data) and WebP (an EXIF
+ * chunk of an extended VP8X file) turns the photo like it does in JPEG (issue 15, item 9). */
+static void test_exif_orientation_png_webp(void **state) {
+  const int w = 32, h = 16;
+  uint8_t *src = pattern(w, h, pat_marks);
+  blob png = make_png(src, w, h, 8, PNG_COLOR_TYPE_RGB, 0, NULL, 0, NULL, 0);
+  blob webp = make_webp(src, w, h, 0, 1);
+  free(src);
+  struct {
+    int orient, swap, red, blue;
+  } cases[] = {{6, 1, TR, BR}, {3, 0, BR, BL}, {1, 0, TL, TR}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    uint8_t app1[64];
+    make_app1(app1, cases[i].orient, i & 1);
+    const uint8_t *tiff = app1 + 10; /* after FF E1, the length and "Exif\0\0" */
+    blob files[3];
+    /* PNG: eXIf after IHDR, and just before IEND */
+    uint8_t chunk[4 + 4 + 26 + 4];
+    chunk[0] = chunk[1] = chunk[2] = 0, chunk[3] = 26;
+    memcpy(chunk + 4, "eXIf", 4);
+    memcpy(chunk + 8, tiff, 26);
+    put32be(chunk + 34, crc32_png(chunk + 4, 30));
+    files[0] = splice(&png, 33, chunk, sizeof chunk);
+    files[1] = splice(&png, png.n - 12, chunk, sizeof chunk);
+    /* WebP: RIFF header, VP8X (EXIF flag, canvas size), the image's chunk, EXIF */
+    size_t n = 12 + 18 + (webp.n - 12) + 8 + 26;
+    blob x = {malloc(n), n};
+    memcpy(x.p, "RIFF", 4);
+    for (int k = 0; k < 4; k++) x.p[4 + k] = (uint8_t)((n - 8) >> (8 * k));
+    memcpy(x.p + 8, "WEBPVP8X", 8);
+    uint8_t vp8x[14] = {10, 0, 0, 0, 0x08, 0, 0, 0, (uint8_t)(w - 1), 0, 0, (uint8_t)(h - 1), 0, 0};
+    memcpy(x.p + 16, vp8x, 14);
+    memcpy(x.p + 30, webp.p + 12, webp.n - 12);
+    memcpy(x.p + 30 + webp.n - 12, "EXIF\x1a\0\0\0", 8);
+    memcpy(x.p + 38 + webp.n - 12, tiff, 26);
+    files[2] = x;
+    for (int f = 0; f < 3; f++) {
+      lk_image img;
+      assert_int_equal(decode(&files[f], NULL, 0, &img), 0);
+      int ew = cases[i].swap ? h : w, eh = cases[i].swap ? w : h;
+      if (img.w != ew || img.h != eh)
+        fail_msg("file %d orient %d: %dx%d want %dx%d", f, cases[i].orient, img.w, img.h, ew, eh);
+      int px, py;
+      corner_xy(&img, cases[i].red, &px, &py);
+      expect_px(&img, px, py, 255, 0, 0, 8);
+      corner_xy(&img, cases[i].blue, &px, &py);
+      expect_px(&img, px, py, 0, 0, 255, 8);
+      lk_image_free(&img);
+      free(files[f].p);
+    }
+  }
+  free(png.p), free(webp.p);
 }
 
 static void test_exif_parser(void **state) {
@@ -874,6 +945,8 @@ int main(void) {
       cmocka_unit_test(test_decode_png_alpha),
       cmocka_unit_test(test_decode_bad_input),
       cmocka_unit_test(test_decode_jpeg_warning_accepted),
+      cmocka_unit_test(test_decode_jpeg_scan_cut_short),
+      cmocka_unit_test(test_exif_orientation_png_webp),
       cmocka_unit_test(test_decode_limits),
       cmocka_unit_test(test_decode_declared_huge),
       cmocka_unit_test(test_decode_scan_limit),

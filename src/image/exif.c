@@ -102,3 +102,39 @@ int lk_exif_scan_jpeg(const uint8_t *buf, size_t len, int max_scans, lk_exif_jpe
   info->has_eoi = 1;
   return 0;
 }
+
+/* TIFF data that may carry the "Exif\0\0" header of a JPEG APP1 segment. */
+static int tiff_orientation(const uint8_t *p, size_t n) {
+  if (n >= 6 && !memcmp(p, "Exif\0\0", 6)) p += 6, n -= 6;
+  return lk_exif_orientation(p, n);
+}
+
+int lk_exif_png_orientation(const uint8_t *buf, size_t len) {
+  /* signature (8), then chunks: length (4, big-endian), type (4), data, CRC (4) */
+  if (!buf || len < 8 || memcmp(buf, "\x89PNG\r\n\x1a\n", 8)) return 1;
+  size_t at = 8;
+  while (len - at >= 12) {
+    uint32_t n = (uint32_t)buf[at] << 24 | (uint32_t)buf[at + 1] << 16 | (uint32_t)buf[at + 2] << 8 | buf[at + 3];
+    const uint8_t *type = buf + at + 4;
+    if (n > len - at - 12) return 1; /* runs past the end */
+    if (!memcmp(type, "eXIf", 4)) return tiff_orientation(buf + at + 8, n);
+    if (!memcmp(type, "IEND", 4)) return 1;
+    at += 12 + (size_t)n;
+  }
+  return 1;
+}
+
+int lk_exif_webp_orientation(const uint8_t *buf, size_t len) {
+  /* "RIFF", size (4, little-endian), "WEBP", then chunks: fourcc, size (4, LE), data padded to even */
+  if (!buf || len < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WEBP", 4)) return 1;
+  size_t at = 12;
+  while (len - at >= 8) {
+    uint32_t n = (uint32_t)buf[at + 4] | (uint32_t)buf[at + 5] << 8 | (uint32_t)buf[at + 6] << 16 |
+                 (uint32_t)buf[at + 7] << 24;
+    if (n > len - at - 8) return 1;
+    if (!memcmp(buf + at, "EXIF", 4)) return tiff_orientation(buf + at + 8, n);
+    at += 8 + (size_t)n + (n & 1);
+    if (at > len) return 1;
+  }
+  return 1;
+}

@@ -1,6 +1,6 @@
 /* image/exif.h — internal to the image module: a bounds-checked walk over a JPEG's marker
- * segments (EXIF orientation, scan count, frame type, end-of-image) and the small EXIF/TIFF
- * reader behind it. Both read hostile bytes; both have fuzz targets (fuzz/fuzz_exif.c). */
+ * segments (EXIF orientation, scan count, frame type, end-of-image), over PNG and WebP chunks
+ * (EXIF orientation), and the small EXIF/TIFF reader behind them. Both read hostile bytes; both have fuzz targets (fuzz/fuzz_exif.c). */
 #ifndef LK_IMAGE_EXIF_H
 #define LK_IMAGE_EXIF_H
 
@@ -21,6 +21,12 @@ typedef struct lk_exif_jpeg_info {
 /* Reads the orientation tag (0x0112) from IFD0 of a TIFF structure (the bytes after an APP1
  * "Exif\0\0" header), either byte order. Returns 1..8, or 1 when absent or malformed. */
 int lk_exif_orientation(const uint8_t *tiff, size_t len);
+
+/* The EXIF orientation (1..8; 1 when absent or malformed) of a PNG (its eXIf chunk) or a WebP
+ * (its RIFF "EXIF" chunk): a bounds-checked walk over the file's chunks. The TIFF data may
+ * start with the "Exif\0\0" header some writers put there. */
+int lk_exif_png_orientation(const uint8_t *buf, size_t len);
+int lk_exif_webp_orientation(const uint8_t *buf, size_t len);
 
 /* Walks buf[0..len), a JPEG starting with SOI, segment by segment up to EOI, skipping
  * entropy-coded data. Errors: LK_EDECODE (truncated: no EOI; or a malformed segment),

@@ -4,9 +4,10 @@
  * Resize lives in resize.c, the JPEG marker walk and EXIF reader in exif.c.
  *
  * JPEG policy: a stream without an EOI marker (truncated) is rejected with LK_EDECODE
- * before decoding; TurboJPEG *warnings* (TJERR_WARNING: recoverable corruption such as
- * extraneous bytes before a marker) are accepted and the decoded pixels returned;
- * TJERR_FATAL is LK_EDECODE. */
+ * before decoding, and so is one whose scan data ends early before its EOI (TurboJPEG's
+ * "premature end of data segment" warning: the missing part would be painted grey); other
+ * TurboJPEG *warnings* (TJERR_WARNING: recoverable corruption such as extraneous bytes before
+ * a marker) are accepted and the decoded pixels returned; TJERR_FATAL is LK_EDECODE. */
 #include "image/image.h"
 
 #include <errno.h>
@@ -161,6 +162,13 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const lk_image_limits *l,
     rc = jpeg_tj_error(tj, "decode", err);
     goto done;
   }
+  /* A warning that the compressed data ran out (the scan cut short, then an EOI: libjpeg
+   * paints the rest grey) means part of the picture is missing: refused like a truncation. */
+  if (tr != 0 && strstr(tjGetErrorStr2(tj), "premature end")) {
+    rc = lk_err_set(err, LK_EDECODE, "JPEG is cut short: part of the picture is missing (%s)",
+                    tjGetErrorStr2(tj));
+    goto done;
+  }
   if (is_cmyk) {
     /* libjpeg-turbo returns Adobe-style inverted CMYK (255 = no ink), so R = C*K/255. */
     if ((rc = alloc_rgb(sw, sh, 3, &out->px, err))) goto done;
@@ -282,7 +290,7 @@ static int decode_png(const uint8_t *buf, size_t len, const lk_image_limits *l, 
   out->px = j.px;
   out->w = j.w;
   out->h = j.h;
-  return 0;
+  return apply_orientation(out, lk_exif_png_orientation(buf, len), err);
 }
 
 /* ---- WebP ---------------------------------------------------------------------------- */
@@ -313,7 +321,7 @@ static int decode_webp(const uint8_t *buf, size_t len, const lk_image_limits *l,
   out->px = px;
   out->w = f.width;
   out->h = f.height;
-  return 0;
+  return apply_orientation(out, lk_exif_webp_orientation(buf, len), err);
 }
 
 /* ---- public entry points ------------------------------------------------------------- */
