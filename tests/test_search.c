@@ -245,6 +245,33 @@ static void test_ivf_filters(void **state) {
   lk_engine_close(e);
 }
 
+/* Multi-crop of thin photos (a side under 8 px): the whole photo is still searched (issue 15,
+ * item 9: they returned 0 hits). The embedder is a stand-in that returns a catalog vector. */
+static int fake_embed(void *ctx, const lk_image *img, float *vec, lk_errbuf *err) {
+  memcpy(vec, ctx, sizeof(float) * D);
+  return 0;
+}
+
+static void test_crops_thin_photos(void **state) {
+  fixture *f = *state;
+  static const int sizes[][2] = {{200, 5}, {5, 200}, {1, 1}, {7, 7}, {8, 8}, {300, 400}};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    int boxes[LK_ENGINE_CROPS][4];
+    int nb = lk_engine_crop_boxes(sizes[i][0], sizes[i][1], boxes);
+    assert_true(nb >= 1 && nb <= LK_ENGINE_CROPS);
+    assert_true(boxes[0][0] == 0 && boxes[0][1] == 0 && boxes[0][2] == sizes[i][0] && boxes[0][3] == sizes[i][1]);
+    lk_image img = {sizes[i][0], sizes[i][1], calloc((size_t)sizes[i][0] * sizes[i][1], 3)};
+    lk_hit hits[5];
+    int n = -1;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_engine_search_crops(f->e, &img, fake_embed, f->vec[0], NULL, NULL, 5, hits, &n, &eb), 0);
+    if (n != 5) fail_msg("%dx%d: %d hits", sizes[i][0], sizes[i][1], n);
+    free(img.px);
+  }
+  int all[LK_ENGINE_CROPS][4];
+  assert_int_equal(lk_engine_crop_boxes(300, 400, all), LK_ENGINE_CROPS); /* a normal photo: every crop */
+}
+
 static void test_missing_db(void **state) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
@@ -259,6 +286,7 @@ int main(void) {
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
       cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_ivf_filters),
       cmocka_unit_test(test_missing_db),
+      cmocka_unit_test(test_crops_thin_photos),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -488,7 +488,7 @@ int lk_engine_crop_boxes(int w, int h, int boxes[][4]) {
   int n = 0;
   for (size_t s = 0; s < sizeof scale / sizeof *scale; s++) {
     int cw = (int)((int64_t)w * scale[s].num / scale[s].den), ch = (int)((int64_t)h * scale[s].num / scale[s].den);
-    if (cw < 8 || ch < 8) continue; /* too small to say anything */
+    if (s > 0 && (cw < 8 || ch < 8)) continue; /* crops too small to say anything; never the photo */
     int st = scale[s].steps;
     for (int yi = 0; yi < st; yi++)
       for (int xi = 0; xi < st; xi++) {

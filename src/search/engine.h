@@ -136,7 +136,8 @@ int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f
 #define LK_ENGINE_CROPS 14
 typedef int (*lk_embed_fn)(void *ctx, const lk_image *img, float *vec, lk_errbuf *err);
 int lk_engine_embed_fn(void *engine, const lk_image *img, float *vec, lk_errbuf *err);
-/* The crop rectangles (x, y, w, h) for a w x h photo; returns their number (<= LK_ENGINE_CROPS). */
+/* The crop rectangles (x, y, w, h) for a w x h photo; returns their number (1..LK_ENGINE_CROPS):
+ * the whole photo first, always, then the smaller crops whose sides are >= 8 pixels. */
 int lk_engine_crop_boxes(int w, int h, int boxes[][4]);
 int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
                            const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
