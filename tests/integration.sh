@@ -185,6 +185,12 @@ check "index --json counts files not named by id" jqq '.photos_not_named_by_id =
 check "a 19-digit id (INT64_MAX) is indexed and found by similar" [ $rc -eq 0 ]
 bigbad() { "$BIN" similar 9223372036854775808 --db "$T/names.db" > /dev/null 2> "$T/big.err"; [ $? -eq 2 ] && grep -q "is not an item id" "$T/big.err"; }
 check "one past INT64_MAX is not an item id" bigbad
+# issue 15 item 8: `map` of a catalog of 4-10 items stores its map and exits 0 (it said "knn: bad arguments")
+mkdir -p "$T/six"; for id in $(head -6 "$T/ids"); do ln -s "$DATA/images/$id.jpg" "$T/six/$id.jpg"; done
+"$BIN" index "$T/six" --db "$T/six.db" --recipe color > /dev/null 2>&1
+"$BIN" map --db "$T/six.db" --out "$T/six.png" > /dev/null 2> "$T/six.err"; rc=$?
+check "map of 6 items exits 0, draws the PNG and says why it has no agreement figures" \
+  bash -c "[ $rc -eq 0 ] && [ -s '$T/six.png' ] && grep -q 'too few for the 10-nearest-neighbour' '$T/six.err'"
 
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -332,8 +332,11 @@ int lk_cli_map(int argc, char **argv) {
                         .height = o.height};
   if (o.out && (rc = lk_map_draw_png(&pic, o.out, &eb))) goto out;
   if (o.svg && (rc = lk_map_draw_svg(&pic, o.svg, &eb))) goto out;
-  /* neighbour agreement: map vs full embedding, same sampled queries */
-  if (o.eval_sample > 0) {
+  /* neighbour agreement: map vs full embedding, same sampled queries (10 neighbours each, so
+   * only with more than 10 items) */
+  if (o.eval_sample > 0 && n <= 10)
+    fprintf(stderr, "lookalike map: %zu items: too few for the 10-nearest-neighbour agreement figures\n", n);
+  if (o.eval_sample > 0 && n > 10) {
     size_t nq = (size_t)o.eval_sample < n ? (size_t)o.eval_sample : n;
     size_t *q = malloc(nq * sizeof *q);
     int dim = lk_engine_dim(e);
