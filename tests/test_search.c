@@ -191,6 +191,35 @@ static void test_json_shape(void **state) {
   json_decref(j);
 }
 
+/* The year is a JSON number only when the stored text is a number that fits: a 23-digit year
+ * (or a word shifted into the column by a stray comma) stays the text as stored, not clamped
+ * to 9223372036854775807. */
+static void test_json_year(void **state) {
+  (void)state;
+  static const struct { const char *year; long want; const char *text; } yc[] = {
+      {"2012", 2012, NULL},
+      {"12345678901234567890123", 0, "12345678901234567890123"},
+      {"-99999999999999999999", 0, "-99999999999999999999"},
+      {"Spring", 0, "Spring"},
+      {"", 0, ""},
+      {"2012x", 0, "2012x"},
+  };
+  for (size_t i = 0; i < sizeof yc / sizeof yc[0]; i++) {
+    lk_item it = {.id = 1};
+    it.field[6] = (char *)yc[i].year;
+    json_t *o = lk_results_item_json(&it, 0, 0);
+    json_t *y = json_object_get(o, "year");
+    if (yc[i].text) {
+      if (!json_is_string(y) || strcmp(json_string_value(y), yc[i].text))
+        fail_msg("year '%s' not kept as text", yc[i].year);
+    } else {
+      assert_true(json_is_integer(y));
+      assert_int_equal(json_integer_value(y), yc[i].want);
+    }
+    json_decref(o);
+  }
+}
+
 /* The approximate index in the engine: filters still return min(k, #allowed) hits, all
  * allowed, also when the nearest lists hold none of them (nprobe 1 of ~67 lists): selective
  * filters (every allowed row scored) and a broad one (lists probed until k allowed are seen). */
@@ -257,7 +286,8 @@ int main(void) {
       cmocka_unit_test(test_counts),      cmocka_unit_test(test_unfiltered_matches_bruteforce),
       cmocka_unit_test(test_filters),     cmocka_unit_test(test_filter_errors),
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
-      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_ivf_filters),
+      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_json_year),
+      cmocka_unit_test(test_ivf_filters),
       cmocka_unit_test(test_missing_db),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
