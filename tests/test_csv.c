@@ -337,6 +337,9 @@ static void test_decode(void **state) {
   assert_int_equal(lk_utf8_enc_parse("iso-8859-1"), LK_ENC_LATIN1);
   assert_int_equal(lk_utf8_enc_parse("auto"), LK_ENC_AUTO);
   assert_int_equal(lk_utf8_enc_parse("ebcdic"), -1);
+  char msg[] = "name 'Caf\xc3' cut \xe2\x80 short \xc3\xa9";
+  lk_utf8_scrub(msg);
+  assert_string_equal(msg, "name 'Caf' cut  short \xc3\xa9");
 }
 
 int main(void) {

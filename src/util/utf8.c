@@ -68,6 +68,21 @@ long lk_utf8_count(const char *s) {
   return n;
 }
 
+void lk_utf8_scrub(char *s) {
+  unsigned char *p = (unsigned char *)s, *q = p;
+  while (*p) {
+    int l = lk_utf8_len(p);
+    if (!l) {
+      p++;
+      continue;
+    }
+    memmove(q, p, (size_t)l);
+    q += l;
+    p += l;
+  }
+  *q = '\0';
+}
+
 int lk_utf8_enc_parse(const char *name) {
   static const struct { const char *name; int enc; } names[] = {
       {"auto", LK_ENC_AUTO},          {"utf-8", LK_ENC_UTF8},           {"utf8", LK_ENC_UTF8},

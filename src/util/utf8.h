@@ -15,6 +15,10 @@ int lk_utf8_fix(const char *s, char **out);
 /* Code points in valid UTF-8 s (each invalid byte counts one). */
 long lk_utf8_count(const char *s);
 
+/* Removes in place the bytes of s that are not valid UTF-8 (for messages built from cut-off
+ * pieces: a "%.40s" or a full buffer can end inside a character). */
+void lk_utf8_scrub(char *s);
+
 /* Encodings of text read from outside (`index --encoding`). LK_ENC_AUTO: UTF-8, with each
  * byte that is not part of valid UTF-8 decoded as Windows-1252 (the common spreadsheet case);
  * LK_ENC_UTF8: UTF-8 only, invalid bytes refused. */
