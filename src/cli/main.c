@@ -25,6 +25,7 @@
 #include "nn/model.h"
 #include "search/engine.h"
 #include "search/results.h"
+#include "util/utf8.h"
 
 static const char *USAGE =
     "lookalike " LK_VERSION " — visual search for fashion catalogs\n"
@@ -127,6 +128,7 @@ static int cmd_index(int argc, char **argv) {
       {"preprocess", required_argument, 0, 'P'}, {"color-weight", required_argument, 0, 'C'},
       {"flip", no_argument, 0, 'F'},         {"shard", required_argument, 0, 'K'},
       {"compute", required_argument, 0, 'X'}, {"help", no_argument, 0, 'h'},
+      {"encoding", required_argument, 0, 'N'}, {"strict", no_argument, 0, 'T'},
       {0, 0, 0, 0}};
   lk_ingest_opts o;
   const char *recipe_spec = NULL, *pre = NULL;
@@ -161,6 +163,11 @@ static int cmd_index(int argc, char **argv) {
     }
     case 'n': o.limit = atol(optarg); if (o.limit < 0) return lk_cli_usage("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
+    case 'N':
+      if ((o.encoding = lk_utf8_enc_parse(optarg)) < 0)
+        return lk_cli_usage("index", "--encoding is auto, utf-8, cp1252 (windows-1252) or latin1 (iso-8859-1)");
+      break;
+    case 'T': o.strict = 1; break;
     case 'S': o.sample = atol(optarg); if (o.sample < 0) return lk_cli_usage("index", "--sample must be >= 0"); break;
     case 'E': o.seed = strtoull(optarg, NULL, 10); break;
     case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return lk_cli_usage("index", "--batch must be 1..256"); break;
@@ -175,7 +182,16 @@ static int cmd_index(int argc, char **argv) {
              "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
              "interrupt (Ctrl-C, kill): committed work is kept and the next run resumes.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
-             "                   photos are indexed with no metadata\n"
+             "                   photos are indexed with no metadata. Short or long rows,\n"
+             "                   NUL bytes, duplicate columns and ids, years that are not\n"
+             "                   1..9999 are reported with their line; ';'- or tab-separated\n"
+             "                   files are recognised; UTF-16 files are refused (save as UTF-8)\n"
+             "  --encoding E     styles.csv's text: auto (default: UTF-8, and any value that is\n"
+             "                   not UTF-8 read as Windows-1252, said once), utf-8 (refuse other\n"
+             "                   bytes, naming the line), cp1252 (windows-1252) or latin1\n"
+             "                   (iso-8859-1)\n"
+             "  --strict         refuse styles.csv at its first reported row problem (exit 1,\n"
+             "                   nothing written) instead of indexing around it\n"
              "  --db FILE|URL    catalog to create or update: a SQLite file, or\n"
              "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
              "  --limit N        only the first N items by id (quick demos)\n"
@@ -241,6 +257,8 @@ static int cmd_index(int argc, char **argv) {
     if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
     json_object_set_new(j, "rows", json_integer(st.rows));
     json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
+    json_object_set_new(j, "rows_with_problems", json_integer(st.odd_rows));
+    json_object_set_new(j, "recoded_values", json_integer(st.recoded));
     json_object_set_new(j, "photos", json_integer(st.photos));
     json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
     json_object_set_new(j, "photos_without_row", json_integer(st.no_row));
@@ -265,6 +283,7 @@ static int cmd_index(int argc, char **argv) {
              st.failed);
       printf("styles rows: %ld (%ld bad, %ld without photo); photos: %ld (%ld without row)\n", st.rows,
              st.bad_rows, st.no_photo, st.photos, st.no_row);
+      if (st.odd_rows) printf("%ld styles rows indexed with a problem reported above\n", st.odd_rows);
       if (st.pruned) printf("pruned %ld items whose photo or row is gone\n", st.pruned);
       if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
     }
