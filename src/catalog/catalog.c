@@ -3,7 +3,8 @@
  * file of sqlite.c) and dispatches every call through the handle's operations table
  * (catalog_int.h). Also what the backends share: field names, lk_item_clear, float coding.
  * Items read from any backend pass through item_repair here: text that is not valid UTF-8
- * (written by versions before 2026-12, or by hand) is handed out with U+FFFD in its place. */
+ * (written by versions before 2026-12, or by hand) is handed out with U+FFFD in its place
+ * (the photo path excepted: it is a file name). */
 #include "catalog/catalog_int.h"
 
 #include <stdlib.h>
@@ -77,13 +78,14 @@ int lk_catalog_put_item(lk_catalog *c, const lk_item *it) {
   return c->ops->put_item(c, it);
 }
 
-/* The text members of an item, for item_repair. */
+/* The text members of an item, for item_repair. Not path: a file name is bytes that open()
+ * needs as they are (serve's /photos/ID); what prints it as JSON repairs its copy. */
 static char **item_text(lk_item *it, int k) {
   if (k < LK_NFIELDS) return &it->field[k];
-  char **rest[] = {&it->path, &it->hash, &it->extra, &it->status, &it->error};
+  char **rest[] = {&it->hash, &it->extra, &it->status, &it->error};
   return rest[k - LK_NFIELDS];
 }
-#define ITEM_NTEXT (LK_NFIELDS + 5)
+#define ITEM_NTEXT (LK_NFIELDS + 4)
 
 /* Replaces each text of it that is not valid UTF-8 by a malloc'd repaired copy, recording in
  * *owned the bits of the members now owned (to free: item_free_owned); the others are left as

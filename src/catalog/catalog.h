@@ -33,6 +33,8 @@ enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
 #define LK_NFIELDS 9
 extern const char *const lk_catalog_fields[LK_NFIELDS];
 
+/* Items read back (get_item, foreach_item) hold valid UTF-8 in every text member but path
+ * (a file name, bytes as on disk): bytes that are not UTF-8 read as U+FFFD. */
 typedef struct lk_item {
   int64_t id;
   char *path, *hash;                /* photo path; hex SHA-256 of the file */
