@@ -339,7 +339,10 @@ static void test_decode(void **state) {
   assert_int_equal(lk_utf8_enc_parse("ebcdic"), -1);
   char msg[] = "name 'Caf\xc3' cut \xe2\x80 short \xc3\xa9";
   lk_utf8_scrub(msg);
-  assert_string_equal(msg, "name 'Caf' cut  short \xc3\xa9");
+  assert_string_equal(msg, "name 'Caf?' cut ?? short \xc3\xa9");
+  lk_errbuf eb = {0}; /* every error message is UTF-8: it may quote a file name or a value */
+  lk_err_set(&eb, LK_EIO, "%s: gone", "/photos/caf\xe9");
+  assert_string_equal(eb.msg, "/photos/caf?: gone");
 }
 
 int main(void) {

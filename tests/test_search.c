@@ -144,6 +144,8 @@ static void test_filter_errors(void **state) {
   lk_errbuf eb = {0};
   assert_int_equal(lk_filter_add(&flt, "colour=Red", &eb), LK_EINVAL);
   assert_non_null(strstr(eb.msg, "colour"));
+  assert_int_equal(lk_filter_add(&flt, "baseColour=Cr\xe8me", &eb), LK_EINVAL); /* Latin-1 byte */
+  assert_non_null(strstr(eb.msg, "baseColour: the value is not UTF-8"));
   assert_int_equal(lk_filter_add(&flt, "gender", &eb), LK_EINVAL);
   assert_int_equal(lk_filter_add(&flt, "=x", &eb), LK_EINVAL);
   assert_int_equal(flt.n, 0);

@@ -88,7 +88,7 @@ static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  lk_utf8_scrub(buf); /* a cut-off name must not make the message invalid UTF-8 (JSON) */
+  lk_utf8_scrub(buf); /* a cut-off or foreign name must not make the message invalid UTF-8 (JSON) */
   o->report(o->ctx, id, buf);
 }
 
@@ -260,7 +260,6 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
       size_t n = strlen(seen);
       snprintf(seen + n, sizeof seen - n, "%s'%.24s'", i ? ", " : "", names[i]);
     }
-    lk_utf8_scrub(seen);
     rc = lk_err_set(err, LK_ECORRUPT,
                     "%s: no 'id' column in the header (line 1 has %d column%s: %s%s); the first line "
                     "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, ncols,
@@ -275,11 +274,8 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     if (nf == 1 && f[0][0] == '\0' && !lk_csv_nuls(csv)) { st->rows--; continue; } /* blank line */
     if (idcol >= nf || parse_id(trim(f[idcol]), &r.id)) {
       st->bad_rows++;
-      char *shown = NULL;
-      lk_utf8_fix(idcol < nf ? f[idcol] : "", &shown); /* the message itself must be UTF-8 */
       rc = csv_problem(o, -1, err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, line,
-                       shown ? shown : idcol < nf ? f[idcol] : "");
-      free(shown);
+                       idcol < nf ? f[idcol] : "");
       if (rc) goto out;
       continue;
     }

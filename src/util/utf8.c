@@ -69,18 +69,12 @@ long lk_utf8_count(const char *s) {
 }
 
 void lk_utf8_scrub(char *s) {
-  unsigned char *p = (unsigned char *)s, *q = p;
+  unsigned char *p = (unsigned char *)s;
   while (*p) {
     int l = lk_utf8_len(p);
-    if (!l) {
-      p++;
-      continue;
-    }
-    memmove(q, p, (size_t)l);
-    q += l;
-    p += l;
+    if (!l) *p = '?';
+    p += l ? l : 1;
   }
-  *q = '\0';
 }
 
 int lk_utf8_enc_parse(const char *name) {

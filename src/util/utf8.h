@@ -15,8 +15,8 @@ int lk_utf8_fix(const char *s, char **out);
 /* Code points in valid UTF-8 s (each invalid byte counts one). */
 long lk_utf8_count(const char *s);
 
-/* Removes in place the bytes of s that are not valid UTF-8 (for messages built from cut-off
- * pieces: a "%.40s" or a full buffer can end inside a character). */
+/* Replaces in place each byte of s that is not valid UTF-8 by '?' (for messages: a file name
+ * in another encoding, or a "%.40s" or a full buffer that ends inside a character). */
 void lk_utf8_scrub(char *s);
 
 /* Encodings of text read from outside (`index --encoding`). LK_ENC_AUTO: UTF-8, with each
