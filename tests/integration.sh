@@ -214,7 +214,7 @@ check "--strict refuses the stray-comma file with the line number, writing nothi
 
 # header names with blanks, a duplicate column, a NUL byte, a 23-digit year: stored right, each
 # reported with its line
-printf 'id, gender ,gender,year, note\n%s,Men,Women,12345678901234567890123,a\0b\n' "$t1" > "$T/odd.csv"
+printf 'id, "gender" ,gender,year, note\n%s,Men,Women,12345678901234567890123,a\0b\n' "$t1" > "$T/odd.csv"
 "$BIN" index "$T/tx" --styles "$T/odd.csv" --db "$T/odd.db" --recipe color --json > "$T/odd.json" 2>/dev/null
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/odd.db" -k 1 --json > "$T/odds.json" 2>/dev/null
 check "header names are trimmed; the first of two columns is kept; the NUL byte does not cut the text" \

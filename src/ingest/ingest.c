@@ -142,11 +142,26 @@ static int csv_problem(const lk_ingest_opts *o, int64_t id, lk_errbuf *err, cons
   return 0;
 }
 
-/* s without leading and trailing blanks, in place. */
+/* s without leading and trailing blanks (and a stray byte order mark), in place. */
 static char *trim(char *s) {
-  while (*s == ' ' || *s == '\t') s++;
+  for (;;) {
+    if (*s == ' ' || *s == '\t') s++;
+    else if (!strncmp(s, "\xEF\xBB\xBF", 3)) s += 3;
+    else break;
+  }
   size_t n = strlen(s);
   while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+  return s;
+}
+
+/* A header name: trimmed, and out of the quotes a blank before the opening one left in. */
+static char *header_name(char *s) {
+  s = trim(s);
+  size_t n = strlen(s);
+  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+    s[n - 1] = '\0';
+    s = trim(s + 1);
+  }
   return s;
 }
 
@@ -237,7 +252,7 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
   for (int i = 0; i < ncols && i < 1024; i++) {
     char col[16];
     snprintf(col, sizeof col, "column %d", i + 1);
-    if ((rc = decode_field(o, trim(f[i]), 1, col, st, &note, &names[i], err))) goto out;
+    if ((rc = decode_field(o, header_name(f[i]), 1, col, st, &note, &names[i], err))) goto out;
     if (!names[i] && !(names[i] = strdup(col))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
     map[i] = -2; /* extra column */
     if (!strcasecmp(names[i], "id")) map[i] = -1;
