@@ -201,6 +201,11 @@ txold() { txserve "$T/old.db" && jqf '.baseColour == "Cr\ufffdme" and .productDi
 check "serve starts on an old catalog with invalid UTF-8 and repairs it (U+FFFD)" txold
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds.json" 2>/dev/null
 check "search --json on the old catalog keeps the key (repaired)" jqf '.hits[0].productDisplayName == "Caf\ufffd"' "$T/olds.json"
+oldcheck() { "$BIN" check --db "$T/old.db" > /dev/null 2> "$T/oldc.err"; [ $? -eq 1 ] && grep -q "1 item holds text that is not UTF-8 (first: id $t1, baseColour)" "$T/oldc.err"; }
+check "check names the old catalog's text that is not UTF-8" oldcheck
+"$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/old.db" --quiet > /dev/null 2>&1
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds2.json" 2>/dev/null
+check "index again stores it decoded; check passes" bash -c "'$BIN' check --db '$T/old.db' > /dev/null && jq -e '.hits[0].baseColour == \"Crème\"' '$T/olds2.json' > /dev/null"
 u8bad() { "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/u8.db" --recipe color --encoding utf-8 2> "$T/u8.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 2.*baseColour.*--encoding" "$T/u8.err" && [ ! -e "$T/u8.db" ]; }
 check "--encoding utf-8 refuses a cp1252 byte, naming line and column" u8bad
 # a stray comma shifts a row: reported by line; --strict refuses the file, nothing written

@@ -447,6 +447,14 @@ static void test_invalid_utf8_repaired_on_read(void **state) {
   assert_int_equal(t.n, 1);
   assert_string_equal(t.colour, "Cr\xef\xbf\xbdme");
   assert_string_equal(t.extra, "{\"note\":\"na\xef\xbf\xbdve\"}");
+  /* check names it (it used to say ok) */
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), LK_ECORRUPT);
+  assert_non_null(strstr(eb.msg, "1 item holds text that is not UTF-8 (first: id 5, baseColour)"));
+  it.field[4] = (char *)"Cr\xc3\xa8me";
+  it.extra = NULL;
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0); /* the path may stay bytes */
 }
 
 static void test_transactions(void **state) {

@@ -199,11 +199,43 @@ int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *
   return c ? c->ops->counts(c, items, vectors, errors) : LK_EINVAL;
 }
 
+/* check's walk over the items as stored: text that is not UTF-8 (see item_repair). */
+typedef struct text_scan {
+  long bad;
+  int64_t first_id;
+  const char *first_field;
+} text_scan;
+
+static int text_scan_cb(void *ctx, const lk_item *it) {
+  static const char *const rest[] = {"hash", "extra", "status", "error"};
+  text_scan *t = ctx;
+  lk_item copy = *it;
+  for (int k = 0; k < ITEM_NTEXT; k++) {
+    char *same, **p = item_text(&copy, k);
+    if (!*p || !lk_utf8_decode(*p, LK_ENC_UTF8, &same, NULL, NULL)) continue;
+    if (!t->bad++) {
+      t->first_id = it->id;
+      t->first_field = k < LK_NFIELDS ? lk_catalog_fields[k] : rest[k - LK_NFIELDS];
+    }
+    break;
+  }
+  return 0;
+}
+
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
   if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
   int rc = c->ops->check(c);
-  if (rc) lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
-  return rc;
+  if (rc) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  text_scan t = {0};
+  if ((rc = c->ops->foreach_item(c, text_scan_cb, &t))) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  if (t.bad)
+    return lk_err_set(err, LK_ECORRUPT,
+                      "catalog: %ld item%s hold%s text that is not UTF-8 (first: id %lld, %s), as "
+                      "versions before 2026-12 stored a Windows-1252 styles.csv; it reads as U+FFFD: "
+                      "run `lookalike index` again with that styles.csv to store it decoded",
+                      t.bad, t.bad == 1 ? "" : "s", t.bad == 1 ? "s" : "", (long long)t.first_id,
+                      t.first_field);
+  return 0;
 }
 
 static int unsupported(lk_catalog *c) {

@@ -91,7 +91,8 @@ typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
-/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree). */
+/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree;
+ * text is UTF-8, LK_ECORRUPT naming the first item otherwise). */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
 
 /* Change following (PostgreSQL catalogs; SQLite ones answer LK_EUNSUPPORTED).
