@@ -206,6 +206,9 @@ check "check names the old catalog's text that is not UTF-8" oldcheck
 "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/old.db" --quiet > /dev/null 2>&1
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds2.json" 2>/dev/null
 check "index again stores it decoded; check passes" bash -c "'$BIN' check --db '$T/old.db' > /dev/null && jq -e '.hits[0].baseColour == \"Crème\"' '$T/olds2.json' > /dev/null"
+cp "$T/tx.db" "$T/caf"$'\xe9'".db"  # a file name that is not UTF-8: info --json keeps the "db" key
+"$BIN" info --db "$T/caf"$'\xe9'".db" --json > "$T/info8.json" 2>/dev/null
+check "info --json names a catalog whose file name is not UTF-8" jqf '.db | endswith("caf\ufffd.db")' "$T/info8.json"
 u8bad() { "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/u8.db" --recipe color --encoding utf-8 2> "$T/u8.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 2.*baseColour.*--encoding" "$T/u8.err" && [ ! -e "$T/u8.db" ]; }
 check "--encoding utf-8 refuses a cp1252 byte, naming line and column" u8bad
 # a stray comma shifts a row: reported by line; --strict refuses the file, nothing written

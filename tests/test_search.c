@@ -220,6 +220,18 @@ static void test_json_year(void **state) {
     }
     json_decref(o);
   }
+  /* text that is not UTF-8 (an item that did not come through the catalog's repair) keeps its
+   * key, repaired, instead of vanishing */
+  lk_item it = {.id = 2};
+  it.field[4] = (char *)"Cr\xe8me";
+  json_t *o = lk_results_item_json(&it, 0, 0);
+  assert_string_equal(json_string_value(json_object_get(o, "baseColour")), "Cr\xef\xbf\xbdme");
+  json_decref(o);
+  json_t *t = lk_results_text("/data/caf\xe9.db");
+  assert_string_equal(json_string_value(t), "/data/caf\xef\xbf\xbd.db");
+  json_decref(t);
+  assert_true(json_is_null(t = lk_results_text(NULL)));
+  json_decref(t);
 }
 
 /* The approximate index in the engine: filters still return min(k, #allowed) hits, all

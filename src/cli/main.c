@@ -521,7 +521,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
   if (json) {
     json_t *j = json_object();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "backend", json_string(lk_catalog_backend(cat)));
     json_object_set_new(j, "catalog_version", cversion >= 0 ? json_integer(cversion) : json_null());
     json_object_set_new(j, "items", json_integer(items));
@@ -609,7 +609,7 @@ static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir
   const lk_recipe *rec = lk_engine_recipe(e);
   if (json) {
     json_t *j = json_object(), *ls = json_array();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "recipe", json_string(rec->name));
     json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
     json_object_set_new(j, "photos", json_integer(st->photos));
@@ -740,7 +740,7 @@ static int cmd_eval(int argc, char **argv) {
   const lk_recipe *rec = lk_engine_recipe(e);
   if (json) {
     json_t *j = json_object(), *fm = json_object(), *gr = json_array();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "recipe", json_string(rec->name));
     json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
     json_object_set_new(j, "sample", json_integer(r->sample));

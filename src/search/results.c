@@ -5,6 +5,17 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "util/utf8.h"
+
+json_t *lk_results_text(const char *s) {
+  if (!s) return json_null();
+  char *fixed = NULL;
+  if (lk_utf8_fix(s, &fixed)) return NULL;
+  json_t *j = json_string(fixed ? fixed : s);
+  free(fixed);
+  return j;
+}
+
 json_t *lk_results_item_json(const lk_item *it, float score, int with_score) {
   json_t *o = json_object();
   if (!o) return NULL;
@@ -19,9 +30,9 @@ json_t *lk_results_item_json(const lk_item *it, float score, int with_score) {
       errno = 0;
       long y = strtol(v, &end, 10);
       int num = end != v && !*end && !errno && y >= -999999 && y <= 999999;
-      json_object_set_new(o, lk_catalog_fields[i], num ? json_integer(y) : json_string(v));
+      json_object_set_new(o, lk_catalog_fields[i], num ? json_integer(y) : lk_results_text(v));
     } else {
-      json_object_set_new(o, lk_catalog_fields[i], json_string(v));
+      json_object_set_new(o, lk_catalog_fields[i], lk_results_text(v));
     }
   }
   if (it->extra) {
