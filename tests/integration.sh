@@ -239,6 +239,10 @@ printf 'id;gender;baseColour\n%s;Men;"Red;Dark"\n' "$t1" > "$T/semi.csv"
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/semi.db" -k 1 --json > "$T/semis.json" 2>/dev/null
 check "a ';'-separated CSV is recognised and said so" \
   bash -c "jq -e '.hits[0].gender == \"Men\" and .hits[0].baseColour == \"Red;Dark\"' '$T/semis.json' >/dev/null && grep -q \"separated by ';'\" '$T/semi.json'"
+printf 'sep=;\nid;gender\n%s;Women\n' "$t1" > "$T/sepl.csv"  # Excel's separator line
+"$BIN" index "$T/tx" --styles "$T/sepl.csv" --db "$T/sepl.db" --recipe color --quiet > /dev/null 2>&1
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/sepl.db" -k 1 --json > "$T/sepls.json" 2>/dev/null
+check "an Excel 'sep=;' first line is followed" jqf '.hits[0].gender == "Women"' "$T/sepls.json"
 
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

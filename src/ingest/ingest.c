@@ -208,11 +208,50 @@ static int decode_field(const lk_ingest_opts *o, const char *val, long line, con
   return *out ? 0 : lk_err_set(err, LK_ENOMEM, "out of memory");
 }
 
-/* The separator of a header line that has no ',' but a ';' or a tab (a European spreadsheet's
- * export), else 0. */
+/* The separator of a header line that has no ',' but a ';', a tab or a '|' (a European
+ * spreadsheet's export), else 0. */
 static int other_separator(char **f, int nf) {
   if (nf != 1) return 0;
-  return strchr(f[0], ';') ? ';' : strchr(f[0], '\t') ? '\t' : 0;
+  return strchr(f[0], ';') ? ';' : strchr(f[0], '\t') ? '\t' : strchr(f[0], '|') ? '|' : 0;
+}
+
+/* The separator an Excel "sep=X" first line names ("sep=," reads as "sep=" and ""), else 0. */
+static int sep_line(char **f, int nf) {
+  if (nf > 2 || strncasecmp(f[0], "sep=", 4) || (nf == 2 && (f[0][4] || f[1][0]))) return 0;
+  int d = nf == 2 ? ',' : (unsigned char)f[0][4];
+  return (d == ',' || d == ';' || d == '\t' || d == '|') && (nf == 2 || !f[0][5]) ? d : 0;
+}
+
+/* Opens styles.csv at its header row (*f, *nf; *hline its line): an Excel "sep=X" line is
+ * followed, and a header that is one column holding ';', tab or '|' is read again with it. */
+static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf, long *hline,
+                       lk_errbuf *err) {
+  lk_csv_limits lim = {0};
+  int sep = 0, rc;
+  for (;;) {
+    lk_csv *csv;
+    if ((rc = lk_csv_open(o->styles_csv, &lim, &csv, err))) return rc;
+    rc = lk_csv_next(csv, f, nf);
+    if (rc > 0 && sep) rc = lk_csv_next(csv, f, nf); /* the header after the sep= line */
+    if (rc <= 0) {
+      if (rc == 0) rc = lk_err_set(err, LK_ECORRUPT, "%s: empty file (expected a header row)", o->styles_csv);
+      else lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
+      lk_csv_close(csv);
+      return rc;
+    }
+    int d = 0;
+    if (!sep && (sep = sep_line(*f, *nf)) != 0) d = sep;
+    else if (!sep && !lim.delim) d = other_separator(*f, *nf);
+    if (!d || (d == ',' && !sep)) {
+      *out = csv;
+      *hline = lk_csv_line(csv);
+      if (lim.delim && lim.delim != ',') report(o, -1, "%s: the columns are separated by '%s'; read as such", o->styles_csv,
+                            lim.delim == '\t' ? "\\t" : lim.delim == '|' ? "|" : ";");
+      return 0;
+    }
+    lim.delim = d; /* read it again with that separator */
+    lk_csv_close(csv);
+  }
 }
 
 /* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). Text is decoded
@@ -220,31 +259,17 @@ static int other_separator(char **f, int nf) {
  * columns and implausible years are reported by line (refused under o->strict). */
 static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
   lk_csv *csv = NULL;
-  lk_csv_limits lim = {0};
   char **f;
   int nf, rc;
-  for (;;) {
-    if ((rc = lk_csv_open(o->styles_csv, &lim, &csv, err))) return rc;
-    rc = lk_csv_next(csv, &f, &nf);
-    if (rc <= 0) {
-      if (rc == 0) rc = lk_err_set(err, LK_ECORRUPT, "%s: empty file (expected a header row)", o->styles_csv);
-      else lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
-      lk_csv_close(csv);
-      return rc;
-    }
-    if (lim.delim || !(lim.delim = other_separator(f, nf))) break;
-    lk_csv_close(csv); /* read it again with that separator */
-    csv = NULL;
-  }
+  long hline = 1;
+  if ((rc = open_styles(o, &csv, &f, &nf, &hline, err))) return rc;
   if (lk_csv_nuls(csv)) {
     rc = lk_err_set(err, LK_ECORRUPT,
-                    "%s line 1: NUL bytes in the header: the file looks like UTF-16 text; save it as "
-                    "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", o->styles_csv);
+                    "%s line %ld: NUL bytes in the header: the file looks like UTF-16 text; save it as "
+                    "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", o->styles_csv, hline);
     lk_csv_close(csv);
     return rc;
   }
-  if (lim.delim) report(o, -1, "%s: the columns are separated by '%s'; read as such", o->styles_csv,
-                        lim.delim == '\t' ? "\\t" : ";");
   recode_note note = {0};
   int ncols = nf, idcol = -1, yearcol = -1, map[1024];
   char **names = calloc((size_t)ncols, sizeof *names);
@@ -252,7 +277,7 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
   for (int i = 0; i < ncols && i < 1024; i++) {
     char col[16];
     snprintf(col, sizeof col, "column %d", i + 1);
-    if ((rc = decode_field(o, header_name(f[i]), 1, col, st, &note, &names[i], err))) goto out;
+    if ((rc = decode_field(o, header_name(f[i]), hline, col, st, &note, &names[i], err))) goto out;
     if (!names[i] && !(names[i] = strdup(col))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
     map[i] = -2; /* extra column */
     if (!strcasecmp(names[i], "id")) map[i] = -1;
@@ -260,8 +285,8 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
       if (!strcasecmp(names[i], lk_catalog_fields[k])) map[i] = k;
     for (int j = 0; j < i; j++)
       if (map[j] != -3 && !strcasecmp(names[j], names[i])) {
-        if ((rc = csv_problem(o, -1, err, "%s line 1: column '%s' appears twice (columns %d and %d); "
-                              "the second is ignored", o->styles_csv, names[i], j + 1, i + 1)))
+        if ((rc = csv_problem(o, -1, err, "%s line %ld: column '%s' appears twice (columns %d and %d); "
+                              "the second is ignored", o->styles_csv, hline, names[i], j + 1, i + 1)))
           goto out;
         map[i] = -3; /* ignored */
         break;
@@ -276,8 +301,8 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
       snprintf(seen + n, sizeof seen - n, "%s'%.24s'", i ? ", " : "", names[i]);
     }
     rc = lk_err_set(err, LK_ECORRUPT,
-                    "%s: no 'id' column in the header (line 1 has %d column%s: %s%s); the first line "
-                    "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, ncols,
+                    "%s: no 'id' column in the header (line %ld has %d column%s: %s%s); the first line "
+                    "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, hline, ncols,
                     ncols == 1 ? "" : "s", seen, ncols > 8 ? ", ..." : "");
     goto out;
   }
