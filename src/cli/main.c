@@ -224,6 +224,7 @@ static int cmd_index(int argc, char **argv) {
   if (optind != argc - 1) return lk_cli_usage("index", "expected one IMAGES_DIR");
   o.images_dir = argv[optind];
   if (!o.db_path) return lk_cli_usage("index", "--db is required");
+  if ((o.encoding || o.strict) && !o.styles_csv) return lk_cli_usage("index", "--encoding and --strict are about --styles FILE");
   if (recipe_spec || pre || color_weight >= 0 || flip || compute >= 0) {
     lk_errbuf rb = {0};
     if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
