@@ -222,10 +222,11 @@ static int sep_line(char **f, int nf) {
   return (d == ',' || d == ';' || d == '\t' || d == '|') && (nf == 2 || !f[0][5]) ? d : 0;
 }
 
-/* Opens styles.csv at its header row (*f, *nf; *hline its line): an Excel "sep=X" line is
- * followed, and a header that is one column holding ';', tab or '|' is read again with it. */
+/* Opens styles.csv at its header row (*f, *nf; *hline its line, *delim the separator): an
+ * Excel "sep=X" line is followed, and a header that is one column holding ';', tab or '|' is
+ * read again with it. */
 static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf, long *hline,
-                       lk_errbuf *err) {
+                       int *delim, lk_errbuf *err) {
   lk_csv_limits lim = {0};
   int sep = 0, rc;
   for (;;) {
@@ -245,6 +246,7 @@ static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf
     if (!d || (d == ',' && !sep)) {
       *out = csv;
       *hline = lk_csv_line(csv);
+      *delim = lim.delim ? lim.delim : ',';
       if (lim.delim && lim.delim != ',') report(o, -1, "%s: the columns are separated by '%s'; read as such", o->styles_csv,
                             lim.delim == '\t' ? "\\t" : lim.delim == '|' ? "|" : ";");
       return 0;
@@ -262,7 +264,8 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
   char **f;
   int nf, rc;
   long hline = 1;
-  if ((rc = open_styles(o, &csv, &f, &nf, &hline, err))) return rc;
+  int delim = ',';
+  if ((rc = open_styles(o, &csv, &f, &nf, &hline, &delim, err))) return rc;
   if (lk_csv_nuls(csv)) {
     rc = lk_err_set(err, LK_ECORRUPT,
                     "%s line %ld: NUL bytes in the header: the file looks like UTF-16 text; save it as "
@@ -334,9 +337,10 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     } else if (nf > ncols) {
       odd = 1;
       if ((rc = csv_problem(o, r.id, err,
-                            "%s line %ld: %d fields for %d columns (a comma in a value that is not "
+                            "%s line %ld: %d fields for %d columns (a '%c' in a value that is not "
                             "in quotes?); fields %d to %d joined into '%s'; quote the value to fix it",
-                            o->styles_csv, line, nf, ncols, ncols, nf, names[lastcol])))
+                            o->styles_csv, line, nf, ncols, delim == '\t' ? ' ' : delim, ncols, nf,
+                            names[lastcol])))
         goto out;
     }
     json_t *extra = NULL;
@@ -345,15 +349,18 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
       char *joined = NULL, *text = NULL;
       if (i == lastcol && nf > ncols) {
         /* Keep the spill-over of an unquoted comma (reported above) in the last column. */
-        size_t len = 0;
-        for (int j = i; j < nf; j++)
-          if (lk_size_add(len, strlen(f[j]) + 1, &len)) break;
-        if (!(joined = malloc(len + 1))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
-        joined[0] = '\0';
+        size_t len = 1; /* the NUL */
+        int over = 0;
+        for (int j = i; j < nf; j++) over |= lk_size_add(len, strlen(f[j]) + 1, &len);
+        if (over || !(joined = malloc(len))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
+        char *q = joined;
         for (int j = i; j < nf; j++) {
-          if (j > i) strcat(joined, ",");
-          strcat(joined, f[j]);
+          if (j > i) *q++ = (char)delim;
+          size_t n = strlen(f[j]);
+          memcpy(q, f[j], n);
+          q += n;
         }
+        *q = '\0';
         val = joined;
       }
       if (map[i] == -3 || map[i] == -1) { free(joined); continue; }
