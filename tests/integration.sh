@@ -222,10 +222,10 @@ check "--strict refuses the stray-comma file with the line number, writing nothi
 
 # header names with blanks, a duplicate column, a NUL byte, a 23-digit year: stored right, each
 # reported with its line
-printf 'id, "gender" ,gender,year, note\n%s,Men,Women,12345678901234567890123,a\0b\n' "$t1" > "$T/odd.csv"
+printf 'id, "gender" ,gender,year, note\n%s, Men ,Women, 12345678901234567890123 ,a\0b\n' "$t1" > "$T/odd.csv"
 "$BIN" index "$T/tx" --styles "$T/odd.csv" --db "$T/odd.db" --recipe color --json > "$T/odd.json" 2>/dev/null
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/odd.db" -k 1 --json > "$T/odds.json" 2>/dev/null
-check "header names are trimmed; the first of two columns is kept; the NUL byte does not cut the text" \
+check "header names and values are trimmed; the first of two columns is kept; a NUL byte does not cut the text" \
   jqf '.hits[0].gender == "Men" and .hits[0].extra == {"note": "ab"} and .hits[0].year == "12345678901234567890123"' "$T/odds.json"
 check "the duplicate column, the NUL byte and the year are reported with their lines" \
   jqf '[.problems[].message | select(test("line 1: column .gender. appears twice|line 2: 1 NUL byte|line 2: year .1234"))] | length == 3' "$T/odd.json"

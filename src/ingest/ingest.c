@@ -257,7 +257,7 @@ static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf
 }
 
 /* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). Text is decoded
- * to UTF-8 (o->encoding); header names are trimmed; short, long and NUL-holding rows, duplicate
+ * to UTF-8 (o->encoding); header names and values are trimmed of surrounding blanks; short, long and NUL-holding rows, duplicate
  * columns and implausible years are reported by line (refused under o->strict). */
 static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
   lk_csv *csv = NULL;
@@ -345,8 +345,7 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     }
     json_t *extra = NULL;
     for (int i = 0; i < nf && i < ncols && i < 1024; i++) {
-      const char *val = f[i];
-      char *joined = NULL, *text = NULL;
+      char *val = f[i], *joined = NULL, *text = NULL;
       if (i == lastcol && nf > ncols) {
         /* Keep the spill-over of an unquoted comma (reported above) in the last column. */
         size_t len = 1; /* the NUL */
@@ -364,7 +363,8 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
         val = joined;
       }
       if (map[i] == -3 || map[i] == -1) { free(joined); continue; }
-      rc = decode_field(o, val, line, names[i], st, &note, &text, err);
+      rc = decode_field(o, trim(val), line, names[i], st, &note, &text, err); /* blanks around a
+                                               value are a spreadsheet's, not the shop's */
       free(joined);
       if (rc) goto row_fail;
       if (!text) continue;
