@@ -2,7 +2,7 @@
  * search engine that loads one): the bytes are written to a private temporary file, opened
  * read-only, checked (lk_catalog_check), read item by item and vector by vector, its stored map
  * loaded, then loaded by lk_engine_open and searched. A damaged or hostile file must fail with an error code and a
- * message, never crash or hang. Build with -DLK_LIBFUZZER for libFuzzer; otherwise
+ * message, never crash or hang; text read back is UTF-8 whatever the file holds. Build with -DLK_LIBFUZZER for libFuzzer; otherwise
  * fuzz/replay.c's main() replays files and folders. */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "catalog/catalog.h"
 #include "map/store.h"
 #include "search/engine.h"
+#include "util/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,12 +29,19 @@ static void cleanup(void) {
   if (dir[0]) rmdir(dir);
 }
 
+/* Text handed out is valid UTF-8 whatever bytes the file holds (the path excepted). */
+static void utf8_or_abort(const char *s) {
+  char *same;
+  if (s && lk_utf8_decode(s, LK_ENC_UTF8, &same, NULL, NULL)) abort();
+}
+
 static int item_cb(void *ctx, const lk_item *it) {
   size_t *n = ctx;
   (*n)++;
   if (it->path) (void)strlen(it->path);
-  for (int i = 0; i < LK_NFIELDS; i++)
-    if (it->field[i]) (void)strlen(it->field[i]);
+  for (int i = 0; i < LK_NFIELDS; i++) utf8_or_abort(it->field[i]);
+  utf8_or_abort(it->extra);
+  utf8_or_abort(it->error);
   return *n > 100000 ? 1 : 0;
 }
 

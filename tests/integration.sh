@@ -191,6 +191,82 @@ mkdir -p "$T/six"; for id in $(head -6 "$T/ids"); do ln -s "$DATA/images/$id.jpg
 "$BIN" map --db "$T/six.db" --out "$T/six.png" > /dev/null 2> "$T/six.err"; rc=$?
 check "map of 6 items exits 0, draws the PNG and says why it has no agreement figures" \
   bash -c "[ $rc -eq 0 ] && [ -s '$T/six.png' ] && grep -q 'too few for the 10-nearest-neighbour' '$T/six.err'"
+echo "integration: text at the door (encodings, malformed rows)"
+jqf() { [ -s "$2" ] && jq -e "$1" "$2" > /dev/null; } # FILTER FILE: FILE not empty and FILTER true
+# a spreadsheet's Windows-1252 export: accents survive into search --json and a started serve
+mkdir -p "$T/tx"
+read -r t1 t2 t3 < <(head -3 "$T/ids" | tr '\n' ' ')
+for id in $t1 $t2 $t3; do ln -s "$DATA/images/$id.jpg" "$T/tx/$id.jpg"; done
+printf 'id,gender,baseColour,productDisplayName,note\n%s,Unisex,Cr\xe8me,Caf\xe9 \x93shirt\x94,na\xefve\n%s,Men,Red,Plain,x\n%s,Men,Blue,Plain,y\n' \
+  "$t1" "$t2" "$t3" > "$T/cp1252.csv"
+"$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/tx.db" --recipe color --json > "$T/tx.json" 2>/dev/null
+check "index of a cp1252 CSV exits 0" [ $? -eq 0 ]
+check "index says once that values were read as Windows-1252" \
+  jqf '.recoded_values == 3 and ([.problems[].message | select(test("Windows-1252"))] | length) == 1' "$T/tx.json"
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/tx.db" -k 1 --json > "$T/txs.json" 2>/dev/null
+check "search --json shows the cp1252 text decoded" \
+  jqf '.hits[0].baseColour == "Crème" and .hits[0].productDisplayName == "Café “shirt”" and .hits[0].extra.note == "naïve"' "$T/txs.json"
+txserve() { # DB: serve it, fetch item t1 into $T/txi.json
+  "$BIN" serve --db "$1" --host 127.0.0.1 --port 0 2> "$T/txserve.log" & local pid=$! port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/txserve.log")
+    [ -n "$port" ] || ! kill -0 $pid 2>/dev/null && break; sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$port/api/items/$t1" > "$T/txi.json"; local rc=$?
+  curl -sf "http://127.0.0.1:$port/api/facets" > "$T/txf.json" || rc=1
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null; return $rc
+}
+txnew() { txserve "$T/tx.db" && jqf '.baseColour == "Crème" and .extra.note == "naïve"' "$T/txi.json" && grep -q "Crème" "$T/txf.json"; }
+check "serve starts on the cp1252 catalog and shows the accents (item, facets)" txnew
+# a catalog written by an older version holds the raw bytes: still served, repaired to U+FFFD
+cp "$T/tx.db" "$T/old.db"
+sqlite3 "$T/old.db" "update items set baseColour = CAST(X'4372E86D65' AS TEXT), productDisplayName = CAST(X'436166E9' AS TEXT) where id = $t1"
+txold() { txserve "$T/old.db" && jqf '.baseColour == "Cr\ufffdme" and .productDisplayName == "Caf\ufffd"' "$T/txi.json"; }
+check "serve starts on an old catalog with invalid UTF-8 and repairs it (U+FFFD)" txold
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds.json" 2>/dev/null
+check "search --json on the old catalog keeps the key (repaired)" jqf '.hits[0].productDisplayName == "Caf\ufffd"' "$T/olds.json"
+oldcheck() { "$BIN" check --db "$T/old.db" > /dev/null 2> "$T/oldc.err"; [ $? -eq 1 ] && grep -q "1 item holds text that is not UTF-8 (first: id $t1, baseColour)" "$T/oldc.err"; }
+check "check names the old catalog's text that is not UTF-8" oldcheck
+"$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/old.db" --quiet > /dev/null 2>&1
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds2.json" 2>/dev/null
+check "index again stores it decoded; check passes" bash -c "'$BIN' check --db '$T/old.db' > /dev/null && jq -e '.hits[0].baseColour == \"Crème\"' '$T/olds2.json' > /dev/null"
+cp "$T/tx.db" "$T/caf"$'\xe9'".db"  # a file name that is not UTF-8: info --json keeps the "db" key
+"$BIN" info --db "$T/caf"$'\xe9'".db" --json > "$T/info8.json" 2>/dev/null
+check "info --json names a catalog whose file name is not UTF-8" jqf '.db | endswith("caf\ufffd.db")' "$T/info8.json"
+u8bad() { "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/u8.db" --recipe color --encoding utf-8 2> "$T/u8.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 2.*baseColour.*--encoding" "$T/u8.err" && [ ! -e "$T/u8.db" ]; }
+check "--encoding utf-8 refuses a cp1252 byte, naming line and column" u8bad
+# a stray comma shifts a row: reported by line; --strict refuses the file, nothing written
+printf 'id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName\n%s,Men,Apparel,Topwear,Tshirts,Red,Summer,2012,Casual,Fine\n%s,Men,Apparel,Topwear,Tshirts,Red, Dark,Spring,2012,Casual,Shifted\n' \
+  "$t1" "$t2" > "$T/stray.csv"
+"$BIN" index "$T/tx" --styles "$T/stray.csv" --db "$T/st.db" --recipe color --json > "$T/st.json" 2>/dev/null
+check "a stray comma is reported with its line, and the year it shifted" \
+  jqf '.rows_with_problems == 1 and ([.problems[].message | select(test("line 3: 11 fields for 10 columns"))] | length) == 1 and ([.problems[].message | select(test("line 3: year .Spring."))] | length) == 1' "$T/st.json"
+strict() { "$BIN" index "$T/tx" --styles "$T/stray.csv" --db "$T/st2.db" --recipe color --strict 2> "$T/st2.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 3: 11 fields for 10 columns" "$T/st2.err" && [ ! -e "$T/st2.db" ]; }
+check "--strict refuses the stray-comma file with the line number, writing nothing" strict
+
+# header names with blanks, a duplicate column, a NUL byte, a 23-digit year: stored right, each
+# reported with its line
+printf 'id, "gender" ,gender,year, note\n%s, Men ,Women, 12345678901234567890123 ,a\0b\n' "$t1" > "$T/odd.csv"
+"$BIN" index "$T/tx" --styles "$T/odd.csv" --db "$T/odd.db" --recipe color --json > "$T/odd.json" 2>/dev/null
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/odd.db" -k 1 --json > "$T/odds.json" 2>/dev/null
+check "header names and values are trimmed; the first of two columns is kept; a NUL byte does not cut the text" \
+  jqf '.hits[0].gender == "Men" and .hits[0].extra == {"note": "ab"} and .hits[0].year == "12345678901234567890123"' "$T/odds.json"
+check "the duplicate column, the NUL byte and the year are reported with their lines" \
+  jqf '[.problems[].message | select(test("line 1: column .gender. appears twice|line 2: 1 NUL byte|line 2: year .1234"))] | length == 3' "$T/odd.json"
+# UTF-16 (with or without a byte order mark) is named; a ';'-separated file is read as such
+printf '\xff\xfei\0d\0,\0g\0\n\0' > "$T/u16.csv"; printf 'i\0d\0,\0g\0\n\0' > "$T/u16n.csv"
+u16() { "$BIN" index "$T/tx" --styles "$T/$1" --db "$T/u16.db" --recipe color 2> "$T/u16.err" >/dev/null; [ $? -ne 0 ] && grep -q "UTF-16" "$T/u16.err" && [ ! -e "$T/u16.db" ]; }
+check "a UTF-16 CSV is refused by name (byte order mark)" u16 u16.csv
+check "a UTF-16 CSV is refused by name (no byte order mark)" u16 u16n.csv
+printf 'id;gender;baseColour\n%s;Men;"Red;Dark"\n' "$t1" > "$T/semi.csv"
+"$BIN" index "$T/tx" --styles "$T/semi.csv" --db "$T/semi.db" --recipe color --json > "$T/semi.json" 2>/dev/null
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/semi.db" -k 1 --json > "$T/semis.json" 2>/dev/null
+check "a ';'-separated CSV is recognised and said so" \
+  bash -c "jq -e '.hits[0].gender == \"Men\" and .hits[0].baseColour == \"Red;Dark\"' '$T/semis.json' >/dev/null && grep -q \"separated by ';'\" '$T/semi.json'"
+printf 'sep=;\nid;gender\n%s;Women\n' "$t1" > "$T/sepl.csv"  # Excel's separator line
+"$BIN" index "$T/tx" --styles "$T/sepl.csv" --db "$T/sepl.db" --recipe color --quiet > /dev/null 2>&1
+"$BIN" search "$DATA/images/$t1.jpg" --db "$T/sepl.db" -k 1 --json > "$T/sepls.json" 2>/dev/null
+check "an Excel 'sep=;' first line is followed" jqf '.hits[0].gender == "Women"' "$T/sepls.json"
 
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -492,7 +492,7 @@ static void t_ingest(void **state) {
                      "productDisplayName\n"
                      "101,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,One\n"
                      "102,Women,Apparel,Topwear,Tops,Red,Summer,2012,Casual,\"Two, quoted\"\n"
-                     "103,Women,Footwear,Shoes,Heels,Red,Summer,2012,Casual,Three\n"
+                     "103,Women,Footwear,Shoes,Heels,Red,Summer,2012,Casual,Caf\xe9 three\n" /* cp1252 */
                      "104,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,Bad photo\n";
   assert_int_equal(lk_test_write_file(lk_test_path("%s/styles.csv", dir), csv, sizeof csv - 1), 0);
   ingestctx x = {dir};

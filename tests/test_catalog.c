@@ -407,6 +407,56 @@ static void test_foreach_and_counts(void **state) {
   assert_int_equal(errors, 1);
 }
 
+/* A catalog written by an older version holds text that is not UTF-8 (a cp1252 styles.csv
+ * stored as found): every read hands it out repaired, U+FFFD for each bad byte, in every text
+ * member but the photo's file name, so JSON output never loses the key and serve starts. */
+typedef struct text_seen {
+  int n;
+  char colour[32], extra[64];
+} text_seen;
+
+static int text_cb(void *ctx, const lk_item *it) {
+  text_seen *t = ctx;
+  t->n++;
+  snprintf(t->colour, sizeof t->colour, "%s", it->field[4] ? it->field[4] : "(null)");
+  snprintf(t->extra, sizeof t->extra, "%s", it->extra ? it->extra : "(null)");
+  return 0;
+}
+
+static void test_invalid_utf8_repaired_on_read(void **state) {
+  fixture *fx = *state;
+  lk_item it = make_item(5, "ok");
+  it.field[4] = (char *)"Cr\xe8me";
+  it.field[8] = (char *)"Caf\xc3\xa9"; /* valid: left alone */
+  it.extra = (char *)"{\"note\":\"na\xefve\"}";
+  it.path = (char *)"/photos/\xff.jpg";
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  char *raw = raw_text(fx->db, "select hex(baseColour) from items where id = 5");
+  assert_string_equal(raw, "4372E86D65"); /* stored as the bytes came (as older versions did) */
+  free(raw);
+  lk_item got;
+  assert_int_equal(lk_catalog_get_item(fx->cat, 5, &got), 0);
+  assert_string_equal(got.field[4], "Cr\xef\xbf\xbdme");
+  assert_string_equal(got.field[8], "Caf\xc3\xa9");
+  assert_string_equal(got.extra, "{\"note\":\"na\xef\xbf\xbdve\"}");
+  assert_string_equal(got.path, "/photos/\xff.jpg"); /* a file name: kept as bytes, to open */
+  assert_null(got.field[0]);
+  lk_item_clear(&got);
+  text_seen t = {0};
+  assert_int_equal(lk_catalog_foreach_item(fx->cat, text_cb, &t), 0);
+  assert_int_equal(t.n, 1);
+  assert_string_equal(t.colour, "Cr\xef\xbf\xbdme");
+  assert_string_equal(t.extra, "{\"note\":\"na\xef\xbf\xbdve\"}");
+  /* check names it (it used to say ok) */
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), LK_ECORRUPT);
+  assert_non_null(strstr(eb.msg, "1 item holds text that is not UTF-8 (first: id 5, baseColour)"));
+  it.field[4] = (char *)"Cr\xc3\xa8me";
+  it.extra = NULL;
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0); /* the path may stay bytes */
+}
+
 static void test_transactions(void **state) {
   fixture *fx = *state;
   assert_int_equal(lk_catalog_begin(fx->cat), 0);
@@ -653,6 +703,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fields_match_csv_and_schema, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vectors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_foreach_and_counts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_invalid_utf8_repaired_on_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check, setup, teardown),

@@ -1,5 +1,6 @@
 /* tests/test_csv.c — the streaming CSV reader: a table of small inputs (quoting, line ends,
- * BOM, ragged rows, limits, errors), a random round trip through a file large enough to cross
+ * BOM, ragged rows, NUL bytes, separators, UTF-16, limits, errors), the decoding of its text
+ * into UTF-8 (util/utf8.h: Windows-1252, Latin-1, strict UTF-8), a random round trip through a file large enough to cross
  * read-chunk boundaries, and the real styles.csv when the shared data is present. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "catalog/csv.h"
+#include "util/utf8.h"
 #include "testutil.h"
 
 #define MAXR 6
@@ -56,7 +58,16 @@ static const csv_case cases[] = {
      0, NULL},
     {"text after closing quote kept", "\"ab\"cd,e\n", 0, {0}, 1, {2}, {{"abcd", "e"}}, {1}, 0,
      NULL},
-    {"embedded NUL byte", "a\0b,c\n", 6, {0}, 1, {2}, {{"a", "c"}}, {1}, 0, NULL},
+    {"embedded NUL byte left out", "a\0b,c\n", 6, {0}, 1, {2}, {{"ab", "c"}}, {1}, 0, NULL},
+    {"NUL bytes in quotes left out", "\"\0x\0\",y\n", 8, {0}, 1, {2}, {{"x", "y"}}, {1}, 0, NULL},
+    {"semicolon separator", "id;name\n1;\"a;b\",c\n", 0, {.delim = ';'}, 2, {2, 2},
+     {{"id", "name"}, {"1", "a;b,c"}}, {1, 2}, 0, NULL},
+    {"tab separator", "id\tname\n1\tx y\n", 0, {.delim = '\t'}, 2, {2, 2},
+     {{"id", "name"}, {"1", "x y"}}, {1, 2}, 0, NULL},
+    {"UTF-16 LE refused by name", "\xFF\xFEi\0d\0\n\0", 8, {0}, 0, {0}, {{NULL}}, {0},
+     LK_EUNSUPPORTED, "line 1: the file is UTF-16"},
+    {"UTF-16 BE refused by name", "\xFE\xFF\0i\0d", 6, {0}, 0, {0}, {{NULL}}, {0},
+     LK_EUNSUPPORTED, "UTF-16"},
     {"unterminated quote", "ok,1\n\"abc\ndef\n", 0, {0}, 1, {2}, {{"ok", "1"}}, {1}, LK_ECORRUPT,
      "line 2"},
     {"field too long", "abc,de\nabcdef\n", 0, {.max_field = 5}, 1, {2}, {{"abc", "de"}}, {1},
@@ -263,6 +274,77 @@ static void test_styles_csv(void **state) {
   lk_csv_close(c);
 }
 
+/* NUL bytes are counted per row (for index to report them), not carried into the next row. */
+static void test_nul_count(void **state) {
+  lk_csv *c;
+  assert_int_equal(lk_csv_open_buffer("a\0\0b,c\nd,e\n", 11, NULL, &c, NULL), 0);
+  char **f;
+  int nf;
+  assert_int_equal(lk_csv_next(c, &f, &nf), 1);
+  assert_string_equal(f[0], "ab");
+  assert_int_equal(lk_csv_nuls(c), 2);
+  assert_int_equal(lk_csv_next(c, &f, &nf), 1);
+  assert_int_equal(lk_csv_nuls(c), 0);
+  lk_csv_close(c);
+  lk_csv_limits bad = {.delim = '"'};
+  assert_int_equal(lk_csv_open_buffer("a", 1, &bad, &c, NULL), LK_EINVAL);
+}
+
+typedef struct dec_case {
+  const char *in;
+  int enc;
+  int rc;
+  const char *out; /* NULL: unchanged (no copy) */
+  long recoded;
+} dec_case;
+
+/* Text from outside into UTF-8: what each --encoding makes of spreadsheet bytes. */
+static void test_decode(void **state) {
+  static const dec_case dcases[] = {
+      {"plain", LK_ENC_AUTO, 0, NULL, 0},
+      {"Cr\xc3\xa8me", LK_ENC_AUTO, 0, NULL, 0},                       /* valid UTF-8 kept */
+      {"Cr\xe8me", LK_ENC_AUTO, 0, "Cr\xc3\xa8me", 1},                 /* cp1252 è */
+      {"\x93q\x94 \x80 \x9f", LK_ENC_AUTO, 0, "\xe2\x80\x9cq\xe2\x80\x9d \xe2\x82\xac \xc5\xb8", 4},
+      {"\xc3\xa8 and \xe9", LK_ENC_AUTO, 0, "\xc3\xa8 and \xc3\xa9", 1}, /* mixed: only the odd byte */
+      {"\x81", LK_ENC_AUTO, 0, "\xef\xbf\xbd", 1},                     /* unassigned in cp1252 */
+      {"\xed\xa0\x80", LK_ENC_AUTO, 0, "\xc3\xad\xc2\xa0\xe2\x82\xac", 3}, /* a surrogate is not UTF-8 */
+      {"Cr\xe8me", LK_ENC_UTF8, LK_ECORRUPT, NULL, 0},
+      {"Cr\xc3\xa8me", LK_ENC_UTF8, 0, NULL, 0},
+      {"\xc3\xa8", LK_ENC_CP1252, 0, "\xc3\x83\xc2\xa8", 0},          /* declared cp1252: every byte */
+      {"\x80", LK_ENC_LATIN1, 0, "\xc2\x80", 0},
+      {"\xff", LK_ENC_LATIN1, 0, "\xc3\xbf", 0},
+      {"ascii", LK_ENC_CP1252, 0, NULL, 0},
+  };
+  for (size_t i = 0; i < sizeof dcases / sizeof dcases[0]; i++) {
+    const dec_case *tc = &dcases[i];
+    char *out = (char *)1;
+    long rec = -1;
+    size_t bad = 99;
+    int rc = lk_utf8_decode(tc->in, tc->enc, &out, &rec, &bad);
+    if (rc != tc->rc) fail_msg("case %zu: rc %d, want %d", i, rc, tc->rc);
+    if (rc) {
+      assert_int_equal(bad, 2);
+      continue;
+    }
+    if (!tc->out ? out != NULL : !out || strcmp(out, tc->out))
+      fail_msg("case %zu: '%s', want '%s'", i, out ? out : "(unchanged)", tc->out ? tc->out : "(unchanged)");
+    if (out) assert_int_equal(lk_utf8_fix(out, &(char *){NULL}), 0); /* the output is valid UTF-8 */
+    if (rec != tc->recoded) fail_msg("case %zu: %ld recoded, want %ld", i, rec, tc->recoded);
+    free(out);
+  }
+  assert_int_equal(lk_utf8_enc_parse("Windows-1252"), LK_ENC_CP1252);
+  assert_int_equal(lk_utf8_enc_parse("UTF-8"), LK_ENC_UTF8);
+  assert_int_equal(lk_utf8_enc_parse("iso-8859-1"), LK_ENC_LATIN1);
+  assert_int_equal(lk_utf8_enc_parse("auto"), LK_ENC_AUTO);
+  assert_int_equal(lk_utf8_enc_parse("ebcdic"), -1);
+  char msg[] = "name 'Caf\xc3' cut \xe2\x80 short \xc3\xa9";
+  lk_utf8_scrub(msg);
+  assert_string_equal(msg, "name 'Caf?' cut ?? short \xc3\xa9");
+  lk_errbuf eb = {0}; /* every error message is UTF-8: it may quote a file name or a value */
+  lk_err_set(&eb, LK_EIO, "%s: gone", "/photos/caf\xe9");
+  assert_string_equal(eb.msg, "/photos/caf?: gone");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
@@ -270,6 +352,8 @@ int main(void) {
       cmocka_unit_test(test_random_roundtrip),
       cmocka_unit_test(test_unterminated_in_file),
       cmocka_unit_test(test_styles_csv),
+      cmocka_unit_test(test_nul_count),
+      cmocka_unit_test(test_decode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

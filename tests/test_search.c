@@ -144,6 +144,8 @@ static void test_filter_errors(void **state) {
   lk_errbuf eb = {0};
   assert_int_equal(lk_filter_add(&flt, "colour=Red", &eb), LK_EINVAL);
   assert_non_null(strstr(eb.msg, "colour"));
+  assert_int_equal(lk_filter_add(&flt, "baseColour=Cr\xe8me", &eb), LK_EINVAL); /* Latin-1 byte */
+  assert_non_null(strstr(eb.msg, "baseColour: the value is not UTF-8"));
   assert_int_equal(lk_filter_add(&flt, "gender", &eb), LK_EINVAL);
   assert_int_equal(lk_filter_add(&flt, "=x", &eb), LK_EINVAL);
   assert_int_equal(flt.n, 0);
@@ -189,6 +191,47 @@ static void test_json_shape(void **state) {
   assert_true(json_is_null(json_object_get(h0, "season")));
   assert_true(json_is_real(json_object_get(h0, "score")));
   json_decref(j);
+}
+
+/* The year is a JSON number only when the stored text is a number that fits: a 23-digit year
+ * (or a word shifted into the column by a stray comma) stays the text as stored, not clamped
+ * to 9223372036854775807. */
+static void test_json_year(void **state) {
+  (void)state;
+  static const struct { const char *year; long want; const char *text; } yc[] = {
+      {"2012", 2012, NULL},
+      {"12345678901234567890123", 0, "12345678901234567890123"},
+      {"-99999999999999999999", 0, "-99999999999999999999"},
+      {"Spring", 0, "Spring"},
+      {"", 0, ""},
+      {"2012x", 0, "2012x"},
+  };
+  for (size_t i = 0; i < sizeof yc / sizeof yc[0]; i++) {
+    lk_item it = {.id = 1};
+    it.field[6] = (char *)yc[i].year;
+    json_t *o = lk_results_item_json(&it, 0, 0);
+    json_t *y = json_object_get(o, "year");
+    if (yc[i].text) {
+      if (!json_is_string(y) || strcmp(json_string_value(y), yc[i].text))
+        fail_msg("year '%s' not kept as text", yc[i].year);
+    } else {
+      assert_true(json_is_integer(y));
+      assert_int_equal(json_integer_value(y), yc[i].want);
+    }
+    json_decref(o);
+  }
+  /* text that is not UTF-8 (an item that did not come through the catalog's repair) keeps its
+   * key, repaired, instead of vanishing */
+  lk_item it = {.id = 2};
+  it.field[4] = (char *)"Cr\xe8me";
+  json_t *o = lk_results_item_json(&it, 0, 0);
+  assert_string_equal(json_string_value(json_object_get(o, "baseColour")), "Cr\xef\xbf\xbdme");
+  json_decref(o);
+  json_t *t = lk_results_text("/data/caf\xe9.db");
+  assert_string_equal(json_string_value(t), "/data/caf\xef\xbf\xbd.db");
+  json_decref(t);
+  assert_true(json_is_null(t = lk_results_text(NULL)));
+  json_decref(t);
 }
 
 /* The approximate index in the engine: filters still return min(k, #allowed) hits, all
@@ -284,7 +327,8 @@ int main(void) {
       cmocka_unit_test(test_counts),      cmocka_unit_test(test_unfiltered_matches_bruteforce),
       cmocka_unit_test(test_filters),     cmocka_unit_test(test_filter_errors),
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
-      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_ivf_filters),
+      cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_json_year),
+      cmocka_unit_test(test_ivf_filters),
       cmocka_unit_test(test_missing_db),
       cmocka_unit_test(test_crops_thin_photos),
   };

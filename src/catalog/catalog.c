@@ -1,12 +1,17 @@
 /* catalog/catalog.c — the catalog's public functions (catalog.h): checks arguments, picks
  * the backend from the path at open (a postgresql:// URL → pg.c, anything else → the SQLite
  * file of sqlite.c) and dispatches every call through the handle's operations table
- * (catalog_int.h). Also what the backends share: field names, lk_item_clear, float coding. */
+ * (catalog_int.h). Also what the backends share: field names, lk_item_clear, float coding.
+ * Items read from any backend pass through item_repair here: text that is not valid UTF-8
+ * (written by versions before 2026-12, or by hand) is handed out with U+FFFD in its place
+ * (the photo path excepted: it is a file name). */
 #include "catalog/catalog_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "util/utf8.h"
 
 const char *const lk_catalog_fields[LK_NFIELDS] = {
     "gender", "masterCategory", "subCategory", "articleType",       "baseColour",
@@ -73,10 +78,57 @@ int lk_catalog_put_item(lk_catalog *c, const lk_item *it) {
   return c->ops->put_item(c, it);
 }
 
+/* The text members of an item, for item_repair. Not path: a file name is bytes that open()
+ * needs as they are (serve's /photos/ID); what prints it as JSON repairs its copy. */
+static char **item_text(lk_item *it, int k) {
+  if (k < LK_NFIELDS) return &it->field[k];
+  char **rest[] = {&it->hash, &it->extra, &it->status, &it->error};
+  return rest[k - LK_NFIELDS];
+}
+#define ITEM_NTEXT (LK_NFIELDS + 4)
+
+/* Replaces each text of it that is not valid UTF-8 by a malloc'd repaired copy, recording in
+ * *owned the bits of the members now owned (to free: item_free_owned); the others are left as
+ * they are. 0 or LK_ENOMEM (it then unchanged apart from copies already freed). */
+static int item_repair(lk_item *it, unsigned *owned) {
+  *owned = 0;
+  for (int k = 0; k < ITEM_NTEXT; k++) {
+    char **p = item_text(it, k), *fixed = NULL;
+    if (!*p) continue;
+    if (lk_utf8_fix(*p, &fixed)) {
+      for (int j = 0; j < k; j++)
+        if (*owned & 1u << j) free(*item_text(it, j)); /* undo the copies made so far */
+      *owned = 0;
+      return LK_ENOMEM;
+    }
+    if (fixed) {
+      *p = fixed;
+      *owned |= 1u << k;
+    }
+  }
+  return 0;
+}
+
+static void item_free_owned(lk_item *it, unsigned owned) {
+  for (int k = 0; k < ITEM_NTEXT; k++)
+    if (owned & 1u << k) free(*item_text(it, k));
+}
+
 int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it) {
   if (!c || !it) return LK_EINVAL;
   memset(it, 0, sizeof *it);
-  return c->ops->get_item(c, id, it);
+  int rc = c->ops->get_item(c, id, it);
+  if (rc) return rc;
+  lk_item orig = *it; /* every string is the item's own: repaired copies replace them */
+  unsigned owned;
+  if (item_repair(it, &owned)) {
+    *it = orig;
+    lk_item_clear(it);
+    return lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+  }
+  for (int k = 0; k < ITEM_NTEXT; k++)
+    if (owned & 1u << k) free(*item_text(&orig, k));
+  return 0;
 }
 
 void lk_item_clear(lk_item *it) {
@@ -109,9 +161,33 @@ int lk_catalog_delete_all_vectors(lk_catalog *c) {
   return c ? c->ops->delete_all_vectors(c) : LK_EINVAL;
 }
 
+/* foreach_item's callback in between: the caller's callback sees repaired text. */
+typedef struct repair_ctx {
+  lk_catalog *c;
+  lk_item_cb cb;
+  void *ctx;
+  int nomem;
+} repair_ctx;
+
+static int repair_cb(void *ctx, const lk_item *it) {
+  repair_ctx *r = ctx;
+  lk_item copy = *it;
+  unsigned owned;
+  if (item_repair(&copy, &owned)) {
+    r->nomem = 1;
+    return LK_ENOMEM;
+  }
+  int rc = r->cb(r->ctx, &copy);
+  item_free_owned(&copy, owned);
+  return rc;
+}
+
 int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx) {
   if (!c || !cb) return LK_EINVAL;
-  return c->ops->foreach_item(c, cb, ctx);
+  repair_ctx r = {c, cb, ctx, 0};
+  int rc = c->ops->foreach_item(c, repair_cb, &r);
+  if (r.nomem) lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+  return rc;
 }
 
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
@@ -123,11 +199,43 @@ int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *
   return c ? c->ops->counts(c, items, vectors, errors) : LK_EINVAL;
 }
 
+/* check's walk over the items as stored: text that is not UTF-8 (see item_repair). */
+typedef struct text_scan {
+  long bad;
+  int64_t first_id;
+  const char *first_field;
+} text_scan;
+
+static int text_scan_cb(void *ctx, const lk_item *it) {
+  static const char *const rest[] = {"hash", "extra", "status", "error"};
+  text_scan *t = ctx;
+  lk_item copy = *it;
+  for (int k = 0; k < ITEM_NTEXT; k++) {
+    char *same, **p = item_text(&copy, k);
+    if (!*p || !lk_utf8_decode(*p, LK_ENC_UTF8, &same, NULL, NULL)) continue;
+    if (!t->bad++) {
+      t->first_id = it->id;
+      t->first_field = k < LK_NFIELDS ? lk_catalog_fields[k] : rest[k - LK_NFIELDS];
+    }
+    break;
+  }
+  return 0;
+}
+
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
   if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
   int rc = c->ops->check(c);
-  if (rc) lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
-  return rc;
+  if (rc) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  text_scan t = {0};
+  if ((rc = c->ops->foreach_item(c, text_scan_cb, &t))) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  if (t.bad)
+    return lk_err_set(err, LK_ECORRUPT,
+                      "catalog: %ld item%s hold%s text that is not UTF-8 (first: id %lld, %s), as "
+                      "versions before 2026-12 stored a Windows-1252 styles.csv; it reads as U+FFFD: "
+                      "run `lookalike index` again with that styles.csv to store it decoded",
+                      t.bad, t.bad == 1 ? "" : "s", t.bad == 1 ? "s" : "", (long long)t.first_id,
+                      t.first_field);
+  return 0;
 }
 
 static int unsupported(lk_catalog *c) {

@@ -33,6 +33,8 @@ enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
 #define LK_NFIELDS 9
 extern const char *const lk_catalog_fields[LK_NFIELDS];
 
+/* Items read back (get_item, foreach_item) hold valid UTF-8 in every text member but path
+ * (a file name, bytes as on disk): bytes that are not UTF-8 read as U+FFFD. */
 typedef struct lk_item {
   int64_t id;
   char *path, *hash;                /* photo path; hex SHA-256 of the file */
@@ -89,7 +91,8 @@ typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
-/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree). */
+/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree;
+ * text is UTF-8, LK_ECORRUPT naming the first item otherwise). */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
 
 /* Change following (PostgreSQL catalogs; SQLite ones answer LK_EUNSUPPORTED).

@@ -1,7 +1,7 @@
 /* catalog/csv.c — streaming RFC 4180 CSV reader (see csv.h). Input is read in fixed chunks
  * from a FILE* (or walked in place for a memory buffer); one row at a time is assembled in a
  * growable buffer bounded by the limits. Blank lines are skipped; ragged rows are returned as
- * they are. Errors are sticky: after one, every lk_csv_next returns the same code. */
+ * they are; NUL bytes are counted, not stored. Errors are sticky: after one, every lk_csv_next returns the same code. */
 #include "catalog/csv.h"
 
 #include <errno.h>
@@ -30,6 +30,7 @@ struct lk_csv {
   long line;           /* 1-based line of the next unread byte */
   long row_line;       /* line where the last returned row started */
   long rows;           /* rows returned so far */
+  long nuls;           /* NUL bytes left out of the last row */
   int started;         /* BOM check done */
   int failed;          /* sticky error code, 0 when none */
   lk_errbuf err;
@@ -104,12 +105,17 @@ static void csv_init(lk_csv *c, const lk_csv_limits *lim) {
     if (lim->max_fields) c->lim.max_fields = lim->max_fields;
     if (lim->max_rows) c->lim.max_rows = lim->max_rows;
   }
+  c->lim.delim = ',';
+  if (lim && lim->delim) c->lim.delim = lim->delim;
   c->line = 1;
 }
 
 static int csv_check_limits(const lk_csv_limits *lim, lk_errbuf *err) {
   if (lim && (lim->max_fields < 0 || lim->max_rows < 0))
     return lk_err_set(err, LK_EINVAL, "csv: negative limit");
+  if (lim && (lim->delim < 0 || lim->delim > 127 || lim->delim == '"' || lim->delim == '\n' ||
+              lim->delim == '\r'))
+    return lk_err_set(err, LK_EINVAL, "csv: bad field separator");
   return 0;
 }
 
@@ -162,13 +168,21 @@ void lk_csv_close(lk_csv *c) {
   free(c);
 }
 
-/* Skips a UTF-8 byte order mark at the very start of the input. */
-static void csv_skip_bom(lk_csv *c) {
+/* Skips a UTF-8 byte order mark at the very start of the input; refuses a UTF-16 one (its
+ * text, every other byte NUL, would read as garbage). */
+static int csv_skip_bom(lk_csv *c) {
   static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
   c->started = 1;
-  if (csv_peek(c) < 0) return;
+  if (csv_peek(c) < 0) return c->failed;
   /* the first chunk holds the whole start of the input unless it is shorter than 3 bytes */
-  if (c->inlen - c->inpos >= 3 && memcmp(c->in + c->inpos, bom, 3) == 0) c->inpos += 3;
+  size_t avail = c->inlen - c->inpos;
+  const unsigned char *p = (const unsigned char *)c->in + c->inpos;
+  if (avail >= 3 && memcmp(p, bom, 3) == 0) c->inpos += 3;
+  else if (avail >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF)))
+    c->failed = lk_err_set(&c->err, LK_EUNSUPPORTED,
+                           "line 1: the file is UTF-16 text (byte order mark %02X %02X); save it as "
+                           "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", p[0], p[1]);
+  return c->failed;
 }
 
 /* Consumes the LF of a CRLF pair after a CR that ended a row or was kept in a quoted field. */
@@ -185,7 +199,7 @@ int lk_csv_next(lk_csv *c, char ***fields, int *nfields) {
   *fields = NULL;
   *nfields = 0;
   if (c->failed) return c->failed;
-  if (!c->started) csv_skip_bom(c);
+  if (!c->started && csv_skip_bom(c)) return c->failed;
 
   int ch, rc = 0;
   /* skip blank lines (this also drops the trailing empty line) */
@@ -209,6 +223,7 @@ int lk_csv_next(lk_csv *c, char ***fields, int *nfields) {
 
   c->row_line = c->line;
   c->rowlen = 0;
+  c->nuls = 0;
   int nf = 0;
   for (;;) { /* one field per iteration; ch is its first byte */
     if ((rc = csv_field_start(c, nf)) != 0) goto fail;
@@ -242,8 +257,12 @@ int lk_csv_next(lk_csv *c, char ***fields, int *nfields) {
         } else if (ch == '\n') {
           c->line++;
         }
-      } else if (ch == ',' || ch == '\n' || ch == '\r') {
+      } else if (ch == c->lim.delim || ch == '\n' || ch == '\r') {
         break;
+      }
+      if (ch == 0) { /* would end the field early: left out, counted for the caller to report */
+        c->nuls++;
+        continue;
       }
       if (flen == c->lim.max_field) {
         rc = lk_err_set(&c->err, LK_ETOOBIG, "line %ld: field %d longer than %zu bytes",
@@ -254,7 +273,7 @@ int lk_csv_next(lk_csv *c, char ***fields, int *nfields) {
       if ((rc = csv_putc(c, ch)) != 0) goto fail;
     }
     if ((rc = csv_putc(c, '\0')) != 0) goto fail;
-    if (ch == ',') {
+    if (ch == c->lim.delim) {
       ch = csv_getc(c);
       continue;
     }
@@ -276,5 +295,7 @@ fail:
 }
 
 long lk_csv_line(const lk_csv *c) { return c ? c->row_line : 0; }
+
+long lk_csv_nuls(const lk_csv *c) { return c ? c->nuls : 0; }
 
 const char *lk_csv_error(const lk_csv *c) { return c ? lk_err_msg(&c->err) : "no reader"; }

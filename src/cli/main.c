@@ -26,6 +26,7 @@
 #include "search/engine.h"
 #include "search/results.h"
 #include "util/id.h"
+#include "util/utf8.h"
 
 static const char *USAGE =
     "lookalike " LK_VERSION " — visual search for fashion catalogs\n"
@@ -128,6 +129,7 @@ static int cmd_index(int argc, char **argv) {
       {"preprocess", required_argument, 0, 'P'}, {"color-weight", required_argument, 0, 'C'},
       {"flip", no_argument, 0, 'F'},         {"shard", required_argument, 0, 'K'},
       {"compute", required_argument, 0, 'X'}, {"help", no_argument, 0, 'h'},
+      {"encoding", required_argument, 0, 'N'}, {"strict", no_argument, 0, 'T'},
       {0, 0, 0, 0}};
   lk_ingest_opts o;
   const char *recipe_spec = NULL, *pre = NULL;
@@ -162,6 +164,11 @@ static int cmd_index(int argc, char **argv) {
     }
     case 'n': o.limit = atol(optarg); if (o.limit < 0) return lk_cli_usage("index", "--limit must be >= 0"); break;
     case 'p': o.prune = 1; break;
+    case 'N':
+      if ((o.encoding = lk_utf8_enc_parse(optarg)) < 0)
+        return lk_cli_usage("index", "--encoding is auto, utf-8, cp1252 (windows-1252) or latin1 (iso-8859-1)");
+      break;
+    case 'T': o.strict = 1; break;
     case 'S': o.sample = atol(optarg); if (o.sample < 0) return lk_cli_usage("index", "--sample must be >= 0"); break;
     case 'E': o.seed = strtoull(optarg, NULL, 10); break;
     case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return lk_cli_usage("index", "--batch must be 1..256"); break;
@@ -176,7 +183,18 @@ static int cmd_index(int argc, char **argv) {
              "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
              "interrupt (Ctrl-C, kill): committed work is kept and the next run resumes.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
-             "                   photos are indexed with no metadata\n"
+             "                   photos are indexed with no metadata. Names and values are\n"
+             "                   trimmed of surrounding blanks. Short or long rows,\n"
+             "                   NUL bytes, duplicate columns and ids, years that are not\n"
+             "                   1..9999 are reported with their line; ';'-, tab- or '|'-\n"
+             "                   separated files (and a 'sep=;' line) are recognised; UTF-16\n"
+             "                   files are refused (save as UTF-8)\n"
+             "  --encoding E     styles.csv's text: auto (default: UTF-8, and any value that is\n"
+             "                   not UTF-8 read as Windows-1252, said once), utf-8 (refuse other\n"
+             "                   bytes, naming the line), cp1252 (windows-1252) or latin1\n"
+             "                   (iso-8859-1)\n"
+             "  --strict         refuse styles.csv at its first reported row problem (exit 1,\n"
+             "                   nothing written) instead of indexing around it\n"
              "  --db FILE|URL    catalog to create or update: a SQLite file, or\n"
              "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
              "  --limit N        only the first N items by id (quick demos)\n"
@@ -208,6 +226,7 @@ static int cmd_index(int argc, char **argv) {
   if (optind != argc - 1) return lk_cli_usage("index", "expected one IMAGES_DIR");
   o.images_dir = argv[optind];
   if (!o.db_path) return lk_cli_usage("index", "--db is required");
+  if ((o.encoding || o.strict) && !o.styles_csv) return lk_cli_usage("index", "--encoding and --strict are about --styles FILE");
   if (recipe_spec || pre || color_weight >= 0 || flip || compute >= 0) {
     lk_errbuf rb = {0};
     if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
@@ -242,6 +261,8 @@ static int cmd_index(int argc, char **argv) {
     if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
     json_object_set_new(j, "rows", json_integer(st.rows));
     json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
+    json_object_set_new(j, "rows_with_problems", json_integer(st.odd_rows));
+    json_object_set_new(j, "recoded_values", json_integer(st.recoded));
     json_object_set_new(j, "photos", json_integer(st.photos));
     json_object_set_new(j, "photos_not_named_by_id", json_integer(st.unnamed));
     json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
@@ -270,6 +291,7 @@ static int cmd_index(int argc, char **argv) {
       if (st.unnamed)
         printf("%ld image files are not named after a product id and were not indexed: name each photo "
                "ID.jpg (or .png, .webp), where ID is its row's id in styles.csv\n", st.unnamed);
+      if (st.odd_rows) printf("%ld styles rows indexed with a problem reported above\n", st.odd_rows);
       if (st.pruned) printf("pruned %ld items whose photo or row is gone\n", st.pruned);
       if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
     }
@@ -510,7 +532,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
   if (json) {
     json_t *j = json_object();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "backend", json_string(lk_catalog_backend(cat)));
     json_object_set_new(j, "catalog_version", cversion >= 0 ? json_integer(cversion) : json_null());
     json_object_set_new(j, "items", json_integer(items));
@@ -598,7 +620,7 @@ static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir
   const lk_recipe *rec = lk_engine_recipe(e);
   if (json) {
     json_t *j = json_object(), *ls = json_array();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "recipe", json_string(rec->name));
     json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
     json_object_set_new(j, "photos", json_integer(st->photos));
@@ -729,7 +751,7 @@ static int cmd_eval(int argc, char **argv) {
   const lk_recipe *rec = lk_engine_recipe(e);
   if (json) {
     json_t *j = json_object(), *fm = json_object(), *gr = json_array();
-    json_object_set_new(j, "db", json_string(db));
+    json_object_set_new(j, "db", lk_results_text(db));
     json_object_set_new(j, "recipe", json_string(rec->name));
     json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
     json_object_set_new(j, "sample", json_integer(r->sample));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "search/results.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -117,14 +118,7 @@ static void put_vector(FILE *fp, const float *v, int dim) {
 }
 
 /* A JSON string of s (valid UTF-8 forced), or null for NULL. */
-static json_t *jstr(const char *s) {
-  if (!s) return json_null();
-  char *fixed = NULL;
-  if (lk_utf8_fix(s, &fixed)) return NULL;
-  json_t *j = json_string(fixed ? fixed : s);
-  free(fixed);
-  return j;
-}
+static json_t *jstr(const char *s) { return lk_results_text(s); }
 
 /* The item as a JSON object. Loose (jsonl, qdrant): "path", the known fields and "extra" (the
  * other styles.csv columns as an object), absent when unknown. Strict (milvus): every text

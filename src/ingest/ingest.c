@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,15 @@
 #include "nn/model.h"
 #include "util/hash.h"
 #include "util/id.h"
-#include "util/size.h"
 #include "util/rng.h"
+#include "util/size.h"
+#include "util/utf8.h"
 
 #define COMMIT_EVERY 256
 
 typedef struct row {
   int64_t id;
+  long line; /* in styles.csv */
   char *field[LK_NFIELDS];
   char *extra; /* JSON of extra columns or NULL */
 } row;
@@ -86,6 +89,7 @@ static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  lk_utf8_scrub(buf); /* a cut-off or foreign name must not make the message invalid UTF-8 (JSON) */
   o->report(o->ctx, id, buf);
 }
 
@@ -98,7 +102,12 @@ static int parse_id(const char *s, int64_t *out) {
   return lk_id_parse(s, n, out);
 }
 
-static int cmp_row(const void *a, const void *b) {
+static int cmp_row(const void *a, const void *b) { /* by id, then line: the first row first */
+  const row *p = a, *q = b;
+  if (p->id != q->id) return (p->id > q->id) - (p->id < q->id);
+  return (p->line > q->line) - (p->line < q->line);
+}
+static int cmp_row_id(const void *a, const void *b) {
   int64_t x = ((const row *)a)->id, y = ((const row *)b)->id;
   return (x > y) - (x < y);
 }
@@ -116,85 +125,288 @@ static void free_row(row *r) {
   free(r->extra);
 }
 
-/* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). */
+/* A problem with styles.csv (a row, or the header as line 1): reported; under --strict it
+ * refuses the file instead (LK_ECORRUPT with the message in err; nothing has been written yet,
+ * as styles.csv is read whole before the catalog is opened). Returns 0 or that code. */
+static int csv_problem(const lk_ingest_opts *o, int64_t id, lk_errbuf *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int csv_problem(const lk_ingest_opts *o, int64_t id, lk_errbuf *err, const char *fmt, ...) {
+  char buf[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  lk_utf8_scrub(buf);
+  if (o->strict) return lk_err_set(err, LK_ECORRUPT, "%s (--strict: nothing indexed)", buf);
+  report(o, id, "%s", buf);
+  return 0;
+}
+
+/* s without leading and trailing blanks (and a stray byte order mark), in place. */
+static char *trim(char *s) {
+  for (;;) {
+    if (*s == ' ' || *s == '\t') s++;
+    else if (!strncmp(s, "\xEF\xBB\xBF", 3)) s += 3;
+    else break;
+  }
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+  return s;
+}
+
+/* A header name: trimmed, and out of the quotes a blank before the opening one left in. */
+static char *header_name(char *s) {
+  s = trim(s);
+  size_t n = strlen(s);
+  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+    s[n - 1] = '\0';
+    s = trim(s + 1);
+  }
+  return s;
+}
+
+/* Is a styles.csv year plausible: digits only (blanks around allowed), 1..9999? */
+static int year_ok(const char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  long v = 0;
+  int digits = 0;
+  for (; *s >= '0' && *s <= '9'; s++)
+    if (++digits > 4 || (v = v * 10 + (*s - '0')) > 9999) return 0;
+  while (*s == ' ' || *s == '\t') s++;
+  return digits && !*s && v >= 1;
+}
+
+/* Where styles.csv's text first needed decoding (for the one report saying so). */
+typedef struct recode_note {
+  long line;
+  char column[64];
+} recode_note;
+
+/* *out = val decoded from the --encoding into UTF-8 (malloc'd; NULL for an empty value).
+ * LK_ECORRUPT (message in err) for bytes that are not UTF-8 under --encoding utf-8. */
+static int decode_field(const lk_ingest_opts *o, const char *val, long line, const char *col,
+                        lk_ingest_stats *st, recode_note *note, char **out, lk_errbuf *err) {
+  *out = NULL;
+  if (!val[0]) return 0;
+  char *d = NULL;
+  long rec = 0;
+  size_t bad = 0;
+  int rc = lk_utf8_decode(val, o->encoding, &d, &rec, &bad);
+  if (rc == LK_ECORRUPT)
+    return lk_err_set(err, rc,
+                      "%s line %ld, column '%s': byte 0x%02X is not UTF-8; pass --encoding cp1252 "
+                      "(or latin1) if the file is in that encoding, or save it as \"CSV UTF-8\"",
+                      o->styles_csv, line, col, (unsigned char)val[bad]);
+  if (rc) return lk_err_set(err, rc, "out of memory");
+  if (rec) {
+    if (!st->recoded++) {
+      note->line = line;
+      snprintf(note->column, sizeof note->column, "%s", col);
+    }
+  }
+  *out = d ? d : strdup(val);
+  return *out ? 0 : lk_err_set(err, LK_ENOMEM, "out of memory");
+}
+
+/* The separator of a header line that has no ',' but a ';', a tab or a '|' (a European
+ * spreadsheet's export), else 0. */
+static int other_separator(char **f, int nf) {
+  if (nf != 1) return 0;
+  return strchr(f[0], ';') ? ';' : strchr(f[0], '\t') ? '\t' : strchr(f[0], '|') ? '|' : 0;
+}
+
+/* The separator an Excel "sep=X" first line names ("sep=," reads as "sep=" and ""), else 0. */
+static int sep_line(char **f, int nf) {
+  if (nf > 2 || strncasecmp(f[0], "sep=", 4) || (nf == 2 && (f[0][4] || f[1][0]))) return 0;
+  int d = nf == 2 ? ',' : (unsigned char)f[0][4];
+  return (d == ',' || d == ';' || d == '\t' || d == '|') && (nf == 2 || !f[0][5]) ? d : 0;
+}
+
+/* Opens styles.csv at its header row (*f, *nf; *hline its line, *delim the separator): an
+ * Excel "sep=X" line is followed, and a header that is one column holding ';', tab or '|' is
+ * read again with it. */
+static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf, long *hline,
+                       int *delim, lk_errbuf *err) {
+  lk_csv_limits lim = {0};
+  int sep = 0, rc;
+  for (;;) {
+    lk_csv *csv;
+    if ((rc = lk_csv_open(o->styles_csv, &lim, &csv, err))) return rc;
+    rc = lk_csv_next(csv, f, nf);
+    if (rc > 0 && sep) rc = lk_csv_next(csv, f, nf); /* the header after the sep= line */
+    if (rc <= 0) {
+      if (rc == 0) rc = lk_err_set(err, LK_ECORRUPT, "%s: empty file (expected a header row)", o->styles_csv);
+      else lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
+      lk_csv_close(csv);
+      return rc;
+    }
+    int d = 0;
+    if (!sep && (sep = sep_line(*f, *nf)) != 0) d = sep;
+    else if (!sep && !lim.delim) d = other_separator(*f, *nf);
+    if (!d || (d == ',' && !sep)) {
+      *out = csv;
+      *hline = lk_csv_line(csv);
+      *delim = lim.delim ? lim.delim : ',';
+      if (lim.delim && lim.delim != ',') report(o, -1, "%s: the columns are separated by '%s'; read as such", o->styles_csv,
+                            lim.delim == '\t' ? "\\t" : lim.delim == '|' ? "|" : ";");
+      return 0;
+    }
+    lim.delim = d; /* read it again with that separator */
+    lk_csv_close(csv);
+  }
+}
+
+/* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). Text is decoded
+ * to UTF-8 (o->encoding); header names and values are trimmed of surrounding blanks; short, long and NUL-holding rows, duplicate
+ * columns and implausible years are reported by line (refused under o->strict). */
 static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
   lk_csv *csv = NULL;
-  int rc = lk_csv_open(o->styles_csv, NULL, &csv, err);
-  if (rc) return rc;
   char **f;
-  int nf;
-  rc = lk_csv_next(csv, &f, &nf);
-  if (rc <= 0) {
-    if (rc == 0) rc = lk_err_set(err, LK_ECORRUPT, "%s: empty file (expected a header row)", o->styles_csv);
-    else lk_err_set(err, rc, "%s", lk_csv_error(csv));
+  int nf, rc;
+  long hline = 1;
+  int delim = ',';
+  if ((rc = open_styles(o, &csv, &f, &nf, &hline, &delim, err))) return rc;
+  if (lk_csv_nuls(csv)) {
+    rc = lk_err_set(err, LK_ECORRUPT,
+                    "%s line %ld: NUL bytes in the header: the file looks like UTF-16 text; save it as "
+                    "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", o->styles_csv, hline);
     lk_csv_close(csv);
     return rc;
   }
-  int ncols = nf, idcol = -1, map[1024];
+  recode_note note = {0};
+  int ncols = nf, idcol = -1, yearcol = -1, map[1024];
   char **names = calloc((size_t)ncols, sizeof *names);
   if (!names) { lk_csv_close(csv); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
   for (int i = 0; i < ncols && i < 1024; i++) {
-    names[i] = strdup(f[i]);
+    char col[16];
+    snprintf(col, sizeof col, "column %d", i + 1);
+    if ((rc = decode_field(o, header_name(f[i]), hline, col, st, &note, &names[i], err))) goto out;
+    if (!names[i] && !(names[i] = strdup(col))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
     map[i] = -2; /* extra column */
-    if (!strcasecmp(f[i], "id")) { idcol = i; map[i] = -1; }
+    if (!strcasecmp(names[i], "id")) map[i] = -1;
     for (int k = 0; k < LK_NFIELDS; k++)
-      if (!strcasecmp(f[i], lk_catalog_fields[k])) map[i] = k;
+      if (!strcasecmp(names[i], lk_catalog_fields[k])) map[i] = k;
+    for (int j = 0; j < i; j++)
+      if (map[j] != -3 && !strcasecmp(names[j], names[i])) {
+        if ((rc = csv_problem(o, -1, err, "%s line %ld: column '%s' appears twice (columns %d and %d); "
+                              "the second is ignored", o->styles_csv, hline, names[i], j + 1, i + 1)))
+          goto out;
+        map[i] = -3; /* ignored */
+        break;
+      }
+    if (map[i] == -1) idcol = i;
+    if (map[i] == 6) yearcol = i;
   }
   if (idcol < 0) {
-    rc = lk_err_set(err, LK_ECORRUPT, "%s: no 'id' column in the header", o->styles_csv);
+    char seen[256] = "";
+    for (int i = 0; i < ncols && i < 8; i++) {
+      size_t n = strlen(seen);
+      snprintf(seen + n, sizeof seen - n, "%s'%.24s'", i ? ", " : "", names[i]);
+    }
+    rc = lk_err_set(err, LK_ECORRUPT,
+                    "%s: no 'id' column in the header (line %ld has %d column%s: %s%s); the first line "
+                    "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, hline, ncols,
+                    ncols == 1 ? "" : "s", seen, ncols > 8 ? ", ..." : "");
     goto out;
   }
   int lastcol = ncols - 1;
   while ((rc = lk_csv_next(csv, &f, &nf)) == 1) {
     st->rows++;
-    row r = {0};
-    if (nf == 1 && f[0][0] == '\0') { st->rows--; continue; } /* blank line */
-    if (idcol >= nf || parse_id(f[idcol], &r.id)) {
+    long line = lk_csv_line(csv);
+    row r = {.line = line};
+    if (nf == 1 && f[0][0] == '\0' && !lk_csv_nuls(csv)) { st->rows--; continue; } /* blank line */
+    if (idcol >= nf || parse_id(trim(f[idcol]), &r.id)) {
       st->bad_rows++;
-      report(o, -1, "%s line %ld: invalid id '%s', row skipped", o->styles_csv, lk_csv_line(csv),
-             idcol < nf ? f[idcol] : "");
+      rc = csv_problem(o, -1, err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, line,
+                       idcol < nf ? f[idcol] : "");
+      if (rc) goto out;
       continue;
     }
-    if (nf < ncols)
-      report(o, r.id, "%s line %ld: %d of %d columns, the rest left empty", o->styles_csv,
-             lk_csv_line(csv), nf, ncols);
+    int odd = 0;
+    if (lk_csv_nuls(csv)) {
+      odd = 1;
+      if ((rc = csv_problem(o, r.id, err, "%s line %ld: %ld NUL byte%s left out", o->styles_csv, line,
+                            lk_csv_nuls(csv), lk_csv_nuls(csv) == 1 ? "" : "s")))
+        goto out;
+    }
+    if (nf < ncols) {
+      odd = 1;
+      if ((rc = csv_problem(o, r.id, err, "%s line %ld: %d of %d columns, the rest left empty",
+                            o->styles_csv, line, nf, ncols)))
+        goto out;
+    } else if (nf > ncols) {
+      odd = 1;
+      if ((rc = csv_problem(o, r.id, err,
+                            "%s line %ld: %d fields for %d columns (a '%c' in a value that is not "
+                            "in quotes?); fields %d to %d joined into '%s'; quote the value to fix it",
+                            o->styles_csv, line, nf, ncols, delim == '\t' ? ' ' : delim, ncols, nf,
+                            names[lastcol])))
+        goto out;
+    }
     json_t *extra = NULL;
     for (int i = 0; i < nf && i < ncols && i < 1024; i++) {
-      const char *val = f[i];
-      char *joined = NULL;
+      char *val = f[i], *joined = NULL, *text = NULL;
       if (i == lastcol && nf > ncols) {
-        /* An unquoted comma in the last column (product names): rejoin the spill-over. */
-        size_t len = 0;
-        for (int j = i; j < nf; j++) len += strlen(f[j]) + 1;
-        joined = malloc(len + 1);
-        if (joined) {
-          joined[0] = '\0';
-          for (int j = i; j < nf; j++) {
-            if (j > i) strcat(joined, ",");
-            strcat(joined, f[j]);
-          }
-          val = joined;
+        /* Keep the spill-over of an unquoted comma (reported above) in the last column. */
+        size_t len = 1; /* the NUL */
+        int over = 0;
+        for (int j = i; j < nf; j++) over |= lk_size_add(len, strlen(f[j]) + 1, &len);
+        if (over || !(joined = malloc(len))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
+        char *q = joined;
+        for (int j = i; j < nf; j++) {
+          if (j > i) *q++ = (char)delim;
+          size_t n = strlen(f[j]);
+          memcpy(q, f[j], n);
+          q += n;
+        }
+        *q = '\0';
+        val = joined;
+      }
+      if (map[i] == -3 || map[i] == -1) { free(joined); continue; }
+      rc = decode_field(o, trim(val), line, names[i], st, &note, &text, err); /* blanks around a
+                                               value are a spreadsheet's, not the shop's */
+      free(joined);
+      if (rc) goto row_fail;
+      if (!text) continue;
+      if (i == yearcol && !year_ok(text)) {
+        odd = 1;
+        if ((rc = csv_problem(o, r.id, err, "%s line %ld: year '%.40s' is not a year from 1 to 9999; "
+                              "kept as text", o->styles_csv, line, text))) {
+          free(text);
+          goto row_fail;
         }
       }
       if (map[i] >= 0) {
-        r.field[map[i]] = val[0] ? strdup(val) : NULL;
-      } else if (map[i] == -2 && val[0]) {
-        if (!extra) extra = json_object();
-        if (extra) json_object_set_new(extra, names[i], json_string(val));
+        r.field[map[i]] = text;
+        continue;
       }
-      free(joined);
+      json_t *js = (extra || (extra = json_object())) ? json_string(text) : NULL;
+      free(text);
+      if (!js || json_object_set_new(extra, names[i], js)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
     }
+    st->odd_rows += odd;
     if (extra) {
       r.extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
       json_decref(extra);
+      extra = NULL;
+      if (!r.extra) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
     }
-    if ((rc = vec_push(rows, &r, sizeof r))) { free_row(&r); rc = lk_err_set(err, rc, "out of memory"); goto out; }
+    if ((rc = vec_push(rows, &r, sizeof r))) { rc = lk_err_set(err, rc, "out of memory"); goto row_fail; }
+    continue;
+  row_fail:
+    json_decref(extra);
+    free_row(&r);
+    goto out;
   }
   if (rc < 0) {
     lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
     goto out;
   }
   rc = 0;
+  if (st->recoded)
+    report(o, -1, "%s: %ld value%s not UTF-8, read as Windows-1252 (first on line %ld, column '%s'); "
+           "pass --encoding if the file is in another encoding", o->styles_csv, st->recoded,
+           st->recoded == 1 ? " was" : "s were", note.line, note.column);
   if (rows->n) qsort(rows->p, rows->n, sizeof(row), cmp_row);
   /* Drop duplicate ids (keep the first). */
   row *rv = rows->p;
@@ -202,7 +414,9 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
   for (size_t i = 0; i < rows->n; i++) {
     if (w > 0 && rv[w - 1].id == rv[i].id) {
       st->bad_rows++;
-      report(o, rv[i].id, "%s: duplicate id %lld, later row ignored", o->styles_csv, (long long)rv[i].id);
+      if (!rc)
+        rc = csv_problem(o, rv[i].id, err, "%s line %ld: duplicate id %lld (first on line %ld), row ignored",
+                         o->styles_csv, rv[i].line, (long long)rv[i].id, rv[w - 1].line);
       free_row(&rv[i]);
       continue;
     }
@@ -678,7 +892,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     photo *ph = photos.n ? bsearch(&key, photos.p, photos.n, sizeof(photo), cmp_photo) : NULL;
     if (ph) {
       row rk = {.id = ov[i].id};
-      present = !o->styles_csv || (rows.n && bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row) != NULL);
+      present = !o->styles_csv || (rows.n && bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row_id) != NULL);
     }
     if (present) continue;
     if (o->prune) {

@@ -13,6 +13,8 @@
 typedef struct lk_ingest_stats {
   long rows;          /* data rows in styles.csv */
   long bad_rows;      /* rows skipped: no/invalid id, duplicate id */
+  long odd_rows;      /* rows kept with a problem reported (short/long row, NUL byte, year) */
+  long recoded;       /* styles.csv fields not UTF-8, decoded as Windows-1252 (encoding auto) */
   long photos;        /* photo files found */
   long unnamed;       /* image files not named after an id (IMG_0001.JPG): not indexed */
   long no_photo;      /* rows whose photo is missing */
@@ -31,6 +33,8 @@ typedef struct lk_ingest_stats {
 typedef struct lk_ingest_opts {
   const char *images_dir;
   const char *styles_csv;   /* may be NULL: photos indexed without metadata */
+  int encoding;             /* styles.csv's text: enum lk_text_enc (util/utf8.h), 0 = auto */
+  int strict;               /* refuse styles.csv (nothing written) at its first problem row */
   const char *db_path;
   const char *models_dir;   /* NULL = default search */
   const struct lk_recipe *recipe; /* NULL = the catalog's recipe, or the default; else it must

@@ -15,6 +15,7 @@
 #include "nn/model.h"
 #include "search/prior.h"
 #include "util/size.h"
+#include "util/utf8.h"
 
 struct lk_engine {
   lk_recipe recipe;
@@ -48,6 +49,11 @@ int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errb
   if (f->n >= LK_FILTER_MAX) return lk_err_set(err, LK_ETOOBIG, "too many filters (max %d)", LK_FILTER_MAX);
   if (strlen(value) >= sizeof f->cond[0].value)
     return lk_err_set(err, LK_ETOOBIG, "filter value too long");
+  /* catalog text is UTF-8: another value could never match, nor be echoed back as JSON */
+  char *same; /* stays NULL: strict UTF-8 never copies */
+  if (lk_utf8_decode(value, LK_ENC_UTF8, &same, NULL, NULL))
+    return lk_err_set(err, LK_EINVAL, "filter %s: the value is not UTF-8 text (bytes of another "
+                      "encoding?); give it in UTF-8 (percent-encoded in a URL)", lk_catalog_fields[fi]);
   f->cond[f->n].field = fi;
   strcpy(f->cond[f->n].value, value);
   f->n++;

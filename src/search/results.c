@@ -1,8 +1,20 @@
 /* search/results.c — JSON rendering of items and hits (see results.h). */
 #include "search/results.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+
+#include "util/utf8.h"
+
+json_t *lk_results_text(const char *s) {
+  if (!s) return json_null();
+  char *fixed = NULL;
+  if (lk_utf8_fix(s, &fixed)) return NULL;
+  json_t *j = json_string(fixed ? fixed : s);
+  free(fixed);
+  return j;
+}
 
 json_t *lk_results_item_json(const lk_item *it, float score, int with_score) {
   json_t *o = json_object();
@@ -13,12 +25,14 @@ json_t *lk_results_item_json(const lk_item *it, float score, int with_score) {
     const char *v = it->field[i];
     if (!v) {
       json_object_set_new(o, lk_catalog_fields[i], json_null());
-    } else if (i == 6) { /* year */
+    } else if (i == 6) { /* year: a number when it is one that fits, else the text as stored */
       char *end;
+      errno = 0;
       long y = strtol(v, &end, 10);
-      json_object_set_new(o, lk_catalog_fields[i], *end ? json_string(v) : json_integer(y));
+      int num = end != v && !*end && !errno && y >= -999999 && y <= 999999;
+      json_object_set_new(o, lk_catalog_fields[i], num ? json_integer(y) : lk_results_text(v));
     } else {
-      json_object_set_new(o, lk_catalog_fields[i], json_string(v));
+      json_object_set_new(o, lk_catalog_fields[i], lk_results_text(v));
     }
   }
   if (it->extra) {

@@ -1,9 +1,12 @@
-/* util/err.c — error code texts and per-handle error messages. */
+/* util/err.c — error code texts and per-handle error messages (always valid UTF-8: they end
+ * up in JSON answers and --json output, and may quote file names or values from outside). */
 #include "util/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "util/utf8.h"
 
 const char *lk_strerror(int code) {
   switch (code) {
@@ -29,6 +32,7 @@ int lk_err_set(lk_errbuf *eb, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(eb->msg, sizeof eb->msg, fmt, ap);
     va_end(ap);
+    lk_utf8_scrub(eb->msg);
     eb->code = code;
   }
   return code;
