@@ -2,7 +2,8 @@
 # tests/run_unit.sh BUILD — runs every cmocka test binary in BUILD/tests and tallies them.
 # Writes the tallies to BUILD/tests/unit.tally for run_all.sh; exits non-zero on any failure.
 # Skips are counted and named; under CI (CI=true) a skip is a failure unless CI runs that test
-# elsewhere (SKIP_OK below): missing models or shared data must not pass CI quietly.
+# elsewhere (SKIP_OK below): missing models or shared data must not pass CI quietly. Also
+# lints the suites' checks (a check whose test runs partly outside it cannot fail).
 set -u
 B=${1:-build}
 pass=0; fail=0; skipped=0; failed=()
@@ -45,6 +46,16 @@ for t in "$B"/fuzz/fuzz_*; do
     fail=$((fail + 1)); failed+=("$name"); printf '%s\n' "$out" | tail -20
   fi
 done
+# The suites' own checks (tests/*.sh): `check NAME [ a ] && [ b ]` counts NAME as passed on
+# `[ a ]` alone and runs `[ b ]` outside the check: such a line is a failure here.
+lint=$(for f in tests/*.sh tests/browser/*.sh; do
+  sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$f" | grep -nE '^\s*check "[^"]*" +\[ .*\] *(&&|\|\|)' | sed "s|^|$f: |"
+done)
+if [ -n "$lint" ]; then
+  printf '%s\n' "$lint" | sed 's/$/  <- a check whose test runs partly outside it/'; fail=$((fail + 1)); failed+=("suite lint")
+else
+  pass=$((pass + 1)); echo "suite lint: every check's test runs inside it"
+fi
 echo "$pass $fail $skipped" > "$B/tests/unit.tally"
 echo "unit: $pass passed, $fail failed, $skipped skipped"
 [ ${#failed[@]} -eq 0 ] || { echo "failing test programs: ${failed[*]}"; exit 1; }
