@@ -4,8 +4,8 @@
 #   bash scripts/demo.sh            # 3,000-item sample (about a minute)
 #   LOOKALIKE_DEMO_ALL=1 make demo  # the whole catalog (35,281 photos)
 #   LOOKALIKE_DEMO_TUNE=0 make demo # serve the raw catalog (no `lookalike tune` step)
-#   LOOKALIKE_DEMO_SAMPLE=300 LOOKALIKE_DEMO_SERVE=0 bash scripts/demo.sh  # short, no server
-#     (what tests/demo.sh runs, with LOOKALIKE_BIN=build/lookalike: that binary, no make;
+#   LOOKALIKE_DEMO_SAMPLE=300 LOOKALIKE_DEMO_SERVE=0 bash scripts/demo.sh  # 300 products (0 = all), no server
+#     (what tests/cli.sh runs, with LOOKALIKE_BIN=build/lookalike: that binary, no make;
 #     LOOKALIKE_DB and LOOKALIKE_DEMO_MAP place the catalogs and the map elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
