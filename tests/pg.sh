@@ -19,7 +19,10 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "  ok   $1"; }
 ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
-finish() { echo "pg: $pass passed, $fail failed, 0 skipped"; [ $fail -eq 0 ]; exit $?; }
+finish() {
+  [ -n "${T:-}" ] && check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
+  echo "pg: $pass passed, $fail failed, 0 skipped"; [ $fail -eq 0 ]; exit $?
+}
 # jqe [jq args] FILTER FILE: jq -e on FILE (or -n with --slurpfile). A forgotten or empty FILE
 # fails: jq itself would read an empty stdin and exit 0.
 jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
@@ -40,6 +43,12 @@ done
 [ -d "$DATA/images" ] || { echo "pg: shared catalog missing at $DATA"; echo "pg: 0 passed, 1 failed"; exit 1; }
 
 T=$(mktemp -d /tmp/lk-pg-XXXXXX)
+# Sanitizer builds: a leak or error makes the process exit 23, and each report is also logged
+# to $T/san.*, so a run whose exit status no check reads still fails the suite (san_clean).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
 cleanup() { pgc_cleanup; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
 echo "pg: PostgreSQL from $PGBIN in $T"

@@ -28,7 +28,10 @@ skipped=0
 # skip NAME WHY: not run here, counted; skip_needed: the same, but a failure under CI.
 skip() { skipped=$((skipped + 1)); echo "  skip $1: $2"; }
 skip_needed() { if [ "${CI:-}" = true ]; then ko "$1: $2 (CI must run it)"; else skip "$@"; fi; }
-finish() { echo "reliability: $pass passed, $fail failed, $skipped skipped"; [ $fail -eq 0 ]; exit $?; }
+finish() {
+  [ -n "${T:-}" ] && check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
+  echo "reliability: $pass passed, $fail failed, $skipped skipped"; [ $fail -eq 0 ]; exit $?
+}
 die() { echo "reliability: $1"; echo "reliability: 0 passed, 1 failed"; exit 1; }
 
 [ -x "$BIN" ] || die "no binary at $BIN"
@@ -40,6 +43,12 @@ SANITIZED=0
 if ldd "$BIN" 2>/dev/null | grep -qE 'libasan|libtsan|libubsan'; then SANITIZED=1; fi
 
 T=$(mktemp -d /tmp/lk-rel-XXXXXX)
+# Sanitizer builds: a leak or error makes the process exit 23, and each report is also logged
+# to $T/san.*, so a run whose exit status no check reads still fails the suite (san_clean).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
 SERVER=
 cleanup() {
   [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
