@@ -1,6 +1,6 @@
 # lookalike — build, test and demo entry points.
 #   make            build build/lookalike and build/liblookalike.a
-#   make test       unit, golden, integration and browser tests (what CI runs)
+#   make test       unit, golden, integration, HTTP, reliability, PostgreSQL, CLI/demo and browser tests (what CI runs)
 #   make demo       set up, build, index a sample of the shared catalog, run a search
 #   make bench      benchmarks (embedding vs TFLite/PyTorch, decode vs PIL, search, HTTP) → docs/PERFORMANCE.md
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (separate build dir)

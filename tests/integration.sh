@@ -14,6 +14,12 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
 
 if [ ! -d "$DATA/images" ]; then echo "integration: shared catalog missing at $DATA"; echo "integration: 0 passed, 1 failed"; exit 1; fi
 T=$(mktemp -d /tmp/lk-int-XXXXXX); trap 'rm -rf "$T"' EXIT
+# Sanitizer builds: a leak or error makes the process exit 23, and each report is also logged
+# to $T/san.*, so a run whose exit status no check reads still fails the suite (san_clean).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
 mkdir -p "$T/img"
 N=150
 # The first N ids (by id) that also have a 225x300 photo, plus the first N others.
@@ -60,14 +66,14 @@ done < <(head -12 "$T/twins")
 echo "  same-product: $hits of $total shop photos found their own catalog photo in the top 10"
 check "most shop photos find their own catalog photo (>= 9 of 12)" [ $hits -ge 9 ]
 q=$(head -1 "$T/twins")
-"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 5 --where gender=Women --json > "$T/f.json"
+"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 5 --where gender=Women --json > "$T/f.json" || ko "lookalike search (-> f.json) exited $?"
 check "filter returns k results" [ "$(jq '.hits | length' "$T/f.json")" = 5 ]
 check "filter returns only matching items" [ "$(jq '[.hits[] | select(.gender != "Women")] | length' "$T/f.json")" = 0 ]
 nwomen=$(sqlite3 "$T/c.db" "select count(*) from items where gender='Women' and status='ok'")
-"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 1000 --where gender=women --json > "$T/f2.json"
+"$BIN" search "$DATA/photos-225x300/$q.jpg" --db "$T/c.db" -k 1000 --where gender=women --json > "$T/f2.json" || ko "lookalike search (-> f2.json) exited $?"
 all_women() { [ "${nwomen:-0}" -gt 0 ] && [ "$(jq '.hits | length' "$T/f2.json")" = "$nwomen" ]; }
 check "filter with large k returns every matching item ($nwomen)" all_women
-"$BIN" similar "$q" --db "$T/c.db" -k 5 --json > "$T/sim.json"
+"$BIN" similar "$q" --db "$T/c.db" -k 5 --json > "$T/sim.json" || ko "lookalike similar (-> sim.json) exited $?"
 check "similar excludes the item itself" [ "$(jq --argjson id "$q" '[.hits[] | select(.id == $id)] | length' "$T/sim.json")" = 0 ]
 check "similar returns k results" [ "$(jq '.hits | length' "$T/sim.json")" = 5 ]
 check "quoted comma and quotes survive in the name" [ "$(sqlite3 "$T/c.db" "select productDisplayName from items where id=900000021")" = 'Comma, quoted "name"' ]
@@ -77,16 +83,16 @@ check "quoted comma and quotes survive in the name" [ "$(sqlite3 "$T/c.db" "sele
 "$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2>&1; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
 
 echo "integration: incremental"
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx2.json" 2>/dev/null
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx2.json" 2>/dev/null || ko "lookalike index (-> idx2.json) exited $?"
 check "second run embeds nothing" [ "$(jq .embedded "$T/idx2.json")" = 0 ]
 check "second run sees everything unchanged" [ "$(jq .unchanged "$T/idx2.json")" = $((good + 5)) ]
 f2=$(sed -n 2p "$T/ids"); rm "$T/img/$f2.jpg"; cp "$DATA/images/$f1.jpg" "$T/img/$f2.jpg"
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx3.json" 2>/dev/null
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx3.json" 2>/dev/null || ko "lookalike index (-> idx3.json) exited $?"
 check "a changed photo is embedded again" [ "$(jq .embedded "$T/idx3.json")" = 1 ]
 rm "$T/img/$f2.jpg"
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx4.json" 2>/dev/null
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx4.json" 2>/dev/null || ko "lookalike index (-> idx4.json) exited $?"
 check "a vanished photo is reported stale" [ "$(jq .stale "$T/idx4.json")" = 1 ]
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --prune --json > "$T/idx5.json" 2>/dev/null
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --prune --json > "$T/idx5.json" 2>/dev/null || ko "lookalike index (-> idx5.json) exited $?"
 check "--prune removes it" [ "$(jq .pruned "$T/idx5.json")" = 1 ]
 check "pruned item is gone" [ "$(sqlite3 "$T/c.db" "select count(*) from items where id=$f2")" = 0 ]
 
@@ -98,28 +104,29 @@ for round in 1 2 3; do
   "$BIN" check --db "$T/k.db" > /dev/null 2>&1 || [ ! -e "$T/k.db" ] || { ko "catalog consistent after kill -9 (round $round)"; continue; }
   ok "catalog consistent after kill -9 (round $round)"
 done
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --json > "$T/k.json" 2>/dev/null
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --json > "$T/k.json" 2>/dev/null || ko "lookalike index (-> k.json) exited $?"
 nk=$(sqlite3 "$T/k.db" "select count(*) from vectors"); nc=$(sqlite3 "$T/c.db" "select count(*) from vectors")
 resumed() { [ -n "$nk" ] && [ "$nk" = "$nc" ] && [ "$nk" -gt 100 ]; }
 check "resumed run completes ($nk vectors)" resumed
-"$BIN" search "$DATA/images/$q.jpg" --db "$T/k.db" -k 1 --json > "$T/self.json" 2>/dev/null
+"$BIN" search "$DATA/images/$q.jpg" --db "$T/k.db" -k 1 --json > "$T/self.json" 2>/dev/null || ko "lookalike search (-> self.json) exited $?"
 self_found() { jq -e '.hits[0].score >= 0.999' "$T/self.json" > /dev/null; }
 check "resumed catalog: a catalog photo finds itself (score >= 0.999)" self_found
 refused() { "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/k.db" --recipe color --json > "$T/rec.json" 2>/dev/null; [ $? -eq 1 ] && grep -q "recipe" "$T/rec.json"; }
 check "a different recipe on an existing catalog is refused" refused
 # compute modes: the default recipe runs int8; --compute exact makes another recipe (new catalog)
 check "the default recipe computes int8" bash -c "'$BIN' info --db '$T/c.db' | grep -q 'compute int8'"
-"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/x.db" --limit 20 --compute exact --quiet > /dev/null 2>&1
+"$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/x.db" --limit 20 --compute exact --quiet > /dev/null 2>&1 || ko "lookalike index --db x.db --compute exact exited $?"
 check "--compute exact: info says so" bash -c "'$BIN' info --db '$T/x.db' | grep -q 'compute exact'"
 xq=$(sqlite3 "$T/x.db" "select id from items order by id limit 1 offset 3")
-"$BIN" search "$DATA/images/$xq.jpg" --db "$T/x.db" -k 1 --json > "$T/xself.json" 2>/dev/null
+"$BIN" search "$DATA/images/$xq.jpg" --db "$T/x.db" -k 1 --json > "$T/xself.json" 2>/dev/null || ko "lookalike search (-> xself.json) exited $?"
 check "--compute exact: a catalog photo finds itself" jq -e --argjson id "${xq:-0}" '.hits[0].id == $id and .hits[0].score >= 0.999' "$T/xself.json"
 xrefused() { "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/x.db" --compute int8 --quiet > /dev/null 2>&1; [ $? -eq 1 ]; }
 check "--compute int8 on an exact catalog is refused" xrefused
 xbad() { "$BIN" index "$T/img" --db "$T/y.db" --compute fast > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/y.db" ]; }
 check "--compute with an unknown mode is a usage error" xbad
 
-jqq() { jq -e "$@" > /dev/null; }
+# jqq [jq args] FILTER FILE: jq -e on FILE; a forgotten or empty FILE fails (jq would pass on empty stdin).
+jqq() { [ -s "${!#}" ] || return 1; jq -e "$@" > /dev/null </dev/null; }
 # street photos (eval --street): a folder of labelled photos, here the shop photos of catalog
 # items labelled with their own articleType, searched in the whole catalog as uploads are
 mkdir -p "$T/street/images"
@@ -141,24 +148,24 @@ check "eval --street: shop photos of catalog products find their type (micro P@1
   jqq '.micro_p10 >= 0.5 and .micro_p10 <= 1 and .macro_p10 > 0' "$T/street.json"
 check "eval --street: a row per label, with its gallery size" \
   jqq '(.labels | length) >= 2 and all(.labels[]; .photos >= 1 and .gallery >= 1)' "$T/street.json"
-"$BIN" eval --db "$T/c.db" --street "$T/street" --limit 3 --json > "$T/street3.json" 2>/dev/null
+"$BIN" eval --db "$T/c.db" --street "$T/street" --limit 3 --json > "$T/street3.json" 2>/dev/null || ko "lookalike eval (-> street3.json) exited $?"
 check "eval --street --limit 3 searches 3 photos" jqq '.photos == 3' "$T/street3.json"
 nolab() { "$BIN" eval --db "$T/c.db" --street "$T/img" > /dev/null 2>&1; [ $? -ne 0 ]; }
 check "eval --street without labels.csv fails" nolab
 check "eval --street --markdown prints the per-label table" \
   bash -c "'$BIN' eval --db '$T/c.db' --street '$T/street' --markdown 2>/dev/null | grep -q '^| label | photos |'"
 # garment isolation (--garment on): searches still work; a studio photo is left as it is
-"$BIN" search "$DATA/images/$q.jpg" --db "$T/c.db" -k 1 --garment on --json > "$T/gself.json" 2>/dev/null
+"$BIN" search "$DATA/images/$q.jpg" --db "$T/c.db" -k 1 --garment on --json > "$T/gself.json" 2>/dev/null || ko "lookalike search (-> gself.json) exited $?"
 check "search --garment on: a studio photo still finds itself" jqq --argjson id "$q" '.hits[0].id == $id' "$T/gself.json"
 gbad() { "$BIN" search "$DATA/images/$q.jpg" --db "$T/c.db" --garment maybe > /dev/null 2>&1; [ $? -eq 2 ]; }
 check "search --garment with a bad value is a usage error" gbad
-"$BIN" eval --db "$T/c.db" --street "$T/street" --garment on --json > "$T/streetg.json" 2>/dev/null
+"$BIN" eval --db "$T/c.db" --street "$T/street" --garment on --json > "$T/streetg.json" 2>/dev/null || ko "lookalike eval (-> streetg.json) exited $?"
 check "eval --street --garment on runs" jqq --argjson n "$nst" '.photos == $n' "$T/streetg.json"
 # tune with street-like views of the training photos (tune --views), then search the tuned catalog
 "$BIN" tune --db "$T/c.db" --out "$T/tv.db" --views 1 --epochs 2 --hidden 64 --dims 32 --eval-sample 0 --quiet > "$T/tv.log" 2>&1; rc=$?
 check "tune --views 1 exits 0" [ $rc -eq 0 ]
 check "tune --views 1 made a view of every training photo" grep -q "street-like views: [1-9][0-9]*, 1 of each of [1-9][0-9]* training photos (0 unreadable)" "$T/tv.log"
-"$BIN" search "$DATA/images/$q.jpg" --db "$T/tv.db" -k 1 --json > "$T/tvself.json" 2>/dev/null
+"$BIN" search "$DATA/images/$q.jpg" --db "$T/tv.db" -k 1 --json > "$T/tvself.json" 2>/dev/null || ko "lookalike search (-> tvself.json) exited $?"
 check "the view-tuned catalog: a catalog photo finds itself" jqq --argjson id "$q" '.hits[0].id == $id' "$T/tvself.json"
 # more views per photo than one embedding batch holds (8): every view still lands in its row
 "$BIN" tune --db "$T/c.db" --out "$T/tv9.db" --views 9 --epochs 1 --hidden 64 --dims 32 --eval-sample 0 --quiet > "$T/tv9.log" 2>&1; rc=$?
@@ -268,5 +275,6 @@ printf 'sep=;\nid;gender\n%s;Women\n' "$t1" > "$T/sepl.csv"  # Excel's separator
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/sepl.db" -k 1 --json > "$T/sepls.json" 2>/dev/null
 check "an Excel 'sep=;' first line is followed" jqf '.hits[0].gender == "Women"' "$T/sepls.json"
 
+check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
 echo "integration: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -12,7 +12,10 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "  ok   $1"; }
 ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
-finish() { echo "server: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+finish() {
+  [ -n "${T:-}" ] && check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
+  echo "server: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?
+}
 
 if [ ! -x "$BIN" ]; then echo "server: no binary at $BIN"; echo "server: 0 passed, 1 failed"; exit 1; fi
 if [ ! -d "$DATA/images" ]; then echo "server: shared catalog missing at $DATA"; echo "server: 0 passed, 1 failed"; exit 1; fi
@@ -21,6 +24,12 @@ for tool in curl jq; do
 done
 
 T=$(mktemp -d /tmp/lk-server-XXXXXX)
+# Sanitizer builds: a leak or error makes the process exit 23, and each report is also logged
+# to $T/san.*, so a run whose exit status no check reads still fails the suite (san_clean).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
@@ -72,7 +81,9 @@ check "a second server on the same port fails (exit 1) and says why" \
 # req [curl args...]: status code in $S, body in $T/body, headers in $T/hdr.
 req() { S=$(curl -s --path-as-is -o "$T/body" -D "$T/hdr" -w '%{http_code}' "$@"); }
 hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
-jqe() { jq -e "$@" >/dev/null 2>&1; }
+# jqe [jq args] FILTER FILE: jq -e on FILE (or -n with --slurpfile). A forgotten or empty FILE
+# fails: jq itself would read an empty stdin and exit 0.
+jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
 is_json_error() { jq -e '.error | type == "string" and length > 0' "$T/body" >/dev/null 2>&1; }
 
 echo "server: health, page, facets"
@@ -115,6 +126,7 @@ done < <(head -8 "$T/twins")
 echo "  same-product: $found of $total shop photos found their catalog photo in the top 10"
 check "shop photos find their own product (>= 6 of 8)" [ $found -ge 6 ]
 "$BIN" search "$PHOTO" --db "$T/c.db" -k 10 --json > "$T/cli.json" 2>/dev/null
+check "lookalike search --json exits 0" [ $? -eq 0 ]
 check "hits have exactly the shape of \`lookalike search --json\`" \
   jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/cli.json" \
   '[$a[0].hits[] | del(.score)] == [$b[0].hits[] | del(.score)] and
@@ -173,6 +185,7 @@ check "an item without a vector is not searchable" jqe '.searchable == false' "$
 req "$URL/api/items/$TWIN/similar?k=5"
 check "similar: k hits, the item itself excluded" jqe --argjson id "$TWIN" '.count == 5 and ([.hits[].id] | index($id)) == null and .id == $id' "$T/body"
 "$BIN" similar "$TWIN" --db "$T/c.db" -k 5 --json > "$T/clisim.json" 2>/dev/null
+check "lookalike similar --json exits 0" [ $? -eq 0 ]
 check "similar gives the CLI's neighbours" jqe -n --slurpfile a "$T/body" --slurpfile b "$T/clisim.json" '[$a[0].hits[].id] == [$b[0].hits[].id]'
 req "$URL/api/items/$TWIN/similar?k=4&gender=Women"
 check "similar with a filter" jqe '.count == 4 and all(.hits[]; .gender == "Women")' "$T/body"

@@ -95,6 +95,36 @@ static void test_find_models(void **state) {
   assert_string_equal(out, m);
 }
 
+/* The tests find the models where `lookalike` does: ./models alone (what scripts/models.sh
+ * makes in CI) is enough, without $LOOKALIKE_MODELS, $LOOKALIKE_SHARED or ../shared. */
+static void test_models_in_dot_models(void **state) {
+  const char *m = lk_test_models_dir();
+  if (!m) skip();
+  char abs[4096], cwd[4096];
+  assert_non_null(realpath(m, abs));
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  char *dir = lk_test_mkdtemp();
+  assert_non_null(dir);
+  assert_int_equal(symlink(abs, lk_test_path("%s/models", dir)), 0);
+  const char *names[2] = {"LOOKALIKE_MODELS", "LOOKALIKE_SHARED"};
+  char *saved[2];
+  for (int i = 0; i < 2; i++) {
+    saved[i] = getenv(names[i]) ? strdup(getenv(names[i])) : NULL;
+    unsetenv(names[i]);
+  }
+  assert_int_equal(chdir(dir), 0);
+  const char *found = lk_test_models_dir();
+  int ok = found && strcmp(found, "models") == 0;
+  assert_int_equal(chdir(cwd), 0);
+  for (int i = 0; i < 2; i++) {
+    if (saved[i]) setenv(names[i], saved[i], 1);
+    free(saved[i]);
+  }
+  lk_test_rmtree(dir);
+  free(dir);
+  assert_true(ok);
+}
+
 static const char *photo(const char *id) {
   const char *s = lk_test_shared_dir();
   return s ? lk_test_path("%s/data/fashion-catalog/images/%s.jpg", s, id) : NULL;
@@ -175,6 +205,7 @@ int main(void) {
       cmocka_unit_test(test_recipe_roundtrip),   cmocka_unit_test(test_recipe_ids_differ),
       cmocka_unit_test(test_recipe_bad_json),    cmocka_unit_test(test_find_models),
       cmocka_unit_test(test_embedder_real),      cmocka_unit_test(test_embedder_wrong_model),
+      cmocka_unit_test(test_models_in_dot_models),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* tests/testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "embed/embed.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +22,11 @@ const char *lk_test_shared_dir(void) {
   return NULL;
 }
 
+/* The binary's own search (lk_embed_find_models), so a test finds the models wherever
+ * `lookalike` does ($LOOKALIKE_MODELS, ./models, ../shared/models, next to the binary). */
 const char *lk_test_models_dir(void) {
   static char buf[4096];
-  const char *e = getenv("LOOKALIKE_MODELS");
-  if (e && is_dir(e)) return e;
-  const char *s = lk_test_shared_dir();
-  if (!s) return NULL;
-  snprintf(buf, sizeof buf, "%s/models", s);
-  return is_dir(buf) ? buf : NULL;
+  return lk_embed_find_models(NULL, buf, sizeof buf, NULL) == 0 ? buf : NULL;
 }
 
 char *lk_test_mkdtemp(void) {

@@ -8,7 +8,8 @@
 
 /* ../shared (or $LOOKALIKE_SHARED); NULL when absent. */
 const char *lk_test_shared_dir(void);
-/* The models folder ($LOOKALIKE_MODELS, else <shared>/models); NULL when absent. */
+/* The models folder, found as the binary finds it (lk_embed_find_models: $LOOKALIKE_MODELS,
+ * ./models, ../shared/models, ...); NULL when absent. */
 const char *lk_test_models_dir(void);
 /* A fresh empty directory under $TMPDIR, removed by lk_test_rmtree. Returns malloc'd path. */
 char *lk_test_mkdtemp(void);

@@ -2,7 +2,8 @@
 // (playwright-core, the system's /usr/bin/chromium): upload a shop photo and find its catalog
 // twin, filter, open a product and its "more like this", go back, crop, upload a non-image,
 // the catalog map (dots drawn, hover, click, the photo's ring; or the "no map yet" hint when
-// the catalog has none), phone layout. Run by tests/browser/run.sh, which starts the server. Screenshots are saved
+// the catalog has none: --map no), phone layout. Run by tests/browser/run.sh, which starts the server
+// on a catalog with a map (--map yes: then /api/map must answer 200). Screenshots are saved
 // in --artifacts. Prints "browser: N passed, M failed" last; exits 1 on any failure.
 'use strict';
 
@@ -267,6 +268,7 @@ async function settled(page) {
     await page.goto(opt.url + '#/map');
     await settled(page);
     check('the Map link is marked current', (await page.getAttribute('#nav-map', 'aria-current')) === 'page');
+    if (opt.map !== 'no') check('GET /api/map answers 200 (the catalog has a map)', status === 200, String(status));
     if (status !== 200) { // a catalog without a stored layout: the page says how to make one
       mapMissing = true;
       check('GET /api/map without a map answers 404', status === 404, String(status));

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# tests/cli.sh BUILD — what no other suite runs, on a 300-product sample of the shared catalog:
+# the README's first command (scripts/demo.sh, shortened: LOOKALIKE_DEMO_SAMPLE=300, no server),
+# `lookalike tune` with its defaults and the tuned catalog searched and served, the map's PNG,
+# `eval` (leave-one-out) and `model`, `index` interrupted by SIGINT and SIGTERM (exit 130) and
+# resumed, and `serve` with --index ivf, --max-upload and --max-connections. About 20 s.
+# Last line: "cli: N passed, M failed".
+set -u
+B=${1:-build}
+ROOT=$PWD
+case $B in /*) BIN=$B/lookalike ;; *) BIN=$ROOT/$B/lookalike ;; esac
+DATA=${LOOKALIKE_DATA:-$ROOT/../shared/data/fashion-catalog}
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "  ok   $1"; }
+ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+die() { echo "cli: $1"; echo "cli: 0 passed, 1 failed"; exit 1; }
+# jqe [jq args] FILTER FILE: jq -e on FILE; a forgotten or empty FILE fails.
+quiet() { "$@" > /dev/null 2>&1; }
+jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
+
+[ -x "$BIN" ] || die "no binary at $BIN"
+[ -d "$DATA/images" ] || die "shared catalog missing at $DATA"
+for tool in sqlite3 curl jq python3; do command -v $tool >/dev/null || die "$tool is not installed (scripts/setup.sh)"; done
+
+T=$(mktemp -d /tmp/lk-cli-XXXXXX)
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
+trap cleanup EXIT
+# Sanitizer builds: leaks exit 23 and every report is logged to $T/san.* (san_clean, at the end).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
+
+# start_server LOG ARGS...: `serve` on a free loopback port; sets SERVER and URL.
+start_server() {
+  local log=$1; shift
+  "$BIN" serve --host 127.0.0.1 --port 0 "$@" 2> "$log" &
+  SERVER=$!
+  local port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log" 2>/dev/null)
+    [ -n "$port" ] && break
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  URL=http://127.0.0.1:$port
+  [ -n "$port" ] && curl -sf "$URL/health" > /dev/null
+}
+stop_server() { kill -TERM "$SERVER"; wait "$SERVER"; local rc=$?; SERVER=; return $rc; }
+
+echo "cli: the demo (scripts/demo.sh), shortened"
+DB=$T/catalog.db; TUNED=$T/catalog-tuned.db
+env LOOKALIKE_DEMO_SAMPLE=300 LOOKALIKE_DEMO_SERVE=0 LOOKALIKE_BIN="$BIN" LOOKALIKE_DB="$DB" \
+  LOOKALIKE_DEMO_MAP="$T/map.png" LOOKALIKE_DATA="$DATA" bash "$ROOT/scripts/demo.sh" > "$T/demo.log" 2>&1
+rc=$?
+check "scripts/demo.sh (300 products, no server) exits 0" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || tail -20 "$T/demo.log"
+"$BIN" info --db "$DB" --json > "$T/info.json"
+check "the demo indexed its 300 products" jqe '.items == 300 and .vectors >= 290' "$T/info.json"
+check "the demo searched the sample, then the tuned catalog" [ "$(grep -c 'results from 300 items' "$T/demo.log")" -ge 3 ]
+check "the demo wrote the tuned catalog and a map in it" \
+  bash -c "grep -q 'map stored in $TUNED' '$T/demo.log' && [ -s '$TUNED' ]"
+# map.png: signature, IHDR, and every row of pixels present once the IDAT stream is inflated
+pngok() {
+  python3 - "$T/map.png" <<'EOF'
+import struct, sys, zlib
+d = open(sys.argv[1], 'rb').read()
+assert d[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+i, idat, ihdr = 8, b'', None
+while i < len(d):
+    n, t = struct.unpack('>I4s', d[i:i + 8]); body = d[i + 8:i + 8 + n]
+    assert zlib.crc32(t + body) & 0xffffffff == struct.unpack('>I', d[i + 8 + n:i + 12 + n])[0], 'bad CRC'
+    if t == b'IHDR': ihdr = struct.unpack('>IIBB', body[:10])
+    if t == b'IDAT': idat += body
+    i += 12 + n
+w, h, depth, ctype = ihdr
+ch = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+raw = zlib.decompress(idat)
+assert depth == 8 and w >= 400 and h >= 300 and len(raw) == h * (1 + w * ch), (w, h, len(raw))
+print("map.png %dx%d, %d channels" % (w, h, ch))
+EOF
+}
+check "map --out map.png: a whole PNG (CRCs, every row of pixels)" pngok
+
+echo "cli: tune with its defaults; the tuned catalog searched and served"
+"$BIN" tune --db "$DB" --out "$T/t.db" > "$T/tune.log" 2>&1; rc=$?
+check "tune --db --out (every other option at its default) exits 0" [ $rc -eq 0 ]
+check "tune reports both splits, raw and tuned" bash -c "grep -q '^train  tuned' '$T/tune.log' && grep -q '^test   tuned' '$T/tune.log'"
+"$BIN" info --db "$T/t.db" --json > "$T/tinfo.json"
+check "the tuned catalog: the same items, 256-d (the default --dims), a tuned recipe" \
+  jqe --slurpfile a "$T/info.json" '.items == $a[0].items and .vectors == $a[0].vectors and .dim == 256 and (tostring | test("tuned"))' "$T/tinfo.json"
+"$BIN" tune --db "$T/t.db" --out "$T/tt.db" > /dev/null 2>&1
+check "tune refuses a tuned catalog as its source (non-zero, nothing written)" bash -c "[ $? -ne 0 ] && [ ! -e '$T/tt.db' ]"
+Q=$(sqlite3 "$DB" "select id from items where status='ok' order by id limit 1 offset 7")
+"$BIN" search "$DATA/images/$Q.jpg" --db "$T/t.db" -k 5 --json > "$T/tsearch.json" 2>/dev/null
+check "search in the tuned catalog: a catalog photo finds itself first" jqe --argjson id "${Q:-0}" '.hits[0].id == $id and (.hits | length) == 5' "$T/tsearch.json"
+start_server "$T/serve1.log" --db "$TUNED" --quiet
+check "serve the demo's tuned catalog" [ $? -eq 0 ]
+"$BIN" search "$DATA/images/$Q.jpg" --db "$TUNED" -k 5 --json > "$T/dsearch.json" 2>/dev/null
+curl -s --data-binary "@$DATA/images/$Q.jpg" "$URL/api/search?k=5" > "$T/http.json"
+check "the server's hits on the tuned catalog are the CLI's" \
+  jqe -n --slurpfile a "$T/http.json" --slurpfile b "$T/dsearch.json" '[$a[0].hits[].id] == [$b[0].hits[].id] and ($a[0].hits | length) == 5'
+curl -s "$URL/health" > "$T/health.json"
+check "/health: the tuned catalog's 256-d vectors" jqe '.dim == 256' "$T/health.json"
+curl -s "$URL/api/map" > "$T/apimap.json"
+check "/api/map serves the demo's map: a point per product, not stale" jqe --slurpfile a "$T/info.json" '.count == $a[0].vectors and (.ids | length) == .count and (.xy | length) == 2 * .count and .stale == false' "$T/apimap.json"
+stop_server; check "the server stops with exit 0" [ $? -eq 0 ]
+
+echo "cli: eval and model"
+"$BIN" eval --db "$DB" --sample 100 --json > "$T/eval.json" 2>/dev/null
+check "eval (leave-one-out, 100 queries): P@10 per field, between 0 and 1" \
+  jqe '.sample == 100 and .items == 300 and all(.metrics[]; .p10 > 0 and .p10 <= 1 and .queries > 0) and .metrics.articleType.p10 >= 0.5' "$T/eval.json"
+"$BIN" eval --db "$DB" --sample 0 > /dev/null 2>&1; check "eval --sample 0 (every item) exits 0" [ $? -eq 0 ]
+"$BIN" eval --db "$T/nope.db" > /dev/null 2>&1; check "eval on a missing catalog exits 3" [ $? -eq 3 ]
+MODEL=$(ls "$ROOT/models/mobilenet_v2_1.0_224_quant.tflite" "${LOOKALIKE_MODELS:-/nonexistent}/mobilenet_v2_1.0_224_quant.tflite" \
+  "$ROOT/../shared/models/mobilenet_v2_1.0_224_quant.tflite" 2>/dev/null | head -1)
+"$BIN" model "$MODEL" > "$T/model.txt" 2>&1; rc=$?
+check "model lists the tensors of MobileNet v2 (input 1x224x224x3)" bash -c "[ $rc -eq 0 ] && grep -Eq '^ +0 +\[1,224,224,3\] +input' '$T/model.txt'"
+"$BIN" model "$ROOT/Makefile" > /dev/null 2> "$T/model.err"
+check "model on a file that is no TFLite model fails and says why" bash -c "[ $? -ne 0 ] && grep -qi 'tflite' '$T/model.err'"
+
+echo "cli: index interrupted by SIGINT and SIGTERM, then resumed"
+nvec() { sqlite3 "$1" "select count(*) from vectors" 2>/dev/null || echo 0; }
+for sig in INT TERM; do
+  db=$T/sig-$sig.db
+  # one worker, one photo a batch: the signal lands after the first commit (every 256 photos),
+  # well before the 500th photo
+  "$BIN" index "$DATA/images" --styles "$DATA/styles.csv" --db "$db" --limit 500 --threads 1 --batch 1 --quiet > /dev/null 2> "$T/sig.err" &
+  pid=$!
+  for _ in $(seq 1000); do [ "$(nvec "$db")" -gt 0 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.02; done
+  kill -$sig $pid 2>/dev/null; wait $pid; rc=$?
+  n=$(nvec "$db")
+  check "SIG$sig stops index with exit 130 and says so ($n of 500 kept)" \
+    bash -c "[ $rc -eq 130 ] && [ $n -ge 256 ] && [ $n -lt 500 ] && grep -qi 'interrupt' '$T/sig.err'"
+  check "the interrupted catalog passes check" quiet "$BIN" check --db "$db"
+  "$BIN" index "$DATA/images" --styles "$DATA/styles.csv" --db "$db" --limit 500 --json > "$T/resume-$sig.json" 2>/dev/null
+  check "index again resumes: the kept photos unchanged, only the rest embedded" \
+    jqe --argjson kept "$n" '.ok and .selected == 500 and .unchanged == $kept and .embedded == 500 - $kept - .failed' "$T/resume-$sig.json"
+  check "the resumed catalog passes check" quiet "$BIN" check --db "$db"
+done
+check "both resumed catalogs hold the same items, the demo's 300 first among them" \
+  bash -c "[ \"\$(sqlite3 '$T/sig-INT.db' 'select id, status from items order by id' | md5sum)\" = \"\$(sqlite3 '$T/sig-TERM.db' 'select id, status from items order by id' | md5sum)\" ] &&
+           [ \"\$(sqlite3 '$T/sig-INT.db' 'select id, status from items order by id limit 300')\" = \"\$(sqlite3 '$DB' 'select id, status from items order by id')\" ]"
+
+echo "cli: serve --index ivf --max-upload 1 --max-connections 3"
+start_server "$T/serve2.log" --db "$DB" --index ivf --max-upload 1 --max-connections 3 --threads 2
+check "serve --index ivf starts" [ $? -eq 0 ]
+curl -s "$URL/health" > "$T/health2.json"
+check "/health says the index is ivf" jqe '.index == "ivf"' "$T/health2.json"
+curl -s --data-binary "@$DATA/images/$Q.jpg" "$URL/api/search?k=3" > "$T/ivf.json"
+check "a search through the IVF index finds the catalog photo itself" jqe --argjson id "${Q:-0}" '.hits[0].id == $id and .hits[0].score >= 0.99' "$T/ivf.json"
+head -c $((1024 * 1024 + 1)) /dev/zero > "$T/big.bin"
+S=$(curl -s -o "$T/big.json" -w '%{http_code}' --data-binary "@$T/big.bin" -H "Content-Type: image/jpeg" "$URL/api/search")
+check "--max-upload 1: a body of 1 MiB + 1 byte is 413 with a JSON error" bash -c "[ $S = 413 ] && jq -e .error '$T/big.json' >/dev/null"
+# three idle connections take every slot: a fourth is turned away until one closes
+exec 5<>"/dev/tcp/127.0.0.1/${URL##*:}" 6<>"/dev/tcp/127.0.0.1/${URL##*:}" 7<>"/dev/tcp/127.0.0.1/${URL##*:}"
+sleep 0.3
+S=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$URL/health")
+check "--max-connections 3: a fourth connection is refused while three are open ($S)" [ "$S" = 000 ]
+exec 5<&- 6<&- 7<&-
+S=000; for _ in $(seq 30); do S=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$URL/health"); [ "$S" = 200 ] && break; sleep 0.1; done
+check "... and served once they close" [ "$S" = 200 ]
+stop_server; check "the server stops with exit 0" [ $? -eq 0 ]
+"$BIN" serve --db "$DB" --max-connections 0 > /dev/null 2>&1; check "--max-connections 0 is a usage error (2)" [ $? -eq 2 ]
+"$BIN" serve --db "$DB" --max-upload 2000 > /dev/null 2>&1; check "--max-upload 2000 is a usage error (2)" [ $? -eq 2 ]
+
+check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
