@@ -11,6 +11,7 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "  ok   $1"; }
 ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+jqq() { jq -e "$@" > /dev/null; }
 
 if [ ! -d "$DATA/images" ]; then echo "integration: shared catalog missing at $DATA"; echo "integration: 0 passed, 1 failed"; exit 1; fi
 T=$(mktemp -d /tmp/lk-int-XXXXXX); trap 'rm -rf "$T"' EXIT
@@ -74,6 +75,24 @@ check "quoted comma and quotes survive in the name" [ "$(sqlite3 "$T/c.db" "sele
 "$BIN" similar 123456789 --db "$T/c.db" >/dev/null 2>&1; check "similar of unknown id exits 3" [ $? -eq 3 ]
 "$BIN" search "$T/img/900000002.jpg" --db "$T/c.db" >/dev/null 2>&1; check "search with a non-image exits 4" [ $? -eq 4 ]
 "$BIN" search --db "$T/c.db" >/dev/null 2>&1; check "search without photo is a usage error (2)" [ $? -eq 2 ]
+# Only regular files are opened: a FIFO or a directory named like a photo or a CSV is reported
+# and skipped (index) or refused (search, --styles) at once; `timeout 10` turns a hang into a failure.
+mkdir -p "$T/nf"; mkfifo "$T/nf/900000030.jpg" "$T/fifo.jpg" "$T/fifo.csv"; mkdir "$T/nf/900000031.jpg"
+ln -s "$DATA/images/$f1.jpg" "$T/nf/$f1.jpg"
+{ head -1 "$T/styles.csv"; grep "^$f1," "$T/styles.csv"; echo "900000030,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,FIFO"
+  echo "900000031,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,Folder"; } > "$T/nf.csv"
+timeout 10 "$BIN" index "$T/nf" --styles "$T/nf.csv" --db "$T/nf.db" --json > "$T/nf.json" 2>/dev/null; rc=$?
+check "index with a FIFO and a folder named ID.jpg finishes (exit 0), embeds the photo, skips both" \
+  jqq '.embedded == 1 and .failed == 2' "$T/nf.json"
+check "  ... saying the FIFO is a FIFO and the folder a directory (not a short read)" bash -c "[ $rc = 0 ] &&
+  jq -r '.problems[].message' '$T/nf.json' | grep -q '900000030.jpg is a FIFO' &&
+  jq -r '.problems[].message' '$T/nf.json' | grep -q '900000031.jpg is a directory'"
+timeout 10 "$BIN" search "$T/fifo.jpg" --db "$T/c.db" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "search fifo.jpg fails at once (exit 2) saying it is a FIFO" bash -c "[ $rc = 2 ] && grep -q 'fifo.jpg is a FIFO' '$T/fifo.err'"
+timeout 10 "$BIN" index "$T/nf" --styles "$T/fifo.csv" --db "$T/nf2.db" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "index --styles FIFO fails at once (exit 2) saying it is a FIFO" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
+timeout 10 "$BIN" search "$T/fifo.jpg" --db "$T/fifo.csv" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "a FIFO as --db is refused at once (exit 2)" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
 "$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2>&1; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
 
 echo "integration: incremental"
@@ -119,7 +138,6 @@ check "--compute int8 on an exact catalog is refused" xrefused
 xbad() { "$BIN" index "$T/img" --db "$T/y.db" --compute fast > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/y.db" ]; }
 check "--compute with an unknown mode is a usage error" xbad
 
-jqq() { jq -e "$@" > /dev/null; }
 # street photos (eval --street): a folder of labelled photos, here the shop photos of catalog
 # items labelled with their own articleType, searched in the whole catalog as uploads are
 mkdir -p "$T/street/images"

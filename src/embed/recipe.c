@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "nn/model.h"
+#include "util/file.h"
 #include "util/hash.h"
 
 #define MNV2_FILE "mobilenet_v2_1.0_224_quant.tflite"
@@ -110,13 +111,14 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
 int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
   size_t n = strlen(spec);
   if (n < 5 || strcmp(spec + n - 5, ".json")) return lk_recipe_preset(spec, r, err);
-  struct stat st;
-  if (stat(spec, &st)) return lk_err_set(err, LK_EIO, "%s: %s", spec, strerror(errno));
-  if (st.st_size > LK_RECIPE_MAX_JSON)
-    return lk_err_set(err, LK_ETOOBIG, "%s: larger than %d MiB", spec, LK_RECIPE_MAX_JSON >> 20);
+  uint8_t *buf;
+  size_t len;
+  int frc = lk_file_read(spec, LK_RECIPE_MAX_JSON, &buf, &len, NULL, err);
+  if (frc) return frc;
   json_error_t je;
-  json_t *o = json_load_file(spec, 0, &je);
-  if (!o) return lk_err_set(err, LK_EIO, "%s: %s", spec, je.text);
+  json_t *o = json_loadb((const char *)buf, len, 0, &je);
+  free(buf);
+  if (!o) return lk_err_set(err, LK_ECORRUPT, "%s line %d: %s", spec, je.line, je.text);
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (!text) return lk_err_set(err, LK_ENOMEM, "out of memory");

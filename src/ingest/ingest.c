@@ -19,6 +19,7 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "nn/model.h"
+#include "util/file.h"
 #include "util/hash.h"
 #include "util/size.h"
 #include "util/rng.h"
@@ -416,23 +417,12 @@ static int load_photo(shared *sh, job *j, int side, lk_image *img, lk_errbuf *ie
   struct stat sb;
   uint8_t *buf = NULL;
   size_t len = 0;
-  int rc = 0;
-  FILE *fp = fopen(j->path, "rb");
-  if (!fp || fstat(fileno(fp), &sb) != 0) {
-    rc = lk_err_set(ie, LK_EIO, "cannot open: %s", strerror(errno));
-  } else {
+  /* A FIFO, directory or device named like a photo is refused here, without blocking. */
+  int rc = lk_file_read(j->path, 64u << 20, &buf, &len, &sb, ie);
+  if (!rc) {
     j->size = (int64_t)sb.st_size;
     j->mtime = (int64_t)sb.st_mtime;
-    if (sb.st_size > (off_t)(64u << 20)) {
-      rc = lk_err_set(ie, LK_ETOOBIG, "file of %lld bytes exceeds the 64 MiB limit", (long long)sb.st_size);
-    } else {
-      len = (size_t)sb.st_size;
-      buf = malloc(len ? len : 1);
-      if (!buf) rc = lk_err_set(ie, LK_ENOMEM, "out of memory");
-      else if (fread(buf, 1, len, fp) != len) rc = lk_err_set(ie, LK_EIO, "short read");
-    }
   }
-  if (fp) fclose(fp);
   if (!rc) {
     lk_hash_sha256_hex(buf, len, j->hash);
     const old_item *old = find_old(sh->olds, j->id);
@@ -492,7 +482,9 @@ static void *worker_main(void *arg) {
         sh->st->unchanged++;
       } else {
         sh->st->failed++;
-        report(o, j->id, "%s: %s; skipped", j->path, lk_err_msg(&ie));
+        const char *why = lk_err_msg(&ie); /* file errors name the path already */
+        if (strstr(why, j->path)) report(o, j->id, "%s; skipped", why);
+        else report(o, j->id, "%s: %s; skipped", j->path, why);
         fill_item(&it, j, "error", lk_err_msg(&ie));
       }
       write_locked(sh, &it, NULL, 0);
