@@ -50,6 +50,31 @@ check "index reports the duplicate row" [ "$(jq .bad_rows "$T/idx.json")" = 1 ]
 check "problems name the giant PNG as too large" grep -q "900000005.*\(too large\|limit\|exceed\)" <(jq -r '.problems[].message' "$T/idx.json")
 check "check passes" "$BIN" check --db "$T/c.db"
 check "info counts items" bash -c "'$BIN' info --db '$T/c.db' --json | jq -e '.vectors == $good and .failed == 5' >/dev/null"
+# Numbers are finite or refused: options at the door, vectors when read (issue 15, item 4).
+nums_refused() {
+  local a
+  for a in "index $T/img --db $T/w.db --color-weight inf" "index $T/img --db $T/w.db --color-weight 1e39" \
+           "index $T/img --db $T/w.db --color-weight nan" "index $T/img --db $T/w.db --batch 8x" \
+           "search x.jpg --db $T/c.db -k 1e3" "search x.jpg --db $T/c.db --prior inf" \
+           "eval --db $T/c.db --sample -1" "tune --db $T/c.db --out $T/w.db --lr nan" "tune --db $T/c.db --out $T/w.db --epochs 2x"; do
+    # shellcheck disable=SC2086
+    timeout 10 "$BIN" $a > /dev/null 2> "$T/num.err"; local rc=$?
+    [ $rc -eq 2 ] && grep -q "must be" "$T/num.err" || { echo "    not refused (exit $rc): $a"; return 1; }
+  done
+  [ ! -e "$T/w.db" ]
+}
+check "inf, nan, 1e39 and junk in number options are usage errors (2), nothing written" nums_refused
+cp "$T/c.db" "$T/nan.db"
+vid=$(sqlite3 "$T/nan.db" "select id from vectors order by id limit 1 offset 7")
+sqlite3 "$T/nan.db" "update vectors set data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) where id = $vid"
+"$BIN" check --db "$T/nan.db" > /dev/null 2> "$T/nan.err"; rc=$?
+check "check catches a vector overwritten with NaN, naming the item" bash -c "[ $rc = 1 ] && grep -q 'item $vid: vector element 0 .* is nan' '$T/nan.err'"
+cp "$T/c.db" "$T/rec.db"
+sqlite3 "$T/rec.db" "update meta set value = replace(value, '\"color_weight\":0.3', '\"color_weight\":0.5') where key = 'recipe'"
+"$BIN" check --db "$T/rec.db" > /dev/null 2> "$T/rec.err"; rc=$?
+check "check catches a recipe that no longer has its recorded id" bash -c "[ $rc = 1 ] && grep -q 'recipe' '$T/rec.err'"
+"$BIN" search "$DATA/images/$f1.jpg" --db "$T/nan.db" > /dev/null 2> "$T/nan.err"; rc=$?
+check "search on it fails naming the item (not \"reading vectors: success\")" bash -c "[ $rc = 1 ] && grep -q 'item $vid' '$T/nan.err'"
 
 echo "integration: search"
 hits=0; total=0

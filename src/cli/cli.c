@@ -2,10 +2,13 @@
  * subcommands (cli.h). */
 #include "cli/cli.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "lookalike.h"
+#include "util/num.h"
 
 int lk_cli_exit_code(int rc) {
   switch (rc) {
@@ -21,6 +24,35 @@ int lk_cli_exit_code(int rc) {
 int lk_cli_usage(const char *cmd, const char *msg) {
   fprintf(stderr, "lookalike %s: %s\n(see `lookalike %s --help`)\n", cmd, msg, cmd);
   return LK_EX_USAGE;
+}
+
+static int bad_number(const char *cmd, const char *opt, const char *s, const char *what, double lo, double hi) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s must be %s in %g..%g (got '%.40s')", opt, what, lo, hi, s);
+  return lk_cli_usage(cmd, msg);
+}
+
+int lk_cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+  return lk_num_int(s, lo, hi, out) ? bad_number(cmd, opt, s, "an integer", (double)lo, (double)hi) : 0;
+}
+
+int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
+  long v;
+  if (lk_cli_long(cmd, opt, s, lo, hi, &v)) return LK_EX_USAGE;
+  *out = (int)v;
+  return 0;
+}
+
+int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+  return lk_num_double(s, lo, hi, out) ? bad_number(cmd, opt, s, "a finite number", lo, hi) : 0;
+}
+
+int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
+  double v;
+  if (lk_cli_double(cmd, opt, s, lo, hi, &v)) return LK_EX_USAGE;
+  if (fabs(v) > FLT_MAX) return bad_number(cmd, opt, s, "a finite number", lo, hi); /* inf as a float */
+  *out = (float)v;
+  return 0;
 }
 
 double lk_cli_now(void) {

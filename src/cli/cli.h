@@ -11,6 +11,12 @@ enum { LK_EX_OK = 0, LK_EX_FAIL = 1, LK_EX_USAGE = 2, LK_EX_NOTFOUND = 3, LK_EX_
 int lk_cli_exit_code(int rc);
 /* Prints "lookalike CMD: MSG (see `lookalike CMD --help`)" to stderr; returns LK_EX_USAGE. */
 int lk_cli_usage(const char *cmd, const char *msg);
+/* Number options: s must be a whole integer / finite number in [lo, hi] (util/num.h); else
+ * prints "lookalike CMD: OPT must be ... (got 'S')" like lk_cli_usage and returns LK_EX_USAGE. */
+int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+int lk_cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
+int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 /* Seconds on a monotonic clock. */
 double lk_cli_now(void);
 /* Redraws "LABEL [####    ] done/total  S s, ETA S s" on stderr (t0: lk_cli_now() at the

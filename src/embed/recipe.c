@@ -477,6 +477,46 @@ out:
   return rc;
 }
 
+int lk_recipe_verify(const lk_recipe *r, lk_errbuf *err) {
+  if (!isfinite(r->color_weight) || fabsf(r->color_weight) > 1e4f)
+    return lk_err_set(err, LK_EINVAL, "recipe: colour weight %g is not a finite number in -10000..10000",
+                      (double)r->color_weight);
+  for (int i = 0; i < r->nparts; i++)
+    if (!isfinite(r->part[i].weight) || fabsf(r->part[i].weight) > 1e4f || !isfinite(r->part[i].gem_p) ||
+        r->part[i].gem_p < 0 || r->part[i].gem_p > 100)
+      return lk_err_set(err, LK_EINVAL, "recipe: part %d: weight %g or GeM p %g is out of range", i,
+                        (double)r->part[i].weight, (double)r->part[i].gem_p);
+  char *a = lk_recipe_to_json(r), *b = NULL;
+  if (!a) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  lk_recipe back;
+  int rc = lk_recipe_from_json(a, &back, err);
+  if (!rc) {
+    b = lk_recipe_to_json(&back);
+    lk_recipe_clear(&back);
+    if (!b) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    else if (strcmp(a, b)) rc = lk_err_set(err, LK_EINVAL, "recipe: its JSON does not read back the same");
+  } else {
+    rc = LK_EINVAL;
+  }
+  free(a);
+  free(b);
+  return rc;
+}
+
+int lk_recipe_check_stored(const char *json, const char *id, lk_errbuf *err) {
+  lk_recipe r;
+  int rc = lk_recipe_from_json(json, &r, err);
+  if (rc) return rc == LK_ENOMEM ? rc : LK_ECORRUPT;
+  char have[17];
+  lk_recipe_id(&r, have);
+  rc = lk_recipe_verify(&r, err);
+  lk_recipe_clear(&r);
+  if (rc) return rc == LK_ENOMEM ? rc : LK_ECORRUPT;
+  if (id && strcmp(id, have))
+    return lk_err_set(err, LK_ECORRUPT, "recipe: the stored recipe's id is %s, but the catalog records %.32s", have, id);
+  return 0;
+}
+
 void lk_recipe_id(const lk_recipe *r, char out[17]) {
   char *s = lk_recipe_to_json(r);
   char hex[LK_SHA256_HEX];

@@ -529,6 +529,9 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (batch > 256) batch = 256;
 
   if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
+  /* a recipe whose numbers do not survive its JSON (inf, NaN, out of range) would be stored
+   * without them: refused before the catalog is created */
+  if (o->recipe && (rc = lk_recipe_verify(o->recipe, err))) return rc;
   if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
   if ((rc = scan_photos(o, &photos, err))) goto out;
   st->photos = (long)photos.n;
