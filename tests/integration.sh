@@ -64,6 +64,13 @@ nums_refused() {
   [ ! -e "$T/w.db" ]
 }
 check "inf, nan, 1e39 and junk in number options are usage errors (2), nothing written" nums_refused
+lists_refused() {
+  timeout 10 "$BIN" search x.jpg --db "$T/c.db" --crop 1,2,3,4x > /dev/null 2> "$T/num.err"
+  [ $? -eq 2 ] && grep -q -- "--crop is" "$T/num.err" || return 1
+  timeout 10 "$BIN" index "$T/img" --db "$T/w.db" --shard 1/99999999999 > /dev/null 2> "$T/num.err"
+  [ $? -eq 2 ] && grep -q -- "--shard is" "$T/num.err" && [ ! -e "$T/w.db" ]
+}
+check "--crop and --shard with junk or overflowing numbers are usage errors (2)" lists_refused
 cp "$T/c.db" "$T/nan.db"
 vid=$(sqlite3 "$T/nan.db" "select id from vectors order by id limit 1 offset 7")
 sqlite3 "$T/nan.db" "update vectors set data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) where id = $vid"

@@ -61,7 +61,7 @@ static int teardown(void **state) {
 static const kind_case kinds[] = {
     {"fifo.jpg", LK_EINVAL, "is a FIFO (named pipe), not a regular file"},
     {"dir.jpg", LK_EINVAL, "is a directory, not a regular file"},
-    {"sock.jpg", LK_EIO, "No such device or address"}, /* open() of a socket fails (ENXIO) */
+    {"sock.jpg", LK_EINVAL, "is a socket, not a regular file"}, /* open() itself fails (ENXIO) */
     {NULL, LK_EINVAL, "/dev/null is a character device, not a regular file"},
     {"missing.jpg", LK_ENOTFOUND, "No such file or directory"},
 };

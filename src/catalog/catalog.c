@@ -155,7 +155,7 @@ static int vector_checked(void *ctx, int64_t id, const float *v, int dim) {
   checked_cb *k = ctx;
   if (read_check(k->c, id, v, dim, k->norm)) return LK_ECORRUPT;
   int rc = k->cb(k->ctx, id, v, dim);
-  if (rc && !k->c->err.msg[0]) /* the callback's own refusal, named for the caller */
+  if (rc < 0 && !k->c->err.msg[0]) /* the callback's own refusal, named for the caller */
     lk_err_set(&k->c->err, rc, "catalog: item %lld: vector of %d floats refused: %s", (long long)id, dim,
                lk_strerror(rc));
   return rc;
@@ -206,7 +206,7 @@ static int change_checked(void *ctx, int64_t id, const lk_item *it, const float 
   checked_change *k = ctx;
   if (v && dim > 0 && read_check(k->c, id, v, dim, 0)) return LK_ECORRUPT;
   int rc = k->cb(k->ctx, id, it, v, dim);
-  if (rc && !k->c->err.msg[0])
+  if (rc < 0 && !k->c->err.msg[0])
     lk_err_set(&k->c->err, rc, "catalog: item %lld: change refused: %s%s", (long long)id, lk_strerror(rc),
                rc == LK_ECORRUPT ? " (a vector that is not normalised?)" : "");
   return rc;

@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "lookalike.h"
@@ -52,6 +53,21 @@ int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, dou
   if (lk_cli_double(cmd, opt, s, lo, hi, &v)) return LK_EX_USAGE;
   if (fabs(v) > FLT_MAX) return bad_number(cmd, opt, s, "a finite number", lo, hi); /* inf as a float */
   *out = (float)v;
+  return 0;
+}
+
+int lk_cli_int_list(const char *s, char sep, int n, long lo, long hi, int *out) {
+  char tok[32];
+  for (int i = 0; i < n; i++) {
+    const char *e = i + 1 < n ? strchr(s, sep) : s + strlen(s);
+    long v;
+    if (!e || (size_t)(e - s) >= sizeof tok) return -1;
+    memcpy(tok, s, (size_t)(e - s));
+    tok[e - s] = '\0';
+    if (lk_num_int(tok, lo, hi, &v)) return -1;
+    out[i] = (int)v;
+    s = e + 1;
+  }
   return 0;
 }
 

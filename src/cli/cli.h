@@ -17,6 +17,9 @@ int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi
 int lk_cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+/* Exactly n integers in [lo, hi] separated by sep ("3/8", "10,20,30,40", "800x600") into
+ * out: 0, or -1 (the caller says what the option wants). */
+int lk_cli_int_list(const char *s, char sep, int n, long lo, long hi, int *out);
 /* Seconds on a monotonic clock. */
 double lk_cli_now(void);
 /* Redraws "LABEL [####    ] done/total  S s, ETA S s" on stderr (t0: lk_cli_now() at the

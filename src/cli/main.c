@@ -156,10 +156,11 @@ static int cmd_index(int argc, char **argv) {
       if (compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
       break;
     case 'K': {
-      char slash;
-      if (sscanf(optarg, "%d%c%d", &o.shard, &slash, &o.shards) != 3 || slash != '/' || o.shards < 1 ||
-          o.shards > 1000000 || o.shard < 1 || o.shard > o.shards)
-        return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N (e.g. 3/8)");
+      int kn[2];
+      if (lk_cli_int_list(optarg, '/', 2, 1, 1000000, kn) || kn[0] > kn[1])
+        return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N <= 1000000 (e.g. 3/8)");
+      o.shard = kn[0];
+      o.shards = kn[1];
       break;
     }
     case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o.limit)) return LK_EX_USAGE; break;
@@ -313,8 +314,7 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'U': q->multi_crop = 1; break;
     case 'G': if (lk_engine_garment_parse(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
     case 'c':
-      if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
-          q->crop[2] <= 0 || q->crop[3] <= 0)
+      if (lk_cli_int_list(optarg, ',', 4, -1000000, 1000000, q->crop) || q->crop[2] <= 0 || q->crop[3] <= 0)
         return lk_cli_usage(cmd, "--crop is X,Y,W,H in pixels of the photo");
       q->has_crop = 1;
       break;

@@ -171,11 +171,14 @@ static int parse(int argc, char **argv, opts *o) {
       case 'e':
         if (lk_cli_int("map", "--eval-sample", optarg, 0, INT_MAX, &o->eval_sample)) return LK_EX_USAGE;
         break;
-      case 'z':
-        if (sscanf(optarg, "%dx%d", &o->width, &o->height) != 2 || o->width < 400 || o->height < 300 ||
-            o->width > 20000 || o->height > 20000)
+      case 'z': {
+        int wh[2];
+        if (lk_cli_int_list(optarg, 'x', 2, 300, 20000, wh) || wh[0] < 400)
           return usage("--size wants WxH (400x300 to 20000x20000)");
+        o->width = wh[0];
+        o->height = wh[1];
         break;
+      }
       case 'h': fputs(HELP, stdout); return -1;
       default: return usage("unknown option");
     }

@@ -28,11 +28,12 @@ int lk_file_open(const char *path, int *fd, struct stat *st, lk_errbuf *err) {
   *fd = -1;
   if (!path || !*path) return lk_err_set(err, LK_EINVAL, "empty file name");
   int f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat sb;
   if (f < 0) {
     int e = errno;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return not_regular(path, sb.st_mode, err); /* a socket: ENXIO */
     return lk_err_set(err, e == ENOENT ? LK_ENOTFOUND : LK_EIO, "cannot open %s: %s", path, strerror(e));
   }
-  struct stat sb;
   if (fstat(f, &sb) != 0) {
     int e = errno;
     close(f);
