@@ -56,7 +56,8 @@ nums_refused() {
   for a in "index $T/img --db $T/w.db --color-weight inf" "index $T/img --db $T/w.db --color-weight 1e39" \
            "index $T/img --db $T/w.db --color-weight nan" "index $T/img --db $T/w.db --batch 8x" \
            "search x.jpg --db $T/c.db -k 1e3" "search x.jpg --db $T/c.db --prior inf" \
-           "eval --db $T/c.db --sample -1" "tune --db $T/c.db --out $T/w.db --lr nan" "tune --db $T/c.db --out $T/w.db --epochs 2x"; do
+           "eval --db $T/c.db --sample -1" "tune --db $T/c.db --out $T/w.db --lr nan" "tune --db $T/c.db --out $T/w.db --epochs 2x" \
+           "index $T/img --db $T/w.db --seed -1" "map --db $T/c.db --out $T/w.png --perplexity inf"; do
     # shellcheck disable=SC2086
     timeout 10 "$BIN" $a > /dev/null 2> "$T/num.err"; local rc=$?
     [ $rc -eq 2 ] && grep -q "must be" "$T/num.err" || { echo "    not refused (exit $rc): $a"; return 1; }

@@ -120,6 +120,13 @@ static void test_recipe_numbers(void **state) {
   assert_int_equal(lk_recipe_from_json(buf, &r, &eb), LK_ECORRUPT);
   snprintf(buf, sizeof buf, "%.*s\"color_weight\":\"inf\"%s", (int)(p - js), js, strchr(p, ','));
   assert_int_equal(lk_recipe_from_json(buf, &r, &eb), LK_ECORRUPT);
+  p = strstr(js, "\"color_bins\":");
+  assert_non_null(p);
+  static const char *const bins[] = {"8.5", "\"8\"", "1e3", "4294967304", "-1"};
+  for (size_t i = 0; i < sizeof bins / sizeof *bins; i++) {
+    snprintf(buf, sizeof buf, "%.*s\"color_bins\":%s%s", (int)(p - js), js, bins[i], strchr(p, ','));
+    if (lk_recipe_from_json(buf, &r, &eb) != LK_ECORRUPT) fail_msg("color_bins %s accepted", bins[i]);
+  }
   free(js);
 }
 

@@ -69,10 +69,24 @@ static void test_int(void **state) {
   }
 }
 
+static void test_u64(void **state) {
+  uint64_t v = 42;
+  assert_int_equal(lk_num_u64("0", &v), 0);
+  assert_true(v == 0);
+  assert_int_equal(lk_num_u64("18446744073709551615", &v), 0);
+  assert_true(v == UINT64_MAX);
+  static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "18446744073709551616", "1e3", "0x10", "x"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    v = 42;
+    if (lk_num_u64(bad[i], &v) != LK_EINVAL || v != 42) fail_msg("'%s' accepted", bad[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_double),
       cmocka_unit_test(test_int),
+      cmocka_unit_test(test_u64),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

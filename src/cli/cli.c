@@ -44,6 +44,13 @@ int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi
   return 0;
 }
 
+int lk_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+  if (!lk_num_u64(s, out)) return 0;
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s must be an integer in 0..18446744073709551615 (got '%.40s')", opt, s);
+  return lk_cli_usage(cmd, msg);
+}
+
 int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
   return lk_num_double(s, lo, hi, out) ? bad_number(cmd, opt, s, "a finite number", lo, hi) : 0;
 }

@@ -166,7 +166,7 @@ static int cmd_index(int argc, char **argv) {
     case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o.limit)) return LK_EX_USAGE; break;
     case 'p': o.prune = 1; break;
     case 'S': if (lk_cli_long("index", "--sample", optarg, 0, LONG_MAX, &o.sample)) return LK_EX_USAGE; break;
-    case 'E': o.seed = strtoull(optarg, NULL, 10); break;
+    case 'E': if (lk_cli_u64("index", "--seed", optarg, &o.seed)) return LK_EX_USAGE; break;
     case 'b': if (lk_cli_int("index", "--batch", optarg, 1, 256, &o.batch)) return LK_EX_USAGE; break;
     case 'B': if (parse_backend(optarg, &o.backend)) return lk_cli_usage("index", "--backend is ref or dnnl"); break;
     case 't': if (lk_cli_int("index", "--threads", optarg, 1, 16, &o.workers)) return LK_EX_USAGE; break;
@@ -655,7 +655,7 @@ static int cmd_eval(int argc, char **argv) {
     switch (c) {
     case 'd': db = optarg; break;
     case 'n': if (lk_cli_long("eval", "--sample", optarg, 0, LONG_MAX, &sample)) return LK_EX_USAGE; break;
-    case 's': seed = strtoull(optarg, NULL, 10); break;
+    case 's': if (lk_cli_u64("eval", "--seed", optarg, &seed)) return LK_EX_USAGE; break;
     case 'f': fields_arg = optarg; break;
     case 'p': same_dir = optarg; break;
     case 'j': json = 1; break;

@@ -146,7 +146,6 @@ static int parse(int argc, char **argv, opts *o) {
   *o = (opts){.color_by = "articleType", .iters = 1000, .perplexity = 30, .eval_sample = 2000};
   optind = 1;
   int ch;
-  char *end;
   while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
     switch (ch) {
       case 'd': o->db = optarg; break;
@@ -159,8 +158,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (lk_cli_int("map", "--thumbs", optarg, 0, 100000, &o->thumbs)) return LK_EX_USAGE;
         break;
       case 'S':
-        o->seed = strtoull(optarg, &end, 10);
-        if (*end) return usage("--seed wants an integer");
+        if (lk_cli_u64("map", "--seed", optarg, &o->seed)) return LK_EX_USAGE;
         break;
       case 'p':
         if (lk_cli_double("map", "--perplexity", optarg, 2, 1000, &o->perplexity)) return LK_EX_USAGE;

@@ -298,7 +298,7 @@ int lk_cli_tune(int argc, char **argv) {
       break;
     case O_DROP: if (real(optarg, "--dropout", 0, 0.999, &to.dropout)) return LK_EX_USAGE; break;
     case O_IDROP: if (real(optarg, "--input-dropout", 0, 0.999, &to.input_dropout)) return LK_EX_USAGE; break;
-    case O_SEED: to.seed = strtoull(optarg, NULL, 10); break;
+    case O_SEED: if (lk_cli_u64("tune", "--seed", optarg, &to.seed)) return LK_EX_USAGE; break;
     case O_EVAL: if (lk_cli_long("tune", "--eval-sample", optarg, 0, LONG_MAX, &eval_sample)) return LK_EX_USAGE; break;
     case O_NAME: name = optarg; break;
     case O_QUIET: pc.quiet = 1; break;

@@ -422,7 +422,12 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
       (rc = get_str(o, "preprocess", pre, sizeof pre, err)))
     goto out;
   r->preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
-  r->color_bins = (int)json_integer_value(json_object_get(o, "color_bins"));
+  json_t *cb = json_object_get(o, "color_bins");
+  if (cb && !json_is_integer(cb)) { /* 8.5 or "8" once read as 0: no colour part */
+    rc = lk_err_set(err, LK_ECORRUPT, "recipe: color_bins must be an integer in 0..16");
+    goto out;
+  }
+  r->color_bins = json_integer_value(cb) < 0 || json_integer_value(cb) > 16 ? -1 : (int)json_integer_value(cb);
   if ((rc = get_num(o, "color_weight", -1e4, 1e4, &r->color_weight, err))) goto out;
   r->flip = json_is_true(json_object_get(o, "flip"));
   if (r->color_bins < 0 || r->color_bins > 16) {

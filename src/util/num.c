@@ -19,6 +19,16 @@ int lk_num_int(const char *s, long lo, long hi, long *out) {
   return 0;
 }
 
+int lk_num_u64(const char *s, uint64_t *out) {
+  if (!s || *s < '0' || *s > '9') return LK_EINVAL;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return LK_EINVAL;
+  *out = (uint64_t)v;
+  return 0;
+}
+
 int lk_num_double(const char *s, double lo, double hi, double *out) {
   if (!s) return LK_EINVAL;
   const char *d = s + (*s == '-' || *s == '+');
