@@ -8,6 +8,7 @@
  * fuzz/replay.c's main() replays files and folders. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -67,6 +68,9 @@ static void start(void) {
     float v[512] = {0};
     v[i * 7 % 512] = 1;
     v[(i * 13 + 5) % 512] = 0.5f;
+    float n2 = 0;
+    for (int j = 0; j < 512; j++) n2 += v[j] * v[j];
+    for (int j = 0; j < 512; j++) v[j] /= sqrtf(n2); /* catalogs hold normalised vectors */
     if (lk_catalog_put_vector(c, it.id, v, 512)) abort();
   }
   if (lk_catalog_commit(c)) abort();

@@ -11,6 +11,8 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "  ok   $1"; }
 ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
+# jqq [jq args] FILTER FILE: jq -e on FILE; a forgotten or empty FILE fails (jq would pass on empty stdin).
+jqq() { [ -s "${!#}" ] || return 1; jq -e "$@" > /dev/null </dev/null; }
 
 if [ ! -d "$DATA/images" ]; then echo "integration: shared catalog missing at $DATA"; echo "integration: 0 passed, 1 failed"; exit 1; fi
 T=$(mktemp -d /tmp/lk-int-XXXXXX); trap 'rm -rf "$T"' EXIT
@@ -55,6 +57,39 @@ check "index reports the duplicate row" [ "$(jq .bad_rows "$T/idx.json")" = 1 ]
 check "problems name the giant PNG as too large" grep -q "900000005.*\(too large\|limit\|exceed\)" <(jq -r '.problems[].message' "$T/idx.json")
 check "check passes" "$BIN" check --db "$T/c.db"
 check "info counts items" bash -c "'$BIN' info --db '$T/c.db' --json | jq -e '.vectors == $good and .failed == 5' >/dev/null"
+# Numbers are finite or refused: options at the door, vectors when read (issue 15, item 4).
+nums_refused() {
+  local a
+  for a in "index $T/img --db $T/w.db --color-weight inf" "index $T/img --db $T/w.db --color-weight 1e39" \
+           "index $T/img --db $T/w.db --color-weight nan" "index $T/img --db $T/w.db --batch 8x" \
+           "search x.jpg --db $T/c.db -k 1e3" "search x.jpg --db $T/c.db --prior inf" \
+           "eval --db $T/c.db --sample -1" "tune --db $T/c.db --out $T/w.db --lr nan" "tune --db $T/c.db --out $T/w.db --epochs 2x" \
+           "index $T/img --db $T/w.db --seed -1" "map --db $T/c.db --out $T/w.png --perplexity inf"; do
+    # shellcheck disable=SC2086
+    timeout 10 "$BIN" $a > /dev/null 2> "$T/num.err"; local rc=$?
+    [ $rc -eq 2 ] && grep -q "must be" "$T/num.err" || { echo "    not refused (exit $rc): $a"; return 1; }
+  done
+  [ ! -e "$T/w.db" ]
+}
+check "inf, nan, 1e39 and junk in number options are usage errors (2), nothing written" nums_refused
+lists_refused() {
+  timeout 10 "$BIN" search x.jpg --db "$T/c.db" --crop 1,2,3,4x > /dev/null 2> "$T/num.err"
+  [ $? -eq 2 ] && grep -q -- "--crop is" "$T/num.err" || return 1
+  timeout 10 "$BIN" index "$T/img" --db "$T/w.db" --shard 1/99999999999 > /dev/null 2> "$T/num.err"
+  [ $? -eq 2 ] && grep -q -- "--shard is" "$T/num.err" && [ ! -e "$T/w.db" ]
+}
+check "--crop and --shard with junk or overflowing numbers are usage errors (2)" lists_refused
+cp "$T/c.db" "$T/nan.db"
+vid=$(sqlite3 "$T/nan.db" "select id from vectors order by id limit 1 offset 7")
+sqlite3 "$T/nan.db" "update vectors set data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) where id = $vid"
+"$BIN" check --db "$T/nan.db" > /dev/null 2> "$T/nan.err"; rc=$?
+check "check catches a vector overwritten with NaN, naming the item" bash -c "[ $rc = 1 ] && grep -q 'item $vid: vector element 0 .* is nan' '$T/nan.err'"
+cp "$T/c.db" "$T/rec.db"
+sqlite3 "$T/rec.db" "update meta set value = replace(value, '\"color_weight\":0.3', '\"color_weight\":0.5') where key = 'recipe'"
+"$BIN" check --db "$T/rec.db" > /dev/null 2> "$T/rec.err"; rc=$?
+check "check catches a recipe that no longer has its recorded id" bash -c "[ $rc = 1 ] && grep -q 'recipe' '$T/rec.err'"
+"$BIN" search "$DATA/images/$f1.jpg" --db "$T/nan.db" > /dev/null 2> "$T/nan.err"; rc=$?
+check "search on it fails naming the item (not \"reading vectors: success\")" bash -c "[ $rc = 1 ] && grep -q 'item $vid' '$T/nan.err'"
 
 echo "integration: search"
 hits=0; total=0
@@ -80,6 +115,24 @@ check "quoted comma and quotes survive in the name" [ "$(sqlite3 "$T/c.db" "sele
 "$BIN" similar 123456789 --db "$T/c.db" >/dev/null 2>&1; check "similar of unknown id exits 3" [ $? -eq 3 ]
 "$BIN" search "$T/img/900000002.jpg" --db "$T/c.db" >/dev/null 2>&1; check "search with a non-image exits 4" [ $? -eq 4 ]
 "$BIN" search --db "$T/c.db" >/dev/null 2>&1; check "search without photo is a usage error (2)" [ $? -eq 2 ]
+# Only regular files are opened: a FIFO or a directory named like a photo or a CSV is reported
+# and skipped (index) or refused (search, --styles) at once; `timeout 10` turns a hang into a failure.
+mkdir -p "$T/nf"; mkfifo "$T/nf/900000030.jpg" "$T/fifo.jpg" "$T/fifo.csv"; mkdir "$T/nf/900000031.jpg"
+ln -s "$DATA/images/$f1.jpg" "$T/nf/$f1.jpg"
+{ head -1 "$T/styles.csv"; grep "^$f1," "$T/styles.csv"; echo "900000030,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,FIFO"
+  echo "900000031,Men,Apparel,Topwear,Tshirts,Black,Summer,2012,Casual,Folder"; } > "$T/nf.csv"
+timeout 10 "$BIN" index "$T/nf" --styles "$T/nf.csv" --db "$T/nf.db" --json > "$T/nf.json" 2>/dev/null; rc=$?
+check "index with a FIFO and a folder named ID.jpg finishes (exit 0), embeds the photo, skips both" \
+  jqq '.embedded == 1 and .failed == 2' "$T/nf.json"
+check "  ... saying the FIFO is a FIFO and the folder a directory (not a short read)" bash -c "[ $rc = 0 ] &&
+  jq -r '.problems[].message' '$T/nf.json' | grep -q '900000030.jpg is a FIFO' &&
+  jq -r '.problems[].message' '$T/nf.json' | grep -q '900000031.jpg is a directory'"
+timeout 10 "$BIN" search "$T/fifo.jpg" --db "$T/c.db" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "search fifo.jpg fails at once (exit 2) saying it is a FIFO" bash -c "[ $rc = 2 ] && grep -q 'fifo.jpg is a FIFO' '$T/fifo.err'"
+timeout 10 "$BIN" index "$T/nf" --styles "$T/fifo.csv" --db "$T/nf2.db" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "index --styles FIFO fails at once (exit 2) saying it is a FIFO" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
+timeout 10 "$BIN" search "$T/fifo.jpg" --db "$T/fifo.csv" > /dev/null 2> "$T/fifo.err"; rc=$?
+check "a FIFO as --db is refused at once (exit 2)" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
 "$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2>&1; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
 
 echo "integration: incremental"
@@ -125,8 +178,6 @@ check "--compute int8 on an exact catalog is refused" xrefused
 xbad() { "$BIN" index "$T/img" --db "$T/y.db" --compute fast > /dev/null 2>&1; [ $? -eq 2 ] && [ ! -e "$T/y.db" ]; }
 check "--compute with an unknown mode is a usage error" xbad
 
-# jqq [jq args] FILTER FILE: jq -e on FILE; a forgotten or empty FILE fails (jq would pass on empty stdin).
-jqq() { [ -s "${!#}" ] || return 1; jq -e "$@" > /dev/null </dev/null; }
 # street photos (eval --street): a folder of labelled photos, here the shop photos of catalog
 # items labelled with their own articleType, searched in the whole catalog as uploads are
 mkdir -p "$T/street/images"

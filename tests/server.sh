@@ -201,6 +201,16 @@ req -H "If-None-Match: $etag" "$URL/photos/$TWIN"
 check "photos answer If-None-Match with 304" [ "$S" = 304 ]
 req "$URL/photos/900000002"
 check "a recorded photo that is not an image is not served (404)" bash -c "[ $S = 404 ] && ! grep -q 'this is not' '$T/body'"
+# A photo replaced by a FIFO (or other non-file) is refused at once: more requests than the
+# server has threads, then /health must still answer (it once held every request thread).
+rm -f "$T/img/900000002.jpg"; mkfifo "$T/img/900000002.jpg"
+codes=; t0=$SECONDS
+for _ in 1 2 3 4 5 6; do codes="$codes $(curl -s -o /dev/null -m 3 -w '%{http_code}' "$URL/photos/900000002")"; done
+check "a photo replaced by a FIFO is 404 at once, six times (got$codes)" \
+  bash -c "[ '$codes' = ' 404 404 404 404 404 404' ] && [ $((SECONDS - t0)) -le 3 ]"
+S=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$URL/health")
+check "  ... and /health still answers" [ "$S" = 200 ]
+rm -f "$T/img/900000002.jpg"; echo "this is not an image" > "$T/img/900000002.jpg"   # as before, for the upload tests
 
 echo "server: errors"
 req "$URL/api/items/123456789"; check "unknown item is 404 with a JSON error" bash -c "[ $S = 404 ]" && check "404 body is {\"error\": ...}" is_json_error

@@ -76,8 +76,11 @@ static char *raw_text(const char *path, const char *sql) {
   return out;
 }
 
+/* A normalised vector (what indexing stores and `check` wants) that depends on id. */
 static void fill_vec(float *v, int dim, int64_t id) {
-  for (int j = 0; j < dim; j++) v[j] = sinf((float)id * 0.37f + (float)j * 0.11f);
+  double s = 0;
+  for (int j = 0; j < dim; j++) v[j] = sinf((float)id * 0.37f + (float)j * 0.11f), s += (double)v[j] * v[j];
+  for (int j = 0; j < dim; j++) v[j] = (float)(v[j] / sqrt(s));
 }
 
 static lk_item make_item(int64_t id, const char *status) {
@@ -313,9 +316,20 @@ static void test_vectors(void **state) {
     if (rc != LK_ECORRUPT || !strstr(eb.msg, "vector 5"))
       fail_msg("case %zu: check %d '%s'", i, rc, eb.msg);
   }
-  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 3), 0);
+  float unit[3] = {0.6f, 0.8f, 0};
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, unit, 3), 0);
   lk_errbuf eb = {0};
   assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
+  /* non-finite numbers are never stored, and never read as a vector (issue 15, item 4) */
+  float nan3[3] = {NAN, 0, 0}, inf3[3] = {0.6f, INFINITY, 0};
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, nan3, 3), LK_EINVAL);
+  assert_non_null(strstr(lk_catalog_errmsg(fx->cat), "item 5"));
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, inf3, 3), LK_EINVAL);
+  assert_int_equal(raw_exec(fx->db, "UPDATE vectors SET data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) WHERE id = 5"),
+                   SQLITE_OK);
+  assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM), LK_ECORRUPT);
+  assert_non_null(strstr(lk_catalog_errmsg(fx->cat), "item 5: vector element 0 of 3 is nan"));
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, unit, 3), 0);
   assert_int_equal(lk_catalog_delete_all_vectors(fx->cat), 0);
   assert_int_equal(lk_catalog_get_vector(fx->cat, 5, w, DIM), LK_ENOTFOUND);
   free(v);
@@ -570,7 +584,7 @@ static void test_check(void **state) {
   lk_errbuf eb = {0};
   assert_int_equal(lk_catalog_check(fx->cat, &eb), 0); /* empty catalog is fine */
   float v[8];
-  for (int i = 1; i <= 3; i++) {
+  for (int i = 1; i <= 6; i++) {
     lk_item it = make_item(i, "ok");
     assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
     fill_vec(v, 8, i);
@@ -589,6 +603,14 @@ static void test_check(void **state) {
        "DELETE FROM vectors WHERE id = 3"},
       {"UPDATE items SET status = 'weird' WHERE id = 1", "unknown status 'weird'",
        "UPDATE items SET status = 'ok'"},
+
+      /* every vector finite and normalised, the first bad item named (issue 15, item 4) */
+      {"UPDATE vectors SET data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) WHERE id = 4",
+       "item 4: vector element 0 of 8 is nan", "DELETE FROM vectors WHERE id = 4"},
+      {"UPDATE vectors SET data = CAST(x'0000807F' || substr(data, 5) AS BLOB) WHERE id = 6",
+       "item 6: vector element 0 of 8 is inf", "DELETE FROM vectors WHERE id = 6"},
+      {"UPDATE vectors SET data = zeroblob(32) WHERE id = 5", "item 5: vector has norm 0, not 1",
+       "DELETE FROM vectors WHERE id = 5"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     assert_int_equal(raw_exec(fx->db, cases[i].damage), SQLITE_OK);

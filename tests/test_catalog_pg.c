@@ -101,8 +101,11 @@ static lk_item item(int64_t id, const char *type) {
   return it;
 }
 
+/* A normalised vector (what indexing stores and check wants) that depends on id. */
 static void vec(float *v, int dim, int64_t id) {
-  for (int j = 0; j < dim; j++) v[j] = sinf((float)id * 0.37f + (float)j * 0.11f);
+  double s = 0;
+  for (int j = 0; j < dim; j++) v[j] = sinf((float)id * 0.37f + (float)j * 0.11f), s += (double)v[j] * v[j];
+  for (int j = 0; j < dim; j++) v[j] = (float)(v[j] / sqrt(s));
 }
 
 static int64_t version(lk_catalog *c) {

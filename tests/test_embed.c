@@ -85,6 +85,51 @@ static void test_recipe_bad_json(void **state) {
                    LK_ECORRUPT);
 }
 
+/* Numbers in a recipe are finite or refused (issue 15, item 4): --color-weight inf once made a
+ * recipe whose JSON silently lost its colour weight. */
+static void test_recipe_numbers(void **state) {
+  lk_recipe r;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_recipe_preset("default", &r, NULL), 0);
+  assert_int_equal(lk_recipe_verify(&r, &eb), 0);
+  const float bad[] = {INFINITY, -INFINITY, NAN, 2e4f, -3e38f}; /* 1e39 as a float is inf */
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    lk_recipe x = r;
+    x.color_weight = bad[i];
+    assert_int_equal(lk_recipe_verify(&x, &eb), LK_EINVAL);
+    assert_non_null(strstr(eb.msg, "colour weight"));
+    x = r;
+    x.part[0].weight = bad[i];
+    assert_int_equal(lk_recipe_verify(&x, &eb), LK_EINVAL);
+    x = r;
+    x.part[0].gem_p = bad[i];
+    assert_int_equal(lk_recipe_verify(&x, &eb), LK_EINVAL);
+  }
+  /* a stored recipe: parses, reads back the same, has the recorded id */
+  char *js = lk_recipe_to_json(&r), id[17];
+  lk_recipe_id(&r, id);
+  assert_int_equal(lk_recipe_check_stored(js, id, &eb), 0);
+  assert_int_equal(lk_recipe_check_stored(js, "0123456789abcdef", &eb), LK_ECORRUPT);
+  assert_non_null(strstr(eb.msg, "0123456789abcdef"));
+  assert_int_equal(lk_recipe_check_stored("{\"format\":1", id, &eb), LK_ECORRUPT);
+  /* JSON numbers past float range or not numbers at all are refused by the parser */
+  char *p = strstr(js, "\"color_weight\":");
+  assert_non_null(p);
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%.*s\"color_weight\":1e39%s", (int)(p - js), js, strchr(p, ','));
+  assert_int_equal(lk_recipe_from_json(buf, &r, &eb), LK_ECORRUPT);
+  snprintf(buf, sizeof buf, "%.*s\"color_weight\":\"inf\"%s", (int)(p - js), js, strchr(p, ','));
+  assert_int_equal(lk_recipe_from_json(buf, &r, &eb), LK_ECORRUPT);
+  p = strstr(js, "\"color_bins\":");
+  assert_non_null(p);
+  static const char *const bins[] = {"8.5", "\"8\"", "1e3", "4294967304", "-1"};
+  for (size_t i = 0; i < sizeof bins / sizeof *bins; i++) {
+    snprintf(buf, sizeof buf, "%.*s\"color_bins\":%s%s", (int)(p - js), js, bins[i], strchr(p, ','));
+    if (lk_recipe_from_json(buf, &r, &eb) != LK_ECORRUPT) fail_msg("color_bins %s accepted", bins[i]);
+  }
+  free(js);
+}
+
 static void test_find_models(void **state) {
   char out[4096];
   lk_errbuf eb = {0};
@@ -204,6 +249,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recipe_roundtrip),   cmocka_unit_test(test_recipe_ids_differ),
       cmocka_unit_test(test_recipe_bad_json),    cmocka_unit_test(test_find_models),
+      cmocka_unit_test(test_recipe_numbers),
       cmocka_unit_test(test_embedder_real),      cmocka_unit_test(test_embedder_wrong_model),
       cmocka_unit_test(test_models_in_dot_models),
   };

@@ -750,8 +750,9 @@ static void test_load_rejects(void **state) {
   }
   free(copy);
   free(buf);
-  assert_int_equal(lk_model_load("/nonexistent/model.tflite", &m, &err), LK_EIO);
-  assert_int_equal(lk_model_load("tests", &m, &err), LK_EIO); /* a directory */
+  assert_int_equal(lk_model_load("/nonexistent/model.tflite", &m, &err), LK_ENOTFOUND);
+  assert_int_equal(lk_model_load("tests", &m, &err), LK_EINVAL); /* a directory (util/file) */
+  assert_non_null(strstr(err.msg, "tests is a directory"));
 }
 
 /* ==== Sessions =========================================================================== */

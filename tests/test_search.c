@@ -112,6 +112,29 @@ static void test_unfiltered_matches_bruteforce(void **state) {
   assert_int_equal(above, 9);
 }
 
+/* Scores are cosines (finite, in -1..1): a query that is not finite and normalised is refused
+ * (issue 15, item 4: a 1e30 vector once scored 1.9e31). */
+static void test_query_must_be_unit(void **state) {
+  fixture *f = *state;
+  lk_hit hits[10];
+  int n;
+  lk_errbuf eb = {0};
+  float q[D];
+  const float scale[] = {1e30f, 2.0f, 0.5f};
+  for (size_t i = 0; i < sizeof scale / sizeof *scale; i++) {
+    for (int d = 0; d < D; d++) q[d] = f->vec[3][d] * scale[i];
+    assert_int_equal(lk_engine_search_vector(f->e, q, NULL, 10, -1, hits, &n, &eb), LK_EINVAL);
+    assert_non_null(strstr(eb.msg, "not finite and normalised"));
+  }
+  memcpy(q, f->vec[3], sizeof q);
+  q[5] = NAN;
+  assert_int_equal(lk_engine_search_vector(f->e, q, NULL, 10, -1, hits, &n, &eb), LK_EINVAL);
+  q[5] = INFINITY;
+  assert_int_equal(lk_engine_search_vector(f->e, q, NULL, 10, -1, hits, &n, &eb), LK_EINVAL);
+  assert_int_equal(lk_engine_search_vector(f->e, f->vec[3], NULL, 10, -1, hits, &n, &eb), 0);
+  for (int i = 0; i < n; i++) assert_true(isfinite(hits[i].score) && hits[i].score >= -1.0001f && hits[i].score <= 1.0001f);
+}
+
 static void test_filters(void **state) {
   fixture *f = *state;
   lk_filter flt = {0};
@@ -326,6 +349,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counts),      cmocka_unit_test(test_unfiltered_matches_bruteforce),
       cmocka_unit_test(test_filters),     cmocka_unit_test(test_filter_errors),
+      cmocka_unit_test(test_query_must_be_unit),
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
       cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_json_year),
       cmocka_unit_test(test_ivf_filters),

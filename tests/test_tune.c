@@ -362,7 +362,7 @@ static void test_split(void **state) {
   }
   free(outs[0]);
   free(outs[1]);
-  assert_int_equal(lk_tune_split_csv(lk_test_path("%s/none.csv", dir), 5, 1, stdout, NULL, NULL), LK_EIO);
+  assert_int_equal(lk_tune_split_csv(lk_test_path("%s/none.csv", dir), 5, 1, stdout, NULL, NULL), LK_ENOTFOUND);
   lk_test_rmtree(dir);
   free(dir);
 }

@@ -7,6 +7,7 @@
  * (the photo path excepted: it is a file name). */
 #include "catalog/catalog_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -146,15 +147,44 @@ int lk_catalog_delete_item(lk_catalog *c, int64_t id) {
   return c ? c->ops->delete_item(c, id) : LK_EINVAL;
 }
 
+int lk_catalog_vector_check(int64_t id, const float *v, int dim, int norm, lk_errbuf *err) {
+  double s = 0;
+  for (int i = 0; i < dim; i++) {
+    if (!isfinite(v[i]))
+      return lk_err_set(err, LK_ECORRUPT, "item %lld: vector element %d of %d is %g, not a finite number",
+                        (long long)id, i, dim, (double)v[i]);
+    s += (double)v[i] * v[i];
+  }
+  if (norm && !(fabs(sqrt(s) - 1) <= LK_CATALOG_NORM_TOL))
+    return lk_err_set(err, LK_ECORRUPT, "item %lld: vector has norm %g, not 1 (vectors are normalised)",
+                      (long long)id, sqrt(s));
+  return 0;
+}
+
+/* A vector read from the backend: checked, the message on the handle naming the item. */
+static int read_check(lk_catalog *c, int64_t id, const float *v, int dim, int norm) {
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_vector_check(id, v, dim, norm, &eb);
+  if (rc)
+    lk_err_set(&c->err, rc, "catalog: %s: the catalog is damaged; index the photos again into a new catalog",
+               eb.msg);
+  return rc;
+}
+
 int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) {
   if (!c || !v || dim <= 0 || dim > LK_CATALOG_MAX_DIM)
     return c ? lk_err_set(&c->err, LK_EINVAL, "catalog: bad vector (dim %d)", dim) : LK_EINVAL;
+  lk_errbuf eb = {0};
+  if (lk_catalog_vector_check(id, v, dim, 0, &eb)) /* never store what no reader accepts */
+    return lk_err_set(&c->err, LK_EINVAL, "catalog: refusing to store %s", eb.msg);
   return c->ops->put_vector(c, id, v, dim);
 }
 
 int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap) {
   if (!c || (!v && cap > 0)) return LK_EINVAL;
-  return c->ops->get_vector(c, id, v, cap);
+  int dim = c->ops->get_vector(c, id, v, cap);
+  if (dim > 0 && read_check(c, id, v, dim, 0)) return LK_ECORRUPT;
+  return dim;
 }
 
 int lk_catalog_delete_all_vectors(lk_catalog *c) {
@@ -190,10 +220,34 @@ int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx) {
   return rc;
 }
 
-int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
-  if (!c || !cb) return LK_EINVAL;
-  return c->ops->foreach_vector(c, cb, ctx);
+typedef struct checked_cb {
+  lk_catalog *c;
+  lk_vector_cb cb;
+  void *ctx;
+  int norm;
+} checked_cb;
+
+static int vector_checked(void *ctx, int64_t id, const float *v, int dim) {
+  checked_cb *k = ctx;
+  if (read_check(k->c, id, v, dim, k->norm)) return LK_ECORRUPT;
+  int rc = k->cb(k->ctx, id, v, dim);
+  if (rc < 0 && !k->c->err.msg[0]) /* the callback's own refusal, named for the caller */
+    lk_err_set(&k->c->err, rc, "catalog: item %lld: vector of %d floats refused: %s", (long long)id, dim,
+               lk_strerror(rc));
+  return rc;
 }
+
+static int foreach_checked(lk_catalog *c, lk_vector_cb cb, void *ctx, int norm) {
+  if (!c || !cb) return LK_EINVAL;
+  checked_cb k = {c, cb, ctx, norm};
+  lk_err_clear(&c->err);
+  return c->ops->foreach_vector(c, vector_checked, &k);
+}
+
+int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) { return foreach_checked(c, cb, ctx, 0); }
+int lk_catalog_foreach_unit_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) { return foreach_checked(c, cb, ctx, 1); }
+
+static int no_op(void *ctx, int64_t id, const float *v, int dim) { return 0; }
 
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors) {
   return c ? c->ops->counts(c, items, vectors, errors) : LK_EINVAL;
@@ -225,6 +279,7 @@ static int text_scan_cb(void *ctx, const lk_item *it) {
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
   if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
   int rc = c->ops->check(c);
+  if (!rc) rc = lk_catalog_foreach_unit_vector(c, no_op, NULL);
   if (rc) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
   text_scan t = {0};
   if ((rc = c->ops->foreach_item(c, text_scan_cb, &t))) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
@@ -249,9 +304,27 @@ int lk_catalog_version(lk_catalog *c, int64_t *version) {
   return c->ops->version ? c->ops->version(c, version) : unsupported(c);
 }
 
+typedef struct checked_change {
+  lk_catalog *c;
+  lk_change_cb cb;
+  void *ctx;
+} checked_change;
+
+static int change_checked(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
+  checked_change *k = ctx;
+  if (v && dim > 0 && read_check(k->c, id, v, dim, 0)) return LK_ECORRUPT;
+  int rc = k->cb(k->ctx, id, it, v, dim);
+  if (rc < 0 && !k->c->err.msg[0])
+    lk_err_set(&k->c->err, rc, "catalog: item %lld: change refused: %s%s", (long long)id, lk_strerror(rc),
+               rc == LK_ECORRUPT ? " (a vector that is not normalised?)" : "");
+  return rc;
+}
+
 int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx, int64_t *version) {
   if (!c || !cb || !version || since < 0) return LK_EINVAL;
-  return c->ops->changes ? c->ops->changes(c, since, cb, ctx, version) : unsupported(c);
+  checked_change k = {c, cb, ctx};
+  lk_err_clear(&c->err);
+  return c->ops->changes ? c->ops->changes(c, since, change_checked, &k, version) : unsupported(c);
 }
 
 int lk_catalog_wait_change(lk_catalog *c, int timeout_ms) {

@@ -76,7 +76,15 @@ int lk_catalog_put_item(lk_catalog *c, const lk_item *it);
 int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it);
 void lk_item_clear(lk_item *it);
 int lk_catalog_delete_item(lk_catalog *c, int64_t id); /* item + vector */
+/* Every vector written or read is checked to be finite (LK_EINVAL on put, LK_ECORRUPT on
+ * read, the message naming the item); readers that score (search/engine.c) and `check` also
+ * want them normalised (lk_catalog_vector_check with norm = 1). */
 int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim);
+/* 0 when v's dim floats are finite and, if norm, have an L2 norm of 1 (to
+ * LK_CATALOG_NORM_TOL); else LK_ECORRUPT with "item ID: ..." saying what is wrong in err (which
+ * may be NULL). */
+#define LK_CATALOG_NORM_TOL 1e-3
+int lk_catalog_vector_check(int64_t id, const float *v, int dim, int norm, lk_errbuf *err);
 /* Vector of one item into v (cap floats); returns dim or LK_ENOTFOUND. */
 int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap);
 int lk_catalog_delete_all_vectors(lk_catalog *c);
@@ -89,10 +97,12 @@ int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx);
 /* v is valid only during the callback. */
 typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
+/* The same for readers that score: a vector that is not normalised is LK_ECORRUPT, named. */
+int lk_catalog_foreach_unit_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
 /* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree;
- * text is UTF-8, LK_ECORRUPT naming the first item otherwise). */
+ * every vector is finite and normalised; text is UTF-8): LK_ECORRUPT naming the first bad item. */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
 
 /* Change following (PostgreSQL catalogs; SQLite ones answer LK_EUNSUPPORTED).

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/file.h"
 #include "util/size.h"
 
 #define CSV_CHUNK 65536
@@ -131,12 +132,11 @@ int lk_csv_open(const char *path, const lk_csv_limits *lim, lk_csv **out, lk_err
     free(c);
     return lk_err_set(err, LK_ENOMEM, "csv: out of memory");
   }
-  c->f = fopen(path, "rb");
-  if (!c->f) {
-    int e = errno;
+  rc = lk_file_fopen(path, &c->f, NULL, err); /* regular files only: a FIFO never blocks */
+  if (rc) {
     free(c->chunk);
     free(c);
-    return lk_err_set(err, e == ENOENT ? LK_ENOTFOUND : LK_EIO, "%s: %s", path, strerror(e));
+    return rc;
   }
   csv_init(c, lim);
   *out = c;

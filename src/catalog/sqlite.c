@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "util/file.h"
 #include "util/size.h"
 
 #define SCHEMA_VERSION 1
@@ -231,10 +232,10 @@ rollback:
 }
 
 int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
-  struct stat st;
-  if (flags == LK_CATALOG_READONLY && stat(path, &st) != 0)
-    return lk_err_set(err, errno == ENOENT ? LK_ENOTFOUND : LK_EIO, "catalog: %s: %s", path,
-                      strerror(errno));
+  int exists, frc = lk_file_check(path, &exists, err); /* SQLite's own open would block on a FIFO */
+  if (frc) return frc;
+  if (flags == LK_CATALOG_READONLY && !exists)
+    return lk_err_set(err, LK_ENOTFOUND, "catalog: %s: %s", path, strerror(ENOENT));
   sq_catalog *c = calloc(1, sizeof *c);
   if (!c) return lk_err_set(err, LK_ENOMEM, "catalog: out of memory");
   c->base.ops = &sq_ops;

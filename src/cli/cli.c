@@ -2,10 +2,14 @@
  * subcommands (cli.h). */
 #include "cli/cli.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "lookalike.h"
+#include "util/num.h"
 
 int lk_cli_exit_code(int rc) {
   switch (rc) {
@@ -21,6 +25,57 @@ int lk_cli_exit_code(int rc) {
 int lk_cli_usage(const char *cmd, const char *msg) {
   fprintf(stderr, "lookalike %s: %s\n(see `lookalike %s --help`)\n", cmd, msg, cmd);
   return LK_EX_USAGE;
+}
+
+static int bad_number(const char *cmd, const char *opt, const char *s, const char *what, double lo, double hi) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s must be %s in %g..%g (got '%.40s')", opt, what, lo, hi, s);
+  return lk_cli_usage(cmd, msg);
+}
+
+int lk_cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+  return lk_num_int(s, lo, hi, out) ? bad_number(cmd, opt, s, "an integer", (double)lo, (double)hi) : 0;
+}
+
+int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
+  long v;
+  if (lk_cli_long(cmd, opt, s, lo, hi, &v)) return LK_EX_USAGE;
+  *out = (int)v;
+  return 0;
+}
+
+int lk_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+  if (!lk_num_u64(s, out)) return 0;
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s must be an integer in 0..18446744073709551615 (got '%.40s')", opt, s);
+  return lk_cli_usage(cmd, msg);
+}
+
+int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+  return lk_num_double(s, lo, hi, out) ? bad_number(cmd, opt, s, "a finite number", lo, hi) : 0;
+}
+
+int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
+  double v;
+  if (lk_cli_double(cmd, opt, s, lo, hi, &v)) return LK_EX_USAGE;
+  if (fabs(v) > FLT_MAX) return bad_number(cmd, opt, s, "a finite number", lo, hi); /* inf as a float */
+  *out = (float)v;
+  return 0;
+}
+
+int lk_cli_int_list(const char *s, char sep, int n, long lo, long hi, int *out) {
+  char tok[32];
+  for (int i = 0; i < n; i++) {
+    const char *e = i + 1 < n ? strchr(s, sep) : s + strlen(s);
+    long v;
+    if (!e || (size_t)(e - s) >= sizeof tok) return -1;
+    memcpy(tok, s, (size_t)(e - s));
+    tok[e - s] = '\0';
+    if (lk_num_int(tok, lo, hi, &v)) return -1;
+    out[i] = (int)v;
+    s = e + 1;
+  }
+  return 0;
 }
 
 double lk_cli_now(void) {

@@ -3,6 +3,8 @@
 #ifndef LK_CLI_CLI_H
 #define LK_CLI_CLI_H
 
+#include <stdint.h>
+
 /* Exit codes (documented in `lookalike --help`). */
 enum { LK_EX_OK = 0, LK_EX_FAIL = 1, LK_EX_USAGE = 2, LK_EX_NOTFOUND = 3, LK_EX_BADINPUT = 4,
        LK_EX_INTR = 130 };
@@ -11,6 +13,16 @@ enum { LK_EX_OK = 0, LK_EX_FAIL = 1, LK_EX_USAGE = 2, LK_EX_NOTFOUND = 3, LK_EX_
 int lk_cli_exit_code(int rc);
 /* Prints "lookalike CMD: MSG (see `lookalike CMD --help`)" to stderr; returns LK_EX_USAGE. */
 int lk_cli_usage(const char *cmd, const char *msg);
+/* Number options: s must be a whole integer / finite number in [lo, hi] (util/num.h); else
+ * prints "lookalike CMD: OPT must be ... (got 'S')" like lk_cli_usage and returns LK_EX_USAGE. */
+int lk_cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+int lk_cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int lk_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+int lk_cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
+int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+/* Exactly n integers in [lo, hi] separated by sep ("3/8", "10,20,30,40", "800x600") into
+ * out: 0, or -1 (the caller says what the option wants). */
+int lk_cli_int_list(const char *s, char sep, int n, long lo, long hi, int *out);
 /* Seconds on a monotonic clock. */
 double lk_cli_now(void);
 /* Redraws "LABEL [####    ] done/total  S s, ETA S s" on stderr (t0: lk_cli_now() at the

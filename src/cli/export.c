@@ -73,12 +73,7 @@ int lk_cli_export(int argc, char **argv) {
       break;
     case 'o': o.out = optarg; break;
     case 'n': o.name = optarg; break;
-    case 'b': {
-      char *end;
-      o.batch = strtol(optarg, &end, 10);
-      if (!*optarg || *end || o.batch < 1 || o.batch > 10000000) return lk_cli_usage("export", "--batch must be 1..10000000");
-      break;
-    }
+    case 'b': if (lk_cli_long("export", "--batch", optarg, 1, 10000000, &o.batch)) return LK_EX_USAGE; break;
     case 'j': json = 1; break;
     case 'h': fputs(EXPORT_HELP, stdout); return LK_EX_OK;
     default: return lk_cli_usage("export", "unknown option");

@@ -52,6 +52,9 @@ static const char *USAGE =
     "--db takes a SQLite file or a postgresql://user@host/db URL (docs/DEPLOY.md).\n"
     "Models are found in --models DIR, $LOOKALIKE_MODELS, ./models, ../shared/models.\n"
     "\n"
+    "Number options must be finite and in range (inf, nan, 1e39, 8x are usage errors);\n"
+    "files must be regular files (a FIFO, folder or device is refused, or skipped by index).\n"
+    "\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 bad input file,\n"
     "            130 interrupted (progress is kept; run again to resume)\n";
 
@@ -149,31 +152,32 @@ static int cmd_index(int argc, char **argv) {
       if (strcmp(optarg, "pad") && strcmp(optarg, "squash")) return lk_cli_usage("index", "--preprocess is pad or squash");
       pre = optarg;
       break;
-    case 'C': color_weight = (float)atof(optarg); if (color_weight < 0) return lk_cli_usage("index", "--color-weight must be >= 0"); break;
+    case 'C': if (lk_cli_float("index", "--color-weight", optarg, 0, 1e4, &color_weight)) return LK_EX_USAGE; break;
     case 'F': flip = 1; break;
     case 'X':
       compute = lk_recipe_compute_parse(optarg);
       if (compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
       break;
     case 'K': {
-      char slash;
-      if (sscanf(optarg, "%d%c%d", &o.shard, &slash, &o.shards) != 3 || slash != '/' || o.shards < 1 ||
-          o.shards > 1000000 || o.shard < 1 || o.shard > o.shards)
-        return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N (e.g. 3/8)");
+      int kn[2];
+      if (lk_cli_int_list(optarg, '/', 2, 1, 1000000, kn) || kn[0] > kn[1])
+        return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N <= 1000000 (e.g. 3/8)");
+      o.shard = kn[0];
+      o.shards = kn[1];
       break;
     }
-    case 'n': o.limit = atol(optarg); if (o.limit < 0) return lk_cli_usage("index", "--limit must be >= 0"); break;
+    case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o.limit)) return LK_EX_USAGE; break;
     case 'p': o.prune = 1; break;
     case 'N':
       if ((o.encoding = lk_utf8_enc_parse(optarg)) < 0)
         return lk_cli_usage("index", "--encoding is auto, utf-8, cp1252 (windows-1252) or latin1 (iso-8859-1)");
       break;
     case 'T': o.strict = 1; break;
-    case 'S': o.sample = atol(optarg); if (o.sample < 0) return lk_cli_usage("index", "--sample must be >= 0"); break;
-    case 'E': o.seed = strtoull(optarg, NULL, 10); break;
-    case 'b': o.batch = atoi(optarg); if (o.batch < 1 || o.batch > 256) return lk_cli_usage("index", "--batch must be 1..256"); break;
+    case 'S': if (lk_cli_long("index", "--sample", optarg, 0, LONG_MAX, &o.sample)) return LK_EX_USAGE; break;
+    case 'E': if (lk_cli_u64("index", "--seed", optarg, &o.seed)) return LK_EX_USAGE; break;
+    case 'b': if (lk_cli_int("index", "--batch", optarg, 1, 256, &o.batch)) return LK_EX_USAGE; break;
     case 'B': if (parse_backend(optarg, &o.backend)) return lk_cli_usage("index", "--backend is ref or dnnl"); break;
-    case 't': o.workers = atoi(optarg); if (o.workers < 1 || o.workers > 16) return lk_cli_usage("index", "--threads must be 1..16"); break;
+    case 't': if (lk_cli_int("index", "--threads", optarg, 1, 16, &o.workers)) return LK_EX_USAGE; break;
     case 'j': ui.json = 1; break;
     case 'q': ui.quiet = 1; break;
     case 'v': ui.verbose = 1; break;
@@ -210,7 +214,7 @@ static int cmd_index(int argc, char **argv) {
              "                   VNNI, fastest), fp32, or exact (TFLite's integer arithmetic, bit\n"
              "                   for bit; ~3.5x slower, same search quality)\n"
              "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"
-             "  --color-weight W weight of the colour histogram part (default 0.3)\n"
+             "  --color-weight W weight of the colour histogram part, 0..10000 (default 0.3)\n"
              "  --flip           average the CNN part over the photo and its mirror image\n"
              "  --models DIR     folder with the .tflite files\n"
              "  --batch N        photos per inference batch (default 8)\n"
@@ -301,15 +305,6 @@ static int cmd_index(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- search / similar */
 
-/* --prior W: the label-prior weight of a tuned catalog (0 = off). */
-static int parse_prior(const char *s, float *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end || !(v >= 0 && v <= 100)) return -1;
-  *out = (float)v;
-  return 0;
-}
-
 typedef struct query_opts {
   const char *db, *models;
   int k, json, backend, index, multi_crop, garment;
@@ -337,17 +332,16 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     switch (c) {
     case 'd': q->db = optarg; break;
     case 'm': q->models = optarg; break;
-    case 'k': q->k = atoi(optarg); if (q->k < 1 || q->k > 10000) return lk_cli_usage(cmd, "-k must be 1..10000"); break;
+    case 'k': if (lk_cli_int(cmd, "-k", optarg, 1, 10000, &q->k)) return LK_EX_USAGE; break;
     case 'w': if (lk_filter_add(&q->filter, optarg, &eb)) return lk_cli_usage(cmd, lk_err_msg(&eb)); break;
     case 'j': q->json = 1; break;
     case 'B': if (parse_backend(optarg, &q->backend)) return lk_cli_usage(cmd, "--backend is ref or dnnl"); break;
     case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
-    case 'P': if (parse_prior(optarg, &q->prior)) return lk_cli_usage(cmd, "--prior must be a number in 0..100"); break;
+    case 'P': if (lk_cli_float(cmd, "--prior", optarg, 0, 100, &q->prior)) return LK_EX_USAGE; break;
     case 'U': q->multi_crop = 1; break;
     case 'G': if (lk_engine_garment_parse(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
     case 'c':
-      if (sscanf(optarg, "%d,%d,%d,%d", &q->crop[0], &q->crop[1], &q->crop[2], &q->crop[3]) != 4 ||
-          q->crop[2] <= 0 || q->crop[3] <= 0)
+      if (lk_cli_int_list(optarg, ',', 4, -1000000, 1000000, q->crop) || q->crop[2] <= 0 || q->crop[3] <= 0)
         return lk_cli_usage(cmd, "--crop is X,Y,W,H in pixels of the photo");
       q->has_crop = 1;
       break;
@@ -474,6 +468,19 @@ out:
 
 /* ---------------------------------------------------------------- info / check */
 
+/* `check`: the stored recipe parses, reads back the same and has the recorded id. */
+static int check_recipe(lk_catalog *cat, lk_errbuf *eb) {
+  char *recipe = NULL, *rid = NULL;
+  int rc = lk_catalog_get_meta(cat, "recipe", &recipe);
+  if (rc == LK_ENOTFOUND) return 0; /* an empty catalog: nothing indexed yet */
+  if (!rc && (rc = lk_catalog_get_meta(cat, "recipe_id", &rid)) == LK_ENOTFOUND) rc = 0;
+  if (rc) lk_err_set(eb, rc, "%s", lk_catalog_errmsg(cat));
+  else rc = lk_recipe_check_stored(recipe, rid, eb);
+  free(recipe);
+  free(rid);
+  return rc;
+}
+
 static int cmd_info_check(int is_check, int argc, char **argv) {
   const char *cmd = is_check ? "check" : "info";
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
@@ -485,7 +492,9 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     else if (c == 'j') json = 1;
     else if (c == 'h') {
       printf(is_check ? "usage: lookalike check --db catalog.db [--json]\n\nVerifies the SQLite file, "
-                        "the schema and that every vector belongs to an item and has the recipe's size.\n"
+                        "the schema and that every vector belongs to an item, has the recipe's size and\n"
+                        "is finite and normalised, and that the recipe reads back with its recorded id;\n"
+                        "the first bad item is named.\n"
                       : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
                         "recipe and embedding size of a catalog.\n");
       return LK_EX_OK;
@@ -504,6 +513,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   }
   if (is_check) {
     rc = lk_catalog_check(cat, &eb);
+    if (!rc) rc = check_recipe(cat, &eb);
     if (json) {
       json_t *j = json_pack("{s:b}", "ok", rc == 0);
       if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
@@ -674,22 +684,22 @@ static int cmd_eval(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1) {
     switch (c) {
     case 'd': db = optarg; break;
-    case 'n': sample = atol(optarg); break;
-    case 's': seed = strtoull(optarg, NULL, 10); break;
+    case 'n': if (lk_cli_long("eval", "--sample", optarg, 0, LONG_MAX, &sample)) return LK_EX_USAGE; break;
+    case 's': if (lk_cli_u64("eval", "--seed", optarg, &seed)) return LK_EX_USAGE; break;
     case 'f': fields_arg = optarg; break;
     case 'p': same_dir = optarg; break;
     case 'j': json = 1; break;
     case 'M': md = 1; break;
     case 'm': eo.models_dir = optarg; break;
-    case 'b': breakdown = atol(optarg); break;
+    case 'b': if (lk_cli_long("eval", "--breakdown", optarg, 0, 1000000, &breakdown)) return LK_EX_USAGE; break;
     case 'B': if (parse_backend(optarg, &eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
     case 'X': if (lk_engine_index_parse(optarg, &eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
-    case 'P': if (parse_prior(optarg, &eo.prior)) return lk_cli_usage("eval", "--prior must be a number in 0..100"); break;
+    case 'P': if (lk_cli_float("eval", "--prior", optarg, 0, 100, &eo.prior)) return LK_EX_USAGE; break;
     case 'U': scope.multi_crop = 1; break;
     case 'T': street_dir = optarg; break;
     case 'G': if (lk_engine_garment_parse(optarg, &eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
-    case 'L': limit = atol(optarg); if (limit < 0) return lk_cli_usage("eval", "--limit must be >= 0"); break;
-    case 'H': scope.holdout_mod = atoi(optarg); if (scope.holdout_mod < 0) return lk_cli_usage("eval", "--holdout-mod must be >= 0"); break;
+    case 'L': if (lk_cli_long("eval", "--limit", optarg, 0, LONG_MAX, &limit)) return LK_EX_USAGE; break;
+    case 'H': if (lk_cli_int("eval", "--holdout-mod", optarg, 0, 1000000, &scope.holdout_mod)) return LK_EX_USAGE; break;
     case 'S':
       if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
       else if (!strcmp(optarg, "train")) scope.split = LK_EVAL_SPLIT_TRAIN;

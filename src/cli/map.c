@@ -4,6 +4,7 @@
  * reports how many of each point's 10 map neighbours share its articleType, next to the same
  * figure in the full embedding. */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +146,6 @@ static int parse(int argc, char **argv, opts *o) {
   *o = (opts){.color_by = "articleType", .iters = 1000, .perplexity = 30, .eval_sample = 2000};
   optind = 1;
   int ch;
-  char *end;
   while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
     switch (ch) {
       case 'd': o->db = optarg; break;
@@ -155,30 +155,28 @@ static int parse(int argc, char **argv, opts *o) {
       case 'r': o->recompute = 1; break;
       case 'j': o->json = 1; break;
       case 't':
-        o->thumbs = (int)strtol(optarg, &end, 10);
-        if (*end || o->thumbs < 0 || o->thumbs > 100000) return usage("--thumbs wants a count");
+        if (lk_cli_int("map", "--thumbs", optarg, 0, 100000, &o->thumbs)) return LK_EX_USAGE;
         break;
       case 'S':
-        o->seed = strtoull(optarg, &end, 10);
-        if (*end) return usage("--seed wants an integer");
+        if (lk_cli_u64("map", "--seed", optarg, &o->seed)) return LK_EX_USAGE;
         break;
       case 'p':
-        o->perplexity = strtod(optarg, &end);
-        if (*end || !(o->perplexity >= 2 && o->perplexity <= 1000)) return usage("--perplexity wants 2..1000");
+        if (lk_cli_double("map", "--perplexity", optarg, 2, 1000, &o->perplexity)) return LK_EX_USAGE;
         break;
       case 'i':
-        o->iters = (int)strtol(optarg, &end, 10);
-        if (*end || o->iters < 1 || o->iters > 100000) return usage("--iters wants 1..100000");
+        if (lk_cli_int("map", "--iters", optarg, 1, 100000, &o->iters)) return LK_EX_USAGE;
         break;
       case 'e':
-        o->eval_sample = (int)strtol(optarg, &end, 10);
-        if (*end || o->eval_sample < 0) return usage("--eval-sample wants a count");
+        if (lk_cli_int("map", "--eval-sample", optarg, 0, INT_MAX, &o->eval_sample)) return LK_EX_USAGE;
         break;
-      case 'z':
-        if (sscanf(optarg, "%dx%d", &o->width, &o->height) != 2 || o->width < 400 || o->height < 300 ||
-            o->width > 20000 || o->height > 20000)
+      case 'z': {
+        int wh[2];
+        if (lk_cli_int_list(optarg, 'x', 2, 300, 20000, wh) || wh[0] < 400)
           return usage("--size wants WxH (400x300 to 20000x20000)");
+        o->width = wh[0];
+        o->height = wh[1];
         break;
+      }
       case 'h': fputs(HELP, stdout); return -1;
       default: return usage("unknown option");
     }

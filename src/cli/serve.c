@@ -15,6 +15,7 @@
 #include "cli/serve.h"
 
 #include "cli/cli.h"
+#include "util/num.h"
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
@@ -63,9 +64,8 @@ static int usage(const char *msg) { return lk_cli_usage("serve", msg); }
 
 /* Strict integer option in [lo, hi]. */
 static int int_opt(const char *s, long lo, long hi, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || v < lo || v > hi) return -1;
+  long v;
+  if (lk_num_int(s, lo, hi, &v)) return -1;
   *out = (int)v;
   return 0;
 }
@@ -115,13 +115,7 @@ int lk_cli_serve(int argc, char **argv) {
     case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
     case 'q': quiet = 1; break;
     case 'X': if (lk_engine_index_parse(optarg, &index)) return usage("--index is auto, exact or ivf"); break;
-    case 'P': {
-      char *end;
-      double v = strtod(optarg, &end);
-      if (end == optarg || *end || !(v >= 0 && v <= 100)) return usage("--prior must be a number in 0..100");
-      prior = (float)v;
-      break;
-    }
+    case 'P': if (lk_cli_float("serve", "--prior", optarg, 0, 100, &prior)) return LK_EX_USAGE; break;
     case 'G': if (lk_engine_garment_parse(optarg, &garment)) return usage("--garment is on or off"); break;
     case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
     case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;

@@ -3,6 +3,7 @@
  * splits before and after, and writes a tuned catalog whose recipe carries the projection
  * (tune/tune.h). Also prints the fixed train/test split of a styles table (--split). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,11 @@ static const char *HELP =
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
 
 static int usage(const char *msg) { return lk_cli_usage("tune", msg); }
+/* Number options: whole, finite and in range, or a usage error (cli.h). */
+static int num(const char *s, const char *opt, long lo, long hi, int *out) { return lk_cli_int("tune", opt, s, lo, hi, out); }
+static int real(const char *s, const char *opt, double lo, double hi, float *out) {
+  return lk_cli_float("tune", opt, s, lo, hi, out);
+}
 
 typedef struct progress_ctx {
   int quiet;
@@ -263,13 +269,13 @@ int lk_cli_tune(int argc, char **argv) {
     case 'd': db = optarg; break;
     case 'o': out = optarg; break;
     case 'l': labels_arg = optarg; break;
-    case 'n': to.dims = atoi(optarg); break;
+    case 'n': if (num(optarg, "--dims", 1, LK_PROJ_MAX_DIM, &to.dims)) return LK_EX_USAGE; break;
     case O_SPLIT:
       if (strcmp(optarg, "test") && strcmp(optarg, "train")) return usage("--split is test or train");
       split = optarg;
       break;
     case O_STYLES: styles = optarg; break;
-    case O_HOLD: mod = atoi(optarg); if (mod < 0) return usage("--holdout-mod must be >= 0"); break;
+    case O_HOLD: if (num(optarg, "--holdout-mod", 0, 1000000, &mod)) return LK_EX_USAGE; break;
     case O_RECOUT: recipe_out = optarg; break;
     case O_WEIGHTS: weights_arg = optarg; break;
     case O_PRIOR: prior_arg = optarg; break;
@@ -279,26 +285,25 @@ int lk_cli_tune(int argc, char **argv) {
       else if (!strcmp(optarg, "pca")) to.method = LK_TRAIN_PCA;
       else return usage("--method is softmax or pca");
       break;
-    case O_HIDDEN: to.hidden = atoi(optarg); break;
-    case O_EPOCHS: to.epochs = atoi(optarg); break;
-    case O_BATCH: to.batch = atoi(optarg); break;
-    case O_LR: to.lr = (float)atof(optarg); break;
-    case O_WD: to.weight_decay = (float)atof(optarg); break;
-    case O_SCALE: to.scale = (float)atof(optarg); break;
-    case O_MARGIN: to.margin = (float)atof(optarg); break;
-    case O_KEEP: keep_color = (float)atof(optarg); if (!(keep_color >= 0)) return usage("--keep-color must be >= 0"); break;
+    case O_HIDDEN: if (num(optarg, "--hidden", 0, LK_PROJ_MAX_DIM, &to.hidden)) return LK_EX_USAGE; break;
+    case O_EPOCHS: if (num(optarg, "--epochs", 1, 10000, &to.epochs)) return LK_EX_USAGE; break;
+    case O_BATCH: if (num(optarg, "--batch", 2, 65536, &to.batch)) return LK_EX_USAGE; break;
+    case O_LR: if (real(optarg, "--lr", 1e-9, 10, &to.lr)) return LK_EX_USAGE; break;
+    case O_WD: if (real(optarg, "--weight-decay", 0, 10, &to.weight_decay)) return LK_EX_USAGE; break;
+    case O_SCALE: if (real(optarg, "--scale", 1e-3, 1000, &to.scale)) return LK_EX_USAGE; break;
+    case O_MARGIN: if (real(optarg, "--margin", -10, 10, &to.margin)) return LK_EX_USAGE; break;
+    case O_KEEP: if (real(optarg, "--keep-color", 0, 1000, &keep_color)) return LK_EX_USAGE; break;
     case O_PRESCALE:
-      prescale = atoi(optarg);
-      if (prescale < 0 || prescale > 4096) return usage("--prescale must be 0..4096");
+      if (num(optarg, "--prescale", 0, 4096, &prescale)) return LK_EX_USAGE;
       break;
-    case O_DROP: to.dropout = (float)atof(optarg); break;
-    case O_IDROP: to.input_dropout = (float)atof(optarg); break;
-    case O_SEED: to.seed = strtoull(optarg, NULL, 10); break;
-    case O_EVAL: eval_sample = atol(optarg); if (eval_sample < 0) return usage("--eval-sample must be >= 0"); break;
+    case O_DROP: if (real(optarg, "--dropout", 0, 0.999, &to.dropout)) return LK_EX_USAGE; break;
+    case O_IDROP: if (real(optarg, "--input-dropout", 0, 0.999, &to.input_dropout)) return LK_EX_USAGE; break;
+    case O_SEED: if (lk_cli_u64("tune", "--seed", optarg, &to.seed)) return LK_EX_USAGE; break;
+    case O_EVAL: if (lk_cli_long("tune", "--eval-sample", optarg, 0, LONG_MAX, &eval_sample)) return LK_EX_USAGE; break;
     case O_NAME: name = optarg; break;
     case O_QUIET: pc.quiet = 1; break;
-    case O_VIEWS: views = atoi(optarg); if (views < 0 || views > 64) return usage("--views must be 0..64"); break;
-    case O_THREADS: threads = atoi(optarg); if (threads < 1 || threads > 64) return usage("--threads must be 1..64"); break;
+    case O_VIEWS: if (num(optarg, "--views", 0, 64, &views)) return LK_EX_USAGE; break;
+    case O_THREADS: if (num(optarg, "--threads", 1, 64, &threads)) return LK_EX_USAGE; break;
     case O_MODELS: models = optarg; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
@@ -331,8 +336,7 @@ int lk_cli_tune(int argc, char **argv) {
     int nw = split_list(weights_arg, wbuf, sizeof wbuf, wts, LK_TUNE_MAX_LABELS);
     if (nw != nl) return usage("--weights needs one number per label field");
     for (int i = 0; i < nw; i++) {
-      to.head_weight[i] = (float)atof(wts[i]);
-      if (!(to.head_weight[i] >= 0)) return usage("--weights must be >= 0");
+      if (real(wts[i], "--weights", 0, 1e4, &to.head_weight[i])) return LK_EX_USAGE;
     }
   }
   float priors_rep[8];
@@ -345,8 +349,7 @@ int lk_cli_tune(int argc, char **argv) {
       int np = split_list(prior_arg, pbuf, sizeof pbuf, pv, LK_TUNE_MAX_LABELS);
       if (np != 1 && np != nl) return usage("--prior needs one number, or one per label field");
       for (int i = 0; i < nl; i++) {
-        to.prior[i] = (float)atof(pv[np == 1 ? 0 : i]);
-        if (!(to.prior[i] >= 0 && to.prior[i] <= 100)) return usage("--prior must be in 0..100");
+        if (real(pv[np == 1 ? 0 : i], "--prior", 0, 100, &to.prior[i])) return LK_EX_USAGE;
       }
     }
     const char *rv[8];
@@ -356,8 +359,7 @@ int lk_cli_tune(int argc, char **argv) {
       for (char *tok = strtok(rbuf, ","); tok; tok = strtok(NULL, ",")) {
         if (npriors_rep == 8) return usage("--prior-report: at most 8 weights");
         rv[npriors_rep] = tok;
-        priors_rep[npriors_rep] = (float)atof(tok);
-        if (!(priors_rep[npriors_rep] > 0 && priors_rep[npriors_rep] <= 100)) return usage("--prior-report weights must be in (0, 100]");
+        if (real(tok, "--prior-report", 1e-6, 100, &priors_rep[npriors_rep])) return LK_EX_USAGE;
         npriors_rep++;
       }
     }

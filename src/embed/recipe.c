@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "nn/model.h"
+#include "util/file.h"
 #include "util/hash.h"
 
 #define MNV2_FILE "mobilenet_v2_1.0_224_quant.tflite"
@@ -110,13 +111,14 @@ int lk_recipe_preset(const char *name, lk_recipe *r, lk_errbuf *err) {
 int lk_recipe_load(const char *spec, lk_recipe *r, lk_errbuf *err) {
   size_t n = strlen(spec);
   if (n < 5 || strcmp(spec + n - 5, ".json")) return lk_recipe_preset(spec, r, err);
-  struct stat st;
-  if (stat(spec, &st)) return lk_err_set(err, LK_EIO, "%s: %s", spec, strerror(errno));
-  if (st.st_size > LK_RECIPE_MAX_JSON)
-    return lk_err_set(err, LK_ETOOBIG, "%s: larger than %d MiB", spec, LK_RECIPE_MAX_JSON >> 20);
+  uint8_t *buf;
+  size_t len;
+  int frc = lk_file_read(spec, LK_RECIPE_MAX_JSON, &buf, &len, NULL, err);
+  if (frc) return frc;
   json_error_t je;
-  json_t *o = json_load_file(spec, 0, &je);
-  if (!o) return lk_err_set(err, LK_EIO, "%s: %s", spec, je.text);
+  json_t *o = json_loadb((const char *)buf, len, 0, &je);
+  free(buf);
+  if (!o) return lk_err_set(err, LK_ECORRUPT, "%s line %d: %s", spec, je.line, je.text);
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (!text) return lk_err_set(err, LK_ENOMEM, "out of memory");
@@ -420,7 +422,12 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
       (rc = get_str(o, "preprocess", pre, sizeof pre, err)))
     goto out;
   r->preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
-  r->color_bins = (int)json_integer_value(json_object_get(o, "color_bins"));
+  json_t *cb = json_object_get(o, "color_bins");
+  if (cb && !json_is_integer(cb)) { /* 8.5 or "8" once read as 0: no colour part */
+    rc = lk_err_set(err, LK_ECORRUPT, "recipe: color_bins must be an integer in 0..16");
+    goto out;
+  }
+  r->color_bins = json_integer_value(cb) < 0 || json_integer_value(cb) > 16 ? -1 : (int)json_integer_value(cb);
   if ((rc = get_num(o, "color_weight", -1e4, 1e4, &r->color_weight, err))) goto out;
   r->flip = json_is_true(json_object_get(o, "flip"));
   if (r->color_bins < 0 || r->color_bins > 16) {
@@ -473,6 +480,46 @@ int lk_recipe_from_json(const char *text, lk_recipe *r, lk_errbuf *err) {
 out:
   json_decref(o);
   return rc;
+}
+
+int lk_recipe_verify(const lk_recipe *r, lk_errbuf *err) {
+  if (!isfinite(r->color_weight) || fabsf(r->color_weight) > 1e4f)
+    return lk_err_set(err, LK_EINVAL, "recipe: colour weight %g is not a finite number in -10000..10000",
+                      (double)r->color_weight);
+  for (int i = 0; i < r->nparts; i++)
+    if (!isfinite(r->part[i].weight) || fabsf(r->part[i].weight) > 1e4f || !isfinite(r->part[i].gem_p) ||
+        r->part[i].gem_p < 0 || r->part[i].gem_p > 100)
+      return lk_err_set(err, LK_EINVAL, "recipe: part %d: weight %g or GeM p %g is out of range", i,
+                        (double)r->part[i].weight, (double)r->part[i].gem_p);
+  char *a = lk_recipe_to_json(r), *b = NULL;
+  if (!a) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  lk_recipe back;
+  int rc = lk_recipe_from_json(a, &back, err);
+  if (!rc) {
+    b = lk_recipe_to_json(&back);
+    lk_recipe_clear(&back);
+    if (!b) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    else if (strcmp(a, b)) rc = lk_err_set(err, LK_EINVAL, "recipe: its JSON does not read back the same");
+  } else {
+    rc = LK_EINVAL;
+  }
+  free(a);
+  free(b);
+  return rc;
+}
+
+int lk_recipe_check_stored(const char *json, const char *id, lk_errbuf *err) {
+  lk_recipe r;
+  int rc = lk_recipe_from_json(json, &r, err);
+  if (rc) return rc == LK_ENOMEM ? rc : LK_ECORRUPT;
+  char have[17];
+  lk_recipe_id(&r, have);
+  rc = lk_recipe_verify(&r, err);
+  lk_recipe_clear(&r);
+  if (rc) return rc == LK_ENOMEM ? rc : LK_ECORRUPT;
+  if (id && strcmp(id, have))
+    return lk_err_set(err, LK_ECORRUPT, "recipe: the stored recipe's id is %s, but the catalog records %.32s", have, id);
+  return 0;
 }
 
 void lk_recipe_id(const lk_recipe *r, char out[17]) {

@@ -69,6 +69,14 @@ int lk_recipe_from_json(const char *json, lk_recipe *r, lk_errbuf *err);
 /* 16 hex digits of the SHA-256 of the canonical JSON (so a new projection is a new id). */
 void lk_recipe_id(const lk_recipe *r, char out[17]);
 
+/* 0 when r's canonical JSON parses back to the same JSON (so every number in it is finite and
+ * within the ranges lk_recipe_from_json accepts: none is lost on the way); else LK_EINVAL
+ * saying which. Run before a recipe is stored. */
+int lk_recipe_verify(const lk_recipe *r, lk_errbuf *err);
+/* A stored recipe (`lookalike check`): json parses, round-trips (lk_recipe_verify) and has the
+ * id id (NULL: not checked). LK_ECORRUPT with the reason. */
+int lk_recipe_check_stored(const char *json, const char *id, lk_errbuf *err);
+
 /* Frees the recipe's projection (NULL-safe, idempotent); the rest of *r is kept. */
 void lk_recipe_clear(lk_recipe *r);
 /* Deep copy (dst gets its own projection). dst is overwritten, not cleared first. */

@@ -23,6 +23,7 @@
 #include <webp/decode.h>
 
 #include "image/exif.h"
+#include "util/file.h"
 #include "util/size.h"
 
 #define DEF_MAX_BYTES ((size_t)64 << 20)
@@ -351,45 +352,12 @@ int lk_image_load(const char *path, const lk_image_limits *lim, int min_side, lk
                   lk_errbuf *err) {
   *out = (lk_image){0};
   lk_image_limits l = eff_limits(lim);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return lk_err_set(err, LK_EIO, "cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  int rc = 0;
-  uint8_t *buf = NULL;
-  size_t got = 0;
-  if (fstat(fd, &st) != 0) {
-    rc = lk_err_set(err, LK_EIO, "cannot stat %s: %s", path, strerror(errno));
-    goto done;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rc = lk_err_set(err, LK_EIO, "%s is not a regular file", path);
-    goto done;
-  }
-  if (st.st_size < 0 || (uint64_t)st.st_size > l.max_bytes) {
-    rc = lk_err_set(err, LK_ETOOBIG, "%s is %lld bytes, more than the limit %zu", path,
-                    (long long)st.st_size, l.max_bytes);
-    goto done;
-  }
-  size_t size = (size_t)st.st_size;
-  buf = malloc(size ? size : 1);
-  if (!buf) {
-    rc = lk_err_set(err, LK_ENOMEM, "out of memory reading %s", path);
-    goto done;
-  }
-  while (got < size) {
-    ssize_t n = read(fd, buf + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = lk_err_set(err, LK_EIO, "cannot read %s: %s", path, strerror(errno));
-      goto done;
-    }
-    if (n == 0) break; /* file shrank: decode what is there */
-    got += (size_t)n;
-  }
+  uint8_t *buf;
+  size_t got;
+  int rc = lk_file_read(path, l.max_bytes, &buf, &got, NULL, err);
+  if (rc) return rc;
   rc = lk_image_decode(buf, got, &l, min_side, out, err);
-done:
   free(buf);
-  close(fd);
   return rc;
 }
 

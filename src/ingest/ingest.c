@@ -20,6 +20,7 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "nn/model.h"
+#include "util/file.h"
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/rng.h"
@@ -648,23 +649,12 @@ static int load_photo(shared *sh, job *j, int side, lk_image *img, lk_errbuf *ie
   struct stat sb;
   uint8_t *buf = NULL;
   size_t len = 0;
-  int rc = 0;
-  FILE *fp = fopen(j->path, "rb");
-  if (!fp || fstat(fileno(fp), &sb) != 0) {
-    rc = lk_err_set(ie, LK_EIO, "cannot open: %s", strerror(errno));
-  } else {
+  /* A FIFO, directory or device named like a photo is refused here, without blocking. */
+  int rc = lk_file_read(j->path, 64u << 20, &buf, &len, &sb, ie);
+  if (!rc) {
     j->size = (int64_t)sb.st_size;
     j->mtime = (int64_t)sb.st_mtime;
-    if (sb.st_size > (off_t)(64u << 20)) {
-      rc = lk_err_set(ie, LK_ETOOBIG, "file of %lld bytes exceeds the 64 MiB limit", (long long)sb.st_size);
-    } else {
-      len = (size_t)sb.st_size;
-      buf = malloc(len ? len : 1);
-      if (!buf) rc = lk_err_set(ie, LK_ENOMEM, "out of memory");
-      else if (fread(buf, 1, len, fp) != len) rc = lk_err_set(ie, LK_EIO, "short read");
-    }
   }
-  if (fp) fclose(fp);
   if (!rc) {
     lk_hash_sha256_hex(buf, len, j->hash);
     const old_item *old = find_old(sh->olds, j->id);
@@ -724,7 +714,9 @@ static void *worker_main(void *arg) {
         sh->st->unchanged++;
       } else {
         sh->st->failed++;
-        report(o, j->id, "%s: %s; skipped", j->path, lk_err_msg(&ie));
+        const char *why = lk_err_msg(&ie); /* file errors name the path already */
+        if (strstr(why, j->path)) report(o, j->id, "%s; skipped", why);
+        else report(o, j->id, "%s: %s; skipped", j->path, why);
         fill_item(&it, j, "error", lk_err_msg(&ie));
       }
       write_locked(sh, &it, NULL, 0);
@@ -769,6 +761,9 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (batch > 256) batch = 256;
 
   if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
+  /* a recipe whose numbers do not survive its JSON (inf, NaN, out of range) would be stored
+   * without them: refused before the catalog is created */
+  if (o->recipe && (rc = lk_recipe_verify(o->recipe, err))) return rc;
   if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
   if ((rc = scan_photos(o, &photos, &st->unnamed, err))) goto out;
   st->photos = (long)photos.n;

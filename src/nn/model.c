@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "nn/nn_int.h"
+#include "util/file.h"
 
 void lk_nn_model_clear(lk_model *m) {
   if (!m) return;
@@ -388,26 +389,11 @@ int lk_model_load_buffer(const uint8_t *buf, size_t len, lk_model **out, lk_errb
 
 int lk_model_load(const char *path, lk_model **out, lk_errbuf *err) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return lk_err_set(err, LK_EIO, "cannot open %s", path);
-  uint8_t *buf = NULL;
-  int rc = 0;
-  long size = -1;
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    rc = lk_err_set(err, LK_EIO, "%s is not a regular file", path);
-  } else if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    rc = lk_err_set(err, LK_EIO, "cannot read %s", path);
-  } else if ((unsigned long)size > LK_NN_MAX_FILE) {
-    rc = lk_err_set(err, LK_ETOOBIG, "%s: %ld bytes (limit %zu)", path, size,
-                    (size_t)LK_NN_MAX_FILE);
-  } else if (!(buf = malloc(size ? (size_t)size : 1))) {
-    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  } else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-    rc = lk_err_set(err, LK_EIO, "cannot read %s", path);
-  }
-  fclose(f);
-  if (!rc) rc = lk_model_load_buffer(buf, (size_t)size, out, err);
+  uint8_t *buf;
+  size_t size;
+  int rc = lk_file_read(path, (size_t)LK_NN_MAX_FILE, &buf, &size, NULL, err);
+  if (rc) return rc;
+  rc = lk_model_load_buffer(buf, size, out, err);
   free(buf);
   return rc;
 }

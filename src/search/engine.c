@@ -224,7 +224,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
     lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
   }
-  if ((rc = lk_catalog_foreach_vector(cat, vector_cb, e))) {
+  if ((rc = lk_catalog_foreach_unit_vector(cat, vector_cb, e))) {
     lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
   }
@@ -433,6 +433,12 @@ static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out)
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
                             int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
+  if (!vec) return lk_err_set(err, LK_EINVAL, "no query vector");
+  /* scores are cosines (in -1..1, plus a prior's bonus) only for a finite, normalised query */
+  double nq = 0;
+  for (int i = 0; i < e->dim; i++) nq += (double)vec[i] * vec[i];
+  if (!isfinite(nq) || (nq != 0 && !(fabs(sqrt(nq) - 1) <= LK_CATALOG_NORM_TOL)))
+    return lk_err_set(err, LK_EINVAL, "the query vector is not finite and normalised (norm %g)", sqrt(nq));
   uint64_t *bm = NULL;
   float *q = NULL;
   int rc = filter_bitmap(e, f, &bm);

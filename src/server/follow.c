@@ -199,6 +199,7 @@ static char *dupz(const char *s, int *bad) {
 
 static int change_cb(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
   changes *l = ctx;
+  if (v && dim > 0 && lk_catalog_vector_check(id, v, dim, 1, NULL)) return LK_ECORRUPT; /* searched: normalised */
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 256, bytes;
     if (lk_size_mul(nc, sizeof *l->c, &bytes)) return LK_ENOMEM;

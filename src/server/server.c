@@ -27,6 +27,7 @@
 #include "server/follow.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "util/file.h"
 #include "util/size.h"
 
 #define MIB ((size_t)1 << 20)
@@ -254,11 +255,13 @@ static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
   if (it->hash && strlen(it->hash) >= 16) snprintf(etag, sizeof etag, "\"%.16s\"", it->hash);
   const char *cache = "public, max-age=86400";
   if (etag[0] && not_modified(c, etag)) return send_not_modified(c, r, etag, cache);
-  int fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* Regular files only, opened without blocking: a FIFO in place of a photo must not hold a
+   * request thread. */
+  int fd;
   struct stat st;
   unsigned char head[16];
   ssize_t nh;
-  if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > MAX_PHOTO_BYTES ||
+  if (lk_file_open(it->path, &fd, &st, NULL) || st.st_size <= 0 || (uint64_t)st.st_size > MAX_PHOTO_BYTES ||
       (nh = pread(fd, head, sizeof head, 0)) <= 0) {
     if (fd >= 0) close(fd);
     return send_error(c, r, 404, "the photo of item %lld is missing or unreadable", (long long)r->id);

@@ -14,6 +14,7 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "tune/augment.h"
+#include "util/file.h"
 #include "util/id.h"
 #include "util/size.h"
 #include "util/rng.h"
@@ -60,12 +61,12 @@ static int parse_id(const char *s, int64_t *id) {
 
 int lk_tune_split_csv(const char *csv_path, int mod, int want_test, FILE *out, long *rows_out,
                       lk_errbuf *err) {
-  FILE *f = fopen(csv_path, "rb");
-  if (!f) return lk_err_set(err, LK_EIO, "%s: %s", csv_path, strerror(errno));
+  FILE *f;
+  int rc = lk_file_fopen(csv_path, &f, NULL, err);
+  if (rc) return rc;
   char *buf = NULL;
   size_t cap = 0;
   long n, line = 0, rows = 0;
-  int rc = 0;
   while ((n = read_record(f, &buf, &cap)) > 0) {
     int64_t id;
     line++;

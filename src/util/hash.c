@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/file.h"
+
 static void to_hex(const uint8_t *d, size_t n, char *out) {
   static const char hx[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
@@ -25,8 +27,9 @@ void lk_hash_sha256_hex(const void *buf, size_t len, char out[LK_SHA256_HEX]) {
 }
 
 int lk_hash_sha256_file(const char *path, char out[LK_SHA256_HEX], lk_errbuf *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return lk_err_set(err, LK_EIO, "%s: %s", path, strerror(errno));
+  FILE *f;
+  int rc = lk_file_fopen(path, &f, NULL, err);
+  if (rc) return rc;
   struct sha256_ctx ctx;
   sha256_init(&ctx);
   uint8_t buf[65536];

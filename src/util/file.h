@@ -1,0 +1,31 @@
+/* util/file.h — opening outside files for reading: only regular files are opened.
+ * The open is non-blocking and fstat runs before any read, so a FIFO, directory, device or
+ * socket named like a photo, CSV, model, recipe or catalog is refused at once with a message
+ * saying what it is, instead of hanging or failing later as a "short read". */
+#ifndef LK_UTIL_FILE_H
+#define LK_UTIL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "util/err.h"
+
+/* What a file of this mode is, for messages: "a directory", "a FIFO (named pipe)", ... */
+const char *lk_file_kind(mode_t mode);
+/* Opens path read-only (close-on-exec, blocking reads) if it is a regular file: *fd and, if st
+ * is not NULL, its stat. Errors: LK_ENOTFOUND (no such file), LK_EINVAL (not a regular file:
+ * the message names what it is), LK_EIO (other open/stat failures). */
+int lk_file_open(const char *path, int *fd, struct stat *st, lk_errbuf *err);
+/* The same as a stdio stream ("rb"). */
+int lk_file_fopen(const char *path, FILE **f, struct stat *st, lk_errbuf *err);
+/* Fails with lk_file_open's codes unless path is absent (returns 0, *exists = 0) or a regular
+ * file (*exists = 1). For files opened by other libraries (SQLite). */
+int lk_file_check(const char *path, int *exists, lk_errbuf *err);
+/* Reads a whole regular file of at most max bytes into a malloc'd *buf (caller frees; never
+ * NULL on success, even when *len is 0). LK_ETOOBIG past max. st as in lk_file_open. */
+int lk_file_read(const char *path, size_t max, uint8_t **buf, size_t *len, struct stat *st,
+                 lk_errbuf *err);
+
+#endif
