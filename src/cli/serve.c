@@ -1,5 +1,6 @@
 /* cli/serve.c — `lookalike serve`: loads a catalog, starts the web server (server/server.h)
- * and runs until SIGINT or SIGTERM, then drains the requests in progress and exits 0.
+ * and runs until SIGINT, SIGTERM or SIGHUP, then drains the requests in progress (within
+ * server.c's 10 s bound) and exits 0.
  * Signals are blocked in every thread and taken synchronously with sigwait(), so there is
  * no handler and no global flag. */
 #include <getopt.h>
@@ -55,7 +56,9 @@ static const char *HELP =
     "  --max-per-ip N   open connections from one address (default 64)\n"
     "  --quiet          no access log on stderr (catalog updates are still logged)\n"
     "\n"
-    "Stops cleanly on Ctrl-C or SIGTERM (requests in progress are finished).\n"
+    "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
+    "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
+    "could not start embedding within 6 s of the signal gets 503 with Retry-After instead).\n"
     "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing), 2 usage error,\n"
     "            3 catalog not found\n";
 
@@ -154,6 +157,7 @@ int lk_cli_serve(int argc, char **argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP); /* a closed terminal or `kill -HUP` drains too; it is no reload */
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
@@ -198,7 +202,9 @@ int lk_cli_serve(int argc, char **argv) {
   fflush(stderr);
   int sig = 0;
   sigwait(&stop, &sig);
-  fprintf(stderr, "lookalike serve: %s, finishing requests in progress\n", sig == SIGINT ? "interrupted" : "terminated");
+  fprintf(stderr, "lookalike serve: %s, finishing requests in progress (at most 10 s)\n",
+          sig == SIGINT ? "interrupted" : sig == SIGHUP ? "hangup (SIGHUP)" : "terminated");
+  fflush(stderr);
   lk_server_stop(s);
   lk_follow_close(f);
   fprintf(stderr, "lookalike serve: stopped\n");
