@@ -182,6 +182,7 @@ int lk_cli_serve(int argc, char **argv) {
   }
   const lk_follow_snap *first = lk_follow_acquire(f);
   lk_engine *e = lk_follow_engine(first);
+  lk_cli_note("serve", lk_engine_note(e));
   so.follow = f;
   if ((rc = lk_server_start(e, &so, &s, &eb))) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
