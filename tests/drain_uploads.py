@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""tests/drain_uploads.py PORT PID SIGNAL PHOTO [N [HALF]] — photo uploads in flight when
-`serve` gets a stop signal (tests/server.sh). N clients (default 8) connect at once; the first
-N - HALF (default N / 2) send their whole upload at once (searches running, or queued behind
-busy threads with their request still unread), the other HALF send half of it, then the
-signal is sent, then they send the rest. PHOTO "png:SIDE" is a generated SIDE x SIDE PNG
+"""tests/drain_uploads.py PORT PID SIGNAL PHOTO [N [HALF [LATE]]] — photo uploads in flight
+when `serve` gets a stop signal (tests/server.sh). N clients (default 8) upload PHOTO: the
+first N - HALF - LATE connect at once and send their whole upload (searches running, or queued
+behind busy threads with their request still unread); HALF (default N / 2) connect at once and
+send half of it, then the signal is sent, then they send the rest; LATE (default 0) connect
+0.5 s later, when the request threads are busy (their connection waits in the kernel's
+backlog), and send everything; the signal follows 0.2 s after them. PHOTO "png:SIDE" is a generated SIDE x SIDE PNG
 (6000: about 1 MB to send, 0.2 s to decode; with --garment on, a heavy search). Every client must get a complete
 reply: 200 with hits, or 503 with Retry-After (a search that could not start in time).
 Prints one line per client, then "sent SIG at T; stopped after S s; 200: A, 503: B, bad: C"."""
@@ -66,6 +68,7 @@ def main():
     port, pid, signame, photo = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     n = int(sys.argv[5]) if len(sys.argv) > 5 else 8
     nhalf = int(sys.argv[6]) if len(sys.argv) > 6 else n // 2
+    nlate = int(sys.argv[7]) if len(sys.argv) > 7 else 0
     sig = getattr(signal, "SIG" + signame)
     data = big_png(int(photo[4:])) if photo.startswith("png:") else open(photo, "rb").read()
     head = (b"POST /api/search?k=3 HTTP/1.1\r\nHost: lk\r\nContent-Type: image/jpeg\r\n"
@@ -73,12 +76,16 @@ def main():
     half = len(data) // 2
     results = [None] * n
     signalled = threading.Event()
-    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+    socks = [socket.create_connection(("127.0.0.1", port)) if i < n - nlate else None for i in range(n)]
 
     def client(i):
         s = socks[i]
         try:
-            if i < n - nhalf:
+            if i >= n - nlate:
+                time.sleep(0.5)
+                s = socks[i] = socket.create_connection(("127.0.0.1", port))
+                s.sendall(head + data)
+            elif i < n - nhalf - nlate:
                 s.sendall(head + data)
             else:
                 s.sendall(head + data[:half])
@@ -89,12 +96,13 @@ def main():
         except OSError as e:
             results[i] = "bad: %s" % e
         finally:
-            s.close()
+            if s:
+                s.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
-    time.sleep(0.05 if nhalf == 0 else 0.3)
+    time.sleep(0.7 if nlate else 0.05 if nhalf == 0 else 0.3)
     t0 = time.monotonic()
     os.kill(pid, sig)
     signalled.set()

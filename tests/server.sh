@@ -289,15 +289,15 @@ check "SIGINT stops it with exit 0" [ $rc -eq 0 ]
 check "--quiet logs no requests" bash -c "! grep -q 'GET /health' '$T/server2.log'"
 
 echo "server: uploads in flight at a stop signal"
-# drain_round NAME SIGNAL PHOTO N HALF [serve args]: N clients upload PHOTO at once (HALF of
-# them only half of it until after the signal: tests/drain_uploads.py), the signal comes
-# mid-flight. Every client gets a complete reply (200 with hits, or 503 with Retry-After
+# drain_round NAME SIGNAL PHOTO N HALF LATE [serve args]: N clients upload PHOTO (HALF of them
+# only half of it until after the signal, LATE of them connecting when the server is busy, so
+# that they wait in the kernel's backlog: tests/drain_uploads.py); the signal comes mid-flight. Every client gets a complete reply (200 with hits, or 503 with Retry-After
 # for a search that could not start within 6 s of the signal), the access log lists the
 # 200s that were sent and no other, and the server exits 0 within the 10 s bound.
 drain_round() {
-  local name=$1 sig=$2 photo=$3 n=$4 half=$5; shift 5
+  local name=$1 sig=$2 photo=$3 n=$4 half=$5 late=$6; shift 6
   start_server "$T/drain.log" "$@" || { ko "$name: the server starts"; return; }
-  python3 "$ROOT/tests/drain_uploads.py" "${URL##*:}" "$SERVER" "$sig" "$photo" "$n" "$half" > "$T/drain.out" 2>&1
+  python3 "$ROOT/tests/drain_uploads.py" "${URL##*:}" "$SERVER" "$sig" "$photo" "$n" "$half" "$late" > "$T/drain.out" 2>&1
   wait "$SERVER"; local rc=$?; SERVER=
   local line; line=$(tail -1 "$T/drain.out")
   local got=$(sed -n 's/.*200: \([0-9]*\),.*/\1/p' <<< "$line") secs=$(sed -n 's/.*stopped after \([0-9.]*\) s.*/\1/p' <<< "$line")
@@ -308,10 +308,11 @@ drain_round() {
     bash -c "[ $rc = 0 ] && [ -n '$secs' ] && awk 'BEGIN { exit !($secs < 10) }'"
   [ $rc = 0 ] && grep -q ' bad: 0$' <<< "$line" || { cat "$T/drain.out"; tail -5 "$T/drain.log"; }
 }
-# 16 heavy searches (a 6000 x 6000 PNG, the garment cut out first) on one request thread:
-# more than the 10 s bound of work, so the late ones must get 503.
-drain_round "SIGTERM, 16 heavy uploads" TERM png:6000 16 2 --threads 1 --garment on
-drain_round "SIGHUP, 8 uploads (half of them half-sent)" HUP "$PHOTO" 8 4 --threads 2
+# 40 heavy searches (a 6000 x 6000 PNG, the garment cut out first) on one request thread:
+# more than the 10 s bound of work, so the last ones must get 503; 4 of them connect while the
+# thread is busy (accepted by the kernel, not yet by the server).
+drain_round "SIGTERM, 40 heavy uploads" TERM png:6000 40 2 4 --threads 1 --garment on
+drain_round "SIGHUP, 8 uploads (half of them half-sent)" HUP "$PHOTO" 8 4 0 --threads 2
 check "SIGHUP: every upload got 200" grep -q ' 200: 8, ' "$T/drain.out"
 check "SIGHUP: the server says it drains on a hangup" grep -q 'hangup (SIGHUP), finishing requests' "$T/drain.log"
 finish

@@ -59,10 +59,26 @@ static const char *HELP =
     "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
     "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
     "could not start embedding within 6 s of the signal gets 503 with Retry-After instead).\n"
-    "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing), 2 usage error,\n"
+    "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing, or requests\n"
+    "            still running 10 s after the stop signal), 2 usage error,\n"
     "            3 catalog not found\n";
 
 static int usage(const char *msg) { return lk_cli_usage("serve", msg); }
+
+#define STOP_BOUND_S 10 /* from the stop signal to the exit, whatever the requests do */
+
+/* Makes the stop's bound a guarantee: lk_server_stop keeps to it unless a search started
+ * before its cutoff runs on far longer than any should (server.c); then the process ends
+ * here, saying so, with exit 1. */
+static void *stop_watchdog(void *arg) {
+  (void)arg;
+  struct timespec ts = {STOP_BOUND_S, 0};
+  while (nanosleep(&ts, &ts) != 0) {}
+  fprintf(stderr, "lookalike serve: requests still running %d s after the stop signal; exiting without them\n",
+          STOP_BOUND_S);
+  _exit(1);
+  return NULL;
+}
 
 /* Strict integer option in [lo, hi]. */
 static int int_opt(const char *s, long lo, long hi, int *out) {
@@ -206,8 +222,14 @@ int lk_cli_serve(int argc, char **argv) {
   fprintf(stderr, "lookalike serve: %s, finishing requests in progress (at most 10 s)\n",
           sig == SIGINT ? "interrupted" : sig == SIGHUP ? "hangup (SIGHUP)" : "terminated");
   fflush(stderr);
+  pthread_t wd;
+  int watching = pthread_create(&wd, NULL, stop_watchdog, NULL) == 0;
   lk_server_stop(s);
   lk_follow_close(f);
+  if (watching) { /* nanosleep is a cancellation point */
+    pthread_cancel(wd);
+    pthread_join(wd, NULL);
+  }
   fprintf(stderr, "lookalike serve: stopped\n");
   return 0;
 }
