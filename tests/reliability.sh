@@ -140,6 +140,10 @@ else
     kill -TERM "$SERVER"; wait "$SERVER"; src=$?; SERVER=
     check "$fault: serve stops with exit 0" [ $src = 0 ]
   done
+  env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" index "$T/img" --styles "$T/styles.csv" --recipe color --quiet \
+    --db "$T/new.db" > /dev/null 2> "$T/ro.err"; r=$?
+  check "a new catalog on a read-only filesystem: index says why ($(head -c 100 "$T/ro.err"))" \
+    bash -c "[ $r = 1 ] && grep -q 'cannot create .*new.db: Read-only file system' '$T/ro.err'"
   # A -wal holding changes the file lacks cannot be read without its -shm: a clear error.
   rm -f "$T/ro.db-shm"; printf 'changes' > "$T/ro.db-wal"
   env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" check --db "$T/ro.db" > /dev/null 2> "$T/ro.err"; r=$?

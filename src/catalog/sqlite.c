@@ -7,6 +7,7 @@
 #include "catalog/catalog_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,10 @@ static int db_fail(sq_catalog *c, int rc, const char *what) {
   int se = sqlite3_system_errno(c->db);
   int sys = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL;
   if (sys && se)
-    return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s (%s)", what, sqlite3_errmsg(c->db), strerror(se));
+    return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s (%s)%s", what, sqlite3_errmsg(c->db), strerror(se),
+                      se == ENOSPC || se == EDQUOT ? "; free some disk space and run again"
+                      : se == EROFS || se == EACCES || se == EPERM ? "; the catalog or its folder cannot be written"
+                                                                   : "");
   return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
@@ -257,6 +261,18 @@ static int open_db(sq_catalog *c, const char *name, int uri) {
   int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   if (uri) oflags |= SQLITE_OPEN_URI;
   int rc = sqlite3_open_v2(name, &c->db, oflags, NULL);
+  if (rc != SQLITE_OK && c->writable && (rc & 0xff) == SQLITE_CANTOPEN) {
+    /* SQLite's errno is that of its last try (a read-only one): ask the system why the
+     * file cannot be made or written */
+    int fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      close(fd);
+      unlink(c->path);
+    } else if (errno != EEXIST) {
+      return lk_err_set(&c->base.err, LK_EIO, "catalog: cannot create %s: %s%s", c->path, strerror(errno),
+                        errno == ENOSPC || errno == EDQUOT ? "; free some disk space and run again" : "");
+    }
+  }
   if (rc != SQLITE_OK)
     return c->db ? db_fail(c, rc, c->path) : lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
   sqlite3_extended_result_codes(c->db, 1);
@@ -292,7 +308,7 @@ static int immutable_uri(const char *path, char *out, size_t cap) {
 static int reopen_immutable(sq_catalog *c, const char *path, int *rc) {
   int code = c->sqlite_rc & 0xff;
   if (c->writable || !(code == SQLITE_CANTOPEN || code == SQLITE_IOERR || code == SQLITE_READONLY ||
-                       code == SQLITE_FULL || code == SQLITE_BUSY))
+                       code == SQLITE_FULL))
     return 0;
   if (access(path, R_OK) != 0) return 0; /* the file itself cannot be read: that error stands */
   char wal[4096], uri[3 * 4096 + 32];
