@@ -144,6 +144,17 @@ else
     --db "$T/new.db" > /dev/null 2> "$T/ro.err"; r=$?
   check "a new catalog on a read-only filesystem: index says why ($(head -c 100 "$T/ro.err"))" \
     bash -c "[ $r = 1 ] && grep -q 'cannot create .*new.db: Read-only file system' '$T/ro.err'"
+  # The same on a real read-only bind mount, where the machine allows one (root, unshare -m).
+  mkdir -p "$T/rofs"; cp "$T/ref.db" "$T/rofs/c.db"
+  if unshare -m sh -c "mount --bind '$T/rofs' '$T/rofs' && mount -o remount,ro,bind '$T/rofs'" 2>/dev/null; then
+    unshare -m sh -c "mount --bind '$T/rofs' '$T/rofs' && mount -o remount,ro,bind '$T/rofs' &&
+      '$BIN' check --db '$T/rofs/c.db' > /dev/null && '$BIN' search --db '$T/rofs/c.db' '$PHOTO1' -k 3 --json" > "$T/rofs.json" 2> "$T/ro.err"
+    r=$?
+    check "a real read-only bind mount: check and search work, with the note" \
+      bash -c "[ $r = 0 ] && grep -q 'note: .*opened read-only' '$T/ro.err' && jq -e '.hits | length == 3' '$T/rofs.json' > /dev/null"
+  else
+    echo "  (no read-only bind mount here: unshare -m not permitted; the shim's EROFS stands in)"
+  fi
   # A -wal holding changes the file lacks cannot be read without its -shm: a clear error.
   rm -f "$T/ro.db-shm"; printf 'changes' > "$T/ro.db-wal"
   env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" check --db "$T/ro.db" > /dev/null 2> "$T/ro.err"; r=$?
