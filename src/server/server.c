@@ -80,6 +80,7 @@ typedef struct conn {
   struct conn *next, *prev;
   int fd;
   atomic_int busy;   /* a request is between its headers and its completion */
+  struct req *req;   /* that request; each clears the other's link when it ends first */
   double idle_since; /* the drain's first pass in a row that found it idle; 0: not idle */
 } conn;
 
@@ -548,7 +549,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     route(r, url);
     *con_cls = r;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci && (r->conn = ci->socket_context)) atomic_store(&r->conn->busy, 1);
+    if (ci && (r->conn = ci->socket_context)) {
+      r->conn->req = r;
+      atomic_store(&r->conn->busy, 1);
+    }
     atomic_fetch_add(&s->active, 1);
     lk_metrics_inflight(s->metrics, 1);
     if (r->route == R_SEARCH && r->post && !r->no_host) return begin_upload(c, r);
@@ -598,7 +602,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   else
     logf_(s, "%s %s - %.1fms (no reply: %s)", r->method, r->path, dt * 1e3,
           toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "the server stopped" : "the connection closed early");
-  if (r->conn) atomic_store(&r->conn->busy, 0);
+  if (r->conn) {
+    r->conn->req = NULL;
+    atomic_store(&r->conn->busy, 0);
+  }
   if (r->pp) MHD_destroy_post_processor(r->pp);
   if (r->snap) lk_follow_release(s->o.follow, r->snap);
   free(r->buf);
@@ -626,6 +633,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   } else if (*socket_context) {
     conn *cn = *socket_context;
     *socket_context = NULL;
+    if (cn->req) cn->req->conn = NULL;
     pthread_mutex_lock(&s->conns_lock);
     if (cn->prev) cn->prev->next = cn->next;
     else s->conns = cn->next;
