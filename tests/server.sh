@@ -315,4 +315,23 @@ drain_round "SIGTERM, 40 heavy uploads" TERM png:6000 40 2 4 --threads 1 --garme
 drain_round "SIGHUP, 8 uploads (half of them half-sent)" HUP "$PHOTO" 8 4 0 --threads 2
 check "SIGHUP: every upload got 200" grep -q ' 200: 8, ' "$T/drain.out"
 check "SIGHUP: the server says it drains on a hangup" grep -q 'hangup (SIGHUP), finishing requests' "$T/drain.log"
+# A request whose headers are still arriving at the stop is waited for (its client had begun
+# it), while an idle keep-alive connection and a silent one are closed at once.
+start_server "$T/drain.log" --threads 2
+exec 3<>"/dev/tcp/127.0.0.1/${URL##*:}"
+printf 'POST /api/search?k=3 HTTP/1.1\r\nHost: lk\r\n' >&3
+exec 4<>"/dev/tcp/127.0.0.1/${URL##*:}"         # connected, sends nothing
+sleep 0.3
+t0=$(date +%s%N)
+kill -TERM "$SERVER"
+sleep 0.8
+# (in a subshell: a server that closed the connection kills it with SIGPIPE, not the script)
+( printf 'Content-Type: image/jpeg\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$(stat -L -c %s "$PHOTO")"
+  cat "$PHOTO" ) >&3 2>/dev/null
+timeout 10 cat <&3 > "$T/slowhead.http"
+exec 3<&- 4<&-
+wait "$SERVER"; rc=$?; SERVER=
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "SIGTERM while a request's headers arrive: it is finished (200 with hits), exit 0 ($rc) in ${ms} ms" \
+  bash -c "head -1 '$T/slowhead.http' | grep -q '^HTTP/1.1 200' && grep -q '\"hits\"' '$T/slowhead.http' && [ $rc = 0 ] && [ $ms -lt 10000 ]"
 finish

@@ -10,11 +10,14 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,6 +84,7 @@ typedef struct conn {
   int fd;
   atomic_int busy;   /* a request is between its headers and its completion */
   struct req *req;   /* that request; each clears the other's link when it ends first */
+  int64_t rx_done;   /* bytes received by the end of its last request (tcp_rx) */
   double idle_since; /* the drain's first pass in a row that found it idle; 0: not idle */
 } conn;
 
@@ -118,6 +122,17 @@ static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Bytes a TCP socket has received so far (Linux TCP_INFO), or -1 when the kernel does not say. */
+static int64_t tcp_rx(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+      len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+    return -1;
+  return (int64_t)ti.tcpi_bytes_received;
 }
 
 static void logf_(lk_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -603,6 +618,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     logf_(s, "%s %s - %.1fms (no reply: %s)", r->method, r->path, dt * 1e3,
           toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "the server stopped" : "the connection closed early");
   if (r->conn) {
+    r->conn->rx_done = tcp_rx(r->conn->fd); /* later bytes belong to a next request */
     r->conn->req = NULL;
     atomic_store(&r->conn->busy, 0);
   }
@@ -793,7 +809,9 @@ static void adopt_backlog(lk_server *s, MHD_socket fd) {
 
 /* Waits, until CLOSE_SECONDS after the stop, for every open connection to finish its
  * request (replies now close their connection). A connection idle for 0.2 s (no request,
- * no unread byte) is shut down: a keep-alive client between requests. */
+ * no byte received since its last request ended, none unread) is shut down: a keep-alive
+ * client between requests, or one that connected and sent nothing. One whose request is
+ * still arriving (headers sent slowly) is waited for. */
 static void drain(lk_server *s) {
   double t0 = atomic_load(&s->stop_at);
   for (;;) {
@@ -804,6 +822,10 @@ static void drain(lk_server *s) {
       char b;
       ssize_t n = recv(cn->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
       int idle = !atomic_load(&cn->busy) && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+      if (idle) { /* bytes of a request MHD is still reading (they left the socket) */
+        int64_t rx = tcp_rx(cn->fd);
+        idle = rx < 0 || rx == cn->rx_done;
+      }
       if (!idle) cn->idle_since = 0;
       else if (!cn->idle_since) cn->idle_since = now;
       else if (now - cn->idle_since >= 0.2) shutdown(cn->fd, SHUT_RDWR); /* MHD then closes it */
