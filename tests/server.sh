@@ -308,10 +308,11 @@ drain_round() {
     bash -c "[ $rc = 0 ] && [ -n '$secs' ] && awk 'BEGIN { exit !($secs < 10) }'"
   [ $rc = 0 ] && grep -q ' bad: 0$' <<< "$line" || { cat "$T/drain.out"; tail -5 "$T/drain.log"; }
 }
-# 40 heavy searches (a 6000 x 6000 PNG, the garment cut out first) on one request thread:
-# more than the 10 s bound of work, so the last ones must get 503; 4 of them connect while the
-# thread is busy (accepted by the kernel, not yet by the server).
-drain_round "SIGTERM, 40 heavy uploads" TERM png:6000 40 2 4 --threads 1 --garment on
+# 40 heavy searches (a 6000 x 6000 PNG, the garment cut out first) on 4 request threads and
+# one embedder: more than the 10 s bound of work, so the last ones must get 503, whether they
+# wait for a request thread or for the embedder; 4 of them connect while the threads are busy
+# (accepted by the kernel, not yet by the server).
+drain_round "SIGTERM, 40 heavy uploads" TERM png:6000 40 2 4 --threads 4 --embedders 1 --garment on
 drain_round "SIGHUP, 8 uploads (half of them half-sent)" HUP "$PHOTO" 8 4 0 --threads 2
 check "SIGHUP: every upload got 200" grep -q ' 200: 8, ' "$T/drain.out"
 check "SIGHUP: the server says it drains on a hangup" grep -q 'hangup (SIGHUP), finishing requests' "$T/drain.log"

@@ -205,7 +205,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, req *r, int status, s
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
-  if (atomic_load(&r->s->stopping)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (atomic_load(&r->s->stopping)) {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1"); /* another instance */
+  }
   r->status = status;
   enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
   MHD_destroy_response(resp);
@@ -460,9 +463,8 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
     return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
   if (atomic_load(&s->stopping) && now_s() - atomic_load(&s->stop_at) > LATE_SECONDS) {
     static const char body[] = "{\"error\":\"the server is stopping; send the search again\"}";
-    struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    return send_resp(c, r, 503, resp, "application/json", NULL);
+    return send_resp(c, r, 503, MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT),
+                     "application/json", NULL); /* with Retry-After */
   }
   lk_api_reply rep;
   int rc = lk_api_search(r->e, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
@@ -814,8 +816,13 @@ static void adopt_backlog(lk_server *s, MHD_socket fd) {
  * still arriving (headers sent slowly) is waited for. */
 static void drain(lk_server *s) {
   double t0 = atomic_load(&s->stop_at);
+  int late = 0;
   for (;;) {
     double now = now_s();
+    if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for an embedder: 503 */
+      lk_embedpool_close_queue(s->pool);
+      late = 1;
+    }
     pthread_mutex_lock(&s->conns_lock);
     int left = s->nconns;
     for (conn *cn = s->conns; cn; cn = cn->next) {
