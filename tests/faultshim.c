@@ -7,7 +7,8 @@
  *   LK_FAULT_KILL=N     the process kills itself (SIGKILL) at its N-th write to such a file,
  *                       before the write: a crash at an exact point of the write sequence
  *   LK_FAULT_ROFS=1     a read-only filesystem: opening such a file for writing, or creating
- *                       one (a -wal, a -shm), fails with EROFS; reading works
+ *                       one (a -wal, a -shm), fails with EROFS, and so does access(W_OK) on
+ *                       any path (a folder's test); reading works
  *   LK_FAULT_SIGNAL=S   the process sends itself signal S (HUP, INT or TERM) as it opens
  *   LK_FAULT_SIGNAL_AT=N  the N-th such file (default 1): a stop at an exact point of a run
  *   LK_FAULT_LOG=FILE   appends one line per injected fault (the test counts them)
@@ -211,4 +212,15 @@ FILE *fopen(const char *path, const char *mode) {
 FILE *fopen64(const char *path, const char *mode) {
   REAL(fopen64);
   return admit_open(path, fopen_flags(mode)) ? NULL : real_fopen64(path, mode);
+}
+
+int access(const char *path, int mode) {
+  REAL(access);
+  init();
+  if (rofs && (mode & W_OK)) {
+    note("EROFS (access)");
+    errno = EROFS;
+    return -1;
+  }
+  return real_access(path, mode);
 }

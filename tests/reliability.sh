@@ -143,7 +143,7 @@ else
   env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" index "$T/img" --styles "$T/styles.csv" --recipe color --quiet \
     --db "$T/new.db" > /dev/null 2> "$T/ro.err"; r=$?
   check "a new catalog on a read-only filesystem: index says why ($(head -c 100 "$T/ro.err"))" \
-    bash -c "[ $r = 1 ] && grep -q 'cannot create .*new.db: Read-only file system' '$T/ro.err'"
+    bash -c "[ $r = 1 ] && grep -q 'cannot create .*new.db: folder .*: Read-only file system' '$T/ro.err'"
   # The same on a real read-only bind mount, where the machine allows one (root, unshare -m).
   mkdir -p "$T/rofs"; cp "$T/ref.db" "$T/rofs/c.db"
   if unshare -m sh -c "mount --bind '$T/rofs' '$T/rofs' && mount -o remount,ro,bind '$T/rofs'" 2>/dev/null; then

@@ -7,7 +7,6 @@
 #include "catalog/catalog_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,16 +260,18 @@ static int open_db(sq_catalog *c, const char *name, int uri) {
   int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   if (uri) oflags |= SQLITE_OPEN_URI;
   int rc = sqlite3_open_v2(name, &c->db, oflags, NULL);
-  if (rc != SQLITE_OK && c->writable && (rc & 0xff) == SQLITE_CANTOPEN) {
-    /* SQLite's errno is that of its last try (a read-only one): ask the system why the
-     * file cannot be made or written */
-    int fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      close(fd);
-      unlink(c->path);
-    } else if (errno != EEXIST) {
-      return lk_err_set(&c->base.err, LK_EIO, "catalog: cannot create %s: %s%s", c->path, strerror(errno),
-                        errno == ENOSPC || errno == EDQUOT ? "; free some disk space and run again" : "");
+  if (rc != SQLITE_OK && c->writable && (rc & 0xff) == SQLITE_CANTOPEN && access(c->path, F_OK) != 0) {
+    /* SQLite's errno is that of its last try (a read-only one): ask the system whether the
+     * folder can take a new file */
+    char dir[4096];
+    const char *slash = strrchr(c->path, '/');
+    size_t n = slash ? (size_t)(slash - c->path) : 0;
+    if (n < sizeof dir) {
+      memcpy(dir, c->path, n);
+      strcpy(dir + n, slash ? (n ? "" : "/") : ".");
+      if (access(dir, W_OK | X_OK) != 0)
+        return lk_err_set(&c->base.err, LK_EIO, "catalog: cannot create %s: folder %s: %s", c->path, dir,
+                          strerror(errno));
     }
   }
   if (rc != SQLITE_OK)
