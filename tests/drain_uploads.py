@@ -5,7 +5,7 @@ first N - HALF - LATE connect at once and send their whole upload (searches runn
 behind busy threads with their request still unread); HALF (default N / 2) connect at once and
 send half of it, then the signal is sent, then they send the rest; LATE (default 0) connect
 0.5 s later, when the request threads are busy (their connection waits in the kernel's
-backlog), and send everything; the signal follows 0.2 s after them. PHOTO "png:SIDE" is a generated SIDE x SIDE PNG
+backlog), and send everything; the signal follows 0.05 s after them. PHOTO "png:SIDE" is a generated SIDE x SIDE PNG
 (6000: about 1 MB to send, 0.2 s to decode; with --garment on, a heavy search). Every client must get a complete
 reply: 200 with hits, or 503 with Retry-After (a search that could not start in time).
 Prints one line per client, then "sent SIG at T; stopped after S s; 200: A, 503: B, bad: C"."""
@@ -102,7 +102,7 @@ def main():
     threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
-    time.sleep(0.7 if nlate else 0.05 if nhalf == 0 else 0.3)
+    time.sleep(0.55 if nlate else 0.05 if nhalf == 0 else 0.3)
     t0 = time.monotonic()
     os.kill(pid, sig)
     signalled.set()

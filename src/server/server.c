@@ -796,17 +796,21 @@ fail:
 static void adopt_backlog(lk_server *s, MHD_socket fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return;
+  int taken = 0;
   for (;;) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return; /* EAGAIN: the backlog is empty */
+      break; /* EAGAIN: the backlog is empty */
     }
     if (MHD_add_connection(s->daemon, cfd, (struct sockaddr *)&ss, len) != MHD_YES) /* it closed cfd */
       logf_(s, "a connection waiting at the stop could not be served: %s", strerror(errno));
+    else
+      taken++;
   }
+  if (taken) logf_(s, "stop: %d connection(s) waiting to be accepted are served", taken);
 }
 
 /* Waits, until CLOSE_SECONDS after the stop, for every open connection to finish its
