@@ -128,6 +128,7 @@ else
     fx index "$T/img" --styles "$T/styles.csv" --recipe color --quiet --db "$T/ro.db" > /dev/null 2> "$T/ro.err"; r=$?
     check "$fault: index refuses with a clear message ($(head -c 140 "$T/ro.err"))" \
       bash -c "[ $r = 1 ] && grep -qE 'cannot be written|No space left|full disk' '$T/ro.err'"
+    rm -f "$T/ro.log" # (the redirection below happens in the background: no stale port read)
     env LD_PRELOAD="$PRELOAD" $fault "$BIN" serve --db "$T/ro.db" --port 0 2> "$T/ro.log" &
     SERVER=$!; port=
     for _ in $(seq 100); do

@@ -43,6 +43,7 @@ check "index the test catalog" [ $? -eq 0 ]
 # start_server LOG [ARGS...]: starts `serve` on a free port; sets SERVER and URL.
 start_server() {
   local log=$1; shift
+  rm -f "$log" # a log reused from an earlier server must not lend its port before this one writes
   "$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 "$@" 2> "$log" &
   SERVER=$!
   local port=
