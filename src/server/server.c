@@ -84,7 +84,7 @@ typedef struct conn {
   int fd;
   atomic_int busy;   /* a request is between its headers and its completion */
   struct req *req;   /* that request; each clears the other's link when it ends first */
-  int64_t rx_done;   /* bytes received by the end of its last request (tcp_rx) */
+  _Atomic int64_t rx_done; /* bytes received by the end of its last request (tcp_rx) */
   double idle_since; /* the drain's first pass in a row that found it idle; 0: not idle */
 } conn;
 
@@ -620,7 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     logf_(s, "%s %s - %.1fms (no reply: %s)", r->method, r->path, dt * 1e3,
           toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "the server stopped" : "the connection closed early");
   if (r->conn) {
-    r->conn->rx_done = tcp_rx(r->conn->fd); /* later bytes belong to a next request */
+    atomic_store(&r->conn->rx_done, tcp_rx(r->conn->fd)); /* later bytes belong to a next request */
     r->conn->req = NULL;
     atomic_store(&r->conn->busy, 0);
   }
@@ -835,7 +835,7 @@ static void drain(lk_server *s) {
       int idle = !atomic_load(&cn->busy) && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
       if (idle) { /* bytes of a request MHD is still reading (they left the socket) */
         int64_t rx = tcp_rx(cn->fd);
-        idle = rx < 0 || rx == cn->rx_done;
+        idle = rx < 0 || rx == atomic_load(&cn->rx_done);
       }
       if (!idle) cn->idle_since = 0;
       else if (!cn->idle_since) cn->idle_since = now;
