@@ -6,6 +6,11 @@
  *   LK_FAULT_FSYNC=N    the N-th fsync/fdatasync of such a file fails with LK_FAULT_ERRNO
  *   LK_FAULT_KILL=N     the process kills itself (SIGKILL) at its N-th write to such a file,
  *                       before the write: a crash at an exact point of the write sequence
+ *   LK_FAULT_ROFS=1     a read-only filesystem: opening such a file for writing, or creating
+ *                       one (a -wal, a -shm), fails with EROFS, and so does access(W_OK) on
+ *                       any path (a folder's test); reading works
+ *   LK_FAULT_SIGNAL=S   the process sends itself signal S (HUP, INT or TERM) as it opens
+ *   LK_FAULT_SIGNAL_AT=N  the N-th such file (default 1): a stop at an exact point of a run
  *   LK_FAULT_LOG=FILE   appends one line per injected fault (the test counts them)
  * Built without sanitizers (Makefile: $(BUILD)/tests/faultshim.so). */
 #define _GNU_SOURCE
@@ -14,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +30,8 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static long long written, limit = -1;
-static long nsync, sync_at = -1, nwrites, kill_at = -1;
-static int fault_errno = ENOSPC, inited;
+static long nsync, sync_at = -1, nwrites, kill_at = -1, nopens, signal_at = 1;
+static int fault_errno = ENOSPC, inited, rofs, signal_no;
 static const char *match = ".db";
 
 static void init(void) {
@@ -37,6 +43,10 @@ static void init(void) {
   if ((e = getenv("LK_FAULT_KILL"))) kill_at = atol(e);
   if ((e = getenv("LK_FAULT_ERRNO")) && !strcmp(e, "EIO")) fault_errno = EIO;
   if ((e = getenv("LK_FAULT_PATH")) && *e) match = e;
+  if ((e = getenv("LK_FAULT_ROFS"))) rofs = atoi(e) != 0;
+  if ((e = getenv("LK_FAULT_SIGNAL")))
+    signal_no = !strcmp(e, "HUP") ? SIGHUP : !strcmp(e, "INT") ? SIGINT : !strcmp(e, "TERM") ? SIGTERM : 0;
+  if ((e = getenv("LK_FAULT_SIGNAL_AT"))) signal_at = atol(e);
 }
 
 static void note(const char *what) {
@@ -143,4 +153,74 @@ int fsync(int fd) {
 int fdatasync(int fd) {
   REAL(fdatasync);
   return sync_fault(fd) ? -1 : real_fdatasync(fd);
+}
+
+/* ---- opens: LK_FAULT_ROFS and LK_FAULT_SIGNAL */
+
+/* Decides the fate of an open of path with flags: 0 to let it through, or -1 with errno. */
+static int admit_open(const char *path, int flags) {
+  init();
+  if (!path || !strstr(path, match)) return 0;
+  if (signal_no) {
+    pthread_mutex_lock(&mu);
+    int now = ++nopens == signal_at;
+    pthread_mutex_unlock(&mu);
+    if (now) {
+      note("signal");
+      raise(signal_no); /* to this thread: handled before the open goes on, even on a busy machine */
+    }
+  }
+  if (rofs && (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC))) {
+    note("EROFS");
+    errno = EROFS;
+    return -1;
+  }
+  return 0;
+}
+
+static int fopen_flags(const char *mode) {
+  return mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+')) ? O_RDWR | O_CREAT : O_RDONLY;
+}
+
+#define OPEN_MODE(flags) \
+  mode_t mode = 0;       \
+  if ((flags) & O_CREAT) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
+
+int open(const char *path, int flags, ...) {
+  REAL(open);
+  OPEN_MODE(flags);
+  return admit_open(path, flags) ? -1 : real_open(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+  REAL(open64);
+  OPEN_MODE(flags);
+  return admit_open(path, flags) ? -1 : real_open64(path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+  REAL(openat);
+  OPEN_MODE(flags);
+  return admit_open(path, flags) ? -1 : real_openat(dirfd, path, flags, mode);
+}
+
+FILE *fopen(const char *path, const char *mode) {
+  REAL(fopen);
+  return admit_open(path, fopen_flags(mode)) ? NULL : real_fopen(path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode) {
+  REAL(fopen64);
+  return admit_open(path, fopen_flags(mode)) ? NULL : real_fopen64(path, mode);
+}
+
+int access(const char *path, int mode) {
+  REAL(access);
+  init();
+  if (rofs && (mode & W_OK)) {
+    note("EROFS (access)");
+    errno = EROFS;
+    return -1;
+  }
+  return real_access(path, mode);
 }

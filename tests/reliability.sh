@@ -122,7 +122,104 @@ else
   for n in 1 2 3 5 8 13 21 34 55 89 120 144 150 155; do fault_round "SIGKILL at write $n" LK_FAULT_KILL=$n; done
   # Rounds whose fault point lies past the end of the run prove nothing: most must fire.
   check "storage faults: $fired of $rounds rounds hit their fault ($faults faults injected)" [ $((fired * 5)) -ge $((rounds * 4)) ]
+
+  echo "reliability: read-only filesystems and full disks (the shim's EROFS, ENOSPC)"
+  # A clean catalog (no -wal) on a read-only filesystem (LK_FAULT_ROFS: nothing beside it can
+  # be made) or a full disk (every write fails): search, eval, check and serve read it,
+  # opened immutable, with a note saying so; index refuses it with a clear message.
+  cp "$T/ref.db" "$T/ro.db"
+  PHOTO1=$T/img/$(ls "$T/img" | head -1)
+  for fault in LK_FAULT_ROFS=1 LK_FAULT_BYTES=0; do
+    rm -f "$T/ro.db-wal" "$T/ro.db-shm"
+    fx() { env LD_PRELOAD="$PRELOAD" $fault "$BIN" "$@"; }
+    fx check --db "$T/ro.db" > "$T/ro.out" 2> "$T/ro.err"; r=$?
+    check "$fault: check passes ($(head -c 120 "$T/ro.err"))" \
+      bash -c "[ $r = 0 ] && grep -q 'note: .*opened read-only' '$T/ro.err'"
+    fx search --db "$T/ro.db" "$PHOTO1" -k 3 --json > "$T/ro.json" 2> "$T/ro.err"; r=$?
+    check "$fault: search answers (3 hits)" bash -c "[ $r = 0 ] && jq -e '.hits | length == 3' '$T/ro.json' > /dev/null"
+    fx eval --db "$T/ro.db" > /dev/null 2> "$T/ro.err"
+    check "$fault: eval runs" [ $? = 0 ]
+    fx index "$T/img" --styles "$T/styles.csv" --recipe color --quiet --db "$T/ro.db" > /dev/null 2> "$T/ro.err"; r=$?
+    check "$fault: index refuses with a clear message ($(head -c 140 "$T/ro.err"))" \
+      bash -c "[ $r = 1 ] && grep -qE 'cannot be written|No space left|full disk' '$T/ro.err'"
+    rm -f "$T/ro.log" # (the redirection below happens in the background: no stale port read)
+    env LD_PRELOAD="$PRELOAD" $fault "$BIN" serve --db "$T/ro.db" --port 0 2> "$T/ro.log" &
+    SERVER=$!; port=
+    for _ in $(seq 100); do
+      port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/ro.log"); [ -n "$port" ] && break
+      kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1
+    done
+    code=$(curl -s -o "$T/ro.json" -w '%{http_code}' -F "image=@$PHOTO1" "http://127.0.0.1:$port/api/search?k=3")
+    check "$fault: serve starts and answers a search ($code)" \
+      bash -c "[ '$code' = 200 ] && jq -e '.hits | length == 3' '$T/ro.json' > /dev/null && grep -q 'note: .*read-only' '$T/ro.log'"
+    kill -TERM "$SERVER"; wait "$SERVER"; src=$?; SERVER=
+    check "$fault: serve stops with exit 0" [ $src = 0 ]
+  done
+  env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" index "$T/img" --styles "$T/styles.csv" --recipe color --quiet \
+    --db "$T/new.db" > /dev/null 2> "$T/ro.err"; r=$?
+  check "a new catalog on a read-only filesystem: index says why ($(head -c 100 "$T/ro.err"))" \
+    bash -c "[ $r = 1 ] && grep -q 'cannot create .*new.db: folder .*: Read-only file system' '$T/ro.err'"
+  # The same on a real read-only bind mount, where the machine allows one (root, unshare -m).
+  mkdir -p "$T/rofs"; cp "$T/ref.db" "$T/rofs/c.db"
+  if unshare -m sh -c "mount --bind '$T/rofs' '$T/rofs' && mount -o remount,ro,bind '$T/rofs'" 2>/dev/null; then
+    unshare -m sh -c "mount --bind '$T/rofs' '$T/rofs' && mount -o remount,ro,bind '$T/rofs' &&
+      '$BIN' check --db '$T/rofs/c.db' > /dev/null && '$BIN' search --db '$T/rofs/c.db' '$PHOTO1' -k 3 --json" > "$T/rofs.json" 2> "$T/ro.err"
+    r=$?
+    check "a real read-only bind mount: check and search work, with the note" \
+      bash -c "[ $r = 0 ] && grep -q 'note: .*opened read-only' '$T/ro.err' && jq -e '.hits | length == 3' '$T/rofs.json' > /dev/null"
+  else
+    echo "  (no read-only bind mount here: unshare -m not permitted; the shim's EROFS stands in)"
+  fi
+  # A -wal holding changes the file lacks cannot be read without its -shm: a clear error.
+  rm -f "$T/ro.db-shm"; printf 'changes' > "$T/ro.db-wal"
+  env LD_PRELOAD="$PRELOAD" LK_FAULT_ROFS=1 "$BIN" check --db "$T/ro.db" > /dev/null 2> "$T/ro.err"; r=$?
+  check "read-only with a pending -wal: a clear error naming it" \
+    bash -c "[ $r = 1 ] && grep -q 'ro.db-wal holds changes' '$T/ro.err'"
+  rm -f "$T/ro.db-wal"
+
+  echo "reliability: index stopped by SIGHUP, SIGTERM (at an exact photo) and a held catalog"
+  # The shim sends the signal as the 20th photo is opened (one worker, batches of 4): the
+  # batch in hand is embedded and committed, the count is within its total, exit 130, and a
+  # re-run completes the catalog identical to an uninterrupted one.
+  for sig in HUP TERM; do
+    rm -f "$T/h.db" "$T/h.db-wal" "$T/h.db-shm"
+    env LD_PRELOAD="$PRELOAD" LK_FAULT_PATH=.jpg LK_FAULT_SIGNAL=$sig LK_FAULT_SIGNAL_AT=20 \
+      "$BIN" index "$T/img" --styles "$T/styles.csv" --recipe color --quiet --threads 1 --batch 4 --db "$T/h.db" \
+      > /dev/null 2> "$T/h.err"
+    hrc=$?
+    msg=$(grep 'interrupted' "$T/h.err")
+    hdone=$(sed -n 's/.*interrupted: \([0-9]*\) of \([0-9]*\) photos done.*/\1/p' <<< "$msg")
+    htodo=$(sed -n 's/.*interrupted: \([0-9]*\) of \([0-9]*\) photos done.*/\2/p' <<< "$msg")
+    hvec=$(sqlite3 "$T/h.db" 'select count(*) from vectors' 2>/dev/null)
+    check "SIG$sig: index exits 130 and says how far it got ($hrc: $msg)" \
+      bash -c "[ $hrc = 130 ] && [ -n '$hdone' ] && [ '$htodo' = $NPHOTOS ] && [ '$hdone' -ge 20 ] && [ '$hdone' -le '$htodo' ]"
+    check "SIG$sig: what was embedded is committed ($hvec vectors for $hdone done)" [ "${hvec:-x}" = "${hdone:-y}" ]
+    index --db "$T/h.db" > /dev/null 2>&1; r=$?
+    check "SIG$sig: the next run completes it, identical to an uninterrupted one" \
+      bash -c "[ $r = 0 ] && [ '$(content "$T/h.db")' = '$REF' ]"
+  done
 fi
+# A photo that cannot be opened (a dangling link) is counted in what needs work: done never
+# passes todo, and it is reported at every run, not forgotten once the rest is indexed.
+mkdir -p "$T/dang"
+for f in $(ls "$T/img" | sed -n '2p;3p'); do ln -s "$T/img/$f" "$T/dang/$f"; done
+ln -s "$T/nowhere.jpg" "$T/dang/$(ls "$T/img" | head -1)"
+rm -f "$T/d.db"*
+"$BIN" index "$T/dang" --styles "$T/styles.csv" --recipe color --json --db "$T/d.db" > "$T/d1.json" 2>/dev/null
+"$BIN" index "$T/dang" --styles "$T/styles.csv" --recipe color --json --db "$T/d.db" > "$T/d2.json" 2>/dev/null
+check "a dangling photo link: done 3 of todo 3, 1 failed; the re-run reports it again (1 of 1)" \
+  bash -c "jq -e '.todo == 3 and .done == 3 and .failed == 1' '$T/d1.json' > /dev/null && jq -e '.todo == 1 and .done == 1 and .failed == 1' '$T/d2.json' > /dev/null"
+# A catalog held by another writer: index waits its bounded 5 s, then says who holds it.
+cp "$T/ref.db" "$T/b.db"
+{ echo "BEGIN IMMEDIATE; DELETE FROM meta WHERE key = 'none';"; sleep 7; echo "COMMIT;"; } | sqlite3 "$T/b.db" &
+holder=$!
+sleep 0.5
+t0=$(date +%s)
+"$BIN" index "$T/img" --styles "$T/styles.csv" --recipe color --quiet --db "$T/b.db" > /dev/null 2> "$T/b.err"
+brc=$?; bsecs=$(( $(date +%s) - t0 ))
+wait $holder
+check "a catalog held by another writer: index waits (${bsecs} s), then says so ($(head -c 160 "$T/b.err"))" \
+  bash -c "[ $brc = 1 ] && [ $bsecs -ge 4 ] && grep -q 'another process is writing this catalog' '$T/b.err'"
 
 # ------------------------------------------------------------------ 2. bombs and giants
 echo "reliability: decompression bombs and giants"

@@ -52,6 +52,7 @@ check "index the test catalog" [ $? -eq 0 ]
 # start_server LOG [ARGS...]: starts `serve` on a free port; sets SERVER and URL.
 start_server() {
   local log=$1; shift
+  rm -f "$log" # a log reused from an earlier server must not lend its port before this one writes
   "$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 "$@" 2> "$log" &
   SERVER=$!
   local port=
@@ -329,4 +330,52 @@ check "restarts at once with --threads 1 --quiet" [ $? -eq 0 ]
 kill -INT "$SERVER"; wait "$SERVER"; rc=$?; SERVER=
 check "SIGINT stops it with exit 0" [ $rc -eq 0 ]
 check "--quiet logs no requests" bash -c "! grep -q 'GET /health' '$T/server2.log'"
+
+echo "server: uploads in flight at a stop signal"
+# drain_round NAME SIGNAL PHOTO N HALF LATE [serve args]: N clients upload PHOTO (HALF of them
+# only half of it until after the signal, LATE of them connecting when the server is busy, so
+# that they wait in the kernel's backlog: tests/drain_uploads.py); the signal comes mid-flight. Every client gets a complete reply (200 with hits, or 503 with Retry-After
+# for a search that could not start within 6 s of the signal), the access log lists the
+# 200s that were sent and no other, and the server exits 0 within the 10 s bound.
+drain_round() {
+  local name=$1 sig=$2 photo=$3 n=$4 half=$5 late=$6; shift 6
+  start_server "$T/drain.log" "$@" || { ko "$name: the server starts"; return; }
+  python3 "$ROOT/tests/drain_uploads.py" "${URL##*:}" "$SERVER" "$sig" "$photo" "$n" "$half" "$late" > "$T/drain.out" 2>&1
+  wait "$SERVER"; local rc=$?; SERVER=
+  local line; line=$(tail -1 "$T/drain.out")
+  local got=$(sed -n 's/.*200: \([0-9]*\),.*/\1/p' <<< "$line") secs=$(sed -n 's/.*stopped after \([0-9.]*\) s.*/\1/p' <<< "$line")
+  local logged; logged=$(grep -c 'POST /api/search 200 ' "$T/drain.log")
+  check "$name: every client gets a complete reply ($line)" grep -q ' bad: 0$' <<< "$line"
+  check "$name: the log lists the $got replies 200 sent ($logged)" [ "${got:-x}" = "$logged" ]
+  check "$name: exit 0 ($rc) within 10 s (${secs:-never} s)" \
+    bash -c "[ $rc = 0 ] && [ -n '$secs' ] && awk 'BEGIN { exit !($secs < 10) }'"
+  [ $rc = 0 ] && grep -q ' bad: 0$' <<< "$line" || { cat "$T/drain.out"; tail -5 "$T/drain.log"; }
+}
+# 40 heavy searches (a 6000 x 6000 PNG, the garment cut out first) on 4 request threads and
+# one embedder: more than the 10 s bound of work, so the last ones must get 503, whether they
+# wait for a request thread or for the embedder; 4 of them connect while the threads are busy
+# (accepted by the kernel, not yet by the server).
+drain_round "SIGTERM, 40 heavy uploads" TERM png:6000 40 2 4 --threads 4 --embedders 1 --garment on
+drain_round "SIGHUP, 8 uploads (half of them half-sent)" HUP "$PHOTO" 8 4 0 --threads 2
+check "SIGHUP: every upload got 200" grep -q ' 200: 8, ' "$T/drain.out"
+check "SIGHUP: the server says it drains on a hangup" grep -q 'hangup (SIGHUP), finishing requests' "$T/drain.log"
+# A request whose headers are still arriving at the stop is waited for (its client had begun
+# it), while an idle keep-alive connection and a silent one are closed at once.
+start_server "$T/drain.log" --threads 2
+exec 3<>"/dev/tcp/127.0.0.1/${URL##*:}"
+printf 'POST /api/search?k=3 HTTP/1.1\r\nHost: lk\r\n' >&3
+exec 4<>"/dev/tcp/127.0.0.1/${URL##*:}"         # connected, sends nothing
+sleep 0.3
+t0=$(date +%s%N)
+kill -TERM "$SERVER"
+sleep 0.8
+# (in a subshell: a server that closed the connection kills it with SIGPIPE, not the script)
+( printf 'Content-Type: image/jpeg\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$(stat -L -c %s "$PHOTO")"
+  cat "$PHOTO" ) >&3 2>/dev/null
+timeout 10 cat <&3 > "$T/slowhead.http"
+exec 3<&- 4<&-
+wait "$SERVER"; rc=$?; SERVER=
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "SIGTERM while a request's headers arrive: it is finished (200 with hits), exit 0 ($rc) in ${ms} ms" \
+  bash -c "head -1 '$T/slowhead.http' | grep -q '^HTTP/1.1 200' && grep -q '\"hits\"' '$T/slowhead.http' && [ $rc = 0 ] && [ $ms -lt 10000 ]"
 finish

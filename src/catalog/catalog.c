@@ -39,6 +39,8 @@ const char *lk_catalog_errmsg(const lk_catalog *c) {
   return c ? lk_err_msg(&c->err) : "catalog: no handle";
 }
 
+const char *lk_catalog_note(const lk_catalog *c) { return c && c->note[0] ? c->note : NULL; }
+
 const char *lk_catalog_backend(const lk_catalog *c) { return c ? c->ops->name : "none"; }
 
 int lk_catalog_get_meta(lk_catalog *c, const char *key, char **value) {

@@ -53,6 +53,10 @@ typedef struct lk_item {
 int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err);
 void lk_catalog_close(lk_catalog *c); /* NULL-safe */
 const char *lk_catalog_errmsg(const lk_catalog *c);
+/* A note on how the open went that a person should see, or NULL: a SQLite catalog whose
+ * -wal/-shm files cannot be made (read-only filesystem or folder, full disk) is opened
+ * read-only as an immutable file (READONLY only), and says so here. The handle owns it. */
+const char *lk_catalog_note(const lk_catalog *c);
 
 /* Recipe: a JSON text identifying how vectors were made; stored once. get returns a new
  * string (caller frees) or NULL with LK_ENOTFOUND when none is set. */

@@ -38,6 +38,7 @@ typedef struct lk_catalog_ops {
 struct lk_catalog {
   const lk_catalog_ops *ops;
   lk_errbuf err;
+  char note[LK_ERRMSG_MAX]; /* lk_catalog_note: how the open went, when users should know */
 };
 
 /* The backends' open functions (flags and out already checked). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -88,6 +89,8 @@ typedef struct sq_catalog {
   lk_catalog base; /* ops, err */
   sqlite3 *db;
   int writable;
+  int sqlite_rc;   /* the extended SQLite code of the last failure (db_fail) */
+  const char *path;/* while opening, for messages */
   sqlite3_stmt *st[ST_N];
   float *vbuf; /* decode buffer for foreach_vector, grown as needed */
   size_t vcap;
@@ -111,8 +114,29 @@ static int map_rc(int rc) {
   }
 }
 
-/* Records the connection's current error on the handle, prefixed by what we were doing. */
+#define BUSY_MS 5000 /* how long a statement waits for another process's lock */
+
+/* Records the connection's current error on the handle, prefixed by what we were doing. A
+ * lock held by another process and a file that cannot be written say what to do; failures
+ * of the file system carry the system's reason. */
 static int db_fail(sq_catalog *c, int rc, const char *what) {
+  c->sqlite_rc = sqlite3_extended_errcode(c->db);
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+    return lk_err_set(&c->base.err, LK_EDB,
+                      "catalog: %s: another process is writing this catalog (another `lookalike index` "
+                      "run?) and held it for the %d s waited; wait for it to finish, then run again",
+                      what, BUSY_MS / 1000);
+  if ((rc & 0xff) == SQLITE_READONLY)
+    return lk_err_set(&c->base.err, LK_EIO,
+                      "catalog: %s: the catalog cannot be written (a read-only file, folder or "
+                      "filesystem, or a full disk): %s", what, sqlite3_errmsg(c->db));
+  int se = sqlite3_system_errno(c->db);
+  int sys = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL;
+  if (sys && se)
+    return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s (%s)%s", what, sqlite3_errmsg(c->db), strerror(se),
+                      se == ENOSPC || se == EDQUOT ? "; free some disk space and run again"
+                      : se == EROFS || se == EACCES || se == EPERM ? "; the catalog or its folder cannot be written"
+                                                                   : "");
   return lk_err_set(&c->base.err, map_rc(rc), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
@@ -171,7 +195,8 @@ static int check_schema(sq_catalog *c, int create) {
   int64_t n;
   int rc = query_int(c, "SELECT count(*) FROM sqlite_master", &n);
   if (rc) {
-    if (rc == LK_ECORRUPT || rc == LK_EDB)
+    int code = c->sqlite_rc & 0xff; /* a lock or a read-only file says so itself */
+    if (rc == LK_ECORRUPT || (rc == LK_EDB && code != SQLITE_BUSY && code != SQLITE_LOCKED && code != SQLITE_READONLY))
       return lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: not a lookalike catalog (%s)",
                         sqlite3_errmsg(c->db));
     return rc;
@@ -231,6 +256,89 @@ rollback:
   return rc;
 }
 
+/* Opens c->db on name (a path, or a file: URI with uri set) and reads the schema. */
+static int open_db(sq_catalog *c, const char *name, int uri) {
+  int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  if (uri) oflags |= SQLITE_OPEN_URI;
+  int rc = sqlite3_open_v2(name, &c->db, oflags, NULL);
+  if (rc != SQLITE_OK && c->writable && (rc & 0xff) == SQLITE_CANTOPEN && access(c->path, F_OK) != 0) {
+    /* SQLite's errno is that of its last try (a read-only one): ask the system whether the
+     * folder can take a new file */
+    char dir[4096];
+    const char *slash = strrchr(c->path, '/');
+    size_t n = slash ? (size_t)(slash - c->path) : 0;
+    if (n < sizeof dir) {
+      memcpy(dir, c->path, n);
+      strcpy(dir + n, slash ? (n ? "" : "/") : ".");
+      if (access(dir, W_OK | X_OK) != 0)
+        return lk_err_set(&c->base.err, LK_EIO, "catalog: cannot create %s: folder %s: %s", c->path, dir,
+                          strerror(errno));
+    }
+  }
+  if (rc != SQLITE_OK)
+    return c->db ? db_fail(c, rc, c->path) : lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+  sqlite3_extended_result_codes(c->db, 1);
+  sqlite3_busy_timeout(c->db, BUSY_MS);
+  /* SQLite opens a file it may not write read-only without a word: index must hear of it */
+  if (c->writable && sqlite3_db_readonly(c->db, "main") == 1)
+    return lk_err_set(&c->base.err, LK_EIO,
+                      "catalog: %s cannot be written (a read-only file, folder or filesystem): "
+                      "`lookalike index` needs to write it; search, serve, eval and check can read it as it is",
+                      c->path);
+  if ((rc = exec(c, "PRAGMA foreign_keys = ON")) != 0) return rc;
+  return check_schema(c, c->writable);
+}
+
+/* "file:" URI of path with immutable=1 (SQLite URI rules: '%', '?' and '#' escaped). */
+static int immutable_uri(const char *path, char *out, size_t cap) {
+  size_t n = 0;
+  for (const char *p = "file:"; *p; p++) out[n++] = *p;
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    if (n + 4 > cap) return -1;
+    if (*p == '%' || *p == '?' || *p == '#' || *p < 0x20) n += (size_t)snprintf(out + n, cap - n, "%%%02X", *p);
+    else out[n++] = (char)*p;
+  }
+  const char *q = "?immutable=1";
+  if (n + strlen(q) + 1 > cap) return -1;
+  memcpy(out + n, q, strlen(q) + 1);
+  return 0;
+}
+
+/* A read-only open that failed because the -wal / -shm files beside the catalog cannot be
+ * made (read-only filesystem or folder, full disk) is tried again with immutable=1, which
+ * needs neither, when no -wal holds changes that the file itself lacks. 1: tried again. */
+static int reopen_immutable(sq_catalog *c, const char *path, int *rc) {
+  int code = c->sqlite_rc & 0xff;
+  if (c->writable || !(code == SQLITE_CANTOPEN || code == SQLITE_IOERR || code == SQLITE_READONLY ||
+                       code == SQLITE_FULL))
+    return 0;
+  if (access(path, R_OK) != 0) return 0; /* the file itself cannot be read: that error stands */
+  char wal[4096], uri[3 * 4096 + 32];
+  struct stat st;
+  if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal || immutable_uri(path, uri, sizeof uri)) return 0;
+  char first[LK_ERRMSG_MAX];
+  snprintf(first, sizeof first, "%s", lk_err_msg(&c->base.err));
+  if (stat(wal, &st) == 0 && st.st_size > 0) {
+    *rc = lk_err_set(&c->base.err, LK_EIO,
+                     "catalog: %s cannot be read: %s holds changes not yet in the file and the files SQLite "
+                     "needs beside it cannot be made (read-only filesystem or full disk?): %s. Free some "
+                     "space, or run `lookalike index` on it once where it can be written",
+                     path, wal, sqlite3_errstr(c->sqlite_rc));
+    return 1;
+  }
+  for (int i = 0; i < ST_N; i++) { sqlite3_finalize(c->st[i]); c->st[i] = NULL; }
+  sqlite3_close(c->db);
+  c->db = NULL;
+  if ((*rc = open_db(c, uri, 1)) != 0) {
+    *rc = lk_err_set(&c->base.err, *rc, "%s", first); /* the first reason is the one that tells */
+    return 1;
+  }
+  snprintf(c->base.note, sizeof c->base.note,
+           "%s opened read-only (immutable): files beside it cannot be made (read-only filesystem or "
+           "full disk), so it is read as it is and changes made meanwhile by others are not seen", path);
+  return 1;
+}
+
 int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
   int exists, frc = lk_file_check(path, &exists, err); /* SQLite's own open would block on a FIFO */
   if (frc) return frc;
@@ -240,16 +348,10 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
   if (!c) return lk_err_set(err, LK_ENOMEM, "catalog: out of memory");
   c->base.ops = &sq_ops;
   c->writable = flags == LK_CATALOG_CREATE;
-  int oflags = c->writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-  int rc = sqlite3_open_v2(path, &c->db, oflags, NULL);
-  if (rc != SQLITE_OK) {
-    rc = c->db ? db_fail(c, rc, path) : lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
-    goto fail;
-  }
-  sqlite3_extended_result_codes(c->db, 1);
-  sqlite3_busy_timeout(c->db, 5000);
-  if ((rc = exec(c, "PRAGMA foreign_keys = ON")) != 0) goto fail;
-  if ((rc = check_schema(c, c->writable)) != 0) goto fail;
+  c->path = path;
+  int rc = open_db(c, path, 0);
+  if (rc && rc != LK_ENOMEM) reopen_immutable(c, path, &rc);
+  if (rc) goto fail;
   if (c->writable) {
     /* WAL + synchronous=NORMAL: a committed transaction survives the process being killed */
     sqlite3_stmt *s;
@@ -280,6 +382,7 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
     }
   }
   lk_err_clear(&c->base.err);
+  c->path = NULL;
   *out = &c->base;
   return 0;
 fail:

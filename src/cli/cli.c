@@ -22,6 +22,10 @@ int lk_cli_exit_code(int rc) {
   }
 }
 
+void lk_cli_note(const char *cmd, const char *note) {
+  if (note) fprintf(stderr, "lookalike %s: note: %s\n", cmd, note);
+}
+
 int lk_cli_usage(const char *cmd, const char *msg) {
   fprintf(stderr, "lookalike %s: %s\n(see `lookalike %s --help`)\n", cmd, msg, cmd);
   return LK_EX_USAGE;

@@ -23,6 +23,8 @@ int lk_cli_double(const char *cmd, const char *opt, const char *s, double lo, do
 /* Exactly n integers in [lo, hi] separated by sep ("3/8", "10,20,30,40", "800x600") into
  * out: 0, or -1 (the caller says what the option wants). */
 int lk_cli_int_list(const char *s, char sep, int n, long lo, long hi, int *out);
+/* Prints "lookalike CMD: note: NOTE" on stderr; nothing for a NULL note. */
+void lk_cli_note(const char *cmd, const char *note);
 /* Seconds on a monotonic clock. */
 double lk_cli_now(void);
 /* Redraws "LABEL [####    ] done/total  S s, ETA S s" on stderr (t0: lk_cli_now() at the

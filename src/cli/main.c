@@ -58,7 +58,7 @@ static const char *USAGE =
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 bad input file,\n"
     "            130 interrupted (progress is kept; run again to resume)\n";
 
-static volatile sig_atomic_t g_stop; /* set by SIGINT/SIGTERM; main() owns signals */
+static volatile sig_atomic_t g_stop; /* set by SIGINT/SIGTERM/SIGHUP; main() owns signals */
 static void on_signal(int sig) {
   (void)sig;
   g_stop = 1;
@@ -185,7 +185,7 @@ static int cmd_index(int argc, char **argv) {
       printf("usage: lookalike index IMAGES_DIR --db catalog.db [--styles styles.csv] [options]\n\n"
              "Embeds every photo named ID.jpg/.png/.webp in IMAGES_DIR whose ID has a row in\n"
              "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
-             "interrupt (Ctrl-C, kill): committed work is kept and the next run resumes.\n\n"
+             "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
              "                   photos are indexed with no metadata. Names and values are\n"
              "                   trimmed of surrounding blanks. Short or long rows,\n"
@@ -254,6 +254,7 @@ static int cmd_index(int argc, char **argv) {
   o.stop = &g_stop;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal); /* a closed terminal stops it the same way: progress saved */
   lk_ingest_stats st;
   lk_errbuf eb = {0};
   int rc = lk_ingest_run(&o, &st, &eb);
@@ -272,6 +273,8 @@ static int cmd_index(int argc, char **argv) {
     json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
     json_object_set_new(j, "photos_without_row", json_integer(st.no_row));
     json_object_set_new(j, "selected", json_integer(st.selected));
+    json_object_set_new(j, "todo", json_integer(st.todo)); /* photos that needed embedding */
+    json_object_set_new(j, "done", json_integer(st.done)); /* of those, processed */
     json_object_set_new(j, "embedded", json_integer(st.embedded));
     json_object_set_new(j, "unchanged", json_integer(st.unchanged));
     json_object_set_new(j, "failed", json_integer(st.failed));
@@ -412,6 +415,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   double t0 = lk_cli_now(), t_load = 0, t_query = 0;
   if (!hits) return LK_EX_FAIL;
   if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
+  lk_cli_note(is_similar ? "similar" : "search", lk_engine_note(e));
   t_load = lk_cli_now() - t0;
   t0 = lk_cli_now();
   if (is_similar) {
@@ -511,6 +515,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
     return lk_cli_exit_code(rc);
   }
+  lk_cli_note(cmd, lk_catalog_note(cat));
   if (is_check) {
     rc = lk_catalog_check(cat, &eb);
     if (!rc) rc = check_recipe(cat, &eb);
@@ -620,6 +625,7 @@ static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir
   lk_errbuf eb = {0};
   lk_eval_street *st = calloc(1, sizeof *st);
   int rc = st ? lk_engine_open(db, eo, &e, &eb) : lk_err_set(&eb, LK_ENOMEM, "out of memory");
+  if (!rc) lk_cli_note("eval", lk_engine_note(e));
   if (!rc) rc = lk_eval_street_photos(e, dir, limit, st, &eb);
   if (rc) {
     fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
@@ -750,6 +756,7 @@ static int cmd_eval(int argc, char **argv) {
   lk_eval_result *r = calloc(1, sizeof *r);
   lk_eval_same sp = {0};
   int rc = r ? lk_engine_open(db, &eo, &e, &eb) : LK_ENOMEM;
+  if (!rc) lk_cli_note("eval", lk_engine_note(e));
   if (!rc) rc = lk_eval_loo_scoped(e, &scope, fields, nfields, sample, seed, r, &eb);
   if (!rc && same_dir) rc = lk_eval_same_product_scoped(e, &scope, same_dir, 0, fields, nfields, &sp, &eb);
   if (rc) {

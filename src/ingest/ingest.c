@@ -624,7 +624,7 @@ static void worker_fini(worker *w) {
 
 /* Records the first fatal error; callers hold the lock. */
 static void fail_locked(shared *sh, int rc, const char *msg) {
-  if (!sh->rc) {
+  if (!sh->rc || (sh->rc == LK_EINTR && rc != LK_EINTR)) { /* an error outranks a stop */
     sh->rc = rc;
     lk_err_set(&sh->err, rc, "%s", msg);
   }
@@ -728,7 +728,8 @@ static void *worker_main(void *arg) {
     if (erc) {
       fail_locked(sh, erc, lk_err_msg(&ee));
     } else {
-      for (int b = 0; b < nb && !sh->rc; b++) {
+      /* a stop (LK_EINTR) still keeps the batch already embedded; an error does not */
+      for (int b = 0; b < nb && (!sh->rc || sh->rc == LK_EINTR); b++) {
         lk_item it;
         fill_item(&it, &w->jobs[b], "ok", NULL);
         if (write_locked(sh, &it, w->vecs + (size_t)b * w->dim, w->dim)) break;
@@ -857,7 +858,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     struct stat sb;
     snprintf(path, sizeof path, "%s/%s", o->images_dir, p->name);
     if (old) old->seen = 1;
-    if (stat(path, &sb) != 0) { need[i] = 1; continue; }
+    if (stat(path, &sb) != 0) { need[i] = 1; st->todo++; continue; } /* the worker reports why */
     if (old && old->size == (int64_t)sb.st_size && old->mtime == (int64_t)sb.st_mtime && old->status &&
         (!strcmp(old->status, "ok") || !strcmp(old->status, "error"))) {
       st->unchanged++;
@@ -964,9 +965,11 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
       if (crc && !rc) rc = lk_err_set(err, crc, "%s", lk_catalog_errmsg(cat));
     }
     pthread_mutex_destroy(&sh.lock);
+    if (rc == LK_EINTR && st->done >= st->todo) rc = 0; /* the stop came after the last photo */
     if (rc) {
       if (rc == LK_EINTR)
-        lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld done, progress saved; run again to resume", st->done, st->todo);
+        lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld photos done, progress saved; run the same command again to resume",
+                   st->done, st->todo);
       goto done;
     }
   }

@@ -20,6 +20,7 @@
 struct lk_engine {
   lk_recipe recipe;
   char recipe_id[17];
+  char note[LK_ERRMSG_MAX]; /* lk_catalog_note of the catalog it was read from, or "" */
   char models_dir[4096];
   int backend;
   int garment;        /* 1 = photo searches isolate the garment first */
@@ -218,6 +219,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   }
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
   lk_recipe_id(&e->recipe, e->recipe_id);
+  if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
@@ -296,6 +298,8 @@ const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
 }
 
 const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
+const char *lk_engine_note(const lk_engine *e) { return e->note[0] ? e->note : NULL; }
+
 const char *lk_engine_index_name(const lk_engine *e) { return e->ivf ? "ivf" : "exact"; }
 int lk_engine_query_dim(const lk_engine *e) { return e->qdim > 0 ? e->qdim : e->dim; }
 const lk_prior *lk_engine_prior(const lk_engine *e) { return e->prior; }

@@ -90,6 +90,8 @@ const char *lk_engine_recipe_id(const lk_engine *e);
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
 /* The vector index (owned by the engine), for batch work such as evaluation. */
 const struct lk_index *lk_engine_index(const lk_engine *e);
+/* How its catalog was opened, when a person should know (lk_catalog_note), or NULL. */
+const char *lk_engine_note(const lk_engine *e);
 /* The index in use: "exact" or "ivf". */
 const char *lk_engine_index_name(const lk_engine *e);
 /* Searches nq query vectors (nq x dim) with the index in use: allow is NULL or a bitmap over

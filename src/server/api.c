@@ -214,13 +214,13 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   pool_embed pe = {pool, e, 0};
   if (p->multi_crop) { /* embedding and search of every crop together */
     if ((rc = lk_engine_search_crops(e, use, embed_pooled, &pe, &p->filter, NULL, p->k, hits, &n, &eb))) {
-      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH ? 503 : rc == LK_EINVAL ? 400 : 500,
+      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
                         "multi-crop search failed: %s", lk_err_msg(&eb));
       goto out;
     }
     queue = pe.queue;
   } else if ((rc = embed_pooled(&pe, use, vec, &eb))) {
-    rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH ? 503 : 500, "embedding failed: %s",
+    rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : 500, "embedding failed: %s",
                       lk_err_msg(&eb));
     goto out;
   }

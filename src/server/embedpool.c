@@ -16,6 +16,7 @@ struct lk_embedpool {
   pthread_cond_t freed;
   int n, nfree, dim;
   unsigned long long next_ticket, head; /* tickets handed out; the next one to serve */
+  int closed;                            /* lk_embedpool_close_queue: no new run starts */
   lk_embedder *all[MAX_EMBEDDERS];
   lk_embedder *free_[MAX_EMBEDDERS]; /* stack of idle embedders */
 };
@@ -62,6 +63,14 @@ void lk_embedpool_free(lk_embedpool *p) {
   free(p);
 }
 
+void lk_embedpool_close_queue(lk_embedpool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->lock);
+  p->closed = 1;
+  pthread_cond_broadcast(&p->freed);
+  pthread_mutex_unlock(&p->lock);
+}
+
 int lk_embedpool_size(const lk_embedpool *p) { return p->n; }
 int lk_embedpool_dim(const lk_embedpool *p) { return p->dim; }
 
@@ -69,7 +78,11 @@ int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *w
   double t0 = now_s();
   pthread_mutex_lock(&p->lock);
   unsigned long long ticket = p->next_ticket++;
-  while (ticket != p->head || p->nfree == 0) pthread_cond_wait(&p->freed, &p->lock);
+  while (!p->closed && (ticket != p->head || p->nfree == 0)) pthread_cond_wait(&p->freed, &p->lock);
+  if (p->closed) { /* the queue is given up: no later ticket is ever served in order again */
+    pthread_mutex_unlock(&p->lock);
+    return lk_err_set(err, LK_EINTR, "the server is stopping; send the search again");
+  }
   p->head++;
   lk_embedder *e = p->free_[--p->nfree];
   pthread_cond_broadcast(&p->freed); /* the next in line may take another free one */

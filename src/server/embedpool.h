@@ -21,5 +21,8 @@ int lk_embedpool_dim(const lk_embedpool *p);
 /* Waits for a free embedder, embeds img into vec (lk_embedpool_dim floats), gives it back.
  * Thread-safe. *wait_s (may be NULL) gets the seconds spent waiting for an embedder. */
 int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err);
+/* From now on runs that have not started embedding (waiting, or to come) return LK_EINTR at
+ * once; those embedding finish. For a server's stop. NULL-safe. */
+void lk_embedpool_close_queue(lk_embedpool *p);
 
 #endif

@@ -10,11 +10,15 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -40,7 +44,13 @@
  * without an answer, so it is sized for ~3,000 short parameters (tests/server.sh sends 1,000
  * and gets our 400); longer URLs get 414 from libmicrohttpd. Pages are touched only as used. */
 #define CONNECTION_MEMORY (256 * 1024)
-#define DRAIN_SECONDS 10.0            /* lk_server_stop waits this long for requests to finish */
+/* lk_server_stop's bound, from the stop to the return (docs/API.md): requests in flight
+ * finish; a search that would start embedding later than LATE_SECONDS after the stop gets
+ * 503 instead (it could not finish in time), and at CLOSE_SECONDS what is left is closed,
+ * leaving the rest of the bound to the searches already embedding. */
+#define DRAIN_SECONDS 10.0
+#define LATE_SECONDS 6.0
+#define CLOSE_SECONDS 8.5
 
 static const char *const CSP =
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -65,11 +75,29 @@ struct lk_server {
   atomic_size_t buffered; /* bytes of request bodies held by all requests */
   atomic_int active;      /* requests started and not completed */
   double started;
+  /* the stop (lk_server_stop): from then on replies close their connection */
+  atomic_int stopping;
+  _Atomic double stop_at; /* now_s() of the stop */
+  pthread_mutex_t conns_lock;
+  struct conn *conns;     /* open connections (MHD_OPTION_NOTIFY_CONNECTION) */
+  int nconns;
 };
+
+/* One open connection, so that the stop can tell idle keep-alive connections (closed at
+ * once) from those carrying a request or unread bytes of one (waited for). */
+typedef struct conn {
+  struct conn *next, *prev;
+  int fd;
+  atomic_int busy;   /* a request is between its headers and its completion */
+  struct req *req;   /* that request; each clears the other's link when it ends first */
+  _Atomic int64_t rx_done; /* bytes received by the end of its last request (tcp_rx) */
+  double idle_since; /* the drain's first pass in a row that found it idle; 0: not idle */
+} conn;
 
 /* One request, from its headers to MHD's completion callback. */
 typedef struct req {
   lk_server *s;
+  conn *conn;        /* its connection; NULL if MHD did not tell */
   lk_engine *e;      /* the engine this request uses (s->engine, or the follower's snapshot) */
   const lk_follow_snap *snap; /* held from dispatch to completion when following */
   double t0;
@@ -100,6 +128,17 @@ static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Bytes a TCP socket has received so far (Linux TCP_INFO), or -1 when the kernel does not say. */
+static int64_t tcp_rx(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+      len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+    return -1;
+  return (int64_t)ti.tcpi_bytes_received;
 }
 
 static void logf_(lk_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -172,6 +211,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, req *r, int status, s
   if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? cache : "no-store");
+  if (atomic_load(&r->s->stopping)) {
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1"); /* another instance */
+  }
   r->status = status;
   enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
   MHD_destroy_response(resp);
@@ -429,6 +472,11 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->len)
     return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
+  if (atomic_load(&s->stopping) && now_s() - atomic_load(&s->stop_at) > LATE_SECONDS) {
+    static const char body[] = "{\"error\":\"the server is stopping; send the search again\"}";
+    return send_resp(c, r, 503, MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT),
+                     "application/json", NULL); /* with Retry-After */
+  }
   lk_api_reply rep;
   int rc = lk_api_search(r->e, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
   if (!rc && rep.status == 200) {
@@ -528,6 +576,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->no_host) fail(r, 400, "an HTTP/1.1 request needs a Host header"); /* its body is dropped */
     route(r, url);
     *con_cls = r;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && (r->conn = ci->socket_context)) {
+      r->conn->req = r;
+      atomic_store(&r->conn->busy, 1);
+    }
     atomic_fetch_add(&s->active, 1);
     lk_metrics_inflight(s->metrics, 1);
     if (r->route == R_SEARCH && r->post && !r->no_host) return begin_upload(c, r);
@@ -568,14 +621,56 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   double dt = now_s() - r->t0;
   lk_metrics_request(s->metrics, r->endpoint, r->status, dt);
   lk_metrics_inflight(s->metrics, -1);
-  logf_(s, "%s %s %d %.1fms%s", r->method, r->path, r->status, dt * 1e3,
-        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+  /* the log says what the client got: a reply cut off by a closed connection is not one */
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    logf_(s, "%s %s %d %.1fms", r->method, r->path, r->status, dt * 1e3);
+  else if (r->status)
+    logf_(s, "%s %s - %.1fms (its %d reply was not sent in full: %s)", r->method, r->path, dt * 1e3, r->status,
+          toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "the server stopped" : "the connection closed early");
+  else
+    logf_(s, "%s %s - %.1fms (no reply: %s)", r->method, r->path, dt * 1e3,
+          toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "the server stopped" : "the connection closed early");
+  if (r->conn) {
+    atomic_store(&r->conn->rx_done, tcp_rx(r->conn->fd)); /* later bytes belong to a next request */
+    r->conn->req = NULL;
+    atomic_store(&r->conn->busy, 0);
+  }
   if (r->pp) MHD_destroy_post_processor(r->pp);
   if (r->snap) lk_follow_release(s->o.follow, r->snap);
   free(r->buf);
   atomic_fetch_sub(&s->buffered, r->reserved);
   free(r);
   atomic_fetch_sub(&s->active, 1);
+}
+
+/* Keeps the list of open connections for the stop's drain. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  lk_server *s = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn *cn = ci ? calloc(1, sizeof *cn) : NULL;
+    if (!cn) return; /* not tracked: the drain cannot wait for it, the stop still closes it */
+    cn->fd = ci->connect_fd;
+    pthread_mutex_lock(&s->conns_lock);
+    cn->next = s->conns;
+    if (s->conns) s->conns->prev = cn;
+    s->conns = cn;
+    s->nconns++;
+    pthread_mutex_unlock(&s->conns_lock);
+    *socket_context = cn;
+  } else if (*socket_context) {
+    conn *cn = *socket_context;
+    *socket_context = NULL;
+    if (cn->req) cn->req->conn = NULL;
+    pthread_mutex_lock(&s->conns_lock);
+    if (cn->prev) cn->prev->next = cn->next;
+    else s->conns = cn->next;
+    if (cn->next) cn->next->prev = cn->prev;
+    s->nconns--;
+    pthread_mutex_unlock(&s->conns_lock);
+    free(cn);
+  }
 }
 
 /* Percent-decoding of paths and query values (lk_http_unescape: once, %00 becomes DEL). */
@@ -620,6 +715,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
   lk_server *s = calloc(1, sizeof *s);
   if (!s) return lk_err_set(err, LK_ENOMEM, "out of memory");
   s->engine = e;
+  pthread_mutex_init(&s->conns_lock, NULL);
   s->o = opts ? *opts : def;
   s->started = now_s();
   if (!s->o.host || !*s->o.host) s->o.host = def.host;
@@ -685,7 +781,8 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads > 1 ? s->o.threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
       s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+      on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK,
       on_unescape, s, MHD_OPTION_END);
   if (!s->daemon) {
     rc = lk_err_set(err, LK_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
@@ -705,23 +802,86 @@ fail:
   return rc;
 }
 
+/* Connections the kernel accepted that MHD has not taken yet are served like the others
+ * (their clients sent a request before the stop); closing the socket refuses the rest. */
+static void adopt_backlog(lk_server *s, MHD_socket fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return;
+  int taken = 0;
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break; /* EAGAIN: the backlog is empty */
+    }
+    if (MHD_add_connection(s->daemon, cfd, (struct sockaddr *)&ss, len) != MHD_YES) /* it closed cfd */
+      logf_(s, "a connection waiting at the stop could not be served: %s", strerror(errno));
+    else
+      taken++;
+  }
+  if (taken) logf_(s, "stop: %d connection(s) waiting to be accepted are served", taken);
+}
+
+/* Waits, until CLOSE_SECONDS after the stop, for every open connection to finish its
+ * request (replies now close their connection). A connection idle for 0.2 s (no request,
+ * no byte received since its last request ended, none unread) is shut down: a keep-alive
+ * client between requests, or one that connected and sent nothing. One whose request is
+ * still arriving (headers sent slowly) is waited for. */
+static void drain(lk_server *s) {
+  double t0 = atomic_load(&s->stop_at);
+  int late = 0;
+  for (;;) {
+    double now = now_s();
+    if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for an embedder: 503 */
+      lk_embedpool_close_queue(s->pool);
+      late = 1;
+    }
+    pthread_mutex_lock(&s->conns_lock);
+    int left = s->nconns;
+    for (conn *cn = s->conns; cn; cn = cn->next) {
+      char b;
+      ssize_t n = recv(cn->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+      int idle = !atomic_load(&cn->busy) && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+      if (idle) { /* bytes of a request MHD is still reading (they left the socket) */
+        int64_t rx = tcp_rx(cn->fd);
+        idle = rx < 0 || rx == atomic_load(&cn->rx_done);
+      }
+      if (!idle) cn->idle_since = 0;
+      else if (!cn->idle_since) cn->idle_since = now;
+      else if (now - cn->idle_since >= 0.2) shutdown(cn->fd, SHUT_RDWR); /* MHD then closes it */
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    if (!left && atomic_load(&s->active) == 0) return;
+    if (now - t0 >= CLOSE_SECONDS) {
+      logf_(s, "%d connection(s) still open %.1f s after the stop: closing them", left, CLOSE_SECONDS);
+      return;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 void lk_server_stop(lk_server *s) {
   if (!s) return;
   if (s->daemon) {
-    /* Stop accepting (closing the socket refuses new connections at once), let the
-     * requests in progress finish, then stop the threads. */
+    /* Stop accepting, serve what was already accepted, let the requests in progress
+     * finish within the bound, then stop the threads. */
+    atomic_store(&s->stop_at, now_s());
+    atomic_store(&s->stopping, 1);
     MHD_socket fd = MHD_quiesce_daemon(s->daemon); /* ours to close now */
-    if (fd != MHD_INVALID_SOCKET) close(fd);
-    double until = now_s() + DRAIN_SECONDS;
-    while (atomic_load(&s->active) > 0 && now_s() < until) {
-      struct timespec ts = {0, 10 * 1000 * 1000};
-      nanosleep(&ts, NULL);
+    if (fd != MHD_INVALID_SOCKET) {
+      adopt_backlog(s, fd);
+      close(fd);
     }
-    MHD_stop_daemon(s->daemon);
+    drain(s);
+    MHD_stop_daemon(s->daemon); /* closes what is left, joins the threads */
   }
   lk_metrics_free(s->metrics);
   lk_embedpool_free(s->pool);
   free(s->facets);
   free(s->etag);
+  pthread_mutex_destroy(&s->conns_lock);
   free(s);
 }
