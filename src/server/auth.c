@@ -1,0 +1,121 @@
+/* server/auth.c — API-key checks of `serve --require-key` (see auth.h): one read-only catalog
+ * handle and one snapshot of the keys, refreshed under a mutex when older than the TTL. */
+#include "server/auth.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "catalog/catalog.h"
+
+#define MAX_KEY_BYTES 256 /* a presented key longer than this is not one of ours */
+
+struct lk_auth {
+  pthread_mutex_t mu;
+  lk_catalog *cat;   /* used under mu only */
+  lk_keys_set *set;  /* under mu */
+  double loaded;     /* when set was read (monotonic s) */
+  double ttl;
+  int failed;        /* the last refresh failed: refuse (503) until one works */
+};
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Reads the keys again (mu held). */
+static int refresh(lk_auth *a, lk_errbuf *err) {
+  lk_keys_set *s = NULL;
+  int rc = lk_keys_load(a->cat, &s, err);
+  lk_catalog_rollback(a->cat); /* a PostgreSQL handle's snapshot ends: the next read sees new keys */
+  a->loaded = now_s();
+  if (rc) {
+    a->failed = 1;
+    return rc;
+  }
+  lk_keys_set_free(a->set);
+  a->set = s;
+  a->failed = 0;
+  return 0;
+}
+
+int lk_auth_open(const char *db, double ttl_s, lk_auth **out, lk_errbuf *err) {
+  lk_auth *a = calloc(1, sizeof *a);
+  if (!a) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  pthread_mutex_init(&a->mu, NULL);
+  a->ttl = ttl_s > 0 ? ttl_s : 1.0;
+  int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &a->cat, err);
+  if (!rc) rc = refresh(a, err);
+  if (rc) {
+    lk_auth_free(a);
+    return rc;
+  }
+  *out = a;
+  return 0;
+}
+
+void lk_auth_free(lk_auth *a) {
+  if (!a) return;
+  lk_keys_set_free(a->set);
+  lk_catalog_close(a->cat);
+  pthread_mutex_destroy(&a->mu);
+  free(a);
+}
+
+size_t lk_auth_count(lk_auth *a) {
+  pthread_mutex_lock(&a->mu);
+  size_t n = lk_keys_count(a->set);
+  pthread_mutex_unlock(&a->mu);
+  return n;
+}
+
+int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id, char *msg, size_t msgsize) {
+  if (id) *id = -1;
+  const char *h = authorization;
+  if (!h || !*h) {
+    snprintf(msg, msgsize, "an API key is required: send the header 'Authorization: Bearer KEY'");
+    return 401;
+  }
+  while (*h == ' ' || *h == '\t') h++;
+  if (strncasecmp(h, "Bearer", 6) || (h[6] != ' ' && h[6] != '\t')) {
+    snprintf(msg, msgsize, "the Authorization header must be 'Bearer KEY'");
+    return 401;
+  }
+  h += 7;
+  while (*h == ' ' || *h == '\t') h++;
+  size_t len = strlen(h);
+  while (len && (h[len - 1] == ' ' || h[len - 1] == '\t')) len--;
+  if (!len || len > MAX_KEY_BYTES) {
+    snprintf(msg, msgsize, "the API key is missing or not valid");
+    return 401;
+  }
+  pthread_mutex_lock(&a->mu);
+  if (now_s() - a->loaded >= a->ttl) {
+    lk_errbuf eb = {0};
+    refresh(a, &eb);
+  }
+  int status = 0, role = LK_KEYS_NONE;
+  if (a->failed) {
+    snprintf(msg, msgsize, "the API keys could not be read from the catalog; try again");
+    status = 503;
+  } else {
+    role = lk_keys_find(a->set, h, len, id);
+  }
+  pthread_mutex_unlock(&a->mu);
+  if (status) return status;
+  if (role == LK_KEYS_NONE) {
+    snprintf(msg, msgsize, "the API key is not valid (unknown or revoked)");
+    return 401;
+  }
+  if (!lk_keys_allows(role, needed)) {
+    snprintf(msg, msgsize, "this API key's role (%s) does not allow this; it needs a %s key", lk_keys_role_name(role),
+             lk_keys_role_name(needed));
+    return 403;
+  }
+  return 0;
+}
