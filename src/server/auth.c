@@ -6,12 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "catalog/catalog.h"
-
-#define MAX_KEY_BYTES 256 /* a presented key longer than this is not one of ours */
+#include "server/http.h"
 
 struct lk_auth {
   pthread_mutex_t mu;
@@ -76,22 +74,14 @@ size_t lk_auth_count(lk_auth *a) {
 
 int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id, char *msg, size_t msgsize) {
   if (id) *id = -1;
-  const char *h = authorization;
-  if (!h || !*h) {
+  const char *key;
+  size_t len;
+  if (!authorization || !*authorization) {
     snprintf(msg, msgsize, "an API key is required: send the header 'Authorization: Bearer KEY'");
     return 401;
   }
-  while (*h == ' ' || *h == '\t') h++;
-  if (strncasecmp(h, "Bearer", 6) || (h[6] != ' ' && h[6] != '\t')) {
-    snprintf(msg, msgsize, "the Authorization header must be 'Bearer KEY'");
-    return 401;
-  }
-  h += 7;
-  while (*h == ' ' || *h == '\t') h++;
-  size_t len = strlen(h);
-  while (len && (h[len - 1] == ' ' || h[len - 1] == '\t')) len--;
-  if (!len || len > MAX_KEY_BYTES) {
-    snprintf(msg, msgsize, "the API key is missing or not valid");
+  if (lk_http_bearer(authorization, &key, &len)) {
+    snprintf(msg, msgsize, "the Authorization header must be 'Bearer KEY' (a key from `lookalike keys add`)");
     return 401;
   }
   pthread_mutex_lock(&a->mu);
@@ -104,7 +94,7 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
     snprintf(msg, msgsize, "the API keys could not be read from the catalog; try again");
     status = 503;
   } else {
-    role = lk_keys_find(a->set, h, len, id);
+    role = lk_keys_find(a->set, key, len, id);
   }
   pthread_mutex_unlock(&a->mu);
   if (status) return status;
