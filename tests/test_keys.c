@@ -2,6 +2,7 @@
  * check future write endpoints call), key format and randomness, the stored hash (never the
  * key: not in the catalog file at all), add / list / revoke by id and name, names refused,
  * catalogs made before api_keys existed (no table: no keys, then migrated by the first add),
+ * keys carried by `lookalike migrate`,
  * the constant-time lookup, and lk_auth_check's 401 / 403 / revocation within the TTL. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/keys.h"
+#include "catalog/migrate.h"
 #include "server/auth.h"
 #include "testutil.h"
 
@@ -226,6 +228,42 @@ static void test_older_catalog(void **state) {
   assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
 }
 
+/* `lookalike migrate` carries the keys (their hashes): added once, revocations follow. */
+static void test_migrate_keys(void **state) {
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  char k1[LK_KEYS_LEN], k2[LK_KEYS_LEN];
+  int64_t id1, id2;
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "shop", k1, &id1, &eb), 0);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_ADMIN, NULL, k2, &id2, &eb), 0);
+  const char *dst = lk_test_path("%s/copy.db", fx->dir);
+  char dstp[512];
+  snprintf(dstp, sizeof dstp, "%s", dst);
+  lk_migrate_stats st;
+  assert_int_equal(lk_migrate_run(fx->db, dstp, NULL, NULL, &st, &eb), 0);
+  assert_int_equal(st.keys, 2);
+  lk_catalog *c;
+  assert_int_equal(lk_catalog_open(dstp, LK_CATALOG_READONLY, &c, &eb), 0);
+  lk_keys_set *set;
+  assert_int_equal(lk_keys_load(c, &set, &eb), 0);
+  assert_int_equal(lk_keys_find(set, k1, strlen(k1), NULL), LK_KEYS_READ);
+  assert_int_equal(lk_keys_find(set, k2, strlen(k2), NULL), LK_KEYS_ADMIN);
+  lk_keys_set_free(set);
+  lk_catalog_close(c);
+  assert_int_equal(lk_migrate_run(fx->db, dstp, NULL, NULL, &st, &eb), 0);
+  assert_int_equal(st.keys, 0); /* up to date: nothing */
+  assert_int_equal(lk_keys_revoke(fx->cat, "shop", &eb), 0);
+  assert_int_equal(lk_migrate_run(fx->db, dstp, NULL, NULL, &st, &eb), 0);
+  assert_int_equal(st.keys, 1);
+  assert_int_equal(lk_catalog_open(dstp, LK_CATALOG_READONLY, &c, &eb), 0);
+  assert_int_equal(lk_keys_load(c, &set, &eb), 0);
+  assert_int_equal(lk_keys_count(set), 2);
+  assert_int_equal(lk_keys_find(set, k1, strlen(k1), NULL), LK_KEYS_NONE);
+  assert_int_equal(lk_keys_find(set, k2, strlen(k2), NULL), LK_KEYS_ADMIN);
+  lk_keys_set_free(set);
+  lk_catalog_close(c);
+}
+
 static void sleep_s(double s) {
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   nanosleep(&ts, NULL);
@@ -273,6 +311,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_add_list_revoke, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_catalog, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
