@@ -331,8 +331,8 @@ check "SIGINT stops it with exit 0" [ $rc -eq 0 ]
 check "--quiet logs no requests" bash -c "! grep -q 'GET /health' '$T/server2.log'"
 
 echo "server: API keys (keys add|list|revoke, serve --require-key)"
-"$BIN" keys add --db "$T/c.db" --role read --name shop > "$T/key.read" 2> "$T/keys.err"
-check "keys add prints one key once (lk_ + 43 base64url)" bash -c "[ \$? = 0 ] || exit 1; grep -Eqx 'lk_[A-Za-z0-9_-]{43}' '$T/key.read'"
+"$BIN" keys add --db "$T/c.db" --role read --name shop > "$T/key.read" 2> "$T/keys.err"; rc=$?
+check "keys add prints one key once (lk_ + 43 base64url)" bash -c "[ $rc = 0 ] && grep -Eqx 'lk_[A-Za-z0-9_-]{43}' '$T/key.read'"
 RK=$(cat "$T/key.read"); WK=$("$BIN" keys add --db "$T/c.db" --role write 2>/dev/null)
 GK=$("$BIN" keys add --db "$T/c.db" --role read --name gone 2>/dev/null)
 "$BIN" keys add --db "$T/c.db" --role read --name shop > /dev/null 2>&1

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "catalog/keys.h"
@@ -298,6 +299,29 @@ static void test_auth_check(void **state) {
   sleep_s(0.1);
   assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 401);
   snprintf(hdr, sizeof hdr, "Bearer %s", rk);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  /* the catalog file replaced by garbage: the keys read last stay in use (for up to 60 s) */
+  const char *tmp = lk_test_path("%s/garbage", fx->dir);
+  assert_int_equal(lk_test_write_file(tmp, "not a catalog", 13), 0);
+  lk_catalog_close(fx->cat);
+  fx->cat = NULL;
+  unlink(lk_test_path("%s-wal", fx->db));
+  unlink(lk_test_path("%s-shm", fx->db));
+  assert_int_equal(rename(tmp, fx->db), 0);
+  sleep_s(0.1);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  /* then a catalog file moved in place of it is read: its keys only */
+  const char *other = lk_test_path("%s/other.db", fx->dir);
+  char otherp[512], ok[LK_KEYS_LEN];
+  snprintf(otherp, sizeof otherp, "%s", other);
+  lk_catalog *oc;
+  assert_int_equal(lk_catalog_open(otherp, LK_CATALOG_CREATE, &oc, &eb), 0);
+  assert_int_equal(lk_keys_add(oc, LK_KEYS_READ, NULL, ok, &id, &eb), 0);
+  lk_catalog_close(oc);
+  assert_int_equal(rename(otherp, fx->db), 0);
+  sleep_s(0.1);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 401);
+  snprintf(hdr, sizeof hdr, "Bearer %s", ok);
   assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
   lk_auth_free(a);
   lk_auth_free(NULL);

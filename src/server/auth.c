@@ -11,13 +11,19 @@
 #include "catalog/catalog.h"
 #include "server/http.h"
 
+/* While the catalog cannot be read (a PostgreSQL restart, say), the keys last read stay in
+ * use this long, then every request is refused with 503: a revocation can be missed for at
+ * most this long, and only while the catalog is unreadable from here. */
+#define STALE_S 60.0
+
 struct lk_auth {
   pthread_mutex_t mu;
-  lk_catalog *cat;   /* used under mu only */
+  char *db;
+  lk_catalog *cat;   /* used under mu only; NULL after a failed read (reopened at the next) */
   lk_keys_set *set;  /* under mu */
-  double loaded;     /* when set was read (monotonic s) */
+  double tried;      /* when the keys were last read or tried (monotonic s) */
+  double ok;         /* when they were last read */
   double ttl;
-  int failed;        /* the last refresh failed: refuse (503) until one works */
 };
 
 static double now_s(void) {
@@ -26,19 +32,26 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Reads the keys again (mu held). */
+/* Reads the keys again (mu held); on failure the handle is closed, so that the next try
+ * connects afresh, and the keys read before stay. */
 static int refresh(lk_auth *a, lk_errbuf *err) {
   lk_keys_set *s = NULL;
-  int rc = lk_keys_load(a->cat, &s, err);
-  lk_catalog_rollback(a->cat); /* a PostgreSQL handle's snapshot ends: the next read sees new keys */
-  a->loaded = now_s();
-  if (rc) {
-    a->failed = 1;
-    return rc;
+  a->tried = now_s();
+  int rc = a->cat ? 0 : lk_catalog_open(a->db, LK_CATALOG_READONLY, &a->cat, err);
+  if (!rc) {
+    rc = lk_keys_load(a->cat, &s, err);
+    lk_catalog_rollback(a->cat); /* a PostgreSQL handle's snapshot ends: the next read sees new keys */
   }
+  /* A SQLite file is opened afresh each time (cheap), so a catalog file replaced by another
+   * (mv new.db catalog.db) is read, not the old file through an open descriptor. */
+  if (rc || !lk_catalog_is_url(a->db)) {
+    lk_catalog_close(a->cat);
+    a->cat = NULL;
+  }
+  if (rc) return rc;
   lk_keys_set_free(a->set);
   a->set = s;
-  a->failed = 0;
+  a->ok = a->tried;
   return 0;
 }
 
@@ -47,8 +60,7 @@ int lk_auth_open(const char *db, double ttl_s, lk_auth **out, lk_errbuf *err) {
   if (!a) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&a->mu, NULL);
   a->ttl = ttl_s > 0 ? ttl_s : 1.0;
-  int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &a->cat, err);
-  if (!rc) rc = refresh(a, err);
+  int rc = (a->db = strdup(db)) ? refresh(a, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
   if (rc) {
     lk_auth_free(a);
     return rc;
@@ -61,6 +73,7 @@ void lk_auth_free(lk_auth *a) {
   if (!a) return;
   lk_keys_set_free(a->set);
   lk_catalog_close(a->cat);
+  free(a->db);
   pthread_mutex_destroy(&a->mu);
   free(a);
 }
@@ -85,12 +98,13 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
     return 401;
   }
   pthread_mutex_lock(&a->mu);
-  if (now_s() - a->loaded >= a->ttl) {
+  double now = now_s();
+  if (now - a->tried >= a->ttl) {
     lk_errbuf eb = {0};
     refresh(a, &eb);
   }
   int status = 0, role = LK_KEYS_NONE;
-  if (a->failed) {
+  if (now - a->ok > STALE_S) {
     snprintf(msg, msgsize, "the API keys could not be read from the catalog; try again");
     status = 503;
   } else {
