@@ -48,9 +48,14 @@ static void utc(int64_t t, char out[32]) {
 }
 
 static int list_text_cb(void *ctx, const lk_key *k) {
-  char when[32];
+  char when[32], name[LK_KEYS_MAX_NAME + 1];
   utc(k->created, when);
-  printf("%-6lld %-24s %-6s %-21s %s\n", (long long)k->id, k->name ? k->name : "-", k->role, when,
+  /* names are checked at add; one written by hand into the catalog prints as '?'s */
+  size_t i = 0;
+  for (const char *p = k->name ? k->name : "-"; *p && i < LK_KEYS_MAX_NAME; p++)
+    name[i++] = *p > 0x20 && *p < 0x7f ? *p : '?';
+  name[i] = '\0';
+  printf("%-6lld %-24s %-6s %-21s %s\n", (long long)k->id, name, lk_keys_role_name(lk_keys_role_parse(k->role)), when,
          k->revoked ? "revoked" : "active");
   ++*(long *)ctx;
   return 0;
@@ -116,12 +121,20 @@ int lk_cli_keys(int argc, char **argv) {
     char key[LK_KEYS_LEN];
     int64_t id;
     if ((rc = lk_keys_add(cat, role, name, key, &id, &eb))) return fail(cat, rc, &eb);
+    int shown = printf("%s\n", key) > 0 && fflush(stdout) == 0 && !ferror(stdout);
+    memset(key, 0, sizeof key);
+    if (!shown) { /* nobody saw it: a stored key nobody holds is revoked at once */
+      char ids[24];
+      snprintf(ids, sizeof ids, "%lld", (long long)id);
+      rc = lk_keys_revoke(cat, ids, &eb);
+      fprintf(stderr, "lookalike keys: could not write the new key to stdout; key %lld %s\n", (long long)id,
+              rc ? "could not be revoked: revoke it with `lookalike keys revoke`" : "was revoked");
+      lk_catalog_close(cat);
+      return LK_EX_FAIL;
+    }
     lk_catalog_close(cat);
-    printf("%s\n", key);
-    fflush(stdout);
     fprintf(stderr, "lookalike keys: key %lld%s%s (%s) added; it is shown only this once: keep it now\n",
             (long long)id, name ? " " : "", name ? name : "", lk_keys_role_name(role));
-    memset(key, 0, sizeof key);
     return LK_EX_OK;
   }
   if (revoke) {
