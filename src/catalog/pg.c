@@ -10,6 +10,8 @@
  *           data bytea /- float32 little-endian, as in SQLite -/)
  *   tombstones(id bigint PRIMARY KEY, version bigint)   deleted ids and the commit that did it
  *   catalog_version(one int PRIMARY KEY CHECK (one = 1), v bigint)   the last commit's version
+ *   api_keys(id bigserial PRIMARY KEY, name text UNIQUE, role, hash text UNIQUE, created,
+ *            revoked bigint)   API keys (catalog/keys.h): made by the first add_key
  *
  * A transaction that changed anything takes v = v + 1 just before COMMIT, stamps the rows it
  * wrote with it and sends NOTIFY lookalike_catalog (delivered at commit). The row lock on
