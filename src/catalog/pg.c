@@ -1107,7 +1107,7 @@ static int pg_add_key(lk_catalog *base, const lk_key *k, int64_t *id) {
                              5, NULL, p, NULL, NULL, 0);
   const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   if (st && !strcmp(st, "23505"))
-    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already (choose another --name)",
+    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already: choose another name",
                     k->name ? k->name : "");
   else if (!(rc = ok_or_fail(c, r, "storing a key")))
     *id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;

@@ -665,7 +665,7 @@ static int sq_add_key(lk_catalog *base, const lk_key *k, int64_t *id) {
     *id = sqlite3_last_insert_rowid(c->db);
     rc = 0;
   } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already (choose another --name)",
+    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already: choose another name",
                     k->name ? k->name : "");
   } else {
     rc = db_fail(c, rc, "storing a key");
