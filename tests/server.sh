@@ -378,4 +378,56 @@ wait "$SERVER"; rc=$?; SERVER=
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "SIGTERM while a request's headers arrive: it is finished (200 with hits), exit 0 ($rc) in ${ms} ms" \
   bash -c "head -1 '$T/slowhead.http' | grep -q '^HTTP/1.1 200' && grep -q '\"hits\"' '$T/slowhead.http' && [ $rc = 0 ] && [ $ms -lt 10000 ]"
+echo "server: API keys (keys add|list|revoke, serve --require-key)"
+"$BIN" keys add --db "$T/c.db" --role read --name shop > "$T/key.read" 2> "$T/keys.err"; rc=$?
+check "keys add prints one key once (lk_ + 43 base64url)" bash -c "[ $rc = 0 ] && grep -Eqx 'lk_[A-Za-z0-9_-]{43}' '$T/key.read'"
+RK=$(cat "$T/key.read"); WK=$("$BIN" keys add --db "$T/c.db" --role write 2>/dev/null)
+GK=$("$BIN" keys add --db "$T/c.db" --role read --name gone 2>/dev/null)
+"$BIN" keys add --db "$T/c.db" --role read --name shop > /dev/null 2>&1
+check "keys add with a name in use is a usage error (2)" [ $? -eq 2 ]
+"$BIN" keys add --db "$T/c.db" --role root > /dev/null 2>&1
+check "keys add --role root is a usage error (2)" [ $? -eq 2 ]
+"$BIN" keys add --db "$T/nokeys.db" --role read > /dev/null 2>&1
+check "keys add on a missing catalog exits 3 and makes no file" bash -c "[ $? = 3 ] && [ ! -e '$T/nokeys.db' ]"
+"$BIN" keys add --db "$T/c.db" --role read --name lost > /dev/full 2>/dev/null; rc=$?
+check "keys add that cannot print its key fails (1) and revokes it" \
+  bash -c "[ $rc = 1 ] && '$BIN' keys list --db '$T/c.db' --json | jq -e '.[] | select(.name == \"lost\") | .revoked' >/dev/null"
+"$BIN" keys list --db "$T/c.db" --json > "$T/keys.json"
+check "keys list --json: 4 keys, names and roles, never a key or a hash" \
+  bash -c "jq -e 'length == 4 and .[0].name == \"shop\" and .[1].role == \"write\" and (map(keys) | add | unique) == [\"created\",\"id\",\"name\",\"revoked\",\"role\"]' '$T/keys.json' >/dev/null && ! grep -q -e '$RK' -e '$WK' '$T/keys.json' && ! grep -Eq '[0-9a-f]{64}' '$T/keys.json'"
+check "the catalog stores no key in clear" bash -c "! grep -qa -e '${RK#lk_}' -e '${WK#lk_}' '$T/c.db' '$T/c.db-wal' 2>/dev/null"
+start_server "$T/server3.log" --require-key
+check "serve --require-key starts and says so" bash -c "[ $? = 0 ] && grep -q 'needs a key' '$T/server3.log'"
+req "$URL/api/items?limit=1"
+check "no key: 401, WWW-Authenticate: Bearer, a JSON error" bash -c "[ $S = 401 ] && echo '$(hdr WWW-Authenticate)' | grep -q '^Bearer' && jq -e '.error' '$T/body' >/dev/null"
+req -H "Authorization: Bearer lk_wrongwrongwrongwrongwrongwrongwrongwrongwro" "$URL/api/items?limit=1"
+check "a wrong key: 401" [ "$S" = 401 ]
+req -H "Authorization: Basic c2hvcDpzaG9w" "$URL/api/facets"
+check "another scheme (Basic): 401" [ "$S" = 401 ]
+req -H "Authorization: Bearer $RK" "$URL/api/items?limit=1"
+check "a valid read key: 200" bash -c "[ $S = 200 ] && jq -e '.items | length == 1' '$T/body' >/dev/null"
+req -H "Authorization: Bearer $WK" -F "image=@$PHOTO" "$URL/api/search?k=3"
+check "a write key searches too (200 with hits)" bash -c "[ $S = 200 ] && jq -e '.hits | length == 3' '$T/body' >/dev/null"
+req -F "image=@$PHOTO" "$URL/api/search?k=3"
+check "an upload without a key: 401 before its body is read" [ "$S" = 401 ]
+req -H "Authorization: Bearer $GK" "$URL/api/items/$TWIN"
+check "a key that works ..." [ "$S" = 200 ]
+"$BIN" keys revoke --db "$T/c.db" gone 2>/dev/null
+sleep 1.1
+req -H "Authorization: Bearer $GK" "$URL/api/items/$TWIN"
+check "... is refused (401) a second after keys revoke, without a restart" [ "$S" = 401 ]
+check "keys list shows it revoked" bash -c "'$BIN' keys list --db '$T/c.db' --json | jq -e '(.[] | select(.name == \"gone\") | .revoked) and (.[0].revoked | not)' >/dev/null"
+S=$(curl -s -o /dev/null -w '%{http_code}' "$URL/"); S2=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")
+S3=$(curl -s -o /dev/null -w '%{http_code}' "$URL/photos/$TWIN")
+check "the page, /health and /photos stay open" bash -c "[ $S = 200 ] && [ $S2 = 200 ] && [ $S3 = 200 ]"
+curl -s -H "Authorization: Bearer $RK" "$URL/metrics" > "$T/metrics3"
+check "/metrics counts the 401s and never holds a key" \
+  bash -c "grep -q 'status=\"401\"' '$T/metrics3' && ! grep -q -e '${RK#lk_}' -e '${GK#lk_}' '$T/metrics3'"
+check "the access log logs the requests but never a key" \
+  bash -c "grep -q 'GET /api/items/$TWIN 401' '$T/server3.log' && ! grep -q -e '${RK#lk_}' -e '${WK#lk_}' -e '${GK#lk_}' -e 'lk_wrong' '$T/server3.log'"
+kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
+start_server "$T/server4.log"
+req "$URL/api/items?limit=1"
+check "without --require-key the API stays open" [ "$S" = 200 ]
+kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
 finish

@@ -19,6 +19,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/csv.h"
+#include "catalog/keys.h"
 #include "embed/embed.h"
 #include "embed/recipe.h"
 #include "image/image.h"
@@ -27,6 +28,7 @@
 #include "nn/model.h"
 #include "search/engine.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/server.h"
 #include "testutil.h"
 
@@ -303,6 +305,35 @@ out:
   return rc;
 }
 
+/* API keys: add two, revoke one, load and look them up, and the server's checker (opened, so
+ * it reads them; its later refreshes keep the keys read last on failure, by design). */
+static int op_keys(void *ctx) {
+  dbctx *d = ctx;
+  char p[600], k1[LK_KEYS_LEN], k2[LK_KEYS_LEN], msg[256];
+  snprintf(p, sizeof p, "%s/k.db", d->dir);
+  unlink(p);
+  lk_catalog *c;
+  int64_t id;
+  int rc = lk_catalog_open(p, LK_CATALOG_CREATE, &c, NULL);
+  if (rc) return rc;
+  lk_keys_set *set = NULL;
+  if ((rc = lk_keys_add(c, LK_KEYS_READ, "shop", k1, &id, NULL)) || (rc = lk_keys_add(c, LK_KEYS_WRITE, NULL, k2, &id, NULL)) ||
+      (rc = lk_keys_revoke(c, "shop", NULL)) || (rc = lk_keys_load(c, &set, NULL)))
+    goto out;
+  if (lk_keys_find(set, k2, strlen(k2), NULL) != LK_KEYS_WRITE || lk_keys_find(set, k1, strlen(k1), NULL) != LK_KEYS_NONE)
+    fail_msg("keys: lookup after a successful load is wrong");
+  lk_auth *a;
+  if ((rc = lk_auth_open(p, 3600, &a, NULL))) goto out;
+  char hdr[80];
+  snprintf(hdr, sizeof hdr, "Bearer %s", k2);
+  if (lk_auth_check(a, hdr, LK_KEYS_WRITE, NULL, msg, sizeof msg) != 0) fail_msg("keys: auth check refused a valid key");
+  lk_auth_free(a);
+out:
+  lk_keys_set_free(set);
+  lk_catalog_close(c);
+  return rc;
+}
+
 /* The search engine on a 3-item catalog of the `color` recipe (no model file needed): open,
  * then the API's JSON endpoints, a photo search included (decode, colour embedding, k-NN). */
 typedef struct enginectx {
@@ -441,6 +472,7 @@ static void t_catalog(void **state) {
   char *dir = lk_test_mkdtemp();
   d.dir = dir;
   torture("catalog create + write + read", op_catalog_write, &d, 5000);
+  torture("keys add, revoke, load, find; auth open + check", op_keys, &d, 5000);
   lk_test_rmtree(dir);
   free(dir);
 }

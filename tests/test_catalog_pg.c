@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include <math.h>
 
 #include "catalog/catalog.h"
+#include "catalog/keys.h"
+#include "server/auth.h"
 
 /* The URL of database db on the test server (static buffer). */
 static const char *url_of(const char *db) {
@@ -349,6 +352,64 @@ static void test_nested_iteration_and_check(void **state) {
   assert_non_null(strstr(eb.msg, "vector 2"));
 }
 
+static int count_keys(void *ctx, const lk_key *k) {
+  int *n = ctx;
+  (*n)++;
+  return 0;
+}
+
+/* API keys on PostgreSQL: no table until the first add (older catalogs), then add / list /
+ * revoke; keys do not move the catalog version (they are not items); a read-only handle and
+ * lk_auth (a fresh snapshot per refresh) see a revocation. */
+static void test_keys(void **state) {
+  NEED_PG();
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  int n = 0;
+  assert_int_equal(lk_catalog_foreach_key(fx->cat, count_keys, &n), 0);
+  assert_int_equal(n, 0);
+  lk_catalog *ro;
+  assert_int_equal(lk_catalog_open(fx->url, LK_CATALOG_READONLY, &ro, &eb), 0);
+  assert_int_equal(lk_catalog_foreach_key(ro, count_keys, &n), 0); /* no table yet: no keys, no error */
+  assert_int_equal(n, 0);
+  lk_catalog_rollback(ro);
+  int64_t v0 = version(fx->cat);
+  char k1[LK_KEYS_LEN], k2[LK_KEYS_LEN], kx[LK_KEYS_LEN];
+  int64_t id1, id2, idx;
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "shop", k1, &id1, &eb), 0);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_ADMIN, NULL, k2, &id2, &eb), 0);
+  assert_true(id2 > id1);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "shop", kx, &idx, &eb), LK_EINVAL);
+  assert_non_null(strstr(eb.msg, "exists already"));
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "other", kx, &idx, &eb), 0); /* the handle still works */
+  assert_int_equal(version(fx->cat), v0);
+  lk_keys_set *set;
+  assert_int_equal(lk_keys_load(ro, &set, &eb), 0);
+  assert_int_equal(lk_keys_count(set), 3);
+  int64_t id;
+  assert_int_equal(lk_keys_find(set, k1, strlen(k1), &id), LK_KEYS_READ);
+  assert_int_equal(id, id1);
+  assert_int_equal(lk_keys_find(set, k2, strlen(k2), NULL), LK_KEYS_ADMIN);
+  assert_int_equal(lk_keys_find(set, "lk_nope", 7, NULL), LK_KEYS_NONE);
+  lk_keys_set_free(set);
+  lk_catalog_rollback(ro);
+  lk_auth *a;
+  assert_int_equal(lk_auth_open(fx->url, 0.05, &a, &eb), 0);
+  char hdr[128], msg[LK_ERRMSG_MAX];
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_WRITE, NULL, msg, sizeof msg), 403);
+  assert_int_equal(lk_keys_revoke(fx->cat, "shop", &eb), 0);
+  assert_int_equal(lk_keys_revoke(fx->cat, "nobody", &eb), LK_ENOTFOUND);
+  assert_int_equal(lk_keys_revoke(fx->cat, "12345", &eb), LK_ENOTFOUND);
+  assert_int_equal(lk_keys_revoke(ro, "shop", &eb), LK_EINVAL); /* read-only */
+  usleep(100 * 1000);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 401);
+  lk_auth_free(a);
+  lk_catalog_close(ro);
+  assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
+}
+
 static void test_open_errors(void **state) {
   NEED_PG();
   lk_catalog *c = NULL;
@@ -379,6 +440,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_and_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nested_iteration_and_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

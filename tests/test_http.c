@@ -13,6 +13,35 @@
 #include "server/http.h"
 #include "util/id.h"
 
+static void test_bearer(void **state) {
+  (void)state;
+  static const struct { const char *h, *token; } cases[] = {
+      {"Bearer lk_abc", "lk_abc"},   {"bearer   lk_abc \t", "lk_abc"}, {"BEARER\tx", "x"},
+      {"  Bearer a.b-c_d~e+/=", "a.b-c_d~e+/="},
+      {NULL, NULL}, {"", NULL}, {"Bearer", NULL}, {"Bearer ", NULL}, {"Bearer \t ", NULL},
+      {"Bearerlk_x", NULL}, {"Basic dXNlcjpwYXNz", NULL}, {"Bearer lk a", NULL},
+      {"Bearer lk_\x01x", NULL}, {"Bearer lk_\xc3\xa9", NULL}, {"Token lk_x", NULL}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *tok = NULL;
+    size_t len = 0;
+    int rc = lk_http_bearer(cases[i].h, &tok, &len);
+    if (!cases[i].token) {
+      assert_int_equal(rc, -1);
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(len, strlen(cases[i].token));
+    assert_memory_equal(tok, cases[i].token, len);
+  }
+  char big[LK_HTTP_MAX_TOKEN + 16] = "Bearer ";
+  memset(big + 7, 'a', LK_HTTP_MAX_TOKEN);
+  const char *tok;
+  size_t len;
+  assert_int_equal(lk_http_bearer(big, &tok, &len), 0); /* exactly the limit */
+  big[7 + LK_HTTP_MAX_TOKEN] = 'a';
+  assert_int_equal(lk_http_bearer(big, &tok, &len), -1); /* one more */
+}
+
 static void test_unescape(void **state) {
   static const struct { const char *in, *out; } cases[] = {
       {"/a%20b", "/a b"},          {"%41%42%43", "ABC"},        {"%2e%2E/%2f", "..//"},
@@ -195,7 +224,7 @@ static void test_sniff(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unescape), cmocka_unit_test(test_route), cmocka_unit_test(test_ids),
-      cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_numbers), cmocka_unit_test(test_bearer),
       cmocka_unit_test(test_list_params), cmocka_unit_test(test_api_params), cmocka_unit_test(test_sniff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

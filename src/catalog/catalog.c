@@ -334,6 +334,25 @@ int lk_catalog_wait_change(lk_catalog *c, int timeout_ms) {
   return c->ops->wait_change ? c->ops->wait_change(c, timeout_ms) : unsupported(c);
 }
 
+static int no_keys(lk_catalog *c) {
+  return lk_err_set(&c->err, LK_EUNSUPPORTED, "catalog: a %s catalog cannot hold API keys", c->ops->name);
+}
+
+int lk_catalog_add_key(lk_catalog *c, const lk_key *k, int64_t *id) {
+  if (!c || !k || !k->role || !k->hash || !id) return LK_EINVAL;
+  return c->ops->add_key ? c->ops->add_key(c, k, id) : no_keys(c);
+}
+
+int lk_catalog_foreach_key(lk_catalog *c, lk_key_cb cb, void *ctx) {
+  if (!c || !cb) return LK_EINVAL;
+  return c->ops->foreach_key ? c->ops->foreach_key(c, cb, ctx) : no_keys(c);
+}
+
+int lk_catalog_revoke_key(lk_catalog *c, int64_t id) {
+  if (!c) return LK_EINVAL;
+  return c->ops->revoke_key ? c->ops->revoke_key(c, id) : no_keys(c);
+}
+
 static int is_little_endian(void) { return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__; }
 
 void lk_catalog_decode_floats(float *dst, const void *src, int n) {

@@ -11,6 +11,10 @@
  *         productDisplayName TEXT, extra TEXT /- JSON object of other columns -/,
  *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT)
  *   vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER, data BLOB /- float32 LE -/)
+ *   api_keys(id INTEGER PRIMARY KEY, name TEXT UNIQUE, role TEXT /- read|write|admin -/,
+ *            hash TEXT UNIQUE /- hex SHA-256 of the key -/, created INTEGER /- Unix s -/,
+ *            revoked INTEGER /- 0|1 -/)   created by the first lk_catalog_add_key, so a
+ *            catalog of an older lookalike gains it then (older versions ignore the table)
  * Writes go through transactions in WAL mode, so a killed run leaves a consistent file. */
 #ifndef LK_CATALOG_CATALOG_H
 #define LK_CATALOG_CATALOG_H
@@ -126,5 +130,24 @@ int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx,
  * ends the handle's snapshot. Returns 1 when notified, 0 on timeout, or an error (LK_EIO when
  * the connection is lost). */
 int lk_catalog_wait_change(lk_catalog *c, int timeout_ms);
+
+/* API keys (catalog/keys.h makes and checks them; this is their storage). Only the hash of a
+ * key is stored. Strings are valid only during a callback. */
+typedef struct lk_key {
+  int64_t id;          /* assigned by add_key, never reused */
+  const char *name;    /* NULL when unnamed */
+  const char *role;    /* "read", "write" or "admin" */
+  const char *hash;    /* lowercase hex SHA-256 of the key */
+  int64_t created;     /* Unix seconds */
+  int revoked;
+} lk_key;
+/* Stores k (its id is ignored) and sets *id; creates the api_keys table on a catalog that has
+ * none (a read-write handle). A name or hash already stored is LK_EINVAL, with a message. */
+int lk_catalog_add_key(lk_catalog *c, const lk_key *k, int64_t *id);
+/* Every key, revoked ones included, in id order; none on a catalog without the table. */
+typedef int (*lk_key_cb)(void *ctx, const lk_key *k);
+int lk_catalog_foreach_key(lk_catalog *c, lk_key_cb cb, void *ctx);
+/* Marks key id revoked (again is fine); LK_ENOTFOUND when there is no such key. */
+int lk_catalog_revoke_key(lk_catalog *c, int64_t id);
 
 #endif

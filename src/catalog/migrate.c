@@ -47,6 +47,66 @@ static int push(int64_t **v, size_t *n, size_t *cap, int64_t id) {
   return 0;
 }
 
+/* API keys: the destination's, by hash (keys are few: a linear search is fine). */
+typedef struct dkey {
+  char hash[65];
+  int64_t id;
+  int revoked;
+} dkey;
+
+typedef struct keyscan {
+  mig *m;
+  dkey *v;
+  size_t n, cap;
+} keyscan;
+
+static int dst_key_cb(void *ctx, const lk_key *k) {
+  keyscan *ks = ctx;
+  if (strlen(k->hash) >= sizeof ks->v[0].hash) return 0;
+  if (ks->n == ks->cap) {
+    size_t nc = ks->cap ? ks->cap * 2 : 64, bytes;
+    if (lk_size_mul(nc, sizeof *ks->v, &bytes)) return LK_ENOMEM;
+    dkey *p = realloc(ks->v, bytes);
+    if (!p) return LK_ENOMEM;
+    ks->v = p;
+    ks->cap = nc;
+  }
+  dkey *d = &ks->v[ks->n++];
+  strcpy(d->hash, k->hash);
+  d->id = k->id;
+  d->revoked = k->revoked;
+  return 0;
+}
+
+/* A source key the destination lacks is added (same hash, name, role, date, state); one it
+ * has is revoked there when the source revoked it. Nothing else changes: a re-run adds nothing. */
+static int src_key_cb(void *ctx, const lk_key *k) {
+  keyscan *ks = ctx;
+  mig *m = ks->m;
+  int rc = 0;
+  size_t i = 0;
+  while (i < ks->n && strcmp(ks->v[i].hash, k->hash)) i++;
+  if (i < ks->n) {
+    if (k->revoked && !ks->v[i].revoked) rc = lk_catalog_revoke_key(m->dst, ks->v[i].id);
+    else return 0;
+  } else {
+    int64_t id;
+    rc = lk_catalog_add_key(m->dst, k, &id);
+  }
+  if (rc) m->dst_error = 1;
+  else m->st->keys++;
+  return rc;
+}
+
+static int copy_keys(mig *m) {
+  keyscan ks = {m, NULL, 0, 0};
+  int rc = lk_catalog_foreach_key(m->dst, dst_key_cb, &ks);
+  if (rc && rc != LK_ENOMEM) m->dst_error = 1;
+  if (!rc) rc = lk_catalog_foreach_key(m->src, src_key_cb, &ks);
+  free(ks.v);
+  return rc;
+}
+
 static int has(const int64_t *v, size_t n, int64_t id) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
@@ -135,6 +195,7 @@ int lk_migrate_run(const char *from, const char *to, void (*progress)(void *ctx,
   if ((rc = lk_catalog_foreach_meta(m.src, meta_cb, &m))) goto either;
   if ((rc = lk_catalog_foreach_item(m.src, item_cb, &m))) goto either;
   if ((rc = lk_catalog_foreach_vector(m.src, vector_cb, &m))) goto either;
+  if ((rc = copy_keys(&m))) goto either;
   /* what the destination has and the source not: items to delete, vectors to drop (an item
    * is deleted and written again without it) */
   if ((rc = lk_catalog_foreach_item(m.dst, extra_item_cb, &m))) goto dst_fail;

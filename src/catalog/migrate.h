@@ -1,8 +1,9 @@
 /* catalog/migrate.h — `lookalike migrate`: makes one catalog a copy of another, across
  * backends (a SQLite file to PostgreSQL, or back). Copies meta (the recipe included), items
- * and vectors in transactions of a few thousand rows, then removes from the destination what
- * the source does not have, so a second run after an interruption completes the first and a
- * run on an up-to-date destination changes nothing. A destination made with another recipe is
+ * and vectors in transactions of a few thousand rows, and the API keys (by hash: added, or
+ * revoked to match; never removed), then removes from the destination what the source does
+ * not have, so a second run after an interruption completes the first and a run on an
+ * up-to-date destination changes nothing. A destination made with another recipe is
  * refused (LK_EMISMATCH): its vectors could not be compared with the source's. */
 #ifndef LK_CATALOG_MIGRATE_H
 #define LK_CATALOG_MIGRATE_H
@@ -14,6 +15,7 @@ typedef struct lk_migrate_stats {
   long items;     /* items copied */
   long vectors;   /* vectors copied */
   long removed;   /* destination items the source lacks, deleted */
+  long keys;      /* API keys added, or revoked to match the source */
   double seconds;
 } lk_migrate_stats;
 

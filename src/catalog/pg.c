@@ -10,6 +10,8 @@
  *           data bytea /- float32 little-endian, as in SQLite -/)
  *   tombstones(id bigint PRIMARY KEY, version bigint)   deleted ids and the commit that did it
  *   catalog_version(one int PRIMARY KEY CHECK (one = 1), v bigint)   the last commit's version
+ *   api_keys(id bigserial PRIMARY KEY, name text UNIQUE, role, hash text UNIQUE, created,
+ *            revoked bigint)   API keys (catalog/keys.h): made by the first add_key
  *
  * A transaction that changed anything takes v = v + 1 just before COMMIT, stamps the rows it
  * wrote with it and sends NOTIFY lookalike_catalog (delivered at commit). The row lock on
@@ -1071,6 +1073,87 @@ static int pg_wait_change(lk_catalog *base, int timeout_ms) {
   return drain_notifies(c) > 0;
 }
 
+/* ------------------------------------------------------------------ API keys
+ * api_keys(id bigserial PRIMARY KEY, name text UNIQUE, role text, hash text UNIQUE,
+ * created bigint, revoked bigint 0|1): made by the first add_key under the schema's advisory
+ * lock, so catalogs of older versions gain it then. Keys are not items: no catalog version. */
+static int keys_table_exists(pg_catalog *c, int *exists) {
+  int rc;
+  PGresult *r = run(c, "SELECT to_regclass('api_keys') IS NOT NULL", 0, "reading keys", &rc);
+  if (!r) return rc;
+  *exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+  PQclear(r);
+  return 0;
+}
+
+static int pg_add_key(lk_catalog *base, const lk_key *k, int64_t *id) {
+  pg_catalog *c = (pg_catalog *)base;
+  if (!c->writable) return ro_fail(c);
+  int owned, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if ((rc = run_cmd(c, "SELECT pg_advisory_xact_lock(1280262977)", "locking the schema")) ||
+      (rc = run_cmd(c,
+                    "CREATE TABLE IF NOT EXISTS api_keys(id bigserial PRIMARY KEY, name text UNIQUE,"
+                    " role text NOT NULL CHECK (role IN ('read', 'write', 'admin')), hash text NOT NULL UNIQUE,"
+                    " created bigint NOT NULL, revoked bigint NOT NULL DEFAULT 0)",
+                    "creating the api_keys table")))
+    return tx_leave(c, owned, rc);
+  char created[24];
+  snprintf(created, sizeof created, "%lld", (long long)k->created);
+  const char *p[5] = {k->name, k->role, k->hash, created, k->revoked ? "1" : "0"};
+  PGresult *r = PQexecParams(c->conn,
+                             "INSERT INTO api_keys(name, role, hash, created, revoked)"
+                             " VALUES($1, $2, $3, $4::bigint, $5::bigint) RETURNING id",
+                             5, NULL, p, NULL, NULL, 0);
+  const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  if (st && !strcmp(st, "23505"))
+    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already: choose another name",
+                    k->name ? k->name : "");
+  else if (!(rc = ok_or_fail(c, r, "storing a key")))
+    *id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+  PQclear(r);
+  return tx_leave(c, owned, rc);
+}
+
+static int key_row(pg_catalog *c, const PGresult *r, int i, void *ctx) {
+  void **a = ctx;
+  lk_key k = {col_i64(r, i, 0), col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), col_i64(r, i, 4),
+              col_i64(r, i, 5) != 0};
+  return k.role && k.hash ? ((lk_key_cb)a[0])(a[1], &k) : 0;
+}
+
+static int pg_foreach_key(lk_catalog *base, lk_key_cb cb, void *ctx) {
+  pg_catalog *c = (pg_catalog *)base;
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if (!(rc = keys_table_exists(c, &exists)) && exists) {
+    void *a[2] = {(void *)cb, ctx};
+    rc = each_row(c, "SELECT id, name, role, hash, created, revoked FROM api_keys ORDER BY id", key_row, a,
+                  "reading keys");
+  }
+  return tx_leave(c, owned, rc);
+}
+
+static int pg_revoke_key(lk_catalog *base, int64_t id) {
+  pg_catalog *c = (pg_catalog *)base;
+  if (!c->writable) return ro_fail(c);
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if ((rc = keys_table_exists(c, &exists))) return tx_leave(c, owned, rc);
+  if (!exists)
+    return tx_leave(c, owned,
+                    lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld (the catalog has no keys)", (long long)id));
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *p[1] = {idb};
+  PGresult *r = PQexecParams(c->conn, "UPDATE api_keys SET revoked = 1 WHERE id = $1::bigint", 1, NULL, p, NULL,
+                             NULL, 0);
+  if (!(rc = ok_or_fail(c, r, "revoking a key")) && affected(r) == 0)
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld", (long long)id);
+  PQclear(r);
+  return tx_leave(c, owned, rc);
+}
+
 static const lk_catalog_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -1094,4 +1177,7 @@ static const lk_catalog_ops pg_ops = {
     .version = pg_version,
     .changes = pg_changes,
     .wait_change = pg_wait_change,
+    .add_key = pg_add_key,
+    .foreach_key = pg_foreach_key,
+    .revoke_key = pg_revoke_key,
 };

@@ -729,6 +729,98 @@ static int sq_foreach_meta(lk_catalog *base, lk_meta_cb cb, void *ctx) {
   return done(s, rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading meta"));
 }
 
+/* ------------------------------------------------------------------ API keys
+ * The api_keys table is made by the first add_key (IF NOT EXISTS), so catalogs of older
+ * versions gain it then; its statements are prepared per call, as the table may be missing at
+ * open. AUTOINCREMENT: the id of a revoked key is never given to another. */
+#define KEYS_TABLE                                                                               \
+  "CREATE TABLE IF NOT EXISTS api_keys(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,"  \
+  " role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')), hash TEXT NOT NULL UNIQUE,"  \
+  " created INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)"
+
+static int keys_table_exists(sq_catalog *c, int *exists) {
+  int64_t n;
+  int rc = query_int(c, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'", &n);
+  if (!rc) *exists = n > 0;
+  return rc;
+}
+
+static int sq_add_key(lk_catalog *base, const lk_key *k, int64_t *id) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  int rc;
+  if ((rc = exec(c, "SAVEPOINT lk_key")) != 0) return rc;
+  sqlite3_stmt *s = NULL;
+  if ((rc = exec(c, KEYS_TABLE)) != 0) goto out;
+  rc = sqlite3_prepare_v2(c->db, "INSERT INTO api_keys(name, role, hash, created, revoked) VALUES(?1, ?2, ?3, ?4, ?5)",
+                          -1, &s, NULL);
+  if (rc != SQLITE_OK) {
+    rc = db_fail(c, rc, "storing a key");
+    goto out;
+  }
+  bind_text(s, 1, k->name);
+  bind_text(s, 2, k->role);
+  bind_text(s, 3, k->hash);
+  sqlite3_bind_int64(s, 4, k->created);
+  sqlite3_bind_int(s, 5, k->revoked != 0);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    *id = sqlite3_last_insert_rowid(c->db);
+    rc = 0;
+  } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    rc = lk_err_set(&c->base.err, LK_EINVAL, "catalog: a key named '%s' exists already: choose another name",
+                    k->name ? k->name : "");
+  } else {
+    rc = db_fail(c, rc, "storing a key");
+  }
+out:
+  sqlite3_finalize(s);
+  if (rc) sqlite3_exec(c->db, "ROLLBACK TO lk_key", NULL, NULL, NULL);
+  sqlite3_exec(c->db, "RELEASE lk_key", NULL, NULL, NULL);
+  return rc;
+}
+
+static int sq_foreach_key(lk_catalog *base, lk_key_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
+  int exists, rc = keys_table_exists(c, &exists);
+  if (rc || !exists) return rc;
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "SELECT id, name, role, hash, created, revoked FROM api_keys ORDER BY id", -1, &s,
+                          NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "reading keys");
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lk_key k = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5) != 0};
+    if (!k.role || !k.hash) continue; /* NOT NULL columns: only a hand-edited file */
+    int r = cb(ctx, &k);
+    if (r) {
+      sqlite3_finalize(s);
+      return r;
+    }
+  }
+  rc = rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading keys");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_revoke_key(lk_catalog *base, int64_t id) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  int exists, rc = keys_table_exists(c, &exists);
+  if (rc) return rc;
+  if (!exists) return lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld (the catalog has no keys)", (long long)id);
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "UPDATE api_keys SET revoked = 1 WHERE id = ?1", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "revoking a key");
+  sqlite3_bind_int64(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) rc = db_fail(c, rc, "revoking a key");
+  else rc = sqlite3_changes(c->db) ? 0 : lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld", (long long)id);
+  sqlite3_finalize(s);
+  return rc;
+}
+
 static const lk_catalog_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -749,4 +841,7 @@ static const lk_catalog_ops sq_ops = {
     .foreach_vector = sq_foreach_vector,
     .counts = sq_counts,
     .check = sq_check,
+    .add_key = sq_add_key,
+    .foreach_key = sq_foreach_key,
+    .revoke_key = sq_revoke_key,
 };

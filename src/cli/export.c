@@ -134,9 +134,9 @@ int lk_cli_migrate(int argc, char **argv) {
   int rc = lk_migrate_run(from, to, migrate_progress, &tty, &st, &eb);
   if (tty) fprintf(stderr, "\r\033[K");
   if (json) {
-    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:f}", "ok", rc == 0, "meta", (json_int_t)st.meta, "items",
+    json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", rc == 0, "meta", (json_int_t)st.meta, "items",
                           (json_int_t)st.items, "vectors", (json_int_t)st.vectors, "removed", (json_int_t)st.removed,
-                          "seconds", st.seconds);
+                          "keys", (json_int_t)st.keys, "seconds", st.seconds);
     if (j && rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
     if (j) print_json(j);
   } else if (rc) {
@@ -144,6 +144,7 @@ int lk_cli_migrate(int argc, char **argv) {
   } else {
     printf("copied %ld items, %ld vectors and %ld meta keys in %.1f s", st.items, st.vectors, st.meta, st.seconds);
     if (st.removed) printf("; removed %ld items the source does not have", st.removed);
+    if (st.keys) printf("; %ld API key%s added or revoked", st.keys, st.keys == 1 ? "" : "s");
     printf("\n");
   }
   return lk_cli_exit_code(rc);

@@ -14,6 +14,7 @@
 #include "catalog/catalog.h"
 #include "cli/cli.h"
 #include "cli/export.h"
+#include "cli/keys.h"
 #include "cli/map.h"
 #include "cli/serve.h"
 #include "cli/tune.h"
@@ -46,6 +47,7 @@ static const char *USAGE =
     "  export --db catalog.db --format F --out PATH           vectors for qdrant, milvus, pgvector,\n"
     "                                                         jsonl, npy\n"
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
+    "  keys add|list|revoke --db catalog.db [--role R]        API keys for serve --require-key\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -887,6 +889,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
+  if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

@@ -20,6 +20,7 @@
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
+#include "server/auth.h"
 #include "server/follow.h"
 #include "server/server.h"
 
@@ -56,6 +57,10 @@ static const char *HELP =
     "                   open connections at once (default 256)\n"
     "  --max-per-ip N   open connections from one address (default 64)\n"
     "  --quiet          no access log on stderr (catalog updates are still logged)\n"
+    "  --require-key    every /api/ request needs 'Authorization: Bearer KEY' with a key\n"
+    "                   made by `lookalike keys add` (401 without one or with a revoked\n"
+    "                   one; a revoked key stops working within a second). The page,\n"
+    "                   /photos, /health and /metrics stay open. Without it the API is open\n"
     "\n"
     "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
     "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
@@ -110,8 +115,10 @@ int lk_cli_serve(int argc, char **argv) {
       {"prior", required_argument, 0, 'P'},   {"garment", required_argument, 0, 'G'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
+      {"require-key", no_argument, 0, 'K'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL;
+  int require_key = 0;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
   float prior = -1.0f;
   int garment = LK_ENGINE_GARMENT_AUTO;
@@ -143,6 +150,7 @@ int lk_cli_serve(int argc, char **argv) {
     case 'N': fo.follow = 0; break;
     case 'O': if (int_opt(optarg, 0, 86400, &iv)) return usage("--optimize-after must be 0..86400 (seconds)"); fo.optimize_after_s = iv; break;
     case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); fo.poll_s = iv; break;
+    case 'K': require_key = 1; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
@@ -190,6 +198,15 @@ int lk_cli_serve(int argc, char **argv) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
     return rc == LK_ENOTFOUND ? 3 : 1;
   }
+  lk_auth *auth = NULL;
+  if (require_key) {
+    if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
+      fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
+      lk_follow_close(f);
+      return 1;
+    }
+    so.auth = auth;
+  }
   const lk_follow_snap *first = lk_follow_acquire(f);
   lk_engine *e = lk_follow_engine(first);
   lk_cli_note("serve", lk_engine_note(e));
@@ -198,8 +215,12 @@ int lk_cli_serve(int argc, char **argv) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
     lk_follow_release(f, first);
     lk_follow_close(f);
+    lk_auth_free(auth);
     return rc == LK_EINVAL ? 2 : 1;
   }
+  if (auth)
+    fprintf(stderr, "lookalike serve: the API needs a key (--require-key; %zu in the catalog%s)\n",
+            lk_auth_count(auth), lk_auth_count(auth) ? "" : ": make one with `lookalike keys add`");
   int v6 = strchr(so.host, ':') != NULL;
   fprintf(stderr, "lookalike serve: %zu items (%zu searchable, %s index) from %s; %d request threads, %d embedders\n",
           lk_engine_item_count(e), lk_engine_size(e), lk_engine_index_name(e), db, so.threads, so.embedders);
@@ -224,6 +245,7 @@ int lk_cli_serve(int argc, char **argv) {
     pthread_cancel(wd);
     pthread_join(wd, NULL);
   }
+  lk_auth_free(auth);
   fprintf(stderr, "lookalike serve: stopped\n");
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -117,4 +118,20 @@ const char *lk_http_sniff(const unsigned char *h, size_t n) {
   if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
   if (n >= 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return "image/webp";
   return NULL;
+}
+
+int lk_http_bearer(const char *h, const char **token, size_t *len) {
+  if (!h) return -1;
+  while (*h == ' ' || *h == '\t') h++;
+  if (strncasecmp(h, "Bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return -1;
+  h += 7;
+  while (*h == ' ' || *h == '\t') h++;
+  size_t n = 0;
+  while (n <= LK_HTTP_MAX_TOKEN && (unsigned char)h[n] > 0x20 && (unsigned char)h[n] < 0x7f) n++;
+  if (n == 0 || n > LK_HTTP_MAX_TOKEN) return -1;
+  for (const char *p = h + n; *p; p++) /* only blanks may follow */
+    if (*p != ' ' && *p != '\t') return -1;
+  *token = h;
+  *len = n;
+  return 0;
 }

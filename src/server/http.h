@@ -61,4 +61,11 @@ int lk_http_list_param(lk_http_list *a, const char *key, const char *value, lk_e
 /* Content-Type of an image from its first bytes (JPEG, PNG, WebP), or NULL. */
 const char *lk_http_sniff(const unsigned char *h, size_t n);
 
+/* The token of an "Authorization: Bearer TOKEN" header value (RFC 6750: the scheme in any
+ * case, then spaces or tabs, the token, optional trailing blanks): *token points into header,
+ * *len is its length (1..LK_HTTP_MAX_TOKEN, no blank inside). -1 for anything else (NULL, no
+ * token, another scheme, a token too long or with a blank or control byte in it). */
+#define LK_HTTP_MAX_TOKEN 256
+int lk_http_bearer(const char *header, const char **token, size_t *len);
+
 #endif

@@ -26,6 +26,7 @@
 
 #include "nn/model.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/assets.h"
 #include "server/embedpool.h"
 #include "server/follow.h"
@@ -120,6 +121,7 @@ typedef struct req {
   size_t vlen;
   int have_field, nfields;
   lk_api_params params;
+  int auth_status;   /* --require-key: 401 / 403 / 503 decided at the headers, 0 = allowed */
   int fail;          /* HTTP status of a problem met while reading the body */
   char fail_msg[LK_ERRMSG_MAX];
 } req;
@@ -335,6 +337,42 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
                    "text/plain; version=0.0.4; charset=utf-8", NULL);
 }
 
+/* --require-key: is this route part of the API? (The page, photos, /health and /metrics are
+ * not.) Decided at the headers, so a refused upload's body is never read. */
+static void check_key(struct MHD_Connection *c, req *r) {
+  switch (r->route) {
+  case R_SEARCH: case R_ITEMS: case R_ITEM: case R_SIMILAR: case R_BADID: case R_FACETS: case R_MAP: break;
+  default: return;
+  }
+  char msg[LK_ERRMSG_MAX];
+  /* the header's value is used here only: never logged, never in a metric */
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  int status = lk_auth_check(r->s->o.auth, h, LK_KEYS_READ, NULL, msg, sizeof msg);
+  if (status) {
+    r->auth_status = status;
+    fail(r, status, "%s", msg);
+  }
+}
+
+/* The answer to a request refused by check_key: 401 carries WWW-Authenticate (RFC 6750). */
+static enum MHD_Result send_auth_error(struct MHD_Connection *c, req *r) {
+  json_t *body = json_pack("{s:s}", "error", r->fail_msg);
+  char *txt = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(body);
+  if (!txt) return send_error(c, r, 500, "out of memory");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+  if (!resp) {
+    free(txt);
+    return MHD_NO;
+  }
+  if (r->auth_status == 401)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            r->s->o.auth && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
+                                ? "Bearer realm=\"lookalike\", error=\"invalid_token\""
+                                : "Bearer realm=\"lookalike\"");
+  return send_resp(c, r, r->auth_status, resp, "application/json", NULL);
+}
+
 /* ---------------------------------------------------------------- request bodies */
 
 /* Makes room for need bytes in r->buf, charging the growth to the server-wide budget. */
@@ -506,6 +544,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   lk_server *s = r->s;
   if (r->no_host) return send_error(c, r, 400, "an HTTP/1.1 request needs a Host header");
   if (r->route == R_NONE) return send_error(c, r, 404, "not found: %s", r->path);
+  if (r->auth_status) return send_auth_error(c, r);
   if (!r->method_ok) {
     static const char body[] = "{\"error\":\"method not allowed\"}";
     struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
@@ -575,6 +614,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (r->no_host) fail(r, 400, "an HTTP/1.1 request needs a Host header"); /* its body is dropped */
     route(r, url);
+    if (s->o.auth && !r->no_host) check_key(c, r);
     *con_cls = r;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if (ci && (r->conn = ci->socket_context)) {
@@ -583,7 +623,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     atomic_fetch_add(&s->active, 1);
     lk_metrics_inflight(s->metrics, 1);
-    if (r->route == R_SEARCH && r->post && !r->no_host) return begin_upload(c, r);
+    if (r->auth_status) return send_auth_error(c, r); /* before any body byte is read */
+    if (r->route == R_SEARCH && r->post && !r->no_host && !r->auth_status) return begin_upload(c, r);
     return MHD_YES;
   }
   if (r->status) { /* answered early; drop whatever else comes */

@@ -31,6 +31,9 @@ typedef struct lk_server_opts {
   struct lk_follow *follow;/* server/follow.h: each request uses the follower's current engine
                               and facets, /health reports its catalog version; NULL: serve the
                               engine given to lk_server_start as it is */
+  struct lk_auth *auth;     /* server/auth.h: every /api/ request needs a valid key (401 / 403
+                              otherwise); NULL: the API is open. The page, /photos, /health
+                              and /metrics stay open. Borrowed: must outlive the server. */
   /* Access log and server errors, one line each (no newline); NULL = silent. Called from
    * request threads: must be thread-safe. */
   void (*log)(void *ctx, const char *line);
