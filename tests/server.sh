@@ -147,6 +147,8 @@ many=$(seq -f 'p%g=1' 1 1000 | paste -sd'&')
 req -F "image=@$PHOTO" "$URL/api/search?$many"
 check "1,000 query parameters get an answer (400 naming one), not a closed connection" \
   bash -c "[ $S = 400 ] && grep -q \"unknown parameter 'p1'\" '$T/body'"
+req -H "X-Big: $(head -c 40000 /dev/zero | tr '\0' a)" "$URL/health"
+check "a 40 KB header is 431 with a JSON error (the larger pool does not let it through)" bash -c "[ $S = 431 ]" && check "  ... whose body is valid JSON" is_json_error
 req "$URL/api/items?$many"
 check "1,000 query parameters on /api/items get a 400 too" [ "$S" = 400 ]
 req "$URL/api/items/9223372036854775808"

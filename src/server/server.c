@@ -45,6 +45,10 @@
  * without an answer, so it is sized for ~3,000 short parameters (tests/server.sh sends 1,000
  * and gets our 400); longer URLs get 414 from libmicrohttpd. Pages are touched only as used. */
 #define CONNECTION_MEMORY (256 * 1024)
+/* The pool lets far larger headers through than a search needs, so they are limited here: more
+ * is refused with 431 before any body byte is read. */
+#define MAX_HEADERS 100
+#define MAX_HEADER_BYTES (32 * 1024)
 /* lk_server_stop's bound, from the stop to the return (docs/API.md): requests in flight
  * finish; a search that would start embedding later than LATE_SECONDS after the stop gets
  * 503 instead (it could not finish in time), and at CLOSE_SECONDS what is left is closed,
@@ -597,6 +601,17 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   }
 }
 
+typedef struct header_tally {
+  size_t n, bytes;
+} header_tally;
+
+static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  header_tally *t = cls;
+  t->n++;
+  t->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* "key: value\r\n" */
+  return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -623,6 +638,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     atomic_fetch_add(&s->active, 1);
     lk_metrics_inflight(s->metrics, 1);
+    header_tally ht = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, tally_header, &ht);
+    if (ht.n > MAX_HEADERS || ht.bytes > MAX_HEADER_BYTES)
+      return send_error(c, r, 431, "the request headers are too large (%zu headers, %zu bytes; at most %d headers and %d KiB)",
+                        ht.n, ht.bytes, MAX_HEADERS, MAX_HEADER_BYTES / 1024);
     if (r->auth_status) return send_auth_error(c, r); /* before any body byte is read */
     if (r->route == R_SEARCH && r->post && !r->no_host && !r->auth_status) return begin_upload(c, r);
     return MHD_YES;
