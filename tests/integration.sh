@@ -283,6 +283,12 @@ check "...and its folder B reports only B's vanished item" jqq '.stale == 1' "$T
 "$BIN" index "$T/srcA" --db "$T/srcn.db" --recipe color --source "summer 2026" --json > "$T/srcn.json" 2>/dev/null
 check "--source NAME names the items' source" \
   bash -c "jq -e '.source == \"summer 2026\" and .sources == [{\"source\": \"summer 2026\", \"items\": 4}]' '$T/srcn.json' > /dev/null && [ \"\$(sqlite3 '$T/srcn.db' \"select count(*) from items where source = 'summer 2026'\")\" = 4 ]"
+mkdir -p "$T/caf"$'\xe9'; cp "$T/srcA/"* "$T/caf"$'\xe9'/  # a folder name that is not UTF-8
+"$BIN" index "$T/caf"$'\xe9' --db "$T/src8.db" --recipe color --quiet > /dev/null 2>&1
+rm "$T/caf"$'\xe9'"/$(sed -n 1p "$T/ids").jpg"
+"$BIN" index "$T/caf"$'\xe9' --db "$T/src8.db" --recipe color --json > "$T/src8.json" 2>/dev/null
+check "a folder whose name is not UTF-8 is one source (as text), its vanished photo stale" \
+  jqq '(.source | endswith("/caf\ufffd")) and .stale == 1 and .unchanged == 3 and (.sources | length) == 1' "$T/src8.json"
 srcbad() { "$BIN" index "$T/srcA" --db "$T/srcx.db" --source "$1" > /dev/null 2> "$T/srcx.err"; [ $? -eq 2 ] && grep -q -- "--source" "$T/srcx.err" && [ ! -e "$T/srcx.db" ]; }
 check "an empty --source is a usage error naming it" srcbad ""
 check "a --source with a control character is a usage error naming it" srcbad $'a\tb'

@@ -792,6 +792,11 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   } else if (!realpath(o->images_dir, st->source)) {
     rc = lk_err_set(err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
     goto out;
+  } else { /* a folder name that is not UTF-8: as text (U+FFFD), the same on every backend */
+    char *fixed = NULL;
+    if (lk_utf8_fix(st->source, &fixed)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+    if (fixed) snprintf(st->source, sizeof st->source, "%s", fixed);
+    free(fixed);
   }
 
   /* Recipe: the catalog's own, unless the user named one (which must then agree). */
