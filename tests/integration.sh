@@ -270,8 +270,11 @@ rm "$T/srcB/$(sed -n 5p "$T/ids").jpg"
 "$BIN" index "$T/srcB" --db "$T/src.db" --recipe color --prune --json > "$T/srcBp.json" 2>/dev/null
 check "--prune on folder B removes B's vanished item and leaves folder A's items" \
   jqq --arg a "$sA" --arg b "$sB" '.pruned == 1 and .stale == 0 and .sources == [{"source": $a, "items": 4}, {"source": $b, "items": 3}]' "$T/srcBp.json"
+cv() { "$BIN" info --db "$1" --json 2>/dev/null | jq .catalog_version; }
+cv1=$(cv "$T/src.db")
 "$BIN" index "$T/srcA" --db "$T/src.db" --recipe color --json > "$T/srcA2.json" 2>/dev/null
-check "re-indexing folder A: nothing stale, nothing embedded" jqq '.stale == 0 and .embedded == 0 and .unchanged == 4' "$T/srcA2.json"
+check "re-indexing folder A: nothing stale, nothing embedded, no new catalog version" \
+  bash -c "jq -e '.stale == 0 and .embedded == 0 and .unchanged == 4' '$T/srcA2.json' > /dev/null && [ '$cv1' -gt 0 ] && [ \"\$(jq -n '$(cv "$T/src.db")')\" = '$cv1' ]"
 "$BIN" info --db "$T/srcold.db" --json > "$T/srcoi.json" 2>/dev/null
 check "a catalog made before sources: its items belong to their photos' folders" \
   jqq --arg a "$sA" --arg b "$sB" '.sources == [{"source": $a, "items": 4}, {"source": $b, "items": 4}]' "$T/srcoi.json"

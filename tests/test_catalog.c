@@ -594,6 +594,18 @@ static void test_change_sequence(void **state) {
   assert_int_equal(s.n, 1);
   assert_int_equal(s.ids[0], 2);
   seen_clear(&s);
+  /* writing what is there already (an item, a vector, a meta value) is no change */
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "dim", "8"), 0);
+  assert_int_equal(lk_catalog_version(fx->cat, &v2), 0);
+  {
+    lk_item it = make_item(2, "ok");
+    it.source = (char *)"shop-a";
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(fx->cat, 2, v, 8), 0);
+    assert_int_equal(lk_catalog_set_meta(fx->cat, "dim", "8"), 0);
+    assert_int_equal(lk_catalog_version(fx->cat, &got), 0);
+    assert_true(got == v2);
+  }
   /* a rolled-back transaction leaves no version behind */
   assert_int_equal(lk_catalog_begin(fx->cat), 0);
   assert_int_equal(lk_catalog_delete_item(fx->cat, 1), 0);

@@ -58,6 +58,11 @@ static const char schema_sql[] =
   "INSERT INTO changes(id, version) SELECT " ID ", v FROM catalog_version"                      \
   " WHERE NOT EXISTS (SELECT 1 FROM changes WHERE id = " ID ");"
 #define TRIGGER(NAME, WHEN, TABLE, BODY) "CREATE TRIGGER IF NOT EXISTS " NAME " AFTER " WHEN " ON " TABLE " BEGIN " BODY " END;"
+/* an update that writes what was there already is no change */
+#define ITEM_ROW(R)                                                                               \
+  "(" R ".id, " R ".path, " R ".hash, " R ".size, " R ".mtime, " R ".gender, " R ".masterCategory, " \
+  R ".subCategory, " R ".articleType, " R ".baseColour, " R ".season, " R ".year, " R ".usage, "    \
+  R ".productDisplayName, " R ".extra, " R ".status, " R ".error, " R ".source)"
 static const char changes_sql[] =
     "CREATE TABLE IF NOT EXISTS catalog_version(one INTEGER PRIMARY KEY CHECK (one = 1),"
     " v INTEGER NOT NULL);"
@@ -65,13 +70,15 @@ static const char changes_sql[] =
     "CREATE TABLE IF NOT EXISTS changes(id INTEGER PRIMARY KEY, version INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS changes_version ON changes(version);"
     TRIGGER("lk_items_ins", "INSERT", "items", BUMP MARK("NEW.id"))
-    TRIGGER("lk_items_upd", "UPDATE", "items", BUMP MARK("OLD.id") MARK("NEW.id"))
+    TRIGGER("lk_items_upd", "UPDATE", "items WHEN " ITEM_ROW("OLD") " IS NOT " ITEM_ROW("NEW"),
+            BUMP MARK("OLD.id") MARK("NEW.id"))
     TRIGGER("lk_items_del", "DELETE", "items", BUMP MARK("OLD.id"))
     TRIGGER("lk_vectors_ins", "INSERT", "vectors", BUMP MARK("NEW.id"))
-    TRIGGER("lk_vectors_upd", "UPDATE", "vectors", BUMP MARK("OLD.id") MARK("NEW.id"))
+    TRIGGER("lk_vectors_upd", "UPDATE", "vectors WHEN (OLD.id, OLD.dim, OLD.data) IS NOT (NEW.id, NEW.dim, NEW.data)",
+            BUMP MARK("OLD.id") MARK("NEW.id"))
     TRIGGER("lk_vectors_del", "DELETE", "vectors", BUMP MARK("OLD.id"))
     TRIGGER("lk_meta_ins", "INSERT", "meta", BUMP)
-    TRIGGER("lk_meta_upd", "UPDATE", "meta", BUMP)
+    TRIGGER("lk_meta_upd", "UPDATE", "meta WHEN (OLD.key, OLD.value) IS NOT (NEW.key, NEW.value)", BUMP)
     TRIGGER("lk_meta_del", "DELETE", "meta", BUMP);
 /* The number of objects changes_sql makes (to tell whether a file has them all). */
 #define CHANGES_OBJECTS 12
@@ -110,7 +117,9 @@ static const char *const stmt_sql[ST_N] = {
     [ST_GET_ITEM] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
     [ST_DEL_ITEM] = "DELETE FROM items WHERE id = ?1",
     [ST_DEL_VECTOR] = "DELETE FROM vectors WHERE id = ?1",
-    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors(id, dim, data) VALUES(?1, ?2, ?3)",
+    /* an upsert, not OR REPLACE (a delete and an insert): the same vector again is no change */
+    [ST_PUT_VECTOR] = "INSERT INTO vectors(id, dim, data) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE"
+                      " SET dim = excluded.dim, data = excluded.data",
     [ST_GET_VECTOR] = "SELECT dim, data FROM vectors WHERE id = ?1",
     [ST_DEL_VECTORS] = "DELETE FROM vectors",
     [ST_ALL_ITEMS] = "SELECT " ITEM_COLS " FROM items ORDER BY id",
