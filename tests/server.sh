@@ -334,6 +334,13 @@ rm "$T/more/$n2.jpg"
 check "a pruned product disappears: /api/items 404 (within ${FOLLOW_S}s)" until_status "$FURL/api/items/$n2" 404
 curl -s -F "image=@$DATA/images/$n2.jpg" "$FURL/api/search?k=10" > "$T/fs2.json"
 check "...and from search results" jqe --argjson id "$n2" '(.hits | length) > 0 and ([.hits[].id] | index($id)) == null' "$T/fs2.json"
+# a re-made catalog put in place of the served file (its -wal and -shm removed first: SQLite's
+# rule for replacing a file in use) is read whole, not merged
+"$BIN" index "$T/more" --styles "$T/more.csv" --db "$T/g.db" --quiet > /dev/null 2>&1
+rm -f "$T/f.db-wal" "$T/f.db-shm" "$T/g.db-wal" "$T/g.db-shm"; mv "$T/g.db" "$T/f.db"
+until_items() { local end=$((SECONDS + FOLLOW_S)); while [ $SECONDS -le $end ]; do
+  curl -s "$FURL/health" | jq -e ".items == $1" > /dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+check "a re-made catalog moved in place of the served one is served instead (within ${FOLLOW_S}s)" until_items 1
 kill $FSERVER 2>/dev/null; wait $FSERVER 2>/dev/null
 
 echo "server: shutdown"

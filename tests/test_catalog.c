@@ -626,6 +626,14 @@ static void test_change_sequence(void **state) {
   assert_int_equal(s.n, 1);
   assert_int_equal(s.ids[0], 3);
   seen_clear(&s);
+  /* another file renamed over this one: the follower is told to open it again */
+  const char *other = lk_test_path("%s/other.db", fx->dir);
+  lk_catalog *oc;
+  assert_int_equal(lk_catalog_open(other, LK_CATALOG_CREATE, &oc, NULL), 0);
+  lk_catalog_close(oc);
+  assert_int_equal(rename(other, fx->db), 0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), LK_EIO);
+  assert_non_null(strstr(lk_catalog_errmsg(rd), "was replaced or removed"));
   lk_catalog_close(rd);
 }
 

@@ -138,6 +138,9 @@ typedef struct sq_catalog {
   int writable;
   int has_source; /* items has the source column (else a read-only open of an older file) */
   int64_t seen;   /* the catalog version last read (version, changes): what wait_change waits past */
+  char *path;     /* the file, and its identity at open: wait_change notices a file replaced */
+  dev_t dev;
+  ino_t ino;
   sqlite3_stmt *st[ST_N];
   float *vbuf; /* decode buffer for foreach_vector, grown as needed */
   size_t vcap;
@@ -324,6 +327,12 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
     goto fail;
   }
   sqlite3_extended_result_codes(c->db, 1);
+  struct stat sb;
+  if (!(c->path = strdup(path))) {
+    rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    goto fail;
+  }
+  if (stat(path, &sb) == 0) c->dev = sb.st_dev, c->ino = sb.st_ino;
   sqlite3_busy_timeout(c->db, 5000);
   if ((rc = exec(c, "PRAGMA foreign_keys = ON")) != 0) goto fail;
   if ((rc = check_schema(c, c->writable)) != 0) goto fail;
@@ -378,6 +387,7 @@ static void sq_close(lk_catalog *base) {
   /* an open transaction is rolled back by sqlite3_close */
   sqlite3_close(c->db);
   free(c->vbuf);
+  free(c->path);
   free(c);
 }
 
@@ -816,6 +826,9 @@ static int sq_wait_change(lk_catalog *base, int timeout_ms) {
   if (!sqlite3_get_autocommit(c->db)) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: waiting inside a transaction");
   for (int waited = 0;; waited += 50) {
     int64_t v;
+    struct stat sb; /* a file renamed over this one (or removed) is another catalog: reopen it */
+    if (c->ino && (stat(c->path, &sb) != 0 || sb.st_dev != c->dev || sb.st_ino != c->ino))
+      return lk_err_set(&c->base.err, LK_EIO, "catalog: %s was replaced or removed: opening it again", c->path);
     int rc = read_version(c, &v);
     if (rc) return rc;
     if (v != c->seen) return 1;
