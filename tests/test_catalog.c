@@ -631,7 +631,18 @@ static void test_change_sequence(void **state) {
   lk_catalog *oc;
   assert_int_equal(lk_catalog_open(other, LK_CATALOG_CREATE, &oc, NULL), 0);
   lk_catalog_close(oc);
+  unlink(lk_test_path("%s-wal", fx->db)); /* SQLite's rule for replacing a file in use */
+  unlink(lk_test_path("%s-shm", fx->db));
   assert_int_equal(rename(other, fx->db), 0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 1);
+  assert_int_equal(lk_catalog_changes(rd, got, seen_cb, &s, &got), LK_EMISMATCH); /* read it whole */
+  assert_non_null(strstr(lk_catalog_errmsg(rd), "was replaced by another file"));
+  int64_t items = -1;
+  assert_int_equal(lk_catalog_counts(rd, &items, NULL, NULL), 0); /* the handle reads the new file */
+  assert_int_equal(items, 0);
+  assert_int_equal(lk_catalog_changes(rd, 0, seen_cb, &s, &got), 0);
+  /* removed: an error until a file is there again */
+  assert_int_equal(unlink(fx->db), 0);
   assert_int_equal(lk_catalog_wait_change(rd, 0), LK_EIO);
   assert_non_null(strstr(lk_catalog_errmsg(rd), "was replaced or removed"));
   lk_catalog_close(rd);

@@ -141,6 +141,7 @@ typedef struct sq_catalog {
   char *path;     /* the file, and its identity at open: wait_change notices a file replaced */
   dev_t dev;
   ino_t ino;
+  int replaced;   /* wait_change opened a file moved in place of the first: changes says so once */
   sqlite3_stmt *st[ST_N];
   float *vbuf; /* decode buffer for foreach_vector, grown as needed */
   size_t vcap;
@@ -785,6 +786,10 @@ static int sq_changes(lk_catalog *base, int64_t since, lk_change_cb cb, void *ct
   if (!sqlite3_get_autocommit(c->db))
     return lk_err_set(&c->base.err, LK_EINVAL, "catalog: changes asked for inside a transaction");
   /* one read transaction (a WAL snapshot) for the version and the rows: exactly "changes <= v" */
+  if (c->replaced) { /* its versions are another file's: the follower reads it whole */
+    c->replaced = 0;
+    return lk_err_set(&c->base.err, LK_EMISMATCH, "catalog: %s was replaced by another file", c->path);
+  }
   int rc = exec(c, "BEGIN");
   if (rc) return rc;
   int64_t v = 0;
@@ -820,15 +825,36 @@ out:
   return rc;
 }
 
+/* The handle moved onto the file now at its path (another moved in place of the one it had):
+ * the connection and statements of a new handle are swapped in, the old ones closed. */
+static int reopen(sq_catalog *c) {
+  lk_catalog *nb;
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_sqlite_open(c->path, c->writable ? LK_CATALOG_CREATE : LK_CATALOG_READONLY, &nb, &eb);
+  if (rc)
+    return lk_err_set(&c->base.err, rc == LK_ENOTFOUND ? LK_EIO : rc, "catalog: %s was replaced or removed: %s",
+                      c->path, eb.msg);
+  sq_catalog *n = (sq_catalog *)nb, tmp = *c;
+  c->db = n->db, n->db = tmp.db;
+  memcpy(c->st, n->st, sizeof c->st), memcpy(n->st, tmp.st, sizeof c->st);
+  c->has_source = n->has_source;
+  c->dev = n->dev, c->ino = n->ino;
+  c->replaced = 1;
+  sq_close(nb); /* the old connection */
+  return 0;
+}
+
 /* No notifications in SQLite: the version is looked at every 50 ms (a one-row read). */
 static int sq_wait_change(lk_catalog *base, int timeout_ms) {
   sq_catalog *c = (sq_catalog *)base;
   if (!sqlite3_get_autocommit(c->db)) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: waiting inside a transaction");
   for (int waited = 0;; waited += 50) {
     int64_t v;
-    struct stat sb; /* a file renamed over this one (or removed) is another catalog: reopen it */
-    if (c->ino && (stat(c->path, &sb) != 0 || sb.st_dev != c->dev || sb.st_ino != c->ino))
-      return lk_err_set(&c->base.err, LK_EIO, "catalog: %s was replaced or removed: opening it again", c->path);
+    struct stat sb; /* another file moved in place of this one is another catalog */
+    if (c->ino && (stat(c->path, &sb) != 0 || sb.st_dev != c->dev || sb.st_ino != c->ino)) {
+      int rc = reopen(c);
+      return rc ? rc : 1;
+    }
     int rc = read_version(c, &v);
     if (rc) return rc;
     if (v != c->seen) return 1;
