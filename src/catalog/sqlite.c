@@ -850,8 +850,10 @@ static int sq_wait_change(lk_catalog *base, int timeout_ms) {
   if (!sqlite3_get_autocommit(c->db)) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: waiting inside a transaction");
   for (int waited = 0;; waited += 50) {
     int64_t v;
-    struct stat sb; /* another file moved in place of this one is another catalog */
-    if (c->ino && (stat(c->path, &sb) != 0 || sb.st_dev != c->dev || sb.st_ino != c->ino)) {
+    /* another file moved in place of this one is another catalog; while none is there, the
+     * one open stays (it is what the server serves) */
+    struct stat sb;
+    if (c->ino && stat(c->path, &sb) == 0 && (sb.st_dev != c->dev || sb.st_ino != c->ino)) {
       int rc = reopen(c);
       return rc ? rc : 1;
     }
