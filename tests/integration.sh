@@ -295,6 +295,8 @@ check "a folder whose name is not UTF-8 is one source (as text), its vanished ph
 srcbad() { "$BIN" index "$T/srcA" --db "$T/srcx.db" --source "$1" > /dev/null 2> "$T/srcx.err"; [ $? -eq 2 ] && grep -q -- "--source" "$T/srcx.err" && [ ! -e "$T/srcx.db" ]; }
 check "an empty --source is a usage error naming it" srcbad ""
 check "a --source with a control character is a usage error naming it" srcbad $'a\tb'
+check "a --source that is not UTF-8 is a usage error naming it" srcbad $'caf\xe9'
+check "a --source of 1024 bytes is a usage error naming it" srcbad "$(head -c 1024 /dev/zero | tr '\0' x)"
 echo "integration: text at the door (encodings, malformed rows)"
 jqf() { [ -s "$2" ] && jq -e "$1" "$2" > /dev/null; } # FILTER FILE: FILE not empty and FILTER true
 # a spreadsheet's Windows-1252 export: accents survive into search --json and a started serve

@@ -37,7 +37,7 @@ static const char *USAGE =
     "  index IMAGES_DIR --styles styles.csv --db catalog.db   embed photos into a catalog\n"
     "  search PHOTO --db catalog.db [-k 10] [--where f=v]...  products that look like PHOTO\n"
     "  similar ID --db catalog.db [-k 10] [--where f=v]...    neighbours of a catalog item\n"
-    "  info --db catalog.db                                   items, recipe, embedding size\n"
+    "  info --db catalog.db                                   items, sources, recipe, embedding size\n"
     "  check --db catalog.db                                  verify the catalog file\n"
     "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
