@@ -521,12 +521,17 @@ int lk_ingest_source_check(const char *name, lk_errbuf *err) {
   size_t n = strlen(name);
   if (n == 0 || n >= LK_INGEST_SOURCE_MAX)
     return lk_err_set(err, LK_EINVAL, "--source: a name of 1 to %d bytes, not %zu", LK_INGEST_SOURCE_MAX - 1, n);
+  for (size_t i = 0; i < n; i++) /* the name is not echoed: it may hold terminal escapes */
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+      return lk_err_set(err, LK_EINVAL, "--source: byte %zu is a control character (0x%02x): name the source in "
+                        "plain text (e.g. --source summer-2026)", i + 1, (unsigned char)name[i]);
   char *fixed = NULL;
   if (lk_utf8_fix(name, &fixed)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   int bad = fixed != NULL;
   free(fixed);
-  for (const unsigned char *p = (const unsigned char *)name; *p && !bad; p++) bad = *p < 0x20 || *p == 0x7f;
-  if (bad) return lk_err_set(err, LK_EINVAL, "--source: '%.64s…' holds control characters or bytes that are not UTF-8: name the source in plain text (e.g. --source summer-2026)", name);
+  if (bad)
+    return lk_err_set(err, LK_EINVAL, "--source: the name is not UTF-8 text: name the source in plain text "
+                      "(e.g. --source summer-2026)");
   return 0;
 }
 
