@@ -9,8 +9,9 @@
  *   items(id INTEGER PRIMARY KEY, path TEXT, hash TEXT, size INTEGER, mtime INTEGER,
  *         gender, masterCategory, subCategory, articleType, baseColour, season, year, usage,
  *         productDisplayName TEXT, extra TEXT /- JSON object of other columns -/,
- *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT)
+ *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT, source TEXT)
  *   vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER, data BLOB /- float32 LE -/)
+ *   catalog_version, changes, and their triggers: the change sequence (sqlite.c)
  * Writes go through transactions in WAL mode, so a killed run leaves a consistent file. */
 #ifndef LK_CATALOG_CATALOG_H
 #define LK_CATALOG_CATALOG_H

@@ -1,6 +1,7 @@
 /* catalog/sqlite.c — the SQLite backend of the catalog (schema in catalog.h; the default for
  * any --db that is not a postgresql:// URL): opening and validating the file, items, vectors
- * (float32 little-endian blobs), meta, transactions and check().
+ * (float32 little-endian blobs), meta, transactions and check(), and the change sequence that
+ * `serve` follows (kept by triggers in the file; wait_change looks at it every 50 ms).
  * Every SQL statement is prepared once at open and cached on the handle, which is why a handle
  * must be used from one thread at a time (each thread or request opens its own handle).
  * Errors are mapped to LK_E* codes; the message is kept on the handle (lk_catalog_errmsg). */
