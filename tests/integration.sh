@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/integration.sh BUILD — end-to-end tests of the `lookalike` binary on a small slice of
 # the shared fashion catalog (linked, not copied, into a temp dir) plus hand-made bad files:
-# indexing, bad input, search, filters, similar, incremental runs, kill -9 and resume, prune.
+# indexing, bad input, search, filters, similar, incremental runs, kill -9 and resume, prune,
+# one catalog fed from several folders (sources).
 set -u
 B=${1:-build}
 case "$B" in /*) BIN=$B/lookalike;; *) BIN=$PWD/$B/lookalike;; esac
@@ -249,6 +250,53 @@ mkdir -p "$T/six"; for id in $(head -6 "$T/ids"); do ln -s "$DATA/images/$id.jpg
 "$BIN" map --db "$T/six.db" --out "$T/six.png" > /dev/null 2> "$T/six.err"; rc=$?
 check "map of 6 items exits 0, draws the PNG and says why it has no agreement figures" \
   bash -c "[ $rc -eq 0 ] && [ -s '$T/six.png' ] && grep -q 'too few for the 10-nearest-neighbour' '$T/six.err'"
+echo "integration: one catalog fed from several folders (sources)"
+# copies, not links: a catalog made before sources gives its items their photo path's folder
+mkdir -p "$T/srcA" "$T/srcB"
+for id in $(sed -n 1,4p "$T/ids"); do cp "$DATA/images/$id.jpg" "$T/srcA/"; done
+for id in $(sed -n 5,8p "$T/ids"); do cp "$DATA/images/$id.jpg" "$T/srcB/"; done
+sA=$(realpath "$T/srcA"); sB=$(realpath "$T/srcB")
+"$BIN" index "$T/srcA" --db "$T/src.db" --recipe color --quiet > /dev/null 2>&1
+"$BIN" index "$T/srcB" --db "$T/src.db" --recipe color --json > "$T/srcB.json" 2>/dev/null
+check "a second folder into one catalog: nothing reported stale, its source said" \
+  jqq --arg b "$sB" '.stale == 0 and .embedded == 4 and .source == $b' "$T/srcB.json"
+"$BIN" info --db "$T/src.db" --json > "$T/srci.json" 2>/dev/null
+check "info lists both sources with their item counts" \
+  jqq --arg a "$sA" --arg b "$sB" '.sources == [{"source": $a, "items": 4}, {"source": $b, "items": 4}]' "$T/srci.json"
+check "info prints the sources" bash -c "'$BIN' info --db '$T/src.db' | grep -q '^sources:   2'"
+cp "$T/src.db" "$T/srcold.db"  # the same catalog as an older version wrote it: no source column, no change sequence
+sqlite3 "$T/srcold.db" "$(sqlite3 "$T/srcold.db" "select 'drop trigger ' || name || ';' from sqlite_master where type = 'trigger'") drop table changes; drop table catalog_version; alter table items drop column source;"
+rm "$T/srcB/$(sed -n 5p "$T/ids").jpg"
+"$BIN" index "$T/srcB" --db "$T/src.db" --recipe color --prune --json > "$T/srcBp.json" 2>/dev/null
+check "--prune on folder B removes B's vanished item and leaves folder A's items" \
+  jqq --arg a "$sA" --arg b "$sB" '.pruned == 1 and .stale == 0 and .sources == [{"source": $a, "items": 4}, {"source": $b, "items": 3}]' "$T/srcBp.json"
+cv() { "$BIN" info --db "$1" --json 2>/dev/null | jq .catalog_version; }
+cv1=$(cv "$T/src.db")
+"$BIN" index "$T/srcA" --db "$T/src.db" --recipe color --json > "$T/srcA2.json" 2>/dev/null
+check "re-indexing folder A: nothing stale, nothing embedded, no new catalog version" \
+  bash -c "jq -e '.stale == 0 and .embedded == 0 and .unchanged == 4' '$T/srcA2.json' > /dev/null && [ '$cv1' -gt 0 ] && [ \"\$(jq -n '$(cv "$T/src.db")')\" = '$cv1' ]"
+"$BIN" info --db "$T/srcold.db" --json > "$T/srcoi.json" 2>/dev/null
+check "a catalog made before sources: its items belong to their photos' folders" \
+  jqq --arg a "$sA" --arg b "$sB" '.sources == [{"source": $a, "items": 4}, {"source": $b, "items": 4}]' "$T/srcoi.json"
+"$BIN" index "$T/srcA" --db "$T/srcold.db" --recipe color --json > "$T/srcoA.json" 2>/dev/null
+check "re-indexing its folder A: as before sources (nothing stale, nothing written)" \
+  bash -c "jq -e '.stale == 0 and .embedded == 0 and .unchanged == 4' '$T/srcoA.json' > /dev/null && [ \"\$(sqlite3 '$T/srcold.db' 'select count(*) from items where source is not null')\" = 0 ]"
+"$BIN" index "$T/srcB" --db "$T/srcold.db" --recipe color --json > "$T/srcoB.json" 2>/dev/null
+check "...and its folder B reports only B's vanished item" jqq '.stale == 1' "$T/srcoB.json"
+"$BIN" index "$T/srcA" --db "$T/srcn.db" --recipe color --source "summer 2026" --json > "$T/srcn.json" 2>/dev/null
+check "--source NAME names the items' source" \
+  bash -c "jq -e '.source == \"summer 2026\" and .sources == [{\"source\": \"summer 2026\", \"items\": 4}]' '$T/srcn.json' > /dev/null && [ \"\$(sqlite3 '$T/srcn.db' \"select count(*) from items where source = 'summer 2026'\")\" = 4 ]"
+mkdir -p "$T/caf"$'\xe9'; cp "$T/srcA/"* "$T/caf"$'\xe9'/  # a folder name that is not UTF-8
+"$BIN" index "$T/caf"$'\xe9' --db "$T/src8.db" --recipe color --quiet > /dev/null 2>&1
+rm "$T/caf"$'\xe9'"/$(sed -n 1p "$T/ids").jpg"
+"$BIN" index "$T/caf"$'\xe9' --db "$T/src8.db" --recipe color --json > "$T/src8.json" 2>/dev/null
+check "a folder whose name is not UTF-8 is one source (as text), its vanished photo stale" \
+  jqq '(.source | endswith("/caf\ufffd")) and .stale == 1 and .unchanged == 3 and (.sources | length) == 1' "$T/src8.json"
+srcbad() { "$BIN" index "$T/srcA" --db "$T/srcx.db" --source "$1" > /dev/null 2> "$T/srcx.err"; [ $? -eq 2 ] && grep -q -- "--source" "$T/srcx.err" && [ ! -e "$T/srcx.db" ]; }
+check "an empty --source is a usage error naming it" srcbad ""
+check "a --source with a control character is a usage error naming it" srcbad $'a\tb'
+check "a --source that is not UTF-8 is a usage error naming it" srcbad $'caf\xe9'
+check "a --source of 1024 bytes is a usage error naming it" srcbad "$(head -c 1024 /dev/zero | tr '\0' x)"
 echo "integration: text at the door (encodings, malformed rows)"
 jqf() { [ -s "$2" ] && jq -e "$1" "$2" > /dev/null; } # FILTER FILE: FILE not empty and FILTER true
 # a spreadsheet's Windows-1252 export: accents survive into search --json and a started serve

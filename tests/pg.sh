@@ -54,7 +54,7 @@ trap cleanup EXIT
 echo "pg: PostgreSQL from $PGBIN in $T"
 pgc_start "$T"; check "a PostgreSQL cluster starts in a temporary folder" [ $? -eq 0 ]
 [ $fail -eq 0 ] || finish
-for db in single sharded shop back; do pgc_createdb $db; done
+for db in single sharded shop back sources; do pgc_createdb $db; done
 U_SINGLE=$(pgc_url single); U_SHARDED=$(pgc_url sharded); U_SHOP=$(pgc_url shop)
 
 echo "pg: the catalog's unit tests on this server"
@@ -98,6 +98,23 @@ printf 'tab\there, "quoted", back\\slash\nnext line, ünïcödé' > "$T/note.wan
 pgc_psql single -c "SELECT extra::json->>'note' FROM items WHERE id = $first" | head -c -1 > "$T/note.got"
 check "the extra column's awkward text (tab, quotes, backslash, line break, UTF-8) is stored as given" \
   cmp -s "$T/note.want" "$T/note.got"
+
+echo "pg: one catalog from several folders (sources)"
+U_SRC=$(pgc_url sources); sI=$(realpath "$T/img"); sL=$(realpath "$T/later")
+"$BIN" index "$T/img" --db "$U_SRC" --recipe color --quiet > /dev/null 2>&1
+"$BIN" index "$T/later" --db "$U_SRC" --recipe color --json > "$T/src2.json" 2>/dev/null
+check "a second folder into one PostgreSQL catalog: nothing stale" jqe '.stale == 0 and .embedded == 4' "$T/src2.json"
+"$BIN" info --db "$U_SRC" --json > "$T/srci.json" 2>/dev/null
+check "info lists both sources with their item counts" \
+  jqe --arg a "$sI" --arg b "$sL" --argjson n "$NOW" '.sources == [{"source": $a, "items": $n}, {"source": $b, "items": 4}]' "$T/srci.json"
+pgc_psql sources -c "ALTER TABLE items DROP COLUMN source"  # as a catalog made before sources
+"$BIN" info --db "$U_SRC" --json > "$T/srco.json" 2>/dev/null
+# (the photos are links into the shared catalog: a path recorded then is the link's target)
+check "a catalog made before sources reads (read-only): items belong to their photos' folders" \
+  jqe --arg d "$(realpath "$DATA/images")" --argjson n "$((NOW + 4))" '.sources == [{"source": $d, "items": $n}]' "$T/srco.json"
+"$BIN" index "$T/later" --db "$U_SRC" --recipe color --prune --json > "$T/src3.json" 2>/dev/null
+check "...and a writable open adds the column; --prune on one folder leaves the other's items" \
+  bash -c "jq -e '.pruned == 0' '$T/src3.json' > /dev/null && [ \"\$(psql -XAtq '$U_SRC' -c 'SELECT count(*) FROM items')\" = $((NOW + 4)) ]"
 
 echo "pg: two shards at once = one process"
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$U_SHARDED" --shard 1/2 --json > "$T/s1.json" 2>/dev/null &

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/server.sh BUILD — `lookalike serve` over real HTTP (curl + jq on a loopback port):
 # indexes a slice of the shared catalog, starts the server on a free port and checks every
-# endpoint, the error statuses, path-traversal probes, concurrent searches and a clean
-# SIGTERM that finishes the request in progress. Last line: "server: N passed, M failed".
+# endpoint, the error statuses, path-traversal probes, concurrent searches, following a SQLite
+# catalog that another process indexes into, and a clean SIGTERM that finishes the request in
+# progress. Last line: "server: N passed, M failed".
 set -u
 B=${1:-build}
 ROOT=$PWD
@@ -302,6 +303,48 @@ check "8 concurrent clients: hundreds of requests, all 200" bash -c "[ $n -ge 10
 req -F "image=@$PHOTO" "$URL/api/search"
 check "the hits are the same after the load" jqe -n --slurpfile a "$T/s1.json" --slurpfile b "$T/body" '[$a[0].hits[].id] == [$b[0].hits[].id]'
 check "the server is still alive" kill -0 "$SERVER"
+
+echo "server: following a SQLite catalog"
+# `serve` on a SQLite file follows it like a PostgreSQL catalog: what another process indexes
+# appears within FOLLOW_S (the stated bound: about a second), what it prunes disappears.
+FOLLOW_S=5
+cp "$T/c.db" "$T/f.db"
+"$BIN" serve --db "$T/f.db" --host 127.0.0.1 --port 0 --quiet 2> "$T/follow.log" & FSERVER=$!
+for _ in $(seq 150); do
+  fport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/follow.log")
+  [ -n "$fport" ] || ! kill -0 $FSERVER 2>/dev/null && break; sleep 0.1
+done
+FURL=http://127.0.0.1:$fport
+curl -s "$FURL/health" > "$T/fh0.json"
+check "/health on a SQLite catalog has a catalog_version and a follow status" \
+  jqe '(.catalog_version | type) == "number" and .follow.ok == true' "$T/fh0.json"
+v0=$(jq .catalog_version "$T/fh0.json" 2>/dev/null)
+mkdir -p "$T/more"; head -1 "$DATA/styles.csv" > "$T/more.csv"
+read -r n1 n2 < <(tail -n +2 "$DATA/styles.csv" | cut -d, -f1 | sort -n | grep -vxFf "$T/ids" | sed -n '300p;301p' | tr '\n' ' ')
+for id in $n1 $n2; do ln -s "$DATA/images/$id.jpg" "$T/more/$id.jpg"; grep "^$id," "$DATA/styles.csv" >> "$T/more.csv"; done
+# until_status URL STATUS: polls until URL answers STATUS, at most FOLLOW_S seconds
+until_status() { local end=$((SECONDS + FOLLOW_S)); while [ $SECONDS -le $end ]; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ] && return 0; sleep 0.1; done; return 1; }
+"$BIN" index "$T/more" --styles "$T/more.csv" --db "$T/f.db" --quiet > /dev/null 2>&1
+check "products indexed by another process appear without a restart (within ${FOLLOW_S}s)" \
+  until_status "$FURL/api/items/$n1" 200
+curl -s "$FURL/health" > "$T/fh1.json"
+check "/health's catalog_version went up" jqe --argjson v0 "${v0:-null}" '.catalog_version > $v0 and .follow.updates >= 1' "$T/fh1.json"
+curl -s -F "image=@$DATA/images/$n2.jpg" "$FURL/api/search?k=3" > "$T/fs1.json"
+check "a new product is found first by its own photo" jqe --argjson id "$n2" '.hits[0].id == $id' "$T/fs1.json"
+rm "$T/more/$n2.jpg"
+"$BIN" index "$T/more" --styles "$T/more.csv" --db "$T/f.db" --prune --quiet > /dev/null 2>&1
+check "a pruned product disappears: /api/items 404 (within ${FOLLOW_S}s)" until_status "$FURL/api/items/$n2" 404
+curl -s -F "image=@$DATA/images/$n2.jpg" "$FURL/api/search?k=10" > "$T/fs2.json"
+check "...and from search results" jqe --argjson id "$n2" '(.hits | length) > 0 and ([.hits[].id] | index($id)) == null' "$T/fs2.json"
+# a re-made catalog put in place of the served file (its -wal and -shm removed first: SQLite's
+# rule for replacing a file in use) is read whole, not merged
+"$BIN" index "$T/more" --styles "$T/more.csv" --db "$T/g.db" --quiet > /dev/null 2>&1
+rm -f "$T/f.db-wal" "$T/f.db-shm" "$T/g.db-wal" "$T/g.db-shm"; mv "$T/g.db" "$T/f.db"
+until_items() { local end=$((SECONDS + FOLLOW_S)); while [ $SECONDS -le $end ]; do
+  curl -s "$FURL/health" | jq -e ".items == $1" > /dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+check "a re-made catalog moved in place of the served one is served instead (within ${FOLLOW_S}s)" until_items 1
+kill $FSERVER 2>/dev/null; wait $FSERVER 2>/dev/null
 
 echo "server: shutdown"
 # An upload in flight when SIGTERM arrives (half its body sent) is finished before the

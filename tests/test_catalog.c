@@ -1,7 +1,8 @@
 /* tests/test_catalog.c — the SQLite catalog: create/reopen, meta, items (all fields, NULLs,
  * replace, delete), vectors and their blob validation, iteration order, counts, transactions,
  * refusing missing/foreign/garbage/newer files, check(), and a writer killed with SIGKILL in
- * the middle of a big transaction. Raw sqlite3 is used to plant damage the API cannot write. */
+ * the middle of a big transaction; the change sequence (versions, changes, deletions, waiting)
+ * and sources, on new files and on files made before them. Raw sqlite3 is used to plant damage the API cannot write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -173,9 +174,10 @@ static void test_meta_listing_and_backend(void **state) {
   assert_int_equal(lk_catalog_foreach_meta(fx->cat, meta_collect, buf), 0);
   assert_string_equal(buf, "a=NULL;b=2;schema_version=1;");
   assert_string_equal(lk_catalog_backend(fx->cat), "sqlite");
-  int64_t v = 0;
-  assert_int_equal(lk_catalog_version(fx->cat, &v), LK_EUNSUPPORTED);
-  assert_int_equal(lk_catalog_wait_change(fx->cat, 0), LK_EUNSUPPORTED);
+  int64_t v = -1;
+  assert_int_equal(lk_catalog_version(fx->cat, &v), 0); /* SQLite has a change sequence too */
+  assert_true(v > 0);                                   /* the meta written above */
+  assert_int_equal(lk_catalog_wait_change(fx->cat, 0), 0);
   assert_true(lk_catalog_is_url("postgresql://u@h/db"));
   assert_true(lk_catalog_is_url("POSTGRES://h/db"));
   assert_false(lk_catalog_is_url("catalog.db"));
@@ -509,6 +511,207 @@ static void test_transactions(void **state) {
   assert_int_equal(items, 10);
 }
 
+/* The change sequence of a SQLite catalog (catalog.h "Change following"). */
+typedef struct seen_changes {
+  int64_t ids[64], deleted[64];
+  int dims[64];
+  char *source[64];
+  int n, ndel;
+} seen_changes;
+
+static int seen_cb(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
+  seen_changes *s = ctx;
+  if (!it) {
+    assert_true(s->ndel < 64);
+    s->deleted[s->ndel++] = id;
+    return 0;
+  }
+  assert_true(s->n < 64);
+  assert_int_equal(it->id, id);
+  s->dims[s->n] = v ? dim : 0;
+  s->source[s->n] = it->source ? strdup(it->source) : NULL;
+  s->ids[s->n++] = id;
+  return 0;
+}
+
+static void seen_clear(seen_changes *s) {
+  for (int i = 0; i < s->n; i++) free(s->source[i]);
+  memset(s, 0, sizeof *s);
+}
+
+static void test_change_sequence(void **state) {
+  fixture *fx = *state;
+  float v[8];
+  int64_t v0, v1, v2, v3, got;
+  assert_int_equal(lk_catalog_version(fx->cat, &v0), 0);
+  lk_catalog *rd; /* a follower: another handle, read-only, as serve opens it */
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_READONLY, &rd, NULL), 0);
+  assert_int_equal(lk_catalog_version(rd, &got), 0);
+  assert_true(got == v0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 0); /* nothing new */
+
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  for (int i = 1; i <= 5; i++) {
+    lk_item it = make_item(i, "ok");
+    it.source = (char *)(i <= 3 ? "shop-a" : "shop-b");
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+    fill_vec(v, 8, i);
+    if (i != 5) assert_int_equal(lk_catalog_put_vector(fx->cat, i, v, 8), 0);
+  }
+  assert_int_equal(lk_catalog_version(rd, &got), 0); /* not committed: not seen */
+  assert_true(got == v0);
+  assert_int_equal(lk_catalog_commit(fx->cat), 0);
+  assert_int_equal(lk_catalog_version(fx->cat, &v1), 0);
+  assert_true(v1 > v0);
+  assert_int_equal(lk_catalog_wait_change(rd, 1000), 1); /* the commit of another handle is noticed */
+
+  seen_changes s = {0};
+  assert_int_equal(lk_catalog_changes(rd, v0, seen_cb, &s, &got), 0);
+  assert_true(got == v1);
+  assert_int_equal(s.n, 5);
+  assert_int_equal(s.ndel, 0);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(s.ids[i], i + 1);
+    assert_int_equal(s.dims[i], i == 4 ? 0 : 8); /* item 5 has no vector */
+    assert_string_equal(s.source[i], i < 3 ? "shop-a" : "shop-b");
+  }
+  seen_clear(&s);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 0); /* caught up */
+  assert_int_equal(lk_catalog_changes(rd, v1, seen_cb, &s, &got), 0);
+  assert_true(got == v1);
+  assert_int_equal(s.n + s.ndel, 0);
+
+  /* one vector rewritten, one item deleted: only those two ids come back */
+  fill_vec(v, 8, 99);
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 2, v, 8), 0);
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 4), 0);
+  assert_int_equal(lk_catalog_version(fx->cat, &v2), 0);
+  assert_true(v2 > v1);
+  assert_int_equal(lk_catalog_changes(rd, v1, seen_cb, &s, &got), 0);
+  assert_true(got == v2);
+  assert_int_equal(s.ndel, 1);
+  assert_int_equal(s.deleted[0], 4);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.ids[0], 2);
+  seen_clear(&s);
+  /* writing what is there already (an item, a vector, a meta value) is no change */
+  assert_int_equal(lk_catalog_set_meta(fx->cat, "dim", "8"), 0);
+  assert_int_equal(lk_catalog_version(fx->cat, &v2), 0);
+  {
+    lk_item it = make_item(2, "ok");
+    it.source = (char *)"shop-a";
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(fx->cat, 2, v, 8), 0);
+    assert_int_equal(lk_catalog_set_meta(fx->cat, "dim", "8"), 0);
+    assert_int_equal(lk_catalog_version(fx->cat, &got), 0);
+    assert_true(got == v2);
+  }
+  /* a rolled-back transaction leaves no version behind */
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 1), 0);
+  assert_int_equal(lk_catalog_rollback(fx->cat), 0);
+  assert_int_equal(lk_catalog_version(fx->cat, &v3), 0);
+  assert_true(v3 == v2);
+  /* asked for changes past the catalog's version (re-created, restored): LK_EMISMATCH */
+  assert_int_equal(lk_catalog_changes(rd, v2 + 100, seen_cb, &s, &got), LK_EMISMATCH);
+  assert_non_null(strstr(lk_catalog_errmsg(rd), "went back"));
+  /* inside a transaction: refused */
+  assert_int_equal(lk_catalog_begin(rd), 0);
+  assert_int_equal(lk_catalog_changes(rd, v0, seen_cb, &s, &got), LK_EINVAL);
+  assert_int_equal(lk_catalog_rollback(rd), 0);
+  /* an outside writer (another version of lookalike, the sqlite3 shell) is seen too: triggers */
+  assert_int_equal(raw_exec(fx->db, "UPDATE items SET productDisplayName = 'x' WHERE id = 3"), SQLITE_OK);
+  assert_int_equal(lk_catalog_changes(rd, v2, seen_cb, &s, &got), 0);
+  assert_true(got > v2);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.ids[0], 3);
+  seen_clear(&s);
+  /* another file renamed over this one: the follower is told to open it again */
+  const char *other = lk_test_path("%s/other.db", fx->dir);
+  lk_catalog *oc;
+  assert_int_equal(lk_catalog_open(other, LK_CATALOG_CREATE, &oc, NULL), 0);
+  lk_catalog_close(oc);
+  unlink(lk_test_path("%s-wal", fx->db)); /* SQLite's rule for replacing a file in use */
+  unlink(lk_test_path("%s-shm", fx->db));
+  assert_int_equal(rename(other, fx->db), 0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 1);
+  assert_int_equal(lk_catalog_changes(rd, got, seen_cb, &s, &got), LK_EMISMATCH); /* read it whole */
+  assert_non_null(strstr(lk_catalog_errmsg(rd), "was replaced by another file"));
+  int64_t items = -1;
+  assert_int_equal(lk_catalog_counts(rd, &items, NULL, NULL), 0); /* the handle reads the new file */
+  assert_int_equal(items, 0);
+  assert_int_equal(lk_catalog_changes(rd, 0, seen_cb, &s, &got), 0);
+  /* removed: the file open stays (no change) until one is put back, which is read whole */
+  assert_int_equal(unlink(fx->db), 0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 0);
+  assert_int_equal(lk_catalog_open(other, LK_CATALOG_CREATE, &oc, NULL), 0);
+  lk_catalog_close(oc);
+  assert_int_equal(rename(other, fx->db), 0);
+  assert_int_equal(lk_catalog_wait_change(rd, 0), 1);
+  assert_int_equal(lk_catalog_changes(rd, 0, seen_cb, &s, &got), LK_EMISMATCH);
+  lk_catalog_close(rd);
+}
+
+/* A file made before sources and the change sequence: read as it is by a read-only handle
+ * (version 0, sources from the photo paths' folders), upgraded by the first writable open. */
+static int source_count_cb(void *ctx, const char *source, int64_t items) {
+  char *buf = ctx;
+  snprintf(buf + strlen(buf), 512 - strlen(buf), "%s=%lld;", source, (long long)items);
+  return 0;
+}
+
+static void test_older_file_upgraded(void **state) {
+  fixture *fx = *state;
+  for (int i = 1; i <= 3; i++) {
+    lk_item it = make_item(i, "ok");
+    it.path = (char *)lk_test_path(i < 3 ? "/photos/a/%d.jpg" : "/photos/b/%d.jpg", i);
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  }
+  lk_catalog_close(fx->cat);
+  fx->cat = NULL;
+  assert_int_equal(raw_exec(fx->db,
+                            "DROP TRIGGER lk_items_ins; DROP TRIGGER lk_items_upd; DROP TRIGGER lk_items_del;"
+                            "DROP TRIGGER lk_vectors_ins; DROP TRIGGER lk_vectors_upd; DROP TRIGGER lk_vectors_del;"
+                            "DROP TRIGGER lk_meta_ins; DROP TRIGGER lk_meta_upd; DROP TRIGGER lk_meta_del;"
+                            "DROP TABLE changes; DROP TABLE catalog_version; ALTER TABLE items DROP COLUMN source"),
+                   SQLITE_OK);
+  lk_catalog *rd;
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_READONLY, &rd, NULL), 0);
+  int64_t v = -1, got = -1;
+  assert_int_equal(lk_catalog_version(rd, &v), 0);
+  assert_int_equal(v, 0);
+  char buf[512] = "";
+  assert_int_equal(lk_catalog_foreach_source(rd, source_count_cb, buf), 0);
+  assert_string_equal(buf, "/photos/a=2;/photos/b=1;");
+  lk_item it;
+  assert_int_equal(lk_catalog_get_item(rd, 1, &it), 0);
+  assert_null(it.source);
+  char sb[64];
+  assert_string_equal(lk_item_source(&it, sb, sizeof sb), "/photos/a");
+  lk_item_clear(&it);
+  it = make_item(9, "ok");
+  assert_int_equal(lk_catalog_put_item(rd, &it), LK_EINVAL); /* read-only */
+  /* the first writable open adds the column and the sequence; the follower sees what follows */
+  assert_int_equal(lk_catalog_open(fx->db, LK_CATALOG_CREATE, &fx->cat, NULL), 0);
+  it.source = (char *)"new";
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  seen_changes s = {0};
+  assert_int_equal(lk_catalog_wait_change(rd, 1000), 1);
+  assert_int_equal(lk_catalog_changes(rd, 0, seen_cb, &s, &got), 0);
+  assert_true(got > 0);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.ids[0], 9);
+  seen_clear(&s);
+  buf[0] = '\0';
+  assert_int_equal(lk_catalog_foreach_source(fx->cat, source_count_cb, buf), 0);
+  assert_string_equal(buf, "/photos/a=2;/photos/b=1;new=1;");
+  lk_catalog_close(rd);
+  lk_item bare = {.id = 1, .path = (char *)"x.jpg"}; /* no folder: an empty source */
+  assert_string_equal(lk_item_source(&bare, sb, sizeof sb), "");
+  bare.path = (char *)"/x.jpg";
+  assert_string_equal(lk_item_source(&bare, sb, sizeof sb), "/");
+}
+
 static void test_refused_files(void **state) {
   fixture *fx = *state;
   lk_catalog *c = (lk_catalog *)1;
@@ -727,6 +930,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_foreach_and_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_invalid_utf8_repaired_on_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_change_sequence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_older_file_upgraded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill_during_transaction, setup, teardown),

@@ -8,10 +8,12 @@
 #include "catalog/catalog_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/size.h"
 #include "util/utf8.h"
 
 const char *const lk_catalog_fields[LK_NFIELDS] = {
@@ -142,6 +144,7 @@ void lk_item_clear(lk_item *it) {
   free(it->extra);
   free(it->status);
   free(it->error);
+  free(it->source);
   memset(it, 0, sizeof *it);
 }
 
@@ -293,6 +296,89 @@ int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
                       t.bad, t.bad == 1 ? "" : "s", t.bad == 1 ? "s" : "", (long long)t.first_id,
                       t.first_field);
   return 0;
+}
+
+const char *lk_item_source(const lk_item *it, char *buf, size_t cap) {
+  if (!cap) return buf;
+  if (it->source) {
+    snprintf(buf, cap, "%s", it->source);
+    return buf;
+  }
+  const char *p = it->path ? it->path : "", *slash = strrchr(p, '/');
+  size_t n = slash ? (size_t)(slash - p) : 0;
+  if (slash == p) n = 1; /* a photo at the root: "/" */
+  if (n >= cap) n = cap - 1;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* foreach_source's tally: sources in order of first appearance, found by an open-addressing
+ * hash of their names (a catalog has a few; a hostile one with one per item stays linear). */
+typedef struct source_tally {
+  char **name;
+  int64_t *count;
+  size_t n, cap;
+  size_t *slot; /* nslot entries: index + 1 into name, 0 = empty */
+  size_t nslot;
+  int nomem;
+} source_tally;
+
+static size_t str_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
+static int tally_grow(source_tally *t) {
+  size_t nc = t->cap ? 2 * t->cap : 8, ns = 2 * nc, bytes;
+  if (lk_size_mul(ns, sizeof(size_t), &bytes)) return LK_ENOMEM;
+  char **a = realloc(t->name, nc * sizeof *a);
+  if (a) t->name = a;
+  int64_t *b = a ? realloc(t->count, nc * sizeof *b) : NULL;
+  if (b) t->count = b;
+  size_t *sl = b ? calloc(ns, sizeof *sl) : NULL;
+  if (!sl) return LK_ENOMEM;
+  for (size_t i = 0; i < t->n; i++) {
+    size_t h = str_hash(t->name[i]) & (ns - 1);
+    while (sl[h]) h = (h + 1) & (ns - 1);
+    sl[h] = i + 1;
+  }
+  free(t->slot);
+  t->slot = sl;
+  t->nslot = ns;
+  t->cap = nc;
+  return 0;
+}
+
+static int source_cb(void *ctx, const lk_item *it) {
+  source_tally *t = ctx;
+  char buf[4096];
+  const char *s = lk_item_source(it, buf, sizeof buf);
+  if (t->n == t->cap && tally_grow(t)) return t->nomem = 1, LK_ENOMEM;
+  size_t h = str_hash(s) & (t->nslot - 1);
+  for (; t->slot[h]; h = (h + 1) & (t->nslot - 1))
+    if (!strcmp(t->name[t->slot[h] - 1], s)) {
+      t->count[t->slot[h] - 1]++;
+      return 0;
+    }
+  if (!(t->name[t->n] = strdup(s))) return t->nomem = 1, LK_ENOMEM;
+  t->count[t->n++] = 1;
+  t->slot[h] = t->n;
+  return 0;
+}
+
+int lk_catalog_foreach_source(lk_catalog *c, lk_source_cb cb, void *ctx) {
+  if (!c || !cb) return LK_EINVAL;
+  source_tally t = {0};
+  int rc = c->ops->foreach_item(c, source_cb, &t);
+  if (t.nomem) rc = lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
+  for (size_t i = 0; i < t.n && !rc; i++) rc = cb(ctx, t.name[i], t.count[i]);
+  for (size_t i = 0; i < t.n; i++) free(t.name[i]);
+  free(t.name);
+  free(t.count);
+  free(t.slot);
+  return rc;
 }
 
 static int unsupported(lk_catalog *c) {

@@ -9,12 +9,13 @@
  *   items(id INTEGER PRIMARY KEY, path TEXT, hash TEXT, size INTEGER, mtime INTEGER,
  *         gender, masterCategory, subCategory, articleType, baseColour, season, year, usage,
  *         productDisplayName TEXT, extra TEXT /- JSON object of other columns -/,
- *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT)
+ *         status TEXT /- 'ok' | 'error' | 'pending' -/, error TEXT, source TEXT)
  *   vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER, data BLOB /- float32 LE -/)
  *   api_keys(id INTEGER PRIMARY KEY, name TEXT UNIQUE, role TEXT /- read|write|admin -/,
  *            hash TEXT UNIQUE /- hex SHA-256 of the key -/, created INTEGER /- Unix s -/,
  *            revoked INTEGER /- 0|1 -/)   created by the first lk_catalog_add_key, so a
  *            catalog of an older lookalike gains it then (older versions ignore the table)
+ *   catalog_version, changes, and their triggers: the change sequence (sqlite.c)
  * Writes go through transactions in WAL mode, so a killed run leaves a consistent file. */
 #ifndef LK_CATALOG_CATALOG_H
 #define LK_CATALOG_CATALOG_H
@@ -46,7 +47,20 @@ typedef struct lk_item {
   char *field[LK_NFIELDS];          /* NULL when unknown */
   char *extra;                      /* JSON object text or NULL */
   char *status, *error;
+  char *source;                     /* what indexed it (`index --source`, by default the photos'
+                                       folder); NULL for items older than sources: see
+                                       lk_item_source */
 } lk_item;
+
+/* Sources: `lookalike index` stamps each item with the source it came from, and its stale
+ * count and --prune only look at the items of the source being indexed, so one catalog can be
+ * fed from several folders. An item without one (written before 2026-12) belongs to the folder
+ * of its photo path, which is what the default source of the run that wrote it was.
+ * lk_item_source writes the item's source into buf (cap bytes; truncated to fit) and returns buf. */
+const char *lk_item_source(const lk_item *it, char *buf, size_t cap);
+/* Calls cb once per source with its item count, in the order of first appearance by id. */
+typedef int (*lk_source_cb)(void *ctx, const char *source, int64_t items);
+int lk_catalog_foreach_source(lk_catalog *c, lk_source_cb cb, void *ctx);
 
 /* A handle caches prepared statements: use it from one thread at a time (open one per thread).
  * READONLY fails with LK_ENOTFOUND for a missing file (or PostgreSQL database); a file that is
@@ -113,10 +127,13 @@ int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *
  * every vector is finite and normalised; text is UTF-8): LK_ECORRUPT naming the first bad item. */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
 
-/* Change following (PostgreSQL catalogs; SQLite ones answer LK_EUNSUPPORTED).
- * Every committed transaction that changes items, vectors or meta gets the next catalog
- * version (a counter taken at commit, so versions are in commit order) and stamps the items it
- * wrote with it; deleted ids leave a tombstone with it. */
+/* Change following (both backends).
+ * PostgreSQL: every committed transaction that changes items, vectors or meta gets the next
+ * catalog version (a counter taken at commit, so versions are in commit order) and stamps the
+ * items it wrote with it; deleted ids leave a tombstone with it.
+ * SQLite: triggers in the file (sqlite.c) give every write of items, vectors or meta the next
+ * version and record it per id in a changes table (a deleted id keeps its row), in the writing
+ * transaction; writers are serialised, so versions are in commit order there too. */
 /* The catalog version of the handle's snapshot (0 for a new catalog). */
 int lk_catalog_version(lk_catalog *c, int64_t *version);
 /* Items changed after version `since`, read from a new snapshot: cb gets every deleted id
@@ -126,7 +143,8 @@ int lk_catalog_version(lk_catalog *c, int64_t *version);
  * (the catalog was re-created or restored: reload it whole). */
 typedef int (*lk_change_cb)(void *ctx, int64_t id, const lk_item *it, const float *v, int dim);
 int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx, int64_t *version);
-/* Waits up to timeout_ms for another process to commit a change (PostgreSQL LISTEN/NOTIFY);
+/* Waits up to timeout_ms for another process to commit a change (PostgreSQL LISTEN/NOTIFY;
+ * SQLite: the version looked at every 50 ms);
  * ends the handle's snapshot. Returns 1 when notified, 0 on timeout, or an error (LK_EIO when
  * the connection is lost). */
 int lk_catalog_wait_change(lk_catalog *c, int timeout_ms);

@@ -5,7 +5,9 @@
  *   meta(key text PRIMARY KEY, value text)     schema_version '1', recipe, recipe_id, dim, ...
  *   items(id bigint PRIMARY KEY, path, hash text, size, mtime bigint, gender, mastercategory,
  *         subcategory, articletype, basecolour, season, year, usage, productdisplayname,
- *         extra, status, error text, version bigint)    version: the commit that last wrote it
+ *         extra, status, error text, version bigint,    version: the commit that last wrote it
+ *         source text)                                 catalog.h "Sources" (added by a writable
+ *                                                      open where missing; schema still '1')
  *   vectors(id bigint PRIMARY KEY REFERENCES items ON DELETE CASCADE, dim int,
  *           data bytea /- float32 little-endian, as in SQLite -/)
  *   tombstones(id bigint PRIMARY KEY, version bigint)   deleted ids and the commit that did it
@@ -55,15 +57,19 @@ enum {
 
 #define ITEM_COLS                                                                                \
   "id, path, hash, size, mtime, gender, mastercategory, subcategory, articletype, basecolour, " \
-  "season, year, usage, productdisplayname, extra, status, error"
-#define ITEM_NCOLS 17
+  "season, year, usage, productdisplayname, extra, status, error, source"
+#define ITEM_NCOLS 18
+/* ITEM_COLS of a catalog made before sources, opened read-only (no column to add) */
+#define ITEM_COLS_NOSRC                                                                          \
+  "id, path, hash, size, mtime, gender, mastercategory, subcategory, articletype, basecolour, " \
+  "season, year, usage, productdisplayname, extra, status, error, NULL::text"
 
 static const char *const stmt_sql[ST_N] = {
     [ST_GET_META] = "SELECT value FROM meta WHERE key = $1",
     [ST_PUT_META] = "INSERT INTO meta(key, value) VALUES($1, $2)"
                     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
     [ST_PUT_ITEM] = "INSERT INTO items(" ITEM_COLS ") VALUES($1::bigint, $2, $3, $4::bigint,"
-                    " $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                    " $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                     " ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, hash = EXCLUDED.hash,"
                     " size = EXCLUDED.size, mtime = EXCLUDED.mtime, gender = EXCLUDED.gender,"
                     " mastercategory = EXCLUDED.mastercategory,"
@@ -71,18 +77,19 @@ static const char *const stmt_sql[ST_N] = {
                     " basecolour = EXCLUDED.basecolour, season = EXCLUDED.season,"
                     " year = EXCLUDED.year, usage = EXCLUDED.usage,"
                     " productdisplayname = EXCLUDED.productdisplayname, extra = EXCLUDED.extra,"
-                    " status = EXCLUDED.status, error = EXCLUDED.error"
+                    " status = EXCLUDED.status, error = EXCLUDED.error, source = EXCLUDED.source"
                     /* an identical row is left alone: no new version for followers to fetch */
                     " WHERE ROW(items.path, items.hash, items.size, items.mtime, items.gender,"
                     " items.mastercategory, items.subcategory, items.articletype,"
                     " items.basecolour, items.season, items.year, items.usage,"
-                    " items.productdisplayname, items.extra, items.status, items.error)"
+                    " items.productdisplayname, items.extra, items.status, items.error,"
+                    " items.source)"
                     " IS DISTINCT FROM ROW(EXCLUDED.path, EXCLUDED.hash, EXCLUDED.size,"
                     " EXCLUDED.mtime, EXCLUDED.gender, EXCLUDED.mastercategory,"
                     " EXCLUDED.subcategory, EXCLUDED.articletype, EXCLUDED.basecolour,"
                     " EXCLUDED.season, EXCLUDED.year, EXCLUDED.usage,"
                     " EXCLUDED.productdisplayname, EXCLUDED.extra, EXCLUDED.status,"
-                    " EXCLUDED.error)",
+                    " EXCLUDED.error, EXCLUDED.source)",
     [ST_GET_ITEM] = "SELECT " ITEM_COLS " FROM items WHERE id = $1::bigint",
     [ST_DEL_ITEM] = "DELETE FROM items WHERE id = $1::bigint",
     [ST_PUT_VECTOR] = "INSERT INTO vectors(id, dim, data) SELECT $1::bigint, $2::integer,"
@@ -103,7 +110,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS items(id bigint PRIMARY KEY, path text, hash text, size bigint,"
     " mtime bigint, gender text, mastercategory text, subcategory text, articletype text,"
     " basecolour text, season text, year text, usage text, productdisplayname text, extra text,"
-    " status text, error text, version bigint NOT NULL DEFAULT 0);"
+    " status text, error text, version bigint NOT NULL DEFAULT 0, source text);"
     "CREATE INDEX IF NOT EXISTS items_hash ON items(hash);"
     "CREATE INDEX IF NOT EXISTS items_version ON items(version);"
     "CREATE TABLE IF NOT EXISTS vectors(id bigint PRIMARY KEY REFERENCES items(id)"
@@ -130,6 +137,7 @@ typedef struct pg_catalog {
                       read-only handle, kept as its snapshot) */
   int cursors;     /* open cursors: nested foreach calls get their own names */
   int listening;
+  int has_source;  /* items has the source column (else a read-only open of an older catalog) */
   idlist dirty;    /* ids written in this transaction */
   idlist dead;     /* ids deleted in this transaction */
   int all_dirty, meta_dirty;
@@ -544,6 +552,32 @@ static int check_schema(pg_catalog *c) {
   return rc;
 }
 
+/* Adds items.source to a catalog made before sources when the handle may write (under the
+ * schema's advisory lock); records whether items has it. */
+static int add_source(pg_catalog *c) {
+  static const char q[] = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+                          " AND table_name = 'items' AND column_name = 'source'";
+  int64_t n = 0;
+  int rc;
+  PGresult *r = run(c, q, 0, "reading the schema", &rc);
+  if (!r) return rc;
+  n = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+  PQclear(r);
+  if (n || !c->writable) {
+    c->has_source = n > 0;
+    return 0;
+  }
+  if ((rc = run_cmd(c, "BEGIN", "begin")) ||
+      (rc = run_cmd(c, "SELECT pg_advisory_xact_lock(1280262977)", "locking the schema")) ||
+      (rc = run_cmd(c, "ALTER TABLE items ADD COLUMN IF NOT EXISTS source text", "adding items.source")) ||
+      (rc = run_cmd(c, "COMMIT", "commit"))) {
+    PQclear(PQexec(c->conn, "ROLLBACK"));
+    return rc;
+  }
+  c->has_source = 1;
+  return 0;
+}
+
 static void quiet_notices(void *arg, const char *message) { (void)arg, (void)message; }
 
 static void pg_close(lk_catalog *base) {
@@ -586,11 +620,14 @@ int lk_catalog_pg_open(const char *url, int flags, lk_catalog **out, lk_errbuf *
                     "catalog: %s: setting the client encoding to UTF8: %s", c->where, msg);
     goto fail;
   }
-  if ((rc = check_schema(c))) goto fail;
+  if ((rc = check_schema(c)) || (rc = add_source(c))) goto fail;
   for (int i = 0; i < ST_N; i++) {
     char name[16];
     snprintf(name, sizeof name, "lk%d", i);
-    PGresult *r = PQprepare(c->conn, name, stmt_sql[i], 0, NULL);
+    const char *sql = stmt_sql[i];
+    if (!c->has_source && i == ST_PUT_ITEM) sql = "SELECT 1"; /* read-only: never run */
+    if (!c->has_source && i == ST_GET_ITEM) sql = "SELECT " ITEM_COLS_NOSRC " FROM items WHERE id = $1::bigint";
+    PGresult *r = PQprepare(c->conn, name, sql, 0, NULL);
     if (ok_or_fail(c, r, "preparing statements")) {
       PQclear(r);
       rc = lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: %s: schema does not match: %s", c->where,
@@ -698,6 +735,7 @@ static int pg_put_item(lk_catalog *base, const lk_item *it) {
   vals[14] = it->extra;
   vals[15] = it->status;
   vals[16] = it->error;
+  vals[17] = it->source;
   char *fixed[ITEM_NCOLS] = {0};
   int rc = 0;
   for (int i = 0; i < ITEM_NCOLS && !rc; i++)
@@ -727,6 +765,7 @@ static int row_to_item(const PGresult *r, int i, int col0, lk_item *it, int copy
   dst[14] = &it->extra;
   dst[15] = &it->status;
   dst[16] = &it->error;
+  dst[17] = &it->source;
   for (int k = 0; k < ITEM_NCOLS; k++) {
     if (!dst[k]) continue;
     const char *v = col_text(r, i, col0 + k);
@@ -788,8 +827,9 @@ static int item_row(pg_catalog *c, const PGresult *r, int i, void *ctx) {
 
 static int pg_foreach_item(lk_catalog *base, lk_item_cb cb, void *ctx) {
   item_ctx a = {cb, ctx};
-  return each_row((pg_catalog *)base, "SELECT " ITEM_COLS " FROM items ORDER BY id", item_row, &a,
-                  "reading items");
+  pg_catalog *c = (pg_catalog *)base;
+  return each_row(c, c->has_source ? "SELECT " ITEM_COLS " FROM items ORDER BY id" : "SELECT " ITEM_COLS_NOSRC " FROM items ORDER BY id",
+                  item_row, &a, "reading items");
 }
 
 /* ------------------------------------------------------------------ vectors */
@@ -1024,9 +1064,9 @@ static int pg_changes(lk_catalog *base, int64_t since, lk_change_cb cb, void *ct
     snprintf(sql, sizeof sql,
              "SELECT i.id, i.path, i.hash, i.size, i.mtime, i.gender, i.mastercategory, i.subcategory,"
              " i.articletype, i.basecolour, i.season, i.year, i.usage, i.productdisplayname, i.extra,"
-             " i.status, i.error, v.dim, v.data FROM items i LEFT JOIN vectors v ON v.id = i.id"
+             " i.status, i.error, %s, v.dim, v.data FROM items i LEFT JOIN vectors v ON v.id = i.id"
              " WHERE i.version > %lld ORDER BY i.id",
-             (long long)since);
+             c->has_source ? "i.source" : "NULL::text", (long long)since);
     if ((rc = each_row(c, sql, change_row, &a, "reading changes"))) goto out;
   }
   *version = v;

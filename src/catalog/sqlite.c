@@ -1,6 +1,7 @@
 /* catalog/sqlite.c — the SQLite backend of the catalog (schema in catalog.h; the default for
  * any --db that is not a postgresql:// URL): opening and validating the file, items, vectors
- * (float32 little-endian blobs), meta, transactions and check().
+ * (float32 little-endian blobs), meta, transactions and check(), and the change sequence that
+ * `serve` follows (kept by triggers in the file; wait_change looks at it every 50 ms).
  * Every SQL statement is prepared once at open and cached on the handle, which is why a handle
  * must be used from one thread at a time (each thread or request opens its own handle).
  * Errors are mapped to LK_E* codes; the message is kept on the handle (lk_catalog_errmsg). */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -24,19 +26,64 @@
 
 #define ITEM_COLS                                                                                \
   "id, path, hash, size, mtime, gender, masterCategory, subCategory, articleType, baseColour, " \
-  "season, year, usage, productDisplayName, extra, status, error"
-#define ITEM_NCOLS 17
+  "season, year, usage, productDisplayName, extra, status, error, source"
+#define ITEM_NCOLS 18
+/* ITEM_COLS of a catalog made before sources, opened read-only (no column to add) */
+#define ITEM_COLS_NOSRC                                                                          \
+  "id, path, hash, size, mtime, gender, masterCategory, subCategory, articleType, baseColour, " \
+  "season, year, usage, productDisplayName, extra, status, error, NULL"
 
 static const char schema_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE items(id INTEGER PRIMARY KEY, path TEXT, hash TEXT, size INTEGER,"
     " mtime INTEGER, gender TEXT, masterCategory TEXT, subCategory TEXT, articleType TEXT,"
     " baseColour TEXT, season TEXT, year TEXT, usage TEXT, productDisplayName TEXT,"
-    " extra TEXT, status TEXT, error TEXT);"
+    " extra TEXT, status TEXT, error TEXT, source TEXT);"
     "CREATE INDEX items_hash ON items(hash);"
     "CREATE TABLE vectors(id INTEGER PRIMARY KEY REFERENCES items(id), dim INTEGER NOT NULL,"
     " data BLOB NOT NULL);"
     "INSERT INTO meta(key, value) VALUES('schema_version', '1');";
+
+/* Added to schema 1 without changing its number (older versions read and write such a file,
+ * and the triggers keep the sequence right under their writes too); a writable open adds what
+ * a file lacks.
+ *   items.source                                  see catalog.h "Sources"
+ *   catalog_version(one INTEGER PRIMARY KEY CHECK (one = 1), v INTEGER)   the last version
+ *   changes(id INTEGER PRIMARY KEY, version INTEGER)   each id's last write; a deleted id keeps
+ *                                                      its row (its tombstone)
+ * Every row written to items, vectors or meta takes the next version (one UPDATE of a one-row
+ * table and one row of changes, in the writer's transaction). */
+#define BUMP "UPDATE catalog_version SET v = v + 1 WHERE one = 1;"
+/* no conflict clause in a trigger: the writing statement's own (an upsert's ABORT) would override it */
+#define MARK(ID)                                                                                  \
+  "UPDATE changes SET version = (SELECT v FROM catalog_version) WHERE id = " ID ";"              \
+  "INSERT INTO changes(id, version) SELECT " ID ", v FROM catalog_version"                      \
+  " WHERE NOT EXISTS (SELECT 1 FROM changes WHERE id = " ID ");"
+#define TRIGGER(NAME, WHEN, TABLE, BODY) "CREATE TRIGGER IF NOT EXISTS " NAME " AFTER " WHEN " ON " TABLE " BEGIN " BODY " END;"
+/* an update that writes what was there already is no change */
+#define ITEM_ROW(R)                                                                               \
+  "(" R ".id, " R ".path, " R ".hash, " R ".size, " R ".mtime, " R ".gender, " R ".masterCategory, " \
+  R ".subCategory, " R ".articleType, " R ".baseColour, " R ".season, " R ".year, " R ".usage, "    \
+  R ".productDisplayName, " R ".extra, " R ".status, " R ".error, " R ".source)"
+static const char changes_sql[] =
+    "CREATE TABLE IF NOT EXISTS catalog_version(one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " v INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO catalog_version VALUES(1, 0);"
+    "CREATE TABLE IF NOT EXISTS changes(id INTEGER PRIMARY KEY, version INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS changes_version ON changes(version);"
+    TRIGGER("lk_items_ins", "INSERT", "items", BUMP MARK("NEW.id"))
+    TRIGGER("lk_items_upd", "UPDATE", "items WHEN " ITEM_ROW("OLD") " IS NOT " ITEM_ROW("NEW"),
+            BUMP MARK("OLD.id") MARK("NEW.id"))
+    TRIGGER("lk_items_del", "DELETE", "items", BUMP MARK("OLD.id"))
+    TRIGGER("lk_vectors_ins", "INSERT", "vectors", BUMP MARK("NEW.id"))
+    TRIGGER("lk_vectors_upd", "UPDATE", "vectors WHEN (OLD.id, OLD.dim, OLD.data) IS NOT (NEW.id, NEW.dim, NEW.data)",
+            BUMP MARK("OLD.id") MARK("NEW.id"))
+    TRIGGER("lk_vectors_del", "DELETE", "vectors", BUMP MARK("OLD.id"))
+    TRIGGER("lk_meta_ins", "INSERT", "meta", BUMP)
+    TRIGGER("lk_meta_upd", "UPDATE", "meta WHEN (OLD.key, OLD.value) IS NOT (NEW.key, NEW.value)", BUMP)
+    TRIGGER("lk_meta_del", "DELETE", "meta", BUMP);
+/* The number of objects changes_sql makes (to tell whether a file has them all). */
+#define CHANGES_OBJECTS 12
 
 /* The cached statements. */
 enum {
@@ -64,15 +111,17 @@ static const char *const stmt_sql[ST_N] = {
     [ST_SET_META] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_PUT_ITEM] = "INSERT INTO items(" ITEM_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT(id) DO UPDATE SET"
+                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) ON CONFLICT(id) DO UPDATE SET"
                     " path = ?2, hash = ?3, size = ?4, mtime = ?5, gender = ?6,"
                     " masterCategory = ?7, subCategory = ?8, articleType = ?9, baseColour = ?10,"
                     " season = ?11, year = ?12, usage = ?13, productDisplayName = ?14,"
-                    " extra = ?15, status = ?16, error = ?17",
+                    " extra = ?15, status = ?16, error = ?17, source = ?18",
     [ST_GET_ITEM] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
     [ST_DEL_ITEM] = "DELETE FROM items WHERE id = ?1",
     [ST_DEL_VECTOR] = "DELETE FROM vectors WHERE id = ?1",
-    [ST_PUT_VECTOR] = "INSERT OR REPLACE INTO vectors(id, dim, data) VALUES(?1, ?2, ?3)",
+    /* an upsert, not OR REPLACE (a delete and an insert): the same vector again is no change */
+    [ST_PUT_VECTOR] = "INSERT INTO vectors(id, dim, data) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE"
+                      " SET dim = excluded.dim, data = excluded.data",
     [ST_GET_VECTOR] = "SELECT dim, data FROM vectors WHERE id = ?1",
     [ST_DEL_VECTORS] = "DELETE FROM vectors",
     [ST_ALL_ITEMS] = "SELECT " ITEM_COLS " FROM items ORDER BY id",
@@ -89,8 +138,13 @@ typedef struct sq_catalog {
   lk_catalog base; /* ops, err */
   sqlite3 *db;
   int writable;
-  int sqlite_rc;   /* the extended SQLite code of the last failure (db_fail) */
-  const char *path;/* while opening, for messages */
+  int sqlite_rc;  /* the extended SQLite code of the last failure (db_fail) */
+  int has_source; /* items has the source column (else a read-only open of an older file) */
+  int64_t seen;   /* the catalog version last read (version, changes): what wait_change waits past */
+  char *path;     /* the file, and its identity at open: wait_change notices a file replaced */
+  dev_t dev;
+  ino_t ino;
+  int replaced;   /* wait_change opened a file moved in place of the first: changes says so once */
   sqlite3_stmt *st[ST_N];
   float *vbuf; /* decode buffer for foreach_vector, grown as needed */
   size_t vcap;
@@ -149,6 +203,10 @@ static int exec(sq_catalog *c, const char *sql) {
  * (a foreach callback calling back into the same statement). */
 static sqlite3_stmt *stmt(sq_catalog *c, int id) {
   sqlite3_stmt *s = c->st[id];
+  if (!s) { /* a write statement of a read-only handle on a file older than its columns */
+    lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+    return NULL;
+  }
   if (sqlite3_stmt_busy(s)) {
     lk_err_set(&c->base.err, LK_EINVAL, "catalog: statement re-entered from a callback");
     return NULL;
@@ -339,6 +397,29 @@ static int reopen_immutable(sq_catalog *c, const char *path, int *rc) {
   return 1;
 }
 
+/* Adds to a file what schema 1 gained since it was made (source column, change sequence), when
+ * the handle may write; records whether items has its source column. */
+static int add_extras(sq_catalog *c) {
+  static const char has_src[] = "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'source'";
+  static const char n_objs[] =
+      "SELECT count(*) FROM sqlite_master WHERE name IN ('catalog_version', 'changes',"
+      " 'changes_version', 'lk_items_ins', 'lk_items_upd', 'lk_items_del', 'lk_vectors_ins',"
+      " 'lk_vectors_upd', 'lk_vectors_del', 'lk_meta_ins', 'lk_meta_upd', 'lk_meta_del')";
+  int64_t src = 0, objs = 0;
+  int rc;
+  if ((rc = query_int(c, has_src, &src)) || (rc = query_int(c, n_objs, &objs))) return rc;
+  c->has_source = src > 0;
+  if (!c->writable || (src > 0 && objs == CHANGES_OBJECTS)) return 0;
+  if ((rc = exec(c, "BEGIN IMMEDIATE"))) return rc; /* a concurrent opener may add them first */
+  if ((rc = query_int(c, has_src, &src)) || (!src && (rc = exec(c, "ALTER TABLE items ADD COLUMN source TEXT"))) ||
+      (rc = exec(c, changes_sql)) || (rc = exec(c, "COMMIT"))) {
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  c->has_source = 1;
+  return 0;
+}
+
 int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err) {
   int exists, frc = lk_file_check(path, &exists, err); /* SQLite's own open would block on a FIFO */
   if (frc) return frc;
@@ -348,8 +429,14 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
   if (!c) return lk_err_set(err, LK_ENOMEM, "catalog: out of memory");
   c->base.ops = &sq_ops;
   c->writable = flags == LK_CATALOG_CREATE;
-  c->path = path;
-  int rc = open_db(c, path, 0);
+  int rc = 0;
+  struct stat sb;
+  if (!(c->path = strdup(path))) {
+    rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    goto fail;
+  }
+  if (stat(path, &sb) == 0) c->dev = sb.st_dev, c->ino = sb.st_ino;
+  rc = open_db(c, path, 0);
   if (rc && rc != LK_ENOMEM) reopen_immutable(c, path, &rc);
   if (rc) goto fail;
   if (c->writable) {
@@ -372,8 +459,15 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
     if (rc) goto fail;
     if ((rc = exec(c, "PRAGMA synchronous = NORMAL")) != 0) goto fail;
   }
+  if ((rc = add_extras(c)) != 0) goto fail;
   for (int i = 0; i < ST_N; i++) {
-    rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
+    const char *sql = stmt_sql[i];
+    if (!c->has_source) { /* read-only, older file: its items read with no source */
+      if (i == ST_PUT_ITEM) continue;
+      if (i == ST_GET_ITEM) sql = "SELECT " ITEM_COLS_NOSRC " FROM items WHERE id = ?1";
+      if (i == ST_ALL_ITEMS) sql = "SELECT " ITEM_COLS_NOSRC " FROM items ORDER BY id";
+    }
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
     if (rc != SQLITE_OK) {
       /* the tables exist but have the wrong columns */
       rc = lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: schema does not match: %s",
@@ -382,7 +476,6 @@ int lk_catalog_sqlite_open(const char *path, int flags, lk_catalog **out, lk_err
     }
   }
   lk_err_clear(&c->base.err);
-  c->path = NULL;
   *out = &c->base;
   return 0;
 fail:
@@ -397,6 +490,7 @@ static void sq_close(lk_catalog *base) {
   /* an open transaction is rolled back by sqlite3_close */
   sqlite3_close(c->db);
   free(c->vbuf);
+  free(c->path);
   free(c);
 }
 
@@ -464,6 +558,7 @@ static int sq_put_item(lk_catalog *base, const lk_item *it) {
   bind_text(s, 15, it->extra);
   bind_text(s, 16, it->status);
   bind_text(s, 17, it->error);
+  bind_text(s, 18, it->source);
   return step_done(c, s, "writing item");
 }
 
@@ -479,6 +574,7 @@ static int row_to_item(sqlite3_stmt *s, lk_item *it, int copy) {
   dst[14] = &it->extra;
   dst[15] = &it->status;
   dst[16] = &it->error;
+  dst[17] = &it->source;
   for (int i = 0; i < ITEM_NCOLS; i++) {
     if (!dst[i]) continue;
     const char *v = (const char *)sqlite3_column_text(s, i);
@@ -804,6 +900,64 @@ static int sq_foreach_key(lk_catalog *base, lk_key_cb cb, void *ctx) {
   return rc;
 }
 
+/* ------------------------------------------------------------------ change following */
+
+/* The catalog version (0 for a file without a change sequence: an older one opened read-only;
+ * its first writable open starts the sequence at 0, so a follower misses nothing). */
+static int read_version(sq_catalog *c, int64_t *v) {
+  int64_t n;
+  int rc = query_int(c, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'catalog_version'", &n);
+  if (rc) return rc;
+  *v = 0;
+  if (n && (rc = query_int(c, "SELECT ifnull((SELECT v FROM catalog_version WHERE one = 1), -1)", v))) return rc;
+  if (*v < 0) return lk_err_set(&c->base.err, LK_ECORRUPT, "catalog: catalog_version has no row");
+  return 0;
+}
+
+static int sq_version(lk_catalog *base, int64_t *version) {
+  sq_catalog *c = (sq_catalog *)base;
+  int rc = read_version(c, version);
+  if (!rc) c->seen = *version;
+  return rc;
+}
+
+/* Grows c->vbuf to dim floats: 0, or LK_ENOMEM (the old buffer kept) on the handle. */
+static int grow_vbuf(sq_catalog *c, int dim) {
+  if ((size_t)dim <= c->vcap) return 0;
+  float *p = realloc(c->vbuf, (size_t)dim * sizeof *p);
+  if (!p) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+  c->vbuf = p;
+  c->vcap = (size_t)dim;
+  return 0;
+}
+
+/* Runs one changes query (?1 = since) and hands each row to cb: deletions (id only) when
+ * items is 0, else items with their vector (columns after ITEM_NCOLS). */
+static int each_change(sq_catalog *c, const char *sql, int64_t since, int items, lk_change_cb cb, void *ctx) {
+  sqlite3_stmt *s;
+  int step = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL), rc = 0;
+  if (step != SQLITE_OK) return db_fail(c, step, "reading changes");
+  sqlite3_bind_int64(s, 1, since);
+  while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(s, 0);
+    lk_item it;
+    const void *blob;
+    int dim;
+    if (!items) rc = cb(ctx, id, NULL, NULL, 0);
+    else if (row_to_item(s, &it, 0)) rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    else if (sqlite3_column_type(s, ITEM_NCOLS) == SQLITE_NULL) rc = cb(ctx, id, &it, NULL, 0);
+    else if ((dim = vector_row(c, s, id, ITEM_NCOLS, &blob)) < 0) rc = dim;
+    else if ((rc = grow_vbuf(c, dim))) break;
+    else {
+      lk_catalog_decode_floats(c->vbuf, blob, dim);
+      rc = cb(ctx, id, &it, c->vbuf, dim);
+    }
+  }
+  if (!rc && step != SQLITE_DONE) rc = db_fail(c, step, "reading changes");
+  sqlite3_finalize(s);
+  return rc;
+}
+
 static int sq_revoke_key(lk_catalog *base, int64_t id) {
   sq_catalog *c = (sq_catalog *)base;
   if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
@@ -819,6 +973,92 @@ static int sq_revoke_key(lk_catalog *base, int64_t id) {
   else rc = sqlite3_changes(c->db) ? 0 : lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld", (long long)id);
   sqlite3_finalize(s);
   return rc;
+}
+
+static int sq_changes(lk_catalog *base, int64_t since, lk_change_cb cb, void *ctx, int64_t *version) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!sqlite3_get_autocommit(c->db))
+    return lk_err_set(&c->base.err, LK_EINVAL, "catalog: changes asked for inside a transaction");
+  /* one read transaction (a WAL snapshot) for the version and the rows: exactly "changes <= v" */
+  if (c->replaced) { /* its versions are another file's: the follower reads it whole */
+    c->replaced = 0;
+    return lk_err_set(&c->base.err, LK_EMISMATCH, "catalog: %s was replaced by another file", c->path);
+  }
+  int rc = exec(c, "BEGIN");
+  if (rc) return rc;
+  int64_t v = 0;
+  if ((rc = read_version(c, &v))) goto out;
+  if (v < since) {
+    rc = lk_err_set(&c->base.err, LK_EMISMATCH,
+                    "catalog: the catalog version went back from %lld to %lld (re-created or restored?)",
+                    (long long)since, (long long)v);
+    goto out;
+  }
+  if (v > since) {
+    if ((rc = each_change(c,
+                          "SELECT c.id FROM changes c WHERE c.version > ?1"
+                          " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.id = c.id) ORDER BY c.id",
+                          since, 0, cb, ctx)))
+      goto out;
+    const char *sql = c->has_source
+                          ? "SELECT i.id, i.path, i.hash, i.size, i.mtime, i.gender, i.masterCategory,"
+                            " i.subCategory, i.articleType, i.baseColour, i.season, i.year, i.usage,"
+                            " i.productDisplayName, i.extra, i.status, i.error, i.source, v.dim, v.data"
+                            " FROM changes c JOIN items i ON i.id = c.id LEFT JOIN vectors v ON v.id = i.id"
+                            " WHERE c.version > ?1 ORDER BY i.id"
+                          : "SELECT i.id, i.path, i.hash, i.size, i.mtime, i.gender, i.masterCategory,"
+                            " i.subCategory, i.articleType, i.baseColour, i.season, i.year, i.usage,"
+                            " i.productDisplayName, i.extra, i.status, i.error, NULL, v.dim, v.data"
+                            " FROM changes c JOIN items i ON i.id = c.id LEFT JOIN vectors v ON v.id = i.id"
+                            " WHERE c.version > ?1 ORDER BY i.id";
+    if ((rc = each_change(c, sql, since, 1, cb, ctx))) goto out;
+  }
+  *version = c->seen = v;
+out:
+  sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL); /* ends the read transaction */
+  return rc;
+}
+
+/* The handle moved onto the file now at its path (another moved in place of the one it had):
+ * the connection and statements of a new handle are swapped in, the old ones closed. */
+static int reopen(sq_catalog *c) {
+  lk_catalog *nb;
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_sqlite_open(c->path, c->writable ? LK_CATALOG_CREATE : LK_CATALOG_READONLY, &nb, &eb);
+  if (rc)
+    return lk_err_set(&c->base.err, rc == LK_ENOTFOUND ? LK_EIO : rc, "catalog: %s was replaced or removed: %s",
+                      c->path, eb.msg);
+  sq_catalog *n = (sq_catalog *)nb, tmp = *c;
+  c->db = n->db, n->db = tmp.db;
+  memcpy(c->st, n->st, sizeof c->st), memcpy(n->st, tmp.st, sizeof c->st);
+  c->has_source = n->has_source;
+  c->dev = n->dev, c->ino = n->ino;
+  c->replaced = 1;
+  sq_close(nb); /* the old connection */
+  return 0;
+}
+
+/* No notifications in SQLite: the version is looked at every 50 ms (a one-row read). */
+static int sq_wait_change(lk_catalog *base, int timeout_ms) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!sqlite3_get_autocommit(c->db)) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: waiting inside a transaction");
+  for (int waited = 0;; waited += 50) {
+    int64_t v;
+    /* another file moved in place of this one is another catalog; while none is there, the
+     * one open stays (it is what the server serves) */
+    struct stat sb;
+    if (c->ino && stat(c->path, &sb) == 0 && (sb.st_dev != c->dev || sb.st_ino != c->ino)) {
+      int rc = reopen(c);
+      return rc ? rc : 1;
+    }
+    int rc = read_version(c, &v);
+    if (rc) return rc;
+    if (v != c->seen) return 1;
+    if (waited >= timeout_ms) return 0;
+    int ms = timeout_ms - waited < 50 ? timeout_ms - waited : 50;
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+  }
 }
 
 static const lk_catalog_ops sq_ops = {
@@ -844,4 +1084,7 @@ static const lk_catalog_ops sq_ops = {
     .add_key = sq_add_key,
     .foreach_key = sq_foreach_key,
     .revoke_key = sq_revoke_key,
+    .version = sq_version,
+    .changes = sq_changes,
+    .wait_change = sq_wait_change,
 };

@@ -38,7 +38,7 @@ static const char *USAGE =
     "  index IMAGES_DIR --styles styles.csv --db catalog.db   embed photos into a catalog\n"
     "  search PHOTO --db catalog.db [-k 10] [--where f=v]...  products that look like PHOTO\n"
     "  similar ID --db catalog.db [-k 10] [--where f=v]...    neighbours of a catalog item\n"
-    "  info --db catalog.db                                   items, recipe, embedding size\n"
+    "  info --db catalog.db                                   items, sources, recipe, embedding size\n"
     "  check --db catalog.db                                  verify the catalog file\n"
     "  eval --db catalog.db [--same-product DIR]              retrieval quality (P@10, mAP@10)\n"
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
@@ -122,6 +122,37 @@ static void index_report(void *ctx, int64_t id, const char *what) {
   fprintf(stderr, "%swarning: %s\n", ui->tty ? "\r\033[K" : "", what);
 }
 
+/* The catalog's sources with their item counts (catalog.h "Sources"), as a JSON array of
+ * {"source", "items"}; NULL when they cannot be read. */
+static int source_json_cb(void *ctx, const char *source, int64_t items) {
+  json_array_append_new(ctx, json_pack("{s:o, s:I}", "source", lk_results_text(source), "items", (json_int_t)items));
+  return 0;
+}
+
+static json_t *catalog_sources(lk_catalog *cat) {
+  json_t *a = json_array();
+  if (a && lk_catalog_foreach_source(cat, source_json_cb, a)) {
+    json_decref(a);
+    return NULL;
+  }
+  return a;
+}
+
+/* Prints sources as "  SOURCE  N items" lines (at most 20, then how many more). */
+static void print_sources(const json_t *a, const char *mark) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(a, i, v) {
+    if (i == 20) {
+      printf("  … and %zu more sources\n", json_array_size(a) - 20);
+      break;
+    }
+    const char *name = json_string_value(json_object_get(v, "source"));
+    printf("  %-40s %lld items%s\n", name, (long long)json_integer_value(json_object_get(v, "items")),
+           mark && !strcmp(name, mark) ? " (this run)" : "");
+  }
+}
+
 static int cmd_index(int argc, char **argv) {
   static const struct option opts[] = {
       {"styles", required_argument, 0, 's'}, {"db", required_argument, 0, 'd'},
@@ -135,6 +166,7 @@ static int cmd_index(int argc, char **argv) {
       {"flip", no_argument, 0, 'F'},         {"shard", required_argument, 0, 'K'},
       {"compute", required_argument, 0, 'X'}, {"help", no_argument, 0, 'h'},
       {"encoding", required_argument, 0, 'N'}, {"strict", no_argument, 0, 'T'},
+      {"source", required_argument, 0, 'O'},
       {0, 0, 0, 0}};
   lk_ingest_opts o;
   const char *recipe_spec = NULL, *pre = NULL;
@@ -170,6 +202,12 @@ static int cmd_index(int argc, char **argv) {
     }
     case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o.limit)) return LK_EX_USAGE; break;
     case 'p': o.prune = 1; break;
+    case 'O': {
+      lk_errbuf sb = {0};
+      if (lk_ingest_source_check(optarg, &sb)) return lk_cli_usage("index", lk_err_msg(&sb));
+      o.source = optarg;
+      break;
+    }
     case 'N':
       if ((o.encoding = lk_utf8_enc_parse(optarg)) < 0)
         return lk_cli_usage("index", "--encoding is auto, utf-8, cp1252 (windows-1252) or latin1 (iso-8859-1)");
@@ -205,7 +243,11 @@ static int cmd_index(int argc, char **argv) {
              "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
              "  --limit N        only the first N items by id (quick demos)\n"
              "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
-             "  --prune          remove items whose photo or row is gone\n"
+             "  --prune          remove this source's items whose photo or row is gone\n"
+             "  --source NAME    the source the items come from (default: the images folder's\n"
+             "                   full path): one catalog can be fed from several folders or\n"
+             "                   batches, and the stale count and --prune only look at the\n"
+             "                   items of the source being indexed\n"
              "  --shard K/N      only shard K of N (1 <= K <= N; by a hash of the id): N runs,\n"
              "                   on as many machines, index a catalog together into one\n"
              "                   postgresql:// --db; re-running a shard is harmless\n"
@@ -262,9 +304,18 @@ static int cmd_index(int argc, char **argv) {
   int rc = lk_ingest_run(&o, &st, &eb);
   if (o.recipe) lk_recipe_clear(&recipe);
   if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
+  json_t *sources = NULL; /* the catalog's sources after the run */
+  if (!rc || rc == LK_EINTR) {
+    lk_catalog *cat = NULL;
+    lk_errbuf ob = {0};
+    if (!lk_catalog_open(o.db_path, LK_CATALOG_READONLY, &cat, &ob)) sources = catalog_sources(cat);
+    lk_catalog_close(cat);
+  }
   if (ui.json) {
     json_t *j = json_object();
     json_object_set_new(j, "ok", json_boolean(rc == 0));
+    json_object_set_new(j, "source", st.source[0] ? lk_results_text(st.source) : json_null());
+    json_object_set_new(j, "sources", sources ? json_incref(sources) : json_array());
     if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
     json_object_set_new(j, "rows", json_integer(st.rows));
     json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
@@ -301,10 +352,16 @@ static int cmd_index(int argc, char **argv) {
         printf("%ld image files are not named after a product id and were not indexed: name each photo "
                "ID.jpg (or .png, .webp), where ID is its row's id in styles.csv\n", st.unnamed);
       if (st.odd_rows) printf("%ld styles rows indexed with a problem reported above\n", st.odd_rows);
-      if (st.pruned) printf("pruned %ld items whose photo or row is gone\n", st.pruned);
-      if (st.stale) printf("%ld items have lost their photo or row; `--prune` removes them\n", st.stale);
+      if (st.pruned) printf("pruned %ld items of this source whose photo or row is gone\n", st.pruned);
+      if (st.stale)
+        printf("%ld items of this source have lost their photo or row; `--prune` removes them\n", st.stale);
+      if (sources && json_array_size(sources)) {
+        printf("catalog sources:\n");
+        print_sources(sources, st.source);
+      }
     }
   }
+  json_decref(sources);
   return lk_cli_exit_code(rc);
 }
 
@@ -502,7 +559,8 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
                         "is finite and normalised, and that the recipe reads back with its recorded id;\n"
                         "the first bad item is named.\n"
                       : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
-                        "recipe and embedding size of a catalog.\n");
+                        "sources (with their item counts), change version, recipe and embedding\n"
+                        "size of a catalog.\n");
       return LK_EX_OK;
     } else return lk_cli_usage(cmd, "unknown option");
   }
@@ -537,7 +595,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   int64_t items = 0, vectors = 0, errors = 0;
   char *recipe = NULL, *rid = NULL;
   lk_catalog_counts(cat, &items, &vectors, &errors);
-  int64_t cversion = -1; /* PostgreSQL catalogs: the change sequence's version */
+  int64_t cversion = -1; /* the change sequence's version (-1: none to read) */
   if (lk_catalog_version(cat, &cversion)) cversion = -1;
   lk_catalog_get_meta(cat, "recipe", &recipe);
   lk_catalog_get_meta(cat, "recipe_id", &rid);
@@ -547,6 +605,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   free(dimtxt);
   lk_recipe r;
   int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
+  json_t *sources = catalog_sources(cat);
   if (json) {
     json_t *j = json_object();
     json_object_set_new(j, "db", lk_results_text(db));
@@ -555,6 +614,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     json_object_set_new(j, "items", json_integer(items));
     json_object_set_new(j, "vectors", json_integer(vectors));
     json_object_set_new(j, "failed", json_integer(errors));
+    json_object_set_new(j, "sources", sources ? json_incref(sources) : json_null());
     json_object_set_new(j, "dim", json_integer(dim));
     json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
     json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
@@ -585,10 +645,14 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     json_decref(j);
   } else {
     printf("catalog:   %s\n", db);
-    if (cversion >= 0) printf("version:   %lld (PostgreSQL change sequence)\n", (long long)cversion);
+    if (cversion >= 0) printf("version:   %lld (change sequence)\n", (long long)cversion);
     printf("dimension: %d\n", dim);
     printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
            (long long)vectors, (long long)errors);
+    if (sources && json_array_size(sources)) {
+      printf("sources:   %zu (what `lookalike index` fed it from)\n", json_array_size(sources));
+      print_sources(sources, NULL);
+    }
     printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
            lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
            LK_ENGINE_IVF_AUTO_MIN);
@@ -612,6 +676,7 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
       printf("recipe:    none (nothing indexed yet)\n");
     }
   }
+  json_decref(sources);
   if (have_recipe) lk_recipe_clear(&r);
   free(recipe);
   free(rid);

@@ -47,6 +47,7 @@ typedef struct old_item {
   int64_t size, mtime;
   char *field[LK_NFIELDS];
   char *extra;
+  char *source; /* lk_item_source */
   int seen;
 } old_item;
 
@@ -488,6 +489,8 @@ static int old_cb(void *ctx, const lk_item *it) {
   o.status = it->status ? strdup(it->status) : NULL;
   o.extra = it->extra ? strdup(it->extra) : NULL;
   for (int i = 0; i < LK_NFIELDS; i++) o.field[i] = it->field[i] ? strdup(it->field[i]) : NULL;
+  char src[PATH_MAX];
+  o.source = strdup(lk_item_source(it, src, sizeof src));
   return vec_push(v, &o, sizeof o);
 }
 
@@ -513,6 +516,24 @@ typedef struct pick {
   int64_t id;
   const row *r;
 } pick;
+
+int lk_ingest_source_check(const char *name, lk_errbuf *err) {
+  size_t n = strlen(name);
+  if (n == 0 || n >= LK_INGEST_SOURCE_MAX)
+    return lk_err_set(err, LK_EINVAL, "--source: a name of 1 to %d bytes, not %zu", LK_INGEST_SOURCE_MAX - 1, n);
+  for (size_t i = 0; i < n; i++) /* the name is not echoed: it may hold terminal escapes */
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+      return lk_err_set(err, LK_EINVAL, "--source: byte %zu is a control character (0x%02x): name the source in "
+                        "plain text (e.g. --source summer-2026)", i + 1, (unsigned char)name[i]);
+  char *fixed = NULL;
+  if (lk_utf8_fix(name, &fixed)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  int bad = fixed != NULL;
+  free(fixed);
+  if (bad)
+    return lk_err_set(err, LK_EINVAL, "--source: the name is not UTF-8 text: name the source in plain text "
+                      "(e.g. --source summer-2026)");
+  return 0;
+}
 
 int lk_ingest_shard_of(int64_t id, int shards) {
   if (shards <= 1) return 1;
@@ -546,9 +567,10 @@ typedef struct job {
   lk_image img;
 } job;
 
-static void fill_item(lk_item *it, const job *j, const char *status, const char *error) {
+static void fill_item(lk_item *it, const job *j, const char *source, const char *status, const char *error) {
   memset(it, 0, sizeof *it);
   it->id = j->id;
+  it->source = (char *)source;
   it->path = (char *)j->path;
   it->hash = (char *)j->hash;
   it->size = j->size;
@@ -573,6 +595,7 @@ typedef struct shared {
   size_t n;
   const lk_recipe *recipe;
   const char *models;
+  const char *source;  /* the run's source, stamped on every item written */
   int batch;
   double t0;
   pthread_mutex_t lock;
@@ -710,14 +733,14 @@ static void *worker_main(void *arg) {
       sh->st->done++;
       if (lrc == 1) {
         /* Touched but identical: refresh size/mtime/metadata, keep the vector. */
-        fill_item(&it, j, "ok", NULL);
+        fill_item(&it, j, sh->source, "ok", NULL);
         sh->st->unchanged++;
       } else {
         sh->st->failed++;
         const char *why = lk_err_msg(&ie); /* file errors name the path already */
         if (strstr(why, j->path)) report(o, j->id, "%s; skipped", why);
         else report(o, j->id, "%s: %s; skipped", j->path, why);
-        fill_item(&it, j, "error", lk_err_msg(&ie));
+        fill_item(&it, j, sh->source, "error", lk_err_msg(&ie));
       }
       write_locked(sh, &it, NULL, 0);
       pthread_mutex_unlock(&sh->lock);
@@ -731,7 +754,7 @@ static void *worker_main(void *arg) {
       /* a stop (LK_EINTR) still keeps the batch already embedded; an error does not */
       for (int b = 0; b < nb && (!sh->rc || sh->rc == LK_EINTR); b++) {
         lk_item it;
-        fill_item(&it, &w->jobs[b], "ok", NULL);
+        fill_item(&it, &w->jobs[b], sh->source, "ok", NULL);
         if (write_locked(sh, &it, w->vecs + (size_t)b * w->dim, w->dim)) break;
         sh->st->embedded++;
         sh->st->done++;
@@ -768,6 +791,19 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
   if ((rc = scan_photos(o, &photos, &st->unnamed, err))) goto out;
   st->photos = (long)photos.n;
+  /* the run's source: what the stale count and --prune look at (catalog.h "Sources") */
+  if (o->source) {
+    if ((rc = lk_ingest_source_check(o->source, err))) goto out;
+    snprintf(st->source, sizeof st->source, "%s", o->source);
+  } else if (!realpath(o->images_dir, st->source)) {
+    rc = lk_err_set(err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
+    goto out;
+  } else { /* a folder name that is not UTF-8: as text (U+FFFD), the same on every backend */
+    char *fixed = NULL;
+    if (lk_utf8_fix(st->source, &fixed)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+    if (fixed) snprintf(st->source, sizeof st->source, "%s", fixed);
+    free(fixed);
+  }
 
   /* Recipe: the catalog's own, unless the user named one (which must then agree). */
   if ((rc = lk_catalog_open(o->db_path, LK_CATALOG_CREATE, &cat, err))) goto out;
@@ -863,12 +899,15 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
         (!strcmp(old->status, "ok") || !strcmp(old->status, "error"))) {
       st->unchanged++;
       if (!strcmp(old->status, "error")) st->failed++;
-      if (meta_differs(old, picks[i].r)) {
+      /* an item of another source found here becomes this source's (legacy items without a
+       * source of this folder are left as they are: nothing to write) */
+      if (meta_differs(old, picks[i].r) || strcmp(old->source, st->source)) {
         lk_item it = {0};
         if ((rc = lk_catalog_get_item(cat, p->id, &it))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
         lk_item upd = it;
         for (int k = 0; k < LK_NFIELDS; k++) upd.field[k] = picks[i].r ? picks[i].r->field[k] : NULL;
         upd.extra = picks[i].r ? picks[i].r->extra : NULL;
+        if (strcmp(old->source, st->source)) upd.source = st->source;
         rc = lk_catalog_put_item(cat, &upd);
         lk_item_clear(&it);
         if (rc) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
@@ -882,6 +921,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   old_item *ov = olds.p;
   for (size_t i = 0; i < olds.n; i++) {
     if (ov[i].seen || !in_shard(o, ov[i].id)) continue;
+    if (!ov[i].source || strcmp(ov[i].source, st->source)) continue; /* another source's item */
     /* With --limit, items beyond the limit are not stale. */
     int present = 0;
     photo key = {.id = ov[i].id};
@@ -919,7 +959,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
   if ((rc = lk_embed_find_models(o->models_dir, models, sizeof models, err))) goto out_need;
   {
     shared sh = {.o = o, .st = st, .cat = cat, .olds = &olds, .pv = pv, .picks = picks, .need = need,
-                 .n = sel.n, .recipe = &recipe, .models = models, .batch = batch, .t0 = t0};
+                 .n = sel.n, .recipe = &recipe, .models = models, .source = st->source, .batch = batch, .t0 = t0};
     pthread_mutex_init(&sh.lock, NULL);
     int nw = o->workers > 0 ? o->workers : 2;
     if (nw > 16) nw = 16;
@@ -991,6 +1031,7 @@ out:
     free(x->hash);
     free(x->status);
     free(x->extra);
+    free(x->source);
     for (int f = 0; f < LK_NFIELDS; f++) free(x->field[f]);
   }
   free(olds.p);

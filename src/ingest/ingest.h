@@ -5,6 +5,7 @@
 #ifndef LK_INGEST_INGEST_H
 #define LK_INGEST_INGEST_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ typedef struct lk_ingest_stats {
   long pruned;        /* items removed by --prune */
   long stale;         /* items whose photo is gone (kept without --prune) */
   double seconds;     /* elapsed */
+  char source[PATH_MAX]; /* the run's source: --source, else the images folder's canonical path */
 } lk_ingest_stats;
 
 typedef struct lk_ingest_opts {
@@ -47,6 +49,9 @@ typedef struct lk_ingest_opts {
                                lk_ingest_shard_of (applied after sample and limit); --prune and
                                the stale count then see only that shard's items too */
   int prune;
+  const char *source;       /* NULL = the images folder's canonical path (realpath); the items
+                               written are stamped with it, and the stale count and --prune only
+                               see items of this source (catalog.h "Sources") */
   int batch;                /* images per inference batch (default 8) */
   int backend;              /* enum lk_backend */
   int threads;              /* unused (kept for the CLI); see workers */
@@ -60,6 +65,10 @@ typedef struct lk_ingest_opts {
 } lk_ingest_opts;
 
 void lk_ingest_opts_default(lk_ingest_opts *o);
+/* A --source name: 1 to LK_INGEST_SOURCE_MAX - 1 bytes of UTF-8 without control characters;
+ * else LK_EINVAL saying so in err. */
+#define LK_INGEST_SOURCE_MAX 1024
+int lk_ingest_source_check(const char *name, lk_errbuf *err);
 /* The shard (1..shards) an item id belongs to: a hash of the id, so the assignment is stable
  * and does not depend on which other ids exist. */
 int lk_ingest_shard_of(int64_t id, int shards);

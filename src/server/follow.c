@@ -374,15 +374,25 @@ static void answered(lk_follow *f) {
   pthread_mutex_unlock(&f->lock);
 }
 
+/* A SQLite handle reads each statement from a snapshot of its own: a read transaction makes the
+ * version and a whole load one snapshot (a PostgreSQL read-only handle keeps one already), so a
+ * concurrent --prune cannot leave a vector without its item. 1 when one was begun (rollback). */
+static int sqlite_snapshot(lk_catalog *c) {
+  return !strcmp(lk_catalog_backend(c), "sqlite") && lk_catalog_begin(c) == 0;
+}
+
 /* Loads the whole catalog again from the handle's current snapshot (after a re-creation). */
 static int full_reload(lk_follow *f, const lk_engine *cur, lk_errbuf *err) {
   int64_t v;
   lk_engine *e = NULL;
   lk_follow_snap *s = NULL;
   double t0 = now_s();
+  int snap = sqlite_snapshot(f->cat);
   int rc = lk_catalog_version(f->cat, &v);
-  if (rc) return lk_err_set(err, rc, "%s", lk_catalog_errmsg(f->cat));
-  if ((rc = lk_engine_open_catalog(f->cat, f->db, &f->eo, &e, err))) return rc;
+  if (!rc) rc = lk_engine_open_catalog(f->cat, f->db, &f->eo, &e, err);
+  else lk_err_set(err, rc, "%s", lk_catalog_errmsg(f->cat));
+  if (snap) lk_catalog_rollback(f->cat);
+  if (rc) return rc;
   if (strcmp(lk_engine_recipe_id(e), lk_engine_recipe_id(cur))) {
     lk_engine_close(e);
     return lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server",
@@ -585,9 +595,12 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
   if ((rc = lk_catalog_open(db, LK_CATALOG_READONLY, &f->cat, err))) goto fail;
   /* the version first, then the engine, from the same snapshot: following starts exactly there */
   int64_t v = -1;
+  int snap = sqlite_snapshot(f->cat);
   int versioned = lk_catalog_version(f->cat, &v) == 0;
   if (!versioned) v = -1;
-  if ((rc = lk_engine_open_catalog(f->cat, db, &f->eo, &e, err))) goto fail;
+  rc = lk_engine_open_catalog(f->cat, db, &f->eo, &e, err);
+  if (snap) lk_catalog_rollback(f->cat);
+  if (rc) goto fail;
   if (versioned && f->o.follow) {
     rc = lk_catalog_get_meta(f->cat, "recipe", &f->recipe_json);
     if (rc) {

@@ -1,6 +1,7 @@
 /* server/follow.h — keeps the catalog a server searches current. Loads the engine and, for a
- * catalog with a change sequence (PostgreSQL, catalog.h "Change following"), runs a thread
- * that waits for commits (LISTEN/NOTIFY, with a periodic check as a fallback), reads the items
+ * catalog with a change sequence (SQLite and PostgreSQL, catalog.h "Change following"), runs a
+ * thread that waits for commits (PostgreSQL's LISTEN/NOTIFY, a SQLite file's version looked at
+ * every 50 ms; a periodic check as a fallback), reads the items
  * changed and deleted since the version it holds, builds a new engine from the one in use plus
  * those changes (no full reload from the database) and swaps it in: at once with a plain-scan
  * index, then, once the catalog is quiet, with the index a fresh load builds. A request holds the
