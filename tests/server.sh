@@ -2,8 +2,10 @@
 # tests/server.sh BUILD — `lookalike serve` over real HTTP (curl + jq on a loopback port):
 # indexes a slice of the shared catalog, starts the server on a free port and checks every
 # endpoint, the error statuses, path-traversal probes, concurrent searches, following a SQLite
-# catalog that another process indexes into, and a clean SIGTERM that finishes the request in
-# progress. Last line: "server: N passed, M failed".
+# catalog that another process indexes into, a clean SIGTERM that finishes the request in
+# progress, and HTTPS (--tls-cert/--tls-key, tests/fixtures/tls-*.pem: a self-signed
+# certificate for 127.0.0.1 with its key, and a key of no certificate).
+# Last line: "server: N passed, M failed".
 set -u
 B=${1:-build}
 ROOT=$PWD
@@ -475,4 +477,36 @@ start_server "$T/server4.log"
 req "$URL/api/items?limit=1"
 check "without --require-key the API stays open" [ "$S" = 200 ]
 kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
+
+echo "server: HTTPS (serve --tls-cert/--tls-key)"
+FX=$ROOT/tests/fixtures
+"$BIN" serve --db "$T/c.db" --port 0 --tls-cert "$FX/tls-cert.pem" >/dev/null 2>&1
+check "--tls-cert without --tls-key is a usage error (2)" [ $? -eq 2 ]
+"$BIN" serve --db "$T/c.db" --port 0 --tls-cert "$FX/tls-cert.pem" --tls-key "$FX/tls-other-key.pem" 2> "$T/tls1.log"
+check "a key of another certificate: exit 4 naming the files" \
+  bash -c "[ $? = 4 ] && grep -q 'tls-other-key.pem' '$T/tls1.log' && grep -q 'not the one made with this certificate' '$T/tls1.log'"
+echo "not a certificate" > "$T/garbage.pem"
+"$BIN" serve --db "$T/c.db" --port 0 --tls-cert "$T/garbage.pem" --tls-key "$FX/tls-key.pem" 2> "$T/tls2.log"
+check "a garbage certificate: exit 4 naming the file" bash -c "[ $? = 4 ] && grep -q 'tls-cert .*garbage.pem: not a PEM certificate' '$T/tls2.log'"
+"$BIN" serve --db "$T/c.db" --port 0 --tls-cert "$FX/tls-cert.pem" --tls-key "$T/garbage.pem" 2> "$T/tls3.log"
+check "a garbage key: exit 4 naming the file" bash -c "[ $? = 4 ] && grep -q 'tls-key .*garbage.pem: not a PEM private key' '$T/tls3.log'"
+mkfifo "$T/fifo.pem"
+timeout 10 "$BIN" serve --db "$T/c.db" --port 0 --tls-cert "$T/fifo.pem" --tls-key "$FX/tls-key.pem" 2> "$T/tls4.log"
+check "a FIFO as --tls-cert is refused at once (exit 4, named)" bash -c "[ $? = 4 ] && grep -q 'fifo.pem.*FIFO' '$T/tls4.log'"
+"$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 --quiet --tls-cert "$FX/tls-cert.pem" --tls-key "$FX/tls-key.pem" \
+  2> "$T/tls.log" & SERVER=$!
+port=
+for _ in $(seq 150); do
+  port=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/tls.log" 2>/dev/null)
+  [ -n "$port" ] && break; kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1
+done
+check "serve --tls-cert --tls-key starts and says https://" [ -n "$port" ]
+S=$(curl -s --cacert "$FX/tls-cert.pem" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/health")
+check "GET /health over HTTPS (verified against the test CA): 200" [ "$S" = 200 ]
+S=$(curl -s --cacert "$FX/tls-cert.pem" -o "$T/tlsbody" -w '%{http_code}' -F "image=@$PHOTO" "https://127.0.0.1:$port/api/search?k=3")
+check "a photo search over HTTPS: 200 with 3 hits" bash -c "[ $S = 200 ] && jq -e '.hits | length == 3' '$T/tlsbody' >/dev/null"
+S=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
+check "plain HTTP to the HTTPS port gets no HTTP answer" [ "$S" = 000 ]
+kill -TERM "$SERVER"; wait "$SERVER"
+check "SIGTERM stops the HTTPS server with exit 0" [ $? -eq 0 ]; SERVER=
 finish

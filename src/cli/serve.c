@@ -23,11 +23,13 @@
 #include "server/auth.h"
 #include "server/follow.h"
 #include "server/server.h"
+#include "server/tls.h"
 
 static const char *HELP =
     "usage: lookalike serve --db catalog.db [options]\n"
     "\n"
-    "Serves the search page at http://HOST:PORT/ and the JSON API (docs/API.md).\n"
+    "Serves the search page at http://HOST:PORT/ (https:// with --tls-cert) and the JSON\n"
+    "API (docs/API.md).\n"
     "\n"
     "  --db FILE|URL    the catalog (made by `lookalike index`): a SQLite file or\n"
     "                   postgresql://user@host/db; either way its changes are followed:\n"
@@ -62,13 +64,18 @@ static const char *HELP =
     "                   made by `lookalike keys add` (401 without one or with a revoked\n"
     "                   one; a revoked key stops working within a second). The page,\n"
     "                   /photos, /health and /metrics stay open. Without it the API is open\n"
+    "  --tls-cert FILE  serve HTTPS with this PEM certificate (chain), needs --tls-key;\n"
+    "  --tls-key FILE   and this unencrypted PEM private key. Both are checked before the\n"
+    "                   server starts; plain HTTP to the port gets no answer. Behind a proxy\n"
+    "                   that terminates TLS, leave both out (docs/DEPLOY.md, \"HTTPS\")\n"
     "\n"
     "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
     "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
     "could not start embedding within 6 s of the signal gets 503 with Retry-After instead).\n"
-    "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing, or requests\n"
-    "            still running 10 s after the stop signal), 2 usage error,\n"
-    "            3 catalog not found\n";
+    "exit codes: 0 stopped by a signal, 1 failure (port in use, models missing, an unreadable\n"
+    "            --tls-cert/--tls-key, or requests still running 10 s after the stop signal),\n"
+    "            2 usage error, 3 catalog not found, 4 a --tls-cert/--tls-key that is no PEM\n"
+    "            certificate/key, too large, or a key of another certificate\n";
 
 static int usage(const char *msg) { return lk_cli_usage("serve", msg); }
 
@@ -117,8 +124,9 @@ int lk_cli_serve(int argc, char **argv) {
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
       {"require-key", no_argument, 0, 'K'},
+      {"tls-cert", required_argument, 0, 'S'}, {"tls-key", required_argument, 0, 'Y'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  const char *db = NULL, *models = NULL;
+  const char *db = NULL, *models = NULL, *tls_cert = NULL, *tls_key = NULL;
   int require_key = 0;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
   float prior = -1.0f;
@@ -152,12 +160,15 @@ int lk_cli_serve(int argc, char **argv) {
     case 'O': if (int_opt(optarg, 0, 86400, &iv)) return usage("--optimize-after must be 0..86400 (seconds)"); fo.optimize_after_s = iv; break;
     case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); fo.poll_s = iv; break;
     case 'K': require_key = 1; break;
+    case 'S': tls_cert = optarg; break;
+    case 'Y': tls_key = optarg; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
   }
   if (optind != argc) return usage("unexpected argument");
   if (!db) return usage("--db is required");
+  if (!tls_cert != !tls_key) return usage("--tls-cert and --tls-key go together (HTTPS needs both)");
   so.max_body = (size_t)max_mb << 20;
   if (!embedders) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -193,10 +204,20 @@ int lk_cli_serve(int argc, char **argv) {
   lk_follow *f = NULL;
   lk_server *s = NULL;
   lk_errbuf eb = {0};
+  lk_tls *tls = NULL; /* before the catalog: a bad file fails at once */
+  if (tls_cert) {
+    int trc = lk_tls_load(tls_cert, tls_key, &tls, &eb);
+    if (trc) {
+      fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+      return trc == LK_EINVAL || trc == LK_ETOOBIG ? LK_EX_BADINPUT : LK_EX_FAIL;
+    }
+    so.tls = tls;
+  }
   fo.log = log_line; /* catalog updates are logged even with --quiet (they are rare) */
   int rc = lk_follow_open(db, &eo, &fo, &f, &eb);
   if (rc) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+    lk_tls_free(tls);
     return rc == LK_ENOTFOUND ? 3 : 1;
   }
   lk_auth *auth = NULL;
@@ -204,6 +225,7 @@ int lk_cli_serve(int argc, char **argv) {
     if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
       fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
       lk_follow_close(f);
+      lk_tls_free(tls);
       return 1;
     }
     so.auth = auth;
@@ -217,6 +239,7 @@ int lk_cli_serve(int argc, char **argv) {
     lk_follow_release(f, first);
     lk_follow_close(f);
     lk_auth_free(auth);
+    lk_tls_free(tls);
     return rc == LK_EINVAL ? 2 : 1;
   }
   if (auth)
@@ -225,7 +248,8 @@ int lk_cli_serve(int argc, char **argv) {
   int v6 = strchr(so.host, ':') != NULL;
   fprintf(stderr, "lookalike serve: %zu items (%zu searchable, %s index) from %s; %d request threads, %d embedders\n",
           lk_engine_item_count(e), lk_engine_size(e), lk_engine_index_name(e), db, so.threads, so.embedders);
-  fprintf(stderr, "lookalike serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", so.host,
+  fprintf(stderr, "lookalike serve: listening on %s://%s%s%s:%d/ (Ctrl-C to stop)\n", tls ? "https" : "http",
+          v6 ? "[" : "", so.host,
           v6 ? "]" : "", lk_server_port(s));
   if (lk_follow_version(first) >= 0)
     fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_follow_version(first),
@@ -247,6 +271,7 @@ int lk_cli_serve(int argc, char **argv) {
     pthread_join(wd, NULL);
   }
   lk_auth_free(auth);
+  lk_tls_free(tls);
   fprintf(stderr, "lookalike serve: stopped\n");
   return 0;
 }

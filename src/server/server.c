@@ -32,6 +32,7 @@
 #include "server/follow.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "server/tls.h"
 #include "util/file.h"
 #include "util/size.h"
 
@@ -835,6 +836,12 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
    * poll() each idle thread takes its share and a thread busy in a search takes none. */
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}}; /* MHD keeps the pointers */
+  if (s->o.tls) {
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)lk_tls_cert(s->o.tls)};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)lk_tls_key(s->o.tls)};
+  }
   errno = 0;
   s->daemon = MHD_start_daemon(
       flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -844,7 +851,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
       on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK,
-      on_unescape, s, MHD_OPTION_END);
+      on_unescape, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (!s->daemon) {
     rc = lk_err_set(err, LK_EIO, "cannot listen on %s:%d: %s", s->o.host, s->o.port,
                     errno ? strerror(errno) : "address in use or not available");

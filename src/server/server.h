@@ -34,6 +34,8 @@ typedef struct lk_server_opts {
   struct lk_auth *auth;     /* server/auth.h: every /api/ request needs a valid key (401 / 403
                               otherwise); NULL: the API is open. The page, /photos, /health
                               and /metrics stay open. Borrowed: must outlive the server. */
+  const struct lk_tls *tls; /* server/tls.h: serve HTTPS with its certificate and key; NULL:
+                              plain HTTP. Borrowed: must outlive the server. */
   /* Access log and server errors, one line each (no newline); NULL = silent. Called from
    * request threads: must be thread-safe. */
   void (*log)(void *ctx, const char *line);
