@@ -441,7 +441,7 @@ check "keys add that cannot print its key fails (1) and revokes it" \
 check "keys list --json: 4 keys, names and roles, never a key or a hash" \
   bash -c "jq -e 'length == 4 and .[0].name == \"shop\" and .[1].role == \"write\" and (map(keys) | add | unique) == [\"created\",\"id\",\"name\",\"revoked\",\"role\"]' '$T/keys.json' >/dev/null && ! grep -q -e '$RK' -e '$WK' '$T/keys.json' && ! grep -Eq '[0-9a-f]{64}' '$T/keys.json'"
 check "the catalog stores no key in clear" bash -c "! grep -qa -e '${RK#lk_}' -e '${WK#lk_}' '$T/c.db' '$T/c.db-wal' 2>/dev/null"
-start_server "$T/server3.log" --require-key
+start_server "$T/server3.log" --require-key --rate-limit 5
 check "serve --require-key starts and says so" bash -c "[ $? = 0 ] && grep -q 'needs a key' '$T/server3.log'"
 req "$URL/api/items?limit=1"
 check "no key: 401, WWW-Authenticate: Bearer, a JSON error" bash -c "[ $S = 401 ] && echo '$(hdr WWW-Authenticate)' | grep -q '^Bearer' && jq -e '.error' '$T/body' >/dev/null"
@@ -482,6 +482,12 @@ curl -s -H "Authorization: Bearer $RK" "$URL/metrics" > "$T/metrics3"
 a=$(key_n "$T/metrics3a"); b=$(key_n "$T/metrics3")
 check "/metrics counts requests per key by id and name: shop's counter went up by its 2 allowed requests ($a -> $b)" \
   bash -c "[ -n '$a' ] && [ -n '$b' ] && [ \$(( $b - $a )) = 2 ] && grep -q '^lookalike_auth_limited_total [1-9]' '$T/metrics3' && grep -q 'status=\"429\"' '$T/metrics3'"
+codes=$(curl -s -w '%{http_code} ' -H "Authorization: Bearer $WK" $(for i in $(seq 30); do echo "-o /dev/null $URL/api/facets"; done))
+check "--rate-limit 5: a burst of 30 requests with one key, the first 5 get 200, then 429s ($codes)" \
+  bash -c "[ '$(echo $codes | cut -d' ' -f1-5)' = '200 200 200 200 200' ] && echo '$codes' | grep -q 429"
+req -H "Authorization: Bearer $WK" "$URL/api/facets"
+check "... with Retry-After: 1 and a JSON error naming --rate-limit" \
+  bash -c "[ $S = 429 ] && [ '$(hdr Retry-After)' = 1 ] && jq -e '.error | test(\"rate-limit\")' '$T/body' >/dev/null"
 check "/metrics counts the 401s and never holds a key" \
   bash -c "grep -q 'status=\"401\"' '$T/metrics3' && ! grep -q -e '${RK#lk_}' -e '${GK#lk_}' '$T/metrics3'"
 check "the access log logs the requests but never a key" \

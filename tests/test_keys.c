@@ -445,6 +445,31 @@ static void test_auth_counters(void **state) {
   lk_auth_free(a);
 }
 
+/* --rate-limit: a bucket of N a second per key; other keys are not affected. */
+static void test_auth_rate(void **state) {
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  char k1[LK_KEYS_LEN], k2[LK_KEYS_LEN], hdr[128], msg[LK_ERRMSG_MAX];
+  int64_t id;
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "a", k1, &id, &eb), 0);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "b", k2, &id, &eb), 0);
+  lk_auth *a;
+  assert_int_equal(lk_auth_open(fx->db, 60, &a, &eb), 0);
+  lk_auth_set_rate(a, 3);
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  for (int i = 0; i < 3; i++) assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 429);
+  assert_non_null(strstr(msg, "--rate-limit"));
+  snprintf(hdr, sizeof hdr, "Bearer %s", k2);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0); /* per key */
+  sleep_s(0.4); /* 3 a second: one more token after a third of a second */
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  lk_auth_set_rate(a, 0); /* off */
+  for (int i = 0; i < 10; i++) assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  lk_auth_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roles),
@@ -456,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_limit),
       cmocka_unit_test(test_auth_client),
       cmocka_unit_test_setup_teardown(test_auth_counters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auth_rate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

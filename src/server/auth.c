@@ -40,6 +40,7 @@ typedef struct key_count {
   int64_t id;
   char name[LK_KEYS_MAX_NAME + 1];
   unsigned long long n;
+  double tokens, last; /* --rate-limit's bucket: requests it may still make, when refilled */
 } key_count;
 
 struct lk_auth {
@@ -48,6 +49,7 @@ struct lk_auth {
   key_count *counts;         /* under mu; one per key seen, so at most the catalog's keys */
   size_t ncounts, capcounts;
   unsigned long long limited; /* requests answered 429 */
+  int rate;                   /* --rate-limit, requests a second per key; 0 = none */
   char *db;
   lk_catalog *cat;   /* used under mu only; NULL after a failed read (reopened at the next) */
   lk_keys_set *set;  /* under mu */
@@ -130,19 +132,35 @@ size_t lk_auth_count(lk_auth *a) {
   return n;
 }
 
-/* One more request of key `id` (mu held); refresh made room for every key of the set. */
-static void count_key(lk_auth *a, int64_t id) {
+/* One more request of key `id` (mu held); refresh made room for every key of the set.
+ * Returns 1 when the key is over its --rate-limit (a token bucket of a->rate a second). */
+static int count_key(lk_auth *a, int64_t id, double now) {
   key_count *k = NULL;
   for (size_t i = 0; i < a->ncounts && !k; i++)
     if (a->counts[i].id == id) k = &a->counts[i];
   if (!k) {
-    if (a->ncounts == a->capcounts) return; /* not reached */
+    if (a->ncounts == a->capcounts) return 0; /* not reached */
     k = &a->counts[a->ncounts++];
     k->id = id;
     k->n = 0;
+    k->tokens = a->rate;
+    k->last = now;
   }
   snprintf(k->name, sizeof k->name, "%s", lk_keys_name(a->set, id)); /* a renamed key shows its new name */
   k->n++;
+  if (a->rate <= 0) return 0;
+  k->tokens += (now - k->last) * a->rate;
+  if (k->tokens > a->rate) k->tokens = a->rate;
+  k->last = now;
+  if (k->tokens < 1) return 1;
+  k->tokens -= 1;
+  return 0;
+}
+
+void lk_auth_set_rate(lk_auth *a, int per_s) {
+  pthread_mutex_lock(&a->mu);
+  a->rate = per_s > 0 ? per_s : 0;
+  pthread_mutex_unlock(&a->mu);
 }
 
 int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id, char *msg, size_t msgsize) {
@@ -163,14 +181,15 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
     lk_errbuf eb = {0};
     refresh(a, &eb);
   }
-  int status = 0, role = LK_KEYS_NONE;
+  int status = 0, role = LK_KEYS_NONE, over = 0;
   if (now - a->ok > STALE_S) {
     snprintf(msg, msgsize, "the API keys could not be read from the catalog; try again");
     status = 503;
   } else {
     int64_t kid = -1;
     role = lk_keys_find(a->set, key, len, &kid);
-    if (role != LK_KEYS_NONE) count_key(a, kid);
+    if (role != LK_KEYS_NONE) over = count_key(a, kid, now);
+    if (over) a->limited++;
     if (id) *id = kid;
   }
   pthread_mutex_unlock(&a->mu);
@@ -178,6 +197,11 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
   if (role == LK_KEYS_NONE) {
     snprintf(msg, msgsize, "the API key is not valid (unknown or revoked)");
     return 401;
+  }
+  if (over) {
+    snprintf(msg, msgsize, "this API key is over its limit of %d requests a second (serve --rate-limit); slow down and retry",
+             a->rate);
+    return 429;
   }
   if (!lk_keys_allows(role, needed)) {
     snprintf(msg, msgsize, "this API key's role (%s) does not allow this; it needs a %s key", lk_keys_role_name(role),
@@ -213,7 +237,7 @@ int lk_auth_render(lk_auth *a, char **out, size_t *len) {
   unsigned long long limited = a->limited;
   pthread_mutex_unlock(&a->mu);
   fprintf(f,
-          "# HELP lookalike_auth_limited_total API requests refused (429) after too many failed authentications from their address.\n"
+          "# HELP lookalike_auth_limited_total API requests refused (429): too many failed authentications from their address, or a key over --rate-limit.\n"
           "# TYPE lookalike_auth_limited_total counter\n"
           "lookalike_auth_limited_total %llu\n",
           limited);

@@ -28,10 +28,14 @@ size_t lk_auth_count(lk_auth *a);
 
 /* Checks the value of an Authorization header (NULL when absent) for an endpoint that needs
  * role `needed`. Returns the HTTP status: 0 (allowed), 401 (no key, not a Bearer key, unknown
- * or revoked key), 403 (a valid key of a weaker role) or 503 (the keys could not be read
- * for 60 s),
+ * or revoked key), 403 (a valid key of a weaker role), 429 (the key is over its --rate-limit)
+ * or 503 (the keys could not be read for 60 s),
  * with a message for the client in msg (never the key). *id (may be NULL): the key's id. */
 int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id, char *msg, size_t msgsize);
+
+/* --rate-limit: at most per_s requests a second per key (bursts up to per_s), beyond which
+ * lk_auth_check answers 429 (retry after 1 s); 0 (the default) means no limit. */
+void lk_auth_set_rate(lk_auth *a, int per_s);
 
 /* Per key: the number of requests that presented it (allowed or 403), as Prometheus text
  * (lookalike_key_requests_total{key_id,name}) plus lookalike_auth_limited_total; *out is

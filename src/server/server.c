@@ -363,6 +363,7 @@ static void check_key(struct MHD_Connection *c, req *r) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     status = lk_auth_check(r->s->o.auth, h, LK_KEYS_READ, NULL, msg, sizeof msg);
     if (status == 401) lk_auth_failed(r->s->o.auth, addr);
+    if (status == 429) r->retry_s = 1; /* a key over --rate-limit */
   }
   if (status) {
     r->auth_status = status;
