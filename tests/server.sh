@@ -443,7 +443,7 @@ check "keys add that cannot print its key fails (1) and revokes it" \
 check "keys list --json: 4 keys, names and roles, never a key or a hash" \
   bash -c "jq -e 'length == 4 and .[0].name == \"shop\" and .[1].role == \"write\" and (map(keys) | add | unique) == [\"created\",\"id\",\"name\",\"revoked\",\"role\"]' '$T/keys.json' >/dev/null && ! grep -q -e '$RK' -e '$WK' '$T/keys.json' && ! grep -Eq '[0-9a-f]{64}' '$T/keys.json'"
 check "the catalog stores no key in clear" bash -c "! grep -qa -e '${RK#lk_}' -e '${WK#lk_}' '$T/c.db' '$T/c.db-wal' 2>/dev/null"
-start_server "$T/server3.log" --require-key
+start_server "$T/server3.log" --require-key --rate-limit 5
 check "serve --require-key starts and says so" bash -c "[ $? = 0 ] && grep -q 'needs a key' '$T/server3.log'"
 req "$URL/api/items?limit=1"
 check "no key: 401, WWW-Authenticate: Bearer, a JSON error" bash -c "[ $S = 401 ] && echo '$(hdr WWW-Authenticate)' | grep -q '^Bearer' && jq -e '.error' '$T/body' >/dev/null"
@@ -467,7 +467,29 @@ check "keys list shows it revoked" bash -c "'$BIN' keys list --db '$T/c.db' --js
 S=$(curl -s -o /dev/null -w '%{http_code}' "$URL/"); S2=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")
 S3=$(curl -s -o /dev/null -w '%{http_code}' "$URL/photos/$TWIN")
 check "the page, /health and /photos stay open" bash -c "[ $S = 200 ] && [ $S2 = 200 ] && [ $S3 = 200 ]"
+# brute force: 20 failures within 60 s from one address (here 127.0.0.2, so 127.0.0.1 stays clean), then 429
+key_n() { sed -n 's/^lookalike_key_requests_total{key_id="[0-9]*",name="shop"} \([0-9]*\)$/\1/p' "$1"; }
+curl -s "$URL/metrics" > "$T/metrics3a"
+codes=$(for i in $(seq 25); do curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code} ' \
+  -H "Authorization: Bearer lk_wrong$i" "$URL/api/items?limit=1"; done)
+check "25 wrong keys from one address: 20 get 401, the next 429 ($codes)" \
+  [ "$codes" = "$(printf '401 %.0s' $(seq 20))$(printf '429 %.0s' $(seq 5))" ]
+S=$(curl -s --interface 127.0.0.2 -D "$T/hdr" -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $RK" "$URL/api/items?limit=1")
+check "... then a valid key from it gets 429 too, with Retry-After (1..60) and a JSON error" \
+  bash -c "[ $S = 429 ] && [ '$(hdr Retry-After)' -ge 1 ] && [ '$(hdr Retry-After)' -le 60 ] && jq -e '.error | test(\"too many failed\")' '$T/body' >/dev/null"
+req -H "Authorization: Bearer $RK" "$URL/api/items?limit=1"; S1=$S
+req -H "Authorization: Bearer $RK" "$URL/api/facets"
+check "... while another address's valid key still works (200)" bash -c "[ $S1 = 200 ] && [ $S = 200 ]"
 curl -s -H "Authorization: Bearer $RK" "$URL/metrics" > "$T/metrics3"
+a=$(key_n "$T/metrics3a"); b=$(key_n "$T/metrics3")
+check "/metrics counts requests per key by id and name: shop's counter went up by its 2 allowed requests ($a -> $b)" \
+  bash -c "[ -n '$a' ] && [ -n '$b' ] && [ \$(( $b - $a )) = 2 ] && grep -q '^lookalike_auth_limited_total [1-9]' '$T/metrics3' && grep -q 'status=\"429\"' '$T/metrics3'"
+codes=$(curl -s -w '%{http_code} ' -H "Authorization: Bearer $WK" $(for i in $(seq 30); do echo "-o /dev/null $URL/api/facets"; done))
+check "--rate-limit 5: a burst of 30 requests with one key, the first 5 get 200, then 429s ($codes)" \
+  bash -c "[ '$(echo $codes | cut -d' ' -f1-5)' = '200 200 200 200 200' ] && echo '$codes' | grep -q 429"
+req -H "Authorization: Bearer $WK" "$URL/api/facets"
+check "... with Retry-After: 1 and a JSON error naming --rate-limit" \
+  bash -c "[ $S = 429 ] && [ '$(hdr Retry-After)' = 1 ] && jq -e '.error | test(\"rate-limit\")' '$T/body' >/dev/null"
 check "/metrics counts the 401s and never holds a key" \
   bash -c "grep -q 'status=\"401\"' '$T/metrics3' && ! grep -q -e '${RK#lk_}' -e '${GK#lk_}' '$T/metrics3'"
 check "the access log logs the requests but never a key" \

@@ -3,7 +3,9 @@
  * key: not in the catalog file at all), add / list / revoke by id and name, names refused,
  * catalogs made before api_keys existed (no table: no keys, then migrated by the first add),
  * keys carried by `lookalike migrate`,
- * the constant-time lookup, and lk_auth_check's 401 / 403 / revocation within the TTL. */
+ * the constant-time lookup, and lk_auth_check's 401 / 403 / revocation within the TTL;
+ * per-key request counters (escaped names, never a key) and the failed-authentication
+ * limiter (window, 429 with a wait, bounded table with eviction, IPv6 /64 grouping). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -328,6 +333,143 @@ static void test_auth_check(void **state) {
   assert_int_equal(lk_auth_open(lk_test_path("%s/missing.db", fx->dir), 1, &a, &eb), LK_ENOTFOUND);
 }
 
+/* The limiter alone, with the time moved by hand: window, bound, eviction. */
+static void test_limit(void **state) {
+  (void)state;
+  lk_auth_limit *l;
+  assert_int_equal(lk_auth_limit_new(0, 60, 4, &l), LK_EINVAL);
+  assert_int_equal(lk_auth_limit_new(3, 0, 4, &l), LK_EINVAL);
+  assert_int_equal(lk_auth_limit_new(3, 60, 0, &l), LK_EINVAL);
+  assert_int_equal(lk_auth_limit_new(3, 60, 4, &l), 0);
+  assert_true(lk_auth_limit_wait(l, "10.0.0.1", 0) == 0);
+  for (int i = 0; i < 2; i++) lk_auth_limit_fail(l, "10.0.0.1", 100 + i);
+  assert_true(lk_auth_limit_wait(l, "10.0.0.1", 102) == 0); /* 2 of 3 */
+  lk_auth_limit_fail(l, "10.0.0.1", 110);
+  assert_true(fabs(lk_auth_limit_wait(l, "10.0.0.1", 110) - 50) < 1e-9); /* the window began at 100 */
+  assert_true(lk_auth_limit_wait(l, "10.0.0.2", 110) == 0);              /* per address */
+  assert_true(lk_auth_limit_wait(l, "10.0.0.1", 159.5) > 0);
+  assert_true(lk_auth_limit_wait(l, "10.0.0.1", 160) == 0); /* the window has passed */
+  lk_auth_limit_fail(l, "10.0.0.1", 161);                    /* a new window: one failure */
+  assert_true(lk_auth_limit_wait(l, "10.0.0.1", 161) == 0);
+  /* a slow trickle (one failure each 30 s of a 60 s window) never adds up past two */
+  lk_auth_limit_fail(l, "10.0.0.3", 0);
+  lk_auth_limit_fail(l, "10.0.0.3", 30);
+  lk_auth_limit_fail(l, "10.0.0.3", 60);
+  lk_auth_limit_fail(l, "10.0.0.3", 90);
+  assert_true(lk_auth_limit_wait(l, "10.0.0.3", 90) == 0);
+  lk_auth_limit_free(l);
+  /* the bound: a flood of addresses holds at most cap; a limited one survives while others'
+   * windows have ended, and the stalest goes first when none has */
+  assert_int_equal(lk_auth_limit_new(2, 60, 4, &l), 0);
+  lk_auth_limit_fail(l, "bad", 1000);
+  lk_auth_limit_fail(l, "bad", 1001);
+  char addr[32];
+  for (int i = 0; i < 10000; i++) {
+    snprintf(addr, sizeof addr, "10.1.%d.%d", i / 256, i % 256);
+    lk_auth_limit_fail(l, addr, 900 + i * 0.001); /* windows long ended by 1002 */
+    assert_true(lk_auth_limit_size(l) <= 4);
+  }
+  lk_auth_limit_fail(l, "new1", 1002);
+  lk_auth_limit_fail(l, "new2", 1002);
+  lk_auth_limit_fail(l, "new3", 1002);
+  assert_int_equal(lk_auth_limit_size(l), 4);
+  assert_true(lk_auth_limit_wait(l, "bad", 1002) > 0); /* the old entries were reused first */
+  lk_auth_limit_fail(l, "new4", 1003);                  /* none ended: the stalest (bad, 1001) goes */
+  assert_true(lk_auth_limit_wait(l, "bad", 1003) == 0);
+  lk_auth_limit_fail(l, "new4", 1004);
+  assert_true(lk_auth_limit_wait(l, "new4", 1004) > 0);
+  lk_auth_limit_free(l);
+  lk_auth_limit_free(NULL);
+}
+
+static void test_auth_client(void **state) {
+  (void)state;
+  char out[LK_AUTH_CLIENT_MAX];
+  struct sockaddr_in a4 = {.sin_family = AF_INET};
+  inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
+  lk_auth_client(&a4, out);
+  assert_string_equal(out, "192.0.2.7");
+  struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+  inet_pton(AF_INET6, "2001:db8:1:2:aaaa:bbbb:cccc:dddd", &a6.sin6_addr);
+  lk_auth_client(&a6, out);
+  assert_string_equal(out, "2001:db8:1:2::/64"); /* one /64, one entry */
+  inet_pton(AF_INET6, "2001:db8:1:2::1", &a6.sin6_addr);
+  char out2[LK_AUTH_CLIENT_MAX];
+  lk_auth_client(&a6, out2);
+  assert_string_equal(out, out2);
+  inet_pton(AF_INET6, "::ffff:192.0.2.7", &a6.sin6_addr);
+  lk_auth_client(&a6, out);
+  assert_string_equal(out, "192.0.2.7");
+  lk_auth_client(NULL, out);
+  assert_string_equal(out, "");
+}
+
+/* Counters per key in /metrics text: id and escaped name, never the key; 429 after the limit. */
+static void test_auth_counters(void **state) {
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  char k1[LK_KEYS_LEN], k2[LK_KEYS_LEN], hdr[128], msg[LK_ERRMSG_MAX];
+  int64_t id1, id2;
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "shop\"a\\b\"", k1, &id1, &eb), 0);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, NULL, k2, &id2, &eb), 0);
+  lk_auth *a;
+  assert_int_equal(lk_auth_open(fx->db, 60, &a, &eb), 0);
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  for (int i = 0; i < 3; i++) assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_ADMIN, NULL, msg, sizeof msg), 403); /* presented: counted */
+  snprintf(hdr, sizeof hdr, "Bearer %s", k2);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  assert_int_equal(lk_auth_check(a, "Bearer lk_wrong", LK_KEYS_READ, NULL, msg, sizeof msg), 401);
+  int retry;
+  for (int i = 0; i < LK_AUTH_MAX_FAILS; i++) {
+    assert_int_equal(lk_auth_limited(a, "192.0.2.1", &retry, msg, sizeof msg), 0);
+    lk_auth_failed(a, "192.0.2.1");
+  }
+  assert_int_equal(lk_auth_limited(a, "192.0.2.1", &retry, msg, sizeof msg), 429);
+  assert_true(retry >= 1 && retry <= (int)LK_AUTH_WINDOW_S);
+  assert_non_null(strstr(msg, "try again in"));
+  assert_int_equal(lk_auth_limited(a, "192.0.2.2", &retry, msg, sizeof msg), 0);
+  char *txt;
+  size_t len;
+  assert_int_equal(lk_auth_render(a, &txt, &len), 0);
+  assert_int_equal(strlen(txt), len);
+  char want[160];
+  snprintf(want, sizeof want, "lookalike_key_requests_total{key_id=\"%lld\",name=\"shop\\\"a\\\\b\\\"\"} 4\n", (long long)id1);
+  assert_non_null(strstr(txt, want));
+  snprintf(want, sizeof want, "lookalike_key_requests_total{key_id=\"%lld\",name=\"\"} 1\n", (long long)id2);
+  assert_non_null(strstr(txt, want));
+  assert_non_null(strstr(txt, "lookalike_auth_limited_total 1\n"));
+  assert_null(strstr(txt, k1 + 3));
+  assert_null(strstr(txt, k2 + 3));
+  free(txt);
+  lk_auth_free(a);
+}
+
+/* --rate-limit: a bucket of N a second per key; other keys are not affected. */
+static void test_auth_rate(void **state) {
+  fixture *fx = *state;
+  lk_errbuf eb = {0};
+  char k1[LK_KEYS_LEN], k2[LK_KEYS_LEN], hdr[128], msg[LK_ERRMSG_MAX];
+  int64_t id;
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "a", k1, &id, &eb), 0);
+  assert_int_equal(lk_keys_add(fx->cat, LK_KEYS_READ, "b", k2, &id, &eb), 0);
+  lk_auth *a;
+  assert_int_equal(lk_auth_open(fx->db, 60, &a, &eb), 0);
+  lk_auth_set_rate(a, 3);
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  for (int i = 0; i < 3; i++) assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 429);
+  assert_non_null(strstr(msg, "--rate-limit"));
+  snprintf(hdr, sizeof hdr, "Bearer %s", k2);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0); /* per key */
+  sleep_s(0.4); /* 3 a second: one more token after a third of a second */
+  snprintf(hdr, sizeof hdr, "Bearer %s", k1);
+  assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  lk_auth_set_rate(a, 0); /* off */
+  for (int i = 0; i < 10; i++) assert_int_equal(lk_auth_check(a, hdr, LK_KEYS_READ, NULL, msg, sizeof msg), 0);
+  lk_auth_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roles),
@@ -336,6 +478,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_older_catalog, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
+      cmocka_unit_test(test_limit),
+      cmocka_unit_test(test_auth_client),
+      cmocka_unit_test_setup_teardown(test_auth_counters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auth_rate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include "catalog/keys.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -132,6 +133,7 @@ typedef struct entry {
   unsigned char hash[LK_SHA256_HEX];
   int64_t id;
   int role; /* LK_KEYS_NONE when revoked */
+  char name[LK_KEYS_MAX_NAME + 1]; /* "" when the key has none */
 } entry;
 
 struct lk_keys_set {
@@ -154,6 +156,7 @@ static int load_cb(void *ctx, const lk_key *k) {
   memcpy(e->hash, k->hash, LK_SHA256_HEX);
   e->id = k->id;
   e->role = k->revoked ? LK_KEYS_NONE : lk_keys_role_parse(k->role);
+  snprintf(e->name, sizeof e->name, "%s", k->name ? k->name : "");
   return 0;
 }
 
@@ -177,6 +180,12 @@ void lk_keys_set_free(lk_keys_set *s) {
 }
 
 size_t lk_keys_count(const lk_keys_set *s) { return s ? s->n : 0; }
+
+const char *lk_keys_name(const lk_keys_set *s, int64_t id) {
+  for (size_t i = 0; s && i < s->n; i++)
+    if (s->v[i].id == id) return s->v[i].name;
+  return "";
+}
 
 int lk_keys_find(const lk_keys_set *s, const char *key, size_t len, int64_t *id) {
   char hash[LK_SHA256_HEX];

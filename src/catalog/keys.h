@@ -51,5 +51,7 @@ void lk_keys_set_free(lk_keys_set *s); /* NULL-safe */
  * NULL) gets the key's id. */
 int lk_keys_find(const lk_keys_set *s, const char *key, size_t len, int64_t *id);
 size_t lk_keys_count(const lk_keys_set *s);
+/* The name of key `id` ("" when it has none or is not in s); valid while s is. */
+const char *lk_keys_name(const lk_keys_set *s, int64_t id);
 
 #endif

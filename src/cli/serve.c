@@ -62,12 +62,15 @@ static const char *HELP =
     "  --quiet          no access log on stderr (catalog updates are still logged)\n"
     "  --require-key    every /api/ request needs 'Authorization: Bearer KEY' with a key\n"
     "                   made by `lookalike keys add` (401 without one or with a revoked\n"
-    "                   one; a revoked key stops working within a second). The page,\n"
+    "                   one; a revoked key stops working within a second; 20 failures\n"
+    "                   within 60 s from an address: 429 for it until they pass). The page,\n"
     "                   /photos, /health and /metrics stay open. Without it the API is open\n"
     "  --tls-cert FILE  serve HTTPS with this PEM certificate (chain), needs --tls-key;\n"
     "  --tls-key FILE   and this unencrypted PEM private key. Both are checked before the\n"
     "                   server starts; plain HTTP to the port gets no answer. Behind a proxy\n"
     "                   that terminates TLS, leave both out (docs/DEPLOY.md, \"HTTPS\")\n"
+    "  --rate-limit N   with --require-key: at most N API requests a second per key (bursts\n"
+    "                   of N); beyond, 429 with Retry-After: 1 (default: no limit)\n"
     "\n"
     "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
     "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
@@ -123,11 +126,11 @@ int lk_cli_serve(int argc, char **argv) {
       {"prior", required_argument, 0, 'P'},   {"garment", required_argument, 0, 'G'},
       {"no-follow", no_argument, 0, 'N'},     {"poll", required_argument, 0, 'W'},
       {"optimize-after", required_argument, 0, 'O'}, {"index", required_argument, 0, 'X'},
-      {"require-key", no_argument, 0, 'K'},
+      {"require-key", no_argument, 0, 'K'},   {"rate-limit", required_argument, 0, 'R'},
       {"tls-cert", required_argument, 0, 'S'}, {"tls-key", required_argument, 0, 'Y'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *db = NULL, *models = NULL, *tls_cert = NULL, *tls_key = NULL;
-  int require_key = 0;
+  int require_key = 0, rate = 0;
   int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
   float prior = -1.0f;
   int garment = LK_ENGINE_GARMENT_AUTO;
@@ -162,6 +165,7 @@ int lk_cli_serve(int argc, char **argv) {
     case 'K': require_key = 1; break;
     case 'S': tls_cert = optarg; break;
     case 'Y': tls_key = optarg; break;
+    case 'R': if (int_opt(optarg, 1, 1000000, &rate)) return usage("--rate-limit must be 1..1000000 (requests a second per key)"); break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
@@ -169,6 +173,7 @@ int lk_cli_serve(int argc, char **argv) {
   if (optind != argc) return usage("unexpected argument");
   if (!db) return usage("--db is required");
   if (!tls_cert != !tls_key) return usage("--tls-cert and --tls-key go together (HTTPS needs both)");
+  if (rate && !require_key) return usage("--rate-limit limits each API key: it needs --require-key");
   so.max_body = (size_t)max_mb << 20;
   if (!embedders) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -228,6 +233,7 @@ int lk_cli_serve(int argc, char **argv) {
       lk_tls_free(tls);
       return 1;
     }
+    lk_auth_set_rate(auth, rate);
     so.auth = auth;
   }
   const lk_follow_snap *first = lk_follow_acquire(f);

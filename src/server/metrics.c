@@ -11,7 +11,7 @@
 #include "lookalike.h"
 
 /* Status codes the server answers with; anything else counts under "other". */
-static const int STATUS[] = {200, 304, 400, 401, 403, 404, 405, 413, 415, 422, 500, 503};
+static const int STATUS[] = {200, 304, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503};
 #define NSTATUS (int)(sizeof STATUS / sizeof STATUS[0])
 /* Upper bounds of the latency buckets, seconds (+Inf is implicit). */
 static const double BUCKET[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -138,6 +138,7 @@ int lk_metrics_render(lk_metrics *m, const lk_metrics_gauges *g, char **out, siz
           "lookalike_build_info{version=\"%s\"} 1\n",
           (long long)atomic_load_explicit(&m->inflight, memory_order_relaxed), (long long)g->items,
           (long long)g->vectors, g->dim, up, LK_VERSION);
+  if (g->extra) fputs(g->extra, f);
   if (fclose(f) || !buf) {
     free(buf);
     return LK_ENOMEM;

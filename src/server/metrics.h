@@ -32,6 +32,7 @@ typedef struct lk_metrics lk_metrics;
 typedef struct lk_metrics_gauges {
   int64_t items, vectors; /* catalog size */
   int dim;                /* embedding dimension */
+  const char *extra;      /* more exposition text to append (per-key counters), or NULL */
 } lk_metrics_gauges;
 
 /* *out: lk_metrics_free. LK_ENOMEM. */

@@ -126,7 +126,8 @@ typedef struct req {
   size_t vlen;
   int have_field, nfields;
   lk_api_params params;
-  int auth_status;   /* --require-key: 401 / 403 / 503 decided at the headers, 0 = allowed */
+  int auth_status;   /* --require-key: 401 / 403 / 429 / 503 decided at the headers, 0 = allowed */
+  int retry_s;       /* the Retry-After of a 429 */
   int fail;          /* HTTP status of a problem met while reading the body */
   char fail_msg[LK_ERRMSG_MAX];
 } req;
@@ -334,10 +335,14 @@ static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
 static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
   lk_server *s = r->s;
   lk_metrics_gauges g = {(int64_t)lk_engine_item_count(r->e), (int64_t)lk_engine_size(r->e),
-                         lk_engine_dim(r->e)};
-  char *txt;
-  size_t len;
-  if (lk_metrics_render(s->metrics, &g, &txt, &len)) return send_error(c, r, 500, "out of memory");
+                         lk_engine_dim(r->e), NULL};
+  char *txt, *keys = NULL;
+  size_t len, klen;
+  if (s->o.auth && lk_auth_render(s->o.auth, &keys, &klen)) return send_error(c, r, 500, "out of memory");
+  g.extra = keys;
+  int rc = lk_metrics_render(s->metrics, &g, &txt, &len);
+  free(keys);
+  if (rc) return send_error(c, r, 500, "out of memory");
   return send_resp(c, r, 200, MHD_create_response_from_buffer(len, txt, MHD_RESPMEM_MUST_FREE),
                    "text/plain; version=0.0.4; charset=utf-8", NULL);
 }
@@ -349,17 +354,26 @@ static void check_key(struct MHD_Connection *c, req *r) {
   case R_SEARCH: case R_ITEMS: case R_ITEM: case R_SIMILAR: case R_BADID: case R_FACETS: case R_MAP: break;
   default: return;
   }
-  char msg[LK_ERRMSG_MAX];
-  /* the header's value is used here only: never logged, never in a metric */
-  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  int status = lk_auth_check(r->s->o.auth, h, LK_KEYS_READ, NULL, msg, sizeof msg);
+  char msg[LK_ERRMSG_MAX], addr[LK_AUTH_CLIENT_MAX];
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  lk_auth_client(ci ? ci->client_addr : NULL, addr);
+  /* an address with too many failures is refused before its key is looked at (auth.h) */
+  int status = lk_auth_limited(r->s->o.auth, addr, &r->retry_s, msg, sizeof msg);
+  if (!status) {
+    /* the header's value is used here only: never logged, never in a metric */
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    status = lk_auth_check(r->s->o.auth, h, LK_KEYS_READ, NULL, msg, sizeof msg);
+    if (status == 401) lk_auth_failed(r->s->o.auth, addr);
+    if (status == 429) r->retry_s = 1; /* a key over --rate-limit */
+  }
   if (status) {
     r->auth_status = status;
     fail(r, status, "%s", msg);
   }
 }
 
-/* The answer to a request refused by check_key: 401 carries WWW-Authenticate (RFC 6750). */
+/* The answer to a request refused by check_key: 401 carries WWW-Authenticate (RFC 6750),
+ * 429 Retry-After. */
 static enum MHD_Result send_auth_error(struct MHD_Connection *c, req *r) {
   json_t *body = json_pack("{s:s}", "error", r->fail_msg);
   char *txt = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -375,6 +389,11 @@ static enum MHD_Result send_auth_error(struct MHD_Connection *c, req *r) {
                             r->s->o.auth && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
                                 ? "Bearer realm=\"lookalike\", error=\"invalid_token\""
                                 : "Bearer realm=\"lookalike\"");
+  if (r->auth_status == 429) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", r->retry_s);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+  }
   return send_resp(c, r, r->auth_status, resp, "application/json", NULL);
 }
 
