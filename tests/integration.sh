@@ -298,7 +298,6 @@ check "a --source with a control character is a usage error naming it" srcbad $'
 check "a --source that is not UTF-8 is a usage error naming it" srcbad $'caf\xe9'
 check "a --source of 1024 bytes is a usage error naming it" srcbad "$(head -c 1024 /dev/zero | tr '\0' x)"
 echo "integration: text at the door (encodings, malformed rows)"
-jqf() { [ -s "$2" ] && jq -e "$1" "$2" > /dev/null; } # FILTER FILE: FILE not empty and FILTER true
 # a spreadsheet's Windows-1252 export: accents survive into search --json and a started serve
 mkdir -p "$T/tx"
 read -r t1 t2 t3 < <(head -3 "$T/ids" | tr '\n' ' ')
@@ -308,10 +307,10 @@ printf 'id,gender,baseColour,productDisplayName,note\n%s,Unisex,Cr\xe8me,Caf\xe9
 "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/tx.db" --recipe color --json > "$T/tx.json" 2>/dev/null
 check "index of a cp1252 CSV exits 0" [ $? -eq 0 ]
 check "index says once that values were read as Windows-1252" \
-  jqf '.recoded_values == 3 and ([.problems[].message | select(test("Windows-1252"))] | length) == 1' "$T/tx.json"
+  jqq '.recoded_values == 3 and ([.problems[].message | select(test("Windows-1252"))] | length) == 1' "$T/tx.json"
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/tx.db" -k 1 --json > "$T/txs.json" 2>/dev/null
 check "search --json shows the cp1252 text decoded" \
-  jqf '.hits[0].baseColour == "Crème" and .hits[0].productDisplayName == "Café “shirt”" and .hits[0].extra.note == "naïve"' "$T/txs.json"
+  jqq '.hits[0].baseColour == "Crème" and .hits[0].productDisplayName == "Café “shirt”" and .hits[0].extra.note == "naïve"' "$T/txs.json"
 txserve() { # DB: serve it, fetch item t1 into $T/txi.json
   "$BIN" serve --db "$1" --host 127.0.0.1 --port 0 2> "$T/txserve.log" & local pid=$! port=
   for _ in $(seq 100); do
@@ -322,15 +321,15 @@ txserve() { # DB: serve it, fetch item t1 into $T/txi.json
   curl -sf "http://127.0.0.1:$port/api/facets" > "$T/txf.json" || rc=1
   kill $pid 2>/dev/null; wait $pid 2>/dev/null; return $rc
 }
-txnew() { txserve "$T/tx.db" && jqf '.baseColour == "Crème" and .extra.note == "naïve"' "$T/txi.json" && grep -q "Crème" "$T/txf.json"; }
+txnew() { txserve "$T/tx.db" && jqq '.baseColour == "Crème" and .extra.note == "naïve"' "$T/txi.json" && grep -q "Crème" "$T/txf.json"; }
 check "serve starts on the cp1252 catalog and shows the accents (item, facets)" txnew
 # a catalog written by an older version holds the raw bytes: still served, repaired to U+FFFD
 cp "$T/tx.db" "$T/old.db"
 sqlite3 "$T/old.db" "update items set baseColour = CAST(X'4372E86D65' AS TEXT), productDisplayName = CAST(X'436166E9' AS TEXT) where id = $t1"
-txold() { txserve "$T/old.db" && jqf '.baseColour == "Cr\ufffdme" and .productDisplayName == "Caf\ufffd"' "$T/txi.json"; }
+txold() { txserve "$T/old.db" && jqq '.baseColour == "Cr\ufffdme" and .productDisplayName == "Caf\ufffd"' "$T/txi.json"; }
 check "serve starts on an old catalog with invalid UTF-8 and repairs it (U+FFFD)" txold
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/old.db" -k 1 --json > "$T/olds.json" 2>/dev/null
-check "search --json on the old catalog keeps the key (repaired)" jqf '.hits[0].productDisplayName == "Caf\ufffd"' "$T/olds.json"
+check "search --json on the old catalog keeps the key (repaired)" jqq '.hits[0].productDisplayName == "Caf\ufffd"' "$T/olds.json"
 oldcheck() { "$BIN" check --db "$T/old.db" > /dev/null 2> "$T/oldc.err"; [ $? -eq 1 ] && grep -q "1 item holds text that is not UTF-8 (first: id $t1, baseColour)" "$T/oldc.err"; }
 check "check names the old catalog's text that is not UTF-8" oldcheck
 "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/old.db" --quiet > /dev/null 2>&1
@@ -338,7 +337,7 @@ check "check names the old catalog's text that is not UTF-8" oldcheck
 check "index again stores it decoded; check passes" bash -c "'$BIN' check --db '$T/old.db' > /dev/null && jq -e '.hits[0].baseColour == \"Crème\"' '$T/olds2.json' > /dev/null"
 cp "$T/tx.db" "$T/caf"$'\xe9'".db"  # a file name that is not UTF-8: info --json keeps the "db" key
 "$BIN" info --db "$T/caf"$'\xe9'".db" --json > "$T/info8.json" 2>/dev/null
-check "info --json names a catalog whose file name is not UTF-8" jqf '.db | endswith("caf\ufffd.db")' "$T/info8.json"
+check "info --json names a catalog whose file name is not UTF-8" jqq '.db | endswith("caf\ufffd.db")' "$T/info8.json"
 u8bad() { "$BIN" index "$T/tx" --styles "$T/cp1252.csv" --db "$T/u8.db" --recipe color --encoding utf-8 2> "$T/u8.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 2.*baseColour.*--encoding" "$T/u8.err" && [ ! -e "$T/u8.db" ]; }
 check "--encoding utf-8 refuses a cp1252 byte, naming line and column" u8bad
 # a stray comma shifts a row: reported by line; --strict refuses the file, nothing written
@@ -346,7 +345,7 @@ printf 'id,gender,masterCategory,subCategory,articleType,baseColour,season,year,
   "$t1" "$t2" > "$T/stray.csv"
 "$BIN" index "$T/tx" --styles "$T/stray.csv" --db "$T/st.db" --recipe color --json > "$T/st.json" 2>/dev/null
 check "a stray comma is reported with its line, and the year it shifted" \
-  jqf '.rows_with_problems == 1 and ([.problems[].message | select(test("line 3: 11 fields for 10 columns"))] | length) == 1 and ([.problems[].message | select(test("line 3: year .Spring."))] | length) == 1' "$T/st.json"
+  jqq '.rows_with_problems == 1 and ([.problems[].message | select(test("line 3: 11 fields for 10 columns"))] | length) == 1 and ([.problems[].message | select(test("line 3: year .Spring."))] | length) == 1' "$T/st.json"
 strict() { "$BIN" index "$T/tx" --styles "$T/stray.csv" --db "$T/st2.db" --recipe color --strict 2> "$T/st2.err" >/dev/null; [ $? -eq 1 ] && grep -q "line 3: 11 fields for 10 columns" "$T/st2.err" && [ ! -e "$T/st2.db" ]; }
 check "--strict refuses the stray-comma file with the line number, writing nothing" strict
 
@@ -356,9 +355,9 @@ printf 'id, "gender" ,gender,year, note\n%s, Men ,Women, 12345678901234567890123
 "$BIN" index "$T/tx" --styles "$T/odd.csv" --db "$T/odd.db" --recipe color --json > "$T/odd.json" 2>/dev/null
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/odd.db" -k 1 --json > "$T/odds.json" 2>/dev/null
 check "header names and values are trimmed; the first of two columns is kept; a NUL byte does not cut the text" \
-  jqf '.hits[0].gender == "Men" and .hits[0].extra == {"note": "ab"} and .hits[0].year == "12345678901234567890123"' "$T/odds.json"
+  jqq '.hits[0].gender == "Men" and .hits[0].extra == {"note": "ab"} and .hits[0].year == "12345678901234567890123"' "$T/odds.json"
 check "the duplicate column, the NUL byte and the year are reported with their lines" \
-  jqf '[.problems[].message | select(test("line 1: column .gender. appears twice|line 2: 1 NUL byte|line 2: year .1234"))] | length == 3' "$T/odd.json"
+  jqq '[.problems[].message | select(test("line 1: column .gender. appears twice|line 2: 1 NUL byte|line 2: year .1234"))] | length == 3' "$T/odd.json"
 # UTF-16 (with or without a byte order mark) is named; a ';'-separated file is read as such
 printf '\xff\xfei\0d\0,\0g\0\n\0' > "$T/u16.csv"; printf 'i\0d\0,\0g\0\n\0' > "$T/u16n.csv"
 u16() { "$BIN" index "$T/tx" --styles "$T/$1" --db "$T/u16.db" --recipe color 2> "$T/u16.err" >/dev/null; [ $? -ne 0 ] && grep -q "UTF-16" "$T/u16.err" && [ ! -e "$T/u16.db" ]; }
@@ -372,7 +371,7 @@ check "a ';'-separated CSV is recognised and said so" \
 printf 'sep=;\nid;gender\n%s;Women\n' "$t1" > "$T/sepl.csv"  # Excel's separator line
 "$BIN" index "$T/tx" --styles "$T/sepl.csv" --db "$T/sepl.db" --recipe color --quiet > /dev/null 2>&1
 "$BIN" search "$DATA/images/$t1.jpg" --db "$T/sepl.db" -k 1 --json > "$T/sepls.json" 2>/dev/null
-check "an Excel 'sep=;' first line is followed" jqf '.hits[0].gender == "Women"' "$T/sepls.json"
+check "an Excel 'sep=;' first line is followed" jqq '.hits[0].gender == "Women"' "$T/sepls.json"
 
 check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
 echo "integration: $pass passed, $fail failed"

@@ -95,15 +95,6 @@ static void report(const lk_ingest_opts *o, int64_t id, const char *fmt, ...) {
   o->report(o->ctx, id, buf);
 }
 
-/* A styles.csv id field: lk_id_parse after trimming the spaces and tabs around it. */
-static int parse_id(const char *s, int64_t *out) {
-  if (!s) return -1;
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-  while (n && (*s == ' ' || *s == '\t')) s++, n--;
-  return lk_id_parse(s, n, out);
-}
-
 static int cmp_row(const void *a, const void *b) { /* by id, then line: the first row first */
   const row *p = a, *q = b;
   if (p->id != q->id) return (p->id > q->id) - (p->id < q->id);
@@ -317,10 +308,10 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     long line = lk_csv_line(csv);
     row r = {.line = line};
     if (nf == 1 && f[0][0] == '\0' && !lk_csv_nuls(csv)) { st->rows--; continue; } /* blank line */
-    if (idcol >= nf || parse_id(trim(f[idcol]), &r.id)) {
+    const char *idf = idcol < nf ? trim(f[idcol]) : "";
+    if (lk_id_parse(idf, strlen(idf), &r.id)) {
       st->bad_rows++;
-      rc = csv_problem(o, -1, err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, line,
-                       idcol < nf ? f[idcol] : "");
+      rc = csv_problem(o, -1, err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, line, idf);
       if (rc) goto out;
       continue;
     }
