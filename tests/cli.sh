@@ -17,7 +17,7 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
 die() { echo "cli: $1"; echo "cli: 0 passed, 1 failed"; exit 1; }
 # jqe [jq args] FILTER FILE: jq -e on FILE; a forgotten or empty FILE fails.
 quiet() { "$@" > /dev/null 2>&1; }
-jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # jqe
 
 [ -x "$BIN" ] || die "no binary at $BIN"
 [ -d "$DATA/images" ] || die "shared catalog missing at $DATA"

@@ -25,7 +25,7 @@ finish() {
 }
 # jqe [jq args] FILTER FILE: jq -e on FILE (or -n with --slurpfile). A forgotten or empty FILE
 # fails: jq itself would read an empty stdin and exit 0.
-jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # jqe
 quiet() { "$@" >/dev/null 2>&1; }
 
 source "$ROOT/tests/pgcluster.sh"

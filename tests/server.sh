@@ -87,7 +87,7 @@ req() { S=$(curl -s --path-as-is -o "$T/body" -D "$T/hdr" -w '%{http_code}' "$@"
 hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
 # jqe [jq args] FILTER FILE: jq -e on FILE (or -n with --slurpfile). A forgotten or empty FILE
 # fails: jq itself would read an empty stdin and exit 0.
-jqe() { case " $* " in *" -n "*) ;; *) [ -s "${!#}" ] || return 1 ;; esac; jq -e "$@" >/dev/null 2>&1 </dev/null; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # jqe
 is_json_error() { jq -e '.error | type == "string" and length > 0' "$T/body" >/dev/null 2>&1; }
 
 echo "server: health, page, facets"
