@@ -37,12 +37,13 @@ struct lk_follow {
   char *recipe_json;       /* the catalog's recipe, for the views */
   lk_catalog *cat;         /* the follower's read-only handle (NULL while reconnecting) */
   pthread_mutex_t lock;    /* guards cur, refs, status, stop */
+  pthread_mutex_t apply;   /* one update at a time (the follower's or lk_follow_sync's); guards have */
   pthread_cond_t wake;     /* signalled to stop */
   lk_follow_snap *cur;
   int stop, running;
   pthread_t thread;
   lk_follow_status st;
-  int64_t have;            /* the version the follower has applied (its thread's own) */
+  int64_t have;            /* the version applied (guarded by apply) */
   pthread_t opt_thread;    /* the optimiser (follower thread's own, see optimize_start) */
   int opt_state;           /* 0 idle, 1 running, 2 finished: to be joined; guarded by lock */
   const lk_follow_snap *opt_from;
@@ -382,16 +383,16 @@ static int sqlite_snapshot(lk_catalog *c) {
 }
 
 /* Loads the whole catalog again from the handle's current snapshot (after a re-creation). */
-static int full_reload(lk_follow *f, const lk_engine *cur, lk_errbuf *err) {
+static int full_reload(lk_follow *f, lk_catalog *cat, const lk_engine *cur, lk_errbuf *err) {
   int64_t v;
   lk_engine *e = NULL;
   lk_follow_snap *s = NULL;
   double t0 = now_s();
-  int snap = sqlite_snapshot(f->cat);
-  int rc = lk_catalog_version(f->cat, &v);
-  if (!rc) rc = lk_engine_open_catalog(f->cat, f->db, &f->eo, &e, err);
-  else lk_err_set(err, rc, "%s", lk_catalog_errmsg(f->cat));
-  if (snap) lk_catalog_rollback(f->cat);
+  int snap = sqlite_snapshot(cat);
+  int rc = lk_catalog_version(cat, &v);
+  if (!rc) rc = lk_engine_open_catalog(cat, f->db, &f->eo, &e, err);
+  else lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+  if (snap) lk_catalog_rollback(cat);
   if (rc) return rc;
   if (strcmp(lk_engine_recipe_id(e), lk_engine_recipe_id(cur))) {
     lk_engine_close(e);
@@ -406,27 +407,28 @@ static int full_reload(lk_follow *f, const lk_engine *cur, lk_errbuf *err) {
   return 0;
 }
 
-/* One round: changes since the version in use, applied as a new engine. */
-static int update(lk_follow *f, lk_errbuf *err) {
+/* One round: changes since the version in use, read through cat, applied as a new engine.
+ * Caller holds f->apply. */
+static int update(lk_follow *f, lk_catalog *cat, lk_errbuf *err) {
   const lk_follow_snap *cur = lk_follow_acquire(f);
   changes ch = {0};
   int64_t v = 0;
-  int rc = lk_catalog_changes(f->cat, f->have, change_cb, &ch, &v);
+  int rc = lk_catalog_changes(cat, f->have, change_cb, &ch, &v);
   if (rc == LK_EMISMATCH) {
     changes_clear(&ch);
-    rc = full_reload(f, cur->e, err);
+    rc = full_reload(f, cat, cur->e, err);
     lk_follow_release(f, cur);
     return rc;
   }
   if (rc) {
     if (rc == LK_ENOMEM) lk_err_set(err, rc, "out of memory reading changes");
-    else lk_err_set(err, rc, "%s", lk_catalog_errmsg(f->cat));
+    else lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
     goto out;
   }
   answered(f);
   /* the recipe, read in the same snapshot: vectors of another recipe cannot be mixed in */
   char *rid = NULL;
-  if (ch.n && lk_catalog_get_meta(f->cat, "recipe_id", &rid) == 0 && strcmp(rid, lk_engine_recipe_id(cur->e))) {
+  if (ch.n && lk_catalog_get_meta(cat, "recipe_id", &rid) == 0 && strcmp(rid, lk_engine_recipe_id(cur->e))) {
     rc = lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server", rid,
                     lk_engine_recipe_id(cur->e));
     free(rid);
@@ -554,7 +556,9 @@ static void *follow_main(void *arg) {
     if (gap < 2 * build_s) gap = 2 * build_s;
     if (t - last_build < gap && nap(f, gap - (t - last_build))) break;
     last_look = now_s();
-    int rc = update(f, &err);
+    pthread_mutex_lock(&f->apply);
+    int rc = update(f, f->cat, &err);
+    pthread_mutex_unlock(&f->apply);
     last_build = now_s();
     if (rc == LK_EIO || rc == LK_EDB) { /* connection trouble: start over with a new one */
       set_error(f, lk_err_msg(&err));
@@ -570,6 +574,14 @@ static void *follow_main(void *arg) {
   return NULL;
 }
 
+int lk_follow_sync(lk_follow *f, lk_catalog *cat, lk_errbuf *err) {
+  if (!f->st.following) return 0; /* loaded once: nothing follows */
+  pthread_mutex_lock(&f->apply);
+  int rc = update(f, cat, err);
+  pthread_mutex_unlock(&f->apply);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ lifetime */
 
 int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opts *fo, lk_follow **out,
@@ -577,6 +589,7 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
   lk_follow *f = calloc(1, sizeof *f);
   if (!f) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&f->lock, NULL);
+  pthread_mutex_init(&f->apply, NULL);
   pthread_cond_init(&f->wake, NULL);
   if (eo) f->eo = *eo;
   else lk_engine_opts_default(&f->eo);
@@ -647,6 +660,7 @@ void lk_follow_close(lk_follow *f) {
   lk_catalog_close(f->cat);
   snap_free(f->cur);
   pthread_cond_destroy(&f->wake);
+  pthread_mutex_destroy(&f->apply);
   pthread_mutex_destroy(&f->lock);
   free(f->recipe_json);
   free(f->db);

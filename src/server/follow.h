@@ -50,6 +50,13 @@ const char *lk_follow_facets(const lk_follow_snap *s, size_t *len);
 /* The catalog version the snapshot was built from; -1 for a catalog without versions. */
 int64_t lk_follow_version(const lk_follow_snap *s);
 
+/* Applies every change committed so far, read through cat (the caller's handle, e.g. the one
+ * it has just committed a write with; not used by anyone else meanwhile), before it returns:
+ * a search started after the return sees them. Serialised with the follower's own rounds (one
+ * update at a time), and without its pacing. 0 at once when nothing is followed; else as the
+ * follower's round (LK_EMISMATCH: the catalog's recipe changed). */
+int lk_follow_sync(lk_follow *f, struct lk_catalog *cat, lk_errbuf *err);
+
 typedef struct lk_follow_status {
   int following;        /* a thread follows the catalog */
   int64_t version;      /* version of the engine in use (-1: a catalog without versions) */
