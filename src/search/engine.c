@@ -687,6 +687,27 @@ static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm) {
   }
 }
 
+/* h[0..*len) is a heap of the best hits so far, the worst (by_hit_rank) on top: x joins when
+ * there is room or it beats the top. */
+static void heap_offer(lk_hit *h, int *len, int k, lk_hit x) {
+  int i;
+  if (*len < k) { /* sift up */
+    for (i = (*len)++; i > 0 && by_hit_rank(&x, &h[(i - 1) / 2]) > 0; i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    h[i] = x;
+    return;
+  }
+  if (by_hit_rank(&x, &h[0]) >= 0) return; /* not better than the worst kept */
+  for (i = 0;;) { /* sift down */
+    int c = 2 * i + 1;
+    if (c >= k) break;
+    if (c + 1 < k && by_hit_rank(&h[c + 1], &h[c]) > 0) c++;
+    if (by_hit_rank(&h[c], &x) <= 0) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = x;
+}
+
 /* The base's search over its rows not masked, and an exact scan of the delta's rows, merged. */
 static int live_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
                      int64_t exclude_id, lk_hit *hits, int *nfound) {
@@ -697,7 +718,7 @@ static int live_rows(const lk_engine *e, const float *queries, int nq, int k, co
   const float **rows = malloc(sizeof *rows * (e->ndelta + 1));
   int64_t *ids = malloc(sizeof *ids * (e->ndelta + 1));
   float *sc = malloc(sizeof *sc * (e->ndelta + 1));
-  lk_hit *cand = malloc(sizeof *cand * ((size_t)k + e->ndelta));
+  lk_hit *cand = malloc(sizeof *cand * (size_t)k);
   int *nf = malloc(sizeof *nf * ((size_t)nq + 1));
   if (!bm || !rows || !ids || !sc || !cand || !nf) goto out;
   for (size_t j = 0; j < e->ndelta; j++) {
@@ -712,12 +733,12 @@ static int live_rows(const lk_engine *e, const float *queries, int nq, int k, co
   if ((rc = index_rows(e->base, queries, nq, k, bm, exclude_id, hits, nf))) goto out;
   for (int q = 0; q < nq; q++) {
     lk_hit *h = hits + (size_t)q * (size_t)k;
-    size_t n = (size_t)nf[q];
-    memcpy(cand, h, sizeof *cand * n);
+    int n = 0;
+    for (int j = 0; j < nf[q]; j++) heap_offer(cand, &n, k, h[j]);
     if (m) lk_index_dots(queries + (size_t)q * (size_t)qd, rows, (int)m, qd, sc);
-    for (size_t j = 0; j < m; j++) cand[n++] = (lk_hit){ids[j], sc[j]};
-    qsort(cand, n, sizeof *cand, by_hit_rank);
-    int keep = n < (size_t)k ? (int)n : k;
+    for (size_t j = 0; j < m; j++) heap_offer(cand, &n, k, (lk_hit){ids[j], sc[j]});
+    qsort(cand, (size_t)n, sizeof *cand, by_hit_rank);
+    int keep = n;
     for (int j = 0; j < k; j++) h[j] = j < keep ? cand[j] : (lk_hit){-1, -INFINITY};
     if (nfound) nfound[q] = keep;
   }
