@@ -269,7 +269,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
   if (!e->index && (rc = lk_index_new(1, &e->index))) return rc;
   free(e->gbuf);
   e->gbuf = NULL;
-  /* a plain-scan engine (one made in a hurry, server/follow.c) gets no IVF either */
+  /* a plain-scan engine (lk_engine_opts.plain_scan) gets no IVF either */
   int use_ivf = !o.plain_scan && lk_engine_index_choice(o.index, lk_index_size(e->index)) == LK_ENGINE_INDEX_IVF;
   /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
    * thousand rows; if it cannot be built the plain scan serves */
