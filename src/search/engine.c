@@ -173,8 +173,13 @@ static int copy_item(lk_item *dst, const lk_item *src) {
   dst->extra = dupz(src->extra);
   dst->status = dupz(src->status);
   dst->error = dupz(src->error);
-  for (int i = 0; i < LK_NFIELDS; i++) dst->field[i] = dupz(src->field[i]);
-  return 0;
+  int bad = (src->path && !dst->path) || (src->hash && !dst->hash) || (src->extra && !dst->extra) ||
+            (src->status && !dst->status) || (src->error && !dst->error);
+  for (int i = 0; i < LK_NFIELDS; i++) {
+    dst->field[i] = dupz(src->field[i]);
+    bad |= src->field[i] && !dst->field[i];
+  }
+  return bad ? LK_ENOMEM : 0; /* (what was copied is dst's: lk_item_clear) */
 }
 
 static int item_cb(void *ctx, const lk_item *it) {
@@ -187,8 +192,7 @@ static int item_cb(void *ctx, const lk_item *it) {
     e->items = p;
     e->capitems = nc;
   }
-  copy_item(&e->items[e->nitems++], it);
-  return 0;
+  return copy_item(&e->items[e->nitems++], it);
 }
 
 static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
@@ -779,7 +783,7 @@ static int rec_new(const lk_engine *root, const lk_engine_change *c, live_rec **
   r->deleted = c->item == NULL;
   *out = r;
   if (r->deleted) return 0;
-  copy_item(&r->it, c->item);
+  if (copy_item(&r->it, c->item)) return LK_ENOMEM;
   if (!c->vec) return 0;
   if (!(r->row = malloc(sizeof(float) * (size_t)lk_engine_query_dim(root)))) return LK_ENOMEM;
   if (!root->prior) {
@@ -869,6 +873,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
         c++;
         continue;
       }
+      d.r = NULL; /* (an old entry's record stays the old engine's) */
       int rc = rec_new(root, &ch[c++], &d.r);
       if (rc) {
         rec_release(d.r);
@@ -927,7 +932,7 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
     goto fail;
   }
   e->capitems = n + 1;
-  for (size_t i = 0; i < n; i++) copy_item(&e->items[e->nitems++], lk_engine_item_at(from, i));
+  for (size_t i = 0; i < n && !rc; i++) rc = copy_item(&e->items[e->nitems++], lk_engine_item_at(from, i));
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id = e->items[i].id;
     const float *v = lk_engine_vector(from, id);
