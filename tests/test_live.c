@@ -165,6 +165,15 @@ static void random_batch(world *w, lk_engine **e, int maxn) {
   *e = next;
 }
 
+/* A stand-in embedder for multi-crop searches: a unit vector that depends on the crop's size. */
+static int size_embed(void *ctx, const lk_image *img, float *vec, lk_errbuf *err) {
+  (void)ctx;
+  (void)err;
+  world w = {.rng = (uint64_t)img->w * 1009 + (uint64_t)img->h};
+  rand_vec(&w, vec);
+  return 0;
+}
+
 static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
 static void same_hits(const lk_hit *a, int na, const lk_hit *b, int nb, int approx) {
@@ -218,6 +227,15 @@ static void compare(world *w, const lk_engine *e, const lk_engine *g, int approx
       for (int i = 0; i < na && fi == 2; i++) assert_string_equal(lk_engine_item(e, ha[i].id)->field[3], "Heels");
     }
   }
+  lk_image img = {64, 48, calloc(64 * 48, 3)};
+  for (int fi = 0; fi < 2; fi++) { /* multi-crop: 14 searches merged */
+    lk_hit ha[10], hb[10];
+    int na = 0, nb = 0;
+    assert_int_equal(lk_engine_search_crops(e, &img, size_embed, NULL, fi ? &fs[1] : NULL, NULL, 10, ha, &na, NULL), 0);
+    assert_int_equal(lk_engine_search_crops(g, &img, size_embed, NULL, fi ? &fs[1] : NULL, NULL, 10, hb, &nb, NULL), 0);
+    same_hits(ha, na, hb, nb, approx);
+  }
+  free(img.px);
   int done = 0;
   for (size_t i = 0; i < n && done < 12; i += n / 13 + 1) {
     int64_t id = lk_engine_item_at(g, i)->id;
