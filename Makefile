@@ -97,7 +97,8 @@ test: unit-test
 # Benchmarks (issue 5; not part of `make test`): indexing (exact vs int8, with quality), search
 # beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
 # into docs/PERFORMANCE.md (bench/run.sh).
-BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench
+BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench \
+             $(BUILD)/bench/live_bench
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
 

@@ -379,6 +379,37 @@ static int op_engine(void *ctx) {
   return rc;
 }
 
+/* Live changes (search/engine.h): derive twice (a new item with an old one's vector, a
+ * deletion), read and search the derived engine, rebuild it whole and rebase onto that. */
+static int op_live(void *ctx) {
+  enginectx *x = ctx;
+  lk_engine *e = NULL, *d1 = NULL, *d2 = NULL, *full = NULL, *re = NULL;
+  int rc = lk_engine_open(x->db, NULL, &e, NULL);
+  if (rc) return rc;
+  const lk_item *first = NULL; /* the first with a vector */
+  for (size_t i = 0; !first && i < lk_engine_item_count(e); i++)
+    if (lk_engine_vector(e, lk_engine_item_at(e, i)->id)) first = lk_engine_item_at(e, i);
+  const float *v = lk_engine_vector(e, first->id);
+  lk_item it = *first;
+  it.id = 1000000;
+  lk_engine_change a[2] = {{first->id, NULL, NULL, 0}, {it.id, &it, v, lk_engine_dim(e)}};
+  lk_engine_change b = {it.id, &it, NULL, 0};
+  lk_hit h[5];
+  int n = 0;
+  if (!(rc = lk_engine_derive(e, a, 2, &d1, NULL)) && !(rc = lk_engine_derive(d1, &b, 1, &d2, NULL)) &&
+      !(rc = lk_engine_search_vector(d1, v, NULL, 5, -1, h, &n, NULL)) &&
+      !(rc = lk_engine_rebuild(d1, NULL, &full, NULL)))
+    rc = lk_engine_rebase(full, d1, d2, &re, NULL);
+  for (size_t i = 0; !rc && d2 && i < lk_engine_item_count(d2); i++)
+    if (!lk_engine_item_at(d2, i)) rc = LK_ECORRUPT;
+  lk_engine_close(re);
+  lk_engine_close(full);
+  lk_engine_close(d2);
+  lk_engine_close(d1);
+  lk_engine_close(e);
+  return rc;
+}
+
 /* The server's start (metrics, facets, asset tags, the daemon) and stop, on a loaded engine. */
 static int op_server(void *ctx) {
   lk_engine *e = ctx;
@@ -487,6 +518,7 @@ static void t_engine(void **state) {
   enginectx x = {db, {0}};
   x.photo.data = slurp("fuzz/corpus/image/baseline.jpg", &x.photo.len);
   torture("engine open + API search, items, item, similar, facets", op_engine, &x, 5000);
+  torture("engine derive, search, rebuild, rebase", op_live, &x, 5000);
   free(x.photo.data);
   lk_test_rmtree(dir);
   free(dir);

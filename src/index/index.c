@@ -271,6 +271,16 @@ static void score_rows(const lk_index *ix, const float *q, const size_t *rows, i
   }
 }
 
+void lk_index_dots(const float *q, const float *const *rows, int m, int dim, float *out) {
+  for (int i = 0; i < m; i += 4) {
+    const float *r[4];
+    for (int u = 0; u < 4; u++) r[u] = rows[i + u < m ? i + u : m - 1];
+    float o[4];
+    dot4(q, r[0], r[1], r[2], r[3], dim, o);
+    for (int u = 0; u < 4 && i + u < m; u++) out[i + u] = o[u];
+  }
+}
+
 /* a ranks below b: lower score, or the same score and a larger id. */
 static int worse(float as, int64_t aid, float bs, int64_t bid) {
   return as < bs || (as == bs && aid > bid);

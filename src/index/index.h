@@ -31,6 +31,11 @@ const float *lk_index_vector(const lk_index *ix, size_t row);
 int lk_index_search(const lk_index *ix, const float *queries, int nq, int k, const uint64_t *allow,
                     int64_t exclude_id, lk_hit *hits, int *nfound);
 
+/* Scores of m rows of dim floats (given by pointer) against q into out, with the kernel of the
+ * plain scan: a row gets the bit-identical score it would get as a row of an index (used by
+ * a derived engine's delta, search/engine.h). */
+void lk_index_dots(const float *q, const float *const *rows, int m, int dim, float *out);
+
 /* Largest k lk_index_search accepts. */
 #define LK_INDEX_MAX_K 10000
 

@@ -36,7 +36,25 @@ struct lk_engine {
   float *gbuf;        /* a widened row while loading */
   lk_embedder *emb;   /* lazily created; guarded by lock */
   pthread_mutex_t lock;
+  int refs;           /* references (atomic): its owner's and each derived engine's */
+  /* A derived engine (lk_engine_derive) borrows items, row_item, index, ivf and prior from
+   * base, a full engine it holds a reference to, and adds the changes since: */
+  lk_engine *base;    /* NULL for a full engine */
+  struct live_ent *delta; /* the changed ids, sorted */
+  size_t ndelta;
+  uint64_t *mask;     /* base rows deleted or replaced (lk_index_size(index) / 64 + 1 words) */
+  size_t live_items, live_size; /* lk_engine_item_count and lk_engine_size */
 };
+
+static size_t engine_rows(const lk_engine *e);
+static const lk_item *live_item_at(const lk_engine *e, size_t i);
+static int live_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
+                     int64_t exclude_id, lk_hit *hits, int *nfound);
+static const struct live_ent *live_find(const lk_engine *e, int64_t id);
+static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm);
+static const lk_item *live_ent_item(const struct live_ent *d);
+static const float *live_ent_vector(const struct live_ent *d);
+static void live_free(lk_engine *e);
 
 int lk_filter_field(const char *name) {
   for (int i = 0; i < LK_NFIELDS; i++)
@@ -155,8 +173,13 @@ static int copy_item(lk_item *dst, const lk_item *src) {
   dst->extra = dupz(src->extra);
   dst->status = dupz(src->status);
   dst->error = dupz(src->error);
-  for (int i = 0; i < LK_NFIELDS; i++) dst->field[i] = dupz(src->field[i]);
-  return 0;
+  int bad = (src->path && !dst->path) || (src->hash && !dst->hash) || (src->extra && !dst->extra) ||
+            (src->status && !dst->status) || (src->error && !dst->error);
+  for (int i = 0; i < LK_NFIELDS; i++) {
+    dst->field[i] = dupz(src->field[i]);
+    bad |= src->field[i] && !dst->field[i];
+  }
+  return bad ? LK_ENOMEM : 0; /* (what was copied is dst's: lk_item_clear) */
 }
 
 static int item_cb(void *ctx, const lk_item *it) {
@@ -169,8 +192,7 @@ static int item_cb(void *ctx, const lk_item *it) {
     e->items = p;
     e->capitems = nc;
   }
-  copy_item(&e->items[e->nitems++], it);
-  return 0;
+  return copy_item(&e->items[e->nitems++], it);
 }
 
 static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
@@ -193,6 +215,8 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
   return lk_index_add(e->index, id, e->gbuf);
 }
 
+static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, lk_errbuf *err);
+
 int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
   lk_catalog *cat = NULL;
   int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
@@ -208,6 +232,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   lk_engine *e = calloc(1, sizeof *e);
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&e->lock, NULL);
+  e->refs = 1;
   e->backend = o.backend;
   e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
   char *rj = NULL;
@@ -230,40 +255,9 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
     lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
   }
-  if (!e->index && (rc = lk_index_new(1, &e->index))) goto fail;
-  free(e->gbuf);
-  e->gbuf = NULL;
-  /* a plain-scan engine (one made in a hurry, server/follow.c) gets no IVF either */
-  int use_ivf = !o.plain_scan && lk_engine_index_choice(o.index, lk_index_size(e->index)) == LK_ENGINE_INDEX_IVF;
-  /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
-   * thousand rows; if it cannot be built the plain scan serves */
-  if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
-    lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
-  e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
-  if (!e->row_item) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto fail; }
-  for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
-  for (size_t i = 0; i < e->nitems; i++) {
-    int64_t r = lk_index_row(e->index, e->items[i].id);
-    if (r >= 0) e->row_item[r] = i;
-  }
-  for (size_t r = 0; r < lk_index_size(e->index); r++)
-    if (e->row_item[r] == SIZE_MAX) {
-      rc = lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
-      goto fail;
-    }
-  if (use_ivf && (rc = build_ivf(e, &o, err))) goto fail;
   free(rj);
   rj = NULL;
-  if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
-  if (!o.lazy_model) {
-    lk_embedder_opts eo;
-    lk_embedder_opts_default(&eo);
-    eo.backend = e->backend;
-    eo.max_batch = 1;
-    char dir[4096];
-    if ((rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err))) goto fail;
-    if ((rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err))) goto fail;
-  }
+  if ((rc = finish(e, &o, db_path, err))) goto fail;
   *out = e;
   return 0;
 fail:
@@ -272,8 +266,49 @@ fail:
   return rc;
 }
 
+/* After the items and vectors are in: the index as the options ask, the row map, the model. */
+static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, lk_errbuf *err) {
+  lk_engine_opts o = *op;
+  int rc;
+  if (!e->index && (rc = lk_index_new(1, &e->index))) return rc;
+  free(e->gbuf);
+  e->gbuf = NULL;
+  /* a plain-scan engine (lk_engine_opts.plain_scan) gets no IVF either */
+  int use_ivf = !o.plain_scan && lk_engine_index_choice(o.index, lk_index_size(e->index)) == LK_ENGINE_INDEX_IVF;
+  /* the int8 shortlist scan (same results, ~10x faster; index/index.h) pays off from a few
+   * thousand rows; if it cannot be built the plain scan serves */
+  if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
+    lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
+  e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
+  if (!e->row_item) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
+  for (size_t i = 0; i < e->nitems; i++) {
+    int64_t r = lk_index_row(e->index, e->items[i].id);
+    if (r >= 0) e->row_item[r] = i;
+  }
+  for (size_t r = 0; r < lk_index_size(e->index); r++)
+    if (e->row_item[r] == SIZE_MAX)
+      return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
+  if (use_ivf && (rc = build_ivf(e, &o, err))) return rc;
+  if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
+  if (!o.lazy_model) {
+    lk_embedder_opts eo;
+    lk_embedder_opts_default(&eo);
+    eo.backend = e->backend;
+    eo.max_batch = 1;
+    char dir[4096];
+    if ((rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err))) return rc;
+    if ((rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err))) return rc;
+  }
+  return 0;
+}
+
 void lk_engine_close(lk_engine *e) {
-  if (!e) return;
+  if (!e || __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+  if (e->base) {
+    live_free(e);
+    return;
+  }
   for (size_t i = 0; i < e->nitems; i++) lk_item_clear(&e->items[i]);
   free(e->items);
   lk_index_free(e->index);
@@ -287,13 +322,15 @@ void lk_engine_close(lk_engine *e) {
   free(e);
 }
 
-size_t lk_engine_size(const lk_engine *e) { return lk_index_size(e->index); }
-size_t lk_engine_item_count(const lk_engine *e) { return e->nitems; }
+size_t lk_engine_size(const lk_engine *e) { return e->base ? e->live_size : lk_index_size(e->index); }
+size_t lk_engine_item_count(const lk_engine *e) { return e->base ? e->live_items : e->nitems; }
+size_t lk_engine_rows(const lk_engine *e) { return engine_rows(e); }
 int lk_engine_dim(const lk_engine *e) { return e->dim; }
-const lk_recipe *lk_engine_recipe(const lk_engine *e) { return &e->recipe; }
+const lk_recipe *lk_engine_recipe(const lk_engine *e) { return e->base ? &e->base->recipe : &e->recipe; }
 const char *lk_engine_recipe_id(const lk_engine *e) { return e->recipe_id; }
 
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
+  if (e->base) return live_item_at(e, i);
   return i < e->nitems ? &e->items[i] : NULL;
 }
 
@@ -311,6 +348,7 @@ void lk_engine_make_query(const lk_engine *e, const float *vec, float *q) {
 
 static int index_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
                       int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (e->base) return live_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
   if (e->ivf) return lk_ivf_search(e->ivf, queries, nq, k, 0, allow, exclude_id, hits, nfound);
   return lk_index_search(e->index, queries, nq, k, allow, exclude_id, hits, nfound);
 }
@@ -327,7 +365,7 @@ static int by_hit_rank(const void *a, const void *b) {
 static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
                       int64_t exclude_id, lk_hit *hits, int *nfound) {
   int qd = e->qdim, m = 4 * k > PRIOR_CANDIDATES ? 4 * k : PRIOR_CANDIDATES, rc = 0;
-  if ((size_t)m > lk_index_size(e->index)) m = (int)lk_index_size(e->index);
+  if ((size_t)m > lk_engine_size(e)) m = (int)lk_engine_size(e);
   if (m < 1) m = 1;
   lk_hit *cand = malloc(sizeof *cand * (size_t)m * 2);
   float *q0 = malloc(sizeof(float) * (size_t)qd);
@@ -349,10 +387,10 @@ static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, c
       int dup = 0;
       for (int d = 0; d < n && !dup; d++) dup = cand[d].id == cand[c].id;
       if (dup) continue;
-      int64_t row = lk_index_row(e->index, cand[c].id);
-      if (row < 0) continue;
+      const float *row = lk_engine_vector(e, cand[c].id);
+      if (!row) continue;
       cand[n].id = cand[c].id;
-      cand[n].score = lk_prior_score(e->prior, q, lk_index_vector(e->index, (size_t)row), e->dim);
+      cand[n].score = lk_prior_score(e->prior, q, row, e->dim);
       n++;
     }
     qsort(cand, (size_t)n, sizeof *cand, by_hit_rank);
@@ -373,6 +411,11 @@ int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int 
 }
 
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
+  if (e->base) {
+    const struct live_ent *d = live_find(e, id);
+    if (d) return live_ent_item(d);
+    e = e->base;
+  }
   size_t lo = 0, hi = e->nitems;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -383,11 +426,17 @@ const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
 }
 
 const float *lk_engine_vector(const lk_engine *e, int64_t id) {
+  if (e->base) {
+    const struct live_ent *d = live_find(e, id);
+    if (d) return live_ent_vector(d);
+    e = e->base;
+  }
   int64_t row = lk_index_row(e->index, id);
   return row < 0 ? NULL : lk_index_vector(e->index, (size_t)row);
 }
 
 int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err) {
+  if (e->base) return lk_engine_embed(e->base, img, vec, err); /* the full engine's model */
   int rc = 0;
   pthread_mutex_lock(&e->lock);
   if (!e->emb) {
@@ -426,10 +475,11 @@ static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out)
   *out = NULL;
   if (!f || f->n == 0) return 0;
   size_t n = lk_index_size(e->index);
-  uint64_t *bm = calloc(n / 64 + 1, sizeof *bm);
+  uint64_t *bm = calloc(engine_rows(e) / 64 + 1, sizeof *bm);
   if (!bm) return LK_ENOMEM;
   for (size_t r = 0; r < n; r++)
     if (item_matches(&e->items[e->row_item[r]], f)) bm[r / 64] |= 1ull << (r % 64);
+  live_filter(e, f, bm); /* a derived engine's delta rows */
   *out = bm;
   return 0;
 }
@@ -524,7 +574,7 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
   if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
   int boxes[LK_ENGINE_CROPS][4], nb = lk_engine_crop_boxes(img->w, img->h, boxes), rc = 0, total = 0;
-  size_t nrows = lk_index_size(e->index), words = nrows / 64 + 1;
+  size_t nrows = engine_rows(e), words = nrows / 64 + 1;
   uint64_t *bm = NULL;
   float *vec = malloc(sizeof(float) * (size_t)e->dim), *q = malloc(sizeof(float) * (size_t)lk_engine_query_dim(e));
   lk_hit *all = malloc(sizeof *all * (size_t)k * LK_ENGINE_CROPS);
@@ -572,5 +622,362 @@ out:
   free(q);
   free(all);
   free(bm);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- live changes */
+
+/* One change, shared by reference count between the derived engines whose delta holds it. */
+typedef struct live_rec {
+  int refs;    /* atomic */
+  int64_t id;
+  int deleted;
+  lk_item it;  /* the item as changed (deleted: empty) */
+  float *row;  /* its search row (lk_engine_query_dim floats), or NULL: no vector */
+} live_rec;
+
+/* A delta entry: the change and where its id falls in the base. */
+typedef struct live_ent {
+  live_rec *r;
+  size_t base_pos;  /* base items with a smaller id */
+  int64_t base_row; /* the base's index row of this id (masked), or -1 */
+  int in_base;      /* the base has an item with this id (hidden) */
+  size_t before;    /* items of the derived engine with a smaller id */
+} live_ent;
+
+static size_t engine_rows(const lk_engine *e) {
+  return lk_index_size(e->index) + (e->base ? e->ndelta : 0);
+}
+
+static const lk_item *live_ent_item(const live_ent *d) { return d->r->deleted ? NULL : &d->r->it; }
+static const float *live_ent_vector(const live_ent *d) { return d->r->row; }
+
+static const live_ent *live_find(const lk_engine *e, int64_t id) {
+  size_t lo = 0, hi = e->ndelta;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (e->delta[mid].r->id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < e->ndelta && e->delta[lo].r->id == id ? &e->delta[lo] : NULL;
+}
+
+/* The i-th item in id order: the last delta entry with `before` <= i says how many base items
+ * precede (the delta's ids and the base's others interleave; entries are in id order). */
+static const lk_item *live_item_at(const lk_engine *e, size_t i) {
+  if (i >= e->live_items) return NULL;
+  size_t lo = 0, hi = e->ndelta; /* first entry with before > i */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (e->delta[mid].before <= i) lo = mid + 1;
+    else hi = mid;
+  }
+  size_t b = i;
+  if (lo > 0) {
+    const live_ent *d = &e->delta[lo - 1];
+    int up = !d->r->deleted;
+    if (up && d->before == i) return &d->r->it;
+    b = d->base_pos + (size_t)d->in_base + (i - d->before - (size_t)up);
+  }
+  return b < e->base->nitems ? &e->base->items[b] : NULL;
+}
+
+static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm) {
+  if (!e->base) return;
+  size_t nb = lk_index_size(e->index);
+  for (size_t j = 0; j < e->ndelta; j++) {
+    const live_rec *r = e->delta[j].r;
+    if (r->row && item_matches(&r->it, f)) bm[(nb + j) / 64] |= 1ull << ((nb + j) % 64);
+  }
+}
+
+/* h[0..*len) is a heap of the best hits so far, the worst (by_hit_rank) on top: x joins when
+ * there is room or it beats the top. */
+static void heap_offer(lk_hit *h, int *len, int k, lk_hit x) {
+  int i;
+  if (*len < k) { /* sift up */
+    for (i = (*len)++; i > 0 && by_hit_rank(&x, &h[(i - 1) / 2]) > 0; i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    h[i] = x;
+    return;
+  }
+  if (by_hit_rank(&x, &h[0]) >= 0) return; /* not better than the worst kept */
+  for (i = 0;;) { /* sift down */
+    int c = 2 * i + 1;
+    if (c >= k) break;
+    if (c + 1 < k && by_hit_rank(&h[c + 1], &h[c]) > 0) c++;
+    if (by_hit_rank(&h[c], &x) <= 0) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = x;
+}
+
+/* The base's search over its rows not masked, and an exact scan of the delta's rows, merged. */
+static int live_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
+                     int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (k <= 0 || k > LK_INDEX_MAX_K || nq < 0) return LK_EINVAL;
+  size_t nb = lk_index_size(e->index), words = nb / 64 + 1, m = 0;
+  int qd = lk_engine_query_dim(e), rc = LK_ENOMEM;
+  uint64_t *bm = malloc(sizeof *bm * words);
+  const float **rows = malloc(sizeof *rows * (e->ndelta + 1));
+  int64_t *ids = malloc(sizeof *ids * (e->ndelta + 1));
+  float *sc = malloc(sizeof *sc * (e->ndelta + 1));
+  lk_hit *cand = malloc(sizeof *cand * (size_t)k);
+  int *nf = malloc(sizeof *nf * ((size_t)nq + 1));
+  if (!bm || !rows || !ids || !sc || !cand || !nf) goto out;
+  for (size_t j = 0; j < e->ndelta; j++) {
+    const live_rec *r = e->delta[j].r;
+    if (!r->row || r->id == exclude_id) continue;
+    if (allow && !(allow[(nb + j) / 64] >> ((nb + j) % 64) & 1)) continue;
+    rows[m] = r->row;
+    ids[m++] = r->id;
+  }
+  for (size_t w = 0; w < words; w++) bm[w] = (allow ? allow[w] : ~(uint64_t)0) & ~e->mask[w];
+  bm[nb / 64] &= nb % 64 ? ((uint64_t)1 << (nb % 64)) - 1 : 0; /* the rest are the delta's bits */
+  if ((rc = index_rows(e->base, queries, nq, k, bm, exclude_id, hits, nf))) goto out;
+  for (int q = 0; q < nq; q++) {
+    lk_hit *h = hits + (size_t)q * (size_t)k;
+    int n = 0;
+    for (int j = 0; j < nf[q]; j++) heap_offer(cand, &n, k, h[j]);
+    if (m) lk_index_dots(queries + (size_t)q * (size_t)qd, rows, (int)m, qd, sc);
+    for (size_t j = 0; j < m; j++) heap_offer(cand, &n, k, (lk_hit){ids[j], sc[j]});
+    qsort(cand, (size_t)n, sizeof *cand, by_hit_rank);
+    int keep = n;
+    for (int j = 0; j < k; j++) h[j] = j < keep ? cand[j] : (lk_hit){-1, -INFINITY};
+    if (nfound) nfound[q] = keep;
+  }
+out:
+  free(bm);
+  free(rows);
+  free(ids);
+  free(sc);
+  free(cand);
+  free(nf);
+  return rc;
+}
+
+static void rec_release(live_rec *r) {
+  if (!r || __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+  lk_item_clear(&r->it);
+  free(r->row);
+  free(r);
+}
+
+static void live_free(lk_engine *e) {
+  for (size_t j = 0; j < e->ndelta; j++) rec_release(e->delta[j].r);
+  free(e->delta);
+  free(e->mask);
+  lk_engine *b = e->base;
+  pthread_mutex_destroy(&e->lock);
+  free(e);
+  lk_engine_close(b);
+}
+
+/* A record of change c for engines over root (the search row widened with the item's labels
+ * when the recipe has a label prior, as vector_cb does at load). */
+static int rec_new(const lk_engine *root, const lk_engine_change *c, live_rec **out) {
+  live_rec *r = calloc(1, sizeof *r);
+  if (!r) return LK_ENOMEM;
+  r->refs = 1;
+  r->id = c->id;
+  r->deleted = c->item == NULL;
+  *out = r;
+  if (r->deleted) return 0;
+  if (copy_item(&r->it, c->item)) return LK_ENOMEM;
+  if (!c->vec) return 0;
+  if (!(r->row = malloc(sizeof(float) * (size_t)lk_engine_query_dim(root)))) return LK_ENOMEM;
+  if (!root->prior) {
+    memcpy(r->row, c->vec, sizeof(float) * (size_t)root->dim);
+    return 0;
+  }
+  int cls[LK_PROJ_MAX_HEADS];
+  for (int h = 0; h < lk_prior_nheads(root->prior); h++)
+    cls[h] = root->prior_field[h] >= 0 ? lk_prior_class(root->prior, h, r->it.field[root->prior_field[h]]) : -1;
+  lk_prior_gallery(root->prior, c->vec, root->dim, cls, r->row);
+  return 0;
+}
+
+int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_engine **out, lk_errbuf *err) {
+  lk_engine *root = from->base ? from->base : from;
+  *out = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const lk_engine_change *c = &ch[i];
+    if (c->id < 0 || (i > 0 && c->id <= ch[i - 1].id))
+      return lk_err_set(err, LK_EINVAL, "engine changes: ids must be >= 0, sorted, each once (id %lld)",
+                        (long long)c->id);
+    if (c->item && c->item->id != c->id)
+      return lk_err_set(err, LK_EINVAL, "engine changes: item %lld given for id %lld", (long long)c->item->id,
+                        (long long)c->id);
+    if (!c->item || !c->vec) continue;
+    if (root->dim <= 0)
+      return lk_err_set(err, LK_EUNSUPPORTED, "item %lld: the catalog's first vector needs a full load",
+                        (long long)c->id);
+    if (c->dim != root->dim)
+      return lk_err_set(err, LK_EMISMATCH, "item %lld: a vector of %d floats, the catalog's have %d",
+                        (long long)c->id, c->dim, root->dim);
+    int rc = lk_catalog_vector_check(c->id, c->vec, c->dim, 1, err);
+    if (rc) return rc;
+  }
+  size_t nb = lk_index_size(root->index), words = nb / 64 + 1, nold = from->base ? from->ndelta : 0, cap;
+  if (lk_size_add(nold, n, &cap) || lk_size_add(cap, 1, &cap) || lk_size_mul(cap, sizeof(live_ent), &cap))
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  lk_engine *e = calloc(1, sizeof *e);
+  if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  pthread_mutex_init(&e->lock, NULL);
+  e->refs = 1;
+  e->base = root;
+  __atomic_add_fetch(&root->refs, 1, __ATOMIC_ACQ_REL);
+  e->delta = malloc(cap);
+  e->mask = from->base ? malloc(sizeof *e->mask * words) : calloc(words, sizeof *e->mask);
+  if (!e->delta || !e->mask) {
+    live_free(e);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  if (from->base) memcpy(e->mask, from->mask, sizeof *e->mask * words);
+  /* what a derived engine borrows from its base */
+  e->items = root->items;
+  e->nitems = root->nitems;
+  e->row_item = root->row_item;
+  e->index = root->index;
+  e->ivf = root->ivf;
+  e->prior = root->prior;
+  memcpy(e->prior_field, root->prior_field, sizeof e->prior_field);
+  e->dim = root->dim;
+  e->qdim = root->qdim;
+  e->backend = root->backend;
+  e->garment = root->garment;
+  memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
+  memcpy(e->note, root->note, sizeof e->note);
+  memcpy(e->models_dir, root->models_dir, sizeof e->models_dir);
+  /* the old delta and the changes, merged by id (a change replaces an old entry) */
+  size_t i = 0, c = 0;
+  const live_ent *old = from->base ? from->delta : NULL;
+  while (i < nold || c < n) {
+    if (c < n && (i == nold || ch[c].id <= old[i].r->id)) {
+      live_ent d = {0};
+      if (i < nold && old[i].r->id == ch[c].id) {
+        d = old[i++];
+      } else { /* where the id falls in the base */
+        size_t lo = 0, hi = root->nitems;
+        while (lo < hi) {
+          size_t mid = lo + (hi - lo) / 2;
+          if (root->items[mid].id < ch[c].id) lo = mid + 1;
+          else hi = mid;
+        }
+        d.base_pos = lo;
+        d.in_base = lo < root->nitems && root->items[lo].id == ch[c].id;
+        d.base_row = d.in_base ? lk_index_row(root->index, ch[c].id) : -1;
+        if (d.base_row < 0) d.base_row = -1;
+      }
+      if (!ch[c].item && !d.in_base) { /* a deletion of what the base never had: nothing left */
+        c++;
+        continue;
+      }
+      d.r = NULL; /* (an old entry's record stays the old engine's) */
+      int rc = rec_new(root, &ch[c++], &d.r);
+      if (rc) {
+        rec_release(d.r);
+        live_free(e);
+        return lk_err_set(err, rc, "out of memory");
+      }
+      if (d.base_row >= 0) e->mask[d.base_row / 64] |= 1ull << (d.base_row % 64);
+      e->delta[e->ndelta++] = d;
+    } else {
+      live_ent d = old[i++];
+      __atomic_add_fetch(&d.r->refs, 1, __ATOMIC_ACQ_REL);
+      e->delta[e->ndelta++] = d;
+    }
+  }
+  /* the counts, and where each entry falls among the derived engine's items */
+  size_t hidden = 0, masked = 0, up = 0, upv = 0;
+  for (size_t j = 0; j < e->ndelta; j++) {
+    live_ent *d = &e->delta[j];
+    d->before = d->base_pos - hidden + up;
+    hidden += (size_t)d->in_base;
+    masked += d->base_row >= 0;
+    up += !d->r->deleted;
+    upv += d->r->row != NULL;
+  }
+  e->live_items = root->nitems - hidden + up;
+  e->live_size = nb - masked + upv;
+  *out = e;
+  return 0;
+}
+
+size_t lk_engine_delta(const lk_engine *e) { return e->base ? e->ndelta : 0; }
+
+int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
+  lk_engine_opts o;
+  if (opts) o = *opts; else lk_engine_opts_default(&o);
+  const lk_engine *root = from->base ? from->base : from;
+  *out = NULL;
+  lk_engine *e = calloc(1, sizeof *e);
+  if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  pthread_mutex_init(&e->lock, NULL);
+  e->refs = 1;
+  e->backend = o.backend;
+  e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
+  size_t n = lk_engine_item_count(from), bytes;
+  int rc = lk_recipe_copy(&e->recipe, &root->recipe);
+  if (rc) {
+    rc = lk_err_set(err, rc, "out of memory");
+    goto fail;
+  }
+  memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
+  memcpy(e->note, root->note, sizeof e->note);
+  if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
+  if (lk_size_mul(n + 1, sizeof *e->items, &bytes) || !(e->items = malloc(bytes))) {
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto fail;
+  }
+  e->capitems = n + 1;
+  for (size_t i = 0; i < n && !rc; i++) rc = copy_item(&e->items[e->nitems++], lk_engine_item_at(from, i));
+  for (size_t i = 0; i < n && !rc; i++) {
+    int64_t id = e->items[i].id;
+    const float *v = lk_engine_vector(from, id);
+    if (v) rc = vector_cb(e, id, v, root->dim); /* (its first dim floats: the item's own vector) */
+  }
+  if (rc) {
+    rc = lk_err_set(err, rc, "rebuilding the engine: %s", lk_strerror(rc));
+    goto fail;
+  }
+  if ((rc = finish(e, &o, "the catalog", err))) goto fail;
+  *out = e;
+  return 0;
+fail:
+  lk_engine_close(e);
+  return rc;
+}
+
+int lk_engine_rebase(lk_engine *target, const lk_engine *from, const lk_engine *cur, lk_engine **out,
+                     lk_errbuf *err) {
+  const lk_engine *root = from->base ? from->base : from;
+  *out = NULL;
+  if (cur != from && cur->base != root)
+    return lk_err_set(err, LK_EMISMATCH, "the engine in use was not derived from the one rebuilt");
+  size_t na = from->base ? from->ndelta : 0, nb = cur->base ? cur->ndelta : 0, a = 0, b = 0, n = 0;
+  lk_engine_change *ch = malloc(sizeof *ch * (na + nb + 1));
+  if (!ch) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  while (a < na || b < nb) { /* both sorted; an entry of cur that is not from's is a change */
+    const live_rec *ra = a < na ? from->delta[a].r : NULL, *rb = b < nb ? cur->delta[b].r : NULL;
+    if (ra && (!rb || ra->id < rb->id)) { /* dropped since: a deletion of an id the base lacks */
+      ch[n++] = (lk_engine_change){ra->id, NULL, NULL, 0};
+      a++;
+      continue;
+    }
+    if (ra && ra->id == rb->id) a++;
+    b++;
+    if (rb == ra) continue;
+    ch[n++] = (lk_engine_change){rb->id, rb->deleted ? NULL : &rb->it, rb->row, rb->row ? root->dim : 0};
+  }
+  if (n == 0) { /* nothing since: the target itself */
+    free(ch);
+    __atomic_add_fetch(&target->refs, 1, __ATOMIC_ACQ_REL);
+    *out = target;
+    return 0;
+  }
+  int rc = lk_engine_derive(target, ch, n, out, err);
+  free(ch);
   return rc;
 }

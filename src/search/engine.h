@@ -78,6 +78,8 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *o, lk_engine **out
  * PostgreSQL handle whose snapshot the caller also reads the catalog version from. */
 int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
                            lk_errbuf *err);
+/* Drops the caller's reference: the engine goes with its last one (engines derived from it
+ * hold one each, lk_engine_derive). NULL-safe; may be called from any thread. */
 void lk_engine_close(lk_engine *e); /* NULL-safe */
 
 size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vector) */
@@ -88,15 +90,18 @@ const lk_recipe *lk_engine_recipe(const lk_engine *e);
 const char *lk_engine_recipe_id(const lk_engine *e);
 /* The i-th item in id order, i < lk_engine_item_count (owned by the engine). */
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
-/* The vector index (owned by the engine), for batch work such as evaluation. */
+/* The vector index (owned by the engine), for batch work such as evaluation. For a derived
+ * engine (lk_engine_derive) it is its base's, without the delta: batch work uses full engines. */
 const struct lk_index *lk_engine_index(const lk_engine *e);
 /* How its catalog was opened, when a person should know (lk_catalog_note), or NULL. */
 const char *lk_engine_note(const lk_engine *e);
 /* The index in use: "exact" or "ivf". */
 const char *lk_engine_index_name(const lk_engine *e);
 /* Searches nq query vectors (nq x dim) with the index in use: allow is NULL or a bitmap over
- * the rows of lk_engine_index (bit r = row r may be returned); hits nq*k, nfound nq (may be
- * NULL); as lk_index_search. For batch work such as evaluation. */
+ * lk_engine_rows rows (bit r = row r may be returned): the rows of lk_engine_index, then for a
+ * derived engine one per delta entry; hits nq*k, nfound nq (may be NULL); as lk_index_search.
+ * For batch work such as evaluation. */
+size_t lk_engine_rows(const lk_engine *e);
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
                           const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound);
 /* The label prior (search/prior.h): NULL when the recipe has none or it is off. With a prior
@@ -147,5 +152,40 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
 /* Neighbours of a catalog item (the item itself excluded). LK_ENOTFOUND if no vector. */
 int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
                       int *nfound, lk_errbuf *err);
+
+/* ---------------------------------------------------------------- live changes
+ * A served catalog changes one item at a time (server/follow.c). lk_engine_derive makes a new
+ * engine from an existing one plus some changes, in time proportional to the changes (and a
+ * copy of one bit per vector): the derived engine shares its base's items, index (int8 codes,
+ * IVF), label prior and model by reference, hides the base's rows that were deleted or replaced
+ * (a mask added to every search's allow bitmap, so filtered and IVF searches still give k hits)
+ * and scans the changed items' vectors exactly. Every call above sees base + changes as one
+ * catalog, as a fresh load of it would (lk_engine_index excepted). Deriving from a derived
+ * engine folds the deltas (one sorted array, whose records the two share), so the delta grows
+ * with every change since the base was built: lk_engine_rebuild makes a full engine again.
+ * An engine never changes once made: derive and rebuild read `from` while other threads search
+ * it; `from` may be closed before or after the engines made from it. */
+typedef struct lk_engine_change {
+  int64_t id;
+  const lk_item *item; /* the item as it is now (copied), or NULL: deleted */
+  const float *vec;    /* its vector (dim floats, normalised; copied), or NULL: none */
+  int dim;
+} lk_engine_change;
+/* *out = from with changes ch[0..n) applied (ids sorted, each once). LK_EINVAL for unsorted
+ * changes, LK_ECORRUPT for a vector that is not finite and normalised, LK_EMISMATCH for one of
+ * another dimension, LK_EUNSUPPORTED when the engine has no vectors yet (the first one sets
+ * the dimension: load the catalog). *out: lk_engine_close. */
+int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_engine **out, lk_errbuf *err);
+/* Changed ids a derived engine carries over its base (0 for a full engine). */
+size_t lk_engine_delta(const lk_engine *e);
+/* A full engine of from's items and vectors, built as lk_engine_open would build it from a
+ * catalog holding them (index choice, int8 codes or IVF per o; NULL = defaults); the model is
+ * loaded anew (lazily per o). *out: lk_engine_close. */
+int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *o, lk_engine **out, lk_errbuf *err);
+/* *out = target (typically lk_engine_rebuild(from)) with the changes cur carries that from
+ * does not: cur is from or was derived from it, directly or through other derived engines
+ * (else LK_EMISMATCH). Errors as lk_engine_derive. *out: lk_engine_close. */
+int lk_engine_rebase(lk_engine *target, const lk_engine *from, const lk_engine *cur, lk_engine **out,
+                     lk_errbuf *err);
 
 #endif

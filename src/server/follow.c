@@ -1,12 +1,10 @@
 /* server/follow.c — the served engine and the thread that keeps it current (see follow.h).
- * A rebuild reads only the changed rows; the new engine is made by lk_engine_open_catalog
- * over a read-only in-memory view of "the engine in use, with these changes applied" (a
- * catalog backend of its own, catalog_int.h), without touching the database again.
- * Two steps, so that a change is searchable fast however big the catalog: the follower swaps
- * in a "quick" engine (plain exact scan: no int8 codes or IVF to learn, which takes seconds at
- * 35k products), and once the catalog has been quiet for optimize_after_s an optimiser thread
- * builds the engine exactly as a fresh load would (same index choice and optimisation) from
- * that snapshot and swaps it in, unless newer changes came first. */
+ * A round reads only the changed rows and derives the next engine from the one in use
+ * (lk_engine_derive: the changes in a delta over a shared base, in time proportional to the
+ * changes), so a change is searchable within milliseconds however big the catalog. Once the
+ * delta is large, or the catalog has been quiet for optimize_after_s, an optimiser thread
+ * builds a full engine again (lk_engine_rebuild, the index a fresh load builds) and swaps it
+ * in with the changes that arrived meanwhile applied on top (lk_engine_rebase). */
 #include "server/follow.h"
 
 #include <jansson.h>
@@ -17,16 +15,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "catalog/catalog_int.h"
+#include "catalog/catalog.h"
 #include "server/api.h"
 #include "util/size.h"
 
 struct lk_follow_snap {
   lk_engine *e;
-  char *facets;
+  lk_follow *f;
+  char *facets; /* computed on the first /api/facets of the snapshot; guarded by f->facets_lock */
   size_t facets_len;
   int64_t version;
-  int quick; /* built with the plain scan; an optimised twin is due */
   int refs;  /* requests holding it; guarded by lk_follow.lock */
 };
 
@@ -34,7 +32,6 @@ struct lk_follow {
   char *db;
   lk_engine_opts eo;
   lk_follow_opts o;
-  char *recipe_json;       /* the catalog's recipe, for the views */
   lk_catalog *cat;         /* the follower's read-only handle (NULL while reconnecting) */
   pthread_mutex_t lock;    /* guards cur, refs, status, stop */
   pthread_mutex_t apply;   /* one update at a time (the follower's or lk_follow_sync's); guards have */
@@ -47,7 +44,11 @@ struct lk_follow {
   pthread_t opt_thread;    /* the optimiser (follower thread's own, see optimize_start) */
   int opt_state;           /* 0 idle, 1 running, 2 finished: to be joined; guarded by lock */
   const lk_follow_snap *opt_from;
-  double last_change;      /* clock of the last quick swap */
+  double last_change;      /* clock of the last change applied; guarded by lock */
+  pthread_mutex_t facets_lock; /* guards every snapshot's facets and the three below */
+  char *facets;            /* the last facets computed, reused for FACETS_REUSE_S */
+  size_t facets_len;
+  double facets_at;
   double checked;          /* clock of the last answer from the database */
 };
 
@@ -72,7 +73,7 @@ void lk_follow_opts_default(lk_follow_opts *o) {
   memset(o, 0, sizeof *o);
   o->follow = 1;
   o->poll_s = 5;
-  o->min_interval_s = 0.25;
+  o->min_interval_s = 0;
   o->optimize_after_s = 10;
 }
 
@@ -86,18 +87,14 @@ static void snap_free(lk_follow_snap *s) {
 }
 
 /* A snapshot owning e (freed on failure). */
-static int snap_new(lk_engine *e, int64_t version, lk_follow_snap **out, lk_errbuf *err) {
+static int snap_new(lk_follow *f, lk_engine *e, int64_t version, lk_follow_snap **out, lk_errbuf *err) {
   lk_follow_snap *s = calloc(1, sizeof *s);
-  json_t *fj = NULL;
-  if (!s || lk_api_facets(e, &fj) || !(s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
-    json_decref(fj);
-    free(s);
+  if (!s) {
     lk_engine_close(e);
     return lk_err_set(err, LK_ENOMEM, "out of memory");
   }
-  json_decref(fj);
-  s->facets_len = strlen(s->facets);
   s->e = e;
+  s->f = f;
   s->version = version;
   *out = s;
   return 0;
@@ -121,9 +118,43 @@ void lk_follow_release(lk_follow *f, const lk_follow_snap *cs) {
 }
 
 lk_engine *lk_follow_engine(const lk_follow_snap *s) { return s->e; }
-const char *lk_follow_facets(const lk_follow_snap *s, size_t *len) {
+/* The facets cost a walk over every item (~1 s at 1M): computed on a snapshot's first request,
+ * and one computed less than this long ago serves a newer snapshot too (under a stream of
+ * writes, counts lag by at most this much instead of each write costing a walk). */
+#define FACETS_REUSE_S 1.0
+
+const char *lk_follow_facets(const lk_follow_snap *cs, size_t *len) {
+  static const char oom[] = "{\"error\":\"out of memory\"}";
+  lk_follow_snap *s = (lk_follow_snap *)cs;
+  lk_follow *f = s->f;
+  pthread_mutex_lock(&f->facets_lock);
+  if (!s->facets) {
+    double t = now_s();
+    if (f->facets && t - f->facets_at < FACETS_REUSE_S) {
+      if ((s->facets = strdup(f->facets))) s->facets_len = f->facets_len;
+    } else {
+      json_t *fj = NULL;
+      if (!lk_api_facets(s->e, &fj) && (s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        s->facets_len = strlen(s->facets);
+        char *copy = strdup(s->facets);
+        if (copy) {
+          free(f->facets);
+          f->facets = copy;
+          f->facets_len = s->facets_len;
+          f->facets_at = t;
+        }
+      }
+      json_decref(fj);
+    }
+  }
+  const char *r = s->facets;
   *len = s->facets_len;
-  return s->facets;
+  pthread_mutex_unlock(&f->facets_lock);
+  if (!r) {
+    *len = sizeof oom - 1;
+    return oom;
+  }
+  return r;
 }
 int64_t lk_follow_version(const lk_follow_snap *s) { return s->version; }
 
@@ -258,94 +289,6 @@ static void changes_settle(changes *l) {
   l->n = w;
 }
 
-/* ------------------------------------------------------------------ the view */
-
-/* A read-only catalog: the items and vectors of engine e with changes ch applied. It only
- * answers what lk_engine_open_catalog asks: the recipe, items and vectors in id order. */
-typedef struct view {
-  lk_catalog base;
-  const lk_engine *e;
-  const changes *ch;
-  const char *recipe_json;
-} view;
-
-static int v_none(lk_catalog *c) {
-  return lk_err_set(&c->err, LK_EUNSUPPORTED, "catalog: not available in a follower's view");
-}
-static void v_close(lk_catalog *c) { (void)c; }
-static int v_get_meta(lk_catalog *c, const char *key, char **value) {
-  view *w = (view *)c;
-  if (strcmp(key, "recipe")) return lk_err_set(&c->err, LK_ENOTFOUND, "catalog: no meta key '%s'", key);
-  if (!(*value = strdup(w->recipe_json))) return lk_err_set(&c->err, LK_ENOMEM, "catalog: out of memory");
-  return 0;
-}
-static int v_set_meta(lk_catalog *c, const char *k, const char *v) { return v_none(c); }
-static int v_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx) { return v_none(c); }
-static int v_tx(lk_catalog *c) { return v_none(c); }
-static int v_put_item(lk_catalog *c, const lk_item *it) { return v_none(c); }
-static int v_get_item(lk_catalog *c, int64_t id, lk_item *it) { return v_none(c); }
-static int v_delete_item(lk_catalog *c, int64_t id) { return v_none(c); }
-static int v_put_vector(lk_catalog *c, int64_t id, const float *v, int dim) { return v_none(c); }
-static int v_get_vector(lk_catalog *c, int64_t id, float *v, int cap) { return v_none(c); }
-static int v_counts(lk_catalog *c, int64_t *a, int64_t *b, int64_t *d) { return v_none(c); }
-
-/* Walks the merge of the engine's items and the changes in id order: fn gets each surviving
- * id with its item and vector (NULL when none). */
-typedef int (*merge_fn)(void *ctx, const lk_item *it, const float *v, int dim);
-static int merge(view *w, merge_fn fn, void *ctx) {
-  const lk_engine *e = w->e;
-  size_t ni = lk_engine_item_count(e), i = 0, k = 0;
-  int dim = lk_engine_dim(e);
-  while (i < ni || k < w->ch->n) {
-    const lk_item *it = i < ni ? lk_engine_item_at(e, i) : NULL;
-    const change *c = k < w->ch->n ? &w->ch->c[k] : NULL;
-    int rc = 0;
-    if (c && (!it || c->id <= it->id)) {
-      if (it && c->id == it->id) i++; /* replaced or deleted */
-      k++;
-      if (!c->deleted) rc = fn(ctx, &c->it, c->v, c->dim);
-    } else {
-      i++;
-      rc = fn(ctx, it, lk_engine_vector(e, it->id), dim);
-    }
-    if (rc) return rc;
-  }
-  return 0;
-}
-
-typedef struct cb_pair {
-  lk_item_cb icb;
-  lk_vector_cb vcb;
-  void *ctx;
-} cb_pair;
-
-static int merge_item(void *ctx, const lk_item *it, const float *v, int dim) {
-  cb_pair *p = ctx;
-  return p->icb(p->ctx, it);
-}
-static int merge_vector(void *ctx, const lk_item *it, const float *v, int dim) {
-  cb_pair *p = ctx;
-  return v && dim > 0 ? p->vcb(p->ctx, it->id, v, dim) : 0;
-}
-static int v_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx) {
-  cb_pair p = {cb, NULL, ctx};
-  return merge((view *)c, merge_item, &p);
-}
-static int v_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx) {
-  cb_pair p = {NULL, cb, ctx};
-  return merge((view *)c, merge_vector, &p);
-}
-static int v_check(lk_catalog *c) { return 0; }
-
-static const lk_catalog_ops view_ops = {
-    .name = "follower view", .close = v_close, .get_meta = v_get_meta, .set_meta = v_set_meta,
-    .add_meta = v_set_meta, .foreach_meta = v_foreach_meta, .begin = v_tx, .commit = v_tx,
-    .rollback = v_tx, .put_item = v_put_item, .get_item = v_get_item, .delete_item = v_delete_item,
-    .put_vector = v_put_vector, .get_vector = v_get_vector, .delete_all_vectors = v_tx,
-    .foreach_item = v_foreach_item, .foreach_vector = v_foreach_vector, .counts = v_counts,
-    .check = v_check,
-};
-
 /* ------------------------------------------------------------------ the follower */
 
 /* Sleeps up to s seconds; returns 1 when asked to stop. */
@@ -399,7 +342,7 @@ static int full_reload(lk_follow *f, lk_catalog *cat, const lk_engine *cur, lk_e
     return lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server",
                       lk_engine_recipe_id(e), lk_engine_recipe_id(cur));
   }
-  if ((rc = snap_new(e, v, &s, err))) return rc;
+  if ((rc = snap_new(f, e, v, &s, err))) return rc;
   swap_in(f, s, now_s() - t0);
   f->have = v;
   logf_(f, "follow: catalog re-read whole at version %lld: %zu items (%zu searchable)", (long long)v,
@@ -447,48 +390,63 @@ static int update(lk_follow *f, lk_catalog *cat, lk_errbuf *err) {
   size_t del = 0;
   for (size_t i = 0; i < ch.n; i++) del += ch.c[i].deleted;
   double t0 = now_s();
-  view w = {.base = {.ops = &view_ops}, .e = cur->e, .ch = &ch, .recipe_json = f->recipe_json};
+  lk_engine_change *ec = malloc(sizeof *ec * ch.n);
+  if (!ec) {
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < ch.n; i++)
+    ec[i] = (lk_engine_change){ch.c[i].id, ch.c[i].deleted ? NULL : &ch.c[i].it, ch.c[i].v, ch.c[i].dim};
   lk_engine *e = NULL;
   lk_follow_snap *s = NULL;
-  lk_engine_opts quick = f->eo;
-  quick.plain_scan = 1;
-#ifdef LK_ENGINE_IVF_AUTO_MIN /* an engine with a choice of index: the exact scan, nothing to train */
-  quick.index = LK_ENGINE_INDEX_EXACT;
-#endif
-  if ((rc = lk_engine_open_catalog(&w.base, f->db, &quick, &e, err))) goto out;
-  if ((rc = snap_new(e, v, &s, err))) goto out;
-  s->quick = 1;
+  rc = lk_engine_derive(cur->e, ec, ch.n, &e, err);
+  free(ec);
+  if (rc == LK_EUNSUPPORTED) { /* the catalog's first vector: its dimension is news */
+    rc = full_reload(f, cat, cur->e, err);
+    goto out;
+  }
+  if (rc || (rc = snap_new(f, e, v, &s, err))) goto out;
   double dt = now_s() - t0;
   swap_in(f, s, dt);
   f->have = v;
+  pthread_mutex_lock(&f->lock);
   f->last_change = now_s();
-  logf_(f, "follow: catalog version %lld: %zu items written, %zu deleted; %zu items (%zu searchable), rebuilt in %.0f ms",
-        (long long)v, ch.n - del, del, lk_engine_item_count(e), lk_engine_size(e), dt * 1e3);
+  pthread_mutex_unlock(&f->lock);
+  logf_(f, "follow: catalog version %lld: %zu items written, %zu deleted; %zu items (%zu searchable), "
+        "applied in %.2f ms (%zu changed since the index was built)", (long long)v, ch.n - del, del,
+        lk_engine_item_count(e), lk_engine_size(e), dt * 1e3, lk_engine_delta(e));
 out:
   changes_clear(&ch);
   lk_follow_release(f, cur);
   return rc;
 }
 
-/* The optimiser thread: the engine of snapshot opt_from built as a fresh load would build it. */
+/* The optimiser thread: a full engine of snapshot opt_from's items (the index a fresh load
+ * builds), then, holding the updates off, the changes swapped in since applied on top of it. */
 static void *optimize_main(void *arg) {
   lk_follow *f = arg;
   const lk_follow_snap *from = f->opt_from;
-  changes none = {0};
-  view w = {.base = {.ops = &view_ops}, .e = from->e, .ch = &none, .recipe_json = f->recipe_json};
-  lk_engine *e = NULL;
+  lk_engine *e = NULL, *ne = NULL;
   lk_follow_snap *s = NULL;
   lk_errbuf err = {0};
   double t0 = now_s();
-  int rc = lk_engine_open_catalog(&w.base, f->db, &f->eo, &e, &err);
-  if (!rc) rc = snap_new(e, from->version, &s, &err);
-  if (rc) {
-    logf_(f, "follow: optimising the index: %s (the plain scan goes on serving)", lk_err_msg(&err));
-  } else {
-    if (swap_in_if(f, s, -1, from)) /* unless newer changes were swapped in meanwhile */
-      logf_(f, "follow: catalog version %lld: index optimised in %.0f ms", (long long)from->version,
-            (now_s() - t0) * 1e3);
+  int rc = lk_engine_rebuild(from->e, &f->eo, &e, &err);
+  if (!rc) {
+    pthread_mutex_lock(&f->apply);
+    const lk_follow_snap *cur = lk_follow_acquire(f);
+    rc = lk_engine_rebase(e, from->e, cur->e, &ne, &err);
+    if (!rc && !(rc = snap_new(f, ne, cur->version, &s, &err))) swap_in_if(f, s, -1, cur);
+    if (!rc)
+      logf_(f, "follow: catalog version %lld: index optimised in %.0f ms (%zu items, %zu changed meanwhile)",
+            (long long)cur->version, (now_s() - t0) * 1e3, lk_engine_item_count(ne), lk_engine_delta(ne));
+    lk_follow_release(f, cur);
+    pthread_mutex_unlock(&f->apply);
+    lk_engine_close(e);
   }
+  if (rc == LK_EMISMATCH)
+    logf_(f, "follow: the optimised index was dropped: the catalog was re-read whole meanwhile");
+  else if (rc)
+    logf_(f, "follow: optimising the index: %s (the engine in use goes on serving)", lk_err_msg(&err));
   lk_follow_release(f, from);
   pthread_mutex_lock(&f->lock);
   f->opt_state = 2;
@@ -496,11 +454,20 @@ static void *optimize_main(void *arg) {
   return NULL;
 }
 
-/* Joins a finished optimiser; starts one when the engine in use is quick and the catalog has
- * been quiet for optimize_after_s. Follower thread only. */
+/* Changes a derived engine may carry before the optimiser runs without waiting for quiet:
+ * 2 % of the items, within [OPT_DELTA_MIN, OPT_DELTA_MAX] (the delta is scanned exactly by
+ * every search, docs/PERFORMANCE.md "Live updates"). */
+#define OPT_DELTA_MIN 256
+#define OPT_DELTA_MAX 20000
+
+/* Joins a finished optimiser; starts one when the engine in use carries changes and the catalog
+ * has been quiet for optimize_after_s, or the changes are many. Follower thread only. */
 static void optimize_tend(lk_follow *f) {
   pthread_mutex_lock(&f->lock);
-  int state = f->opt_state, due = f->cur->quick && now_s() - f->last_change >= f->o.optimize_after_s;
+  size_t d = lk_engine_delta(f->cur->e), big = lk_engine_item_count(f->cur->e) / 50;
+  if (big < OPT_DELTA_MIN) big = OPT_DELTA_MIN;
+  if (big > OPT_DELTA_MAX) big = OPT_DELTA_MAX;
+  int state = f->opt_state, due = d > 0 && (now_s() - f->last_change >= f->o.optimize_after_s || d >= big);
   pthread_mutex_unlock(&f->lock);
   if (state == 2) {
     pthread_join(f->opt_thread, NULL);
@@ -547,13 +514,9 @@ static void *follow_main(void *arg) {
     optimize_tend(f);
     double t = now_s();
     if (w == 0 && t - last_look < f->o.poll_s) continue;
-    /* under a stream of commits: at most one rebuild per min_interval_s, and rebuilding at
-     * most a third of the time (a big catalog's rebuild takes a while) */
-    double gap = f->o.min_interval_s, build_s;
-    pthread_mutex_lock(&f->lock);
-    build_s = f->st.last_build_s;
-    pthread_mutex_unlock(&f->lock);
-    if (gap < 2 * build_s) gap = 2 * build_s;
+    /* under a stream of commits: at most one round per min_interval_s (a round costs what its
+     * changes cost, so by default none is waited for) */
+    double gap = f->o.min_interval_s;
     if (t - last_build < gap && nap(f, gap - (t - last_build))) break;
     last_look = now_s();
     pthread_mutex_lock(&f->apply);
@@ -590,6 +553,7 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
   if (!f) return lk_err_set(err, LK_ENOMEM, "out of memory");
   pthread_mutex_init(&f->lock, NULL);
   pthread_mutex_init(&f->apply, NULL);
+  pthread_mutex_init(&f->facets_lock, NULL);
   pthread_cond_init(&f->wake, NULL);
   if (eo) f->eo = *eo;
   else lk_engine_opts_default(&f->eo);
@@ -614,15 +578,7 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
   rc = lk_engine_open_catalog(f->cat, db, &f->eo, &e, err);
   if (snap) lk_catalog_rollback(f->cat);
   if (rc) goto fail;
-  if (versioned && f->o.follow) {
-    rc = lk_catalog_get_meta(f->cat, "recipe", &f->recipe_json);
-    if (rc) {
-      lk_err_set(err, rc, "%s", lk_catalog_errmsg(f->cat));
-      lk_engine_close(e);
-      goto fail;
-    }
-  }
-  if ((rc = snap_new(e, v, &f->cur, err))) goto fail;
+  if ((rc = snap_new(f, e, v, &f->cur, err))) goto fail;
   f->st.version = f->have = v;
   if (!versioned || !f->o.follow) { /* nothing to follow: the handle is not needed any more */
     lk_catalog_close(f->cat);
@@ -661,8 +617,9 @@ void lk_follow_close(lk_follow *f) {
   snap_free(f->cur);
   pthread_cond_destroy(&f->wake);
   pthread_mutex_destroy(&f->apply);
+  pthread_mutex_destroy(&f->facets_lock);
   pthread_mutex_destroy(&f->lock);
-  free(f->recipe_json);
+  free(f->facets);
   free(f->db);
   free(f);
 }

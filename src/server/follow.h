@@ -2,9 +2,11 @@
  * catalog with a change sequence (SQLite and PostgreSQL, catalog.h "Change following"), runs a
  * thread that waits for commits (PostgreSQL's LISTEN/NOTIFY, a SQLite file's version looked at
  * every 50 ms; a periodic check as a fallback), reads the items
- * changed and deleted since the version it holds, builds a new engine from the one in use plus
- * those changes (no full reload from the database) and swaps it in: at once with a plain-scan
- * index, then, once the catalog is quiet, with the index a fresh load builds. A request holds the
+ * changed and deleted since the version it holds, derives a new engine from the one in use plus
+ * those changes (lk_engine_derive: milliseconds, however big the catalog) and swaps it in; once
+ * the changes carried are many (2 % of the items, at most 20,000) or the catalog is quiet, a
+ * full engine is rebuilt in a thread of its own, the changes that came meanwhile applied on top
+ * of it, and swapped in. A request holds the
  * snapshot it started with (acquire/release), so a swap never pulls an engine from under a
  * search; the old engine is freed by its last user. A lost connection is retried every second
  * while the last engine goes on serving; /health tells (lk_follow_status). */
@@ -23,11 +25,12 @@ typedef struct lk_follow_snap lk_follow_snap; /* one engine and what goes with i
 typedef struct lk_follow_opts {
   int follow;           /* 1 (default): follow a catalog that has a change sequence; 0: load once */
   double poll_s;        /* look for changes at least this often without a notification (default 5) */
-  double min_interval_s;/* under a stream of commits, at most one rebuild per this (default
-                           0.25 s), nor sooner than twice the last rebuild's time after it */
-  double optimize_after_s; /* a change is applied at once with a plain-scan index; after this
-                           many quiet seconds the index is rebuilt as a fresh load would build it
-                           (int8 codes or IVF) in a thread of its own (default 10) */
+  double min_interval_s;/* under a stream of commits, at most one round per this (default 0: a
+                           round costs what its changes cost) */
+  double optimize_after_s; /* a change is applied at once as a delta over the engine in use;
+                           after this many quiet seconds (or once the delta is large) the engine
+                           is rebuilt whole as a fresh load would build it, in a thread of its
+                           own (default 10) */
   /* One line per update or problem (no newline); NULL = silent. Called from the follower. */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
@@ -45,7 +48,8 @@ void lk_follow_close(lk_follow *f);
 const lk_follow_snap *lk_follow_acquire(lk_follow *f);
 void lk_follow_release(lk_follow *f, const lk_follow_snap *s);
 lk_engine *lk_follow_engine(const lk_follow_snap *s);
-/* GET /api/facets's body for this engine (lk_api_facets, computed once per snapshot). */
+/* GET /api/facets's body for this engine (lk_api_facets, computed on the snapshot's first
+ * request; one computed less than a second before, for an older snapshot, is reused). */
 const char *lk_follow_facets(const lk_follow_snap *s, size_t *len);
 /* The catalog version the snapshot was built from; -1 for a catalog without versions. */
 int64_t lk_follow_version(const lk_follow_snap *s);
@@ -62,7 +66,7 @@ typedef struct lk_follow_status {
   int64_t version;      /* version of the engine in use (-1: a catalog without versions) */
   long updates;         /* engines swapped in since the start */
   double since_check_s; /* seconds since the database last answered the follower */
-  double last_build_s;  /* seconds the last rebuild took */
+  double last_build_s;  /* seconds the last update took (deriving the engine, or a reload) */
   char error[256];      /* the current problem ("" when following fine) */
 } lk_follow_status;
 void lk_follow_get_status(lk_follow *f, lk_follow_status *st);
