@@ -148,6 +148,29 @@ void lk_item_clear(lk_item *it) {
   memset(it, 0, sizeof *it);
 }
 
+static char *dup_or_null(const char *s, int *bad) {
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) *bad = 1;
+  return d;
+}
+
+int lk_item_copy(lk_item *dst, const lk_item *src) {
+  int bad = 0;
+  memset(dst, 0, sizeof *dst);
+  dst->id = src->id;
+  dst->size = src->size;
+  dst->mtime = src->mtime;
+  dst->path = dup_or_null(src->path, &bad);
+  dst->hash = dup_or_null(src->hash, &bad);
+  for (int i = 0; i < LK_NFIELDS; i++) dst->field[i] = dup_or_null(src->field[i], &bad);
+  dst->extra = dup_or_null(src->extra, &bad);
+  dst->status = dup_or_null(src->status, &bad);
+  dst->error = dup_or_null(src->error, &bad);
+  dst->source = dup_or_null(src->source, &bad);
+  return bad ? LK_ENOMEM : 0;
+}
+
 int lk_catalog_delete_item(lk_catalog *c, int64_t id) {
   return c ? c->ops->delete_item(c, id) : LK_EINVAL;
 }

@@ -97,6 +97,9 @@ int lk_catalog_put_item(lk_catalog *c, const lk_item *it);
 /* Fetches one item; *it filled with malloc'd strings (lk_item_clear frees). LK_ENOTFOUND. */
 int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it);
 void lk_item_clear(lk_item *it);
+/* A deep copy of src (every string, source included) into dst. LK_ENOMEM when a string could
+ * not be copied: what was copied is dst's all the same (lk_item_clear frees it). */
+int lk_item_copy(lk_item *dst, const lk_item *src);
 int lk_catalog_delete_item(lk_catalog *c, int64_t id); /* item + vector */
 /* Every vector written or read is checked to be finite (LK_EINVAL on put, LK_ECORRUPT on
  * read, the message naming the item); readers that score (search/engine.c) and `check` also

@@ -161,26 +161,6 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
 }
 
-static char *dupz(const char *s) { return s ? strdup(s) : NULL; }
-
-static int copy_item(lk_item *dst, const lk_item *src) {
-  memset(dst, 0, sizeof *dst);
-  dst->id = src->id;
-  dst->size = src->size;
-  dst->mtime = src->mtime;
-  dst->path = dupz(src->path);
-  dst->hash = dupz(src->hash);
-  dst->extra = dupz(src->extra);
-  dst->status = dupz(src->status);
-  dst->error = dupz(src->error);
-  int bad = (src->path && !dst->path) || (src->hash && !dst->hash) || (src->extra && !dst->extra) ||
-            (src->status && !dst->status) || (src->error && !dst->error);
-  for (int i = 0; i < LK_NFIELDS; i++) {
-    dst->field[i] = dupz(src->field[i]);
-    bad |= src->field[i] && !dst->field[i];
-  }
-  return bad ? LK_ENOMEM : 0; /* (what was copied is dst's: lk_item_clear) */
-}
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
@@ -192,7 +172,7 @@ static int item_cb(void *ctx, const lk_item *it) {
     e->items = p;
     e->capitems = nc;
   }
-  return copy_item(&e->items[e->nitems++], it);
+  return lk_item_copy(&e->items[e->nitems++], it);
 }
 
 static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
@@ -783,7 +763,7 @@ static int rec_new(const lk_engine *root, const lk_engine_change *c, live_rec **
   r->deleted = c->item == NULL;
   *out = r;
   if (r->deleted) return 0;
-  if (copy_item(&r->it, c->item)) return LK_ENOMEM;
+  if (lk_item_copy(&r->it, c->item)) return LK_ENOMEM;
   if (!c->vec) return 0;
   if (!(r->row = malloc(sizeof(float) * (size_t)lk_engine_query_dim(root)))) return LK_ENOMEM;
   if (!root->prior) {
@@ -932,7 +912,7 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
     goto fail;
   }
   e->capitems = n + 1;
-  for (size_t i = 0; i < n && !rc; i++) rc = copy_item(&e->items[e->nitems++], lk_engine_item_at(from, i));
+  for (size_t i = 0; i < n && !rc; i++) rc = lk_item_copy(&e->items[e->nitems++], lk_engine_item_at(from, i));
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id = e->items[i].id;
     const float *v = lk_engine_vector(from, id);

@@ -222,13 +222,6 @@ static void changes_clear(changes *l) {
   memset(l, 0, sizeof *l);
 }
 
-static char *dupz(const char *s, int *bad) {
-  if (!s) return NULL;
-  char *d = strdup(s);
-  if (!d) *bad = 1;
-  return d;
-}
-
 static int change_cb(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
   changes *l = ctx;
   if (v && dim > 0 && lk_catalog_vector_check(id, v, dim, 1, NULL)) return LK_ECORRUPT; /* searched: normalised */
@@ -246,19 +239,7 @@ static int change_cb(void *ctx, int64_t id, const lk_item *it, const float *v, i
   c->seq = l->n;
   c->deleted = it == NULL;
   l->n++; /* from here on changes_clear frees what is filled */
-  if (it) {
-    int bad = 0;
-    c->it.id = it->id;
-    c->it.size = it->size;
-    c->it.mtime = it->mtime;
-    c->it.path = dupz(it->path, &bad);
-    c->it.hash = dupz(it->hash, &bad);
-    for (int i = 0; i < LK_NFIELDS; i++) c->it.field[i] = dupz(it->field[i], &bad);
-    c->it.extra = dupz(it->extra, &bad);
-    c->it.status = dupz(it->status, &bad);
-    c->it.error = dupz(it->error, &bad);
-    if (bad) return LK_ENOMEM;
-  }
+  if (it && lk_item_copy(&c->it, it)) return LK_ENOMEM;
   if (v && dim > 0) {
     if (!(c->v = malloc(sizeof(float) * (size_t)dim))) return LK_ENOMEM;
     memcpy(c->v, v, sizeof(float) * (size_t)dim);
