@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "cli/cli.h"
+#include "cli/dups.h"
 #include "cli/export.h"
 #include "cli/keys.h"
 #include "cli/map.h"
@@ -48,6 +49,7 @@ static const char *USAGE =
     "                                                         jsonl, npy\n"
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
     "  keys add|list|revoke --db catalog.db [--role R]        API keys for serve --require-key\n"
+    "  dups --db catalog.db [--threshold T] [--json]          groups of near-duplicate items\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -955,6 +957,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);
+  if (!strcmp(cmd, "dups")) return lk_cli_dups(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

@@ -10,26 +10,8 @@
 #include "catalog/catalog.h"
 #include "embed/embed.h"
 #include "image/image.h"
+#include "search/filter.h"
 #include "lookalike.h"
-
-#define LK_FILTER_MAX 32
-
-/* Conditions "field=value": equal fields are OR-ed, different fields AND-ed; values compare
- * case-insensitively. Fields are the styles.csv columns (lk_catalog_fields). */
-typedef struct lk_filter {
-  int n;
-  struct {
-    int field;        /* index into lk_catalog_fields */
-    char value[128];
-  } cond[LK_FILTER_MAX];
-} lk_filter;
-
-/* Parses "field=value" and appends it. LK_EINVAL for unknown fields or bad syntax. */
-int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err);
-/* Appends (field name, value). */
-int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err);
-/* Field index of a name (case-insensitive), or -1. */
-int lk_filter_field(const char *name);
 
 typedef struct lk_engine lk_engine;
 
