@@ -18,9 +18,10 @@
 static const char *HELP =
     "usage: lookalike dups --db catalog.db [--threshold T] [--json] [--limit N]\n\n"
     "Lists groups of near-duplicate items: the same photo bytes (content hash), or photos\n"
-    "whose vectors have a cosine >= T (near-identical: re-encoded, resized, re-listed), joined\n"
-    "transitively. Largest groups first; each member with its similarity to the group's first\n"
-    "(lowest) id. Searches every item's nearest neighbours: about 25 s for 35,000 items on 2 cores.\n\n"
+    "whose vectors have a cosine >= T and the same baseColour (near-identical: re-encoded,\n"
+    "resized, re-listed). Each group: the lowest id, then the items near-identical to it (no\n"
+    "chains). Largest groups first, each member with its similarity to the first.\n"
+    "Searches every item's nearest neighbours: about 25 s for 35,000 items on 2 cores.\n\n"
     "  --db FILE          the catalog\n"
     "  --threshold T      cosine from which two photos are near-identical (default 0.97,\n"
     "                     measured on the fashion catalog: docs/API.md \"Collapsing results\")\n"

@@ -1,6 +1,6 @@
 /* search/collapse.c — collapsing a search's hits into duplicate or colour-variant groups inside
  * the search (more candidates fetched until k groups come out), and the catalog's
- * near-duplicate groups by batch search and union-find (see collapse.h). */
+ * near-duplicate groups by batch search (see collapse.h). */
 #include "search/collapse.h"
 
 #include <ctype.h>
@@ -224,18 +224,13 @@ json_t *lk_collapse_hits_json(const lk_engine *e, const lk_group *groups, int n,
 
 #define DUPS_BATCH 256
 
-static size_t uf_find(size_t *parent, size_t x) {
-  while (parent[x] != x) {
-    parent[x] = parent[parent[x]];
-    x = parent[x];
-  }
-  return x;
-}
-
-static void uf_join(size_t *parent, size_t a, size_t b) {
-  a = uf_find(parent, a);
-  b = uf_find(parent, b);
-  if (a != b) parent[a < b ? b : a] = a < b ? a : b; /* the smallest position is the root */
+/* Puts x and every item with its photo (the cycle same[]) not yet in a group into leader L's. */
+static void join(size_t *leader, const size_t *same, size_t x, size_t L) {
+  size_t y = x;
+  do {
+    if (leader[y] == SIZE_MAX) leader[y] = L;
+    y = same[y];
+  } while (y != x);
 }
 
 /* A searchable item's photo hash and its position, sorted to find the same photos. */
@@ -276,13 +271,14 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
   size_t nitems = lk_engine_item_count(e), n = 0, bytes;
   int qd = lk_engine_query_dim(e), k = neighbours + 1, rc = 0;
   int64_t *ids = NULL;
-  size_t *parent = NULL, *size = NULL;
+  size_t *leader = NULL, *size = NULL, *same = NULL, *near = NULL, nbytes;
   hash_pos *hp = NULL;
   float *q = NULL;
   lk_hit *hits = NULL;
   int *nfound = NULL;
   if (lk_size_mul(nitems + 1, sizeof(size_t), &bytes) || !(ids = malloc(sizeof *ids * (nitems + 1))) ||
-      !(parent = malloc(bytes)) || !(size = malloc(bytes)) || !(hp = malloc(sizeof *hp * (nitems + 1))) ||
+      !(leader = malloc(bytes)) || !(size = malloc(bytes)) || !(same = malloc(bytes)) ||
+      lk_size_mul3(nitems + 1, (size_t)neighbours, sizeof(size_t), &nbytes) || !(near = malloc(nbytes)) || !(hp = malloc(sizeof *hp * (nitems + 1))) ||
       !(q = malloc(sizeof *q * (size_t)DUPS_BATCH * (size_t)(qd > 0 ? qd : 1))) ||
       !(hits = malloc(sizeof *hits * (size_t)DUPS_BATCH * (size_t)k)) || !(nfound = malloc(sizeof *nfound * DUPS_BATCH))) {
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
@@ -294,13 +290,16 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
   }
   for (size_t i = 0; i < n; i++) {
     const lk_item *it = lk_engine_item(e, ids[i]);
-    parent[i] = i;
+    leader[i] = SIZE_MAX;
+    same[i] = i;
     hp[i] = (hash_pos){it->hash ? it->hash : "", i};
   }
-  /* the same photo bytes */
+  /* the same photo bytes: each run of equal hashes becomes a cycle in same[] */
   qsort(hp, n, sizeof *hp, by_hash);
-  for (size_t i = 1; i < n; i++)
-    if (hp[i].hash[0] && !strcmp(hp[i - 1].hash, hp[i].hash)) uf_join(parent, hp[i - 1].pos, hp[i].pos);
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && hp[i].hash[0] && !strcmp(hp[i].hash, hp[j].hash); j++) same[hp[j - 1].pos] = hp[j].pos;
+    same[hp[j - 1].pos] = hp[i].pos;
+  }
   /* near-identical vectors: each one's nearest neighbours */
   for (size_t r0 = 0; r0 < n; r0 += DUPS_BATCH) {
     int nb = (int)(n - r0 < DUPS_BATCH ? n - r0 : DUPS_BATCH);
@@ -311,11 +310,13 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
     }
     for (int i = 0; i < nb; i++) {
       int64_t self = ids[r0 + (size_t)i];
-      for (int j = 0; j < nfound[i]; j++) {
+      size_t *mine = near + (r0 + (size_t)i) * (size_t)neighbours, got = 0;
+      for (int j = 0; j < neighbours; j++) mine[j] = SIZE_MAX;
+      for (int j = 0; j < nfound[i] && got < (size_t)neighbours; j++) {
         int64_t other = hits[(size_t)i * (size_t)k + (size_t)j].id;
         if (other == self || !near_identical(e, lk_engine_item(e, self), lk_engine_item(e, other), threshold)) continue;
         int64_t *pos = bsearch(&other, ids, n, sizeof *ids, by_id);
-        if (pos) uf_join(parent, r0 + (size_t)i, (size_t)(pos - ids));
+        if (pos) mine[got++] = (size_t)(pos - ids);
       }
     }
     if (progress && progress(ctx, r0 + (size_t)nb, n)) {
@@ -323,12 +324,22 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
       goto out;
     }
   }
-  /* groups of two or more: sizes at the roots (a group's smallest position, so its lowest id) */
+  /* groups without chains (black wallets all look alike): in id order, an item not yet in a
+   * group leads one, with its photo's twins and its near-identical neighbours (each with its
+   * twins), so every member is near-identical to the first, its lowest id */
+  for (size_t i = 0; i < n; i++) {
+    if (leader[i] != SIZE_MAX) continue;
+    join(leader, same, i, i);
+    for (int j = 0; j < neighbours; j++) {
+      size_t o = near[i * (size_t)neighbours + (size_t)j];
+      if (o != SIZE_MAX && leader[o] == SIZE_MAX) join(leader, same, o, i);
+    }
+  }
   size_t ng = 0, nm = 0;
   for (size_t i = 0; i < n; i++) size[i] = 0;
-  for (size_t i = 0; i < n; i++) size[uf_find(parent, i)]++;
+  for (size_t i = 0; i < n; i++) size[leader[i]]++;
   for (size_t i = 0; i < n; i++)
-    if (parent[i] == i && size[i] > 1) ng++, nm += size[i];
+    if (leader[i] == i && size[i] > 1) ng++, nm += size[i];
   if (!(out->groups = calloc(ng + 1, sizeof *out->groups)) || !(out->members = calloc(nm + 1, sizeof *out->members))) {
     lk_dups_free(out);
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
@@ -336,8 +347,8 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
   }
   size_t g = 0, at = 0;
   for (size_t i = 0; i < n; i++) { /* size[root] becomes the root's group number; roots ascend */
-    if (parent[i] != i || size[i] < 2) {
-      if (parent[i] == i) size[i] = SIZE_MAX;
+    if (leader[i] != i || size[i] < 2) {
+      if (leader[i] == i) size[i] = SIZE_MAX;
       continue;
     }
     out->groups[g] = (lk_dup_group){at, 0, 1.0f};
@@ -345,7 +356,7 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
     size[i] = g++;
   }
   for (size_t i = 0; i < n; i++) { /* in id order: the root, the first member, comes first */
-    size_t r = uf_find(parent, i);
+    size_t r = leader[i];
     if (size[r] == SIZE_MAX) continue;
     lk_dup_group *dg = &out->groups[size[r]];
     lk_dup_member *m = &out->members[dg->first + dg->n++];
@@ -359,7 +370,9 @@ int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_pr
   out->nmembers = nm;
 out:
   free(ids);
-  free(parent);
+  free(leader);
+  free(same);
+  free(near);
   free(size);
   free(hp);
   free(q);

@@ -15,8 +15,9 @@ enum lk_collapse_mode { LK_COLLAPSE_NONE = 0, LK_COLLAPSE_DUPLICATES, LK_COLLAPS
 /* "none", "duplicates" or "variants" -> enum lk_collapse_mode; LK_EINVAL otherwise. */
 int lk_collapse_parse(const char *s, int *mode);
 
-/* Two photos are near-identical from this cosine of their catalog vectors (the default
- * recipe; measured on the fashion catalog: docs/API.md "Collapsing results"). */
+/* Two photos are near-identical from this cosine of their catalog vectors, when their
+ * baseColour is the same too (the default recipe; measured on the fashion catalog:
+ * docs/API.md "Collapsing results"). */
 #define LK_COLLAPSE_DUP_COS 0.97f
 /* Members listed under one hit; more are counted (lk_group.n) but not listed. */
 #define LK_COLLAPSE_MAX_MEMBERS 32
@@ -83,9 +84,12 @@ typedef struct lk_dups {
 /* Called after each batch of searched items (done of total); nonzero stops with LK_EINTR. */
 typedef int (*lk_dups_progress)(void *ctx, size_t done, size_t total);
 
-/* The catalog's near-duplicate groups: items with the same photo hash or whose vectors have a
- * cosine >= threshold, joined transitively, found by searching every vector's `neighbours`
- * nearest (lk_engine_search_rows, in batches). *out: lk_dups_free. */
+/* The catalog's near-duplicate groups: items with the same photo hash, or whose vectors have a
+ * cosine >= threshold and the same baseColour (where both have one), found by searching every
+ * vector's `neighbours` nearest (lk_engine_search_rows, in batches). No chains: in id order, an
+ * item not yet grouped leads a group of its own twins and near-identical neighbours (with
+ * their twins), so each member is near-identical to the group's first (lowest) id.
+ * *out: lk_dups_free. */
 int lk_dups_find(const lk_engine *e, float threshold, int neighbours, lk_dups_progress progress, void *ctx,
                  lk_dups *out, lk_errbuf *err);
 void lk_dups_free(lk_dups *d); /* NULL-safe; zeroes it */
