@@ -181,13 +181,16 @@ static void test_collapse_duplicates(void **state) {
   assert_int_equal(lk_engine_search_vector(f->e, f->vec[1], NULL, 8, -1, h, &n, &eb), 0);
   assert_int_equal(lk_collapse_search_vector(f->e, f->vec[1], NULL, 8, LK_COLLAPSE_NONE, g, &n, &eb), 0);
   for (int i = 0; i < n; i++) assert_int_equal(g[i].hit.id, h[i].id);
-  /* similar() of the copy: the item itself excluded, the others folded */
-  assert_int_equal(lk_collapse_similar(f->e, DUP_SAME, NULL, 3, LK_COLLAPSE_DUPLICATES, g, &n, &eb), 0);
+  /* similar() of the copy: the item itself excluded, its duplicates folded into it, not hits */
+  lk_group self;
+  assert_int_equal(lk_collapse_similar(f->e, DUP_SAME, NULL, 3, LK_COLLAPSE_DUPLICATES, &self, g, &n, &eb), 0);
   assert_int_equal(n, 3);
-  assert_int_equal(g[0].hit.id, 1);
-  assert_int_equal(g[0].n, 1);
-  assert_int_equal(g[0].member[0], DUP_NEAR);
-  assert_int_equal(lk_collapse_similar(f->e, 999999, NULL, 3, LK_COLLAPSE_DUPLICATES, g, &n, &eb), LK_ENOTFOUND);
+  assert_int_equal(self.hit.id, DUP_SAME);
+  assert_int_equal(self.n, 2);
+  assert_int_equal(self.member[0], 1);
+  assert_int_equal(self.member[1], DUP_NEAR);
+  for (int i = 0; i < n; i++) assert_true(g[i].hit.id != 1 && g[i].hit.id != DUP_NEAR && g[i].hit.id != DUP_SAME);
+  assert_int_equal(lk_collapse_similar(f->e, 999999, NULL, 3, LK_COLLAPSE_DUPLICATES, NULL, g, &n, &eb), LK_ENOTFOUND);
   /* the JSON shape */
   assert_int_equal(lk_collapse_search_vector(f->e, f->vec[1], NULL, 2, LK_COLLAPSE_DUPLICATES, g, &n, &eb), 0);
   json_t *j = lk_collapse_hits_json(f->e, g, n, LK_COLLAPSE_DUPLICATES);

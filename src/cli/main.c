@@ -434,6 +434,18 @@ static void print_hits(const lk_engine *e, const lk_hit *hits, int n) {
   }
 }
 
+/* "duplicates: 12 13" or "variants: 12 (Red) 13 (Blue)", ending the line. */
+static void print_members(const lk_engine *e, const lk_group *g, int mode) {
+  printf("%s:", mode == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants");
+  for (int j = 0; j < g->n && j < LK_COLLAPSE_MAX_MEMBERS; j++) {
+    const lk_item *v = lk_engine_item(e, g->member[j]);
+    if (mode == LK_COLLAPSE_DUPLICATES) printf(" %lld", (long long)g->member[j]);
+    else printf(" %lld (%s)", (long long)g->member[j], v && v->field[4] ? v->field[4] : "-");
+  }
+  if (g->n > LK_COLLAPSE_MAX_MEMBERS) printf(" ... %d in all", g->n);
+  printf("\n");
+}
+
 /* Collapsed results: the hits, each followed by what was folded under it. */
 static void print_groups(const lk_engine *e, const lk_group *g, int n, int mode) {
   printf("%4s  %-8s %-6s  %-18s %-12s %s\n", "rank", "id", "score", "articleType", "colour", "name");
@@ -443,14 +455,8 @@ static void print_groups(const lk_engine *e, const lk_group *g, int n, int mode)
            it && it->field[3] ? it->field[3] : "-", it && it->field[4] ? it->field[4] : "-",
            it && it->field[8] ? it->field[8] : "-");
     if (!g[i].n) continue;
-    printf("      %s:", mode == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants");
-    for (int j = 0; j < g[i].n && j < LK_COLLAPSE_MAX_MEMBERS; j++) {
-      const lk_item *v = lk_engine_item(e, g[i].member[j]);
-      if (mode == LK_COLLAPSE_DUPLICATES) printf(" %lld", (long long)g[i].member[j]);
-      else printf(" %lld (%s)", (long long)g[i].member[j], v && v->field[4] ? v->field[4] : "-");
-    }
-    if (g[i].n > LK_COLLAPSE_MAX_MEMBERS) printf(" ... %d in all", g[i].n);
-    printf("\n");
+    printf("      ");
+    print_members(e, &g[i], mode);
   }
 }
 
@@ -483,7 +489,7 @@ static int collapse_photo(lk_engine *e, const lk_image *img, const query_opts *q
     lk_image_free(&g);
   }
   photo_fetch p = {e, img, vec, q};
-  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, groups, n, err);
+  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, NULL, groups, n, err);
   free(vec);
   return rc;
 }
@@ -539,7 +545,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
-  lk_group *groups = q.collapse ? calloc((size_t)q.k, sizeof *groups) : NULL;
+  lk_group *groups = q.collapse ? calloc((size_t)q.k, sizeof *groups) : NULL, self = {0};
   int n = 0;
   double t0 = lk_cli_now(), t_load = 0, t_query = 0;
   if (!hits || (q.collapse && !groups)) {
@@ -558,7 +564,7 @@ static int run_query(int is_similar, int argc, char **argv) {
                       (long long)INT64_MAX);
       goto out;
     }
-    if (q.collapse) rc = lk_collapse_similar(e, id, &q.filter, q.k, q.collapse, groups, &n, &eb);
+    if (q.collapse) rc = lk_collapse_similar(e, id, &q.filter, q.k, q.collapse, &self, groups, &n, &eb);
     else rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
   } else {
     lk_image img = {0}, crop = {0};
@@ -580,6 +586,9 @@ static int run_query(int is_similar, int argc, char **argv) {
   if (q.json) {
     json_t *j = q.collapse ? lk_collapse_hits_json(e, groups, n, q.collapse) : lk_results_hits_json(e, hits, n);
     if (q.collapse) json_object_set_new(j, "collapse", json_string(q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants"));
+    if (q.collapse && is_similar) /* the item's own duplicates / other colours, as the API gives them */
+      json_object_set_new(j, q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants",
+                          lk_collapse_members_json(e, &self, q.collapse));
     json_object_set_new(j, "k", json_integer(q.k));
     json_object_set_new(j, "count", json_integer(n));
     json_object_set_new(j, "catalog_size", json_integer((json_int_t)lk_engine_size(e)));
@@ -588,6 +597,10 @@ static int run_query(int is_similar, int argc, char **argv) {
     print_json(j);
     json_decref(j);
   } else {
+    if (q.collapse && is_similar && self.n) { /* the item's own group first */
+      printf("item %s itself: ", arg);
+      print_members(e, &self, q.collapse);
+    }
     if (q.collapse) print_groups(e, groups, n, q.collapse);
     else print_hits(e, hits, n);
     fprintf(stderr, "%d results from %zu items in %.1f ms (catalog load %.0f ms)\n", n, lk_engine_size(e),

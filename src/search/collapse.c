@@ -91,38 +91,53 @@ static int near_identical(const lk_engine *e, const lk_item *a, const lk_item *b
   return lk_collapse_cosine(e, a->id, b->id) >= threshold;
 }
 
-/* Folds candidates cand[0..nc) into at most k groups; returns the number of groups. */
-static int fold(const lk_engine *e, int mode, int k, const lk_hit *cand, int nc, lk_group *groups, char (*keys)[KEY_MAX]) {
+/* Does candidate it (variant key key) fold into the group headed by head (key head_key)? */
+static int folds_into(const lk_engine *e, int mode, const lk_item *it, const char *key, const lk_item *head,
+                      const char *head_key) {
+  if (mode == LK_COLLAPSE_VARIANTS) return key[0] && !strcmp(key, head_key);
+  return same_photo(it, head) || near_identical(e, it, head, LK_COLLAPSE_DUP_COS);
+}
+
+static void add_member(lk_group *g, int64_t id) {
+  if (g->n < LK_COLLAPSE_MAX_MEMBERS) g->member[g->n] = id;
+  g->n++;
+}
+
+/* Folds candidates cand[0..nc) into at most k groups (and into anchor's first, when given);
+ * returns the number of groups. */
+static int fold(const lk_engine *e, int mode, int k, const lk_hit *cand, int nc, lk_group *anchor, lk_group *groups,
+                char (*keys)[KEY_MAX]) {
   int ng = 0;
+  const lk_item *self = anchor ? lk_engine_item(e, anchor->hit.id) : NULL;
+  char self_key[KEY_MAX] = "";
+  if (anchor) anchor->n = 0;
+  if (self && mode == LK_COLLAPSE_VARIANTS) lk_collapse_variant_key(self, self_key, sizeof self_key);
   for (int i = 0; i < nc; i++) {
     const lk_item *it = lk_engine_item(e, cand[i].id);
     char key[KEY_MAX] = "";
-    if (mode == LK_COLLAPSE_VARIANTS && it) lk_collapse_variant_key(it, key, sizeof key);
-    int into = -1;
-    for (int g = 0; g < ng && into < 0 && mode != LK_COLLAPSE_NONE; g++) {
-      if (mode == LK_COLLAPSE_VARIANTS) {
-        if (key[0] && !strcmp(key, keys[g])) into = g;
-      } else {
-        const lk_item *head = lk_engine_item(e, groups[g].hit.id);
-        if (same_photo(it, head) || near_identical(e, it, head, LK_COLLAPSE_DUP_COS)) into = g;
-      }
+    if (!it) continue;
+    if (mode == LK_COLLAPSE_VARIANTS) lk_collapse_variant_key(it, key, sizeof key);
+    if (mode != LK_COLLAPSE_NONE && self && folds_into(e, mode, it, key, self, self_key)) {
+      add_member(anchor, cand[i].id);
+      continue;
     }
+    int into = -1;
+    for (int g = 0; g < ng && into < 0 && mode != LK_COLLAPSE_NONE; g++)
+      if (folds_into(e, mode, it, key, lk_engine_item(e, groups[g].hit.id), keys ? keys[g] : "")) into = g;
     if (into >= 0) {
-      lk_group *g = &groups[into];
-      if (g->n < LK_COLLAPSE_MAX_MEMBERS) g->member[g->n] = cand[i].id;
-      g->n++;
+      add_member(&groups[into], cand[i].id);
     } else if (ng < k) {
       memset(&groups[ng], 0, sizeof groups[ng]);
       groups[ng].hit = cand[i];
-      if (mode == LK_COLLAPSE_VARIANTS) memcpy(keys[ng], key, sizeof key);
+      if (keys) memcpy(keys[ng], key, sizeof key);
       ng++;
     }
   }
   return ng;
 }
 
-int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *groups,
-                    int *ngroups, lk_errbuf *err) {
+int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *anchor,
+                    lk_group *groups, int *ngroups, lk_errbuf *err) {
   if (k <= 0 || k > MAX_CANDIDATES) return lk_err_set(err, LK_EINVAL, "k must be in 1..%d", MAX_CANDIDATES);
   size_t size = lk_engine_size(e);
   long want = mode == LK_COLLAPSE_NONE ? k : 4L * k + 40;
@@ -142,7 +157,7 @@ int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch
     cand = c;
     int nc = 0;
     if ((rc = fetch(ctx, (int)want, cand, &nc, err))) break;
-    *ngroups = fold(e, mode, k, cand, nc, groups, keys);
+    *ngroups = fold(e, mode, k, cand, nc, anchor, groups, keys);
     /* enough groups, or every candidate there is seen */
     if (*ngroups >= k || nc < want || want >= MAX_CANDIDATES || (size_t)want >= size) break;
     want *= 4;
@@ -167,11 +182,11 @@ static int fetch_vector(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) 
 int lk_collapse_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k, int mode,
                               lk_group *groups, int *ngroups, lk_errbuf *err) {
   vec_fetch v = {e, vec, f, -1};
-  return lk_collapse_run(e, mode, k, fetch_vector, &v, groups, ngroups, err);
+  return lk_collapse_run(e, mode, k, fetch_vector, &v, NULL, groups, ngroups, err);
 }
 
-int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, int mode, lk_group *groups,
-                        int *ngroups, lk_errbuf *err) {
+int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, int mode, lk_group *self,
+                        lk_group *groups, int *ngroups, lk_errbuf *err) {
   const float *vec = lk_engine_vector(e, id);
   if (!vec) { /* lk_engine_similar says which of the two it is */
     lk_hit h;
@@ -179,7 +194,30 @@ int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int 
     return lk_engine_similar(e, id, f, 1, &h, &n, err);
   }
   vec_fetch v = {e, vec, f, id};
-  return lk_collapse_run(e, mode, k, fetch_vector, &v, groups, ngroups, err);
+  lk_group own = {0};
+  if (!self) self = &own;
+  memset(self, 0, sizeof *self);
+  self->hit = (lk_hit){id, 1.0f};
+  return lk_collapse_run(e, mode, k, fetch_vector, &v, self, groups, ngroups, err);
+}
+
+json_t *lk_collapse_members_json(const lk_engine *e, const lk_group *g, int mode) {
+  json_t *m = json_array();
+  int listed = g->n < LK_COLLAPSE_MAX_MEMBERS ? g->n : LK_COLLAPSE_MAX_MEMBERS;
+  for (int j = 0; m && j < listed; j++) {
+    json_t *x;
+    if (mode == LK_COLLAPSE_DUPLICATES) {
+      x = json_integer(g->member[j]);
+    } else {
+      const lk_item *v = lk_engine_item(e, g->member[j]);
+      x = json_pack("{s:I, s:o}", "id", (json_int_t)g->member[j], "baseColour", lk_results_text(v ? v->field[4] : NULL));
+    }
+    if (!x || json_array_append_new(m, x)) {
+      json_decref(m);
+      return NULL;
+    }
+  }
+  return m;
 }
 
 json_t *lk_collapse_hits_json(const lk_engine *e, const lk_group *groups, int n, int mode) {
@@ -200,17 +238,8 @@ json_t *lk_collapse_hits_json(const lk_engine *e, const lk_group *groups, int n,
       return NULL;
     }
     if (mode == LK_COLLAPSE_NONE) continue;
-    json_t *m = json_array();
+    json_t *m = lk_collapse_members_json(e, g, mode);
     int listed = g->n < LK_COLLAPSE_MAX_MEMBERS ? g->n : LK_COLLAPSE_MAX_MEMBERS;
-    for (int j = 0; m && j < listed; j++) {
-      if (mode == LK_COLLAPSE_DUPLICATES) {
-        json_array_append_new(m, json_integer(g->member[j]));
-      } else {
-        const lk_item *v = lk_engine_item(e, g->member[j]);
-        json_array_append_new(m, json_pack("{s:I, s:o}", "id", (json_int_t)g->member[j], "baseColour",
-                                           lk_results_text(v ? v->field[4] : NULL)));
-      }
-    }
     if (!m || json_object_set_new(h, mode == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants", m)) {
       json_decref(o);
       return NULL;

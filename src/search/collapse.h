@@ -36,17 +36,23 @@ typedef int (*lk_collapse_fetch)(void *ctx, int k, lk_hit *hits, int *n, lk_errb
 /* Collapsed top-k: asks fetch for more candidates than k (4k + 40, then 4 times more while
  * fewer than k groups came out and more candidates exist, up to 10000), walks them in rank
  * order and folds each into the first kept hit it duplicates (same photo hash, or cosine >=
- * LK_COLLAPSE_DUP_COS) or is a variant of (lk_collapse_variant_key), else keeps it as a new hit
- * while fewer than k are kept. groups has k slots; *ngroups gets the number filled. mode NONE
- * returns the plain top k (no members). */
-int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *groups,
-                    int *ngroups, lk_errbuf *err);
+ * LK_COLLAPSE_DUP_COS and the same baseColour) or is a variant of (lk_collapse_variant_key),
+ * else keeps it as a new hit while fewer than k are kept. anchor (NULL = none) is a group
+ * whose hit.id the caller set, the item a search started from: candidates that fold into it
+ * become its members (reset first), not hits. groups has k slots; *ngroups gets the number
+ * filled. mode NONE returns the plain top k (no members). */
+int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *anchor,
+                    lk_group *groups, int *ngroups, lk_errbuf *err);
 /* The same with the engine's own searches: a query vector (lk_engine_search_vector), or the
- * neighbours of a catalog item (lk_engine_similar). */
+ * neighbours of a catalog item (lk_engine_similar), whose own duplicates or variants go to
+ * *self (may be NULL) rather than among the hits. */
 int lk_collapse_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k, int mode,
                               lk_group *groups, int *ngroups, lk_errbuf *err);
-int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, int mode, lk_group *groups,
-                        int *ngroups, lk_errbuf *err);
+int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, int mode, lk_group *self,
+                        lk_group *groups, int *ngroups, lk_errbuf *err);
+/* A group's members as JSON: [ids] (DUPLICATES) or [{"id","baseColour"}] (VARIANTS). NULL on
+ * ENOMEM. */
+json_t *lk_collapse_members_json(const lk_engine *e, const lk_group *g, int mode);
 
 /* The key under which items are variants of one product: gender, articleType and the
  * productDisplayName lowercased with its colour words removed ("Puma Men Black Polo Tshirt"

@@ -248,7 +248,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   }
   if (p->multi_crop && p->collapse) { /* embedding and search of every crop, per round of candidates */
     crop_fetch cf = {e, use, &pe, &p->filter};
-    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, groups, &n, &eb))) {
+    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, NULL, groups, &n, &eb))) {
       rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
                         "multi-crop search failed: %s", lk_err_msg(&eb));
       goto out;
@@ -371,7 +371,8 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
     return lk_api_error(r, 500, "out of memory");
   }
   double t0 = now_s();
-  int n = 0, rc = p->collapse ? lk_collapse_similar(e, id, &p->filter, p->k, p->collapse, groups, &n, &eb)
+  lk_group self = {0};
+  int n = 0, rc = p->collapse ? lk_collapse_similar(e, id, &p->filter, p->k, p->collapse, &self, groups, &n, &eb)
                               : lk_engine_similar(e, id, &p->filter, p->k, hits, &n, &eb);
   double t1 = now_s();
   if (rc == LK_ENOTFOUND) rc = lk_api_error(r, 404, "%s", lk_err_msg(&eb));
@@ -379,6 +380,9 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
   else if (!(rc = hits_reply(e, hits, groups, n, p, r)) && r->status == 200) {
     r->knn_s = t1 - t0;
     json_object_set_new(r->body, "id", json_integer(id));
+    if (p->collapse) /* the item's own duplicates / other colours among the candidates */
+      json_object_set_new(r->body, p->collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants",
+                          lk_collapse_members_json(e, &self, p->collapse));
     json_object_set_new(r->body, "took_ms", json_real(ms(t1 - t0)));
     json_object_set_new(r->body, "search_ms", json_real(ms(t1 - t0)));
   }
