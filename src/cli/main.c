@@ -489,7 +489,7 @@ static int collapse_photo(lk_engine *e, const lk_image *img, const query_opts *q
     lk_image_free(&g);
   }
   photo_fetch p = {e, img, vec, q};
-  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, NULL, groups, n, err);
+  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, &q->filter, NULL, groups, n, err);
   free(vec);
   return rc;
 }

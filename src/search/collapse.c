@@ -136,8 +136,48 @@ static int fold(const lk_engine *e, int mode, int k, const lk_hit *cand, int nc,
   return ng;
 }
 
-int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *anchor,
-                    lk_group *groups, int *ngroups, lk_errbuf *err) {
+/* Variants come from the whole catalog, not only the candidates (another colour of a product
+ * may rank far below it: colour is part of the vectors): one pass over the items, cheap tests
+ * first (articleType among the hits'), the key last. Members are listed in id order; items
+ * that fail the filter or have no vector are left out. Keys: keys[0..ng) of the groups, and
+ * self_key of the anchor. */
+static int complete_variants(const lk_engine *e, const lk_filter *f, lk_group *anchor, const char *self_key,
+                             lk_group *groups, int ng, char (*keys)[KEY_MAX]) {
+  int nh = ng + (anchor ? 1 : 0);
+  const char **types = malloc(sizeof *types * (size_t)(nh + 1));
+  if (!types) return LK_ENOMEM;
+  int nt = 0;
+  for (int g = 0; g < nh; g++) { /* the distinct articleTypes of the hits */
+    const lk_item *h = lk_engine_item(e, g < ng ? groups[g].hit.id : anchor->hit.id);
+    const char *t = h ? h->field[3] : NULL;
+    int seen = !t;
+    for (int j = 0; j < nt && !seen; j++) seen = !strcasecmp(types[j], t);
+    if (!seen) types[nt++] = t;
+  }
+  for (int g = 0; g < ng; g++) groups[g].n = 0;
+  if (anchor) anchor->n = 0;
+  char key[KEY_MAX];
+  for (size_t i = 0, n = lk_engine_item_count(e); i < n; i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    const char *t = it->field[3];
+    int typed = 0;
+    for (int j = 0; j < nt && t && !typed; j++) typed = !strcasecmp(types[j], t);
+    if (!typed) continue;
+    lk_collapse_variant_key(it, key, sizeof key);
+    if (!key[0]) continue;
+    lk_group *into = NULL;
+    if (anchor && !strcmp(key, self_key)) into = anchor;
+    for (int g = 0; g < ng && !into; g++)
+      if (!strcmp(key, keys[g])) into = &groups[g];
+    if (!into || into->hit.id == it->id || !lk_engine_vector(e, it->id) || !lk_filter_match(it, f, NULL)) continue;
+    add_member(into, it->id);
+  }
+  free(types);
+  return 0;
+}
+
+int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, const lk_filter *f,
+                    lk_group *anchor, lk_group *groups, int *ngroups, lk_errbuf *err) {
   if (k <= 0 || k > MAX_CANDIDATES) return lk_err_set(err, LK_EINVAL, "k must be in 1..%d", MAX_CANDIDATES);
   size_t size = lk_engine_size(e);
   long want = mode == LK_COLLAPSE_NONE ? k : 4L * k + 40;
@@ -162,6 +202,12 @@ int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch
     if (*ngroups >= k || nc < want || want >= MAX_CANDIDATES || (size_t)want >= size) break;
     want *= 4;
   }
+  if (!rc && mode == LK_COLLAPSE_VARIANTS) {
+    char self_key[KEY_MAX] = "";
+    const lk_item *self = anchor ? lk_engine_item(e, anchor->hit.id) : NULL;
+    if (self) lk_collapse_variant_key(self, self_key, sizeof self_key);
+    if (complete_variants(e, f, anchor, self_key, groups, *ngroups, keys)) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
   free(cand);
   free(keys);
   return rc;
@@ -182,7 +228,7 @@ static int fetch_vector(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) 
 int lk_collapse_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k, int mode,
                               lk_group *groups, int *ngroups, lk_errbuf *err) {
   vec_fetch v = {e, vec, f, -1};
-  return lk_collapse_run(e, mode, k, fetch_vector, &v, NULL, groups, ngroups, err);
+  return lk_collapse_run(e, mode, k, fetch_vector, &v, f, NULL, groups, ngroups, err);
 }
 
 int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, int mode, lk_group *self,
@@ -198,7 +244,7 @@ int lk_collapse_similar(const lk_engine *e, int64_t id, const lk_filter *f, int 
   if (!self) self = &own;
   memset(self, 0, sizeof *self);
   self->hit = (lk_hit){id, 1.0f};
-  return lk_collapse_run(e, mode, k, fetch_vector, &v, self, groups, ngroups, err);
+  return lk_collapse_run(e, mode, k, fetch_vector, &v, f, self, groups, ngroups, err);
 }
 
 json_t *lk_collapse_members_json(const lk_engine *e, const lk_group *g, int mode) {

@@ -39,10 +39,12 @@ typedef int (*lk_collapse_fetch)(void *ctx, int k, lk_hit *hits, int *n, lk_errb
  * LK_COLLAPSE_DUP_COS and the same baseColour) or is a variant of (lk_collapse_variant_key),
  * else keeps it as a new hit while fewer than k are kept. anchor (NULL = none) is a group
  * whose hit.id the caller set, the item a search started from: candidates that fold into it
- * become its members (reset first), not hits. groups has k slots; *ngroups gets the number
- * filled. mode NONE returns the plain top k (no members). */
-int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, lk_group *anchor,
-                    lk_group *groups, int *ngroups, lk_errbuf *err);
+ * become its members (reset first), not hits. VARIANTS then lists, for each hit (and the
+ * anchor), every searchable item of the catalog with its key that passes f (the filter fetch
+ * applies; may be NULL), in id order: another colour often ranks far below. groups has k
+ * slots; *ngroups gets the number filled. mode NONE returns the plain top k (no members). */
+int lk_collapse_run(const lk_engine *e, int mode, int k, lk_collapse_fetch fetch, void *ctx, const lk_filter *f,
+                    lk_group *anchor, lk_group *groups, int *ngroups, lk_errbuf *err);
 /* The same with the engine's own searches: a query vector (lk_engine_search_vector), or the
  * neighbours of a catalog item (lk_engine_similar), whose own duplicates or variants go to
  * *self (may be NULL) rather than among the hits. */

@@ -248,7 +248,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   }
   if (p->multi_crop && p->collapse) { /* embedding and search of every crop, per round of candidates */
     crop_fetch cf = {e, use, &pe, &p->filter};
-    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, NULL, groups, &n, &eb))) {
+    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, &p->filter, NULL, groups, &n, &eb))) {
       rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
                         "multi-crop search failed: %s", lk_err_msg(&eb));
       goto out;
