@@ -555,6 +555,7 @@ static int run_query(int is_similar, int argc, char **argv) {
   }
   if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
   lk_cli_note(is_similar ? "similar" : "search", lk_engine_note(e));
+  if ((rc = lk_engine_filter_check(e, &q.filter, &eb))) goto out; /* a --where typo: before the photo */
   t_load = lk_cli_now() - t0;
   t0 = lk_cli_now();
   if (is_similar) {

@@ -370,9 +370,8 @@ int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *er
   return rc;
 }
 
-/* Comparisons on extra columns that no item has are typos: refused (search/filter.h). Stops at
- * the first items that show every column, so it costs little when there is none. */
-static int filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err) {
+/* Stops at the first items that show every column, so it costs little when they exist. */
+int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err) {
   unsigned want = 0, seen = 0;
   if (!f) return 0;
   for (int w = 0; w < f->nwhere; w++)
@@ -405,7 +404,7 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
     return lk_err_set(err, LK_EINVAL, "the query vector is not finite and normalised (norm %g)", sqrt(nq));
   uint64_t *bm = NULL;
   float *q = NULL;
-  int rc = filter_check(e, f, err);
+  int rc = lk_engine_filter_check(e, f, err);
   if (rc) return rc;
   rc = filter_bitmap(e, f, &bm);
   if (!rc && e->prior && !(q = malloc(sizeof(float) * (size_t)e->qdim))) rc = LK_ENOMEM;
@@ -485,7 +484,7 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
                            lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
   if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
-  if (filter_check(e, f, err)) return LK_EINVAL;
+  if (lk_engine_filter_check(e, f, err)) return LK_EINVAL;
   int boxes[LK_ENGINE_CROPS][4], nb = lk_engine_crop_boxes(img->w, img->h, boxes), rc = 0, total = 0;
   size_t nrows = lk_index_size(e->index), words = nrows / 64 + 1;
   uint64_t *bm = NULL;

@@ -99,6 +99,10 @@ const float *lk_engine_vector(const lk_engine *e, int64_t id);
 /* Embeds a photo with the catalog's recipe (loads the model on first use). vec has
  * lk_engine_dim floats. Thread-safe (serialised on an internal lock). */
 int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err);
+/* LK_EINVAL, naming it, when a comparison of f is on an extra column that no item has (a typo,
+ * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
+ * first, before costlier work. */
+int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err);
 /* Top-k items for a query vector; filter may be NULL; exclude_id -1 for none. hits has k
  * slots; *nfound gets the number filled. */
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
