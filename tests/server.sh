@@ -562,6 +562,9 @@ check "a near-identical re-listing is folded under its best-ranked hit" \
 req -F "image=@$DATA/images/4870.jpg" -F k=4 -F collapse=duplicates "$SURL/api/search"
 check "POST /api/search collapse=duplicates lists the copy under the hit" \
   jqe '.count == 4 and .hits[0].id == 4870 and .hits[0].duplicates == [4871]' "$T/body"
+req -F "image=@$DATA/images/4870.jpg" -F k=3 -F multicrop=1 -F collapse=duplicates "$SURL/api/search"
+check "multicrop=1 with collapse=duplicates folds the copy too" \
+  jqe '.multicrop == true and .count == 3 and .hits[0].id == 4870 and .hits[0].duplicates == [4871]' "$T/body"
 req -F "image=@$DATA/images/35986.jpg" -F k=4 -F collapse=variants "$SURL/api/search"
 check "collapse=variants groups the other colours under one hit" \
   jqe '.count == 4 and .hits[0].id == 35986 and ([.hits[0].variants[].id] | sort) == [35987,35988,35991] and
