@@ -4,7 +4,6 @@
 #include "search/collapse.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
