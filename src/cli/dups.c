@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ static const char *HELP =
     "  --limit N          groups printed (default 100; 0 = all); the totals count all\n"
     "  --json             {\"groups\":[{\"size\",\"min_similarity\",\"items\":[{id,similarity,\n"
     "                     same_photo,productDisplayName}]}], \"count\", \"items\", ...}\n";
+
+/* 4 decimals, as scores are printed (a float's 0.97 is 0.9700000286 as a double). */
+static double round4(float x) { return round((double)x * 1e4) / 1e4; }
 
 typedef struct bar_ctx {
   int tty;
@@ -97,11 +101,11 @@ int lk_cli_dups(int argc, char **argv) {
         const lk_dup_member *m = &d.members[dg->first + i];
         const lk_item *it = lk_engine_item(e, m->id);
         json_array_append_new(items, json_pack("{s:I, s:f, s:b, s:o}", "id", (json_int_t)m->id, "similarity",
-                                               (double)m->similarity, "same_photo", m->same_photo,
+                                               round4(m->similarity), "same_photo", m->same_photo,
                                                "productDisplayName", lk_results_text(it ? it->field[8] : NULL)));
       }
       json_array_append_new(arr, json_pack("{s:I, s:f, s:o}", "size", (json_int_t)dg->n, "min_similarity",
-                                           (double)dg->min_similarity, "items", items));
+                                           round4(dg->min_similarity), "items", items));
     }
     if (o && arr) {
       json_object_set_new(o, "groups", arr);
@@ -109,7 +113,7 @@ int lk_cli_dups(int argc, char **argv) {
       json_object_set_new(o, "shown", json_integer((json_int_t)shown));
       json_object_set_new(o, "items", json_integer((json_int_t)d.nmembers));
       json_object_set_new(o, "searched", json_integer((json_int_t)lk_engine_size(e)));
-      json_object_set_new(o, "threshold", json_real(threshold));
+      json_object_set_new(o, "threshold", json_real(round4(threshold)));
       json_object_set_new(o, "took_ms", json_real(took * 1e3));
       char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
       if (s) puts(s);
