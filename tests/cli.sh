@@ -166,6 +166,41 @@ stop_server; check "the server stops with exit 0" [ $? -eq 0 ]
 "$BIN" serve --db "$DB" --max-connections 0 > /dev/null 2>&1; check "--max-connections 0 is a usage error (2)" [ $? -eq 2 ]
 "$BIN" serve --db "$DB" --max-upload 2000 > /dev/null 2>&1; check "--max-upload 2000 is a usage error (2)" [ $? -eq 2 ]
 
+echo "cli: dups, search --collapse, --where comparisons"
+# 4870/4871 are the same photo; 4721 re-lists 4198 (cosine 0.985, both Red); two T-shirt colours.
+mkdir -p "$T/dimg"
+for id in 4870 4871 4198 4721 35986 35987; do ln -sf "$DATA/images/$id.jpg" "$T/dimg/$id.jpg"; done
+{ printf '%s,price\n' "$(head -1 "$DATA/styles.csv" | tr -d '\r')"
+  awk -F, 'FNR > 1 && ($1 == 4870 || $1 == 4871 || $1 == 4198 || $1 == 4721 || $1 == 35986 || $1 == 35987) { sub(/\r$/, ""); print $0 "," $1 % 50 }' \
+    "$DATA/styles.csv"; } > "$T/dups.csv"
+"$BIN" index "$T/dimg" --styles "$T/dups.csv" --db "$T/dups.db" --quiet > /dev/null 2>&1
+check "index 6 photos for dups" [ $? -eq 0 ]
+"$BIN" dups --db "$T/dups.db" --json > "$T/dups.json" 2> "$T/dups.err"
+check "dups --json: the copied photo and the re-listing, largest first, each with its similarity" \
+  jqe '.count == 2 and .items == 4 and .searched == 6 and .threshold > 0.96 and
+       ([.groups[] | [.items[].id]] | sort) == [[4198,4721],[4870,4871]] and
+       (.groups[] | select(.items[0].id == 4870) | .items[1].same_photo == true and .items[1].similarity > 0.999) and
+       (.groups[] | select(.items[0].id == 4198) | .items[1].same_photo == false and .min_similarity >= 0.97 and .min_similarity < 0.999)' "$T/dups.json"
+check "dups says what it found on stderr" grep -q "^2 groups (4 items) among 6 items" "$T/dups.err"
+"$BIN" dups --db "$T/dups.db" > "$T/dups.txt" 2>/dev/null
+check "dups prints the groups as a table" bash -c "grep -q '^group 1: 2 items' '$T/dups.txt' && grep -q 'same photo' '$T/dups.txt'"
+"$BIN" dups --db "$T/dups.db" --threshold 1 --json --limit 1 > "$T/dups1.json" 2>/dev/null
+check "dups --threshold 1: only the same photo; --limit 1 shows one" jqe '.count == 1 and .shown == 1 and .groups[0].items[0].id == 4870' "$T/dups1.json"
+"$BIN" dups --db "$T/dups.db" --threshold 2 > /dev/null 2>&1; check "dups --threshold 2 is a usage error (2)" [ $? -eq 2 ]
+"$BIN" dups > /dev/null 2>&1; check "dups without --db is a usage error (2)" [ $? -eq 2 ]
+"$BIN" search "$DATA/images/4870.jpg" --db "$T/dups.db" -k 3 --collapse duplicates --json > "$T/coll.json" 2>/dev/null
+check "search --collapse duplicates: the copy folded under the hit, 3 hits" \
+  jqe '.collapse == "duplicates" and .count == 3 and .hits[0].duplicates == [4871] and ([.hits[].id] | index(4871)) == null' "$T/coll.json"
+"$BIN" search "$DATA/images/35986.jpg" --db "$T/dups.db" -k 2 --collapse variants > "$T/var.txt" 2>/dev/null
+check "search --collapse variants prints the other colour under the hit" grep -q "variants: 35987 (Blue)" "$T/var.txt"
+"$BIN" search "$DATA/images/4870.jpg" --db "$T/dups.db" --collapse all > /dev/null 2> "$T/coll.err"
+check "--collapse all is a usage error naming the choices" bash -c "[ $? = 2 ] && grep -q 'none, duplicates or variants' '$T/coll.err'"
+"$BIN" similar 4870 --db "$T/dups.db" -k 10 --where 'price<30' --json > "$T/where.json" 2>/dev/null
+check "--where price<30 keeps only the cheaper items (4721, 4871: 21; not 4198: 48 nor 35986/7: 36/37)" \
+  jqe '([.hits[].id] | sort) == [4721, 4871]' "$T/where.json"
+"$BIN" similar 4870 --db "$T/dups.db" --where 'prize<30' > /dev/null 2> "$T/where.err"
+check "--where on a column no item has fails naming it" bash -c "[ $? -ne 0 ] && grep -q \"column 'prize'\" '$T/where.err'"
+
 check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -134,7 +134,8 @@ timeout 10 "$BIN" index "$T/nf" --styles "$T/fifo.csv" --db "$T/nf2.db" > /dev/n
 check "index --styles FIFO fails at once (exit 2) saying it is a FIFO" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
 timeout 10 "$BIN" search "$T/fifo.jpg" --db "$T/fifo.csv" > /dev/null 2> "$T/fifo.err"; rc=$?
 check "a FIFO as --db is refused at once (exit 2)" bash -c "[ $rc = 2 ] && grep -q 'fifo.csv is a FIFO' '$T/fifo.err'"
-"$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2>&1; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
+"$BIN" search x.jpg --db "$T/c.db" --where colour=Red >/dev/null 2> "$T/col.err"; check "unknown filter field is a usage error (2)" [ $? -eq 2 ]
+check "  ... that names the column no item has" grep -q "no item in the catalog has a column 'colour'" "$T/col.err"
 
 echo "integration: incremental"
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" --json > "$T/idx2.json" 2>/dev/null || ko "lookalike index (-> idx2.json) exited $?"

@@ -531,4 +531,67 @@ S=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
 check "plain HTTP to the HTTPS port gets no HTTP answer" [ "$S" = 000 ]
 kill -TERM "$SERVER"; wait "$SERVER"
 check "SIGTERM stops the HTTPS server with exit 0" [ $? -eq 0 ]; SERVER=
+echo "server: collapsed results and comparisons on extra columns (collapse=, where=)"
+# A shop catalog with price and in_stock columns: 4870/4871 are the same photo, 4721 re-lists
+# 4198 (cosine 0.985, both Red), 35986-35991 one T-shirt in four colours, and 16 others.
+mkdir -p "$T/shop"
+{ printf '%s\n' 4870 4871 4198 4721 35986 35987 35988 35991; tail -n +2 "$DATA/styles.csv" | cut -d, -f1 | sort -n | head -16; } > "$T/shop.ids"
+{ printf '%s,price,in_stock\n' "$(head -1 "$DATA/styles.csv" | tr -d '\r')"
+  awk -F, 'NR==FNR{want[$1]=1; next} FNR>1 && ($1 in want) { sub(/\r$/, ""); print $0 "," ($1 % 100) ".99," ($1 % 3 ? "false" : "true") }' \
+    "$T/shop.ids" "$DATA/styles.csv"; } > "$T/shop.csv"
+while read -r id; do ln -sf "$DATA/images/$id.jpg" "$T/shop/$id.jpg"; done < "$T/shop.ids"
+"$BIN" index "$T/shop" --styles "$T/shop.csv" --db "$T/shop.db" --quiet > /dev/null 2>&1
+check "index the shop catalog (24 items with price, in_stock)" [ $? -eq 0 ]
+"$BIN" serve --db "$T/shop.db" --host 127.0.0.1 --port 0 --quiet 2> "$T/shop.log" & SERVER=$!
+sport=
+for _ in $(seq 150); do
+  sport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/shop.log" 2>/dev/null)
+  [ -n "$sport" ] && break; kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1
+done
+SURL=http://127.0.0.1:$sport
+check "serve the shop catalog" curl -sf -m 10 "$SURL/health" -o /dev/null
+req "$SURL/api/items/4870/similar?k=5&collapse=duplicates"
+check "similar collapse=duplicates: the item's own copy is listed as its duplicate, not a hit; k hits still" \
+  jqe '.collapse == "duplicates" and .count == 5 and .duplicates == [4871] and ([.hits[].id] | index(4871)) == null and
+       all(.hits[]; has("duplicates"))' "$T/body"
+req "$SURL/api/items/4721/similar?k=3&collapse=duplicates"
+check "similar of a near-identical re-listing lists the original as its duplicate" jqe '.duplicates == [4198] and .count == 3' "$T/body"
+req -F "image=@$DATA/images/4721.jpg" -F k=3 -F collapse=duplicates "$SURL/api/search"
+check "a near-identical re-listing is folded under its best-ranked hit" \
+  jqe '.count == 3 and .hits[0].id == 4721 and .hits[0].duplicates == [4198]' "$T/body"
+req -F "image=@$DATA/images/4870.jpg" -F k=4 -F collapse=duplicates "$SURL/api/search"
+check "POST /api/search collapse=duplicates lists the copy under the hit" \
+  jqe '.count == 4 and .hits[0].id == 4870 and .hits[0].duplicates == [4871]' "$T/body"
+req -F "image=@$DATA/images/4870.jpg" -F k=3 -F multicrop=1 -F collapse=duplicates "$SURL/api/search"
+check "multicrop=1 with collapse=duplicates folds the copy too" \
+  jqe '.multicrop == true and .count == 3 and .hits[0].id == 4870 and .hits[0].duplicates == [4871]' "$T/body"
+req -F "image=@$DATA/images/35986.jpg" -F k=4 -F collapse=variants "$SURL/api/search"
+check "collapse=variants groups the other colours under one hit" \
+  jqe '.count == 4 and .hits[0].id == 35986 and ([.hits[0].variants[].id] | sort) == [35987,35988,35991] and
+       ([.hits[0].variants[].baseColour] | sort) == ["Black","Blue","Grey"] and ([.hits[1:][].id] | map(select(. > 35985 and . < 35992)) | length) == 0' "$T/body"
+req "$SURL/api/items/35986/similar?k=3&collapse=variants"
+check "similar collapse=variants lists the item's other colours, none of them a hit" \
+  jqe '([.variants[].id] | sort) == [35987,35988,35991] and .count == 3 and ([.hits[].id] | map(select(. > 35985 and . < 35992)) | length) == 0' "$T/body"
+req "$SURL/api/items/4870/similar?collapse=dupes"
+check "collapse=dupes is 400 naming the choices" bash -c "[ $S = 400 ] && grep -q 'none, duplicates or variants' '$T/body'"
+nexp=$(awk -F, 'NR > 1 && $(NF-1) + 0 <= 50 && $NF == "true"' "$T/shop.csv" | wc -l)
+req "$SURL/api/items/4870/similar?k=50&where=price%3C%3D50&where=in_stock=true"; cp "$T/body" "$T/where.json"
+check "where=price<=50&where=in_stock=true: every item that matches ($nexp), no other" \
+  jqe --argjson n "$nexp" '.count == $n and .filters.where == ["price<=50","in_stock=true"] and
+       all(.hits[]; (.extra.price | tonumber) <= 50 and .extra.in_stock == "true")' "$T/body"
+req "$SURL/api/items/4870/similar?k=2&where=price>10"
+check "a filtered search returns k hits while enough match" jqe '.count == 2 and all(.hits[]; (.extra.price | tonumber) > 10)' "$T/body"
+req "$SURL/api/items/4870/similar?where=prize<=50"
+check "a column no item has is 400 naming it (a typo)" bash -c "[ $S = 400 ] && grep -q \"no item in the catalog has a column 'prize'\" '$T/body'"
+req "$SURL/api/items/4870/similar?where=price<=cheap"
+check "where=price<=cheap is 400 saying it needs a number" bash -c "[ $S = 400 ] && grep -q 'needs a number' '$T/body'"
+"$BIN" similar 4870 --db "$T/shop.db" -k 50 --where 'price<=50' --where in_stock=true --json > "$T/shopcli.json" 2>/dev/null
+check "lookalike similar --where price<=50 --where in_stock=true gives the API's hits" \
+  jqe -n --slurpfile a "$T/shopcli.json" --slurpfile b "$T/where.json" '($a[0].hits | length) > 0 and [$a[0].hits[].id] == [$b[0].hits[].id]'
+"$BIN" similar 4870 --db "$T/shop.db" -k 4 --collapse duplicates --json > "$T/shopdup.json" 2>/dev/null
+req "$SURL/api/items/4870/similar?k=4&collapse=duplicates"
+check "lookalike similar --collapse duplicates gives the API's groups" \
+  jqe -n --slurpfile a "$T/shopdup.json" --slurpfile b "$T/body" '[$a[0].hits[] | [.id, .duplicates]] == [$b[0].hits[] | [.id, .duplicates]]'
+kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
+
 finish

@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "cli/cli.h"
+#include "cli/dups.h"
 #include "cli/export.h"
 #include "cli/keys.h"
 #include "cli/map.h"
@@ -24,6 +25,7 @@
 #include "ingest/ingest.h"
 #include "lookalike.h"
 #include "nn/model.h"
+#include "search/collapse.h"
 #include "search/engine.h"
 #include "search/results.h"
 #include "util/id.h"
@@ -48,6 +50,7 @@ static const char *USAGE =
     "                                                         jsonl, npy\n"
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
     "  keys add|list|revoke --db catalog.db [--role R]        API keys for serve --require-key\n"
+    "  dups --db catalog.db [--threshold T] [--json]          groups of near-duplicate items\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -369,7 +372,7 @@ static int cmd_index(int argc, char **argv) {
 
 typedef struct query_opts {
   const char *db, *models;
-  int k, json, backend, index, multi_crop, garment;
+  int k, json, backend, index, multi_crop, garment, collapse;
   float prior;
   lk_filter filter;
   int crop[4], has_crop;
@@ -382,7 +385,8 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
       {"backend", required_argument, 0, 'B'}, {"crop", required_argument, 0, 'c'},
       {"index", required_argument, 0, 'X'},  {"prior", required_argument, 0, 'P'},
       {"multi-crop", no_argument, 0, 'U'},   {"garment", required_argument, 0, 'G'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+      {"collapse", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   memset(q, 0, sizeof *q);
   q->k = 10;
   q->prior = -1.0f;
@@ -401,6 +405,9 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
     case 'X': if (lk_engine_index_parse(optarg, &q->index)) return lk_cli_usage(cmd, "--index is auto, exact or ivf"); break;
     case 'P': if (lk_cli_float(cmd, "--prior", optarg, 0, 100, &q->prior)) return LK_EX_USAGE; break;
     case 'U': q->multi_crop = 1; break;
+    case 'C':
+      if (lk_collapse_parse(optarg, &q->collapse)) return lk_cli_usage(cmd, "--collapse is none, duplicates or variants");
+      break;
     case 'G': if (lk_engine_garment_parse(optarg, &q->garment)) return lk_cli_usage(cmd, "--garment is on or off"); break;
     case 'c':
       if (lk_cli_int_list(optarg, ',', 4, -1000000, 1000000, q->crop) || q->crop[2] <= 0 || q->crop[3] <= 0)
@@ -427,6 +434,66 @@ static void print_hits(const lk_engine *e, const lk_hit *hits, int n) {
   }
 }
 
+/* "duplicates: 12 13" or "variants: 12 (Red) 13 (Blue)", ending the line. */
+static void print_members(const lk_engine *e, const lk_group *g, int mode) {
+  printf("%s:", mode == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants");
+  for (int j = 0; j < g->n && j < LK_COLLAPSE_MAX_MEMBERS; j++) {
+    const lk_item *v = lk_engine_item(e, g->member[j]);
+    if (mode == LK_COLLAPSE_DUPLICATES) printf(" %lld", (long long)g->member[j]);
+    else printf(" %lld (%s)", (long long)g->member[j], v && v->field[4] ? v->field[4] : "-");
+  }
+  if (g->n > LK_COLLAPSE_MAX_MEMBERS) printf(" ... %d in all", g->n);
+  printf("\n");
+}
+
+/* Collapsed results: the hits, each followed by what was folded under it. */
+static void print_groups(const lk_engine *e, const lk_group *g, int n, int mode) {
+  printf("%4s  %-8s %-6s  %-18s %-12s %s\n", "rank", "id", "score", "articleType", "colour", "name");
+  for (int i = 0; i < n; i++) {
+    const lk_item *it = lk_engine_item(e, g[i].hit.id);
+    printf("%4d  %-8lld %.4f  %-18.18s %-12.12s %s\n", i + 1, (long long)g[i].hit.id, g[i].hit.score,
+           it && it->field[3] ? it->field[3] : "-", it && it->field[4] ? it->field[4] : "-",
+           it && it->field[8] ? it->field[8] : "-");
+    if (!g[i].n) continue;
+    printf("      ");
+    print_members(e, &g[i], mode);
+  }
+}
+
+/* A photo search collapsed (search/collapse.h): embed once, then as many candidates as the
+ * collapsing asks for; with --multi-crop each round searches the crops again. */
+typedef struct photo_fetch {
+  lk_engine *e;
+  const lk_image *img;
+  const float *vec;
+  const query_opts *q;
+} photo_fetch;
+
+static int fetch_photo(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) {
+  photo_fetch *p = ctx;
+  if (p->q->multi_crop) return lk_engine_search_crops(p->e, p->img, lk_engine_embed_fn, p->e, &p->q->filter, NULL, k, hits, n, err);
+  return lk_engine_search_vector(p->e, p->vec, &p->q->filter, k, -1, hits, n, err);
+}
+
+static int collapse_photo(lk_engine *e, const lk_image *img, const query_opts *q, lk_group *groups, int *n,
+                          lk_errbuf *err) {
+  if (lk_engine_dim(e) <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
+  float *vec = malloc(sizeof(float) * (size_t)lk_engine_dim(e));
+  if (!vec) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  int rc = 0;
+  if (!q->multi_crop) {
+    lk_image g = {0};
+    int garment = lk_engine_garment(e);
+    if (garment) rc = lk_engine_query_photo(e, img, &g, err);
+    if (!rc) rc = lk_engine_embed(e, garment ? &g : img, vec, err);
+    lk_image_free(&g);
+  }
+  photo_fetch p = {e, img, vec, q};
+  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, &q->filter, NULL, groups, n, err);
+  free(vec);
+  return rc;
+}
+
 static const char *QUERY_HELP =
     "  --db FILE        the catalog\n"
     "  -k N             number of results (default 10)\n"
@@ -434,6 +501,14 @@ static const char *QUERY_HELP =
     "                   repeat: same field = any of, different fields = all of.\n"
     "                   Fields: gender masterCategory subCategory articleType baseColour\n"
     "                   season year usage productDisplayName\n"
+    "  --where C<OP>V   a comparison on a field or an extra styles.csv column (price, in_stock):\n"
+    "                   OP one of <= >= != < > =; V a number, true/false, or text for = and !=\n"
+    "                   (price<=50, in_stock=true, year>=2012). All comparisons must hold; an\n"
+    "                   item without the column, or no number in it, fails. A column no item\n"
+    "                   has is an error (a typo)\n"
+    "  --collapse M     duplicates: re-listed products (same photo, or cosine >= 0.97 and the\n"
+    "                   same colour) folded under the best-ranked one; variants: the same\n"
+    "                   product in other colours under one hit; none (default)\n"
     "  --json           print {\"hits\":[{id,score,...fields}], ...}\n"
     "  --index I        auto (default: ivf from 200,000 vectors), exact, or ivf (approximate)\n"
     "  --prior W        a tuned catalog's label-prior weight (default: as tuned; 0 = off):\n"
@@ -470,11 +545,17 @@ static int run_query(int is_similar, int argc, char **argv) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)q.k, sizeof *hits);
+  lk_group *groups = q.collapse ? calloc((size_t)q.k, sizeof *groups) : NULL, self = {0};
   int n = 0;
   double t0 = lk_cli_now(), t_load = 0, t_query = 0;
-  if (!hits) return LK_EX_FAIL;
+  if (!hits || (q.collapse && !groups)) {
+    free(hits);
+    free(groups);
+    return LK_EX_FAIL;
+  }
   if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
   lk_cli_note(is_similar ? "similar" : "search", lk_engine_note(e));
+  if ((rc = lk_engine_filter_check(e, &q.filter, &eb))) goto out; /* a --where typo: before the photo */
   t_load = lk_cli_now() - t0;
   t0 = lk_cli_now();
   if (is_similar) {
@@ -484,7 +565,8 @@ static int run_query(int is_similar, int argc, char **argv) {
                       (long long)INT64_MAX);
       goto out;
     }
-    rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
+    if (q.collapse) rc = lk_collapse_similar(e, id, &q.filter, q.k, q.collapse, &self, groups, &n, &eb);
+    else rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
   } else {
     lk_image img = {0}, crop = {0};
     if ((rc = lk_image_load(arg, NULL, 0, &img, &eb))) goto out;
@@ -494,7 +576,8 @@ static int run_query(int is_similar, int argc, char **argv) {
       if (rc) { lk_image_free(&img); lk_err_set(&eb, rc, "--crop lies outside the %dx%d photo", img.w, img.h); goto out; }
       use = &crop;
     }
-    if (q.multi_crop) rc = lk_engine_search_crops(e, use, lk_engine_embed_fn, e, &q.filter, NULL, q.k, hits, &n, &eb);
+    if (q.collapse) rc = collapse_photo(e, use, &q, groups, &n, &eb);
+    else if (q.multi_crop) rc = lk_engine_search_crops(e, use, lk_engine_embed_fn, e, &q.filter, NULL, q.k, hits, &n, &eb);
     else rc = lk_engine_search_image(e, use, &q.filter, q.k, hits, &n, &eb);
     lk_image_free(&img);
     lk_image_free(&crop);
@@ -502,7 +585,11 @@ static int run_query(int is_similar, int argc, char **argv) {
   t_query = lk_cli_now() - t0;
   if (rc) goto out;
   if (q.json) {
-    json_t *j = lk_results_hits_json(e, hits, n);
+    json_t *j = q.collapse ? lk_collapse_hits_json(e, groups, n, q.collapse) : lk_results_hits_json(e, hits, n);
+    if (q.collapse) json_object_set_new(j, "collapse", json_string(q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants"));
+    if (q.collapse && is_similar) /* the item's own duplicates / other colours, as the API gives them */
+      json_object_set_new(j, q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants",
+                          lk_collapse_members_json(e, &self, q.collapse));
     json_object_set_new(j, "k", json_integer(q.k));
     json_object_set_new(j, "count", json_integer(n));
     json_object_set_new(j, "catalog_size", json_integer((json_int_t)lk_engine_size(e)));
@@ -511,7 +598,12 @@ static int run_query(int is_similar, int argc, char **argv) {
     print_json(j);
     json_decref(j);
   } else {
-    print_hits(e, hits, n);
+    if (q.collapse && is_similar && self.n) { /* the item's own group first */
+      printf("item %s itself: ", arg);
+      print_members(e, &self, q.collapse);
+    }
+    if (q.collapse) print_groups(e, groups, n, q.collapse);
+    else print_hits(e, hits, n);
     fprintf(stderr, "%d results from %zu items in %.1f ms (catalog load %.0f ms)\n", n, lk_engine_size(e),
             t_query * 1e3, t_load * 1e3);
   }
@@ -525,6 +617,7 @@ out:
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
   }
   free(hits);
+  free(groups);
   lk_engine_close(e);
   return lk_cli_exit_code(rc);
 }
@@ -955,6 +1048,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);
+  if (!strcmp(cmd, "dups")) return lk_cli_dups(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

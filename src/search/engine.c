@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "image/garment.h"
 #include "index/index.h"
@@ -15,7 +14,6 @@
 #include "nn/model.h"
 #include "search/prior.h"
 #include "util/size.h"
-#include "util/utf8.h"
 
 struct lk_engine {
   lk_recipe recipe;
@@ -55,40 +53,6 @@ static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm);
 static const lk_item *live_ent_item(const struct live_ent *d);
 static const float *live_ent_vector(const struct live_ent *d);
 static void live_free(lk_engine *e);
-
-int lk_filter_field(const char *name) {
-  for (int i = 0; i < LK_NFIELDS; i++)
-    if (!strcasecmp(name, lk_catalog_fields[i])) return i;
-  return -1;
-}
-
-int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err) {
-  int fi = lk_filter_field(field);
-  if (fi < 0) return lk_err_set(err, LK_EINVAL, "unknown filter field '%s'", field);
-  if (f->n >= LK_FILTER_MAX) return lk_err_set(err, LK_ETOOBIG, "too many filters (max %d)", LK_FILTER_MAX);
-  if (strlen(value) >= sizeof f->cond[0].value)
-    return lk_err_set(err, LK_ETOOBIG, "filter value too long");
-  /* catalog text is UTF-8: another value could never match, nor be echoed back as JSON */
-  char *same; /* stays NULL: strict UTF-8 never copies */
-  if (lk_utf8_decode(value, LK_ENC_UTF8, &same, NULL, NULL))
-    return lk_err_set(err, LK_EINVAL, "filter %s: the value is not UTF-8 text (bytes of another "
-                      "encoding?); give it in UTF-8 (percent-encoded in a URL)", lk_catalog_fields[fi]);
-  f->cond[f->n].field = fi;
-  strcpy(f->cond[f->n].value, value);
-  f->n++;
-  return 0;
-}
-
-int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err) {
-  const char *eq = strchr(expr, '=');
-  if (!eq || eq == expr) return lk_err_set(err, LK_EINVAL, "filter '%s' is not field=value", expr);
-  char field[64];
-  size_t n = (size_t)(eq - expr);
-  if (n >= sizeof field) return lk_err_set(err, LK_EINVAL, "filter field too long");
-  memcpy(field, expr, n);
-  field[n] = '\0';
-  return lk_filter_add_kv(f, field, eq + 1, err);
-}
 
 void lk_engine_opts_default(lk_engine_opts *o) {
   memset(o, 0, sizeof *o);
@@ -435,30 +399,26 @@ int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *er
   return rc;
 }
 
-/* Does item it pass every field of filter f? */
-static int item_matches(const lk_item *it, const lk_filter *f) {
-  for (int c = 0; c < f->n; c++) {
-    int fld = f->cond[c].field, any = 0;
-    for (int d = 0; d < f->n; d++) {
-      if (f->cond[d].field != fld) continue;
-      if (d < c) { any = 1; break; } /* this field was decided at its first condition */
-      const char *v = it->field[fld];
-      if (v && !strcasecmp(v, f->cond[d].value)) { any = 1; break; }
-    }
-    if (!any) return 0;
-  }
-  return 1;
+/* Stops at the first items that show every column, so it costs little when they exist. */
+int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err) {
+  unsigned want = 0, seen = 0;
+  if (!f) return 0;
+  for (int w = 0; w < f->nwhere; w++)
+    if (f->where[w].field < 0) want |= 1u << w;
+  size_t n = lk_engine_item_count(e); /* a derived engine's items too */
+  for (size_t i = 0; i < n && (seen & want) != want; i++) lk_filter_match(lk_engine_item_at(e, i), f, &seen);
+  return lk_filter_check_seen(f, seen, err);
 }
 
 /* Bitmap of rows whose item passes the filter; NULL filter or no conditions -> *out = NULL. */
 static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out) {
   *out = NULL;
-  if (!f || f->n == 0) return 0;
+  if (!f || (f->n == 0 && f->nwhere == 0)) return 0;
   size_t n = lk_index_size(e->index);
   uint64_t *bm = calloc(engine_rows(e) / 64 + 1, sizeof *bm);
   if (!bm) return LK_ENOMEM;
   for (size_t r = 0; r < n; r++)
-    if (item_matches(&e->items[e->row_item[r]], f)) bm[r / 64] |= 1ull << (r % 64);
+    if (lk_filter_match(&e->items[e->row_item[r]], f, NULL)) bm[r / 64] |= 1ull << (r % 64);
   live_filter(e, f, bm); /* a derived engine's delta rows */
   *out = bm;
   return 0;
@@ -475,7 +435,9 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
     return lk_err_set(err, LK_EINVAL, "the query vector is not finite and normalised (norm %g)", sqrt(nq));
   uint64_t *bm = NULL;
   float *q = NULL;
-  int rc = filter_bitmap(e, f, &bm);
+  int rc = lk_engine_filter_check(e, f, err);
+  if (rc) return rc;
+  rc = filter_bitmap(e, f, &bm);
   if (!rc && e->prior && !(q = malloc(sizeof(float) * (size_t)e->qdim))) rc = LK_ENOMEM;
   if (rc) {
     free(bm);
@@ -553,6 +515,7 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
                            lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
   if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
+  if (lk_engine_filter_check(e, f, err)) return LK_EINVAL;
   int boxes[LK_ENGINE_CROPS][4], nb = lk_engine_crop_boxes(img->w, img->h, boxes), rc = 0, total = 0;
   size_t nrows = engine_rows(e), words = nrows / 64 + 1;
   uint64_t *bm = NULL;
@@ -667,7 +630,7 @@ static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm) {
   size_t nb = lk_index_size(e->index);
   for (size_t j = 0; j < e->ndelta; j++) {
     const live_rec *r = e->delta[j].r;
-    if (r->row && item_matches(&r->it, f)) bm[(nb + j) / 64] |= 1ull << ((nb + j) % 64);
+    if (r->row && lk_filter_match(&r->it, f, NULL)) bm[(nb + j) / 64] |= 1ull << ((nb + j) % 64);
   }
 }
 

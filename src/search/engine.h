@@ -10,26 +10,8 @@
 #include "catalog/catalog.h"
 #include "embed/embed.h"
 #include "image/image.h"
+#include "search/filter.h"
 #include "lookalike.h"
-
-#define LK_FILTER_MAX 32
-
-/* Conditions "field=value": equal fields are OR-ed, different fields AND-ed; values compare
- * case-insensitively. Fields are the styles.csv columns (lk_catalog_fields). */
-typedef struct lk_filter {
-  int n;
-  struct {
-    int field;        /* index into lk_catalog_fields */
-    char value[128];
-  } cond[LK_FILTER_MAX];
-} lk_filter;
-
-/* Parses "field=value" and appends it. LK_EINVAL for unknown fields or bad syntax. */
-int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err);
-/* Appends (field name, value). */
-int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err);
-/* Field index of a name (case-insensitive), or -1. */
-int lk_filter_field(const char *name);
 
 typedef struct lk_engine lk_engine;
 
@@ -122,6 +104,10 @@ const float *lk_engine_vector(const lk_engine *e, int64_t id);
 /* Embeds a photo with the catalog's recipe (loads the model on first use). vec has
  * lk_engine_dim floats. Thread-safe (serialised on an internal lock). */
 int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err);
+/* LK_EINVAL, naming it, when a comparison of f is on an extra column that no item has (a typo,
+ * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
+ * first, before costlier work. */
+int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err);
 /* Top-k items for a query vector; filter may be NULL; exclude_id -1 for none. hits has k
  * slots; *nfound gets the number filled. */
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,

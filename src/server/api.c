@@ -13,6 +13,7 @@
 
 #include "embed/recipe.h"
 #include "map/store.h"
+#include "search/collapse.h"
 #include "search/results.h"
 #include "util/size.h"
 
@@ -81,9 +82,15 @@ int lk_api_param(lk_api_params *p, const char *name, const char *value, lk_errbu
     else return lk_err_set(err, LK_EINVAL, "multicrop must be 0 or 1");
     return 0;
   }
+  if (!strcmp(name, "collapse")) {
+    if (lk_collapse_parse(value, &p->collapse))
+      return lk_err_set(err, LK_EINVAL, "collapse must be none, duplicates or variants (got '%.40s')", value);
+    return 0;
+  }
+  if (!strcmp(name, "where")) return *value ? lk_filter_add_where(&p->filter, value, err) : 0;
   if (lk_filter_field(name) < 0)
-    return lk_err_set(err, LK_EINVAL, "unknown parameter '%.60s' (expected k, crop, multicrop or a field: gender, "
-                      "masterCategory, subCategory, articleType, baseColour, season, year, usage, "
+    return lk_err_set(err, LK_EINVAL, "unknown parameter '%.60s' (expected k, crop, multicrop, collapse, where or a "
+                      "field: gender, masterCategory, subCategory, articleType, baseColour, season, year, usage, "
                       "productDisplayName)", name);
   if (!*value) return 0;
   return lk_filter_add_kv(&p->filter, name, value, err);
@@ -117,12 +124,21 @@ static json_t *filter_json(const lk_filter *f) {
     }
     json_array_append_new(arr, json_string(f->cond[i].value));
   }
+  if (f->nwhere) { /* the comparisons, as given: {"where":["price<=50"]} */
+    json_t *w = json_array();
+    for (int i = 0; w && i < f->nwhere; i++) json_array_append_new(w, json_string(f->where[i].expr));
+    json_object_set_new(o, "where", w);
+  }
   return o;
 }
 
-/* Fills r with {"hits":[...], "count", "k", "filters"} for n hits; LK_ENOMEM. */
-static int hits_reply(const lk_engine *e, const lk_hit *hits, int n, const lk_api_params *p, lk_api_reply *r) {
-  json_t *o = lk_results_hits_json(e, hits, n);
+/* Fills r with {"hits":[...], "count", "k", "filters"} for n hits, or n groups when the request
+ * collapses (then "collapse" too); LK_ENOMEM. */
+static int hits_reply(const lk_engine *e, const lk_hit *hits, const lk_group *groups, int n, const lk_api_params *p,
+                      lk_api_reply *r) {
+  json_t *o = p->collapse ? lk_collapse_hits_json(e, groups, n, p->collapse) : lk_results_hits_json(e, hits, n);
+  if (o && p->collapse)
+    json_object_set_new(o, "collapse", json_string(p->collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants"));
   if (!o) return lk_api_error(r, 500, "out of memory");
   json_object_set_new(o, "count", json_integer(json_array_size(json_object_get(o, "hits"))));
   json_object_set_new(o, "k", json_integer(p->k));
@@ -149,6 +165,19 @@ static int embed_pooled(void *ctx, const lk_image *img, float *vec, lk_errbuf *e
   return rc;
 }
 
+/* Multi-crop candidates for a collapsed search (search/collapse.h lk_collapse_fetch). */
+typedef struct crop_fetch {
+  lk_engine *e;
+  const lk_image *img;
+  pool_embed *pe;
+  const lk_filter *f;
+} crop_fetch;
+
+static int fetch_crops(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) {
+  crop_fetch *c = ctx;
+  return lk_engine_search_crops(c->e, c->img, embed_pooled, c->pe, c->f, NULL, k, hits, n, err);
+}
+
 int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t len,
                   const lk_image_limits *lim, const lk_api_params *p, lk_api_reply *r) {
   memset(r, 0, sizeof *r);
@@ -159,6 +188,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   lk_image im = {0}, cropped = {0};
   const lk_image *use = &im;
   lk_hit *hits = NULL;
+  lk_group *groups = NULL;
   float *vec = NULL;
   int applied[4] = {0}; /* the crop clipped to the photo */
   int n = 0, rc = lk_image_decode(img, len, lim, p->has_crop ? 0 : DECODE_SIDE, &im, &eb);
@@ -212,7 +242,18 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
     goto out;
   }
   pool_embed pe = {pool, e, 0};
-  if (p->multi_crop) { /* embedding and search of every crop together */
+  if (p->collapse && !(groups = calloc((size_t)p->k, sizeof *groups))) {
+    rc = lk_api_error(r, 500, "out of memory");
+    goto out;
+  }
+  if (p->multi_crop && p->collapse) { /* embedding and search of every crop, per round of candidates */
+    crop_fetch cf = {e, use, &pe, &p->filter};
+    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, &p->filter, NULL, groups, &n, &eb))) {
+      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
+                        "multi-crop search failed: %s", lk_err_msg(&eb));
+      goto out;
+    }
+  } else if (p->multi_crop) { /* embedding and search of every crop together */
     if ((rc = lk_engine_search_crops(e, use, embed_pooled, &pe, &p->filter, NULL, p->k, hits, &n, &eb))) {
       rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
                         "multi-crop search failed: %s", lk_err_msg(&eb));
@@ -226,12 +267,13 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   }
   queue = pe.queue;
   double t2 = now_s();
-  if (!p->multi_crop && (rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb))) {
+  if (!p->multi_crop && (p->collapse ? (rc = lk_collapse_search_vector(e, vec, &p->filter, p->k, p->collapse, groups, &n, &eb))
+                                      : (rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb)))) {
     rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
     goto out;
   }
   double t3 = now_s();
-  if ((rc = hits_reply(e, hits, n, p, r)) || r->status != 200) goto out;
+  if ((rc = hits_reply(e, hits, groups, n, p, r)) || r->status != 200) goto out;
   r->decode_s = t1 - t0;
   r->queue_s = queue;
   r->embed_s = t2 - t1 - queue;
@@ -250,6 +292,7 @@ out:
   lk_image_free(&cropped);
   free(vec);
   free(hits);
+  free(groups);
   return rc;
 }
 
@@ -321,19 +364,30 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
   memset(r, 0, sizeof *r);
   lk_errbuf eb = {0};
   lk_hit *hits = calloc((size_t)p->k, sizeof *hits);
-  if (!hits) return lk_api_error(r, 500, "out of memory");
+  lk_group *groups = p->collapse ? calloc((size_t)p->k, sizeof *groups) : NULL;
+  if (!hits || (p->collapse && !groups)) {
+    free(hits);
+    free(groups);
+    return lk_api_error(r, 500, "out of memory");
+  }
   double t0 = now_s();
-  int n = 0, rc = lk_engine_similar(e, id, &p->filter, p->k, hits, &n, &eb);
+  lk_group self = {0};
+  int n = 0, rc = p->collapse ? lk_collapse_similar(e, id, &p->filter, p->k, p->collapse, &self, groups, &n, &eb)
+                              : lk_engine_similar(e, id, &p->filter, p->k, hits, &n, &eb);
   double t1 = now_s();
   if (rc == LK_ENOTFOUND) rc = lk_api_error(r, 404, "%s", lk_err_msg(&eb));
   else if (rc) rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
-  else if (!(rc = hits_reply(e, hits, n, p, r)) && r->status == 200) {
+  else if (!(rc = hits_reply(e, hits, groups, n, p, r)) && r->status == 200) {
     r->knn_s = t1 - t0;
     json_object_set_new(r->body, "id", json_integer(id));
+    if (p->collapse) /* the item's own duplicates / other colours among the candidates */
+      json_object_set_new(r->body, p->collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants",
+                          lk_collapse_members_json(e, &self, p->collapse));
     json_object_set_new(r->body, "took_ms", json_real(ms(t1 - t0)));
     json_object_set_new(r->body, "search_ms", json_real(ms(t1 - t0)));
   }
   free(hits);
+  free(groups);
   return rc;
 }
 

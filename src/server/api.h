@@ -25,11 +25,14 @@ typedef struct lk_api_params {
   int crop[4];    /* x, y, w, h in pixels of the uploaded photo */
   int has_crop;
   int multi_crop; /* "multicrop=1": search the photo and 13 crops (lk_engine_search_crops) */
+  int collapse;   /* "collapse=duplicates|variants": enum lk_collapse_mode (search/collapse.h) */
 } lk_api_params;
 
 void lk_api_params_init(lk_api_params *p);
-/* Applies one request parameter: "k", "crop" (x,y,w,h), "multicrop" (0/1) or a filter field (lk_catalog_fields,
- * case-insensitive; repeated = any of). An empty filter value is ignored (an unset <select>).
+/* Applies one request parameter: "k", "crop" (x,y,w,h), "multicrop" (0/1), "collapse" (none,
+ * duplicates, variants), "where" (a comparison such as price<=50: lk_filter_add_where; repeated =
+ * all of) or a filter field (lk_catalog_fields, case-insensitive; repeated = any of). An empty
+ * filter, where or collapse value is ignored (an unset <select>).
  * LK_EINVAL for an unknown name or a malformed value, LK_ETOOBIG past a limit; message in err. */
 int lk_api_param(lk_api_params *p, const char *name, const char *value, lk_errbuf *err);
 
