@@ -249,8 +249,8 @@ static int catalog_part(const lk_engine *e, const char *db_path, json_t *o, lk_a
   if (!sources || !recent) {
     rc = lk_api_error(r, 500, "out of memory");
   } else if (!db_path) {
-    json_object_set_new(o, "items", json_integer((json_int_t)lk_engine_item_count(e)));
-    json_object_set_new(o, "searchable", json_integer((json_int_t)lk_engine_size(e)));
+    json_object_set_new(o, "items", e ? json_integer((json_int_t)lk_engine_item_count(e)) : json_null());
+    json_object_set_new(o, "searchable", e ? json_integer((json_int_t)lk_engine_size(e)) : json_null());
     json_object_set_new(o, "errors", json_null());
     json_object_set_new(o, "catalog_version", json_null());
   } else {

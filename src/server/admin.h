@@ -59,7 +59,7 @@ void lk_admin_note_search_reply(lk_admin *a, const json_t *body);
  * current hour last), "searches", "weak" (their sums), "weak_share" (weak / searches, null
  * without searches), "weak_threshold" (null until known), "weak_threshold_items"}. The counts,
  * sources and changes are read from the catalog at db_path (a read-only handle of its own);
- * without one (db_path NULL) from e, with no sources or changes. 500 when the catalog cannot be
+ * without one (db_path NULL) from e (null without one), with no sources or changes. 500 when the catalog cannot be
  * read. Returns 0 with r filled or LK_ENOMEM (as api.h). */
 int lk_admin_stats(lk_admin *a, const lk_engine *e, const char *db_path, int64_t now_s, lk_api_reply *r);
 
