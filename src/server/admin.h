@@ -6,8 +6,8 @@
  * A "weak" best match: a photo search whose best hit scores below the catalog's weak threshold,
  * the median, over up to LK_ADMIN_SAMPLE items spread evenly over the catalog, of the score of
  * each item's best neighbour of a DIFFERENT articleType (no better than a typical wrong-kind
- * match). Computed once per server start in a thread of its own (lk_admin_start_threshold), so
- * the start is not delayed; searches made before it is known are classified when it is (up to
+ * match). Computed once per server, in a thread of its own (lk_admin_start_threshold, which the
+ * server calls at its first request), so the start is not delayed; searches made before it is known are classified when it is (up to
  * LK_ADMIN_PENDING of them; later ones count as searches only). To be replaced by the
  * calibrated scores of issue 17. */
 #ifndef LK_SERVER_ADMIN_H

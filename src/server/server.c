@@ -90,6 +90,7 @@ struct lk_server {
   struct conn *conns;     /* open connections (MHD_OPTION_NOTIFY_CONNECTION) */
   int nconns;
   lk_admin *admin;        /* the owner's statistics (server/admin.h) */
+  atomic_int admin_started; /* its weak-match threshold is being computed (first request on) */
   struct lk_auth *own_auth; /* keys for /api/admin/... when o.auth is NULL (no --require-key) */
 };
 
@@ -670,6 +671,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r->s = s;
     r->t0 = now_s();
     lk_api_params_init(&r->params);
+    /* the weak-match threshold (admin.h) is computed in the background from the first request
+     * on, so that the start itself neither waits for it nor allocates in another thread */
+    if (!atomic_load(&s->admin_started) && !atomic_exchange(&s->admin_started, 1) &&
+        lk_admin_start_threshold(s->admin, s->engine, s->o.follow, s->o.log, s->o.log_ctx))
+      logf_(s, "the weak-match threshold cannot be computed: no thread");
     printable(r->method, sizeof r->method, method);
     printable(r->path, sizeof r->path, url);
     r->post = !strcmp(method, "POST");
@@ -860,8 +866,9 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
   if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin)) goto nomem;
   if (!s->o.auth && s->o.db_path) { /* the owner's API needs keys even without --require-key */
     lk_errbuf keb = {0};
-    if (lk_auth_open(s->o.db_path, 1.0, &s->own_auth, &keb))
-      logf_(s, "the owner's API (/api/admin) is off: the catalog's keys cannot be read: %s", lk_err_msg(&keb));
+    int arc = lk_auth_open(s->o.db_path, 1.0, &s->own_auth, &keb);
+    if (arc == LK_ENOMEM) goto nomem;
+    if (arc) logf_(s, "the owner's API (/api/admin) is off: the catalog's keys cannot be read: %s", lk_err_msg(&keb));
   }
   json_t *fj = NULL;
   if (lk_api_facets(e, &fj) || !(s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
@@ -911,8 +918,6 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
     goto fail;
   }
   freeaddrinfo(ai);
-  if (lk_admin_start_threshold(s->admin, e, s->o.follow, s->o.log, s->o.log_ctx))
-    logf_(s, "the weak-match threshold cannot be computed: no thread");
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   s->port = di && di->port ? di->port : s->o.port;
   *out = s;
