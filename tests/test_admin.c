@@ -19,20 +19,25 @@
 #include "server/admin.h"
 #include "testutil.h"
 
-#define N 60
+#define N 60     /* items of the random catalogs */
+#define NMAX 600 /* of the clustered one */
 #define D 16
 static const char *const kinds[] = {"Tshirts", "Shirts", "Jeans"};
 
 typedef struct fixture {
   char *dir;
   lk_engine *e;
-  float vec[N][D];
-  int kind[N]; /* -1: no articleType */
+  int n;
+  float vec[NMAX][D];
+  int kind[NMAX]; /* -1: no articleType */
 } fixture;
 
+enum { RANDOM, ONE_KIND, CLUSTERED };
+
 /* A catalog of N random unit vectors: three kinds, some items without one, one without a
- * vector; one_kind: all "Tshirts". */
-static fixture *make(int one_kind) {
+ * vector; ONE_KIND: all "Tshirts"; CLUSTERED: NMAX items, 500 "Tshirts" around one direction
+ * and 100 "Jeans" around another, so a T-shirt's 256 nearest are all T-shirts. */
+static fixture *make(int mode) {
   fixture *f = calloc(1, sizeof *f);
   f->dir = lk_test_mkdtemp();
   const char *db = lk_test_path("%s/c.db", f->dir);
@@ -46,13 +51,18 @@ static fixture *make(int one_kind) {
   free(js);
   lk_catalog_begin(c);
   srand(16);
-  for (int i = 0; i < N; i++) {
+  f->n = mode == CLUSTERED ? NMAX : N;
+  for (int i = 0; i < f->n; i++) {
     lk_item it = {.id = 100 + i, .path = "p.jpg", .hash = "h", .status = "ok"};
-    f->kind[i] = one_kind ? 0 : i % 7 == 6 ? -1 : i % 3;
+    f->kind[i] = mode == ONE_KIND ? 0 : mode == CLUSTERED ? (i < 500 ? 0 : 2) : i % 7 == 6 ? -1 : i % 3;
     if (f->kind[i] >= 0) it.field[3] = (char *)kinds[f->kind[i]];
     assert_int_equal(lk_catalog_put_item(c, &it), 0);
     double s = 0;
-    for (int d = 0; d < D; d++) f->vec[i][d] = (float)rand() / RAND_MAX - 0.5f, s += f->vec[i][d] * f->vec[i][d];
+    for (int d = 0; d < D; d++) {
+      f->vec[i][d] = (float)rand() / RAND_MAX - 0.5f;
+      if (mode == CLUSTERED && d == (f->kind[i] ? 1 : 0)) f->vec[i][d] += 8; /* the kind's direction */
+      s += f->vec[i][d] * f->vec[i][d];
+    }
     for (int d = 0; d < D; d++) f->vec[i][d] /= (float)sqrt(s);
     assert_int_equal(lk_catalog_put_vector(c, it.id, f->vec[i], D), 0);
   }
@@ -77,16 +87,14 @@ static int cmp_float(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
-static void test_threshold_matches_definition(void **state) {
-  fixture *f = make(0);
-  /* the definition, by brute force: for every item with a kind, the best cosine to an item of
-   * another (known) kind; the median of those */
-  float best[N];
+/* The definition, by brute force: for every item with a kind, the best cosine to an item of
+ * another (known) kind; their median. best gets them sorted, *n their number. */
+static float reference(const fixture *f, float *best, int *nbest) {
   int n = 0;
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i < f->n; i++) {
     if (f->kind[i] < 0) continue;
     float b = -2;
-    for (int j = 0; j < N; j++) {
+    for (int j = 0; j < f->n; j++) {
       if (j == i || f->kind[j] < 0 || f->kind[j] == f->kind[i]) continue;
       float dot = 0;
       for (int d = 0; d < D; d++) dot += f->vec[i][d] * f->vec[j][d];
@@ -95,7 +103,15 @@ static void test_threshold_matches_definition(void **state) {
     best[n++] = b;
   }
   qsort(best, (size_t)n, sizeof *best, cmp_float);
-  float want = n % 2 ? best[n / 2] : (best[n / 2 - 1] + best[n / 2]) / 2;
+  *nbest = n;
+  return n % 2 ? best[n / 2] : (best[n / 2 - 1] + best[n / 2]) / 2;
+}
+
+static void test_threshold_matches_definition(void **state) {
+  fixture *f = make(RANDOM);
+  float best[NMAX];
+  int n;
+  float want = reference(f, best, &n);
   float t = 0;
   int used = 0;
   assert_int_equal(lk_admin_weak_threshold(f->e, 200, NULL, &t, &used), 0);
@@ -109,9 +125,16 @@ static void test_threshold_matches_definition(void **state) {
   assert_int_equal(lk_admin_weak_threshold(f->e, 200, &stop, &t, &used), LK_EINTR);
   assert_int_equal(lk_admin_weak_threshold(f->e, 0, NULL, &t, &used), LK_EINVAL);
   unmake(f);
-  f = make(1); /* one kind: no neighbour of another */
+  f = make(ONE_KIND); /* one kind: no neighbour of another */
   assert_int_equal(lk_admin_weak_threshold(f->e, 200, NULL, &t, &used), LK_ENOTFOUND);
   assert_int_equal(used, 0);
+  unmake(f);
+  /* a kind with more items than the first look (256 neighbours) takes the deeper one */
+  f = make(CLUSTERED);
+  want = reference(f, best, &n);
+  assert_int_equal(lk_admin_weak_threshold(f->e, NMAX, NULL, &t, &used), 0);
+  assert_int_equal(used, NMAX);
+  assert_float_equal(t, want, 1e-4);
   unmake(f);
 }
 
@@ -126,7 +149,7 @@ static int64_t jint(json_t *o, const char *k) { return json_integer_value(json_o
 static json_t *hour_at(json_t *o, int i) { return json_array_get(json_object_get(o, "searches_per_hour"), (size_t)i); }
 
 static void test_counts_per_hour(void **state) {
-  fixture *f = make(0);
+  fixture *f = make(RANDOM);
   lk_admin *a;
   assert_int_equal(lk_admin_new(&a), 0);
   const int64_t t0 = 1796547600 + 120; /* 2026-12-06T09:02Z */
@@ -197,7 +220,7 @@ static void test_counts_per_hour(void **state) {
 
 /* The threshold thread over a borrowed engine: the threshold appears, and freeing joins it. */
 static void test_threshold_thread(void **state) {
-  fixture *f = make(0);
+  fixture *f = make(RANDOM);
   lk_admin *a;
   assert_int_equal(lk_admin_new(&a), 0);
   assert_int_equal(lk_admin_start_threshold(a, f->e, NULL, NULL, NULL), 0);
