@@ -112,7 +112,7 @@
     const hours = (s.searches_per_hour || []).slice().reverse(); // newest first
     const max = Math.max(1, ...hours.map((h) => h.searches));
     $('hours').tBodies[0].replaceChildren(...hours.map((h) => {
-      const tr = row([h.hour.slice(0, 10) + ' ' + h.hour.slice(11, 16), fmt(h.searches), fmt(h.weak), ''], [null, 'num', 'num', null]);
+      const tr = row([h.hour.slice(5, 10) + ' ' + h.hour.slice(11, 16), fmt(h.searches), fmt(h.weak), ''], [null, 'num', 'num', null]);
       const bar = document.createElement('div');
       bar.className = 'bar';
       bar.style.width = `${(100 * h.searches) / max}%`; // CSSOM, allowed by the page's CSP
