@@ -3,7 +3,8 @@
 # indexes a slice of the shared catalog, starts the server on a free port and checks every
 # endpoint, the error statuses, path-traversal probes, concurrent searches, following a SQLite
 # catalog that another process indexes into, a clean SIGTERM that finishes the request in
-# progress, and HTTPS (--tls-cert/--tls-key, tests/fixtures/tls-*.pem: a self-signed
+# progress, the owner's statistics (GET /api/admin/stats: keys, counts, searches per hour, the
+# weak share moved by a photo of noise) and HTTPS (--tls-cert/--tls-key, tests/fixtures/tls-*.pem: a self-signed
 # certificate for 127.0.0.1 with its key, and a key of no certificate).
 # Last line: "server: N passed, M failed".
 set -u
@@ -443,6 +444,7 @@ check "keys add that cannot print its key fails (1) and revokes it" \
 check "keys list --json: 4 keys, names and roles, never a key or a hash" \
   bash -c "jq -e 'length == 4 and .[0].name == \"shop\" and .[1].role == \"write\" and (map(keys) | add | unique) == [\"created\",\"id\",\"name\",\"revoked\",\"role\"]' '$T/keys.json' >/dev/null && ! grep -q -e '$RK' -e '$WK' '$T/keys.json' && ! grep -Eq '[0-9a-f]{64}' '$T/keys.json'"
 check "the catalog stores no key in clear" bash -c "! grep -qa -e '${RK#lk_}' -e '${WK#lk_}' '$T/c.db' '$T/c.db-wal' 2>/dev/null"
+AK=$("$BIN" keys add --db "$T/c.db" --role admin --name owner 2>/dev/null) # for /api/admin/stats
 start_server "$T/server3.log" --require-key --rate-limit 5
 check "serve --require-key starts and says so" bash -c "[ $? = 0 ] && grep -q 'needs a key' '$T/server3.log'"
 req "$URL/api/items?limit=1"
@@ -494,10 +496,53 @@ check "/metrics counts the 401s and never holds a key" \
   bash -c "grep -q 'status=\"401\"' '$T/metrics3' && ! grep -q -e '${RK#lk_}' -e '${GK#lk_}' '$T/metrics3'"
 check "the access log logs the requests but never a key" \
   bash -c "grep -q 'GET /api/items/$TWIN 401' '$T/server3.log' && ! grep -q -e '${RK#lk_}' -e '${WK#lk_}' -e '${GK#lk_}' -e 'lk_wrong' '$T/server3.log'"
+req -H "Authorization: Bearer $RK" "$URL/api/admin/stats"; S1=$S
+req -H "Authorization: Bearer $AK" "$URL/api/admin/stats"
+check "--require-key: GET /api/admin/stats is 403 with a read key, 200 with an admin key" bash -c "[ $S1 = 403 ] && [ $S = 200 ]"
 kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
 start_server "$T/server4.log"
 req "$URL/api/items?limit=1"
 check "without --require-key the API stays open" [ "$S" = 200 ]
+
+echo "server: the owner's statistics (GET /api/admin/stats, /admin)"
+req "$URL/api/admin/stats"
+check "no key: 401 with WWW-Authenticate and a JSON error, also without --require-key" \
+  bash -c "[ $S = 401 ] && echo '$(hdr WWW-Authenticate)' | grep -q '^Bearer' && jq -e '.error' '$T/body' >/dev/null"
+req -H "Authorization: Bearer $RK" "$URL/api/admin/stats"; S1=$S
+req -H "Authorization: Bearer $WK" "$URL/api/admin/stats"
+check "a read key and a write key: 403, naming the admin role" bash -c "[ $S1 = 403 ] && [ $S = 403 ] && jq -e '.error | test(\"admin\")' '$T/body' >/dev/null"
+adm() { req -H "Authorization: Bearer $AK" "$URL/api/admin/stats"; cp "$T/body" "$T/admin.json"; }
+for _ in $(seq 100); do adm; jq -e '.weak_threshold != null' "$T/admin.json" >/dev/null 2>&1 && break; sleep 0.1; done
+check "an admin key: 200 with the catalog's counts (items, searchable, errors) and its one source" \
+  jqe --argjson n "$NITEMS" --argjson v "$NVEC" '.items == $n and .searchable == $v and .errors == 1 and (.sources | length) == 1 and .sources[0].items == $n' "$T/admin.json"
+check "the weak-match threshold is known within 10 s of the start (a score in 0..1, from sampled items)" \
+  jqe '.weak_threshold > 0 and .weak_threshold < 1 and .weak_threshold_items > 0' "$T/admin.json"
+hv=$(curl -s "$URL/health" | jq .catalog_version)
+check "catalog_version is the one /health reports ($hv); recent changes: the last 50, newest first, with names" \
+  jqe --argjson hv "$hv" '.catalog_version == $hv and (.recent_changes | length) == 50 and ([.recent_changes[].version] | . == (sort | reverse)) and .recent_changes[0].version <= $hv and all(.recent_changes[]; .deleted == false and (.productDisplayName | type) == "string")' "$T/admin.json"
+h0=$(date -u +%Y-%m-%dT%H:00Z)
+check "no search yet: 24 hours of zero, the current hour last, weak_share null" \
+  jqe --arg h "$h0" '(.searches_per_hour | length) == 24 and (.searches_per_hour[-1].hour == $h or (.searches_per_hour[-2].hour == $h)) and .searches == 0 and .weak_share == null' "$T/admin.json"
+for _ in 1 2 3; do curl -s -o /dev/null -F "image=@$PHOTO" "$URL/api/search?k=3"; done
+curl -s -o /dev/null -F "image=@$T/img/900000002.jpg" "$URL/api/search" # 415: not counted
+adm
+check "3 searches with a catalog photo: counted in the current hour, none weak (weak_share 0)" \
+  jqe '.searches == 3 and .weak == 0 and .weak_share == 0 and .searches_per_hour[-1].searches == 3' "$T/admin.json"
+python3 -c "
+import random, struct, zlib
+r = random.Random(16); w = h = 224
+raw = b''.join(b'\\0' + bytes(r.getrandbits(8) for _ in range(w * 3)) for _ in range(h))
+ch = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+open('$T/noise.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + ch(b'IDAT', zlib.compress(raw)) + ch(b'IEND', b''))"
+req -F "image=@$T/noise.png" "$URL/api/search?k=3"; noise=$(jq '.hits[0].score' "$T/body")
+adm
+check "a photo of noise (best score $noise) is a weak search: weak_share 0 -> 0.25" \
+  jqe '.searches == 4 and .weak == 1 and .weak_share == 0.25 and .searches_per_hour[-1].weak == 1' "$T/admin.json"
+req "$URL/admin"
+check "GET /admin is the owner's page (text/html, CSP, no inline script)" \
+  bash -c "[ $S = 200 ] && grep -qi '^content-type: text/html' '$T/hdr' && grep -qi \"^content-security-policy: default-src 'self'\" '$T/hdr' && grep -q 'src=\"/static/admin.js\"' '$T/body' && ! grep -q '<script>' '$T/body'"
+curl -s "$URL/" > "$T/page.html"
+check "the shopper's page does not link to it" bash -c "! grep -q 'admin' '$T/page.html'"
 kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
 
 echo "server: HTTPS (serve --tls-cert/--tls-key)"

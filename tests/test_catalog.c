@@ -660,6 +660,61 @@ static int source_count_cb(void *ctx, const char *source, int64_t items) {
   return 0;
 }
 
+typedef struct recent_seen {
+  int n;
+  int64_t id[8], version[8];
+  int deleted[8];
+  char name[8][64];
+} recent_seen;
+
+static int recent_cb(void *ctx, int64_t id, int64_t version, int deleted, const char *name) {
+  recent_seen *r = ctx;
+  if (r->n >= 8) return -1;
+  r->id[r->n] = id;
+  r->version[r->n] = version;
+  r->deleted[r->n] = deleted;
+  snprintf(r->name[r->n], sizeof r->name[r->n], "%s", name ? name : "(null)");
+  r->n++;
+  return 0;
+}
+
+/* The owner's page's list: the last writes, newest first, deletions marked, names as UTF-8. */
+static void test_recent_changes(void **state) {
+  fixture *fx = *state;
+  static const char *const names[] = {"One", "Two", "Thr\xe9" "e", NULL};
+  for (int i = 1; i <= 4; i++) {
+    lk_item it = make_item(i, "ok");
+    it.field[LK_NFIELDS - 1] = (char *)names[i - 1];
+    assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  }
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 2), 0);
+  lk_item it = make_item(3, "ok");
+  it.field[LK_NFIELDS - 1] = (char *)"Thr\xe9" "e again";
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  recent_seen r = {0};
+  assert_int_equal(lk_catalog_recent_changes(fx->cat, 10, recent_cb, &r), 0);
+  assert_int_equal(r.n, 4);
+  static const int64_t want[] = {3, 2, 4, 1};
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(r.id[i], want[i]);
+    assert_int_equal(r.deleted[i], want[i] == 2);
+    if (i) assert_true(r.version[i] < r.version[i - 1]);
+  }
+  int64_t v;
+  assert_int_equal(lk_catalog_version(fx->cat, &v), 0);
+  assert_true(r.version[0] == v);
+  assert_string_equal(r.name[0], "Thr\xef\xbf\xbd" "e again"); /* the bad byte read as U+FFFD */
+  assert_string_equal(r.name[1], "(null)");                   /* deleted: no name */
+  assert_string_equal(r.name[2], "(null)");                   /* none given */
+  assert_string_equal(r.name[3], "One");
+  memset(&r, 0, sizeof r); /* a limit */
+  assert_int_equal(lk_catalog_recent_changes(fx->cat, 2, recent_cb, &r), 0);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(r.id[1], 2);
+  assert_int_equal(lk_catalog_recent_changes(fx->cat, 0, recent_cb, &r), LK_EINVAL);
+  assert_int_equal(lk_catalog_recent_changes(fx->cat, LK_CATALOG_MAX_RECENT + 1, recent_cb, &r), LK_EINVAL);
+}
+
 static void test_older_file_upgraded(void **state) {
   fixture *fx = *state;
   for (int i = 1; i <= 3; i++) {
@@ -683,6 +738,9 @@ static void test_older_file_upgraded(void **state) {
   char buf[512] = "";
   assert_int_equal(lk_catalog_foreach_source(rd, source_count_cb, buf), 0);
   assert_string_equal(buf, "/photos/a=2;/photos/b=1;");
+  recent_seen r = {0}; /* no change sequence yet: no recent changes either */
+  assert_int_equal(lk_catalog_recent_changes(rd, 10, recent_cb, &r), 0);
+  assert_int_equal(r.n, 0);
   lk_item it;
   assert_int_equal(lk_catalog_get_item(rd, 1, &it), 0);
   assert_null(it.source);
@@ -931,6 +989,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_invalid_utf8_repaired_on_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_change_sequence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recent_changes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_file_upgraded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check, setup, teardown),

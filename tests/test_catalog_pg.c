@@ -200,6 +200,21 @@ static int on_change(void *ctx, int64_t id, const lk_item *it, const float *v, i
 }
 
 /* Versions follow commits; identical writes make none; changes = tombstones, then items. */
+typedef struct recent_seen {
+  int n;
+  int64_t id[8], version[8];
+  int deleted[8];
+} recent_seen;
+
+static int on_recent(void *ctx, int64_t id, int64_t version, int deleted, const char *name) {
+  recent_seen *r = ctx;
+  if (r->n >= 8) return -1;
+  r->id[r->n] = id;
+  r->version[r->n] = version;
+  r->deleted[r->n++] = deleted;
+  return 0;
+}
+
 static void test_change_sequence(void **state) {
   NEED_PG();
   fixture *fx = *state;
@@ -249,6 +264,20 @@ static void test_change_sequence(void **state) {
   assert_int_equal(lk_catalog_changes(r, got, on_change, &s, &got), 0);
   assert_int_equal(s.n, 0);
   assert_int_equal(lk_catalog_changes(r, got + 5, on_change, &s, &got), LK_EMISMATCH);
+  /* the owner's recent changes: one commit's ids, newest id first; 3 was deleted and re-added
+   * (its tombstone is not a deletion any more), 1 is deleted */
+  recent_seen rs = {0};
+  assert_int_equal(lk_catalog_recent_changes(r, 10, on_recent, &rs), 0);
+  assert_int_equal(rs.n, 3);
+  static const int64_t want[] = {3, 2, 1};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(rs.id[i], want[i]);
+    assert_int_equal(rs.version[i], v1 + 1);
+    assert_int_equal(rs.deleted[i], want[i] == 1);
+  }
+  memset(&rs, 0, sizeof rs);
+  assert_int_equal(lk_catalog_recent_changes(r, 1, on_recent, &rs), 0);
+  assert_int_equal(rs.n, 1);
   assert_int_equal(lk_catalog_check(w, &eb), 0);
   lk_catalog_close(r);
 }

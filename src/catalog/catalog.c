@@ -438,6 +438,28 @@ int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx,
   return c->ops->changes ? c->ops->changes(c, since, change_checked, &k, version) : unsupported(c);
 }
 
+typedef struct checked_recent {
+  lk_recent_cb cb;
+  void *ctx;
+} checked_recent;
+
+/* The name as valid UTF-8 (catalog.h's promise for text read back). */
+static int recent_checked(void *ctx, int64_t id, int64_t version, int deleted, const char *name) {
+  checked_recent *k = ctx;
+  char *fixed = NULL;
+  if (name && lk_utf8_fix(name, &fixed)) return LK_ENOMEM;
+  int rc = k->cb(k->ctx, id, version, deleted, deleted ? NULL : fixed ? fixed : name);
+  free(fixed);
+  return rc;
+}
+
+int lk_catalog_recent_changes(lk_catalog *c, int limit, lk_recent_cb cb, void *ctx) {
+  if (!c || !cb || limit < 1 || limit > LK_CATALOG_MAX_RECENT) return LK_EINVAL;
+  lk_err_clear(&c->err);
+  checked_recent k = {cb, ctx};
+  return c->ops->recent ? c->ops->recent(c, limit, recent_checked, &k) : unsupported(c);
+}
+
 int lk_catalog_wait_change(lk_catalog *c, int timeout_ms) {
   if (!c || timeout_ms < 0) return LK_EINVAL;
   return c->ops->wait_change ? c->ops->wait_change(c, timeout_ms) : unsupported(c);

@@ -151,6 +151,14 @@ int lk_catalog_changes(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx,
  * ends the handle's snapshot. Returns 1 when notified, 0 on timeout, or an error (LK_EIO when
  * the connection is lost). */
 int lk_catalog_wait_change(lk_catalog *c, int timeout_ms);
+/* The last `limit` (1..LK_CATALOG_MAX_RECENT) ids written, newest first (by version, then id
+ * descending): cb gets each id, the version of its last write, whether that write deleted it
+ * (name NULL then) and its productDisplayName (NULL when unknown); valid during the callback.
+ * A catalog without a change sequence (an older file opened read-only) has none. For the
+ * owner's page (GET /api/admin/stats). */
+#define LK_CATALOG_MAX_RECENT 1000
+typedef int (*lk_recent_cb)(void *ctx, int64_t id, int64_t version, int deleted, const char *name);
+int lk_catalog_recent_changes(lk_catalog *c, int limit, lk_recent_cb cb, void *ctx);
 
 /* API keys (catalog/keys.h makes and checks them; this is their storage). Only the hash of a
  * key is stored. Strings are valid only during a callback. */

@@ -32,6 +32,7 @@ typedef struct lk_catalog_ops {
   int (*version)(lk_catalog *c, int64_t *version);
   int (*changes)(lk_catalog *c, int64_t since, lk_change_cb cb, void *ctx, int64_t *version);
   int (*wait_change)(lk_catalog *c, int timeout_ms);
+  int (*recent)(lk_catalog *c, int limit, lk_recent_cb cb, void *ctx);
   /* API keys (catalog.h); NULL where the backend has none (LK_EUNSUPPORTED) */
   int (*add_key)(lk_catalog *c, const lk_key *k, int64_t *id);
   int (*foreach_key)(lk_catalog *c, lk_key_cb cb, void *ctx);

@@ -1079,6 +1079,34 @@ out:
   return rc;
 }
 
+typedef struct recent_ctx {
+  lk_recent_cb cb;
+  void *ctx;
+} recent_ctx;
+
+static int recent_row(pg_catalog *c, const PGresult *r, int i, void *ctx) {
+  recent_ctx *a = ctx;
+  return a->cb(a->ctx, col_i64(r, i, 0), col_i64(r, i, 1), col_i32(r, i, 2) != 0, col_text(r, i, 3));
+}
+
+/* The last `limit` writes: items by the version that last wrote them, and tombstones of ids
+ * not written again since (a re-added id keeps its older tombstone). Several items of one
+ * commit share its version; ids break the tie. */
+static int pg_recent(lk_catalog *base, int limit, lk_recent_cb cb, void *ctx) {
+  pg_catalog *c = (pg_catalog *)base;
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "SELECT id, version, deleted, name FROM ("
+           "(SELECT id, version, 0 AS deleted, productdisplayname AS name FROM items"
+           " ORDER BY version DESC, id DESC LIMIT %d) UNION ALL"
+           " (SELECT t.id, t.version, 1, NULL FROM tombstones t"
+           " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.id = t.id)"
+           " ORDER BY t.version DESC, t.id DESC LIMIT %d)) x ORDER BY version DESC, id DESC LIMIT %d",
+           limit, limit, limit);
+  recent_ctx a = {cb, ctx};
+  return each_row(c, sql, recent_row, &a, "reading recent changes");
+}
+
 static int drain_notifies(pg_catalog *c) {
   int n = 0;
   PGnotify *nt;
@@ -1217,6 +1245,7 @@ static const lk_catalog_ops pg_ops = {
     .version = pg_version,
     .changes = pg_changes,
     .wait_change = pg_wait_change,
+    .recent = pg_recent,
     .add_key = pg_add_key,
     .foreach_key = pg_foreach_key,
     .revoke_key = pg_revoke_key,

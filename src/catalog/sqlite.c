@@ -1061,6 +1061,28 @@ static int sq_wait_change(lk_catalog *base, int timeout_ms) {
   }
 }
 
+/* The last `limit` ids of the changes table, newest first; an id without an items row was
+ * deleted by its last write. None on a file without a change sequence. */
+static int sq_recent(lk_catalog *base, int limit, lk_recent_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
+  int64_t n;
+  int rc = query_int(c, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'changes'", &n);
+  if (rc || !n) return rc;
+  sqlite3_stmt *s;
+  int step = sqlite3_prepare_v2(c->db,
+                                "SELECT c.id, c.version, i.id IS NULL, i.productDisplayName FROM changes c"
+                                " LEFT JOIN items i ON i.id = c.id ORDER BY c.version DESC, c.id DESC LIMIT ?1",
+                                -1, &s, NULL);
+  if (step != SQLITE_OK) return db_fail(c, step, "reading recent changes");
+  sqlite3_bind_int(s, 1, limit);
+  while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW)
+    rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
+            (const char *)sqlite3_column_text(s, 3));
+  if (!rc && step != SQLITE_DONE) rc = db_fail(c, step, "reading recent changes");
+  sqlite3_finalize(s);
+  return rc;
+}
+
 static const lk_catalog_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1087,4 +1109,5 @@ static const lk_catalog_ops sq_ops = {
     .version = sq_version,
     .changes = sq_changes,
     .wait_change = sq_wait_change,
+    .recent = sq_recent,
 };

@@ -204,8 +204,8 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
     return 429;
   }
   if (!lk_keys_allows(role, needed)) {
-    snprintf(msg, msgsize, "this API key's role (%s) does not allow this; it needs a %s key", lk_keys_role_name(role),
-             lk_keys_role_name(needed));
+    snprintf(msg, msgsize, "this API key's role (%s) does not allow this; it needs %s %s key", lk_keys_role_name(role),
+             needed == LK_KEYS_ADMIN ? "an" : "a", lk_keys_role_name(needed));
     return 403;
   }
   return 0;

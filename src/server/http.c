@@ -45,6 +45,10 @@ void lk_http_route(const char *url, lk_http_target *t) {
   t->route = LK_HTTP_NONE;
   if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
     t->route = LK_HTTP_PAGE, t->asset = "index.html";
+  } else if (!strcmp(url, "/admin")) {
+    t->route = LK_HTTP_PAGE, t->asset = "admin.html";
+  } else if (!strcmp(url, "/api/admin/stats")) {
+    t->route = LK_HTTP_ADMIN_STATS;
   } else if (!strncmp(url, "/static/", 8)) {
     t->route = LK_HTTP_PAGE, t->asset = url + 8;
   } else if (!strcmp(url, "/api/search")) {

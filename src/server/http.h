@@ -13,7 +13,7 @@
 /* What a (decoded) path names. */
 enum lk_http_route {
   LK_HTTP_NONE,        /* no such route: 404 */
-  LK_HTTP_PAGE,        /* "/" or "/static/NAME": asset = "index.html" or NAME */
+  LK_HTTP_PAGE,        /* "/", "/admin" or "/static/NAME": asset = "index.html", "admin.html" or NAME */
   LK_HTTP_SEARCH,      /* /api/search */
   LK_HTTP_ITEMS,       /* /api/items */
   LK_HTTP_ITEM,        /* /api/items/{id} */
@@ -23,7 +23,8 @@ enum lk_http_route {
   LK_HTTP_PHOTO,       /* /photos/{id} */
   LK_HTTP_HEALTH,      /* /health */
   LK_HTTP_METRICS,     /* /metrics */
-  LK_HTTP_MAP          /* /api/map */
+  LK_HTTP_MAP,         /* /api/map */
+  LK_HTTP_ADMIN_STATS  /* /api/admin/stats (the page /admin is LK_HTTP_PAGE "admin.html") */
 };
 
 typedef struct lk_http_target {

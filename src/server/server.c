@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "nn/model.h"
+#include "server/admin.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/assets.h"
@@ -65,7 +66,8 @@ static const char *const CSP =
 /* Routes are lk_http_route values (server/http.h). */
 enum route { R_NONE = LK_HTTP_NONE, R_PAGE = LK_HTTP_PAGE, R_SEARCH = LK_HTTP_SEARCH, R_ITEMS = LK_HTTP_ITEMS,
              R_ITEM = LK_HTTP_ITEM, R_SIMILAR = LK_HTTP_SIMILAR, R_BADID = LK_HTTP_BADID, R_FACETS = LK_HTTP_FACETS,
-             R_PHOTO = LK_HTTP_PHOTO, R_HEALTH = LK_HTTP_HEALTH, R_METRICS = LK_HTTP_METRICS, R_MAP = LK_HTTP_MAP };
+             R_PHOTO = LK_HTTP_PHOTO, R_HEALTH = LK_HTTP_HEALTH, R_METRICS = LK_HTTP_METRICS, R_MAP = LK_HTTP_MAP,
+             R_ADMIN = LK_HTTP_ADMIN_STATS };
 _Static_assert(LK_HTTP_MAX_LIMIT == LK_API_MAX_K, "GET /api/items and search share their limit");
 
 struct lk_server {
@@ -87,6 +89,9 @@ struct lk_server {
   pthread_mutex_t conns_lock;
   struct conn *conns;     /* open connections (MHD_OPTION_NOTIFY_CONNECTION) */
   int nconns;
+  lk_admin *admin;        /* the owner's statistics (server/admin.h) */
+  atomic_int admin_started; /* its weak-match threshold is being computed (first request on) */
+  struct lk_auth *own_auth; /* keys for /api/admin/... when o.auth is NULL (no --require-key) */
 };
 
 /* One open connection, so that the stop can tell idle keep-alive connections (closed at
@@ -198,7 +203,8 @@ static void route(req *r, const char *url) {
       [LK_HTTP_ITEM] = LK_METRICS_ITEM,        [LK_HTTP_SIMILAR] = LK_METRICS_SIMILAR,
       [LK_HTTP_BADID] = LK_METRICS_ITEM,       [LK_HTTP_FACETS] = LK_METRICS_FACETS,
       [LK_HTTP_PHOTO] = LK_METRICS_PHOTO,      [LK_HTTP_HEALTH] = LK_METRICS_HEALTH,
-      [LK_HTTP_METRICS] = LK_METRICS_METRICS,  [LK_HTTP_MAP] = LK_METRICS_OTHER};
+      [LK_HTTP_METRICS] = LK_METRICS_METRICS,  [LK_HTTP_MAP] = LK_METRICS_OTHER,
+      [LK_HTTP_ADMIN_STATS] = LK_METRICS_OTHER};
   lk_http_target t;
   lk_http_route(url, &t);
   r->route = (enum route)t.route;
@@ -349,21 +355,40 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
 
 /* --require-key: is this route part of the API? (The page, photos, /health and /metrics are
  * not.) Decided at the headers, so a refused upload's body is never read. */
+static void check_role(struct MHD_Connection *c, req *r, lk_auth *auth, int role);
 static void check_key(struct MHD_Connection *c, req *r) {
   switch (r->route) {
   case R_SEARCH: case R_ITEMS: case R_ITEM: case R_SIMILAR: case R_BADID: case R_FACETS: case R_MAP: break;
   default: return;
   }
+  check_role(c, r, r->s->o.auth, LK_KEYS_READ);
+}
+
+/* GET /api/admin/...: an admin key, whether or not --require-key is on (with the keys of
+ * --require-key, or else the server's own reading of the catalog's keys). */
+static void check_admin(struct MHD_Connection *c, req *r) {
+  lk_auth *auth = r->s->o.auth ? r->s->o.auth : r->s->own_auth;
+  if (auth) {
+    check_role(c, r, auth, LK_KEYS_ADMIN);
+    return;
+  }
+  r->auth_status = 503;
+  fail(r, 503, "the owner's API needs the catalog's keys, which this server could not read (see its log)");
+}
+
+/* The key check of one request against auth for `role`: sets r->auth_status (and the failure)
+ * when refused. */
+static void check_role(struct MHD_Connection *c, req *r, lk_auth *auth, int role) {
   char msg[LK_ERRMSG_MAX], addr[LK_AUTH_CLIENT_MAX];
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   lk_auth_client(ci ? ci->client_addr : NULL, addr);
   /* an address with too many failures is refused before its key is looked at (auth.h) */
-  int status = lk_auth_limited(r->s->o.auth, addr, &r->retry_s, msg, sizeof msg);
+  int status = lk_auth_limited(auth, addr, &r->retry_s, msg, sizeof msg);
   if (!status) {
     /* the header's value is used here only: never logged, never in a metric */
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    status = lk_auth_check(r->s->o.auth, h, LK_KEYS_READ, NULL, msg, sizeof msg);
-    if (status == 401) lk_auth_failed(r->s->o.auth, addr);
+    status = lk_auth_check(auth, h, role, NULL, msg, sizeof msg);
+    if (status == 401) lk_auth_failed(auth, addr);
     if (status == 429) r->retry_s = 1; /* a key over --rate-limit */
   }
   if (status) {
@@ -386,7 +411,7 @@ static enum MHD_Result send_auth_error(struct MHD_Connection *c, req *r) {
   }
   if (r->auth_status == 401)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            r->s->o.auth && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
+                            (r->s->o.auth || r->route == R_ADMIN) && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
                                 ? "Bearer realm=\"lookalike\", error=\"invalid_token\""
                                 : "Bearer realm=\"lookalike\"");
   if (r->auth_status == 429) {
@@ -546,6 +571,7 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
     lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep.queue_s);
     lk_metrics_stage(s->metrics, LK_METRICS_EMBED, rep.embed_s);
     lk_metrics_stage(s->metrics, LK_METRICS_KNN, rep.knn_s);
+    lk_admin_note_search_reply(s->admin, rep.body);
   }
   return send_reply(c, r, rc, &rep);
 }
@@ -617,6 +643,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     if (!rc && s->o.follow && rep.body) add_follow_status(s->o.follow, rep.body);
     return send_reply(c, r, rc, &rep);
   case R_METRICS: return serve_metrics(c, r);
+  case R_ADMIN:
+    rc = lk_admin_stats(s->admin, r->e, s->o.db_path, (int64_t)time(NULL), &rep);
+    return send_reply(c, r, rc, &rep);
   default: return send_error(c, r, 404, "not found: %s", url);
   }
 }
@@ -642,6 +671,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r->s = s;
     r->t0 = now_s();
     lk_api_params_init(&r->params);
+    /* the weak-match threshold (admin.h) is computed in the background from the first request
+     * on, so that the start itself neither waits for it nor allocates in another thread */
+    if (!atomic_load(&s->admin_started) && !atomic_exchange(&s->admin_started, 1) &&
+        lk_admin_start_threshold(s->admin, s->engine, s->o.follow, s->o.log, s->o.log_ctx))
+      logf_(s, "the weak-match threshold cannot be computed: no thread");
     printable(r->method, sizeof r->method, method);
     printable(r->path, sizeof r->path, url);
     r->post = !strcmp(method, "POST");
@@ -650,6 +684,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->no_host) fail(r, 400, "an HTTP/1.1 request needs a Host header"); /* its body is dropped */
     route(r, url);
     if (s->o.auth && !r->no_host) check_key(c, r);
+    if (r->route == R_ADMIN && !r->no_host) check_admin(c, r);
     *con_cls = r;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if (ci && (r->conn = ci->socket_context)) {
@@ -828,7 +863,13 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       goto fail;
     }
   }
-  if (lk_metrics_new(&s->metrics)) goto nomem;
+  if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin)) goto nomem;
+  if (!s->o.auth && s->o.db_path) { /* the owner's API needs keys even without --require-key */
+    lk_errbuf keb = {0};
+    int arc = lk_auth_open(s->o.db_path, 1.0, &s->own_auth, &keb);
+    if (arc == LK_ENOMEM) goto nomem;
+    if (arc) logf_(s, "the owner's API (/api/admin) is off: the catalog's keys cannot be read: %s", lk_err_msg(&keb));
+  }
   json_t *fj = NULL;
   if (lk_api_facets(e, &fj) || !(s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
     json_decref(fj);
@@ -965,6 +1006,8 @@ void lk_server_stop(lk_server *s) {
     drain(s);
     MHD_stop_daemon(s->daemon); /* closes what is left, joins the threads */
   }
+  lk_admin_free(s->admin); /* stops its threshold thread */
+  lk_auth_free(s->own_auth);
   lk_metrics_free(s->metrics);
   lk_embedpool_free(s->pool);
   free(s->facets);

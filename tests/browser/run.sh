@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# tests/browser/run.sh BUILD — the page of `lookalike serve` in a real browser: indexes a
+# tests/browser/run.sh BUILD — the pages of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
-# page.test.js (playwright-core driving the system's Chromium, headless). Installs
-# playwright-core into tests/browser/node_modules on first use (npm). Screenshots go to
+# page.test.js (the shopper's page) and admin.test.js (the owner's page, /admin, with an admin
+# key: adds a product there and finds it from the shopper's page), playwright-core driving the
+# system's Chromium, headless, and axe-core. Installs playwright-core and axe-core into
+# tests/browser/node_modules on first use (npm). Screenshots go to
 # test-artifacts/browser/. LOOKALIKE_BROWSER_TESTS=0 skips (a counted skip; a failure under CI,
 # CI=true). Last line: "browser: N passed, M failed[, S skipped]".
 set -u
@@ -23,7 +25,7 @@ fi
 [ -d "$DATA/images" ] || die "shared catalog missing at $DATA"
 [ -x "$CHROMIUM" ] || die "no Chromium at $CHROMIUM (scripts/setup.sh installs it)"
 command -v node >/dev/null || die "node is not installed"
-if [ ! -d "$HERE/node_modules/playwright-core" ]; then
+if [ ! -d "$HERE/node_modules/playwright-core" ] || [ ! -d "$HERE/node_modules/axe-core" ]; then
   (cd "$HERE" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || die "npm install of playwright-core failed"
 fi
 
@@ -42,6 +44,13 @@ while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/i
 
 "$BIN" map --db "$T/c.db" --out "$T/map.png" --iters 300 --eval-sample 0 > "$T/map.log" 2>&1 || die "map failed: $(tail -3 "$T/map.log")"
 
+# Keys for the owner's page (admin.test.js): an admin key, and a read key it must refuse.
+AK=$("$BIN" keys add --db "$T/c.db" --role admin --name owner 2>/dev/null) || die "keys add --role admin failed"
+RK=$("$BIN" keys add --db "$T/c.db" --role read 2>/dev/null) || die "keys add --role read failed"
+# A product that is not in the catalog: the last row of styles.csv, added by the owner's page.
+NEWPHOTO=$DATA/images/$(tail -1 "$DATA/styles.csv" | cut -d, -f1).jpg
+[ -f "$NEWPHOTO" ] || die "no photo at $NEWPHOTO"
+
 "$BIN" serve --db "$T/c.db" --host 127.0.0.1 --port 0 --threads 4 2> "$T/server.log" &
 SERVER=$!
 PORT=
@@ -56,8 +65,20 @@ done
 # A shop photo whose product is in the catalog, and a file that is not an image.
 TWIN=$(head -1 "$T/twins")
 echo "this is not a photo" > "$T/notes.txt"
+# Each test prints its own tally last; the suite's line adds them up.
 node "$HERE/page.test.js" --url "http://127.0.0.1:$PORT/" --photo "$DATA/photos-225x300/$TWIN.jpg" --twin "$TWIN" \
-  --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" --map yes
-rc=$?
+  --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" --map yes > "$T/page.out" 2>&1
+rc1=$?
+sed 's/^browser: \([0-9]* passed\)/  page.test.js: \1/' "$T/page.out"
+node "$HERE/admin.test.js" --url "http://127.0.0.1:$PORT/" --admin-key "$AK" --read-key "$RK" --photo "$NEWPHOTO" \
+  --id 990000001 --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/admin.out" 2>&1
+rc2=$?
+sed 's/^browser: \([0-9]* passed\)/  admin.test.js: \1/' "$T/admin.out"
 cp "$T/server.log" "$ART/server.log" 2>/dev/null
-exit $rc
+tally() { sed -n "s/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p" "$1" | tail -1; }
+read -r p1 f1 <<< "$(tally "$T/page.out")"; read -r p2 f2 <<< "$(tally "$T/admin.out")"
+p1=${p1:-0}; p2=${p2:-0}; f1=${f1:-1}; f2=${f2:-1} # no tally line: the test itself broke
+[ $rc1 -ne 0 ] && [ "$f1" = 0 ] && f1=1
+[ $rc2 -ne 0 ] && [ "$f2" = 0 ] && f2=1
+echo "browser: $((p1 + p2)) passed, $((f1 + f2)) failed"
+[ $((f1 + f2)) -eq 0 ]
