@@ -75,6 +75,11 @@ int lk_catalog_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx) {
   return c->ops->foreach_meta(c, cb, ctx);
 }
 
+int lk_catalog_set_durable(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  return c->ops->set_durable ? c->ops->set_durable(c) : 0;
+}
+
 int lk_catalog_begin(lk_catalog *c) { return c ? c->ops->begin(c) : LK_EINVAL; }
 int lk_catalog_commit(lk_catalog *c) { return c ? c->ops->commit(c) : LK_EINVAL; }
 int lk_catalog_rollback(lk_catalog *c) { return c ? c->ops->rollback(c) : LK_EINVAL; }

@@ -92,6 +92,11 @@ int lk_catalog_add_meta(lk_catalog *c, const char *key, const char *value);
 typedef int (*lk_meta_cb)(void *ctx, const char *key, const char *value);
 int lk_catalog_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx);
 
+/* From now on every commit of this (read-write) handle is on disk when it returns, even if the
+ * machine loses power (SQLite: PRAGMA synchronous = FULL; the default NORMAL survives a killed
+ * process, not a power cut; PostgreSQL commits so by default). For `serve`'s writes. */
+int lk_catalog_set_durable(lk_catalog *c);
+
 int lk_catalog_begin(lk_catalog *c);
 int lk_catalog_commit(lk_catalog *c);
 int lk_catalog_rollback(lk_catalog *c);

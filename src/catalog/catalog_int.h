@@ -41,6 +41,7 @@ typedef struct lk_catalog_ops {
   int (*get_photo)(lk_catalog *c, int64_t id, char **type, void **data, size_t *len);
   int (*delete_photo)(lk_catalog *c, int64_t id);
   int (*foreach_photo)(lk_catalog *c, lk_photo_cb cb, void *ctx);
+  int (*set_durable)(lk_catalog *c); /* NULL: commits are durable already */
 } lk_catalog_ops;
 
 /* Every backend's handle starts with this. */

@@ -521,6 +521,12 @@ static int sq_set_meta(lk_catalog *base, const char *key, const char *value) {
   return step_done(c, s, "writing meta");
 }
 
+static int sq_set_durable(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  return exec(c, "PRAGMA synchronous = FULL");
+}
+
 static int sq_begin(lk_catalog *base) {
   sq_catalog *c = (sq_catalog *)base;
   if (!sqlite3_get_autocommit(c->db))
@@ -1225,4 +1231,5 @@ static const lk_catalog_ops sq_ops = {
     .get_photo = sq_get_photo,
     .delete_photo = sq_delete_photo,
     .foreach_photo = sq_foreach_photo,
+    .set_durable = sq_set_durable,
 };
