@@ -179,6 +179,28 @@ check "NDJSON batch: 3 stored (one an update without photo), the bad line refuse
   bash -c "[ $st = 200 ] && jq -e '.stored==3 and .refused==1 and (.results[]|select(.line==2)|.status==400) and (.results[]|select(.line==4)|.status==201 and .id==$E) and (.results[]|select(.line==5)|.status==200)' '$T/bn.json' >/dev/null"
 check "NDJSON batch rows are searchable" bash -c "[ \"\$(first_hit '$(photo $E)')\" = $E ]"
 
+echo "writes: a catalog locked by another writer"
+# hold_lock SECONDS: another process holds the catalog's write lock (as an index run would)
+hold_lock() {
+  python3 -c "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); open(sys.argv[1] + '.locked', 'w').close(); time.sleep(float(sys.argv[2])); c.execute('ROLLBACK')" "$T/c.db" "$1" &
+  for _ in $(seq 50); do [ -f "$T/c.db.locked" ] && break; sleep 0.05; done; rm -f "$T/c.db.locked"
+}
+F=${N[8]}
+hold_lock 1
+st=$(req "$T/l.json" POST /api/items "$WK" -F "id=$F" -F "image=@$(photo $F)")
+check "a lock held 1 s by another process: the write waits and succeeds (201)" [ "$st" = 201 ]
+wait
+hold_lock 7
+t0=$(date +%s.%N)
+st=$(curl -s -m 30 -o "$T/l.json" -D "$T/lh.txt" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $WK" \
+  -H 'Content-Type: application/json' --data-binary '{"productDisplayName":"locked"}' "$URL/api/items/$F")
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+check "a lock held past the 5 s budget: 503 with Retry-After, not a 500 (after ${dt} s)" \
+  bash -c "[ $st = 503 ] && grep -qi '^retry-after: 1' '$T/lh.txt' && grep -q busy '$T/l.json'"
+wait
+check "... and the write goes through once the lock is gone" \
+  [ "$(json "$T/l.json" PATCH /api/items/$F "$WK" '{"productDisplayName":"unlocked"}')" = 200 ]
+
 echo "writes: delete"
 st=$(req "$T/d.json" DELETE /api/items/$X "$WK")
 check "DELETE: 200 {deleted, catalog_version}" bash -c "[ $st = 200 ] && jq -e '.deleted==$X and .catalog_version>0' '$T/d.json' >/dev/null"
