@@ -183,13 +183,14 @@ echo "writes: a catalog locked by another writer"
 # hold_lock SECONDS: another process holds the catalog's write lock (as an index run would)
 hold_lock() {
   python3 -c "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); open(sys.argv[1] + '.locked', 'w').close(); time.sleep(float(sys.argv[2])); c.execute('ROLLBACK')" "$T/c.db" "$1" &
+  LOCKER=$!
   for _ in $(seq 50); do [ -f "$T/c.db.locked" ] && break; sleep 0.05; done; rm -f "$T/c.db.locked"
 }
 F=${N[8]}
 hold_lock 1
 st=$(req "$T/l.json" POST /api/items "$WK" -F "id=$F" -F "image=@$(photo $F)")
 check "a lock held 1 s by another process: the write waits and succeeds (201)" [ "$st" = 201 ]
-wait
+wait $LOCKER
 hold_lock 7
 t0=$(date +%s.%N)
 st=$(curl -s -m 30 -o "$T/l.json" -D "$T/lh.txt" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $WK" \
@@ -197,7 +198,7 @@ st=$(curl -s -m 30 -o "$T/l.json" -D "$T/lh.txt" -w '%{http_code}' -X PATCH -H "
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
 check "a lock held past the 5 s budget: 503 with Retry-After, not a 500 (after ${dt} s)" \
   bash -c "[ $st = 503 ] && grep -qi '^retry-after: 1' '$T/lh.txt' && grep -q busy '$T/l.json'"
-wait
+wait $LOCKER
 check "... and the write goes through once the lock is gone" \
   [ "$(json "$T/l.json" PATCH /api/items/$F "$WK" '{"productDisplayName":"unlocked"}')" = 200 ]
 
