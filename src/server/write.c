@@ -3,8 +3,10 @@
  * (lk_ingest_photo_vector) outside the catalog lock; item + vector + photo written in one
  * transaction of the server's read-write handle (synchronous=FULL), then applied to the served
  * engine with lk_follow_sync before the answer. The upload store keeps photos for a later JSON
- * write. Locks: emb_lock (the embedder), db_lock (the writer handle: one write at a time),
- * photo_lock (the handle /photos reads stored photos with), up_lock (uploads). */
+ * write. Locks: emb_lock (the embedder), db_lock (the writer handle: one transaction at a
+ * time), sync_lock (the handle the engine is brought up to date through: taken after the
+ * commit, so that writers queued meanwhile commit, and one sync applies them all), photo_lock
+ * (the handle /photos reads stored photos with), up_lock (uploads). */
 #include "server/write.h"
 
 #include <math.h>
@@ -45,6 +47,8 @@ struct lk_write {
   lk_embedder *emb;        /* made at the first photo */
   pthread_mutex_t db_lock;
   lk_catalog *cat;         /* the writer, opened at the first write */
+  pthread_mutex_t sync_lock;
+  lk_catalog *syncer;      /* reads the committed writes into the served engine (lk_follow_sync) */
   pthread_mutex_t photo_lock;
   lk_catalog *reader;      /* stored photos for GET /photos */
   pthread_mutex_t up_lock;
@@ -67,6 +71,7 @@ int lk_write_new(const lk_write_opts *o, lk_write **out, lk_errbuf *err) {
   if (w->o.busy_s <= 0) w->o.busy_s = 5;
   pthread_mutex_init(&w->emb_lock, NULL);
   pthread_mutex_init(&w->db_lock, NULL);
+  pthread_mutex_init(&w->sync_lock, NULL);
   pthread_mutex_init(&w->photo_lock, NULL);
   pthread_mutex_init(&w->up_lock, NULL);
   *out = w;
@@ -78,6 +83,7 @@ void lk_write_free(lk_write *w) {
   lk_embedder_free(w->emb);
   lk_catalog_close(w->cat);
   lk_catalog_close(w->reader);
+  lk_catalog_close(w->syncer);
   for (upload *u = w->uploads, *n; u; u = n) {
     n = u->next;
     free(u->data);
@@ -85,6 +91,7 @@ void lk_write_free(lk_write *w) {
   }
   pthread_mutex_destroy(&w->emb_lock);
   pthread_mutex_destroy(&w->db_lock);
+  pthread_mutex_destroy(&w->sync_lock);
   pthread_mutex_destroy(&w->photo_lock);
   pthread_mutex_destroy(&w->up_lock);
   free(w);
@@ -459,6 +466,22 @@ out:
 
 /* ------------------------------------------------------------------ transactions */
 
+/* Brings the served engine up to every commit so far (this caller's included): after the
+ * return, every request sees them. Writers that committed while another sync ran are applied
+ * by the next one together. 0, or 500 with the reason in err. */
+static int sync_engine(lk_write *w, lk_errbuf *err) {
+  pthread_mutex_lock(&w->sync_lock);
+  lk_errbuf eb = {0};
+  int rc = 0;
+  if (!w->syncer) rc = lk_catalog_open(w->o.db, LK_CATALOG_READONLY, &w->syncer, &eb);
+  if (!rc) rc = lk_follow_sync(w->o.follow, w->syncer, &eb);
+  if (w->syncer) lk_catalog_rollback(w->syncer); /* a PostgreSQL snapshot ends here */
+  pthread_mutex_unlock(&w->sync_lock);
+  if (!rc) return 0;
+  lk_err_set(err, 500, "the write was committed, but the server could not apply it to its search engine: %s", eb.msg);
+  return 500;
+}
+
 /* The writer handle, opened at the first write. 0, or 503 with the reason in err. */
 static int open_writer_locked(lk_write *w, lk_errbuf *err) {
   if (w->cat) return 0;
@@ -510,11 +533,8 @@ static int commit_rows(lk_write *w, row *rows, size_t n, int op, int *retry_s, l
     }
     goto out;
   }
-  lk_errbuf eb = {0};
-  if ((rc = lk_follow_sync(w->o.follow, cat, &eb))) {
-    status = 500;
-    lk_err_set(err, 500, "the write was committed, but the server could not apply it to its search engine: %s", eb.msg);
-  }
+  pthread_mutex_unlock(&w->db_lock);
+  return sync_engine(w, err);
 out:
   pthread_mutex_unlock(&w->db_lock);
   return status;
@@ -648,13 +668,12 @@ static int do_delete(lk_write *w, int64_t id, lk_api_reply *r, int *retry_s) {
     else lk_err_set(&eb, status, "nothing was deleted: %s", lk_catalog_errmsg(w->cat));
     goto out;
   }
-  lk_errbuf se = {0};
-  if (lk_follow_sync(w->o.follow, w->cat, &se)) {
-    status = 500;
-    lk_err_set(&eb, 500, "the delete was committed, but the server could not apply it to its search engine: %s", se.msg);
-  }
+  pthread_mutex_unlock(&w->db_lock);
+  status = sync_engine(w, &eb);
+  goto answer;
 out:
   pthread_mutex_unlock(&w->db_lock);
+answer:
   if (status) return reply_error(r, status, eb.msg);
   view v;
   view_open(w, &v);
