@@ -16,7 +16,10 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "  ok   $1"; }
 ko() { fail=$((fail + 1)); echo "  FAIL $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else ko "$name"; fi; }
-finish() { echo "writes: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+finish() {
+  [ -n "${T:-}" ] && check "no sanitizer report from any run (ASan, LSan, UBSan)" san_clean
+  echo "writes: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?
+}
 
 if [ ! -x "$BIN" ]; then echo "writes: no binary at $BIN"; echo "writes: 0 passed, 1 failed"; exit 1; fi
 if [ ! -d "$DATA/images" ]; then echo "writes: shared catalog missing at $DATA"; echo "writes: 0 passed, 1 failed"; exit 1; fi
@@ -25,6 +28,12 @@ for tool in curl jq python3; do
 done
 
 T=$(mktemp -d /tmp/lk-writes-XXXXXX)
+# Sanitizer builds: each report is logged to $T/san.* (the kill -9 rounds leave no exit status
+# to read), and the suite fails on any (san_clean).
+export ASAN_OPTIONS="detect_leaks=1:exitcode=23:log_path=$T/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="exitcode=23${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$T/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+san_clean() { local f; f=$(ls "$T"/san.* 2>/dev/null) || return 0; [ -z "$f" ] && return 0; head -30 $f; return 1; }
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill -9 "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
@@ -217,7 +226,8 @@ check "/metrics counts writes by endpoint and status" \
 check "/metrics shows no key" bash -c "! grep -qF -e '$WK' -e '$RK' '$T/metrics.txt'"
 "$BIN" check --db "$T/c.db" > "$T/check.log" 2>&1
 check "lookalike check passes after the writes (stored photos match their hashes)" [ $? -eq 0 ]
-kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
+kill "$SERVER"; wait "$SERVER" 2>/dev/null; rc=$?; SERVER=
+check "the server stops cleanly on SIGTERM after the writes (exit 0)" [ $rc -eq 0 ]
 
 echo "writes: kill -9 during a stream of writes, 20 rounds"
 python3 "$ROOT/tests/write_stream.py" --bin "$BIN" --db "$T/c.db" --key "$WK" --images "$DATA/images" \
