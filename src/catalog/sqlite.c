@@ -153,6 +153,7 @@ typedef struct sq_catalog {
 
 static const lk_catalog_ops sq_ops;
 static void sq_close(lk_catalog *base);
+static int photos_exist(struct sq_catalog *c, int *exists);
 
 /* Maps an SQLite result code to an LK_E* code. */
 static int map_rc(int rc) {
@@ -937,6 +938,10 @@ static int sq_check(lk_catalog *base) {
   };
   for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !rc; i++)
     rc = check_query(c, checks[i]);
+  int photos = 0;
+  if (!rc && !(rc = photos_exist(c, &photos)) && photos)
+    rc = check_query(c, "SELECT 'stored photo ' || p.id || ' has no item' FROM photos p"
+                        " LEFT JOIN items i ON i.id = p.id WHERE i.id IS NULL LIMIT 1");
 out:
   return rc;
 }
