@@ -110,8 +110,8 @@ check "GET /api/items/ID: 200, searchable" bash -c "[ $(req "$T/g.json" GET /api
 check "GET /photos/ID serves the stored bytes as image/jpeg" \
   bash -c "curl -sf -m 10 -D '$T/h.txt' -o '$T/ph.jpg' '$URL/photos/$X' && cmp -s '$T/ph.jpg' '$(photo $X)' && grep -qi '^content-type: image/jpeg' '$T/h.txt'"
 st=$(json "$T/p2.json" POST /api/items "$WK" "$BODY")
-check "the same POST again: 200, created false, the same item (idempotent)" \
-  bash -c "[ $st = 200 ] && jq -e '.created==false' '$T/p2.json' >/dev/null && [ \"\$(jq -c .item '$T/p.json')\" = \"\$(jq -c .item '$T/p2.json')\" ]"
+check "the same POST again: 200, created false, the same item, no new catalog version (idempotent)" \
+  bash -c "[ $st = 200 ] && jq -e '.created==false' '$T/p2.json' >/dev/null && [ \"\$(jq -c .item '$T/p.json')\" = \"\$(jq -c .item '$T/p2.json')\" ] && [ \"\$(jq .catalog_version '$T/p.json')\" = \"\$(jq .catalog_version '$T/p2.json')\" ]"
 st=$(json "$T/pa.json" PATCH /api/items/$X "$WK" '{"productDisplayName":"Renamed","price":49.5,"in_stock":true,"gender":null}')
 check "PATCH: 200, the field changed, the others kept, extra merged with JSON types, null clears" \
   bash -c "[ $st = 200 ] && jq -e '.item.productDisplayName==\"Renamed\" and .item.year==2026 and (.item.gender==null) and .item.extra.price==49.5 and .item.extra.in_stock==true and .item.extra.color_code==\"C7\"' '$T/pa.json' >/dev/null"

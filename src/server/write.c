@@ -445,7 +445,8 @@ static int write_row(lk_write *w, row *r, int op) {
     it.path = path;
     it.hash = hash;
     it.size = (int64_t)r->plen;
-    it.mtime = unix_now();
+    /* the same photo again keeps its time: a repeated write leaves the row as it was */
+    it.mtime = exists && old.hash && !strcmp(old.hash, hash) ? old.mtime : unix_now();
   } else { /* the photo stays: its file, or the stored bytes */
     it.path = old.path;
     it.hash = old.hash;
