@@ -54,6 +54,7 @@ photo() { echo "$DATA/images/$1.jpg"; }
 WK=$("$BIN" keys add --db "$T/c.db" --role write --name writer 2>/dev/null)
 RK=$("$BIN" keys add --db "$T/c.db" --role read --name reader 2>/dev/null)
 GK=$("$BIN" keys add --db "$T/c.db" --role write --name gone 2>/dev/null)
+AK=$("$BIN" keys add --db "$T/c.db" --role admin --name owner 2>/dev/null)
 check "keys made (write, read, write to revoke)" bash -c "[ -n '$WK' ] && [ -n '$RK' ] && [ -n '$GK' ]"
 
 # start_server LOG [ARGS...]: `serve` on a free port; sets SERVER and URL.
@@ -93,6 +94,8 @@ check "a read key: 403" [ "$(json "$T/r.json" POST /api/items "$RK" "{\"id\":$X}
 check "a wrong key: 401" [ "$(req "$T/r.json" DELETE /api/items/$X lk_nonsense)" = 401 ]
 "$BIN" keys revoke --db "$T/c.db" gone >/dev/null 2>&1; sleep 1.2
 check "a revoked key: 401" [ "$(req "$T/r.json" DELETE /api/items/$X "$GK")" = 401 ]
+check "an admin key may write too (PATCH of an unknown id: 404, not 401/403)" \
+  [ "$(json "$T/r.json" PATCH /api/items/1 "$AK" '{"productDisplayName":"x"}')" = 404 ]
 check "GET /api/uploads: 405 (POST only)" [ "$(req "$T/r.json" GET /api/uploads "$WK")" = 405 ]
 
 echo "writes: add, find, change, remove"
@@ -229,7 +232,7 @@ echo "writes: metrics and check"
 curl -s -m 10 "$URL/metrics" > "$T/metrics.txt"
 check "/metrics counts writes by endpoint and status" \
   bash -c "grep -q 'endpoint=\"write\",status=\"201\"' '$T/metrics.txt' && grep -q 'endpoint=\"batch\",status=\"200\"' '$T/metrics.txt' && grep -q 'endpoint=\"upload\",status=\"201\"' '$T/metrics.txt'"
-check "/metrics shows no key" bash -c "! grep -qF -e '$WK' -e '$RK' '$T/metrics.txt'"
+check "/metrics shows no key" bash -c "! grep -qF -e '$WK' -e '$RK' -e '$AK' '$T/metrics.txt'"
 "$BIN" check --db "$T/c.db" > "$T/check.log" 2>&1
 check "lookalike check passes after the writes (stored photos match their hashes)" [ $? -eq 0 ]
 kill "$SERVER"; wait "$SERVER" 2>/dev/null; rc=$?; SERVER=
