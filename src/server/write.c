@@ -875,7 +875,7 @@ static int do_batch(lk_write *w, const lk_write_body *b, lk_api_reply *r, int *r
     prepare_row(w, &rows[i], dim);
     if (rows[i].status == 400 && !strncmp(rows[i].error, "\"id\"", 4)) {
       char tmp[LK_ERRMSG_MAX];
-      snprintf(tmp, sizeof tmp, "line %ld: %s", rows[i].line, rows[i].error);
+      snprintf(tmp, sizeof tmp, "line %ld: %.480s", rows[i].line, rows[i].error);
       snprintf(rows[i].error, sizeof rows[i].error, "%s", tmp);
     }
   }
