@@ -225,6 +225,24 @@ V4=$(pgc_psql shop -c "SELECT v FROM catalog_version")
 check "the replicas agree on the catalog version ($V4)" \
   bash -c "for p in ${SERVE_PORT[*]}; do curl -sf http://127.0.0.1:\$p/health | jq -e '.catalog_version == $V4' >/dev/null || exit 1; done"
 
+echo "pg: a write over HTTP through one replica, seen by every replica"
+WK=$("$BIN" keys add --db "$U_SHOP" --role write --name pg-writer 2>/dev/null)
+NEWW=$(sed -n 4p "$T/ids.later")
+st=$(curl -s -m 60 -o "$T/w.json" -w '%{http_code}' -H "Authorization: Bearer $WK" -F "id=$NEWW" \
+  -F "productDisplayName=Written over HTTP" -F "image=@$DATA/images/$NEWW.jpg" "http://127.0.0.1:${SERVE_PORT[1]}/api/items")
+check "POST /api/items to replica 1: 201 (committed to PostgreSQL)" bash -c "[ $st = 201 ] && jq -e '.item.id == $NEWW' '$T/w.json' >/dev/null"
+check "... replica 1 finds it first by its photo at the next request" \
+  bash -c "curl -sf --data-binary @'$DATA/images/$NEWW.jpg' 'http://127.0.0.1:${SERVE_PORT[1]}/api/search?k=1' | jq -e '.hits[0].id == $NEWW' >/dev/null"
+d_w=$(until_all "$NEWW" 1)
+check "... and every replica has it within ${CATCHUP_S} s (took ${d_w:-never} s)" [ -n "$d_w" ]
+check "... and serves its photo, stored in the catalog" \
+  bash -c "for p in ${SERVE_PORT[*]}; do curl -sf -o '$T/wp.jpg' http://127.0.0.1:\$p/photos/$NEWW && cmp -s '$T/wp.jpg' '$DATA/images/$NEWW.jpg' || exit 1; done"
+st=$(curl -s -m 60 -o "$T/w.json" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $WK" "http://127.0.0.1:${SERVE_PORT[3]}/api/items/$NEWW")
+d_wd=$(until_all "$NEWW" 0)
+check "DELETE through replica 3: 200, gone from every replica within ${CATCHUP_S} s (took ${d_wd:-never} s)" bash -c "[ $st = 200 ] && [ -n '$d_wd' ]"
+"$BIN" check --db "$U_SHOP" > "$T/wcheck.log" 2>&1
+check "lookalike check passes on the PostgreSQL catalog after the writes" [ $? -eq 0 ]
+
 echo "pg: a search load through nginx while replica 2 is killed and restarted"
 PHOTOS=$(head -8 "$T/ids.now" | sed "s|^|$DATA/images/|; s|$|.jpg|")
 python3 "$ROOT/tests/pgload.py" "$NG" $PHOTOS --seconds 9 --clients 4 > "$T/load.json" &

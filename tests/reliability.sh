@@ -128,6 +128,7 @@ else
   # be made) or a full disk (every write fails): search, eval, check and serve read it,
   # opened immutable, with a note saying so; index refuses it with a clear message.
   cp "$T/ref.db" "$T/ro.db"
+  ROK=$("$BIN" keys add --db "$T/ro.db" --role write 2>/dev/null) # for the writes refused below
   PHOTO1=$T/img/$(ls "$T/img" | head -1)
   for fault in LK_FAULT_ROFS=1 LK_FAULT_BYTES=0; do
     rm -f "$T/ro.db-wal" "$T/ro.db-shm"
@@ -152,6 +153,10 @@ else
     code=$(curl -s -o "$T/ro.json" -w '%{http_code}' -F "image=@$PHOTO1" "http://127.0.0.1:$port/api/search?k=3")
     check "$fault: serve starts and answers a search ($code)" \
       bash -c "[ '$code' = 200 ] && jq -e '.hits | length == 3' '$T/ro.json' > /dev/null && grep -q 'note: .*read-only' '$T/ro.log'"
+    code=$(curl -s -o "$T/row.json" -w '%{http_code}' -H "Authorization: Bearer $ROK" -F id=99 -F "image=@$PHOTO1" \
+      "http://127.0.0.1:$port/api/items")
+    check "$fault: a write over HTTP is 503, the catalog served read-only ($code)" \
+      bash -c "[ '$code' = 503 ] && grep -q 'served read-only' '$T/row.json'"
     kill -TERM "$SERVER"; wait "$SERVER"; src=$?; SERVER=
     check "$fault: serve stops with exit 0" [ $src = 0 ]
   done

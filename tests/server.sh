@@ -255,7 +255,7 @@ req -d "k=5" "$URL/api/search"; check "a urlencoded form is 415" [ "$S" = 415 ]
 req -H "Content-Type: multipart/form-data" --data-binary "@$PHOTO" "$URL/api/search"; check "multipart without a boundary is 400" [ "$S" = 400 ]
 req "$URL/api/search"; check "GET /api/search is 405 with Allow: POST" bash -c "[ $S = 405 ] && grep -qi '^allow: POST' '$T/hdr'"
 req -X POST "$URL/api/facets"; check "POST /api/facets is 405" [ "$S" = 405 ]
-req -X DELETE "$URL/api/items/$TWIN"; check "DELETE /api/items/{id} is 405" [ "$S" = 405 ]
+req -X DELETE "$URL/api/items/$TWIN"; check "DELETE /api/items/{id} without a key is 401 (writes need a write key: tests/writes.sh)" [ "$S" = 401 ]
 req "$URL/nope"; check "an unknown route is 404 with a JSON error" bash -c "[ $S = 404 ] && jq -e .error '$T/body' >/dev/null"
 
 echo "server: path traversal"

@@ -20,6 +20,7 @@
 #include "catalog/catalog.h"
 #include "catalog/keys.h"
 #include "server/auth.h"
+#include "util/hash.h"
 
 /* The URL of database db on the test server (static buffer). */
 static const char *url_of(const char *db) {
@@ -439,6 +440,74 @@ static void test_keys(void **state) {
   assert_int_equal(lk_catalog_check(fx->cat, &eb), 0);
 }
 
+/* Stored photos on PostgreSQL: made at the first put, a change of the item (a new version, the
+ * item in the changes), read by another handle, taken by the item's delete, checked. */
+typedef struct photo_seen {
+  int n;
+  int64_t id;
+} photo_seen;
+
+static int photo_change(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
+  photo_seen *p = ctx;
+  if (it) p->n++, p->id = id;
+  return 0;
+}
+
+static void test_photos(void **state) {
+  NEED_PG();
+  fixture *fx = *state;
+  static const unsigned char png[] = {0x89, 'P', 'N', 'G', 13, 10, 26, 10, 0, 0, 0, 1, 2, 3};
+  char hex[LK_SHA256_HEX], *type;
+  void *data;
+  size_t len;
+  float v[8];
+  lk_hash_sha256_hex(png, sizeof png, hex);
+  lk_catalog *ro;
+  assert_int_equal(lk_catalog_open(fx->url, LK_CATALOG_READONLY, &ro, NULL), 0);
+  assert_int_equal(lk_catalog_get_photo(ro, 5, &type, &data, &len), LK_ENOTFOUND); /* no table yet */
+  lk_catalog_rollback(ro);
+  lk_item it = item(5, "Shirts");
+  it.path = (char *)LK_CATALOG_PHOTO_PATH "5";
+  it.hash = hex;
+  it.source = (char *)"api";
+  assert_int_equal(lk_catalog_begin(fx->cat), 0);
+  assert_int_equal(lk_catalog_put_item(fx->cat, &it), 0);
+  vec(v, 8, 5);
+  assert_int_equal(lk_catalog_put_vector(fx->cat, 5, v, 8), 0);
+  assert_int_equal(lk_catalog_put_photo(fx->cat, 5, "image/png", png, sizeof png), 0);
+  assert_int_equal(lk_catalog_commit(fx->cat), 0);
+  int64_t v1 = version(fx->cat);
+  assert_int_equal(lk_catalog_get_photo(ro, 5, &type, &data, &len), 0);
+  assert_string_equal(type, "image/png");
+  assert_int_equal(len, sizeof png);
+  assert_memory_equal(data, png, sizeof png);
+  free(type), free(data);
+  lk_catalog_rollback(ro);
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_check(ro, &eb), 0);
+  lk_catalog_rollback(ro);
+  /* a new photo alone is a change of its item */
+  static const unsigned char png2[] = {0x89, 'P', 'N', 'G', 13, 10, 26, 10, 9, 9};
+  assert_int_equal(lk_catalog_put_photo(fx->cat, 5, "image/png", png2, sizeof png2), 0);
+  int64_t v2 = version(fx->cat), got;
+  assert_true(v2 > v1);
+  photo_seen ps = {0};
+  assert_int_equal(lk_catalog_changes(ro, v1, photo_change, &ps, &got), 0);
+  assert_int_equal(ps.n, 1);
+  assert_int_equal(ps.id, 5);
+  assert_int_equal(lk_catalog_check(ro, &eb), LK_ECORRUPT); /* bytes no longer the item's hash */
+  assert_non_null(strstr(eb.msg, "item 5"));
+  lk_catalog_rollback(ro);
+  /* the item's delete takes its photo */
+  assert_int_equal(lk_catalog_delete_item(fx->cat, 5), 0);
+  assert_int_equal(lk_catalog_get_photo(ro, 5, &type, &data, &len), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_delete_photo(fx->cat, 5), LK_ENOTFOUND);
+  assert_int_equal(lk_catalog_put_photo(fx->cat, 6, "image/png", png, sizeof png), LK_ENOTFOUND); /* no item 6 */
+  lk_catalog_rollback(ro);
+  assert_int_equal(lk_catalog_check(ro, &eb), 0);
+  lk_catalog_close(ro);
+}
+
 static void test_open_errors(void **state) {
   NEED_PG();
   lk_catalog *c = NULL;
@@ -470,6 +539,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_and_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nested_iteration_and_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_photos, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

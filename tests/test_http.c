@@ -99,6 +99,11 @@ static void test_route(void **state) {
       {"/api/admin/stats", LK_HTTP_ADMIN_STATS, 0, NULL},
       {"/api/admin/stats/", LK_HTTP_NONE, 0, NULL},
       {"/api/admin", LK_HTTP_NONE, 0, NULL},
+      {"/api/uploads", LK_HTTP_UPLOADS, 0, NULL},
+      {"/api/uploads/1", LK_HTTP_NONE, 0, NULL},
+      {"/api/items/batch", LK_HTTP_BATCH, 0, NULL},
+      {"/api/items/batch/similar", LK_HTTP_BADID, 0, NULL}, /* not an id: 400 */
+      {"/api/items/batchx", LK_HTTP_BADID, 0, NULL},
       {"/health", LK_HTTP_HEALTH, 0, NULL},
       {"/metrics", LK_HTTP_METRICS, 0, NULL},
       {"//health", LK_HTTP_NONE, 0, NULL},

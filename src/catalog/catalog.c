@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/hash.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -72,6 +73,11 @@ int lk_catalog_add_meta(lk_catalog *c, const char *key, const char *value) {
 int lk_catalog_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx) {
   if (!c || !cb) return LK_EINVAL;
   return c->ops->foreach_meta(c, cb, ctx);
+}
+
+int lk_catalog_set_durable(lk_catalog *c) {
+  if (!c) return LK_EINVAL;
+  return c->ops->set_durable ? c->ops->set_durable(c) : 0;
 }
 
 int lk_catalog_begin(lk_catalog *c) { return c ? c->ops->begin(c) : LK_EINVAL; }
@@ -281,16 +287,44 @@ int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *
   return c ? c->ops->counts(c, items, vectors, errors) : LK_EINVAL;
 }
 
-/* check's walk over the items as stored: text that is not UTF-8 (see item_repair). */
+/* An item whose photo is stored in the catalog (path LK_CATALOG_PHOTO_PATH...), for check. */
+typedef struct stored_ref {
+  int64_t id;
+  char hash[LK_SHA256_HEX];
+  int seen;
+} stored_ref;
+
+/* check's walk over the items as stored: text that is not UTF-8 (see item_repair), and the
+ * items whose photo is in the catalog (ids ascending, as foreach_item goes). */
 typedef struct text_scan {
   long bad;
   int64_t first_id;
   const char *first_field;
+  stored_ref *refs;
+  size_t nrefs, cap;
+  int nomem;
 } text_scan;
+
+static int is_stored_path(const char *path) {
+  return path && !strncmp(path, LK_CATALOG_PHOTO_PATH, sizeof LK_CATALOG_PHOTO_PATH - 1);
+}
 
 static int text_scan_cb(void *ctx, const lk_item *it) {
   static const char *const rest[] = {"hash", "extra", "status", "error"};
   text_scan *t = ctx;
+  if (is_stored_path(it->path)) {
+    if (t->nrefs == t->cap) {
+      size_t nc = t->cap ? 2 * t->cap : 64, bytes;
+      stored_ref *p = lk_size_mul(nc, sizeof *p, &bytes) ? NULL : realloc(t->refs, bytes);
+      if (!p) return t->nomem = 1, LK_ENOMEM;
+      t->refs = p;
+      t->cap = nc;
+    }
+    stored_ref *r = &t->refs[t->nrefs++];
+    r->id = it->id;
+    r->seen = 0;
+    snprintf(r->hash, sizeof r->hash, "%s", it->hash ? it->hash : "");
+  }
   lk_item copy = *it;
   for (int k = 0; k < ITEM_NTEXT; k++) {
     char *same, **p = item_text(&copy, k);
@@ -304,13 +338,59 @@ static int text_scan_cb(void *ctx, const lk_item *it) {
   return 0;
 }
 
+typedef struct photo_scan {
+  text_scan *t;
+  lk_errbuf err[1]; /* the problem found by the callback */
+} photo_scan;
+
+static int photo_check_cb(void *ctx, int64_t id, const char *type, const void *data, size_t len) {
+  photo_scan *ps = ctx;
+  text_scan *t = ps->t;
+  size_t lo = 0, hi = t->nrefs;
+  while (lo < hi) { /* refs are in id order */
+    size_t mid = lo + (hi - lo) / 2;
+    if (t->refs[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == t->nrefs || t->refs[lo].id != id)
+    return 0; /* its item's photo is a file now (indexed again from a folder): these bytes are left over */
+  char hex[LK_SHA256_HEX];
+  lk_hash_sha256_hex(data, len, hex);
+  if (strcmp(hex, t->refs[lo].hash))
+    return lk_err_set(ps->err, LK_ECORRUPT,
+                      "catalog: item %lld: its stored photo (%zu bytes, %s) does not match the item's hash; "
+                      "write the item again with its photo", (long long)id, len, type ? type : "no type");
+  t->refs[lo].seen = 1;
+  return 0;
+}
+
+/* Every item whose path says its photo is stored has it, with the item's hash. (A photo
+ * without any item is the backends' check: their foreign keys keep it from happening.) */
+static int check_photos(lk_catalog *c, text_scan *t, lk_errbuf *err) {
+  if (!c->ops->foreach_photo) return 0;
+  photo_scan ps = {t, {{0}}};
+  int rc = c->ops->foreach_photo(c, photo_check_cb, &ps);
+  if (rc) return lk_err_set(err, rc, "%s", ps.err->msg[0] ? ps.err->msg : lk_err_msg(&c->err));
+  for (size_t i = 0; i < t->nrefs; i++)
+    if (!t->refs[i].seen)
+      return lk_err_set(err, LK_ECORRUPT, "catalog: item %lld was written over HTTP but its photo is not stored; "
+                        "write it again with its photo, or delete it", (long long)t->refs[i].id);
+  return 0;
+}
+
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err) {
   if (!c) return lk_err_set(err, LK_EINVAL, "catalog: no handle");
   int rc = c->ops->check(c);
   if (!rc) rc = lk_catalog_foreach_unit_vector(c, no_op, NULL);
   if (rc) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
   text_scan t = {0};
-  if ((rc = c->ops->foreach_item(c, text_scan_cb, &t))) return lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  if ((rc = c->ops->foreach_item(c, text_scan_cb, &t))) {
+    free(t.refs);
+    return t.nomem ? lk_err_set(err, LK_ENOMEM, "catalog: out of memory") : lk_err_set(err, rc, "%s", lk_err_msg(&c->err));
+  }
+  rc = check_photos(c, &t, err);
+  free(t.refs);
+  if (rc) return rc;
   if (t.bad)
     return lk_err_set(err, LK_ECORRUPT,
                       "catalog: %ld item%s hold%s text that is not UTF-8 (first: id %lld, %s), as "
@@ -482,6 +562,36 @@ int lk_catalog_foreach_key(lk_catalog *c, lk_key_cb cb, void *ctx) {
 int lk_catalog_revoke_key(lk_catalog *c, int64_t id) {
   if (!c) return LK_EINVAL;
   return c->ops->revoke_key ? c->ops->revoke_key(c, id) : no_keys(c);
+}
+
+static int no_photos(lk_catalog *c) {
+  return lk_err_set(&c->err, LK_EUNSUPPORTED, "catalog: a %s catalog cannot hold photos", c->ops->name);
+}
+
+int lk_catalog_put_photo(lk_catalog *c, int64_t id, const char *type, const void *data, size_t len) {
+  if (!c || !type || (!data && len)) return LK_EINVAL;
+  if (len > LK_CATALOG_MAX_PHOTO)
+    return lk_err_set(&c->err, LK_ETOOBIG, "catalog: item %lld: a photo of %zu bytes is over the %zu MiB limit",
+                      (long long)id, len, LK_CATALOG_MAX_PHOTO >> 20);
+  return c->ops->put_photo ? c->ops->put_photo(c, id, type, data, len) : no_photos(c);
+}
+
+int lk_catalog_get_photo(lk_catalog *c, int64_t id, char **type, void **data, size_t *len) {
+  if (!c || !type || !data || !len) return LK_EINVAL;
+  *type = NULL;
+  *data = NULL;
+  *len = 0;
+  return c->ops->get_photo ? c->ops->get_photo(c, id, type, data, len) : no_photos(c);
+}
+
+int lk_catalog_delete_photo(lk_catalog *c, int64_t id) {
+  if (!c) return LK_EINVAL;
+  return c->ops->delete_photo ? c->ops->delete_photo(c, id) : no_photos(c);
+}
+
+int lk_catalog_foreach_photo(lk_catalog *c, lk_photo_cb cb, void *ctx) {
+  if (!c || !cb) return LK_EINVAL;
+  return c->ops->foreach_photo ? c->ops->foreach_photo(c, cb, ctx) : no_photos(c);
 }
 
 static int is_little_endian(void) { return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__; }

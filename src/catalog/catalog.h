@@ -15,6 +15,10 @@
  *            hash TEXT UNIQUE /- hex SHA-256 of the key -/, created INTEGER /- Unix s -/,
  *            revoked INTEGER /- 0|1 -/)   created by the first lk_catalog_add_key, so a
  *            catalog of an older lookalike gains it then (older versions ignore the table)
+ *   photos(id INTEGER PRIMARY KEY REFERENCES items(id), type TEXT /- image/jpeg|png|webp -/,
+ *          data BLOB /- the photo file's bytes -/)   the photos of items written over HTTP
+ *            (source "api"); made by the first lk_catalog_put_photo like api_keys (older
+ *            versions ignore it); a photo written or deleted is a change of its item
  *   catalog_version, changes, and their triggers: the change sequence (sqlite.c)
  * Writes go through transactions in WAL mode, so a killed run leaves a consistent file. */
 #ifndef LK_CATALOG_CATALOG_H
@@ -88,6 +92,11 @@ int lk_catalog_add_meta(lk_catalog *c, const char *key, const char *value);
 typedef int (*lk_meta_cb)(void *ctx, const char *key, const char *value);
 int lk_catalog_foreach_meta(lk_catalog *c, lk_meta_cb cb, void *ctx);
 
+/* From now on every commit of this (read-write) handle is on disk when it returns, even if the
+ * machine loses power (SQLite: PRAGMA synchronous = FULL; the default NORMAL survives a killed
+ * process, not a power cut; PostgreSQL commits so by default). For `serve`'s writes. */
+int lk_catalog_set_durable(lk_catalog *c);
+
 int lk_catalog_begin(lk_catalog *c);
 int lk_catalog_commit(lk_catalog *c);
 int lk_catalog_rollback(lk_catalog *c);
@@ -100,7 +109,7 @@ void lk_item_clear(lk_item *it);
 /* A deep copy of src (every string, source included) into dst. LK_ENOMEM when a string could
  * not be copied: what was copied is dst's all the same (lk_item_clear frees it). */
 int lk_item_copy(lk_item *dst, const lk_item *src);
-int lk_catalog_delete_item(lk_catalog *c, int64_t id); /* item + vector */
+int lk_catalog_delete_item(lk_catalog *c, int64_t id); /* item + vector + stored photo */
 /* Every vector written or read is checked to be finite (LK_EINVAL on put, LK_ECORRUPT on
  * read, the message naming the item); readers that score (search/engine.c) and `check` also
  * want them normalised (lk_catalog_vector_check with norm = 1). */
@@ -127,7 +136,9 @@ int lk_catalog_foreach_unit_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
 int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
 /* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree;
- * every vector is finite and normalised; text is UTF-8): LK_ECORRUPT naming the first bad item. */
+ * every vector is finite and normalised; text is UTF-8; every stored photo belongs to an item
+ * and has its hash, every item written over HTTP has its photo): LK_ECORRUPT naming the first
+ * bad item. */
 int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
 
 /* Change following (both backends).
@@ -178,5 +189,22 @@ typedef int (*lk_key_cb)(void *ctx, const lk_key *k);
 int lk_catalog_foreach_key(lk_catalog *c, lk_key_cb cb, void *ctx);
 /* Marks key id revoked (again is fine); LK_ENOTFOUND when there is no such key. */
 int lk_catalog_revoke_key(lk_catalog *c, int64_t id);
+
+/* Stored photos: the bytes of a photo kept in the catalog itself (items written over HTTP by
+ * `serve`, whose source is "api"), so that the catalog is one file that can be served and
+ * indexed again. Such an item's path is LK_CATALOG_PHOTO_PATH followed by its id
+ * ("catalog:photos/42"), and its hash is the SHA-256 of these bytes (`check` verifies it).
+ * put replaces the item's photo (the item must exist: LK_ENOTFOUND otherwise; len at most
+ * LK_CATALOG_MAX_PHOTO: LK_ETOOBIG); get returns malloc'd copies (caller frees both) or
+ * LK_ENOTFOUND; delete_item deletes the photo with the item. */
+#define LK_CATALOG_PHOTO_PATH "catalog:photos/"
+#define LK_CATALOG_MAX_PHOTO ((size_t)64 << 20)
+int lk_catalog_put_photo(lk_catalog *c, int64_t id, const char *type, const void *data, size_t len);
+int lk_catalog_get_photo(lk_catalog *c, int64_t id, char **type, void **data, size_t *len);
+/* LK_ENOTFOUND when the item has no stored photo. */
+int lk_catalog_delete_photo(lk_catalog *c, int64_t id);
+/* Every stored photo in id order; type and data valid only during the callback. */
+typedef int (*lk_photo_cb)(void *ctx, int64_t id, const char *type, const void *data, size_t len);
+int lk_catalog_foreach_photo(lk_catalog *c, lk_photo_cb cb, void *ctx);
 
 #endif

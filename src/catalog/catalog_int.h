@@ -37,6 +37,12 @@ typedef struct lk_catalog_ops {
   int (*add_key)(lk_catalog *c, const lk_key *k, int64_t *id);
   int (*foreach_key)(lk_catalog *c, lk_key_cb cb, void *ctx);
   int (*revoke_key)(lk_catalog *c, int64_t id);
+  /* stored photos (catalog.h); NULL where the backend has none (LK_EUNSUPPORTED) */
+  int (*put_photo)(lk_catalog *c, int64_t id, const char *type, const void *data, size_t len);
+  int (*get_photo)(lk_catalog *c, int64_t id, char **type, void **data, size_t *len);
+  int (*delete_photo)(lk_catalog *c, int64_t id);
+  int (*foreach_photo)(lk_catalog *c, lk_photo_cb cb, void *ctx);
+  int (*set_durable)(lk_catalog *c); /* NULL: commits are durable already */
 } lk_catalog_ops;
 
 /* Every backend's handle starts with this. */

@@ -14,6 +14,9 @@
  *   catalog_version(one int PRIMARY KEY CHECK (one = 1), v bigint)   the last commit's version
  *   api_keys(id bigserial PRIMARY KEY, name text UNIQUE, role, hash text UNIQUE, created,
  *            revoked bigint)   API keys (catalog/keys.h): made by the first add_key
+ *   photos(id bigint PRIMARY KEY REFERENCES items ON DELETE CASCADE, type text, data bytea)
+ *            photos stored in the catalog (catalog.h "Stored photos"): made by the first
+ *            put_photo; a photo written or deleted stamps its item (a change of the item)
  *
  * A transaction that changed anything takes v = v + 1 just before COMMIT, stamps the rows it
  * wrote with it and sends NOTIFY lookalike_catalog (delivered at commit). The row lock on
@@ -1222,6 +1225,118 @@ static int pg_revoke_key(lk_catalog *base, int64_t id) {
   return tx_leave(c, owned, rc);
 }
 
+/* ------------------------------------------------------------------ stored photos
+ * The photos table is made by the first put_photo under the schema's advisory lock (older
+ * versions ignore it); the item's delete takes its photo (ON DELETE CASCADE). */
+static int photos_exist(pg_catalog *c, int *exists) {
+  int rc;
+  PGresult *r = run(c, "SELECT to_regclass('photos') IS NOT NULL", 0, "reading photos", &rc);
+  if (!r) return rc;
+  *exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+  PQclear(r);
+  return 0;
+}
+
+static int pg_put_photo(lk_catalog *base, int64_t id, const char *type, const void *data, size_t len) {
+  pg_catalog *c = (pg_catalog *)base;
+  if (!c->writable) return ro_fail(c);
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if (!exists && ((rc = run_cmd(c, "SELECT pg_advisory_xact_lock(1280262977)", "locking the schema")) ||
+                  (rc = run_cmd(c,
+                                "CREATE TABLE IF NOT EXISTS photos(id bigint PRIMARY KEY REFERENCES items(id)"
+                                " ON DELETE CASCADE, type text NOT NULL, data bytea NOT NULL)",
+                                "creating the photos table"))))
+    return tx_leave(c, owned, rc);
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *vals[3] = {idb, type, len ? (const char *)data : ""};
+  const int lens[3] = {0, 0, (int)len}, fmts[3] = {0, 0, 1};
+  PGresult *r = PQexecParams(c->conn,
+                             "INSERT INTO photos(id, type, data) VALUES($1::bigint, $2, $3)"
+                             " ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, data = EXCLUDED.data",
+                             3, NULL, vals, lens, fmts, 0);
+  const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  if (st && !strcmp(st, "23503"))
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: photo for missing item %lld", (long long)id);
+  else if (!(rc = ok_or_fail(c, r, "storing a photo")))
+    rc = ids_push(c, &c->dirty, id);
+  PQclear(r);
+  return tx_leave(c, owned, rc);
+}
+
+static int pg_get_photo(lk_catalog *base, int64_t id, char **type, void **data, size_t *len) {
+  pg_catalog *c = (pg_catalog *)base;
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if (!exists)
+    return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *p[1] = {idb};
+  PGresult *r = PQexecParams(c->conn, "SELECT type, data FROM photos WHERE id = $1::bigint", 1, NULL, p, NULL, NULL, 1);
+  if (!(rc = ok_or_fail(c, r, "reading a photo"))) {
+    if (PQntuples(r) == 0) {
+      rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
+    } else {
+      size_t tl = (size_t)PQgetlength(r, 0, 0), n = (size_t)PQgetlength(r, 0, 1);
+      *type = malloc(tl + 1);
+      *data = malloc(n ? n : 1);
+      if (!*type || !*data) {
+        free(*type), free(*data);
+        *type = NULL, *data = NULL;
+        rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+      } else {
+        memcpy(*type, PQgetvalue(r, 0, 0), tl);
+        (*type)[tl] = '\0';
+        memcpy(*data, PQgetvalue(r, 0, 1), n);
+        *len = n;
+      }
+    }
+  }
+  PQclear(r);
+  return tx_leave(c, owned, rc);
+}
+
+static int pg_delete_photo(lk_catalog *base, int64_t id) {
+  pg_catalog *c = (pg_catalog *)base;
+  if (!c->writable) return ro_fail(c);
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if (!exists)
+    return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *p[1] = {idb};
+  PGresult *r = PQexecParams(c->conn, "DELETE FROM photos WHERE id = $1::bigint", 1, NULL, p, NULL, NULL, 0);
+  if (!(rc = ok_or_fail(c, r, "deleting a photo")))
+    rc = affected(r) ? ids_push(c, &c->dirty, id)
+                     : lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
+  PQclear(r);
+  return tx_leave(c, owned, rc);
+}
+
+static int photo_row(pg_catalog *c, const PGresult *r, int i, void *ctx) {
+  void **a = ctx;
+  char type[64];
+  snprintf(type, sizeof type, "%.*s", PQgetlength(r, i, 1), PQgetvalue(r, i, 1));
+  return ((lk_photo_cb)a[0])(a[1], col_i64(r, i, 0), type, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+}
+
+static int pg_foreach_photo(lk_catalog *base, lk_photo_cb cb, void *ctx) {
+  pg_catalog *c = (pg_catalog *)base;
+  int owned, exists = 0, rc = tx_enter(c, &owned);
+  if (rc) return rc;
+  if (!(rc = photos_exist(c, &exists)) && exists) {
+    void *a[2] = {(void *)cb, ctx};
+    rc = each_row(c, "SELECT id, type, data FROM photos ORDER BY id", photo_row, a, "reading photos");
+  }
+  return tx_leave(c, owned, rc);
+}
+
 static const lk_catalog_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -1249,4 +1364,8 @@ static const lk_catalog_ops pg_ops = {
     .add_key = pg_add_key,
     .foreach_key = pg_foreach_key,
     .revoke_key = pg_revoke_key,
+    .put_photo = pg_put_photo,
+    .get_photo = pg_get_photo,
+    .delete_photo = pg_delete_photo,
+    .foreach_photo = pg_foreach_photo,
 };

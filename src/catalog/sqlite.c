@@ -140,6 +140,7 @@ typedef struct sq_catalog {
   int writable;
   int sqlite_rc;  /* the extended SQLite code of the last failure (db_fail) */
   int has_source; /* items has the source column (else a read-only open of an older file) */
+  int has_photos; /* the photos table was seen (it is never dropped) */
   int64_t seen;   /* the catalog version last read (version, changes): what wait_change waits past */
   char *path;     /* the file, and its identity at open: wait_change notices a file replaced */
   dev_t dev;
@@ -152,6 +153,7 @@ typedef struct sq_catalog {
 
 static const lk_catalog_ops sq_ops;
 static void sq_close(lk_catalog *base);
+static int photos_exist(struct sq_catalog *c, int *exists);
 
 /* Maps an SQLite result code to an LK_E* code. */
 static int map_rc(int rc) {
@@ -520,6 +522,12 @@ static int sq_set_meta(lk_catalog *base, const char *key, const char *value) {
   return step_done(c, s, "writing meta");
 }
 
+static int sq_set_durable(lk_catalog *base) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  return exec(c, "PRAGMA synchronous = FULL");
+}
+
 static int sq_begin(lk_catalog *base) {
   sq_catalog *c = (sq_catalog *)base;
   if (!sqlite3_get_autocommit(c->db))
@@ -605,6 +613,139 @@ static int sq_get_item(lk_catalog *base, int64_t id, lk_item *it) {
   return done(s, 0);
 }
 
+/* ------------------------------------------------------------------ stored photos
+ * The photos table is made by the first put_photo (IF NOT EXISTS, with its change triggers), so
+ * catalogs of older versions gain it then and older versions ignore it; its statements are
+ * prepared per call, as the table may be missing. A photo written or deleted marks its item
+ * changed (the follower reads the item again). */
+#define PHOTOS_TABLE                                                                             \
+  "CREATE TABLE IF NOT EXISTS photos(id INTEGER PRIMARY KEY REFERENCES items(id),"              \
+  " type TEXT NOT NULL, data BLOB NOT NULL);"                                                    \
+  TRIGGER("lk_photos_ins", "INSERT", "photos", BUMP MARK("NEW.id"))                               \
+  TRIGGER("lk_photos_upd", "UPDATE", "photos WHEN (OLD.id, OLD.type, OLD.data) IS NOT (NEW.id, NEW.type, NEW.data)", \
+          BUMP MARK("OLD.id") MARK("NEW.id"))                                                   \
+  TRIGGER("lk_photos_del", "DELETE", "photos", BUMP MARK("OLD.id"))
+
+/* 1 in *exists when the file has the photos table (remembered once seen: tables stay). */
+static int photos_exist(sq_catalog *c, int *exists) {
+  if (c->has_photos) return *exists = 1, 0;
+  int64_t n;
+  int rc = query_int(c, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'photos'", &n);
+  if (rc) return rc;
+  *exists = c->has_photos = n > 0;
+  return 0;
+}
+
+/* Deletes id's stored photo; *deleted (may be NULL) gets whether there was one. */
+static int delete_photo(sq_catalog *c, int64_t id, int *deleted) {
+  int exists, rc = photos_exist(c, &exists);
+  if (deleted) *deleted = 0;
+  if (rc || !exists) return rc;
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "DELETE FROM photos WHERE id = ?1", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "deleting a photo");
+  sqlite3_bind_int64(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) rc = db_fail(c, rc, "deleting a photo");
+  else {
+    rc = 0;
+    if (deleted) *deleted = sqlite3_changes(c->db) > 0;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_put_photo(lk_catalog *base, int64_t id, const char *type, const void *data, size_t len) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  int exists, rc = photos_exist(c, &exists);
+  if (rc) return rc;
+  if (!exists) {
+    if ((rc = exec(c, "SAVEPOINT lk_photos")) != 0) return rc;
+    rc = exec(c, PHOTOS_TABLE);
+    if (rc) sqlite3_exec(c->db, "ROLLBACK TO lk_photos", NULL, NULL, NULL);
+    sqlite3_exec(c->db, "RELEASE lk_photos", NULL, NULL, NULL);
+    if (rc) return rc;
+  }
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "INSERT INTO photos(id, type, data) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE"
+                          " SET type = excluded.type, data = excluded.data", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "storing a photo");
+  sqlite3_bind_int64(s, 1, id);
+  sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+  sqlite3_bind_blob64(s, 3, data ? data : "", (sqlite3_uint64)len, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) rc = 0;
+  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: photo for missing item %lld", (long long)id);
+  else rc = db_fail(c, rc, "storing a photo");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_get_photo(lk_catalog *base, int64_t id, char **type, void **data, size_t *len) {
+  sq_catalog *c = (sq_catalog *)base;
+  int exists, rc = photos_exist(c, &exists);
+  if (rc) return rc;
+  if (!exists) return lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "SELECT type, data FROM photos WHERE id = ?1", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "reading a photo");
+  sqlite3_bind_int64(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
+  } else if (rc != SQLITE_ROW) {
+    rc = db_fail(c, rc, "reading a photo");
+  } else {
+    const char *t = (const char *)sqlite3_column_text(s, 0);
+    const void *d = sqlite3_column_blob(s, 1);
+    size_t n = (size_t)sqlite3_column_bytes(s, 1);
+    *type = strdup(t ? t : "application/octet-stream");
+    *data = malloc(n ? n : 1);
+    if (!*type || !*data) {
+      free(*type), free(*data);
+      *type = NULL, *data = NULL;
+      rc = lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
+    } else {
+      if (n) memcpy(*data, d, n);
+      *len = n;
+      rc = 0;
+    }
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_delete_photo(lk_catalog *base, int64_t id) {
+  sq_catalog *c = (sq_catalog *)base;
+  if (!c->writable) return lk_err_set(&c->base.err, LK_EINVAL, "catalog: opened read-only");
+  int deleted, rc = delete_photo(c, id, &deleted);
+  if (!rc && !deleted) rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
+  return rc;
+}
+
+static int sq_foreach_photo(lk_catalog *base, lk_photo_cb cb, void *ctx) {
+  sq_catalog *c = (sq_catalog *)base;
+  int exists, rc = photos_exist(c, &exists);
+  if (rc || !exists) return rc;
+  sqlite3_stmt *s;
+  rc = sqlite3_prepare_v2(c->db, "SELECT id, type, data FROM photos ORDER BY id", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(c, rc, "reading photos");
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const void *d = sqlite3_column_blob(s, 2);
+    int r = cb(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1), d ? d : "",
+               (size_t)sqlite3_column_bytes(s, 2));
+    if (r) {
+      sqlite3_finalize(s);
+      return r;
+    }
+  }
+  rc = rc == SQLITE_DONE ? 0 : db_fail(c, rc, "reading photos");
+  sqlite3_finalize(s);
+  return rc;
+}
+
 static int sq_delete_item(lk_catalog *base, int64_t id) {
   sq_catalog *c = (sq_catalog *)base;
   sqlite3_stmt *dv = stmt(c, ST_DEL_VECTOR), *di = stmt(c, ST_DEL_ITEM);
@@ -613,7 +754,7 @@ static int sq_delete_item(lk_catalog *base, int64_t id) {
   if ((rc = exec(c, "SAVEPOINT lk_delete")) != 0) return rc;
   sqlite3_bind_int64(dv, 1, id);
   sqlite3_bind_int64(di, 1, id);
-  if ((rc = step_done(c, dv, "deleting vector")) == 0 &&
+  if ((rc = delete_photo(c, id, NULL)) == 0 && (rc = step_done(c, dv, "deleting vector")) == 0 &&
       (rc = step_done(c, di, "deleting item")) == 0 && sqlite3_changes(c->db) == 0)
     rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
   if (rc) sqlite3_exec(c->db, "ROLLBACK TO lk_delete", NULL, NULL, NULL);
@@ -797,6 +938,10 @@ static int sq_check(lk_catalog *base) {
   };
   for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !rc; i++)
     rc = check_query(c, checks[i]);
+  int photos = 0;
+  if (!rc && !(rc = photos_exist(c, &photos)) && photos)
+    rc = check_query(c, "SELECT 'stored photo ' || p.id || ' has no item' FROM photos p"
+                        " LEFT JOIN items i ON i.id = p.id WHERE i.id IS NULL LIMIT 1");
 out:
   return rc;
 }
@@ -1110,4 +1255,9 @@ static const lk_catalog_ops sq_ops = {
     .changes = sq_changes,
     .wait_change = sq_wait_change,
     .recent = sq_recent,
+    .put_photo = sq_put_photo,
+    .get_photo = sq_get_photo,
+    .delete_photo = sq_delete_photo,
+    .foreach_photo = sq_foreach_photo,
+    .set_durable = sq_set_durable,
 };

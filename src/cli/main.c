@@ -649,8 +649,9 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     else if (c == 'h') {
       printf(is_check ? "usage: lookalike check --db catalog.db [--json]\n\nVerifies the SQLite file, "
                         "the schema and that every vector belongs to an item, has the recipe's size and\n"
-                        "is finite and normalised, and that the recipe reads back with its recorded id;\n"
-                        "the first bad item is named.\n"
+                        "is finite and normalised, that the recipe reads back with its recorded id, and\n"
+                        "that each photo stored in the catalog (products written over HTTP) matches its\n"
+                        "item's hash; the first bad item is named.\n"
                       : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
                         "sources (with their item counts), change version, recipe and embedding\n"
                         "size of a catalog.\n");

@@ -75,6 +75,11 @@ static const char *HELP =
     "  --rate-limit N   with --require-key: at most N API requests a second per key (bursts\n"
     "                   of N); beyond, 429 with Retry-After: 1 (default: no limit)\n"
     "\n"
+    "Writes (POST /api/uploads, POST/PUT/PATCH/DELETE /api/items, POST /api/items/batch;\n"
+    "docs/API.md) always need a key of role write or admin (`lookalike keys add --role write`),\n"
+    "with or without --require-key. Each is committed and fsynced, and searchable by the next\n"
+    "request, when it is answered; photos written so are stored in the catalog itself.\n"
+    "\n"
     "Stops cleanly on Ctrl-C, SIGTERM or SIGHUP: new connections are refused at once, every\n"
     "request already sent gets its full reply, and it exits within 10 s (a photo search that\n"
     "could not start embedding within 6 s of the signal gets 503 with Retry-After instead).\n"
@@ -228,17 +233,22 @@ int lk_cli_serve(int argc, char **argv) {
     lk_tls_free(tls);
     return rc == LK_ENOTFOUND ? 3 : 1;
   }
+  /* the keys: writes always need one (role write or admin); with --require-key every API
+   * request does */
   lk_auth *auth = NULL;
-  if (require_key) {
-    if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
+  if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
+    if (require_key) {
       fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
       lk_follow_close(f);
       lk_tls_free(tls);
       return 1;
     }
-    lk_auth_set_rate(auth, rate);
-    so.auth = auth;
+    fprintf(stderr, "lookalike serve: the keys cannot be read, so writes are refused: %s\n", lk_err_msg(&eb));
+    auth = NULL;
   }
+  if (auth) lk_auth_set_rate(auth, rate);
+  if (require_key) so.auth = auth;
+  so.write_auth = auth;
   const lk_follow_snap *first = lk_follow_acquire(f);
   lk_engine *e = lk_follow_engine(first);
   lk_cli_note("serve", lk_engine_note(e));
@@ -251,7 +261,7 @@ int lk_cli_serve(int argc, char **argv) {
     lk_tls_free(tls);
     return rc == LK_EINVAL ? 2 : 1;
   }
-  if (auth)
+  if (require_key)
     fprintf(stderr, "lookalike serve: the API needs a key (--require-key; %zu in the catalog%s)\n",
             lk_auth_count(auth), lk_auth_count(auth) ? "" : ": make one with `lookalike keys add`");
   int v6 = strchr(so.host, ':') != NULL;

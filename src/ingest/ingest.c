@@ -602,20 +602,39 @@ typedef struct worker {
   job *jobs;
   lk_image *imgs;
   float *vecs;
-  int dim, side;
+  int dim;
 } worker;
+
+int lk_ingest_embedder_new(const lk_recipe *r, const char *models_dir, int backend, int batch, lk_embedder **out,
+                           lk_errbuf *err) {
+  lk_embedder_opts eo;
+  lk_embedder_opts_default(&eo);
+  eo.backend = backend;
+  eo.max_batch = batch > 0 ? batch : 8;
+  eo.threads = 1; /* index's parallelism comes from its workers, not from oneDNN */
+  return lk_embedder_new(r, models_dir, &eo, out, err);
+}
+
+int lk_ingest_decode(const lk_embedder *e, const uint8_t *buf, size_t len, const lk_image_limits *lim, lk_image *img,
+                     lk_errbuf *err) {
+  lk_image_limits none = {0};
+  return lk_image_decode(buf, len, lim ? lim : &none, lk_embedder_input_side(e), img, err);
+}
+
+int lk_ingest_photo_vector(lk_embedder *e, const uint8_t *buf, size_t len, const lk_image_limits *lim, float *vec,
+                           lk_errbuf *err) {
+  lk_image img = {0};
+  int rc = lk_ingest_decode(e, buf, len, lim, &img, err);
+  if (!rc) rc = lk_embedder_run(e, &img, 1, vec, err);
+  lk_image_free(&img);
+  return rc;
+}
 
 static int worker_init(worker *w, lk_errbuf *err) {
   shared *sh = w->sh;
-  lk_embedder_opts eo;
-  lk_embedder_opts_default(&eo);
-  eo.backend = sh->o->backend;
-  eo.max_batch = sh->batch;
-  eo.threads = 1; /* parallelism comes from the workers, not from oneDNN */
-  int rc = lk_embedder_new(sh->recipe, sh->models, &eo, &w->emb, err);
+  int rc = lk_ingest_embedder_new(sh->recipe, sh->models, sh->o->backend, sh->batch, &w->emb, err);
   if (rc) return rc;
   w->dim = lk_embedder_dim(w->emb);
-  w->side = lk_embedder_input_side(w->emb);
   w->jobs = calloc((size_t)sh->batch, sizeof *w->jobs);
   w->imgs = calloc((size_t)sh->batch, sizeof *w->imgs);
   w->vecs = malloc(sizeof(float) * (size_t)sh->batch * (size_t)w->dim);
@@ -659,7 +678,7 @@ static int write_locked(shared *sh, const lk_item *it, const float *v, int dim) 
 
 /* Reads, hashes and decodes one photo. Returns 1 when it is unchanged (hash equal to the
  * catalog's), 0 when decoded into *img, or a negative code with the reason in ie. */
-static int load_photo(shared *sh, job *j, int side, lk_image *img, lk_errbuf *ie) {
+static int load_photo(shared *sh, job *j, const lk_embedder *emb, lk_image *img, lk_errbuf *ie) {
   struct stat sb;
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -676,8 +695,7 @@ static int load_photo(shared *sh, job *j, int side, lk_image *img, lk_errbuf *ie
       free(buf);
       return 1;
     }
-    lk_image_limits lim = {0};
-    rc = lk_image_decode(buf, len, &lim, side, img, ie);
+    rc = lk_ingest_decode(emb, buf, len, NULL, img, ie);
   }
   free(buf);
   return rc;
@@ -712,7 +730,7 @@ static void *worker_main(void *arg) {
       snprintf(rel, sizeof rel, "%s/%s", o->images_dir, p->name);
       if (!realpath(rel, j->path)) snprintf(j->path, sizeof j->path, "%s", rel);
       lk_errbuf ie = {0};
-      int lrc = load_photo(sh, j, w->side, &w->imgs[nb], &ie);
+      int lrc = load_photo(sh, j, w->emb, &w->imgs[nb], &ie);
       if (lrc == 0) { nb++; continue; }
       lk_item it;
       pthread_mutex_lock(&sh->lock);

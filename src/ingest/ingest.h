@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "embed/embed.h"
+#include "image/image.h"
 #include "util/err.h"
 
 typedef struct lk_ingest_stats {
@@ -75,5 +77,18 @@ int lk_ingest_shard_of(int64_t id, int shards);
 /* Runs one indexing pass. Returns 0 (even when some photos failed: see stats), LK_EINTR when
  * stopped (everything committed so far is kept), or another negative code. */
 int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err);
+
+/* The one way a catalog photo becomes its vector, shared by `lookalike index` and the writes of
+ * `lookalike serve` (server/write.c), so that the same file gives the same vector either way:
+ * an embedder made by lk_ingest_embedder_new (index's options: single-threaded, batches of
+ * up to `batch`), the file's bytes decoded by lk_ingest_decode (at the embedder's input side,
+ * within lim; NULL: the image module's defaults), then lk_embedder_run.
+ * lk_ingest_photo_vector does the three for one photo: vec gets lk_embedder_dim floats. */
+int lk_ingest_embedder_new(const struct lk_recipe *r, const char *models_dir, int backend, int batch,
+                           lk_embedder **out, lk_errbuf *err);
+int lk_ingest_decode(const lk_embedder *e, const uint8_t *buf, size_t len, const lk_image_limits *lim, lk_image *img,
+                     lk_errbuf *err);
+int lk_ingest_photo_vector(lk_embedder *e, const uint8_t *buf, size_t len, const lk_image_limits *lim, float *vec,
+                           lk_errbuf *err);
 
 #endif

@@ -59,6 +59,10 @@ void lk_http_route(const char *url, lk_http_target *t) {
     t->route = LK_HTTP_MAP;
   } else if (!strcmp(url, "/api/items")) {
     t->route = LK_HTTP_ITEMS;
+  } else if (!strcmp(url, "/api/items/batch")) {
+    t->route = LK_HTTP_BATCH;
+  } else if (!strcmp(url, "/api/uploads")) {
+    t->route = LK_HTTP_UPLOADS;
   } else if (!strncmp(url, "/api/items/", 11)) {
     const char *p = url + 11;
     if (lk_http_parse_id(p, &t->id, &end)) {

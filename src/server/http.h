@@ -24,7 +24,9 @@ enum lk_http_route {
   LK_HTTP_HEALTH,      /* /health */
   LK_HTTP_METRICS,     /* /metrics */
   LK_HTTP_MAP,         /* /api/map */
-  LK_HTTP_ADMIN_STATS  /* /api/admin/stats (the page /admin is LK_HTTP_PAGE "admin.html") */
+  LK_HTTP_ADMIN_STATS, /* /api/admin/stats (the page /admin is LK_HTTP_PAGE "admin.html") */
+  LK_HTTP_UPLOADS,     /* /api/uploads (POST: server/write.h) */
+  LK_HTTP_BATCH        /* /api/items/batch (POST: server/write.h) */
 };
 
 typedef struct lk_http_target {

@@ -11,14 +11,15 @@
 #include "lookalike.h"
 
 /* Status codes the server answers with; anything else counts under "other". */
-static const int STATUS[] = {200, 304, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503};
+static const int STATUS[] = {200, 201, 304, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503};
 #define NSTATUS (int)(sizeof STATUS / sizeof STATUS[0])
 /* Upper bounds of the latency buckets, seconds (+Inf is implicit). */
 static const double BUCKET[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKET (int)(sizeof BUCKET / sizeof BUCKET[0])
 
 static const char *const EP_NAME[LK_METRICS_NENDPOINTS] = {
-    "page", "search", "items", "item", "similar", "facets", "photo", "health", "metrics", "other"};
+    "page", "search", "items", "item", "similar", "facets", "photo", "health", "metrics", "other",
+    "upload", "write", "batch"};
 static const char *const STAGE_NAME[LK_METRICS_NSTAGES] = {"decode", "queue", "embed", "knn"};
 
 /* A histogram: per-bucket (not cumulative) counts, the +Inf overflow, the sum in microseconds. */

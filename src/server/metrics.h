@@ -19,6 +19,9 @@ enum lk_metrics_endpoint {
   LK_METRICS_HEALTH,  /* GET /health */
   LK_METRICS_METRICS, /* GET /metrics */
   LK_METRICS_OTHER,   /* unknown routes */
+  LK_METRICS_UPLOAD,  /* POST /api/uploads */
+  LK_METRICS_WRITE,   /* POST /api/items, PUT / PATCH / DELETE /api/items/{id} */
+  LK_METRICS_BATCH,   /* POST /api/items/batch */
   LK_METRICS_NENDPOINTS
 };
 

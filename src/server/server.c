@@ -34,6 +34,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/tls.h"
+#include "server/write.h"
 #include "util/file.h"
 #include "util/size.h"
 
@@ -67,7 +68,8 @@ static const char *const CSP =
 enum route { R_NONE = LK_HTTP_NONE, R_PAGE = LK_HTTP_PAGE, R_SEARCH = LK_HTTP_SEARCH, R_ITEMS = LK_HTTP_ITEMS,
              R_ITEM = LK_HTTP_ITEM, R_SIMILAR = LK_HTTP_SIMILAR, R_BADID = LK_HTTP_BADID, R_FACETS = LK_HTTP_FACETS,
              R_PHOTO = LK_HTTP_PHOTO, R_HEALTH = LK_HTTP_HEALTH, R_METRICS = LK_HTTP_METRICS, R_MAP = LK_HTTP_MAP,
-             R_ADMIN = LK_HTTP_ADMIN_STATS };
+             R_ADMIN = LK_HTTP_ADMIN_STATS, R_UPLOADS = LK_HTTP_UPLOADS, R_BATCH = LK_HTTP_BATCH };
+#define MAX_WRITE_PARTS (LK_WRITE_MAX_BATCH + 2) /* parts of one write: a batch's photos and its csv */
 _Static_assert(LK_HTTP_MAX_LIMIT == LK_API_MAX_K, "GET /api/items and search share their limit");
 
 struct lk_server {
@@ -75,6 +77,7 @@ struct lk_server {
   lk_server_opts o;
   lk_metrics *metrics;
   lk_embedpool *pool;     /* NULL: the engine's own embedder */
+  lk_write *writes;       /* the write API; NULL when the server cannot write (no follower) */
   struct MHD_Daemon *daemon;
   int port;
   char *facets;         /* GET /api/facets, computed once (the catalog does not change) */
@@ -91,7 +94,6 @@ struct lk_server {
   int nconns;
   lk_admin *admin;        /* the owner's statistics (server/admin.h) */
   atomic_int admin_started; /* its weak-match threshold is being computed (first request on) */
-  struct lk_auth *own_auth; /* keys for /api/admin/... when o.auth is NULL (no --require-key) */
 };
 
 /* One open connection, so that the stop can tell idle keep-alive connections (closed at
@@ -133,6 +135,9 @@ typedef struct req {
   lk_api_params params;
   int auth_status;   /* --require-key: 401 / 403 / 429 / 503 decided at the headers, 0 = allowed */
   int retry_s;       /* the Retry-After of a 429 */
+  int write_op;      /* enum lk_write_op + 1 for a write request; 0 otherwise */
+  lk_write_part *parts; /* a write's multipart parts (data offsets into buf until dispatch) */
+  size_t nparts, parts_cap;
   int fail;          /* HTTP status of a problem met while reading the body */
   char fail_msg[LK_ERRMSG_MAX];
 } req;
@@ -193,6 +198,25 @@ static const lk_asset *find_asset(const char *name) {
   return NULL;
 }
 
+/* The write API's routes and methods (server/write.h): sets r->write_op and the endpoint. */
+static void route_write(req *r) {
+  int op = -1;
+  const char *m = r->method;
+  if (r->route == R_UPLOADS) op = r->post ? LK_WRITE_UPLOAD : -2;
+  else if (r->route == R_BATCH) op = r->post ? LK_WRITE_BATCH : -2;
+  else if (r->route == R_ITEMS && r->post) op = LK_WRITE_POST;
+  else if (r->route == R_ITEM && !strcmp(m, "PUT")) op = LK_WRITE_PUT;
+  else if (r->route == R_ITEM && !strcmp(m, "PATCH")) op = LK_WRITE_PATCH;
+  else if (r->route == R_ITEM && !strcmp(m, "DELETE")) op = LK_WRITE_DELETE;
+  if (r->route == R_UPLOADS) r->endpoint = LK_METRICS_UPLOAD;
+  if (r->route == R_BATCH) r->endpoint = LK_METRICS_BATCH;
+  if (op == -2) r->method_ok = 0;
+  if (op < 0) return;
+  r->write_op = op + 1;
+  r->method_ok = 1;
+  if (op != LK_WRITE_UPLOAD && op != LK_WRITE_BATCH) r->endpoint = LK_METRICS_WRITE;
+}
+
 /* Maps the (percent-decoded) path to a route (lk_http_route). Page files are looked up by
  * exact name in the embedded table, so no path can reach the file system ("..", "%2f" and the
  * like just miss). */
@@ -204,7 +228,8 @@ static void route(req *r, const char *url) {
       [LK_HTTP_BADID] = LK_METRICS_ITEM,       [LK_HTTP_FACETS] = LK_METRICS_FACETS,
       [LK_HTTP_PHOTO] = LK_METRICS_PHOTO,      [LK_HTTP_HEALTH] = LK_METRICS_HEALTH,
       [LK_HTTP_METRICS] = LK_METRICS_METRICS,  [LK_HTTP_MAP] = LK_METRICS_OTHER,
-      [LK_HTTP_ADMIN_STATS] = LK_METRICS_OTHER};
+      [LK_HTTP_ADMIN_STATS] = LK_METRICS_OTHER,
+      [LK_HTTP_UPLOADS] = LK_METRICS_UPLOAD,   [LK_HTTP_BATCH] = LK_METRICS_BATCH};
   lk_http_target t;
   lk_http_route(url, &t);
   r->route = (enum route)t.route;
@@ -214,6 +239,7 @@ static void route(req *r, const char *url) {
   if (r->route == R_BADID && t.similar) r->endpoint = LK_METRICS_SIMILAR;
   int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
   r->method_ok = r->route == R_NONE || (r->route == R_SEARCH ? r->post : get);
+  route_write(r);
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -312,6 +338,24 @@ static enum MHD_Result serve_photo(struct MHD_Connection *c, req *r) {
   if (it->hash && strlen(it->hash) >= 16) snprintf(etag, sizeof etag, "\"%.16s\"", it->hash);
   const char *cache = "public, max-age=86400";
   if (etag[0] && not_modified(c, etag)) return send_not_modified(c, r, etag, cache);
+  if (!strncmp(it->path, LK_CATALOG_PHOTO_PATH, sizeof LK_CATALOG_PHOTO_PATH - 1)) { /* written over HTTP */
+    char *type;
+    void *data;
+    size_t len;
+    lk_errbuf eb = {0};
+    int rc = r->s->writes ? lk_write_photo(r->s->writes, r->id, &type, &data, &len, &eb) : LK_ENOTFOUND;
+    if (rc == LK_ENOTFOUND) return send_error(c, r, 404, "the photo of item %lld is not in the catalog", (long long)r->id);
+    if (rc) return send_error(c, r, 503, "the photo of item %lld cannot be read now: %s", (long long)r->id, eb.msg);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+      free(data), free(type);
+      return MHD_NO;
+    }
+    if (etag[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    enum MHD_Result ok = send_resp(c, r, 200, resp, type, cache);
+    free(type);
+    return ok;
+  }
   /* Regular files only, opened without blocking: a FIFO in place of a photo must not hold a
    * request thread. */
   int fd;
@@ -357,17 +401,28 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, req *r) {
  * not.) Decided at the headers, so a refused upload's body is never read. */
 static void check_role(struct MHD_Connection *c, req *r, lk_auth *auth, int role);
 static void check_key(struct MHD_Connection *c, req *r) {
-  switch (r->route) {
-  case R_SEARCH: case R_ITEMS: case R_ITEM: case R_SIMILAR: case R_BADID: case R_FACETS: case R_MAP: break;
-  default: return;
+  lk_auth *auth = r->s->o.auth;
+  int needed = LK_KEYS_READ;
+  if (r->write_op) { /* writes need a write key, whether or not --require-key is on */
+    auth = r->s->o.write_auth, needed = LK_KEYS_WRITE;
+    if (!auth) {
+      r->auth_status = 503;
+      fail(r, 503, "this server cannot check keys, so it takes no writes");
+      return;
+    }
+  } else {
+    switch (r->route) {
+    case R_SEARCH: case R_ITEMS: case R_ITEM: case R_SIMILAR: case R_BADID: case R_FACETS: case R_MAP: break;
+    default: return;
+    }
   }
-  check_role(c, r, r->s->o.auth, LK_KEYS_READ);
+  check_role(c, r, auth, needed);
 }
 
-/* GET /api/admin/...: an admin key, whether or not --require-key is on (with the keys of
- * --require-key, or else the server's own reading of the catalog's keys). */
+/* GET /api/admin/...: an admin key, whether or not --require-key is on (checked against the
+ * catalog's keys that writes use). */
 static void check_admin(struct MHD_Connection *c, req *r) {
-  lk_auth *auth = r->s->o.auth ? r->s->o.auth : r->s->own_auth;
+  lk_auth *auth = r->s->o.auth ? r->s->o.auth : r->s->o.write_auth;
   if (auth) {
     check_role(c, r, auth, LK_KEYS_ADMIN);
     return;
@@ -411,7 +466,7 @@ static enum MHD_Result send_auth_error(struct MHD_Connection *c, req *r) {
   }
   if (r->auth_status == 401)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            (r->s->o.auth || r->route == R_ADMIN) && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
+                            (r->s->o.auth || r->write_op || r->route == R_ADMIN) && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)
                                 ? "Bearer realm=\"lookalike\", error=\"invalid_token\""
                                 : "Bearer realm=\"lookalike\"");
   if (r->auth_status == 429) {
@@ -523,6 +578,36 @@ static enum MHD_Result on_list_arg(void *cls, enum MHD_ValueKind kind, const cha
   return MHD_YES;
 }
 
+/* A part of a write's multipart body (server/write.h): every part, field or file, is kept
+ * whole in r->buf, its offset recorded (data holds it until dispatch). */
+static enum MHD_Result on_wpart(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                const char *content_type, const char *transfer_encoding, const char *data,
+                                uint64_t off, size_t size) {
+  req *r = cls;
+  if (r->fail) return MHD_NO;
+  if (!key) key = "";
+  lk_write_part *last = r->nparts ? &r->parts[r->nparts - 1] : NULL;
+  if (!last || off == 0 || strcmp(last->name, key)) { /* a new part */
+    if (r->nparts == MAX_WRITE_PARTS) return fail(r, 413, "more than %d parts in one request", MAX_WRITE_PARTS);
+    if (strlen(key) > 256 || (filename && strlen(filename) > 256))
+      return fail(r, 400, "a part name or file name is longer than 256 bytes");
+    if (r->nparts == r->parts_cap) {
+      size_t nc = r->parts_cap ? 2 * r->parts_cap : 16;
+      lk_write_part *p = realloc(r->parts, nc * sizeof *p);
+      if (!p) return fail(r, 503, "out of memory for the upload; try again");
+      r->parts = p, r->parts_cap = nc;
+    }
+    last = &r->parts[r->nparts++];
+    memset(last, 0, sizeof *last);
+    last->data = (const uint8_t *)(uintptr_t)r->len; /* an offset until dispatch */
+    if (!(last->name = strdup(key)) || (filename && !(last->filename = strdup(filename))))
+      return fail(r, 503, "out of memory for the upload; try again");
+  }
+  if (size && append(r, data, size)) return MHD_NO;
+  last->len += size;
+  return r->fail ? MHD_NO : MHD_YES;
+}
+
 /* First call of POST /api/search: checks Content-Length and Content-Type before any body
  * byte is read; rejects at once (413, 415, 400) or prepares to receive. */
 static enum MHD_Result begin_upload(struct MHD_Connection *c, req *r) {
@@ -535,7 +620,7 @@ static enum MHD_Result begin_upload(struct MHD_Connection *c, req *r) {
   }
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
   if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
-    r->pp = MHD_create_post_processor(c, POST_BUFFER, on_part, r);
+    r->pp = MHD_create_post_processor(c, POST_BUFFER, r->write_op ? on_wpart : on_part, r);
     if (!r->pp) return send_error(c, r, 400, "malformed multipart/form-data header (no boundary?)");
   }
   /* Anything else is the photo itself, whatever its Content-Type claims (`curl --data-binary
@@ -590,6 +675,43 @@ static void add_follow_status(lk_follow *f, json_t *body) {
   if (fo) json_object_set_new(body, "follow", fo);
 }
 
+/* A write (server/write.h), its body received. */
+static enum MHD_Result write_request(struct MHD_Connection *c, req *r) {
+  lk_server *s = r->s;
+  int multipart = r->pp != NULL;
+  if (r->pp) {
+    MHD_destroy_post_processor(r->pp); /* may deliver the last buffered bytes */
+    r->pp = NULL;
+  }
+  if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+  if (!s->writes)
+    return send_error(c, r, 503, "this server does not take writes (it was started without a catalog it follows)");
+  lk_write_body b = {0};
+  b.multipart = multipart;
+  for (size_t i = 0; i < r->nparts; i++) r->parts[i].data = r->buf + (uintptr_t)r->parts[i].data;
+  b.parts = r->parts;
+  b.nparts = r->nparts;
+  b.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  b.raw = r->buf;
+  b.len = r->len;
+  lk_api_reply rep;
+  int retry = 0, rc = lk_write_run(s->writes, r->write_op - 1, r->id, &b, &rep, &retry);
+  if (rc || !rep.body) return send_error(c, r, 500, "out of memory");
+  if (!retry) return send_json(c, r, rep.status, rep.body);
+  char *txt = json_dumps(rep.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(rep.body);
+  if (!txt) return send_error(c, r, 500, "out of memory");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+  if (!resp) {
+    free(txt);
+    return MHD_NO;
+  }
+  char ra[16];
+  snprintf(ra, sizeof ra, "%d", retry);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+  return send_resp(c, r, rep.status, resp, "application/json", NULL);
+}
+
 static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *url) {
   lk_server *s = r->s;
   if (r->no_host) return send_error(c, r, 400, "an HTTP/1.1 request needs a Host header");
@@ -598,9 +720,14 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   if (!r->method_ok) {
     static const char body[] = "{\"error\":\"method not allowed\"}";
     struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route == R_SEARCH ? "POST" : "GET, HEAD");
+    const char *allow = r->route == R_SEARCH || r->route == R_UPLOADS || r->route == R_BATCH ? "POST"
+                        : r->route == R_ITEMS                                                ? "GET, HEAD, POST"
+                        : r->route == R_ITEM ? "GET, HEAD, PUT, PATCH, DELETE"
+                                             : "GET, HEAD";
+    if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     return send_resp(c, r, 405, resp, "application/json", NULL);
   }
+  if (r->write_op) return write_request(c, r);
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->e) { /* one engine for the whole request, even if the follower swaps in another */
     if (s->o.follow) r->e = lk_follow_engine(r->snap = lk_follow_acquire(s->o.follow));
@@ -683,7 +810,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (r->no_host) fail(r, 400, "an HTTP/1.1 request needs a Host header"); /* its body is dropped */
     route(r, url);
-    if (s->o.auth && !r->no_host) check_key(c, r);
+    if ((s->o.auth || r->write_op) && !r->no_host) check_key(c, r);
     if (r->route == R_ADMIN && !r->no_host) check_admin(c, r);
     *con_cls = r;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -699,7 +826,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       return send_error(c, r, 431, "the request headers are too large (%zu headers, %zu bytes; at most %d headers and %d KiB)",
                         ht.n, ht.bytes, MAX_HEADERS, MAX_HEADER_BYTES / 1024);
     if (r->auth_status) return send_auth_error(c, r); /* before any body byte is read */
-    if (r->route == R_SEARCH && r->post && !r->no_host && !r->auth_status) return begin_upload(c, r);
+    if (((r->route == R_SEARCH && r->post) || r->write_op) && !r->no_host && !r->auth_status) return begin_upload(c, r);
     return MHD_YES;
   }
   if (r->status) { /* answered early; drop whatever else comes */
@@ -711,7 +838,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_data_size = 0;
     r->seen += n;
     if (r->fail) return r->seen > 2 * (uint64_t)s->o.max_body ? MHD_NO : MHD_YES; /* drop, then hang up */
-    if (!(r->route == R_SEARCH && r->post)) {
+    if (!(r->route == R_SEARCH && r->post) && !r->write_op) {
       if (r->seen > MAX_OTHER_BODY) fail(r, 413, "unexpected request body");
       return MHD_YES;
     }
@@ -753,6 +880,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   }
   if (r->pp) MHD_destroy_post_processor(r->pp);
   if (r->snap) lk_follow_release(s->o.follow, r->snap);
+  for (size_t i = 0; i < r->nparts; i++) {
+    free((char *)r->parts[i].name);
+    free((char *)r->parts[i].filename);
+  }
+  free(r->parts);
   free(r->buf);
   atomic_fetch_sub(&s->buffered, r->reserved);
   free(r);
@@ -864,11 +996,10 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
     }
   }
   if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin)) goto nomem;
-  if (!s->o.auth && s->o.db_path) { /* the owner's API needs keys even without --require-key */
-    lk_errbuf keb = {0};
-    int arc = lk_auth_open(s->o.db_path, 1.0, &s->own_auth, &keb);
-    if (arc == LK_ENOMEM) goto nomem;
-    if (arc) logf_(s, "the owner's API (/api/admin) is off: the catalog's keys cannot be read: %s", lk_err_msg(&keb));
+  if (s->o.follow && s->o.db_path) {
+    lk_write_opts wo = {.db = s->o.db_path, .follow = s->o.follow, .models_dir = s->o.models_dir,
+                        .backend = s->o.backend, .image = s->o.image};
+    if ((rc = lk_write_new(&wo, &s->writes, err))) goto fail;
   }
   json_t *fj = NULL;
   if (lk_api_facets(e, &fj) || !(s->facets = json_dumps(fj, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
@@ -1007,8 +1138,8 @@ void lk_server_stop(lk_server *s) {
     MHD_stop_daemon(s->daemon); /* closes what is left, joins the threads */
   }
   lk_admin_free(s->admin); /* stops its threshold thread */
-  lk_auth_free(s->own_auth);
   lk_metrics_free(s->metrics);
+  lk_write_free(s->writes);
   lk_embedpool_free(s->pool);
   free(s->facets);
   free(s->etag);

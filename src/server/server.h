@@ -34,6 +34,9 @@ typedef struct lk_server_opts {
   struct lk_auth *auth;     /* server/auth.h: every /api/ request needs a valid key (401 / 403
                               otherwise); NULL: the API is open. The page, /photos, /health
                               and /metrics stay open. Borrowed: must outlive the server. */
+  struct lk_auth *write_auth; /* the keys writes (role write or admin) and the owner's API (admin) are checked against,
+                              whether or not auth is set; NULL: every write is refused (503).
+                              Writes (server/write.h) also need follow and db_path. Borrowed. */
   const struct lk_tls *tls; /* server/tls.h: serve HTTPS with its certificate and key; NULL:
                               plain HTTP. Borrowed: must outlive the server. */
   /* Access log and server errors, one line each (no newline); NULL = silent. Called from
