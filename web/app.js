@@ -111,7 +111,7 @@
 
   function hashFor(view, params, id) {
     const qs = params.toString().replace(/%2C/gi, ','); // readable crop=x,y,w,h
-    const path = view === 'item' ? '/item/' + id : view === 'search' ? '/search' : '/';
+    const path = view === 'item' ? '/item/' + id : view === 'search' ? '/search' : view === 'map' ? '/map' : '/';
     return '#' + path + (qs ? '?' + qs : '');
   }
 
@@ -657,7 +657,7 @@
     off.removeAttribute('aria-current');
     const done = r.view === 'item' ? showItem(r.id, r.params)
       : r.view === 'search' ? showSearch(r.params)
-        : r.view === 'map' ? map.show() : showHome(r.params);
+        : r.view === 'map' ? map.show(r.params) : showHome(r.params);
     return Promise.resolve(done).finally(() => {
       if (location.hash === at) document.body.dataset.rendered = at;
     });
