@@ -24,7 +24,7 @@ window.lookalikeMap = (page) => {
   // Colour levels, finest first: the first whose 16 commonest values cover COVER of the dots in
   // view is used (articleType when zoomed in, subCategory or masterCategory when zoomed out).
   const LEVELS = [['articleType', 'type'], ['subCategory', 'subcategory'], ['masterCategory', 'category']];
-  const COVER = 0.8;
+  const COVER = 0.9;
   const FILTER_FIELDS = ['gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'usage'];
 
   // The per-point values of a field: {values, of} (articleType comes as types/type).
