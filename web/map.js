@@ -19,8 +19,15 @@ window.lookalikeMap = (page) => {
   const MAP_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
     '#e377c2', '#17becf', '#bcbd22', '#393b79', '#ad494a', '#637939', '#7b4173', '#e7969c',
     '#8c6d31', '#6baed6'];
-  const MAP_GREY = '#a9a9a9';
-  const MAP_DIM = '#d4d4d4';
+  // Grey and pale on the panel's colour: light and dark schemes (style.css's --panel).
+  const dark = window.matchMedia('(prefers-color-scheme: dark)');
+  const MAP_GREY_OF = { light: '#a9a9a9', dark: '#7a7a82' };
+  const MAP_DIM_OF = { light: '#d4d4d4', dark: '#3a3a40' };
+  let MAP_GREY = MAP_GREY_OF.light, MAP_DIM = MAP_DIM_OF.light, MAP_INK = '#111';
+  function scheme() {
+    const s = dark.matches ? 'dark' : 'light';
+    MAP_GREY = MAP_GREY_OF[s]; MAP_DIM = MAP_DIM_OF[s]; MAP_INK = dark.matches ? '#ececf0' : '#111';
+  }
   // Colour levels, finest first: the first whose 16 commonest values cover COVER of the dots in
   // view is used (articleType when zoomed in, subCategory or masterCategory when zoomed out).
   const LEVELS = [['articleType', 'type'], ['subCategory', 'subcategory'], ['masterCategory', 'category']];
@@ -133,7 +140,7 @@ window.lookalikeMap = (page) => {
 
   function mapLegendShow() {
     const m = state.map, L = m.legend;
-    const key = L ? JSON.stringify(L) : '';
+    const key = L ? JSON.stringify(L) + MAP_GREY : '';
     if (key === m.legendKey) return;
     m.legendKey = key;
     if (!L) { ui.mapLegend.replaceChildren(); el.legendTitle.textContent = ''; return; }
@@ -150,6 +157,7 @@ window.lookalikeMap = (page) => {
     const m = state.map;
     if (!m || ui.mapView.hidden) return;
     const { w, h: hgt, dpr } = mapSize();
+    scheme();
     mapColours(w, hgt);
     mapLegendShow();
     const ctx = ui.mapCanvas.getContext('2d');
@@ -174,7 +182,7 @@ window.lookalikeMap = (page) => {
     ctx.globalAlpha = 1;
     if (m.hover >= 0) {
       const px = s * xy[2 * m.hover] + tx, py = s * xy[2 * m.hover + 1] + ty;
-      ctx.strokeStyle = '#111'; ctx.lineWidth = 2;
+      ctx.strokeStyle = MAP_INK; ctx.lineWidth = 2;
       ctx.beginPath(); ctx.arc(px, py, r + 3, 0, 2 * Math.PI); ctx.stroke();
     }
     if (m.keys) { // the keyboard's aim: the centre

@@ -4,8 +4,8 @@
 // on the map stays on the map, keeps the camera and dims the rest; a phone opens the map in view
 // and a two-finger spread zooms (DevTools touch events); keyboard only (focus, arrows, +/-,
 // Enter); the layout comes gzip-compressed and loads on simulated Fast 3G (its bytes and time
-// printed); a catalog without a map gets a message for shoppers, no command line; axe-core finds
-// no serious or critical violation. Screenshots (desktop and phone) go to --artifacts as map-*.png.
+// printed); a catalog without a map gets a message for shoppers, no command line; dark mode;
+// axe-core finds no serious or critical violation. Screenshots (desktop and phone) go to --artifacts as map-*.png.
 // Run by tests/browser/run.sh: --url a server whose catalog has a map, --nomap-url one without.
 // --only slow runs just the Fast 3G measurement (for a full catalog: docs/MAP.md).
 // Prints "browser: N passed, M failed" last; exits 1 on any failure.
@@ -156,6 +156,21 @@ async function dotNearCentre(page) {
     await shot(page, 'map-desktop-filtered');
     const v = await axe(page);
     check('axe-core: no serious or critical violation on the map view', v.length === 0, JSON.stringify(v));
+  });
+
+  await step('dark', async () => {
+    const dk = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+    const p = await dk.newPage();
+    await p.goto(mapUrl.replace('#/map', '#/map?gender=Men'));
+    await settled(p);
+    // pale (filtered out) dots are darker than the grey ones on a dark panel, not brighter
+    const sw = await p.$$eval('#map-legend li i', (is) => is.map((i) => getComputedStyle(i).backgroundColor));
+    const lum = (c) => c.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+    check('dark mode: the dots left out by the filters are darker than the rest', sw.length > 1 && lum(sw[sw.length - 1]) < 3 * 100, sw[sw.length - 1]);
+    await shot(p, 'map-dark');
+    const v = await axe(p);
+    check('axe-core: no serious or critical violation on the map view in dark mode', v.length === 0, JSON.stringify(v));
+    await dk.close();
   });
 
   console.log('browser: map view, keyboard only');
