@@ -636,6 +636,8 @@
   /* ------------------------------------------------------------ the map (web/map.js) */
 
   const map = window.lookalikeMap({ ui, state, h, api, cached, go, setBusy, showError, newRequest, fmtInt });
+  const hideMap = () => map.hide();
+  const showMap = () => map.show(parseHash().params); // with the filters of the hash: dims the rest
 
   ui.back.addEventListener('click', () => {
     if (state.navs > 0) history.back();
@@ -651,13 +653,13 @@
     hideError();
     syncFilters(r.params);
     delete document.body.dataset.rendered;
-    if (r.view !== 'map') map.hide();
+    if (r.view !== 'map') hideMap();
     const [on, off] = r.view === 'map' ? [ui.navMap, ui.navSearch] : [ui.navSearch, ui.navMap];
     on.setAttribute('aria-current', 'page');
     off.removeAttribute('aria-current');
     const done = r.view === 'item' ? showItem(r.id, r.params)
       : r.view === 'search' ? showSearch(r.params)
-        : r.view === 'map' ? map.show(r.params) : showHome(r.params);
+        : r.view === 'map' ? showMap() : showHome(r.params);
     return Promise.resolve(done).finally(() => {
       if (location.hash === at) document.body.dataset.rendered = at;
     });
