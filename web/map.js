@@ -438,6 +438,7 @@ window.lookalikeMap = (page) => {
       el.desc.textContent = `A map of ${fmtInt(body.count)} products where similar-looking ones sit close together` +
         (m.filters.length ? `; ${fmtInt(m.matched)} match the filters (${m.filters.join(', ')}), the others are pale` : '') +
         '. Arrow keys move, plus and minus zoom, 0 shows everything, Enter opens the product nearest the centre.';
+      if (document.activeElement === ui.mapCanvas && ui.mapCanvas.matches(':focus-visible')) m.keys = true; // came by keyboard
       mapDraw();
       if (m.keys) mapAim();
     } catch (e) {
