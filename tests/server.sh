@@ -133,6 +133,11 @@ check "GET /api/map with Accept-Encoding: gzip is gzip (Content-Encoding, Vary) 
 check "the gzip answer unpacks to the same JSON" bash -c "gzip -dc '$T/map.gz' | cmp -s - '$T/map.json'"
 req -H 'Accept-Encoding: gzip;q=0, br' "$URL/api/map"
 check "Accept-Encoding: gzip;q=0 gets plain JSON" bash -c "[ $S = 200 ] && [ -z \"$(hdr content-encoding)\" ] && cmp -s '$T/body' '$T/map.json'"
+etag=$(hdr etag); rm -f "$T/body" # curl writes no file for an empty answer
+req -H "If-None-Match: $etag" "$URL/api/map"
+check "GET /api/map answers its ETag with 304 (a revisit downloads nothing)" bash -c "[ $S = 304 ] && [ ! -s '$T/body' ] && [ -n '$etag' ]"
+req -H 'Accept-Encoding: gzip' -H "If-None-Match: $etag" "$URL/api/map"
+check "the gzip answer has an ETag of its own (the plain one does not match it)" bash -c "[ $S = 200 ] && [ -n \"$(hdr etag)\" ] && [ \"$(hdr etag)\" != '$etag' ]"
 
 echo "server: search"
 TWIN=$(head -1 "$T/twins"); PHOTO=$DATA/photos-225x300/$TWIN.jpg
