@@ -7,6 +7,7 @@ PKGS=(
   build-essential pkg-config
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
   libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
+  zlib1g-dev   # gzip answers (GET /api/map)
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
   libpq-dev postgresql postgresql-client nginx   # PostgreSQL catalogs, tests/pg.sh (replicas behind nginx)

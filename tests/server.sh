@@ -116,6 +116,29 @@ for f in gender masterCategory subCategory articleType baseColour season usage; 
 done
 check "facet values are sorted by count" jqe '[.facets.articleType[].count] | . == (sort | reverse)' "$T/facets.json"
 
+echo "server: map"
+req "$URL/api/map"
+check "GET /api/map without a stored map is 404 with the owner's hint" \
+  bash -c "[ $S = 404 ] && jq -e '.error == \"this catalog has no map yet\" and (.hint | test(\"lookalike map\"))' '$T/body' >/dev/null"
+"$BIN" map --db "$T/c.db" --out "$T/map.png" --iters 250 --eval-sample 0 > "$T/map.log" 2>&1
+check "lookalike map stores a layout in the test catalog" [ $? -eq 0 ]
+req "$URL/api/map"; cp "$T/body" "$T/map.json"; plain=$(stat -c %s "$T/map.json")
+check "GET /api/map without Accept-Encoding is plain JSON with a point, type and field values per product" \
+  bash -c "[ $S = 200 ] && [ -z \"$(hdr content-encoding)\" ] && jq -e --argjson v $NVEC '.count == \$v and (.xy | length) == 2 * \$v and
+    (.type | length) == \$v and (.fields | keys) == [\"baseColour\",\"gender\",\"masterCategory\",\"season\",\"subCategory\",\"usage\"] and
+    all(.fields[]; (.of | length) == \$v and all(.of[]; . >= -1))' '$T/map.json' >/dev/null"
+S=$(curl -s -o "$T/map.gz" -D "$T/hdr" -w '%{http_code}' -H 'Accept-Encoding: gzip, deflate, br' "$URL/api/map"); gz=$(stat -c %s "$T/map.gz")
+check "GET /api/map with Accept-Encoding: gzip is gzip (Content-Encoding, Vary) at under half the size ($gz of $plain bytes)" \
+  bash -c "[ $S = 200 ] && [ \"$(hdr content-encoding)\" = gzip ] && [ \"$(hdr vary)\" = Accept-Encoding ] && [ $gz -gt 0 ] && [ $((gz * 2)) -lt $plain ]"
+check "the gzip answer unpacks to the same JSON" bash -c "gzip -dc '$T/map.gz' | cmp -s - '$T/map.json'"
+req -H 'Accept-Encoding: gzip;q=0, br' "$URL/api/map"
+check "Accept-Encoding: gzip;q=0 gets plain JSON" bash -c "[ $S = 200 ] && [ -z \"$(hdr content-encoding)\" ] && cmp -s '$T/body' '$T/map.json'"
+etag=$(hdr etag); rm -f "$T/body" # curl writes no file for an empty answer
+req -H "If-None-Match: $etag" "$URL/api/map"
+check "GET /api/map answers its ETag with 304 (a revisit downloads nothing)" bash -c "[ $S = 304 ] && [ ! -s '$T/body' ] && [ -n '$etag' ]"
+req -H 'Accept-Encoding: gzip' -H "If-None-Match: $etag" "$URL/api/map"
+check "the gzip answer has an ETag of its own (the plain one does not match it)" bash -c "[ $S = 200 ] && [ -n \"$(hdr etag)\" ] && [ \"$(hdr etag)\" != '$etag' ]"
+
 echo "server: search"
 TWIN=$(head -1 "$T/twins"); PHOTO=$DATA/photos-225x300/$TWIN.jpg
 req -F "image=@$PHOTO" "$URL/api/search"; cp "$T/body" "$T/s1.json"

@@ -1,6 +1,7 @@
 /* tests/test_http.c — the server's request-text parsers (server/http.c), table-driven:
  * percent-decoding, the route table (traversal attempts included), ids, GET /api/items
- * parameters, numbers and image sniffing; and the search parameters of api.c (k, crop, filters). */
+ * parameters, numbers, image sniffing, Accept-Encoding and util/gzip; and the search
+ * parameters of api.c (k, crop, filters). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,11 @@
 
 #include "server/api.h"
 #include "server/http.h"
+#include "util/gzip.h"
 #include "util/id.h"
+
+#include <stdlib.h>
+#include <zlib.h>
 
 static void test_bearer(void **state) {
   (void)state;
@@ -231,10 +236,65 @@ static void test_sniff(void **state) {
   assert_null(lk_http_sniff(NULL, 0));
 }
 
+/* Accept-Encoding: which values let GET /api/map answer gzip. */
+static void test_accepts_gzip(void **state) {
+  (void)state;
+  static const struct {
+    const char *h;
+    int want;
+  } cases[] = {
+      {"gzip", 1}, {"gzip, deflate, br, zstd", 1}, {"br;q=1.0, GZIP;q=0.5", 1}, {"x-gzip", 1}, {"*", 1},
+      {" deflate , gzip ", 1}, {"gzip;q=0.001", 1}, {"gzip ; q=1", 1}, {"identity, *;q=0.1", 1},
+      {"", 0}, {"identity", 0}, {"br, deflate", 0}, {"gzip;q=0", 0}, {"gzip;q=0.000", 0}, {"gzip; q=0 ", 0},
+      {"*;q=0", 0}, {"*, gzip;q=0", 0}, {"gzipped", 0}, {"xgzip", 0}, {",,,;;;", 0}, {"q=1", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    if (lk_http_accepts_gzip(cases[i].h) != cases[i].want) fail_msg("Accept-Encoding \"%s\"", cases[i].h);
+  }
+  assert_int_equal(lk_http_accepts_gzip(NULL), 0);
+  char big[5000];
+  memset(big, ' ', sizeof big - 6);
+  memcpy(big + sizeof big - 6, "gzip", 5);
+  assert_int_equal(lk_http_accepts_gzip(big), 0); /* over 4 KiB: not parsed */
+}
+
+/* lk_gzip: zlib's inflate (gzip mode) gives the bytes back; repetitive JSON shrinks. */
+static void test_gzip(void **state) {
+  (void)state;
+  size_t n = 200000;
+  char *in = malloc(n);
+  assert_non_null(in);
+  for (size_t i = 0; i < n; i++) in[i] = "[1.234,-5.678,\"Tshirts\"],"[i % 25] ^ (char)(i % 7 == 0);
+  uint8_t *gz = NULL;
+  size_t gzn = 0;
+  assert_int_equal(lk_gzip(in, n, 6, &gz, &gzn, NULL), 0);
+  assert_true(gzn > 18 && gzn < n / 5);
+  assert_int_equal(gz[0], 0x1f); /* gzip magic */
+  assert_int_equal(gz[1], 0x8b);
+  char *back = malloc(n + 1);
+  assert_non_null(back);
+  z_stream z = {0};
+  assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = gz;
+  z.avail_in = (uInt)gzn;
+  z.next_out = (Bytef *)back;
+  z.avail_out = (uInt)n + 1;
+  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+  assert_int_equal(z.total_out, n);
+  inflateEnd(&z);
+  assert_memory_equal(back, in, n);
+  free(gz);
+  assert_int_equal(lk_gzip("", 0, 6, &gz, &gzn, NULL), 0); /* empty input: a valid empty member */
+  assert_true(gzn >= 18);
+  free(gz);
+  free(back);
+  free(in);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unescape), cmocka_unit_test(test_route), cmocka_unit_test(test_ids),
-      cmocka_unit_test(test_numbers), cmocka_unit_test(test_bearer),
+      cmocka_unit_test(test_numbers), cmocka_unit_test(test_bearer), cmocka_unit_test(test_accepts_gzip), cmocka_unit_test(test_gzip),
       cmocka_unit_test(test_list_params), cmocka_unit_test(test_api_params), cmocka_unit_test(test_sniff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -487,6 +487,67 @@ static int map_missing(lk_api_reply *r, const char *msg) {
   return 0;
 }
 
+/* {"values":[commonest first], "of":[index into values per point, -1 none]} of one filter
+ * field over the layout's points, or NULL when out of memory. */
+static json_t *map_field(const lk_engine *e, const lk_map_layout *l, const char *field) {
+  int f = lk_filter_field(field);
+  type_count *tc = malloc((l->n ? l->n : 1) * sizeof *tc);
+  int *of = malloc((l->n ? l->n : 1) * sizeof *of);
+  size_t nv = 0, *rank = NULL;
+  json_t *values = json_array(), *jof = json_array(), *o = NULL;
+  if (!tc || !of || !values || !jof) goto done;
+  for (size_t i = 0; i < l->n; i++) {
+    const lk_item *it = lk_engine_item(e, l->ids[i]);
+    const char *v = it && f >= 0 ? it->field[f] : NULL;
+    of[i] = -1;
+    if (!v || !*v) continue;
+    size_t k = 0;
+    while (k < nv && strcmp(tc[k].value, v)) k++;
+    if (k == nv) tc[nv++] = (type_count){v, 0};
+    tc[k].count++;
+    of[i] = (int)k;
+  }
+  type_count *sorted = malloc((nv ? nv : 1) * sizeof *sorted);
+  rank = malloc((nv ? nv : 1) * sizeof *rank);
+  if (!sorted || !rank) {
+    free(sorted);
+    goto done;
+  }
+  if (nv) memcpy(sorted, tc, nv * sizeof *tc);
+  if (nv) qsort(sorted, nv, sizeof *sorted, cmp_type);
+  for (size_t k = 0; k < nv; k++)
+    for (size_t s = 0; s < nv; s++)
+      if (sorted[s].value == tc[k].value) rank[k] = s;
+  int bad = 0;
+  for (size_t s = 0; s < nv; s++) bad |= json_array_append_new(values, json_string(sorted[s].value));
+  for (size_t i = 0; i < l->n; i++) bad |= json_array_append_new(jof, json_integer(of[i] < 0 ? -1 : (json_int_t)rank[of[i]]));
+  free(sorted);
+  if (!bad) {
+    o = json_pack("{s:o,s:o}", "values", values, "of", jof);
+    values = jof = NULL; /* stolen by "o" (also on failure) */
+  }
+done:
+  json_decref(values);
+  json_decref(jof);
+  free(tc);
+  free(of);
+  free(rank);
+  return o;
+}
+
+/* The filter fields of each point besides articleType ("types"/"type"), for the page's map to
+ * dim what the filters leave out and colour by a coarser level when zoomed out. */
+static int map_fields(const lk_engine *e, const lk_map_layout *l, json_t *o) {
+  static const char *const fields[] = {"gender", "masterCategory", "subCategory", "baseColour", "season", "usage"};
+  json_t *jf = json_object();
+  if (!jf || json_object_set_new(o, "fields", jf)) return LK_ENOMEM;
+  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+    json_t *v = map_field(e, l, fields[i]);
+    if (!v || json_object_set_new(jf, fields[i], v)) return LK_ENOMEM;
+  }
+  return 0;
+}
+
 int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r) {
   memset(r, 0, sizeof *r);
   if (!db_path) return map_missing(r, "no map: the server was started without a catalog path");
@@ -557,6 +618,11 @@ int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r) {
                 "names", jnames);
   jids = jxy = jtypes = jtype = jnames = NULL; /* stolen by "o" (also on failure) */
   if (!o) goto nomem;
+  if (map_fields(e, &l, o)) {
+    json_decref(o);
+    o = NULL;
+    goto nomem;
+  }
   r->status = 200;
   r->body = o;
   free(ids);

@@ -143,3 +143,44 @@ int lk_http_bearer(const char *h, const char **token, size_t *len) {
   *len = n;
   return 0;
 }
+
+/* The weight of one coding's parameters (after its name): 0 when q is 0, 0.0, 0.00 or
+ * 0.000, else 1 (only zero matters here). */
+static int q_positive(const char *p, const char *end) {
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ';')) p++;
+    if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+      p += 2;
+      if (p < end && *p == '0') {
+        p++;
+        if (p < end && *p == '.') {
+          p++;
+          while (p < end && *p == '0') p++;
+        }
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        if (p == end || *p == ';') return 0;
+      }
+      return 1;
+    }
+    while (p < end && *p != ';') p++;
+  }
+  return 1;
+}
+
+int lk_http_accepts_gzip(const char *h) {
+  if (!h || strnlen(h, 4097) > 4096) return 0;
+  int gzip = -1, star = -1; /* -1 not named, 0 refused, 1 accepted */
+  while (*h) {
+    while (*h == ' ' || *h == '\t' || *h == ',') h++;
+    const char *name = h;
+    while (*h && *h != ',' && *h != ';' && *h != ' ' && *h != '\t') h++;
+    size_t n = (size_t)(h - name);
+    const char *params = h;
+    while (*h && *h != ',') h++;
+    if (!n) continue;
+    int ok = q_positive(params, h);
+    if ((n == 4 && !strncasecmp(name, "gzip", 4)) || (n == 6 && !strncasecmp(name, "x-gzip", 6))) gzip = gzip == 1 ? 1 : ok;
+    else if (n == 1 && *name == '*') star = ok;
+  }
+  return gzip >= 0 ? gzip : star == 1;
+}

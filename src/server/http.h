@@ -71,4 +71,9 @@ const char *lk_http_sniff(const unsigned char *h, size_t n);
 #define LK_HTTP_MAX_TOKEN 256
 int lk_http_bearer(const char *header, const char **token, size_t *len);
 
+/* 1 when an Accept-Encoding header value (RFC 9110 12.5.3: codings separated by commas, each
+ * with an optional ";q=" weight) accepts gzip: "gzip", "x-gzip" or "*" with a weight above 0,
+ * unless gzip itself is weighted 0. 0 for NULL, anything else, or a value over 4 KiB. */
+int lk_http_accepts_gzip(const char *accept_encoding);
+
 #endif

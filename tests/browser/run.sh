@@ -2,7 +2,8 @@
 # tests/browser/run.sh BUILD — the pages of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
 # page.test.js (the shopper's page) and admin.test.js (the owner's page, /admin, with an admin
-# key: adds a product there and finds it from the shopper's page), playwright-core driving the
+# key: adds a product there and finds it from the shopper's page) and map.test.js (the Map view,
+# with a second server on the catalog before `lookalike map`), playwright-core driving the
 # system's Chromium, headless, and axe-core. Installs playwright-core and axe-core into
 # tests/browser/node_modules on first use (npm). Screenshots go to
 # test-artifacts/browser/. LOOKALIKE_BROWSER_TESTS=0 skips (a counted skip; a failure under CI,
@@ -31,7 +32,11 @@ fi
 
 T=$(mktemp -d /tmp/lk-browser-XXXXXX)
 SERVER=
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; rm -rf "$T"; }
+cleanup() {
+  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  [ -n "${SERVER2:-}" ] && kill "$SERVER2" 2>/dev/null && wait "$SERVER2" 2>/dev/null
+  rm -rf "$T"
+}
 trap cleanup EXIT
 mkdir -p "$T/img" "$ART"
 # The catalog: the first 40 ids with a 225x300 shop photo, plus the first 150 ids.
@@ -42,6 +47,7 @@ awk -F, 'NR==FNR{want[$1]=1; next} FNR>1 && ($1 in want)' "$T/ids" "$DATA/styles
 while read -r id; do ln -s "$DATA/images/$id.jpg" "$T/img/$id.jpg"; done < "$T/ids"
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$T/c.db" > "$T/index.log" 2>&1 || die "index failed: $(tail -3 "$T/index.log")"
 
+cp "$T/c.db" "$T/nomap.db" # the same catalog before `lookalike map`: map.test.js's "no map yet" view
 "$BIN" map --db "$T/c.db" --out "$T/map.png" --iters 300 --eval-sample 0 > "$T/map.log" 2>&1 || die "map failed: $(tail -3 "$T/map.log")"
 
 # Keys for the owner's page (admin.test.js): an admin key, and a read key it must refuse.
@@ -74,11 +80,28 @@ node "$HERE/admin.test.js" --url "http://127.0.0.1:$PORT/" --admin-key "$AK" --r
   --id 990000001 --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/admin.out" 2>&1
 rc2=$?
 sed 's/^browser: \([0-9]* passed\)/  admin.test.js: \1/' "$T/admin.out"
+# map.test.js: the Map view; a second server on the catalog without a map for its message.
+"$BIN" serve --db "$T/nomap.db" --host 127.0.0.1 --port 0 --threads 2 2> "$T/server2.log" &
+SERVER2=$!
+PORT2=
+for _ in $(seq 100); do
+  PORT2=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/server2.log" 2>/dev/null)
+  [ -n "$PORT2" ] && break
+  kill -0 "$SERVER2" 2>/dev/null || break
+  sleep 0.1
+done
+node "$HERE/map.test.js" --url "http://127.0.0.1:$PORT/" --nomap-url "http://127.0.0.1:${PORT2:-1}/" --chromium "$CHROMIUM" \
+  --artifacts "$ART" > "$T/map.out" 2>&1
+rcm=$?
+sed 's/^browser: \([0-9]* passed\)/  map.test.js: \1/' "$T/map.out"
 cp "$T/server.log" "$ART/server.log" 2>/dev/null
 tally() { sed -n "s/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p" "$1" | tail -1; }
 read -r p1 f1 <<< "$(tally "$T/page.out")"; read -r p2 f2 <<< "$(tally "$T/admin.out")"
+read -r pm fm <<< "$(tally "$T/map.out")"
 p1=${p1:-0}; p2=${p2:-0}; f1=${f1:-1}; f2=${f2:-1} # no tally line: the test itself broke
+pm=${pm:-0}; fm=${fm:-1}
 [ $rc1 -ne 0 ] && [ "$f1" = 0 ] && f1=1
 [ $rc2 -ne 0 ] && [ "$f2" = 0 ] && f2=1
-echo "browser: $((p1 + p2)) passed, $((f1 + f2)) failed"
-[ $((f1 + f2)) -eq 0 ]
+[ $rcm -ne 0 ] && [ "$fm" = 0 ] && fm=1
+echo "browser: $((p1 + p2 + pm)) passed, $((f1 + f2 + fm)) failed"
+[ $((f1 + f2 + fm)) -eq 0 ]
