@@ -775,6 +775,7 @@
   }
 
   async function showItem(id, params) {
+    const opening = ui.detail.hidden || ui.detail.dataset.id !== String(id); // not a filter or "Show more" on it
     ui.query.hidden = true;
     ui.detail.hidden = false;
     ui.intro.hidden = true;
@@ -801,7 +802,7 @@
       ui.detailPhoto.hidden = false;
       ui.detailName.textContent = name;
       showYours();
-      landOnItem();
+      if (opening) landOnItem();
       ui.detailFields.replaceChildren();
       for (const f of [...FIELDS.slice(0, 6), 'year', 'usage'].filter((x, i, a) => a.indexOf(x) === i)) {
         const row = fieldRow(item, f, params);
@@ -836,7 +837,7 @@
       } else {
         showError(e);
       }
-      landOnItem();
+      if (opening) landOnItem();
     }
   }
 

@@ -246,6 +246,14 @@ async function upload(page, file) {
     await settled(page);
     const focus = await page.evaluate(() => document.activeElement && document.activeElement.id);
     check('after opening a product the focus is on its name', focus === 'detail-name', focus);
+    // A filter changed on the product page by keyboard keeps the focus on its menu.
+    await page.focus('#filter-gender');
+    const was = await page.evaluate(() => location.hash);
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction((w) => location.hash !== w, was, { timeout: 5000 });
+    await settled(page);
+    const f2 = await page.evaluate(() => document.activeElement && document.activeElement.id);
+    check('a filter changed by keyboard on the product page keeps the focus on its menu', f2 === 'filter-gender', f2);
     const v2 = await axe(page);
     check('axe-core: no serious or critical violation on the product view', v2.length === 0, JSON.stringify(v2));
     await context.close();
