@@ -569,12 +569,14 @@
     ui.detailPhoto.hidden = true;
     ui.detailName.textContent = '';
     ui.yours.hidden = true;
+    $('detail-this').hidden = true;
   }
 
   // Your photo beside the product, to compare (when there is one).
   function showYours() {
     const p = state.photo;
     ui.yours.hidden = !(p && p.url);
+    $('detail-this').hidden = ui.yours.hidden;
     if (p && p.url && ui.yoursPhoto.getAttribute('src') !== p.url) ui.yoursPhoto.src = p.url;
   }
 
