@@ -198,13 +198,16 @@ async function upload(page, file) {
     const { context, page } = await fresh(DESKTOP, '');
     const h1 = await page.$$eval('h1', (hs) => hs.filter((x) => x.getClientRects().length > 0).map((x) => x.textContent));
     check('the start view has one h1 on screen', h1.length === 1, JSON.stringify(h1));
+    // The file chooser is intercepted from now on (before the first key, so that the protocol's
+    // interception is on before Enter; a listener added just before Enter can lose that race).
+    let fc = null;
+    page.on('filechooser', (x) => { fc = x; });
     let n = 0;
     while (n < 20 && !(await page.evaluate(() => document.activeElement && document.activeElement.id === 'file'))) {
       await page.keyboard.press('Tab'); n++;
     }
-    const chooser = page.waitForEvent('filechooser', { timeout: 8000 });
     await page.keyboard.press('Enter');
-    const fc = await chooser.catch(() => null);
+    for (let t = 0; !fc && t < 160; t++) await page.waitForTimeout(50);
     check(`Enter on "Choose a photo" (${n} Tabs away) opens the picker`, !!fc);
     if (fc) await fc.setFiles(opt.photo); else await page.setInputFiles('#file', opt.photo);
     await page.waitForFunction(() => location.hash.startsWith('#/search'));
