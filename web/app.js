@@ -160,7 +160,7 @@
     };
     const hints = {
       0: 'Check that `lookalike serve` is running, then try again.',
-      400: 'Reload the page and try again.',
+      400: 'Something in the link is not valid: clear the filters, or start again from the start page.',
       404: 'It may have been removed. Search with a photo, or go back to the start.',
       413: 'Use a photo under 20 MB and 40 megapixels.',
       415: 'Use a JPEG, PNG or WebP photo.',
@@ -539,6 +539,13 @@
   ui.stage.addEventListener('pointercancel', () => { drag = null; });
 
   /* ------------------------------------------------------------ for people (issue 17) */
+
+  // Photo ids go on after a reload's (the last one is kept in sessionStorage), so that an older
+  // history entry's photo=N never names a newer upload.
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
+    if (saved && Number(saved.id) > 0) state.seq = Number(saved.id);
+  } catch (e) { /* no storage */ }
 
   // A card read name first: the photo's alt is empty (the name follows) and whatever comes
   // between the photo and the name (the score) moves after it; CSS order keeps the look.
