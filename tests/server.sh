@@ -115,6 +115,31 @@ for f in gender masterCategory subCategory articleType baseColour season usage; 
     jqe --arg f "$f" '([.facets[$f][].count] | add) + .missing[$f] == .items' "$T/facets.json"
 done
 check "facet values are sorted by count" jqe '[.facets.articleType[].count] | . == (sort | reverse)' "$T/facets.json"
+# Facets within filters: a field's counts among the items passing the other fields' filters.
+req "$URL/api/facets?gender=Women"; cp "$T/body" "$T/ff.json"
+nw=$(jq '[.facets.gender[] | select(.value == "Women") | .count] | add' "$T/facets.json")
+check "facets?gender=Women: items = the Women count; gender keeps every value's whole count" \
+  jqe --argjson n "$nw" --slurpfile all "$T/facets.json" '.items == $n and .facets.gender == $all[0].facets.gender' "$T/ff.json"
+check "facets?gender=Women: other fields count Women only, every value listed (0 = gives nothing)" \
+  jqe '([.facets.masterCategory[].count] | add) + .missing.masterCategory == .items and any(.facets.masterCategory[]; .count == 0) and ([.facets.masterCategory[].value] | length) >= 3' "$T/ff.json"
+mc=$(jq -r '[.facets.masterCategory[] | select(.count > 0)][0].value' "$T/ff.json")
+nmc=$(jq --arg v "$mc" '[.facets.masterCategory[] | select(.value == $v) | .count] | add' "$T/ff.json")
+req "$URL/api/facets?gender=Women&masterCategory=$mc"
+check "facets with two filters: items = the value's count under the first ($nmc)" jqe --argjson n "$nmc" '.items == $n' "$T/body"
+req "$URL/api/items?limit=500&gender=Women&masterCategory=$mc"
+check "GET /api/items with the same filters lists those $nmc items" jqe --argjson n "$nmc" --arg v "$mc" \
+  '.total == $n and .count == $n and all(.items[]; .gender == "Women" and .masterCategory == $v)' "$T/body"
+req "$URL/api/items?sample=4&gender=Women"
+check "GET /api/items?sample=4&gender=Women draws Women only (the start page's filters)" \
+  jqe --argjson n "$nw" '.count == 4 and .total == $n and all(.items[]; .gender == "Women")' "$T/body"
+req "$URL/api/facets?where=year%3E=3000"
+check "facets with a where that nothing passes: 0 items, values listed with 0" jqe '.items == 0 and all(.facets.gender[]; .count == 0)' "$T/body"
+req "$URL/api/facets?k=3"
+check "facets?k=3 is 400 naming the parameter" bash -c "[ $S = 400 ] && grep -q \"parameter 'k'\" '$T/body'"
+req "$URL/api/facets?where=year%3E%3Dx"
+check "facets with a malformed where is 400" [ "$S" = 400 ]
+req "$URL/api/items?colour=red"
+check "items?colour=red is 400 naming the parameter" bash -c "[ $S = 400 ] && grep -q \"parameter 'colour'\" '$T/body'"
 
 echo "server: map"
 req "$URL/api/map"

@@ -375,6 +375,13 @@ static int op_engine(void *ctx) {
   REPLY(lk_api_similar(e, id, &p, &r))
   if (!rc) rc = lk_api_facets(e, &facets);
   json_decref(facets);
+  facets = NULL;
+  lk_filter f = {0}; /* the start page's products and the menus' counts within a filter */
+  lk_errbuf eb = {0};
+  if (!rc) rc = lk_filter_add_kv(&f, "gender", "Men", &eb);
+  REPLY(lk_api_items_where(e, &f, 0, 10, 2, 7, &r))
+  if (!rc) rc = lk_api_facets_where(e, &f, &facets);
+  json_decref(facets);
   lk_engine_close(e);
   return rc;
 }
@@ -517,7 +524,7 @@ static void t_engine(void **state) {
   free(cat);
   enginectx x = {db, {0}};
   x.photo.data = slurp("fuzz/corpus/image/baseline.jpg", &x.photo.len);
-  torture("engine open + API search, items, item, similar, facets", op_engine, &x, 5000);
+  torture("engine open + API search, items, item, similar, facets (whole and within a filter)", op_engine, &x, 5000);
   torture("engine derive, search, rebuild, rebase", op_live, &x, 5000);
   free(x.photo.data);
   lk_test_rmtree(dir);

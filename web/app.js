@@ -32,6 +32,7 @@
     mapTipName: $('map-tip-name'), mapLegend: $('map-legend'), mapHint: $('map-hint'),
     mapIn: $('map-in'), mapOut: $('map-out'), mapFit: $('map-fit'),
     navSearch: $('nav-search'), navMap: $('nav-map'),
+    skip: $('skip'), yours: $('detail-yours'), yoursPhoto: $('detail-yours-photo'),
   };
 
   const state = {
@@ -44,6 +45,7 @@
     busy: false,
     lastHits: null,     // ids of the last photo search's top hits (marks the photo on the map)
     map: null,          // {body, view: {s, tx, ty}, hover}: the map view's data and camera
+    photos: new Map(),  // photo id (the hash's photo=) -> photo, the last few uploads: Back finds them
   };
 
   /* ------------------------------------------------------------ small helpers */
@@ -130,6 +132,8 @@
     const crop = params.get('crop');
     if (keep.includes('crop') && crop && /^\d+,\d+,\d+,\d+$/.test(crop)) out.set('crop', crop);
     if (keep.includes('crop') && params.get('multicrop') === '1') out.set('multicrop', '1'); // photo and its parts
+    const photo = params.get('photo'); // which upload (each its own history entry)
+    if (keep.includes('crop') && photo && /^\d{1,15}$/.test(photo)) out.set('photo', photo);
     return out;
   }
 
@@ -155,16 +159,25 @@
     };
     const hints = {
       0: 'Check that `lookalike serve` is running, then try again.',
+      400: 'Something in the link is not valid: clear the filters, or start again from the start page.',
+      404: 'It may have been removed. Search with a photo, or go back to the start.',
       413: 'Use a photo under 20 MB and 40 megapixels.',
       415: 'Use a JPEG, PNG or WebP photo.',
       422: 'Drag a larger box on the photo, or search the whole photo.',
       503: 'Try again in a moment.',
     };
-    ui.errorTitle.textContent = titles[s] || 'Something went wrong.';
-    const detail = [hints[s], err && err.message ? '(' + err.message + ')' : ''].filter(Boolean).join(' ');
-    ui.errorDetail.textContent = detail;
-    ui.error.hidden = false;
+    peopleError(titles[s] || 'Something went wrong.', hints[s] || (err && err.message) || 'Try again in a moment.');
+    ui.errorDetail.title = (err && err.message) || ''; // the server's own words, for whoever debugs
     ui.error.dataset.status = String(s);
+  }
+
+  // A message for people: what happened and what to do.
+  function peopleError(title, detail) {
+    ui.errorTitle.textContent = title;
+    ui.errorDetail.textContent = detail;
+    ui.errorDetail.title = '';
+    ui.error.hidden = false;
+    ui.error.dataset.status = '';
   }
 
   function hideError() { ui.error.hidden = true; }
@@ -247,7 +260,7 @@
     ui.intro.hidden = true;
     ui.title.textContent = title;
     const links = filterParams(params);
-    ui.grid.replaceChildren(...body.hits.map((x) => card(x, links)));
+    ui.grid.replaceChildren(...body.hits.map((x) => nameFirst(card(x, links))));
     for (const fill of ui.grid.querySelectorAll('.score-fill')) fill.style.width = fill.dataset.pct + '%';
     const k = wantK(params);
     ui.more.hidden = !(body.count >= k && k < MAX_K);
@@ -316,22 +329,27 @@
     fd.append('image', photo.blob, photo.name);
     const k = wantK(params);
     fd.append('k', String(k));
-    for (const [key, v] of cleanParams(params, ['crop'])) fd.append(key, v);
+    for (const [key, v] of cleanParams(params, ['crop'])) if (key !== 'photo') fd.append(key, v);
     return api('/api/search', { method: 'POST', body: fd, signal });
   }
 
   async function takeFile(file) {
     if (!file) return;
     hideError();
+    if (!file.size) { notPhoto(file, null); return; }
     const photo = await preparePhoto(file);
+    if (!photo.url) { notPhoto(file, photo); return; } // the browser cannot show it: neither can the server read it
+    const before = state.photo;
+    showPreview(photo); // at once, before the results (slow networks)
     const r = parseHash();
     const params = filterParams(r.params);
+    params.set('photo', String(photo.id));
     newRequest();
     const status = ui.status.textContent;
     setBusy(true, 'Searching…');
     try {
       const body = await apiSearch(photo, params, state.abort.signal);
-      if (state.photo && state.photo.url) URL.revokeObjectURL(state.photo.url);
+      keepPhoto(photo);
       state.photo = photo;
       state.cache.set(searchKey(photo, params), body);
       storePhoto(photo);
@@ -341,7 +359,34 @@
       if (photo.url) URL.revokeObjectURL(photo.url);
       if (e.name === 'AbortError') return; // a newer photo or view took over
       setBusy(false, status);
+      if (before && parseHash().view === 'search') showPreview(before, r.params.get('crop'), r.params.get('multicrop') === '1');
+      else if (parseHash().view !== 'search') showDropZone();
       showError(e);
+    }
+  }
+
+  // The last few uploads by id, so that Back to an earlier upload's results finds its photo.
+  function keepPhoto(photo) {
+    state.photos.set(String(photo.id), photo);
+    while (state.photos.size > 8) {
+      const [id, old] = state.photos.entries().next().value;
+      state.photos.delete(id);
+      if (old !== state.photo && old.url) URL.revokeObjectURL(old.url);
+    }
+  }
+
+  // A file that is no photo, said in words: nothing is sent.
+  function notPhoto(file, photo) {
+    if (photo && photo.url) URL.revokeObjectURL(photo.url);
+    const name = file.name || 'That file';
+    if (!file.size) {
+      peopleError('That file is empty.', `${name} has nothing in it: 0 bytes. Choose the photo again; if it comes from ` +
+        'a website or a chat, save it to your device first and upload the saved photo.');
+    } else if (/pdf$/i.test(file.type) || /\.pdf$/i.test(name)) {
+      peopleError('That is a PDF, not a photo.', 'Upload a photo (JPEG, PNG or WebP). To search a product shown in a ' +
+        'PDF, take a screenshot of it and upload the screenshot.');
+    } else {
+      peopleError('That file is not an image we can read.', `${name} is not a photo: choose a JPEG, PNG or WebP photo.`);
     }
   }
 
@@ -370,6 +415,8 @@
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
     const photo = await preparePhoto(new Blob([bytes], { type: m[1] || 'image/jpeg' }));
     photo.name = saved.name || 'photo.jpg';
+    if (Number(saved.id) > 0) { photo.id = Number(saved.id); state.seq = Math.max(state.seq, photo.id); }
+    if (photo.url) keepPhoto(photo);
     return photo.url ? photo : null;
   }
 
@@ -490,6 +537,158 @@
   ui.stage.addEventListener('pointerup', endDrag);
   ui.stage.addEventListener('pointercancel', () => { drag = null; });
 
+  /* ------------------------------------------------------------ for people (issue 17) */
+
+  // Photo ids go on after a reload's (the last one is kept in sessionStorage), so that an older
+  // history entry's photo=N never names a newer upload.
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
+    if (saved && Number(saved.id) > 0) state.seq = Number(saved.id);
+  } catch (e) { /* no storage */ }
+
+  // A card read name first: the photo's alt is empty (the name follows) and whatever comes
+  // between the photo and the name (the score) moves after it; CSS order keeps the look.
+  function nameFirst(li) {
+    const a = li.querySelector('a');
+    const img = a && a.querySelector('.thumb img');
+    if (!a || !img) return li;
+    img.alt = '';
+    for (const el of [...a.children]) if (!el.matches('.thumb, .name, .sub')) a.append(el);
+    return li;
+  }
+
+  // A search link without its photo (shared, or opened elsewhere): the filters applied to the
+  // start products and a clear request for the photo.
+  async function showShared(params) {
+    await showHome(params);
+    const named = FIELDS.filter((f) => params.get(f)).map((f) => params.get(f));
+    ui.intro.hidden = true;
+    ui.drop.classList.add('wanted');
+    ui.title.textContent = named.length ? 'Upload a photo to search with these filters' : 'Upload a photo to search';
+    ui.status.textContent = named.length ? 'Filters: ' + named.join(' · ') + ' · products that match them below' : '';
+  }
+
+  function clearDetail(id) {
+    ui.detail.dataset.id = String(id);
+    ui.detailPhoto.removeAttribute('src');
+    ui.detailPhoto.alt = '';
+    ui.detailPhoto.hidden = true;
+    ui.detailName.textContent = '';
+    ui.yours.hidden = true;
+    $('detail-this').hidden = true;
+  }
+
+  // Your photo beside the product, to compare (when there is one).
+  function showYours() {
+    const p = state.photo;
+    ui.yours.hidden = !(p && p.url);
+    $('detail-this').hidden = ui.yours.hidden;
+    if (p && p.url && ui.yoursPhoto.getAttribute('src') !== p.url) ui.yoursPhoto.src = p.url;
+  }
+
+  // Opening a product lands at its details, with the focus on its name (phones, screen readers).
+  function landOnItem() {
+    window.scrollTo({ top: 0, left: 0, behavior: 'instant' });
+    ui.detailName.focus({ preventScroll: true });
+  }
+
+  // The filter menus count within the current filters (GET /api/facets with them): a field's
+  // values among the products that pass the other filters; a value that gives nothing says (0)
+  // and is disabled. Without filters the whole catalog's counts (state.facets).
+  async function updateFacetCounts(params) {
+    const qs = filterParams(params).toString();
+    let body = state.facets;
+    try {
+      if (qs) body = await cached('facets?' + qs, () => api('/api/facets?' + qs));
+    } catch (e) { return; } // the menus keep the counts they have
+    if (!body || filterParams(parseHash().params).toString() !== qs) return; // the filters changed since
+    for (const f of FIELDS) {
+      const sel = ui.filters.elements[f];
+      if (!sel) continue;
+      const counts = new Map(((body.facets && body.facets[f]) || []).map((v) => [v.value, v.count]));
+      for (const o of sel.options) {
+        if (!o.value) continue;
+        const n = counts.get(o.value) || 0;
+        o.textContent = `${o.value} (${fmtInt(n)})`;
+        o.disabled = n === 0 && sel.value !== o.value;
+      }
+    }
+    ui.filters.dataset.counts = qs;
+  }
+
+  // Enter on "Choose a photo" / "Take a photo" opens the picker (Space already does).
+  for (const input of [ui.file, ui.camera]) {
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); input.click(); }
+    });
+  }
+
+  // The skip link: to the results heading; the next Tab is the first result.
+  ui.skip.addEventListener('click', (e) => {
+    e.preventDefault();
+    ui.title.focus();
+  });
+
+  // Text or a link pasted instead of a photo: said in words, nothing fetched.
+  document.addEventListener('paste', (e) => {
+    const dt = e.clipboardData;
+    if (!dt || [...dt.items].some((i) => i.kind === 'file')) return;
+    if (e.target && e.target.closest && e.target.closest('input, textarea, select, [contenteditable]')) return;
+    const text = (dt.getData('text/plain') || '').trim();
+    if (!text) return;
+    e.preventDefault();
+    if (/^(https?:\/\/|www\.)\S+$/i.test(text)) {
+      peopleError('That is a link, not a photo.', 'lookalike does not fetch photos from links. Open the link, save ' +
+        'the photo to your device and upload it here (or copy the image itself and paste it).');
+    } else {
+      peopleError('That is text, not a photo.', 'Copy a photo itself (right-click it, then Copy image) and paste it ' +
+        'here, or choose a photo file.');
+    }
+  });
+
+  // The crop box by keyboard, on the focused photo: arrow keys move it (a first press draws one),
+  // Shift+arrows resize it, Enter searches the boxed part, Escape removes the box.
+  function boxNow() {
+    if (ui.box.hidden) return null;
+    const n = (v) => parseFloat(v) / 100;
+    const st = ui.box.style;
+    return { x: n(st.left), y: n(st.top), w: n(st.width), h: n(st.height) };
+  }
+  ui.stage.addEventListener('keydown', (e) => {
+    const p = state.photo;
+    if (!p || !p.w) return;
+    const dirs = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (e.key === 'Enter') {
+      const b = boxNow();
+      if (!b) return;
+      e.preventDefault();
+      const r = parseHash();
+      const params = cleanParams(r.params, ['crop']);
+      params.set('crop', [Math.round(b.x * p.w), Math.round(b.y * p.h), Math.max(1, Math.round(b.w * p.w)),
+        Math.max(1, Math.round(b.h * p.h))].join(','));
+      go(hashFor('search', params));
+    } else if (e.key === 'Escape') {
+      if (ui.box.hidden) return;
+      e.preventDefault();
+      if (parseHash().params.get('crop')) ui.clearCrop.click();
+      else ui.box.hidden = true;
+    } else if (dirs[e.key]) {
+      e.preventDefault();
+      const [dx, dy] = dirs[e.key], step = 0.05, min = 0.1;
+      let b = boxNow();
+      if (!b) b = { x: 0.2, y: 0.2, w: 0.6, h: 0.6 };
+      else if (e.shiftKey) {
+        b.w = Math.min(1 - b.x, Math.max(min, b.w + dx * step));
+        b.h = Math.min(1 - b.y, Math.max(min, b.h + dy * step));
+      } else {
+        b.x = Math.min(1 - b.w, Math.max(0, b.x + dx * step));
+        b.y = Math.min(1 - b.h, Math.max(0, b.y + dy * step));
+      }
+      placeBox(b.x, b.y, b.w, b.h);
+      ui.cropHint.textContent = 'Press Enter to search the boxed part.';
+    }
+  });
+
   /* ------------------------------------------------------------ views */
 
   function newRequest() {
@@ -509,13 +708,19 @@
     ui.title.textContent = 'Start with a photo';
     ui.status.textContent = state.facets ? fmtInt(state.facets.items) + ' products to search' : '';
     document.title = 'lookalike — find products that look like your photo';
-    // A few products to start from without a photo (one draw per visit, so Back keeps it).
+    // A few products to start from without a photo, within the filters (one draw per visit and
+    // filters, so Back keeps it).
     const signal = state.abort.signal;
-    return cached('sample', () => api('/api/items?sample=' + (window.innerWidth < 760 ? 8 : 15), { signal }))
+    const links = filterParams(params), qs = links.toString();
+    return cached('sample?' + qs, () => api('/api/items?sample=' + (window.innerWidth < 760 ? 8 : 15) + (qs ? '&' + qs : ''), { signal }))
       .then((body) => {
         if (signal.aborted) return;
-        const links = filterParams(params);
-        ui.grid.replaceChildren(...body.items.map((x) => card(x, links)));
+        ui.grid.replaceChildren(...body.items.map((x) => nameFirst(card(x, links))));
+        if (qs) ui.status.textContent = `${fmtInt(body.total)} products match the filters`;
+        if (qs && !body.items.length) {
+          ui.grid.append(h('li', { class: 'empty' }, h('p', { text: 'No product matches these filters.' }),
+            h('button', { type: 'button', class: 'btn', text: 'Clear filters', onclick: () => ui.clearFilters.click() })));
+        }
       })
       .catch((e) => { if (e.name !== 'AbortError') ui.grid.replaceChildren(); });
   }
@@ -524,15 +729,14 @@
     ui.query.hidden = false;
     ui.detail.hidden = true;
     document.title = 'Results — lookalike';
-    if (!state.photo) {
+    const want = params.get('photo');
+    if (want && state.photos.has(want)) state.photo = state.photos.get(want);
+    else if (!state.photo || (want && String(state.photo.id) !== want)) {
       setBusy(true, 'Loading your photo…');
-      state.photo = await restorePhoto();
+      const saved = await restorePhoto();
       setBusy(false, '');
-      if (!state.photo) {
-        showHome(params);
-        ui.status.textContent = 'Add your photo again to see these results.';
-        return;
-      }
+      state.photo = saved && (!want || String(saved.id) === want) ? saved : null;
+      if (!state.photo) return showShared(params);
     }
     const photo = state.photo;
     const kept = cleanParams(params, ['crop']);
@@ -579,9 +783,11 @@
   }
 
   async function showItem(id, params) {
+    const opening = ui.detail.hidden || ui.detail.dataset.id !== String(id); // not a filter or "Show more" on it
     ui.query.hidden = true;
     ui.detail.hidden = false;
     ui.intro.hidden = true;
+    if (ui.detail.dataset.id !== String(id)) clearDetail(id);
     const signal = newRequest();
     setBusy(true, 'Loading…');
     const k = wantK(params);
@@ -601,7 +807,10 @@
       ui.detail.dataset.id = String(item.id);
       ui.detailPhoto.src = '/photos/' + item.id;
       ui.detailPhoto.alt = name;
+      ui.detailPhoto.hidden = false;
       ui.detailName.textContent = name;
+      showYours();
+      if (opening) landOnItem();
       ui.detailFields.replaceChildren();
       for (const f of [...FIELDS.slice(0, 6), 'year', 'usage'].filter((x, i, a) => a.indexOf(x) === i)) {
         const row = fieldRow(item, f, params);
@@ -624,11 +833,19 @@
       setBusy(false, '');
       ui.grid.replaceChildren();
       ui.more.hidden = true;
+      clearDetail(id);
       ui.title.textContent = 'Product ' + id;
       ui.detailName.textContent = 'Product ' + id;
       ui.detailFields.replaceChildren();
-      ui.detailPhoto.removeAttribute('src');
-      showError(e);
+      if (e.status === 404) {
+        ui.detailName.textContent = 'No such product';
+        ui.title.textContent = '';
+        peopleError('No such product.', `There is no product ${id} in this catalog (it may have been removed). ` +
+          'Search with a photo, or go back to the start.');
+      } else {
+        showError(e);
+      }
+      if (opening) landOnItem();
     }
   }
 
@@ -651,7 +868,9 @@
     const r = parseHash();
     const at = location.hash;
     hideError();
+    ui.drop.classList.remove('wanted');
     syncFilters(r.params);
+    updateFacetCounts(r.params); // on every view, the map included: counts within its filters
     delete document.body.dataset.rendered;
     if (r.view !== 'map') hideMap();
     const [on, off] = r.view === 'map' ? [ui.navMap, ui.navSearch] : [ui.navSearch, ui.navMap];

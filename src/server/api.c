@@ -305,12 +305,18 @@ static uint64_t next_rand(uint64_t *x) {
 }
 
 int lk_api_items(const lk_engine *e, int offset, int limit, int sample, uint64_t seed, lk_api_reply *r) {
+  return lk_api_items_where(e, NULL, offset, limit, sample, seed, r);
+}
+
+int lk_api_items_where(const lk_engine *e, const lk_filter *f, int offset, int limit, int sample, uint64_t seed,
+                       lk_api_reply *r) {
   memset(r, 0, sizeof *r);
   size_t n = lk_engine_item_count(e), total = 0, bytes;
   size_t *pos = NULL; /* positions of the searchable items */
   if (lk_size_mul(n + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes))) return lk_api_error(r, 500, "out of memory");
   for (size_t i = 0; i < n; i++)
-    if (lk_engine_vector(e, lk_engine_item_at(e, i)->id)) pos[total++] = i;
+    if (lk_engine_vector(e, lk_engine_item_at(e, i)->id) && lk_filter_match(lk_engine_item_at(e, i), f, NULL))
+      pos[total++] = i;
   size_t from = 0, count = 0;
   if (sample > 0) {
     if (!seed) {
@@ -411,26 +417,50 @@ static int cmp_facet(const void *a, const void *b) {
   return strcmp(json_string_value(json_object_get(x, "value")), json_string_value(json_object_get(y, "value")));
 }
 
-int lk_api_facets(const lk_engine *e, json_t **out) {
+/* facet_subsets: for each facet field, f without its conditions on that field (so that the other
+ * values of a field that is set keep their counts), in sub[0..NFACETS); sub[NFACETS] is f itself.
+ * A value of the field in question is a choice instead of the one made, so it is counted among the
+ * items that pass every other condition. */
+static void facet_subsets(const lk_filter *f, lk_filter *sub) {
+  for (int k = 0; k <= NFACETS; k++) {
+    sub[k] = *f;
+    if (k == NFACETS) break;
+    int field = lk_filter_field(FACETS[k]), n = 0;
+    for (int c = 0; c < f->n; c++)
+      if (f->cond[c].field != field) sub[k].cond[n++] = f->cond[c];
+    sub[k].n = n;
+  }
+}
+
+int lk_api_facets(const lk_engine *e, json_t **out) { return lk_api_facets_where(e, NULL, out); }
+
+int lk_api_facets_where(const lk_engine *e, const lk_filter *filter, json_t **out) {
   json_t *root = json_object(), *facets = json_object(), *missing = json_object();
   json_t *counts[NFACETS] = {0};
   json_t **list = NULL;
   int rc = LK_ENOMEM;
   size_t nsearch = 0;
+  lk_filter *sub = NULL; /* NFACETS + 1 subsets of filter (facet_subsets), none without one */
+  int filtered = filter && (filter->n || filter->nwhere);
   if (!root || !facets || !missing) goto out;
+  if (filtered) {
+    if (!(sub = calloc(NFACETS + 1, sizeof *sub))) goto out;
+    facet_subsets(filter, sub);
+  }
   for (int f = 0; f < NFACETS; f++)
     if (!(counts[f] = json_object())) goto out;
   json_int_t miss[NFACETS] = {0};
   for (size_t i = 0; i < lk_engine_item_count(e); i++) {
     const lk_item *it = lk_engine_item_at(e, i);
     if (!lk_engine_vector(e, it->id)) continue; /* only what a search can return */
-    nsearch++;
+    if (!filtered || lk_filter_match(it, &sub[NFACETS], NULL)) nsearch++;
     for (int f = 0; f < NFACETS; f++) {
+      int in = !filtered || lk_filter_match(it, &sub[f], NULL); /* else listed with count 0 */
       const char *v = it->field[lk_filter_field(FACETS[f])];
-      if (!v || !*v) { miss[f]++; continue; }
+      if (!v || !*v) { miss[f] += in; continue; }
       json_t *c = json_object_get(counts[f], v);
-      if (c) json_integer_set(c, json_integer_value(c) + 1);
-      else if (json_object_set_new(counts[f], v, json_integer(1))) goto out;
+      if (c) json_integer_set(c, json_integer_value(c) + in);
+      else if (json_object_set_new(counts[f], v, json_integer(in))) goto out;
     }
   }
   for (int f = 0; f < NFACETS; f++) {
@@ -462,6 +492,7 @@ int lk_api_facets(const lk_engine *e, json_t **out) {
   root = NULL;
   rc = 0;
 out:
+  free(sub);
   free(list);
   for (int f = 0; f < NFACETS; f++) json_decref(counts[f]);
   json_decref(facets);

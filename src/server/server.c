@@ -617,9 +617,17 @@ typedef struct list_args {
   lk_http_list a;
 } list_args;
 
+/* A filter of GET /api/items or /api/facets (a field such as gender=Women, or where=...), as
+ * search takes them; 0 when key is not one. */
+static int is_filter_arg(const char *key) { return key && (!strcmp(key, "where") || lk_filter_field(key) >= 0); }
+
 static enum MHD_Result on_list_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   list_args *a = cls;
   lk_errbuf eb = {0};
+  if (is_filter_arg(key)) return on_arg(a->r, kind, key, value);
+  if (!key || (strcmp(key, "offset") && strcmp(key, "limit") && strcmp(key, "sample") && strcmp(key, "seed")))
+    return fail(a->r, 400, "unknown parameter '%.60s' (expected offset, limit, sample, seed or a filter: a field such "
+                "as gender=Women, or where=...)", key ? key : "");
   if (lk_http_list_param(&a->a, key, value, &eb)) return fail(a->r, 400, "%s", lk_err_msg(&eb));
   return MHD_YES;
 }
@@ -652,6 +660,30 @@ static enum MHD_Result on_wpart(void *cls, enum MHD_ValueKind kind, const char *
   if (size && append(r, data, size)) return MHD_NO;
   last->len += size;
   return r->fail ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result on_facet_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  if (is_filter_arg(key)) return on_arg(cls, kind, key, value);
+  return fail(cls, 400, "unknown parameter '%.60s' for /api/facets: it takes the filters of a search only (a field "
+              "such as gender=Women, or where=...)", key ? key : "");
+}
+
+/* GET /api/facets: the whole catalog's counts are built once (per followed snapshot); with
+ * filters they are counted for this request (lk_api_facets_where). */
+static enum MHD_Result facets(struct MHD_Connection *c, req *r) {
+  lk_server *s = r->s;
+  MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_facet_arg, r);
+  if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
+  if (!r->params.filter.n && !r->params.filter.nwhere) {
+    size_t flen = s->facets_len;
+    const char *all = r->snap ? lk_follow_facets(r->snap, &flen) : s->facets;
+    return send_resp(c, r, 200, MHD_create_response_from_buffer(flen, (void *)all, MHD_RESPMEM_PERSISTENT),
+                     "application/json", "no-cache");
+  }
+  lk_api_reply rep = {0};
+  int rc = lk_api_facets_where(r->e, &r->params.filter, &rep.body);
+  if (!rc) rep.status = 200;
+  return send_reply(c, r, rc, &rep);
 }
 
 /* First call of POST /api/search: checks Content-Length and Content-Type before any body
@@ -790,7 +822,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     lk_http_list_init(&a.a, LK_API_DEFAULT_K);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_list_arg, &a);
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
-    rc = lk_api_items(r->e, a.a.offset, a.a.limit, a.a.sample, a.a.seed, &rep);
+    rc = lk_api_items_where(r->e, &r->params.filter, a.a.offset, a.a.limit, a.a.sample, a.a.seed, &rep);
     return send_reply(c, r, rc, &rep);
   }
   case R_ITEM:
@@ -801,12 +833,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
     rc = lk_api_similar(r->e, r->id, &r->params, &rep);
     return send_reply(c, r, rc, &rep);
-  case R_FACETS: {
-    size_t flen = s->facets_len;
-    const char *facets = r->snap ? lk_follow_facets(r->snap, &flen) : s->facets;
-    return send_resp(c, r, 200, MHD_create_response_from_buffer(flen, (void *)facets, MHD_RESPMEM_PERSISTENT),
-                     "application/json", "no-cache");
-  }
+  case R_FACETS: return facets(c, r);
   case R_MAP:
     rc = lk_api_map(r->e, s->o.db_path, &rep);
     return send_map(c, r, rc, &rep);

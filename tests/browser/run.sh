@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/browser/run.sh BUILD — the pages of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
-# page.test.js (the shopper's page) and admin.test.js (the owner's page, /admin, with an admin
+# page.test.js (the shopper's page), people.test.js (the shopper's page as people use it: phone,
+# keyboard, slow network, history, errors in words; issue 17), admin.test.js (the owner's page, /admin, with an admin
 # key: adds a product there and finds it from the shopper's page) and map.test.js (the Map view,
 # with a second server on the catalog before `lookalike map`), playwright-core driving the
 # system's Chromium, headless, and axe-core. Installs playwright-core and axe-core into
@@ -76,6 +77,11 @@ node "$HERE/page.test.js" --url "http://127.0.0.1:$PORT/" --photo "$DATA/photos-
   --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" --map yes > "$T/page.out" 2>&1
 rc1=$?
 sed 's/^browser: \([0-9]* passed\)/  page.test.js: \1/' "$T/page.out"
+TWIN2=$(sed -n 2p "$T/twins")
+node "$HERE/people.test.js" --url "http://127.0.0.1:$PORT/" --photo "$DATA/photos-225x300/$TWIN.jpg" \
+  --photo2 "$DATA/photos-225x300/$TWIN2.jpg" --twin "$TWIN" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/people.out" 2>&1
+rc3=$?
+sed 's/^browser: \([0-9]* passed\)/  people.test.js: \1/' "$T/people.out"
 node "$HERE/admin.test.js" --url "http://127.0.0.1:$PORT/" --admin-key "$AK" --read-key "$RK" --photo "$NEWPHOTO" \
   --id 990000001 --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/admin.out" 2>&1
 rc2=$?
@@ -98,10 +104,12 @@ cp "$T/server.log" "$ART/server.log" 2>/dev/null
 tally() { sed -n "s/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p" "$1" | tail -1; }
 read -r p1 f1 <<< "$(tally "$T/page.out")"; read -r p2 f2 <<< "$(tally "$T/admin.out")"
 read -r pm fm <<< "$(tally "$T/map.out")"
-p1=${p1:-0}; p2=${p2:-0}; f1=${f1:-1}; f2=${f2:-1} # no tally line: the test itself broke
+read -r p3 f3 <<< "$(tally "$T/people.out")"
+p1=${p1:-0}; p2=${p2:-0}; p3=${p3:-0}; f1=${f1:-1}; f2=${f2:-1}; f3=${f3:-1} # no tally line: the test itself broke
 pm=${pm:-0}; fm=${fm:-1}
 [ $rc1 -ne 0 ] && [ "$f1" = 0 ] && f1=1
 [ $rc2 -ne 0 ] && [ "$f2" = 0 ] && f2=1
+[ $rc3 -ne 0 ] && [ "$f3" = 0 ] && f3=1
 [ $rcm -ne 0 ] && [ "$fm" = 0 ] && fm=1
-echo "browser: $((p1 + p2 + pm)) passed, $((f1 + f2 + fm)) failed"
-[ $((f1 + f2 + fm)) -eq 0 ]
+echo "browser: $((p1 + p2 + p3 + pm)) passed, $((f1 + f2 + f3 + fm)) failed"
+[ $((f1 + f2 + f3 + fm)) -eq 0 ]
