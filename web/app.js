@@ -226,22 +226,46 @@
 
   /* ------------------------------------------------------------ results grid */
 
+  // Match strength (docs/API.md "match"): the calibrated label and a bar of as many steps, never
+  // a raw percentage; an uncalibrated catalog's hits carry no match and show none.
+  const STRENGTH = { 'same product': 5, 'very similar': 4, 'same kind': 3, 'loosely related': 2, 'no close match': 1 };
+
+  function strength(hit) {
+    const m = hit.match;
+    if (!m || !STRENGTH[m.label]) return null;
+    const steps = STRENGTH[m.label];
+    return h('span', {
+      class: 'score strength-' + steps, 'data-label': m.label,
+      title: m.label + ' (same kind ' + Math.round(m.p_same_kind * 100) + '% likely, same product ' +
+        Math.round(m.p_same_product * 100) + '%; score ' + hit.score.toFixed(4) + ')',
+    },
+    h('span', { class: 'score-label', text: m.label }),
+    h('span', { class: 'score-bar', 'aria-hidden': 'true' }, h('span', { class: 'score-fill', 'data-pct': String(steps * 20) })));
+  }
+
   function card(hit, linkParams) {
     const sub = [hit.articleType, hit.baseColour, hit.gender].filter(Boolean).join(' · ');
-    const pct = Math.max(0, Math.round((hit.score || 0) * 100));
     const qs = linkParams.toString();
+    const name = hit.productDisplayName || 'Product ' + hit.id;
+    const label = hit.match && STRENGTH[hit.match.label] ? hit.match.label : '';
     return h('li', {
       class: 'card', 'data-id': String(hit.id), 'data-gender': hit.gender || '',
       'data-article-type': hit.articleType || '', 'data-colour': hit.baseColour || '',
     },
-    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: hit.productDisplayName || '' },
+    // read as "same product: Nike Women ... T-Shirts, Tshirts · White · Women": label, then name
+    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: name,
+      'aria-label': (label ? label + ': ' : '') + name + (sub ? ', ' + sub : '') },
       h('span', { class: 'thumb' },
-        h('img', { src: '/photos/' + hit.id, alt: hit.productDisplayName || 'Product ' + hit.id, loading: 'lazy', decoding: 'async' })),
-      typeof hit.score === 'number' ? h('span', { class: 'score', title: 'similarity ' + hit.score.toFixed(4) },
-        h('span', { class: 'score-bar' }, h('span', { class: 'score-fill', 'data-pct': String(pct) })),
-        h('span', { class: 'score-num', text: pct + '%' })) : null,
-      h('span', { class: 'name', text: hit.productDisplayName || 'Product ' + hit.id }),
+        h('img', { src: '/photos/' + hit.id, alt: '', loading: 'lazy', decoding: 'async' })),
+      strength(hit),
+      h('span', { class: 'name', text: name }),
       h('span', { class: 'sub', text: sub })));
+  }
+
+  // "No close match: draw a box around the garment, or remove the filter gender=Men." first in
+  // the results of a weak answer (docs/API.md "weak", "advice"); it goes with them.
+  function weakNote(body) {
+    return body.weak ? h('li', { class: 'weak-note', id: 'weak-note' }, h('p', { text: body.advice || 'No close match.' })) : null;
   }
 
   function showHits(body, params, title) {
@@ -249,6 +273,7 @@
     ui.title.textContent = title;
     const links = filterParams(params);
     ui.grid.replaceChildren(...body.hits.map((x) => card(x, links)));
+    if (body.weak) ui.grid.prepend(weakNote(body));
     for (const fill of ui.grid.querySelectorAll('.score-fill')) fill.style.width = fill.dataset.pct + '%';
     const k = wantK(params);
     ui.more.hidden = !(body.count >= k && k < MAX_K);
