@@ -240,6 +240,7 @@
         Math.round(m.p_same_product * 100) + '%; score ' + hit.score.toFixed(4) + ')',
     },
     h('span', { class: 'score-label', text: m.label }),
+    h('span', { class: 'vh', text: ': ' }), // read "same product: Nike …", not "same productNike …"
     h('span', { class: 'score-bar', 'aria-hidden': 'true' }, h('span', { class: 'score-fill', 'data-pct': String(steps * 20) })));
   }
 
@@ -247,18 +248,18 @@
     const sub = [hit.articleType, hit.baseColour, hit.gender].filter(Boolean).join(' · ');
     const qs = linkParams.toString();
     const name = hit.productDisplayName || 'Product ' + hit.id;
-    const label = hit.match && STRENGTH[hit.match.label] ? hit.match.label : '';
     return h('li', {
       class: 'card', 'data-id': String(hit.id), 'data-gender': hit.gender || '',
       'data-article-type': hit.articleType || '', 'data-colour': hit.baseColour || '',
     },
-    // read as "same product: Nike Women ... T-Shirts, Tshirts · White · Women": label, then name
-    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: name,
-      'aria-label': (label ? label + ': ' : '') + name + (sub ? ', ' + sub : '') },
+    // its name is its text, read as "same product: Nike Women … T-Shirts, Tshirts · White ·
+    // Women": the label, then the name (the photo's alt would repeat the name first)
+    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: name },
       h('span', { class: 'thumb' },
         h('img', { src: '/photos/' + hit.id, alt: '', loading: 'lazy', decoding: 'async' })),
       strength(hit),
       h('span', { class: 'name', text: name }),
+      h('span', { class: 'vh', text: ', ' }),
       h('span', { class: 'sub', text: sub })));
   }
 

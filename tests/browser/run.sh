@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/browser/run.sh BUILD — the pages of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
-# page.test.js (the shopper's page) and admin.test.js (the owner's page, /admin, with an admin
+# page.test.js (the shopper's page), strength.test.js (match strength labels and the
+# weak-match advice) and admin.test.js (the owner's page, /admin, with an admin
 # key: adds a product there and finds it from the shopper's page), playwright-core driving the
 # system's Chromium, headless, and axe-core. Installs playwright-core and axe-core into
 # tests/browser/node_modules on first use (npm). Screenshots go to
@@ -74,11 +75,24 @@ node "$HERE/admin.test.js" --url "http://127.0.0.1:$PORT/" --admin-key "$AK" --r
   --id 990000001 --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/admin.out" 2>&1
 rc2=$?
 sed 's/^browser: \([0-9]* passed\)/  admin.test.js: \1/' "$T/admin.out"
+# Match strength (strength.test.js): the twin as "same product", a photo of noise (made here).
+python3 -c "
+import random, struct, zlib
+r = random.Random(16); w = h = 224
+raw = b''.join(b'\\0' + bytes(r.getrandbits(8) for _ in range(w * 3)) for _ in range(h))
+ch = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+open('$T/noise.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + ch(b'IDAT', zlib.compress(raw)) + ch(b'IEND', b''))"
+node "$HERE/strength.test.js" --url "http://127.0.0.1:$PORT/" --photo "$DATA/photos-225x300/$TWIN.jpg" --twin "$TWIN" \
+  --noise "$T/noise.png" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/strength.out" 2>&1
+rc3=$?
+sed 's/^browser: \([0-9]* passed\)/  strength.test.js: \1/' "$T/strength.out"
 cp "$T/server.log" "$ART/server.log" 2>/dev/null
 tally() { sed -n "s/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p" "$1" | tail -1; }
 read -r p1 f1 <<< "$(tally "$T/page.out")"; read -r p2 f2 <<< "$(tally "$T/admin.out")"
-p1=${p1:-0}; p2=${p2:-0}; f1=${f1:-1}; f2=${f2:-1} # no tally line: the test itself broke
+read -r p3 f3 <<< "$(tally "$T/strength.out")"
+p1=${p1:-0}; p2=${p2:-0}; p3=${p3:-0}; f1=${f1:-1}; f2=${f2:-1}; f3=${f3:-1} # no tally line: the test itself broke
 [ $rc1 -ne 0 ] && [ "$f1" = 0 ] && f1=1
 [ $rc2 -ne 0 ] && [ "$f2" = 0 ] && f2=1
-echo "browser: $((p1 + p2)) passed, $((f1 + f2)) failed"
-[ $((f1 + f2)) -eq 0 ]
+[ $rc3 -ne 0 ] && [ "$f3" = 0 ] && f3=1
+echo "browser: $((p1 + p2 + p3)) passed, $((f1 + f2 + f3)) failed"
+[ $((f1 + f2 + f3)) -eq 0 ]
