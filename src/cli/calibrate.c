@@ -53,7 +53,7 @@ static const char *HELP =
     "and of another articleType. Stored in the catalog with its recipe; `index` (when it embedded\n"
     "photos) and `tune` do this themselves. A catalog without one is \"uncalibrated\": no labels.\n\n"
     "  --db FILE|URL    the catalog (its photos must be readable at their indexed paths)\n"
-    "  --photos N       catalog photos altered (2 views each; default 120)\n"
+    "  --photos N       catalog photos altered (2 views each; default 80)\n"
     "  --items N        items whose best same-kind / other-kind neighbours count (default 400)\n"
     "  --seed S         which photos and items (default 0)\n"
     "  --json           print the stored calibration as JSON\n"

@@ -255,9 +255,9 @@ int lk_calibration_load(lk_catalog *cat, const char *recipe_id, lk_calibration *
 
 void lk_calibrate_opts_default(lk_calibrate_opts *o) {
   memset(o, 0, sizeof *o);
-  o->photos = 120;
+  o->photos = 80;
   o->items = 400;
-  o->junk = 48;
+  o->junk = 32;
 }
 
 typedef struct pairs {
@@ -355,8 +355,9 @@ static int junk(const lk_image *src, int view, uint64_t *rng, lk_image *out) {
   return 0;
 }
 
-/* The score of the altered photo against its own item: the search row of its vector scored
- * against that item's row alone (so a tuned catalog's label prior counts, as in a search). */
+/* The score of the altered photo against its own item: the cosine of the two vectors, or with
+ * a tuned catalog's label prior the search row of its vector scored against that item's row
+ * alone (so the prior counts, as in a search). */
 static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *allow, float *vec, float *q, float *s,
                      lk_errbuf *err) {
   int64_t row = lk_index_row(lk_engine_index(e), id);
@@ -367,6 +368,13 @@ static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *al
   if (!rc) rc = lk_engine_embed(e, garment ? &g : img, vec, err);
   lk_image_free(&g);
   if (rc) return rc;
+  const float *own = lk_engine_prior(e) ? NULL : lk_engine_vector(e, id);
+  if (own) { /* no label prior: the score is the cosine, as the index's float re-rank gives it */
+    double dot = 0;
+    for (int i = 0; i < lk_engine_dim(e); i++) dot += (double)vec[i] * own[i];
+    *s = (float)dot;
+    return 0;
+  }
   lk_engine_make_query(e, vec, q);
   allow[row / 64] |= 1ull << (row % 64);
   lk_hit h = {-1, 0};

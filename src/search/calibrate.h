@@ -73,10 +73,10 @@ int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err);
 
 /* How lk_calibration_compute samples the catalog. */
 typedef struct lk_calibrate_opts {
-  int photos;     /* catalog photos altered and searched (default 120; 2 views each) */
+  int photos;     /* catalog photos altered and searched (default 80; 2 views each) */
   int items;      /* items whose best same-kind / other-kind neighbours are taken (default 400) */
   int junk;       /* photos of no product (noise, a gradient, a catalog photo's tiles shuffled)
-                     whose best hit counts as of another kind (default 48; at most photos) */
+                     whose best hit counts as of another kind (default 32; at most photos) */
   uint64_t seed;  /* which ones (default 0) */
   int split;      /* 0: any item (default); 1 or 2: only the items of that half of the catalog (by
                      a hash of the id), to fit on one half and measure on the other */
