@@ -130,6 +130,29 @@ static void test_fit_refusals(void **state) {
   assert_true(c.n == 3);
 }
 
+/* Regression: scores closer than the stored precision (a colour-only recipe's near-identical
+ * catalog) made points that read back out of order, and `check` called the catalog damaged. */
+static void test_close_scores_round_trip(void **state) {
+  (void)state;
+  enum { N = 300 };
+  float s[N];
+  uint8_t cls[N];
+  for (int i = 0; i < N; i++) {
+    s[i] = 0.9f + (float)i * 2e-8f; /* all within 6e-6 */
+    cls[i] = (uint8_t)(i % 3);
+  }
+  s[0] = 0.5f;
+  lk_calibration c, back;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_calibration_fit(s, cls, N, "x", &c, &eb), 0);
+  char *js = NULL;
+  assert_int_equal(lk_calibration_to_json(&c, &js, &eb), 0);
+  int rc = lk_calibration_from_json(js, &back, &eb);
+  if (rc) fail_msg("%s: %s", eb.msg, js);
+  free(js);
+  assert_int_equal(back.n, c.n);
+}
+
 static void test_json(void **state) {
   (void)state;
   lk_calibration c, back;
@@ -178,7 +201,7 @@ static void test_json(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_isotonic_known), cmocka_unit_test(test_isotonic_random), cmocka_unit_test(test_fit_known),
-      cmocka_unit_test(test_fit_refusals),   cmocka_unit_test(test_json),
+      cmocka_unit_test(test_fit_refusals),   cmocka_unit_test(test_json), cmocka_unit_test(test_close_scores_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,8 @@ float lk_calibration_weak_score(const lk_calibration *c) {
 
 /* ---------------------------------------------------------------- fitting */
 
+static double round6(float x) { return round((double)x * 1e6) / 1e6; }
+
 typedef struct pair {
   float score;
   uint8_t cls;
@@ -110,11 +112,12 @@ int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const c
   c->pairs_other = (int)count[0];
   c->pairs_kind = (int)count[1];
   c->pairs_product = (int)count[2];
-  /* breakpoints at evenly spaced ranks, the ends included; a tie keeps the higher fit */
+  /* breakpoints at evenly spaced ranks, the ends included, at the precision they are stored
+   * with (6 decimals: scores that round alike are one point); a tie keeps the higher fit */
   size_t want = n < LK_CAL_MAX_POINTS ? n : LK_CAL_MAX_POINTS;
   for (size_t j = 0; j < want; j++) {
     size_t i = want > 1 ? j * (n - 1) / (want - 1) : 0;
-    float s = p[i].score, fk = (float)yk[i], fp = (float)yp[i];
+    float s = (float)round6(p[i].score), fk = (float)round6((float)yk[i]), fp = (float)round6((float)yp[i]);
     if (c->n && s <= c->score[c->n - 1]) {
       c->p_kind[c->n - 1] = fk;
       c->p_product[c->n - 1] = fp;
@@ -133,17 +136,16 @@ int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const c
 
 /* ---------------------------------------------------------------- JSON */
 
-static double round6(float x) { return round((double)x * 1e6) / 1e6; }
-
 int lk_calibration_to_json(const lk_calibration *c, char **out, lk_errbuf *err) {
   json_t *pts = json_array();
   for (int i = 0; pts && i < c->n; i++)
-    json_array_append_new(pts, json_pack("[f,f,f]", round6(c->score[i]), round6(c->p_kind[i]), round6(c->p_product[i])));
+    json_array_append_new(pts, json_pack("[f,f,f]", (double)c->score[i], (double)c->p_kind[i], (double)c->p_product[i]));
   json_t *o = pts ? json_pack("{s:i, s:s, s:{s:i, s:i, s:i}, s:o}", "version", LK_CAL_VERSION, "recipe_id", c->recipe_id,
                               "pairs", "same_product", c->pairs_product, "same_kind", c->pairs_kind, "other_kind",
                               c->pairs_other, "points", pts)
                   : NULL;
-  *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
+  /* 9 significant digits: every float reads back as itself, so what parsed is written back */
+  *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
   json_decref(o);
   return *out ? 0 : lk_err_set(err, LK_ENOMEM, "out of memory");
 }
