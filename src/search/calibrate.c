@@ -12,6 +12,7 @@
 #include "image/image.h"
 #include "index/index.h"
 #include "search/engine.h"
+#include "search/results.h"
 #include "util/isotonic.h"
 #include "util/rng.h"
 #include "util/size.h"
@@ -557,12 +558,10 @@ json_t *lk_calibrate_match_json(const lk_engine *e, float score) {
                    round((double)m.p_kind * 1e3) / 1e3, "p_same_product", round((double)m.p_product * 1e3) / 1e3);
 }
 
-/* ", or remove the filter gender=Men" / "the filters gender=Men, price<=50" into buf. */
-static void filter_advice(const lk_filter *f, char *buf, size_t cap) {
-  int total = f ? f->n + f->nwhere : 0;
-  if (!total) return;
+/* "the filter gender=Men" / "the filters gender=Men, price<=50" appended to buf. */
+static void filter_names(const lk_filter *f, char *buf, size_t cap) {
   size_t l = strlen(buf);
-  snprintf(buf + l, cap - l, ", or remove the filter%s ", total > 1 ? "s" : "");
+  snprintf(buf + l, cap - l, "the filter%s ", f->n + f->nwhere > 1 ? "s" : "");
   for (int i = 0; i < f->n; i++) {
     l = strlen(buf);
     snprintf(buf + l, cap - l, "%s%s=%s", i ? ", " : "", lk_catalog_fields[f->cond[i].field], f->cond[i].value);
@@ -585,16 +584,15 @@ int lk_calibrate_answer(const lk_engine *e, json_t *answer, const lk_filter *f, 
   int weak = best < LK_MATCH_KIND;
   if (json_object_set_new(answer, "weak", json_boolean(weak))) return LK_ENOMEM;
   if (!weak) return 0;
+  /* "No close match: draw a box around the garment, or remove the filter gender=Men." */
   char advice[1024];
-  if (!first) snprintf(advice, sizeof advice, "No match%s", f && (f->n || f->nwhere) ? "" : " in this catalog");
-  else snprintf(advice, sizeof advice, photo ? "No close match: draw a box around the garment" : "No close match in this catalog");
-  filter_advice(f, advice, sizeof advice);
-  if (!first && f && (f->n || f->nwhere)) { /* "No match, or remove…" reads badly: */
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "No match: remove%s", strstr(advice, " the filter"));
-    snprintf(advice, sizeof advice, "%s", tmp);
-  }
+  int filtered = f && f->n + f->nwhere > 0;
+  if (!first) snprintf(advice, sizeof advice, filtered ? "No match: remove " : "No match in this catalog");
+  else if (photo) snprintf(advice, sizeof advice, "No close match: draw a box around the garment%s", filtered ? ", or remove " : "");
+  else snprintf(advice, sizeof advice, filtered ? "No close match: remove " : "No close match in this catalog");
+  if (filtered) filter_names(f, advice, sizeof advice);
   size_t l = strlen(advice);
   snprintf(advice + l, sizeof advice - l, ".");
-  return json_object_set_new(answer, "advice", json_string(advice)) ? LK_ENOMEM : 0;
+  /* (many long filters may cut the text inside a character: lk_results_text mends that) */
+  return json_object_set_new(answer, "advice", lk_results_text(advice)) ? LK_ENOMEM : 0;
 }
