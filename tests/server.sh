@@ -555,6 +555,9 @@ check "an admin key: 200 with the catalog's counts (items, searchable, errors) a
   jqe --argjson n "$NITEMS" --argjson v "$NVEC" '.items == $n and .searchable == $v and .errors == 1 and (.sources | length) == 1 and .sources[0].items == $n' "$T/admin.json"
 check "the weak-match threshold is known within 10 s of the start (a score in 0..1, from sampled items)" \
   jqe '.weak_threshold > 0 and .weak_threshold < 1 and .weak_threshold_items > 0' "$T/admin.json"
+wb=$("$BIN" info --db "$T/c.db" --json | jq '.calibration.weak_below')
+check "on a calibrated catalog it is the calibration's: below \"same kind\" ($wb), as answers' \"weak\"" \
+  jqe --argjson w "${wb:-null}" '$w != null and ((.weak_threshold - $w) | fabs) < 0.0002' "$T/admin.json"
 hv=$(curl -s "$URL/health" | jq .catalog_version)
 check "catalog_version is the one /health reports ($hv); recent changes: the last 50, newest first, with names" \
   jqe --argjson hv "$hv" '.catalog_version == $hv and (.recent_changes | length) == 50 and ([.recent_changes[].version] | . == (sort | reverse)) and .recent_changes[0].version <= $hv and all(.recent_changes[]; .deleted == false and (.productDisplayName | type) == "string")' "$T/admin.json"

@@ -234,7 +234,8 @@ static int cmd_index(int argc, char **argv) {
              "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
              "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n"
              "When it embedded photos it then calibrates the match strength that searches show\n"
-             "(`lookalike calibrate`; a few seconds; a failure there is a warning).\n\n"
+             "(`lookalike calibrate`; a few seconds; a failure there is a warning), except with\n"
+             "--shard: run `lookalike calibrate` once every shard is done.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
              "                   photos are indexed with no metadata. Names and values are\n"
              "                   trimmed of surrounding blanks. Short or long rows,\n"
@@ -318,8 +319,9 @@ static int cmd_index(int argc, char **argv) {
   lk_calibration cal;
   double cal_s = 0;
   lk_errbuf cb = {0};
-  int cal_rc = 1; /* 1: not run */
-  if (!rc && st.embedded > 0) {
+  int cal_rc = 1; /* 1: not run (2: a shard's run, which cannot know when the others end) */
+  if (!rc && st.embedded > 0 && o.shards > 1) cal_rc = 2;
+  else if (!rc && st.embedded > 0) {
     if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "calibrating the match strength...");
     cal_rc = lk_cli_calibrate_db(o.db_path, o.models_dir, o.backend, NULL, &cal, &cal_s, &cb);
     if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "\r\033[K");
@@ -361,6 +363,8 @@ static int cmd_index(int argc, char **argv) {
                                                       "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4, "seconds", round(cal_s * 1e2) / 1e2));
     else if (cal_rc < 0)
       json_object_set_new(j, "calibration", json_pack("{s:s}", "error", lk_err_msg(&cb)));
+    else if (cal_rc == 2)
+      json_object_set_new(j, "calibration", json_pack("{s:s}", "todo", "run `lookalike calibrate --db` once every shard is done"));
     print_json(j);
     json_decref(j);
   } else {
@@ -385,6 +389,9 @@ static int cmd_index(int argc, char **argv) {
         print_sources(sources, st.source);
       }
       if (cal_rc == 0) lk_cli_calibrate_print(&cal, cal_s);
+      if (cal_rc == 2)
+        printf("match strength not calibrated by a shard: run `lookalike calibrate --db %s` once every shard is done\n",
+               o.db_path);
     }
   }
   if (cal_rc < 0 && !ui.quiet && !ui.json)
