@@ -98,7 +98,7 @@ test: unit-test
 # beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
 # into docs/PERFORMANCE.md (bench/run.sh).
 BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench \
-             $(BUILD)/bench/live_bench
+             $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
 

@@ -96,6 +96,8 @@ check "tune refuses a tuned catalog as its source (non-zero, nothing written)" b
 Q=$(sqlite3 "$DB" "select id from items where status='ok' order by id limit 1 offset 7")
 "$BIN" search "$DATA/images/$Q.jpg" --db "$T/t.db" -k 5 --json > "$T/tsearch.json" 2>/dev/null
 check "search in the tuned catalog: a catalog photo finds itself first" jqe --argjson id "${Q:-0}" '.hits[0].id == $id and (.hits | length) == 5' "$T/tsearch.json"
+check "tune calibrated the tuned recipe's match strength: the photo finds itself as \"same product\"" \
+  bash -c "grep -q 'match strength calibrated on' '$T/tune.log' && jq -e '.calibration.calibrated' '$T/tinfo.json' >/dev/null && jq -e '.calibrated and .hits[0].match.label == \"same product\"' '$T/tsearch.json' >/dev/null"
 start_server "$T/serve1.log" --db "$TUNED" --quiet
 check "serve the demo's tuned catalog" [ $? -eq 0 ]
 "$BIN" search "$DATA/images/$Q.jpg" --db "$TUNED" -k 5 --json > "$T/dsearch.json" 2>/dev/null

@@ -129,8 +129,12 @@ dump() {
       season, year, usage, productdisplayname, extra, status, error, md5(v.data) FROM items LEFT JOIN vectors v USING (id)
       ORDER BY id" -c "SELECT key, md5(value) FROM meta ORDER BY key"
 }
+check "a shard does not calibrate the match strength (it cannot know when the others end); it says to" \
+  jqe -s 'all(.[]; .calibration.todo | test("lookalike calibrate"))' "$T/s1.json" "$T/s2.json"
+"$BIN" calibrate --db "$U_SHARDED" > "$T/scal.log" 2>&1
+check "calibrate once the shards are done" grep -q 'match strength calibrated on' "$T/scal.log"
 dump single > "$T/single.dump"; dump sharded > "$T/sharded.dump"
-check "the sharded catalog equals the single-process one (items, metadata, vector bytes, recipe)" \
+check "the sharded catalog equals the single-process one (items, metadata, vector bytes, recipe, calibration)" \
   cmp -s "$T/single.dump" "$T/sharded.dump"
 V2=$(pgc_psql sharded -c "SELECT v FROM catalog_version")
 "$BIN" index "$T/img" --styles "$T/styles.csv" --db "$U_SHARDED" --shard 2/2 --json > "$T/s2b.json" 2>/dev/null

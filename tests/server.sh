@@ -178,6 +178,44 @@ while read -r id; do
 done < <(head -8 "$T/twins")
 echo "  same-product: $found of $total shop photos found their catalog photo in the top 10"
 check "shop photos find their own product (>= 6 of 8)" [ $found -ge 6 ]
+
+echo "server: match strength (search/calibrate.h)"
+check "index calibrated the match strength (info: calibrated, a weak score in 0..1)" \
+  bash -c "grep -q 'match strength calibrated on' '$T/index.log' && '$BIN' info --db '$T/c.db' --json | jq -e '.calibration.calibrated and .calibration.weak_below > 0 and .calibration.weak_below < 1' >/dev/null"
+check "a shop photo of a catalog product: the product first as \"same product\", not weak" \
+  jqe --argjson id "$TWIN" '.calibrated and .weak == false and (has("advice") | not) and .hits[0].id == $id and .hits[0].match.label == "same product"' "$T/s1.json"
+check "every hit has a match: a label, probabilities in 0..1 that fall with the score" \
+  jqe '[.hits[].match] as $m | all($m[]; (.label | IN("same product","very similar","same kind","loosely related","no close match")) and .p_same_kind >= 0 and .p_same_kind <= 1 and .p_same_product >= 0 and .p_same_product <= 1) and ([$m[].p_same_kind] | . == (sort | reverse)) and ([$m[].p_same_product] | . == (sort | reverse))' "$T/s1.json"
+python3 -c "
+import random, struct, zlib
+r = random.Random(16); w = h = 224
+raw = b''.join(b'\\0' + bytes(r.getrandbits(8) for _ in range(w * 3)) for _ in range(h))
+ch = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+open('$T/noise.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + ch(b'IDAT', zlib.compress(raw)) + ch(b'IEND', b''))"
+req -F "image=@$T/noise.png" "$URL/api/search?k=3"
+check "a photo of noise: weak, \"no close match\", advice to draw a box" \
+  jqe '.calibrated and .weak == true and .hits[0].match.label == "no close match" and (.advice | test("draw a box around the garment"))' "$T/body"
+req -F "image=@$T/noise.png" -F gender=Men "$URL/api/search?k=3"
+check "... filtered to gender=Men: the advice names the filter to remove" jqe '.weak and (.advice | test("remove the filter gender=Men"))' "$T/body"
+req "$URL/api/items/$TWIN/similar?k=3"
+check "similar: hits have a match, the answer weak or not" jqe '.calibrated and (.weak | type) == "boolean" and all(.hits[]; .match.label | type == "string")' "$T/body"
+"$BIN" search "$PHOTO" --db "$T/c.db" -k 3 > "$T/cli.txt" 2>&1
+check "lookalike search prints the label beside the score" grep -Eq "^ +1 +$TWIN +[0-9.]+ +same product " "$T/cli.txt"
+"$BIN" search "$T/noise.png" --db "$T/c.db" -k 3 --where gender=Men > "$T/cli.txt" 2>&1
+check "lookalike search of noise: \"no close match\" and the advice" \
+  bash -c "grep -q 'no close match' '$T/cli.txt' && grep -q '^No close match: draw a box around the garment, or remove the filter gender=Men.' '$T/cli.txt'"
+cp "$T/c.db" "$T/nocal.db"
+sqlite3 "$T/nocal.db" "DELETE FROM meta WHERE key = 'calibration'"
+"$BIN" search "$PHOTO" --db "$T/nocal.db" -k 3 --json > "$T/nocal.json" 2>/dev/null
+check "an uncalibrated catalog: calibrated false, no match, no weak; info and check say uncalibrated" \
+  bash -c "jq -e '.calibrated == false and (has(\"weak\") | not) and all(.hits[]; has(\"match\") | not)' '$T/nocal.json' >/dev/null && '$BIN' info --db '$T/nocal.db' | grep -q '^match: *uncalibrated' && '$BIN' check --db '$T/nocal.db' | grep -q 'uncalibrated'"
+"$BIN" calibrate --db "$T/nocal.db" > "$T/cal.txt" 2>&1
+check "lookalike calibrate --db writes one again" \
+  bash -c "grep -q 'match strength calibrated on' '$T/cal.txt' && '$BIN' search '$PHOTO' --db '$T/nocal.db' -k 1 --json | jq -e '.calibrated and .hits[0].match.label == \"same product\"' >/dev/null"
+sqlite3 "$T/nocal.db" "UPDATE meta SET value = '{\"version\":1' WHERE key = 'calibration'"
+"$BIN" check --db "$T/nocal.db" > "$T/chk.txt" 2>&1; S1=$?
+check "a damaged calibration: check fails naming it and what to run; searches still work, uncalibrated" \
+  bash -c "[ $S1 = 1 ] && grep -q 'calibration is damaged.*lookalike calibrate' '$T/chk.txt' && '$BIN' search '$PHOTO' --db '$T/nocal.db' -k 1 --json | jq -e '.calibrated == false' >/dev/null"
 "$BIN" search "$PHOTO" --db "$T/c.db" -k 10 --json > "$T/cli.json" 2>/dev/null
 check "lookalike search --json exits 0" [ $? -eq 0 ]
 check "hits have exactly the shape of \`lookalike search --json\`" \
@@ -565,6 +603,9 @@ check "an admin key: 200 with the catalog's counts (items, searchable, errors) a
   jqe --argjson n "$NITEMS" --argjson v "$NVEC" '.items == $n and .searchable == $v and .errors == 1 and (.sources | length) == 1 and .sources[0].items == $n' "$T/admin.json"
 check "the weak-match threshold is known within 10 s of the start (a score in 0..1, from sampled items)" \
   jqe '.weak_threshold > 0 and .weak_threshold < 1 and .weak_threshold_items > 0' "$T/admin.json"
+wb=$("$BIN" info --db "$T/c.db" --json | jq '.calibration.weak_below')
+check "on a calibrated catalog it is the calibration's: below \"same kind\" ($wb), as answers' \"weak\"" \
+  jqe --argjson w "${wb:-null}" '$w != null and ((.weak_threshold - $w) | fabs) < 0.0002' "$T/admin.json"
 hv=$(curl -s "$URL/health" | jq .catalog_version)
 check "catalog_version is the one /health reports ($hv); recent changes: the last 50, newest first, with names" \
   jqe --argjson hv "$hv" '.catalog_version == $hv and (.recent_changes | length) == 50 and ([.recent_changes[].version] | . == (sort | reverse)) and .recent_changes[0].version <= $hv and all(.recent_changes[]; .deleted == false and (.productDisplayName | type) == "string")' "$T/admin.json"

@@ -238,29 +238,55 @@
 
   /* ------------------------------------------------------------ results grid */
 
+  // Match strength (docs/API.md "match"): the calibrated label and a bar of as many steps, never
+  // a raw percentage; an uncalibrated catalog's hits carry no match and show none.
+  const STRENGTH = { 'same product': 5, 'very similar': 4, 'same kind': 3, 'loosely related': 2, 'no close match': 1 };
+
+  function strength(hit) {
+    const m = hit.match;
+    if (!m || !STRENGTH[m.label]) return null;
+    const steps = STRENGTH[m.label];
+    return h('span', {
+      class: 'score strength-' + steps, 'data-label': m.label,
+      title: m.label + ' (same kind ' + Math.round(m.p_same_kind * 100) + '% likely, same product ' +
+        Math.round(m.p_same_product * 100) + '%; score ' + hit.score.toFixed(4) + ')',
+    },
+    h('span', { class: 'score-label', text: m.label }),
+    h('span', { class: 'score-bar', 'aria-hidden': 'true' }, h('span', { class: 'score-fill', 'data-pct': String(steps * 20) })));
+  }
+
   function card(hit, linkParams) {
     const sub = [hit.articleType, hit.baseColour, hit.gender].filter(Boolean).join(' · ');
-    const pct = Math.max(0, Math.round((hit.score || 0) * 100));
     const qs = linkParams.toString();
+    const name = hit.productDisplayName || 'Product ' + hit.id;
     return h('li', {
       class: 'card', 'data-id': String(hit.id), 'data-gender': hit.gender || '',
       'data-article-type': hit.articleType || '', 'data-colour': hit.baseColour || '',
     },
-    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: hit.productDisplayName || '' },
+    // its name is its text, read name first: "Nike Women … T-Shirts, Tshirts · White · Women,
+    // same product" (the photo's alt would repeat the name); the CSS shows the label above the name
+    h('a', { href: '#/item/' + hit.id + (qs ? '?' + qs : ''), title: name },
       h('span', { class: 'thumb' },
-        h('img', { src: '/photos/' + hit.id, alt: hit.productDisplayName || 'Product ' + hit.id, loading: 'lazy', decoding: 'async' })),
-      typeof hit.score === 'number' ? h('span', { class: 'score', title: 'similarity ' + hit.score.toFixed(4) },
-        h('span', { class: 'score-bar' }, h('span', { class: 'score-fill', 'data-pct': String(pct) })),
-        h('span', { class: 'score-num', text: pct + '%' })) : null,
-      h('span', { class: 'name', text: hit.productDisplayName || 'Product ' + hit.id }),
-      h('span', { class: 'sub', text: sub })));
+        h('img', { src: '/photos/' + hit.id, alt: '', loading: 'lazy', decoding: 'async' })),
+      h('span', { class: 'name', text: name }),
+      h('span', { class: 'vh', text: ', ' }),
+      h('span', { class: 'sub', text: sub }),
+      h('span', { class: 'vh', text: ', ' }),
+      strength(hit)));
+  }
+
+  // "No close match: draw a box around the garment, or remove the filter gender=Men." first in
+  // the results of a weak answer (docs/API.md "weak", "advice"); it goes with them.
+  function weakNote(body) {
+    return body.weak ? h('li', { class: 'weak-note', id: 'weak-note' }, h('p', { text: body.advice || 'No close match.' })) : null;
   }
 
   function showHits(body, params, title) {
     ui.intro.hidden = true;
     ui.title.textContent = title;
     const links = filterParams(params);
-    ui.grid.replaceChildren(...body.hits.map((x) => nameFirst(card(x, links))));
+    ui.grid.replaceChildren(...body.hits.map((x) => card(x, links)));
+    if (body.weak) ui.grid.prepend(weakNote(body));
     for (const fill of ui.grid.querySelectorAll('.score-fill')) fill.style.width = fill.dataset.pct + '%';
     const k = wantK(params);
     ui.more.hidden = !(body.count >= k && k < MAX_K);
@@ -546,16 +572,6 @@
     if (saved && Number(saved.id) > 0) state.seq = Number(saved.id);
   } catch (e) { /* no storage */ }
 
-  // A card read name first: the photo's alt is empty (the name follows) and whatever comes
-  // between the photo and the name (the score) moves after it; CSS order keeps the look.
-  function nameFirst(li) {
-    const a = li.querySelector('a');
-    const img = a && a.querySelector('.thumb img');
-    if (!a || !img) return li;
-    img.alt = '';
-    for (const el of [...a.children]) if (!el.matches('.thumb, .name, .sub')) a.append(el);
-    return li;
-  }
 
   // A search link without its photo (shared, or opened elsewhere): the filters applied to the
   // start products and a clear request for the photo.
@@ -715,7 +731,7 @@
     return cached('sample?' + qs, () => api('/api/items?sample=' + (window.innerWidth < 760 ? 8 : 15) + (qs ? '&' + qs : ''), { signal }))
       .then((body) => {
         if (signal.aborted) return;
-        ui.grid.replaceChildren(...body.items.map((x) => nameFirst(card(x, links))));
+        ui.grid.replaceChildren(...body.items.map((x) => card(x, links)));
         if (qs) ui.status.textContent = `${fmtInt(body.total)} products match the filters`;
         if (qs && !body.items.length) {
           ui.grid.append(h('li', { class: 'empty' }, h('p', { text: 'No product matches these filters.' }),

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "cli/calibrate.h"
 #include "cli/cli.h"
 #include "cli/dups.h"
 #include "cli/export.h"
@@ -25,6 +27,7 @@
 #include "ingest/ingest.h"
 #include "lookalike.h"
 #include "nn/model.h"
+#include "search/calibrate.h"
 #include "search/collapse.h"
 #include "search/engine.h"
 #include "search/results.h"
@@ -51,6 +54,7 @@ static const char *USAGE =
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
     "  keys add|list|revoke --db catalog.db [--role R]        API keys for serve --require-key\n"
     "  dups --db catalog.db [--threshold T] [--json]          groups of near-duplicate items\n"
+    "  calibrate --db catalog.db                              match strength (\"same product\", ...)\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
     "Run `lookalike COMMAND --help` for a command's options.\n"
@@ -228,7 +232,10 @@ static int cmd_index(int argc, char **argv) {
       printf("usage: lookalike index IMAGES_DIR --db catalog.db [--styles styles.csv] [options]\n\n"
              "Embeds every photo named ID.jpg/.png/.webp in IMAGES_DIR whose ID has a row in\n"
              "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
-             "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n\n"
+             "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n"
+             "When it embedded photos it then calibrates the match strength that searches show\n"
+             "(`lookalike calibrate`; a few seconds; a failure there is a warning), except with\n"
+             "--shard: run `lookalike calibrate` once every shard is done.\n\n"
              "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
              "                   photos are indexed with no metadata. Names and values are\n"
              "                   trimmed of surrounding blanks. Short or long rows,\n"
@@ -307,6 +314,18 @@ static int cmd_index(int argc, char **argv) {
   int rc = lk_ingest_run(&o, &st, &eb);
   if (o.recipe) lk_recipe_clear(&recipe);
   if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
+  /* photos embedded: the scores may have changed, so the match strength is calibrated again
+   * (cli/calibrate.h); a failure there is a warning, the index stands */
+  lk_calibration cal;
+  double cal_s = 0;
+  lk_errbuf cb = {0};
+  int cal_rc = 1; /* 1: not run (2: a shard's run, which cannot know when the others end) */
+  if (!rc && st.embedded > 0 && o.shards > 1) cal_rc = 2;
+  else if (!rc && st.embedded > 0) {
+    if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "calibrating the match strength...");
+    cal_rc = lk_cli_calibrate_db(o.db_path, o.models_dir, o.backend, NULL, &cal, &cal_s, &cb);
+    if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "\r\033[K");
+  }
   json_t *sources = NULL; /* the catalog's sources after the run */
   if (!rc || rc == LK_EINTR) {
     lk_catalog *cat = NULL;
@@ -339,6 +358,13 @@ static int cmd_index(int argc, char **argv) {
     json_object_set_new(j, "seconds", json_real(st.seconds));
     json_object_set_new(j, "photos_per_second", json_real(st.seconds > 0 ? st.embedded / st.seconds : 0));
     json_object_set_new(j, "problems", ui.problems);
+    if (cal_rc == 0)
+      json_object_set_new(j, "calibration", json_pack("{s:i, s:f, s:f}", "pairs", cal.pairs_product + cal.pairs_kind + cal.pairs_other,
+                                                      "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4, "seconds", round(cal_s * 1e2) / 1e2));
+    else if (cal_rc < 0)
+      json_object_set_new(j, "calibration", json_pack("{s:s}", "error", lk_err_msg(&cb)));
+    else if (cal_rc == 2)
+      json_object_set_new(j, "calibration", json_pack("{s:s}", "todo", "run `lookalike calibrate --db` once every shard is done"));
     print_json(j);
     json_decref(j);
   } else {
@@ -362,8 +388,15 @@ static int cmd_index(int argc, char **argv) {
         printf("catalog sources:\n");
         print_sources(sources, st.source);
       }
+      if (cal_rc == 0) lk_cli_calibrate_print(&cal, cal_s);
+      if (cal_rc == 2)
+        printf("match strength not calibrated by a shard: run `lookalike calibrate --db %s` once every shard is done\n",
+               o.db_path);
     }
   }
+  if (cal_rc < 0 && !ui.quiet && !ui.json)
+    fprintf(stderr, "lookalike index: warning: the match strength is not calibrated (%s); searches show no "
+                    "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&cb), o.db_path);
   json_decref(sources);
   return lk_cli_exit_code(rc);
 }
@@ -422,16 +455,33 @@ static int parse_query_opts(const char *cmd, int argc, char **argv, query_opts *
   return 0;
 }
 
+/* The match strength of a score (search/calibrate.h), or "uncalibrated". */
+static const char *match_label(const lk_engine *e, float score) {
+  const lk_calibration *c = lk_engine_calibration(e);
+  if (!c) return "uncalibrated";
+  lk_match m;
+  lk_calibration_match(c, score, &m);
+  return lk_match_label_name(m.label);
+}
+
 static void print_hits(const lk_engine *e, const lk_hit *hits, int n) {
-  printf("%4s  %-8s %-6s  %-18s %-12s %s\n", "rank", "id", "score", "articleType", "colour", "name");
+  printf("%4s  %-8s %-6s  %-15s  %-18s %-12s %s\n", "rank", "id", "score", "match", "articleType", "colour", "name");
   for (int i = 0; i < n; i++) {
     const lk_item *it = lk_engine_item(e, hits[i].id);
     const char *at = it && it->field[3] ? it->field[3] : "-";
     const char *col = it && it->field[4] ? it->field[4] : "-";
     const char *name = it && it->field[8] ? it->field[8] : "-";
-    printf("%4d  %-8lld %.4f  %-18.18s %-12.12s %s\n", i + 1, (long long)hits[i].id, hits[i].score, at,
-           col, name);
+    printf("%4d  %-8lld %.4f  %-15s  %-18.18s %-12.12s %s\n", i + 1, (long long)hits[i].id, hits[i].score,
+           match_label(e, hits[i].score), at, col, name);
   }
+}
+
+/* After the table: the weak-answer advice (search/calibrate.h), on stderr like the timing. */
+static void print_advice(const lk_engine *e, json_t *answer) {
+  if (json_is_true(json_object_get(answer, "weak")))
+    fprintf(stderr, "%s\n", json_string_value(json_object_get(answer, "advice")));
+  else if (!lk_engine_calibration(e))
+    fprintf(stderr, "match strength: uncalibrated catalog (run `lookalike calibrate --db`)\n");
 }
 
 /* "duplicates: 12 13" or "variants: 12 (Red) 13 (Blue)", ending the line. */
@@ -448,11 +498,11 @@ static void print_members(const lk_engine *e, const lk_group *g, int mode) {
 
 /* Collapsed results: the hits, each followed by what was folded under it. */
 static void print_groups(const lk_engine *e, const lk_group *g, int n, int mode) {
-  printf("%4s  %-8s %-6s  %-18s %-12s %s\n", "rank", "id", "score", "articleType", "colour", "name");
+  printf("%4s  %-8s %-6s  %-15s  %-18s %-12s %s\n", "rank", "id", "score", "match", "articleType", "colour", "name");
   for (int i = 0; i < n; i++) {
     const lk_item *it = lk_engine_item(e, g[i].hit.id);
-    printf("%4d  %-8lld %.4f  %-18.18s %-12.12s %s\n", i + 1, (long long)g[i].hit.id, g[i].hit.score,
-           it && it->field[3] ? it->field[3] : "-", it && it->field[4] ? it->field[4] : "-",
+    printf("%4d  %-8lld %.4f  %-15s  %-18.18s %-12.12s %s\n", i + 1, (long long)g[i].hit.id, g[i].hit.score,
+           match_label(e, g[i].hit.score), it && it->field[3] ? it->field[3] : "-", it && it->field[4] ? it->field[4] : "-",
            it && it->field[8] ? it->field[8] : "-");
     if (!g[i].n) continue;
     printf("      ");
@@ -584,8 +634,13 @@ static int run_query(int is_similar, int argc, char **argv) {
   }
   t_query = lk_cli_now() - t0;
   if (rc) goto out;
+  json_t *j = q.collapse ? lk_collapse_hits_json(e, groups, n, q.collapse) : lk_results_hits_json(e, hits, n);
+  if (!j || lk_calibrate_answer(e, j, &q.filter, !is_similar)) { /* "calibrated", "weak", "advice" */
+    json_decref(j);
+    rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
+    goto out;
+  }
   if (q.json) {
-    json_t *j = q.collapse ? lk_collapse_hits_json(e, groups, n, q.collapse) : lk_results_hits_json(e, hits, n);
     if (q.collapse) json_object_set_new(j, "collapse", json_string(q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants"));
     if (q.collapse && is_similar) /* the item's own duplicates / other colours, as the API gives them */
       json_object_set_new(j, q.collapse == LK_COLLAPSE_DUPLICATES ? "duplicates" : "variants",
@@ -596,7 +651,6 @@ static int run_query(int is_similar, int argc, char **argv) {
     json_object_set_new(j, "load_ms", json_real(t_load * 1e3));
     json_object_set_new(j, "took_ms", json_real(t_query * 1e3));
     print_json(j);
-    json_decref(j);
   } else {
     if (q.collapse && is_similar && self.n) { /* the item's own group first */
       printf("item %s itself: ", arg);
@@ -606,13 +660,15 @@ static int run_query(int is_similar, int argc, char **argv) {
     else print_hits(e, hits, n);
     fprintf(stderr, "%d results from %zu items in %.1f ms (catalog load %.0f ms)\n", n, lk_engine_size(e),
             t_query * 1e3, t_load * 1e3);
+    print_advice(e, j);
   }
+  json_decref(j);
 out:
   if (rc) {
     if (q.json) {
-      json_t *j = json_pack("{s:s, s:s}", "error", lk_err_msg(&eb), "code", lk_strerror(rc));
-      print_json(j);
-      json_decref(j);
+      json_t *ej = json_pack("{s:s, s:s}", "error", lk_err_msg(&eb), "code", lk_strerror(rc));
+      print_json(ej);
+      json_decref(ej);
     }
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
   }
@@ -637,6 +693,24 @@ static int check_recipe(lk_catalog *cat, lk_errbuf *eb) {
   return rc;
 }
 
+/* `check` and `info`: the stored match-strength calibration parses and is the recipe's; 0 with
+ * *why NULL when so, 0 with *why saying why not when the catalog is uncalibrated (or has
+ * nothing indexed), LK_ECORRUPT when the stored text is damaged. */
+static int check_calibration(lk_catalog *cat, const char **why, lk_errbuf *eb) {
+  char *rid = NULL;
+  lk_calibration c;
+  *why = NULL;
+  int rc = lk_catalog_get_meta(cat, "recipe_id", &rid);
+  if (rc == LK_ENOTFOUND) {
+    *why = "uncalibrated (nothing indexed yet)";
+    return 0;
+  }
+  if (rc) return lk_err_set(eb, rc, "%s", lk_catalog_errmsg(cat));
+  rc = lk_calibration_load(cat, rid, &c, why, eb);
+  free(rid);
+  return rc == LK_ENOTFOUND ? 0 : rc;
+}
+
 static int cmd_info_check(int is_check, int argc, char **argv) {
   const char *cmd = is_check ? "check" : "info";
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
@@ -649,12 +723,13 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     else if (c == 'h') {
       printf(is_check ? "usage: lookalike check --db catalog.db [--json]\n\nVerifies the SQLite file, "
                         "the schema and that every vector belongs to an item, has the recipe's size and\n"
-                        "is finite and normalised, that the recipe reads back with its recorded id, and\n"
-                        "that each photo stored in the catalog (products written over HTTP) matches its\n"
-                        "item's hash; the first bad item is named.\n"
+                        "is finite and normalised, that the recipe reads back with its recorded id, that\n"
+                        "the match-strength calibration (if any) is intact, and that each photo stored in\n"
+                        "the catalog (products written over HTTP) matches its item's hash; the first bad\n"
+                        "item is named. Says whether the catalog is calibrated (`lookalike calibrate`).\n"
                       : "usage: lookalike info --db catalog.db [--json]\n\nItems, vectors, failures, "
-                        "sources (with their item counts), change version, recipe and embedding\n"
-                        "size of a catalog.\n");
+                        "sources (with their item counts), change version, recipe, embedding\n"
+                        "size and match-strength calibration of a catalog.\n");
       return LK_EX_OK;
     } else return lk_cli_usage(cmd, "unknown option");
   }
@@ -673,15 +748,18 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   if (is_check) {
     rc = lk_catalog_check(cat, &eb);
     if (!rc) rc = check_recipe(cat, &eb);
+    const char *cal_why = NULL;
+    if (!rc) rc = check_calibration(cat, &cal_why, &eb);
     if (json) {
       json_t *j = json_pack("{s:b}", "ok", rc == 0);
       if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
+      if (!rc) json_object_set_new(j, "calibrated", json_boolean(!cal_why));
       print_json(j);
       json_decref(j);
     } else if (rc) {
       fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
     } else {
-      printf("%s: ok\n", db);
+      printf("%s: ok%s%s\n", db, cal_why ? "; match strength " : "", cal_why ? cal_why : "");
     }
     lk_catalog_close(cat);
     return rc ? LK_EX_FAIL : LK_EX_OK;
@@ -700,6 +778,11 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
   lk_recipe r;
   int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
   json_t *sources = catalog_sources(cat);
+  lk_calibration cal;
+  lk_errbuf cb = {0};
+  const char *cal_why = NULL;
+  int cal_rc = rid ? lk_calibration_load(cat, rid, &cal, &cal_why, &cb) : LK_ENOTFOUND;
+  if (!rid) cal_why = "uncalibrated (nothing indexed yet)";
   if (json) {
     json_t *j = json_object();
     json_object_set_new(j, "db", lk_results_text(db));
@@ -735,6 +818,10 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
       json_object_set_new(rj, "projection", sum);
     }
     json_object_set_new(j, "recipe", rj ? rj : json_null());
+    json_object_set_new(j, "calibration", cal_rc == 0 ? json_pack("{s:b, s:i, s:f}", "calibrated", 1, "pairs",
+                                                                  cal.pairs_product + cal.pairs_kind + cal.pairs_other,
+                                                                  "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4)
+                                                      : json_pack("{s:b, s:s}", "calibrated", 0, "why", cal_why ? cal_why : lk_err_msg(&cb)));
     print_json(j);
     json_decref(j);
   } else {
@@ -769,6 +856,11 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     } else {
       printf("recipe:    none (nothing indexed yet)\n");
     }
+    if (cal_rc == 0)
+      printf("match:     calibrated on %d pairs; weak below score %.4f (`lookalike calibrate`)\n",
+             cal.pairs_product + cal.pairs_kind + cal.pairs_other, lk_calibration_weak_score(&cal));
+    else
+      printf("match:     %s\n", cal_why ? cal_why : lk_err_msg(&cb));
   }
   json_decref(sources);
   if (have_recipe) lk_recipe_clear(&r);
@@ -1045,6 +1137,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
   if (!strcmp(cmd, "serve")) return lk_cli_serve(argc, argv);
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
+  if (!strcmp(cmd, "calibrate")) return lk_cli_calibrate(argc, argv);
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);

@@ -13,7 +13,9 @@
 #include "catalog/catalog.h"
 #include "cli/tune.h"
 
+#include "cli/calibrate.h"
 #include "cli/cli.h"
+#include "nn/model.h"
 #include "search/prior.h"
 #include "tune/train.h"
 #include "tune/tune.h"
@@ -31,7 +33,8 @@ static const char *HELP =
     "projection (queries get it too). The source catalog keeps the raw vectors: rerun tune on it.\n"
     "\n"
     "  --db FILE           catalog to learn from (made by `lookalike index`; not a tuned one)\n"
-    "  --out FILE          tuned catalog to write (must not exist)\n"
+    "  --out FILE          tuned catalog to write (must not exist); its match strength is\n"
+    "                      calibrated for the tuned recipe (`lookalike calibrate`)\n"
     "  --recipe-out FILE   also write the tuned recipe as JSON (for `index --recipe FILE`)\n"
     "  --labels A,B,C      label fields (default articleType,baseColour,gender)\n"
     "  --weights W,W,W     loss weight per label field (default 1 each)\n"
@@ -488,6 +491,13 @@ int lk_cli_tune(int argc, char **argv) {
     if ((rc = lk_tune_write(db, out, &tuned, &eb))) goto fail;
     printf("wrote %s: %ld vectors, %d-d, recipe %s (id %s) in %.1f s\n", out, s->n, lk_projection_out(tuned.proj),
            tuned.name, tid, lk_cli_now() - tw);
+    /* the tuned recipe's scores are new: calibrate its match strength (cli/calibrate.h) */
+    lk_calibration cal;
+    double cs = 0;
+    lk_errbuf cb = {0};
+    if (lk_cli_calibrate_db(out, models, LK_BACKEND_DNNL, NULL, &cal, &cs, &cb) == 0) lk_cli_calibrate_print(&cal, cs);
+    else fprintf(stderr, "lookalike tune: warning: the match strength of %s is not calibrated (%s); run "
+                         "`lookalike calibrate --db %s`\n", out, lk_err_msg(&cb), out);
   }
   printf("total %.1f s\n", lk_cli_now() - t0);
   lk_recipe_clear(&tuned);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "search/calibrate.h"
 #include "search/results.h"
 #include "util/size.h"
 
@@ -278,6 +279,8 @@ json_t *lk_collapse_hits_json(const lk_engine *e, const lk_group *groups, int n,
     const lk_item *it = lk_engine_item(e, g->hit.id);
     if (!it) continue;
     json_t *h = lk_results_item_json(it, g->hit.score, 1);
+    json_t *mt = h ? lk_calibrate_match_json(e, g->hit.score) : NULL; /* NULL: uncalibrated */
+    if (mt) json_object_set_new(h, "match", mt);
     if (!h || json_array_append_new(arr, h)) {
       json_decref(o);
       return NULL;

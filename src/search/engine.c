@@ -12,6 +12,7 @@
 #include "index/index.h"
 #include "index/ivf.h"
 #include "nn/model.h"
+#include "search/calibrate.h"
 #include "search/prior.h"
 #include "util/size.h"
 
@@ -42,6 +43,8 @@ struct lk_engine {
   size_t ndelta;
   uint64_t *mask;     /* base rows deleted or replaced (lk_index_size(index) / 64 + 1 words) */
   size_t live_items, live_size; /* lk_engine_item_count and lk_engine_size */
+  lk_calibration cal; /* the catalog's match-strength calibration (search/calibrate.h) */
+  int has_cal;        /* 0: uncalibrated */
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -191,6 +194,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
+  /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
+  e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
     lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
     goto fail;
@@ -272,6 +277,7 @@ size_t lk_engine_rows(const lk_engine *e) { return engine_rows(e); }
 int lk_engine_dim(const lk_engine *e) { return e->dim; }
 const lk_recipe *lk_engine_recipe(const lk_engine *e) { return e->base ? &e->base->recipe : &e->recipe; }
 const char *lk_engine_recipe_id(const lk_engine *e) { return e->recipe_id; }
+const lk_calibration *lk_engine_calibration(const lk_engine *e) { return e->has_cal ? &e->cal : NULL; }
 
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
   if (e->base) return live_item_at(e, i);
@@ -792,6 +798,8 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
   memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
   memcpy(e->note, root->note, sizeof e->note);
   memcpy(e->models_dir, root->models_dir, sizeof e->models_dir);
+  e->cal = root->cal;
+  e->has_cal = root->has_cal;
   /* the old delta and the changes, merged by id (a change replaces an old entry) */
   size_t i = 0, c = 0;
   const live_ent *old = from->base ? from->delta : NULL;
@@ -868,6 +876,8 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
   }
   memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
   memcpy(e->note, root->note, sizeof e->note);
+  e->cal = root->cal;
+  e->has_cal = root->has_cal;
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   if (lk_size_mul(n + 1, sizeof *e->items, &bytes) || !(e->items = malloc(bytes))) {

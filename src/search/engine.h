@@ -70,6 +70,9 @@ int lk_engine_dim(const lk_engine *e);
 const lk_recipe *lk_engine_recipe(const lk_engine *e);
 /* The recipe's id (lk_recipe_id), computed once at open: cheap to call per request. */
 const char *lk_engine_recipe_id(const lk_engine *e);
+/* The catalog's match-strength calibration for this recipe (search/calibrate.h; owned by the
+ * engine, read at open), or NULL: uncalibrated. */
+const struct lk_calibration *lk_engine_calibration(const lk_engine *e);
 /* The i-th item in id order, i < lk_engine_item_count (owned by the engine). */
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
 /* The vector index (owned by the engine), for batch work such as evaluation. For a derived

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "search/calibrate.h"
 #include "util/utf8.h"
 
 json_t *lk_results_text(const char *s) {
@@ -52,7 +53,10 @@ json_t *lk_results_hits_json(const lk_engine *e, const lk_hit *hits, int n) {
   for (int i = 0; i < n; i++) {
     const lk_item *it = lk_engine_item(e, hits[i].id);
     if (!it) continue;
-    json_array_append_new(arr, lk_results_item_json(it, hits[i].score, 1));
+    json_t *h = lk_results_item_json(it, hits[i].score, 1);
+    json_t *m = h ? lk_calibrate_match_json(e, hits[i].score) : NULL; /* NULL: uncalibrated */
+    if (m) json_object_set_new(h, "match", m);
+    json_array_append_new(arr, h);
   }
   json_object_set_new(o, "hits", arr);
   return o;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "search/calibrate.h"
 #include "search/results.h"
 #include "server/follow.h"
 #include "util/size.h"
@@ -153,11 +154,20 @@ static void *threshold_main(void *arg) {
   int used = 0;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int rc = lk_admin_weak_threshold(e, LK_ADMIN_SAMPLE, &a->stop, &t, &used);
+  /* a calibrated catalog (search/calibrate.h): weak = below "same kind", as answers say */
+  const lk_calibration *cal = lk_engine_calibration(e);
+  int rc = cal ? 0 : lk_admin_weak_threshold(e, LK_ADMIN_SAMPLE, &a->stop, &t, &used);
+  if (cal) {
+    t = lk_calibration_weak_score(cal);
+    used = cal->pairs_kind; /* the items whose neighbours it was fitted on */
+  }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   if (snap) lk_follow_release(a->f, snap);
   char line[256];
-  if (!rc) {
+  if (cal) {
+    lk_admin_set_threshold(a, t, used);
+    snprintf(line, sizeof line, "weak-match threshold %.4f (the catalog's calibration: below \"same kind\")", t);
+  } else if (!rc) {
     lk_admin_set_threshold(a, t, used);
     snprintf(line, sizeof line, "weak-match threshold %.4f (median over %d items of the best match of another kind; %.2f s)",
              t, used, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

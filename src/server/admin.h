@@ -8,8 +8,10 @@
  * each item's best neighbour of a DIFFERENT articleType (no better than a typical wrong-kind
  * match). Computed once per server, in a thread of its own (lk_admin_start_threshold, which the
  * server calls at its first request), so the start is not delayed; searches made before it is known are classified when it is (up to
- * LK_ADMIN_PENDING of them; later ones count as searches only). To be replaced by the
- * calibrated scores of issue 17. */
+ * LK_ADMIN_PENDING of them; later ones count as searches only). That median serves uncalibrated
+ * catalogs only: with a match-strength calibration (search/calibrate.h) the threshold is the
+ * score where the label reaches "same kind" (lk_calibration_weak_score), so a weak search is
+ * one the API answers "weak": true. */
 #ifndef LK_SERVER_ADMIN_H
 #define LK_SERVER_ADMIN_H
 

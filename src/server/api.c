@@ -13,6 +13,7 @@
 
 #include "embed/recipe.h"
 #include "map/store.h"
+#include "search/calibrate.h"
 #include "search/collapse.h"
 #include "search/results.h"
 #include "util/size.h"
@@ -274,6 +275,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   }
   double t3 = now_s();
   if ((rc = hits_reply(e, hits, groups, n, p, r)) || r->status != 200) goto out;
+  if ((rc = lk_calibrate_answer(e, r->body, &p->filter, 1))) goto out; /* "weak", "advice" */
   r->decode_s = t1 - t0;
   r->queue_s = queue;
   r->embed_s = t2 - t1 - queue;
@@ -383,7 +385,8 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
   double t1 = now_s();
   if (rc == LK_ENOTFOUND) rc = lk_api_error(r, 404, "%s", lk_err_msg(&eb));
   else if (rc) rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
-  else if (!(rc = hits_reply(e, hits, groups, n, p, r)) && r->status == 200) {
+  else if (!(rc = hits_reply(e, hits, groups, n, p, r)) && r->status == 200 &&
+           !(rc = lk_calibrate_answer(e, r->body, &p->filter, 0))) { /* "weak", "advice" */
     r->knn_s = t1 - t0;
     json_object_set_new(r->body, "id", json_integer(id));
     if (p->collapse) /* the item's own duplicates / other colours among the candidates */

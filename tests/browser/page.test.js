@@ -79,10 +79,10 @@ async function settled(page) {
     check('the preview shows the photo', await page.isVisible('#photo'));
     const card = await page.$eval('#grid li.card', (li) => ({
       img: li.querySelector('img').getAttribute('src'), name: li.querySelector('.name').textContent,
-      sub: li.querySelector('.sub').textContent, score: li.querySelector('.score-num').textContent,
+      sub: li.querySelector('.sub').textContent, score: li.querySelector('.score-label').textContent,
     }));
-    check('cards show photo, name, type/colour/gender and score',
-      card.img.startsWith('/photos/') && card.name.length > 0 && card.sub.includes('·') && /^\d+%$/.test(card.score),
+    check('cards show photo, name, type/colour/gender and match strength (strength.test.js)',
+      card.img.startsWith('/photos/') && card.name.length > 0 && card.sub.includes('·') && /^[a-z ]+$/.test(card.score),
       JSON.stringify(card));
     await page.waitForFunction(() => [...document.querySelectorAll('#grid img')].slice(0, 6).every((i) => i.complete && i.naturalWidth > 0));
     check('result photos load', true);

@@ -2,7 +2,8 @@
 # tests/browser/run.sh BUILD — the pages of `lookalike serve` in a real browser: indexes a
 # small slice of the shared catalog, starts the server on a free loopback port and runs
 # page.test.js (the shopper's page), people.test.js (the shopper's page as people use it: phone,
-# keyboard, slow network, history, errors in words; issue 17), admin.test.js (the owner's page, /admin, with an admin
+# keyboard, slow network, history, errors in words; issue 17), strength.test.js (match strength
+# labels and the weak-match advice), admin.test.js (the owner's page, /admin, with an admin
 # key: adds a product there and finds it from the shopper's page) and map.test.js (the Map view,
 # with a second server on the catalog before `lookalike map`), playwright-core driving the
 # system's Chromium, headless, and axe-core. Installs playwright-core and axe-core into
@@ -86,6 +87,17 @@ node "$HERE/admin.test.js" --url "http://127.0.0.1:$PORT/" --admin-key "$AK" --r
   --id 990000001 --not-image "$T/notes.txt" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/admin.out" 2>&1
 rc2=$?
 sed 's/^browser: \([0-9]* passed\)/  admin.test.js: \1/' "$T/admin.out"
+# Match strength (strength.test.js): the twin as "same product", a photo of noise (made here).
+python3 -c "
+import random, struct, zlib
+r = random.Random(16); w = h = 224
+raw = b''.join(b'\\0' + bytes(r.getrandbits(8) for _ in range(w * 3)) for _ in range(h))
+ch = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+open('$T/noise.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + ch(b'IDAT', zlib.compress(raw)) + ch(b'IEND', b''))"
+node "$HERE/strength.test.js" --url "http://127.0.0.1:$PORT/" --photo "$DATA/photos-225x300/$TWIN.jpg" --twin "$TWIN" \
+  --noise "$T/noise.png" --chromium "$CHROMIUM" --artifacts "$ART" > "$T/strength.out" 2>&1
+rcs=$?
+sed 's/^browser: \([0-9]* passed\)/  strength.test.js: \1/' "$T/strength.out"
 # map.test.js: the Map view; a second server on the catalog without a map for its message.
 "$BIN" serve --db "$T/nomap.db" --host 127.0.0.1 --port 0 --threads 2 2> "$T/server2.log" &
 SERVER2=$!
@@ -105,11 +117,13 @@ tally() { sed -n "s/^browser: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p" "$
 read -r p1 f1 <<< "$(tally "$T/page.out")"; read -r p2 f2 <<< "$(tally "$T/admin.out")"
 read -r pm fm <<< "$(tally "$T/map.out")"
 read -r p3 f3 <<< "$(tally "$T/people.out")"
+read -r ps fs <<< "$(tally "$T/strength.out")"
 p1=${p1:-0}; p2=${p2:-0}; p3=${p3:-0}; f1=${f1:-1}; f2=${f2:-1}; f3=${f3:-1} # no tally line: the test itself broke
-pm=${pm:-0}; fm=${fm:-1}
+pm=${pm:-0}; fm=${fm:-1}; ps=${ps:-0}; fs=${fs:-1}
 [ $rc1 -ne 0 ] && [ "$f1" = 0 ] && f1=1
 [ $rc2 -ne 0 ] && [ "$f2" = 0 ] && f2=1
 [ $rc3 -ne 0 ] && [ "$f3" = 0 ] && f3=1
 [ $rcm -ne 0 ] && [ "$fm" = 0 ] && fm=1
-echo "browser: $((p1 + p2 + p3 + pm)) passed, $((f1 + f2 + f3 + fm)) failed"
-[ $((f1 + f2 + f3 + fm)) -eq 0 ]
+[ $rcs -ne 0 ] && [ "$fs" = 0 ] && fs=1
+echo "browser: $((p1 + p2 + p3 + pm + ps)) passed, $((f1 + f2 + f3 + fm + fs)) failed"
+[ $((f1 + f2 + f3 + fm + fs)) -eq 0 ]

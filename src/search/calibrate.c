@@ -1,0 +1,598 @@
+/* search/calibrate.c — match strength (see calibrate.h): pairs drawn from the catalog, the
+ * isotonic fits compressed to breakpoints, their JSON, and the labels and advice added to
+ * search answers (the one place the CLI and the HTTP API get them from). */
+#include "search/calibrate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "image/image.h"
+#include "index/index.h"
+#include "search/engine.h"
+#include "search/results.h"
+#include "util/isotonic.h"
+#include "util/rng.h"
+#include "util/size.h"
+
+static const char *const LABELS[] = {"no close match", "loosely related", "same kind", "very similar", "same product"};
+
+const char *lk_match_label_name(int label) {
+  return label >= LK_MATCH_NONE && label <= LK_MATCH_PRODUCT ? LABELS[label] : "no close match";
+}
+
+static float interp(const lk_calibration *c, const float *p, float s) {
+  if (!(s > c->score[0])) return p[0]; /* NaN too */
+  if (s >= c->score[c->n - 1]) return p[c->n - 1];
+  int lo = 0, hi = c->n - 1; /* score[lo] < s < score[hi] */
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    if (c->score[mid] <= s) lo = mid;
+    else hi = mid;
+  }
+  float t = (s - c->score[lo]) / (c->score[hi] - c->score[lo]);
+  return p[lo] + t * (p[hi] - p[lo]);
+}
+
+void lk_calibration_match(const lk_calibration *c, float score, lk_match *m) {
+  m->p_kind = interp(c, c->p_kind, score);
+  m->p_product = interp(c, c->p_product, score);
+  if (m->p_product >= LK_CAL_CUT_PRODUCT) m->label = LK_MATCH_PRODUCT;
+  else if (m->p_kind >= LK_CAL_CUT_SIMILAR) m->label = LK_MATCH_SIMILAR;
+  else if (m->p_kind >= LK_CAL_CUT_KIND) m->label = LK_MATCH_KIND;
+  else if (m->p_kind >= LK_CAL_CUT_LOOSE) m->label = LK_MATCH_LOOSE;
+  else m->label = LK_MATCH_NONE;
+}
+
+float lk_calibration_weak_score(const lk_calibration *c) {
+  float lo = c->score[0] - 1.0f, hi = c->score[c->n - 1] + 1.0f;
+  lk_match m;
+  lk_calibration_match(c, hi, &m);
+  if (m.label < LK_MATCH_KIND) return hi; /* nothing is ever "same kind" */
+  for (int i = 0; i < 40; i++) { /* the label rises with the score: bisect */
+    float mid = (lo + hi) / 2;
+    lk_calibration_match(c, mid, &m);
+    if (m.label >= LK_MATCH_KIND) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/* ---------------------------------------------------------------- fitting */
+
+static double round6(float x) { return round((double)x * 1e6) / 1e6; }
+
+typedef struct pair {
+  float score;
+  uint8_t cls;
+} pair;
+
+static int cmp_pair(const void *a, const void *b) {
+  float x = ((const pair *)a)->score, y = ((const pair *)b)->score;
+  return (x > y) - (x < y);
+}
+
+int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const char *recipe_id, lk_calibration *c,
+                       lk_errbuf *err) {
+  static const char *const names[] = {"other-kind", "same-kind", "same-product"};
+  size_t count[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; i++) {
+    if (cls[i] > LK_CAL_PRODUCT) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no class", i);
+    if (!isfinite(score[i])) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no finite score", i);
+    count[cls[i]]++;
+  }
+  for (int k = 0; k < 3; k++)
+    if (!count[k]) return lk_err_set(err, LK_EINVAL, "calibration: no %s pairs to fit on", names[k]);
+  size_t bytes;
+  pair *p = NULL;
+  double *yk = NULL, *yp = NULL;
+  if (lk_size_mul(n, sizeof *p, &bytes) || !(p = malloc(bytes)) || !(yk = malloc(n * sizeof *yk)) ||
+      !(yp = malloc(n * sizeof *yp))) {
+    free(p);
+    free(yk);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) p[i] = (pair){score[i], cls[i]};
+  qsort(p, n, sizeof *p, cmp_pair);
+  for (size_t i = 0; i < n; i++) {
+    yk[i] = p[i].cls != LK_CAL_OTHER;
+    yp[i] = p[i].cls == LK_CAL_PRODUCT;
+  }
+  int rc = lk_isotonic_fit(yk, NULL, n, yk);
+  if (!rc) rc = lk_isotonic_fit(yp, NULL, n, yp);
+  if (rc) {
+    free(p);
+    free(yk);
+    free(yp);
+    return lk_err_set(err, rc, "calibration: fitting failed: %s", lk_strerror(rc));
+  }
+  memset(c, 0, sizeof *c);
+  snprintf(c->recipe_id, sizeof c->recipe_id, "%s", recipe_id ? recipe_id : "");
+  c->pairs_other = (int)count[0];
+  c->pairs_kind = (int)count[1];
+  c->pairs_product = (int)count[2];
+  /* breakpoints at evenly spaced ranks, the ends included, at the precision they are stored
+   * with (6 decimals: scores that round alike are one point); a tie keeps the higher fit */
+  size_t want = n < LK_CAL_MAX_POINTS ? n : LK_CAL_MAX_POINTS;
+  for (size_t j = 0; j < want; j++) {
+    size_t i = want > 1 ? j * (n - 1) / (want - 1) : 0;
+    float s = (float)round6(p[i].score), fk = (float)round6((float)yk[i]), fp = (float)round6((float)yp[i]);
+    if (c->n && s <= c->score[c->n - 1]) {
+      c->p_kind[c->n - 1] = fk;
+      c->p_product[c->n - 1] = fp;
+      continue;
+    }
+    c->score[c->n] = s;
+    c->p_kind[c->n] = fk;
+    c->p_product[c->n] = fp;
+    c->n++;
+  }
+  free(p);
+  free(yk);
+  free(yp);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+int lk_calibration_to_json(const lk_calibration *c, char **out, lk_errbuf *err) {
+  json_t *pts = json_array();
+  for (int i = 0; pts && i < c->n; i++)
+    json_array_append_new(pts, json_pack("[f,f,f]", (double)c->score[i], (double)c->p_kind[i], (double)c->p_product[i]));
+  json_t *o = pts ? json_pack("{s:i, s:s, s:{s:i, s:i, s:i}, s:o}", "version", LK_CAL_VERSION, "recipe_id", c->recipe_id,
+                              "pairs", "same_product", c->pairs_product, "same_kind", c->pairs_kind, "other_kind",
+                              c->pairs_other, "points", pts)
+                  : NULL;
+  /* 9 significant digits: every float reads back as itself, so what parsed is written back */
+  *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+  json_decref(o);
+  return *out ? 0 : lk_err_set(err, LK_ENOMEM, "out of memory");
+}
+
+static int bad(lk_errbuf *err, const char *what) {
+  return lk_err_set(err, LK_ECORRUPT, "the catalog's calibration is damaged (%s): run `lookalike calibrate --db` again", what);
+}
+
+int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err) {
+  memset(c, 0, sizeof *c);
+  size_t len = strnlen(s, LK_CAL_MAX_JSON + 1);
+  if (len > LK_CAL_MAX_JSON)
+    return lk_err_set(err, LK_ETOOBIG, "the catalog's calibration is over %d bytes: run `lookalike calibrate --db` again",
+                      LK_CAL_MAX_JSON);
+  json_t *o = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
+  if (!json_is_object(o)) {
+    json_decref(o);
+    return bad(err, "not a JSON object");
+  }
+  int rc = 0;
+  json_t *v = json_object_get(o, "version"), *rid = json_object_get(o, "recipe_id"), *pairs = json_object_get(o, "pairs"),
+         *pts = json_object_get(o, "points");
+  if (!json_is_integer(v) || json_integer_value(v) != LK_CAL_VERSION) rc = bad(err, "unknown version");
+  else if (!json_is_string(rid) || json_string_length(rid) > 16) rc = bad(err, "recipe_id");
+  else if (!json_is_object(pairs)) rc = bad(err, "pairs");
+  else if (!json_is_array(pts) || json_array_size(pts) < 1 || json_array_size(pts) > LK_CAL_MAX_POINTS)
+    rc = bad(err, "points: 1 to 64 expected");
+  if (rc) goto out;
+  snprintf(c->recipe_id, sizeof c->recipe_id, "%s", json_string_value(rid));
+  static const char *const pk[3] = {"same_product", "same_kind", "other_kind"};
+  int *pv[3] = {&c->pairs_product, &c->pairs_kind, &c->pairs_other};
+  for (int k = 0; k < 3; k++) {
+    json_t *x = json_object_get(pairs, pk[k]);
+    if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 100000000) {
+      rc = bad(err, "pairs");
+      goto out;
+    }
+    *pv[k] = (int)json_integer_value(x);
+  }
+  size_t i;
+  json_t *pt;
+  json_array_foreach(pts, i, pt) {
+    double d[3];
+    for (int k = 0; k < 3; k++) {
+      json_t *x = json_array_get(pt, (size_t)k);
+      d[k] = json_is_number(x) ? json_number_value(x) : NAN;
+    }
+    if (!json_is_array(pt) || json_array_size(pt) != 3 || !isfinite(d[0]) || fabs(d[0]) > 100 || !(d[1] >= 0 && d[1] <= 1) ||
+        !(d[2] >= 0 && d[2] <= 1)) {
+      rc = bad(err, "a point is not [score, p_kind, p_product] with probabilities in 0..1");
+      goto out;
+    }
+    c->score[i] = (float)d[0];
+    c->p_kind[i] = (float)d[1];
+    c->p_product[i] = (float)d[2];
+    if (i && (c->score[i] <= c->score[i - 1] || c->p_kind[i] < c->p_kind[i - 1] || c->p_product[i] < c->p_product[i - 1])) {
+      rc = bad(err, "points out of order");
+      goto out;
+    }
+    c->n = (int)i + 1;
+  }
+out:
+  json_decref(o);
+  if (rc) memset(c, 0, sizeof *c);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- catalog */
+
+int lk_calibration_store(lk_catalog *cat, const lk_calibration *c, lk_errbuf *err) {
+  char *text = NULL;
+  int rc = lk_calibration_to_json(c, &text, err);
+  if (rc) return rc;
+  if ((rc = lk_catalog_begin(cat))) {
+    free(text);
+    return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+  }
+  rc = lk_catalog_set_meta(cat, LK_CAL_META_KEY, text);
+  if (!rc) rc = lk_catalog_commit(cat);
+  if (rc) {
+    lk_err_set(err, rc, "calibration: storing it: %s", lk_catalog_errmsg(cat));
+    lk_catalog_rollback(cat);
+  }
+  free(text);
+  return rc;
+}
+
+int lk_calibration_load(lk_catalog *cat, const char *recipe_id, lk_calibration *c, const char **why, lk_errbuf *err) {
+  char *text = NULL;
+  if (why) *why = NULL;
+  int rc = lk_catalog_get_meta(cat, LK_CAL_META_KEY, &text);
+  if (rc == LK_ENOTFOUND) {
+    if (why) *why = "uncalibrated (run `lookalike calibrate --db`)";
+    return LK_ENOTFOUND;
+  }
+  if (rc) return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+  rc = lk_calibration_from_json(text, c, err);
+  free(text);
+  if (rc) return rc;
+  if (recipe_id && strcmp(c->recipe_id, recipe_id)) {
+    if (why) *why = "uncalibrated (the stored calibration is of another recipe: run `lookalike calibrate --db`)";
+    memset(c, 0, sizeof *c);
+    return LK_ENOTFOUND;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- pairs from the catalog */
+
+void lk_calibrate_opts_default(lk_calibrate_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->photos = 80;
+  o->items = 400;
+  o->junk = 32;
+}
+
+typedef struct pairs {
+  float *score;
+  uint8_t *cls;
+  size_t n, cap;
+} pairs;
+
+static int push(pairs *p, float s, uint8_t cls) {
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 1024;
+    float *ns = realloc(p->score, cap * sizeof *ns);
+    if (!ns) return LK_ENOMEM;
+    p->score = ns;
+    uint8_t *nc = realloc(p->cls, cap);
+    if (!nc) return LK_ENOMEM;
+    p->cls = nc;
+    p->cap = cap;
+  }
+  p->score[p->n] = s;
+  p->cls[p->n++] = cls;
+  return 0;
+}
+
+/* A light change of a catalog photo, as a shopper's photo of the very product differs from
+ * it: view 0 crops 80-95% of it and scales it to 50-100%; view 1 mirrors it and changes its
+ * brightness by up to 20%. *out: lk_image_free. */
+static int alter(const lk_image *src, int view, uint64_t *rng, lk_image *out) {
+  if (view == 0) {
+    float f = 0.80f + 0.15f * lk_rng_unit(rng), sc = 0.5f + 0.5f * lk_rng_unit(rng);
+    int w = (int)(src->w * f), h = (int)(src->h * f);
+    if (w < 8 || h < 8) return LK_EINVAL;
+    int x = (int)((src->w - w) * lk_rng_unit(rng)), y = (int)((src->h - h) * lk_rng_unit(rng));
+    lk_image c = {0};
+    int rc = lk_image_crop(src, x, y, w, h, &c);
+    if (rc) return rc;
+    int tw = (int)(w * sc), th = (int)(h * sc);
+    rc = lk_image_resize(&c, tw < 8 ? 8 : tw, th < 8 ? 8 : th, out);
+    lk_image_free(&c);
+    return rc;
+  }
+  size_t bytes;
+  if (lk_size_mul3((size_t)src->w, (size_t)src->h, 3, &bytes)) return LK_ETOOBIG;
+  out->px = malloc(bytes);
+  if (!out->px) return LK_ENOMEM;
+  out->w = src->w;
+  out->h = src->h;
+  float gain = 0.8f + 0.4f * lk_rng_unit(rng);
+  for (int y = 0; y < src->h; y++)
+    for (int x = 0; x < src->w; x++)
+      for (int ch = 0; ch < 3; ch++) {
+        float v = src->px[((size_t)y * src->w + (size_t)(src->w - 1 - x)) * 3 + ch] * gain;
+        out->px[((size_t)y * src->w + x) * 3 + ch] = (uint8_t)(v > 255 ? 255 : v + 0.5f);
+      }
+  return 0;
+}
+
+/* A photo of no product: view 0 random noise, 1 a smooth two-colour gradient, 2 src cut into
+ * 8 x 8 tiles put back in random order (its colours, no garment). *out: lk_image_free. */
+static int junk(const lk_image *src, int view, uint64_t *rng, lk_image *out) {
+  int w = src->w, h = src->h;
+  size_t bytes;
+  if (w < 8 || h < 8 || lk_size_mul3((size_t)w, (size_t)h, 3, &bytes)) return LK_EINVAL;
+  if (!(out->px = malloc(bytes))) return LK_ENOMEM;
+  out->w = w;
+  out->h = h;
+  uint8_t a[3], b[3];
+  for (int c = 0; c < 3; c++) a[c] = (uint8_t)(lk_rng_next(rng) >> 56), b[c] = (uint8_t)(lk_rng_next(rng) >> 56);
+  int tw = w / 8, th = h / 8, perm[64];
+  for (int t = 0; t < 64; t++) perm[t] = t;
+  for (int t = 63; t > 0; t--) {
+    int u = (int)(lk_rng_next(rng) % (uint64_t)(t + 1)), x = perm[t];
+    perm[t] = perm[u];
+    perm[u] = x;
+  }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint8_t *d = out->px + ((size_t)y * w + x) * 3;
+      if (view == 0) {
+        uint64_t r = lk_rng_next(rng);
+        d[0] = (uint8_t)r, d[1] = (uint8_t)(r >> 8), d[2] = (uint8_t)(r >> 16);
+      } else if (view == 1) {
+        float t = (float)(x + y) / (float)(w + h);
+        for (int c = 0; c < 3; c++) d[c] = (uint8_t)(a[c] + t * (b[c] - a[c]));
+      } else {
+        int tx = x / tw, ty = y / th;
+        if (tx > 7 || ty > 7) { /* the edge beyond the 8 x 8 tiles stays as it was */
+          memcpy(d, src->px + ((size_t)y * w + x) * 3, 3);
+          continue;
+        }
+        int from = perm[ty * 8 + tx], sx = (from % 8) * tw + x % tw, sy = (from / 8) * th + y % th;
+        memcpy(d, src->px + ((size_t)sy * w + sx) * 3, 3);
+      }
+    }
+  return 0;
+}
+
+/* The score of the altered photo against its own item: the cosine of the two vectors, or with
+ * a tuned catalog's label prior the search row of its vector scored against that item's row
+ * alone (so the prior counts, as in a search). */
+static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *allow, float *vec, float *q, float *s,
+                     lk_errbuf *err) {
+  int64_t row = lk_index_row(lk_engine_index(e), id);
+  if (row < 0) return 1;
+  lk_image g = {0};
+  int garment = lk_engine_garment(e), rc = 0;
+  if (garment) rc = lk_engine_query_photo(e, img, &g, err);
+  if (!rc) rc = lk_engine_embed(e, garment ? &g : img, vec, err);
+  lk_image_free(&g);
+  if (rc) return rc;
+  const float *own = lk_engine_prior(e) ? NULL : lk_engine_vector(e, id);
+  if (own) { /* no label prior: the score is the cosine, as the index's float re-rank gives it */
+    double dot = 0;
+    for (int i = 0; i < lk_engine_dim(e); i++) dot += (double)vec[i] * own[i];
+    *s = (float)dot;
+    return 0;
+  }
+  lk_engine_make_query(e, vec, q);
+  allow[row / 64] |= 1ull << (row % 64);
+  lk_hit h = {-1, 0};
+  int nf = 0;
+  rc = lk_engine_search_rows(e, q, 1, 1, allow, -1, &h, &nf);
+  allow[row / 64] &= ~(1ull << (row % 64));
+  if (rc) return lk_err_set(err, rc, "calibration: search failed: %s", lk_strerror(rc));
+  if (nf != 1 || h.id != id) return 1;
+  *s = h.score;
+  return 0;
+}
+
+#define NEIGHBOURS 50 /* neighbours looked through for the best of each kind */
+
+int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score_out, uint8_t **cls_out, size_t *n_out,
+                         lk_errbuf *err) {
+  lk_calibrate_opts d;
+  if (!o) {
+    lk_calibrate_opts_default(&d);
+    o = &d;
+  }
+  *score_out = NULL;
+  *cls_out = NULL;
+  *n_out = 0;
+  int at = lk_filter_field("articleType");
+  size_t ni = lk_engine_item_count(e), m = 0, bytes, words = lk_engine_rows(e) / 64 + 1;
+  int dim = lk_engine_dim(e), qdim = lk_engine_query_dim(e);
+  if (dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "calibration: the catalog has no vectors yet");
+  size_t *pos = NULL;
+  uint64_t *allow = NULL;
+  float *vec = NULL, *q = NULL;
+  lk_hit *hits = NULL;
+  pairs p = {0};
+  int rc = LK_ENOMEM;
+  if (lk_size_mul(ni + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes)) || !(allow = calloc(words, sizeof *allow)) ||
+      !(vec = malloc(sizeof *vec * (size_t)dim)) || !(q = malloc(sizeof *q * (size_t)qdim)) ||
+      !(hits = malloc(NEIGHBOURS * sizeof *hits))) {
+    lk_err_set(err, rc, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < ni; i++) {
+    const lk_item *it = lk_engine_item_at(e, i);
+    if (o->split && (int)(lk_rng_mix((uint64_t)it->id) & 1) != o->split - 1) continue;
+    if (it->field[at] && *it->field[at] && lk_engine_vector(e, it->id)) pos[m++] = i;
+  }
+  if (m < 2) {
+    rc = lk_err_set(err, LK_ENOTFOUND, "calibration: fewer than 2 items with a vector and an articleType");
+    goto out;
+  }
+  uint64_t rng = lk_rng_mix(o->seed ^ 0x63616c6962ull);
+  for (size_t i = m - 1; i > 0; i--) { /* shuffled: the first ones are a sample without repeats */
+    size_t j = (size_t)(lk_rng_next(&rng) % (i + 1)), t = pos[i];
+    pos[i] = pos[j];
+    pos[j] = t;
+  }
+  /* same kind / other kind: an item's best neighbour of its own articleType and of another */
+  for (size_t j = 0; j < (size_t)o->items && j < m; j++) {
+    if (o->stop && *o->stop) {
+      rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
+      goto out;
+    }
+    const lk_item *it = lk_engine_item_at(e, pos[j]);
+    int n = 0, k = NEIGHBOURS < (int)m ? NEIGHBOURS : (int)m - 1, got_kind = 0, got_other = 0;
+    lk_errbuf sb = {0};
+    if ((rc = lk_engine_similar(e, it->id, NULL, k, hits, &n, &sb))) {
+      lk_err_set(err, rc, "calibration: %s", lk_err_msg(&sb));
+      goto out;
+    }
+    for (int h = 0; h < n && !(got_kind && got_other); h++) {
+      const lk_item *hi = lk_engine_item(e, hits[h].id);
+      const char *t = hi ? hi->field[at] : NULL;
+      if (!t || !*t) continue;
+      int same = !strcasecmp(t, it->field[at]);
+      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND);
+      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER);
+      if (rc) {
+        lk_err_set(err, rc, "out of memory");
+        goto out;
+      }
+    }
+  }
+  /* same product: catalog photos lightly altered, against their own item */
+  int tried = 0, read = 0;
+  lk_errbuf first = {0};
+  for (size_t j = 0; j < (size_t)o->photos && j < m; j++) {
+    if (o->stop && *o->stop) {
+      rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
+      goto out;
+    }
+    const lk_item *it = lk_engine_item_at(e, pos[m - 1 - j]); /* from the other end: other items */
+    if (!it->path) continue;
+    tried++;
+    lk_image img = {0};
+    lk_errbuf lb = {0};
+    if (lk_image_load(it->path, NULL, 0, &img, &lb)) {
+      if (!first.msg[0]) lk_err_set(&first, LK_EIO, "%s", lk_err_msg(&lb));
+      continue;
+    }
+    read++;
+    if (j < (size_t)o->junk) { /* a photo of no product: its best hit is of no kind */
+      lk_image jp = {0};
+      lk_hit h = {-1, 0};
+      int nf = 0, r = junk(&img, (int)(j % 3), &rng, &jp);
+      if (!r) r = lk_engine_search_image(e, &jp, NULL, 1, &h, &nf, err);
+      lk_image_free(&jp);
+      if (r == LK_ENOMEM) {
+        lk_image_free(&img);
+        rc = lk_err_set(err, r, "out of memory");
+        goto out;
+      }
+      if (!r && nf == 1 && (rc = push(&p, h.score, LK_CAL_OTHER))) {
+        lk_image_free(&img);
+        lk_err_set(err, rc, "out of memory");
+        goto out;
+      }
+    }
+    for (int v = 0; v < 2; v++) {
+      lk_image alt = {0};
+      float s = 0;
+      int r = alter(&img, v, &rng, &alt);
+      if (!r) r = own_score(e, &alt, it->id, allow, vec, q, &s, err);
+      lk_image_free(&alt);
+      if (r < 0) {
+        lk_image_free(&img);
+        rc = r;
+        if (r == LK_ENOMEM) lk_err_set(err, r, "out of memory");
+        goto out;
+      }
+      if (r == 0 && (rc = push(&p, s, LK_CAL_PRODUCT))) {
+        lk_image_free(&img);
+        lk_err_set(err, rc, "out of memory");
+        goto out;
+      }
+    }
+    lk_image_free(&img);
+  }
+  if (!read && o->photos > 0) {
+    rc = lk_err_set(err, LK_ENOTFOUND, "calibration: none of the %d catalog photos tried could be read (%s)", tried,
+                    first.msg[0] ? first.msg : "no item has a photo path");
+    goto out;
+  }
+  *score_out = p.score;
+  *cls_out = p.cls;
+  *n_out = p.n;
+  p.score = NULL;
+  p.cls = NULL;
+  rc = 0;
+out:
+  free(p.score);
+  free(p.cls);
+  free(pos);
+  free(allow);
+  free(vec);
+  free(q);
+  free(hits);
+  return rc;
+}
+
+int lk_calibration_compute(lk_engine *e, const lk_calibrate_opts *o, lk_calibration *c, lk_errbuf *err) {
+  float *s = NULL;
+  uint8_t *cls = NULL;
+  size_t n = 0;
+  int rc = lk_calibration_pairs(e, o, &s, &cls, &n, err);
+  if (!rc) rc = lk_calibration_fit(s, cls, n, lk_engine_recipe_id(e), c, err);
+  free(s);
+  free(cls);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+json_t *lk_calibrate_match_json(const lk_engine *e, float score) {
+  const lk_calibration *c = lk_engine_calibration(e);
+  if (!c) return NULL;
+  lk_match m;
+  lk_calibration_match(c, score, &m);
+  return json_pack("{s:s, s:f, s:f}", "label", lk_match_label_name(m.label), "p_same_kind",
+                   round((double)m.p_kind * 1e3) / 1e3, "p_same_product", round((double)m.p_product * 1e3) / 1e3);
+}
+
+/* "the filter gender=Men" / "the filters gender=Men, price<=50" appended to buf. */
+static void filter_names(const lk_filter *f, char *buf, size_t cap) {
+  size_t l = strlen(buf);
+  snprintf(buf + l, cap - l, "the filter%s ", f->n + f->nwhere > 1 ? "s" : "");
+  for (int i = 0; i < f->n; i++) {
+    l = strlen(buf);
+    snprintf(buf + l, cap - l, "%s%s=%s", i ? ", " : "", lk_catalog_fields[f->cond[i].field], f->cond[i].value);
+  }
+  for (int i = 0; i < f->nwhere; i++) {
+    l = strlen(buf);
+    snprintf(buf + l, cap - l, "%s%s", i || f->n ? ", " : "", f->where[i].expr);
+  }
+}
+
+int lk_calibrate_answer(const lk_engine *e, json_t *answer, const lk_filter *f, int photo) {
+  const lk_calibration *c = lk_engine_calibration(e);
+  if (json_object_set_new(answer, "calibrated", json_boolean(c != NULL))) return LK_ENOMEM;
+  if (!c) return 0;
+  json_t *first = json_array_get(json_object_get(answer, "hits"), 0);
+  const char *label = json_string_value(json_object_get(json_object_get(first, "match"), "label"));
+  int best = LK_MATCH_NONE;
+  for (int i = 0; label && i <= LK_MATCH_PRODUCT; i++)
+    if (!strcmp(label, LABELS[i])) best = i;
+  int weak = best < LK_MATCH_KIND;
+  if (json_object_set_new(answer, "weak", json_boolean(weak))) return LK_ENOMEM;
+  if (!weak) return 0;
+  /* "No close match: draw a box around the garment, or remove the filter gender=Men." */
+  char advice[1024];
+  int filtered = f && f->n + f->nwhere > 0;
+  if (!first) snprintf(advice, sizeof advice, filtered ? "No match: remove " : "No match in this catalog");
+  else if (photo) snprintf(advice, sizeof advice, "No close match: draw a box around the garment%s", filtered ? ", or remove " : "");
+  else snprintf(advice, sizeof advice, filtered ? "No close match: remove " : "No close match in this catalog");
+  if (filtered) filter_names(f, advice, sizeof advice);
+  size_t l = strlen(advice);
+  snprintf(advice + l, sizeof advice - l, ".");
+  /* (many long filters may cut the text inside a character: lk_results_text mends that) */
+  return json_object_set_new(answer, "advice", lk_results_text(advice)) ? LK_ENOMEM : 0;
+}
