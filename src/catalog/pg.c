@@ -1148,10 +1148,16 @@ static int pg_wait_change(lk_catalog *base, int timeout_ms) {
  * api_keys(id bigserial PRIMARY KEY, name text UNIQUE, role text, hash text UNIQUE,
  * created bigint, revoked bigint 0|1): made by the first add_key under the schema's advisory
  * lock, so catalogs of older versions gain it then. Keys are not items: no catalog version. */
-static int keys_table_exists(pg_catalog *c, int *exists) {
+/* *exists = whether the table `name` (a literal) is there: api_keys and photos are made on
+ * first use, so older catalogs lack them. */
+static int table_exists(pg_catalog *c, const char *name, int *exists) {
   int rc;
-  PGresult *r = run(c, "SELECT to_regclass('api_keys') IS NOT NULL", 0, "reading keys", &rc);
-  if (!r) return rc;
+  const char *p[1] = {name};
+  PGresult *r = PQexecParams(c->conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, p, NULL, NULL, 0);
+  if ((rc = ok_or_fail(c, r, "reading the schema"))) {
+    PQclear(r);
+    return rc;
+  }
   *exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
   PQclear(r);
   return 0;
@@ -1197,7 +1203,7 @@ static int pg_foreach_key(lk_catalog *base, lk_key_cb cb, void *ctx) {
   pg_catalog *c = (pg_catalog *)base;
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if (!(rc = keys_table_exists(c, &exists)) && exists) {
+  if (!(rc = table_exists(c, "api_keys", &exists)) && exists) {
     void *a[2] = {(void *)cb, ctx};
     rc = each_row(c, "SELECT id, name, role, hash, created, revoked FROM api_keys ORDER BY id", key_row, a,
                   "reading keys");
@@ -1210,7 +1216,7 @@ static int pg_revoke_key(lk_catalog *base, int64_t id) {
   if (!c->writable) return ro_fail(c);
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if ((rc = keys_table_exists(c, &exists))) return tx_leave(c, owned, rc);
+  if ((rc = table_exists(c, "api_keys", &exists))) return tx_leave(c, owned, rc);
   if (!exists)
     return tx_leave(c, owned,
                     lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld (the catalog has no keys)", (long long)id));
@@ -1228,21 +1234,12 @@ static int pg_revoke_key(lk_catalog *base, int64_t id) {
 /* ------------------------------------------------------------------ stored photos
  * The photos table is made by the first put_photo under the schema's advisory lock (older
  * versions ignore it); the item's delete takes its photo (ON DELETE CASCADE). */
-static int photos_exist(pg_catalog *c, int *exists) {
-  int rc;
-  PGresult *r = run(c, "SELECT to_regclass('photos') IS NOT NULL", 0, "reading photos", &rc);
-  if (!r) return rc;
-  *exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-  PQclear(r);
-  return 0;
-}
-
 static int pg_put_photo(lk_catalog *base, int64_t id, const char *type, const void *data, size_t len) {
   pg_catalog *c = (pg_catalog *)base;
   if (!c->writable) return ro_fail(c);
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if ((rc = table_exists(c, "photos", &exists))) return tx_leave(c, owned, rc);
   if (!exists && ((rc = run_cmd(c, "SELECT pg_advisory_xact_lock(1280262977)", "locking the schema")) ||
                   (rc = run_cmd(c,
                                 "CREATE TABLE IF NOT EXISTS photos(id bigint PRIMARY KEY REFERENCES items(id)"
@@ -1270,7 +1267,7 @@ static int pg_get_photo(lk_catalog *base, int64_t id, char **type, void **data, 
   pg_catalog *c = (pg_catalog *)base;
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if ((rc = table_exists(c, "photos", &exists))) return tx_leave(c, owned, rc);
   if (!exists)
     return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
   char idb[24];
@@ -1305,7 +1302,7 @@ static int pg_delete_photo(lk_catalog *base, int64_t id) {
   if (!c->writable) return ro_fail(c);
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if ((rc = photos_exist(c, &exists))) return tx_leave(c, owned, rc);
+  if ((rc = table_exists(c, "photos", &exists))) return tx_leave(c, owned, rc);
   if (!exists)
     return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
   char idb[24];
@@ -1330,7 +1327,7 @@ static int pg_foreach_photo(lk_catalog *base, lk_photo_cb cb, void *ctx) {
   pg_catalog *c = (pg_catalog *)base;
   int owned, exists = 0, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  if (!(rc = photos_exist(c, &exists)) && exists) {
+  if (!(rc = table_exists(c, "photos", &exists)) && exists) {
     void *a[2] = {(void *)cb, ctx};
     rc = each_row(c, "SELECT id, type, data FROM photos ORDER BY id", photo_row, a, "reading photos");
   }
