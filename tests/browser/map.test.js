@@ -153,6 +153,12 @@ async function dotNearCentre(page) {
     check(`the map honours the filter gender=${opts[0]}: the others are dimmed`, matched > 0 && matched < points &&
       dim === points - matched && new RegExp(`${matched} of ${points} products match`).test(await page.textContent('#status')),
     `${matched} of ${points} match, ${dim} dimmed`);
+    // the filter menus count within the map's filters, as on the other views
+    await page.waitForFunction((g) => document.getElementById('filters').dataset.counts === 'gender=' + g, opts[0], { timeout: 5000 }).catch(() => {});
+    const want = await page.evaluate(async (g) => (await (await fetch('/api/facets?gender=' + encodeURIComponent(g))).json()).facets.masterCategory, opts[0]);
+    const got = await page.$$eval('#filter-masterCategory option', (os) => os.filter((o) => o.value).map((o) => ({ value: o.value, text: o.textContent })));
+    check(`the map view's Category menu counts within gender=${opts[0]}`,
+      want.length > 0 && want.every((w) => got.some((g) => g.value === w.value && g.text === `${w.value} (${w.count})`)), JSON.stringify(got));
     await shot(page, 'map-desktop-filtered');
     const v = await axe(page);
     check('axe-core: no serious or critical violation on the map view', v.length === 0, JSON.stringify(v));
