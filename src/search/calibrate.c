@@ -390,7 +390,18 @@ static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *al
   return 0;
 }
 
-#define NEIGHBOURS 50 /* neighbours looked through for the best of each kind */
+#define HITS 10 /* hits per query labelled same kind or not: the default page's first row */
+
+/* The n hits of a query of articleType `type`, each as a "same kind" or "other kind" pair. */
+static int push_hits(const lk_engine *e, pairs *p, const lk_hit *hits, int n, int at, const char *type) {
+  for (int h = 0; h < n; h++) {
+    const lk_item *hi = lk_engine_item(e, hits[h].id);
+    const char *t = hi ? hi->field[at] : NULL;
+    int rc = push(p, hits[h].score, t && *t && !strcasecmp(t, type) ? LK_CAL_KIND : LK_CAL_OTHER);
+    if (rc) return rc;
+  }
+  return 0;
+}
 
 int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score_out, uint8_t **cls_out, size_t *n_out,
                          lk_errbuf *err) {
@@ -414,7 +425,7 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
   int rc = LK_ENOMEM;
   if (lk_size_mul(ni + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes)) || !(allow = calloc(words, sizeof *allow)) ||
       !(vec = malloc(sizeof *vec * (size_t)dim)) || !(q = malloc(sizeof *q * (size_t)qdim)) ||
-      !(hits = malloc(NEIGHBOURS * sizeof *hits))) {
+      !(hits = malloc(HITS * sizeof *hits))) {
     lk_err_set(err, rc, "out of memory");
     goto out;
   }
@@ -433,30 +444,24 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
     pos[i] = pos[j];
     pos[j] = t;
   }
-  /* same kind / other kind: an item's best neighbour of its own articleType and of another */
+  /* same kind / other kind, as searches meet them: each sampled item's top HITS hits (itself
+   * excluded), each labelled by articleType (a hit without one is not of the same kind); every
+   * query gives HITS pairs, so each counts equally */
   for (size_t j = 0; j < (size_t)o->items && j < m; j++) {
     if (o->stop && *o->stop) {
       rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
       goto out;
     }
     const lk_item *it = lk_engine_item_at(e, pos[j]);
-    int n = 0, k = NEIGHBOURS < (int)m ? NEIGHBOURS : (int)m - 1, got_kind = 0, got_other = 0;
+    int n = 0;
     lk_errbuf sb = {0};
-    if ((rc = lk_engine_similar(e, it->id, NULL, k, hits, &n, &sb))) {
+    if ((rc = lk_engine_similar(e, it->id, NULL, HITS, hits, &n, &sb))) {
       lk_err_set(err, rc, "calibration: %s", lk_err_msg(&sb));
       goto out;
     }
-    for (int h = 0; h < n && !(got_kind && got_other); h++) {
-      const lk_item *hi = lk_engine_item(e, hits[h].id);
-      const char *t = hi ? hi->field[at] : NULL;
-      if (!t || !*t) continue;
-      int same = !strcasecmp(t, it->field[at]);
-      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND);
-      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER);
-      if (rc) {
-        lk_err_set(err, rc, "out of memory");
-        goto out;
-      }
+    if ((rc = push_hits(e, &p, hits, n, at, it->field[at]))) {
+      lk_err_set(err, rc, "out of memory");
+      goto out;
     }
   }
   /* same product: catalog photos lightly altered, against their own item */
@@ -500,6 +505,18 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
       int r = alter(&img, v, &rng, &alt);
       if (!r) r = own_score(e, &alt, it->id, allow, vec, q, &s, err);
       lk_image_free(&alt);
+      if (r == 0) { /* the altered photo as a search: its top hits, its own item excluded */
+        int nf = 0;
+        lk_engine_make_query(e, vec, q);
+        r = lk_engine_search_rows(e, q, 1, HITS, NULL, it->id, hits, &nf);
+        if (r) lk_err_set(err, r, "calibration: search failed: %s", lk_strerror(r));
+        else if ((r = push_hits(e, &p, hits, nf, at, it->field[at]))) lk_err_set(err, r, "out of memory");
+        if (r) {
+          lk_image_free(&img);
+          rc = r;
+          goto out;
+        }
+      }
       if (r < 0) {
         lk_image_free(&img);
         rc = r;

@@ -3,9 +3,11 @@
  * very product, and a label ("same product", "very similar", "same kind", "loosely related",
  * "no close match"). The probabilities are monotone functions of the score fitted (isotonic
  * regression, util/isotonic.h) on pairs drawn from the catalog itself: a catalog photo lightly
- * altered (crop, scale, mirror, brightness) against its own item ("same product"), an item's
- * best neighbour of its own articleType ("same kind") and of another ("other kind"), and photos of
- * no product made from catalog photos (noise, gradients, shuffled tiles: "other kind"). The fit is
+ * altered (crop, scale, mirror, brightness) against its own item ("same product"), the top 10
+ * hits of searches as a shopper's would meet them (a sampled item's own photo and the altered
+ * copies, the item itself excluded), each "same kind" or "other kind" by articleType, so the fit
+ * has a search's base rate, and photos of no product made from catalog photos (noise,
+ * gradients, shuffled tiles: "other kind"). The fit is
  * stored in the catalog's meta key "calibration" with the recipe id it belongs to; a catalog
  * without one (or with one of another recipe) is "uncalibrated" and gets no labels. */
 #ifndef LK_SEARCH_CALIBRATE_H
@@ -73,8 +75,9 @@ int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err);
 
 /* How lk_calibration_compute samples the catalog. */
 typedef struct lk_calibrate_opts {
-  int photos;     /* catalog photos altered and searched (default 80; 2 views each) */
-  int items;      /* items whose best same-kind / other-kind neighbours are taken (default 400) */
+  int photos;     /* catalog photos altered and searched (default 80; 2 views each, each
+                     scored against its item and searched: its top 10 other hits) */
+  int items;      /* items searched with their own vector, whose top 10 hits are taken (default 400) */
   int junk;       /* photos of no product (noise, a gradient, a catalog photo's tiles shuffled)
                      whose best hit counts as of another kind (default 32; at most photos) */
   uint64_t seed;  /* which ones (default 0) */
