@@ -74,17 +74,44 @@ static int cmp_pair(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* fit[i] for every sorted pair i: the isotonic fit of y on the pairs without flag `skip`, and
+ * between them the fit of the next one after (of the last one, after it): still monotone. */
+static int fit_some(const pair *p, size_t n, int skip, int kind, double *fit) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(p[i].cls & skip)) {
+      int c = p[i].cls & LK_CAL_CLASS;
+      fit[m++] = kind ? c != LK_CAL_OTHER : c == LK_CAL_PRODUCT;
+    }
+  int rc = lk_isotonic_fit(fit, NULL, m, fit);
+  if (rc || !m) return rc;
+  size_t j = m; /* spread the m fitted values over the n slots, from the end */
+  double last = fit[m - 1];
+  for (size_t i = n; i-- > 0;) {
+    if (!(p[i].cls & skip)) last = fit[--j];
+    fit[i] = last;
+  }
+  return 0;
+}
+
 int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const char *recipe_id, lk_calibration *c,
                        lk_errbuf *err) {
   static const char *const names[] = {"other-kind", "same-kind", "same-product"};
-  size_t count[3] = {0, 0, 0};
+  size_t count[3] = {0, 0, 0}, inkind[3] = {0, 0, 0}, inprod[3] = {0, 0, 0};
   for (size_t i = 0; i < n; i++) {
-    if (cls[i] > LK_CAL_PRODUCT) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no class", i);
+    int k = cls[i] & LK_CAL_CLASS, fl = cls[i] & ~LK_CAL_CLASS;
+    if (k > LK_CAL_PRODUCT || (fl & ~(LK_CAL_KIND_FIT | LK_CAL_PRODUCT_FIT)) ||
+        fl == (LK_CAL_KIND_FIT | LK_CAL_PRODUCT_FIT))
+      return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no class", i);
     if (!isfinite(score[i])) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no finite score", i);
-    count[cls[i]]++;
+    count[k]++;
+    if (!(fl & LK_CAL_PRODUCT_FIT)) inkind[k]++;
+    if (!(fl & LK_CAL_KIND_FIT)) inprod[k]++;
   }
   for (int k = 0; k < 3; k++)
-    if (!count[k]) return lk_err_set(err, LK_EINVAL, "calibration: no %s pairs to fit on", names[k]);
+    if (!count[k] || !inkind[k] || !inprod[k])
+      return lk_err_set(err, LK_EINVAL, "calibration: no %s pairs to fit %son", names[k],
+                        !count[k] ? "" : !inkind[k] ? "p_same_kind " : "p_same_product ");
   size_t bytes;
   pair *p = NULL;
   double *yk = NULL, *yp = NULL;
@@ -96,12 +123,8 @@ int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const c
   }
   for (size_t i = 0; i < n; i++) p[i] = (pair){score[i], cls[i]};
   qsort(p, n, sizeof *p, cmp_pair);
-  for (size_t i = 0; i < n; i++) {
-    yk[i] = p[i].cls != LK_CAL_OTHER;
-    yp[i] = p[i].cls == LK_CAL_PRODUCT;
-  }
-  int rc = lk_isotonic_fit(yk, NULL, n, yk);
-  if (!rc) rc = lk_isotonic_fit(yp, NULL, n, yp);
+  int rc = fit_some(p, n, LK_CAL_PRODUCT_FIT, 1, yk);
+  if (!rc) rc = fit_some(p, n, LK_CAL_KIND_FIT, 0, yp);
   if (rc) {
     free(p);
     free(yk);
@@ -390,14 +413,16 @@ static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *al
   return 0;
 }
 
-#define HITS 10 /* hits per query labelled same kind or not: the default page's first row */
+#define HITS 10       /* hits per query labelled same kind or not: the default page's first row */
+#define NEIGHBOURS 50 /* neighbours looked through for an item's best of each kind */
 
-/* The n hits of a query of articleType `type`, each as a "same kind" or "other kind" pair. */
+/* The n hits of a query of articleType `type`, each as a "same kind" or "other kind" pair of
+ * the p_kind fit. */
 static int push_hits(const lk_engine *e, pairs *p, const lk_hit *hits, int n, int at, const char *type) {
   for (int h = 0; h < n; h++) {
     const lk_item *hi = lk_engine_item(e, hits[h].id);
     const char *t = hi ? hi->field[at] : NULL;
-    int rc = push(p, hits[h].score, t && *t && !strcasecmp(t, type) ? LK_CAL_KIND : LK_CAL_OTHER);
+    int rc = push(p, hits[h].score, (t && *t && !strcasecmp(t, type) ? LK_CAL_KIND : LK_CAL_OTHER) | LK_CAL_KIND_FIT);
     if (rc) return rc;
   }
   return 0;
@@ -425,7 +450,7 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
   int rc = LK_ENOMEM;
   if (lk_size_mul(ni + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes)) || !(allow = calloc(words, sizeof *allow)) ||
       !(vec = malloc(sizeof *vec * (size_t)dim)) || !(q = malloc(sizeof *q * (size_t)qdim)) ||
-      !(hits = malloc(HITS * sizeof *hits))) {
+      !(hits = malloc(NEIGHBOURS * sizeof *hits))) {
     lk_err_set(err, rc, "out of memory");
     goto out;
   }
@@ -445,23 +470,36 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
     pos[j] = t;
   }
   /* same kind / other kind, as searches meet them: each sampled item's top HITS hits (itself
-   * excluded), each labelled by articleType (a hit without one is not of the same kind); every
-   * query gives HITS pairs, so each counts equally */
+   * excluded), each labelled by articleType (a hit without one is not of the same kind), for
+   * p_kind (every query gives HITS pairs, so each counts equally); for p_product, as before,
+   * its best neighbour of its own articleType and of another among the first NEIGHBOURS */
   for (size_t j = 0; j < (size_t)o->items && j < m; j++) {
     if (o->stop && *o->stop) {
       rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
       goto out;
     }
     const lk_item *it = lk_engine_item_at(e, pos[j]);
-    int n = 0;
+    int n = 0, k = NEIGHBOURS < (int)m ? NEIGHBOURS : (int)m - 1, got_kind = 0, got_other = 0;
     lk_errbuf sb = {0};
-    if ((rc = lk_engine_similar(e, it->id, NULL, HITS, hits, &n, &sb))) {
+    if ((rc = lk_engine_similar(e, it->id, NULL, k, hits, &n, &sb))) {
       lk_err_set(err, rc, "calibration: %s", lk_err_msg(&sb));
       goto out;
     }
-    if ((rc = push_hits(e, &p, hits, n, at, it->field[at]))) {
+    if ((rc = push_hits(e, &p, hits, n < HITS ? n : HITS, at, it->field[at]))) {
       lk_err_set(err, rc, "out of memory");
       goto out;
+    }
+    for (int h = 0; h < n && !(got_kind && got_other); h++) {
+      const lk_item *hi = lk_engine_item(e, hits[h].id);
+      const char *t = hi ? hi->field[at] : NULL;
+      if (!t || !*t) continue;
+      int same = !strcasecmp(t, it->field[at]);
+      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND | LK_CAL_PRODUCT_FIT);
+      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER | LK_CAL_PRODUCT_FIT);
+      if (rc) {
+        lk_err_set(err, rc, "out of memory");
+        goto out;
+      }
     }
   }
   /* same product: catalog photos lightly altered, against their own item */

@@ -58,11 +58,17 @@ void lk_calibration_match(const lk_calibration *c, float score, lk_match *m);
 /* The lowest score whose label is "same kind" or better (below it a search is weak). */
 float lk_calibration_weak_score(const lk_calibration *c);
 
-/* Classes of fitting pairs. */
-enum { LK_CAL_OTHER = 0, LK_CAL_KIND = 1, LK_CAL_PRODUCT = 2 };
+/* Classes of fitting pairs (cls & LK_CAL_CLASS), and flags: a pair flagged LK_CAL_KIND_FIT
+ * counts only in the p_kind fit (a search's hit: the base rate a search meets), one flagged
+ * LK_CAL_PRODUCT_FIT only in the p_product fit (an item's best neighbour of its own kind and
+ * of another, as many of each: the base rate "same product" was fitted with before). */
+enum { LK_CAL_OTHER = 0, LK_CAL_KIND = 1, LK_CAL_PRODUCT = 2, LK_CAL_CLASS = 3 };
+#define LK_CAL_KIND_FIT 4
+#define LK_CAL_PRODUCT_FIT 8
 /* Fits c from n pairs (score[i], cls[i]): p_kind on KIND + PRODUCT against OTHER, p_product on
- * PRODUCT against the rest. Needs at least one pair of every class: else LK_EINVAL naming the
- * missing one. Scores must be finite. LK_ENOMEM. recipe_id: the recipe the scores came from. */
+ * PRODUCT against the rest, each on the pairs the flags let in. Needs at least one pair of
+ * every class in each fit: else LK_EINVAL naming the missing one. Scores must be finite.
+ * LK_ENOMEM. recipe_id: the recipe the scores came from. pairs_* count the classes, flags or not. */
 int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const char *recipe_id, lk_calibration *c,
                        lk_errbuf *err);
 
