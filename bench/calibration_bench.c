@@ -154,10 +154,12 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < n; i++) {
     lk_match m;
     lk_calibration_match(&cal, s[i], &m);
-    rel_add(&hk, m.p_kind, cls[i] != LK_CAL_OTHER);
-    rel_add(&hp, m.p_product, cls[i] == LK_CAL_PRODUCT);
+    int k = cls[i] & LK_CAL_CLASS; /* each probability measured on the pairs of its own fit */
+    if (!(cls[i] & LK_CAL_KIND_FIT)) rel_add(&hp, m.p_product, k == LK_CAL_PRODUCT);
+    if (cls[i] & LK_CAL_PRODUCT_FIT) continue;
+    rel_add(&hk, m.p_kind, k != LK_CAL_OTHER);
     lab[m.label][0]++;
-    lab[m.label][1] += cls[i] != LK_CAL_OTHER;
+    lab[m.label][1] += k != LK_CAL_OTHER;
   }
   rel_print("Held-out catalog pairs, p_same_kind", &hk);
   rel_print("Held-out catalog pairs, p_same_product", &hp);

@@ -182,6 +182,9 @@ check "shop photos find their own product (>= 6 of 8)" [ $found -ge 6 ]
 echo "server: match strength (search/calibrate.h)"
 check "index calibrated the match strength (info: calibrated, a weak score in 0..1)" \
   bash -c "grep -q 'match strength calibrated on' '$T/index.log' && '$BIN' info --db '$T/c.db' --json | jq -e '.calibration.calibrated and .calibration.weak_below > 0 and .calibration.weak_below < 1' >/dev/null"
+sqlite3 "$T/c.db" "SELECT value FROM meta WHERE key = 'calibration'" > "$T/cal.json"
+check "the same-kind fit is on searches' top 10 hits (an item's own and each altered photo's: >= 10 per same-product pair), the same kind most of them" \
+  jqe '.pairs as $p | $p.same_product > 0 and $p.same_kind + $p.other_kind >= 10 * $p.same_product and $p.same_kind > $p.other_kind' "$T/cal.json"
 check "a shop photo of a catalog product: the product first as \"same product\", not weak" \
   jqe --argjson id "$TWIN" '.calibrated and .weak == false and (has("advice") | not) and .hits[0].id == $id and .hits[0].match.label == "same product"' "$T/s1.json"
 check "every hit has a match: a label, probabilities in 0..1 that fall with the score" \

@@ -130,6 +130,44 @@ static void test_fit_refusals(void **state) {
   assert_true(c.n == 3);
 }
 
+/* The flags: search hits (LK_CAL_KIND_FIT: same kind 80% of the time at every score in 0.5..1)
+ * set p_kind alone, best-of-each-kind pairs (LK_CAL_PRODUCT_FIT: 50%, in 0.5..0.9) p_product
+ * alone; unflagged product (0.93..1) and junk (0.2..0.3) pairs count in both. Counted in
+ * both fits, the 50% pairs would pull p_kind to ~0.65 and the hits near 1 p_product to ~0.3. */
+static void test_fit_flags(void **state) {
+  (void)state;
+  enum { N = 6000 };
+  static float s[N];
+  static uint8_t cls[N];
+  uint64_t rng = 11;
+  for (int i = 0; i < N; i++) {
+    float u = lk_rng_unit(&rng), v = lk_rng_unit(&rng);
+    switch (i % 6) {
+      case 0: case 1: case 2: s[i] = 0.5f + 0.5f * u; cls[i] = (v < 0.8f ? LK_CAL_KIND : LK_CAL_OTHER) | LK_CAL_KIND_FIT; break;
+      case 3: case 4: s[i] = 0.5f + 0.4f * u; cls[i] = (v < 0.5f ? LK_CAL_KIND : LK_CAL_OTHER) | LK_CAL_PRODUCT_FIT; break;
+      default: s[i] = v < 0.5f ? 0.93f + 0.07f * u : 0.2f + 0.1f * u; cls[i] = v < 0.5f ? LK_CAL_PRODUCT : LK_CAL_OTHER;
+    }
+  }
+  lk_calibration c;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_calibration_fit(s, cls, N, "x", &c, &eb), 0);
+  double sum = 0;
+  lk_match m;
+  for (int j = 0; j <= 20; j++) {
+    lk_calibration_match(&c, 0.6f + 0.01f * (float)j, &m);
+    sum += m.p_kind;
+  }
+  assert_true(fabs(sum / 21 - 0.8) < 0.05);
+  lk_calibration_match(&c, 0.97f, &m);
+  assert_true(m.p_product > 0.95f);
+  lk_calibration_match(&c, 0.7f, &m);
+  assert_true(m.p_product < 0.02f);
+  for (int i = 0; i < N; i++) /* no same-kind pair left for p_product: refused, saying so */
+    if ((cls[i] & LK_CAL_CLASS) == LK_CAL_KIND) cls[i] = LK_CAL_KIND | LK_CAL_KIND_FIT;
+  assert_int_equal(lk_calibration_fit(s, cls, N, "x", &c, &eb), LK_EINVAL);
+  assert_non_null(strstr(eb.msg, "no same-kind pairs to fit p_same_product"));
+}
+
 /* Regression: scores closer than the stored precision (a colour-only recipe's near-identical
  * catalog) made points that read back out of order, and `check` called the catalog damaged. */
 static void test_close_scores_round_trip(void **state) {
@@ -201,7 +239,7 @@ static void test_json(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_isotonic_known), cmocka_unit_test(test_isotonic_random), cmocka_unit_test(test_fit_known),
-      cmocka_unit_test(test_fit_refusals),   cmocka_unit_test(test_json), cmocka_unit_test(test_close_scores_round_trip),
+      cmocka_unit_test(test_fit_refusals),   cmocka_unit_test(test_fit_flags),   cmocka_unit_test(test_json), cmocka_unit_test(test_close_scores_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

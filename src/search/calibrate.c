@@ -74,17 +74,44 @@ static int cmp_pair(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* fit[i] for every sorted pair i: the isotonic fit of y on the pairs without flag `skip`, and
+ * between them the fit of the next one after (of the last one, after it): still monotone. */
+static int fit_some(const pair *p, size_t n, int skip, int kind, double *fit) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(p[i].cls & skip)) {
+      int c = p[i].cls & LK_CAL_CLASS;
+      fit[m++] = kind ? c != LK_CAL_OTHER : c == LK_CAL_PRODUCT;
+    }
+  int rc = lk_isotonic_fit(fit, NULL, m, fit);
+  if (rc || !m) return rc;
+  size_t j = m; /* spread the m fitted values over the n slots, from the end */
+  double last = fit[m - 1];
+  for (size_t i = n; i-- > 0;) {
+    if (!(p[i].cls & skip)) last = fit[--j];
+    fit[i] = last;
+  }
+  return 0;
+}
+
 int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const char *recipe_id, lk_calibration *c,
                        lk_errbuf *err) {
   static const char *const names[] = {"other-kind", "same-kind", "same-product"};
-  size_t count[3] = {0, 0, 0};
+  size_t count[3] = {0, 0, 0}, inkind[3] = {0, 0, 0}, inprod[3] = {0, 0, 0};
   for (size_t i = 0; i < n; i++) {
-    if (cls[i] > LK_CAL_PRODUCT) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no class", i);
+    int k = cls[i] & LK_CAL_CLASS, fl = cls[i] & ~LK_CAL_CLASS;
+    if (k > LK_CAL_PRODUCT || (fl & ~(LK_CAL_KIND_FIT | LK_CAL_PRODUCT_FIT)) ||
+        fl == (LK_CAL_KIND_FIT | LK_CAL_PRODUCT_FIT))
+      return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no class", i);
     if (!isfinite(score[i])) return lk_err_set(err, LK_EINVAL, "calibration: pair %zu has no finite score", i);
-    count[cls[i]]++;
+    count[k]++;
+    if (!(fl & LK_CAL_PRODUCT_FIT)) inkind[k]++;
+    if (!(fl & LK_CAL_KIND_FIT)) inprod[k]++;
   }
   for (int k = 0; k < 3; k++)
-    if (!count[k]) return lk_err_set(err, LK_EINVAL, "calibration: no %s pairs to fit on", names[k]);
+    if (!count[k] || !inkind[k] || !inprod[k])
+      return lk_err_set(err, LK_EINVAL, "calibration: no %s pairs to fit %son", names[k],
+                        !count[k] ? "" : !inkind[k] ? "p_same_kind " : "p_same_product ");
   size_t bytes;
   pair *p = NULL;
   double *yk = NULL, *yp = NULL;
@@ -96,12 +123,8 @@ int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const c
   }
   for (size_t i = 0; i < n; i++) p[i] = (pair){score[i], cls[i]};
   qsort(p, n, sizeof *p, cmp_pair);
-  for (size_t i = 0; i < n; i++) {
-    yk[i] = p[i].cls != LK_CAL_OTHER;
-    yp[i] = p[i].cls == LK_CAL_PRODUCT;
-  }
-  int rc = lk_isotonic_fit(yk, NULL, n, yk);
-  if (!rc) rc = lk_isotonic_fit(yp, NULL, n, yp);
+  int rc = fit_some(p, n, LK_CAL_PRODUCT_FIT, 1, yk);
+  if (!rc) rc = fit_some(p, n, LK_CAL_KIND_FIT, 0, yp);
   if (rc) {
     free(p);
     free(yk);
@@ -390,7 +413,20 @@ static int own_score(lk_engine *e, const lk_image *img, int64_t id, uint64_t *al
   return 0;
 }
 
-#define NEIGHBOURS 50 /* neighbours looked through for the best of each kind */
+#define HITS 10       /* hits per query labelled same kind or not: the default page's first row */
+#define NEIGHBOURS 50 /* neighbours looked through for an item's best of each kind */
+
+/* The n hits of a query of articleType `type`, each as a "same kind" or "other kind" pair of
+ * the p_kind fit. */
+static int push_hits(const lk_engine *e, pairs *p, const lk_hit *hits, int n, int at, const char *type) {
+  for (int h = 0; h < n; h++) {
+    const lk_item *hi = lk_engine_item(e, hits[h].id);
+    const char *t = hi ? hi->field[at] : NULL;
+    int rc = push(p, hits[h].score, (t && *t && !strcasecmp(t, type) ? LK_CAL_KIND : LK_CAL_OTHER) | LK_CAL_KIND_FIT);
+    if (rc) return rc;
+  }
+  return 0;
+}
 
 int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score_out, uint8_t **cls_out, size_t *n_out,
                          lk_errbuf *err) {
@@ -433,7 +469,10 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
     pos[i] = pos[j];
     pos[j] = t;
   }
-  /* same kind / other kind: an item's best neighbour of its own articleType and of another */
+  /* same kind / other kind, as searches meet them: each sampled item's top HITS hits (itself
+   * excluded), each labelled by articleType (a hit without one is not of the same kind), for
+   * p_kind (every query gives HITS pairs, so each counts equally); for p_product, as before,
+   * its best neighbour of its own articleType and of another among the first NEIGHBOURS */
   for (size_t j = 0; j < (size_t)o->items && j < m; j++) {
     if (o->stop && *o->stop) {
       rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
@@ -446,13 +485,17 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
       lk_err_set(err, rc, "calibration: %s", lk_err_msg(&sb));
       goto out;
     }
+    if ((rc = push_hits(e, &p, hits, n < HITS ? n : HITS, at, it->field[at]))) {
+      lk_err_set(err, rc, "out of memory");
+      goto out;
+    }
     for (int h = 0; h < n && !(got_kind && got_other); h++) {
       const lk_item *hi = lk_engine_item(e, hits[h].id);
       const char *t = hi ? hi->field[at] : NULL;
       if (!t || !*t) continue;
       int same = !strcasecmp(t, it->field[at]);
-      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND);
-      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER);
+      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND | LK_CAL_PRODUCT_FIT);
+      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER | LK_CAL_PRODUCT_FIT);
       if (rc) {
         lk_err_set(err, rc, "out of memory");
         goto out;
@@ -500,6 +543,18 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
       int r = alter(&img, v, &rng, &alt);
       if (!r) r = own_score(e, &alt, it->id, allow, vec, q, &s, err);
       lk_image_free(&alt);
+      if (r == 0) { /* the altered photo as a search: its top hits, its own item excluded */
+        int nf = 0;
+        lk_engine_make_query(e, vec, q);
+        r = lk_engine_search_rows(e, q, 1, HITS, NULL, it->id, hits, &nf);
+        if (r) lk_err_set(err, r, "calibration: search failed: %s", lk_strerror(r));
+        else if ((r = push_hits(e, &p, hits, nf, at, it->field[at]))) lk_err_set(err, r, "out of memory");
+        if (r) {
+          lk_image_free(&img);
+          rc = r;
+          goto out;
+        }
+      }
       if (r < 0) {
         lk_image_free(&img);
         rc = r;

@@ -3,9 +3,11 @@
  * very product, and a label ("same product", "very similar", "same kind", "loosely related",
  * "no close match"). The probabilities are monotone functions of the score fitted (isotonic
  * regression, util/isotonic.h) on pairs drawn from the catalog itself: a catalog photo lightly
- * altered (crop, scale, mirror, brightness) against its own item ("same product"), an item's
- * best neighbour of its own articleType ("same kind") and of another ("other kind"), and photos of
- * no product made from catalog photos (noise, gradients, shuffled tiles: "other kind"). The fit is
+ * altered (crop, scale, mirror, brightness) against its own item ("same product"), the top 10
+ * hits of searches as a shopper's would meet them (a sampled item's own photo and the altered
+ * copies, the item itself excluded), each "same kind" or "other kind" by articleType, so the fit
+ * has a search's base rate, and photos of no product made from catalog photos (noise,
+ * gradients, shuffled tiles: "other kind"). The fit is
  * stored in the catalog's meta key "calibration" with the recipe id it belongs to; a catalog
  * without one (or with one of another recipe) is "uncalibrated" and gets no labels. */
 #ifndef LK_SEARCH_CALIBRATE_H
@@ -56,11 +58,17 @@ void lk_calibration_match(const lk_calibration *c, float score, lk_match *m);
 /* The lowest score whose label is "same kind" or better (below it a search is weak). */
 float lk_calibration_weak_score(const lk_calibration *c);
 
-/* Classes of fitting pairs. */
-enum { LK_CAL_OTHER = 0, LK_CAL_KIND = 1, LK_CAL_PRODUCT = 2 };
+/* Classes of fitting pairs (cls & LK_CAL_CLASS), and flags: a pair flagged LK_CAL_KIND_FIT
+ * counts only in the p_kind fit (a search's hit: the base rate a search meets), one flagged
+ * LK_CAL_PRODUCT_FIT only in the p_product fit (an item's best neighbour of its own kind and
+ * of another, as many of each: the base rate "same product" was fitted with before). */
+enum { LK_CAL_OTHER = 0, LK_CAL_KIND = 1, LK_CAL_PRODUCT = 2, LK_CAL_CLASS = 3 };
+#define LK_CAL_KIND_FIT 4
+#define LK_CAL_PRODUCT_FIT 8
 /* Fits c from n pairs (score[i], cls[i]): p_kind on KIND + PRODUCT against OTHER, p_product on
- * PRODUCT against the rest. Needs at least one pair of every class: else LK_EINVAL naming the
- * missing one. Scores must be finite. LK_ENOMEM. recipe_id: the recipe the scores came from. */
+ * PRODUCT against the rest, each on the pairs the flags let in. Needs at least one pair of
+ * every class in each fit: else LK_EINVAL naming the missing one. Scores must be finite.
+ * LK_ENOMEM. recipe_id: the recipe the scores came from. pairs_* count the classes, flags or not. */
 int lk_calibration_fit(const float *score, const uint8_t *cls, size_t n, const char *recipe_id, lk_calibration *c,
                        lk_errbuf *err);
 
@@ -73,8 +81,9 @@ int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err);
 
 /* How lk_calibration_compute samples the catalog. */
 typedef struct lk_calibrate_opts {
-  int photos;     /* catalog photos altered and searched (default 80; 2 views each) */
-  int items;      /* items whose best same-kind / other-kind neighbours are taken (default 400) */
+  int photos;     /* catalog photos altered and searched (default 80; 2 views each, each
+                     scored against its item and searched: its top 10 other hits) */
+  int items;      /* items searched with their own vector, whose top 10 hits are taken (default 400) */
   int junk;       /* photos of no product (noise, a gradient, a catalog photo's tiles shuffled)
                      whose best hit counts as of another kind (default 32; at most photos) */
   uint64_t seed;  /* which ones (default 0) */
