@@ -41,6 +41,10 @@ TIME=/usr/bin/time
 [ -x $TIME ] || die "/usr/bin/time is not installed (apt-get install time; scripts/setup.sh)"
 SANITIZED=0
 if ldd "$BIN" 2>/dev/null | grep -qE 'libasan|libtsan|libubsan'; then SANITIZED=1; fi
+# ThreadSanitizer does not see the barriers of libgomp (not instrumented), so oneDNN's own
+# OpenMP threads read as races inside libdnnl (the engine's embedder, used by `index`'s
+# calibration, runs them); under TSan OpenMP runs one thread: our threads are still all checked.
+if ldd "$BIN" 2>/dev/null | grep -q libtsan; then export OMP_NUM_THREADS=1; fi
 
 T=$(mktemp -d /tmp/lk-rel-XXXXXX)
 # Sanitizer builds: a leak or error makes the process exit 23, and each report is also logged
