@@ -17,6 +17,7 @@
 
 #include "nn/dnnl_backend.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 /* ---- seeded random numbers (splitmix64; state passed explicitly) ---- */
 
@@ -473,12 +474,6 @@ static void test_impl_choice(void **state) {
 
 /* ---- benchmark (LOOKALIKE_BENCH=1) ---- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void bench_layer(const char *name, lk_conv_params p, int threads, uint64_t *rng) {
   lk_dnnl *d = new_dnnl(threads);
   float *w = rnd_buf(rng, w_count(&p)), *bias = rnd_buf(rng, (size_t)p.oc);
@@ -487,18 +482,18 @@ static void bench_layer(const char *name, lk_conv_params p, int threads, uint64_
   p.weights = w, p.bias = bias;
   lk_dnnl_conv *c = NULL;
   lk_errbuf err = {0};
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   if (lk_dnnl_conv_new(d, &p, &c, &err)) fail_msg("%s", err.msg);
-  double t_create = now_s() - t0, best = 1e9, best_naive = 1e9;
+  double t_create = lk_clock_now() - t0, best = 1e9, best_naive = 1e9;
   for (int r = 0; r < 10; r++) {
-    t0 = now_s();
+    t0 = lk_clock_now();
     if (lk_dnnl_conv_run(c, in, out, &err)) fail_msg("%s", err.msg);
-    best = fmin(best, now_s() - t0);
+    best = fmin(best, lk_clock_now() - t0);
   }
   for (int r = 0; r < 2; r++) {
-    t0 = now_s();
+    t0 = lk_clock_now();
     naive_conv_f32(&p, in, out2);
-    best_naive = fmin(best_naive, now_s() - t0);
+    best_naive = fmin(best_naive, lk_clock_now() - t0);
   }
   double worst = 0, mag = 1; /* the timed result is also the right one */
   for (size_t i = 0; i < out_count(&p); i++) {

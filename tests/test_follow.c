@@ -20,15 +20,10 @@
 #include "server/follow.h"
 #include "testutil.h"
 #include "util/rng.h"
+#include "util/clock.h"
 
 #define N 600
 #define D 16
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void rand_vec(uint64_t *rng, float *v) {
   double s = 0;
@@ -130,8 +125,8 @@ static void test_follow_writes(void **state) {
    * build are applied on top of its engine, so the delta comes down while writes go on */
   int64_t next = N + 1;
   size_t peak = 0, after = 0;
-  double end = now_s() + 30;
-  for (int i = 0; now_s() < end; i++) {
+  double end = lk_clock_now() + 30;
+  for (int i = 0; lk_clock_now() < end; i++) {
     int64_t id = i % 3 ? (int64_t)(1 + lk_rng_next(&rng) % N) : next++;
     rand_vec(&rng, v);
     write_item(w, id, 2 + i, i % 7 == 6 ? NULL : v);

@@ -9,6 +9,7 @@
 
 #include "catalog/catalog.h"
 #include "util/size.h"
+#include "util/clock.h"
 
 #define BATCH 2000
 
@@ -27,12 +28,6 @@ typedef struct mig {
   size_t ngone, capgone;
   int dst_error;       /* the failure is the destination's (message on it) */
 } mig;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static int push(int64_t **v, size_t *n, size_t *cap, int64_t id) {
   if (*n == *cap) {
@@ -176,7 +171,7 @@ static int extra_vector_cb(void *ctx, int64_t id, const float *v, int dim) {
 int lk_migrate_run(const char *from, const char *to, void (*progress)(void *ctx, const lk_migrate_stats *st),
                    void *ctx, lk_migrate_stats *st, lk_errbuf *err) {
   memset(st, 0, sizeof *st);
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   mig m = {.st = st, .progress = progress, .ctx = ctx, .err = err};
   char *rs = NULL, *rd = NULL;
   int rc = lk_catalog_open(from, LK_CATALOG_READONLY, &m.src, err);
@@ -216,7 +211,7 @@ int lk_migrate_run(const char *from, const char *to, void (*progress)(void *ctx,
     if ((rc = wrote(&m))) goto dst_fail;
   }
   if ((rc = lk_catalog_commit(m.dst))) goto dst_fail;
-  st->seconds = now_s() - t0;
+  st->seconds = lk_clock_now() - t0;
   goto out;
 either:
   if (rc == LK_ENOMEM && !m.dst_error) {

@@ -16,12 +16,7 @@
 #include "index/index.h"
 #include "tune/tune.h"
 #include "util/rng.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 double lk_eval_precision_at(const int *rel, int n, int k) {
   if (k <= 0) return 0;
@@ -127,7 +122,7 @@ int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample,
 int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields,
                        long sample, uint64_t seed, lk_eval_result *out, lk_errbuf *err) {
   memset(out, 0, sizeof *out);
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
   size_t nitems = lk_engine_item_count(e);
   int qdim = lk_engine_query_dim(e);
@@ -252,7 +247,7 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   for (int gi = 0; gi < out->ngroups; gi++)
     if (out->groups[gi].queries) out->groups[gi].p10 /= out->groups[gi].queries;
   qsort(out->groups, (size_t)out->ngroups, sizeof *out->groups, cmp_group);
-  out->seconds = now_s() - t0;
+  out->seconds = lk_clock_now() - t0;
 out:
   free(allow);
   free(g);
@@ -293,7 +288,7 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     return lk_err_set(err, LK_EINVAL, "0..%d fields", LK_EVAL_MAX_FIELDS);
   out->nfields = nfields;
   for (int f = 0; f < nfields; f++) out->field[f] = fields[f];
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   uint64_t *allow = NULL;
   if (scope_bitmap(e, scope, &allow)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   DIR *d = opendir(dir);
@@ -383,7 +378,7 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   free(allow);
   for (int f = 0; f < nfields; f++)
     if (out->labelled[f]) out->p10[f] /= (double)out->labelled[f];
-  out->seconds = now_s() - t0;
+  out->seconds = lk_clock_now() - t0;
   return rc;
 }
 
@@ -424,7 +419,7 @@ static int cmp_street_label(const void *a, const void *b) {
 
 int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_street *out, lk_errbuf *err) {
   memset(out, 0, sizeof *out);
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   int at = lk_filter_field("articleType");
   char path[PATH_MAX];
   if ((size_t)snprintf(path, sizeof path, "%s/labels.csv", dir) >= sizeof path)
@@ -519,7 +514,7 @@ int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_str
   if (out->photos) out->micro_p10 /= (double)out->photos;
   if (used) out->macro_p10 /= used;
   qsort(out->label, (size_t)out->nlabels, sizeof out->label[0], cmp_street_label);
-  out->seconds = now_s() - t0;
+  out->seconds = lk_clock_now() - t0;
   if (!rc && !out->photos) rc = lk_err_set(err, LK_ENOTFOUND, "%s: no photo could be searched", dir);
   return rc;
 }

@@ -26,6 +26,7 @@
 #include "util/rng.h"
 #include "util/size.h"
 #include "util/utf8.h"
+#include "util/clock.h"
 
 #define COMMIT_EVERY 256
 
@@ -68,12 +69,6 @@ static int vec_push(vec_t *v, const void *elem, size_t sz) {
   memcpy((char *)v->p + v->n * sz, elem, sz);
   v->n++;
   return 0;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void lk_ingest_opts_default(lk_ingest_opts *o) {
@@ -770,7 +765,7 @@ static void *worker_main(void *arg) {
       }
     }
     if (o->progress && !sh->rc) {
-      sh->st->seconds = now_s() - sh->t0;
+      sh->st->seconds = lk_clock_now() - sh->t0;
       o->progress(o->ctx, sh->st);
     }
     pthread_mutex_unlock(&sh->lock);
@@ -782,7 +777,7 @@ static void *worker_main(void *arg) {
 int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
   int own_recipe = 0; /* a recipe parsed here owns its projection weights */
   memset(st, 0, sizeof *st);
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   vec_t rows = {0}, photos = {0}, olds = {0};
   lk_catalog *cat = NULL;
   lk_embedder *emb = NULL;
@@ -959,7 +954,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     if (rc) { lk_err_set(err, rc, "%s", rc == LK_ENOMEM ? "out of memory" : lk_catalog_errmsg(cat)); goto out_need; }
   }
   if ((rc = lk_catalog_commit(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-  if (o->progress) { st->seconds = now_s() - t0; o->progress(o->ctx, st); }
+  if (o->progress) { st->seconds = lk_clock_now() - t0; o->progress(o->ctx, st); }
   if (st->todo == 0) goto done;
 
   /* Embed what needs it: `workers` threads each take batches from a shared cursor, decode and
@@ -1023,7 +1018,7 @@ int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) 
     }
   }
 done:
-  st->seconds = now_s() - t0;
+  st->seconds = lk_clock_now() - t0;
   if (o->progress) o->progress(o->ctx, st);
 out_need:
   free(need);

@@ -17,6 +17,7 @@
 #include "search/collapse.h"
 #include "search/results.h"
 #include "util/size.h"
+#include "util/clock.h"
 
 /* DCT-scaled JPEG decoding keeps at least this side: the models' input (224), as ingest does. */
 #define DECODE_SIDE 224
@@ -27,12 +28,6 @@
 static const char *const FACETS[] = {"gender", "masterCategory", "subCategory", "articleType",
                                      "baseColour", "season", "usage"};
 #define NFACETS (int)(sizeof FACETS / sizeof FACETS[0])
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 void lk_api_params_init(lk_api_params *p) {
   memset(p, 0, sizeof *p);
@@ -184,7 +179,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
   memset(r, 0, sizeof *r);
   if (!img || len == 0) return lk_api_error(r, 400, "empty image: send the photo as a multipart 'image' part or as the body");
   if (lk_engine_size(e) == 0) return lk_api_error(r, 503, "the catalog has no searchable items yet");
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   lk_errbuf eb = {0};
   lk_image im = {0}, cropped = {0};
   const lk_image *use = &im;
@@ -230,7 +225,7 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
     cropped = iso;
     use = &cropped;
   }
-  double t1 = now_s();
+  double t1 = lk_clock_now();
   size_t bytes;
   if (lk_size_mul((size_t)lk_engine_dim(e), sizeof *vec, &bytes) || !(vec = malloc(bytes)) ||
       !(hits = calloc((size_t)p->k, sizeof *hits))) {
@@ -267,13 +262,13 @@ int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t l
     goto out;
   }
   queue = pe.queue;
-  double t2 = now_s();
+  double t2 = lk_clock_now();
   if (!p->multi_crop && (p->collapse ? (rc = lk_collapse_search_vector(e, vec, &p->filter, p->k, p->collapse, groups, &n, &eb))
                                       : (rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb)))) {
     rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
     goto out;
   }
-  double t3 = now_s();
+  double t3 = lk_clock_now();
   if ((rc = hits_reply(e, hits, groups, n, p, r)) || r->status != 200) goto out;
   if ((rc = lk_calibrate_answer(e, r->body, &p->filter, 1))) goto out; /* "weak", "advice" */
   r->decode_s = t1 - t0;
@@ -378,11 +373,11 @@ int lk_api_similar(const lk_engine *e, int64_t id, const lk_api_params *p, lk_ap
     free(groups);
     return lk_api_error(r, 500, "out of memory");
   }
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   lk_group self = {0};
   int n = 0, rc = p->collapse ? lk_collapse_similar(e, id, &p->filter, p->k, p->collapse, &self, groups, &n, &eb)
                               : lk_engine_similar(e, id, &p->filter, p->k, hits, &n, &eb);
-  double t1 = now_s();
+  double t1 = lk_clock_now();
   if (rc == LK_ENOTFOUND) rc = lk_api_error(r, 404, "%s", lk_err_msg(&eb));
   else if (rc) rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
   else if (!(rc = hits_reply(e, hits, groups, n, p, r)) && r->status == 200 &&

@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "server/http.h"
 #include "util/size.h"
+#include "util/clock.h"
 
 /* While the catalog cannot be read (a PostgreSQL restart, say), the keys last read stay in
  * use this long, then every request is refused with 503: a revocation can be missed for at
@@ -58,17 +59,11 @@ struct lk_auth {
   double ttl;
 };
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Reads the keys again (mu held); on failure the handle is closed, so that the next try
  * connects afresh, and the keys read before stay. */
 static int refresh(lk_auth *a, lk_errbuf *err) {
   lk_keys_set *s = NULL;
-  a->tried = now_s();
+  a->tried = lk_clock_now();
   int rc = a->cat ? 0 : lk_catalog_open(a->db, LK_CATALOG_READONLY, &a->cat, err);
   if (!rc) {
     rc = lk_keys_load(a->cat, &s, err);
@@ -176,7 +171,7 @@ int lk_auth_check(lk_auth *a, const char *authorization, int needed, int64_t *id
     return 401;
   }
   pthread_mutex_lock(&a->mu);
-  double now = now_s();
+  double now = lk_clock_now();
   if (now - a->tried >= a->ttl) {
     lk_errbuf eb = {0};
     refresh(a, &eb);
@@ -276,7 +271,7 @@ void lk_auth_client(const void *sockaddr, char out[LK_AUTH_CLIENT_MAX]) {
 int lk_auth_limited(lk_auth *a, const char *addr, int *retry_s, char *msg, size_t msgsize) {
   *retry_s = 0;
   pthread_mutex_lock(&a->mu);
-  double wait = lk_auth_limit_wait(a->limit, addr, now_s());
+  double wait = lk_auth_limit_wait(a->limit, addr, lk_clock_now());
   if (wait > 0) a->limited++;
   pthread_mutex_unlock(&a->mu);
   if (wait <= 0) return 0;
@@ -290,7 +285,7 @@ int lk_auth_limited(lk_auth *a, const char *addr, int *retry_s, char *msg, size_
 
 void lk_auth_failed(lk_auth *a, const char *addr) {
   pthread_mutex_lock(&a->mu);
-  lk_auth_limit_fail(a->limit, addr, now_s());
+  lk_auth_limit_fail(a->limit, addr, lk_clock_now());
   pthread_mutex_unlock(&a->mu);
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "embed/embed.h"
+#include "util/clock.h"
 
 #define MAX_EMBEDDERS 64
 
@@ -20,12 +21,6 @@ struct lk_embedpool {
   lk_embedder *all[MAX_EMBEDDERS];
   lk_embedder *free_[MAX_EMBEDDERS]; /* stack of idle embedders */
 };
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 int lk_embedpool_new(const lk_recipe *r, const char *models_dir, int backend, int n, lk_embedpool **out,
                      lk_errbuf *err) {
@@ -75,7 +70,7 @@ int lk_embedpool_size(const lk_embedpool *p) { return p->n; }
 int lk_embedpool_dim(const lk_embedpool *p) { return p->dim; }
 
 int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err) {
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   pthread_mutex_lock(&p->lock);
   unsigned long long ticket = p->next_ticket++;
   while (!p->closed && (ticket != p->head || p->nfree == 0)) pthread_cond_wait(&p->freed, &p->lock);
@@ -87,7 +82,7 @@ int lk_embedpool_run(lk_embedpool *p, const lk_image *img, float *vec, double *w
   lk_embedder *e = p->free_[--p->nfree];
   pthread_cond_broadcast(&p->freed); /* the next in line may take another free one */
   pthread_mutex_unlock(&p->lock);
-  if (wait_s) *wait_s = now_s() - t0;
+  if (wait_s) *wait_s = lk_clock_now() - t0;
   int rc = lk_embedder_run(e, img, 1, vec, err);
   pthread_mutex_lock(&p->lock);
   p->free_[p->nfree++] = e;

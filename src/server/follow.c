@@ -18,6 +18,7 @@
 #include "catalog/catalog.h"
 #include "server/api.h"
 #include "util/size.h"
+#include "util/clock.h"
 
 struct lk_follow_snap {
   lk_engine *e;
@@ -51,12 +52,6 @@ struct lk_follow {
   double facets_at;
   double checked;          /* clock of the last answer from the database */
 };
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void logf_(lk_follow *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(lk_follow *f, const char *fmt, ...) {
@@ -129,7 +124,7 @@ const char *lk_follow_facets(const lk_follow_snap *cs, size_t *len) {
   lk_follow *f = s->f;
   pthread_mutex_lock(&f->facets_lock);
   if (!s->facets) {
-    double t = now_s();
+    double t = lk_clock_now();
     if (f->facets && t - f->facets_at < FACETS_REUSE_S) {
       if ((s->facets = strdup(f->facets))) s->facets_len = f->facets_len;
     } else {
@@ -185,7 +180,7 @@ static void swap_in(lk_follow *f, lk_follow_snap *s, double build_s) { swap_in_i
 void lk_follow_get_status(lk_follow *f, lk_follow_status *st) {
   pthread_mutex_lock(&f->lock);
   *st = f->st;
-  st->since_check_s = f->st.following ? now_s() - f->checked : 0;
+  st->since_check_s = f->st.following ? lk_clock_now() - f->checked : 0;
   pthread_mutex_unlock(&f->lock);
 }
 
@@ -295,7 +290,7 @@ static int stopping(lk_follow *f) {
 
 static void answered(lk_follow *f) {
   pthread_mutex_lock(&f->lock);
-  f->checked = now_s();
+  f->checked = lk_clock_now();
   pthread_mutex_unlock(&f->lock);
 }
 
@@ -311,7 +306,7 @@ static int full_reload(lk_follow *f, lk_catalog *cat, const lk_engine *cur, lk_e
   int64_t v;
   lk_engine *e = NULL;
   lk_follow_snap *s = NULL;
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   int snap = sqlite_snapshot(cat);
   int rc = lk_catalog_version(cat, &v);
   if (!rc) rc = lk_engine_open_catalog(cat, f->db, &f->eo, &e, err);
@@ -324,7 +319,7 @@ static int full_reload(lk_follow *f, lk_catalog *cat, const lk_engine *cur, lk_e
                       lk_engine_recipe_id(e), lk_engine_recipe_id(cur));
   }
   if ((rc = snap_new(f, e, v, &s, err))) return rc;
-  swap_in(f, s, now_s() - t0);
+  swap_in(f, s, lk_clock_now() - t0);
   f->have = v;
   logf_(f, "follow: catalog re-read whole at version %lld: %zu items (%zu searchable)", (long long)v,
         lk_engine_item_count(e), lk_engine_size(e));
@@ -370,7 +365,7 @@ static int update(lk_follow *f, lk_catalog *cat, lk_errbuf *err) {
   changes_settle(&ch);
   size_t del = 0;
   for (size_t i = 0; i < ch.n; i++) del += ch.c[i].deleted;
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   lk_engine_change *ec = malloc(sizeof *ec * ch.n);
   if (!ec) {
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
@@ -387,11 +382,11 @@ static int update(lk_follow *f, lk_catalog *cat, lk_errbuf *err) {
     goto out;
   }
   if (rc || (rc = snap_new(f, e, v, &s, err))) goto out;
-  double dt = now_s() - t0;
+  double dt = lk_clock_now() - t0;
   swap_in(f, s, dt);
   f->have = v;
   pthread_mutex_lock(&f->lock);
-  f->last_change = now_s();
+  f->last_change = lk_clock_now();
   pthread_mutex_unlock(&f->lock);
   logf_(f, "follow: catalog version %lld: %zu items written, %zu deleted; %zu items (%zu searchable), "
         "applied in %.2f ms (%zu changed since the index was built)", (long long)v, ch.n - del, del,
@@ -410,7 +405,7 @@ static void *optimize_main(void *arg) {
   lk_engine *e = NULL, *ne = NULL;
   lk_follow_snap *s = NULL;
   lk_errbuf err = {0};
-  double t0 = now_s();
+  double t0 = lk_clock_now();
   int rc = lk_engine_rebuild(from->e, &f->eo, &e, &err);
   if (!rc) {
     pthread_mutex_lock(&f->apply);
@@ -419,7 +414,7 @@ static void *optimize_main(void *arg) {
     if (!rc && !(rc = snap_new(f, ne, cur->version, &s, &err))) swap_in_if(f, s, -1, cur);
     if (!rc)
       logf_(f, "follow: catalog version %lld: index optimised in %.0f ms (%zu items, %zu changed meanwhile)",
-            (long long)cur->version, (now_s() - t0) * 1e3, lk_engine_item_count(ne), lk_engine_delta(ne));
+            (long long)cur->version, (lk_clock_now() - t0) * 1e3, lk_engine_item_count(ne), lk_engine_delta(ne));
     lk_follow_release(f, cur);
     pthread_mutex_unlock(&f->apply);
     lk_engine_close(e);
@@ -448,7 +443,7 @@ static void optimize_tend(lk_follow *f) {
   size_t d = lk_engine_delta(f->cur->e), big = lk_engine_item_count(f->cur->e) / 50;
   if (big < OPT_DELTA_MIN) big = OPT_DELTA_MIN;
   if (big > OPT_DELTA_MAX) big = OPT_DELTA_MAX;
-  int state = f->opt_state, due = d > 0 && (now_s() - f->last_change >= f->o.optimize_after_s || d >= big);
+  int state = f->opt_state, due = d > 0 && (lk_clock_now() - f->last_change >= f->o.optimize_after_s || d >= big);
   pthread_mutex_unlock(&f->lock);
   if (state == 2) {
     pthread_join(f->opt_thread, NULL);
@@ -471,7 +466,7 @@ static void optimize_tend(lk_follow *f) {
 
 static void *follow_main(void *arg) {
   lk_follow *f = arg;
-  double last_look = now_s(), last_build = 0;
+  double last_look = lk_clock_now(), last_build = 0;
   while (!stopping(f)) {
     lk_errbuf err = {0};
     if (!f->cat) { /* reconnect */
@@ -493,17 +488,17 @@ static void *follow_main(void *arg) {
     }
     answered(f);
     optimize_tend(f);
-    double t = now_s();
+    double t = lk_clock_now();
     if (w == 0 && t - last_look < f->o.poll_s) continue;
     /* under a stream of commits: at most one round per min_interval_s (a round costs what its
      * changes cost, so by default none is waited for) */
     double gap = f->o.min_interval_s;
     if (t - last_build < gap && nap(f, gap - (t - last_build))) break;
-    last_look = now_s();
+    last_look = lk_clock_now();
     pthread_mutex_lock(&f->apply);
     int rc = update(f, f->cat, &err);
     pthread_mutex_unlock(&f->apply);
-    last_build = now_s();
+    last_build = lk_clock_now();
     if (rc == LK_EIO || rc == LK_EDB) { /* connection trouble: start over with a new one */
       set_error(f, lk_err_msg(&err));
       lk_catalog_close(f->cat);
@@ -567,7 +562,7 @@ int lk_follow_open(const char *db, const lk_engine_opts *eo, const lk_follow_opt
     *out = f;
     return 0;
   }
-  f->checked = now_s();
+  f->checked = lk_clock_now();
   f->st.following = 1;
   if (pthread_create(&f->thread, NULL, follow_main, f)) {
     rc = lk_err_set(err, LK_ENOMEM, "cannot start the follower thread");

@@ -38,6 +38,7 @@
 #include "util/file.h"
 #include "util/gzip.h"
 #include "util/size.h"
+#include "util/clock.h"
 
 #define MIB ((size_t)1 << 20)
 #define MAX_PHOTO_BYTES (64 * MIB)    /* a catalog photo larger than this is not served */
@@ -89,7 +90,7 @@ struct lk_server {
   double started;
   /* the stop (lk_server_stop): from then on replies close their connection */
   atomic_int stopping;
-  _Atomic double stop_at; /* now_s() of the stop */
+  _Atomic double stop_at; /* lk_clock_now() of the stop */
   pthread_mutex_t conns_lock;
   struct conn *conns;     /* open connections (MHD_OPTION_NOTIFY_CONNECTION) */
   int nconns;
@@ -142,12 +143,6 @@ typedef struct req {
   int fail;          /* HTTP status of a problem met while reading the body */
   char fail_msg[LK_ERRMSG_MAX];
 } req;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Bytes a TCP socket has received so far (Linux TCP_INFO), or -1 when the kernel does not say. */
 static int64_t tcp_rx(int fd) {
@@ -722,7 +717,7 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->len)
     return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
-  if (atomic_load(&s->stopping) && now_s() - atomic_load(&s->stop_at) > LATE_SECONDS) {
+  if (atomic_load(&s->stopping) && lk_clock_now() - atomic_load(&s->stop_at) > LATE_SECONDS) {
     static const char body[] = "{\"error\":\"the server is stopping; send the search again\"}";
     return send_resp(c, r, 503, MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT),
                      "application/json", NULL); /* with Retry-After */
@@ -839,7 +834,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
     return send_map(c, r, rc, &rep);
   case R_PHOTO: return serve_photo(c, r);
   case R_HEALTH:
-    rc = lk_api_health(r->e, now_s() - s->started, &rep);
+    rc = lk_api_health(r->e, lk_clock_now() - s->started, &rep);
     if (!rc && s->o.follow && rep.body) add_follow_status(s->o.follow, rep.body);
     return send_reply(c, r, rc, &rep);
   case R_METRICS: return serve_metrics(c, r);
@@ -869,7 +864,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (!r) { /* headers received, no body byte read yet */
     if (!(r = calloc(1, sizeof *r))) return MHD_NO;
     r->s = s;
-    r->t0 = now_s();
+    r->t0 = lk_clock_now();
     lk_api_params_init(&r->params);
     /* the weak-match threshold (admin.h) is computed in the background from the first request
      * on, so that the start itself neither waits for it nor allocates in another thread */
@@ -934,7 +929,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   req *r = *con_cls;
   if (!r) return;
   *con_cls = NULL;
-  double dt = now_s() - r->t0;
+  double dt = lk_clock_now() - r->t0;
   lk_metrics_request(s->metrics, r->endpoint, r->status, dt);
   lk_metrics_inflight(s->metrics, -1);
   /* the log says what the client got: a reply cut off by a closed connection is not one */
@@ -1038,7 +1033,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
   s->engine = e;
   pthread_mutex_init(&s->conns_lock, NULL);
   s->o = opts ? *opts : def;
-  s->started = now_s();
+  s->started = lk_clock_now();
   if (!s->o.host || !*s->o.host) s->o.host = def.host;
   if (s->o.threads <= 0) s->o.threads = def.threads;
   if (!s->o.max_body) s->o.max_body = def.max_body;
@@ -1165,7 +1160,7 @@ static void drain(lk_server *s) {
   double t0 = atomic_load(&s->stop_at);
   int late = 0;
   for (;;) {
-    double now = now_s();
+    double now = lk_clock_now();
     if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for an embedder: 503 */
       lk_embedpool_close_queue(s->pool);
       late = 1;
@@ -1200,7 +1195,7 @@ void lk_server_stop(lk_server *s) {
   if (s->daemon) {
     /* Stop accepting, serve what was already accepted, let the requests in progress
      * finish within the bound, then stop the threads. */
-    atomic_store(&s->stop_at, now_s());
+    atomic_store(&s->stop_at, lk_clock_now());
     atomic_store(&s->stopping, 1);
     MHD_socket fd = MHD_quiesce_daemon(s->daemon); /* ours to close now */
     if (fd != MHD_INVALID_SOCKET) {

@@ -28,6 +28,7 @@
 #include "util/id.h"
 #include "util/size.h"
 #include "util/utf8.h"
+#include "util/clock.h"
 
 #define MIB ((size_t)1 << 20)
 #define MAX_UPLOADS 4096 /* uploads held at once, whatever their size */
@@ -55,12 +56,6 @@ struct lk_write {
   upload *uploads;
   size_t up_bytes, up_count;
 };
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 int lk_write_new(const lk_write_opts *o, lk_write **out, lk_errbuf *err) {
   lk_write *w = calloc(1, sizeof *w);
@@ -280,7 +275,7 @@ static void purge_expired_locked(lk_write *w, double now) {
 static int upload_get(lk_write *w, const char *id, uint8_t **data, size_t *len) {
   int rc = LK_ENOTFOUND;
   pthread_mutex_lock(&w->up_lock);
-  purge_expired_locked(w, now_s());
+  purge_expired_locked(w, lk_clock_now());
   for (upload *u = w->uploads; u; u = u->next)
     if (!strcmp(u->id, id)) {
       *data = malloc(u->len ? u->len : 1);
@@ -506,8 +501,8 @@ static int commit_rows(lk_write *w, row *rows, size_t n, int op, int *retry_s, l
   int status = open_writer_locked(w, err), rc = 0;
   if (status) goto out;
   lk_catalog *cat = w->cat;
-  double t0 = now_s();
-  while ((rc = lk_catalog_begin(cat)) == LK_EDB && now_s() - t0 < w->o.busy_s) {
+  double t0 = lk_clock_now();
+  while ((rc = lk_catalog_begin(cat)) == LK_EDB && lk_clock_now() - t0 < w->o.busy_s) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
@@ -648,8 +643,8 @@ static int do_delete(lk_write *w, int64_t id, lk_api_reply *r, int *retry_s) {
   pthread_mutex_lock(&w->db_lock);
   int status = open_writer_locked(w, &eb), rc = 0;
   if (status) goto out;
-  double t0 = now_s();
-  while ((rc = lk_catalog_begin(w->cat)) == LK_EDB && now_s() - t0 < w->o.busy_s) {
+  double t0 = lk_clock_now();
+  while ((rc = lk_catalog_begin(w->cat)) == LK_EDB && lk_clock_now() - t0 < w->o.busy_s) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
@@ -723,7 +718,7 @@ static int do_upload(lk_write *w, const lk_write_body *b, lk_api_reply *r, int *
   }
   memcpy(u->id, "u_", 2);
   for (int i = 0; i < 16; i++) snprintf(u->id + 2 + 2 * i, 3, "%02x", rnd[i]);
-  double now = now_s();
+  double now = lk_clock_now();
   u->expires = now + w->o.upload_ttl_s;
   pthread_mutex_lock(&w->up_lock);
   purge_expired_locked(w, now);
