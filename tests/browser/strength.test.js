@@ -57,9 +57,12 @@ const weakText = (page) => page.evaluate(() => {
   return w && w.offsetParent !== null ? w.textContent : '';
 });
 
+// Each upload is a history entry of its own (#/search?photo=N): waiting for the new hash keeps
+// a second upload from reading the first one's results before its own are on screen.
 async function upload(page, file) {
+  const before = await page.evaluate(() => location.hash);
   await page.setInputFiles('#file', file);
-  await page.waitForFunction(() => location.hash.startsWith('#/search'));
+  await page.waitForFunction((b) => location.hash.startsWith('#/search') && location.hash !== b, before);
   await settled(page);
 }
 
