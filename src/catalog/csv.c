@@ -299,3 +299,18 @@ long lk_csv_line(const lk_csv *c) { return c ? c->row_line : 0; }
 long lk_csv_nuls(const lk_csv *c) { return c ? c->nuls : 0; }
 
 const char *lk_csv_error(const lk_csv *c) { return c ? lk_err_msg(&c->err) : "no reader"; }
+
+void lk_csv_put(FILE *fp, const char *s) {
+  if (!s || !*s) return;
+  size_t n = strlen(s);
+  if (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && s[0] != '\t' && s[n - 1] != ' ' && s[n - 1] != '\t') {
+    fwrite(s, 1, n, fp);
+    return;
+  }
+  fputc('"', fp);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', fp);
+    fputc(*s, fp);
+  }
+  fputc('"', fp);
+}

@@ -2,7 +2,8 @@
  * row count), for styles.csv and its relatives. Quotes, doubled quotes, CRLF, a UTF-8 BOM and
  * embedded newlines inside quotes are handled; ragged rows are returned as they are; NUL bytes
  * are left out of fields and counted (lk_csv_nuls); UTF-16 input is refused by name. Fields are
- * bytes as found: decoding them (util/utf8.h) is the caller's. */
+ * bytes as found: decoding them (util/utf8.h) is the caller's. lk_csv_put is the writing side
+ * (export --format csv, recommend). */
 #ifndef LK_CATALOG_CSV_H
 #define LK_CATALOG_CSV_H
 
@@ -36,5 +37,11 @@ long lk_csv_line(const lk_csv *c);
 /* NUL bytes found (and left out) in the last returned row. */
 long lk_csv_nuls(const lk_csv *c);
 const char *lk_csv_error(const lk_csv *c);
+
+/* Writes one field of RFC 4180 CSV to fp: as it is, or in double quotes (inner quotes doubled)
+ * when it holds a comma, a quote, CR or LF, or begins or ends with a blank (which readers may
+ * trim). NULL writes an empty field. The separators and line ends (CRLF or LF) are the
+ * caller's. */
+void lk_csv_put(FILE *fp, const char *s);
 
 #endif

@@ -30,6 +30,9 @@ static const char *EXPORT_HELP =
     "                     psql into a database with the pgvector extension\n"
     "  --format npy       PATH is a folder: id.npy, vector.npy and a .npy per text field\n"
     "                     (NumPy; also Milvus's column-based bulk insert)\n"
+    "  --format csv       PATH is a file: CSV (RFC 4180) with a header: id, the styles.csv\n"
+    "                     fields, path, extra (JSON text), then the vector as v0..v{dim-1},\n"
+    "                     one number per column (what a spreadsheet or pandas reads as is)\n"
     "\n"
     "  --db FILE|URL      the catalog (SQLite file or postgresql://...)\n"
     "  --name NAME        collection / table name (default lookalike)\n"
@@ -68,7 +71,7 @@ int lk_cli_export(int argc, char **argv) {
     switch (c) {
     case 'd': o.db = optarg; break;
     case 'f':
-      if (lk_export_format_parse(optarg, &o.format)) return lk_cli_usage("export", "--format is jsonl, qdrant, milvus, pgvector or npy");
+      if (lk_export_format_parse(optarg, &o.format)) return lk_cli_usage("export", "--format is jsonl, qdrant, milvus, pgvector, npy or csv");
       have_format = 1;
       break;
     case 'o': o.out = optarg; break;

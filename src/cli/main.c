@@ -16,6 +16,7 @@
 #include "cli/calibrate.h"
 #include "cli/cli.h"
 #include "cli/dups.h"
+#include "cli/recommend.h"
 #include "cli/export.h"
 #include "cli/keys.h"
 #include "cli/map.h"
@@ -50,10 +51,11 @@ static const char *USAGE =
     "  tune --db catalog.db --labels articleType,baseColour   learn a fashion projection\n"
     "  map --db catalog.db --out map.png                      a 2-D map of the catalog\n"
     "  export --db catalog.db --format F --out PATH           vectors for qdrant, milvus, pgvector,\n"
-    "                                                         jsonl, npy\n"
+    "                                                         jsonl, npy, csv\n"
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
     "  keys add|list|revoke --db catalog.db [--role R]        API keys for serve --require-key\n"
     "  dups --db catalog.db [--threshold T] [--json]          groups of near-duplicate items\n"
+    "  recommend --db catalog.db --out similar.csv [--k 10]   every product's neighbours as CSV\n"
     "  calibrate --db catalog.db                              match strength (\"same product\", ...)\n"
     "  model FILE.tflite                                      list a model's ops and tensors\n"
     "\n"
@@ -1143,6 +1145,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);
   if (!strcmp(cmd, "dups")) return lk_cli_dups(argc, argv);
+  if (!strcmp(cmd, "recommend")) return lk_cli_recommend(argc, argv);
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

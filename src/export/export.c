@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/csv.h"
 #include "search/results.h"
+#include "util/file.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -29,10 +31,7 @@ static const char *text_value(const lk_item *it, int k) {
   return k < LK_NFIELDS ? it->field[k] : k == LK_NFIELDS ? it->path : it->extra;
 }
 
-typedef struct outfile {
-  FILE *fp;
-  char tmp[PATH_MAX + 8], final[PATH_MAX];
-} outfile;
+typedef lk_file_out outfile; /* temp -> fsync -> rename (util/file.h) */
 
 typedef struct exporter {
   const lk_export_opts *o;
@@ -57,8 +56,8 @@ void lk_export_opts_default(lk_export_opts *o) {
 }
 
 int lk_export_format_parse(const char *s, int *out) {
-  static const char *const names[] = {"jsonl", "qdrant", "milvus", "pgvector", "npy"};
-  for (int i = 0; i < 5; i++)
+  static const char *const names[] = {"jsonl", "qdrant", "milvus", "pgvector", "npy", "csv"};
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
     if (!strcmp(s, names[i])) {
       *out = i;
       return 0;
@@ -70,38 +69,24 @@ int lk_export_format_parse(const char *s, int *out) {
 
 static int file_open(exporter *x, outfile *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int file_open(exporter *x, outfile *f, const char *fmt, ...) {
+  char path[PATH_MAX];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(f->final, sizeof f->final, fmt, ap);
+  int n = vsnprintf(path, sizeof path, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n + 5 > sizeof f->final) return lk_err_set(x->err, LK_EINVAL, "output path too long");
-  snprintf(f->tmp, sizeof f->tmp, "%s.tmp", f->final);
-  if (!(f->fp = fopen(f->tmp, "wb"))) return lk_err_set(x->err, LK_EIO, "%s: %s", f->tmp, strerror(errno));
-  return 0;
+  if (n < 0 || (size_t)n >= sizeof path) return lk_err_set(x->err, LK_EINVAL, "output path too long");
+  return lk_file_out_open(f, path, x->err);
 }
 
 /* Flushes, syncs and renames a complete file into place. */
 static int file_close(exporter *x, outfile *f) {
   if (!f->fp) return 0;
-  int bad = ferror(f->fp) || fflush(f->fp) || fsync(fileno(f->fp));
-  int e = errno;
-  if (fclose(f->fp)) bad = 1, e = errno;
-  f->fp = NULL;
-  if (bad || rename(f->tmp, f->final)) {
-    if (!bad) e = errno;
-    unlink(f->tmp);
-    return lk_err_set(x->err, LK_EIO, "%s: %s", f->final, strerror(e));
-  }
-  x->st->files++;
-  return 0;
+  int rc = lk_file_out_commit(f, x->err);
+  if (!rc) x->st->files++;
+  return rc;
 }
 
-static void file_abandon(outfile *f) {
-  if (!f->fp) return;
-  fclose(f->fp);
-  f->fp = NULL;
-  unlink(f->tmp);
-}
+static void file_abandon(outfile *f) { lk_file_out_abandon(f); }
 
 static int make_dir(exporter *x, const char *dir) {
   struct stat sb;
@@ -263,6 +248,17 @@ static int write_one(exporter *x, const lk_item *it, const float *v) {
     fputc('\n', fp);
     break;
   }
+  case LK_EXPORT_CSV: {
+    FILE *fp = x->f.fp;
+    fprintf(fp, "%lld", (long long)it->id);
+    for (int k = 0; k < NTEXT; k++) {
+      fputc(',', fp);
+      lk_csv_put(fp, text_value(it, k));
+    }
+    for (int i = 0; i < x->dim; i++) fprintf(fp, ",%.9g", (double)v[i]);
+    fputc('\n', fp);
+    break;
+  }
   case LK_EXPORT_NPY: {
     int64_t id = it->id;
     unsigned char b[8];
@@ -288,6 +284,14 @@ static int begin(exporter *x) {
   int rc = 0;
   switch (o->format) {
   case LK_EXPORT_JSONL: return file_open(x, &x->f, "%s", o->out);
+  case LK_EXPORT_CSV: {
+    if ((rc = file_open(x, &x->f, "%s", o->out))) return rc;
+    fputs("id", x->f.fp);
+    for (int k = 0; k < NTEXT; k++) fprintf(x->f.fp, ",%s", text_name(k));
+    for (int i = 0; i < x->dim; i++) fprintf(x->f.fp, ",v%d", i);
+    fputc('\n', x->f.fp);
+    return 0;
+  }
   case LK_EXPORT_PGVECTOR: {
     if ((rc = file_open(x, &x->f, "%s", o->out))) return rc;
     FILE *fp = x->f.fp;
@@ -355,7 +359,8 @@ static int begin(exporter *x) {
 static int finish(exporter *x) {
   int rc = 0;
   switch (x->o->format) {
-  case LK_EXPORT_JSONL: return file_close(x, &x->f);
+  case LK_EXPORT_JSONL:
+  case LK_EXPORT_CSV: return file_close(x, &x->f);
   case LK_EXPORT_PGVECTOR:
     fprintf(x->f.fp, "\\.\n-- nearest neighbours by cosine distance (ORDER BY embedding <=> '[...]')\n"
                      "CREATE INDEX IF NOT EXISTS %s_embedding ON %s USING hnsw (embedding vector_cosine_ops);\n",
@@ -461,7 +466,7 @@ int lk_export_run(const lk_export_opts *opts, lk_export_stats *st, lk_errbuf *er
   if (o.batch <= 0) o.batch = o.format == LK_EXPORT_QDRANT ? 256 : 10000;
   if (!o.db || !o.out) return lk_err_set(err, LK_EINVAL, "export: --db and --out are required");
   if (!name_ok(o.name)) return lk_err_set(err, LK_EINVAL, "export: the name '%s' is not [A-Za-z_][A-Za-z0-9_]* (at most 63)", o.name);
-  if (o.format < LK_EXPORT_JSONL || o.format > LK_EXPORT_NPY) return lk_err_set(err, LK_EINVAL, "export: unknown format");
+  if (o.format < LK_EXPORT_JSONL || o.format > LK_EXPORT_CSV) return lk_err_set(err, LK_EINVAL, "export: unknown format");
   exporter x = {.o = &o, .st = st, .err = err};
   lk_catalog *cat = NULL;
   char *dimtxt = NULL;

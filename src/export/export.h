@@ -16,6 +16,11 @@
  *   npy       DIR: id.npy (<i8, n), vector.npy (<f4, n x dim) and one <U (fixed-width
  *             unicode) .npy per text field — NumPy's format, and Milvus's column-based
  *             bulk-insert layout (a file per field, named after it)
+ *   csv       FILE: RFC 4180 CSV with a header: id, the styles.csv fields (gender ...
+ *             productDisplayName), path, extra (JSON text), then the vector as dim columns
+ *             v0 .. v{dim-1} (plain numbers a spreadsheet, pandas or COPY reads as they are;
+ *             one column would hold a list to parse); unknown values empty; fields quoted only
+ *             where needed (lk_csv_put); LF line ends
  *
  * Floats are printed with 9 significant digits, so the text formats give back the stored
  * float32 values exactly. Files are written under a temporary name and renamed when
@@ -33,12 +38,13 @@ enum lk_export_format {
   LK_EXPORT_MILVUS,
   LK_EXPORT_PGVECTOR,
   LK_EXPORT_NPY,
+  LK_EXPORT_CSV,
 };
 
 typedef struct lk_export_opts {
   const char *db;      /* catalog path or postgresql:// URL */
   int format;          /* enum lk_export_format */
-  const char *out;     /* FILE (jsonl, pgvector) or DIR (qdrant, milvus, npy; created) */
+  const char *out;     /* FILE (jsonl, pgvector, csv) or DIR (qdrant, milvus, npy; created) */
   const char *name;    /* collection / table name (default "lookalike") */
   long batch;          /* points per file: qdrant (default 256), milvus (default 10000) */
 } lk_export_opts;
@@ -52,7 +58,7 @@ typedef struct lk_export_stats {
 } lk_export_stats;
 
 void lk_export_opts_default(lk_export_opts *o);
-/* "jsonl", "qdrant", "milvus", "pgvector", "npy" -> enum; LK_EINVAL otherwise. */
+/* "jsonl", "qdrant", "milvus", "pgvector", "npy", "csv" -> enum; LK_EINVAL otherwise. */
 int lk_export_format_parse(const char *s, int *out);
 /* Writes the export. LK_ENOTFOUND for a missing catalog, LK_EIO for files, LK_ECORRUPT for a
  * vector that is not finite or of another size. */

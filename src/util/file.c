@@ -1,9 +1,11 @@
 /* util/file.c — the one way lookalike opens a file it reads: O_NONBLOCK so that opening a
  * FIFO never waits for a writer, fstat before any read, only regular files kept (then the
- * descriptor is made blocking again for ordinary reads). See file.h. */
+ * descriptor is made blocking again for ordinary reads). Output files go temp -> fsync ->
+ * rename (lk_file_out). See file.h. */
 #include "util/file.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +117,37 @@ int lk_file_read(const char *path, size_t max, uint8_t **buf, size_t *len, struc
   *buf = b;
   *len = got;
   return 0;
+}
+
+int lk_file_out_open(lk_file_out *f, const char *path, lk_errbuf *err) {
+  f->fp = NULL;
+  f->tmp[0] = f->path[0] = 0;
+  if (!path || !*path) return lk_err_set(err, LK_EINVAL, "empty output file name");
+  if (strlen(path) >= sizeof f->path) return lk_err_set(err, LK_EINVAL, "output path too long");
+  snprintf(f->path, sizeof f->path, "%s", path);
+  snprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+  if (!(f->fp = fopen(f->tmp, "wb"))) return lk_err_set(err, LK_EIO, "%s: %s", f->tmp, strerror(errno));
+  return 0;
+}
+
+int lk_file_out_commit(lk_file_out *f, lk_errbuf *err) {
+  if (!f->fp) return 0;
+  errno = 0;
+  int bad = ferror(f->fp) || fflush(f->fp) || fsync(fileno(f->fp));
+  int e = errno ? errno : EIO;
+  if (fclose(f->fp) && !bad) bad = 1, e = errno;
+  f->fp = NULL;
+  if (bad || rename(f->tmp, f->path)) {
+    if (!bad) e = errno;
+    unlink(f->tmp);
+    return lk_err_set(err, LK_EIO, "%s: %s", f->path, strerror(e));
+  }
+  return 0;
+}
+
+void lk_file_out_abandon(lk_file_out *f) {
+  if (!f->fp) return;
+  fclose(f->fp);
+  f->fp = NULL;
+  unlink(f->tmp);
 }

@@ -1,11 +1,13 @@
 /* util/file.h — opening outside files for reading: only regular files are opened.
  * The open is non-blocking and fstat runs before any read, so a FIFO, directory, device or
  * socket named like a photo, CSV, model, recipe or catalog is refused at once with a message
- * saying what it is, instead of hanging or failing later as a "short read". */
+ * saying what it is, instead of hanging or failing later as a "short read". And the one way
+ * an output file is written: temp file -> fsync -> rename (lk_file_out). */
 #ifndef LK_UTIL_FILE_H
 #define LK_UTIL_FILE_H
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -27,5 +29,20 @@ int lk_file_check(const char *path, int *exists, lk_errbuf *err);
  * NULL on success, even when *len is 0). LK_ETOOBIG past max. st as in lk_file_open. */
 int lk_file_read(const char *path, size_t max, uint8_t **buf, size_t *len, struct stat *st,
                  lk_errbuf *err);
+
+/* An output file written whole or not at all: lk_file_out_open creates "PATH.tmp" (truncated
+ * if there), the caller writes to fp, lk_file_out_commit flushes, fsyncs, closes and renames
+ * it to PATH (a reader never sees half a file; a crash leaves the old PATH); on any failure,
+ * and in lk_file_out_abandon, the temporary file is removed. Not thread-safe; one writer. */
+typedef struct lk_file_out {
+  FILE *fp; /* NULL when not open */
+  char tmp[PATH_MAX + 8], path[PATH_MAX];
+} lk_file_out;
+/* LK_EINVAL for a path too long, LK_EIO (naming the file) when it cannot be created. */
+int lk_file_out_open(lk_file_out *f, const char *path, lk_errbuf *err);
+/* 0, or LK_EIO naming PATH and the reason (a write error seen by the stream, disk full at
+ * flush or fsync, rename). A file not open: 0. */
+int lk_file_out_commit(lk_file_out *f, lk_errbuf *err);
+void lk_file_out_abandon(lk_file_out *f); /* closes and removes the temporary file; not open: no-op */
 
 #endif
