@@ -2,8 +2,9 @@
 # tests/cli.sh BUILD — what no other suite runs, on a 300-product sample of the shared catalog:
 # the README's first command (scripts/demo.sh, shortened: LOOKALIKE_DEMO_SAMPLE=300, no server),
 # `lookalike tune` with its defaults and the tuned catalog searched and served, the map's PNG,
-# `eval` (leave-one-out) and `model`, `index` interrupted by SIGINT and SIGTERM (exit 130) and
-# resumed, and `serve` with --index ivf, --max-upload and --max-connections. About 20 s.
+# `eval` (leave-one-out) and `model`, `recommend` (its CSV checked against the catalog and
+# `similar`), `export --format csv` read back, the man page's coverage and rendering, `index`
+# interrupted by SIGINT and SIGTERM (exit 130) and resumed, and `serve` with --index ivf, --max-upload and --max-connections. About 20 s.
 # Last line: "cli: N passed, M failed".
 set -u
 B=${1:-build}
@@ -21,7 +22,7 @@ quiet() { "$@" > /dev/null 2>&1; }
 
 [ -x "$BIN" ] || die "no binary at $BIN"
 [ -d "$DATA/images" ] || die "shared catalog missing at $DATA"
-for tool in sqlite3 curl jq python3; do command -v $tool >/dev/null || die "$tool is not installed (scripts/setup.sh)"; done
+for tool in sqlite3 curl jq python3 groff man; do command -v $tool >/dev/null || die "$tool is not installed (scripts/setup.sh)"; done
 
 T=$(mktemp -d /tmp/lk-cli-XXXXXX)
 SERVER=
@@ -122,6 +123,53 @@ MODEL=$(ls "$ROOT/models/mobilenet_v2_1.0_224_quant.tflite" "${LOOKALIKE_MODELS:
 check "model lists the tensors of MobileNet v2 (input 1x224x224x3)" bash -c "[ $rc -eq 0 ] && grep -Eq '^ +0 +\[1,224,224,3\] +input' '$T/model.txt'"
 "$BIN" model "$ROOT/Makefile" > /dev/null 2> "$T/model.err"
 check "model on a file that is no TFLite model fails and says why" bash -c "[ $? -ne 0 ] && grep -qi 'tflite' '$T/model.err'"
+
+echo "cli: recommend, export --format csv, the man page"
+CHK="python3 $ROOT/tests/csv_check.py"
+"$BIN" recommend --db "$DB" --k 5 --out "$T/rec.csv" --json > "$T/rec.json" 2>/dev/null
+check "recommend --k 5 --json: every product with a vector, 5 rows each" \
+  jqe --slurpfile a "$T/info.json" '.ok and .products == $a[0].vectors and .rows == 5 * .products and .short_lists == 0' "$T/rec.json"
+check "recommend's CSV: header, ranks 1..5 per product, no self, scores never rise" $CHK recommend "$T/rec.csv" "$DB" 5
+check "recommend leaves no temporary file" [ ! -e "$T/rec.csv.tmp" ]
+IDS=$(sqlite3 "$DB" "select id from vectors order by id" | awk 'NR == 1 || NR == 150 || NR == 290')
+for id in $IDS; do "$BIN" similar "$id" --db "$DB" -k 5 --json > "$T/sim-$id.json" 2>/dev/null; done
+check "recommend agrees with \`similar ID -k 5\` for 3 products (ids, order, scores)" \
+  $CHK agree "$T/rec.csv" $(for id in $IDS; do printf '%s:%s ' "$id" "$T/sim-$id.json"; done)
+"$BIN" recommend --db "$DB" --k 4 --same gender --same masterCategory --out "$T/rec-g.csv" --threads 3 > /dev/null 2>&1
+check "recommend --same gender --same masterCategory: every neighbour shares both" \
+  $CHK recommend "$T/rec-g.csv" "$DB" 4 --same gender --same masterCategory
+ID=$(echo "$IDS" | tail -1)
+"$BIN" similar "$ID" --db "$DB" -k 4 --json --where "gender=$(sqlite3 "$DB" "select gender from items where id = $ID")" \
+  --where "masterCategory=$(sqlite3 "$DB" "select masterCategory from items where id = $ID")" > "$T/sim-g.json" 2>/dev/null
+check "recommend --same gender --same masterCategory agrees with \`similar ID --where gender=G --where masterCategory=M\`" \
+  $CHK agree "$T/rec-g.csv" "$ID:$T/sim-g.json"
+"$BIN" recommend --db "$DB" --k 3 --where gender=Women --out "$T/rec-w.csv" > "$T/rec-w.txt" 2>/dev/null
+check "recommend --where gender=Women: only women's products, recommending women's" \
+  bash -c "$CHK recommend '$T/rec-w.csv' '$DB' 3 --only gender=Women && grep -q 'items left out' '$T/rec-w.txt'"
+"$BIN" recommend --db "$T/nope.db" --out "$T/x.csv" > /dev/null 2>&1; check "recommend on a missing catalog exits 3" [ $? -eq 3 ]
+"$BIN" recommend --db "$DB" --k 0 --out "$T/x.csv" > /dev/null 2>&1; check "recommend --k 0 is a usage error (2)" [ $? -eq 2 ]
+"$BIN" recommend --db "$DB" --same colour --out "$T/x.csv" > /dev/null 2>&1; check "recommend --same with no such field is a usage error (2)" [ $? -eq 2 ]
+"$BIN" recommend --db "$DB" > /dev/null 2>&1; check "recommend without --out is a usage error (2), nothing written" bash -c "[ $? -eq 2 ] && [ ! -e '$T/x.csv' ]"
+"$BIN" export --db "$DB" --format csv --out "$T/export.csv" > /dev/null 2>&1
+check "export --format csv: the catalog's items, fields and vectors read back bit for bit" $CHK export "$T/export.csv" "$DB"
+# the man page: a section per command of `lookalike --help`, each option of its --help in it
+MAN=$ROOT/man/lookalike.1
+manok() {
+  local cmds cmd opt sect bad=0
+  cmds=$("$BIN" --help | awk '/^commands:/ { on = 1; next } on && !NF { exit } on && /^  [a-z]/ { print $1 }')
+  [ -n "$cmds" ] || return 1
+  for cmd in $cmds; do
+    sect=$(awk -v h=".SH \"lookalike $cmd\"" '$0 == h { on = 1; next } on && /^\.SH / { exit } on' "$MAN" | sed 's/\\-/-/g; s/\\f[BIRP]//g')
+    [ -n "$sect" ] || { echo "    no section for $cmd"; bad=1; continue; }
+    for opt in $("$BIN" $cmd --help | grep -oE '(^|[^A-Za-z0-9-])--?[a-z][a-z0-9-]*' | grep -oE -- '--?[a-z][a-z0-9-]*' | sort -u); do
+      grep -qe "$opt" <<< "$sect" || { echo "    $cmd: $opt missing"; bad=1; }
+    done
+  done
+  return $bad
+}
+check "man/lookalike.1: a section per command of \`lookalike --help\`, every option of each command's --help" manok
+check "man/lookalike.1 renders without warnings (groff -man -ww; man -l)" \
+  bash -c "[ -z \"\$(groff -man -Tutf8 -ww -z '$MAN' 2>&1)\" ] && [ -z \"\$(MANWIDTH=80 man -l '$MAN' 2>&1 >/dev/null)\" ] && MANWIDTH=80 man -l '$MAN' 2>/dev/null | grep -q '^EXIT STATUS'"
 
 echo "cli: index interrupted by SIGINT and SIGTERM, then resumed"
 nvec() { sqlite3 "$1" "select count(*) from vectors" 2>/dev/null || echo 0; }
