@@ -162,7 +162,7 @@ manok() {
     sect=$(awk -v h=".SH \"lookalike $cmd\"" '$0 == h { on = 1; next } on && /^\.SH / { exit } on' "$MAN" | sed 's/\\-/-/g; s/\\f[BIRP]//g')
     [ -n "$sect" ] || { echo "    no section for $cmd"; bad=1; continue; }
     for opt in $("$BIN" $cmd --help | grep -oE '(^|[^A-Za-z0-9-])--?[a-z][a-z0-9-]*' | grep -oE -- '--?[a-z][a-z0-9-]*' | sort -u); do
-      grep -qe "$opt" <<< "$sect" || { echo "    $cmd: $opt missing"; bad=1; }
+      grep -qE -- "(^|[^A-Za-z0-9-])$opt([^A-Za-z0-9-]|\$)" <<< "$sect" || { echo "    $cmd: $opt missing"; bad=1; }
     done
   done
   return $bad

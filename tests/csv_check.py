@@ -5,7 +5,8 @@ or exits 0.
 
   csv_check.py recommend FILE.csv CATALOG.db K [--same FIELD]... [--only FIELD=VALUE]
       the header id,rank,neighbour_id,score; every product with a vector (or, with --only,
-      those whose FIELD is VALUE) has exactly K rows ranked 1..K, no row names the product
+      those whose FIELD is VALUE) has exactly K rows ranked 1..K (with --same, fewer only when
+      fewer other products share its values), no row names the product
       itself or an item outside the catalog (or outside --only), scores never rise; with
       --same, every neighbour shares the product's FIELD (case-insensitively; unknown with
       unknown)
@@ -54,8 +55,13 @@ def recommend(path, db, k, same, only):
             rows.setdefault(i, []).append((rank, nb, score))
     if set(rows) != products:
         fail("recommend: products %d in the file, %d expected" % (len(rows), len(products)))
+    def key(i):
+        return tuple((items[i][f] or "\0").lower() for f in same)
+    group = {}
+    for i in products:
+        group[key(i)] = group.get(key(i), 0) + 1
     for i, rs in rows.items():
-        if [x[0] for x in rs] != list(range(1, k + 1)):
+        if [x[0] for x in rs] != list(range(1, min(k, group[key(i)] - 1) + 1)):
             fail("recommend: product %d has ranks %s" % (i, [x[0] for x in rs]))
         for n, (_, nb, score) in enumerate(rs):
             if nb == i or nb not in products:

@@ -1,7 +1,8 @@
 /* tests/test_csv.c — the streaming CSV reader: a table of small inputs (quoting, line ends,
  * BOM, ragged rows, NUL bytes, separators, UTF-16, limits, errors), the decoding of its text
  * into UTF-8 (util/utf8.h: Windows-1252, Latin-1, strict UTF-8), a random round trip through a file large enough to cross
- * read-chunk boundaries, and the real styles.csv when the shared data is present. */
+ * read-chunk boundaries, and the real styles.csv when the shared data is present. The
+ * writer (lk_csv_put): a table of fields and what it writes, and random fields read back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -345,9 +346,57 @@ static void test_decode(void **state) {
   assert_string_equal(eb.msg, "/photos/caf?: gone");
 }
 
+static void test_writer(void **state) {
+  static const struct { const char *in, *out; } writes[] = {
+      {NULL, ""},           {"", ""},
+      {"plain", "plain"},   {"a,b", "\"a,b\""},
+      {"say \"hi\"", "\"say \"\"hi\"\"\""}, {"two\nlines", "\"two\nlines\""},
+      {"cr\r", "\"cr\r\""},  {" lead", "\" lead\""},
+      {"trail\t", "\"trail\t\""}, {"in side", "in side"},
+      {"{\"k\":1}", "\"{\"\"k\"\":1}\""}, {"é;ü", "é;ü"},
+  };
+  for (size_t i = 0; i < sizeof writes / sizeof *writes; i++) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    lk_csv_put(fp, writes[i].in);
+    fclose(fp);
+    assert_string_equal(buf, writes[i].out);
+    free(buf);
+  }
+  /* random fields written as a row of 3 read back as they were */
+  static const char alphabet[] = "ab,\"\n\r \txé";
+  srand(99);
+  for (int r = 0; r < 500; r++) {
+    char f[3][24], *buf = NULL, **got;
+    size_t len = 0;
+    int nf;
+    FILE *fp = open_memstream(&buf, &len);
+    for (int i = 0; i < 3; i++) {
+      int n = rand() % 23;
+      for (int j = 0; j < n; j++) f[i][j] = alphabet[rand() % (sizeof alphabet - 1)];
+      f[i][n] = 0;
+      if (i) fputc(',', fp);
+      lk_csv_put(fp, f[i]);
+    }
+    fputc('\n', fp);
+    fclose(fp);
+    lk_csv *c = NULL;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_csv_open_buffer(buf, len, NULL, &c, &eb), 0);
+    assert_int_equal(lk_csv_next(c, &got, &nf), 1);
+    assert_int_equal(nf, 3);
+    for (int i = 0; i < 3; i++) assert_string_equal(got[i], f[i]);
+    lk_csv_close(c);
+    free(buf);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
+      cmocka_unit_test(test_writer),
       cmocka_unit_test(test_bad_args),
       cmocka_unit_test(test_random_roundtrip),
       cmocka_unit_test(test_unterminated_in_file),

@@ -1,7 +1,7 @@
 /* tests/test_export.c — `lookalike export` (export/export.c) on a small SQLite catalog made
  * through the catalog API: every format parses, holds each item with a vector exactly once
  * with its exact float32 values and metadata (awkward text included), leaves out items
- * without a vector, and refuses bad names. tests/pg.sh checks the same formats in depth
+ * without a vector, and refuses bad names; the csv format read back with the CSV reader. tests/pg.sh checks the same formats in depth
  * (tests/export_check.py) on a PostgreSQL catalog. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "catalog/catalog.h"
+#include "catalog/csv.h"
 #include "export/export.h"
 #include "testutil.h"
 
@@ -194,6 +195,49 @@ static void test_pgvector_and_npy(void **state) {
   free(g);
 }
 
+/* csv: the header, then each item with a vector as a row the CSV reader gives back whole */
+static void test_csv(void **state) {
+  fixture *fx = *state;
+  lk_export_stats st;
+  const char *p = lk_test_path("%s/x.csv", fx->dir);
+  run_export(fx, LK_EXPORT_CSV, p, &st);
+  assert_int_equal(st.files, 1);
+  lk_csv *c = NULL;
+  lk_errbuf eb = {0};
+  char **f;
+  int nf;
+  assert_int_equal(lk_csv_open(p, NULL, &c, &eb), 0);
+  assert_int_equal(lk_csv_next(c, &f, &nf), 1);
+  assert_int_equal(nf, 1 + LK_NFIELDS + 2 + DIM);
+  assert_string_equal(f[0], "id");
+  assert_string_equal(f[1], "gender");
+  assert_string_equal(f[9], "productDisplayName");
+  assert_string_equal(f[10], "path");
+  assert_string_equal(f[11], "extra");
+  assert_string_equal(f[12], "v0");
+  assert_string_equal(f[12 + DIM - 1], "v4");
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(lk_csv_next(c, &f, &nf), 1);
+    assert_int_equal(nf, 1 + LK_NFIELDS + 2 + DIM);
+    assert_int_equal(atoi(f[0]), 10 * (i + 1));
+    assert_string_equal(f[1], "Women");
+    assert_string_equal(f[4], i == 1 ? "" : "Heels"); /* unknown: empty */
+    assert_string_equal(f[10], "/p/x.jpg");
+    if (i == 0) { /* the JSON text with its quotes and commas, whole */
+      json_t *e = json_loads(f[11], 0, NULL);
+      assert_non_null(e);
+      assert_string_equal(json_string_value(json_object_get(e, "note")), NOTE);
+      json_decref(e);
+    }
+    for (int k = 0; k < DIM; k++) assert_true(strtof(f[12 + k], NULL) == VEC[i][k]); /* exact */
+  }
+  assert_int_equal(lk_csv_next(c, &f, &nf), 0); /* 40, without a vector, left out */
+  lk_csv_close(c);
+  int fmt;
+  assert_int_equal(lk_export_format_parse("csv", &fmt), 0);
+  assert_int_equal(fmt, LK_EXPORT_CSV);
+}
+
 static void test_refusals(void **state) {
   fixture *fx = *state;
   lk_export_opts o;
@@ -218,6 +262,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_jsonl_qdrant_milvus, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pgvector_and_npy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* tests/test_file.c — only regular files are opened (util/file): the helper on a regular file,
  * a FIFO, a directory, a character device, a socket and a missing path, then every reader of
  * outside files (photos, CSV, models, recipes, catalogs, hashes) on the same non-files. An
- * alarm turns a blocking open (the bug: a FIFO waited for a writer forever) into a failure. */
+ * alarm turns a blocking open (the bug: a FIFO waited for a writer forever) into a failure.
+ * Output files (lk_file_out): written whole under PATH.tmp and renamed, or not at all. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,10 +142,62 @@ static void test_readers(void **state) {
   assert_non_null(strstr(eb.msg, "is a directory"));
 }
 
+static void test_out(void **state) {
+  lk_file_out f;
+  lk_errbuf eb = {0};
+  const char *path = lk_test_path("%s/out.csv", dir), *tmp = lk_test_path("%s/out.csv.tmp", dir);
+  /* committed: the content at PATH, no temporary file */
+  assert_int_equal(lk_file_out_open(&f, path, &eb), 0);
+  assert_int_equal(access(tmp, F_OK), 0);
+  assert_int_equal(access(path, F_OK), -1); /* nothing at PATH until the commit */
+  fputs("a,b\n", f.fp);
+  assert_int_equal(lk_file_out_commit(&f, &eb), 0);
+  assert_null(f.fp);
+  assert_int_equal(lk_file_out_commit(&f, &eb), 0); /* not open: nothing to do */
+  size_t len = 0;
+  uint8_t *got = lk_test_read_file(path, &len);
+  assert_non_null(got);
+  assert_int_equal(len, 4);
+  assert_memory_equal(got, "a,b\n", 4);
+  free(got);
+  assert_int_equal(access(tmp, F_OK), -1);
+  /* abandoned: the old file stays as it was, the temporary one goes */
+  assert_int_equal(lk_file_out_open(&f, path, &eb), 0);
+  fputs("half", f.fp);
+  lk_file_out_abandon(&f);
+  lk_file_out_abandon(&f); /* twice: no-op */
+  assert_int_equal(access(tmp, F_OK), -1);
+  got = lk_test_read_file(path, &len);
+  assert_int_equal(len, 4);
+  free(got);
+  /* a folder that does not exist, an empty name, a name too long */
+  assert_int_equal(lk_file_out_open(&f, lk_test_path("%s/no/such.csv", dir), &eb), LK_EIO);
+  assert_non_null(strstr(eb.msg, "No such file or directory"));
+  assert_null(f.fp);
+  assert_int_equal(lk_file_out_open(&f, "", &eb), LK_EINVAL);
+  char *lng = malloc(PATH_MAX + 10);
+  memset(lng, 'x', PATH_MAX + 9);
+  lng[PATH_MAX + 9] = 0;
+  assert_int_equal(lk_file_out_open(&f, lng, &eb), LK_EINVAL);
+  free(lng);
+  /* a write error the stream saw (disk full) fails the commit: the file is not replaced */
+  if (access("/dev/full", W_OK) == 0) {
+    assert_int_equal(lk_file_out_open(&f, path, &eb), 0);
+    fclose(f.fp);
+    assert_non_null(f.fp = fopen("/dev/full", "w"));
+    fputs("x", f.fp);
+    assert_int_equal(lk_file_out_commit(&f, &eb), LK_EIO);
+    got = lk_test_read_file(path, &len);
+    assert_int_equal(len, 4);
+    free(got);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_helper),
       cmocka_unit_test(test_readers),
+      cmocka_unit_test(test_out),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
