@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
-#include "embed/recipe.h"
 #include "search/engine.h"
 #include "search/recommend.h"
 #include "testutil.h"
@@ -24,10 +22,8 @@
 #define D 16
 #define K 5
 
-typedef struct fixture {
-  char *dir;
-  lk_engine *e;
-} fixture;
+static char *dir;     /* the catalog's folder */
+static lk_engine *eng; /* the catalog, loaded once for every test */
 
 /* "men" and "Men" are one value; every 7th item has no gender; 3 items are "Unisex" */
 static const char *gender_of(int i) {
@@ -38,56 +34,36 @@ static const char *gender_of(int i) {
 }
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  f->dir = lk_test_mkdtemp();
-  const char *db = lk_test_path("%s/c.db", f->dir);
-  lk_catalog *c;
-  lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(db, LK_CATALOG_CREATE, &c, &eb), 0);
-  lk_recipe r;
-  lk_recipe_preset("color", &r, NULL);
-  char *js = lk_recipe_to_json(&r);
-  lk_catalog_set_meta(c, "recipe", js);
-  free(js);
-  lk_catalog_begin(c);
+  dir = lk_test_mkdtemp();
+  const char *db = lk_test_path("%s/c.db", dir);
+  lk_catalog *c = lk_test_catalog_new(db);
+  assert_non_null(c);
   srand(11);
   for (int i = 0; i < N; i++) {
-    lk_item it = {0};
     char name[64], year[8];
     float v[D];
-    it.id = 100 + i * 2;
+    lk_item it = {.id = 100 + i * 2, .path = "p.jpg", .hash = name, .status = "ok"};
     snprintf(name, sizeof name, "Product %d", i);
     snprintf(year, sizeof year, "%d", 2010 + i % 5);
-    it.path = "p.jpg";
-    it.hash = name;
-    it.status = "ok";
     it.field[0] = (char *)gender_of(i);
     it.field[6] = year;
     it.field[8] = name;
     assert_int_equal(lk_catalog_put_item(c, &it), 0);
-    double s = 0;
-    for (int d = 0; d < D; d++) {
-      v[d] = (float)rand() / RAND_MAX - 0.5f;
-      s += (double)v[d] * v[d];
-    }
-    for (int d = 0; d < D; d++) v[d] /= (float)sqrt(s);
+    lk_test_unit_vector(v, D);
     assert_int_equal(lk_catalog_put_vector(c, it.id, v, D), 0);
   }
   lk_item bad = {.id = 5, .path = "bad.jpg", .status = "error", .error = "not an image"};
   assert_int_equal(lk_catalog_put_item(c, &bad), 0);
-  lk_catalog_commit(c);
+  assert_int_equal(lk_catalog_commit(c), 0);
   lk_catalog_close(c);
-  assert_int_equal(lk_engine_open(db, NULL, &f->e, &eb), 0);
-  *state = f;
-  return 0;
+  lk_errbuf eb = {0};
+  return lk_engine_open(db, NULL, &eng, &eb);
 }
 
 static int teardown(void **state) {
-  fixture *f = *state;
-  lk_engine_close(f->e);
-  lk_test_rmtree(f->dir);
-  free(f->dir);
-  free(f);
+  lk_engine_close(eng);
+  lk_test_rmtree(dir);
+  free(dir);
   return 0;
 }
 
@@ -107,7 +83,6 @@ static void same_as_similar(const lk_engine *e, const lk_recommend *r, const lk_
 }
 
 static void test_all_products(void **state) {
-  fixture *f = *state;
   lk_recommend_opts o;
   lk_recommend_opts_default(&o);
   assert_int_equal(o.k, 10);
@@ -115,7 +90,7 @@ static void test_all_products(void **state) {
   o.threads = 3;
   lk_recommend r;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), 0);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), 0);
   assert_int_equal(r.n, N); /* the item without a vector is left out */
   assert_int_equal(r.threads, 3);
   assert_int_equal(r.short_lists, 0);
@@ -123,13 +98,12 @@ static void test_all_products(void **state) {
     assert_int_equal(r.ids[i], 100 + 2 * (int64_t)i); /* id order */
     for (int h = 0; h < K; h++) assert_true(r.hits[i * K + (size_t)h].id != r.ids[i]);
   }
-  same_as_similar(f->e, &r, NULL);
+  same_as_similar(eng, &r, NULL);
   lk_recommend_free(&r);
   assert_null(r.ids);
 }
 
 static void test_filter(void **state) {
-  fixture *f = *state;
   lk_filter flt = {0};
   lk_errbuf eb = {0};
   assert_int_equal(lk_filter_add(&flt, "year>=2012", &eb), 0);
@@ -138,15 +112,15 @@ static void test_filter(void **state) {
   o.k = K;
   o.filter = &flt;
   lk_recommend r;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), 0);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), 0);
   assert_int_equal(r.n, N * 3 / 5);
-  for (size_t i = 0; i < r.n; i++) assert_true(lk_filter_match(lk_engine_item(f->e, r.ids[i]), &flt, NULL));
-  same_as_similar(f->e, &r, &flt);
+  for (size_t i = 0; i < r.n; i++) assert_true(lk_filter_match(lk_engine_item(eng, r.ids[i]), &flt, NULL));
+  same_as_similar(eng, &r, &flt);
   lk_recommend_free(&r);
   lk_filter bad = {0};
   assert_int_equal(lk_filter_add(&bad, "prize<3", &eb), 0);
   o.filter = &bad;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINVAL); /* a column no item has */
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINVAL); /* a column no item has */
   assert_non_null(strstr(lk_err_msg(&eb), "prize"));
 }
 
@@ -156,7 +130,6 @@ static int same_gender(const lk_item *a, const lk_item *b) {
 }
 
 static void test_same(void **state) {
-  fixture *f = *state;
   lk_recommend_opts o;
   lk_recommend_opts_default(&o);
   o.k = K;
@@ -164,13 +137,13 @@ static void test_same(void **state) {
   o.same[0] = 0; /* gender */
   lk_recommend r;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), 0);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), 0);
   assert_int_equal(r.n, N);
   size_t unisex = 0, unknown = 0;
   for (size_t i = 0; i < r.n; i++) {
-    const lk_item *it = lk_engine_item(f->e, r.ids[i]);
+    const lk_item *it = lk_engine_item(eng, r.ids[i]);
     for (int h = 0; h < r.nfound[i]; h++)
-      assert_true(same_gender(it, lk_engine_item(f->e, r.hits[i * K + (size_t)h].id)));
+      assert_true(same_gender(it, lk_engine_item(eng, r.hits[i * K + (size_t)h].id)));
     if (it->field[0] && !strcmp(it->field[0], "Unisex")) {
       assert_int_equal(r.nfound[i], 2); /* the other two */
       unisex++;
@@ -186,7 +159,7 @@ static void test_same(void **state) {
     assert_int_equal(lk_filter_add_kv(&flt, "gender", it->field[0], &eb), 0);
     lk_hit want[K];
     int n = 0;
-    assert_int_equal(lk_engine_similar(f->e, r.ids[i], &flt, K, want, &n, &eb), 0);
+    assert_int_equal(lk_engine_similar(eng, r.ids[i], &flt, K, want, &n, &eb), 0);
     assert_int_equal(n, K);
     for (int h = 0; h < K; h++) assert_int_equal(r.hits[i * K + (size_t)h].id, want[h].id);
   }
@@ -202,34 +175,32 @@ static int stop_at_once(void *ctx, size_t done, size_t total) {
 }
 
 static void test_errors_and_stop(void **state) {
-  fixture *f = *state;
   lk_recommend_opts o;
   lk_recommend r;
   lk_errbuf eb = {0};
   lk_recommend_opts_default(&o);
   o.k = 0;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINVAL);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINVAL);
   o.k = LK_RECOMMEND_MAX_K + 1;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINVAL);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINVAL);
   o.k = K;
   o.threads = LK_RECOMMEND_MAX_THREADS + 1;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINVAL);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINVAL);
   o.threads = 1;
   o.nsame = 1;
   o.same[0] = LK_NFIELDS;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINVAL);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINVAL);
   o.nsame = 0;
   int calls = 0;
   o.progress = stop_at_once;
   o.ctx = &calls;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), LK_EINTR);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), LK_EINTR);
   assert_int_equal(calls, 1);
   assert_null(r.ids);
   assert_int_equal(r.n, 0);
 }
 
 static void test_csv(void **state) {
-  fixture *f = *state;
   lk_recommend_opts o;
   lk_recommend_opts_default(&o);
   o.k = 2;
@@ -240,11 +211,11 @@ static void test_csv(void **state) {
   assert_int_equal(lk_filter_add(&flt, "productDisplayName=Product 2", &eb), 0);
   o.filter = &flt;
   lk_recommend r;
-  assert_int_equal(lk_recommend_run(f->e, &o, &r, &eb), 0);
+  assert_int_equal(lk_recommend_run(eng, &o, &r, &eb), 0);
   assert_int_equal(r.n, 3);
-  const char *path = lk_test_path("%s/similar.csv", f->dir);
+  const char *path = lk_test_path("%s/similar.csv", dir);
   assert_int_equal(lk_recommend_write_csv(&r, path, &eb), 0);
-  assert_int_equal(access(lk_test_path("%s/similar.csv.tmp", f->dir), F_OK), -1);
+  assert_int_equal(access(lk_test_path("%s/similar.csv.tmp", dir), F_OK), -1);
   char want[512];
   int at = snprintf(want, sizeof want, "id,rank,neighbour_id,score\n");
   for (size_t i = 0; i < 3; i++)
@@ -257,7 +228,7 @@ static void test_csv(void **state) {
   assert_int_equal(len, (size_t)at);
   assert_memory_equal(got, want, len);
   free(got);
-  assert_int_equal(lk_recommend_write_csv(&r, lk_test_path("%s/no/such/dir.csv", f->dir), &eb), LK_EIO);
+  assert_int_equal(lk_recommend_write_csv(&r, lk_test_path("%s/no/such/dir.csv", dir), &eb), LK_EIO);
   lk_recommend_free(&r);
 }
 

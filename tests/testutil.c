@@ -1,8 +1,11 @@
 /* tests/testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "catalog/catalog.h"
 #include "embed/embed.h"
+#include "embed/recipe.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,4 +80,31 @@ uint8_t *lk_test_read_file(const char *path, size_t *len) {
   fclose(f);
   if (b && len) *len = (size_t)n;
   return b;
+}
+
+lk_catalog *lk_test_catalog_new(const char *path) {
+  lk_catalog *c = NULL;
+  lk_errbuf eb = {0};
+  lk_recipe r;
+  if (lk_catalog_open(path, LK_CATALOG_CREATE, &c, &eb) || lk_recipe_preset("color", &r, NULL)) {
+    lk_catalog_close(c);
+    return NULL;
+  }
+  char *js = lk_recipe_to_json(&r);
+  int rc = js ? lk_catalog_set_meta(c, "recipe", js) : LK_ENOMEM;
+  free(js);
+  if (rc || lk_catalog_begin(c)) {
+    lk_catalog_close(c);
+    return NULL;
+  }
+  return c;
+}
+
+void lk_test_unit_vector(float *v, int d) {
+  double s = 0;
+  for (int i = 0; i < d; i++) {
+    v[i] = (float)rand() / RAND_MAX - 0.5f;
+    s += (double)v[i] * v[i];
+  }
+  for (int i = 0; i < d; i++) v[i] /= (float)sqrt(s);
 }

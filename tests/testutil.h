@@ -19,5 +19,11 @@ const char *lk_test_path(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* Writes / reads a whole file; read returns malloc'd bytes (caller frees) or NULL. */
 int lk_test_write_file(const char *path, const void *data, size_t len);
 uint8_t *lk_test_read_file(const char *path, size_t *len);
+/* A new SQLite catalog at path with the "color" recipe and a transaction begun, for tests that
+ * make their own items and vectors: put them, then lk_catalog_commit and lk_catalog_close.
+ * NULL on failure. */
+struct lk_catalog *lk_test_catalog_new(const char *path);
+/* v = d uniform draws of rand() in [-0.5, 0.5], scaled to unit length. */
+void lk_test_unit_vector(float *v, int d);
 
 #endif

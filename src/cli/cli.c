@@ -95,3 +95,10 @@ void lk_cli_bar(const char *label, long done, long total, double t0) {
           "", done, total, el, eta);
   if (done == total) fputc('\n', stderr);
 }
+
+int lk_cli_progress(void *ctx, size_t done, size_t total) {
+  lk_cli_progress_ctx *p = ctx;
+  if (p->tty) lk_cli_bar(p->label, (long)done, (long)total, p->t0);
+  p->shown = done;
+  return 0;
+}

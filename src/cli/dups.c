@@ -34,17 +34,6 @@ static const char *HELP =
 /* 4 decimals, as scores are printed (a float's 0.97 is 0.9700000286 as a double). */
 static double round4(float x) { return round((double)x * 1e4) / 1e4; }
 
-typedef struct bar_ctx {
-  int tty;
-  double t0;
-} bar_ctx;
-
-static int progress(void *ctx, size_t done, size_t total) {
-  bar_ctx *b = ctx;
-  if (b->tty) lk_cli_bar("dups", (long)done, (long)total, b->t0);
-  return 0;
-}
-
 int lk_cli_dups(int argc, char **argv) {
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},        {"threshold", required_argument, 0, 't'},
                                        {"neighbours", required_argument, 0, 'n'}, {"limit", required_argument, 0, 'l'},
@@ -71,12 +60,12 @@ int lk_cli_dups(int argc, char **argv) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_dups d = {0};
-  bar_ctx b = {!json && isatty(2), lk_cli_now()};
+  lk_cli_progress_ctx b = {"dups", !json && isatty(2), lk_cli_now(), 0};
   int rc = lk_engine_open(db, &eo, &e, &eb);
   if (!rc) {
     lk_cli_note("dups", lk_engine_note(e));
     b.t0 = lk_cli_now();
-    rc = lk_dups_find(e, threshold, neighbours, progress, &b, &d, &eb);
+    rc = lk_dups_find(e, threshold, neighbours, lk_cli_progress, &b, &d, &eb);
   }
   double took = lk_cli_now() - b.t0;
   if (rc) {

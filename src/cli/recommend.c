@@ -51,19 +51,6 @@ static const char *HELP =
     "                     \"short_lists\",\"items\",\"threads\",\"seconds\"}\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found, 130 interrupted\n";
 
-typedef struct bar_ctx {
-  int tty;
-  double t0;
-  size_t shown;
-} bar_ctx;
-
-static int progress(void *ctx, size_t done, size_t total) {
-  bar_ctx *b = ctx;
-  if (b->tty) lk_cli_bar("recommend", (long)done, (long)total, b->t0);
-  b->shown = done;
-  return 0;
-}
-
 int lk_cli_recommend(int argc, char **argv) {
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},     {"out", required_argument, 0, 'o'},
                                        {"k", required_argument, 0, 'k'},      {"where", required_argument, 0, 'w'},
@@ -107,8 +94,8 @@ int lk_cli_recommend(int argc, char **argv) {
   lk_engine_opts_default(&eo);
   lk_engine *e = NULL;
   lk_recommend r = {0};
-  bar_ctx b = {!json && isatty(2), lk_cli_now(), 0};
-  o.progress = progress;
+  lk_cli_progress_ctx b = {"recommend", !json && isatty(2), lk_cli_now(), 0};
+  o.progress = lk_cli_progress;
   o.ctx = &b;
   double t0 = lk_cli_now();
   int rc = lk_engine_open(db, &eo, &e, &eb);
