@@ -10,6 +10,7 @@ PKGS=(
   zlib1g-dev   # gzip answers (GET /api/map)
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
+  groff-base man-db   # tests/cli.sh: man/lookalike.1 renders (groff, man -l)
   libpq-dev postgresql postgresql-client nginx   # PostgreSQL catalogs, tests/pg.sh (replicas behind nginx)
 )
 if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 1 ]; then

@@ -135,6 +135,10 @@ IDS=$(sqlite3 "$DB" "select id from vectors order by id" | awk 'NR == 1 || NR ==
 for id in $IDS; do "$BIN" similar "$id" --db "$DB" -k 5 --json > "$T/sim-$id.json" 2>/dev/null; done
 check "recommend agrees with \`similar ID -k 5\` for 3 products (ids, order, scores)" \
   $CHK agree "$T/rec.csv" $(for id in $IDS; do printf '%s:%s ' "$id" "$T/sim-$id.json"; done)
+"$BIN" recommend --db "$T/t.db" --k 5 --out "$T/rec-t.csv" > /dev/null 2>&1
+for id in $IDS; do "$BIN" similar "$id" --db "$T/t.db" -k 5 --json > "$T/simt-$id.json" 2>/dev/null; done
+check "recommend on the tuned catalog (label prior) agrees with \`similar ID\` there" \
+  $CHK agree "$T/rec-t.csv" $(for id in $IDS; do printf '%s:%s ' "$id" "$T/simt-$id.json"; done)
 "$BIN" recommend --db "$DB" --k 4 --same gender --same masterCategory --out "$T/rec-g.csv" --threads 3 > /dev/null 2>&1
 check "recommend --same gender --same masterCategory: every neighbour shares both" \
   $CHK recommend "$T/rec-g.csv" "$DB" 4 --same gender --same masterCategory

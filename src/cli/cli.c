@@ -100,5 +100,5 @@ int lk_cli_progress(void *ctx, size_t done, size_t total) {
   lk_cli_progress_ctx *p = ctx;
   if (p->tty) lk_cli_bar(p->label, (long)done, (long)total, p->t0);
   p->shown = done;
-  return 0;
+  return p->stop && *p->stop;
 }

@@ -3,6 +3,7 @@
 #ifndef LK_CLI_CLI_H
 #define LK_CLI_CLI_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,12 +33,14 @@ double lk_cli_now(void);
  * start), ending the line when done == total. The caller decides whether stderr shows it. */
 void lk_cli_bar(const char *label, long done, long total, double t0);
 /* A progress callback for the library's long passes (lk_dups_find, lk_recommend_run): draws
- * lk_cli_bar(label, ...) when tty is set, remembers the count shown; never asks to stop. */
+ * lk_cli_bar(label, ...) when tty is set, remembers the count shown; asks to stop (returns 1)
+ * once *stop is set (main()'s signal flag; NULL: never). */
 typedef struct lk_cli_progress_ctx {
   const char *label;
   int tty;      /* draw (stderr is a terminal and the output is not --json) */
   double t0;    /* lk_cli_now() at the start */
   size_t shown; /* the last count passed */
+  volatile sig_atomic_t *stop;
 } lk_cli_progress_ctx;
 int lk_cli_progress(void *ctx, size_t done, size_t total);
 

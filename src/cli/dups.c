@@ -60,7 +60,7 @@ int lk_cli_dups(int argc, char **argv) {
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_dups d = {0};
-  lk_cli_progress_ctx b = {"dups", !json && isatty(2), lk_cli_now(), 0};
+  lk_cli_progress_ctx b = {"dups", !json && isatty(2), lk_cli_now(), 0, NULL};
   int rc = lk_engine_open(db, &eo, &e, &eb);
   if (!rc) {
     lk_cli_note("dups", lk_engine_note(e));

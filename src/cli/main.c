@@ -1145,7 +1145,12 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);
   if (!strcmp(cmd, "dups")) return lk_cli_dups(argc, argv);
-  if (!strcmp(cmd, "recommend")) return lk_cli_recommend(argc, argv);
+  if (!strcmp(cmd, "recommend")) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    return lk_cli_recommend(argc, argv, &g_stop);
+  }
   fprintf(stderr, "lookalike: unknown command '%s'\n\n%s", cmd, USAGE);
   return LK_EX_USAGE;
 }

@@ -32,7 +32,8 @@ static const char *HELP =
     "(the long format: the same four columns for any --k, loads as it is into a table, a\n"
     "DataFrame or a join on neighbour_id; a wide row would need 2k columns). score is the cosine\n"
     "(with a tuned catalog's label prior, the search's score), 6 decimals. The file is written\n"
-    "under FILE.tmp and renamed when complete.\n"
+    "under FILE.tmp and renamed when complete; Ctrl-C, SIGTERM or SIGHUP stop the search and\n"
+    "leave FILE as it was (exit 130).\n"
     "\n"
     "  --db FILE|URL      the catalog (SQLite file or postgresql://...)\n"
     "  --out FILE         the CSV file to write\n"
@@ -51,7 +52,7 @@ static const char *HELP =
     "                     \"short_lists\",\"items\",\"threads\",\"seconds\"}\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found, 130 interrupted\n";
 
-int lk_cli_recommend(int argc, char **argv) {
+int lk_cli_recommend(int argc, char **argv, volatile sig_atomic_t *stop) {
   static const struct option opts[] = {{"db", required_argument, 0, 'd'},     {"out", required_argument, 0, 'o'},
                                        {"k", required_argument, 0, 'k'},      {"where", required_argument, 0, 'w'},
                                        {"same", required_argument, 0, 's'},   {"threads", required_argument, 0, 't'},
@@ -94,7 +95,7 @@ int lk_cli_recommend(int argc, char **argv) {
   lk_engine_opts_default(&eo);
   lk_engine *e = NULL;
   lk_recommend r = {0};
-  lk_cli_progress_ctx b = {"recommend", !json && isatty(2), lk_cli_now(), 0};
+  lk_cli_progress_ctx b = {"recommend", !json && isatty(2), lk_cli_now(), 0, stop};
   o.progress = lk_cli_progress;
   o.ctx = &b;
   double t0 = lk_cli_now();

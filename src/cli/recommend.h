@@ -4,7 +4,10 @@
 #ifndef LK_CLI_RECOMMEND_H
 #define LK_CLI_RECOMMEND_H
 
-/* Runs `lookalike recommend ...`; returns the process exit code. */
-int lk_cli_recommend(int argc, char **argv);
+#include <signal.h>
+
+/* Runs `lookalike recommend ...`; returns the process exit code (130 when *stop, main()'s
+ * signal flag, is set during the search: FILE is left as it was). */
+int lk_cli_recommend(int argc, char **argv, volatile sig_atomic_t *stop);
 
 #endif
