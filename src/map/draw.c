@@ -1,15 +1,14 @@
 /* map/draw.c — PNG and SVG pictures of a catalog map (map/draw.h): points are scaled into a
  * plot area with a margin, drawn grey first and coloured on top as small blended discs; the
  * legend on the right uses an embedded 5x7 font scaled 2x; the title may span lines. */
-#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "map/draw.h"
+#include "util/file.h"
 #include "util/size.h"
 
 static const unsigned PALETTE[LK_MAP_COLOURS] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd, 0x8c564b,
@@ -117,17 +116,6 @@ static void legend_line(const lk_map_picture *p, int c, char *buf, size_t cap) {
   }
 }
 
-static int finish_file(FILE *f, const char *tmp, const char *path, lk_errbuf *err) {
-  int bad = ferror(f) || fflush(f) || fsync(fileno(f));
-  if (fclose(f)) bad = 1;
-  if (bad || rename(tmp, path)) {
-    int e = errno;
-    unlink(tmp);
-    return lk_err_set(err, LK_EIO, "writing %s: %s", path, strerror(e));
-  }
-  return 0;
-}
-
 static int check_picture(const lk_map_picture *p, int *w, int *h, lk_errbuf *err) {
   if (!p || (p->n && (!p->xy || !p->cat)) || p->ncat < 0 || p->ncat > LK_MAP_COLOURS || (p->ncat && !p->names))
     return lk_err_set(err, LK_EINVAL, "map picture: bad arguments");
@@ -191,15 +179,10 @@ int lk_map_draw_png(const lk_map_picture *p, const char *path, lk_errbuf *err) {
     draw_text(&c, lx + 22, ly, line, 2, 0x222222);
     ly += 24;
   }
-  char tmp[4096];
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+  lk_file_out f;
+  if ((rc = lk_file_out_open(&f, path, err))) {
     free(c.px);
-    return lk_err_set(err, LK_EINVAL, "path too long");
-  }
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    free(c.px);
-    return lk_err_set(err, LK_EIO, "creating %s: %s", tmp, strerror(errno));
+    return rc;
   }
   png_image img;
   memset(&img, 0, sizeof img);
@@ -207,14 +190,13 @@ int lk_map_draw_png(const lk_map_picture *p, const char *path, lk_errbuf *err) {
   img.width = (png_uint_32)w;
   img.height = (png_uint_32)h;
   img.format = PNG_FORMAT_RGB;
-  int ok = png_image_write_to_stdio(&img, f, 0, c.px, w * 3, NULL);
+  int ok = png_image_write_to_stdio(&img, f.fp, 0, c.px, w * 3, NULL);
   free(c.px);
   if (!ok) {
-    fclose(f);
-    unlink(tmp);
+    lk_file_out_abandon(&f);
     return lk_err_set(err, LK_EIO, "writing PNG %s: %s", path, img.message);
   }
-  return finish_file(f, tmp, path, err);
+  return lk_file_out_commit(&f, err);
 }
 
 static void xml_text(FILE *f, const char *s) {
@@ -233,10 +215,9 @@ static void xml_text(FILE *f, const char *s) {
 int lk_map_draw_svg(const lk_map_picture *p, const char *path, lk_errbuf *err) {
   int w, h, rc = check_picture(p, &w, &h, err);
   if (rc) return rc;
-  char tmp[4096];
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) return lk_err_set(err, LK_EINVAL, "path too long");
-  FILE *f = fopen(tmp, "w");
-  if (!f) return lk_err_set(err, LK_EIO, "creating %s: %s", tmp, strerror(errno));
+  lk_file_out out;
+  if ((rc = lk_file_out_open(&out, path, err))) return rc;
+  FILE *f = out.fp;
   int pw = w - LEGEND_W;
   xform t = fit(p->xy, p->n, pw, h, 40);
   fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", w, h, w, h);
@@ -276,5 +257,5 @@ int lk_map_draw_svg(const lk_map_picture *p, const char *path, lk_errbuf *err) {
     ly += 24;
   }
   fputs("</g>\n</svg>\n", f);
-  return finish_file(f, tmp, path, err);
+  return lk_file_out_commit(&out, err);
 }
