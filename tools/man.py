@@ -171,7 +171,8 @@ names), when \fB\-\-models\fR is not given; searched before ./models, ../shared/
 the models folder beside the binary's folder.
 .TP
 .B OMP_NUM_THREADS
-threads oneDNN's OpenMP uses inside one embedding (default: all cores).
+read by the OpenMP runtime of oneDNN (the CNN's convolutions) where lookalike does not set a
+thread count itself: then its threads per embedding (default: all cores).
 .SH FILES
 .TP
 .I catalog.db
