@@ -1,27 +1,22 @@
 #!/usr/bin/env python3
-"""tests/csv_check.py — checks the CSV files of `lookalike recommend` and `export --format csv`
-against the SQLite catalog they came from (for tests/cli.sh). Prints what is wrong and exits 1,
-or exits 0.
+"""tests/csv_check.py — checks the CSV file of `lookalike recommend` against the SQLite catalog
+it came from and against `lookalike similar` (for tests/cli.sh; export --format csv is checked
+by tests/export_check.py). Prints what is wrong and exits 1, or exits 0.
 
   csv_check.py recommend FILE.csv CATALOG.db K [--same FIELD]... [--only FIELD=VALUE]
       the header id,rank,neighbour_id,score; every product with a vector (or, with --only,
       those whose FIELD is VALUE) has exactly K rows ranked 1..K (with --same, fewer only when
-      fewer other products share its values), no row names the product
-      itself or an item outside the catalog (or outside --only), scores never rise; with
-      --same, every neighbour shares the product's FIELD (case-insensitively; unknown with
-      unknown)
+      fewer other products share its values); no row names the product itself or an item
+      outside the catalog (or outside --only); scores never rise; with --same, every
+      neighbour shares the product's FIELD (case-insensitively; unknown with unknown)
   csv_check.py agree FILE.csv ID:SIMILAR.json...
-      each `lookalike similar ID --json` answer (in SIMILAR.json) names the same neighbours, in the same order,
-      with the same scores (within the JSON's 4 decimals), as the rows of its product
-  csv_check.py export FILE.csv CATALOG.db
-      the header id, the styles.csv fields, path, extra, v0..v{dim-1}; one row per item with a
-      vector, in id order; the text columns equal the catalog's ('' for unknown) and the
-      vector, read back as float32, equals the stored one bit for bit
+      each `lookalike similar ID --json` answer (in SIMILAR.json) names the same neighbours,
+      in the same order, with the same scores (within the JSON's 4 decimals), as the rows of
+      its product
 """
 import csv
 import json
 import sqlite3
-import struct
 import sys
 
 FIELDS = ["gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
@@ -38,8 +33,7 @@ def catalog(db):
     con.text_factory = lambda b: b.decode("utf-8", "replace")
     cols = ["id"] + FIELDS + ["path", "extra"]
     items = {r[0]: dict(zip(cols, r)) for r in con.execute("select %s from items" % ",".join(cols))}
-    vecs = {i: struct.unpack("<%df" % dim, data) for i, dim, data in con.execute("select id, dim, data from vectors")}
-    return items, vecs
+    return items, {i for (i,) in con.execute("select id from vectors")}
 
 
 def recommend(path, db, k, same, only):
@@ -88,30 +82,6 @@ def agree(path, answers):
             fail("agree: product %d: recommend %s, similar %s" % (pid, mine, theirs))
 
 
-def export(path, db):
-    items, vecs = catalog(db)
-    dim = len(next(iter(vecs.values())))
-    want = ["id"] + FIELDS + ["path", "extra"] + ["v%d" % d for d in range(dim)]
-    with open(path, newline="", encoding="utf-8") as fp:
-        r = csv.reader(fp)
-        if next(r) != want:
-            fail("export: bad header")
-        ids = []
-        for row in r:
-            i = int(row[0])
-            ids.append(i)
-            if len(row) != len(want):
-                fail("export: item %d has %d columns" % (i, len(row)))
-            for c, name in enumerate(want[1:12], 1):
-                if row[c] != (items[i][name] or ""):
-                    fail("export: item %d: %s %r != %r" % (i, name, row[c], items[i][name]))
-            got = struct.unpack("<%df" % dim, struct.pack("<%df" % dim, *map(float, row[12:])))
-            if got != vecs[i]:
-                fail("export: item %d: the vector differs" % i)
-    if ids != sorted(vecs):
-        fail("export: %d rows, %d items with a vector (or not in id order)" % (len(ids), len(vecs)))
-
-
 def main(argv):
     if len(argv) >= 5 and argv[1] == "recommend":
         same, only, rest = [], [], argv[5:]
@@ -126,8 +96,6 @@ def main(argv):
         recommend(argv[2], argv[3], int(argv[4]), same, only)
     elif len(argv) >= 4 and argv[1] == "agree":
         agree(argv[2], argv[3:])
-    elif len(argv) == 4 and argv[1] == "export":
-        export(argv[2], argv[3])
     else:
         fail(__doc__)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""tests/export_check.py — round-trip check of `lookalike export` for tests/pg.sh.
+"""tests/export_check.py — round-trip check of `lookalike export` for tests/pg.sh (and, for the
+csv format on a SQLite catalog, tests/cli.sh).
 
     export_check.py REFERENCE.csv FORMAT PATH
 
@@ -174,12 +175,23 @@ def check_npy(c, path):
         c.item(idv[i], vecs[4 * dim * i:4 * dim * (i + 1)], {k: cols[k][i] for k in cols}, strict_empty=True)
 
 
+def check_csv(c, path):
+    dim = len(next(iter(c.ref.values()))[0]) // 4
+    with open(path, newline="", encoding="utf-8") as f:
+        r = csv.reader(f)
+        head = next(r)
+        if head != ["id"] + TEXT + ["v%d" % i for i in range(dim)]:
+            c.err("header %r..." % head[:13])
+        for row in r:
+            c.item(int(row[0]), f32([float(x) for x in row[12:]]), dict(zip(TEXT, row[1:12])), strict_empty=True)
+
+
 def main():
     ref_path, fmt, path = sys.argv[1:4]
     c = Checker(load_ref(ref_path))
     try:
         {"jsonl": check_jsonl, "qdrant": check_qdrant, "milvus": check_milvus, "pgvector": check_pgvector,
-         "npy": check_npy}[fmt](c, path)
+         "npy": check_npy, "csv": check_csv}[fmt](c, path)
     except Exception as e:  # a parse error is a failure, not a crash
         c.err("%s: %s: %s" % (path, type(e).__name__, e))
     sys.exit(c.finish(fmt))
