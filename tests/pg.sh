@@ -164,7 +164,7 @@ echo "pg: export"
 pgc_psql single -c "COPY (SELECT i.id, encode(v.data, 'hex') AS hex, i.gender, i.mastercategory, i.subcategory,
   i.articletype, i.basecolour, i.season, i.year, i.usage, i.productdisplayname, i.path, i.extra FROM items i
   JOIN vectors v ON v.id = i.id ORDER BY i.id) TO STDOUT WITH (FORMAT csv, HEADER)" > "$T/ref.csv"
-for f in jsonl qdrant milvus pgvector npy; do
+for f in jsonl qdrant milvus pgvector npy csv; do
   "$BIN" export --db "$U_SINGLE" --format $f --out "$T/export.$f" --batch 25 --json > "$T/export.$f.json"
   check "export --format $f: every item exactly once, vectors bit-identical, metadata equal" \
     bash -c "jq -e '.ok and .exported == $NOW' '$T/export.$f.json' >/dev/null && python3 '$ROOT/tests/export_check.py' '$T/ref.csv' $f '$T/export.$f'"
