@@ -5,7 +5,7 @@
  * so memory does not grow with the number of groups. */
 #include "search/recommend.h"
 
-#include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -160,7 +160,7 @@ static int plan(job *j, lk_errbuf *err) {
   if (lk_size_mul3(n + 1, (size_t)r->k, sizeof *r->hits, &bytes) || !(r->hits = malloc(bytes)) ||
       !(r->nfound = calloc(n + 1, sizeof *r->nfound)) || !(j->units = malloc(sizeof *j->units * (n + 1))))
     return lk_err_set(err, LK_ENOMEM, "out of memory");
-  for (size_t i = 0; i < n * (size_t)r->k; i++) r->hits[i] = (lk_hit){-1, -1.0f / 0.0f};
+  for (size_t i = 0; i < n * (size_t)r->k; i++) r->hits[i] = (lk_hit){-1, -INFINITY};
   for (size_t g = 0, end; g < n; g = end) { /* each group's products in batches */
     for (end = g + 1; end < n && same_group(j, j->order[g], j->order[end]); end++) {}
     for (size_t b = g; b < end; b += BATCH)
