@@ -156,7 +156,8 @@ typedef struct lk_hit {
  * A catalog holds items, their vectors and the recipe they were made with: one SQLite file,
  * or a PostgreSQL database when the path is a postgresql:// or postgres:// URL. lookalike's
  * own commands (index, serve, ...) write it; these calls read it. A handle is used by one
- * thread at a time. */
+ * thread at a time. Calls without an lk_errbuf fail with LK_EDB, LK_EIO or LK_ECORRUPT and
+ * keep the message on the handle (lk_catalog_errmsg). */
 typedef struct lk_catalog lk_catalog;
 enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
 
@@ -234,7 +235,8 @@ typedef struct lk_ingest_opts {
   int workers;              /* parallel decode+embed workers, each single-threaded; 0 = 2 */
   volatile sig_atomic_t *stop; /* may be NULL; set (e.g. from a signal handler) to stop after
                                   the current batch */
-  /* Called after each batch (and once at the start) from the calling thread; may be NULL. */
+  /* Called after each batch (and once at the start), from the workers' threads one call at a
+   * time (under the run's lock: keep it short); may be NULL. */
   void (*progress)(void *ctx, const lk_ingest_stats *s);
   /* Called for each problem worth telling the user (skipped row/photo); may be NULL. */
   void (*report)(void *ctx, int64_t id, const char *what);
@@ -257,11 +259,11 @@ typedef struct lk_filter lk_filter;
 LK_API int lk_filter_new(lk_filter **out);
 LK_API void lk_filter_free(lk_filter *f); /* NULL-safe */
 /* Adds one condition as the CLI's --where takes it: "field=value" on a styles.csv field, else a
- * comparison (lk_filter_add_where). LK_EINVAL / LK_ETOOBIG (more than 32 conditions) with a
- * message; f is unchanged then. */
+ * comparison (lk_filter_add_where). LK_EINVAL / LK_ETOOBIG (more than 32 field=value
+ * conditions) with a message; f is unchanged then. */
 LK_API int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err);
-/* Adds a comparison "COLUMN OP VALUE", OP one of <= >= != < > = (at most 16 per filter).
- * LK_EINVAL with a message naming what is wrong. */
+/* Adds a comparison "COLUMN OP VALUE", OP one of <= >= != < > = (at most 16 per filter:
+ * LK_ETOOBIG). LK_EINVAL with a message naming what is wrong; f is unchanged then. */
 LK_API int lk_filter_add_where(lk_filter *f, const char *expr, lk_errbuf *err);
 
 /* ---------------------------------------------------------------- engine
@@ -300,7 +302,7 @@ LK_API void lk_engine_close(lk_engine *e);
 LK_API size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vector) */
 LK_API size_t lk_engine_item_count(const lk_engine *e); /* all items */
 LK_API int lk_engine_dim(const lk_engine *e);           /* floats per vector */
-/* The i-th item in id order, i < lk_engine_item_count (owned by the engine). */
+/* The i-th item in id order (owned by the engine), NULL when i >= lk_engine_item_count. */
 LK_API const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
 /* An item by id (owned by the engine), or NULL. */
 LK_API const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
@@ -379,8 +381,9 @@ typedef struct lk_export_stats {
 LK_API void lk_export_opts_default(lk_export_opts *o);
 /* "jsonl", "qdrant", "milvus", "pgvector", "npy" -> enum lk_export_format; LK_EINVAL otherwise. */
 LK_API int lk_export_format_parse(const char *s, int *out);
-/* Writes the export. LK_ENOTFOUND for a missing catalog, LK_EIO for files, LK_ECORRUPT for a
- * vector that is not finite or of another size. */
+/* Writes the export (opens its own catalog handle: runs beside anything else). LK_ENOTFOUND for
+ * a missing catalog, LK_EIO for files, LK_ECORRUPT for a vector that is not finite or of
+ * another size; the message in err. */
 LK_API int lk_export_run(const lk_export_opts *o, lk_export_stats *st, lk_errbuf *err);
 
 /* ---------------------------------------------------------------- server (`lookalike serve`)
@@ -423,8 +426,10 @@ typedef struct lk_server_opts {
 } lk_server_opts;
 
 LK_API void lk_server_opts_default(lk_server_opts *o);
-/* Binds and starts serving e. LK_EIO when the address cannot be bound (port in use), LK_EINVAL
- * for a bad host or option, LK_ENOTFOUND / LK_EMISMATCH for models. *out: lk_server_stop. */
+/* Binds and starts serving e (borrowed: close it after lk_server_stop). LK_EIO when the address
+ * cannot be bound (port in use), LK_EINVAL for a bad host or option, LK_ENOTFOUND /
+ * LK_EMISMATCH for models. *out: lk_server_stop. Start and stop a server from one thread; it
+ * answers requests on its own. */
 LK_API int lk_server_start(lk_engine *e, const lk_server_opts *o, lk_server **out, lk_errbuf *err);
 /* The bound TCP port. */
 LK_API int lk_server_port(const lk_server *s);
