@@ -35,7 +35,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run install uninstall
+.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run install uninstall FORCE
 all: $(BUILD)/lookalike $(BUILD)/liblookalike.so
 
 $(BUILD)/%.o: %.c
@@ -148,7 +148,7 @@ INCDIR  := $(PREFIX)/include
 PCDIR   := $(LIBDIR)/pkgconfig
 MAN1DIR := $(PREFIX)/share/man/man1
 D := $(DESTDIR)
-$(BUILD)/lookalike.pc: tools/lookalike.pc.in include/lookalike.h FORCE
+$(BUILD)/lookalike.pc: tools/lookalike.pc.in FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; s|@LIBS@|$(LIBS)|' $< > $@.tmp && mv $@.tmp $@
 FORCE:
