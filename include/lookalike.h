@@ -220,12 +220,16 @@ typedef struct lk_ingest_opts {
   int strict;               /* refuse styles.csv (nothing written) at its first problem row */
   const char *db_path;      /* the catalog (created when missing) */
   const char *models_dir;   /* NULL = default search ($LOOKALIKE_MODELS, ./models, ...) */
-  const struct lk_recipe *recipe; /* NULL = the catalog's recipe, or the default (internal) */
+  const struct lk_recipe *recipe; /* NULL (from the API) = the catalog's recipe, or the default;
+                                     `lookalike index --recipe` sets one, which must then equal
+                                     the catalog's (when the catalog has one) */
   long limit;               /* 0 = all; else the first N items by id */
   long sample;              /* 0 = all; else N items drawn by a hash of (id, seed): a stable,
                                uniform subset (applied before limit) */
   uint64_t seed;
-  int shard, shards;        /* shards > 0: only the items of shard `shard` (1..shards) */
+  int shard, shards;        /* shards > 0: only the items of shard `shard` (1..shards), by a
+                               hash of the id (applied after sample and limit); prune and the
+                               stale count then see only that shard's items too */
   int prune;                /* remove the source's items whose photo is gone */
   const char *source;       /* NULL = the images folder's canonical path; the items written are
                                stamped with it, and the stale count and prune only see its items */
