@@ -43,9 +43,10 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The library's objects serve the static and the shared library alike: position-independent,
-# and only what include/lookalike.h marks LK_API is exported from liblookalike.so. The stamp
-# rebuilds objects made before these flags (a build dir from an older checkout).
-LIB_FLAGS := -fPIC -fvisibility=hidden
+# and only what include/lookalike.h marks LK_API is exported from liblookalike.so; public
+# functions are not interposable, so calls between them inline as before (code as -fPIE's).
+# The stamp rebuilds objects made with other flags (a build dir from an older checkout).
+LIB_FLAGS := -fPIC -fvisibility=hidden -fno-semantic-interposition
 $(LIB_OBJ) $(BUILD)/gen/assets.o: CFLAGS += $(LIB_FLAGS)
 $(LIB_OBJ) $(BUILD)/gen/assets.o: $(BUILD)/.lib-flags
 ifneq ($(file < $(BUILD)/.lib-flags),$(LIB_FLAGS))
