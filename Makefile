@@ -1,5 +1,7 @@
 # lookalike — build, test and demo entry points.
-#   make            build build/lookalike and build/liblookalike.a
+#   make            build build/lookalike, build/liblookalike.a and build/liblookalike.so
+#   make install    PREFIX=/usr/local DESTDIR=: the binary, the libraries, lookalike.h, lookalike.pc,
+#                   the man page; make uninstall removes exactly those
 #   make test       unit, golden, integration, HTTP, reliability, PostgreSQL, CLI/demo and browser tests (what CI runs)
 #   make demo       set up, build, index a sample of the shared catalog, run a search
 #   make bench      benchmarks (embedding vs TFLite/PyTorch, decode vs PIL, search, HTTP) → docs/PERFORMANCE.md
@@ -33,12 +35,24 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run
-all: $(BUILD)/lookalike
+.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run install uninstall FORCE
+all: $(BUILD)/lookalike $(BUILD)/liblookalike.so
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The library's objects serve the static and the shared library alike: position-independent,
+# and only what include/lookalike.h marks LK_API is exported from liblookalike.so; public
+# functions are not interposable, so calls between them inline as before (code as -fPIE's).
+# The stamp rebuilds objects made with other flags (a build dir from an older checkout).
+LIB_FLAGS := -fPIC -fvisibility=hidden -fno-semantic-interposition
+$(LIB_OBJ) $(BUILD)/gen/assets.o: CFLAGS += $(LIB_FLAGS)
+$(LIB_OBJ) $(BUILD)/gen/assets.o: $(BUILD)/.lib-flags
+ifneq ($(file < $(BUILD)/.lib-flags),$(LIB_FLAGS))
+$(shell mkdir -p $(BUILD))
+$(file > $(BUILD)/.lib-flags,$(LIB_FLAGS))
+endif
 
 # The web page (web/) compiled into the library as C arrays (src/server/assets.h).
 ASSETS   := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
@@ -52,6 +66,23 @@ $(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c src/server/assets.h
 $(BUILD)/liblookalike.a: $(LIB_OBJ) $(BUILD)/gen/assets.o
 	@rm -f $@
 	ar rcs $@ $^
+
+# liblookalike.so.MAJOR.MINOR, SONAME liblookalike.so.MAJOR (LK_VERSION in include/lookalike.h).
+VERSION := $(shell sed -n 's/^\#define LK_VERSION "\(.*\)"/\1/p' include/lookalike.h)
+SO_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+SO_NAME  := liblookalike.so.$(SO_MAJOR)
+SO_FILE  := liblookalike.so.$(SO_MAJOR).$(word 2,$(subst ., ,$(VERSION)))
+$(BUILD)/$(SO_FILE): $(LIB_OBJ) $(BUILD)/gen/assets.o
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SO_NAME) -Wl,--no-undefined -o $@ $^ $(LIBS)
+$(BUILD)/liblookalike.so: $(BUILD)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(BUILD)/$(SO_NAME)
+	ln -sf $(SO_NAME) $@
+
+# The public header's worked example, built against the build tree (tests/api.sh runs it, and
+# builds it again against an installed copy through pkg-config).
+$(BUILD)/examples/%: examples/%.c include/lookalike.h $(BUILD)/liblookalike.so
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -g -std=c11 -Wall -Wextra -Werror -Iinclude $(LDFLAGS) -o $@ $< -L$(BUILD) -llookalike
 
 $(BUILD)/lookalike: $(CLI_OBJ) $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblookalike.a $(LIBS)
@@ -108,6 +139,34 @@ bench: $(BUILD)/lookalike $(BENCH_BIN)
 # Search benchmarks alone: exact scan, IVF on 1M vectors, FAISS beside them (bench/search.sh).
 bench-search: $(BUILD)/bench/search_bench
 	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/search.sh $(BUILD)
+
+# make install PREFIX=/usr DESTDIR=/tmp/stage; make uninstall (same PREFIX, DESTDIR) removes
+# exactly the files install wrote. The page assets are inside the binary and the libraries.
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+LIBDIR  := $(PREFIX)/lib
+INCDIR  := $(PREFIX)/include
+PCDIR   := $(LIBDIR)/pkgconfig
+MAN1DIR := $(PREFIX)/share/man/man1
+D := $(DESTDIR)
+$(BUILD)/lookalike.pc: tools/lookalike.pc.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; s|@LIBS@|$(LIBS)|' $< > $@.tmp && mv $@.tmp $@
+FORCE:
+install: all $(BUILD)/lookalike.pc
+	install -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(INCDIR) $(D)$(PCDIR)
+	install -m 755 $(BUILD)/lookalike $(D)$(BINDIR)/lookalike
+	install -m 644 $(BUILD)/liblookalike.a $(D)$(LIBDIR)/liblookalike.a
+	install -m 755 $(BUILD)/$(SO_FILE) $(D)$(LIBDIR)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(D)$(LIBDIR)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(D)$(LIBDIR)/liblookalike.so
+	install -m 644 include/lookalike.h $(D)$(INCDIR)/lookalike.h
+	install -m 644 $(BUILD)/lookalike.pc $(D)$(PCDIR)/lookalike.pc
+	if [ -f man/lookalike.1 ]; then install -d $(D)$(MAN1DIR) && install -m 644 man/lookalike.1 $(D)$(MAN1DIR)/lookalike.1; fi
+uninstall:
+	rm -f $(D)$(BINDIR)/lookalike $(D)$(LIBDIR)/liblookalike.a $(D)$(LIBDIR)/$(SO_FILE) \
+	      $(D)$(LIBDIR)/$(SO_NAME) $(D)$(LIBDIR)/liblookalike.so $(D)$(INCDIR)/lookalike.h \
+	      $(D)$(PCDIR)/lookalike.pc $(D)$(MAN1DIR)/lookalike.1
 
 models:
 	@bash scripts/models.sh

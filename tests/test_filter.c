@@ -163,8 +163,32 @@ static void test_match(void **state) {
   assert_int_equal(lk_filter_match(&it, NULL, NULL), 1);
 }
 
+/* The public handle (lookalike.h): lk_filter_new gives an empty filter, add fills it, a refused
+ * condition leaves it as it was, lk_filter_free takes NULL. */
+static void test_handle(void **state) {
+  (void)state;
+  lk_filter *f = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_filter_new(NULL), LK_EINVAL);
+  assert_int_equal(lk_filter_new(&f), 0);
+  assert_non_null(f);
+  lk_item it = {0};
+  it.field[0] = "Women";
+  it.field[6] = "2011";
+  assert_int_equal(lk_filter_match(&it, f, NULL), 1);
+  assert_int_equal(lk_filter_add(f, "gender=women", &eb), 0);
+  assert_int_equal(lk_filter_match(&it, f, NULL), 1);
+  assert_int_equal(lk_filter_add(f, "year>=", &eb), LK_EINVAL);
+  assert_true(eb.msg[0] != '\0');
+  assert_int_equal(f->nwhere, 0);
+  assert_int_equal(lk_filter_add_where(f, "year>=2012", &eb), 0);
+  assert_int_equal(lk_filter_match(&it, f, NULL), 0);
+  lk_filter_free(f);
+  lk_filter_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_parse), cmocka_unit_test(test_json_get),
-                                     cmocka_unit_test(test_match)};
+                                     cmocka_unit_test(test_match), cmocka_unit_test(test_handle)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

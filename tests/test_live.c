@@ -342,8 +342,48 @@ static void test_refused(void **state) {
   free_world(&w);
 }
 
+/* lk_engine_vectors (public, lookalike.h): a full engine's vectors zero-copy, in id order, each
+ * row the item's vector; refused for a derived engine and for rows widened by a label prior. */
+static void test_vectors(void **state) {
+  (void)state;
+  world w;
+  make_world(&w, 0, 15);
+  lk_engine *e = fresh(&w, LK_ENGINE_INDEX_EXACT, 0), *d = NULL;
+  const int64_t *ids = NULL;
+  const float *vecs = NULL;
+  size_t n = 0;
+  assert_int_equal(lk_engine_vectors(e, &ids, &vecs, &n), 0);
+  assert_int_equal(n, lk_engine_size(e));
+  assert_int_equal(n, N - (N + 42) / 50); /* every 50th item (from the 8th) has no vector */
+  assert_int_equal(lk_engine_dim(e), D);
+  for (size_t i = 0; i < n; i++) {
+    if (i) assert_true(ids[i] > ids[i - 1]);
+    assert_memory_equal(vecs + i * D, lk_engine_vector(e, ids[i]), sizeof(float) * D);
+    float v[D];
+    assert_int_equal(lk_catalog_get_vector(w.cat, ids[i], v, D), D);
+    assert_memory_equal(vecs + i * D, v, sizeof v);
+  }
+  assert_int_equal(lk_engine_vectors(e, &ids, &vecs, NULL), LK_EINVAL);
+  lk_engine_change del = {ids[0], NULL, NULL, 0};
+  assert_int_equal(lk_engine_derive(e, &del, 1, &d, NULL), 0);
+  assert_int_equal(lk_engine_vectors(d, &ids, &vecs, &n), LK_EUNSUPPORTED);
+  lk_engine_close(d);
+  lk_engine_close(e);
+  free_world(&w);
+  make_world(&w, 1, 16);
+  e = fresh(&w, LK_ENGINE_INDEX_EXACT, 1); /* the label prior widens the rows */
+  assert_int_equal(lk_engine_vectors(e, &ids, &vecs, &n), LK_EUNSUPPORTED);
+  lk_engine_close(e);
+  e = fresh(&w, LK_ENGINE_INDEX_EXACT, 0); /* ... and prior = 0 does not */
+  assert_int_equal(lk_engine_vectors(e, &ids, &vecs, &n), 0);
+  assert_int_equal(n, lk_engine_size(e));
+  lk_engine_close(e);
+  free_world(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_vectors),
       cmocka_unit_test(test_stream_exact),
       cmocka_unit_test(test_stream_ivf),
       cmocka_unit_test(test_stream_prior),

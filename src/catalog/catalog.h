@@ -29,32 +29,18 @@
 
 #include "util/err.h"
 
-typedef struct lk_catalog lk_catalog;
+/* Public (lookalike.h): lk_catalog, LK_CATALOG_READONLY / _CREATE, LK_NFIELDS,
+ * lk_catalog_fields, lk_item, lk_item_cb; lk_catalog_open / close / errmsg / counts / get_item /
+ * foreach_item / get_vector / check and lk_item_clear. */
 
 /* Is path a PostgreSQL URL (postgresql://… or postgres://…)? */
 int lk_catalog_is_url(const char *path);
 /* Backend name of an open handle: "sqlite" or "postgresql". */
 const char *lk_catalog_backend(const lk_catalog *c);
 
-enum { LK_CATALOG_READONLY = 0, LK_CATALOG_CREATE = 1 };
-
-/* The fixed metadata fields, in styles.csv order (after id). */
-#define LK_NFIELDS 9
-extern const char *const lk_catalog_fields[LK_NFIELDS];
-
 /* Items read back (get_item, foreach_item) hold valid UTF-8 in every text member but path
- * (a file name, bytes as on disk): bytes that are not UTF-8 read as U+FFFD. */
-typedef struct lk_item {
-  int64_t id;
-  char *path, *hash;                /* photo path; hex SHA-256 of the file */
-  int64_t size, mtime;
-  char *field[LK_NFIELDS];          /* NULL when unknown */
-  char *extra;                      /* JSON object text or NULL */
-  char *status, *error;
-  char *source;                     /* what indexed it (`index --source`, by default the photos'
-                                       folder); NULL for items older than sources: see
-                                       lk_item_source */
-} lk_item;
+ * (a file name, bytes as on disk): bytes that are not UTF-8 read as U+FFFD. lk_item.source is
+ * NULL for items older than sources: see lk_item_source. */
 
 /* Sources: `lookalike index` stamps each item with the source it came from, and its stale
  * count and --prune only look at the items of the source being indexed, so one catalog can be
@@ -72,9 +58,7 @@ int lk_catalog_foreach_source(lk_catalog *c, lk_source_cb cb, void *ctx);
  * server that cannot be reached LK_EIO. A read-only PostgreSQL handle reads from one snapshot,
  * taken at its first read, until lk_catalog_commit/rollback, lk_catalog_changes or
  * lk_catalog_wait_change: a series of reads (items, then vectors) is consistent. */
-int lk_catalog_open(const char *path, int flags, lk_catalog **out, lk_errbuf *err);
-void lk_catalog_close(lk_catalog *c); /* NULL-safe */
-const char *lk_catalog_errmsg(const lk_catalog *c);
+/* lk_catalog_open / close / errmsg: public, lookalike.h. */
 /* A note on how the open went that a person should see, or NULL: a SQLite catalog whose
  * -wal/-shm files cannot be made (read-only filesystem or folder, full disk) is opened
  * read-only as an immutable file (READONLY only), and says so here. The handle owns it. */
@@ -104,8 +88,7 @@ int lk_catalog_rollback(lk_catalog *c);
 /* Inserts or replaces an item's metadata (everything except vectors). */
 int lk_catalog_put_item(lk_catalog *c, const lk_item *it);
 /* Fetches one item; *it filled with malloc'd strings (lk_item_clear frees). LK_ENOTFOUND. */
-int lk_catalog_get_item(lk_catalog *c, int64_t id, lk_item *it);
-void lk_item_clear(lk_item *it);
+/* (lk_catalog_get_item, lk_item_clear: public.) */
 /* A deep copy of src (every string, source included) into dst. LK_ENOMEM when a string could
  * not be copied: what was copied is dst's all the same (lk_item_clear frees it). */
 int lk_item_copy(lk_item *dst, const lk_item *src);
@@ -119,27 +102,20 @@ int lk_catalog_put_vector(lk_catalog *c, int64_t id, const float *v, int dim);
  * may be NULL). */
 #define LK_CATALOG_NORM_TOL 1e-3
 int lk_catalog_vector_check(int64_t id, const float *v, int dim, int norm, lk_errbuf *err);
-/* Vector of one item into v (cap floats); returns dim or LK_ENOTFOUND. */
-int lk_catalog_get_vector(lk_catalog *c, int64_t id, float *v, int cap);
+/* (lk_catalog_get_vector: public.) */
 int lk_catalog_delete_all_vectors(lk_catalog *c);
 
-/* Iterates every item (ordered by id); cb returns 0 to go on, non-zero to stop (returned). */
-/* it and its strings are valid only during the callback. */
-typedef int (*lk_item_cb)(void *ctx, const lk_item *it);
-int lk_catalog_foreach_item(lk_catalog *c, lk_item_cb cb, void *ctx);
+/* (lk_catalog_foreach_item: public.) */
 /* Iterates every stored vector (ordered by id). */
 /* v is valid only during the callback. */
 typedef int (*lk_vector_cb)(void *ctx, int64_t id, const float *v, int dim);
 int lk_catalog_foreach_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
 /* The same for readers that score: a vector that is not normalised is LK_ECORRUPT, named. */
 int lk_catalog_foreach_unit_vector(lk_catalog *c, lk_vector_cb cb, void *ctx);
-/* Counts: all items, items with status 'ok' and a vector, items with status 'error'. */
-int lk_catalog_counts(lk_catalog *c, int64_t *items, int64_t *vectors, int64_t *errors);
-/* PRAGMA integrity_check plus our own invariants (every vector's item exists and dims agree;
- * every vector is finite and normalised; text is UTF-8; every stored photo belongs to an item
- * and has its hash, every item written over HTTP has its photo): LK_ECORRUPT naming the first
- * bad item. */
-int lk_catalog_check(lk_catalog *c, lk_errbuf *err);
+/* (lk_catalog_counts: public.) lk_catalog_check (public) runs PRAGMA integrity_check plus our
+ * own invariants (every vector's item exists and dims agree; every vector is finite and
+ * normalised; text is UTF-8; every stored photo belongs to an item and has its hash, every item
+ * written over HTTP has its photo). */
 
 /* Change following (both backends).
  * PostgreSQL: every committed transaction that changes items, vectors or meta gets the next

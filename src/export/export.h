@@ -32,36 +32,7 @@
 
 #include "util/err.h"
 
-enum lk_export_format {
-  LK_EXPORT_JSONL,
-  LK_EXPORT_QDRANT,
-  LK_EXPORT_MILVUS,
-  LK_EXPORT_PGVECTOR,
-  LK_EXPORT_NPY,
-  LK_EXPORT_CSV,
-};
-
-typedef struct lk_export_opts {
-  const char *db;      /* catalog path or postgresql:// URL */
-  int format;          /* enum lk_export_format */
-  const char *out;     /* FILE (jsonl, pgvector, csv) or DIR (qdrant, milvus, npy; created) */
-  const char *name;    /* collection / table name (default "lookalike") */
-  long batch;          /* points per file: qdrant (default 256), milvus (default 10000) */
-} lk_export_opts;
-
-typedef struct lk_export_stats {
-  long items;     /* items in the catalog */
-  long exported;  /* items written (those with a vector) */
-  long skipped;   /* items without a vector */
-  long files;     /* files written */
-  int dim;
-} lk_export_stats;
-
-void lk_export_opts_default(lk_export_opts *o);
-/* "jsonl", "qdrant", "milvus", "pgvector", "npy", "csv" -> enum; LK_EINVAL otherwise. */
-int lk_export_format_parse(const char *s, int *out);
-/* Writes the export. LK_ENOTFOUND for a missing catalog, LK_EIO for files, LK_ECORRUPT for a
- * vector that is not finite or of another size. */
-int lk_export_run(const lk_export_opts *o, lk_export_stats *st, lk_errbuf *err);
+/* enum lk_export_format, lk_export_opts, lk_export_stats, lk_export_opts_default,
+ * lk_export_format_parse, lk_export_run: public, lookalike.h. */
 
 #endif

@@ -15,13 +15,8 @@ typedef struct lk_image {
   uint8_t *px;
 } lk_image;
 
-/* Limits applied before any pixel buffer is allocated. Zero fields take the defaults. */
-typedef struct lk_image_limits {
-  size_t max_bytes;    /* encoded file size; default 64 MiB */
-  uint64_t max_pixels; /* declared w*h at the header; default 100 megapixels */
-  int max_side;        /* either declared side; default 30000 */
-  int max_scans;       /* progressive JPEG scans; default 500 */
-} lk_image_limits;
+/* lk_image_limits (public, lookalike.h: lk_server_opts.image): limits applied before any pixel
+ * buffer is allocated. Zero fields take the defaults. */
 
 /* Decodes buf[0..len) (format sniffed from magic bytes). min_side > 0 lets JPEG use DCT
  * scaling: the smallest scale whose result still has min(w,h) >= min_side (or the full

@@ -95,6 +95,8 @@ const float *lk_index_vector(const lk_index *ix, size_t row) {
   return ix->data + row * (size_t)ix->dim;
 }
 
+const int64_t *lk_index_ids(const lk_index *ix) { return ix ? ix->ids : NULL; }
+
 static void hash_put(int64_t *keys, size_t *rows, size_t mask, int64_t id, size_t row) {
   size_t s = hash_slot(id, mask);
   while (keys[s] >= 0) s = (s + 1) & mask;

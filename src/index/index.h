@@ -23,6 +23,8 @@ int lk_index_dim(const lk_index *ix);
 /* Row of an id, or LK_ENOTFOUND. */
 int64_t lk_index_row(const lk_index *ix, int64_t id);
 const float *lk_index_vector(const lk_index *ix, size_t row);
+/* The ids of rows 0..lk_index_size-1 (owned by the index; valid until the next lk_index_add). */
+const int64_t *lk_index_ids(const lk_index *ix);
 
 /* Searches nq queries (nq*dim floats). allow: NULL or a bitmap of lk_index_size bits (bit r
  * set = row r may be returned). exclude_id: an id never returned (e.g. the query item), or -1.

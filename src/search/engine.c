@@ -481,6 +481,17 @@ int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f
   return rc;
 }
 
+/* The rows of a full engine are its vectors in id order (open and rebuild add them so), as
+ * wide as the recipe's unless a label prior widens them. */
+int lk_engine_vectors(const lk_engine *e, const int64_t **ids, const float **vecs, size_t *n) {
+  if (!e || !ids || !vecs || !n) return LK_EINVAL;
+  if (e->base || e->qdim != e->dim) return LK_EUNSUPPORTED;
+  *n = lk_index_size(e->index);
+  *ids = lk_index_ids(e->index);
+  *vecs = lk_index_vector(e->index, 0);
+  return 0;
+}
+
 int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
                       int *nfound, lk_errbuf *err) {
   const float *v = lk_engine_vector(e, id);

@@ -13,15 +13,13 @@
 #include "search/filter.h"
 #include "lookalike.h"
 
-typedef struct lk_engine lk_engine;
-
 /* Which vector index answers searches. EXACT: every allowed vector is scored (int8 shortlist
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
  * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
  * candidates from the float vectors, so scores are exact cosines; filters are applied inside
  * it (min(k, #allowed) hits, all allowed). AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
-enum lk_engine_index { LK_ENGINE_INDEX_AUTO = 0, LK_ENGINE_INDEX_EXACT, LK_ENGINE_INDEX_IVF };
+/* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
 #define LK_ENGINE_IVF_MIN_ROWS 64
 #define LK_ENGINE_IVF_NPROBE 96   /* lists probed, of ~1.5 sqrt(n) (docs/PERFORMANCE.md "Search") */
@@ -32,49 +30,25 @@ int lk_engine_index_parse(const char *s, int *out);
 /* The index a catalog of nvectors vectors gets for the option `index` (EXACT or IVF). */
 int lk_engine_index_choice(int index, size_t nvectors);
 
-typedef struct lk_engine_opts {
-  const char *models_dir;  /* NULL = lk_embed_find_models default search */
-  int backend;             /* enum lk_backend */
-  int lazy_model;          /* 1 = load the model on first photo search (default 1) */
-  int plain_scan;          /* 1 = search the float vectors only (no int8 shortlist, no IVF;
-                              default 0) */
-  int search_threads;      /* threads per search's code scan (0 = 1: the server runs searches
-                              side by side) */
-  int index;               /* enum lk_engine_index (default AUTO) */
-  float prior;             /* a tuned recipe's label-prior weight (search/prior.h): < 0 = as
-                              tuned (default -1), 0 = off, else this weight on every head */
-  int nprobe;              /* IVF lists scanned per search (0 = LK_ENGINE_IVF_NPROBE) */
-  int garment;             /* photo searches first isolate the garment (image/garment.h):
-                              LK_ENGINE_GARMENT_AUTO (default: as measured best, see
-                              LK_ENGINE_GARMENT_DEFAULT), _OFF or _ON */
-} lk_engine_opts;
-enum { LK_ENGINE_GARMENT_AUTO = 0, LK_ENGINE_GARMENT_OFF = 1, LK_ENGINE_GARMENT_ON = 2 };
+/* lk_engine_opts, LK_ENGINE_GARMENT_*: public, lookalike.h. */
 #define LK_ENGINE_GARMENT_DEFAULT LK_ENGINE_GARMENT_OFF /* docs/QUALITY.md "Street photos" */
 /* "on" or "off" -> LK_ENGINE_GARMENT_ON / _OFF; LK_EINVAL otherwise. */
 int lk_engine_garment_parse(const char *s, int *out);
-void lk_engine_opts_default(lk_engine_opts *o);
 
-/* Loads items and vectors of the catalog at db_path. *out: lk_engine_close. */
-int lk_engine_open(const char *db_path, const lk_engine_opts *o, lk_engine **out, lk_errbuf *err);
+/* Public (lookalike.h): lk_engine_opts_default, lk_engine_open, lk_engine_close (drops the
+ * caller's reference: the engine goes with its last one, engines derived from it hold one each,
+ * lk_engine_derive), lk_engine_size / item_count / dim / item_at / item / vectors /
+ * search_vector / similar. */
 /* The same from an open catalog handle (borrowed; name is for messages), e.g. a read-only
  * PostgreSQL handle whose snapshot the caller also reads the catalog version from. */
 int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
                            lk_errbuf *err);
-/* Drops the caller's reference: the engine goes with its last one (engines derived from it
- * hold one each, lk_engine_derive). NULL-safe; may be called from any thread. */
-void lk_engine_close(lk_engine *e); /* NULL-safe */
-
-size_t lk_engine_size(const lk_engine *e);       /* searchable items (with a vector) */
-size_t lk_engine_item_count(const lk_engine *e); /* all items */
-int lk_engine_dim(const lk_engine *e);
 const lk_recipe *lk_engine_recipe(const lk_engine *e);
 /* The recipe's id (lk_recipe_id), computed once at open: cheap to call per request. */
 const char *lk_engine_recipe_id(const lk_engine *e);
 /* The catalog's match-strength calibration for this recipe (search/calibrate.h; owned by the
  * engine, read at open), or NULL: uncalibrated. */
 const struct lk_calibration *lk_engine_calibration(const lk_engine *e);
-/* The i-th item in id order, i < lk_engine_item_count (owned by the engine). */
-const lk_item *lk_engine_item_at(const lk_engine *e, size_t i);
 /* The vector index (owned by the engine), for batch work such as evaluation. For a derived
  * engine (lk_engine_derive) it is its base's, without the delta: batch work uses full engines. */
 const struct lk_index *lk_engine_index(const lk_engine *e);
@@ -99,8 +73,6 @@ const struct lk_prior *lk_engine_prior(const lk_engine *e);
 int lk_engine_query_dim(const lk_engine *e);
 /* q (lk_engine_query_dim floats) = the search row of a query vector vec (lk_engine_dim). */
 void lk_engine_make_query(const lk_engine *e, const float *vec, float *q);
-/* Metadata of an item (owned by the engine), or NULL. */
-const lk_item *lk_engine_item(const lk_engine *e, int64_t id);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */
 const float *lk_engine_vector(const lk_engine *e, int64_t id);
 
@@ -111,10 +83,6 @@ int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *er
  * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
  * first, before costlier work. */
 int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err);
-/* Top-k items for a query vector; filter may be NULL; exclude_id -1 for none. hits has k
- * slots; *nfound gets the number filled. */
-int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
-                            int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err);
 /* 1 when photo searches isolate the garment first (lk_engine_opts.garment). */
 int lk_engine_garment(const lk_engine *e);
 /* The photo a search embeds: the garment isolated on white (image/garment.h) when the engine
@@ -138,9 +106,6 @@ int lk_engine_crop_boxes(int w, int h, int boxes[][4]);
 int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
                            const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
                            lk_errbuf *err);
-/* Neighbours of a catalog item (the item itself excluded). LK_ENOTFOUND if no vector. */
-int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k, lk_hit *hits,
-                      int *nfound, lk_errbuf *err);
 
 /* ---------------------------------------------------------------- live changes
  * A served catalog changes one item at a time (server/follow.c). lk_engine_derive makes a new

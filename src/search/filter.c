@@ -5,6 +5,7 @@
 
 #include <float.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -104,6 +105,14 @@ int lk_filter_add_where(lk_filter *f, const char *expr, lk_errbuf *err) {
   f->where[f->nwhere++] = w;
   return 0;
 }
+
+int lk_filter_new(lk_filter **out) {
+  if (!out) return LK_EINVAL;
+  *out = calloc(1, sizeof **out); /* zeroed: lets everything through */
+  return *out ? 0 : LK_ENOMEM;
+}
+
+void lk_filter_free(lk_filter *f) { free(f); }
 
 int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err) {
   const char *p = find_op(expr);

@@ -31,12 +31,13 @@ typedef struct lk_filter_where {
   char expr[LK_FILTER_MAX_EXPR]; /* as given, for echoing back */
 } lk_filter_where;
 
-/* Conditions "field=value": equal fields are OR-ed, different fields AND-ed; values compare
+/* The filter behind the public opaque lk_filter (lookalike.h: lk_filter_new / free / add /
+ * add_where). Conditions "field=value": equal fields are OR-ed, different fields AND-ed; values compare
  * case-insensitively. Fields are the styles.csv columns (lk_catalog_fields). Comparisons
  * (where[]) are AND-ed with them and with each other. An item whose column is missing, or
  * holds no number for a numeric comparison (no boolean for a boolean one), fails it, with
  * != too. A zeroed lk_filter lets everything through. */
-typedef struct lk_filter {
+struct lk_filter {
   int n;
   struct {
     int field;        /* index into lk_catalog_fields */
@@ -44,17 +45,14 @@ typedef struct lk_filter {
   } cond[LK_FILTER_MAX];
   int nwhere;
   lk_filter_where where[LK_FILTER_MAX_WHERE];
-} lk_filter;
+};
 
-/* The `--where` of the CLI: "field=value" on a styles.csv field is a field=value condition,
- * anything else a comparison (lk_filter_add_where). LK_EINVAL / LK_ETOOBIG with a message. */
-int lk_filter_add(lk_filter *f, const char *expr, lk_errbuf *err);
+/* lk_filter_add (the `--where` of the CLI): public, lookalike.h. */
 /* Appends (field name, value). LK_EINVAL for unknown fields or a value not UTF-8. */
 int lk_filter_add_kv(lk_filter *f, const char *field, const char *value, lk_errbuf *err);
-/* Parses "COLUMN OP VALUE" (OP one of <= >= != < > =; blanks around the parts allowed; COLUMN
- * of letters, digits, _ - . and space-free; VALUE a number (util/num.h), true/false or, for =
- * and !=, text) and appends it. LK_EINVAL with a message naming what is wrong. */
-int lk_filter_add_where(lk_filter *f, const char *expr, lk_errbuf *err);
+/* lk_filter_add_where (public, lookalike.h) parses "COLUMN OP VALUE" (OP one of <= >= != < > =;
+ * blanks around the parts allowed; COLUMN of letters, digits, _ - . and space-free; VALUE a
+ * number (util/num.h), true/false or, for = and !=, text) and appends it. */
 /* Field index of a name (case-insensitive), or -1. */
 int lk_filter_field(const char *name);
 /* 1 when the item passes every condition of f (NULL f: 1). *seen (may be NULL) gets bit w set

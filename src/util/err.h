@@ -6,19 +6,12 @@
 
 #include "lookalike.h"
 
-#define LK_ERRMSG_MAX 512
-
-typedef struct lk_errbuf {
-  int code;
-  char msg[LK_ERRMSG_MAX];
-} lk_errbuf;
+/* lk_errbuf, LK_ERRMSG_MAX and lk_err_msg: public, lookalike.h. */
 
 /* Formats the message into eb (if not NULL) and returns code. */
 int lk_err_set(lk_errbuf *eb, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Clears eb (if not NULL). */
 void lk_err_clear(lk_errbuf *eb);
-/* The message, or lk_strerror(code) when empty; never NULL. */
-const char *lk_err_msg(const lk_errbuf *eb);
 
 #endif
