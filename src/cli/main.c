@@ -323,7 +323,7 @@ static int cmd_index(int argc, char **argv) {
   if (!rc && st.embedded > 0 && o.shards > 1) cal_rc = 2;
   else if (!rc && st.embedded > 0) {
     if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "calibrating the match strength...");
-    cal_rc = lk_cli_calibrate_db(o.db_path, o.models_dir, o.backend, NULL, &cal, &cal_s, &cb);
+    cal_rc = lk_calibration_update(o.db_path, o.models_dir, o.backend, NULL, &cal, &cal_s, &cb);
     if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "\r\033[K");
   }
   json_t *sources = NULL; /* the catalog's sources after the run */
