@@ -757,6 +757,158 @@ static int check_calibration(lk_catalog *cat, const char **why, lk_errbuf *eb) {
   return rc == LK_ENOTFOUND ? 0 : rc;
 }
 
+/* check: the catalog verified (lk_catalog_check), its recipe and its calibration. */
+static int check_catalog(lk_catalog *cat, const char *db, int json) {
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_check(cat, &eb);
+  if (!rc) rc = check_recipe(cat, &eb);
+  const char *cal_why = NULL;
+  if (!rc) rc = check_calibration(cat, &cal_why, &eb);
+  if (json) {
+    json_t *j = json_pack("{s:b}", "ok", rc == 0);
+    if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
+    if (!rc) json_object_set_new(j, "calibrated", json_boolean(!cal_why));
+    print_json(j);
+    json_decref(j);
+  } else if (rc) {
+    fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
+  } else {
+    printf("%s: ok%s%s\n", db, cal_why ? "; match strength " : "", cal_why ? cal_why : "");
+  }
+  return rc ? LK_EX_FAIL : LK_EX_OK;
+}
+
+/* What info shows of a catalog. */
+typedef struct info_data {
+  lk_catalog *cat;
+  int64_t items, vectors, errors;
+  int64_t cversion; /* the change sequence's version (-1: none to read) */
+  char *recipe, *rid;
+  int dim, have_recipe;
+  lk_recipe r;
+  json_t *sources;
+  lk_calibration cal;
+  lk_errbuf cb;
+  const char *cal_why;
+  int cal_rc;
+} info_data;
+
+static void info_read(lk_catalog *cat, info_data *d) {
+  d->cat = cat;
+  lk_catalog_counts(cat, &d->items, &d->vectors, &d->errors);
+  if (lk_catalog_version(cat, &d->cversion)) d->cversion = -1;
+  lk_catalog_get_meta(cat, "recipe", &d->recipe);
+  lk_catalog_get_meta(cat, "recipe_id", &d->rid);
+  char *dimtxt = NULL;
+  lk_catalog_get_meta(cat, "dim", &dimtxt);
+  d->dim = dimtxt ? atoi(dimtxt) : 0;
+  free(dimtxt);
+  d->have_recipe = d->recipe && lk_recipe_from_json(d->recipe, &d->r, NULL) == 0;
+  d->sources = catalog_sources(cat);
+  d->cal_rc = d->rid ? lk_calibration_load(cat, d->rid, &d->cal, &d->cal_why, &d->cb) : LK_ENOTFOUND;
+  if (!d->rid) d->cal_why = "uncalibrated (nothing indexed yet)";
+}
+
+static void info_free(info_data *d) {
+  json_decref(d->sources);
+  if (d->have_recipe) lk_recipe_clear(&d->r);
+  free(d->recipe);
+  free(d->rid);
+}
+
+/* The recipe's JSON (NULL: none or unreadable) with the projection's weights, which can be
+ * tens of MB, summarised. */
+static json_t *recipe_summary(const char *recipe) {
+  json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
+  json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
+  if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
+    json_t *sum = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(proj, k, v) {
+      if (!strcmp(k, "heads") && json_is_array(v)) { /* the heads without their weights */
+        json_t *hs = json_array(), *h;
+        size_t i;
+        json_array_foreach(v, i, h) {
+          json_t *hc = json_deep_copy(h);
+          json_object_del(hc, "w");
+          json_array_append_new(hs, hc);
+        }
+        json_object_set_new(sum, k, hs);
+      } else if (!json_is_string(v) || json_string_length(v) < 256) {
+        json_object_set(sum, k, v);
+      }
+    }
+    json_object_set_new(rj, "projection", sum);
+  }
+  return rj;
+}
+
+static void info_json(const char *db, const info_data *d) {
+  json_t *j = json_object();
+  json_object_set_new(j, "db", lk_results_text(db));
+  json_object_set_new(j, "backend", json_string(lk_catalog_backend(d->cat)));
+  json_object_set_new(j, "catalog_version", d->cversion >= 0 ? json_integer(d->cversion) : json_null());
+  json_object_set_new(j, "items", json_integer(d->items));
+  json_object_set_new(j, "vectors", json_integer(d->vectors));
+  json_object_set_new(j, "failed", json_integer(d->errors));
+  json_object_set_new(j, "sources", d->sources ? json_incref(d->sources) : json_null());
+  json_object_set_new(j, "dim", json_integer(d->dim));
+  json_object_set_new(j, "recipe_id", d->rid ? json_string(d->rid) : json_null());
+  json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)d->vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
+  json_t *rj = recipe_summary(d->recipe);
+  json_object_set_new(j, "recipe", rj ? rj : json_null());
+  json_object_set_new(j, "calibration", d->cal_rc == 0 ? json_pack("{s:b, s:i, s:f}", "calibrated", 1, "pairs",
+                                                                d->cal.pairs_product + d->cal.pairs_kind + d->cal.pairs_other,
+                                                                "weak_below", round(lk_calibration_weak_score(&d->cal) * 1e4) / 1e4)
+                                                    : json_pack("{s:b, s:s}", "calibrated", 0, "why", d->cal_why ? d->cal_why : lk_err_msg(&d->cb)));
+  print_json(j);
+  json_decref(j);
+}
+
+static void print_recipe(const lk_recipe *r, const char *rid) {
+  printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r->name, rid ? rid : "?",
+         r->preprocess ? "pad-to-square" : "squash", r->flip ? ", flip-averaged" : "",
+         lk_recipe_compute_name(r->compute));
+  for (int i = 0; i < r->nparts; i++)
+    printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r->part[i].model, r->part[i].tap,
+           r->part[i].pool, r->part[i].weight);
+  if (r->color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r->color_bins, r->color_weight);
+  if (r->proj) {
+    printf("  tuned:   projection %d -> %d (%d layer%s)\n", lk_projection_in(r->proj), lk_projection_out(r->proj),
+           r->proj->nlayers, r->proj->nlayers > 1 ? "s" : "");
+    for (int h = 0; h < r->proj->nheads; h++)
+      printf("  prior:   %s, %d classes, weight %.2f%s\n", r->proj->head[h].field, r->proj->head[h].nclass,
+             r->proj->head[h].prior, r->proj->head[h].prior > 0 ? "" : " (off)");
+  }
+  if (r->prescale) printf("  prescale: photos larger than %d px are shrunk to it first\n", r->prescale);
+}
+
+static void info_text(const char *db, const info_data *d) {
+  printf("catalog:   %s\n", db);
+  if (d->cversion >= 0) printf("version:   %lld (change sequence)\n", (long long)d->cversion);
+  printf("dimension: %d\n", d->dim);
+  printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)d->items,
+         (long long)d->vectors, (long long)d->errors);
+  if (d->sources && json_array_size(d->sources)) {
+    printf("sources:   %zu (what `lookalike index` fed it from)\n", json_array_size(d->sources));
+    print_sources(d->sources, NULL);
+  }
+  printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
+         lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)d->vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
+         LK_ENGINE_IVF_AUTO_MIN);
+  if (d->have_recipe) {
+    print_recipe(&d->r, d->rid);
+  } else {
+    printf("recipe:    none (nothing indexed yet)\n");
+  }
+  if (d->cal_rc == 0)
+    printf("match:     calibrated on %d pairs; weak below score %.4f (`lookalike calibrate`)\n",
+           d->cal.pairs_product + d->cal.pairs_kind + d->cal.pairs_other, lk_calibration_weak_score(&d->cal));
+  else
+    printf("match:     %s\n", d->cal_why ? d->cal_why : lk_err_msg(&d->cb));
+}
+
 static int cmd_info_check(int is_check, int argc, char **argv) {
   const char *cmd = is_check ? "check" : "info";
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
@@ -791,129 +943,18 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     return lk_cli_exit_code(rc);
   }
   lk_cli_note(cmd, lk_catalog_note(cat));
+  int ex = LK_EX_OK;
   if (is_check) {
-    rc = lk_catalog_check(cat, &eb);
-    if (!rc) rc = check_recipe(cat, &eb);
-    const char *cal_why = NULL;
-    if (!rc) rc = check_calibration(cat, &cal_why, &eb);
-    if (json) {
-      json_t *j = json_pack("{s:b}", "ok", rc == 0);
-      if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
-      if (!rc) json_object_set_new(j, "calibrated", json_boolean(!cal_why));
-      print_json(j);
-      json_decref(j);
-    } else if (rc) {
-      fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
-    } else {
-      printf("%s: ok%s%s\n", db, cal_why ? "; match strength " : "", cal_why ? cal_why : "");
-    }
-    lk_catalog_close(cat);
-    return rc ? LK_EX_FAIL : LK_EX_OK;
-  }
-  int64_t items = 0, vectors = 0, errors = 0;
-  char *recipe = NULL, *rid = NULL;
-  lk_catalog_counts(cat, &items, &vectors, &errors);
-  int64_t cversion = -1; /* the change sequence's version (-1: none to read) */
-  if (lk_catalog_version(cat, &cversion)) cversion = -1;
-  lk_catalog_get_meta(cat, "recipe", &recipe);
-  lk_catalog_get_meta(cat, "recipe_id", &rid);
-  char *dimtxt = NULL;
-  lk_catalog_get_meta(cat, "dim", &dimtxt);
-  int dim = dimtxt ? atoi(dimtxt) : 0;
-  free(dimtxt);
-  lk_recipe r;
-  int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
-  json_t *sources = catalog_sources(cat);
-  lk_calibration cal;
-  lk_errbuf cb = {0};
-  const char *cal_why = NULL;
-  int cal_rc = rid ? lk_calibration_load(cat, rid, &cal, &cal_why, &cb) : LK_ENOTFOUND;
-  if (!rid) cal_why = "uncalibrated (nothing indexed yet)";
-  if (json) {
-    json_t *j = json_object();
-    json_object_set_new(j, "db", lk_results_text(db));
-    json_object_set_new(j, "backend", json_string(lk_catalog_backend(cat)));
-    json_object_set_new(j, "catalog_version", cversion >= 0 ? json_integer(cversion) : json_null());
-    json_object_set_new(j, "items", json_integer(items));
-    json_object_set_new(j, "vectors", json_integer(vectors));
-    json_object_set_new(j, "failed", json_integer(errors));
-    json_object_set_new(j, "sources", sources ? json_incref(sources) : json_null());
-    json_object_set_new(j, "dim", json_integer(dim));
-    json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
-    json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
-    json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
-    json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
-    if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
-      json_t *sum = json_object();
-      const char *k;
-      json_t *v;
-      json_object_foreach(proj, k, v) {
-        if (!strcmp(k, "heads") && json_is_array(v)) { /* the heads without their weights */
-          json_t *hs = json_array(), *h;
-          size_t i;
-          json_array_foreach(v, i, h) {
-            json_t *hc = json_deep_copy(h);
-            json_object_del(hc, "w");
-            json_array_append_new(hs, hc);
-          }
-          json_object_set_new(sum, k, hs);
-        } else if (!json_is_string(v) || json_string_length(v) < 256) {
-          json_object_set(sum, k, v);
-        }
-      }
-      json_object_set_new(rj, "projection", sum);
-    }
-    json_object_set_new(j, "recipe", rj ? rj : json_null());
-    json_object_set_new(j, "calibration", cal_rc == 0 ? json_pack("{s:b, s:i, s:f}", "calibrated", 1, "pairs",
-                                                                  cal.pairs_product + cal.pairs_kind + cal.pairs_other,
-                                                                  "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4)
-                                                      : json_pack("{s:b, s:s}", "calibrated", 0, "why", cal_why ? cal_why : lk_err_msg(&cb)));
-    print_json(j);
-    json_decref(j);
+    ex = check_catalog(cat, db, json);
   } else {
-    printf("catalog:   %s\n", db);
-    if (cversion >= 0) printf("version:   %lld (change sequence)\n", (long long)cversion);
-    printf("dimension: %d\n", dim);
-    printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
-           (long long)vectors, (long long)errors);
-    if (sources && json_array_size(sources)) {
-      printf("sources:   %zu (what `lookalike index` fed it from)\n", json_array_size(sources));
-      print_sources(sources, NULL);
-    }
-    printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
-           lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
-           LK_ENGINE_IVF_AUTO_MIN);
-    if (have_recipe) {
-      printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r.name, rid ? rid : "?",
-             r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "",
-             lk_recipe_compute_name(r.compute));
-      for (int i = 0; i < r.nparts; i++)
-        printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
-               r.part[i].pool, r.part[i].weight);
-      if (r.color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r.color_bins, r.color_weight);
-      if (r.proj) {
-        printf("  tuned:   projection %d -> %d (%d layer%s)\n", lk_projection_in(r.proj), lk_projection_out(r.proj),
-               r.proj->nlayers, r.proj->nlayers > 1 ? "s" : "");
-        for (int h = 0; h < r.proj->nheads; h++)
-          printf("  prior:   %s, %d classes, weight %.2f%s\n", r.proj->head[h].field, r.proj->head[h].nclass,
-                 r.proj->head[h].prior, r.proj->head[h].prior > 0 ? "" : " (off)");
-      }
-      if (r.prescale) printf("  prescale: photos larger than %d px are shrunk to it first\n", r.prescale);
-    } else {
-      printf("recipe:    none (nothing indexed yet)\n");
-    }
-    if (cal_rc == 0)
-      printf("match:     calibrated on %d pairs; weak below score %.4f (`lookalike calibrate`)\n",
-             cal.pairs_product + cal.pairs_kind + cal.pairs_other, lk_calibration_weak_score(&cal));
-    else
-      printf("match:     %s\n", cal_why ? cal_why : lk_err_msg(&cb));
+    info_data d = {0};
+    info_read(cat, &d);
+    if (json) info_json(db, &d);
+    else info_text(db, &d);
+    info_free(&d);
   }
-  json_decref(sources);
-  if (have_recipe) lk_recipe_clear(&r);
-  free(recipe);
-  free(rid);
   lk_catalog_close(cat);
-  return LK_EX_OK;
+  return ex;
 }
 
 /* ---------------------------------------------------------------- eval */
