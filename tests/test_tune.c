@@ -656,15 +656,19 @@ static void record_phase(void *ctx, const char *phase, double done, double total
  * and catalog written; a stop leaves nothing written; bad options are refused. */
 static void test_tune_run(void **state) {
   const long n = 300;
-  float *x = malloc(sizeof(float) * n * SYN_D);
-  int32_t *y = malloc(sizeof *y * n);
-  synth(n, 33, x, y);
   char *dir = lk_test_mkdtemp();
   char src[512], dst[512], rjs[512];
   snprintf(src, sizeof src, "%s/src.db", dir);
   snprintf(dst, sizeof dst, "%s/tuned.db", dir);
   snprintf(rjs, sizeof rjs, "%s/tuned.json", dir);
-  make_catalog(src, x, y, n, SYN_D);
+  {
+    float *x = malloc(sizeof(float) * n * SYN_D);
+    int32_t *y = malloc(sizeof *y * n);
+    synth(n, 33, x, y);
+    make_catalog(src, x, y, n, SYN_D);
+    free(x);
+    free(y);
+  }
 
   lk_tune_stats st;
   phases ph = {.st = &st};
@@ -760,8 +764,6 @@ static void test_tune_run(void **state) {
   o.out = dst; /* exists */
   assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINVAL);
 
-  free(x);
-  free(y);
   lk_test_rmtree(dir);
   free(dir);
 }
