@@ -46,7 +46,8 @@ typedef struct lk_tune_opts {
   long eval_sample;        /* rows per split in the P@10 measure (default 3000; 0 = none) */
   volatile sig_atomic_t *stop; /* set asynchronously to stop (LK_EINTR) before the tuned
                                   catalog is written; NULL = none */
-  /* Called as the run goes (may be NULL), on the calling thread. phase: "load", "views",
+  /* Called as the run goes (may be NULL); never two calls at once, but the "views" calls come
+   * from the threads embedding the views, the others from the caller's. phase: "load", "views",
    * "train", "evaluate", "recipe", "write", "calibrate". A phase's last call has done == total
    * and comes once its figures are in the stats (the lk_tune_stats given to lk_tune_run, which
    * the callback may read); "train" calls after each epoch (done = epochs so far; st->epoch,
@@ -94,9 +95,11 @@ typedef struct lk_tune_stats {
   double seconds;          /* the whole run */
 } lk_tune_stats;
 
-/* Runs the tune. 0, or LK_EINVAL (bad options, a tuned source), LK_ENOTFOUND, LK_EIO,
- * LK_ENOMEM, LK_EINTR (stopped; nothing written after the stop), ... with the message in err.
- * The source catalog is only read. Not thread-safe against other writers of opts.out. */
+/* Runs the tune. 0, or LK_EINVAL (bad options, a tuned source, opts.out exists), LK_ENOTFOUND,
+ * LK_EIO, LK_ENOMEM, LK_EINTR (stopped; the tuned catalog is not written), ... with the message
+ * in err. The source catalog is only read; opts and its strings are the caller's and only read.
+ * It keeps no state between calls. A calibration that fails (e.g. the photos are not at their
+ * indexed paths) is no error: st->calibrated = 0 and st->cal_error says why. */
 int lk_tune_run(const lk_tune_opts *o, lk_tune_stats *st, lk_errbuf *err);
 
 #endif
