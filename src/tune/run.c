@@ -304,7 +304,7 @@ static int evaluate(tune_run *r) {
   const lk_tune_set *s = r->s;
   lk_tune_stats *st = r->st;
   long sample = o->eval_sample;
-  long *rows = malloc(sizeof *rows * (size_t)sample);
+  long *rows = malloc(sizeof *rows * (size_t)(sample < s->n ? sample : s->n + 1)); /* pick_rows takes <= s->n */
   int od = lk_projection_out(r->proj);
   float *px = malloc(sizeof(float) * (size_t)s->n * od);
   int rc = rows && px ? lk_projection_apply(r->proj, s->x, s->n, px, r->err) : lk_err_set(r->err, LK_ENOMEM, "out of memory");
