@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -738,6 +739,16 @@ static void test_tune_run(void **state) {
   /* the catalog's photos (/x/N.jpg) do not exist: calibration fails, as a warning */
   assert_int_equal(st.calibrated, 0);
   assert_true(st.cal_error[0] != '\0');
+
+  /* --eval-sample larger than the catalog: every row of each split (it once failed ENOMEM). */
+  long ntest = st.ntest;
+  o.out = NULL;
+  o.epochs = 1;
+  o.eval_sample = LONG_MAX;
+  o.progress = NULL;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), 0);
+  assert_int_equal(st.eval_rows[0], n - ntest);
+  assert_int_equal(st.eval_rows[1], ntest);
 
   /* A stop: LK_EINTR, nothing written. */
   volatile sig_atomic_t stop = 1;
