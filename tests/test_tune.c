@@ -6,15 +6,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "embed/embed.h"
 #include "embed/recipe.h"
 #include "testutil.h"
+#include "tune/run.h"
 #include "tune/train.h"
 #include "tune/tune.h"
 
@@ -635,6 +639,146 @@ static void test_tune_catalogs(void **state) {
   free(dir);
 }
 
+/* lk_tune_run's progress calls, in order ("phase:done/total" joined by spaces). */
+typedef struct phases {
+  char seen[1024];
+  const lk_tune_stats *st;
+  int loaded_n; /* st->n as the "load" call saw it */
+} phases;
+
+static void record_phase(void *ctx, const char *phase, double done, double total) {
+  phases *p = ctx;
+  size_t n = strlen(p->seen);
+  snprintf(p->seen + n, sizeof p->seen - n, "%s%s:%g/%g", n ? " " : "", phase, done, total);
+  if (!strcmp(phase, "load")) p->loaded_n = (int)p->st->n;
+}
+
+/* The whole tune as one call: figures in the stats, phases reported in order, the tuned recipe
+ * and catalog written; a stop leaves nothing written; bad options are refused. */
+static void test_tune_run(void **state) {
+  const long n = 300;
+  char *dir = lk_test_mkdtemp();
+  char src[512], dst[512], rjs[512];
+  snprintf(src, sizeof src, "%s/src.db", dir);
+  snprintf(dst, sizeof dst, "%s/tuned.db", dir);
+  snprintf(rjs, sizeof rjs, "%s/tuned.json", dir);
+  {
+    float *x = malloc(sizeof(float) * n * SYN_D);
+    int32_t *y = malloc(sizeof *y * n);
+    synth(n, 33, x, y);
+    make_catalog(src, x, y, n, SYN_D);
+    free(x);
+    free(y);
+  }
+
+  lk_tune_stats st;
+  phases ph = {.st = &st};
+  lk_tune_opts o;
+  lk_tune_opts_default(&o);
+  assert_int_equal(o.nlabels, 3);
+  assert_int_equal(o.holdout_mod, 5);
+  o.db = src;
+  o.out = dst;
+  o.recipe_out = rjs;
+  o.labels[0] = "articleType";
+  o.nlabels = 1;
+  o.dims = 4;
+  o.hidden = 0;
+  o.dropout = o.input_dropout = 0;
+  o.epochs = 40;
+  o.batch = 64;
+  o.lr = 0.02f;
+  o.scale = 8;
+  o.eval_sample = 200;
+  o.progress = record_phase;
+  o.ctx = &ph;
+  lk_errbuf eb = {0};
+  int rc = lk_tune_run(&o, &st, &eb);
+  if (rc) fprintf(stderr, "%s\n", lk_err_msg(&eb));
+  assert_int_equal(rc, 0);
+  assert_int_equal(st.n, n);
+  assert_int_equal(ph.loaded_n, n); /* the figures are in before the phase's call */
+  assert_int_equal(st.dim, SYN_D);
+  assert_string_equal(st.label[0], "articleType");
+  assert_int_equal(st.nclass[0], 3);
+  assert_true(st.ntest > 30 && st.ntest < 90);
+  assert_int_equal(st.epoch, 40);
+  assert_int_equal(st.epochs, 40);
+  assert_non_null(strstr(ph.seen, "load:1/1 train:1/40 train:2/40"));
+  assert_non_null(strstr(ph.seen, "train:39/40 train:40/40 evaluate:1/2 evaluate:2/2 recipe:1/1 write:1/1 calibrate:1/1"));
+  /* P@10: the training split, raw vs tuned (the raw neighbours are mostly noise) */
+  assert_int_equal(st.eval_rows[0], 200); /* at most eval_sample of the split's rows */
+  assert_int_equal(st.eval_rows[1], st.ntest);
+  assert_true(st.p10[0][1][0] > st.p10[0][0][0] + 0.2);
+  assert_true(st.p10[1][1][0] > st.p10[1][0][0] + 0.2); /* and on the held-out split */
+  assert_int_equal(st.nprior, 1); /* the stored prior, measured */
+  assert_true(st.prior_weight[0] < 0);
+  assert_true(st.p10_prior[1][0][0] > 0 && st.p10_prior[1][0][0] <= 1);
+  assert_int_equal(st.out_dim, 4);
+  assert_string_equal(st.name, "color+tuned");
+  /* the recipe file and the catalog carry the same tuned recipe */
+  FILE *f = fopen(rjs, "r");
+  assert_non_null(f);
+  char buf[1 << 16];
+  size_t len = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[len] = '\0';
+  lk_recipe back;
+  assert_int_equal(lk_recipe_from_json(buf, &back, NULL), 0);
+  char id[17];
+  lk_recipe_id(&back, id);
+  assert_string_equal(id, st.recipe_id);
+  lk_recipe_clear(&back);
+  lk_catalog *c = NULL;
+  char *rid = NULL;
+  assert_int_equal(lk_catalog_open(dst, LK_CATALOG_READONLY, &c, NULL), 0);
+  assert_int_equal(lk_catalog_get_meta(c, "recipe_id", &rid), 0);
+  assert_string_equal(rid, st.recipe_id);
+  free(rid);
+  lk_catalog_close(c);
+  /* the catalog's photos (/x/N.jpg) do not exist: calibration fails, as a warning */
+  assert_int_equal(st.calibrated, 0);
+  assert_true(st.cal_error[0] != '\0');
+
+  /* --eval-sample larger than the catalog: every row of each split (it once failed ENOMEM). */
+  long ntest = st.ntest;
+  o.out = NULL;
+  o.epochs = 1;
+  o.eval_sample = LONG_MAX;
+  o.progress = NULL;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), 0);
+  assert_int_equal(st.eval_rows[0], n - ntest);
+  assert_int_equal(st.eval_rows[1], ntest);
+
+  /* A stop: LK_EINTR, nothing written. */
+  volatile sig_atomic_t stop = 1;
+  char dst2[512];
+  snprintf(dst2, sizeof dst2, "%s/stopped.db", dir);
+  o.out = dst2;
+  o.recipe_out = NULL;
+  o.stop = &stop;
+  o.progress = NULL;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINTR);
+  assert_non_null(strstr(lk_err_msg(&eb), "interrupted"));
+  assert_int_equal(access(dst2, F_OK), -1);
+  o.stop = NULL;
+  /* Bad options. */
+  o.db = NULL;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINVAL);
+  o.db = src;
+  o.nlabels = 0;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINVAL);
+  o.nlabels = 1;
+  o.out = NULL;
+  assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINVAL);
+  assert_non_null(strstr(lk_err_msg(&eb), "--out"));
+  o.out = dst; /* exists */
+  assert_int_equal(lk_tune_run(&o, &st, &eb), LK_EINVAL);
+
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
 /* Grid pooling with flip averaging: a photo and its mirror image embed the same (the mirrored
  * pass's cells are mapped back), and the widths add up. Needs the models (skipped without). */
 static void test_embed_grid_flip(void **state) {
@@ -694,6 +838,7 @@ int main(void) {
       cmocka_unit_test(test_projection_recipe_roundtrip),
       cmocka_unit_test(test_projection_bad_json),
       cmocka_unit_test(test_tune_catalogs),
+      cmocka_unit_test(test_tune_run),
       cmocka_unit_test(test_embed_grid_flip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

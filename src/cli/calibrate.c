@@ -1,6 +1,6 @@
 /* cli/calibrate.c — `lookalike calibrate --db`: draws known pairs from the catalog itself,
  * fits the match-strength curves and stores them with the recipe (search/calibrate.h); prints
- * the fit (or --json). `index` and `tune` call lk_cli_calibrate_db when they change scores. */
+ * the fit (or --json). `index` and `tune` call lk_calibration_update when they change scores. */
 #include "cli/calibrate.h"
 
 #include <getopt.h>
@@ -16,32 +16,13 @@
 #include "nn/model.h"
 #include "search/engine.h"
 
-int lk_cli_calibrate_db(const char *db, const char *models, int backend, const lk_calibrate_opts *o,
-                        lk_calibration *out, double *seconds, lk_errbuf *err) {
-  double t0 = lk_cli_now();
-  lk_engine_opts eo;
-  lk_engine_opts_default(&eo);
-  eo.models_dir = models;
-  eo.backend = backend;
-  lk_engine *e = NULL;
-  lk_catalog *cat = NULL;
-  lk_calibration c;
-  int rc = lk_engine_open(db, &eo, &e, err);
-  if (!rc) rc = lk_calibration_compute(e, o, &c, err);
-  if (!rc) rc = lk_catalog_open(db, LK_CATALOG_CREATE, &cat, err);
-  if (!rc) rc = lk_calibration_store(cat, &c, err);
-  lk_catalog_close(cat);
-  lk_engine_close(e);
-  if (!rc && out) *out = c;
-  if (seconds) *seconds = lk_cli_now() - t0;
-  return rc;
+void lk_cli_calibrate_print_pairs(int product, int kind, int other, float weak, double seconds) {
+  printf("match strength calibrated on %d pairs (%d same product, %d same kind, %d other kind) in %.1f s: "
+         "weak below score %.4f\n", product + kind + other, product, kind, other, seconds, weak);
 }
 
 void lk_cli_calibrate_print(const lk_calibration *c, double seconds) {
-  printf("match strength calibrated on %d pairs (%d same product, %d same kind, %d other kind) in %.1f s: "
-         "weak below score %.4f\n",
-         c->pairs_product + c->pairs_kind + c->pairs_other, c->pairs_product, c->pairs_kind, c->pairs_other, seconds,
-         lk_calibration_weak_score(c));
+  lk_cli_calibrate_print_pairs(c->pairs_product, c->pairs_kind, c->pairs_other, lk_calibration_weak_score(c), seconds);
 }
 
 static const char *HELP =
@@ -86,7 +67,7 @@ int lk_cli_calibrate(int argc, char **argv) {
   lk_calibration cal;
   double secs = 0;
   lk_errbuf eb = {0};
-  int rc = lk_cli_calibrate_db(db, models, LK_BACKEND_DNNL, &o, &cal, &secs, &eb);
+  int rc = lk_calibration_update(db, models, LK_BACKEND_DNNL, &o, &cal, &secs, &eb);
   if (rc) {
     fprintf(stderr, "lookalike calibrate: %s\n", lk_err_msg(&eb));
     return lk_cli_exit_code(rc);

@@ -6,13 +6,10 @@
 
 #include "search/calibrate.h"
 
-/* Loads the catalog at db (models: NULL = default search; backend: enum lk_backend), computes
- * its calibration with o (NULL = defaults) and stores it. *out (may be NULL) gets it, *seconds
- * (may be NULL) the time taken. 0 or an LK_E* code with the message in err. */
-int lk_cli_calibrate_db(const char *db, const char *models, int backend, const lk_calibrate_opts *o,
-                        lk_calibration *out, double *seconds, lk_errbuf *err);
 /* One line a person reads: "match strength calibrated on N pairs in S s: weak below score T". */
 void lk_cli_calibrate_print(const lk_calibration *c, double seconds);
+/* The same line from the pairs' counts and the weak score (lk_calibration_weak_score). */
+void lk_cli_calibrate_print_pairs(int product, int kind, int other, float weak, double seconds);
 /* Runs `lookalike calibrate ...`; returns the process exit code. */
 int lk_cli_calibrate(int argc, char **argv);
 

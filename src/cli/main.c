@@ -162,7 +162,65 @@ static void print_sources(const json_t *a, const char *mark) {
   }
 }
 
-static int cmd_index(int argc, char **argv) {
+static const char *INDEX_HELP =
+    "usage: lookalike index IMAGES_DIR --db catalog.db [--styles styles.csv] [options]\n\n"
+    "Embeds every photo named ID.jpg/.png/.webp in IMAGES_DIR whose ID has a row in\n"
+    "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
+    "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n"
+    "When it embedded photos it then calibrates the match strength that searches show\n"
+    "(`lookalike calibrate`; a few seconds; a failure there is a warning), except with\n"
+    "--shard: run `lookalike calibrate` once every shard is done.\n\n"
+    "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
+    "                   photos are indexed with no metadata. Names and values are\n"
+    "                   trimmed of surrounding blanks. Short or long rows,\n"
+    "                   NUL bytes, duplicate columns and ids, years that are not\n"
+    "                   1..9999 are reported with their line; ';'-, tab- or '|'-\n"
+    "                   separated files (and a 'sep=;' line) are recognised; UTF-16\n"
+    "                   files are refused (save as UTF-8)\n"
+    "  --encoding E     styles.csv's text: auto (default: UTF-8, and any value that is\n"
+    "                   not UTF-8 read as Windows-1252, said once), utf-8 (refuse other\n"
+    "                   bytes, naming the line), cp1252 (windows-1252) or latin1\n"
+    "                   (iso-8859-1)\n"
+    "  --strict         refuse styles.csv at its first reported row problem (exit 1,\n"
+    "                   nothing written) instead of indexing around it\n"
+    "  --db FILE|URL    catalog to create or update: a SQLite file, or\n"
+    "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
+    "  --limit N        only the first N items by id (quick demos)\n"
+    "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
+    "  --prune          remove this source's items whose photo or row is gone\n"
+    "  --source NAME    the source the items come from (default: the images folder's\n"
+    "                   full path): one catalog can be fed from several folders or\n"
+    "                   batches, and the stale count and --prune only look at the\n"
+    "                   items of the source being indexed\n"
+    "  --shard K/N      only shard K of N (1 <= K <= N; by a hash of the id): N runs,\n"
+    "                   on as many machines, index a catalog together into one\n"
+    "                   postgresql:// --db; re-running a shard is harmless\n"
+    "  --recipe NAME    embedding recipe for a new catalog: default\n"
+    "                   (= mnv2-avg+color+p80+int8), mnv2-avg+color+p80, mnv2-avg+color,\n"
+    "                   mnv2-avg, mnv2+mnv1+color, color, or a recipe .json file\n"
+    "  --compute C      how the CNN runs for a new catalog: int8 (the default's; oneDNN\n"
+    "                   VNNI, fastest), fp32, or exact (TFLite's integer arithmetic, bit\n"
+    "                   for bit; ~3.5x slower, same search quality)\n"
+    "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"
+    "  --color-weight W weight of the colour histogram part, 0..10000 (default 0.3)\n"
+    "  --flip           average the CNN part over the photo and its mirror image\n"
+    "  --models DIR     folder with the .tflite files\n"
+    "  --batch N        photos per inference batch (default 8)\n"
+    "  --threads N      parallel workers (default 2; each decodes and embeds)\n"
+    "  --backend B      dnnl (oneDNN, default) or ref (plain C reference)\n"
+    "  --json           print the summary as JSON\n"
+    "  --quiet          no progress bar or warnings\n"
+    "  --verbose        print every skipped row/photo\n";
+
+/* index's options besides lk_ingest_opts: how a new catalog's recipe differs from --recipe. */
+typedef struct index_args {
+  const char *recipe_spec, *pre;
+  float color_weight;
+  int flip, compute;
+} index_args;
+
+/* Parses index's options into o, a and ui. Returns -1 to go on, else the exit code. */
+static int index_parse(int argc, char **argv, lk_ingest_opts *o, index_args *a, index_ui *ui) {
   static const struct option opts[] = {
       {"styles", required_argument, 0, 's'}, {"db", required_argument, 0, 'd'},
       {"models", required_argument, 0, 'm'}, {"recipe", required_argument, 0, 'r'},
@@ -177,132 +235,196 @@ static int cmd_index(int argc, char **argv) {
       {"encoding", required_argument, 0, 'N'}, {"strict", no_argument, 0, 'T'},
       {"source", required_argument, 0, 'O'},
       {0, 0, 0, 0}};
-  lk_ingest_opts o;
-  const char *recipe_spec = NULL, *pre = NULL;
-  float color_weight = -1;
-  int flip = 0, compute = -1;
-  lk_recipe recipe;
-  lk_ingest_opts_default(&o);
-  index_ui ui = {.tty = isatty(2)};
   int c;
   while ((c = getopt_long(argc, argv, "s:d:m:r:n:b:jqvh", opts, NULL)) != -1) {
     switch (c) {
-    case 's': o.styles_csv = optarg; break;
-    case 'd': o.db_path = optarg; break;
-    case 'm': o.models_dir = optarg; break;
-    case 'r': recipe_spec = optarg; break;
+    case 's': o->styles_csv = optarg; break;
+    case 'd': o->db_path = optarg; break;
+    case 'm': o->models_dir = optarg; break;
+    case 'r': a->recipe_spec = optarg; break;
     case 'P':
       if (strcmp(optarg, "pad") && strcmp(optarg, "squash")) return lk_cli_usage("index", "--preprocess is pad or squash");
-      pre = optarg;
+      a->pre = optarg;
       break;
-    case 'C': if (lk_cli_float("index", "--color-weight", optarg, 0, 1e4, &color_weight)) return LK_EX_USAGE; break;
-    case 'F': flip = 1; break;
+    case 'C': if (lk_cli_float("index", "--color-weight", optarg, 0, 1e4, &a->color_weight)) return LK_EX_USAGE; break;
+    case 'F': a->flip = 1; break;
     case 'X':
-      compute = lk_recipe_compute_parse(optarg);
-      if (compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
+      a->compute = lk_recipe_compute_parse(optarg);
+      if (a->compute < 0) return lk_cli_usage("index", "--compute is exact, fp32 or int8");
       break;
     case 'K': {
       int kn[2];
       if (lk_cli_int_list(optarg, '/', 2, 1, 1000000, kn) || kn[0] > kn[1])
         return lk_cli_usage("index", "--shard is K/N with 1 <= K <= N <= 1000000 (e.g. 3/8)");
-      o.shard = kn[0];
-      o.shards = kn[1];
+      o->shard = kn[0];
+      o->shards = kn[1];
       break;
     }
-    case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o.limit)) return LK_EX_USAGE; break;
-    case 'p': o.prune = 1; break;
+    case 'n': if (lk_cli_long("index", "--limit", optarg, 0, LONG_MAX, &o->limit)) return LK_EX_USAGE; break;
+    case 'p': o->prune = 1; break;
     case 'O': {
       lk_errbuf sb = {0};
       if (lk_ingest_source_check(optarg, &sb)) return lk_cli_usage("index", lk_err_msg(&sb));
-      o.source = optarg;
+      o->source = optarg;
       break;
     }
     case 'N':
-      if ((o.encoding = lk_utf8_enc_parse(optarg)) < 0)
+      if ((o->encoding = lk_utf8_enc_parse(optarg)) < 0)
         return lk_cli_usage("index", "--encoding is auto, utf-8, cp1252 (windows-1252) or latin1 (iso-8859-1)");
       break;
-    case 'T': o.strict = 1; break;
-    case 'S': if (lk_cli_long("index", "--sample", optarg, 0, LONG_MAX, &o.sample)) return LK_EX_USAGE; break;
-    case 'E': if (lk_cli_u64("index", "--seed", optarg, &o.seed)) return LK_EX_USAGE; break;
-    case 'b': if (lk_cli_int("index", "--batch", optarg, 1, 256, &o.batch)) return LK_EX_USAGE; break;
-    case 'B': if (parse_backend(optarg, &o.backend)) return lk_cli_usage("index", "--backend is ref or dnnl"); break;
-    case 't': if (lk_cli_int("index", "--threads", optarg, 1, 16, &o.workers)) return LK_EX_USAGE; break;
-    case 'j': ui.json = 1; break;
-    case 'q': ui.quiet = 1; break;
-    case 'v': ui.verbose = 1; break;
+    case 'T': o->strict = 1; break;
+    case 'S': if (lk_cli_long("index", "--sample", optarg, 0, LONG_MAX, &o->sample)) return LK_EX_USAGE; break;
+    case 'E': if (lk_cli_u64("index", "--seed", optarg, &o->seed)) return LK_EX_USAGE; break;
+    case 'b': if (lk_cli_int("index", "--batch", optarg, 1, 256, &o->batch)) return LK_EX_USAGE; break;
+    case 'B': if (parse_backend(optarg, &o->backend)) return lk_cli_usage("index", "--backend is ref or dnnl"); break;
+    case 't': if (lk_cli_int("index", "--threads", optarg, 1, 16, &o->workers)) return LK_EX_USAGE; break;
+    case 'j': ui->json = 1; break;
+    case 'q': ui->quiet = 1; break;
+    case 'v': ui->verbose = 1; break;
     case 'h':
-      printf("usage: lookalike index IMAGES_DIR --db catalog.db [--styles styles.csv] [options]\n\n"
-             "Embeds every photo named ID.jpg/.png/.webp in IMAGES_DIR whose ID has a row in\n"
-             "styles.csv. Incremental: only new or changed photos are embedded again. Safe to\n"
-             "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n"
-             "When it embedded photos it then calibrates the match strength that searches show\n"
-             "(`lookalike calibrate`; a few seconds; a failure there is a warning), except with\n"
-             "--shard: run `lookalike calibrate` once every shard is done.\n\n"
-             "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
-             "                   photos are indexed with no metadata. Names and values are\n"
-             "                   trimmed of surrounding blanks. Short or long rows,\n"
-             "                   NUL bytes, duplicate columns and ids, years that are not\n"
-             "                   1..9999 are reported with their line; ';'-, tab- or '|'-\n"
-             "                   separated files (and a 'sep=;' line) are recognised; UTF-16\n"
-             "                   files are refused (save as UTF-8)\n"
-             "  --encoding E     styles.csv's text: auto (default: UTF-8, and any value that is\n"
-             "                   not UTF-8 read as Windows-1252, said once), utf-8 (refuse other\n"
-             "                   bytes, naming the line), cp1252 (windows-1252) or latin1\n"
-             "                   (iso-8859-1)\n"
-             "  --strict         refuse styles.csv at its first reported row problem (exit 1,\n"
-             "                   nothing written) instead of indexing around it\n"
-             "  --db FILE|URL    catalog to create or update: a SQLite file, or\n"
-             "                   postgresql://user@host/db (docs/DEPLOY.md)\n"
-             "  --limit N        only the first N items by id (quick demos)\n"
-             "  --sample N       a stable pseudo-random subset of N items (--seed S, default 0)\n"
-             "  --prune          remove this source's items whose photo or row is gone\n"
-             "  --source NAME    the source the items come from (default: the images folder's\n"
-             "                   full path): one catalog can be fed from several folders or\n"
-             "                   batches, and the stale count and --prune only look at the\n"
-             "                   items of the source being indexed\n"
-             "  --shard K/N      only shard K of N (1 <= K <= N; by a hash of the id): N runs,\n"
-             "                   on as many machines, index a catalog together into one\n"
-             "                   postgresql:// --db; re-running a shard is harmless\n"
-             "  --recipe NAME    embedding recipe for a new catalog: default\n"
-             "                   (= mnv2-avg+color+p80+int8), mnv2-avg+color+p80, mnv2-avg+color,\n"
-             "                   mnv2-avg, mnv2+mnv1+color, color, or a recipe .json file\n"
-             "  --compute C      how the CNN runs for a new catalog: int8 (the default's; oneDNN\n"
-             "                   VNNI, fastest), fp32, or exact (TFLite's integer arithmetic, bit\n"
-             "                   for bit; ~3.5x slower, same search quality)\n"
-             "  --preprocess P   squash (default) or pad (to a white square) before resizing\n"
-             "  --color-weight W weight of the colour histogram part, 0..10000 (default 0.3)\n"
-             "  --flip           average the CNN part over the photo and its mirror image\n"
-             "  --models DIR     folder with the .tflite files\n"
-             "  --batch N        photos per inference batch (default 8)\n"
-             "  --threads N      parallel workers (default 2; each decodes and embeds)\n"
-             "  --backend B      dnnl (oneDNN, default) or ref (plain C reference)\n"
-             "  --json           print the summary as JSON\n"
-             "  --quiet          no progress bar or warnings\n"
-             "  --verbose        print every skipped row/photo\n");
+      fputs(INDEX_HELP, stdout);
       return LK_EX_OK;
     default: return lk_cli_usage("index", "unknown option");
     }
   }
   if (optind != argc - 1) return lk_cli_usage("index", "expected one IMAGES_DIR");
-  o.images_dir = argv[optind];
-  if (!o.db_path) return lk_cli_usage("index", "--db is required");
-  if ((o.encoding || o.strict) && !o.styles_csv) return lk_cli_usage("index", "--encoding and --strict are about --styles FILE");
-  if (recipe_spec || pre || color_weight >= 0 || flip || compute >= 0) {
-    lk_errbuf rb = {0};
-    if (lk_recipe_load(recipe_spec ? recipe_spec : "default", &recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
-    if (pre) recipe.preprocess = !strcmp(pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
-    if (color_weight >= 0) {
-      if (recipe.color_bins == 0) recipe.color_bins = 8;
-      recipe.color_weight = color_weight;
-      if (color_weight == 0) recipe.color_bins = 0;
-    }
-    if (flip) recipe.flip = 1;
-    if (compute >= 0) {
-      if (recipe.nparts == 0) return lk_cli_usage("index", "--compute: this recipe has no CNN part");
-      recipe.compute = compute;
-    }
-    o.recipe = &recipe;
+  o->images_dir = argv[optind];
+  if (!o->db_path) return lk_cli_usage("index", "--db is required");
+  if ((o->encoding || o->strict) && !o->styles_csv) return lk_cli_usage("index", "--encoding and --strict are about --styles FILE");
+  return -1;
+}
+
+/* The recipe a new catalog gets from --recipe and the options that adjust it (*set = 0 when
+ * none was given: the catalog's own or the default). Returns -1 to go on, else the exit code. */
+static int index_recipe(const index_args *a, lk_recipe *recipe, int *set) {
+  *set = 0;
+  if (!(a->recipe_spec || a->pre || a->color_weight >= 0 || a->flip || a->compute >= 0)) return -1;
+  lk_errbuf rb = {0};
+  if (lk_recipe_load(a->recipe_spec ? a->recipe_spec : "default", recipe, &rb)) return lk_cli_usage("index", lk_err_msg(&rb));
+  *set = 1;
+  if (a->pre) recipe->preprocess = !strcmp(a->pre, "pad") ? LK_PRE_PAD : LK_PRE_SQUASH;
+  if (a->color_weight >= 0) {
+    if (recipe->color_bins == 0) recipe->color_bins = 8;
+    recipe->color_weight = a->color_weight;
+    if (a->color_weight == 0) recipe->color_bins = 0;
   }
+  if (a->flip) recipe->flip = 1;
+  if (a->compute >= 0) {
+    if (recipe->nparts == 0) return lk_cli_usage("index", "--compute: this recipe has no CNN part");
+    recipe->compute = a->compute;
+  }
+  return -1;
+}
+
+/* What index knows after the run: the calibration and the catalog's sources. */
+typedef struct index_after {
+  int cal_rc; /* 0 calibrated, < 0 failed (cb), 1 not run, 2 a shard's run (cannot know when the others end) */
+  lk_calibration cal;
+  double cal_s;
+  lk_errbuf cb;
+  json_t *sources; /* the catalog's sources after the run, or NULL */
+} index_after;
+
+/* Photos embedded: the scores may have changed, so the match strength is calibrated again
+ * (search/calibrate.h); a failure there is a warning, the index stands. Then the sources. */
+static void index_finish(const lk_ingest_opts *o, const index_ui *ui, int rc, const lk_ingest_stats *st, index_after *af) {
+  af->cal_rc = 1;
+  if (!rc && st->embedded > 0 && o->shards > 1) af->cal_rc = 2;
+  else if (!rc && st->embedded > 0) {
+    if (ui->tty && !ui->quiet && !ui->json) fprintf(stderr, "calibrating the match strength...");
+    af->cal_rc = lk_calibration_update(o->db_path, o->models_dir, o->backend, NULL, &af->cal, &af->cal_s, &af->cb);
+    if (ui->tty && !ui->quiet && !ui->json) fprintf(stderr, "\r\033[K");
+  }
+  if (!rc || rc == LK_EINTR) {
+    lk_catalog *cat = NULL;
+    lk_errbuf ob = {0};
+    if (!lk_catalog_open(o->db_path, LK_CATALOG_READONLY, &cat, &ob)) af->sources = catalog_sources(cat);
+    lk_catalog_close(cat);
+  }
+}
+
+/* index --json: the summary as one object. */
+static void index_print_json(const index_ui *ui, int rc, const lk_errbuf *eb, const lk_ingest_stats *st,
+                             const index_after *af) {
+  json_t *j = json_object();
+  json_object_set_new(j, "ok", json_boolean(rc == 0));
+  json_object_set_new(j, "source", st->source[0] ? lk_results_text(st->source) : json_null());
+  json_object_set_new(j, "sources", af->sources ? json_incref(af->sources) : json_array());
+  if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(eb)));
+  json_object_set_new(j, "rows", json_integer(st->rows));
+  json_object_set_new(j, "bad_rows", json_integer(st->bad_rows));
+  json_object_set_new(j, "rows_with_problems", json_integer(st->odd_rows));
+  json_object_set_new(j, "recoded_values", json_integer(st->recoded));
+  json_object_set_new(j, "photos", json_integer(st->photos));
+  json_object_set_new(j, "photos_not_named_by_id", json_integer(st->unnamed));
+  json_object_set_new(j, "rows_without_photo", json_integer(st->no_photo));
+  json_object_set_new(j, "photos_without_row", json_integer(st->no_row));
+  json_object_set_new(j, "selected", json_integer(st->selected));
+  json_object_set_new(j, "todo", json_integer(st->todo)); /* photos that needed embedding */
+  json_object_set_new(j, "done", json_integer(st->done)); /* of those, processed */
+  json_object_set_new(j, "embedded", json_integer(st->embedded));
+  json_object_set_new(j, "unchanged", json_integer(st->unchanged));
+  json_object_set_new(j, "failed", json_integer(st->failed));
+  json_object_set_new(j, "pruned", json_integer(st->pruned));
+  json_object_set_new(j, "stale", json_integer(st->stale));
+  json_object_set_new(j, "seconds", json_real(st->seconds));
+  json_object_set_new(j, "photos_per_second", json_real(st->seconds > 0 ? st->embedded / st->seconds : 0));
+  json_object_set_new(j, "problems", ui->problems);
+  const lk_calibration *cal = &af->cal;
+  if (af->cal_rc == 0)
+    json_object_set_new(j, "calibration", json_pack("{s:i, s:f, s:f}", "pairs", cal->pairs_product + cal->pairs_kind + cal->pairs_other,
+                                                    "weak_below", round(lk_calibration_weak_score(cal) * 1e4) / 1e4, "seconds", round(af->cal_s * 1e2) / 1e2));
+  else if (af->cal_rc < 0)
+    json_object_set_new(j, "calibration", json_pack("{s:s}", "error", lk_err_msg(&af->cb)));
+  else if (af->cal_rc == 2)
+    json_object_set_new(j, "calibration", json_pack("{s:s}", "todo", "run `lookalike calibrate --db` once every shard is done"));
+  print_json(j);
+  json_decref(j);
+}
+
+/* index's summary for a person. */
+static void index_print_text(const lk_ingest_opts *o, int rc, const lk_errbuf *eb, const lk_ingest_stats *st,
+                             const index_after *af) {
+  if (rc && rc != LK_EINTR) {
+    fprintf(stderr, "lookalike index: %s\n", lk_err_msg(eb));
+    return;
+  }
+  if (rc == LK_EINTR) fprintf(stderr, "lookalike index: %s\n", lk_err_msg(eb));
+  printf("indexed %ld photos in %.1f s (%.1f photos/s); %ld unchanged, %ld skipped (bad photo)\n",
+         st->embedded, st->seconds, st->seconds > 0 ? st->embedded / st->seconds : 0.0, st->unchanged,
+         st->failed);
+  printf("styles rows: %ld (%ld bad, %ld without photo); photos: %ld (%ld without row)\n", st->rows,
+         st->bad_rows, st->no_photo, st->photos, st->no_row);
+  if (st->unnamed)
+    printf("%ld image files are not named after a product id and were not indexed: name each photo "
+           "ID.jpg (or .png, .webp), where ID is its row's id in styles.csv\n", st->unnamed);
+  if (st->odd_rows) printf("%ld styles rows indexed with a problem reported above\n", st->odd_rows);
+  if (st->pruned) printf("pruned %ld items of this source whose photo or row is gone\n", st->pruned);
+  if (st->stale)
+    printf("%ld items of this source have lost their photo or row; `--prune` removes them\n", st->stale);
+  if (af->sources && json_array_size(af->sources)) {
+    printf("catalog sources:\n");
+    print_sources(af->sources, st->source);
+  }
+  if (af->cal_rc == 0) lk_cli_calibrate_print(&af->cal, af->cal_s);
+  if (af->cal_rc == 2)
+    printf("match strength not calibrated by a shard: run `lookalike calibrate --db %s` once every shard is done\n",
+           o->db_path);
+}
+
+static int cmd_index(int argc, char **argv) {
+  lk_ingest_opts o;
+  lk_ingest_opts_default(&o);
+  index_args a = {.color_weight = -1, .compute = -1};
+  index_ui ui = {.tty = isatty(2)};
+  lk_recipe recipe;
+  int has_recipe = 0, ex = index_parse(argc, argv, &o, &a, &ui);
+  if (ex < 0) ex = index_recipe(&a, &recipe, &has_recipe);
+  if (ex >= 0) {
+    if (has_recipe) lk_recipe_clear(&recipe);
+    return ex;
+  }
+  if (has_recipe) o.recipe = &recipe;
   if (ui.json) ui.problems = json_array();
   o.progress = index_progress;
   o.report = index_report;
@@ -316,90 +438,14 @@ static int cmd_index(int argc, char **argv) {
   int rc = lk_ingest_run(&o, &st, &eb);
   if (o.recipe) lk_recipe_clear(&recipe);
   if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
-  /* photos embedded: the scores may have changed, so the match strength is calibrated again
-   * (cli/calibrate.h); a failure there is a warning, the index stands */
-  lk_calibration cal;
-  double cal_s = 0;
-  lk_errbuf cb = {0};
-  int cal_rc = 1; /* 1: not run (2: a shard's run, which cannot know when the others end) */
-  if (!rc && st.embedded > 0 && o.shards > 1) cal_rc = 2;
-  else if (!rc && st.embedded > 0) {
-    if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "calibrating the match strength...");
-    cal_rc = lk_cli_calibrate_db(o.db_path, o.models_dir, o.backend, NULL, &cal, &cal_s, &cb);
-    if (ui.tty && !ui.quiet && !ui.json) fprintf(stderr, "\r\033[K");
-  }
-  json_t *sources = NULL; /* the catalog's sources after the run */
-  if (!rc || rc == LK_EINTR) {
-    lk_catalog *cat = NULL;
-    lk_errbuf ob = {0};
-    if (!lk_catalog_open(o.db_path, LK_CATALOG_READONLY, &cat, &ob)) sources = catalog_sources(cat);
-    lk_catalog_close(cat);
-  }
-  if (ui.json) {
-    json_t *j = json_object();
-    json_object_set_new(j, "ok", json_boolean(rc == 0));
-    json_object_set_new(j, "source", st.source[0] ? lk_results_text(st.source) : json_null());
-    json_object_set_new(j, "sources", sources ? json_incref(sources) : json_array());
-    if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
-    json_object_set_new(j, "rows", json_integer(st.rows));
-    json_object_set_new(j, "bad_rows", json_integer(st.bad_rows));
-    json_object_set_new(j, "rows_with_problems", json_integer(st.odd_rows));
-    json_object_set_new(j, "recoded_values", json_integer(st.recoded));
-    json_object_set_new(j, "photos", json_integer(st.photos));
-    json_object_set_new(j, "photos_not_named_by_id", json_integer(st.unnamed));
-    json_object_set_new(j, "rows_without_photo", json_integer(st.no_photo));
-    json_object_set_new(j, "photos_without_row", json_integer(st.no_row));
-    json_object_set_new(j, "selected", json_integer(st.selected));
-    json_object_set_new(j, "todo", json_integer(st.todo)); /* photos that needed embedding */
-    json_object_set_new(j, "done", json_integer(st.done)); /* of those, processed */
-    json_object_set_new(j, "embedded", json_integer(st.embedded));
-    json_object_set_new(j, "unchanged", json_integer(st.unchanged));
-    json_object_set_new(j, "failed", json_integer(st.failed));
-    json_object_set_new(j, "pruned", json_integer(st.pruned));
-    json_object_set_new(j, "stale", json_integer(st.stale));
-    json_object_set_new(j, "seconds", json_real(st.seconds));
-    json_object_set_new(j, "photos_per_second", json_real(st.seconds > 0 ? st.embedded / st.seconds : 0));
-    json_object_set_new(j, "problems", ui.problems);
-    if (cal_rc == 0)
-      json_object_set_new(j, "calibration", json_pack("{s:i, s:f, s:f}", "pairs", cal.pairs_product + cal.pairs_kind + cal.pairs_other,
-                                                      "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4, "seconds", round(cal_s * 1e2) / 1e2));
-    else if (cal_rc < 0)
-      json_object_set_new(j, "calibration", json_pack("{s:s}", "error", lk_err_msg(&cb)));
-    else if (cal_rc == 2)
-      json_object_set_new(j, "calibration", json_pack("{s:s}", "todo", "run `lookalike calibrate --db` once every shard is done"));
-    print_json(j);
-    json_decref(j);
-  } else {
-    if (rc && rc != LK_EINTR) {
-      fprintf(stderr, "lookalike index: %s\n", lk_err_msg(&eb));
-    } else {
-      if (rc == LK_EINTR) fprintf(stderr, "lookalike index: %s\n", lk_err_msg(&eb));
-      printf("indexed %ld photos in %.1f s (%.1f photos/s); %ld unchanged, %ld skipped (bad photo)\n",
-             st.embedded, st.seconds, st.seconds > 0 ? st.embedded / st.seconds : 0.0, st.unchanged,
-             st.failed);
-      printf("styles rows: %ld (%ld bad, %ld without photo); photos: %ld (%ld without row)\n", st.rows,
-             st.bad_rows, st.no_photo, st.photos, st.no_row);
-      if (st.unnamed)
-        printf("%ld image files are not named after a product id and were not indexed: name each photo "
-               "ID.jpg (or .png, .webp), where ID is its row's id in styles.csv\n", st.unnamed);
-      if (st.odd_rows) printf("%ld styles rows indexed with a problem reported above\n", st.odd_rows);
-      if (st.pruned) printf("pruned %ld items of this source whose photo or row is gone\n", st.pruned);
-      if (st.stale)
-        printf("%ld items of this source have lost their photo or row; `--prune` removes them\n", st.stale);
-      if (sources && json_array_size(sources)) {
-        printf("catalog sources:\n");
-        print_sources(sources, st.source);
-      }
-      if (cal_rc == 0) lk_cli_calibrate_print(&cal, cal_s);
-      if (cal_rc == 2)
-        printf("match strength not calibrated by a shard: run `lookalike calibrate --db %s` once every shard is done\n",
-               o.db_path);
-    }
-  }
-  if (cal_rc < 0 && !ui.quiet && !ui.json)
+  index_after af = {0};
+  index_finish(&o, &ui, rc, &st, &af);
+  if (ui.json) index_print_json(&ui, rc, &eb, &st, &af);
+  else index_print_text(&o, rc, &eb, &st, &af);
+  if (af.cal_rc < 0 && !ui.quiet && !ui.json)
     fprintf(stderr, "lookalike index: warning: the match strength is not calibrated (%s); searches show no "
-                    "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&cb), o.db_path);
-  json_decref(sources);
+                    "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&af.cb), o.db_path);
+  json_decref(af.sources);
   return lk_cli_exit_code(rc);
 }
 
@@ -713,6 +759,158 @@ static int check_calibration(lk_catalog *cat, const char **why, lk_errbuf *eb) {
   return rc == LK_ENOTFOUND ? 0 : rc;
 }
 
+/* check: the catalog verified (lk_catalog_check), its recipe and its calibration. */
+static int check_catalog(lk_catalog *cat, const char *db, int json) {
+  lk_errbuf eb = {0};
+  int rc = lk_catalog_check(cat, &eb);
+  if (!rc) rc = check_recipe(cat, &eb);
+  const char *cal_why = NULL;
+  if (!rc) rc = check_calibration(cat, &cal_why, &eb);
+  if (json) {
+    json_t *j = json_pack("{s:b}", "ok", rc == 0);
+    if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
+    if (!rc) json_object_set_new(j, "calibrated", json_boolean(!cal_why));
+    print_json(j);
+    json_decref(j);
+  } else if (rc) {
+    fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
+  } else {
+    printf("%s: ok%s%s\n", db, cal_why ? "; match strength " : "", cal_why ? cal_why : "");
+  }
+  return rc ? LK_EX_FAIL : LK_EX_OK;
+}
+
+/* What info shows of a catalog. */
+typedef struct info_data {
+  lk_catalog *cat;
+  int64_t items, vectors, errors;
+  int64_t cversion; /* the change sequence's version (-1: none to read) */
+  char *recipe, *rid;
+  int dim, have_recipe;
+  lk_recipe r;
+  json_t *sources;
+  lk_calibration cal;
+  lk_errbuf cb;
+  const char *cal_why;
+  int cal_rc;
+} info_data;
+
+static void info_read(lk_catalog *cat, info_data *d) {
+  d->cat = cat;
+  lk_catalog_counts(cat, &d->items, &d->vectors, &d->errors);
+  if (lk_catalog_version(cat, &d->cversion)) d->cversion = -1;
+  lk_catalog_get_meta(cat, "recipe", &d->recipe);
+  lk_catalog_get_meta(cat, "recipe_id", &d->rid);
+  char *dimtxt = NULL;
+  lk_catalog_get_meta(cat, "dim", &dimtxt);
+  d->dim = dimtxt ? atoi(dimtxt) : 0;
+  free(dimtxt);
+  d->have_recipe = d->recipe && lk_recipe_from_json(d->recipe, &d->r, NULL) == 0;
+  d->sources = catalog_sources(cat);
+  d->cal_rc = d->rid ? lk_calibration_load(cat, d->rid, &d->cal, &d->cal_why, &d->cb) : LK_ENOTFOUND;
+  if (!d->rid) d->cal_why = "uncalibrated (nothing indexed yet)";
+}
+
+static void info_free(info_data *d) {
+  json_decref(d->sources);
+  if (d->have_recipe) lk_recipe_clear(&d->r);
+  free(d->recipe);
+  free(d->rid);
+}
+
+/* The recipe's JSON (NULL: none or unreadable) with the projection's weights, which can be
+ * tens of MB, summarised. */
+static json_t *recipe_summary(const char *recipe) {
+  json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
+  json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
+  if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
+    json_t *sum = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(proj, k, v) {
+      if (!strcmp(k, "heads") && json_is_array(v)) { /* the heads without their weights */
+        json_t *hs = json_array(), *h;
+        size_t i;
+        json_array_foreach(v, i, h) {
+          json_t *hc = json_deep_copy(h);
+          json_object_del(hc, "w");
+          json_array_append_new(hs, hc);
+        }
+        json_object_set_new(sum, k, hs);
+      } else if (!json_is_string(v) || json_string_length(v) < 256) {
+        json_object_set(sum, k, v);
+      }
+    }
+    json_object_set_new(rj, "projection", sum);
+  }
+  return rj;
+}
+
+static void info_json(const char *db, const info_data *d) {
+  json_t *j = json_object();
+  json_object_set_new(j, "db", lk_results_text(db));
+  json_object_set_new(j, "backend", json_string(lk_catalog_backend(d->cat)));
+  json_object_set_new(j, "catalog_version", d->cversion >= 0 ? json_integer(d->cversion) : json_null());
+  json_object_set_new(j, "items", json_integer(d->items));
+  json_object_set_new(j, "vectors", json_integer(d->vectors));
+  json_object_set_new(j, "failed", json_integer(d->errors));
+  json_object_set_new(j, "sources", d->sources ? json_incref(d->sources) : json_null());
+  json_object_set_new(j, "dim", json_integer(d->dim));
+  json_object_set_new(j, "recipe_id", d->rid ? json_string(d->rid) : json_null());
+  json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)d->vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
+  json_t *rj = recipe_summary(d->recipe);
+  json_object_set_new(j, "recipe", rj ? rj : json_null());
+  json_object_set_new(j, "calibration", d->cal_rc == 0 ? json_pack("{s:b, s:i, s:f}", "calibrated", 1, "pairs",
+                                                                d->cal.pairs_product + d->cal.pairs_kind + d->cal.pairs_other,
+                                                                "weak_below", round(lk_calibration_weak_score(&d->cal) * 1e4) / 1e4)
+                                                    : json_pack("{s:b, s:s}", "calibrated", 0, "why", d->cal_why ? d->cal_why : lk_err_msg(&d->cb)));
+  print_json(j);
+  json_decref(j);
+}
+
+static void print_recipe(const lk_recipe *r, const char *rid) {
+  printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r->name, rid ? rid : "?",
+         r->preprocess ? "pad-to-square" : "squash", r->flip ? ", flip-averaged" : "",
+         lk_recipe_compute_name(r->compute));
+  for (int i = 0; i < r->nparts; i++)
+    printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r->part[i].model, r->part[i].tap,
+           r->part[i].pool, r->part[i].weight);
+  if (r->color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r->color_bins, r->color_weight);
+  if (r->proj) {
+    printf("  tuned:   projection %d -> %d (%d layer%s)\n", lk_projection_in(r->proj), lk_projection_out(r->proj),
+           r->proj->nlayers, r->proj->nlayers > 1 ? "s" : "");
+    for (int h = 0; h < r->proj->nheads; h++)
+      printf("  prior:   %s, %d classes, weight %.2f%s\n", r->proj->head[h].field, r->proj->head[h].nclass,
+             r->proj->head[h].prior, r->proj->head[h].prior > 0 ? "" : " (off)");
+  }
+  if (r->prescale) printf("  prescale: photos larger than %d px are shrunk to it first\n", r->prescale);
+}
+
+static void info_text(const char *db, const info_data *d) {
+  printf("catalog:   %s\n", db);
+  if (d->cversion >= 0) printf("version:   %lld (change sequence)\n", (long long)d->cversion);
+  printf("dimension: %d\n", d->dim);
+  printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)d->items,
+         (long long)d->vectors, (long long)d->errors);
+  if (d->sources && json_array_size(d->sources)) {
+    printf("sources:   %zu (what `lookalike index` fed it from)\n", json_array_size(d->sources));
+    print_sources(d->sources, NULL);
+  }
+  printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
+         lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)d->vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
+         LK_ENGINE_IVF_AUTO_MIN);
+  if (d->have_recipe) {
+    print_recipe(&d->r, d->rid);
+  } else {
+    printf("recipe:    none (nothing indexed yet)\n");
+  }
+  if (d->cal_rc == 0)
+    printf("match:     calibrated on %d pairs; weak below score %.4f (`lookalike calibrate`)\n",
+           d->cal.pairs_product + d->cal.pairs_kind + d->cal.pairs_other, lk_calibration_weak_score(&d->cal));
+  else
+    printf("match:     %s\n", d->cal_why ? d->cal_why : lk_err_msg(&d->cb));
+}
+
 static int cmd_info_check(int is_check, int argc, char **argv) {
   const char *cmd = is_check ? "check" : "info";
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
@@ -747,129 +945,18 @@ static int cmd_info_check(int is_check, int argc, char **argv) {
     return lk_cli_exit_code(rc);
   }
   lk_cli_note(cmd, lk_catalog_note(cat));
+  int ex = LK_EX_OK;
   if (is_check) {
-    rc = lk_catalog_check(cat, &eb);
-    if (!rc) rc = check_recipe(cat, &eb);
-    const char *cal_why = NULL;
-    if (!rc) rc = check_calibration(cat, &cal_why, &eb);
-    if (json) {
-      json_t *j = json_pack("{s:b}", "ok", rc == 0);
-      if (rc) json_object_set_new(j, "error", json_string(lk_err_msg(&eb)));
-      if (!rc) json_object_set_new(j, "calibrated", json_boolean(!cal_why));
-      print_json(j);
-      json_decref(j);
-    } else if (rc) {
-      fprintf(stderr, "lookalike check: %s: %s\n", db, lk_err_msg(&eb));
-    } else {
-      printf("%s: ok%s%s\n", db, cal_why ? "; match strength " : "", cal_why ? cal_why : "");
-    }
-    lk_catalog_close(cat);
-    return rc ? LK_EX_FAIL : LK_EX_OK;
-  }
-  int64_t items = 0, vectors = 0, errors = 0;
-  char *recipe = NULL, *rid = NULL;
-  lk_catalog_counts(cat, &items, &vectors, &errors);
-  int64_t cversion = -1; /* the change sequence's version (-1: none to read) */
-  if (lk_catalog_version(cat, &cversion)) cversion = -1;
-  lk_catalog_get_meta(cat, "recipe", &recipe);
-  lk_catalog_get_meta(cat, "recipe_id", &rid);
-  char *dimtxt = NULL;
-  lk_catalog_get_meta(cat, "dim", &dimtxt);
-  int dim = dimtxt ? atoi(dimtxt) : 0;
-  free(dimtxt);
-  lk_recipe r;
-  int have_recipe = recipe && lk_recipe_from_json(recipe, &r, NULL) == 0;
-  json_t *sources = catalog_sources(cat);
-  lk_calibration cal;
-  lk_errbuf cb = {0};
-  const char *cal_why = NULL;
-  int cal_rc = rid ? lk_calibration_load(cat, rid, &cal, &cal_why, &cb) : LK_ENOTFOUND;
-  if (!rid) cal_why = "uncalibrated (nothing indexed yet)";
-  if (json) {
-    json_t *j = json_object();
-    json_object_set_new(j, "db", lk_results_text(db));
-    json_object_set_new(j, "backend", json_string(lk_catalog_backend(cat)));
-    json_object_set_new(j, "catalog_version", cversion >= 0 ? json_integer(cversion) : json_null());
-    json_object_set_new(j, "items", json_integer(items));
-    json_object_set_new(j, "vectors", json_integer(vectors));
-    json_object_set_new(j, "failed", json_integer(errors));
-    json_object_set_new(j, "sources", sources ? json_incref(sources) : json_null());
-    json_object_set_new(j, "dim", json_integer(dim));
-    json_object_set_new(j, "recipe_id", rid ? json_string(rid) : json_null());
-    json_object_set_new(j, "index", json_string(lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact"));
-    json_t *rj = recipe ? json_loads(recipe, 0, NULL) : NULL;
-    json_t *proj = rj ? json_object_get(rj, "projection") : NULL;
-    if (json_is_object(proj)) { /* the weights can be tens of MB: summarise them */
-      json_t *sum = json_object();
-      const char *k;
-      json_t *v;
-      json_object_foreach(proj, k, v) {
-        if (!strcmp(k, "heads") && json_is_array(v)) { /* the heads without their weights */
-          json_t *hs = json_array(), *h;
-          size_t i;
-          json_array_foreach(v, i, h) {
-            json_t *hc = json_deep_copy(h);
-            json_object_del(hc, "w");
-            json_array_append_new(hs, hc);
-          }
-          json_object_set_new(sum, k, hs);
-        } else if (!json_is_string(v) || json_string_length(v) < 256) {
-          json_object_set(sum, k, v);
-        }
-      }
-      json_object_set_new(rj, "projection", sum);
-    }
-    json_object_set_new(j, "recipe", rj ? rj : json_null());
-    json_object_set_new(j, "calibration", cal_rc == 0 ? json_pack("{s:b, s:i, s:f}", "calibrated", 1, "pairs",
-                                                                  cal.pairs_product + cal.pairs_kind + cal.pairs_other,
-                                                                  "weak_below", round(lk_calibration_weak_score(&cal) * 1e4) / 1e4)
-                                                      : json_pack("{s:b, s:s}", "calibrated", 0, "why", cal_why ? cal_why : lk_err_msg(&cb)));
-    print_json(j);
-    json_decref(j);
+    ex = check_catalog(cat, db, json);
   } else {
-    printf("catalog:   %s\n", db);
-    if (cversion >= 0) printf("version:   %lld (change sequence)\n", (long long)cversion);
-    printf("dimension: %d\n", dim);
-    printf("items:     %lld (%lld with vectors, %lld failed photos)\n", (long long)items,
-           (long long)vectors, (long long)errors);
-    if (sources && json_array_size(sources)) {
-      printf("sources:   %zu (what `lookalike index` fed it from)\n", json_array_size(sources));
-      print_sources(sources, NULL);
-    }
-    printf("index:     %s (search/serve/eval --index auto: ivf from %d vectors)\n",
-           lk_engine_index_choice(LK_ENGINE_INDEX_AUTO, (size_t)vectors) == LK_ENGINE_INDEX_IVF ? "ivf" : "exact",
-           LK_ENGINE_IVF_AUTO_MIN);
-    if (have_recipe) {
-      printf("recipe:    %s (id %s), preprocess %s%s, compute %s\n", r.name, rid ? rid : "?",
-             r.preprocess ? "pad-to-square" : "squash", r.flip ? ", flip-averaged" : "",
-             lk_recipe_compute_name(r.compute));
-      for (int i = 0; i < r.nparts; i++)
-        printf("  part %d:  %s  tap %s  pool %d  weight %.2f\n", i + 1, r.part[i].model, r.part[i].tap,
-               r.part[i].pool, r.part[i].weight);
-      if (r.color_bins) printf("  colour:  %d^3-bin RGB histogram, weight %.2f\n", r.color_bins, r.color_weight);
-      if (r.proj) {
-        printf("  tuned:   projection %d -> %d (%d layer%s)\n", lk_projection_in(r.proj), lk_projection_out(r.proj),
-               r.proj->nlayers, r.proj->nlayers > 1 ? "s" : "");
-        for (int h = 0; h < r.proj->nheads; h++)
-          printf("  prior:   %s, %d classes, weight %.2f%s\n", r.proj->head[h].field, r.proj->head[h].nclass,
-                 r.proj->head[h].prior, r.proj->head[h].prior > 0 ? "" : " (off)");
-      }
-      if (r.prescale) printf("  prescale: photos larger than %d px are shrunk to it first\n", r.prescale);
-    } else {
-      printf("recipe:    none (nothing indexed yet)\n");
-    }
-    if (cal_rc == 0)
-      printf("match:     calibrated on %d pairs; weak below score %.4f (`lookalike calibrate`)\n",
-             cal.pairs_product + cal.pairs_kind + cal.pairs_other, lk_calibration_weak_score(&cal));
-    else
-      printf("match:     %s\n", cal_why ? cal_why : lk_err_msg(&cb));
+    info_data d = {0};
+    info_read(cat, &d);
+    if (json) info_json(db, &d);
+    else info_text(db, &d);
+    info_free(&d);
   }
-  json_decref(sources);
-  if (have_recipe) lk_recipe_clear(&r);
-  free(recipe);
-  free(rid);
   lk_catalog_close(cat);
-  return LK_EX_OK;
+  return ex;
 }
 
 /* ---------------------------------------------------------------- eval */

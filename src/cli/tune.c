@@ -1,7 +1,8 @@
-/* cli/tune.c — `lookalike tune`: learns a projection of a catalog's frozen embedding on its
- * own label fields (training split only, tune/train.h), reports leave-one-out P@10 on both
- * splits before and after, and writes a tuned catalog whose recipe carries the projection
- * (tune/tune.h). Also prints the fixed train/test split of a styles table (--split). */
+/* cli/tune.c — `lookalike tune`: parses the options into lk_tune_opts, runs lk_tune_run
+ * (tune/run.h: learns a projection of a catalog's frozen embedding on its own label fields,
+ * measures leave-one-out P@10 on both splits before and after, writes a tuned catalog whose
+ * recipe carries the projection) and prints its figures as each phase ends. Also prints the
+ * fixed train/test split of a styles table (--split). */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,16 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "catalog/catalog.h"
 #include "cli/tune.h"
 
 #include "cli/calibrate.h"
 #include "cli/cli.h"
-#include "nn/model.h"
-#include "search/prior.h"
-#include "tune/train.h"
+#include "embed/projection.h"
+#include "tune/run.h"
 #include "tune/tune.h"
-#include "util/size.h"
 
 static const char *HELP =
     "usage: lookalike tune --db catalog.db --out tuned.db [options]\n"
@@ -81,144 +79,6 @@ static int real(const char *s, const char *opt, double lo, double hi, float *out
   return lk_cli_float("tune", opt, s, lo, hi, out);
 }
 
-typedef struct progress_ctx {
-  int quiet;
-  double t0;
-} progress_ctx;
-
-static int on_epoch(void *ctx, int epoch, int epochs, double loss) {
-  progress_ctx *p = ctx;
-  if (!p->quiet) fprintf(stderr, "epoch %d/%d  loss %.4f  (%.1f s)\n", epoch, epochs, loss, lk_cli_now() - p->t0);
-  return 0;
-}
-
-/* Street-like views made per training photo by default: none, as measured on real phone photos
- * (docs/QUALITY.md, "Street photos"): views on generated backgrounds did not lift them. */
-#define TUNE_VIEWS 0
-
-#define TUNE_HIDDEN 1024
-#define TUNE_DROPOUT 0.5f
-
-typedef struct views_ctx {
-  int quiet;
-  double t0;
-} views_ctx;
-
-static int views_progress(void *ctx, long done, long total) {
-  views_ctx *v = ctx;
-  if (!v->quiet && (done % 256 == 0 || done == total)) lk_cli_bar("street-like views", done, total, v->t0);
-  return 0; /* Ctrl-C ends the process: nothing is written before the tuned catalog, which is renamed into place */
-}
-
-typedef struct pick {
-  uint64_t key;
-  long row;
-} pick;
-
-static int cmp_pick(const void *a, const void *b) {
-  const pick *x = a, *y = b;
-  return (x->key > y->key) - (x->key < y->key);
-}
-
-/* Up to n rows of one split, in a fixed pseudo-random order (by a hash of the id). */
-static long pick_rows(const lk_tune_set *s, int test, long n, long *out) {
-  pick *p = malloc(sizeof *p * (size_t)s->n);
-  if (!p) return -1;
-  long m = 0;
-  for (long i = 0; i < s->n; i++)
-    if (s->test[i] == test) p[m++] = (pick){lk_tune_hash(s->id[i] ^ 0x5eed), i};
-  qsort(p, (size_t)m, sizeof *p, cmp_pick);
-  if (m > n) m = n;
-  for (long i = 0; i < m; i++) out[i] = p[i].row;
-  free(p);
-  return m;
-}
-
-/* Widened gallery and query vectors of every row for a label prior of weight w on every head
- * of proj (search/prior.h), into gx and qx (s->n rows of od + extra floats). */
-static int prior_rows(const lk_tune_set *s, const lk_projection *proj, const float *px, int od, float w, float **gx,
-                      float **qx, int *wide, lk_prior **out, lk_errbuf *err) {
-  lk_prior *pr = NULL;
-  int rc = lk_prior_new(proj, w, &pr, err);
-  if (rc || !pr) return rc ? rc : lk_err_set(err, LK_EINVAL, "no heads for a label prior");
-  *wide = od + lk_prior_extra(pr);
-  *gx = malloc(sizeof(float) * (size_t)s->n * *wide);
-  *qx = malloc(sizeof(float) * (size_t)s->n * *wide);
-  if (!*gx || !*qx) {
-    lk_prior_free(pr);
-    return lk_err_set(err, LK_ENOMEM, "out of memory");
-  }
-  int cls[LK_PROJ_MAX_HEADS];
-  for (long i = 0; i < s->n; i++) {
-    const float *v = px + (size_t)i * od;
-    for (int h = 0; h < lk_prior_nheads(pr); h++) cls[h] = s->y[(size_t)i * s->nlabels + h];
-    lk_prior_gallery(pr, v, od, cls, *gx + (size_t)i * *wide);
-    lk_prior_query(pr, v, od, *qx + (size_t)i * *wide);
-  }
-  *out = pr;
-  return 0;
-}
-
-typedef struct prior_ctx {
-  const lk_prior *pr;
-  int dim;
-} prior_ctx;
-
-static float prior_score(const void *ctx, const float *q, const float *g) {
-  const prior_ctx *c = ctx;
-  return lk_prior_score(c->pr, q, g, c->dim);
-}
-
-/* P@10 per label on both splits, raw and projected: the over-fitting report. */
-static int report(const lk_tune_set *s, const lk_projection *proj, long sample, const char *const *labels,
-                  const float *priors, int npriors, lk_errbuf *err) {
-  long *rows = malloc(sizeof *rows * (size_t)(sample > 0 ? sample : 1));
-  int od = lk_projection_out(proj);
-  float *px = malloc(sizeof(float) * (size_t)s->n * od);
-  int rc = rows && px ? lk_projection_apply(proj, s->x, s->n, px, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
-  if (!rc) {
-    printf("\nleave-one-out P@10 among %ld products of each split (gallery = those products)\n", sample);
-    printf("%-6s %-6s", "split", "vectors");
-    for (int f = 0; f < s->nlabels; f++) printf("  %12s", labels[f]);
-    printf("\n");
-  }
-  for (int t = 0; t < 2 && !rc; t++) {
-    long n = pick_rows(s, t, sample, rows);
-    if (n < 0) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
-    if (n < 2) continue;
-    for (int v = 0; v < 2 && !rc; v++) {
-      double p[LK_TUNE_MAX_LABELS];
-      rc = lk_train_knn_precision(v ? px : s->x, v ? od : s->dim, rows, n, s->y, s->nlabels, s->dup, 10, p, err);
-      if (rc) break;
-      printf("%-6s %-6s", t ? "test" : "train", v ? "tuned" : "raw");
-      for (int f = 0; f < s->nlabels; f++) printf("  %12.3f", p[f]);
-      printf("   (%ld)\n", n);
-    }
-    /* With a label prior: the gallery's labels, the query's predicted classes. */
-    for (int w = 0; w < npriors && !rc && proj->nheads == s->nlabels; w++) {
-      float *gx = NULL, *qx = NULL;
-      int wide = 0;
-      double p[LK_TUNE_MAX_LABELS];
-      lk_prior *pr = NULL;
-      rc = prior_rows(s, proj, px, od, priors[w], &gx, &qx, &wide, &pr, err);
-      prior_ctx pc = {pr, od}; /* ranked exactly as a search ranks (lk_prior_score) */
-      if (!rc) rc = lk_train_knn_precision_fn(gx, qx, wide, rows, n, s->y, s->nlabels, s->dup, 10, prior_score, &pc, p, err);
-      lk_prior_free(pr);
-      if (!rc) {
-        if (priors[w] < 0) printf("%-6s %-10s", t ? "test" : "train", "+prior");
-        else printf("%-6s prior %-4g", t ? "test" : "train", priors[w]);
-        for (int f = 0; f < s->nlabels; f++) printf("  %12.3f", p[f]);
-        printf("   (%ld)\n", n);
-      }
-      free(gx);
-      free(qx);
-    }
-  }
-  free(rows);
-  free(px);
-  return rc;
-}
-
 static int split_list(const char *arg, char *buf, size_t cap, const char **out, int max) {
   snprintf(buf, cap, "%s", arg);
   int n = 0;
@@ -227,6 +87,159 @@ static int split_list(const char *arg, char *buf, size_t cap, const char **out, 
     out[n++] = tok;
   }
   return n;
+}
+
+/* What lk_cli_tune prints as the run goes (tune_progress). */
+typedef struct print_ctx {
+  const lk_tune_opts *o;
+  const lk_tune_stats *st;
+  int quiet;       /* --quiet: no per-epoch lines */
+  int bar;         /* the views' progress bar is drawn (a terminal, not --quiet) */
+  int bar_open;    /* the bar's line is not ended yet */
+  double tv;       /* when the views began */
+  const char *last; /* the last phase reported */
+} print_ctx;
+
+static void print_p10(const char *split, const char *what, const double *p, int nl, long n) {
+  printf("%-6s %s", split, what);
+  for (int f = 0; f < nl; f++) printf("  %12.3f", p[f]);
+  printf("   (%ld)\n", n);
+}
+
+/* The P@10 table: per label on both splits, raw and tuned, and with the label prior. */
+static void print_eval(const lk_tune_opts *o, const lk_tune_stats *st) {
+  printf("\nleave-one-out P@10 among %ld products of each split (gallery = those products)\n", o->eval_sample);
+  printf("%-6s %-6s", "split", "vectors");
+  for (int f = 0; f < st->nlabels; f++) printf("  %12s", o->labels[f]);
+  printf("\n");
+  for (int t = 0; t < 2; t++) {
+    const char *split = t ? "test" : "train";
+    if (st->eval_rows[t] < 2) continue;
+    for (int v = 0; v < 2; v++) {
+      char what[16];
+      snprintf(what, sizeof what, "%-6s", v ? "tuned" : "raw");
+      print_p10(split, what, st->p10[t][v], st->nlabels, st->eval_rows[t]);
+    }
+    for (int w = 0; w < st->nprior; w++) {
+      char what[32];
+      if (st->prior_weight[w] < 0) snprintf(what, sizeof what, "%-10s", "+prior");
+      else snprintf(what, sizeof what, "prior %-4g", st->prior_weight[w]);
+      print_p10(split, what, st->p10_prior[t][w], st->nlabels, st->eval_rows[t]);
+    }
+  }
+}
+
+static void print_loaded(const lk_tune_opts *o, const lk_tune_stats *st) {
+  printf("%s: %ld vectors (%d-d, recipe %s): %ld for training, %ld held out (hash(id) mod %d == 0)\n", o->db, st->n,
+         st->dim, st->recipe, st->n - st->ntest, st->ntest, o->holdout_mod);
+  printf("labels:");
+  for (int f = 0; f < st->nlabels; f++) printf(" %s (%d values)", st->label[f], st->nclass[f]);
+  printf("\nloaded in %.1f s; training %s -> %d-d%s\n", st->load_seconds,
+         o->method == LK_TUNE_PCA ? "PCA-whitening" : "a cosine classifier", o->dims,
+         o->hidden && o->method != LK_TUNE_PCA ? " through a hidden layer" : "");
+  fflush(stdout);
+}
+
+static void tune_progress(void *ctx, const char *phase, double done, double total) {
+  print_ctx *p = ctx;
+  const lk_tune_opts *o = p->o;
+  const lk_tune_stats *st = p->st;
+  int end = done >= total;
+  p->last = phase;
+  if (!strcmp(phase, "load")) {
+    print_loaded(o, st);
+    p->tv = lk_cli_now(); /* the views (if any) begin */
+  } else if (!strcmp(phase, "views")) {
+    if (p->bar && ((long)done % 256 == 0 || end)) lk_cli_bar("street-like views", (long)done, (long)total, p->tv);
+    p->bar_open = !end;
+    if (end) {
+      printf("street-like views: %ld, %d of each of %ld training photos (%ld unreadable) in %.1f s\n", st->views,
+             o->views, st->views_photos, st->views_skipped, st->views_seconds);
+      fflush(stdout);
+    }
+  } else if (!strcmp(phase, "train")) {
+    if (!p->quiet && st->epoch > 0)
+      fprintf(stderr, "epoch %d/%d  loss %.4f  (%.1f s)\n", st->epoch, st->epochs, st->loss, st->epoch_seconds);
+    if (end) printf("trained in %.1f s\n", st->train_seconds);
+  } else if (!strcmp(phase, "evaluate")) {
+    if (end) print_eval(o, st);
+  } else if (!strcmp(phase, "recipe")) {
+    printf("wrote recipe %s (id %s) to %s\n", st->name, st->recipe_id, o->recipe_out);
+  } else if (!strcmp(phase, "write")) {
+    printf("wrote %s: %ld vectors, %d-d, recipe %s (id %s) in %.1f s\n", o->out, st->n, st->out_dim, st->name,
+           st->recipe_id, st->write_seconds);
+  } else if (!strcmp(phase, "calibrate")) {
+    if (st->calibrated)
+      lk_cli_calibrate_print_pairs(st->cal_pairs_product, st->cal_pairs_kind, st->cal_pairs_other, st->cal_weak_score,
+                                   st->cal_seconds);
+    else
+      fprintf(stderr, "lookalike tune: warning: the match strength of %s is not calibrated (%s); run "
+                      "`lookalike calibrate --db %s`\n", o->out, st->cal_error, o->out);
+  }
+}
+
+/* --labels, --weights, --prior and --prior-report into o (lbuf keeps the label names). */
+static int parse_lists(lk_tune_opts *o, const char *labels_arg, char *lbuf, size_t lcap, const char *weights_arg,
+                       const char *prior_arg, const char *prior_report_arg) {
+  char buf[512];
+  const char *tok[LK_TUNE_LABELS];
+  int nl = split_list(labels_arg, lbuf, lcap, o->labels, LK_TUNE_LABELS);
+  if (nl < 1) return usage("--labels: 1 to 4 fields");
+  o->nlabels = nl;
+  if (weights_arg) {
+    int nw = split_list(weights_arg, buf, sizeof buf, tok, LK_TUNE_LABELS);
+    if (nw != nl) return usage("--weights needs one number per label field");
+    for (int i = 0; i < nw; i++)
+      if (real(tok[i], "--weights", 0, 1e4, &o->weights[i])) return LK_EX_USAGE;
+  }
+  if (prior_arg) {
+    int np = split_list(prior_arg, buf, sizeof buf, tok, LK_TUNE_LABELS);
+    if (np != 1 && np != nl) return usage("--prior needs one number, or one per label field");
+    for (int i = 0; i < nl; i++)
+      if (real(tok[np == 1 ? 0 : i], "--prior", 0, 100, &o->prior[i])) return LK_EX_USAGE;
+  }
+  if (prior_report_arg) {
+    snprintf(buf, sizeof buf, "%s", prior_report_arg);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+      if (o->nprior_report == LK_TUNE_PRIOR_REPORT) return usage("--prior-report: at most 8 weights");
+      if (real(t, "--prior-report", 1e-6, 100, &o->prior_report[o->nprior_report])) return LK_EX_USAGE;
+      o->nprior_report++;
+    }
+  }
+  return 0;
+}
+
+/* `tune --split test|train --styles FILE`: the split's rows of the styles table to stdout. */
+static int print_split(const char *split, const char *styles, int mod) {
+  if (!styles) return usage("--split needs --styles");
+  lk_errbuf eb = {0};
+  long rows = 0;
+  int rc = lk_tune_split_csv(styles, mod, !strcmp(split, "test"), stdout, &rows, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike tune: %s\n", lk_err_msg(&eb));
+    return lk_cli_exit_code(rc == LK_EINVAL ? LK_EIO : rc);
+  }
+  fprintf(stderr, "%s split (hash(id) mod %d %s 0): %ld rows\n", split, mod, !strcmp(split, "test") ? "==" : "!=", rows);
+  return 0;
+}
+
+/* The run itself, printed as it goes. */
+static int run_tune(lk_tune_opts *o, int quiet) {
+  if (o->holdout_mod == 0) fprintf(stderr, "warning: --holdout-mod 0 trains on every product: no honest test numbers\n");
+  lk_tune_stats st;
+  print_ctx pc = {.o = o, .st = &st, .quiet = quiet, .bar = !quiet && isatty(2)};
+  o->progress = tune_progress;
+  o->ctx = &pc;
+  lk_errbuf eb = {0};
+  int rc = lk_tune_run(o, &st, &eb);
+  if (rc) {
+    /* the bar ends its line when it completes */
+    if (pc.bar && (pc.bar_open || (o->views > 0 && pc.last && !strcmp(pc.last, "load")))) fputc('\n', stderr);
+    fprintf(stderr, "lookalike tune: %s\n", lk_err_msg(&eb));
+    return lk_cli_exit_code(rc);
+  }
+  printf("total %.1f s\n", st.seconds);
+  return 0;
 }
 
 int lk_cli_tune(int argc, char **argv) {
@@ -251,262 +264,62 @@ int lk_cli_tune(int argc, char **argv) {
       {"views", required_argument, 0, O_VIEWS},   {"threads", required_argument, 0, O_THREADS},
       {"models", required_argument, 0, O_MODELS},
       {0, 0, 0, 0}};
-  const char *db = NULL, *out = NULL, *split = NULL, *styles = NULL, *recipe_out = NULL, *name = NULL;
+  const char *split = NULL, *styles = NULL;
   const char *labels_arg = "articleType,baseColour,gender", *weights_arg = NULL, *prior_arg = NULL;
   const char *prior_report_arg = NULL;
-  int mod = 5, c;
-  long eval_sample = 3000;
-  float keep_color = 0;
-  int prescale = -1, views = TUNE_VIEWS, threads = 2;
-  const char *models = NULL;
-  lk_train_opts to;
-  lk_train_opts_default(&to);
-  /* `lookalike tune` with no options is the configuration measured best (docs/QUALITY.md): an
-   * MLP with dropout on its input and hidden units */
-  to.hidden = TUNE_HIDDEN;
-  to.dropout = TUNE_DROPOUT;
-  to.input_dropout = TUNE_DROPOUT;
-  progress_ctx pc = {0};
+  int c, quiet = 0;
+  lk_tune_opts o;
+  lk_tune_opts_default(&o);
   while ((c = getopt_long(argc, argv, "d:o:l:n:h", opts, NULL)) != -1) {
     switch (c) {
-    case 'd': db = optarg; break;
-    case 'o': out = optarg; break;
+    case 'd': o.db = optarg; break;
+    case 'o': o.out = optarg; break;
     case 'l': labels_arg = optarg; break;
-    case 'n': if (num(optarg, "--dims", 1, LK_PROJ_MAX_DIM, &to.dims)) return LK_EX_USAGE; break;
+    case 'n': if (num(optarg, "--dims", 1, LK_PROJ_MAX_DIM, &o.dims)) return LK_EX_USAGE; break;
     case O_SPLIT:
       if (strcmp(optarg, "test") && strcmp(optarg, "train")) return usage("--split is test or train");
       split = optarg;
       break;
     case O_STYLES: styles = optarg; break;
-    case O_HOLD: if (num(optarg, "--holdout-mod", 0, 1000000, &mod)) return LK_EX_USAGE; break;
-    case O_RECOUT: recipe_out = optarg; break;
+    case O_HOLD: if (num(optarg, "--holdout-mod", 0, 1000000, &o.holdout_mod)) return LK_EX_USAGE; break;
+    case O_RECOUT: o.recipe_out = optarg; break;
     case O_WEIGHTS: weights_arg = optarg; break;
     case O_PRIOR: prior_arg = optarg; break;
     case O_PRIOR_REPORT: prior_report_arg = optarg; break;
     case O_METHOD:
-      if (!strcmp(optarg, "softmax")) to.method = LK_TRAIN_SOFTMAX;
-      else if (!strcmp(optarg, "pca")) to.method = LK_TRAIN_PCA;
+      if (!strcmp(optarg, "softmax")) o.method = LK_TUNE_SOFTMAX;
+      else if (!strcmp(optarg, "pca")) o.method = LK_TUNE_PCA;
       else return usage("--method is softmax or pca");
       break;
-    case O_HIDDEN: if (num(optarg, "--hidden", 0, LK_PROJ_MAX_DIM, &to.hidden)) return LK_EX_USAGE; break;
-    case O_EPOCHS: if (num(optarg, "--epochs", 1, 10000, &to.epochs)) return LK_EX_USAGE; break;
-    case O_BATCH: if (num(optarg, "--batch", 2, 65536, &to.batch)) return LK_EX_USAGE; break;
-    case O_LR: if (real(optarg, "--lr", 1e-9, 10, &to.lr)) return LK_EX_USAGE; break;
-    case O_WD: if (real(optarg, "--weight-decay", 0, 10, &to.weight_decay)) return LK_EX_USAGE; break;
-    case O_SCALE: if (real(optarg, "--scale", 1e-3, 1000, &to.scale)) return LK_EX_USAGE; break;
-    case O_MARGIN: if (real(optarg, "--margin", -10, 10, &to.margin)) return LK_EX_USAGE; break;
-    case O_KEEP: if (real(optarg, "--keep-color", 0, 1000, &keep_color)) return LK_EX_USAGE; break;
-    case O_PRESCALE:
-      if (num(optarg, "--prescale", 0, 4096, &prescale)) return LK_EX_USAGE;
-      break;
-    case O_DROP: if (real(optarg, "--dropout", 0, 0.999, &to.dropout)) return LK_EX_USAGE; break;
-    case O_IDROP: if (real(optarg, "--input-dropout", 0, 0.999, &to.input_dropout)) return LK_EX_USAGE; break;
-    case O_SEED: if (lk_cli_u64("tune", "--seed", optarg, &to.seed)) return LK_EX_USAGE; break;
-    case O_EVAL: if (lk_cli_long("tune", "--eval-sample", optarg, 0, LONG_MAX, &eval_sample)) return LK_EX_USAGE; break;
-    case O_NAME: name = optarg; break;
-    case O_QUIET: pc.quiet = 1; break;
-    case O_VIEWS: if (num(optarg, "--views", 0, 64, &views)) return LK_EX_USAGE; break;
-    case O_THREADS: if (num(optarg, "--threads", 1, 64, &threads)) return LK_EX_USAGE; break;
-    case O_MODELS: models = optarg; break;
+    case O_HIDDEN: if (num(optarg, "--hidden", 0, LK_PROJ_MAX_DIM, &o.hidden)) return LK_EX_USAGE; break;
+    case O_EPOCHS: if (num(optarg, "--epochs", 1, 10000, &o.epochs)) return LK_EX_USAGE; break;
+    case O_BATCH: if (num(optarg, "--batch", 2, 65536, &o.batch)) return LK_EX_USAGE; break;
+    case O_LR: if (real(optarg, "--lr", 1e-9, 10, &o.lr)) return LK_EX_USAGE; break;
+    case O_WD: if (real(optarg, "--weight-decay", 0, 10, &o.weight_decay)) return LK_EX_USAGE; break;
+    case O_SCALE: if (real(optarg, "--scale", 1e-3, 1000, &o.scale)) return LK_EX_USAGE; break;
+    case O_MARGIN: if (real(optarg, "--margin", -10, 10, &o.margin)) return LK_EX_USAGE; break;
+    case O_KEEP: if (real(optarg, "--keep-color", 0, 1000, &o.keep_color)) return LK_EX_USAGE; break;
+    case O_PRESCALE: if (num(optarg, "--prescale", 0, 4096, &o.prescale)) return LK_EX_USAGE; break;
+    case O_DROP: if (real(optarg, "--dropout", 0, 0.999, &o.dropout)) return LK_EX_USAGE; break;
+    case O_IDROP: if (real(optarg, "--input-dropout", 0, 0.999, &o.input_dropout)) return LK_EX_USAGE; break;
+    case O_SEED: if (lk_cli_u64("tune", "--seed", optarg, &o.seed)) return LK_EX_USAGE; break;
+    case O_EVAL: if (lk_cli_long("tune", "--eval-sample", optarg, 0, LONG_MAX, &o.eval_sample)) return LK_EX_USAGE; break;
+    case O_NAME: o.name = optarg; break;
+    case O_QUIET: quiet = 1; break;
+    case O_VIEWS: if (num(optarg, "--views", 0, 64, &o.views)) return LK_EX_USAGE; break;
+    case O_THREADS: if (num(optarg, "--threads", 1, 64, &o.threads)) return LK_EX_USAGE; break;
+    case O_MODELS: o.models_dir = optarg; break;
     case 'h': fputs(HELP, stdout); return 0;
     default: return usage("unknown option");
     }
   }
   if (optind != argc) return usage("unexpected argument");
-  lk_errbuf eb = {0};
-  if (split) {
-    if (!styles) return usage("--split needs --styles");
-    long rows = 0;
-    int rc = lk_tune_split_csv(styles, mod, !strcmp(split, "test"), stdout, &rows, &eb);
-    if (rc) {
-      fprintf(stderr, "lookalike tune: %s\n", lk_err_msg(&eb));
-      return lk_cli_exit_code(rc == LK_EINVAL ? LK_EIO : rc);
-    }
-    fprintf(stderr, "%s split (hash(id) mod %d %s 0): %ld rows\n", split, mod, !strcmp(split, "test") ? "==" : "!=", rows);
-    return 0;
-  }
-  if (!db) return usage("--db is required");
-  if (!out && !recipe_out) return usage("--out (a tuned catalog) or --recipe-out is required");
-  if (to.dims < 1 || to.dims > LK_PROJ_MAX_DIM) return usage("--dims must be 1..8192");
-  if (to.hidden < 0 || to.hidden > LK_PROJ_MAX_DIM) return usage("--hidden must be 0..8192");
-  if (!(to.dropout >= 0 && to.dropout < 1) || !(to.input_dropout >= 0 && to.input_dropout < 1))
+  if (split) return print_split(split, styles, o.holdout_mod);
+  if (!o.db) return usage("--db is required");
+  if (!o.out && !o.recipe_out) return usage("--out (a tuned catalog) or --recipe-out is required");
+  if (!(o.dropout >= 0 && o.dropout < 1) || !(o.input_dropout >= 0 && o.input_dropout < 1))
     return usage("--dropout and --input-dropout must be in [0, 1)");
-  char lbuf[512], wbuf[512];
-  const char *labels[LK_TUNE_MAX_LABELS], *wts[LK_TUNE_MAX_LABELS];
-  int nl = split_list(labels_arg, lbuf, sizeof lbuf, labels, LK_TUNE_MAX_LABELS);
-  if (nl < 1) return usage("--labels: 1 to 4 fields");
-  if (weights_arg) {
-    int nw = split_list(weights_arg, wbuf, sizeof wbuf, wts, LK_TUNE_MAX_LABELS);
-    if (nw != nl) return usage("--weights needs one number per label field");
-    for (int i = 0; i < nw; i++) {
-      if (real(wts[i], "--weights", 0, 1e4, &to.head_weight[i])) return LK_EX_USAGE;
-    }
-  }
-  float priors_rep[8];
-  int npriors_rep = 0;
-  {
-    char pbuf[512];
-    const char *pv[LK_TUNE_MAX_LABELS];
-    for (int i = 0; i < nl; i++) to.prior[i] = 0.5f; /* docs/QUALITY.md "Label prior" */
-    if (prior_arg) {
-      int np = split_list(prior_arg, pbuf, sizeof pbuf, pv, LK_TUNE_MAX_LABELS);
-      if (np != 1 && np != nl) return usage("--prior needs one number, or one per label field");
-      for (int i = 0; i < nl; i++) {
-        if (real(pv[np == 1 ? 0 : i], "--prior", 0, 100, &to.prior[i])) return LK_EX_USAGE;
-      }
-    }
-    const char *rv[8];
-    if (prior_report_arg) {
-      char rbuf[512];
-      snprintf(rbuf, sizeof rbuf, "%s", prior_report_arg);
-      for (char *tok = strtok(rbuf, ","); tok; tok = strtok(NULL, ",")) {
-        if (npriors_rep == 8) return usage("--prior-report: at most 8 weights");
-        rv[npriors_rep] = tok;
-        if (real(tok, "--prior-report", 1e-6, 100, &priors_rep[npriors_rep])) return LK_EX_USAGE;
-        npriors_rep++;
-      }
-    }
-    (void)rv;
-  }
-  if (mod == 0) fprintf(stderr, "warning: --holdout-mod 0 trains on every product: no honest test numbers\n");
-
-  double t0 = lk_cli_now();
-  lk_tune_set *s = NULL;
-  lk_projection *proj = NULL;
-  lk_recipe tuned = {0};
-  int rc = lk_tune_load(db, labels, nl, mod, &s, &eb);
-  if (rc) goto fail;
-  long ntest = 0;
-  for (long i = 0; i < s->n; i++) ntest += s->test[i];
-  printf("%s: %ld vectors (%d-d, recipe %s): %ld for training, %ld held out (hash(id) mod %d == 0)\n", db, s->n,
-         s->dim, s->recipe.name, s->n - ntest, ntest, mod);
-  printf("labels:");
-  for (int f = 0; f < nl; f++) printf(" %s (%d values)", lk_catalog_fields[s->field[f]], s->nclass[f]);
-  printf("\nloaded in %.1f s; training %s -> %d-d%s\n", lk_cli_now() - t0,
-         to.method == LK_TRAIN_PCA ? "PCA-whitening" : "a cosine classifier", to.dims,
-         to.hidden && to.method != LK_TRAIN_PCA ? " through a hidden layer" : "");
-  fflush(stdout);
-  uint8_t *use = malloc((size_t)s->n);
-  if (!use) { rc = lk_err_set(&eb, LK_ENOMEM, "out of memory"); goto fail; }
-  for (long i = 0; i < s->n; i++) use[i] = !s->test[i] || mod == 0;
-  lk_train_data d = {.n = s->n, .dim = s->dim, .x = s->x, .nheads = nl, .y = s->y, .use = use};
-  float *xall = NULL;
-  int32_t *yall = NULL;
-  if (views > 0) { /* street-like views of the training photos, learnt beside the photos */
-    float *xv = NULL;
-    long *src = NULL, nv = 0, skipped = 0;
-    double tv = lk_cli_now();
-    views_ctx vc = {pc.quiet || !isatty(2), tv};
-    rc = lk_tune_embed_views(s, use, views, threads, models, to.seed, views_progress, &vc, &xv, &src, &nv, &skipped, &eb);
-    if (rc && !vc.quiet) fputc('\n', stderr); /* the bar ends its line when it completes */
-    size_t nall = 0, xn = 0;
-    if (!rc && (lk_size_mul((size_t)(s->n + nv), (size_t)s->dim, &xn) || lk_size_mul((size_t)(s->n + nv), (size_t)nl, &nall)))
-      rc = lk_err_set(&eb, LK_ETOOBIG, "too many rows");
-    if (!rc) {
-      xall = malloc(sizeof(float) * xn);
-      yall = malloc(sizeof(int32_t) * nall);
-      uint8_t *u2 = realloc(use, (size_t)(s->n + nv));
-      if (u2) use = u2;
-      if (!xall || !yall || !u2) rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
-    }
-    if (!rc) {
-      memcpy(xall, s->x, sizeof(float) * (size_t)s->n * s->dim);
-      memcpy(xall + (size_t)s->n * s->dim, xv, sizeof(float) * (size_t)nv * s->dim);
-      memcpy(yall, s->y, sizeof(int32_t) * (size_t)s->n * nl);
-      for (long v = 0; v < nv; v++) {
-        memcpy(yall + (size_t)(s->n + v) * nl, s->y + (size_t)src[v] * nl, sizeof(int32_t) * nl);
-        use[s->n + v] = 1;
-      }
-      d.n = s->n + nv;
-      d.x = xall;
-      d.y = yall;
-      d.use = use;
-      printf("street-like views: %ld, %d of each of %ld training photos (%ld unreadable) in %.1f s\n", nv, views,
-             nv / views + skipped, skipped, lk_cli_now() - tv);
-      fflush(stdout);
-    }
-    free(xv);
-    free(src);
-    if (rc) {
-      free(use);
-      free(xall);
-      free(yall);
-      goto fail;
-    }
-  }
-  for (int f = 0; f < nl; f++) {
-    d.nclass[f] = s->nclass[f] > 0 ? s->nclass[f] : 1;
-    if (s->nclass[f] > 0) { /* keep the heads: the label prior (search/prior.h) needs them */
-      d.head_field[f] = lk_catalog_fields[s->field[f]];
-      d.class_name[f] = s->cname[f];
-    }
-  }
-  pc.t0 = lk_cli_now();
-  to.progress = on_epoch;
-  to.ctx = &pc;
-  double loss = 0, t_train = lk_cli_now();
-  rc = lk_train_fit(&d, &to, &proj, &loss, &eb);
-  free(use);
-  free(xall);
-  free(yall);
-  if (rc) goto fail;
-  t_train = lk_cli_now() - t_train;
-  if (keep_color > 0) {
-    int cd = s->recipe.color_bins * s->recipe.color_bins * s->recipe.color_bins;
-    if (cd <= 0 || s->recipe.color_weight <= 0) {
-      rc = lk_err_set(&eb, LK_EINVAL, "--keep-color: the catalog's recipe has no colour part");
-      goto fail;
-    }
-    proj->tail = cd;
-    proj->tail_weight = keep_color;
-  }
-  printf("trained in %.1f s\n", t_train);
-  if (npriors_rep == 0 && to.prior[0] > 0) priors_rep[npriors_rep++] = -1; /* as stored */
-  if (eval_sample > 0 && (rc = report(s, proj, eval_sample, labels, priors_rep, npriors_rep, &eb))) goto fail;
-
-  /* The tuned recipe: the source's, plus the projection. */
-  if ((rc = lk_recipe_copy(&tuned, &s->recipe))) { lk_err_set(&eb, rc, "out of memory"); goto fail; }
-  lk_recipe_set_projection(&tuned, proj);
-  proj = NULL;
-  if (prescale >= 0) tuned.prescale = prescale;
-  if (name) snprintf(tuned.name, sizeof tuned.name, "%s", name);
-  else {
-    char nm[sizeof tuned.name];
-    snprintf(nm, sizeof nm, "%.50s+tuned", s->recipe.name);
-    memcpy(tuned.name, nm, sizeof nm);
-  }
-  char tid[17];
-  lk_recipe_id(&tuned, tid);
-  if (recipe_out) {
-    char *js = lk_recipe_to_json(&tuned);
-    FILE *f = js ? fopen(recipe_out, "w") : NULL;
-    int ok = f && fputs(js, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f)) ok = 0;
-    free(js);
-    if (!ok) { rc = lk_err_set(&eb, LK_EIO, "cannot write %s", recipe_out); goto fail; }
-    printf("wrote recipe %s (id %s) to %s\n", tuned.name, tid, recipe_out);
-  }
-  if (out) {
-    double tw = lk_cli_now();
-    if ((rc = lk_tune_write(db, out, &tuned, &eb))) goto fail;
-    printf("wrote %s: %ld vectors, %d-d, recipe %s (id %s) in %.1f s\n", out, s->n, lk_projection_out(tuned.proj),
-           tuned.name, tid, lk_cli_now() - tw);
-    /* the tuned recipe's scores are new: calibrate its match strength (cli/calibrate.h) */
-    lk_calibration cal;
-    double cs = 0;
-    lk_errbuf cb = {0};
-    if (lk_cli_calibrate_db(out, models, LK_BACKEND_DNNL, NULL, &cal, &cs, &cb) == 0) lk_cli_calibrate_print(&cal, cs);
-    else fprintf(stderr, "lookalike tune: warning: the match strength of %s is not calibrated (%s); run "
-                         "`lookalike calibrate --db %s`\n", out, lk_err_msg(&cb), out);
-  }
-  printf("total %.1f s\n", lk_cli_now() - t0);
-  lk_recipe_clear(&tuned);
-  lk_tune_set_free(s);
-  return 0;
-fail:
-  fprintf(stderr, "lookalike tune: %s\n", lk_err_msg(&eb));
-  lk_projection_free(proj);
-  lk_recipe_clear(&tuned);
-  lk_tune_set_free(s);
-  return lk_cli_exit_code(rc);
+  char lbuf[512];
+  int rc = parse_lists(&o, labels_arg, lbuf, sizeof lbuf, weights_arg, prior_arg, prior_report_arg);
+  return rc ? rc : run_tune(&o, quiet);
 }

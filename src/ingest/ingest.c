@@ -244,159 +244,172 @@ static int open_styles(const lk_ingest_opts *o, lk_csv **out, char ***f, int *nf
   }
 }
 
-/* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). Text is decoded
- * to UTF-8 (o->encoding); header names and values are trimmed of surrounding blanks; short, long and NUL-holding rows, duplicate
- * columns and implausible years are reported by line (refused under o->strict). */
-static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
-  lk_csv *csv = NULL;
-  char **f;
-  int nf, rc;
-  long hline = 1;
-  int delim = ',';
-  if ((rc = open_styles(o, &csv, &f, &nf, &hline, &delim, err))) return rc;
-  if (lk_csv_nuls(csv)) {
-    rc = lk_err_set(err, LK_ECORRUPT,
-                    "%s line %ld: NUL bytes in the header: the file looks like UTF-16 text; save it as "
-                    "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", o->styles_csv, hline);
-    lk_csv_close(csv);
-    return rc;
-  }
-  recode_note note = {0};
-  int ncols = nf, idcol = -1, yearcol = -1, map[1024];
-  char **names = calloc((size_t)ncols, sizeof *names);
-  if (!names) { lk_csv_close(csv); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
-  for (int i = 0; i < ncols && i < 1024; i++) {
+/* styles.csv being read: the header's columns and where they go (read_styles). */
+typedef struct styles {
+  const lk_ingest_opts *o;
+  lk_ingest_stats *st;
+  lk_errbuf *err;
+  lk_csv *csv;
+  long hline;        /* the header's line */
+  int delim;         /* the separator */
+  int ncols, idcol, yearcol;
+  char **names;      /* ncols column names (decoded; "column N" for an empty one) */
+  int map[1024];     /* per column: an lk_catalog_fields index, -1 id, -2 extra, -3 ignored */
+  recode_note note;
+} styles;
+
+/* Names the header's columns (s->names, s->map, s->idcol, s->yearcol): duplicates are reported
+ * (the second ignored); a header without an 'id' column is refused. */
+static int read_header(styles *s, char **f) {
+  const lk_ingest_opts *o = s->o;
+  lk_errbuf *err = s->err;
+  int rc;
+  s->idcol = s->yearcol = -1;
+  if (!(s->names = calloc((size_t)s->ncols, sizeof *s->names))) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (int i = 0; i < s->ncols && i < 1024; i++) {
     char col[16];
     snprintf(col, sizeof col, "column %d", i + 1);
-    if ((rc = decode_field(o, header_name(f[i]), hline, col, st, &note, &names[i], err))) goto out;
-    if (!names[i] && !(names[i] = strdup(col))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
-    map[i] = -2; /* extra column */
-    if (!strcasecmp(names[i], "id")) map[i] = -1;
+    if ((rc = decode_field(o, header_name(f[i]), s->hline, col, s->st, &s->note, &s->names[i], err))) return rc;
+    if (!s->names[i] && !(s->names[i] = strdup(col))) return lk_err_set(err, LK_ENOMEM, "out of memory");
+    s->map[i] = -2; /* extra column */
+    if (!strcasecmp(s->names[i], "id")) s->map[i] = -1;
     for (int k = 0; k < LK_NFIELDS; k++)
-      if (!strcasecmp(names[i], lk_catalog_fields[k])) map[i] = k;
+      if (!strcasecmp(s->names[i], lk_catalog_fields[k])) s->map[i] = k;
     for (int j = 0; j < i; j++)
-      if (map[j] != -3 && !strcasecmp(names[j], names[i])) {
+      if (s->map[j] != -3 && !strcasecmp(s->names[j], s->names[i])) {
         if ((rc = csv_problem(o, -1, err, "%s line %ld: column '%s' appears twice (columns %d and %d); "
-                              "the second is ignored", o->styles_csv, hline, names[i], j + 1, i + 1)))
-          goto out;
-        map[i] = -3; /* ignored */
+                              "the second is ignored", o->styles_csv, s->hline, s->names[i], j + 1, i + 1)))
+          return rc;
+        s->map[i] = -3; /* ignored */
         break;
       }
-    if (map[i] == -1) idcol = i;
-    if (map[i] == 6) yearcol = i;
+    if (s->map[i] == -1) s->idcol = i;
+    if (s->map[i] == 6) s->yearcol = i;
   }
-  if (idcol < 0) {
-    char seen[256] = "";
-    for (int i = 0; i < ncols && i < 8; i++) {
-      size_t n = strlen(seen);
-      snprintf(seen + n, sizeof seen - n, "%s'%.24s'", i ? ", " : "", names[i]);
-    }
-    rc = lk_err_set(err, LK_ECORRUPT,
+  if (s->idcol >= 0) return 0;
+  char seen[256] = "";
+  for (int i = 0; i < s->ncols && i < 8; i++) {
+    size_t n = strlen(seen);
+    snprintf(seen + n, sizeof seen - n, "%s'%.24s'", i ? ", " : "", s->names[i]);
+  }
+  return lk_err_set(err, LK_ECORRUPT,
                     "%s: no 'id' column in the header (line %ld has %d column%s: %s%s); the first line "
-                    "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, hline, ncols,
-                    ncols == 1 ? "" : "s", seen, ncols > 8 ? ", ..." : "");
-    goto out;
+                    "must name the columns, e.g. id,gender,masterCategory,...", o->styles_csv, s->hline, s->ncols,
+                    s->ncols == 1 ? "" : "s", seen, s->ncols > 8 ? ", ..." : "");
+}
+
+/* Reports a row's odd shape (NUL bytes, too few or too many fields); *odd = 1 if it has one. */
+static int row_shape(styles *s, const row *r, int nf, int *odd) {
+  const lk_ingest_opts *o = s->o;
+  long nuls = lk_csv_nuls(s->csv);
+  int rc = 0;
+  if (nuls) {
+    *odd = 1;
+    if ((rc = csv_problem(o, r->id, s->err, "%s line %ld: %ld NUL byte%s left out", o->styles_csv, r->line,
+                          nuls, nuls == 1 ? "" : "s")))
+      return rc;
   }
-  int lastcol = ncols - 1;
-  while ((rc = lk_csv_next(csv, &f, &nf)) == 1) {
-    st->rows++;
-    long line = lk_csv_line(csv);
-    row r = {.line = line};
-    if (nf == 1 && f[0][0] == '\0' && !lk_csv_nuls(csv)) { st->rows--; continue; } /* blank line */
-    const char *idf = idcol < nf ? trim(f[idcol]) : "";
-    if (lk_id_parse(idf, strlen(idf), &r.id)) {
-      st->bad_rows++;
-      rc = csv_problem(o, -1, err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, line, idf);
-      if (rc) goto out;
+  if (nf < s->ncols) {
+    *odd = 1;
+    rc = csv_problem(o, r->id, s->err, "%s line %ld: %d of %d columns, the rest left empty", o->styles_csv, r->line,
+                     nf, s->ncols);
+  } else if (nf > s->ncols) {
+    *odd = 1;
+    rc = csv_problem(o, r->id, s->err,
+                     "%s line %ld: %d fields for %d columns (a '%c' in a value that is not "
+                     "in quotes?); fields %d to %d joined into '%s'; quote the value to fix it",
+                     o->styles_csv, r->line, nf, s->ncols, s->delim == '\t' ? ' ' : s->delim, s->ncols, nf,
+                     s->names[s->ncols - 1]);
+  }
+  return rc;
+}
+
+/* Fields from..nf-1 joined by the separator into *out (malloc'd): the spill-over of an
+ * unquoted separator, kept in the last column. */
+static int join_fields(char **f, int from, int nf, int delim, char **out) {
+  size_t len = 1; /* the NUL */
+  int over = 0;
+  for (int j = from; j < nf; j++) over |= lk_size_add(len, strlen(f[j]) + 1, &len);
+  if (over || !(*out = malloc(len))) return LK_ENOMEM;
+  char *q = *out;
+  for (int j = from; j < nf; j++) {
+    if (j > from) *q++ = (char)delim;
+    size_t n = strlen(f[j]);
+    memcpy(q, f[j], n);
+    q += n;
+  }
+  *q = '\0';
+  return 0;
+}
+
+/* The values of a row into r->field (label columns) and *extra (other columns; created on the
+ * first), decoded and trimmed; an implausible year is reported (*odd = 1) and kept as text. */
+static int row_values(styles *s, char **f, int nf, row *r, json_t **extra, int *odd) {
+  const lk_ingest_opts *o = s->o;
+  int lastcol = s->ncols - 1, rc;
+  for (int i = 0; i < nf && i < s->ncols && i < 1024; i++) {
+    char *val = f[i], *joined = NULL, *text = NULL;
+    if (i == lastcol && nf > s->ncols) {
+      if (join_fields(f, i, nf, s->delim, &joined)) return lk_err_set(s->err, LK_ENOMEM, "out of memory");
+      val = joined;
+    }
+    if (s->map[i] == -3 || s->map[i] == -1) { free(joined); continue; }
+    rc = decode_field(o, trim(val), r->line, s->names[i], s->st, &s->note, &text, s->err); /* blanks around a
+                                             value are a spreadsheet's, not the shop's */
+    free(joined);
+    if (rc) return rc;
+    if (!text) continue;
+    if (i == s->yearcol && !year_ok(text)) {
+      *odd = 1;
+      if ((rc = csv_problem(o, r->id, s->err, "%s line %ld: year '%.40s' is not a year from 1 to 9999; "
+                            "kept as text", o->styles_csv, r->line, text))) {
+        free(text);
+        return rc;
+      }
+    }
+    if (s->map[i] >= 0) {
+      r->field[s->map[i]] = text;
       continue;
     }
-    int odd = 0;
-    if (lk_csv_nuls(csv)) {
-      odd = 1;
-      if ((rc = csv_problem(o, r.id, err, "%s line %ld: %ld NUL byte%s left out", o->styles_csv, line,
-                            lk_csv_nuls(csv), lk_csv_nuls(csv) == 1 ? "" : "s")))
-        goto out;
-    }
-    if (nf < ncols) {
-      odd = 1;
-      if ((rc = csv_problem(o, r.id, err, "%s line %ld: %d of %d columns, the rest left empty",
-                            o->styles_csv, line, nf, ncols)))
-        goto out;
-    } else if (nf > ncols) {
-      odd = 1;
-      if ((rc = csv_problem(o, r.id, err,
-                            "%s line %ld: %d fields for %d columns (a '%c' in a value that is not "
-                            "in quotes?); fields %d to %d joined into '%s'; quote the value to fix it",
-                            o->styles_csv, line, nf, ncols, delim == '\t' ? ' ' : delim, ncols, nf,
-                            names[lastcol])))
-        goto out;
-    }
-    json_t *extra = NULL;
-    for (int i = 0; i < nf && i < ncols && i < 1024; i++) {
-      char *val = f[i], *joined = NULL, *text = NULL;
-      if (i == lastcol && nf > ncols) {
-        /* Keep the spill-over of an unquoted comma (reported above) in the last column. */
-        size_t len = 1; /* the NUL */
-        int over = 0;
-        for (int j = i; j < nf; j++) over |= lk_size_add(len, strlen(f[j]) + 1, &len);
-        if (over || !(joined = malloc(len))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
-        char *q = joined;
-        for (int j = i; j < nf; j++) {
-          if (j > i) *q++ = (char)delim;
-          size_t n = strlen(f[j]);
-          memcpy(q, f[j], n);
-          q += n;
-        }
-        *q = '\0';
-        val = joined;
-      }
-      if (map[i] == -3 || map[i] == -1) { free(joined); continue; }
-      rc = decode_field(o, trim(val), line, names[i], st, &note, &text, err); /* blanks around a
-                                               value are a spreadsheet's, not the shop's */
-      free(joined);
-      if (rc) goto row_fail;
-      if (!text) continue;
-      if (i == yearcol && !year_ok(text)) {
-        odd = 1;
-        if ((rc = csv_problem(o, r.id, err, "%s line %ld: year '%.40s' is not a year from 1 to 9999; "
-                              "kept as text", o->styles_csv, line, text))) {
-          free(text);
-          goto row_fail;
-        }
-      }
-      if (map[i] >= 0) {
-        r.field[map[i]] = text;
-        continue;
-      }
-      json_t *js = (extra || (extra = json_object())) ? json_string(text) : NULL;
-      free(text);
-      if (!js || json_object_set_new(extra, names[i], js)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
-    }
+    json_t *js = (*extra || (*extra = json_object())) ? json_string(text) : NULL;
+    free(text);
+    if (!js || json_object_set_new(*extra, s->names[i], js)) return lk_err_set(s->err, LK_ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+/* One data row (fields f[0..nf-1]) onto rows; a blank line or an invalid id (reported) adds
+ * nothing. */
+static int read_row(styles *s, char **f, int nf, vec_t *rows) {
+  const lk_ingest_opts *o = s->o;
+  lk_ingest_stats *st = s->st;
+  int rc;
+  st->rows++;
+  row r = {.line = lk_csv_line(s->csv)};
+  if (nf == 1 && f[0][0] == '\0' && !lk_csv_nuls(s->csv)) { st->rows--; return 0; } /* blank line */
+  const char *idf = s->idcol < nf ? trim(f[s->idcol]) : "";
+  if (lk_id_parse(idf, strlen(idf), &r.id)) {
+    st->bad_rows++;
+    return csv_problem(o, -1, s->err, "%s line %ld: invalid id '%.40s', row skipped", o->styles_csv, r.line, idf);
+  }
+  int odd = 0;
+  json_t *extra = NULL;
+  if (!(rc = row_shape(s, &r, nf, &odd))) rc = row_values(s, f, nf, &r, &extra, &odd);
+  if (!rc) {
     st->odd_rows += odd;
-    if (extra) {
-      r.extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
-      json_decref(extra);
-      extra = NULL;
-      if (!r.extra) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto row_fail; }
-    }
-    if ((rc = vec_push(rows, &r, sizeof r))) { rc = lk_err_set(err, rc, "out of memory"); goto row_fail; }
-    continue;
-  row_fail:
-    json_decref(extra);
-    free_row(&r);
-    goto out;
+    if (extra && !(r.extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS)))
+      rc = lk_err_set(s->err, LK_ENOMEM, "out of memory");
   }
-  if (rc < 0) {
-    lk_err_set(err, rc, "%s: %s", o->styles_csv, lk_csv_error(csv));
-    goto out;
-  }
-  rc = 0;
-  if (st->recoded)
-    report(o, -1, "%s: %ld value%s not UTF-8, read as Windows-1252 (first on line %ld, column '%s'); "
-           "pass --encoding if the file is in another encoding", o->styles_csv, st->recoded,
-           st->recoded == 1 ? " was" : "s were", note.line, note.column);
+  if (!rc && (rc = vec_push(rows, &r, sizeof r))) rc = lk_err_set(s->err, rc, "out of memory");
+  json_decref(extra);
+  if (rc) free_row(&r);
+  return rc;
+}
+
+/* Sorts rows by id and drops duplicate ids (the first row kept), each reported. */
+static int drop_duplicates(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
+  int rc = 0;
   if (rows->n) qsort(rows->p, rows->n, sizeof(row), cmp_row);
-  /* Drop duplicate ids (keep the first). */
   row *rv = rows->p;
   size_t w = 0;
   for (size_t i = 0; i < rows->n; i++) {
@@ -411,10 +424,42 @@ static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st
     rv[w++] = rv[i];
   }
   rows->n = w;
-out:
-  for (int i = 0; i < ncols; i++) free(names[i]);
-  free(names);
-  lk_csv_close(csv);
+  return rc;
+}
+
+/* The data rows after the header onto rows. */
+static int read_rows(styles *s, vec_t *rows) {
+  char **f;
+  int nf, rc;
+  while ((rc = lk_csv_next(s->csv, &f, &nf)) == 1)
+    if ((rc = read_row(s, f, nf, rows))) return rc;
+  if (rc < 0) return lk_err_set(s->err, rc, "%s: %s", s->o->styles_csv, lk_csv_error(s->csv));
+  return 0;
+}
+
+/* Reads styles.csv into rows (sorted by id, duplicates dropped with a report). Text is decoded
+ * to UTF-8 (o->encoding); header names and values are trimmed of surrounding blanks; short, long and NUL-holding rows, duplicate
+ * columns and implausible years are reported by line (refused under o->strict). */
+static int read_styles(const lk_ingest_opts *o, vec_t *rows, lk_ingest_stats *st, lk_errbuf *err) {
+  styles s = {.o = o, .st = st, .err = err, .hline = 1, .delim = ','};
+  char **f;
+  int nf, rc;
+  if ((rc = open_styles(o, &s.csv, &f, &nf, &s.hline, &s.delim, err))) return rc;
+  if (lk_csv_nuls(s.csv))
+    rc = lk_err_set(err, LK_ECORRUPT,
+                    "%s line %ld: NUL bytes in the header: the file looks like UTF-16 text; save it as "
+                    "\"CSV UTF-8\" or convert it (iconv -f UTF-16 -t UTF-8)", o->styles_csv, s.hline);
+  s.ncols = nf;
+  if (!rc && !(rc = read_header(&s, f)) && !(rc = read_rows(&s, rows))) {
+    if (st->recoded)
+      report(o, -1, "%s: %ld value%s not UTF-8, read as Windows-1252 (first on line %ld, column '%s'); "
+             "pass --encoding if the file is in another encoding", o->styles_csv, st->recoded,
+             st->recoded == 1 ? " was" : "s were", s.note.line, s.note.column);
+    rc = drop_duplicates(o, rows, st, err);
+  }
+  for (int i = 0; s.names && i < s.ncols; i++) free(s.names[i]);
+  free(s.names);
+  lk_csv_close(s.csv);
   return rc;
 }
 
@@ -774,275 +819,339 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
-  int own_recipe = 0; /* a recipe parsed here owns its projection weights */
-  memset(st, 0, sizeof *st);
-  double t0 = lk_clock_now();
-  vec_t rows = {0}, photos = {0}, olds = {0};
-  lk_catalog *cat = NULL;
-  lk_embedder *emb = NULL;
-  job *jobs = NULL;
-  float *vecs = NULL;
-  char *stored = NULL;
-  int rc;
-  int batch = o->batch > 0 ? o->batch : 8;
-  if (batch > 256) batch = 256;
+/* One indexing run's state, handed from phase to phase (lk_ingest_run). */
+typedef struct run {
+  const lk_ingest_opts *o;
+  lk_ingest_stats *st;
+  lk_errbuf *err;
+  double t0;
+  int batch;            /* photos per embedding batch */
+  vec_t rows, photos;   /* styles.csv's rows and the folder's photos, both by id */
+  vec_t olds;           /* the catalog's items before the run, by id */
+  vec_t sel;            /* the picks: the items of this run */
+  char *need;           /* per pick: 1 = its photo is to be (re)embedded */
+  lk_catalog *cat;
+  char *stored;         /* the catalog's recipe as stored (NULL: a new catalog) */
+  lk_recipe recipe;
+  int own_recipe;       /* a recipe parsed here owns its projection weights */
+  int finished;         /* the run got to its end: the last progress call is due */
+} run;
 
-  if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
-  /* a recipe whose numbers do not survive its JSON (inf, NaN, out of range) would be stored
-   * without them: refused before the catalog is created */
-  if (o->recipe && (rc = lk_recipe_verify(o->recipe, err))) return rc;
-  if (o->styles_csv && (rc = read_styles(o, &rows, st, err))) goto out;
-  if ((rc = scan_photos(o, &photos, &st->unnamed, err))) goto out;
-  st->photos = (long)photos.n;
-  /* the run's source: what the stale count and --prune look at (catalog.h "Sources") */
+/* The run's source: what the stale count and --prune look at (catalog.h "Sources"). */
+static int pick_source(run *r) {
+  const lk_ingest_opts *o = r->o;
+  lk_ingest_stats *st = r->st;
+  int rc;
   if (o->source) {
-    if ((rc = lk_ingest_source_check(o->source, err))) goto out;
+    if ((rc = lk_ingest_source_check(o->source, r->err))) return rc;
     snprintf(st->source, sizeof st->source, "%s", o->source);
   } else if (!realpath(o->images_dir, st->source)) {
-    rc = lk_err_set(err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
-    goto out;
+    return lk_err_set(r->err, LK_EIO, "%s: %s", o->images_dir, strerror(errno));
   } else { /* a folder name that is not UTF-8: as text (U+FFFD), the same on every backend */
     char *fixed = NULL;
-    if (lk_utf8_fix(st->source, &fixed)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
+    if (lk_utf8_fix(st->source, &fixed)) return lk_err_set(r->err, LK_ENOMEM, "out of memory");
     if (fixed) snprintf(st->source, sizeof st->source, "%s", fixed);
     free(fixed);
   }
+  return 0;
+}
 
-  /* Recipe: the catalog's own, unless the user named one (which must then agree). */
-  if ((rc = lk_catalog_open(o->db_path, LK_CATALOG_CREATE, &cat, err))) goto out;
-  lk_recipe recipe;
-  rc = lk_catalog_get_meta(cat, "recipe", &stored);
-  if (rc && rc != LK_ENOTFOUND) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out; }
-  if (stored) {
-    if ((rc = lk_recipe_from_json(stored, &recipe, err))) goto out;
-    own_recipe = 1;
+/* Opens (or creates) the catalog and settles the recipe: the catalog's own, unless the user
+ * named one (which must then agree); then reads the existing items, for incremental runs. */
+static int open_catalog(run *r) {
+  const lk_ingest_opts *o = r->o;
+  int rc;
+  if ((rc = lk_catalog_open(o->db_path, LK_CATALOG_CREATE, &r->cat, r->err))) return rc;
+  rc = lk_catalog_get_meta(r->cat, "recipe", &r->stored);
+  if (rc && rc != LK_ENOTFOUND) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if (r->stored) {
+    if ((rc = lk_recipe_from_json(r->stored, &r->recipe, r->err))) return rc;
+    r->own_recipe = 1;
     if (o->recipe) {
-      const lk_recipe want = *o->recipe;
       char a[17], b[17];
-      lk_recipe_id(&want, a);
-      lk_recipe_id(&recipe, b);
-      if (strcmp(a, b)) {
-        rc = lk_err_set(err, LK_EMISMATCH,
-                        "%s was built with recipe '%s' (%s); '%s' (%s) would make incomparable "
-                        "vectors: index into a new --db",
-                        o->db_path, recipe.name, b, want.name, a);
-        goto out;
-      }
+      lk_recipe_id(o->recipe, a);
+      lk_recipe_id(&r->recipe, b);
+      if (strcmp(a, b))
+        return lk_err_set(r->err, LK_EMISMATCH,
+                          "%s was built with recipe '%s' (%s); '%s' (%s) would make incomparable "
+                          "vectors: index into a new --db",
+                          o->db_path, r->recipe.name, b, o->recipe->name, a);
     }
   } else if (o->recipe) {
-    recipe = *o->recipe;
+    r->recipe = *o->recipe;
   } else {
-    lk_recipe_default(&recipe);
+    lk_recipe_default(&r->recipe);
   }
+  if ((rc = lk_catalog_foreach_item(r->cat, old_cb, &r->olds))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if (r->olds.n) qsort(r->olds.p, r->olds.n, sizeof(old_item), cmp_old);
+  return 0;
+}
 
-  /* Existing items, for incremental runs. */
-  if ((rc = lk_catalog_foreach_item(cat, old_cb, &olds))) {
-    lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
-    goto out;
-  }
-  if (olds.n) qsort(olds.p, olds.n, sizeof(old_item), cmp_old);
-
-  /* Join rows and photos by id. */
-  row *rv = rows.p;
-  photo *pv = photos.p;
-  size_t ri = 0, pi = 0;
-  vec_t sel = {0}; /* picks: (photo index, row) pairs */
-  while (ri < rows.n || pi < photos.n) {
-    if (pi >= photos.n || (ri < rows.n && rv[ri].id < pv[pi].id)) {
+/* The picks: rows and photos joined by id (each side's orphans reported), then --sample,
+ * --limit and this run's --shard. */
+static int select_items(run *r) {
+  const lk_ingest_opts *o = r->o;
+  lk_ingest_stats *st = r->st;
+  const row *rv = r->rows.p;
+  const photo *pv = r->photos.p;
+  size_t ri = 0, pi = 0, nr = r->rows.n, np = r->photos.n;
+  while (ri < nr || pi < np) {
+    if (pi >= np || (ri < nr && rv[ri].id < pv[pi].id)) {
       st->no_photo++;
       report(o, rv[ri].id, "no photo for id %lld in %s", (long long)rv[ri].id, o->images_dir);
       ri++;
-    } else if (ri >= rows.n || pv[pi].id < rv[ri].id) {
-      if (o->styles_csv) {
-        st->no_row++;
-        report(o, pv[pi].id, "%s/%s has no row in %s; not indexed", o->images_dir, pv[pi].name, o->styles_csv);
-      } else {
-        pick pk = {pi, pv[pi].id, NULL};
-        if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
-      }
-      pi++;
-    } else {
-      pick pk = {pi, pv[pi].id, &rv[ri]};
-      if ((rc = vec_push(&sel, &pk, sizeof pk))) goto out_sel;
-      ri++;
-      pi++;
+      continue;
     }
+    int matched = ri < nr && pv[pi].id == rv[ri].id;
+    if (!matched && o->styles_csv) {
+      st->no_row++;
+      report(o, pv[pi].id, "%s/%s has no row in %s; not indexed", o->images_dir, pv[pi].name, o->styles_csv);
+    } else {
+      pick pk = {pi, pv[pi].id, matched ? &rv[ri] : NULL};
+      if (vec_push(&r->sel, &pk, sizeof pk)) return lk_err_set(r->err, LK_ENOMEM, "out of memory");
+    }
+    ri += matched;
+    pi++;
   }
-  if (o->sample > 0 && (long)sel.n > o->sample) {
+  pick *pk = r->sel.p;
+  if (o->sample > 0 && (long)r->sel.n > o->sample) {
     /* Keep the `sample` picks with the smallest hash(id, seed), then restore id order. */
-    pick *pk = sel.p;
-    qsort_r(pk, sel.n, sizeof *pk, cmp_pick_hash, (void *)&o->seed);
-    sel.n = (size_t)o->sample;
-    qsort_r(pk, sel.n, sizeof *pk, cmp_pick_id, NULL);
+    qsort_r(pk, r->sel.n, sizeof *pk, cmp_pick_hash, (void *)&o->seed);
+    r->sel.n = (size_t)o->sample;
+    qsort_r(pk, r->sel.n, sizeof *pk, cmp_pick_id, NULL);
   }
-  if (o->limit > 0 && (long)sel.n > o->limit) sel.n = (size_t)o->limit;
+  if (o->limit > 0 && (long)r->sel.n > o->limit) r->sel.n = (size_t)o->limit;
   if (o->shards > 0) { /* this run's share; the other shards' runs do the rest */
-    pick *pk = sel.p;
     size_t w = 0;
-    for (size_t i = 0; i < sel.n; i++)
+    for (size_t i = 0; i < r->sel.n; i++)
       if (in_shard(o, pk[i].id)) pk[w++] = pk[i];
-    sel.n = w;
+    r->sel.n = w;
   }
-  st->selected = (long)sel.n;
+  st->selected = (long)r->sel.n;
+  return 0;
+}
 
-  /* Decide what needs work: size+mtime unchanged and status settled -> only metadata. */
-  pick *picks = sel.p;
-  char *need = calloc(sel.n + 1, 1);
-  if (!need) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out_sel; }
-  if ((rc = lk_catalog_begin(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-  for (size_t i = 0; i < sel.n; i++) {
+/* An unchanged item whose metadata (or source) differs from this run's: rewritten with it
+ * (its vector kept). An item of another source found here becomes this source's. */
+static int update_meta(run *r, const old_item *old, const pick *pk) {
+  lk_item it = {0};
+  int rc = lk_catalog_get_item(r->cat, pk->id, &it);
+  if (rc) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  lk_item upd = it;
+  for (int k = 0; k < LK_NFIELDS; k++) upd.field[k] = pk->r ? pk->r->field[k] : NULL;
+  upd.extra = pk->r ? pk->r->extra : NULL;
+  if (strcmp(old->source, r->st->source)) upd.source = r->st->source;
+  rc = lk_catalog_put_item(r->cat, &upd);
+  lk_item_clear(&it);
+  return rc ? lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat)) : 0;
+}
+
+/* Decides what needs work (r->need): size+mtime unchanged and status settled -> only the
+ * metadata, rewritten here when it changed. Marks the catalog's items seen. */
+static int diff_catalog(run *r) {
+  const lk_ingest_opts *o = r->o;
+  lk_ingest_stats *st = r->st;
+  const pick *picks = r->sel.p;
+  const photo *pv = r->photos.p;
+  int rc;
+  if (!(r->need = calloc(r->sel.n + 1, 1))) return lk_err_set(r->err, LK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < r->sel.n; i++) {
     const photo *p = &pv[picks[i].pi];
-    old_item *old = find_old(&olds, p->id);
+    old_item *old = find_old(&r->olds, p->id);
     char path[PATH_MAX];
     struct stat sb;
     snprintf(path, sizeof path, "%s/%s", o->images_dir, p->name);
     if (old) old->seen = 1;
-    if (stat(path, &sb) != 0) { need[i] = 1; st->todo++; continue; } /* the worker reports why */
+    if (stat(path, &sb) != 0) { r->need[i] = 1; st->todo++; continue; } /* the worker reports why */
     if (old && old->size == (int64_t)sb.st_size && old->mtime == (int64_t)sb.st_mtime && old->status &&
         (!strcmp(old->status, "ok") || !strcmp(old->status, "error"))) {
       st->unchanged++;
       if (!strcmp(old->status, "error")) st->failed++;
-      /* an item of another source found here becomes this source's (legacy items without a
-       * source of this folder are left as they are: nothing to write) */
-      if (meta_differs(old, picks[i].r) || strcmp(old->source, st->source)) {
-        lk_item it = {0};
-        if ((rc = lk_catalog_get_item(cat, p->id, &it))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-        lk_item upd = it;
-        for (int k = 0; k < LK_NFIELDS; k++) upd.field[k] = picks[i].r ? picks[i].r->field[k] : NULL;
-        upd.extra = picks[i].r ? picks[i].r->extra : NULL;
-        if (strcmp(old->source, st->source)) upd.source = st->source;
-        rc = lk_catalog_put_item(cat, &upd);
-        lk_item_clear(&it);
-        if (rc) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-      }
+      /* (legacy items without a source of this folder are left as they are: nothing to write) */
+      if ((meta_differs(old, picks[i].r) || strcmp(old->source, st->source)) && (rc = update_meta(r, old, &picks[i])))
+        return rc;
       continue;
     }
-    need[i] = 1;
+    r->need[i] = 1;
     st->todo++;
   }
-  /* Stale items: their photo (or row) is gone. */
-  old_item *ov = olds.p;
-  for (size_t i = 0; i < olds.n; i++) {
+  return 0;
+}
+
+/* Stale items: their photo (or row) is gone; counted, or deleted under --prune. Items of
+ * other sources and shards, and items beyond --limit, are not stale. */
+static int mark_stale(run *r) {
+  const lk_ingest_opts *o = r->o;
+  old_item *ov = r->olds.p;
+  int rc;
+  for (size_t i = 0; i < r->olds.n; i++) {
     if (ov[i].seen || !in_shard(o, ov[i].id)) continue;
-    if (!ov[i].source || strcmp(ov[i].source, st->source)) continue; /* another source's item */
-    /* With --limit, items beyond the limit are not stale. */
+    if (!ov[i].source || strcmp(ov[i].source, r->st->source)) continue; /* another source's item */
     int present = 0;
     photo key = {.id = ov[i].id};
-    photo *ph = photos.n ? bsearch(&key, photos.p, photos.n, sizeof(photo), cmp_photo) : NULL;
+    photo *ph = r->photos.n ? bsearch(&key, r->photos.p, r->photos.n, sizeof(photo), cmp_photo) : NULL;
     if (ph) {
       row rk = {.id = ov[i].id};
-      present = !o->styles_csv || (rows.n && bsearch(&rk, rows.p, rows.n, sizeof(row), cmp_row_id) != NULL);
+      present = !o->styles_csv || (r->rows.n && bsearch(&rk, r->rows.p, r->rows.n, sizeof(row), cmp_row_id) != NULL);
     }
     if (present) continue;
     if (o->prune) {
-      if ((rc = lk_catalog_delete_item(cat, ov[i].id))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-      st->pruned++;
+      if ((rc = lk_catalog_delete_item(r->cat, ov[i].id))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+      r->st->pruned++;
     } else {
-      st->stale++;
+      r->st->stale++;
     }
   }
-  if (!stored) {
-    /* add, not set: an indexer started at the same time (another shard) may have stored its
-     * recipe first, and a different one must not be overwritten */
-    char *js = lk_recipe_to_json(&recipe);
-    char id[17];
-    lk_recipe_id(&recipe, id);
-    rc = js ? lk_catalog_add_meta(cat, "recipe_id", id) : LK_ENOMEM;
-    if (!rc) rc = lk_catalog_set_meta(cat, "recipe", js);
-    free(js);
-    if (rc) { lk_err_set(err, rc, "%s", rc == LK_ENOMEM ? "out of memory" : lk_catalog_errmsg(cat)); goto out_need; }
-  }
-  if ((rc = lk_catalog_commit(cat))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); goto out_need; }
-  if (o->progress) { st->seconds = lk_clock_now() - t0; o->progress(o->ctx, st); }
-  if (st->todo == 0) goto done;
+  return 0;
+}
 
-  /* Embed what needs it: `workers` threads each take batches from a shared cursor, decode and
-   * embed them with their own single-threaded embedder, and write results under the lock. */
-  char models[PATH_MAX];
-  if ((rc = lk_embed_find_models(o->models_dir, models, sizeof models, err))) goto out_need;
-  {
-    shared sh = {.o = o, .st = st, .cat = cat, .olds = &olds, .pv = pv, .picks = picks, .need = need,
-                 .n = sel.n, .recipe = &recipe, .models = models, .source = st->source, .batch = batch, .t0 = t0};
-    pthread_mutex_init(&sh.lock, NULL);
-    int nw = o->workers > 0 ? o->workers : 2;
-    if (nw > 16) nw = 16;
-    if ((long)nw > (st->todo + batch - 1) / batch) nw = (int)((st->todo + batch - 1) / batch);
-    if (nw < 1) nw = 1;
-    pthread_t th[16];
-    worker wk[16];
-    memset(wk, 0, sizeof wk);
-    if ((rc = lk_catalog_begin(cat))) {
-      lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
-      pthread_mutex_destroy(&sh.lock);
-      goto out_need;
+/* A new catalog's recipe. Added, not set: an indexer started at the same time (another shard)
+ * may have stored its recipe first, and a different one must not be overwritten. */
+static int store_recipe(run *r) {
+  if (r->stored) return 0;
+  char *js = lk_recipe_to_json(&r->recipe);
+  char id[17];
+  lk_recipe_id(&r->recipe, id);
+  int rc = js ? lk_catalog_add_meta(r->cat, "recipe_id", id) : LK_ENOMEM;
+  if (!rc) rc = lk_catalog_set_meta(r->cat, "recipe", js);
+  free(js);
+  if (rc) return lk_err_set(r->err, rc, "%s", rc == LK_ENOMEM ? "out of memory" : lk_catalog_errmsg(r->cat));
+  return 0;
+}
+
+/* The catalog brought up to date short of the embedding, in one transaction: metadata of
+ * unchanged items, stale items, the recipe. */
+static int update_catalog(run *r) {
+  int rc;
+  if ((rc = lk_catalog_begin(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if ((rc = diff_catalog(r)) || (rc = mark_stale(r)) || (rc = store_recipe(r))) return rc;
+  if ((rc = lk_catalog_commit(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if (r->o->progress) { r->st->seconds = lk_clock_now() - r->t0; r->o->progress(r->o->ctx, r->st); }
+  return 0;
+}
+
+/* Workers for the photos to embed: o->workers (default 2, at most 16), no more than batches. */
+static int worker_count(const run *r) {
+  long batches = (r->st->todo + r->batch - 1) / r->batch;
+  int nw = r->o->workers > 0 ? r->o->workers : 2;
+  if (nw > 16) nw = 16;
+  if ((long)nw > batches) nw = (int)batches;
+  return nw < 1 ? 1 : nw;
+}
+
+/* Starts up to nw workers (*started of them run). The first worker's embedder is made before
+ * any thread, so that model errors surface (returned, message in err), and the catalog's dim
+ * is stored from it; a later worker that cannot start leaves the run with fewer. */
+static int start_workers(run *r, worker *wk, pthread_t *th, int nw, int *started) {
+  int rc = 0;
+  *started = 0;
+  for (int w = 0; w < nw; w++) {
+    int wrc = worker_init(&wk[w], w == 0 ? r->err : NULL);
+    if (wrc) {
+      worker_fini(&wk[w]); /* frees what worker_init made before it failed */
+      return w == 0 ? wrc : 0;
     }
-    /* The first worker's embedder is made here so that model errors surface before threads. */
-    int started = 0;
-    for (int w = 0; w < nw; w++) {
-      wk[w].sh = &sh;
-      int wrc = worker_init(&wk[w], w == 0 ? err : NULL);
-      if (wrc) {
-        worker_fini(&wk[w]); /* frees what worker_init made before it failed */
-        if (w == 0) rc = wrc;
-        break; /* else run with fewer workers */
+    if (w == 0) {
+      char dimtxt[16];
+      snprintf(dimtxt, sizeof dimtxt, "%d", lk_embedder_dim(wk[0].emb));
+      if ((rc = lk_catalog_set_meta(r->cat, "dim", dimtxt))) {
+        lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+        worker_fini(&wk[0]);
+        return rc;
       }
-      if (w == 0) {
-        char dimtxt[16];
-        snprintf(dimtxt, sizeof dimtxt, "%d", lk_embedder_dim(wk[0].emb));
-        if ((rc = lk_catalog_set_meta(cat, "dim", dimtxt))) { lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat)); worker_fini(&wk[0]); break; }
-      }
-      if (pthread_create(&th[w], NULL, worker_main, &wk[w])) { worker_fini(&wk[w]); break; }
-      started++;
     }
-    for (int w = 0; w < started; w++) pthread_join(th[w], NULL);
-    for (int w = 0; w < started; w++) worker_fini(&wk[w]);
-    if (!rc && started == 0) rc = lk_err_set(err, LK_ENOMEM, "could not start an indexing worker");
-    if (!rc && sh.rc) {
-      rc = sh.rc;
-      lk_err_set(err, rc, "%s", lk_err_msg(&sh.err));
-    }
-    if (rc && rc != LK_EINTR) {
-      lk_catalog_rollback(cat);
-    } else {
-      int crc = lk_catalog_commit(cat);
-      if (crc && !rc) rc = lk_err_set(err, crc, "%s", lk_catalog_errmsg(cat));
-    }
-    pthread_mutex_destroy(&sh.lock);
-    if (rc == LK_EINTR && st->done >= st->todo) rc = 0; /* the stop came after the last photo */
-    if (rc) {
-      if (rc == LK_EINTR)
-        lk_err_set(err, LK_EINTR, "interrupted: %ld of %ld photos done, progress saved; run the same command again to resume",
-                   st->done, st->todo);
-      goto done;
-    }
+    if (pthread_create(&th[w], NULL, worker_main, &wk[w])) { worker_fini(&wk[w]); return 0; }
+    (*started)++;
   }
-done:
-  st->seconds = lk_clock_now() - t0;
-  if (o->progress) o->progress(o->ctx, st);
-out_need:
-  free(need);
-out_sel:
-  free(sel.p);
-out:
-  if (own_recipe) lk_recipe_clear(&recipe);
-  for (size_t k = 0; k < rows.n; k++) free_row(&((row *)rows.p)[k]);
-  free(rows.p);
-  for (size_t k = 0; k < photos.n; k++) free(((photo *)photos.p)[k].name);
-  free(photos.p);
-  for (size_t k = 0; k < olds.n; k++) {
-    old_item *x = &((old_item *)olds.p)[k];
+  return rc;
+}
+
+/* After the workers: the first error (or stop) they met, the transaction committed (a stop
+ * keeps what was done) or rolled back (an error). */
+static int end_workers(run *r, shared *sh, int rc, int started) {
+  lk_ingest_stats *st = r->st;
+  if (!rc && started == 0) rc = lk_err_set(r->err, LK_ENOMEM, "could not start an indexing worker");
+  if (!rc && sh->rc) rc = lk_err_set(r->err, sh->rc, "%s", lk_err_msg(&sh->err));
+  if (rc && rc != LK_EINTR) {
+    lk_catalog_rollback(r->cat);
+  } else {
+    int crc = lk_catalog_commit(r->cat);
+    if (crc && !rc) rc = lk_err_set(r->err, crc, "%s", lk_catalog_errmsg(r->cat));
+  }
+  if (rc == LK_EINTR && st->done >= st->todo) rc = 0; /* the stop came after the last photo */
+  if (rc == LK_EINTR)
+    lk_err_set(r->err, LK_EINTR, "interrupted: %ld of %ld photos done, progress saved; run the same command again to resume",
+               st->done, st->todo);
+  return rc;
+}
+
+/* Embeds what needs it: `workers` threads each take batches from a shared cursor, decode and
+ * embed them with their own single-threaded embedder, and write results under the lock. */
+static int embed_photos(run *r) {
+  char models[PATH_MAX];
+  int rc = lk_embed_find_models(r->o->models_dir, models, sizeof models, r->err);
+  if (rc) return rc;
+  shared sh = {.o = r->o, .st = r->st, .cat = r->cat, .olds = &r->olds, .pv = r->photos.p, .picks = r->sel.p,
+               .need = r->need, .n = r->sel.n, .recipe = &r->recipe, .models = models, .source = r->st->source,
+               .batch = r->batch, .t0 = r->t0};
+  pthread_t th[16];
+  worker wk[16];
+  memset(wk, 0, sizeof wk);
+  int nw = worker_count(r), started = 0;
+  for (int w = 0; w < nw; w++) wk[w].sh = &sh;
+  if ((rc = lk_catalog_begin(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  pthread_mutex_init(&sh.lock, NULL);
+  r->finished = 1;
+  rc = start_workers(r, wk, th, nw, &started);
+  for (int w = 0; w < started; w++) pthread_join(th[w], NULL);
+  for (int w = 0; w < started; w++) worker_fini(&wk[w]);
+  rc = end_workers(r, &sh, rc, started);
+  pthread_mutex_destroy(&sh.lock);
+  return rc;
+}
+
+static void run_free(run *r) {
+  if (r->own_recipe) lk_recipe_clear(&r->recipe);
+  for (size_t k = 0; k < r->rows.n; k++) free_row(&((row *)r->rows.p)[k]);
+  free(r->rows.p);
+  for (size_t k = 0; k < r->photos.n; k++) free(((photo *)r->photos.p)[k].name);
+  free(r->photos.p);
+  for (size_t k = 0; k < r->olds.n; k++) {
+    old_item *x = &((old_item *)r->olds.p)[k];
     free(x->hash);
     free(x->status);
     free(x->extra);
     free(x->source);
     for (int f = 0; f < LK_NFIELDS; f++) free(x->field[f]);
   }
-  free(olds.p);
-  free(stored);
-  free(jobs);
-  free(vecs);
-  lk_embedder_free(emb);
-  lk_catalog_close(cat);
+  free(r->olds.p);
+  free(r->sel.p);
+  free(r->need);
+  free(r->stored);
+  lk_catalog_close(r->cat);
+}
+
+int lk_ingest_run(const lk_ingest_opts *o, lk_ingest_stats *st, lk_errbuf *err) {
+  memset(st, 0, sizeof *st);
+  if (!o->images_dir || !o->db_path) return lk_err_set(err, LK_EINVAL, "images folder and --db are required");
+  /* a recipe whose numbers do not survive its JSON (inf, NaN, out of range) would be stored
+   * without them: refused before the catalog is created */
+  int rc;
+  if (o->recipe && (rc = lk_recipe_verify(o->recipe, err))) return rc;
+  run r = {.o = o, .st = st, .err = err, .t0 = lk_clock_now(), .batch = o->batch > 0 ? o->batch : 8};
+  if (r.batch > 256) r.batch = 256;
+  rc = o->styles_csv ? read_styles(o, &r.rows, st, err) : 0;
+  if (!rc && !(rc = scan_photos(o, &r.photos, &st->unnamed, err))) st->photos = (long)r.photos.n;
+  if (!rc) rc = pick_source(&r);
+  if (!rc) rc = open_catalog(&r);
+  if (!rc) rc = select_items(&r);
+  if (!rc) rc = update_catalog(&r);
+  if (!rc && st->todo == 0) r.finished = 1;
+  else if (!rc) rc = embed_photos(&r);
+  if (r.finished) {
+    st->seconds = lk_clock_now() - r.t0;
+    if (o->progress) o->progress(o->ctx, st);
+  }
+  run_free(&r);
   return rc;
 }

@@ -14,6 +14,7 @@
 #include "search/engine.h"
 #include "search/results.h"
 #include "util/isotonic.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/size.h"
 
@@ -650,4 +651,25 @@ int lk_calibrate_answer(const lk_engine *e, json_t *answer, const lk_filter *f, 
   snprintf(advice + l, sizeof advice - l, ".");
   /* (many long filters may cut the text inside a character: lk_results_text mends that) */
   return json_object_set_new(answer, "advice", lk_results_text(advice)) ? LK_ENOMEM : 0;
+}
+
+int lk_calibration_update(const char *db, const char *models, int backend, const lk_calibrate_opts *o,
+                          lk_calibration *out, double *seconds, lk_errbuf *err) {
+  double t0 = lk_clock_now();
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.models_dir = models;
+  eo.backend = backend;
+  lk_engine *e = NULL;
+  lk_catalog *cat = NULL;
+  lk_calibration c;
+  int rc = lk_engine_open(db, &eo, &e, err);
+  if (!rc) rc = lk_calibration_compute(e, o, &c, err);
+  if (!rc) rc = lk_catalog_open(db, LK_CATALOG_CREATE, &cat, err);
+  if (!rc) rc = lk_calibration_store(cat, &c, err);
+  lk_catalog_close(cat);
+  lk_engine_close(e);
+  if (!rc && out) *out = c;
+  if (seconds) *seconds = lk_clock_now() - t0;
+  return rc;
 }

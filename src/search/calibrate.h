@@ -100,6 +100,12 @@ int lk_calibration_compute(struct lk_engine *e, const lk_calibrate_opts *o, lk_c
  * it was not fitted on (the other split). Errors as lk_calibration_compute. */
 int lk_calibration_pairs(struct lk_engine *e, const lk_calibrate_opts *o, float **score, uint8_t **cls, size_t *n,
                          lk_errbuf *err);
+/* The whole job of `lookalike calibrate`: opens the catalog at db (models: NULL = the default
+ * search; backend: enum lk_backend), computes its calibration with o (NULL = defaults) and
+ * stores it. *out (may be NULL) gets it, *seconds (may be NULL) the time taken. 0 or an LK_E*
+ * code with the message in err. `index` and `tune` call it when they change scores. */
+int lk_calibration_update(const char *db, const char *models, int backend, const lk_calibrate_opts *o,
+                          lk_calibration *out, double *seconds, lk_errbuf *err);
 /* Writes c into the catalog's meta (one transaction). */
 int lk_calibration_store(lk_catalog *cat, const lk_calibration *c, lk_errbuf *err);
 /* Reads the catalog's calibration: 0 and *c filled when there is one for recipe_id;
