@@ -1,7 +1,9 @@
 /* tests/testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "catalog/catalog.h"
 #include "embed/embed.h"
+#include "embed/recipe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,4 +79,20 @@ uint8_t *lk_test_read_file(const char *path, size_t *len) {
   fclose(f);
   if (b && len) *len = (size_t)n;
   return b;
+}
+
+int lk_test_catalog_new(const char *path, const char *preset, lk_catalog **out) {
+  lk_recipe r;
+  int rc = lk_recipe_preset(preset, &r, NULL);
+  if (rc) return rc;
+  char *js = lk_recipe_to_json(&r);
+  lk_recipe_clear(&r);
+  if (!js) return LK_ENOMEM;
+  rc = lk_catalog_open(path, LK_CATALOG_CREATE, out, NULL);
+  if (!rc && (rc = lk_catalog_set_meta(*out, "recipe", js))) {
+    lk_catalog_close(*out);
+    *out = NULL;
+  }
+  free(js);
+  return rc;
 }

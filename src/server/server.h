@@ -28,7 +28,7 @@ typedef struct lk_server_opts {
   const char *models_dir;  /* for the pool; NULL = lk_embed_find_models' search */
   int backend;             /* for the pool: enum lk_backend; default LK_BACKEND_DNNL */
   const char *db_path;     /* the catalog file, read by GET /api/map; NULL: no map */
-  struct lk_follow *follow;/* server/follow.h: each request uses the follower's current engine
+  struct lk_live *follow;  /* search/live.h: each request uses the live catalog's current engine
                               and facets, /health reports its catalog version; NULL: serve the
                               engine given to lk_server_start as it is */
   struct lk_auth *auth;     /* server/auth.h: every /api/ request needs a valid key (401 / 403
