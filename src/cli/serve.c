@@ -20,8 +20,8 @@
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
-#include "server/auth.h"
 #include "search/live.h"
+#include "server/auth.h"
 #include "server/server.h"
 #include "server/tls.h"
 

@@ -26,8 +26,9 @@
  * from is already that version). LK_EMISMATCH: the catalog's recipe is no longer from's;
  * LK_EUNSUPPORTED: the changes cannot be applied to from (the catalog was re-created, restored
  * or replaced since, or holds its first vectors, whose dimension a load sets): load it whole
- * (lk_engine_open_catalog); else the catalog's errors. cat is only read, and must not be used
- * by another thread meanwhile (outside a transaction, as lk_catalog_changes needs). */
+ * (lk_engine_open_catalog); else the catalog's errors. from is only read (other threads may
+ * search it meanwhile, and close it before or after *out); cat is only read, outside a
+ * transaction (as lk_catalog_changes needs), and not used by another thread meanwhile. */
 int lk_engine_apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_engine **out, int64_t *version,
                             lk_errbuf *err);
 

@@ -12,8 +12,8 @@
 
 #include "catalog/catalog.h"
 #include "search/calibrate.h"
-#include "search/results.h"
 #include "search/live.h"
+#include "search/results.h"
 #include "util/size.h"
 
 #define K_FIRST 256   /* neighbours looked at for one of another articleType ... */
