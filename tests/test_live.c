@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "embed/projection.h"
@@ -549,6 +550,44 @@ static void test_live_meta_version(void **state) {
   free_world(&w);
 }
 
+/* A catalog re-made with another recipe and moved in place of the followed one is refused,
+ * saying so, while the engine in use goes on serving (one of the same recipe is read whole:
+ * tests/server.sh). */
+static void test_live_remade(void **state) {
+  (void)state;
+  world w, other;
+  make_world(&w, 0, 19);
+  lk_live *l = open_live(&w, 3600);
+  const lk_live_snap *s = lk_live_acquire(l);
+  char rid[17];
+  snprintf(rid, sizeof rid, "%s", lk_engine_recipe_id(lk_live_engine(s)));
+  lk_live_release(l, s);
+  make_world(&other, 1, 20); /* a label prior: another recipe */
+  /* SQLite's rule for replacing a file in use: its -wal and -shm go first */
+  lk_catalog_close(w.cat);
+  lk_catalog_close(other.cat);
+  w.cat = other.cat = NULL;
+  for (int i = 0; i < 2; i++) {
+    unlink(lk_test_path("%s-wal", i ? other.db : w.db));
+    unlink(lk_test_path("%s-shm", i ? other.db : w.db));
+  }
+  assert_int_equal(rename(other.db, w.db), 0);
+  lk_live_state st;
+  double until = lk_clock_now() + 20;
+  do {
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    lk_live_status(l, &st);
+  } while (!strstr(st.error, "recipe changed") && lk_clock_now() < until);
+  assert_non_null(strstr(st.error, "recipe changed"));
+  s = lk_live_acquire(l);
+  assert_string_equal(lk_engine_recipe_id(lk_live_engine(s)), rid); /* the engine in use stays */
+  lk_live_release(l, s);
+  lk_live_close(l);
+  free_world(&other);
+  free_world(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stream_exact),
@@ -558,6 +597,7 @@ int main(void) {
       cmocka_unit_test(test_apply_changes),
       cmocka_unit_test(test_live_writes),
       cmocka_unit_test(test_live_meta_version),
+      cmocka_unit_test(test_live_remade),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,12 @@ static void changes_settle(changes *l) {
   l->n = w;
 }
 
+/* LK_EMISMATCH: the catalog now has recipe rid, not the engine's. */
+static int recipe_changed(const char *rid, const lk_engine *e, lk_errbuf *err) {
+  return lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server", rid,
+                    lk_engine_recipe_id(e));
+}
+
 /* lk_engine_apply_changes, also counting the ids written and deleted (for the log; may be NULL). */
 static int apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_engine **out, int64_t *version,
                          size_t *written, size_t *deleted, lk_errbuf *err) {
@@ -144,8 +150,7 @@ static int apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_eng
   /* the recipe, read in the same snapshot: vectors of another recipe cannot be mixed in */
   char *rid = NULL;
   if (ch.n && lk_catalog_get_meta(cat, "recipe_id", &rid) == 0 && strcmp(rid, lk_engine_recipe_id(from))) {
-    rc = lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server", rid,
-                    lk_engine_recipe_id(from));
+    rc = recipe_changed(rid, from, err);
     free(rid);
     goto out;
   }
@@ -313,9 +318,9 @@ static int full_reload(lk_live *l, lk_catalog *cat, const lk_engine *cur, lk_err
   }
   if (rc) return rc;
   if (strcmp(lk_engine_recipe_id(e), lk_engine_recipe_id(cur))) {
+    rc = recipe_changed(lk_engine_recipe_id(e), cur, err);
     lk_engine_close(e);
-    return lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server",
-                      lk_engine_recipe_id(e), lk_engine_recipe_id(cur));
+    return rc;
   }
   if ((rc = snap_new(e, v, &s, err))) return rc;
   swap_in_if(l, s, lk_clock_now() - t0, NULL);
