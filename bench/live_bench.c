@@ -1,5 +1,5 @@
 /* bench/live_bench.c — what a change to a served catalog costs (search/engine.h "live
- * changes"), the work server/follow.c does per write: one upsert or deletion applied with
+ * changes"), the work search/live.c does per write: one upsert or deletion applied with
  * lk_engine_derive to the engine in use, p50/p99 over --changes changes, and the latency of
  * searches before and after a delta of --delta items; plus the optimiser's full rebuild.
  * The catalog is synthetic: --n items whose --dim vectors are drawn around 4,096 random
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
   printf("catalog: %zu items of %d floats, index %s; %zu inserts in one derivation %.2f s; "
          "full rebuild (the optimiser) %.1f s\n", N, dim, lk_engine_index_name(e), nrest, t_bulk, t_rebuild);
 
-  /* one change at a time, each derived from the engine before, as follow.c does */
+  /* one change at a time, each derived from the engine before, as live.c does */
   double *tu = malloc(sizeof *tu * (size_t)nch), *td = malloc(sizeof *td * (size_t)nch);
   lk_engine *cur = NULL;
   if (lk_engine_derive(e, NULL, 0, &cur, &eb)) return 1;

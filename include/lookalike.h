@@ -512,7 +512,7 @@ typedef struct lk_server_opts {
   const char *db_path;     /* the catalog file, read by GET /api/map; NULL: no map */
   /* The next four are `lookalike serve`'s internals (live catalog, API keys, HTTPS): leave them
    * NULL from the API (a read-only server of the engine as given, open, plain HTTP). */
-  struct lk_follow *follow;
+  struct lk_live *follow;
   struct lk_auth *auth;
   struct lk_auth *write_auth;
   const struct lk_tls *tls;

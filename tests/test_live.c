@@ -1,8 +1,12 @@
-/* tests/test_live.c — engines derived from engines (search/engine.h "live changes"): random
- * streams of upserts, deletions and re-inserts are applied both to a catalog file and, through
- * lk_engine_derive, to the engine loaded from it; every engine call is then compared with a
- * fresh engine loaded from the final file (exact and IVF index, with and without a label
- * prior), as are lk_engine_rebuild and lk_engine_rebase. */
+/* tests/test_live.c — the live catalog (search/live.h) and the engines derived from engines it
+ * rests on (search/engine.h "live changes"): random streams of upserts, deletions and
+ * re-inserts are applied both to a catalog file and, through lk_engine_derive, to the engine
+ * loaded from it; every engine call is then compared with a fresh engine loaded from the final
+ * file (exact and IVF index, with and without a label prior), as are lk_engine_rebuild,
+ * lk_engine_rebase and lk_engine_apply_changes (the catalog's changes since a version). A live
+ * catalog applies a write with lk_live_sync before it returns; under a stream of writes the
+ * optimiser's full rebuild is swapped in with the writes that came meanwhile on top; the
+ * engine served at the end equals a fresh load of the catalog. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "embed/projection.h"
 #include "embed/recipe.h"
 #include "search/engine.h"
+#include "search/live.h"
 #include "testutil.h"
+#include "util/clock.h"
 #include "util/rng.h"
 
 #define N 1500     /* items at the start (ids 10, 13, 16, ...) */
@@ -118,8 +126,8 @@ static lk_engine *fresh(world *w, int index, int prior) {
   return e;
 }
 
-/* A batch of 1..maxn random changes written to the catalog and applied to *e (replaced by its
- * derived engine, the old one closed). */
+/* A batch of 1..maxn random changes written to the catalog and, when e is not NULL, applied to
+ * *e (replaced by its derived engine, the old one closed). */
 static void random_batch(world *w, lk_engine **e, int maxn) {
   int n = 1 + (int)(lk_rng_next(&w->rng) % (uint64_t)maxn);
   int64_t ids[64];
@@ -158,6 +166,7 @@ static void random_batch(world *w, lk_engine **e, int maxn) {
     ch[i].dim = D;
   }
   assert_int_equal(lk_catalog_commit(w->cat), 0);
+  if (!e) return;
   lk_engine *next = NULL;
   lk_errbuf eb = {0};
   assert_int_equal(lk_engine_derive(*e, ch, (size_t)m, &next, &eb), 0);
@@ -381,6 +390,243 @@ static void test_vectors(void **state) {
   free_world(&w);
 }
 
+static int64_t catalog_version(world *w) {
+  int64_t v = -1;
+  assert_int_equal(lk_catalog_version(w->cat, &v), 0);
+  return v;
+}
+
+/* The catalog's changes since a version, read and applied in one call; what it refuses. */
+static void test_apply_changes(void **state) {
+  (void)state;
+  world w;
+  make_world(&w, 0, 15);
+  lk_engine *e = fresh(&w, LK_ENGINE_INDEX_EXACT, 0), *next = NULL;
+  int64_t v0 = catalog_version(&w), v = -1;
+  lk_errbuf eb = {0};
+  for (int i = 0; i < 12; i++) random_batch(&w, NULL, 8); /* deletions, re-inserts, items without vectors */
+  assert_int_equal(lk_engine_apply_changes(e, w.cat, v0, &next, &v, &eb), 0);
+  assert_non_null(next);
+  assert_int_equal(v, catalog_version(&w));
+  assert_true(lk_engine_delta(next) > 0);
+  lk_engine *g = fresh(&w, LK_ENGINE_INDEX_EXACT, 0);
+  compare(&w, next, g, 0);
+  lk_engine_close(g);
+  /* nothing since: no engine, the same version */
+  lk_engine *none = e;
+  int64_t v2 = -1;
+  assert_int_equal(lk_engine_apply_changes(next, w.cat, v, &none, &v2, &eb), 0);
+  assert_null(none);
+  assert_int_equal(v2, v);
+  /* a commit of metadata only: no engine, the new version */
+  assert_int_equal(lk_catalog_set_meta(w.cat, "note", "x"), 0);
+  assert_int_equal(lk_engine_apply_changes(next, w.cat, v, &none, &v2, &eb), 0);
+  assert_null(none);
+  assert_true(v2 > v);
+  /* a version the catalog never reached (re-created or restored since): load it whole */
+  assert_int_equal(lk_engine_apply_changes(next, w.cat, v2 + 100, &none, &v, &eb), LK_EUNSUPPORTED);
+  assert_null(none);
+  /* another recipe's vectors are not mixed in */
+  assert_int_equal(lk_catalog_set_meta(w.cat, "recipe_id", "0123456789abcdef"), 0);
+  random_batch(&w, NULL, 1);
+  assert_int_equal(lk_engine_apply_changes(next, w.cat, v2, &none, &v, &eb), LK_EMISMATCH);
+  assert_non_null(strstr(lk_err_msg(&eb), "recipe changed"));
+  assert_null(none);
+  lk_engine_close(next);
+  lk_engine_close(e);
+  free_world(&w);
+  /* a catalog's first vector sets the dimension: a load's work */
+  make_world(&w, 0, 16);
+  assert_int_equal(lk_catalog_begin(w.cat), 0);
+  assert_int_equal(lk_catalog_delete_all_vectors(w.cat), 0);
+  assert_int_equal(lk_catalog_commit(w.cat), 0);
+  e = fresh(&w, LK_ENGINE_INDEX_EXACT, 0);
+  assert_int_equal(lk_engine_size(e), 0);
+  v0 = catalog_version(&w);
+  float vec[D];
+  rand_vec(&w, vec);
+  assert_int_equal(lk_catalog_put_vector(w.cat, 10, vec, D), 0);
+  assert_int_equal(lk_engine_apply_changes(e, w.cat, v0, &next, &v, &eb), LK_EUNSUPPORTED);
+  assert_null(next);
+  lk_engine_close(e);
+  free_world(&w);
+}
+
+/* Writes item id with vector v (a fresh name, returned in name) or deletes it (v NULL), and commits. */
+static void put_one(world *w, int64_t id, const float *v, char name[64]) {
+  lk_item it;
+  char buf[2][64];
+  rand_item(w, id, &it, buf);
+  if (name) snprintf(name, 64, "%s", buf[0]);
+  assert_int_equal(lk_catalog_begin(w->cat), 0);
+  int rc = lk_catalog_delete_item(w->cat, id);
+  assert_true(rc == 0 || rc == LK_ENOTFOUND);
+  if (v) {
+    assert_int_equal(lk_catalog_put_item(w->cat, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(w->cat, id, v, D), 0);
+  }
+  assert_int_equal(lk_catalog_commit(w->cat), 0);
+}
+
+/* The world's catalog followed, optimised after optimize_after_s quiet seconds. */
+static lk_live *open_live(world *w, double optimize_after_s) {
+  lk_live_opts lo;
+  lk_live_opts_default(&lo);
+  lo.optimize_after_s = optimize_after_s;
+  lk_live *l = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_live_open(w->db, NULL, &lo, &l, &eb), 0);
+  return l;
+}
+
+static size_t served_delta(lk_live *l) {
+  const lk_live_snap *s = lk_live_acquire(l);
+  size_t d = lk_engine_delta(lk_live_engine(s));
+  lk_live_release(l, s);
+  return d;
+}
+
+static void test_live_writes(void **state) {
+  (void)state;
+  world w;
+  make_world(&w, 0, 17);
+  lk_live *l = open_live(&w, 3600); /* only a large delta starts the optimiser here */
+  lk_errbuf eb = {0};
+
+  /* a write, applied before lk_live_sync returns, as a delta */
+  float v[D];
+  char name[64];
+  rand_vec(&w, v);
+  put_one(&w, 13, v, name);
+  assert_int_equal(lk_live_sync(l, w.cat, &eb), 0);
+  const lk_live_snap *s = lk_live_acquire(l);
+  const lk_engine *e = lk_live_engine(s);
+  assert_int_equal(lk_live_version(s), catalog_version(&w));
+  assert_string_equal(lk_engine_item(e, 13)->field[8], name);
+  assert_int_equal(lk_engine_delta(e), 1);
+  lk_hit h[3];
+  int n = 0;
+  assert_int_equal(lk_engine_search_vector(e, v, NULL, 3, -1, h, &n, NULL), 0);
+  assert_int_equal(h[0].id, 13);
+  lk_live_release(l, s);
+  put_one(&w, 16, NULL, NULL);
+  assert_int_equal(lk_live_sync(l, w.cat, &eb), 0);
+  s = lk_live_acquire(l);
+  assert_null(lk_engine_item(lk_live_engine(s), 16));
+  assert_int_equal(lk_engine_item_count(lk_live_engine(s)), N - 1);
+  lk_live_release(l, s);
+
+  /* a stream of writes: past 256 changed ids the optimiser rebuilds; the writes during its
+   * build are applied on top of its engine, so the delta comes down while writes go on */
+  int64_t next = 10 + 3 * N;
+  size_t peak = 0, after = 0;
+  double end = lk_clock_now() + 30;
+  int writes = 0;
+  for (int i = 0; lk_clock_now() < end; i++, writes++) {
+    int64_t id = i % 3 ? 10 + 3 * (int64_t)(lk_rng_next(&w.rng) % N) : next++;
+    rand_vec(&w, v);
+    put_one(&w, id, i % 7 == 6 ? NULL : v, NULL);
+    assert_int_equal(lk_live_sync(l, w.cat, &eb), 0);
+    size_t d = served_delta(l);
+    if (d > peak) peak = d;
+    if (peak >= 256 && d < peak / 2) {
+      after = d;
+      break;
+    }
+  }
+  print_message("delta: %zu changed ids at the peak, %zu after the optimiser's swap, %d writes\n", peak, after,
+                writes);
+  assert_true(peak >= 256);
+  assert_true(after < peak / 2); /* the optimiser won within 30 s, writes going on */
+  /* what is served equals a fresh load of the catalog */
+  s = lk_live_acquire(l);
+  lk_engine *g = fresh(&w, LK_ENGINE_INDEX_EXACT, 0);
+  compare(&w, lk_live_engine(s), g, 0);
+  lk_live_release(l, s);
+  lk_engine_close(g);
+  lk_live_state st;
+  lk_live_status(l, &st);
+  assert_string_equal(st.error, "");
+  assert_true(st.following);
+  assert_int_equal(st.version, catalog_version(&w));
+  lk_live_close(l);
+  free_world(&w);
+}
+
+/* Regression: a commit of metadata only moves the version the live catalog reports past its
+ * snapshot's; the optimiser's twin of that snapshot, swapped in later, moved it back. */
+static void test_live_meta_version(void **state) {
+  (void)state;
+  world w;
+  make_world(&w, 0, 18);
+  lk_live *l = open_live(&w, 1);
+  lk_errbuf eb = {0};
+  float v[D];
+  rand_vec(&w, v);
+  put_one(&w, 13, v, NULL);
+  assert_int_equal(lk_live_sync(l, w.cat, &eb), 0);
+  int64_t v1 = catalog_version(&w);
+  assert_int_equal(lk_catalog_set_meta(w.cat, "note", "calibrated"), 0); /* as index's calibration */
+  assert_int_equal(lk_live_sync(l, w.cat, &eb), 0);
+  int64_t v2 = catalog_version(&w);
+  assert_true(v2 > v1);
+  lk_live_state st;
+  lk_live_status(l, &st);
+  assert_int_equal(st.version, v2);
+  double until = lk_clock_now() + 20;
+  while (served_delta(l) > 0 && lk_clock_now() < until) {
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(served_delta(l), 0); /* the optimiser's twin is in */
+  const lk_live_snap *s = lk_live_acquire(l);
+  assert_int_equal(lk_live_version(s), v1);
+  lk_live_release(l, s);
+  lk_live_status(l, &st);
+  assert_int_equal(st.version, v2);
+  assert_int_equal(st.updates, 1); /* the write; neither the metadata nor the twin */
+  lk_live_close(l);
+  free_world(&w);
+}
+
+/* A catalog re-made with another recipe and moved in place of the followed one is refused,
+ * saying so, while the engine in use goes on serving (one of the same recipe is read whole:
+ * tests/server.sh). */
+static void test_live_remade(void **state) {
+  (void)state;
+  world w, other;
+  make_world(&w, 0, 19);
+  lk_live *l = open_live(&w, 3600);
+  const lk_live_snap *s = lk_live_acquire(l);
+  char rid[17];
+  snprintf(rid, sizeof rid, "%s", lk_engine_recipe_id(lk_live_engine(s)));
+  lk_live_release(l, s);
+  make_world(&other, 1, 20); /* a label prior: another recipe */
+  /* SQLite's rule for replacing a file in use: its -wal and -shm go first */
+  lk_catalog_close(w.cat);
+  lk_catalog_close(other.cat);
+  w.cat = other.cat = NULL;
+  for (int i = 0; i < 2; i++) {
+    unlink(lk_test_path("%s-wal", i ? other.db : w.db));
+    unlink(lk_test_path("%s-shm", i ? other.db : w.db));
+  }
+  assert_int_equal(rename(other.db, w.db), 0);
+  lk_live_state st;
+  double until = lk_clock_now() + 20;
+  do {
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    lk_live_status(l, &st);
+  } while (!strstr(st.error, "recipe changed") && lk_clock_now() < until);
+  assert_non_null(strstr(st.error, "recipe changed"));
+  s = lk_live_acquire(l);
+  assert_string_equal(lk_engine_recipe_id(lk_live_engine(s)), rid); /* the engine in use stays */
+  lk_live_release(l, s);
+  lk_live_close(l);
+  free_world(&other);
+  free_world(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vectors),
@@ -388,6 +634,10 @@ int main(void) {
       cmocka_unit_test(test_stream_ivf),
       cmocka_unit_test(test_stream_prior),
       cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_apply_changes),
+      cmocka_unit_test(test_live_writes),
+      cmocka_unit_test(test_live_meta_version),
+      cmocka_unit_test(test_live_remade),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,16 +84,8 @@ uint8_t *lk_test_read_file(const char *path, size_t *len) {
 
 lk_catalog *lk_test_catalog_new(const char *path) {
   lk_catalog *c = NULL;
-  lk_errbuf eb = {0};
-  lk_recipe r;
-  if (lk_catalog_open(path, LK_CATALOG_CREATE, &c, &eb) || lk_recipe_preset("color", &r, NULL)) {
-    lk_catalog_close(c);
-    return NULL;
-  }
-  char *js = lk_recipe_to_json(&r);
-  int rc = js ? lk_catalog_set_meta(c, "recipe", js) : LK_ENOMEM;
-  free(js);
-  if (rc || lk_catalog_begin(c)) {
+  if (lk_test_catalog_preset(path, "color", &c)) return NULL;
+  if (lk_catalog_begin(c)) {
     lk_catalog_close(c);
     return NULL;
   }
@@ -107,4 +99,20 @@ void lk_test_unit_vector(float *v, int d) {
     s += (double)v[i] * v[i];
   }
   for (int i = 0; i < d; i++) v[i] /= (float)sqrt(s);
+}
+
+int lk_test_catalog_preset(const char *path, const char *preset, lk_catalog **out) {
+  lk_recipe r;
+  int rc = lk_recipe_preset(preset, &r, NULL);
+  if (rc) return rc;
+  char *js = lk_recipe_to_json(&r);
+  lk_recipe_clear(&r);
+  if (!js) return LK_ENOMEM;
+  rc = lk_catalog_open(path, LK_CATALOG_CREATE, out, NULL);
+  if (!rc && (rc = lk_catalog_set_meta(*out, "recipe", js))) {
+    lk_catalog_close(*out);
+    *out = NULL;
+  }
+  free(js);
+  return rc;
 }

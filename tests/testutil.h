@@ -25,5 +25,9 @@ uint8_t *lk_test_read_file(const char *path, size_t *len);
 struct lk_catalog *lk_test_catalog_new(const char *path);
 /* v = d uniform draws of rand() in [-0.5, 0.5], scaled to unit length. */
 void lk_test_unit_vector(float *v, int d);
+/* A new catalog at path holding the recipe preset (e.g. "color") and nothing else: 0, or the
+ * first error. *out: lk_catalog_close. */
+struct lk_catalog;
+int lk_test_catalog_preset(const char *path, const char *preset, struct lk_catalog **out);
 
 #endif

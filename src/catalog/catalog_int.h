@@ -1,6 +1,6 @@
 /* catalog/catalog_int.h — inside the catalog module: the table of operations each storage
- * backend implements (sqlite.c for files, pg.c for postgresql:// URLs; the serve follower's
- * in-memory view in server/follow.c), and the handle header they all start with.
+ * backend implements (sqlite.c for files, pg.c for postgresql:// URLs), and the handle
+ * header they all start with.
  * catalog.c checks arguments and dispatches lk_catalog_* calls through c->ops; a backend
  * only sees valid handles and non-NULL pointers where the public header requires them. */
 #ifndef LK_CATALOG_CATALOG_INT_H

@@ -20,8 +20,8 @@
 #include "lookalike.h"
 #include "nn/model.h"
 #include "search/engine.h"
+#include "search/live.h"
 #include "server/auth.h"
-#include "server/follow.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -144,8 +144,8 @@ int lk_cli_serve(int argc, char **argv) {
   int garment = LK_ENGINE_GARMENT_AUTO;
   lk_server_opts so;
   lk_server_opts_default(&so);
-  lk_follow_opts fo;
-  lk_follow_opts_default(&fo);
+  lk_live_opts fo;
+  lk_live_opts_default(&fo);
   while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1) {
     switch (c) {
     case 'd': db = optarg; break;
@@ -212,9 +212,9 @@ int lk_cli_serve(int argc, char **argv) {
   eo.prior = prior;
   eo.garment = garment;
   eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
-  /* the engine comes from a follower (server/follow.h), which keeps it current when the
-   * catalog can be followed (postgresql://) */
-  lk_follow *f = NULL;
+  /* the engine comes from a live catalog (search/live.h), which keeps it current when the
+   * catalog can be followed (SQLite, postgresql://) */
+  lk_live *f = NULL;
   lk_server *s = NULL;
   lk_errbuf eb = {0};
   lk_tls *tls = NULL; /* before the catalog: a bad file fails at once */
@@ -227,7 +227,7 @@ int lk_cli_serve(int argc, char **argv) {
     so.tls = tls;
   }
   fo.log = log_line; /* catalog updates are logged even with --quiet (they are rare) */
-  int rc = lk_follow_open(db, &eo, &fo, &f, &eb);
+  int rc = lk_live_open(db, &eo, &fo, &f, &eb);
   if (rc) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
     lk_tls_free(tls);
@@ -239,7 +239,7 @@ int lk_cli_serve(int argc, char **argv) {
   if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
     if (require_key) {
       fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
-      lk_follow_close(f);
+      lk_live_close(f);
       lk_tls_free(tls);
       return 1;
     }
@@ -249,14 +249,14 @@ int lk_cli_serve(int argc, char **argv) {
   if (auth) lk_auth_set_rate(auth, rate);
   if (require_key) so.auth = auth;
   so.write_auth = auth;
-  const lk_follow_snap *first = lk_follow_acquire(f);
-  lk_engine *e = lk_follow_engine(first);
+  const lk_live_snap *first = lk_live_acquire(f);
+  lk_engine *e = lk_live_engine(first);
   lk_cli_note("serve", lk_engine_note(e));
   so.follow = f;
   if ((rc = lk_server_start(e, &so, &s, &eb))) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
-    lk_follow_release(f, first);
-    lk_follow_close(f);
+    lk_live_release(f, first);
+    lk_live_close(f);
     lk_auth_free(auth);
     lk_tls_free(tls);
     return rc == LK_EINVAL ? 2 : 1;
@@ -270,10 +270,10 @@ int lk_cli_serve(int argc, char **argv) {
   fprintf(stderr, "lookalike serve: listening on %s://%s%s%s:%d/ (Ctrl-C to stop)\n", tls ? "https" : "http",
           v6 ? "[" : "", so.host,
           v6 ? "]" : "", lk_server_port(s));
-  if (lk_follow_version(first) >= 0)
-    fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_follow_version(first),
+  if (lk_live_version(first) >= 0)
+    fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_live_version(first),
             fo.follow ? "following its changes" : "not following its changes (--no-follow)");
-  lk_follow_release(f, first); /* from here on requests take the follower's current engine */
+  lk_live_release(f, first); /* from here on requests take the follower's current engine */
   e = NULL;
   fflush(stderr);
   int sig = 0;
@@ -284,7 +284,7 @@ int lk_cli_serve(int argc, char **argv) {
   pthread_t wd;
   int watching = pthread_create(&wd, NULL, stop_watchdog, NULL) == 0;
   lk_server_stop(s);
-  lk_follow_close(f);
+  lk_live_close(f);
   if (watching) { /* nanosleep is a cancellation point */
     pthread_cancel(wd);
     pthread_join(wd, NULL);

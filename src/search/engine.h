@@ -108,7 +108,7 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
                            lk_errbuf *err);
 
 /* ---------------------------------------------------------------- live changes
- * A served catalog changes one item at a time (server/follow.c). lk_engine_derive makes a new
+ * A served catalog changes one item at a time (search/live.c). lk_engine_derive makes a new
  * engine from an existing one plus some changes, in time proportional to the changes (and a
  * copy of one bit per vector): the derived engine shares its base's items, index (int8 codes,
  * IVF), label prior and model by reference, hides the base's rows that were deleted or replaced

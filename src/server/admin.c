@@ -12,8 +12,8 @@
 
 #include "catalog/catalog.h"
 #include "search/calibrate.h"
+#include "search/live.h"
 #include "search/results.h"
-#include "server/follow.h"
 #include "util/size.h"
 
 #define K_FIRST 256   /* neighbours looked at for one of another articleType ... */
@@ -43,7 +43,7 @@ struct lk_admin {
   int running;
   atomic_int stop;
   lk_engine *e;
-  struct lk_follow *f;
+  struct lk_live *f;
   void (*log)(void *, const char *);
   void *log_ctx;
 };
@@ -148,8 +148,8 @@ out:
 
 static void *threshold_main(void *arg) {
   lk_admin *a = arg;
-  const lk_follow_snap *snap = a->f ? lk_follow_acquire(a->f) : NULL;
-  const lk_engine *e = snap ? lk_follow_engine(snap) : a->e;
+  const lk_live_snap *snap = a->f ? lk_live_acquire(a->f) : NULL;
+  const lk_engine *e = snap ? lk_live_engine(snap) : a->e;
   float t = 0;
   int used = 0;
   struct timespec t0, t1;
@@ -162,7 +162,7 @@ static void *threshold_main(void *arg) {
     used = cal->pairs_kind; /* the items whose neighbours it was fitted on */
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  if (snap) lk_follow_release(a->f, snap);
+  if (snap) lk_live_release(a->f, snap);
   char line[256];
   if (cal) {
     lk_admin_set_threshold(a, t, used);
@@ -180,7 +180,7 @@ static void *threshold_main(void *arg) {
   return NULL;
 }
 
-int lk_admin_start_threshold(lk_admin *a, lk_engine *e, struct lk_follow *f, void (*log)(void *, const char *),
+int lk_admin_start_threshold(lk_admin *a, lk_engine *e, struct lk_live *f, void (*log)(void *, const char *),
                              void *log_ctx) {
   if (a->running) return LK_EINVAL;
   a->e = e;

@@ -28,7 +28,7 @@
 #define LK_ADMIN_PENDING 4096 /* searches kept to classify once the threshold is known */
 
 typedef struct lk_admin lk_admin;
-struct lk_follow;
+struct lk_live;
 
 /* *out: lk_admin_free. LK_ENOMEM. */
 int lk_admin_new(lk_admin **out);
@@ -38,7 +38,7 @@ void lk_admin_free(lk_admin *a);
 /* Computes the weak threshold in a new thread over the engine in use: the follower's current
  * snapshot when f is non-NULL (held while it works), else e (borrowed: must outlive a). Logs
  * one line through log (may be NULL) when done. 0, or LK_ENOMEM / LK_EIO (no thread). */
-int lk_admin_start_threshold(lk_admin *a, lk_engine *e, struct lk_follow *f, void (*log)(void *, const char *),
+int lk_admin_start_threshold(lk_admin *a, lk_engine *e, struct lk_live *f, void (*log)(void *, const char *),
                              void *log_ctx);
 /* The computation itself: *threshold gets the median described above over up to `samples`
  * items (*used: how many had a neighbour of another articleType). Stops early, LK_EINTR, when

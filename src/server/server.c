@@ -30,7 +30,7 @@
 #include "server/auth.h"
 #include "server/assets.h"
 #include "server/embedpool.h"
-#include "server/follow.h"
+#include "server/facets.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/tls.h"
@@ -39,6 +39,7 @@
 #include "util/gzip.h"
 #include "util/size.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 #define MIB ((size_t)1 << 20)
 #define MAX_PHOTO_BYTES (64 * MIB)    /* a catalog photo larger than this is not served */
@@ -84,6 +85,7 @@ struct lk_server {
   int port;
   char *facets;         /* GET /api/facets, computed once (the catalog does not change) */
   size_t facets_len;
+  lk_facets *live_facets; /* the same per snapshot of o.follow (server/facets.h) */
   char (*etag)[24];     /* per embedded asset */
   atomic_size_t buffered; /* bytes of request bodies held by all requests */
   atomic_int active;      /* requests started and not completed */
@@ -114,7 +116,7 @@ typedef struct req {
   lk_server *s;
   conn *conn;        /* its connection; NULL if MHD did not tell */
   lk_engine *e;      /* the engine this request uses (s->engine, or the follower's snapshot) */
-  const lk_follow_snap *snap; /* held from dispatch to completion when following */
+  const lk_live_snap *snap; /* held from dispatch to completion when following */
   double t0;
   enum route route;
   int endpoint;      /* enum lk_metrics_endpoint */
@@ -157,13 +159,10 @@ static int64_t tcp_rx(int fd) {
 
 static void logf_(lk_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(lk_server *s, const char *fmt, ...) {
-  if (!s->o.log) return;
-  char line[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  lk_log_v(s->o.log, s->o.log_ctx, fmt, ap);
   va_end(ap);
-  s->o.log(s->o.log_ctx, line);
 }
 
 /* Records the first problem of a request; later ones are consequences. Returns MHD_NO so
@@ -671,7 +670,7 @@ static enum MHD_Result facets(struct MHD_Connection *c, req *r) {
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->params.filter.n && !r->params.filter.nwhere) {
     size_t flen = s->facets_len;
-    const char *all = r->snap ? lk_follow_facets(r->snap, &flen) : s->facets;
+    const char *all = r->snap ? lk_facets_get(s->live_facets, r->snap, &flen) : s->facets;
     return send_resp(c, r, 200, MHD_create_response_from_buffer(flen, (void *)all, MHD_RESPMEM_PERSISTENT),
                      "application/json", "no-cache");
   }
@@ -736,9 +735,9 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
 
 /* /health's account of the catalog being followed: "catalog_version" (of the engine in use)
  * and "follow": {"ok", "updates", "seconds_since_check", "last_build_ms", "error"}. */
-static void add_follow_status(lk_follow *f, json_t *body) {
-  lk_follow_status st;
-  lk_follow_get_status(f, &st);
+static void add_follow_status(lk_live *f, json_t *body) {
+  lk_live_state st;
+  lk_live_status(f, &st);
   json_object_set_new(body, "catalog_version", st.version >= 0 ? json_integer(st.version) : json_null());
   if (!st.following) return;
   json_t *fo = json_pack("{s:b, s:I, s:f, s:f}", "ok", st.error[0] == '\0', "updates", (json_int_t)st.updates,
@@ -803,7 +802,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r, const char *ur
   if (r->write_op) return write_request(c, r);
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->e) { /* one engine for the whole request, even if the follower swaps in another */
-    if (s->o.follow) r->e = lk_follow_engine(r->snap = lk_follow_acquire(s->o.follow));
+    if (s->o.follow) r->e = lk_live_engine(r->snap = lk_live_acquire(s->o.follow));
     else r->e = s->engine;
   }
   lk_api_reply rep;
@@ -947,7 +946,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     atomic_store(&r->conn->busy, 0);
   }
   if (r->pp) MHD_destroy_post_processor(r->pp);
-  if (r->snap) lk_follow_release(s->o.follow, r->snap);
+  if (r->snap) lk_live_release(s->o.follow, r->snap);
   for (size_t i = 0; i < r->nparts; i++) {
     free((char *)r->parts[i].name);
     free((char *)r->parts[i].filename);
@@ -1063,7 +1062,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
       goto fail;
     }
   }
-  if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin)) goto nomem;
+  if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin) || lk_facets_new(&s->live_facets)) goto nomem;
   if (s->o.follow && s->o.db_path) {
     lk_write_opts wo = {.db = s->o.db_path, .follow = s->o.follow, .models_dir = s->o.models_dir,
                         .backend = s->o.backend, .image = s->o.image};
@@ -1209,6 +1208,7 @@ void lk_server_stop(lk_server *s) {
   lk_metrics_free(s->metrics);
   lk_write_free(s->writes);
   lk_embedpool_free(s->pool);
+  lk_facets_free(s->live_facets);
   free(s->facets);
   free(s->etag);
   pthread_mutex_destroy(&s->conns_lock);

@@ -12,7 +12,7 @@
 #include "util/err.h"
 
 /* lk_server, lk_server_opts: public, lookalike.h. Its internal members:
- *   follow      server/follow.h: each request uses the follower's current engine and facets,
+ *   follow      search/live.h: each request uses the live catalog's current engine and facets,
  *               /health reports its catalog version; NULL: serve the engine given to
  *               lk_server_start as it is
  *   auth        server/auth.h: every /api/ request needs a valid key (401 / 403 otherwise);

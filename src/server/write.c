@@ -2,7 +2,7 @@
  * a CSV in the styles.csv layout; photos checked and embedded as `lookalike index` embeds them
  * (lk_ingest_photo_vector) outside the catalog lock; item + vector + photo written in one
  * transaction of the server's read-write handle (synchronous=FULL), then applied to the served
- * engine with lk_follow_sync before the answer. The upload store keeps photos for a later JSON
+ * engine with lk_live_sync before the answer. The upload store keeps photos for a later JSON
  * write. Locks: emb_lock (the embedder), db_lock (the writer handle: one transaction at a
  * time), sync_lock (the handle the engine is brought up to date through: taken after the
  * commit, so that writers queued meanwhile commit, and one sync applies them all), photo_lock
@@ -22,7 +22,7 @@
 #include "catalog/csv.h"
 #include "embed/embed.h"
 #include "ingest/ingest.h"
-#include "server/follow.h"
+#include "search/live.h"
 #include "server/http.h"
 #include "util/hash.h"
 #include "util/id.h"
@@ -49,7 +49,7 @@ struct lk_write {
   pthread_mutex_t db_lock;
   lk_catalog *cat;         /* the writer, opened at the first write */
   pthread_mutex_t sync_lock;
-  lk_catalog *syncer;      /* reads the committed writes into the served engine (lk_follow_sync) */
+  lk_catalog *syncer;      /* reads the committed writes into the served engine (lk_live_sync) */
   pthread_mutex_t photo_lock;
   lk_catalog *reader;      /* stored photos for GET /photos */
   pthread_mutex_t up_lock;
@@ -307,10 +307,10 @@ static int embed_photo(lk_write *w, const uint8_t *data, size_t len, float *vec,
   if (!w->emb) {
     char models[4096];
     lk_errbuf eb = {0};
-    const lk_follow_snap *snap = lk_follow_acquire(w->o.follow); /* the embedder copies its recipe */
+    const lk_live_snap *snap = lk_live_acquire(w->o.follow); /* the embedder copies its recipe */
     if (!(rc = lk_embed_find_models(w->o.models_dir, models, sizeof models, &eb)))
-      rc = lk_ingest_embedder_new(lk_engine_recipe(lk_follow_engine(snap)), models, w->o.backend, 8, &w->emb, &eb);
-    lk_follow_release(w->o.follow, snap);
+      rc = lk_ingest_embedder_new(lk_engine_recipe(lk_live_engine(snap)), models, w->o.backend, 8, &w->emb, &eb);
+    lk_live_release(w->o.follow, snap);
     if (rc) {
       pthread_mutex_unlock(&w->emb_lock);
       lk_err_set(err, 503, "cannot embed photos: %s", lk_err_msg(&eb));
@@ -470,7 +470,7 @@ static int sync_engine(lk_write *w, lk_errbuf *err) {
   lk_errbuf eb = {0};
   int rc = 0;
   if (!w->syncer) rc = lk_catalog_open(w->o.db, LK_CATALOG_READONLY, &w->syncer, &eb);
-  if (!rc) rc = lk_follow_sync(w->o.follow, w->syncer, &eb);
+  if (!rc) rc = lk_live_sync(w->o.follow, w->syncer, &eb);
   if (w->syncer) lk_catalog_rollback(w->syncer); /* a PostgreSQL snapshot ends here */
   pthread_mutex_unlock(&w->sync_lock);
   if (!rc) return 0;
@@ -540,18 +540,18 @@ out:
 
 /* The served engine's view of the catalog right now. */
 typedef struct view {
-  lk_follow *f;
-  const lk_follow_snap *snap;
+  lk_live *f;
+  const lk_live_snap *snap;
   lk_engine *e;
 } view;
 
 static void view_open(lk_write *w, view *v) {
   v->f = w->o.follow;
-  v->snap = lk_follow_acquire(v->f);
-  v->e = lk_follow_engine(v->snap);
+  v->snap = lk_live_acquire(v->f);
+  v->e = lk_live_engine(v->snap);
 }
 
-static void view_close(view *v) { lk_follow_release(v->f, v->snap); }
+static void view_close(view *v) { lk_live_release(v->f, v->snap); }
 
 static int reply_error(lk_api_reply *r, int status, const char *msg) { return lk_api_error(r, status, "%s", msg); }
 
@@ -562,7 +562,7 @@ static int reply_item(lk_write *w, row *rw, lk_api_reply *r) {
   view_open(w, &v);
   lk_api_reply item;
   int rc = lk_api_item(v.e, rw->it.id, &item);
-  int64_t version = lk_follow_version(v.snap);
+  int64_t version = lk_live_version(v.snap);
   view_close(&v);
   if (rc) return rc;
   if (item.status != 200) {
@@ -673,7 +673,7 @@ answer:
   if (status) return reply_error(r, status, eb.msg);
   view v;
   view_open(w, &v);
-  int64_t version = lk_follow_version(v.snap);
+  int64_t version = lk_live_version(v.snap);
   view_close(&v);
   memset(r, 0, sizeof *r);
   r->status = 200;
@@ -879,7 +879,7 @@ static int do_batch(lk_write *w, const lk_write_body *b, lk_api_reply *r, int *r
     goto out;
   }
   view_open(w, &v);
-  int64_t version = lk_follow_version(v.snap);
+  int64_t version = lk_live_version(v.snap);
   view_close(&v);
   json_t *res = json_array();
   long stored = 0, refused = 0;
@@ -908,8 +908,8 @@ int lk_write_run(lk_write *w, int op, int64_t id, const lk_write_body *b, lk_api
   *retry_s = 0;
   memset(r, 0, sizeof *r);
   if (op == LK_WRITE_UPLOAD) return do_upload(w, b, r, retry_s);
-  lk_follow_status st;
-  lk_follow_get_status(w->o.follow, &st);
+  lk_live_state st;
+  lk_live_status(w->o.follow, &st);
   if (!st.following)
     return lk_api_error(r, 503, "this server does not follow its catalog (serve --no-follow, or a catalog without a "
                         "change sequence), so writes would not be searchable: serve it without --no-follow");

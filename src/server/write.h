@@ -5,7 +5,7 @@
  * index` does (ingest.h lk_ingest_photo_vector), writes item + vector + photo in one transaction
  * through its own read-write catalog handle (opened at the first write, PRAGMA synchronous=FULL:
  * durable when answered; one writer at a time), and applies the change to the served engine
- * (lk_follow_sync) before answering, so the next request sees it. Photos written over HTTP are
+ * (lk_live_sync) before answering, so the next request sees it. Photos written over HTTP are
  * kept in the catalog (catalog.h "Stored photos"); lk_write_photo reads them back for /photos.
  * Uploads wait in memory (an hour, a total byte cap) for a later JSON write. Thread-safe. */
 #ifndef LK_SERVER_WRITE_H
@@ -21,11 +21,11 @@
 #include "util/err.h"
 
 typedef struct lk_write lk_write;
-struct lk_follow;
+struct lk_live;
 
 typedef struct lk_write_opts {
   const char *db;              /* the catalog (path or postgresql:// URL) */
-  struct lk_follow *follow;    /* the served engine: every write is applied to it before the answer;
+  struct lk_live *follow;      /* the served engine (search/live.h): every write is applied to it before the answer;
                                   photos are embedded with its recipe (the catalog's) */
   const char *models_dir;      /* NULL: lk_embed_find_models' search */
   int backend;                 /* enum lk_backend */
