@@ -4,12 +4,12 @@
  * fine-space mean) and, inside its list, the coarse code (residual to the centroid). */
 #include "index/ivf.h"
 
-#include <dnnl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index/quant.h"
+#include "util/linalg.h"
 #include "util/size.h"
 #include "util/rng.h"
 
@@ -103,9 +103,8 @@ static float dotf(const float *a, const float *b, int n) {
  * of m x nlist floats, half_norm the centroids' |c|^2/2. */
 static int assign(const lk_ivf *v, const float *xc, size_t m, const float *half_norm, float *g,
                   uint32_t *lab) {
-  if (dnnl_sgemm('N', 'T', (int64_t)m, v->nlist, v->pc, 1.0f, xc, v->pc, v->cent, v->pc, 0.0f, g,
-                 v->nlist) != dnnl_success)
-    return LK_EINVAL;
+  int rc = lk_linalg_sgemm('N', 'T', (int64_t)m, v->nlist, v->pc, 1.0f, xc, v->pc, v->cent, v->pc, 0.0f, g, v->nlist);
+  if (rc) return rc;
   for (size_t i = 0; i < m; i++) {
     const float *gi = g + i * (size_t)v->nlist;
     int best = 0;
