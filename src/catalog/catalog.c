@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/array.h"
 #include "util/hash.h"
 #include "util/size.h"
 #include "util/utf8.h"
@@ -313,13 +314,7 @@ static int text_scan_cb(void *ctx, const lk_item *it) {
   static const char *const rest[] = {"hash", "extra", "status", "error"};
   text_scan *t = ctx;
   if (is_stored_path(it->path)) {
-    if (t->nrefs == t->cap) {
-      size_t nc = t->cap ? 2 * t->cap : 64, bytes;
-      stored_ref *p = lk_size_mul(nc, sizeof *p, &bytes) ? NULL : realloc(t->refs, bytes);
-      if (!p) return t->nomem = 1, LK_ENOMEM;
-      t->refs = p;
-      t->cap = nc;
-    }
+    if (LK_ARRAY_RESERVE(t->refs, t->cap, t->nrefs + 1, 64)) return t->nomem = 1, LK_ENOMEM;
     stored_ref *r = &t->refs[t->nrefs++];
     r->id = it->id;
     r->seen = 0;
@@ -434,13 +429,11 @@ static size_t str_hash(const char *s) {
 }
 
 static int tally_grow(source_tally *t) {
-  size_t nc = t->cap ? 2 * t->cap : 8, ns = 2 * nc, bytes;
-  if (lk_size_mul(ns, sizeof(size_t), &bytes)) return LK_ENOMEM;
-  char **a = realloc(t->name, nc * sizeof *a);
-  if (a) t->name = a;
-  int64_t *b = a ? realloc(t->count, nc * sizeof *b) : NULL;
-  if (b) t->count = b;
-  size_t *sl = b ? calloc(ns, sizeof *sl) : NULL;
+  size_t nc, ns;
+  if (lk_array_grow_cap(t->cap, t->cap + 1, 8, sizeof(size_t), &nc) || lk_size_mul(nc, 2, &ns) ||
+      LK_ARRAY_RESIZE(t->name, nc) || LK_ARRAY_RESIZE(t->count, nc))
+    return LK_ENOMEM;
+  size_t *sl = calloc(ns, sizeof *sl);
   if (!sl) return LK_ENOMEM;
   for (size_t i = 0; i < t->n; i++) {
     size_t h = str_hash(t->name[i]) & (ns - 1);

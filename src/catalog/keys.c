@@ -11,6 +11,7 @@
 
 #include <nettle/memops.h>
 
+#include "util/array.h"
 #include "util/size.h"
 
 #define KEY_BYTES 32
@@ -144,14 +145,7 @@ struct lk_keys_set {
 static int load_cb(void *ctx, const lk_key *k) {
   lk_keys_set *s = ctx;
   if (strlen(k->hash) != LK_SHA256_HEX - 1) return 0; /* not a hash we made: matches nothing */
-  if (s->n == s->cap) {
-    size_t nc = s->cap ? s->cap * 2 : 16, bytes;
-    if (lk_size_mul(nc, sizeof *s->v, &bytes)) return LK_ENOMEM;
-    entry *p = realloc(s->v, bytes);
-    if (!p) return LK_ENOMEM;
-    s->v = p;
-    s->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(s->v, s->cap, s->n + 1, 16)) return LK_ENOMEM;
   entry *e = &s->v[s->n++];
   memcpy(e->hash, k->hash, LK_SHA256_HEX);
   e->id = k->id;

@@ -35,6 +35,7 @@
 
 #include <libpq-fe.h>
 
+#include "util/array.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -302,14 +303,7 @@ static long affected(const PGresult *r) { return strtol(PQcmdTuples((PGresult *)
 /* ------------------------------------------------------------------ transactions */
 
 static int ids_push(pg_catalog *c, idlist *l, int64_t id) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 256, bytes;
-    if (lk_size_mul(nc, sizeof *l->v, &bytes)) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
-    int64_t *p = realloc(l->v, bytes);
-    if (!p) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
-    l->v = p;
-    l->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(l->v, l->cap, l->n + 1, 256)) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
   l->v[l->n++] = id;
   return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "catalog/catalog.h"
 #include "search/results.h"
+#include "util/array.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -395,14 +396,7 @@ static char *dupz(const char *s, int *bad) {
 
 static int item_cb(void *ctx, const lk_item *it) {
   exporter *x = ctx;
-  if (x->n == x->cap) {
-    size_t nc = x->cap ? x->cap * 2 : 1024, bytes;
-    if (lk_size_mul(nc, sizeof *x->items, &bytes)) return LK_ENOMEM;
-    lk_item *p = realloc(x->items, bytes);
-    if (!p) return LK_ENOMEM;
-    x->items = p;
-    x->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(x->items, x->cap, x->n + 1, 1024)) return LK_ENOMEM;
   lk_item *d = &x->items[x->n++];
   memset(d, 0, sizeof *d);
   int bad = 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "index/quant.h"
+#include "util/array.h"
 #include "util/linalg.h"
 #include "util/size.h"
 #include "util/rng.h"
@@ -329,9 +330,10 @@ int lk_ivf_trim(lk_ivf *v) {
 }
 
 static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
-  if (L->len == L->cap) {
-    int rc = resize_list(v, L, L->cap ? L->cap * 2 : 16);
-    if (rc) return rc;
+  if (L->len == L->cap) { /* the list's arrays grow together */
+    size_t cap;
+    int rc = lk_array_grow_cap(L->cap, L->len + 1, 16, sizeof *L->sum, &cap);
+    if (rc || (rc = resize_list(v, L, cap))) return rc;
   }
   L->rows[L->len] = row;
   lk_quant_encode(res, v->pc, L->codes + L->len * (size_t)v->pcl, &L->scale[L->len], &L->sum[L->len]);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "map/tsne.h"
+#include "util/array.h"
 #include "util/linalg.h"
 #include "util/rng.h"
 #include "util/size.h"
@@ -277,13 +278,7 @@ typedef struct qtree {
 } qtree;
 
 static int32_t qt_new(qtree *t, double cx, double cy, double hw) {
-  if (t->len == t->cap) {
-    size_t nc = t->cap ? t->cap * 2 : 1024;
-    qnode *nn = realloc(t->nodes, nc * sizeof *nn);
-    if (!nn) return -1;
-    t->nodes = nn;
-    t->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(t->nodes, t->cap, t->len + 1, 1024)) return -1;
   t->nodes[t->len] = (qnode){cx, cy, hw, 0, 0, 0, -1, -1};
   return (int32_t)t->len++;
 }

@@ -13,6 +13,7 @@
 #include "index/index.h"
 #include "search/engine.h"
 #include "search/results.h"
+#include "util/array.h"
 #include "util/isotonic.h"
 #include "util/rng.h"
 #include "util/size.h"
@@ -293,14 +294,11 @@ typedef struct pairs {
 } pairs;
 
 static int push(pairs *p, float s, uint8_t cls) {
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 1024;
-    float *ns = realloc(p->score, cap * sizeof *ns);
-    if (!ns) return LK_ENOMEM;
-    p->score = ns;
-    uint8_t *nc = realloc(p->cls, cap);
-    if (!nc) return LK_ENOMEM;
-    p->cls = nc;
+  if (p->n == p->cap) { /* score and cls grow together */
+    size_t cap;
+    if (lk_array_grow_cap(p->cap, p->n + 1, 1024, sizeof *p->score, &cap) || LK_ARRAY_RESIZE(p->score, cap) ||
+        LK_ARRAY_RESIZE(p->cls, cap))
+      return LK_ENOMEM;
     p->cap = cap;
   }
   p->score[p->n] = s;

@@ -14,6 +14,7 @@
 #include "nn/model.h"
 #include "search/calibrate.h"
 #include "search/prior.h"
+#include "util/array.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -131,14 +132,7 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
-  if (e->nitems == e->capitems) {
-    size_t nc = e->capitems ? e->capitems * 2 : 1024, bytes;
-    if (lk_size_mul(nc, sizeof *e->items, &bytes)) return LK_ENOMEM;
-    lk_item *p = realloc(e->items, bytes);
-    if (!p) return LK_ENOMEM;
-    e->items = p;
-    e->capitems = nc;
-  }
+  if (LK_ARRAY_RESERVE(e->items, e->capitems, e->nitems + 1, 1024)) return LK_ENOMEM;
   return lk_item_copy(&e->items[e->nitems++], it);
 }
 

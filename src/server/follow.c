@@ -17,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "server/api.h"
+#include "util/array.h"
 #include "util/size.h"
 #include "util/clock.h"
 
@@ -220,14 +221,7 @@ static void changes_clear(changes *l) {
 static int change_cb(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
   changes *l = ctx;
   if (v && dim > 0 && lk_catalog_vector_check(id, v, dim, 1, NULL)) return LK_ECORRUPT; /* searched: normalised */
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 256, bytes;
-    if (lk_size_mul(nc, sizeof *l->c, &bytes)) return LK_ENOMEM;
-    change *p = realloc(l->c, bytes);
-    if (!p) return LK_ENOMEM;
-    l->c = p;
-    l->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(l->c, l->cap, l->n + 1, 256)) return LK_ENOMEM;
   change *c = &l->c[l->n];
   memset(c, 0, sizeof *c);
   c->id = id;

@@ -24,6 +24,7 @@
 #include "ingest/ingest.h"
 #include "server/follow.h"
 #include "server/http.h"
+#include "util/array.h"
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/size.h"
@@ -768,12 +769,7 @@ static int batch_ndjson(const lk_write_body *b, row **rows, size_t *n, lk_errbuf
   while (lk_write_next_line(b->raw, b->len, &pos, &lineno, &line, &len)) {
     if (*n >= LK_WRITE_MAX_BATCH)
       return lk_err_set(err, 413, "more than %d items in one batch: split it", LK_WRITE_MAX_BATCH);
-    if (*n == cap) {
-      size_t nc = cap ? 2 * cap : 64;
-      row *p = realloc(*rows, nc * sizeof *p);
-      if (!p) return lk_err_set(err, 503, "out of memory; try again");
-      *rows = p, cap = nc;
-    }
+    if (LK_ARRAY_RESERVE(*rows, cap, *n + 1, 64)) return lk_err_set(err, 503, "out of memory; try again");
     row *rw = &(*rows)[(*n)++];
     memset(rw, 0, sizeof *rw);
     rw->line = lineno;
@@ -820,11 +816,9 @@ static int batch_csv(const lk_write_body *b, row **rows, size_t *n, lk_errbuf *e
       status = lk_err_set(err, 413, "more than %d items in one batch: split it", LK_WRITE_MAX_BATCH);
       goto out;
     }
-    if (*n == cap) {
-      size_t nc = cap ? 2 * cap : 64;
-      row *p = realloc(*rows, nc * sizeof *p);
-      if (!p) { status = lk_err_set(err, 503, "out of memory; try again"); goto out; }
-      *rows = p, cap = nc;
+    if (LK_ARRAY_RESERVE(*rows, cap, *n + 1, 64)) {
+      status = lk_err_set(err, 503, "out of memory; try again");
+      goto out;
     }
     row *rw = &(*rows)[(*n)++];
     memset(rw, 0, sizeof *rw);
