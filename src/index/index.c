@@ -16,6 +16,7 @@
 #endif
 
 #include "index/quant.h"
+#include "util/rng.h"
 #include "util/size.h"
 #include <pthread.h>
 
@@ -71,15 +72,7 @@ size_t lk_index_size(const lk_index *ix) { return ix ? ix->n : 0; }
 
 int lk_index_dim(const lk_index *ix) { return ix ? ix->dim : 0; }
 
-static size_t hash_slot(int64_t id, size_t mask) {
-  uint64_t x = (uint64_t)id; /* splitmix64 finaliser */
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return (size_t)x & mask;
-}
+static size_t hash_slot(int64_t id, size_t mask) { return (size_t)lk_rng_fmix((uint64_t)id) & mask; }
 
 int64_t lk_index_row(const lk_index *ix, int64_t id) {
   if (!ix || id < 0 || !ix->hcap) return LK_ENOTFOUND;
