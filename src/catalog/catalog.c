@@ -8,6 +8,7 @@
 #include "catalog/catalog_int.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,18 @@ void lk_catalog_close(lk_catalog *c) {
 
 const char *lk_catalog_errmsg(const lk_catalog *c) {
   return c ? lk_err_msg(&c->err) : "catalog: no handle";
+}
+
+int lk_catalog_fail(const lk_catalog *c, int rc, lk_errbuf *err, const char *fmt, ...) {
+  if (!err) return rc;
+  char msg[LK_ERRMSG_MAX], what[LK_ERRMSG_MAX]; /* copies: err may be the handle's own buffer */
+  snprintf(msg, sizeof msg, "%s", lk_catalog_errmsg(c));
+  if (!fmt) return lk_err_set(err, rc, "%s", msg);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return lk_err_set(err, rc, "%s: %s", what, msg);
 }
 
 const char *lk_catalog_note(const lk_catalog *c) { return c && c->note[0] ? c->note : NULL; }

@@ -207,10 +207,10 @@ either:
   }
   if (m.dst_error) goto dst_fail;
 src_fail:
-  lk_err_set(err, rc, "%s", lk_catalog_errmsg(m.src));
+  lk_catalog_fail(m.src, rc, err, NULL);
   goto out;
 dst_fail:
-  lk_err_set(err, rc, "%s", lk_catalog_errmsg(m.dst));
+  lk_catalog_fail(m.dst, rc, err, NULL);
 out:
   if (rc && m.dst) lk_catalog_rollback(m.dst);
   free(rs);

@@ -464,7 +464,7 @@ int lk_export_run(const lk_export_opts *opts, lk_export_stats *st, lk_errbuf *er
   /* one read-only snapshot for the items and the vectors (PostgreSQL) */
   if ((rc = lk_catalog_foreach_item(cat, item_cb, &x))) {
     if (rc == LK_ENOMEM) lk_err_set(err, rc, "out of memory");
-    else lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    else lk_catalog_fail(cat, rc, err, NULL);
     goto out;
   }
   st->items = (long)x.n;
@@ -475,7 +475,7 @@ int lk_export_run(const lk_export_opts *opts, lk_export_stats *st, lk_errbuf *er
     if (x.width[k] < 1) x.width[k] = 1;
   rc = lk_catalog_foreach_vector(cat, vector_cb, &x);
   if (rc) {
-    if (!x.cb_rc) lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    if (!x.cb_rc) lk_catalog_fail(cat, rc, err, NULL);
     goto out;
   }
   if (!x.begun) { /* no vectors: the files are still made, empty */

@@ -246,12 +246,12 @@ int lk_calibration_store(lk_catalog *cat, const lk_calibration *c, lk_errbuf *er
   if (rc) return rc;
   if ((rc = lk_catalog_begin(cat))) {
     free(text);
-    return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+    return lk_catalog_fail(cat, rc, err, "calibration");
   }
   rc = lk_catalog_set_meta(cat, LK_CAL_META_KEY, text);
   if (!rc) rc = lk_catalog_commit(cat);
   if (rc) {
-    lk_err_set(err, rc, "calibration: storing it: %s", lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "calibration: storing it");
     lk_catalog_rollback(cat);
   }
   free(text);
@@ -266,7 +266,7 @@ int lk_calibration_load(lk_catalog *cat, const char *recipe_id, lk_calibration *
     if (why) *why = "uncalibrated (run `lookalike calibrate --db`)";
     return LK_ENOTFOUND;
   }
-  if (rc) return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+  if (rc) return lk_catalog_fail(cat, rc, err, "calibration");
   rc = lk_calibration_from_json(text, c, err);
   free(text);
   if (rc) return rc;
