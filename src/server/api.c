@@ -294,7 +294,6 @@ out:
   return rc;
 }
 
-/* xorshift64*: a private generator per call (no shared state between requests). */
 int lk_api_items(const lk_engine *e, int offset, int limit, int sample, uint64_t seed, lk_api_reply *r) {
   return lk_api_items_where(e, NULL, offset, limit, sample, seed, r);
 }
@@ -315,7 +314,7 @@ int lk_api_items_where(const lk_engine *e, const lk_filter *f, int offset, int l
       clock_gettime(CLOCK_REALTIME, &t);
       seed = lk_rng_mix((uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec << 30);
     }
-    uint64_t x = seed;
+    uint64_t x = seed; /* a private splitmix64 stream per call (no state shared between requests) */
     count = (size_t)sample < total ? (size_t)sample : total;
     for (size_t i = 0; i < count; i++) { /* partial Fisher-Yates */
       size_t j = i + (size_t)(lk_rng_next(&x) % (total - i)), t = pos[i];
