@@ -16,6 +16,7 @@
 #endif
 
 #include "index/quant.h"
+#include "util/array.h"
 #include "util/rng.h"
 #include "util/size.h"
 #include <pthread.h>
@@ -182,11 +183,9 @@ int lk_index_add(lk_index *ix, int64_t id, const float *vec) {
   for (int j = 0; j < ix->dim; j++)
     if (!isfinite(vec[j])) return LK_EINVAL;
   if (ix->n == ix->cap) {
-    size_t cap;
-    if (ix->cap == 0) cap = 16;
-    else if (lk_size_mul(ix->cap, 2, &cap)) return LK_ETOOBIG;
-    int rc = reserve(ix, cap);
-    if (rc) return rc;
+    size_t cap; /* reserve checks the matrix's and the codes' sizes */
+    int rc = lk_array_grow_cap(ix->cap, ix->n + 1, 16, sizeof *ix->ids, &cap);
+    if (rc || (rc = reserve(ix, cap))) return rc;
   } else if (ix->hcap / 2 < ix->n + 1) {
     int rc = reserve(ix, ix->n + 1);
     if (rc) return rc;
