@@ -17,8 +17,9 @@
 #include "index/index.h"
 #include "index/ivf.h"
 #include "search/engine.h" /* the engine's IVF defaults, marked in the sweep */
-#include <dnnl.h>
 #include "util/err.h"
+#include "util/linalg.h"
+#include "util/rng.h"
 
 #define LK_STR_(x) #x
 #define LK_STR(x) LK_STR_(x)
@@ -82,13 +83,7 @@ static double pct(double *t, int n, double p) {
   return t[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
-static uint64_t rng(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(rng(s) >> 11) / 9007199254740992.0; }
+static double unif(uint64_t *s) { return (double)(lk_rng_next(s) >> 11) / 9007199254740992.0; }
 static float gauss(uint64_t *s) {
   double u = unif(s) + 1e-300, v = unif(s);
   return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
@@ -250,20 +245,20 @@ static void gen_row(const gen *g, uint64_t seed, size_t r, float *out) {
     return;
   }
   uint64_t s = seed * 0x9e3779b97f4a7c15ULL + r;
-  const float *p = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
+  const float *p = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
   double nn = 0;
   uint64_t bits = 0;
   if (g->iso) {
     for (int j = 0; j < d; j++) {
-      if ((j & 3) == 0) bits = rng(&s);
+      if ((j & 3) == 0) bits = lk_rng_next(&s);
       float x = p[j] + g->sigma * g->table[bits & 0xffff];
       bits >>= 16;
       out[j] = x;
       nn += (double)x * x;
     }
   } else {
-    const float *b = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
-    const float *c = g->real->v + (size_t)(rng(&s) % g->real->n) * (size_t)d;
+    const float *b = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
+    const float *c = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
     for (int j = 0; j < d; j++) {
       float x = p[j] + g->sigma * (b[j] - c[j]);
       out[j] = x;
@@ -328,7 +323,7 @@ static void gt_offer(gt *t, int q, int64_t id, float s) {
 
 static int allowed10(size_t r) { /* the filtered ground truth's filter: ~10 % of rows */
   uint64_t s = r * 0x2545F4914F6CDD1DULL;
-  return rng(&s) % 10 == 3;
+  return lk_rng_next(&s) % 10 == 3;
 }
 
 static int bench_ivf(int argc, char **argv) {
@@ -371,7 +366,7 @@ static int bench_ivf(int argc, char **argv) {
   double mc = 0;
   uint64_t ms = 5;
   for (int i = 0; i < 2000; i++) {
-    const float *b = a.v + (size_t)(rng(&ms) % a.n) * d, *e = a.v + (size_t)(rng(&ms) % a.n) * d;
+    const float *b = a.v + (size_t)(lk_rng_next(&ms) % a.n) * d, *e = a.v + (size_t)(lk_rng_next(&ms) % a.n) * d;
     double dd = 0;
     for (int j = 0; j < d; j++) dd += ((double)b[j] - e[j]) * ((double)b[j] - e[j]);
     mc += dd / 2000;
@@ -407,7 +402,7 @@ static int bench_ivf(int argc, char **argv) {
     for (size_t i = 0; i < m; i++)
       if (nt < ntrain && (r0 + i) * ntrain / N >= nt) memcpy(T + nt++ * (size_t)d, X + i * (size_t)d, sizeof(float) * (size_t)d);
     double t2 = now();
-    if (dnnl_sgemm('N', 'T', (int64_t)m, nq, d, 1.0f, X, d, Q, d, 0.0f, S, nq) != dnnl_success) return 1;
+    if (lk_linalg_sgemm('N', 'T', (int64_t)m, nq, d, 1.0f, X, d, Q, d, 0.0f, S, nq)) return 1;
     for (size_t i = 0; i < m; i++)
       for (int q = 0; q < nq; q++) {
         float sc = S[i * (size_t)nq + q];

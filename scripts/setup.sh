@@ -8,6 +8,7 @@ PKGS=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
   libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
   zlib1g-dev   # gzip answers (GET /api/map)
+  liblapacke-dev   # util/linalg.c: the symmetric eigensolver (dsyevd) of PCA, whitening, the index's basis
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
   groff-base man-db   # tests/cli.sh: man/lookalike.1 renders (groff, man -l)

@@ -1,7 +1,7 @@
 /* tests/test_catalog.c — the SQLite catalog: create/reopen, meta, items (all fields, NULLs,
  * replace, delete), vectors and their blob validation, iteration order, counts, transactions,
- * refusing missing/foreign/garbage/newer files, check(), and a writer killed with SIGKILL in
- * the middle of a big transaction; the change sequence (versions, changes, deletions, waiting)
+ * refusing missing/foreign/garbage/newer files, check(), the handle's message passed on
+ * (lk_catalog_fail), and a writer killed with SIGKILL in the middle of a big transaction; the change sequence (versions, changes, deletions, waiting)
  * and sources, on new files and on files made before them. Raw sqlite3 is used to plant damage the API cannot write. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -327,6 +327,19 @@ static void test_vectors(void **state) {
   float nan3[3] = {NAN, 0, 0}, inf3[3] = {0.6f, INFINITY, 0};
   assert_int_equal(lk_catalog_put_vector(fx->cat, 5, nan3, 3), LK_EINVAL);
   assert_non_null(strstr(lk_catalog_errmsg(fx->cat), "item 5"));
+  { /* the handle's message handed to the caller: alone, after a formatted prefix, or nowhere */
+    char expect[LK_ERRMSG_MAX + 32];
+    lk_errbuf fe = {0};
+    assert_int_equal(lk_catalog_fail(fx->cat, LK_EINVAL, &fe, NULL), LK_EINVAL);
+    assert_string_equal(fe.msg, lk_catalog_errmsg(fx->cat));
+    assert_int_equal(fe.code, LK_EINVAL);
+    assert_int_equal(lk_catalog_fail(fx->cat, 503, &fe, "%s: writing item %d", "cat.db", 5), 503);
+    snprintf(expect, sizeof expect, "cat.db: writing item 5: %s", lk_catalog_errmsg(fx->cat));
+    assert_string_equal(fe.msg, expect);
+    assert_int_equal(lk_catalog_fail(fx->cat, LK_EIO, NULL, "x"), LK_EIO);
+    assert_int_equal(lk_catalog_fail(NULL, LK_EINVAL, &fe, "map"), LK_EINVAL);
+    assert_string_equal(fe.msg, "map: catalog: no handle");
+  }
   assert_int_equal(lk_catalog_put_vector(fx->cat, 5, inf3, 3), LK_EINVAL);
   assert_int_equal(raw_exec(fx->db, "UPDATE vectors SET data = CAST(x'0000C07F' || substr(data, 5) AS BLOB) WHERE id = 5"),
                    SQLITE_OK);

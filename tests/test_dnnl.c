@@ -18,20 +18,15 @@
 #include "nn/dnnl_backend.h"
 #include "testutil.h"
 #include "util/clock.h"
+#include "util/rng.h"
 
-/* ---- seeded random numbers (splitmix64; state passed explicitly) ---- */
+/* ---- seeded random numbers (util/rng.h's splitmix64; state passed explicitly) ---- */
 
-static uint64_t rnd_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 static int rnd_int(uint64_t *s, int lo, int hi) { /* inclusive */
-  return lo + (int)(rnd_next(s) % (uint64_t)(hi - lo + 1));
+  return lo + (int)(lk_rng_next(s) % (uint64_t)(hi - lo + 1));
 }
 static float rnd_unit(uint64_t *s) { /* [-1, 1) */
-  return (float)((double)(rnd_next(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+  return (float)((double)(lk_rng_next(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 static float *rnd_buf(uint64_t *s, size_t n) {
   float *b = malloc(n * sizeof *b + 1);

@@ -1,6 +1,6 @@
-/* tests/test_map.c — the catalog map (src/map/): PCA on a known matrix, Jacobi eigenvalues,
- * exact kNN, Barnes-Hut t-SNE separating Gaussian clusters and being deterministic for a
- * seed (whatever the thread count), and the stored layout's roundtrip and invalidation. */
+/* tests/test_map.c — the catalog map (src/map/): PCA on a known matrix (the eigensolver itself
+ * is tests/test_linalg.c's), exact kNN, Barnes-Hut t-SNE separating Gaussian clusters and being
+ * deterministic for a seed (whatever the thread count), and the stored layout's roundtrip and invalidation. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,17 +29,8 @@ static double gauss(uint64_t *s) {
   return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-static void test_eigsym(void **state) {
-  (void)state;
-  double a[9] = {2, 1, 0, 1, 2, 0, 0, 0, 5}, w[3], v[9];
-  assert_int_equal(lk_map_eigsym(a, 3, w, v, NULL), 0);
-  assert_true(fabs(w[0] - 5) < 1e-9 && fabs(w[1] - 3) < 1e-9 && fabs(w[2] - 1) < 1e-9);
-  assert_true(fabs(fabs(v[2 * 3 + 0]) - 1) < 1e-9);                 /* e3 for 5 */
-  assert_true(fabs(fabs(v[0 * 3 + 1]) - sqrt(0.5)) < 1e-9);         /* (1,1,0)/sqrt2 for 3 */
-}
-
 /* Rows spread along known orthogonal axes with variances 16, 4, 1 (plus tiny noise): PCA must
- * recover those variances, axes and projections, by Jacobi (d=8) and subspace iteration (d=80). */
+ * recover those variances, axes and projections, by the eigensolver (d=8) and subspace iteration (d=80). */
 static void pca_known(int d) {
   const size_t n = 2000;
   uint64_t s = 12345;
@@ -229,7 +220,6 @@ static void test_store_corrupt(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_eigsym),
       cmocka_unit_test(test_pca_small),
       cmocka_unit_test(test_pca_large),
       cmocka_unit_test(test_pca_bad_args),

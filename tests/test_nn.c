@@ -22,6 +22,7 @@
 #include "nn/nn_int.h"
 #include "nn/ops_ref.h"
 #include "testutil.h"
+#include "util/rng.h"
 
 static void assert_close(const float *got, const float *want, size_t n, float tol) {
   for (size_t i = 0; i < n; i++) {
@@ -48,18 +49,12 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* splitmix64 with explicit state */
-static uint64_t rnd_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+/* util/rng.h's splitmix64, state passed explicitly */
 static int rnd_int(uint64_t *s, int lo, int hi) { /* inclusive */
-  return lo + (int)(rnd_next(s) % (uint64_t)(hi - lo + 1));
+  return lo + (int)(lk_rng_next(s) % (uint64_t)(hi - lo + 1));
 }
 static float rnd_unit(uint64_t *s) { /* [-1, 1) */
-  return (float)((double)(rnd_next(s) >> 11) / 9007199254740992.0 * 2 - 1);
+  return (float)((double)(lk_rng_next(s) >> 11) / 9007199254740992.0 * 2 - 1);
 }
 
 /* ==== Reference kernels against hand-computed numbers ===================================== */
@@ -845,7 +840,7 @@ static void test_session_tiny(void **state) {
   free(buf);
   uint8_t px[3 * 48];
   uint64_t seed = 7;
-  for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)rnd_next(&seed);
+  for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)lk_rng_next(&seed);
 
   lk_tap taps[2] = {{"conv/Relu6", LK_POOL_AVG, 0}, {"prob", LK_POOL_AVG, 0}};
   lk_session_opts o;

@@ -21,17 +21,9 @@
 #include "tune/run.h"
 #include "tune/train.h"
 #include "tune/tune.h"
+#include "util/rng.h"
 
-static uint64_t rs_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static float rs_normal(uint64_t *s) {
-  double u = ((rs_next(s) >> 11) + 0.5) / 9007199254740992.0, v = ((rs_next(s) >> 11) + 0.5) / 9007199254740992.0;
-  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
+static float rs_normal(uint64_t *s) { return (float)lk_rng_gauss(s); }
 
 /* n rows in 16-d: 3 classes whose means differ only in dims 0..1 (distance ~4.3, noise sd 1
  * there), plus noise of sd 2 in the 14 other dims: raw cosine neighbours are mostly noise.

@@ -8,11 +8,13 @@
 #include "catalog/catalog_int.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/array.h"
 #include "util/hash.h"
 #include "util/size.h"
 #include "util/utf8.h"
@@ -40,6 +42,18 @@ void lk_catalog_close(lk_catalog *c) {
 
 const char *lk_catalog_errmsg(const lk_catalog *c) {
   return c ? lk_err_msg(&c->err) : "catalog: no handle";
+}
+
+int lk_catalog_fail(const lk_catalog *c, int rc, lk_errbuf *err, const char *fmt, ...) {
+  if (!err) return rc;
+  char msg[LK_ERRMSG_MAX], what[LK_ERRMSG_MAX]; /* copies: err may be the handle's own buffer */
+  snprintf(msg, sizeof msg, "%s", lk_catalog_errmsg(c));
+  if (!fmt) return lk_err_set(err, rc, "%s", msg);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return lk_err_set(err, rc, "%s: %s", what, msg);
 }
 
 const char *lk_catalog_note(const lk_catalog *c) { return c && c->note[0] ? c->note : NULL; }
@@ -313,13 +327,7 @@ static int text_scan_cb(void *ctx, const lk_item *it) {
   static const char *const rest[] = {"hash", "extra", "status", "error"};
   text_scan *t = ctx;
   if (is_stored_path(it->path)) {
-    if (t->nrefs == t->cap) {
-      size_t nc = t->cap ? 2 * t->cap : 64, bytes;
-      stored_ref *p = lk_size_mul(nc, sizeof *p, &bytes) ? NULL : realloc(t->refs, bytes);
-      if (!p) return t->nomem = 1, LK_ENOMEM;
-      t->refs = p;
-      t->cap = nc;
-    }
+    if (LK_ARRAY_RESERVE(t->refs, t->cap, t->nrefs + 1, 64)) return t->nomem = 1, LK_ENOMEM;
     stored_ref *r = &t->refs[t->nrefs++];
     r->id = it->id;
     r->seen = 0;
@@ -434,13 +442,11 @@ static size_t str_hash(const char *s) {
 }
 
 static int tally_grow(source_tally *t) {
-  size_t nc = t->cap ? 2 * t->cap : 8, ns = 2 * nc, bytes;
-  if (lk_size_mul(ns, sizeof(size_t), &bytes)) return LK_ENOMEM;
-  char **a = realloc(t->name, nc * sizeof *a);
-  if (a) t->name = a;
-  int64_t *b = a ? realloc(t->count, nc * sizeof *b) : NULL;
-  if (b) t->count = b;
-  size_t *sl = b ? calloc(ns, sizeof *sl) : NULL;
+  size_t nc, ns;
+  if (lk_array_grow_cap(t->cap, t->cap + 1, 8, sizeof(size_t), &nc) || lk_size_mul(nc, 2, &ns) ||
+      LK_ARRAY_RESIZE(t->name, nc) || LK_ARRAY_RESIZE(t->count, nc))
+    return LK_ENOMEM;
+  size_t *sl = calloc(ns, sizeof *sl);
   if (!sl) return LK_ENOMEM;
   for (size_t i = 0; i < t->n; i++) {
     size_t h = str_hash(t->name[i]) & (ns - 1);

@@ -59,6 +59,11 @@ int lk_catalog_foreach_source(lk_catalog *c, lk_source_cb cb, void *ctx);
  * taken at its first read, until lk_catalog_commit/rollback, lk_catalog_changes or
  * lk_catalog_wait_change: a series of reads (items, then vectors) is consistent. */
 /* lk_catalog_open / close / errmsg: public, lookalike.h. */
+/* A failed catalog call reported to the caller: formats "WHAT: <the handle's message>" into err
+ * (the message alone when fmt is NULL; err may be NULL) and returns rc. E.g.
+ * `return lk_catalog_fail(c, rc, err, "%s: reading items", path);` */
+int lk_catalog_fail(const lk_catalog *c, int rc, lk_errbuf *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* A note on how the open went that a person should see, or NULL: a SQLite catalog whose
  * -wal/-shm files cannot be made (read-only filesystem or folder, full disk) is opened
  * read-only as an immutable file (READONLY only), and says so here. The handle owns it. */

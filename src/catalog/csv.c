@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/array.h"
 #include "util/file.h"
 #include "util/size.h"
 
@@ -65,14 +66,7 @@ static int csv_peek(lk_csv *c) {
 }
 
 static int csv_putc(lk_csv *c, int ch) {
-  if (c->rowlen == c->rowcap) {
-    size_t cap;
-    if (lk_size_mul(c->rowcap ? c->rowcap : 256, 2, &cap)) return LK_ENOMEM;
-    char *p = realloc(c->row, cap);
-    if (!p) return LK_ENOMEM;
-    c->row = p;
-    c->rowcap = cap;
-  }
+  if (LK_ARRAY_RESERVE(c->row, c->rowcap, c->rowlen + 1, 512)) return LK_ENOMEM;
   c->row[c->rowlen++] = (char)ch;
   return 0;
 }
@@ -82,16 +76,12 @@ static int csv_field_start(lk_csv *c, int nf) {
   if (nf >= c->lim.max_fields)
     return lk_err_set(&c->err, LK_ETOOBIG, "line %ld: more than %d fields in a row", c->row_line,
                       c->lim.max_fields);
-  if (nf == c->fcap) {
-    int cap = c->fcap ? c->fcap * 2 : 16;
-    if (cap > c->lim.max_fields) cap = c->lim.max_fields;
-    size_t *o = realloc(c->offs, (size_t)cap * sizeof *o);
-    if (!o) return LK_ENOMEM;
-    c->offs = o;
-    char **f = realloc(c->fields, (size_t)cap * sizeof *f);
-    if (!f) return LK_ENOMEM;
-    c->fields = f;
-    c->fcap = cap;
+  if (nf == c->fcap) { /* offs and fields grow together, to at most max_fields */
+    size_t cap;
+    if (lk_array_grow_cap((size_t)c->fcap, (size_t)nf + 1, 16, sizeof(char *), &cap)) return LK_ENOMEM;
+    if (cap > (size_t)c->lim.max_fields) cap = (size_t)c->lim.max_fields;
+    if (LK_ARRAY_RESIZE(c->offs, cap) || LK_ARRAY_RESIZE(c->fields, cap)) return LK_ENOMEM;
+    c->fcap = (int)cap;
   }
   c->offs[nf] = c->rowlen;
   return 0;

@@ -11,6 +11,7 @@
 
 #include <nettle/memops.h>
 
+#include "util/array.h"
 #include "util/size.h"
 
 #define KEY_BYTES 32
@@ -91,7 +92,7 @@ int lk_keys_add(lk_catalog *c, int role, const char *name, char key[LK_KEYS_LEN]
   lk_key k = {0, name, lk_keys_role_name(role), hash, (int64_t)time(NULL), 0};
   if ((rc = lk_catalog_add_key(c, &k, id))) {
     memset(key, 0, LK_KEYS_LEN);
-    return lk_err_set(err, rc, "%s", lk_catalog_errmsg(c));
+    return lk_catalog_fail(c, rc, err, NULL);
   }
   return 0;
 }
@@ -119,11 +120,11 @@ int lk_keys_revoke(lk_catalog *c, const char *which, lk_errbuf *err) {
     f.want = strtoll(which, NULL, 10);
   }
   int rc = lk_catalog_foreach_key(c, find_cb, &f);
-  if (rc < 0) return lk_err_set(err, rc, "%s", lk_catalog_errmsg(c));
+  if (rc < 0) return lk_catalog_fail(c, rc, err, NULL);
   if (f.id < 0)
     return lk_err_set(err, LK_ENOTFOUND, "no key with the %s '%s' (`lookalike keys list` shows them)",
                       f.by_id ? "id" : "name", which);
-  if ((rc = lk_catalog_revoke_key(c, f.id))) return lk_err_set(err, rc, "%s", lk_catalog_errmsg(c));
+  if ((rc = lk_catalog_revoke_key(c, f.id))) return lk_catalog_fail(c, rc, err, NULL);
   return 0;
 }
 
@@ -144,14 +145,7 @@ struct lk_keys_set {
 static int load_cb(void *ctx, const lk_key *k) {
   lk_keys_set *s = ctx;
   if (strlen(k->hash) != LK_SHA256_HEX - 1) return 0; /* not a hash we made: matches nothing */
-  if (s->n == s->cap) {
-    size_t nc = s->cap ? s->cap * 2 : 16, bytes;
-    if (lk_size_mul(nc, sizeof *s->v, &bytes)) return LK_ENOMEM;
-    entry *p = realloc(s->v, bytes);
-    if (!p) return LK_ENOMEM;
-    s->v = p;
-    s->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(s->v, s->cap, s->n + 1, 16)) return LK_ENOMEM;
   entry *e = &s->v[s->n++];
   memcpy(e->hash, k->hash, LK_SHA256_HEX);
   e->id = k->id;
@@ -165,7 +159,7 @@ int lk_keys_load(lk_catalog *c, lk_keys_set **out, lk_errbuf *err) {
   if (!s) return lk_err_set(err, LK_ENOMEM, "out of memory");
   int rc = lk_catalog_foreach_key(c, load_cb, s);
   if (rc) {
-    rc = rc == LK_ENOMEM ? lk_err_set(err, LK_ENOMEM, "out of memory") : lk_err_set(err, rc, "%s", lk_catalog_errmsg(c));
+    rc = rc == LK_ENOMEM ? lk_err_set(err, LK_ENOMEM, "out of memory") : lk_catalog_fail(c, rc, err, NULL);
     lk_keys_set_free(s);
     return rc;
   }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "util/array.h"
 #include "util/size.h"
 #include "util/clock.h"
 
@@ -30,14 +31,7 @@ typedef struct mig {
 } mig;
 
 static int push(int64_t **v, size_t *n, size_t *cap, int64_t id) {
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 1024, bytes;
-    if (lk_size_mul(nc, sizeof **v, &bytes)) return LK_ENOMEM;
-    int64_t *p = realloc(*v, bytes);
-    if (!p) return LK_ENOMEM;
-    *v = p;
-    *cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(*v, *cap, *n + 1, 1024)) return LK_ENOMEM;
   (*v)[(*n)++] = id;
   return 0;
 }
@@ -58,14 +52,7 @@ typedef struct keyscan {
 static int dst_key_cb(void *ctx, const lk_key *k) {
   keyscan *ks = ctx;
   if (strlen(k->hash) >= sizeof ks->v[0].hash) return 0;
-  if (ks->n == ks->cap) {
-    size_t nc = ks->cap ? ks->cap * 2 : 64, bytes;
-    if (lk_size_mul(nc, sizeof *ks->v, &bytes)) return LK_ENOMEM;
-    dkey *p = realloc(ks->v, bytes);
-    if (!p) return LK_ENOMEM;
-    ks->v = p;
-    ks->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(ks->v, ks->cap, ks->n + 1, 64)) return LK_ENOMEM;
   dkey *d = &ks->v[ks->n++];
   strcpy(d->hash, k->hash);
   d->id = k->id;
@@ -220,10 +207,10 @@ either:
   }
   if (m.dst_error) goto dst_fail;
 src_fail:
-  lk_err_set(err, rc, "%s", lk_catalog_errmsg(m.src));
+  lk_catalog_fail(m.src, rc, err, NULL);
   goto out;
 dst_fail:
-  lk_err_set(err, rc, "%s", lk_catalog_errmsg(m.dst));
+  lk_catalog_fail(m.dst, rc, err, NULL);
 out:
   if (rc && m.dst) lk_catalog_rollback(m.dst);
   free(rs);

@@ -35,6 +35,7 @@
 
 #include <libpq-fe.h>
 
+#include "util/array.h"
 #include "util/size.h"
 #include "util/utf8.h"
 
@@ -296,20 +297,32 @@ static PGresult *runp(pg_catalog *c, int st, int n, const char *const *vals, con
   return r;
 }
 
+/* runp with the one parameter $1 = id. */
+static PGresult *run_id(pg_catalog *c, int st, int64_t id, int rfmt, const char *what, int *rc) {
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *p[1] = {idb};
+  return runp(c, st, 1, p, NULL, NULL, rfmt, what, rc);
+}
+
+/* The SQL text sql run with $1 = id (rfmt 1: binary results); *rc from ok_or_fail (what names
+ * the step). Returns the result, which the caller clears whatever *rc is. */
+static PGresult *exec_id(pg_catalog *c, const char *sql, int64_t id, int rfmt, const char *what, int *rc) {
+  char idb[24];
+  snprintf(idb, sizeof idb, "%lld", (long long)id);
+  const char *p[1] = {idb};
+  PGresult *r = PQexecParams(c->conn, sql, 1, NULL, p, NULL, NULL, rfmt);
+  *rc = ok_or_fail(c, r, what);
+  return r;
+}
+
 /* Rows changed by a command ("INSERT 0 1" -> 1). */
 static long affected(const PGresult *r) { return strtol(PQcmdTuples((PGresult *)r), NULL, 10); }
 
 /* ------------------------------------------------------------------ transactions */
 
 static int ids_push(pg_catalog *c, idlist *l, int64_t id) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 256, bytes;
-    if (lk_size_mul(nc, sizeof *l->v, &bytes)) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
-    int64_t *p = realloc(l->v, bytes);
-    if (!p) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
-    l->v = p;
-    l->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(l->v, l->cap, l->n + 1, 256)) return lk_err_set(&c->base.err, LK_ENOMEM, "catalog: out of memory");
   l->v[l->n++] = id;
   return 0;
 }
@@ -783,10 +796,7 @@ static int pg_get_item(lk_catalog *base, int64_t id, lk_item *it) {
   pg_catalog *c = (pg_catalog *)base;
   int owned, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = runp(c, ST_GET_ITEM, 1, p, NULL, NULL, 1, "reading item", &rc);
+  PGresult *r = run_id(c, ST_GET_ITEM, id, 1, "reading item", &rc);
   if (r) {
     if (PQntuples(r) == 0) {
       rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
@@ -804,10 +814,7 @@ static int pg_delete_item(lk_catalog *base, int64_t id) {
   if (!c->writable) return ro_fail(c);
   int owned, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = runp(c, ST_DEL_ITEM, 1, p, NULL, NULL, 0, "deleting item", &rc); /* vector: cascade */
+  PGresult *r = run_id(c, ST_DEL_ITEM, id, 0, "deleting item", &rc); /* vector: cascade */
   if (r) {
     if (affected(r) == 0) rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no item %lld", (long long)id);
     else rc = ids_push(c, &c->dead, id);
@@ -894,10 +901,7 @@ static int pg_get_vector(lk_catalog *base, int64_t id, float *v, int cap) {
   pg_catalog *c = (pg_catalog *)base;
   int owned, rc = tx_enter(c, &owned);
   if (rc) return rc;
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = runp(c, ST_GET_VECTOR, 1, p, NULL, NULL, 1, "reading vector", &rc);
+  PGresult *r = run_id(c, ST_GET_VECTOR, id, 1, "reading vector", &rc);
   if (r) {
     if (PQntuples(r) == 0) {
       rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no vector for item %lld", (long long)id);
@@ -1220,12 +1224,8 @@ static int pg_revoke_key(lk_catalog *base, int64_t id) {
   if (!exists)
     return tx_leave(c, owned,
                     lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld (the catalog has no keys)", (long long)id));
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = PQexecParams(c->conn, "UPDATE api_keys SET revoked = 1 WHERE id = $1::bigint", 1, NULL, p, NULL,
-                             NULL, 0);
-  if (!(rc = ok_or_fail(c, r, "revoking a key")) && affected(r) == 0)
+  PGresult *r = exec_id(c, "UPDATE api_keys SET revoked = 1 WHERE id = $1::bigint", id, 0, "revoking a key", &rc);
+  if (!rc && affected(r) == 0)
     rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no key %lld", (long long)id);
   PQclear(r);
   return tx_leave(c, owned, rc);
@@ -1270,11 +1270,8 @@ static int pg_get_photo(lk_catalog *base, int64_t id, char **type, void **data, 
   if ((rc = table_exists(c, "photos", &exists))) return tx_leave(c, owned, rc);
   if (!exists)
     return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = PQexecParams(c->conn, "SELECT type, data FROM photos WHERE id = $1::bigint", 1, NULL, p, NULL, NULL, 1);
-  if (!(rc = ok_or_fail(c, r, "reading a photo"))) {
+  PGresult *r = exec_id(c, "SELECT type, data FROM photos WHERE id = $1::bigint", id, 1, "reading a photo", &rc);
+  if (!rc) {
     if (PQntuples(r) == 0) {
       rc = lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
     } else {
@@ -1305,11 +1302,8 @@ static int pg_delete_photo(lk_catalog *base, int64_t id) {
   if ((rc = table_exists(c, "photos", &exists))) return tx_leave(c, owned, rc);
   if (!exists)
     return tx_leave(c, owned, lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id));
-  char idb[24];
-  snprintf(idb, sizeof idb, "%lld", (long long)id);
-  const char *p[1] = {idb};
-  PGresult *r = PQexecParams(c->conn, "DELETE FROM photos WHERE id = $1::bigint", 1, NULL, p, NULL, NULL, 0);
-  if (!(rc = ok_or_fail(c, r, "deleting a photo")))
+  PGresult *r = exec_id(c, "DELETE FROM photos WHERE id = $1::bigint", id, 0, "deleting a photo", &rc);
+  if (!rc)
     rc = affected(r) ? ids_push(c, &c->dirty, id)
                      : lk_err_set(&c->base.err, LK_ENOTFOUND, "catalog: no stored photo for item %lld", (long long)id);
   PQclear(r);

@@ -149,7 +149,7 @@ int lk_cli_keys(int argc, char **argv) {
     rc = lk_catalog_foreach_key(cat, list_json_cb, arr);
     if (rc) {
       json_decref(arr);
-      if (rc != LK_ENOMEM) lk_err_set(&eb, rc, "%s", lk_catalog_errmsg(cat));
+      if (rc != LK_ENOMEM) lk_catalog_fail(cat, rc, &eb, NULL);
       else lk_err_set(&eb, rc, "out of memory");
       return fail(cat, rc, &eb);
     }
@@ -161,7 +161,7 @@ int lk_cli_keys(int argc, char **argv) {
     long n = 0;
     printf("%-6s %-24s %-6s %-21s %s\n", "ID", "NAME", "ROLE", "CREATED", "STATE");
     if ((rc = lk_catalog_foreach_key(cat, list_text_cb, &n))) {
-      lk_err_set(&eb, rc, "%s", lk_catalog_errmsg(cat));
+      lk_catalog_fail(cat, rc, &eb, NULL);
       return fail(cat, rc, &eb);
     }
   }

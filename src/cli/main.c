@@ -734,7 +734,7 @@ static int check_recipe(lk_catalog *cat, lk_errbuf *eb) {
   int rc = lk_catalog_get_meta(cat, "recipe", &recipe);
   if (rc == LK_ENOTFOUND) return 0; /* an empty catalog: nothing indexed yet */
   if (!rc && (rc = lk_catalog_get_meta(cat, "recipe_id", &rid)) == LK_ENOTFOUND) rc = 0;
-  if (rc) lk_err_set(eb, rc, "%s", lk_catalog_errmsg(cat));
+  if (rc) lk_catalog_fail(cat, rc, eb, NULL);
   else rc = lk_recipe_check_stored(recipe, rid, eb);
   free(recipe);
   free(rid);
@@ -753,7 +753,7 @@ static int check_calibration(lk_catalog *cat, const char **why, lk_errbuf *eb) {
     *why = "uncalibrated (nothing indexed yet)";
     return 0;
   }
-  if (rc) return lk_err_set(eb, rc, "%s", lk_catalog_errmsg(cat));
+  if (rc) return lk_catalog_fail(cat, rc, eb, NULL);
   rc = lk_calibration_load(cat, rid, &c, why, eb);
   free(rid);
   return rc == LK_ENOTFOUND ? 0 : rc;

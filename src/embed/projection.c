@@ -3,11 +3,11 @@
 #include "embed/projection.h"
 
 #include <math.h>
-#include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/linalg.h"
 #include "util/size.h"
 
 static void head_clear(lk_projection_head *h) {
@@ -90,9 +90,8 @@ int lk_projection_apply(const lk_projection *p, const float *x, long n, float *y
       int last = i + 1 == p->nlayers, ldo = last ? od : l->out; /* the last writes rows of od */
       float *o = last ? y + (size_t)r0 * od : buf + (size_t)(i & 1) * B * wmax;
       for (long r = 0; r < nb; r++) memcpy(o + (size_t)r * ldo, l->b, sizeof(float) * l->out);
-      if (dnnl_sgemm('N', 'N', nb, l->out, l->in, 1.0f, in, i ? l->in : in0, l->w, l->out, 1.0f, o, ldo) !=
-          dnnl_success) {
-        rc = lk_err_set(err, LK_EINVAL, "projection: sgemm failed");
+      if ((rc = lk_linalg_sgemm('N', 'N', nb, l->out, l->in, 1.0f, in, i ? l->in : in0, l->w, l->out, 1.0f, o, ldo))) {
+        rc = lk_err_set(err, rc, "projection: sgemm failed");
         break;
       }
       if (l->relu)

@@ -15,6 +15,7 @@
 #include "image/image.h"
 #include "index/index.h"
 #include "tune/tune.h"
+#include "util/array.h"
 #include "util/rng.h"
 #include "util/clock.h"
 
@@ -303,12 +304,7 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   while ((de = readdir(d))) {
     int64_t id;
     if (parse_id_name(de->d_name, &id)) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 256;
-      char **p = realloc(names, cap * sizeof *p);
-      if (!p) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
-      names = p;
-    }
+    if (LK_ARRAY_RESERVE(names, cap, n + 1, 256)) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
     if (!(names[n] = strdup(de->d_name))) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); break; }
     n++;
   }

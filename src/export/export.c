@@ -16,6 +16,7 @@
 #include "catalog/catalog.h"
 #include "catalog/csv.h"
 #include "search/results.h"
+#include "util/array.h"
 #include "util/file.h"
 #include "util/size.h"
 #include "util/utf8.h"
@@ -400,14 +401,7 @@ static char *dupz(const char *s, int *bad) {
 
 static int item_cb(void *ctx, const lk_item *it) {
   exporter *x = ctx;
-  if (x->n == x->cap) {
-    size_t nc = x->cap ? x->cap * 2 : 1024, bytes;
-    if (lk_size_mul(nc, sizeof *x->items, &bytes)) return LK_ENOMEM;
-    lk_item *p = realloc(x->items, bytes);
-    if (!p) return LK_ENOMEM;
-    x->items = p;
-    x->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(x->items, x->cap, x->n + 1, 1024)) return LK_ENOMEM;
   lk_item *d = &x->items[x->n++];
   memset(d, 0, sizeof *d);
   int bad = 0;
@@ -475,7 +469,7 @@ int lk_export_run(const lk_export_opts *opts, lk_export_stats *st, lk_errbuf *er
   /* one read-only snapshot for the items and the vectors (PostgreSQL) */
   if ((rc = lk_catalog_foreach_item(cat, item_cb, &x))) {
     if (rc == LK_ENOMEM) lk_err_set(err, rc, "out of memory");
-    else lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    else lk_catalog_fail(cat, rc, err, NULL);
     goto out;
   }
   st->items = (long)x.n;
@@ -486,7 +480,7 @@ int lk_export_run(const lk_export_opts *opts, lk_export_stats *st, lk_errbuf *er
     if (x.width[k] < 1) x.width[k] = 1;
   rc = lk_catalog_foreach_vector(cat, vector_cb, &x);
   if (rc) {
-    if (!x.cb_rc) lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    if (!x.cb_rc) lk_catalog_fail(cat, rc, err, NULL);
     goto out;
   }
   if (!x.begun) { /* no vectors: the files are still made, empty */

@@ -16,6 +16,8 @@
 #endif
 
 #include "index/quant.h"
+#include "util/array.h"
+#include "util/rng.h"
 #include "util/size.h"
 #include <pthread.h>
 
@@ -71,15 +73,7 @@ size_t lk_index_size(const lk_index *ix) { return ix ? ix->n : 0; }
 
 int lk_index_dim(const lk_index *ix) { return ix ? ix->dim : 0; }
 
-static size_t hash_slot(int64_t id, size_t mask) {
-  uint64_t x = (uint64_t)id; /* splitmix64 finaliser */
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return (size_t)x & mask;
-}
+static size_t hash_slot(int64_t id, size_t mask) { return (size_t)lk_rng_fmix((uint64_t)id) & mask; }
 
 int64_t lk_index_row(const lk_index *ix, int64_t id) {
   if (!ix || id < 0 || !ix->hcap) return LK_ENOTFOUND;
@@ -191,11 +185,9 @@ int lk_index_add(lk_index *ix, int64_t id, const float *vec) {
   for (int j = 0; j < ix->dim; j++)
     if (!isfinite(vec[j])) return LK_EINVAL;
   if (ix->n == ix->cap) {
-    size_t cap;
-    if (ix->cap == 0) cap = 16;
-    else if (lk_size_mul(ix->cap, 2, &cap)) return LK_ETOOBIG;
-    int rc = reserve(ix, cap);
-    if (rc) return rc;
+    size_t cap; /* reserve checks the matrix's and the codes' sizes */
+    int rc = lk_array_grow_cap(ix->cap, ix->n + 1, 16, sizeof *ix->ids, &cap);
+    if (rc || (rc = reserve(ix, cap))) return rc;
   } else if (ix->hcap / 2 < ix->n + 1) {
     int rc = reserve(ix, ix->n + 1);
     if (rc) return rc;

@@ -4,12 +4,13 @@
  * fine-space mean) and, inside its list, the coarse code (residual to the centroid). */
 #include "index/ivf.h"
 
-#include <dnnl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index/quant.h"
+#include "util/array.h"
+#include "util/linalg.h"
 #include "util/size.h"
 #include "util/rng.h"
 
@@ -103,9 +104,8 @@ static float dotf(const float *a, const float *b, int n) {
  * of m x nlist floats, half_norm the centroids' |c|^2/2. */
 static int assign(const lk_ivf *v, const float *xc, size_t m, const float *half_norm, float *g,
                   uint32_t *lab) {
-  if (dnnl_sgemm('N', 'T', (int64_t)m, v->nlist, v->pc, 1.0f, xc, v->pc, v->cent, v->pc, 0.0f, g,
-                 v->nlist) != dnnl_success)
-    return LK_EINVAL;
+  int rc = lk_linalg_sgemm('N', 'T', (int64_t)m, v->nlist, v->pc, 1.0f, xc, v->pc, v->cent, v->pc, 0.0f, g, v->nlist);
+  if (rc) return rc;
   for (size_t i = 0; i < m; i++) {
     const float *gi = g + i * (size_t)v->nlist;
     int best = 0;
@@ -330,9 +330,10 @@ int lk_ivf_trim(lk_ivf *v) {
 }
 
 static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
-  if (L->len == L->cap) {
-    int rc = resize_list(v, L, L->cap ? L->cap * 2 : 16);
-    if (rc) return rc;
+  if (L->len == L->cap) { /* the list's arrays grow together */
+    size_t cap;
+    int rc = lk_array_grow_cap(L->cap, L->len + 1, 16, sizeof *L->sum, &cap);
+    if (rc || (rc = resize_list(v, L, cap))) return rc;
   }
   L->rows[L->len] = row;
   lk_quant_encode(res, v->pc, L->codes + L->len * (size_t)v->pcl, &L->scale[L->len], &L->sum[L->len]);

@@ -1,19 +1,18 @@
 /* index/quant.c — reduced basis, int8 codes and int8 dot scans for the index module (see
- * quant.h). The covariance and projections go through dnnl_sgemm; the scans use AVX-512 VNNI
+ * quant.h). The covariance and projections go through util/linalg.h's sgemm; the scans use AVX-512 VNNI
  * (vpdpbusd, u8 x s8 -> s32) when the CPU has it and a plain loop the compiler vectorises
  * otherwise; both compute the same integers, so results never depend on the CPU. */
 #include "index/quant.h"
 
-#include <dnnl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <immintrin.h>
 
-#include "util/size.h"
+#include "util/linalg.h"
 #include "util/rng.h"
-
+#include "util/size.h"
 
 /* Modified Gram-Schmidt on the p rows of q (each dim long), in double. */
 static void orthonormalise(float *q, int dim, int p) {
@@ -43,7 +42,7 @@ static void orthonormalise(float *q, int dim, int p) {
 /* Cholesky QR: q = L^-1 q where L L^T = q q^T (p x p, by sgemm). Returns 0, or 1 when the
  * Gram matrix is numerically singular (the caller falls back to Gram-Schmidt). */
 static int cholqr(float *q, int dim, int p, float *g, double *l) {
-  if (dnnl_sgemm('N', 'T', p, p, dim, 1.0f, q, dim, q, dim, 0.0f, g, p) != dnnl_success) return 1;
+  if (lk_linalg_sgemm('N', 'T', p, p, dim, 1.0f, q, dim, q, dim, 0.0f, g, p)) return 1;
   for (int i = 0; i < p; i++)
     for (int j = 0; j <= i; j++) {
       double s = g[(size_t)i * p + j];
@@ -82,17 +81,14 @@ int lk_quant_basis(const float *x, size_t n, int dim, int p, uint64_t seed, floa
   float *cov = malloc(dd), *q = malloc(pd), *y = malloc(pd), *g = malloc(sizeof(float) * (size_t)p * p);
   double *l = malloc(sizeof(double) * (size_t)p * p);
   int rc = cov && q && y && g && l ? 0 : LK_ENOMEM;
-  if (!rc && dnnl_sgemm('T', 'N', dim, dim, (int64_t)n, 1.0f / (float)n, x, dim, x, dim, 0.0f, cov,
-                        dim) != dnnl_success)
-    rc = LK_EINVAL;
+  if (!rc) rc = lk_linalg_sgemm('T', 'N', dim, dim, (int64_t)n, 1.0f / (float)n, x, dim, x, dim, 0.0f, cov, dim);
   if (!rc) {
     uint64_t s = seed ^ 0x7175616e74ULL;
     for (size_t i = 0; i < (size_t)p * dim; i++)
       q[i] = (float)((double)(lk_rng_next(&s) >> 11) / 9007199254740992.0 - 0.5);
     orthonormalise(q, dim, p);
     for (int it = 0; it < 6 && !rc; it++) { /* y = q cov (cov is symmetric) */
-      if (dnnl_sgemm('N', 'N', p, dim, dim, 1.0f, q, dim, cov, dim, 0.0f, y, dim) != dnnl_success)
-        rc = LK_EINVAL;
+      if ((rc = lk_linalg_sgemm('N', 'N', p, dim, dim, 1.0f, q, dim, cov, dim, 0.0f, y, dim))) break;
       float *t = q;
       q = y;
       y = t;
@@ -159,9 +155,7 @@ void lk_quant_project(const float *basis, int dim, int p, const float *v, float 
 int lk_quant_project_rows(const float *basis, int dim, int p, const float *x, size_t n, float *out) {
   if (n == 0) return 0;
   if (n > INT32_MAX) return LK_ETOOBIG;
-  return dnnl_sgemm('N', 'N', (int64_t)n, p, dim, 1.0f, x, dim, basis, p, 0.0f, out, p) == dnnl_success
-             ? 0
-             : LK_EINVAL;
+  return lk_linalg_sgemm('N', 'N', (int64_t)n, p, dim, 1.0f, x, dim, basis, p, 0.0f, out, p);
 }
 
 void lk_quant_encode(const float *v, int n, int8_t *code, float *scale, int32_t *sum) {

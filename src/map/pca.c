@@ -1,70 +1,14 @@
-/* map/pca.c — PCA for the catalog map: covariance by dnnl_sgemm, leading eigenvectors by
- * Jacobi (small d) or randomized subspace iteration + Rayleigh-Ritz (large d), projection by
- * dnnl_sgemm. See map/pca.h. */
+/* map/pca.c — PCA for the catalog map: covariance by sgemm, leading eigenvectors by the
+ * symmetric eigensolver (small d) or randomized subspace iteration + Rayleigh-Ritz (large d),
+ * projection by sgemm; both from util/linalg.h. See map/pca.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include "map/pca.h"
-#include "util/size.h"
+#include "util/linalg.h"
 #include "util/rng.h"
-
-
-int lk_map_eigsym(double *a, int m, double *w, double *v, lk_errbuf *err) {
-  if (m <= 0 || !a || !w || !v) return lk_err_set(err, LK_EINVAL, "eigsym: bad arguments");
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < m; j++) v[(size_t)i * m + j] = i == j;
-  for (int sweep = 0; sweep < 100; sweep++) {
-    double off = 0, diag = 0;
-    for (int i = 0; i < m; i++) {
-      diag += a[(size_t)i * m + i] * a[(size_t)i * m + i];
-      for (int j = i + 1; j < m; j++) off += a[(size_t)i * m + j] * a[(size_t)i * m + j];
-    }
-    if (off <= 1e-24 * (diag + 1e-300)) break;
-    for (int p = 0; p < m; p++)
-      for (int q = p + 1; q < m; q++) {
-        double apq = a[(size_t)p * m + q];
-        if (fabs(apq) < 1e-300) continue;
-        double app = a[(size_t)p * m + p], aqq = a[(size_t)q * m + q];
-        double theta = (aqq - app) / (2 * apq);
-        double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
-        double c = 1 / sqrt(t * t + 1), s = t * c;
-        for (int r = 0; r < m; r++) { /* columns p, q */
-          double arp = a[(size_t)r * m + p], arq = a[(size_t)r * m + q];
-          a[(size_t)r * m + p] = c * arp - s * arq;
-          a[(size_t)r * m + q] = s * arp + c * arq;
-        }
-        for (int r = 0; r < m; r++) { /* rows p, q */
-          double apr = a[(size_t)p * m + r], aqr = a[(size_t)q * m + r];
-          a[(size_t)p * m + r] = c * apr - s * aqr;
-          a[(size_t)q * m + r] = s * apr + c * aqr;
-        }
-        for (int r = 0; r < m; r++) {
-          double vrp = v[(size_t)r * m + p], vrq = v[(size_t)r * m + q];
-          v[(size_t)r * m + p] = c * vrp - s * vrq;
-          v[(size_t)r * m + q] = s * vrp + c * vrq;
-        }
-      }
-  }
-  for (int i = 0; i < m; i++) w[i] = a[(size_t)i * m + i];
-  for (int i = 0; i < m; i++) { /* selection sort, descending */
-    int best = i;
-    for (int j = i + 1; j < m; j++)
-      if (w[j] > w[best]) best = j;
-    if (best == i) continue;
-    double t = w[i];
-    w[i] = w[best];
-    w[best] = t;
-    for (int r = 0; r < m; r++) {
-      t = v[(size_t)r * m + i];
-      v[(size_t)r * m + i] = v[(size_t)r * m + best];
-      v[(size_t)r * m + best] = t;
-    }
-  }
-  return 0;
-}
+#include "util/size.h"
 
 /* Orthonormalises the p columns of q (d x p, row-major) by modified Gram-Schmidt. */
 static void orthonormalise(float *q, int d, int p) {
@@ -83,10 +27,8 @@ static void orthonormalise(float *q, int d, int p) {
 
 static int gemm(char ta, char tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                 float *c, int ldc, lk_errbuf *err) {
-  if (m == 0 || n == 0 || k == 0) return 0;
-  dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc);
-  if (st != dnnl_success) return lk_err_set(err, LK_ENOMEM, "pca: dnnl_sgemm failed (%d)", (int)st);
-  return 0;
+  int rc = lk_linalg_sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc);
+  return rc ? lk_err_set(err, rc, "pca: sgemm failed (%d x %d x %d)", m, n, k) : 0;
 }
 
 int lk_map_pca(float *x, size_t n, int d, int k, uint64_t seed, float *out, float *var,
@@ -115,9 +57,9 @@ int lk_map_pca(float *x, size_t n, int d, int k, uint64_t seed, float *out, floa
   /* cov = xc^T xc / n */
   if ((rc = gemm('T', 'N', d, d, (int)n, xc, d, xc, d, cov, d, err))) goto done;
   for (size_t i = 0; i < dd; i++) cov[i] /= (float)n;
-  if (p == d) { /* exact: Jacobi on the whole covariance */
+  if (p == d) { /* exact: the eigensolver on the whole covariance */
     for (size_t i = 0; i < dd; i++) small[i] = cov[i];
-    if ((rc = lk_map_eigsym(small, d, w, v, err))) goto done;
+    if ((rc = lk_linalg_eigsym(small, d, w, v, err))) goto done;
     for (int r = 0; r < d; r++)
       for (int c = 0; c < k; c++) basis[(size_t)r * k + c] = (float)v[(size_t)r * d + c];
   } else { /* randomized subspace iteration, then Rayleigh-Ritz on the p x p projection */
@@ -141,7 +83,7 @@ int lk_map_pca(float *x, size_t n, int d, int k, uint64_t seed, float *out, floa
     for (int i = 0; i < p; i++) /* symmetrise rounding */
       for (int j = i + 1; j < p; j++)
         small[(size_t)i * p + j] = small[(size_t)j * p + i] = 0.5 * (small[(size_t)i * p + j] + small[(size_t)j * p + i]);
-    if ((rc = lk_map_eigsym(small, p, w, v, err))) goto done;
+    if ((rc = lk_linalg_eigsym(small, p, w, v, err))) goto done;
     for (int r = 0; r < d; r++)
       for (int c = 0; c < k; c++) {
         double acc = 0;

@@ -1,7 +1,7 @@
 /* map/pca.h — principal component analysis of a row-major float matrix, the first step of
- * the catalog map (map/tsne.h): centres the rows, forms the covariance with dnnl_sgemm and
- * finds its leading eigenvectors (Jacobi for small dimensions, randomized subspace iteration
- * with a seed otherwise), then projects the rows onto them. */
+ * the catalog map (map/tsne.h): centres the rows, forms the covariance and
+ * finds its leading eigenvectors (util/linalg.h's eigensolver for small dimensions, randomized
+ * subspace iteration with a seed otherwise), then projects the rows onto them. */
 #ifndef LK_MAP_PCA_H
 #define LK_MAP_PCA_H
 
@@ -17,9 +17,5 @@
  * k eigenvalues (variances). Deterministic for a seed. */
 int lk_map_pca(float *x, size_t n, int d, int k, uint64_t seed, float *out, float *var,
                lk_errbuf *err);
-
-/* Eigen-decomposition of a symmetric m x m matrix a (row-major, destroyed) by cyclic Jacobi:
- * eigenvalues in w (descending), eigenvectors in the columns of v (m x m, row-major). */
-int lk_map_eigsym(double *a, int m, double *w, double *v, lk_errbuf *err);
 
 #endif

@@ -133,12 +133,12 @@ int lk_map_store_save(lk_catalog *c, const lk_map_layout *l, lk_errbuf *err) {
   if (rc) return rc;
   if ((rc = lk_catalog_begin(c))) {
     free(text);
-    return lk_err_set(err, rc, "map: %s", lk_catalog_errmsg(c));
+    return lk_catalog_fail(c, rc, err, "map");
   }
   rc = lk_catalog_set_meta(c, LK_MAP_META_KEY, text);
   if (!rc) rc = lk_catalog_commit(c);
   if (rc) {
-    lk_err_set(err, rc, "map: storing the layout: %s", lk_catalog_errmsg(c));
+    lk_catalog_fail(c, rc, err, "map: storing the layout");
     lk_catalog_rollback(c);
   }
   free(text);
@@ -150,7 +150,7 @@ int lk_map_store_load(lk_catalog *c, lk_map_layout *l, lk_errbuf *err) {
   memset(l, 0, sizeof *l);
   int rc = lk_catalog_get_meta(c, LK_MAP_META_KEY, &text);
   if (rc == LK_ENOTFOUND) return lk_err_set(err, rc, "the catalog has no map (run `lookalike map`)");
-  if (rc) return lk_err_set(err, rc, "map: %s", lk_catalog_errmsg(c));
+  if (rc) return lk_catalog_fail(c, rc, err, "map");
   rc = lk_map_layout_from_json(text, l, err);
   free(text);
   return rc;

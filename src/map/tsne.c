@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include "map/tsne.h"
+#include "util/array.h"
+#include "util/linalg.h"
 #include "util/rng.h"
 #include "util/size.h"
 
@@ -83,9 +83,8 @@ int lk_map_knn(const float *x, size_t n, int d, const size_t *query, size_t nq, 
       size_t qi = query ? query[b0 + t] : b0 + t;
       memcpy(qb + t * d, x + qi * d, (size_t)d * sizeof *qb);
     }
-    dnnl_status_t st = dnnl_sgemm('N', 'T', (int)nb, (int)n, d, 1.f, qb, d, x, d, 0.f, g, (int)n);
-    if (st != dnnl_success) {
-      rc = lk_err_set(err, LK_ENOMEM, "knn: dnnl_sgemm failed (%d)", (int)st);
+    if ((rc = lk_linalg_sgemm('N', 'T', (int64_t)nb, (int64_t)n, d, 1.f, qb, d, x, d, 0.f, g, (int64_t)n))) {
+      rc = lk_err_set(err, rc, "knn: sgemm failed");
       goto done;
     }
     for (size_t t = 0; t < nb; t++) {
@@ -279,13 +278,7 @@ typedef struct qtree {
 } qtree;
 
 static int32_t qt_new(qtree *t, double cx, double cy, double hw) {
-  if (t->len == t->cap) {
-    size_t nc = t->cap ? t->cap * 2 : 1024;
-    qnode *nn = realloc(t->nodes, nc * sizeof *nn);
-    if (!nn) return -1;
-    t->nodes = nn;
-    t->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(t->nodes, t->cap, t->len + 1, 1024)) return -1;
   t->nodes[t->len] = (qnode){cx, cy, hw, 0, 0, 0, -1, -1};
   return (int32_t)t->len++;
 }

@@ -1,5 +1,5 @@
 /* map/tsne.h — Barnes-Hut t-SNE (van der Maaten 2014) for the catalog map: sparse input
- * affinities over the 3*perplexity exact nearest neighbours (blocked dnnl_sgemm), sigma by
+ * affinities over the 3*perplexity exact nearest neighbours (blocked sgemm), sigma by
  * binary search, early exaggeration, momentum and gains, and a quadtree (theta) for the
  * repulsive forces. Multi-threaded, and deterministic for a seed whatever the thread count. */
 #ifndef LK_MAP_TSNE_H

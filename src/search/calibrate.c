@@ -13,6 +13,7 @@
 #include "index/index.h"
 #include "search/engine.h"
 #include "search/results.h"
+#include "util/array.h"
 #include "util/isotonic.h"
 #include "util/clock.h"
 #include "util/rng.h"
@@ -246,12 +247,12 @@ int lk_calibration_store(lk_catalog *cat, const lk_calibration *c, lk_errbuf *er
   if (rc) return rc;
   if ((rc = lk_catalog_begin(cat))) {
     free(text);
-    return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+    return lk_catalog_fail(cat, rc, err, "calibration");
   }
   rc = lk_catalog_set_meta(cat, LK_CAL_META_KEY, text);
   if (!rc) rc = lk_catalog_commit(cat);
   if (rc) {
-    lk_err_set(err, rc, "calibration: storing it: %s", lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "calibration: storing it");
     lk_catalog_rollback(cat);
   }
   free(text);
@@ -266,7 +267,7 @@ int lk_calibration_load(lk_catalog *cat, const char *recipe_id, lk_calibration *
     if (why) *why = "uncalibrated (run `lookalike calibrate --db`)";
     return LK_ENOTFOUND;
   }
-  if (rc) return lk_err_set(err, rc, "calibration: %s", lk_catalog_errmsg(cat));
+  if (rc) return lk_catalog_fail(cat, rc, err, "calibration");
   rc = lk_calibration_from_json(text, c, err);
   free(text);
   if (rc) return rc;
@@ -294,14 +295,11 @@ typedef struct pairs {
 } pairs;
 
 static int push(pairs *p, float s, uint8_t cls) {
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 1024;
-    float *ns = realloc(p->score, cap * sizeof *ns);
-    if (!ns) return LK_ENOMEM;
-    p->score = ns;
-    uint8_t *nc = realloc(p->cls, cap);
-    if (!nc) return LK_ENOMEM;
-    p->cls = nc;
+  if (p->n == p->cap) { /* score and cls grow together */
+    size_t cap;
+    if (lk_array_grow_cap(p->cap, p->n + 1, 1024, sizeof *p->score, &cap) || LK_ARRAY_RESIZE(p->score, cap) ||
+        LK_ARRAY_RESIZE(p->cls, cap))
+      return LK_ENOMEM;
     p->cap = cap;
   }
   p->score[p->n] = s;

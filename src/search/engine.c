@@ -14,6 +14,7 @@
 #include "nn/model.h"
 #include "search/calibrate.h"
 #include "search/prior.h"
+#include "util/array.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -131,14 +132,7 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
-  if (e->nitems == e->capitems) {
-    size_t nc = e->capitems ? e->capitems * 2 : 1024, bytes;
-    if (lk_size_mul(nc, sizeof *e->items, &bytes)) return LK_ENOMEM;
-    lk_item *p = realloc(e->items, bytes);
-    if (!p) return LK_ENOMEM;
-    e->items = p;
-    e->capitems = nc;
-  }
+  if (LK_ARRAY_RESERVE(e->items, e->capitems, e->nitems + 1, 1024)) return LK_ENOMEM;
   return lk_item_copy(&e->items[e->nitems++], it);
 }
 
@@ -186,7 +180,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   int rc;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
     rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
-    lk_err_set(err, rc, "%s: %s", db_path, rc == LK_ECORRUPT ? "catalog has no recipe (was it indexed?)" : lk_catalog_errmsg(cat));
+    if (rc == LK_ECORRUPT) lk_err_set(err, rc, "%s: catalog has no recipe (was it indexed?)", db_path);
+    else lk_catalog_fail(cat, rc, err, "%s", db_path);
     goto fail;
   }
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
@@ -197,11 +192,11 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
   e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
-    lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "%s: reading items", db_path);
     goto fail;
   }
   if ((rc = lk_catalog_foreach_unit_vector(cat, vector_cb, e))) {
-    lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "%s: reading vectors", db_path);
     goto fail;
   }
   free(rj);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/array.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -78,14 +79,7 @@ static void changes_clear(changes *l) {
 static int change_cb(void *ctx, int64_t id, const lk_item *it, const float *v, int dim) {
   changes *l = ctx;
   if (v && dim > 0 && lk_catalog_vector_check(id, v, dim, 1, NULL)) return LK_ECORRUPT; /* searched: normalised */
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 256, bytes;
-    if (lk_size_mul(nc, sizeof *l->c, &bytes)) return LK_ENOMEM;
-    change *p = realloc(l->c, bytes);
-    if (!p) return LK_ENOMEM;
-    l->c = p;
-    l->cap = nc;
-  }
+  if (LK_ARRAY_RESERVE(l->c, l->cap, l->n + 1, 256)) return LK_ENOMEM;
   change *c = &l->c[l->n];
   memset(c, 0, sizeof *c);
   c->id = id;
@@ -138,12 +132,12 @@ static int apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_eng
   *out = NULL;
   int rc = lk_catalog_changes(cat, since, change_cb, &ch, &v);
   if (rc == LK_EMISMATCH) { /* re-created, restored or replaced: its versions are not from's */
-    rc = lk_err_set(err, LK_EUNSUPPORTED, "%s", lk_catalog_errmsg(cat));
+    rc = lk_catalog_fail(cat, LK_EUNSUPPORTED, err, NULL);
     goto out;
   }
   if (rc) {
     if (rc == LK_ENOMEM) lk_err_set(err, rc, "out of memory reading changes");
-    else lk_err_set(err, rc, "%s", lk_catalog_errmsg(cat));
+    else lk_catalog_fail(cat, rc, err, NULL);
     goto out;
   }
   *version = v;
@@ -314,7 +308,7 @@ static int full_reload(lk_live *l, lk_catalog *cat, const lk_engine *cur, lk_err
   int rc = load(l, cat, &e, &v, &versioned, err);
   if (!rc && !versioned) { /* (it had versions a moment ago: the database's trouble) */
     lk_engine_close(e);
-    rc = lk_err_set(err, LK_EDB, "%s", lk_catalog_errmsg(cat));
+    rc = lk_catalog_fail(cat, LK_EDB, err, NULL);
   }
   if (rc) return rc;
   if (strcmp(lk_engine_recipe_id(e), lk_engine_recipe_id(cur))) {

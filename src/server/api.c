@@ -16,6 +16,7 @@
 #include "search/calibrate.h"
 #include "search/collapse.h"
 #include "search/results.h"
+#include "util/rng.h"
 #include "util/size.h"
 #include "util/clock.h"
 
@@ -293,14 +294,6 @@ out:
   return rc;
 }
 
-/* xorshift64*: a private generator per call (no shared state between requests). */
-static uint64_t next_rand(uint64_t *x) {
-  *x ^= *x >> 12;
-  *x ^= *x << 25;
-  *x ^= *x >> 27;
-  return *x * 2685821657736338717ull;
-}
-
 int lk_api_items(const lk_engine *e, int offset, int limit, int sample, uint64_t seed, lk_api_reply *r) {
   return lk_api_items_where(e, NULL, offset, limit, sample, seed, r);
 }
@@ -319,12 +312,12 @@ int lk_api_items_where(const lk_engine *e, const lk_filter *f, int offset, int l
     if (!seed) {
       struct timespec t;
       clock_gettime(CLOCK_REALTIME, &t);
-      seed = (uint64_t)t.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)t.tv_sec;
+      seed = lk_rng_mix((uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec << 30);
     }
-    uint64_t x = seed ? seed : 1;
+    uint64_t x = seed; /* a private splitmix64 stream per call (no state shared between requests) */
     count = (size_t)sample < total ? (size_t)sample : total;
     for (size_t i = 0; i < count; i++) { /* partial Fisher-Yates */
-      size_t j = i + (size_t)(next_rand(&x) % (total - i)), t = pos[i];
+      size_t j = i + (size_t)(lk_rng_next(&x) % (total - i)), t = pos[i];
       pos[i] = pos[j];
       pos[j] = t;
     }

@@ -35,6 +35,7 @@
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "server/write.h"
+#include "util/array.h"
 #include "util/file.h"
 #include "util/gzip.h"
 #include "util/size.h"
@@ -639,12 +640,7 @@ static enum MHD_Result on_wpart(void *cls, enum MHD_ValueKind kind, const char *
     if (r->nparts == MAX_WRITE_PARTS) return fail(r, 413, "more than %d parts in one request", MAX_WRITE_PARTS);
     if (strlen(key) > 256 || (filename && strlen(filename) > 256))
       return fail(r, 400, "a part name or file name is longer than 256 bytes");
-    if (r->nparts == r->parts_cap) {
-      size_t nc = r->parts_cap ? 2 * r->parts_cap : 16;
-      lk_write_part *p = realloc(r->parts, nc * sizeof *p);
-      if (!p) return fail(r, 503, "out of memory for the upload; try again");
-      r->parts = p, r->parts_cap = nc;
-    }
+    if (LK_ARRAY_RESERVE(r->parts, r->parts_cap, r->nparts + 1, 16)) return fail(r, 503, "out of memory for the upload; try again");
     last = &r->parts[r->nparts++];
     memset(last, 0, sizeof *last);
     last->data = (const uint8_t *)(uintptr_t)r->len; /* an offset until dispatch */

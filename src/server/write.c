@@ -24,6 +24,7 @@
 #include "ingest/ingest.h"
 #include "search/live.h"
 #include "server/http.h"
+#include "util/array.h"
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/size.h"
@@ -483,7 +484,7 @@ static int open_writer_locked(lk_write *w, lk_errbuf *err) {
   if (w->cat) return 0;
   lk_errbuf eb = {0};
   int rc = lk_catalog_open(w->o.db, LK_CATALOG_CREATE, &w->cat, &eb);
-  if (!rc && (rc = lk_catalog_set_durable(w->cat))) lk_err_set(&eb, rc, "%s", lk_catalog_errmsg(w->cat));
+  if (!rc && (rc = lk_catalog_set_durable(w->cat))) lk_catalog_fail(w->cat, rc, &eb, NULL);
   if (rc) {
     lk_catalog_close(w->cat);
     w->cat = NULL;
@@ -509,7 +510,7 @@ static int commit_rows(lk_write *w, row *rows, size_t n, int op, int *retry_s, l
   if (rc) {
     status = 503;
     *retry_s = 1;
-    lk_err_set(err, 503, "the catalog is busy (another process is writing it); try again: %s", lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, 503, err, "the catalog is busy (another process is writing it); try again");
     goto out;
   }
   size_t stored = 0;
@@ -523,7 +524,7 @@ static int commit_rows(lk_write *w, row *rows, size_t n, int op, int *retry_s, l
     if (rc) {
       status = rc == LK_EDB || rc == LK_ENOMEM ? 503 : 500;
       if (status == 503) *retry_s = 1;
-      lk_err_set(err, status, "nothing was written: %s", lk_catalog_errmsg(cat));
+      lk_catalog_fail(cat, status, err, "nothing was written");
       for (size_t i = 0; i < n; i++)
         if (rows[i].status == 200 || rows[i].status == 201) rows[i].status = 0;
     }
@@ -661,7 +662,7 @@ static int do_delete(lk_write *w, int64_t id, lk_api_reply *r, int *retry_s) {
     status = rc == LK_ENOTFOUND ? 404 : rc == LK_EDB ? 503 : 500;
     if (status == 503) *retry_s = 1;
     if (rc == LK_ENOTFOUND) lk_err_set(&eb, 404, "no item with id %lld", (long long)id);
-    else lk_err_set(&eb, status, "nothing was deleted: %s", lk_catalog_errmsg(w->cat));
+    else lk_catalog_fail(w->cat, status, &eb, "nothing was deleted");
     goto out;
   }
   pthread_mutex_unlock(&w->db_lock);
@@ -768,12 +769,7 @@ static int batch_ndjson(const lk_write_body *b, row **rows, size_t *n, lk_errbuf
   while (lk_write_next_line(b->raw, b->len, &pos, &lineno, &line, &len)) {
     if (*n >= LK_WRITE_MAX_BATCH)
       return lk_err_set(err, 413, "more than %d items in one batch: split it", LK_WRITE_MAX_BATCH);
-    if (*n == cap) {
-      size_t nc = cap ? 2 * cap : 64;
-      row *p = realloc(*rows, nc * sizeof *p);
-      if (!p) return lk_err_set(err, 503, "out of memory; try again");
-      *rows = p, cap = nc;
-    }
+    if (LK_ARRAY_RESERVE(*rows, cap, *n + 1, 64)) return lk_err_set(err, 503, "out of memory; try again");
     row *rw = &(*rows)[(*n)++];
     memset(rw, 0, sizeof *rw);
     rw->line = lineno;
@@ -820,11 +816,9 @@ static int batch_csv(const lk_write_body *b, row **rows, size_t *n, lk_errbuf *e
       status = lk_err_set(err, 413, "more than %d items in one batch: split it", LK_WRITE_MAX_BATCH);
       goto out;
     }
-    if (*n == cap) {
-      size_t nc = cap ? 2 * cap : 64;
-      row *p = realloc(*rows, nc * sizeof *p);
-      if (!p) { status = lk_err_set(err, 503, "out of memory; try again"); goto out; }
-      *rows = p, cap = nc;
+    if (LK_ARRAY_RESERVE(*rows, cap, *n + 1, 64)) {
+      status = lk_err_set(err, 503, "out of memory; try again");
+      goto out;
     }
     row *rw = &(*rows)[(*n)++];
     memset(rw, 0, sizeof *rw);
@@ -924,7 +918,7 @@ int lk_write_photo(lk_write *w, int64_t id, char **type, void **data, size_t *le
   pthread_mutex_lock(&w->photo_lock);
   int rc = 0;
   if (!w->reader && (rc = lk_catalog_open(w->o.db, LK_CATALOG_READONLY, &w->reader, err))) goto out;
-  if ((rc = lk_catalog_get_photo(w->reader, id, type, data, len))) lk_err_set(err, rc, "%s", lk_catalog_errmsg(w->reader));
+  if ((rc = lk_catalog_get_photo(w->reader, id, type, data, len))) lk_catalog_fail(w->reader, rc, err, NULL);
   lk_catalog_rollback(w->reader); /* a PostgreSQL reader's snapshot ends here */
 out:
   pthread_mutex_unlock(&w->photo_lock);

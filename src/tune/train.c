@@ -1,16 +1,16 @@
 /* tune/train.c — the projection optimiser (see train.h): a cosine-softmax classifier trained
  * with AdamW through a linear map or a one-hidden-layer MLP, PCA-whitening by subspace
- * iteration, and leave-one-out kNN precision for reports and tests. Matrix products go through
- * dnnl_sgemm (row-major); everything else is plain loops. */
+ * iteration, and leave-one-out kNN precision for reports and tests. Matrix products and the
+ * eigensolver come from util/linalg.h; everything else is plain loops. */
 #include "tune/train.h"
 
 #include <math.h>
-#include <oneapi/dnnl/dnnl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/size.h"
+#include "util/linalg.h"
 #include "util/rng.h"
+#include "util/size.h"
 
 void lk_train_opts_default(lk_train_opts *o) {
   memset(o, 0, sizeof *o);
@@ -24,12 +24,6 @@ void lk_train_opts_default(lk_train_opts *o) {
   o->margin = 0.1f;
   for (int h = 0; h < LK_TRAIN_MAX_HEADS; h++) o->head_weight[h] = 1.0f;
   o->pca_eps = 0.1f;
-}
-
-/* C = alpha op(A) op(B) + beta C, row-major, op(A) m x k, op(B) k x n. */
-static int gemm(char ta, char tb, long m, long n, long k, float alpha, const float *a, long lda,
-                const float *b, long ldb, float beta, float *c, long ldc) {
-  return dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success ? 0 : LK_EINVAL;
 }
 
 
@@ -70,7 +64,7 @@ static int fold_centre(lk_projection *p, const float *mu, float sc) {
   float *t = falloc((size_t)l->out);
   if (!t) return LK_ENOMEM;
   for (size_t i = 0; i < (size_t)l->in * l->out; i++) l->w[i] *= sc;
-  int rc = gemm('N', 'N', 1, l->out, l->in, 1.0f, mu, l->in, l->w, l->out, 0.0f, t, l->out);
+  int rc = lk_linalg_sgemm('N', 'N', 1, l->out, l->in, 1.0f, mu, l->in, l->w, l->out, 0.0f, t, l->out);
   for (int k = 0; k < l->out && !rc; k++) l->b[k] -= t[k];
   free(t);
   return rc;
@@ -205,7 +199,7 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
         t->act[l][i] = (uint32_t)(lk_rng_next(&t->rs) >> 32) >= thr ? t->act[l][i] * keep : 0;
     }
     for (int i = 0; i < B; i++) memcpy(out + (size_t)i * L->out, L->b, sizeof(float) * L->out);
-    rc = gemm('N', 'N', B, L->out, L->in, 1.0f, t->act[l], L->in, L->w, L->out, 1.0f, out, L->out);
+    rc = lk_linalg_sgemm('N', 'N', B, L->out, L->in, 1.0f, t->act[l], L->in, L->w, L->out, 1.0f, out, L->out);
     if (L->relu)
       for (size_t i = 0; i < (size_t)B * L->out; i++) out[i] = out[i] > 0 ? out[i] : 0;
   }
@@ -231,7 +225,7 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
     for (int c = 0; c < C; c++) nrm[c] = sqrtf(nrm[c] > 1e-24f ? nrm[c] : 1e-24f);
     for (int k = 0; k < K; k++)
       for (int c = 0; c < C; c++) Vn[(size_t)k * C + c] = V[(size_t)k * C + c] / nrm[c];
-    if ((rc = gemm('N', 'N', B, C, K, s, t->U, K, Vn, C, 0.0f, G, C))) break;
+    if ((rc = lk_linalg_sgemm('N', 'N', B, C, K, s, t->U, K, Vn, C, 0.0f, G, C))) break;
     int labelled = 0;
     for (int i = 0; i < B; i++) labelled += yb[(size_t)i * nheads + h] >= 0;
     float w = labelled ? o->head_weight[h] / labelled : 0;
@@ -253,8 +247,8 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
       g[y] -= w;
     }
     /* dU += s G Vn^T; dVn = s U^T G; then through the column normalisation. */
-    if ((rc = gemm('N', 'T', B, K, C, s, G, C, Vn, C, 1.0f, t->dU, K)) ||
-        (rc = gemm('T', 'N', K, C, B, s, t->U, K, G, C, 0.0f, t->gV[h], C)))
+    if ((rc = lk_linalg_sgemm('N', 'T', B, K, C, s, G, C, Vn, C, 1.0f, t->dU, K)) ||
+        (rc = lk_linalg_sgemm('T', 'N', K, C, B, s, t->U, K, G, C, 0.0f, t->gV[h], C)))
       break;
     float *gV = t->gV[h], *dot = t->logits; /* G no longer needed: reuse as C dots */
     for (int c = 0; c < C; c++) dot[c] = 0;
@@ -281,14 +275,14 @@ static int net_step(net *t, const lk_train_opts *o, const int32_t *yb, int nhead
   for (int l = t->nl - 1; l >= 0 && !rc; l--) {
     const lk_projection_layer *L = &p->layer[l];
     const float *gl = t->g[cur];
-    if ((rc = gemm('T', 'N', L->in, L->out, B, 1.0f, t->act[l], L->in, gl, L->out, 0.0f, t->gw[l], L->out)))
+    if ((rc = lk_linalg_sgemm('T', 'N', L->in, L->out, B, 1.0f, t->act[l], L->in, gl, L->out, 0.0f, t->gw[l], L->out)))
       break;
     for (int k = 0; k < L->out; k++) t->gb[l][k] = 0;
     for (int i = 0; i < B; i++)
       for (int k = 0; k < L->out; k++) t->gb[l][k] += gl[(size_t)i * L->out + k];
     if (l == 0) break;
     float *gp = t->g[!cur];
-    if ((rc = gemm('N', 'T', B, L->in, L->out, 1.0f, gl, L->out, L->w, L->out, 0.0f, gp, L->in))) break;
+    if ((rc = lk_linalg_sgemm('N', 'T', B, L->in, L->out, 1.0f, gl, L->out, L->w, L->out, 0.0f, gp, L->in))) break;
     const float *a = t->act[l]; /* output of the ReLU layer l-1, after dropout */
     float rate = o->dropout, keep = rate > 0 && rate < 1 ? 1.0f / (1.0f - rate) : 1.0f;
     for (size_t i = 0; i < (size_t)B * L->in; i++)
@@ -394,44 +388,6 @@ out:
 
 /* ---------------------------------------------------------------- PCA-whitening */
 
-/* Eigen-decomposition of a small symmetric n x n matrix a (destroyed) by cyclic Jacobi:
- * eigenvalues into w, eigenvectors into the columns of v (n x n). */
-static void jacobi(double *a, int n, double *w, double *v) {
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < n; j++) v[(size_t)i * n + j] = i == j;
-  for (int sweep = 0; sweep < 60; sweep++) {
-    double off = 0;
-    for (int i = 0; i < n; i++)
-      for (int j = i + 1; j < n; j++) off += a[(size_t)i * n + j] * a[(size_t)i * n + j];
-    if (off < 1e-22) break;
-    for (int p = 0; p < n; p++)
-      for (int q = p + 1; q < n; q++) {
-        double apq = a[(size_t)p * n + q];
-        if (fabs(apq) < 1e-300) continue;
-        double app = a[(size_t)p * n + p], aqq = a[(size_t)q * n + q];
-        double th = (aqq - app) / (2 * apq);
-        double tt = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1));
-        double c = 1 / sqrt(tt * tt + 1), s = tt * c;
-        for (int k = 0; k < n; k++) { /* columns p, q */
-          double akp = a[(size_t)k * n + p], akq = a[(size_t)k * n + q];
-          a[(size_t)k * n + p] = c * akp - s * akq;
-          a[(size_t)k * n + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < n; k++) { /* rows p, q */
-          double apk = a[(size_t)p * n + k], aqk = a[(size_t)q * n + k];
-          a[(size_t)p * n + k] = c * apk - s * aqk;
-          a[(size_t)q * n + k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < n; k++) {
-          double vkp = v[(size_t)k * n + p], vkq = v[(size_t)k * n + q];
-          v[(size_t)k * n + p] = c * vkp - s * vkq;
-          v[(size_t)k * n + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  for (int i = 0; i < n; i++) w[i] = a[(size_t)i * n + i];
-}
-
 /* Orthonormalises the k columns of q (D x k, row-major) by modified Gram-Schmidt. */
 static void orthonormalise(float *q, int D, int k) {
   for (int j = 0; j < k; j++) {
@@ -461,22 +417,25 @@ static int fit_pca(const lk_train_data *d, const lk_train_opts *o, const long *r
   for (long r0 = 0; r0 < nr && !rc; r0 += B) {
     long nb = nr - r0 < B ? nr - r0 : B;
     gather(d, rows + r0, nb, mu, sc, xb);
-    rc = gemm('T', 'N', D, D, nb, 1.0f / (float)nr, xb, D, xb, D, 1.0f, cov, D);
+    rc = lk_linalg_sgemm('T', 'N', D, D, nb, 1.0f / (float)nr, xb, D, xb, D, 1.0f, cov, D);
   }
   /* Top-K eigenvectors by subspace iteration, then Rayleigh-Ritz on the K x K problem. */
   uint64_t rs = o->seed ^ 0x706361ull;
   for (size_t i = 0; !rc && i < (size_t)D * K; i++) q[i] = (float)lk_rng_gauss(&rs);
   if (!rc) orthonormalise(q, D, K);
   for (int it = 0; it < 30 && !rc; it++) {
-    if ((rc = gemm('N', 'N', D, K, D, 1.0f, cov, D, q, K, 0.0f, y, K))) break;
+    if ((rc = lk_linalg_sgemm('N', 'N', D, K, D, 1.0f, cov, D, q, K, 0.0f, y, K))) break;
     memcpy(q, y, sizeof(float) * (size_t)D * K);
     orthonormalise(q, D, K);
   }
-  if (!rc) rc = gemm('N', 'N', D, K, D, 1.0f, cov, D, q, K, 0.0f, y, K);
-  if (!rc) rc = gemm('T', 'N', K, K, D, 1.0f, q, K, y, K, 0.0f, sm, K);
+  if (!rc) rc = lk_linalg_sgemm('N', 'N', D, K, D, 1.0f, cov, D, q, K, 0.0f, y, K);
+  if (!rc) rc = lk_linalg_sgemm('T', 'N', K, K, D, 1.0f, q, K, y, K, 0.0f, sm, K);
   if (!rc) {
-    for (size_t i = 0; i < (size_t)K * K; i++) a[i] = sm[i];
-    jacobi(a, K, w, v);
+    for (int i = 0; i < K; i++) /* symmetrised: the eigensolver reads one triangle */
+      for (int j = 0; j < K; j++) a[(size_t)i * K + j] = 0.5 * ((double)sm[(size_t)i * K + j] + sm[(size_t)j * K + i]);
+    rc = lk_linalg_eigsym(a, K, w, v, err);
+  }
+  if (!rc) {
     double mean = 0;
     for (int k = 0; k < K; k++) mean += w[k] > 0 ? w[k] : 0;
     mean /= K;
@@ -602,7 +561,7 @@ int lk_train_knn_precision_fn(const float *x, const float *qx, int dim, const lo
       for (long b = 0; b < nb; b++)
         for (long j = 0; j < nrows; j++)
           sim[(size_t)b * nrows + j] = score(ctx, (qx ? qg : g) + (size_t)(q0 + b) * dim, g + (size_t)j * dim);
-    } else if ((rc = gemm('N', 'T', nb, nrows, dim, 1.0f, (qx ? qg : g) + (size_t)q0 * dim, dim, g, dim, 0.0f, sim,
+    } else if ((rc = lk_linalg_sgemm('N', 'T', nb, nrows, dim, 1.0f, (qx ? qg : g) + (size_t)q0 * dim, dim, g, dim, 0.0f, sim,
                           nrows))) {
       break;
     }

@@ -1,6 +1,6 @@
 /* util/rng.h — the project's one small deterministic random generator (splitmix64) and the
  * draws built on it: uniform floats, doubles and integers, a normal deviate, and the splitmix64
- * mix of a value (a stable hash of an id). State is one uint64_t owned by the caller, so two
+ * mix of a value (a stable hash of an id) and its finaliser. State is one uint64_t owned by the caller, so two
  * users never share a stream. Header-only (static inline). */
 #ifndef LK_UTIL_RNG_H
 #define LK_UTIL_RNG_H
@@ -8,13 +8,15 @@
 #include <math.h>
 #include <stdint.h>
 
-/* splitmix64's output for the value z: a well-mixed 64-bit hash (e.g. of an id and a salt). */
-static inline uint64_t lk_rng_mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
+/* splitmix64's finaliser alone: a bijective 64-bit mix (a hash-table slot of an id). */
+static inline uint64_t lk_rng_fmix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+/* splitmix64's output for the value z: a well-mixed 64-bit hash (e.g. of an id and a salt). */
+static inline uint64_t lk_rng_mix(uint64_t z) { return lk_rng_fmix(z + 0x9E3779B97F4A7C15ull); }
 
 /* The next 64 random bits; advances *s. */
 static inline uint64_t lk_rng_next(uint64_t *s) {
