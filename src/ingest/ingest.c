@@ -24,6 +24,7 @@
 #include "util/hash.h"
 #include "util/id.h"
 #include "util/rng.h"
+#include "util/array.h"
 #include "util/size.h"
 #include "util/utf8.h"
 #include "util/clock.h"
@@ -58,14 +59,7 @@ typedef struct vec_t {
 } vec_t;
 
 static int vec_push(vec_t *v, const void *elem, size_t sz) {
-  if (v->n == v->cap) {
-    size_t nc = v->cap ? v->cap * 2 : 256, bytes;
-    if (lk_size_mul(nc, sz, &bytes)) return LK_ENOMEM;
-    void *p = realloc(v->p, bytes);
-    if (!p) return LK_ENOMEM;
-    v->p = p;
-    v->cap = nc;
-  }
+  if (lk_array_reserve(&v->p, &v->cap, v->n + 1, sz, 256)) return LK_ENOMEM;
   memcpy((char *)v->p + v->n * sz, elem, sz);
   v->n++;
   return 0;
@@ -863,7 +857,7 @@ static int open_catalog(run *r) {
   int rc;
   if ((rc = lk_catalog_open(o->db_path, LK_CATALOG_CREATE, &r->cat, r->err))) return rc;
   rc = lk_catalog_get_meta(r->cat, "recipe", &r->stored);
-  if (rc && rc != LK_ENOTFOUND) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if (rc && rc != LK_ENOTFOUND) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   if (r->stored) {
     if ((rc = lk_recipe_from_json(r->stored, &r->recipe, r->err))) return rc;
     r->own_recipe = 1;
@@ -882,7 +876,7 @@ static int open_catalog(run *r) {
   } else {
     lk_recipe_default(&r->recipe);
   }
-  if ((rc = lk_catalog_foreach_item(r->cat, old_cb, &r->olds))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if ((rc = lk_catalog_foreach_item(r->cat, old_cb, &r->olds))) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   if (r->olds.n) qsort(r->olds.p, r->olds.n, sizeof(old_item), cmp_old);
   return 0;
 }
@@ -936,14 +930,14 @@ static int select_items(run *r) {
 static int update_meta(run *r, const old_item *old, const pick *pk) {
   lk_item it = {0};
   int rc = lk_catalog_get_item(r->cat, pk->id, &it);
-  if (rc) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if (rc) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   lk_item upd = it;
   for (int k = 0; k < LK_NFIELDS; k++) upd.field[k] = pk->r ? pk->r->field[k] : NULL;
   upd.extra = pk->r ? pk->r->extra : NULL;
   if (strcmp(old->source, r->st->source)) upd.source = r->st->source;
   rc = lk_catalog_put_item(r->cat, &upd);
   lk_item_clear(&it);
-  return rc ? lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat)) : 0;
+  return rc ? lk_catalog_fail(r->cat, rc, r->err, NULL) : 0;
 }
 
 /* Decides what needs work (r->need): size+mtime unchanged and status settled -> only the
@@ -996,7 +990,7 @@ static int mark_stale(run *r) {
     }
     if (present) continue;
     if (o->prune) {
-      if ((rc = lk_catalog_delete_item(r->cat, ov[i].id))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+      if ((rc = lk_catalog_delete_item(r->cat, ov[i].id))) return lk_catalog_fail(r->cat, rc, r->err, NULL);
       r->st->pruned++;
     } else {
       r->st->stale++;
@@ -1015,7 +1009,7 @@ static int store_recipe(run *r) {
   int rc = js ? lk_catalog_add_meta(r->cat, "recipe_id", id) : LK_ENOMEM;
   if (!rc) rc = lk_catalog_set_meta(r->cat, "recipe", js);
   free(js);
-  if (rc) return lk_err_set(r->err, rc, "%s", rc == LK_ENOMEM ? "out of memory" : lk_catalog_errmsg(r->cat));
+  if (rc) return rc == LK_ENOMEM ? lk_err_set(r->err, rc, "out of memory") : lk_catalog_fail(r->cat, rc, r->err, NULL);
   return 0;
 }
 
@@ -1023,9 +1017,9 @@ static int store_recipe(run *r) {
  * unchanged items, stale items, the recipe. */
 static int update_catalog(run *r) {
   int rc;
-  if ((rc = lk_catalog_begin(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if ((rc = lk_catalog_begin(r->cat))) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   if ((rc = diff_catalog(r)) || (rc = mark_stale(r)) || (rc = store_recipe(r))) return rc;
-  if ((rc = lk_catalog_commit(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if ((rc = lk_catalog_commit(r->cat))) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   if (r->o->progress) { r->st->seconds = lk_clock_now() - r->t0; r->o->progress(r->o->ctx, r->st); }
   return 0;
 }
@@ -1055,7 +1049,7 @@ static int start_workers(run *r, worker *wk, pthread_t *th, int nw, int *started
       char dimtxt[16];
       snprintf(dimtxt, sizeof dimtxt, "%d", lk_embedder_dim(wk[0].emb));
       if ((rc = lk_catalog_set_meta(r->cat, "dim", dimtxt))) {
-        lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+        lk_catalog_fail(r->cat, rc, r->err, NULL);
         worker_fini(&wk[0]);
         return rc;
       }
@@ -1076,7 +1070,7 @@ static int end_workers(run *r, shared *sh, int rc, int started) {
     lk_catalog_rollback(r->cat);
   } else {
     int crc = lk_catalog_commit(r->cat);
-    if (crc && !rc) rc = lk_err_set(r->err, crc, "%s", lk_catalog_errmsg(r->cat));
+    if (crc && !rc) rc = lk_catalog_fail(r->cat, crc, r->err, NULL);
   }
   if (rc == LK_EINTR && st->done >= st->todo) rc = 0; /* the stop came after the last photo */
   if (rc == LK_EINTR)
@@ -1099,7 +1093,7 @@ static int embed_photos(run *r) {
   memset(wk, 0, sizeof wk);
   int nw = worker_count(r), started = 0;
   for (int w = 0; w < nw; w++) wk[w].sh = &sh;
-  if ((rc = lk_catalog_begin(r->cat))) return lk_err_set(r->err, rc, "%s", lk_catalog_errmsg(r->cat));
+  if ((rc = lk_catalog_begin(r->cat))) return lk_catalog_fail(r->cat, rc, r->err, NULL);
   pthread_mutex_init(&sh.lock, NULL);
   r->finished = 1;
   rc = start_workers(r, wk, th, nw, &started);

@@ -16,6 +16,7 @@
 #include "tune/augment.h"
 #include "util/file.h"
 #include "util/id.h"
+#include "util/array.h"
 #include "util/size.h"
 #include "util/rng.h"
 
@@ -35,11 +36,9 @@ static long read_record(FILE *f, char **buf, size_t *cap) {
   int q = 0, c;
   while ((c = getc(f)) != EOF) {
     if (n + 2 > *cap) {
-      size_t nc = *cap ? *cap * 2 : 4096;
-      if (nc > MAX_ROW_BYTES + 2) return LK_ETOOBIG;
-      char *p = realloc(*buf, nc);
-      if (!p) return LK_ENOMEM;
-      *buf = p;
+      size_t nc;
+      if (lk_array_grow_cap(*cap, n + 2, 4096, 1, &nc) || nc > MAX_ROW_BYTES + 2) return LK_ETOOBIG;
+      if (LK_ARRAY_RESIZE(*buf, nc)) return LK_ENOMEM;
       *cap = nc;
     }
     (*buf)[n++] = (char)c;
@@ -104,17 +103,12 @@ static int item_cb(void *ctx, const lk_item *it) {
   loader *L = ctx;
   int nl = L->s->nlabels;
   if (L->ni == L->icap) {
-    size_t nc = L->icap ? L->icap * 2 : 1024, nl2;
-    if (lk_size_mul(nc, (size_t)nl, &nl2)) return LK_ETOOBIG;
-    int64_t *a = realloc(L->iid, nc * sizeof *a);
-    if (a) L->iid = a;
-    char **b = realloc(L->ilab, nl2 * sizeof *b);
-    if (b) L->ilab = b;
-    char **h = realloc(L->ihash, nc * sizeof *h);
-    if (h) L->ihash = h;
-    char **pa = realloc(L->ipath, nc * sizeof *pa);
-    if (pa) L->ipath = pa;
-    if (!a || !b || !h || !pa) return LK_ENOMEM;
+    size_t nc, nl2;
+    int rc = lk_array_grow_cap(L->icap, L->ni + 1, 1024, sizeof(char *), &nc);
+    if (rc || lk_size_mul(nc, (size_t)nl, &nl2)) return LK_ETOOBIG;
+    if ((rc = LK_ARRAY_RESIZE(L->iid, nc)) || (rc = LK_ARRAY_RESIZE(L->ilab, nl2)) ||
+        (rc = LK_ARRAY_RESIZE(L->ihash, nc)) || (rc = LK_ARRAY_RESIZE(L->ipath, nc)))
+      return rc;
     L->icap = nc;
   }
   size_t i = L->ni;
@@ -137,13 +131,10 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
   if (!s->dim) s->dim = dim;
   if (dim != s->dim) return LK_ECORRUPT;
   if ((size_t)s->n == L->cap) {
-    size_t nc = L->cap ? L->cap * 2 : 4096, nx;
-    if (lk_size_mul(nc, (size_t)dim, &nx)) return LK_ETOOBIG;
-    float *x = realloc(s->x, nx * sizeof *x);
-    if (x) s->x = x;
-    int64_t *ids = realloc(s->id, nc * sizeof *ids);
-    if (ids) s->id = ids;
-    if (!x || !ids) return LK_ENOMEM;
+    size_t nc, nx;
+    int rc = lk_array_grow_cap(L->cap, (size_t)s->n + 1, 4096, sizeof(int64_t), &nc);
+    if (rc || lk_size_mul(nc, (size_t)dim, &nx)) return LK_ETOOBIG;
+    if ((rc = LK_ARRAY_RESIZE(s->x, nx)) || (rc = LK_ARRAY_RESIZE(s->id, nc))) return rc;
     L->cap = nc;
   }
   s->id[s->n] = id;
@@ -265,11 +256,11 @@ int lk_tune_load(const char *db_path, const char *const *fields, int nfields, in
     goto out;
   }
   if ((rc = lk_catalog_foreach_item(cat, item_cb, &L))) {
-    lk_err_set(err, rc, "%s: reading items: %s", db_path, lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "%s: reading items", db_path);
     goto out;
   }
   if ((rc = lk_catalog_foreach_vector(cat, vector_cb, &L))) {
-    lk_err_set(err, rc, "%s: reading vectors: %s", db_path, lk_catalog_errmsg(cat));
+    lk_catalog_fail(cat, rc, err, "%s: reading vectors", db_path);
     goto out;
   }
   if (s->n < 2) {
@@ -424,7 +415,7 @@ int lk_tune_write(const char *src_path, const char *dst_path, const lk_recipe *t
   if ((rc = lk_catalog_foreach_item(src, copy_item, &w))) goto db_fail;
   if ((rc = lk_catalog_foreach_vector(src, copy_vector, &w)) || (w.n && (rc = flush(&w)))) {
     if (rc == LK_EMISMATCH) rc = lk_err_set(err, rc, "%s: vectors are not %d-dimensional", src_path, w.in);
-    else if (err && !err->code) lk_err_set(err, rc, "%s", lk_catalog_errmsg(dst));
+    else if (err && !err->code) lk_catalog_fail(dst, rc, err, NULL);
     goto out;
   }
   lk_recipe_id(tuned, tid);
@@ -438,7 +429,7 @@ int lk_tune_write(const char *src_path, const char *dst_path, const lk_recipe *t
   if (rename(tmp, dst_path)) rc = lk_err_set(err, LK_EIO, "renaming %s: %s", tmp, strerror(errno));
   goto out;
 db_fail:
-  lk_err_set(err, rc, "%s: %s", tmp, lk_catalog_errmsg(dst ? dst : src));
+  lk_catalog_fail(dst ? dst : src, rc, err, "%s", tmp);
 out:
   if (dst) {
     lk_catalog_rollback(dst);
