@@ -13,6 +13,7 @@
 #include "catalog/catalog.h"
 #include "embed/recipe.h"
 #include "search/engine.h"
+#include "search/query.h"
 #include "search/results.h"
 #include "testutil.h"
 
@@ -326,6 +327,10 @@ static int fake_embed(void *ctx, const lk_image *img, float *vec, lk_errbuf *err
 
 static void test_crops_thin_photos(void **state) {
   fixture *f = *state;
+  lk_embed_pool *pool = NULL;
+  assert_int_equal(lk_embed_pool_new_fn(fake_embed, f->vec[0], D, 0, &pool, NULL), 0);
+  lk_engine_set_pool(f->e, pool);
+  lk_embed_pool_free(pool);
   static const int sizes[][2] = {{200, 5}, {5, 200}, {1, 1}, {7, 7}, {8, 8}, {300, 400}};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     int boxes[LK_ENGINE_CROPS][4];
@@ -336,7 +341,11 @@ static void test_crops_thin_photos(void **state) {
     lk_hit hits[5];
     int n = -1;
     lk_errbuf eb = {0};
-    assert_int_equal(lk_engine_search_crops(f->e, &img, fake_embed, f->vec[0], NULL, NULL, 5, hits, &n, &eb), 0);
+    lk_query q;
+    lk_query_init(&q);
+    q.k = 5;
+    q.multi_crop = 1;
+    assert_int_equal(lk_engine_search_pixels(f->e, img.px, img.w, img.h, (size_t)img.w * 3, &q, hits, &n, NULL, &eb), 0);
     if (n != 5) fail_msg("%dx%d: %d hits", sizes[i][0], sizes[i][1], n);
     free(img.px);
   }

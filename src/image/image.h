@@ -16,6 +16,9 @@ typedef struct lk_image {
 } lk_image;
 
 /* Limits applied before any pixel buffer is allocated. Zero fields take the defaults. */
+#define LK_IMAGE_MAX_BYTES ((size_t)64 << 20)   /* the defaults */
+#define LK_IMAGE_MAX_PIXELS ((uint64_t)100000000)
+#define LK_IMAGE_MAX_SIDE 30000
 typedef struct lk_image_limits {
   size_t max_bytes;    /* encoded file size; default 64 MiB */
   uint64_t max_pixels; /* declared w*h at the header; default 100 megapixels */

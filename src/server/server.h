@@ -24,9 +24,10 @@ typedef struct lk_server_opts {
   unsigned max_connections;/* default 256 */
   unsigned max_per_ip;     /* connections from one address; default 64 (so that one slow or
                               hostile client cannot hold every connection) */
-  int embedders;           /* photo searches embedding at once (a pool); 0 = the engine's one */
-  const char *models_dir;  /* for the pool; NULL = lk_embed_find_models' search */
-  int backend;             /* for the pool: enum lk_backend; default LK_BACKEND_DNNL */
+  int embedders;           /* > 0: the engine's embedders (lk_engine_opts.embedders, which sets
+                              their number) are loaded at start, not by the first search */
+  const char *models_dir;  /* for the write API's embedder; NULL = lk_embed_find_models' search */
+  int backend;             /* for the write API: enum lk_backend; default LK_BACKEND_DNNL */
   const char *db_path;     /* the catalog file, read by GET /api/map; NULL: no map */
   struct lk_follow *follow;/* server/follow.h: each request uses the follower's current engine
                               and facets, /health reports its catalog version; NULL: serve the
