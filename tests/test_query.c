@@ -79,13 +79,7 @@ static int setup(void **state) {
   f->dir = lk_test_mkdtemp();
   const char *db = lk_test_path("%s/q.db", f->dir);
   lk_catalog *c;
-  assert_int_equal(lk_catalog_open(db, LK_CATALOG_CREATE, &c, NULL), 0);
-  lk_recipe r;
-  lk_recipe_preset("color", &r, NULL);
-  char *js = lk_recipe_to_json(&r);
-  lk_catalog_set_meta(c, "recipe", js);
-  free(js);
-  lk_catalog_begin(c);
+  assert_int_equal(lk_test_catalog_new(db, &c), 0);
   srand(11);
   static const char *genders[] = {"Men", "Women"};
   for (int i = 0; i < N; i++) {

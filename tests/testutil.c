@@ -1,6 +1,7 @@
 /* tests/testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "catalog/catalog.h"
 #include "embed/embed.h"
 
 #include <stdarg.h>
@@ -77,4 +78,22 @@ uint8_t *lk_test_read_file(const char *path, size_t *len) {
   fclose(f);
   if (b && len) *len = (size_t)n;
   return b;
+}
+
+int lk_test_catalog_new(const char *db, lk_catalog **out) {
+  lk_catalog *c = NULL;
+  int rc = lk_catalog_open(db, LK_CATALOG_CREATE, &c, NULL);
+  if (rc) return rc;
+  lk_recipe r;
+  lk_recipe_preset("color", &r, NULL);
+  char *js = lk_recipe_to_json(&r);
+  rc = js ? lk_catalog_set_meta(c, "recipe", js) : LK_ENOMEM;
+  free(js);
+  if (!rc) rc = lk_catalog_begin(c);
+  if (rc) {
+    lk_catalog_close(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
 }

@@ -19,5 +19,9 @@ const char *lk_test_path(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* Writes / reads a whole file; read returns malloc'd bytes (caller frees) or NULL. */
 int lk_test_write_file(const char *path, const void *data, size_t len);
 uint8_t *lk_test_read_file(const char *path, size_t *len);
+/* A new catalog file db with the "color" preset recipe and a transaction begun (the test
+ * commits and closes it); LK_E* on failure. */
+struct lk_catalog;
+int lk_test_catalog_new(const char *db, struct lk_catalog **out);
 
 #endif

@@ -164,25 +164,6 @@ static int decode(lk_engine *e, const void *bytes, size_t len, const lk_image_li
   return lk_image_decode(bytes, len, lim, side, im, err);
 }
 
-int lk_engine_search_photo_lim(lk_engine *e, const void *bytes, size_t len, const lk_image_limits *lim,
-                               const lk_query *q, lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err) {
-  double t0 = lk_clock_now();
-  lk_search_info local;
-  info = start_info(info, &local, nfound);
-  int rc = check_query(e, q, err);
-  if (rc) return rc;
-  lk_image im = {0};
-  if (!(rc = decode(e, bytes, len, lim, q->crop[2] != 0, &im, info, err)))
-    rc = search_image(e, &im, q, hits, nfound, info, t0, err);
-  lk_image_free(&im);
-  return rc;
-}
-
-int lk_engine_search_photo(lk_engine *e, const void *bytes, size_t len, const lk_query *q, lk_hit *hits, int *nfound,
-                           lk_search_info *info, lk_errbuf *err) {
-  return lk_engine_search_photo_lim(e, bytes, len, NULL, q, hits, nfound, info, err);
-}
-
 /* rgb (w x h, rows stride bytes apart) copied into a tightly packed image, within image.h's
  * default limits. */
 static int from_pixels(const uint8_t *rgb, int w, int h, size_t stride, lk_image *im, lk_errbuf *err) {
@@ -201,8 +182,19 @@ static int from_pixels(const uint8_t *rgb, int w, int h, size_t stride, lk_image
   return 0;
 }
 
-int lk_engine_search_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size_t stride, const lk_query *q,
-                            lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err) {
+/* Steps 1 to 5 for the encoded photo bytes[0..len), or for rgb's pixels. */
+typedef struct photo {
+  int pixels; /* 1: rgb, w, h, stride */
+  const void *bytes;
+  size_t len;
+  const lk_image_limits *lim;
+  const uint8_t *rgb;
+  int w, h;
+  size_t stride;
+} photo;
+
+static int search(lk_engine *e, const photo *p, const lk_query *q, lk_hit *hits, int *nfound, lk_search_info *info,
+                  lk_errbuf *err) {
   double t0 = lk_clock_now();
   lk_search_info local;
   info = start_info(info, &local, nfound);
@@ -210,9 +202,26 @@ int lk_engine_search_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size
   if (rc) return rc;
   lk_image im = {0};
   info->stage = LK_SEARCH_DECODE;
-  if (!(rc = from_pixels(rgb, w, h, stride, &im, err))) rc = search_image(e, &im, q, hits, nfound, info, t0, err);
+  rc = p->pixels ? from_pixels(p->rgb, p->w, p->h, p->stride, &im, err)
+              : decode(e, p->bytes, p->len, p->lim, q->crop[2] != 0, &im, info, err);
+  if (!rc) rc = search_image(e, &im, q, hits, nfound, info, t0, err);
   lk_image_free(&im);
   return rc;
+}
+
+int lk_engine_search_photo_lim(lk_engine *e, const void *bytes, size_t len, const lk_image_limits *lim,
+                               const lk_query *q, lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err) {
+  return search(e, &(photo){.bytes = bytes, .len = len, .lim = lim}, q, hits, nfound, info, err);
+}
+
+int lk_engine_search_photo(lk_engine *e, const void *bytes, size_t len, const lk_query *q, lk_hit *hits, int *nfound,
+                           lk_search_info *info, lk_errbuf *err) {
+  return lk_engine_search_photo_lim(e, bytes, len, NULL, q, hits, nfound, info, err);
+}
+
+int lk_engine_search_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size_t stride, const lk_query *q,
+                            lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err) {
+  return search(e, &(photo){.pixels = 1, .rgb = rgb, .w = w, .h = h, .stride = stride}, q, hits, nfound, info, err);
 }
 
 int lk_engine_embed_photo(lk_engine *e, const void *bytes, size_t len, float *vec, lk_errbuf *err) {
