@@ -418,6 +418,8 @@ void lk_engine_set_pool(lk_engine *e, lk_embed_pool *p) {
   lk_embed_pool_free(old);
 }
 
+lk_embed_pool *lk_engine_pool(const lk_engine *e) { return (e->base ? e->base : e)->pool; }
+
 float lk_engine_prior_weight(const lk_engine *e) { return (e->base ? e->base : e)->prior_weight; }
 
 /* Stops at the first items that show every column, so it costs little when they exist. */

@@ -127,6 +127,10 @@ void lk_engine_close_queue(lk_engine *e);
 /* From now on e and the engines made from it embed with p (a reference is taken): a caller's
  * own model, or a test's stand-in (lk_embed_pool_new_fn). Not while e is searched. */
 void lk_engine_set_pool(lk_engine *e, lk_embed_pool *p);
+/* The embedders e searches with (owned by e and the engines sharing them; take a reference
+ * with lk_embed_pool_ref to keep them), e.g. for lk_engine_set_pool on a reloaded engine of
+ * the same recipe. */
+lk_embed_pool *lk_engine_pool(const lk_engine *e);
 /* lk_engine_opts.prior as the engine was opened. */
 float lk_engine_prior_weight(const lk_engine *e);
 /* LK_EINVAL, naming it, when a comparison of f is on an extra column that no item has (a typo,

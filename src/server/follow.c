@@ -318,6 +318,7 @@ static int full_reload(lk_follow *f, lk_catalog *cat, const lk_engine *cur, lk_e
     return lk_err_set(err, LK_EMISMATCH, "the catalog's recipe changed (%s, was %s): restart the server",
                       lk_engine_recipe_id(e), lk_engine_recipe_id(cur));
   }
+  lk_engine_set_pool(e, lk_engine_pool(cur)); /* the same recipe: the loaded models serve on */
   if ((rc = snap_new(f, e, v, &s, err))) return rc;
   swap_in(f, s, lk_clock_now() - t0);
   f->have = v;

@@ -1151,7 +1151,7 @@ static void adopt_backlog(lk_server *s, MHD_socket fd) {
 static void close_queue(lk_server *s) {
   lk_engine_close_queue(s->engine);
   if (!s->o.follow) return;
-  const lk_follow_snap *snap = lk_follow_acquire(s->o.follow); /* (a full reload's engine has its own) */
+  const lk_follow_snap *snap = lk_follow_acquire(s->o.follow); /* (normally s->engine's pool: closing twice is harmless) */
   lk_engine_close_queue(lk_follow_engine(snap));
   lk_follow_release(s->o.follow, snap);
 }
