@@ -17,6 +17,8 @@
 #include "image/image.h"
 #include "search/calibrate.h"
 #include "search/engine.h"
+#include "search/query.h"
+#include "util/file.h"
 
 #define BINS 10
 
@@ -92,12 +94,15 @@ static const char *kind_of(const kinds *k, long id) {
 
 /* Searches one photo: the best hit, its match. 0 or -1 (unreadable). */
 static int best_of(lk_engine *e, const lk_calibration *cal, const char *path, lk_hit *h, lk_match *m) {
-  lk_image img = {0};
+  uint8_t *photo = NULL;
+  size_t len = 0;
   int n = 0;
-  if (lk_image_load(path, NULL, 0, &img, NULL)) return -1;
-  lk_errbuf eb = {0};
-  int rc = lk_engine_search_image(e, &img, NULL, 1, h, &n, &eb);
-  lk_image_free(&img);
+  if (lk_file_read(path, LK_IMAGE_MAX_BYTES, &photo, &len, NULL, NULL)) return -1;
+  lk_query q; /* as a search from the page or the CLI runs it */
+  lk_query_init(&q);
+  q.k = 1;
+  int rc = lk_engine_search_photo(e, photo, len, &q, h, &n, NULL, NULL);
+  free(photo);
   if (rc || n != 1) return -1;
   lk_calibration_match(cal, h->score, m);
   return 0;

@@ -284,6 +284,8 @@ typedef struct lk_engine_opts {
   const char *models_dir;  /* NULL = default search ($LOOKALIKE_MODELS, ./models, ...) */
   int backend;             /* 0 = plain C reference, 1 = oneDNN (default) */
   int lazy_model;          /* 1 = load the model on first photo search (default 1) */
+  int embedders;           /* photo searches embedding at once, one model copy each (0 = 1):
+                              the engine's pool, shared with the engines derived from it */
   int plain_scan;          /* 1 = search the float vectors only (no int8 shortlist, no IVF;
                               default 0) */
   int search_threads;      /* threads per search's code scan (0 = 1: the server runs searches
@@ -326,28 +328,95 @@ LK_API int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *fi
 LK_API int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *filter, int k,
                                    int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err);
 
-/* ---- search a photo (lk_query, lk_engine_search_photo ...): slice A's block (issue 18) */
-/* What a photo search asks for; lk_query_init sets the defaults. */
+/* ---- search a photo
+ *
+ * One call answers "products like this photo": lk_engine_search_photo takes the encoded photo
+ * (JPEG, PNG or WebP bytes), lk_engine_search_pixels an RGB image already in memory; both
+ * follow the same steps, every caller (HTTP, the CLI, evaluation, the Python package) alike:
+ *   1. decode: at the smallest DCT scale that keeps the models' input side (the recipe's
+ *      embedder, as `index` decodes catalog photos), or at full size when a crop is asked for
+ *      (the crop is in pixels of the photo as stored, EXIF orientation applied);
+ *   2. crop: clipped to the photo; fewer than LK_QUERY_MIN_CROP pixels left on a side is
+ *      LK_EINVAL with a message naming the crop and the photo's size;
+ *   3. garment: the garment cut out onto white (q->garment, or as the engine was opened);
+ *   4. embed with one of the engine's embedders (lk_engine_opts.embedders: photo searches
+ *      embed side by side, each waiting its turn for a free one), then search with q->filter:
+ *      the whole photo, or with q->multi_crop the photo and 13 crops (each item keeping its
+ *      best score: for a product filling only part of the frame; 14 embeddings);
+ *   5. q->collapse: duplicates or colour variants folded under one hit (info->groups).
+ * hits has q->k slots; *nfound gets the number filled (hits past it: id -1). Errors: LK_EINVAL
+ * (bad query, crop or filter), LK_EDECODE / LK_EUNSUPPORTED (not a readable photo), LK_ETOOBIG
+ * (past the image limits: 64 MiB, 100 megapixels, 30000 pixels a side), LK_ENOTFOUND (no
+ * vectors or no models), LK_EMISMATCH (models of another dimension), LK_EINTR (the engine's
+ * queue was closed: a server stopping), LK_ENOMEM; the message in err. info->stage says which
+ * step failed. Thread-safe: any number of threads may search one engine. */
+enum lk_collapse_mode { LK_COLLAPSE_NONE = 0, LK_COLLAPSE_DUPLICATES, LK_COLLAPSE_VARIANTS };
+#define LK_QUERY_MIN_CROP 8 /* smallest crop side searched, pixels */
+#define LK_QUERY_MAX_K 10000
+
 typedef struct lk_query {
-  int k;                   /* hits wanted (default 10) */
-  const lk_filter *filter; /* NULL = every item */
-  int crop[4];             /* x, y, w, h in the upright photo; w == 0: the whole photo */
-  int multi_crop;          /* 1 = also search crops of the photo (street photos) */
-  int garment;             /* LK_ENGINE_GARMENT_AUTO = as opened, _OFF, _ON */
-  float prior;             /* < 0: as opened */
-  int collapse;            /* 0 = none */
+  int k;                  /* results wanted, 1..LK_QUERY_MAX_K */
+  const lk_filter *filter; /* NULL = none (borrowed for the call) */
+  int crop[4];            /* x, y, w, h in pixels of the photo; w == 0: the whole photo */
+  int multi_crop;         /* 1: the photo and 13 crops of it (step 4) */
+  int garment;            /* LK_ENGINE_GARMENT_AUTO (as the engine was opened), _OFF or _ON */
+  float prior;            /* < 0: the label prior as the engine was opened. The prior's weight
+                             is built into the engine's rows, so it is per engine: another
+                             value than the engine's is LK_EUNSUPPORTED (open the engine with
+                             lk_engine_opts.prior) */
+  int collapse;           /* enum lk_collapse_mode: 0 = none */
 } lk_query;
-/* Timings and what was searched; details are slice A's. */
-typedef struct lk_search_info lk_search_info;
+
+/* k = 10, no filter, no crop, single crop, garment and prior as the engine was opened, no
+ * collapsing. */
 LK_API void lk_query_init(lk_query *q);
-/* The k products most like a photo (the bytes of a JPEG, PNG or WebP file), best first: hits
- * has q->k slots, *nfound gets how many were filled; info may be NULL. The photo is decoded
- * within the library's limits (LK_EDECODE, LK_ETOOBIG with a message). Thread-safe. */
+
+/* One hit of a collapsed search with what was folded under it (ids in rank order). */
+#define LK_COLLAPSE_MAX_MEMBERS 32
+typedef struct lk_group {
+  lk_hit hit;
+  int n;                                   /* members folded under it (may exceed the list) */
+  int64_t member[LK_COLLAPSE_MAX_MEMBERS]; /* the first min(n, LK_COLLAPSE_MAX_MEMBERS) */
+} lk_group;
+
+/* The step a search stopped at (lk_search_info.stage), for callers that answer each with its
+ * own status (the HTTP API: 413/415 decode, 422 crop, 503 embed, 400 search). */
+enum lk_search_stage {
+  LK_SEARCH_DONE = 0,
+  LK_SEARCH_QUERY,  /* the lk_query itself (k, prior) */
+  LK_SEARCH_DECODE, /* reading the photo */
+  LK_SEARCH_CROP,   /* the crop (outside the photo, too small) */
+  LK_SEARCH_PREPARE, /* garment isolation */
+  LK_SEARCH_EMBED,  /* the models (with multi-crop: the crops' searches too) */
+  LK_SEARCH_SEARCH  /* the filter, the index */
+};
+
+/* What a search did, filled by the calls that take one (may be NULL). Set groups before the
+ * call; everything else is output. */
+typedef struct lk_search_info {
+  lk_group *groups;  /* in: NULL, or q->k slots for a collapsed search's groups (the hits
+                        are their heads either way) */
+  int ngroups;       /* groups filled (= *nfound) */
+  int width, height; /* the photo as decoded (step 1) */
+  int crop[4];       /* the crop as applied, clipped to the photo (x, y, w, h); w == 0: none */
+  double decode_s;   /* seconds decoding, cropping, isolating the garment */
+  double queue_s;    /* seconds waiting for a free embedder */
+  double embed_s;    /* seconds embedding (multi-crop: with the crops' searches) */
+  double search_s;   /* seconds searching (and collapsing) */
+  int stage;         /* enum lk_search_stage: LK_SEARCH_DONE, or the step that failed */
+} lk_search_info;
+
 LK_API int lk_engine_search_photo(lk_engine *e, const void *bytes, size_t len, const lk_query *q, lk_hit *hits,
                                   int *nfound, lk_search_info *info, lk_errbuf *err);
-/* The photo's vector as a search makes it: vec gets lk_engine_dim floats. Thread-safe. */
+/* The same for w x h RGB pixels (3 bytes each, rows stride >= 3 * w bytes apart; copied):
+ * steps 2 to 5, the crop in these pixels. */
+LK_API int lk_engine_search_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size_t stride, const lk_query *q,
+                                   lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err);
+/* The photo's vector (lk_engine_dim floats, normalised), as `index` stores a catalog photo's:
+ * decoded as in step 1, embedded as is (no crop, no garment isolation). Thread-safe. */
 LK_API int lk_engine_embed_photo(lk_engine *e, const void *bytes, size_t len, float *vec, lk_errbuf *err);
-/* ---- end of the search block */
+LK_API int lk_engine_embed_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size_t stride, float *vec,
+                                  lk_errbuf *err);
 
 /* ---------------------------------------------------------------- tune (`lookalike tune`)
  * The whole of `lookalike tune` as one call: load a catalog's raw vectors and labels,
@@ -506,9 +575,10 @@ typedef struct lk_server_opts {
   unsigned timeout_s;      /* idle connection timeout; default 30 */
   unsigned max_connections;/* default 256 */
   unsigned max_per_ip;     /* connections from one address; default 64 */
-  int embedders;           /* photo searches embedding at once (a pool); 0 = the engine's one */
-  const char *models_dir;  /* for the pool; NULL = default search */
-  int backend;             /* for the pool: 0 = reference, 1 = oneDNN (default) */
+  int embedders;           /* > 0: the engine's embedders (lk_engine_opts.embedders, which sets
+                              their number) are loaded at start, not by the first search */
+  const char *models_dir;  /* for the write API's embedder; NULL = default search */
+  int backend;             /* for the write API: 0 = reference, 1 = oneDNN (default) */
   const char *db_path;     /* the catalog file, read by GET /api/map; NULL: no map */
   /* The next four are `lookalike serve`'s internals (live catalog, API keys, HTTPS): leave them
    * NULL from the API (a read-only server of the engine as given, open, plain HTTP). */

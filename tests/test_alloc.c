@@ -366,7 +366,7 @@ static int op_engine(void *ctx) {
     }                                                                \
     json_decref(r.body);                                             \
   }
-  REPLY(lk_api_search(e, NULL, x->photo.data, x->photo.len, &lim, &p, &r))
+  REPLY(lk_api_search(e, x->photo.data, x->photo.len, &lim, &p, &r))
   REPLY(lk_api_items(e, 0, 10, 0, 0, &r))
   int64_t id = -1; /* a searchable item */
   for (size_t i = 0; i < lk_engine_item_count(e) && id < 0; i++)

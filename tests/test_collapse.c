@@ -70,13 +70,7 @@ static int setup(void **state) {
   const char *db = lk_test_path("%s/c.db", f->dir);
   lk_catalog *c;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(db, LK_CATALOG_CREATE, &c, &eb), 0);
-  lk_recipe r;
-  lk_recipe_preset("color", &r, NULL);
-  char *js = lk_recipe_to_json(&r);
-  lk_catalog_set_meta(c, "recipe", js);
-  free(js);
-  lk_catalog_begin(c);
+  assert_non_null(c = lk_test_catalog_new(db));
   srand(11);
   for (int i = 0; i < N; i++) {
     char name[64], hash[32], extra[96];

@@ -24,6 +24,7 @@
 #include "embed/recipe.h"
 #include "search/engine.h"
 #include "search/live.h"
+#include "search/query.h"
 #include "testutil.h"
 #include "util/clock.h"
 #include "util/rng.h"
@@ -199,7 +200,7 @@ static void same_hits(const lk_hit *a, int na, const lk_hit *b, int nb, int appr
 }
 
 /* Every engine call of e against fresh engine g. */
-static void compare(world *w, const lk_engine *e, const lk_engine *g, int approx) {
+static void compare(world *w, lk_engine *e, lk_engine *g, int approx) {
   assert_int_equal(lk_engine_item_count(e), lk_engine_item_count(g));
   assert_int_equal(lk_engine_size(e), lk_engine_size(g));
   assert_int_equal(lk_engine_query_dim(e), lk_engine_query_dim(g));
@@ -237,11 +238,20 @@ static void compare(world *w, const lk_engine *e, const lk_engine *g, int approx
     }
   }
   lk_image img = {64, 48, calloc(64 * 48, 3)};
+  lk_embed_pool *pool = NULL; /* the crops' vectors from their sizes (size_embed) */
+  assert_int_equal(lk_embed_pool_new_fn(size_embed, NULL, D, 0, &pool, NULL), 0);
+  lk_engine_set_pool(e, pool);
+  lk_engine_set_pool(g, pool);
+  lk_embed_pool_free(pool);
   for (int fi = 0; fi < 2; fi++) { /* multi-crop: 14 searches merged */
     lk_hit ha[10], hb[10];
     int na = 0, nb = 0;
-    assert_int_equal(lk_engine_search_crops(e, &img, size_embed, NULL, fi ? &fs[1] : NULL, NULL, 10, ha, &na, NULL), 0);
-    assert_int_equal(lk_engine_search_crops(g, &img, size_embed, NULL, fi ? &fs[1] : NULL, NULL, 10, hb, &nb, NULL), 0);
+    lk_query q;
+    lk_query_init(&q);
+    q.filter = fi ? &fs[1] : NULL;
+    q.multi_crop = 1;
+    assert_int_equal(lk_engine_search_pixels(e, img.px, img.w, img.h, (size_t)img.w * 3, &q, ha, &na, NULL, NULL), 0);
+    assert_int_equal(lk_engine_search_pixels(g, img.px, img.w, img.h, (size_t)img.w * 3, &q, hb, &nb, NULL, NULL), 0);
     same_hits(ha, na, hb, nb, approx);
   }
   free(img.px);

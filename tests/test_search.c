@@ -13,6 +13,7 @@
 #include "catalog/catalog.h"
 #include "embed/recipe.h"
 #include "search/engine.h"
+#include "search/query.h"
 #include "search/results.h"
 #include "testutil.h"
 
@@ -34,13 +35,7 @@ static int setup(void **state) {
   const char *db = lk_test_path("%s/c.db", f->dir);
   lk_catalog *c;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(db, LK_CATALOG_CREATE, &c, &eb), 0);
-  lk_recipe r;
-  lk_recipe_preset("color", &r, NULL);
-  char *js = lk_recipe_to_json(&r);
-  lk_catalog_set_meta(c, "recipe", js);
-  free(js);
-  lk_catalog_begin(c);
+  assert_non_null(c = lk_test_catalog_new(db));
   srand(7);
   for (int i = 0; i < N; i++) {
     lk_item it = {0};
@@ -326,6 +321,10 @@ static int fake_embed(void *ctx, const lk_image *img, float *vec, lk_errbuf *err
 
 static void test_crops_thin_photos(void **state) {
   fixture *f = *state;
+  lk_embed_pool *pool = NULL;
+  assert_int_equal(lk_embed_pool_new_fn(fake_embed, f->vec[0], D, 0, &pool, NULL), 0);
+  lk_engine_set_pool(f->e, pool);
+  lk_embed_pool_free(pool);
   static const int sizes[][2] = {{200, 5}, {5, 200}, {1, 1}, {7, 7}, {8, 8}, {300, 400}};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     int boxes[LK_ENGINE_CROPS][4];
@@ -336,7 +335,11 @@ static void test_crops_thin_photos(void **state) {
     lk_hit hits[5];
     int n = -1;
     lk_errbuf eb = {0};
-    assert_int_equal(lk_engine_search_crops(f->e, &img, fake_embed, f->vec[0], NULL, NULL, 5, hits, &n, &eb), 0);
+    lk_query q;
+    lk_query_init(&q);
+    q.k = 5;
+    q.multi_crop = 1;
+    assert_int_equal(lk_engine_search_pixels(f->e, img.px, img.w, img.h, (size_t)img.w * 3, &q, hits, &n, NULL, &eb), 0);
     if (n != 5) fail_msg("%dx%d: %d hits", sizes[i][0], sizes[i][1], n);
     free(img.px);
   }

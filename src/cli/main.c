@@ -31,7 +31,9 @@
 #include "search/calibrate.h"
 #include "search/collapse.h"
 #include "search/engine.h"
+#include "search/query.h"
 #include "search/results.h"
+#include "util/file.h"
 #include "util/id.h"
 #include "util/utf8.h"
 
@@ -558,40 +560,6 @@ static void print_groups(const lk_engine *e, const lk_group *g, int n, int mode)
   }
 }
 
-/* A photo search collapsed (search/collapse.h): embed once, then as many candidates as the
- * collapsing asks for; with --multi-crop each round searches the crops again. */
-typedef struct photo_fetch {
-  lk_engine *e;
-  const lk_image *img;
-  const float *vec;
-  const query_opts *q;
-} photo_fetch;
-
-static int fetch_photo(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) {
-  photo_fetch *p = ctx;
-  if (p->q->multi_crop) return lk_engine_search_crops(p->e, p->img, lk_engine_embed_fn, p->e, &p->q->filter, NULL, k, hits, n, err);
-  return lk_engine_search_vector(p->e, p->vec, &p->q->filter, k, -1, hits, n, err);
-}
-
-static int collapse_photo(lk_engine *e, const lk_image *img, const query_opts *q, lk_group *groups, int *n,
-                          lk_errbuf *err) {
-  if (lk_engine_dim(e) <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
-  float *vec = malloc(sizeof(float) * (size_t)lk_engine_dim(e));
-  if (!vec) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  int rc = 0;
-  if (!q->multi_crop) {
-    lk_image g = {0};
-    int garment = lk_engine_garment(e);
-    if (garment) rc = lk_engine_query_photo(e, img, &g, err);
-    if (!rc) rc = lk_engine_embed(e, garment ? &g : img, vec, err);
-    lk_image_free(&g);
-  }
-  photo_fetch p = {e, img, vec, q};
-  if (!rc) rc = lk_collapse_run(e, q->collapse, q->k, fetch_photo, &p, &q->filter, NULL, groups, n, err);
-  free(vec);
-  return rc;
-}
-
 static const char *QUERY_HELP =
     "  --db FILE        the catalog\n"
     "  -k N             number of results (default 10)\n"
@@ -666,19 +634,19 @@ static int run_query(int is_similar, int argc, char **argv) {
     if (q.collapse) rc = lk_collapse_similar(e, id, &q.filter, q.k, q.collapse, &self, groups, &n, &eb);
     else rc = lk_engine_similar(e, id, &q.filter, q.k, hits, &n, &eb);
   } else {
-    lk_image img = {0}, crop = {0};
-    if ((rc = lk_image_load(arg, NULL, 0, &img, &eb))) goto out;
-    const lk_image *use = &img;
-    if (q.has_crop) {
-      rc = lk_image_crop(&img, q.crop[0], q.crop[1], q.crop[2], q.crop[3], &crop);
-      if (rc) { lk_image_free(&img); lk_err_set(&eb, rc, "--crop lies outside the %dx%d photo", img.w, img.h); goto out; }
-      use = &crop;
-    }
-    if (q.collapse) rc = collapse_photo(e, use, &q, groups, &n, &eb);
-    else if (q.multi_crop) rc = lk_engine_search_crops(e, use, lk_engine_embed_fn, e, &q.filter, NULL, q.k, hits, &n, &eb);
-    else rc = lk_engine_search_image(e, use, &q.filter, q.k, hits, &n, &eb);
-    lk_image_free(&img);
-    lk_image_free(&crop);
+    uint8_t *photo = NULL; /* searched as the HTTP API searches it (lk_engine_search_photo) */
+    size_t len = 0;
+    if ((rc = lk_file_read(arg, LK_IMAGE_MAX_BYTES, &photo, &len, NULL, &eb))) goto out;
+    lk_query sq;
+    lk_query_init(&sq);
+    sq.k = q.k;
+    sq.filter = &q.filter;
+    if (q.has_crop) memcpy(sq.crop, q.crop, sizeof sq.crop);
+    sq.multi_crop = q.multi_crop;
+    sq.collapse = q.collapse;
+    lk_search_info info = {.groups = groups};
+    rc = lk_engine_search_photo(e, photo, len, &sq, hits, &n, &info, &eb);
+    free(photo);
   }
   t_query = lk_cli_now() - t0;
   if (rc) goto out;

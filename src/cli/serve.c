@@ -211,7 +211,7 @@ int lk_cli_serve(int argc, char **argv) {
   eo.index = index;
   eo.prior = prior;
   eo.garment = garment;
-  eo.lazy_model = 1; /* searches embed with the server's pool, which loads the models now */
+  eo.embedders = embedders; /* the engine's pool of embedders, which the server loads at start */
   /* the engine comes from a live catalog (search/live.h), which keeps it current when the
    * catalog can be followed (SQLite, postgresql://) */
   lk_live *f = NULL;

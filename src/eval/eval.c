@@ -14,10 +14,12 @@
 #include "embed/embed.h"
 #include "image/image.h"
 #include "index/index.h"
+#include "search/query.h"
 #include "tune/tune.h"
 #include "util/array.h"
 #include "util/rng.h"
 #include "util/clock.h"
+#include "util/file.h"
 
 double lk_eval_precision_at(const int *rel, int n, int k) {
   if (k <= 0) return 0;
@@ -314,6 +316,8 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   float *v = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1)), *vq = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1));
   lk_hit hits[10];
   if ((!v || !vq) && !rc) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  int side = rc || n == 0 ? 0 : lk_engine_input_side(e, err); /* photos decoded as a search decodes them */
+  if (side < 0) rc = side;
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id;
     parse_id_name(names[i], &id);
@@ -324,10 +328,10 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     lk_image img = {0};
     lk_errbuf ie = {0};
-    if (lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
+    if (lk_image_load(path, NULL, side, &img, &ie)) { out->failed++; continue; }
     int nfound = 0;
     if (scope && scope->multi_crop) { /* the photo and 13 crops (engine.h) */
-      rc = lk_engine_search_crops(e, &img, lk_engine_embed_fn, e, NULL, allow, 10, hits, &nfound, err);
+      rc = lk_engine_search_crops(e, &img, NULL, allow, 10, hits, &nfound, NULL, err);
       lk_image_free(&img);
       if (rc) break;
     } else {
@@ -440,6 +444,8 @@ int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_str
   if (r < 0) rc = lk_err_set(err, r, "%s", lk_csv_error(csv));
   else if (col_img < 0 || col_label < 0 || col_types < 0)
     rc = lk_err_set(err, LK_EINVAL, "%s: needs the columns image, label and articleTypes", path);
+  lk_query q; /* the whole photo, top 10, the engine's garment setting */
+  lk_query_init(&q);
   lk_hit hits[10];
   while (!rc && (r = lk_csv_next(csv, &f, &nf)) == 1) {
     if (limit > 0 && out->photos >= limit) break;
@@ -469,12 +475,22 @@ int lk_eval_street_photos(lk_engine *e, const char *dir, long limit, lk_eval_str
     const char *img_name = f[col_img];
     int n = snprintf(path, sizeof path, "%s/images/%s", dir, img_name);
     if (n > 0 && (size_t)n < sizeof path && !strchr(img_name, '.') && (size_t)n + 4 < sizeof path) strcat(path, ".jpg");
-    lk_image img = {0};
+    uint8_t *photo = NULL;
+    size_t len = 0;
     lk_errbuf ie = {0};
-    if (strchr(img_name, '/') || lk_image_load(path, NULL, 224, &img, &ie)) { out->failed++; continue; }
+    if (strchr(img_name, '/') || lk_file_read(path, LK_IMAGE_MAX_BYTES, &photo, &len, NULL, &ie)) {
+      out->failed++;
+      continue;
+    }
     int nfound = 0;
-    rc = lk_engine_search_image(e, &img, NULL, 10, hits, &nfound, err);
-    lk_image_free(&img);
+    lk_search_info info = {0};
+    rc = lk_engine_search_photo(e, photo, len, &q, hits, &nfound, &info, err); /* as HTTP and the CLI search it */
+    free(photo);
+    if (rc && info.stage == LK_SEARCH_DECODE) { /* not a readable photo */
+      rc = 0;
+      out->failed++;
+      continue;
+    }
     if (rc) break;
     int rel = 0;
     for (int k = 0; k < nfound; k++) {

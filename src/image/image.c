@@ -26,9 +26,9 @@
 #include "util/file.h"
 #include "util/size.h"
 
-#define DEF_MAX_BYTES ((size_t)64 << 20)
-#define DEF_MAX_PIXELS ((uint64_t)100000000)
-#define DEF_MAX_SIDE 30000
+#define DEF_MAX_BYTES LK_IMAGE_MAX_BYTES
+#define DEF_MAX_PIXELS LK_IMAGE_MAX_PIXELS
+#define DEF_MAX_SIDE LK_IMAGE_MAX_SIDE
 #define DEF_MAX_SCANS 500
 
 static lk_image_limits eff_limits(const lk_image_limits *lim) {

@@ -17,6 +17,9 @@ typedef struct lk_image {
 
 /* lk_image_limits (public, lookalike.h: lk_server_opts.image): limits applied before any pixel
  * buffer is allocated. Zero fields take the defaults. */
+#define LK_IMAGE_MAX_BYTES ((size_t)64 << 20)   /* the defaults */
+#define LK_IMAGE_MAX_PIXELS ((uint64_t)100000000)
+#define LK_IMAGE_MAX_SIDE 30000
 
 /* Decodes buf[0..len) (format sniffed from magic bytes). min_side > 0 lets JPEG use DCT
  * scaling: the smallest scale whose result still has min(w,h) >= min_side (or the full

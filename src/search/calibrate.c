@@ -12,6 +12,7 @@
 #include "image/image.h"
 #include "index/index.h"
 #include "search/engine.h"
+#include "search/query.h"
 #include "search/results.h"
 #include "util/array.h"
 #include "util/isotonic.h"
@@ -523,7 +524,10 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
       lk_image jp = {0};
       lk_hit h = {-1, 0};
       int nf = 0, r = junk(&img, (int)(j % 3), &rng, &jp);
-      if (!r) r = lk_engine_search_image(e, &jp, NULL, 1, &h, &nf, err);
+      lk_query jq;
+      lk_query_init(&jq);
+      jq.k = 1;
+      if (!r) r = lk_engine_search_pixels(e, jp.px, jp.w, jp.h, (size_t)jp.w * 3, &jq, &h, &nf, NULL, err);
       lk_image_free(&jp);
       if (r == LK_ENOMEM) {
         lk_image_free(&img);

@@ -11,7 +11,9 @@
 
 #include "search/engine.h"
 
-enum lk_collapse_mode { LK_COLLAPSE_NONE = 0, LK_COLLAPSE_DUPLICATES, LK_COLLAPSE_VARIANTS };
+/* enum lk_collapse_mode, lk_group and LK_COLLAPSE_MAX_MEMBERS (members listed under one hit;
+ * more are counted, lk_group.n): lookalike.h */
+
 /* "none", "duplicates" or "variants" -> enum lk_collapse_mode; LK_EINVAL otherwise. */
 int lk_collapse_parse(const char *s, int *mode);
 
@@ -19,15 +21,7 @@ int lk_collapse_parse(const char *s, int *mode);
  * baseColour is the same too (the default recipe; measured on the fashion catalog:
  * docs/API.md "Collapsing results"). */
 #define LK_COLLAPSE_DUP_COS 0.97f
-/* Members listed under one hit; more are counted (lk_group.n) but not listed. */
-#define LK_COLLAPSE_MAX_MEMBERS 32
 
-/* One hit with what was folded under it (ids in rank order). */
-typedef struct lk_group {
-  lk_hit hit;
-  int n;                                   /* members folded under it (may exceed the list) */
-  int64_t member[LK_COLLAPSE_MAX_MEMBERS]; /* the first min(n, LK_COLLAPSE_MAX_MEMBERS) */
-} lk_group;
 
 /* Fills hits[0..k) (k slots) with the k best candidates for a search and *n with how many
  * there were (fewer than k only when no more match). LK_E* with a message in err. */

@@ -34,7 +34,9 @@ struct lk_engine {
   int qdim;           /* the index's rows: dim + the prior's extra floats */
   int prior_field[LK_PROJ_MAX_HEADS]; /* lk_catalog_fields index of each prior head, or -1 */
   float *gbuf;        /* a widened row while loading */
-  lk_embedder *emb;   /* lazily created; guarded by lock */
+  lk_embed_pool *pool; /* the embedders (embed/pool.h: loaded lazily), shared by reference with
+                          the engines rebuilt from this one; NULL in a derived engine (its base's) */
+  float prior_weight; /* lk_engine_opts.prior as opened */
   pthread_mutex_t lock;
   int refs;           /* references (atomic): its owner's and each derived engine's */
   /* A derived engine (lk_engine_derive) borrows items, row_item, index, ivf and prior from
@@ -176,6 +178,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   e->refs = 1;
   e->backend = o.backend;
   e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
+  e->prior_weight = o.prior;
   char *rj = NULL;
   int rc;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
@@ -235,15 +238,10 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
       return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
   if (use_ivf && (rc = build_ivf(e, &o, err))) return rc;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
-  if (!o.lazy_model) {
-    lk_embedder_opts eo;
-    lk_embedder_opts_default(&eo);
-    eo.backend = e->backend;
-    eo.max_batch = 1;
-    char dir[4096];
-    if ((rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err))) return rc;
-    if ((rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err))) return rc;
-  }
+  if (!e->pool && (rc = lk_embed_pool_new(&e->recipe, e->models_dir[0] ? e->models_dir : NULL, e->backend,
+                                          o.embedders > 0 ? o.embedders : 1, &e->pool, err)))
+    return rc;
+  if (!o.lazy_model && (rc = lk_embed_pool_load(e->pool, err))) return rc;
   return 0;
 }
 
@@ -260,7 +258,7 @@ void lk_engine_close(lk_engine *e) {
   lk_prior_free(e->prior);
   free(e->gbuf);
   free(e->row_item);
-  lk_embedder_free(e->emb);
+  lk_embed_pool_free(e->pool);
   pthread_mutex_destroy(&e->lock);
   lk_recipe_clear(&e->recipe);
   free(e);
@@ -380,25 +378,44 @@ const float *lk_engine_vector(const lk_engine *e, int64_t id) {
   return row < 0 ? NULL : lk_index_vector(e->index, (size_t)row);
 }
 
-int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err) {
-  if (e->base) return lk_engine_embed(e->base, img, vec, err); /* the full engine's model */
-  int rc = 0;
-  pthread_mutex_lock(&e->lock);
-  if (!e->emb) {
-    char dir[4096];
-    lk_embedder_opts eo;
-    lk_embedder_opts_default(&eo);
-    eo.backend = e->backend;
-    eo.max_batch = 1;
-    rc = lk_embed_find_models(e->models_dir[0] ? e->models_dir : NULL, dir, sizeof dir, err);
-    if (!rc) rc = lk_embedder_new(&e->recipe, dir, &eo, &e->emb, err);
-  }
-  if (!rc && lk_embedder_dim(e->emb) != e->dim && lk_index_size(e->index) > 0)
-    rc = lk_err_set(err, LK_EMISMATCH, "embedder dim %d != catalog dim %d", lk_embedder_dim(e->emb), e->dim);
-  if (!rc) rc = lk_embedder_run(e->emb, img, 1, vec, err);
-  pthread_mutex_unlock(&e->lock);
+int lk_engine_load_model(lk_engine *e, lk_errbuf *err) {
+  const lk_engine *root = e->base ? e->base : e; /* a derived engine embeds with its base's */
+  int rc = lk_embed_pool_load(root->pool, err);
+  if (!rc && lk_embed_pool_dim(root->pool) != root->dim && lk_index_size(root->index) > 0)
+    rc = lk_err_set(err, LK_EMISMATCH, "the models make %d-d vectors, the catalog holds %d-d ones",
+                    lk_embed_pool_dim(root->pool), root->dim);
   return rc;
 }
+
+int lk_engine_embed_timed(lk_engine *e, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err) {
+  if (wait_s) *wait_s = 0;
+  int rc = lk_engine_load_model(e, err);
+  return rc ? rc : lk_embed_pool_run((e->base ? e->base : e)->pool, img, vec, wait_s, err);
+}
+
+int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err) {
+  return lk_engine_embed_timed(e, img, vec, NULL, err);
+}
+
+int lk_engine_input_side(lk_engine *e, lk_errbuf *err) {
+  int rc = lk_engine_load_model(e, err);
+  return rc ? rc : lk_embed_pool_input_side((e->base ? e->base : e)->pool);
+}
+
+void lk_engine_close_queue(lk_engine *e) {
+  if (e) lk_embed_pool_close_queue((e->base ? e->base : e)->pool);
+}
+
+void lk_engine_set_pool(lk_engine *e, lk_embed_pool *p) {
+  lk_engine *root = e->base ? e->base : e;
+  lk_embed_pool *old = root->pool;
+  root->pool = lk_embed_pool_ref(p);
+  lk_embed_pool_free(old);
+}
+
+lk_embed_pool *lk_engine_pool(const lk_engine *e) { return (e->base ? e->base : e)->pool; }
+
+float lk_engine_prior_weight(const lk_engine *e) { return (e->base ? e->base : e)->prior_weight; }
 
 /* Stops at the first items that show every column, so it costs little when they exist. */
 int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err) {
@@ -462,20 +479,6 @@ int lk_engine_query_photo(const lk_engine *e, const lk_image *img, lk_image *out
   return 0;
 }
 
-int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
-                           lk_hit *hits, int *nfound, lk_errbuf *err) {
-  if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
-  float *vec = malloc(sizeof(float) * (size_t)e->dim);
-  if (!vec) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  lk_image q = {0};
-  int rc = e->garment ? lk_engine_query_photo(e, img, &q, err) : 0;
-  if (!rc) rc = lk_engine_embed(e, e->garment ? &q : img, vec, err);
-  lk_image_free(&q);
-  if (!rc) rc = lk_engine_search_vector(e, vec, f, k, -1, hits, nfound, err);
-  free(vec);
-  return rc;
-}
-
 /* The rows of a full engine are its vectors in id order (open and rebuild add them so), as
  * wide as the recipe's unless a label prior widens them. */
 int lk_engine_vectors(const lk_engine *e, const int64_t **ids, const float **vecs, size_t *n) {
@@ -499,10 +502,6 @@ int lk_engine_similar(const lk_engine *e, int64_t id, const lk_filter *f, int k,
 
 /* ---------------------------------------------------------------- multi-crop search */
 
-int lk_engine_embed_fn(void *engine, const lk_image *img, float *vec, lk_errbuf *err) {
-  return lk_engine_embed(engine, img, vec, err);
-}
-
 int lk_engine_crop_boxes(int w, int h, int boxes[][4]) {
   static const struct { int num, den, steps; } scale[] = {{1, 1, 1}, {3, 4, 2}, {1, 2, 3}};
   int n = 0;
@@ -522,9 +521,9 @@ int lk_engine_crop_boxes(int w, int h, int boxes[][4]) {
   return n;
 }
 
-int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
-                           const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
-                           lk_errbuf *err) {
+int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f, const uint64_t *allow, int k,
+                           lk_hit *hits, int *nfound, double *wait_s, lk_errbuf *err) {
+  if (wait_s) *wait_s = 0;
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
   if (e->dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "the catalog has no vectors yet");
   if (lk_engine_filter_check(e, f, err)) return LK_EINVAL;
@@ -552,7 +551,9 @@ int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn 
       rc = lk_err_set(err, rc, "crop failed: %s", lk_strerror(rc));
       break;
     }
-    rc = fn(ctx, &c, vec, err);
+    double w = 0;
+    rc = lk_engine_embed_timed(e, &c, vec, &w, err);
+    if (wait_s) *wait_s += w;
     lk_image_free(&c);
     if (rc) break;
     int n = 0;
@@ -874,6 +875,8 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
   e->refs = 1;
   e->backend = o.backend;
   e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
+  e->prior_weight = o.prior;
+  e->pool = lk_embed_pool_ref(root->pool); /* the models already loaded (or to load) serve on */
   size_t n = lk_engine_item_count(from), bytes;
   int rc = lk_recipe_copy(&e->recipe, &root->recipe);
   if (rc) {

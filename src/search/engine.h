@@ -9,6 +9,7 @@
 
 #include "catalog/catalog.h"
 #include "embed/embed.h"
+#include "embed/pool.h"
 #include "image/image.h"
 #include "search/filter.h"
 #include "lookalike.h"
@@ -76,9 +77,31 @@ void lk_engine_make_query(const lk_engine *e, const float *vec, float *q);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */
 const float *lk_engine_vector(const lk_engine *e, int64_t id);
 
-/* Embeds a photo with the catalog's recipe (loads the model on first use). vec has
- * lk_engine_dim floats. Thread-safe (serialised on an internal lock). */
+/* Embeds a photo with the catalog's recipe (loads the models on first use), with one of the
+ * engine's embedders (lk_engine_opts.embedders; a derived engine uses its base's). vec has
+ * lk_engine_dim floats. Thread-safe: embedders are lent one at a time, in arrival order;
+ * *wait_s (may be NULL) gets the seconds spent waiting for one. */
 int lk_engine_embed(lk_engine *e, const lk_image *img, float *vec, lk_errbuf *err);
+int lk_engine_embed_timed(lk_engine *e, const lk_image *img, float *vec, double *wait_s, lk_errbuf *err);
+/* Loads the engine's embedders now if they are not yet; LK_EMISMATCH when they make vectors
+ * of another dimension than the catalog's. (A server calls it at start.) Thread-safe. */
+int lk_engine_load_model(lk_engine *e, lk_errbuf *err);
+/* The side photos should keep when decoded (the models' input: lk_embedder_input_side; 0 =
+ * any), loading the models if needed; or a negative LK_E* code. */
+int lk_engine_input_side(lk_engine *e, lk_errbuf *err);
+/* Photo searches that wait for an embedder, or come, fail with LK_EINTR from now on (a
+ * server's stop; embed/pool.h lk_embed_pool_close_queue); shared by every engine made from
+ * the same one. NULL-safe. */
+void lk_engine_close_queue(lk_engine *e);
+/* From now on e and the engines made from it embed with p (a reference is taken): a caller's
+ * own model, or a test's stand-in (lk_embed_pool_new_fn). Not while e is searched. */
+void lk_engine_set_pool(lk_engine *e, lk_embed_pool *p);
+/* The embedders e searches with (owned by e and the engines sharing them; take a reference
+ * with lk_embed_pool_ref to keep them), e.g. for lk_engine_set_pool on a reloaded engine of
+ * the same recipe. */
+lk_embed_pool *lk_engine_pool(const lk_engine *e);
+/* lk_engine_opts.prior as the engine was opened. */
+float lk_engine_prior_weight(const lk_engine *e);
 /* LK_EINVAL, naming it, when a comparison of f is on an extra column that no item has (a typo,
  * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
  * first, before costlier work. */
@@ -88,24 +111,19 @@ int lk_engine_garment(const lk_engine *e);
 /* The photo a search embeds: the garment isolated on white (image/garment.h) when the engine
  * does that, else a copy. *out: lk_image_free. */
 int lk_engine_query_photo(const lk_engine *e, const lk_image *img, lk_image *out, lk_errbuf *err);
-/* Photo -> (garment) -> embed -> search. */
-int lk_engine_search_image(lk_engine *e, const lk_image *img, const lk_filter *f, int k,
-                           lk_hit *hits, int *nfound, lk_errbuf *err);
 /* Multi-crop search, for photos where the product fills only part of the frame (a street
  * photo, a garment on a floor): the whole photo and LK_ENGINE_CROPS - 1 crops (2 x 2 of 3/4
- * the size, 3 x 3 of half the size) are each embedded with fn (ctx; lk_engine_embed_fn embeds
- * with the engine's own embedder) and searched; each item keeps its best score over the crops,
- * and the k best are returned. allow (NULL = all rows) narrows the rows further than f. Costs
- * LK_ENGINE_CROPS embeddings. */
+ * the size, 3 x 3 of half the size) are each embedded (lk_engine_embed_timed; *wait_s, may be
+ * NULL, adds up the waits) and searched; each item keeps its best score over the crops, and
+ * the k best are returned. allow (NULL = all rows) narrows the rows further than f. Costs
+ * LK_ENGINE_CROPS embeddings. Photo searches call it through lk_engine_search_photo
+ * (search/query.h); evaluation calls it with its allow bitmap. */
 #define LK_ENGINE_CROPS 14
-typedef int (*lk_embed_fn)(void *ctx, const lk_image *img, float *vec, lk_errbuf *err);
-int lk_engine_embed_fn(void *engine, const lk_image *img, float *vec, lk_errbuf *err);
 /* The crop rectangles (x, y, w, h) for a w x h photo; returns their number (1..LK_ENGINE_CROPS):
  * the whole photo first, always, then the smaller crops whose sides are >= 8 pixels. */
 int lk_engine_crop_boxes(int w, int h, int boxes[][4]);
-int lk_engine_search_crops(const lk_engine *e, const lk_image *img, lk_embed_fn fn, void *ctx,
-                           const lk_filter *f, const uint64_t *allow, int k, lk_hit *hits, int *nfound,
-                           lk_errbuf *err);
+int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f, const uint64_t *allow, int k,
+                           lk_hit *hits, int *nfound, double *wait_s, lk_errbuf *err);
 
 /* ---------------------------------------------------------------- live changes
  * A served catalog changes one item at a time (search/live.c). lk_engine_derive makes a new
@@ -133,8 +151,9 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
 /* Changed ids a derived engine carries over its base (0 for a full engine). */
 size_t lk_engine_delta(const lk_engine *e);
 /* A full engine of from's items and vectors, built as lk_engine_open would build it from a
- * catalog holding them (index choice, int8 codes or IVF per o; NULL = defaults); the model is
- * loaded anew (lazily per o). *out: lk_engine_close. */
+ * catalog holding them (index choice, int8 codes or IVF per o; NULL = defaults); it embeds with
+ * from's embedders (shared by reference: no model is loaded anew, o's embedders, models_dir
+ * and backend are not used). *out: lk_engine_close. */
 int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *o, lk_engine **out, lk_errbuf *err);
 /* *out = target (typically lk_engine_rebuild(from)) with the changes cur carries that from
  * does not: cur is from or was derived from it, directly or through other derived engines

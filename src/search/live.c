@@ -316,6 +316,7 @@ static int full_reload(lk_live *l, lk_catalog *cat, const lk_engine *cur, lk_err
     lk_engine_close(e);
     return rc;
   }
+  lk_engine_set_pool(e, lk_engine_pool(cur)); /* the same recipe: the loaded models serve on */
   if ((rc = snap_new(e, v, &s, err))) return rc;
   swap_in_if(l, s, lk_clock_now() - t0, NULL);
   l->have = v;

@@ -15,15 +15,11 @@
 #include "map/store.h"
 #include "search/calibrate.h"
 #include "search/collapse.h"
+#include "search/query.h"
 #include "search/results.h"
 #include "util/rng.h"
 #include "util/size.h"
 #include "util/clock.h"
-
-/* DCT-scaled JPEG decoding keeps at least this side: the models' input (224), as ingest does. */
-#define DECODE_SIDE 224
-/* Smallest crop side worth embedding, pixels. */
-#define MIN_CROP 8
 
 /* Fields offered as facets (the others, year and productDisplayName, are not browsable). */
 static const char *const FACETS[] = {"gender", "masterCategory", "subCategory", "articleType",
@@ -147,150 +143,70 @@ static int hits_reply(const lk_engine *e, const lk_hit *hits, const lk_group *gr
 
 static double ms(double s) { return (double)(int64_t)(s * 1e5 + 0.5) / 100.0; } /* 2 decimals */
 
-/* Embeds with a pooled embedder (or the engine's own), adding up the time spent queueing. */
-typedef struct pool_embed {
-  lk_embedpool *pool;
-  lk_engine *e;
-  double queue;
-} pool_embed;
-
-static int embed_pooled(void *ctx, const lk_image *img, float *vec, lk_errbuf *err) {
-  pool_embed *pe = ctx;
-  double q = 0;
-  int rc = pe->pool ? lk_embedpool_run(pe->pool, img, vec, &q, err) : lk_engine_embed(pe->e, img, vec, err);
-  pe->queue += q;
-  return rc;
+/* The HTTP status of a photo search's failure: by the step that failed (lookalike.h
+ * lk_search_info.stage) and the code. */
+static int search_error(lk_api_reply *r, int rc, const lk_search_info *info, const lk_api_params *p, const lk_errbuf *eb) {
+  switch (info->stage) {
+  case LK_SEARCH_DECODE:
+    if (rc == LK_ETOOBIG) return lk_api_error(r, 413, "image too large: %s", lk_err_msg(eb));
+    if (rc == LK_EDECODE || rc == LK_EUNSUPPORTED)
+      return lk_api_error(r, 415, "not a readable image (JPEG, PNG or WebP): %s", lk_err_msg(eb));
+    return lk_api_error(r, 500, "decoding failed: %s", lk_err_msg(eb));
+  case LK_SEARCH_CROP: return lk_api_error(r, rc == LK_ENOMEM ? 500 : 422, "%s", lk_err_msg(eb));
+  case LK_SEARCH_QUERY: return lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(eb));
+  case LK_SEARCH_PREPARE: return lk_api_error(r, 500, "%s", lk_err_msg(eb));
+  default: break;
+  }
+  int unavailable = rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR;
+  if (p->multi_crop) /* embedding and searching went together */
+    return lk_api_error(r, unavailable ? 503 : rc == LK_EINVAL ? 400 : 500, "multi-crop search failed: %s", lk_err_msg(eb));
+  if (info->stage == LK_SEARCH_EMBED)
+    return lk_api_error(r, unavailable ? 503 : 500, "embedding failed: %s", lk_err_msg(eb));
+  return lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(eb));
 }
 
-/* Multi-crop candidates for a collapsed search (search/collapse.h lk_collapse_fetch). */
-typedef struct crop_fetch {
-  lk_engine *e;
-  const lk_image *img;
-  pool_embed *pe;
-  const lk_filter *f;
-} crop_fetch;
-
-static int fetch_crops(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) {
-  crop_fetch *c = ctx;
-  return lk_engine_search_crops(c->e, c->img, embed_pooled, c->pe, c->f, NULL, k, hits, n, err);
-}
-
-int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t len,
-                  const lk_image_limits *lim, const lk_api_params *p, lk_api_reply *r) {
+int lk_api_search(lk_engine *e, const uint8_t *img, size_t len, const lk_image_limits *lim, const lk_api_params *p,
+                  lk_api_reply *r) {
   memset(r, 0, sizeof *r);
   if (!img || len == 0) return lk_api_error(r, 400, "empty image: send the photo as a multipart 'image' part or as the body");
   if (lk_engine_size(e) == 0) return lk_api_error(r, 503, "the catalog has no searchable items yet");
-  double t0 = lk_clock_now();
   lk_errbuf eb = {0};
-  lk_image im = {0}, cropped = {0};
-  const lk_image *use = &im;
-  lk_hit *hits = NULL;
-  lk_group *groups = NULL;
-  float *vec = NULL;
-  int applied[4] = {0}; /* the crop clipped to the photo */
-  int n = 0, rc = lk_image_decode(img, len, lim, p->has_crop ? 0 : DECODE_SIDE, &im, &eb);
+  lk_query q;
+  lk_query_init(&q);
+  q.k = p->k;
+  q.filter = &p->filter;
+  if (p->has_crop) memcpy(q.crop, p->crop, sizeof q.crop);
+  q.multi_crop = p->multi_crop;
+  q.collapse = p->collapse;
+  lk_search_info info = {0};
+  lk_hit *hits = calloc((size_t)p->k, sizeof *hits);
+  if (!hits || (p->collapse && !(info.groups = calloc((size_t)p->k, sizeof *info.groups)))) {
+    free(hits);
+    return lk_api_error(r, 500, "out of memory");
+  }
+  int n = 0, rc = lk_engine_search_photo_lim(e, img, len, lim, &q, hits, &n, &info, &eb);
   if (rc) {
-    if (rc == LK_ETOOBIG) rc = lk_api_error(r, 413, "image too large: %s", lk_err_msg(&eb));
-    else if (rc == LK_EDECODE || rc == LK_EUNSUPPORTED)
-      rc = lk_api_error(r, 415, "not a readable image (JPEG, PNG or WebP): %s", lk_err_msg(&eb));
-    else rc = lk_api_error(r, 500, "decoding failed: %s", lk_err_msg(&eb));
+    rc = search_error(r, rc, &info, p, &eb);
     goto out;
   }
-  if (p->has_crop) {
-    const int *c = p->crop;
-    int64_t x0 = c[0] > 0 ? c[0] : 0, y0 = c[1] > 0 ? c[1] : 0;
-    int64_t x1 = (int64_t)c[0] + c[2] < im.w ? (int64_t)c[0] + c[2] : im.w;
-    int64_t y1 = (int64_t)c[1] + c[3] < im.h ? (int64_t)c[1] + c[3] : im.h;
-    if (x1 - x0 < MIN_CROP || y1 - y0 < MIN_CROP) {
-      rc = lk_api_error(r, 422, "crop %d,%d,%d,%d leaves less than %dx%d pixels inside the %dx%d photo",
-                        c[0], c[1], c[2], c[3], MIN_CROP, MIN_CROP, im.w, im.h);
-      goto out;
-    }
-    applied[0] = (int)x0;
-    applied[1] = (int)y0;
-    applied[2] = (int)(x1 - x0);
-    applied[3] = (int)(y1 - y0);
-    if ((rc = lk_image_crop(&im, applied[0], applied[1], applied[2], applied[3], &cropped))) {
-      rc = lk_api_error(r, rc == LK_ENOMEM ? 500 : 422, "crop failed: %s", lk_strerror(rc));
-      goto out;
-    }
-    use = &cropped;
-  }
-  if (lk_engine_garment(e)) { /* the garment on white (image/garment.h), as the engine's own searches do */
-    lk_image iso = {0};
-    if ((rc = lk_engine_query_photo(e, use, &iso, &eb))) {
-      rc = lk_api_error(r, 500, "%s", lk_err_msg(&eb));
-      goto out;
-    }
-    lk_image_free(&cropped);
-    cropped = iso;
-    use = &cropped;
-  }
-  double t1 = lk_clock_now();
-  size_t bytes;
-  if (lk_size_mul((size_t)lk_engine_dim(e), sizeof *vec, &bytes) || !(vec = malloc(bytes)) ||
-      !(hits = calloc((size_t)p->k, sizeof *hits))) {
-    rc = lk_api_error(r, 500, "out of memory");
-    goto out;
-  }
-  double queue = 0;
-  if (pool && lk_embedpool_dim(pool) != lk_engine_dim(e)) {
-    rc = lk_api_error(r, 503, "embedder dim %d != catalog dim %d", lk_embedpool_dim(pool), lk_engine_dim(e));
-    goto out;
-  }
-  pool_embed pe = {pool, e, 0};
-  if (p->collapse && !(groups = calloc((size_t)p->k, sizeof *groups))) {
-    rc = lk_api_error(r, 500, "out of memory");
-    goto out;
-  }
-  if (p->multi_crop && p->collapse) { /* embedding and search of every crop, per round of candidates */
-    crop_fetch cf = {e, use, &pe, &p->filter};
-    if ((rc = lk_collapse_run(e, p->collapse, p->k, fetch_crops, &cf, &p->filter, NULL, groups, &n, &eb))) {
-      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
-                        "multi-crop search failed: %s", lk_err_msg(&eb));
-      goto out;
-    }
-  } else if (p->multi_crop) { /* embedding and search of every crop together */
-    if ((rc = lk_engine_search_crops(e, use, embed_pooled, &pe, &p->filter, NULL, p->k, hits, &n, &eb))) {
-      rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : rc == LK_EINVAL ? 400 : 500,
-                        "multi-crop search failed: %s", lk_err_msg(&eb));
-      goto out;
-    }
-    queue = pe.queue;
-  } else if ((rc = embed_pooled(&pe, use, vec, &eb))) {
-    rc = lk_api_error(r, rc == LK_ENOTFOUND || rc == LK_EMISMATCH || rc == LK_EINTR ? 503 : 500, "embedding failed: %s",
-                      lk_err_msg(&eb));
-    goto out;
-  }
-  queue = pe.queue;
-  double t2 = lk_clock_now();
-  if (!p->multi_crop && (p->collapse ? (rc = lk_collapse_search_vector(e, vec, &p->filter, p->k, p->collapse, groups, &n, &eb))
-                                      : (rc = lk_engine_search_vector(e, vec, &p->filter, p->k, -1, hits, &n, &eb)))) {
-    rc = lk_api_error(r, rc == LK_EINVAL ? 400 : 500, "%s", lk_err_msg(&eb));
-    goto out;
-  }
-  double t3 = lk_clock_now();
-  if ((rc = hits_reply(e, hits, groups, n, p, r)) || r->status != 200) goto out;
+  if ((rc = hits_reply(e, hits, info.groups, n, p, r)) || r->status != 200) goto out;
   if ((rc = lk_calibrate_answer(e, r->body, &p->filter, 1))) goto out; /* "weak", "advice" */
-  r->decode_s = t1 - t0;
-  r->queue_s = queue;
-  r->embed_s = t2 - t1 - queue;
-  r->knn_s = t3 - t2;
+  r->decode_s = info.decode_s;
+  r->queue_s = info.queue_s;
+  r->embed_s = info.embed_s;
+  r->knn_s = info.search_s;
   if (p->has_crop) /* the photo's size and the crop as applied (clipped to the photo) */
-    json_object_set_new(r->body, "crop", json_pack("{s:i, s:i, s:[i,i,i,i]}", "width", im.w, "height", im.h,
-                                                   "box", applied[0], applied[1], applied[2], applied[3]));
+    json_object_set_new(r->body, "crop", json_pack("{s:i, s:i, s:[i,i,i,i]}", "width", info.width, "height", info.height,
+                                                   "box", info.crop[0], info.crop[1], info.crop[2], info.crop[3]));
   if (p->multi_crop) json_object_set_new(r->body, "multicrop", json_true());
-  json_object_set_new(r->body, "took_ms", json_real(ms(t3 - t0)));
+  json_object_set_new(r->body, "took_ms", json_real(ms(info.decode_s + info.queue_s + info.embed_s + info.search_s)));
   json_object_set_new(r->body, "decode_ms", json_real(ms(r->decode_s)));
   json_object_set_new(r->body, "queue_ms", json_real(ms(r->queue_s)));
   json_object_set_new(r->body, "embed_ms", json_real(ms(r->embed_s)));
   json_object_set_new(r->body, "search_ms", json_real(ms(r->knn_s)));
 out:
-  lk_image_free(&im);
-  lk_image_free(&cropped);
-  free(vec);
   free(hits);
-  free(groups);
+  free(info.groups);
   return rc;
 }
 

@@ -11,7 +11,6 @@
 
 #include "image/image.h"
 #include "search/engine.h"
-#include "server/embedpool.h"
 #include "util/err.h"
 
 #define LK_API_DEFAULT_K 10
@@ -24,7 +23,7 @@ typedef struct lk_api_params {
   lk_filter filter;
   int crop[4];    /* x, y, w, h in pixels of the uploaded photo */
   int has_crop;
-  int multi_crop; /* "multicrop=1": search the photo and 13 crops (lk_engine_search_crops) */
+  int multi_crop; /* "multicrop=1": search the photo and 13 crops (lk_query.multi_crop) */
   int collapse;   /* "collapse=duplicates|variants": enum lk_collapse_mode (search/collapse.h) */
 } lk_api_params;
 
@@ -48,10 +47,10 @@ typedef struct lk_api_reply {
 /* Each endpoint returns 0 with r filled, error answers included, or LK_ENOMEM when not even
  * an error body could be built (r->body is then NULL). */
 
-/* POST /api/search: decode img[0..len) within lim, crop, embed (with an embedder of pool,
- * or the engine's own when pool is NULL), search. */
-int lk_api_search(lk_engine *e, lk_embedpool *pool, const uint8_t *img, size_t len,
-                  const lk_image_limits *lim, const lk_api_params *p, lk_api_reply *r);
+/* POST /api/search: the photo img[0..len), decoded within lim, searched as p asks
+ * (lk_engine_search_photo: crop, multi-crop, collapse, the engine's embedders). */
+int lk_api_search(lk_engine *e, const uint8_t *img, size_t len, const lk_image_limits *lim, const lk_api_params *p,
+                  lk_api_reply *r);
 /* GET /api/items: a page of searchable items in id order (offset, limit <= LK_API_MAX_K), or
  * with sample > 0 that many distinct ones drawn at random (seed 0 = from the clock):
  * {"items":[...], "count", "total"}. */

@@ -29,7 +29,6 @@
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/assets.h"
-#include "server/embedpool.h"
 #include "server/facets.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -80,7 +79,6 @@ struct lk_server {
   lk_engine *engine;
   lk_server_opts o;
   lk_metrics *metrics;
-  lk_embedpool *pool;     /* NULL: the engine's own embedder */
   lk_write *writes;       /* the write API; NULL when the server cannot write (no follower) */
   struct MHD_Daemon *daemon;
   int port;
@@ -718,7 +716,7 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
                      "application/json", NULL); /* with Retry-After */
   }
   lk_api_reply rep;
-  int rc = lk_api_search(r->e, s->pool, r->buf, r->len, &s->o.image, &r->params, &rep);
+  int rc = lk_api_search(r->e, r->buf, r->len, &s->o.image, &r->params, &rep);
   if (!rc && rep.status == 200) {
     lk_metrics_stage(s->metrics, LK_METRICS_DECODE, rep.decode_s);
     lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep.queue_s);
@@ -1049,15 +1047,7 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
     rc = lk_err_set(err, LK_EINVAL, "embedders must be 0..64, got %d", s->o.embedders);
     goto fail;
   }
-  if (s->o.embedders > 0) {
-    if ((rc = lk_embedpool_new(lk_engine_recipe(e), s->o.models_dir, s->o.backend, s->o.embedders, &s->pool, err)))
-      goto fail;
-    if (lk_engine_size(e) > 0 && lk_embedpool_dim(s->pool) != lk_engine_dim(e)) {
-      rc = lk_err_set(err, LK_EMISMATCH, "the models make %d-d vectors, the catalog holds %d-d ones",
-                      lk_embedpool_dim(s->pool), lk_engine_dim(e));
-      goto fail;
-    }
-  }
+  if (s->o.embedders > 0 && (rc = lk_engine_load_model(e, err))) goto fail; /* the engine's embedders, now */
   if (lk_metrics_new(&s->metrics) || lk_admin_new(&s->admin) || lk_facets_new(&s->live_facets)) goto nomem;
   if (s->o.follow && s->o.db_path) {
     lk_write_opts wo = {.db = s->o.db_path, .follow = s->o.follow, .models_dir = s->o.models_dir,
@@ -1151,13 +1141,23 @@ static void adopt_backlog(lk_server *s, MHD_socket fd) {
  * no byte received since its last request ended, none unread) is shut down: a keep-alive
  * client between requests, or one that connected and sent nothing. One whose request is
  * still arriving (headers sent slowly) is waited for. */
+/* Searches waiting for an embedder, or to come, get 503 (the engines' shared embedders:
+ * lk_engine_close_queue). */
+static void close_queue(lk_server *s) {
+  lk_engine_close_queue(s->engine);
+  if (!s->o.follow) return;
+  const lk_live_snap *snap = lk_live_acquire(s->o.follow); /* (normally s->engine's pool: closing twice is harmless) */
+  lk_engine_close_queue(lk_live_engine(snap));
+  lk_live_release(s->o.follow, snap);
+}
+
 static void drain(lk_server *s) {
   double t0 = atomic_load(&s->stop_at);
   int late = 0;
   for (;;) {
     double now = lk_clock_now();
     if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for an embedder: 503 */
-      lk_embedpool_close_queue(s->pool);
+      close_queue(s);
       late = 1;
     }
     pthread_mutex_lock(&s->conns_lock);
@@ -1203,7 +1203,6 @@ void lk_server_stop(lk_server *s) {
   lk_admin_free(s->admin); /* stops its threshold thread */
   lk_metrics_free(s->metrics);
   lk_write_free(s->writes);
-  lk_embedpool_free(s->pool);
   lk_facets_free(s->live_facets);
   free(s->facets);
   free(s->etag);

@@ -25,7 +25,7 @@
  *               Borrowed: must outlive the server.
  * max_per_ip keeps one slow or hostile client from holding every connection. */
 
-/* lk_server_opts_default, lk_server_start (loads the embedder pool, if any, binds and starts
+/* lk_server_opts_default, lk_server_start (loads the engine's embedders when o->embedders > 0, binds and starts
  * serving e), lk_server_port, lk_server_stop: public, lookalike.h. */
 
 #endif
