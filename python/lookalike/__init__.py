@@ -126,7 +126,8 @@ class _Filter:
 
 
 def _pixels(arr):
-    """A HxWx3 uint8 array as (array, w, h, stride) the C side can read row by row."""
+    """A HxWx3 uint8 array as (array, w, h, stride) the C side can read row by row: rows may be
+    apart (a view of a region is not copied), pixels within a row must be packed RGB."""
     a = np.asarray(arr)
     if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
         raise InvalidArgumentError(_EINVAL, "an image array must be H x W x 3 uint8 (RGB), not %s %s"
@@ -134,6 +135,11 @@ def _pixels(arr):
     if a.strides[2] != 1 or a.strides[1] != 3 or a.strides[0] < 0:
         a = np.ascontiguousarray(a)
     return a, a.shape[1], a.shape[0], a.strides[0]
+
+
+def _rows(a):
+    """The first pixel of _pixels' array (which the caller keeps alive during the C call)."""
+    return ffi.cast("const uint8_t *", a.ctypes.data)
 
 
 def _photo(photo):
@@ -295,8 +301,7 @@ class Catalog:
             rc = lib.lk_engine_search_photo(e, p[0], len(p[0]), q, hits, n, ffi.NULL, err)
         else:
             a, w, h, stride = p
-            rc = lib.lk_engine_search_pixels(e, ffi.from_buffer("uint8_t[]", a), w, h, stride, q,
-                                             hits, n, ffi.NULL, err)
+            rc = lib.lk_engine_search_pixels(e, _rows(a), w, h, stride, q, hits, n, ffi.NULL, err)
         _check(rc, err)
         return self._hits(e, hits, n[0], frame)
 
@@ -339,7 +344,7 @@ class Catalog:
             rc = lib.lk_engine_embed_photo(e, p[0], len(p[0]), out, err)
         else:
             a, w, h, stride = p
-            rc = lib.lk_engine_embed_pixels(e, ffi.from_buffer("uint8_t[]", a), w, h, stride, out, err)
+            rc = lib.lk_engine_embed_pixels(e, _rows(a), w, h, stride, out, err)
         _check(rc, err)
         return vec
 
