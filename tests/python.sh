@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/python.sh BUILD — the Python package (python/): its pytest tests (python/tests/, on a
+# 30-photo catalog indexed in a temporary folder, examples/notebook.py included) against
+# BUILD/liblookalike.so, and `pip install --no-build-isolation --no-index ./python` into a venv
+# that sees Debian's numpy and cffi, imported from outside the source tree. About 30 s.
+# Uses Debian's /usr/bin/python3 (python3-cffi, -numpy, -pytest, -pil, -venv: scripts/setup.sh).
+# Last line: "python: N passed, M failed, S skipped".
+set -u
+B=${1:-build}
+ROOT=$PWD
+PY=/usr/bin/python3
+case $B in /*) LIB=$B/liblookalike.so ;; *) LIB=$ROOT/$B/liblookalike.so ;; esac
+LIB=${LOOKALIKE_LIBRARY:-$LIB}
+pass=0; fail=0; skip=0
+die() { echo "python: $1"; echo "python: 0 passed, 1 failed"; exit 1; }
+
+[ -f "$LIB" ] || die "no shared library at $LIB (make $B/liblookalike.so)"
+if nm -D "$LIB" 2>/dev/null | grep -q __asan_init; then # a sanitizer build needs its runtime preloaded
+  echo "python: $LIB is a sanitizer build: skipped"; echo "python: 0 passed, 0 failed, 1 skipped"; exit 0
+fi
+$PY -c 'import cffi, numpy, pytest, PIL, venv' 2>/dev/null ||
+  die "Debian's python3-cffi, python3-numpy, python3-pytest, python3-pil, python3-venv are needed (scripts/setup.sh)"
+[ -d "${LOOKALIKE_MODELS:-$ROOT/models}" ] || die "no models at ${LOOKALIKE_MODELS:-$ROOT/models} (bash scripts/models.sh)"
+
+T=$(mktemp -d /tmp/lk-python-XXXXXX)
+trap '[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
+export LOOKALIKE_LIBRARY=$LIB
+
+echo "python: pytest python/tests"
+LOOKALIKE_MODELS=${LOOKALIKE_MODELS:-$ROOT/models} TMPDIR=$T $PY -m pytest -q -p no:cacheprovider \
+  --basetemp="$T/pytest" python/tests > "$T/pytest.log" 2>&1
+rc=$?
+cat "$T/pytest.log"
+summary=$(tail -1 "$T/pytest.log")
+p=$(echo "$summary" | sed -nE 's/.*[^0-9]([0-9]+) passed.*/\1/p; s/^([0-9]+) passed.*/\1/p' | head -1)
+f=$(echo "$summary" | sed -nE 's/.*[^0-9]([0-9]+) failed.*/\1/p; s/^([0-9]+) failed.*/\1/p' | head -1)
+e=$(echo "$summary" | sed -nE 's/.*[^0-9]([0-9]+) errors?.*/\1/p' | head -1)
+s=$(echo "$summary" | sed -nE 's/.*[^0-9]([0-9]+) skipped.*/\1/p; s/^([0-9]+) skipped.*/\1/p' | head -1)
+pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0} + ${e:-0})); skip=$((skip + ${s:-0}))
+[ $rc -eq 0 ] || [ $((${f:-0} + ${e:-0})) -gt 0 ] || fail=$((fail + 1)) # pytest failed without a count
+
+echo "python: pip install into a venv (offline, Debian's numpy and cffi)"
+cp -r python "$T/src" && rm -rf "$T/src/build" "$T/src"/*.egg-info
+if $PY -m venv --system-site-packages "$T/venv" > "$T/pip.log" 2>&1 &&
+   "$T/venv/bin/pip" install -q --no-build-isolation --no-index "$T/src" >> "$T/pip.log" 2>&1 &&
+   (cd "$T" && "$T/venv/bin/python" -c 'import lookalike, sys; assert lookalike.__file__.startswith(sys.prefix); print(lookalike.version())') >> "$T/pip.log" 2>&1; then
+  pass=$((pass + 1)); echo "  ok   pip install ./python; import lookalike from the venv ($(tail -1 "$T/pip.log"))"
+else
+  fail=$((fail + 1)); echo "  FAIL pip install ./python"; tail -20 "$T/pip.log"
+fi
+
+echo "python: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
