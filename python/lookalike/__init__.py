@@ -215,6 +215,14 @@ class Catalog:
             raise NotFoundError(-8, "item %d is not in the catalog" % int(id))
         return _item_dict(it, id)
 
+    def items(self, frame=False):
+        """Every product's fields (as item()), in id order, also those without a vector;
+        frame=True: a pandas DataFrame."""
+        e = self._eng()
+        out = [_item_dict(it, it.id) for it in (lib.lk_engine_item_at(e, i)
+                                                 for i in range(lib.lk_engine_item_count(e)))]
+        return _frame(out, ["id"] + list(FIELDS) + ["path"]) if frame else out
+
     # ------------------------------------------------------------------ index
     def index(self, folder, styles=None, progress=True, limit=0, workers=0, batch=8, prune=False,
               source=None):
@@ -322,14 +330,7 @@ class Catalog:
             d = _item_dict(lib.lk_engine_item(e, hits[i].id), hits[i].id)
             d["score"] = float(hits[i].score)
             out.append(d)
-        if not frame:
-            return out
-        try:
-            import pandas
-        except ImportError as x:
-            raise ImportError("frame=True needs pandas (apt install python3-pandas)") from x
-        cols = ["id", "score"] + list(FIELDS) + ["path"]
-        return pandas.DataFrame(out, columns=cols)
+        return _frame(out, ["id", "score"] + list(FIELDS) + ["path"]) if frame else out
 
     # ------------------------------------------------------------------ vectors
     def embed(self, photo):
@@ -368,6 +369,14 @@ class Catalog:
         ids.flags.writeable = False  # the engine is shared and never changes
         vecs.flags.writeable = False
         return ids, vecs
+
+
+def _frame(rows, columns):
+    try:
+        import pandas
+    except ImportError as x:
+        raise ImportError("frame=True needs pandas (apt install python3-pandas)") from x
+    return pandas.DataFrame(rows, columns=columns)
 
 
 class _Bar:

@@ -147,11 +147,6 @@ int lk_engine_embed_pixels(lk_engine *e, const uint8_t *rgb, int w, int h, size_
 STRUCTS = ("lk_errbuf", "lk_hit", "lk_item", "lk_query", "lk_engine_opts", "lk_ingest_opts",
            "lk_ingest_stats")
 
-# Functions this package calls: a library without one of them is too old (or not lookalike).
-REQUIRED = ("lk_engine_search_photo", "lk_engine_search_pixels", "lk_engine_embed_photo",
-            "lk_engine_embed_pixels", "lk_engine_vectors", "lk_filter_new", "lk_query_init",
-            "lk_ingest_run")
-
 ffi = cffi.FFI()
 ffi.cdef(CDEF)
 
@@ -183,7 +178,9 @@ def _load():
         except OSError as e:
             tried.append("%s (%s)" % (path, e))
             continue
-        missing = [name for name in REQUIRED if not hasattr(lib, name)]
+        # Every function declared above must be exported: else the library is too old (or not
+        # lookalike's), and saying so now beats an AttributeError in the middle of a call.
+        missing = [name for name in dir(lib) if not hasattr(lib, name)]
         if missing:
             raise ImportError("lookalike: %s lacks %s: it is older than this package; rebuild it "
                               "(make) or point LOOKALIKE_LIBRARY at a current liblookalike.so"

@@ -76,6 +76,8 @@ def test_index_progress_and_stats(tiny):
     assert [c["done"] for c in calls] == sorted(c["done"] for c in calls)
     assert tiny["len_first"] == 20 and len(tiny["cat"]) == N  # reloaded after index
     assert len(lookalike.Catalog(tiny["db"], models=MODELS, create=False)) == N
+    items = tiny["cat"].items()
+    assert [i["id"] for i in items] == tiny["ids"] and items[3] == tiny["cat"].item(tiny["ids"][3])
 
 
 def test_index_progress_bar(tiny, capfd):
@@ -238,13 +240,13 @@ def test_gil_released_during_search(tiny):
     cat, path = tiny["cat"], photo(tiny, tiny["ids"][0])
     cat.search(path, k=5, multi_crop=True)  # model loaded, caches warm
     t0 = time.perf_counter()
-    for _ in range(3):
+    for _ in range(2):
         cat.search(path, k=5, multi_crop=True)
-    one = (time.perf_counter() - t0) / 3
+    one = (time.perf_counter() - t0) / 2
     done = threading.Event()
 
     def searches():
-        for _ in range(3):
+        for _ in range(2):
             cat.search(path, k=5, multi_crop=True)
         done.set()
     ticks = []
@@ -256,6 +258,7 @@ def test_gil_released_during_search(tiny):
     t.join()
     gaps = np.diff(ticks)
     # Holding the GIL through a search would stall this loop for a whole search (or more).
+    print("search %.3f s, longest gap %.3f s, %d ticks" % (one, gaps.max(), len(ticks)))
     assert one > 0.01 and len(ticks) > 10 and gaps.max() < one * 0.75, (one, gaps.max(), len(ticks))
 
 
@@ -266,10 +269,13 @@ def test_frame(tiny, monkeypatch):
     except ImportError:
         with pytest.raises(ImportError, match="pandas"):
             cat.search(photo(tiny, pid), frame=True)
+        with pytest.raises(ImportError, match="pandas"):
+            cat.items(frame=True)
         return
     df = cat.search(photo(tiny, pid), k=4, frame=True)
     assert list(df["id"]) == [h["id"] for h in cat.search(photo(tiny, pid), k=4)]
     assert list(df.columns[:2]) == ["id", "score"]
+    assert list(cat.items(frame=True)["id"]) == tiny["ids"]
 
 
 def test_struct_layouts_match_the_header(tmp_path):
@@ -305,6 +311,10 @@ def test_library_not_found_is_a_clear_import_error():
                        cwd=os.path.join(ROOT, "python"))
     assert r.returncode != 0 and "ImportError: lookalike: cannot load liblookalike.so" in r.stderr
     assert "LOOKALIKE_LIBRARY" in r.stderr
+    env["LOOKALIKE_LIBRARY"] = "libz.so.1"  # a library, but not lookalike's
+    r = subprocess.run([sys.executable, "-c", "import lookalike"], env=env, capture_output=True, text=True,
+                       cwd=os.path.join(ROOT, "python"))
+    assert r.returncode != 0 and "libz.so.1 lacks lk_catalog_close" in r.stderr
 
 
 def test_notebook_example(tiny, tmp_path):
