@@ -52,13 +52,13 @@ typedef struct lk_engine_opts {
   const char *models_dir;
   int backend;
   int lazy_model;
+  int embedders;
   int plain_scan;
   int search_threads;
   int index;
   float prior;
   int nprobe;
   int garment;
-  int embedders;
 } lk_engine_opts;
 
 typedef struct lk_ingest_stats {
