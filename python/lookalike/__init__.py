@@ -98,6 +98,11 @@ def _stats_dict(st):
     return d
 
 
+def _value(v):
+    """A where-dict value as the filter's text: True/False as true/false, else str()."""
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
 class _Filter:
     """An lk_filter built from `where`: a dict {field: value or [values]} (equality, values of
     one field OR-ed), a "field=value" / "price<=50" string, or a list of such strings."""
@@ -112,7 +117,7 @@ class _Filter:
         elif isinstance(where, dict):
             for field, value in where.items():
                 values = value if isinstance(value, (list, tuple, set)) else [value]
-                exprs += ["%s=%s" % (field, v) for v in values]
+                exprs += ["%s=%s" % (field, _value(v)) for v in values]
         else:
             exprs = list(where)
         out = ffi.new("lk_filter **")
@@ -172,7 +177,7 @@ class Catalog:
         err = ffi.new("lk_errbuf *")
         cat = ffi.new("lk_catalog **")
         mode = _CATALOG_CREATE if create else _CATALOG_READONLY
-        _check(lib.lk_catalog_open(self.path.encode(), mode, cat, err), err)
+        _check(lib.lk_catalog_open(os.fsencode(self.path), mode, cat, err), err)
         lib.lk_catalog_close(cat[0])
 
     def __repr__(self):
@@ -184,12 +189,12 @@ class Catalog:
             if self._engine is None:
                 o = ffi.new("lk_engine_opts *")
                 lib.lk_engine_opts_default(o)
-                models = ffi.new("char[]", self.models.encode()) if self.models else ffi.NULL
+                models = ffi.new("char[]", os.fsencode(self.models)) if self.models else ffi.NULL
                 o.models_dir = models
                 o.garment = self._garment
                 out = ffi.new("lk_engine **")
                 err = ffi.new("lk_errbuf *")
-                _check(lib.lk_engine_open(self.path.encode(), o, out, err), err)
+                _check(lib.lk_engine_open(os.fsencode(self.path), o, out, err), err)
                 self._engine = ffi.gc(out[0], lib.lk_engine_close)
             return self._engine
 

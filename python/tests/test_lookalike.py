@@ -225,6 +225,8 @@ def test_errors_carry_the_c_message(tiny, tmp_path):
     with pytest.raises(lookalike.NotFoundError) as e:
         lookalike.Catalog(str(tmp_path / "missing.db"), create=False)
     assert e.value.code == -8 and "missing.db" in str(e.value)
+    with pytest.raises(lookalike.Error, match="was it indexed"):
+        len(lookalike.Catalog(str(tmp_path / "empty.db")))  # made, but nothing indexed yet
     with pytest.raises(lookalike.Error) as e:
         lookalike.Catalog(str(tmp_path / "no" / "such" / "folder" / "c.db"))
     assert "c.db" in str(e.value)
