@@ -53,7 +53,8 @@ echo "python: pip install into a venv (offline, Debian's numpy and cffi)"
 cp -r python "$T/src" && rm -rf "$T/src/build" "$T/src"/*.egg-info
 if env -u LD_PRELOAD $PY -m venv --system-site-packages "$T/venv" > "$T/pip.log" 2>&1 &&
    env -u LD_PRELOAD "$T/venv/bin/pip" install -q --no-build-isolation --no-index "$T/src" >> "$T/pip.log" 2>&1 &&
-   (cd "$T" && "$T/venv/bin/python" -c 'import lookalike, sys; assert lookalike.__file__.startswith(sys.prefix); print(lookalike.version())') >> "$T/pip.log" 2>&1; then
+   (cd "$T" && "$T/venv/bin/python" -c 'import lookalike, sys
+assert lookalike.__file__.startswith(sys.prefix); print(lookalike.version())') >> "$T/pip.log" 2>&1; then
   pass=$((pass + 1)); echo "  ok   pip install ./python; import lookalike from the venv ($(tail -1 "$T/pip.log"))"
 else
   fail=$((fail + 1)); echo "  FAIL pip install ./python"; tail -20 "$T/pip.log"

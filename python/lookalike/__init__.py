@@ -27,7 +27,7 @@ FIELDS = ("gender", "masterCategory", "subCategory", "articleType", "baseColour"
           "usage", "productDisplayName")
 
 _CATALOG_READONLY, _CATALOG_CREATE = 0, 1
-_EINVAL, _EUNSUPPORTED, _EINTR = -2, -7, -10
+_EINVAL = -2
 
 
 class Error(Exception):
