@@ -11,6 +11,7 @@ the GIL around every C call, so searches, embeddings and indexing in one thread 
 other Python threads. A Catalog may be shared by threads: the C engine is thread-safe and the
 lazy (re)load of the engine is guarded by a lock.
 """
+import numbers
 import os
 import threading
 
@@ -234,7 +235,7 @@ class Catalog:
         """Embeds the photos of folder (ID.jpg, ...) that are new or changed, with styles.csv's
         rows as their fields, as `lookalike index` does (resumable; bad photos are skipped and
         counted). progress: True draws a bar on stderr, a callable gets the statistics dict after
-        each batch (from the indexing threads, one call at a time), False/None nothing. An
+        each batch (one call at a time), False/None nothing. An
         exception raised by the callback stops the run after the current batch and is re-raised.
         Returns the statistics as a dict (rows, photos, embedded, unchanged, failed, seconds...)."""
         o = ffi.new("lk_ingest_opts *")
@@ -291,8 +292,7 @@ class Catalog:
         crop=(x, y, w, h): search that region only. multi_crop: also search 13 crops, each item
         keeping its best score. Returns a list of dicts (id, score, the item's fields, path),
         best first; frame=True returns them as a pandas DataFrame (pandas must be installed)."""
-        if k < 1:
-            raise InvalidArgumentError(_EINVAL, "k must be at least 1, not %r" % (k,))
+        _check_k(k)
         e = self._eng()
         f = _Filter(where)
         q = ffi.new("lk_query *")
@@ -320,6 +320,7 @@ class Catalog:
 
     def similar(self, id, k=5, where=None, frame=False):
         """Products that look like catalog item id (itself excluded); as search()."""
+        _check_k(k)
         e = self._eng()
         f = _Filter(where)
         hits = ffi.new("lk_hit[]", int(k))
@@ -374,6 +375,11 @@ class Catalog:
         ids.flags.writeable = False  # the engine is shared and never changes
         vecs.flags.writeable = False
         return ids, vecs
+
+
+def _check_k(k):
+    if not isinstance(k, numbers.Integral) or k < 1:
+        raise InvalidArgumentError(_EINVAL, "k must be a whole number of at least 1, not %r" % (k,))
 
 
 def _frame(rows, columns):

@@ -220,6 +220,8 @@ def test_errors_carry_the_c_message(tiny, tmp_path):
         cat.search(jpeg, where={"colour": "red"})
     with pytest.raises(ValueError):  # InvalidArgumentError is a ValueError too
         cat.search(jpeg, where="year>=")
+    with pytest.raises(lookalike.InvalidArgumentError, match="k must be"):
+        cat.similar(tiny["ids"][0], k=0)
     with pytest.raises(lookalike.InvalidArgumentError, match="H x W x 3 uint8"):
         cat.search(np.zeros((10, 10), np.uint8))
     with pytest.raises(lookalike.NotFoundError) as e:
