@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/python.sh BUILD — the Python package (python/): its pytest tests (python/tests/, on a
 # 30-photo catalog indexed in a temporary folder, examples/notebook.py included) against
-# BUILD/liblookalike.so, and `pip install --no-build-isolation --no-index ./python` into a venv
+# BUILD/liblookalike.so (made by `make BUILD/liblookalike.so` first; $LOOKALIKE_LIBRARY: that library
+# instead), and `pip install --no-build-isolation --no-index ./python` into a venv
 # that sees Debian's numpy and cffi, imported from outside the source tree. About 30 s.
 # Uses Debian's /usr/bin/python3 (python3-cffi, -numpy, -pytest, -pil, -venv: scripts/setup.sh).
 # An ASan/UBSan library (make SANITIZE=...) is tested with its runtimes preloaded into Python.
@@ -11,11 +12,14 @@ B=${1:-build}
 ROOT=$PWD
 PY=/usr/bin/python3
 case $B in /*) LIB=$B/liblookalike.so ;; *) LIB=$ROOT/$B/liblookalike.so ;; esac
-LIB=${LOOKALIKE_LIBRARY:-$LIB}
 pass=0; fail=0; skip=0
 die() { echo "python: $1"; echo "python: 0 passed, 1 failed"; exit 1; }
 
-[ -f "$LIB" ] || die "no shared library at $LIB (make $B/liblookalike.so)"
+if [ -n "${LOOKALIKE_LIBRARY:-}" ]; then LIB=$LOOKALIKE_LIBRARY # a library of your own: as it is
+elif ! make -s BUILD="$B" "$B/liblookalike.so" > /dev/null; then # make test builds no .so itself
+  die "could not build $B/liblookalike.so"
+fi
+[ -f "$LIB" ] || die "no shared library at $LIB"
 # A sanitizer build (make SANITIZE=address,undefined) runs inside Python with its runtimes preloaded;
 # CPython's own allocations at exit are no leaks of ours. ThreadSanitizer is not tried.
 syms=$(nm -D "$LIB" 2>/dev/null)
