@@ -34,6 +34,8 @@ if grep -q __asan_init <<< "$syms"; then
 fi
 $PY -c 'import cffi, numpy, pytest, PIL, venv' 2>/dev/null ||
   die "Debian's python3-cffi, python3-numpy, python3-pytest, python3-pil, python3-venv are needed (scripts/setup.sh)"
+[ -f "${LOOKALIKE_DATA:-$ROOT/../shared/data/fashion-catalog}/styles.csv" ] ||
+  die "shared catalog missing at ${LOOKALIKE_DATA:-$ROOT/../shared/data/fashion-catalog}"
 [ -d "${LOOKALIKE_MODELS:-$ROOT/models}" ] || die "no models at ${LOOKALIKE_MODELS:-$ROOT/models} (bash scripts/models.sh)"
 
 T=$(mktemp -d /tmp/lk-python-XXXXXX)
