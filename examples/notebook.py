@@ -26,7 +26,9 @@ def tile(path, lines):
     """One cell: the photo fitted on white, two caption lines under it."""
     cell = Image.new("RGB", (TILE[0], TILE[1] + CAPTION), "white")
     photo = Image.open(path).convert("RGB")
-    photo.thumbnail(TILE)
+    scale = min(TILE[0] / photo.width, TILE[1] / photo.height)  # up or down, to fill the tile
+    photo = photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))),
+                         Image.LANCZOS)
     cell.paste(photo, ((TILE[0] - photo.width) // 2, (TILE[1] - photo.height) // 2))
     draw = ImageDraw.Draw(cell)
     for i, text in enumerate(lines):

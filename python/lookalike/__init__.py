@@ -391,23 +391,30 @@ def _frame(rows, columns):
 
 
 class _Bar:
-    """index()'s progress=True: one line on stderr, redrawn."""
+    """index()'s progress=True: on a terminal one line on stderr, redrawn; elsewhere (a log, a
+    notebook's captured stderr) a line at each tenth of the work."""
 
     def __init__(self):
         import sys
         self.out = sys.stderr
+        self.tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.drawn = False
+        self.tenth = -1
 
     def __call__(self, s):
         todo, done = s["todo"], s["done"]
         width = 30
         fill = width * done // todo if todo else width
-        self.out.write("\rindex [%s%s] %d/%d photos, %.1f s" % ("#" * fill, "." * (width - fill), done, todo,
-                                                                 s["seconds"]))
+        tenth = 10 * done // todo if todo else 10
+        if not self.tty and tenth == self.tenth:
+            return
+        self.tenth = tenth
+        self.out.write("%sindex [%s%s] %d/%d photos, %.1f s%s" % ("\r" if self.tty else "", "#" * fill,
+                       "." * (width - fill), done, todo, s["seconds"], "" if self.tty else "\n"))
         self.out.flush()
         self.drawn = True
 
     def done(self):
-        if self.drawn:
+        if self.drawn and self.tty:
             self.out.write("\n")
             self.out.flush()
