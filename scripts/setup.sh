@@ -12,6 +12,7 @@ PKGS=(
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck
   groff-base man-db   # tests/cli.sh: man/lookalike.1 renders (groff, man -l)
+  python3-cffi python3-numpy python3-pytest python3-pil python3-venv python3-setuptools python3-pandas   # python/ (tests/python.sh)
   libpq-dev postgresql postgresql-client nginx   # PostgreSQL catalogs, tests/pg.sh (replicas behind nginx)
 )
 if [ "${LOOKALIKE_BROWSER_TESTS:-1}" = 1 ]; then
