@@ -362,11 +362,8 @@ static void plain_search(const lk_index *ix, const float *queries, int nq, int k
 
 /* ---------------------------------------------------------------- fast path */
 
-int lk_index_optimize(lk_index *ix, int p) {
-  if (!ix || p < 0 || p > LK_INDEX_MAX_P) return LK_EINVAL;
-  if (p == 0) p = ix->dim < LK_INDEX_DEFAULT_P ? ix->dim : LK_INDEX_DEFAULT_P;
-  if (p > ix->dim) return LK_EINVAL;
-  if (p < ix->dim && ix->n < (size_t)p) return LK_EINVAL; /* too few rows to learn a basis */
+/* Frees the int8 codes and their basis (back to a float-only index). */
+static void drop_codes(lk_index *ix) {
   free(ix->basis);
   free(ix->codes);
   free(ix->cscale);
@@ -375,6 +372,14 @@ int lk_index_optimize(lk_index *ix, int p) {
   ix->codes = NULL;
   ix->cscale = NULL;
   ix->csum = NULL;
+}
+
+int lk_index_optimize(lk_index *ix, int p) {
+  if (!ix || p < 0 || p > LK_INDEX_MAX_P) return LK_EINVAL;
+  if (p == 0) p = ix->dim < LK_INDEX_DEFAULT_P ? ix->dim : LK_INDEX_DEFAULT_P;
+  if (p > ix->dim) return LK_EINVAL;
+  if (p < ix->dim && ix->n < (size_t)p) return LK_EINVAL; /* too few rows to learn a basis */
+  drop_codes(ix);
   ix->p = ix->plen = 0;
   int rc = 0;
   if (p < ix->dim) { /* learn the basis on up to SAMPLE rows spread over the index */
@@ -399,14 +404,7 @@ int lk_index_optimize(lk_index *ix, int p) {
     if (!ix->codes || !ix->cscale || !ix->csum) rc = LK_ENOMEM;
   }
   if (rc) {
-    free(ix->basis);
-    free(ix->codes);
-    free(ix->cscale);
-    free(ix->csum);
-    ix->basis = NULL;
-    ix->codes = NULL;
-    ix->cscale = NULL;
-    ix->csum = NULL;
+    drop_codes(ix);
     return rc;
   }
   ix->p = p;

@@ -168,17 +168,25 @@ int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **
   return rc;
 }
 
+/* A new engine with one reference and the settings of o that open and rebuild share; NULL when
+ * out of memory. */
+static lk_engine *engine_new(const lk_engine_opts *o) {
+  lk_engine *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  pthread_mutex_init(&e->lock, NULL);
+  e->refs = 1;
+  e->backend = o->backend;
+  e->garment = (o->garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o->garment) == LK_ENGINE_GARMENT_ON;
+  e->prior_weight = o->prior;
+  return e;
+}
+
 int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, lk_engine **out,
                            lk_errbuf *err) {
   lk_engine_opts o;
   if (opts) o = *opts; else lk_engine_opts_default(&o);
-  lk_engine *e = calloc(1, sizeof *e);
+  lk_engine *e = engine_new(&o);
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  pthread_mutex_init(&e->lock, NULL);
-  e->refs = 1;
-  e->backend = o.backend;
-  e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
-  e->prior_weight = o.prior;
   char *rj = NULL;
   int rc;
   if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
@@ -869,13 +877,8 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
   if (opts) o = *opts; else lk_engine_opts_default(&o);
   const lk_engine *root = from->base ? from->base : from;
   *out = NULL;
-  lk_engine *e = calloc(1, sizeof *e);
+  lk_engine *e = engine_new(&o);
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  pthread_mutex_init(&e->lock, NULL);
-  e->refs = 1;
-  e->backend = o.backend;
-  e->garment = (o.garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o.garment) == LK_ENGINE_GARMENT_ON;
-  e->prior_weight = o.prior;
   e->pool = lk_embed_pool_ref(root->pool); /* the models already loaded (or to load) serve on */
   size_t n = lk_engine_item_count(from), bytes;
   int rc = lk_recipe_copy(&e->recipe, &root->recipe);
