@@ -261,6 +261,36 @@ out:
   return rc;
 }
 
+/* The convolution primitive of cd. INT8 takes oneDNN's "jit_int8" kernels (jit_int8_1x1 for
+ * 1x1, jit_int8 for depthwise and 3x3) where offered, over the brgemm ones oneDNN 2.6 lists
+ * first: on this model's shapes, one thread, depthwise 3x3 ran 12-16% faster (stride 2: 3%)
+ * and 1x1 1-7% faster (bench/embed.sh's layer table shows which ran). Same integer
+ * arithmetic, same output scales and post-ops. */
+static dnnl_status_t conv_pd(const lk_fg *g, const dnnl_convolution_desc_t *cd,
+                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
+  if (g->compute != LK_COMPUTE_INT8) return dnnl_primitive_desc_create(pd, cd, attr, g->eng, NULL);
+  dnnl_primitive_desc_iterator_t it;
+  dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, attr, g->eng, NULL);
+  if (st != dnnl_success) return st;
+  *pd = NULL;
+  do {
+    dnnl_primitive_desc_t p = dnnl_primitive_desc_iterator_fetch(it);
+    if (!p) break;
+    const char *impl = NULL;
+    int pref = dnnl_primitive_desc_query(p, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+               impl && !strncmp(impl, "jit_int8", 8);
+    if (*pd && !pref) {
+      dnnl_primitive_desc_destroy(p);
+      continue;
+    }
+    if (*pd) dnnl_primitive_desc_destroy(*pd);
+    *pd = p;
+    if (pref) break;
+  } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+  dnnl_primitive_desc_iterator_destroy(it);
+  return *pd ? dnnl_success : dnnl_unimplemented;
+}
+
 /* A conv; with add (the ADD reading only this conv's output and graph tensor `acc`, whose
  * last reader it is) the sum is fused: the conv writes into acc in place (oneDNN's sum
  * post-op), and acc then holds the ADD's output. Returns 1, having added nothing, when
@@ -346,7 +376,7 @@ static int build_conv(lk_fg *g, const lk_nn_op *op, const lk_nn_op *add, int acc
     dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(
         &cd, dnnl_forward_inference, dnnl_convolution_direct, smd, &wmd, bias || int8 ? &bmd : NULL,
         &dmd, strides, dil, pl, pr);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &cd, attr, g->eng, NULL);
+    if (st == dnnl_success) st = conv_pd(g, &cd, attr, &pd);
     const char *impl = NULL;
     if (st == dnnl_success && !pass &&
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
