@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,9 +263,10 @@ out:
 }
 
 /* The convolution primitive of cd. INT8 takes oneDNN's "jit_int8" kernels (jit_int8_1x1 for
- * 1x1, jit_int8 for depthwise and 3x3) where offered, over the brgemm ones oneDNN 2.6 lists
- * first: on this model's shapes, one thread, depthwise 3x3 ran 12-16% faster (stride 2: 3%)
- * and 1x1 1-7% faster (bench/embed.sh's layer table shows which ran). Same integer
+ * 1x1, jit_int8 for depthwise and 3x3) over the brgemm ones oneDNN 2.6 lists first, when they
+ * use the same instruction set (the text after ':', e.g. avx512_core_vnni; never over AMX):
+ * on this model's shapes, one thread, AVX-512 VNNI, depthwise 3x3 ran 12-16% faster (stride
+ * 2: 3%) and 1x1 1-7% faster (bench/embed.sh's layer table shows which ran). Same integer
  * arithmetic, same output scales and post-ops. */
 static dnnl_status_t conv_pd(const lk_fg *g, const dnnl_convolution_desc_t *cd,
                              const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
@@ -272,13 +274,16 @@ static dnnl_status_t conv_pd(const lk_fg *g, const dnnl_convolution_desc_t *cd,
   dnnl_primitive_desc_iterator_t it;
   dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, attr, g->eng, NULL);
   if (st != dnnl_success) return st;
+  char first_isa[64];
   *pd = NULL;
   do {
     dnnl_primitive_desc_t p = dnnl_primitive_desc_iterator_fetch(it);
     if (!p) break;
-    const char *impl = NULL;
-    int pref = dnnl_primitive_desc_query(p, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-               impl && !strncmp(impl, "jit_int8", 8);
+    const char *impl = NULL, *isa;
+    if (dnnl_primitive_desc_query(p, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+      impl = "";
+    if (!*pd) snprintf(first_isa, sizeof first_isa, "%s", (isa = strchr(impl, ':')) ? isa : "");
+    int pref = !strncmp(impl, "jit_int8", 8) && (isa = strchr(impl, ':')) && !strcmp(isa, first_isa);
     if (*pd && !pref) {
       dnnl_primitive_desc_destroy(p);
       continue;
