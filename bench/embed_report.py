@@ -212,8 +212,9 @@ def embed(d, doc):
     lay = layers_summary(os.path.join(d, "layers.txt"))
     if lay:
         L.append("Where the time goes, one thread, batch 1, 10 warm runs (`ONEDNN_VERBOSE=1`, oneDNN's own "
-                 "per-primitive times, each primitive's fastest; total = the fastest run; the rest is "
-                 "lookalike's code between primitives: requantisation, adds, pooling, copies):")
+                 "per-primitive times, each primitive's fastest; total = the fastest of 100 runs with "
+                 "the verbose output off, whose printing would count as lookalike's; the rest is "
+                 "lookalike's code between primitives: the input table, pooling, copies):")
         L.append("")
         L.append("| mode | total ms | part | primitives | ms | share | oneDNN kernels |")
         L.append("|---|---:|---|---:|---:|---:|---|")
