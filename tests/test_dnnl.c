@@ -340,44 +340,6 @@ static void test_threads(void **state) {
   lk_dnnl_free(d1);
 }
 
-static void naive_gemm(int m, int n, int k, const float *a, const float *b, float beta,
-                       const float *c0, double *c) {
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) {
-      double acc = beta * (double)c0[(size_t)i * n + j];
-      for (int l = 0; l < k; l++) acc += (double)a[(size_t)i * k + l] * b[(size_t)l * n + j];
-      c[(size_t)i * n + j] = acc;
-    }
-}
-
-static void test_sgemm(void **state) {
-  (void)state;
-  uint64_t rng = 9;
-  static const int dims[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 1280, 96},
-                                {1, 1280, 576}, {100, 7, 1}, {8, 16, 0}};
-  for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++)
-    for (int bi = 0; bi < 2; bi++) {
-      int m = dims[t][0], n = dims[t][1], k = dims[t][2];
-      float beta = (float)bi;
-      float *a = rnd_buf(&rng, (size_t)m * k), *b = rnd_buf(&rng, (size_t)k * n);
-      float *c = rnd_buf(&rng, (size_t)m * n), *c0 = malloc((size_t)m * n * sizeof *c0);
-      double *want = malloc((size_t)m * n * sizeof *want);
-      assert_true(c0 && want);
-      memcpy(c0, c, (size_t)m * n * sizeof *c);
-      assert_int_equal(lk_dnnl_sgemm(m, n, k, a, b, beta, c), 0);
-      naive_gemm(m, n, k, a, b, beta, c0, want);
-      for (size_t i = 0; i < (size_t)m * n; i++)
-        if (!(fabs(c[i] - want[i]) <= 1e-4 * (1 + sqrt((double)k))))
-          fail_msg("sgemm %dx%dx%d beta %g: c[%zu] = %g want %g", m, n, k, (double)beta, i,
-                   (double)c[i], want[i]);
-      free(a), free(b), free(c), free(c0), free(want);
-    }
-  float x = 1;
-  assert_int_equal(lk_dnnl_sgemm(-1, 1, 1, &x, &x, 0, &x), LK_EINVAL);
-  assert_int_equal(lk_dnnl_sgemm(1, 1, 1, NULL, &x, 0, &x), LK_EINVAL);
-  assert_int_equal(lk_dnnl_sgemm(0, 4, 4, NULL, NULL, 0, NULL), 0);
-}
-
 static void expect_einval(lk_dnnl *d, lk_conv_params p, const char *what) {
   float w[4096] = {0}, bias[256] = {0};
   if (!p.weights) p.weights = w;
@@ -527,7 +489,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_table), cmocka_unit_test(test_conv_random),
       cmocka_unit_test(test_fake_quant), cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_sgemm),      cmocka_unit_test(test_invalid),
+      cmocka_unit_test(test_invalid),
       cmocka_unit_test(test_impl_choice), cmocka_unit_test(test_bench),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

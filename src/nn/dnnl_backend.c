@@ -1,4 +1,4 @@
-/* nn/dnnl_backend.c — oneDNN 2.6 (C API) convolutions and sgemm for nn/: see dnnl_backend.h.
+/* nn/dnnl_backend.c — oneDNN 2.6 (C API) convolutions for nn/ (the one sgemm wrapper is util/linalg.h): see dnnl_backend.h.
  * A conv is one forward-inference primitive for fixed shapes: src/dst are the caller's NHWC
  * buffers wrapped in place, weights are reordered once into the layout the primitive prefers,
  * bias/activation/fake quantisation are fused as bias + eltwise post-ops, and the scratchpad
@@ -417,15 +417,3 @@ int lk_dnnl_conv_run(lk_dnnl_conv *c, const float *in, float *out, lk_errbuf *er
   return rc;
 }
 
-int lk_dnnl_sgemm(int m, int n, int k, const float *a, const float *b, float beta, float *c) {
-  if (m < 0 || n < 0 || k < 0) return LK_EINVAL;
-  if (m == 0 || n == 0) return 0;
-  if (!c || (k > 0 && (!a || !b))) return LK_EINVAL;
-  if (k == 0) { /* C = beta*C; dnnl_sgemm rejects lda = 0 */
-    for (size_t i = 0; i < (size_t)m * (size_t)n; i++) c[i] = beta == 0.f ? 0.f : beta * c[i];
-    return 0;
-  }
-  dnnl_status_t st = dnnl_sgemm('N', 'N', m, n, k, 1.f, a, k, b, n, beta, c, n);
-  if (st == dnnl_success) return 0;
-  return st == dnnl_out_of_memory ? LK_ENOMEM : LK_EINVAL;
-}

@@ -41,9 +41,6 @@ void lk_dnnl_conv_free(lk_dnnl_conv *c); /* NULL-safe */
 /* in: n*ih*iw*ic floats NHWC; out: n*oh*ow*oc floats NHWC. Runs for batch p->n only. */
 int lk_dnnl_conv_run(lk_dnnl_conv *c, const float *in, float *out, lk_errbuf *err);
 
-/* Row-major C[m][n] = A[m][k] * B[k][n] (+C if beta=1), via dnnl_sgemm. */
-int lk_dnnl_sgemm(int m, int n, int k, const float *a, const float *b, float beta, float *c);
-
 /* What oneDNN chose for c, for logs and benchmarks; strings owned by c. The implementation
  * name (e.g. "brgconv_1x1:avx512_core", "brdgmm_dw:avx512_core"; "ref..." is the slow
  * fallback) and the weights layout as a oneDNN-style tag (e.g. "Acdb32a"; digits = blocked,
