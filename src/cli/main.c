@@ -978,7 +978,148 @@ static int eval_street(const char *db, const lk_engine_opts *eo, const char *dir
   return LK_EX_OK;
 }
 
-static int cmd_eval(int argc, char **argv) {
+/* What `lookalike eval` was asked for. */
+typedef struct eval_args {
+  const char *db, *same_dir, *street_dir, *fields_arg;
+  long sample, breakdown, limit;
+  uint64_t seed;
+  int json, md;
+  lk_eval_scope scope;
+  lk_engine_opts eo;
+  int fields[LK_EVAL_MAX_FIELDS], nfields;
+} eval_args;
+
+/* `lookalike eval --help`. */
+static void eval_help(void) {
+  printf("usage: lookalike eval --db catalog.db [options]\n\n"
+         "Leave-one-out retrieval quality: each sampled item queries the rest of the catalog\n"
+         "(itself and byte-identical duplicates excluded); a hit is relevant when it shares the\n"
+         "query's label. Reports P@1, P@10, mAP@10 and recall@10 per label field, and P@10 per\n"
+         "articleType (worst first).\n\n"
+         "  --sample N          queries to draw (default 3000; 0 = every item)\n"
+         "  --seed S            sampling seed (default 1)\n"
+         "  --fields A,B        label fields (default articleType,baseColour,gender,subCategory)\n"
+         "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID, and the\n                      share of its top 10 with that item's label values (P@10)\n"
+         "  --breakdown N       rows of the per-value table (default 15)\n"
+         "  --holdout-mod M     only products of one split (as `lookalike tune` makes it):\n"
+         "                      queries and gallery both; test = hash(id) mod M == 0\n"
+         "  --split test|train  which split with --holdout-mod (default test)\n"
+         "  --index I           auto (default), exact or ivf: the index the queries use\n"
+         "  --prior W           a tuned catalog's label-prior weight (default: as tuned; 0 = off)\n"
+         "  --multi-crop        same-product photos searched as the photo and 13 crops\n"
+         "  --garment on|off    photo queries isolate the garment first (default off)\n"
+         "  --street DIR        instead: labelled photos of garments (DIR/labels.csv with image,\n"
+         "                      label, articleTypes; DIR/images/IMAGE.jpg), each searched in the\n"
+         "                      whole catalog as an upload is; P@10 by articleType per label,\n"
+         "                      micro and macro (e.g. ../shared/data/street-photos)\n"
+         "  --limit N           --street: the first N photos only (default 0: all)\n"
+         "  --json | --markdown output format (default: a table)\n");
+}
+
+/* The leave-one-out (and same-product) results as one JSON object on stdout. */
+static void eval_print_json(const eval_args *a, lk_engine *e, const lk_eval_result *r, const lk_eval_same *sp) {
+  const lk_recipe *rec = lk_engine_recipe(e);
+  json_t *j = json_object(), *fm = json_object(), *gr = json_array();
+  json_object_set_new(j, "db", lk_results_text(a->db));
+  json_object_set_new(j, "recipe", json_string(rec->name));
+  json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
+  json_object_set_new(j, "sample", json_integer(r->sample));
+  json_object_set_new(j, "seed", json_integer((json_int_t)a->seed));
+  if (a->scope.holdout_mod > 0)
+    json_object_set_new(j, "scope", json_pack("{s:i,s:s}", "holdout_mod", a->scope.holdout_mod, "split",
+                                              a->scope.split == LK_EVAL_SPLIT_TEST ? "test" : "train"));
+  for (int f = 0; f < r->nfields; f++)
+    json_object_set_new(fm, lk_catalog_fields[r->field[f]],
+                        json_pack("{s:f,s:f,s:f,s:f,s:I}", "p1", r->m[f].p1, "p10", r->m[f].p10, "map10",
+                                  r->m[f].map10, "recall10", r->m[f].r10, "queries", (json_int_t)r->m[f].queries));
+  json_object_set_new(j, "metrics", fm);
+  for (int g = 0; g < r->ngroups; g++)
+    json_array_append_new(gr, json_pack("{s:s,s:I,s:f}", "value", r->groups[g].value, "queries",
+                                        (json_int_t)r->groups[g].queries, "p10", r->groups[g].p10));
+  json_object_set_new(j, "by_value", gr);
+  if (a->same_dir)
+    json_object_set_new(j, "same_product",
+                        json_pack("{s:I,s:f,s:f,s:I,s:I}", "queries", (json_int_t)sp->queries, "recall1",
+                                  sp->queries ? (double)sp->at1 / sp->queries : 0.0, "recall10",
+                                  sp->queries ? (double)sp->at10 / sp->queries : 0.0, "not_in_catalog",
+                                  (json_int_t)sp->missing, "undecodable", (json_int_t)sp->failed));
+  if (a->same_dir) {
+    json_t *sm = json_object_get(j, "same_product"), *lp = json_object();
+    for (int f = 0; f < sp->nfields; f++)
+      json_object_set_new(lp, lk_catalog_fields[sp->field[f]], json_real(sp->p10[f]));
+    json_object_set_new(sm, "p10", lp);
+  }
+  json_object_set_new(j, "seconds", json_real(r->seconds + sp->seconds));
+  print_json(j);
+  json_decref(j);
+}
+
+/* The leave-one-out (and same-product) results as a table, or Markdown with --markdown. */
+static void eval_print_table(const eval_args *a, lk_engine *e, const lk_eval_result *r, const lk_eval_same *sp) {
+  const lk_recipe *rec = lk_engine_recipe(e);
+  if (a->scope.holdout_mod > 0)
+    printf(a->md ? "Only the %s split (hash(id) mod %d %s 0), queries and gallery.\n\n" : "only the %s split (hash(id) mod %d %s 0), queries and gallery\n",
+           a->scope.split == LK_EVAL_SPLIT_TEST ? "test" : "training", a->scope.holdout_mod,
+           a->scope.split == LK_EVAL_SPLIT_TEST ? "==" : "!=");
+  if (a->md) printf("Recipe `%s`, %zu items, %ld queries (seed %llu), leave-one-out.\n\n| field | P@1 | P@10 | mAP@10 | R@10 | queries |\n|---|---|---|---|---|---|\n",
+                 rec->name, lk_engine_size(e), r->sample, (unsigned long long)a->seed);
+  else printf("recipe %s, %zu items, %ld queries (seed %llu), leave-one-out\n\n%-14s  %6s  %6s  %6s  %6s  %7s\n",
+              rec->name, lk_engine_size(e), r->sample, (unsigned long long)a->seed, "relevance", "P@1", "P@10", "mAP@10", "R@10", "queries");
+  for (int f = 0; f < r->nfields; f++)
+    printf(a->md ? "| %s | %.3f | %.3f | %.3f | %.3f | %ld |\n" : "%-14s  %6.3f  %6.3f  %6.3f  %6.3f  %7ld\n",
+           lk_catalog_fields[r->field[f]], r->m[f].p1, r->m[f].p10, r->m[f].map10, r->m[f].r10, r->m[f].queries);
+  if (a->breakdown > 0 && r->ngroups) {
+    printf(a->md ? "\n| %s (worst first) | queries | P@10 |\n|---|---|---|\n" : "\n%-24s  %7s  %6s   (worst first)\n",
+           lk_catalog_fields[r->field[0]], "queries", "P@10");
+    for (int g = 0; g < r->ngroups && g < a->breakdown; g++)
+      printf(a->md ? "| %s | %ld | %.3f |\n" : "%-24.24s  %7ld  %6.3f\n", r->groups[g].value, r->groups[g].queries,
+             r->groups[g].p10);
+  }
+  if (a->same_dir)
+    printf("\nsame product (%s): %ld photos, recall@1 %.3f, recall@10 %.3f (%ld not in catalog, %ld undecodable)\n",
+           a->same_dir, sp->queries, sp->queries ? (double)sp->at1 / sp->queries : 0.0,
+           sp->queries ? (double)sp->at10 / sp->queries : 0.0, sp->missing, sp->failed);
+  if (a->same_dir && sp->queries) {
+    printf("  their top 10 share the product's");
+    for (int f = 0; f < sp->nfields; f++) printf("%s %s %.3f", f ? "," : "", lk_catalog_fields[sp->field[f]], sp->p10[f]);
+    printf("  (P@10)\n");
+  }
+  fprintf(stderr, "eval took %.1f s\n", r->seconds + sp->seconds);
+}
+
+/* One option into a. Returns -1 to go on, else the exit code. */
+static int eval_opt(eval_args *a, int c) {
+  switch (c) {
+  case 'd': a->db = optarg; break;
+  case 'n': if (lk_cli_long("eval", "--sample", optarg, 0, LONG_MAX, &a->sample)) return LK_EX_USAGE; break;
+  case 's': if (lk_cli_u64("eval", "--seed", optarg, &a->seed)) return LK_EX_USAGE; break;
+  case 'f': a->fields_arg = optarg; break;
+  case 'p': a->same_dir = optarg; break;
+  case 'j': a->json = 1; break;
+  case 'M': a->md = 1; break;
+  case 'm': a->eo.models_dir = optarg; break;
+  case 'b': if (lk_cli_long("eval", "--breakdown", optarg, 0, 1000000, &a->breakdown)) return LK_EX_USAGE; break;
+  case 'B': if (parse_backend(optarg, &a->eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
+  case 'X': if (lk_engine_index_parse(optarg, &a->eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
+  case 'P': if (lk_cli_float("eval", "--prior", optarg, 0, 100, &a->eo.prior)) return LK_EX_USAGE; break;
+  case 'U': a->scope.multi_crop = 1; break;
+  case 'T': a->street_dir = optarg; break;
+  case 'G': if (lk_engine_garment_parse(optarg, &a->eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
+  case 'L': if (lk_cli_long("eval", "--limit", optarg, 0, LONG_MAX, &a->limit)) return LK_EX_USAGE; break;
+  case 'H': if (lk_cli_int("eval", "--holdout-mod", optarg, 0, 1000000, &a->scope.holdout_mod)) return LK_EX_USAGE; break;
+  case 'S':
+    if (!strcmp(optarg, "test")) a->scope.split = LK_EVAL_SPLIT_TEST;
+    else if (!strcmp(optarg, "train")) a->scope.split = LK_EVAL_SPLIT_TRAIN;
+    else return lk_cli_usage("eval", "--split is test or train");
+    break;
+  case 'h': eval_help(); return LK_EX_OK;
+  default: return lk_cli_usage("eval", "unknown option");
+  }
+  return -1;
+}
+
+/* The command line into a, with --fields resolved. Returns -1 to go on, else the exit code. */
+static int eval_parse(eval_args *a, int argc, char **argv) {
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},       {"sample", required_argument, 0, 'n'},
       {"seed", required_argument, 0, 's'},     {"fields", required_argument, 0, 'f'},
@@ -990,156 +1131,45 @@ static int cmd_eval(int argc, char **argv) {
       {"multi-crop", no_argument, 0, 'U'},     {"street", required_argument, 0, 'T'},
       {"limit", required_argument, 0, 'L'},    {"garment", required_argument, 0, 'G'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  const char *db = NULL, *same_dir = NULL, *street_dir = NULL, *fields_arg = "articleType,baseColour,gender,subCategory";
-  long sample = 3000, breakdown = 15, limit = 0;
-  uint64_t seed = 1;
-  int json = 0, md = 0, c;
-  lk_eval_scope scope = {0, LK_EVAL_SPLIT_TEST, 0};
-  lk_engine_opts eo;
-  lk_engine_opts_default(&eo);
-  while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'd': db = optarg; break;
-    case 'n': if (lk_cli_long("eval", "--sample", optarg, 0, LONG_MAX, &sample)) return LK_EX_USAGE; break;
-    case 's': if (lk_cli_u64("eval", "--seed", optarg, &seed)) return LK_EX_USAGE; break;
-    case 'f': fields_arg = optarg; break;
-    case 'p': same_dir = optarg; break;
-    case 'j': json = 1; break;
-    case 'M': md = 1; break;
-    case 'm': eo.models_dir = optarg; break;
-    case 'b': if (lk_cli_long("eval", "--breakdown", optarg, 0, 1000000, &breakdown)) return LK_EX_USAGE; break;
-    case 'B': if (parse_backend(optarg, &eo.backend)) return lk_cli_usage("eval", "--backend is ref or dnnl"); break;
-    case 'X': if (lk_engine_index_parse(optarg, &eo.index)) return lk_cli_usage("eval", "--index is auto, exact or ivf"); break;
-    case 'P': if (lk_cli_float("eval", "--prior", optarg, 0, 100, &eo.prior)) return LK_EX_USAGE; break;
-    case 'U': scope.multi_crop = 1; break;
-    case 'T': street_dir = optarg; break;
-    case 'G': if (lk_engine_garment_parse(optarg, &eo.garment)) return lk_cli_usage("eval", "--garment is on or off"); break;
-    case 'L': if (lk_cli_long("eval", "--limit", optarg, 0, LONG_MAX, &limit)) return LK_EX_USAGE; break;
-    case 'H': if (lk_cli_int("eval", "--holdout-mod", optarg, 0, 1000000, &scope.holdout_mod)) return LK_EX_USAGE; break;
-    case 'S':
-      if (!strcmp(optarg, "test")) scope.split = LK_EVAL_SPLIT_TEST;
-      else if (!strcmp(optarg, "train")) scope.split = LK_EVAL_SPLIT_TRAIN;
-      else return lk_cli_usage("eval", "--split is test or train");
-      break;
-    case 'h':
-      printf("usage: lookalike eval --db catalog.db [options]\n\n"
-             "Leave-one-out retrieval quality: each sampled item queries the rest of the catalog\n"
-             "(itself and byte-identical duplicates excluded); a hit is relevant when it shares the\n"
-             "query's label. Reports P@1, P@10, mAP@10 and recall@10 per label field, and P@10 per\n"
-             "articleType (worst first).\n\n"
-             "  --sample N          queries to draw (default 3000; 0 = every item)\n"
-             "  --seed S            sampling seed (default 1)\n"
-             "  --fields A,B        label fields (default articleType,baseColour,gender,subCategory)\n"
-             "  --same-product DIR  also: for each DIR/ID.jpg, the rank of catalog item ID, and the\n                      share of its top 10 with that item's label values (P@10)\n"
-             "  --breakdown N       rows of the per-value table (default 15)\n"
-             "  --holdout-mod M     only products of one split (as `lookalike tune` makes it):\n"
-             "                      queries and gallery both; test = hash(id) mod M == 0\n"
-             "  --split test|train  which split with --holdout-mod (default test)\n"
-             "  --index I           auto (default), exact or ivf: the index the queries use\n"
-             "  --prior W           a tuned catalog's label-prior weight (default: as tuned; 0 = off)\n"
-             "  --multi-crop        same-product photos searched as the photo and 13 crops\n"
-             "  --garment on|off    photo queries isolate the garment first (default off)\n"
-             "  --street DIR        instead: labelled photos of garments (DIR/labels.csv with image,\n"
-             "                      label, articleTypes; DIR/images/IMAGE.jpg), each searched in the\n"
-             "                      whole catalog as an upload is; P@10 by articleType per label,\n"
-             "                      micro and macro (e.g. ../shared/data/street-photos)\n"
-             "  --limit N           --street: the first N photos only (default 0: all)\n"
-             "  --json | --markdown output format (default: a table)\n");
-      return LK_EX_OK;
-    default: return lk_cli_usage("eval", "unknown option");
-    }
-  }
-  if (!db) return lk_cli_usage("eval", "--db is required");
-  int fields[LK_EVAL_MAX_FIELDS], nfields = 0;
+  int c, ex;
+  while ((c = getopt_long(argc, argv, "d:n:s:f:p:jMm:b:h", opts, NULL)) != -1)
+    if ((ex = eval_opt(a, c)) >= 0) return ex;
+  if (!a->db) return lk_cli_usage("eval", "--db is required");
   char buf[512];
-  snprintf(buf, sizeof buf, "%s", fields_arg);
+  snprintf(buf, sizeof buf, "%s", a->fields_arg);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
     int f = lk_filter_field(tok);
     if (f < 0) return lk_cli_usage("eval", "unknown field in --fields");
-    if (nfields == LK_EVAL_MAX_FIELDS) return lk_cli_usage("eval", "at most 4 --fields");
-    fields[nfields++] = f;
+    if (a->nfields == LK_EVAL_MAX_FIELDS) return lk_cli_usage("eval", "at most 4 --fields");
+    a->fields[a->nfields++] = f;
   }
-  if (!nfields) return lk_cli_usage("eval", "--fields is empty");
-  if (street_dir) return eval_street(db, &eo, street_dir, limit, json, md);
+  if (!a->nfields) return lk_cli_usage("eval", "--fields is empty");
+  return -1;
+}
+
+static int cmd_eval(int argc, char **argv) {
+  eval_args a = {.fields_arg = "articleType,baseColour,gender,subCategory", .sample = 3000, .breakdown = 15,
+                 .seed = 1, .scope = {0, LK_EVAL_SPLIT_TEST, 0}};
+  lk_engine_opts_default(&a.eo);
+  int ex = eval_parse(&a, argc, argv);
+  if (ex >= 0) return ex;
+  if (a.street_dir) return eval_street(a.db, &a.eo, a.street_dir, a.limit, a.json, a.md);
   lk_engine *e = NULL;
   lk_errbuf eb = {0};
   lk_eval_result *r = calloc(1, sizeof *r);
   lk_eval_same sp = {0};
-  int rc = r ? lk_engine_open(db, &eo, &e, &eb) : LK_ENOMEM;
+  int rc = r ? lk_engine_open(a.db, &a.eo, &e, &eb) : LK_ENOMEM;
   if (!rc) lk_cli_note("eval", lk_engine_note(e));
-  if (!rc) rc = lk_eval_loo_scoped(e, &scope, fields, nfields, sample, seed, r, &eb);
-  if (!rc && same_dir) rc = lk_eval_same_product_scoped(e, &scope, same_dir, 0, fields, nfields, &sp, &eb);
+  if (!rc) rc = lk_eval_loo_scoped(e, &a.scope, a.fields, a.nfields, a.sample, a.seed, r, &eb);
+  if (!rc && a.same_dir) rc = lk_eval_same_product_scoped(e, &a.scope, a.same_dir, 0, a.fields, a.nfields, &sp, &eb);
   if (rc) {
     fprintf(stderr, "lookalike eval: %s\n", lk_err_msg(&eb));
     free(r);
     lk_engine_close(e);
     return lk_cli_exit_code(rc);
   }
-  const lk_recipe *rec = lk_engine_recipe(e);
-  if (json) {
-    json_t *j = json_object(), *fm = json_object(), *gr = json_array();
-    json_object_set_new(j, "db", lk_results_text(db));
-    json_object_set_new(j, "recipe", json_string(rec->name));
-    json_object_set_new(j, "items", json_integer((json_int_t)lk_engine_size(e)));
-    json_object_set_new(j, "sample", json_integer(r->sample));
-    json_object_set_new(j, "seed", json_integer((json_int_t)seed));
-    if (scope.holdout_mod > 0)
-      json_object_set_new(j, "scope", json_pack("{s:i,s:s}", "holdout_mod", scope.holdout_mod, "split",
-                                                scope.split == LK_EVAL_SPLIT_TEST ? "test" : "train"));
-    for (int f = 0; f < r->nfields; f++)
-      json_object_set_new(fm, lk_catalog_fields[r->field[f]],
-                          json_pack("{s:f,s:f,s:f,s:f,s:I}", "p1", r->m[f].p1, "p10", r->m[f].p10, "map10",
-                                    r->m[f].map10, "recall10", r->m[f].r10, "queries", (json_int_t)r->m[f].queries));
-    json_object_set_new(j, "metrics", fm);
-    for (int g = 0; g < r->ngroups; g++)
-      json_array_append_new(gr, json_pack("{s:s,s:I,s:f}", "value", r->groups[g].value, "queries",
-                                          (json_int_t)r->groups[g].queries, "p10", r->groups[g].p10));
-    json_object_set_new(j, "by_value", gr);
-    if (same_dir)
-      json_object_set_new(j, "same_product",
-                          json_pack("{s:I,s:f,s:f,s:I,s:I}", "queries", (json_int_t)sp.queries, "recall1",
-                                    sp.queries ? (double)sp.at1 / sp.queries : 0.0, "recall10",
-                                    sp.queries ? (double)sp.at10 / sp.queries : 0.0, "not_in_catalog",
-                                    (json_int_t)sp.missing, "undecodable", (json_int_t)sp.failed));
-    if (same_dir) {
-      json_t *sm = json_object_get(j, "same_product"), *lp = json_object();
-      for (int f = 0; f < sp.nfields; f++)
-        json_object_set_new(lp, lk_catalog_fields[sp.field[f]], json_real(sp.p10[f]));
-      json_object_set_new(sm, "p10", lp);
-    }
-    json_object_set_new(j, "seconds", json_real(r->seconds + sp.seconds));
-    print_json(j);
-    json_decref(j);
-  } else {
-    if (scope.holdout_mod > 0)
-      printf(md ? "Only the %s split (hash(id) mod %d %s 0), queries and gallery.\n\n" : "only the %s split (hash(id) mod %d %s 0), queries and gallery\n",
-             scope.split == LK_EVAL_SPLIT_TEST ? "test" : "training", scope.holdout_mod,
-             scope.split == LK_EVAL_SPLIT_TEST ? "==" : "!=");
-    if (md) printf("Recipe `%s`, %zu items, %ld queries (seed %llu), leave-one-out.\n\n| field | P@1 | P@10 | mAP@10 | R@10 | queries |\n|---|---|---|---|---|---|\n",
-                   rec->name, lk_engine_size(e), r->sample, (unsigned long long)seed);
-    else printf("recipe %s, %zu items, %ld queries (seed %llu), leave-one-out\n\n%-14s  %6s  %6s  %6s  %6s  %7s\n",
-                rec->name, lk_engine_size(e), r->sample, (unsigned long long)seed, "relevance", "P@1", "P@10", "mAP@10", "R@10", "queries");
-    for (int f = 0; f < r->nfields; f++)
-      printf(md ? "| %s | %.3f | %.3f | %.3f | %.3f | %ld |\n" : "%-14s  %6.3f  %6.3f  %6.3f  %6.3f  %7ld\n",
-             lk_catalog_fields[r->field[f]], r->m[f].p1, r->m[f].p10, r->m[f].map10, r->m[f].r10, r->m[f].queries);
-    if (breakdown > 0 && r->ngroups) {
-      printf(md ? "\n| %s (worst first) | queries | P@10 |\n|---|---|---|\n" : "\n%-24s  %7s  %6s   (worst first)\n",
-             lk_catalog_fields[r->field[0]], "queries", "P@10");
-      for (int g = 0; g < r->ngroups && g < breakdown; g++)
-        printf(md ? "| %s | %ld | %.3f |\n" : "%-24.24s  %7ld  %6.3f\n", r->groups[g].value, r->groups[g].queries,
-               r->groups[g].p10);
-    }
-    if (same_dir)
-      printf("\nsame product (%s): %ld photos, recall@1 %.3f, recall@10 %.3f (%ld not in catalog, %ld undecodable)\n",
-             same_dir, sp.queries, sp.queries ? (double)sp.at1 / sp.queries : 0.0,
-             sp.queries ? (double)sp.at10 / sp.queries : 0.0, sp.missing, sp.failed);
-    if (same_dir && sp.queries) {
-      printf("  their top 10 share the product's");
-      for (int f = 0; f < sp.nfields; f++) printf("%s %s %.3f", f ? "," : "", lk_catalog_fields[sp.field[f]], sp.p10[f]);
-      printf("  (P@10)\n");
-    }
-    fprintf(stderr, "eval took %.1f s\n", r->seconds + sp.seconds);
-  }
+  if (a.json) eval_print_json(&a, e, r, &sp);
+  else eval_print_table(&a, e, r, &sp);
   free(r);
   lk_engine_close(e);
   return LK_EX_OK;

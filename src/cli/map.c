@@ -252,127 +252,148 @@ static int thumbs(const lk_map_layout *l, const lk_item *const *items, int count
   return 0;
 }
 
-int lk_cli_map(int argc, char **argv) {
+/* One `lookalike map` run: what it holds until it ends. */
+typedef struct map_run {
   opts o;
-  int rc = parse(argc, argv, &o);
-  if (rc) return rc < 0 ? 0 : rc;
-  lk_errbuf eb = {0};
-  lk_engine *e = NULL;
-  lk_catalog *cat = NULL;
-  lk_map_layout l = {0};
-  const lk_item **items = NULL;
-  int *cls = NULL, *lab = NULL;
-  lk_image *imgs = NULL;
-  lk_map_thumb *th = NULL;
-  size_t nth = 0, n = 0;
-  lk_engine_opts eo;
-  lk_engine_opts_default(&eo);
-  eo.lazy_model = 1;
-  if ((rc = lk_engine_open(o.db, &eo, &e, &eb))) goto out;
-  size_t total = lk_engine_item_count(e);
-  items = malloc((total ? total : 1) * sizeof *items);
-  l.ids = malloc((total ? total : 1) * sizeof *l.ids);
-  if (!items || !l.ids) {
-    rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
-    goto out;
-  }
+  lk_errbuf eb;
+  lk_engine *e;
+  lk_catalog *cat;
+  lk_map_layout l;
+  const lk_item **items; /* the n items with a vector, in the engine's order (l.ids alike) */
+  size_t n;
+  int *cls, *lab;
+  lk_image *imgs;
+  lk_map_thumb *th;
+  size_t nth;
+} map_run;
+
+/* The items with a vector into r->items and r->l.ids: at least 4 of them. */
+static int map_items(map_run *r) {
+  size_t total = lk_engine_item_count(r->e);
+  r->items = malloc((total ? total : 1) * sizeof *r->items);
+  r->l.ids = malloc((total ? total : 1) * sizeof *r->l.ids);
+  if (!r->items || !r->l.ids) return lk_err_set(&r->eb, LK_ENOMEM, "out of memory");
   for (size_t i = 0; i < total; i++) {
-    const lk_item *it = lk_engine_item_at(e, i);
-    if (!lk_engine_vector(e, it->id)) continue;
-    items[n] = it;
-    l.ids[n++] = it->id;
+    const lk_item *it = lk_engine_item_at(r->e, i);
+    if (!lk_engine_vector(r->e, it->id)) continue;
+    r->items[r->n] = it;
+    r->l.ids[r->n++] = it->id;
   }
-  if (n < 4) {
-    rc = lk_err_set(&eb, LK_EINVAL, "%s has %zu items with vectors; a map needs at least 4", o.db, n);
-    goto out;
-  }
+  if (r->n < 4)
+    return lk_err_set(&r->eb, LK_EINVAL, "%s has %zu items with vectors; a map needs at least 4", r->o.db, r->n);
+  return 0;
+}
+
+/* The catalog's stored layout when it is of these items and recipe (and no --recompute), else
+ * a new one, computed and stored. */
+static int map_layout(map_run *r) {
   char rid[17];
-  lk_recipe_id(lk_engine_recipe(e), rid);
-  if ((rc = lk_catalog_open(o.db, LK_CATALOG_CREATE, &cat, &eb))) goto out;
+  int rc;
+  size_t n = r->n;
+  lk_recipe_id(lk_engine_recipe(r->e), rid);
+  if ((rc = lk_catalog_open(r->o.db, LK_CATALOG_CREATE, &r->cat, &r->eb))) return rc;
   lk_map_layout stored;
-  int have = lk_map_store_load(cat, &stored, NULL) == 0;
-  if (have && !o.recompute && lk_map_layout_matches(&stored, rid, l.ids, n)) {
+  int have = lk_map_store_load(r->cat, &stored, NULL) == 0;
+  if (have && !r->o.recompute && lk_map_layout_matches(&stored, rid, r->l.ids, n)) {
     fprintf(stderr, "using the stored map (%zu items; --recompute for a new one)\n", n);
-    lk_map_layout_free(&l);
-    l = stored;
-  } else {
-    if (have) {
-      fprintf(stderr, o.recompute ? "recomputing the map\n" : "the catalog changed since its map was made: recomputing\n");
-      lk_map_layout_free(&stored);
-    }
-    l.n = n;
-    l.xy = malloc(2 * n * sizeof *l.xy);
-    if (!l.xy) {
-      rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
-      goto out;
-    }
-    snprintf(l.recipe_id, sizeof l.recipe_id, "%s", rid);
-    lk_map_ids_sha256(l.ids, n, l.ids_sha256);
-    if ((rc = compute(e, items, n, &o, &l, &eb))) goto out;
-    if ((rc = lk_map_store_save(cat, &l, &eb))) goto out;
-    fprintf(stderr, "map stored in %s\n", o.db);
+    lk_map_layout_free(&r->l);
+    r->l = stored;
+    return 0;
   }
-  /* picture */
-  cls = malloc(n * sizeof *cls);
-  lab = malloc(n * sizeof *lab);
+  if (have) {
+    fprintf(stderr, r->o.recompute ? "recomputing the map\n" : "the catalog changed since its map was made: recomputing\n");
+    lk_map_layout_free(&stored);
+  }
+  r->l.n = n;
+  r->l.xy = malloc(2 * n * sizeof *r->l.xy);
+  if (!r->l.xy) return lk_err_set(&r->eb, LK_ENOMEM, "out of memory");
+  snprintf(r->l.recipe_id, sizeof r->l.recipe_id, "%s", rid);
+  lk_map_ids_sha256(r->l.ids, n, r->l.ids_sha256);
+  if ((rc = compute(r->e, r->items, n, &r->o, &r->l, &r->eb))) return rc;
+  if ((rc = lk_map_store_save(r->cat, &r->l, &r->eb))) return rc;
+  fprintf(stderr, "map stored in %s\n", r->o.db);
+  return 0;
+}
+
+/* The picture: the points coloured by --color-by, with thumbnails, as PNG and/or SVG. */
+static int map_picture(map_run *r) {
+  size_t n = r->n;
+  int rc;
+  r->cls = malloc(n * sizeof *r->cls);
+  r->lab = malloc(n * sizeof *r->lab);
   const char *names[LK_MAP_COLOURS];
   size_t counts[LK_MAP_COLOURS], other = 0;
   int ncat = 0;
-  if (!cls || !lab || categorise(items, n, lk_filter_field(o.color_by), cls, names, counts, &ncat, &other) ||
-      label_ids(items, n, lk_filter_field("articleType"), lab) || thumbs(&l, items, o.thumbs, &imgs, &th, &nth)) {
-    rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
-    goto out;
-  }
+  if (!r->cls || !r->lab ||
+      categorise(r->items, n, lk_filter_field(r->o.color_by), r->cls, names, counts, &ncat, &other) ||
+      label_ids(r->items, n, lk_filter_field("articleType"), r->lab) ||
+      thumbs(&r->l, r->items, r->o.thumbs, &r->imgs, &r->th, &r->nth))
+    return lk_err_set(&r->eb, LK_ENOMEM, "out of memory");
   char title[96];
-  snprintf(title, sizeof title, "%zu items\nby %.60s", n, o.color_by);
-  lk_map_picture pic = {.xy = l.xy, .n = n, .cat = cls, .names = names, .counts = counts, .ncat = ncat,
-                        .other = other, .title = title, .thumbs = th, .nthumbs = nth, .width = o.width,
-                        .height = o.height};
-  if (o.out && (rc = lk_map_draw_png(&pic, o.out, &eb))) goto out;
-  if (o.svg && (rc = lk_map_draw_svg(&pic, o.svg, &eb))) goto out;
-  /* neighbour agreement: map vs full embedding, same sampled queries (10 neighbours each, so
-   * only with more than 10 items) */
-  if (o.eval_sample > 0 && n <= 10)
+  snprintf(title, sizeof title, "%zu items\nby %.60s", n, r->o.color_by);
+  lk_map_picture pic = {.xy = r->l.xy, .n = n, .cat = r->cls, .names = names, .counts = counts, .ncat = ncat,
+                        .other = other, .title = title, .thumbs = r->th, .nthumbs = r->nth, .width = r->o.width,
+                        .height = r->o.height};
+  if (r->o.out && (rc = lk_map_draw_png(&pic, r->o.out, &r->eb))) return rc;
+  if (r->o.svg && (rc = lk_map_draw_svg(&pic, r->o.svg, &r->eb))) return rc;
+  return 0;
+}
+
+/* neighbour agreement: map vs full embedding, same sampled queries (10 neighbours each, so
+ * only with more than 10 items) */
+static int map_agreement(map_run *r) {
+  size_t n = r->n;
+  if (r->o.eval_sample > 0 && n <= 10)
     fprintf(stderr, "lookalike map: %zu items: too few for the 10-nearest-neighbour agreement figures\n", n);
-  if (o.eval_sample > 0 && n > 10) {
-    size_t nq = (size_t)o.eval_sample < n ? (size_t)o.eval_sample : n;
-    size_t *q = malloc(nq * sizeof *q);
-    int dim = lk_engine_dim(e);
-    size_t nd;
-    float *x = lk_size_mul(n, (size_t)dim, &nd) ? NULL : malloc(nd * sizeof *x);
-    if (!q || !x) {
-      free(q);
-      free(x);
-      rc = lk_err_set(&eb, LK_ENOMEM, "out of memory");
-      goto out;
-    }
-    for (size_t t = 0; t < nq; t++) q[t] = (size_t)((double)t * n / nq);
-    for (size_t i = 0; i < n; i++) memcpy(x + i * dim, lk_engine_vector(e, items[i]->id), (size_t)dim * sizeof *x);
-    double s2 = 0, sh = 0;
-    rc = lk_map_neighbour_agreement(l.xy, n, 2, lab, q, nq, 10, &s2, &eb);
-    if (!rc) rc = lk_map_neighbour_agreement(x, n, dim, lab, q, nq, 10, &sh, &eb);
+  if (r->o.eval_sample <= 0 || n <= 10) return 0;
+  size_t nq = (size_t)r->o.eval_sample < n ? (size_t)r->o.eval_sample : n;
+  size_t *q = malloc(nq * sizeof *q);
+  int dim = lk_engine_dim(r->e), rc;
+  size_t nd;
+  float *x = lk_size_mul(n, (size_t)dim, &nd) ? NULL : malloc(nd * sizeof *x);
+  if (!q || !x) {
     free(q);
     free(x);
-    if (rc) goto out;
-    if (o.json)
-      printf("{\"items\":%zu,\"queries\":%zu,\"map_knn10_same_articleType\":%.4f,"
-             "\"embedding_knn10_same_articleType\":%.4f}\n", n, nq, s2, sh);
-    else
-      printf("10 nearest neighbours with the same articleType (%zu queries): map %.3f, embedding (%d-d) %.3f\n",
-             nq, s2, dim, sh);
+    return lk_err_set(&r->eb, LK_ENOMEM, "out of memory");
   }
-  if (o.out) fprintf(stderr, "wrote %s\n", o.out);
-  if (o.svg) fprintf(stderr, "wrote %s\n", o.svg);
-out:
-  if (rc) fprintf(stderr, "lookalike map: %s\n", lk_err_msg(&eb));
-  for (size_t t = 0; t < nth; t++) lk_image_free(&imgs[t]);
-  free(imgs);
-  free(th);
-  free(cls);
-  free(lab);
-  free(items);
-  lk_map_layout_free(&l);
-  lk_catalog_close(cat);
-  lk_engine_close(e);
+  for (size_t t = 0; t < nq; t++) q[t] = (size_t)((double)t * n / nq);
+  for (size_t i = 0; i < n; i++) memcpy(x + i * dim, lk_engine_vector(r->e, r->items[i]->id), (size_t)dim * sizeof *x);
+  double s2 = 0, sh = 0;
+  rc = lk_map_neighbour_agreement(r->l.xy, n, 2, r->lab, q, nq, 10, &s2, &r->eb);
+  if (!rc) rc = lk_map_neighbour_agreement(x, n, dim, r->lab, q, nq, 10, &sh, &r->eb);
+  free(q);
+  free(x);
+  if (rc) return rc;
+  if (r->o.json)
+    printf("{\"items\":%zu,\"queries\":%zu,\"map_knn10_same_articleType\":%.4f,"
+           "\"embedding_knn10_same_articleType\":%.4f}\n", n, nq, s2, sh);
+  else
+    printf("10 nearest neighbours with the same articleType (%zu queries): map %.3f, embedding (%d-d) %.3f\n",
+           nq, s2, dim, sh);
+  return 0;
+}
+
+int lk_cli_map(int argc, char **argv) {
+  map_run r = {0};
+  int rc = parse(argc, argv, &r.o);
+  if (rc) return rc < 0 ? 0 : rc;
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.lazy_model = 1;
+  if (!(rc = lk_engine_open(r.o.db, &eo, &r.e, &r.eb)) && !(rc = map_items(&r)) && !(rc = map_layout(&r)) &&
+      !(rc = map_picture(&r)) && !(rc = map_agreement(&r))) {
+    if (r.o.out) fprintf(stderr, "wrote %s\n", r.o.out);
+    if (r.o.svg) fprintf(stderr, "wrote %s\n", r.o.svg);
+  }
+  if (rc) fprintf(stderr, "lookalike map: %s\n", lk_err_msg(&r.eb));
+  for (size_t t = 0; t < r.nth; t++) lk_image_free(&r.imgs[t]);
+  free(r.imgs);
+  free(r.th);
+  free(r.cls);
+  free(r.lab);
+  free(r.items);
+  lk_map_layout_free(&r.l);
+  lk_catalog_close(r.cat);
+  lk_engine_close(r.e);
   return lk_cli_exit_code(rc);
 }

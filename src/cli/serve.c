@@ -122,7 +122,58 @@ static void log_line(void *ctx, const char *line) {
   fprintf(stderr, "%s %s\n", ts, line);
 }
 
-int lk_cli_serve(int argc, char **argv) {
+/* What the command line asks for, and what serving holds until the stop signal. */
+typedef struct serve_run {
+  const char *db, *models, *tls_cert, *tls_key;
+  int require_key, rate, backend, max_mb, quiet, embedders, index, garment;
+  float prior;
+  lk_server_opts so;
+  lk_live_opts fo;
+  lk_tls *tls;
+  lk_live *f;
+  lk_auth *auth;
+  lk_server *s;
+} serve_run;
+
+/* One option into r. Returns -1 to go on, else the exit code. */
+static int parse_opt(serve_run *r, int c) {
+  int iv;
+  switch (c) {
+  case 'd': r->db = optarg; break;
+  case 'p': if (int_opt(optarg, 0, 65535, &r->so.port)) return usage("--port must be 0..65535"); break;
+  case 'H': r->so.host = optarg; break;
+  case 't': if (int_opt(optarg, 1, 256, &r->so.threads)) return usage("--threads must be 1..256"); break;
+  case 'm': r->models = optarg; break;
+  case 'B':
+    if (!strcmp(optarg, "ref")) r->backend = LK_BACKEND_REF;
+    else if (!strcmp(optarg, "dnnl") || !strcmp(optarg, "onednn")) r->backend = LK_BACKEND_DNNL;
+    else return usage("--backend is ref or dnnl");
+    break;
+  case 'U': if (int_opt(optarg, 1, 1024, &r->max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
+  case 'q': r->quiet = 1; break;
+  case 'X': if (lk_engine_index_parse(optarg, &r->index)) return usage("--index is auto, exact or ivf"); break;
+  case 'P': if (lk_cli_float("serve", "--prior", optarg, 0, 100, &r->prior)) return LK_EX_USAGE; break;
+  case 'G': if (lk_engine_garment_parse(optarg, &r->garment)) return usage("--garment is on or off"); break;
+  case 'E': if (int_opt(optarg, 1, 64, &r->embedders)) return usage("--embedders must be 1..64"); break;
+  case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); r->so.timeout_s = (unsigned)iv; break;
+  case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); r->so.max_connections = (unsigned)iv; break;
+  case 'I': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-per-ip must be 1..65536"); r->so.max_per_ip = (unsigned)iv; break;
+  case 'N': r->fo.follow = 0; break;
+  case 'O': if (int_opt(optarg, 0, 86400, &iv)) return usage("--optimize-after must be 0..86400 (seconds)"); r->fo.optimize_after_s = iv; break;
+  case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); r->fo.poll_s = iv; break;
+  case 'K': r->require_key = 1; break;
+  case 'S': r->tls_cert = optarg; break;
+  case 'Y': r->tls_key = optarg; break;
+  case 'R': if (int_opt(optarg, 1, 1000000, &r->rate)) return usage("--rate-limit must be 1..1000000 (requests a second per key)"); break;
+  case 'h': fputs(HELP, stdout); return 0;
+  default: return usage("unknown option");
+  }
+  return -1;
+}
+
+/* The command line into r, checked, with the server options filled in. Returns -1 to go on,
+ * else the exit code. */
+static int parse_args(serve_run *r, int argc, char **argv) {
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},      {"port", required_argument, 0, 'p'},
       {"host", required_argument, 0, 'H'},    {"threads", required_argument, 0, 't'},
@@ -137,62 +188,136 @@ int lk_cli_serve(int argc, char **argv) {
       {"require-key", no_argument, 0, 'K'},   {"rate-limit", required_argument, 0, 'R'},
       {"tls-cert", required_argument, 0, 'S'}, {"tls-key", required_argument, 0, 'Y'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  const char *db = NULL, *models = NULL, *tls_cert = NULL, *tls_key = NULL;
-  int require_key = 0, rate = 0;
-  int backend = LK_BACKEND_DNNL, max_mb = 20, quiet = 0, embedders = 0, c, iv, index = LK_ENGINE_INDEX_AUTO;
-  float prior = -1.0f;
-  int garment = LK_ENGINE_GARMENT_AUTO;
-  lk_server_opts so;
-  lk_server_opts_default(&so);
-  lk_live_opts fo;
-  lk_live_opts_default(&fo);
-  while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'd': db = optarg; break;
-    case 'p': if (int_opt(optarg, 0, 65535, &so.port)) return usage("--port must be 0..65535"); break;
-    case 'H': so.host = optarg; break;
-    case 't': if (int_opt(optarg, 1, 256, &so.threads)) return usage("--threads must be 1..256"); break;
-    case 'm': models = optarg; break;
-    case 'B':
-      if (!strcmp(optarg, "ref")) backend = LK_BACKEND_REF;
-      else if (!strcmp(optarg, "dnnl") || !strcmp(optarg, "onednn")) backend = LK_BACKEND_DNNL;
-      else return usage("--backend is ref or dnnl");
-      break;
-    case 'U': if (int_opt(optarg, 1, 1024, &max_mb)) return usage("--max-upload must be 1..1024 (MB)"); break;
-    case 'q': quiet = 1; break;
-    case 'X': if (lk_engine_index_parse(optarg, &index)) return usage("--index is auto, exact or ivf"); break;
-    case 'P': if (lk_cli_float("serve", "--prior", optarg, 0, 100, &prior)) return LK_EX_USAGE; break;
-    case 'G': if (lk_engine_garment_parse(optarg, &garment)) return usage("--garment is on or off"); break;
-    case 'E': if (int_opt(optarg, 1, 64, &embedders)) return usage("--embedders must be 1..64"); break;
-    case 'T': if (int_opt(optarg, 1, 3600, &iv)) return usage("--timeout must be 1..3600 (seconds)"); so.timeout_s = (unsigned)iv; break;
-    case 'C': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-connections must be 1..65536"); so.max_connections = (unsigned)iv; break;
-    case 'I': if (int_opt(optarg, 1, 65536, &iv)) return usage("--max-per-ip must be 1..65536"); so.max_per_ip = (unsigned)iv; break;
-    case 'N': fo.follow = 0; break;
-    case 'O': if (int_opt(optarg, 0, 86400, &iv)) return usage("--optimize-after must be 0..86400 (seconds)"); fo.optimize_after_s = iv; break;
-    case 'W': if (int_opt(optarg, 1, 3600, &iv)) return usage("--poll must be 1..3600 (seconds)"); fo.poll_s = iv; break;
-    case 'K': require_key = 1; break;
-    case 'S': tls_cert = optarg; break;
-    case 'Y': tls_key = optarg; break;
-    case 'R': if (int_opt(optarg, 1, 1000000, &rate)) return usage("--rate-limit must be 1..1000000 (requests a second per key)"); break;
-    case 'h': fputs(HELP, stdout); return 0;
-    default: return usage("unknown option");
-    }
-  }
+  int c, ex;
+  while ((c = getopt_long(argc, argv, "d:p:H:t:m:h", opts, NULL)) != -1)
+    if ((ex = parse_opt(r, c)) >= 0) return ex;
   if (optind != argc) return usage("unexpected argument");
-  if (!db) return usage("--db is required");
-  if (!tls_cert != !tls_key) return usage("--tls-cert and --tls-key go together (HTTPS needs both)");
-  if (rate && !require_key) return usage("--rate-limit limits each API key: it needs --require-key");
-  so.max_body = (size_t)max_mb << 20;
-  if (!embedders) {
+  if (!r->db) return usage("--db is required");
+  if (!r->tls_cert != !r->tls_key) return usage("--tls-cert and --tls-key go together (HTTPS needs both)");
+  if (r->rate && !r->require_key) return usage("--rate-limit limits each API key: it needs --require-key");
+  r->so.max_body = (size_t)r->max_mb << 20;
+  if (!r->embedders) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    embedders = cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
-    if (embedders > so.threads) embedders = so.threads;
+    r->embedders = cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+    if (r->embedders > r->so.threads) r->embedders = r->so.threads;
   }
-  so.embedders = embedders;
-  so.models_dir = models;
-  so.backend = backend;
-  so.db_path = db;
-  if (!quiet) so.log = log_line;
+  r->so.embedders = r->embedders;
+  r->so.models_dir = r->models;
+  r->so.backend = r->backend;
+  r->so.db_path = r->db;
+  if (!r->quiet) r->so.log = log_line;
+  return -1;
+}
+
+/* The TLS files, the live catalog and the keys, in that order (a bad TLS file fails before
+ * the catalog loads). Returns -1 to go on, else the exit code with what was opened closed. */
+static int open_all(serve_run *r) {
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  eo.models_dir = r->models;
+  eo.backend = r->backend;
+  eo.index = r->index;
+  eo.prior = r->prior;
+  eo.garment = r->garment;
+  eo.embedders = r->embedders; /* the engine's pool of embedders, which the server loads at start */
+  /* the engine comes from a live catalog (search/live.h), which keeps it current when the
+   * catalog can be followed (SQLite, postgresql://) */
+  lk_errbuf eb = {0};
+  if (r->tls_cert) {
+    int trc = lk_tls_load(r->tls_cert, r->tls_key, &r->tls, &eb);
+    if (trc) {
+      fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+      return trc == LK_EINVAL || trc == LK_ETOOBIG ? LK_EX_BADINPUT : LK_EX_FAIL;
+    }
+    r->so.tls = r->tls;
+  }
+  r->fo.log = log_line; /* catalog updates are logged even with --quiet (they are rare) */
+  int rc = lk_live_open(r->db, &eo, &r->fo, &r->f, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+    lk_tls_free(r->tls);
+    return rc == LK_ENOTFOUND ? 3 : 1;
+  }
+  /* the keys: writes always need one (role write or admin); with --require-key every API
+   * request does */
+  if ((rc = lk_auth_open(r->db, 1.0, &r->auth, &eb))) {
+    if (r->require_key) {
+      fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
+      lk_live_close(r->f);
+      lk_tls_free(r->tls);
+      return 1;
+    }
+    fprintf(stderr, "lookalike serve: the keys cannot be read, so writes are refused: %s\n", lk_err_msg(&eb));
+    r->auth = NULL;
+  }
+  if (r->auth) lk_auth_set_rate(r->auth, r->rate);
+  if (r->require_key) r->so.auth = r->auth;
+  r->so.write_auth = r->auth;
+  return -1;
+}
+
+/* Starts the server on the live catalog's first engine and says so. Returns -1 to go on, else
+ * the exit code with everything closed. */
+static int start_server(serve_run *r) {
+  lk_errbuf eb = {0};
+  const lk_live_snap *first = lk_live_acquire(r->f);
+  lk_engine *e = lk_live_engine(first);
+  lk_cli_note("serve", lk_engine_note(e));
+  r->so.follow = r->f;
+  int rc = lk_server_start(e, &r->so, &r->s, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
+    lk_live_release(r->f, first);
+    lk_live_close(r->f);
+    lk_auth_free(r->auth);
+    lk_tls_free(r->tls);
+    return rc == LK_EINVAL ? 2 : 1;
+  }
+  if (r->require_key)
+    fprintf(stderr, "lookalike serve: the API needs a key (--require-key; %zu in the catalog%s)\n",
+            lk_auth_count(r->auth), lk_auth_count(r->auth) ? "" : ": make one with `lookalike keys add`");
+  int v6 = strchr(r->so.host, ':') != NULL;
+  fprintf(stderr, "lookalike serve: %zu items (%zu searchable, %s index) from %s; %d request threads, %d embedders\n",
+          lk_engine_item_count(e), lk_engine_size(e), lk_engine_index_name(e), r->db, r->so.threads, r->so.embedders);
+  fprintf(stderr, "lookalike serve: listening on %s://%s%s%s:%d/ (Ctrl-C to stop)\n", r->tls ? "https" : "http",
+          v6 ? "[" : "", r->so.host,
+          v6 ? "]" : "", lk_server_port(r->s));
+  if (lk_live_version(first) >= 0)
+    fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_live_version(first),
+            r->fo.follow ? "following its changes" : "not following its changes (--no-follow)");
+  lk_live_release(r->f, first); /* from here on requests take the follower's current engine */
+  fflush(stderr);
+  return -1;
+}
+
+/* Waits for a stop signal, then drains the requests in progress (the watchdog bounds it) and
+ * closes everything. */
+static void wait_and_stop(serve_run *r, sigset_t *stop) {
+  int sig = 0;
+  sigwait(stop, &sig);
+  fprintf(stderr, "lookalike serve: %s, finishing requests in progress (at most 10 s)\n",
+          sig == SIGINT ? "interrupted" : sig == SIGHUP ? "hangup (SIGHUP)" : "terminated");
+  fflush(stderr);
+  pthread_t wd;
+  int watching = pthread_create(&wd, NULL, stop_watchdog, NULL) == 0;
+  lk_server_stop(r->s);
+  lk_live_close(r->f);
+  if (watching) { /* nanosleep is a cancellation point */
+    pthread_cancel(wd);
+    pthread_join(wd, NULL);
+  }
+  lk_auth_free(r->auth);
+  lk_tls_free(r->tls);
+  fprintf(stderr, "lookalike serve: stopped\n");
+}
+
+int lk_cli_serve(int argc, char **argv) {
+  serve_run r = {.backend = LK_BACKEND_DNNL, .max_mb = 20, .index = LK_ENGINE_INDEX_AUTO,
+                 .prior = -1.0f, .garment = LK_ENGINE_GARMENT_AUTO};
+  lk_server_opts_default(&r.so);
+  lk_live_opts_default(&r.fo);
+  int ex = parse_args(&r, argc, argv);
+  if (ex >= 0) return ex;
 
   /* Block the stop signals before any thread exists: every server thread inherits the mask
    * and the main thread takes them with sigwait. */
@@ -204,93 +329,7 @@ int lk_cli_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  lk_engine_opts eo;
-  lk_engine_opts_default(&eo);
-  eo.models_dir = models;
-  eo.backend = backend;
-  eo.index = index;
-  eo.prior = prior;
-  eo.garment = garment;
-  eo.embedders = embedders; /* the engine's pool of embedders, which the server loads at start */
-  /* the engine comes from a live catalog (search/live.h), which keeps it current when the
-   * catalog can be followed (SQLite, postgresql://) */
-  lk_live *f = NULL;
-  lk_server *s = NULL;
-  lk_errbuf eb = {0};
-  lk_tls *tls = NULL; /* before the catalog: a bad file fails at once */
-  if (tls_cert) {
-    int trc = lk_tls_load(tls_cert, tls_key, &tls, &eb);
-    if (trc) {
-      fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
-      return trc == LK_EINVAL || trc == LK_ETOOBIG ? LK_EX_BADINPUT : LK_EX_FAIL;
-    }
-    so.tls = tls;
-  }
-  fo.log = log_line; /* catalog updates are logged even with --quiet (they are rare) */
-  int rc = lk_live_open(db, &eo, &fo, &f, &eb);
-  if (rc) {
-    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
-    lk_tls_free(tls);
-    return rc == LK_ENOTFOUND ? 3 : 1;
-  }
-  /* the keys: writes always need one (role write or admin); with --require-key every API
-   * request does */
-  lk_auth *auth = NULL;
-  if ((rc = lk_auth_open(db, 1.0, &auth, &eb))) {
-    if (require_key) {
-      fprintf(stderr, "lookalike serve: --require-key: %s\n", lk_err_msg(&eb));
-      lk_live_close(f);
-      lk_tls_free(tls);
-      return 1;
-    }
-    fprintf(stderr, "lookalike serve: the keys cannot be read, so writes are refused: %s\n", lk_err_msg(&eb));
-    auth = NULL;
-  }
-  if (auth) lk_auth_set_rate(auth, rate);
-  if (require_key) so.auth = auth;
-  so.write_auth = auth;
-  const lk_live_snap *first = lk_live_acquire(f);
-  lk_engine *e = lk_live_engine(first);
-  lk_cli_note("serve", lk_engine_note(e));
-  so.follow = f;
-  if ((rc = lk_server_start(e, &so, &s, &eb))) {
-    fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
-    lk_live_release(f, first);
-    lk_live_close(f);
-    lk_auth_free(auth);
-    lk_tls_free(tls);
-    return rc == LK_EINVAL ? 2 : 1;
-  }
-  if (require_key)
-    fprintf(stderr, "lookalike serve: the API needs a key (--require-key; %zu in the catalog%s)\n",
-            lk_auth_count(auth), lk_auth_count(auth) ? "" : ": make one with `lookalike keys add`");
-  int v6 = strchr(so.host, ':') != NULL;
-  fprintf(stderr, "lookalike serve: %zu items (%zu searchable, %s index) from %s; %d request threads, %d embedders\n",
-          lk_engine_item_count(e), lk_engine_size(e), lk_engine_index_name(e), db, so.threads, so.embedders);
-  fprintf(stderr, "lookalike serve: listening on %s://%s%s%s:%d/ (Ctrl-C to stop)\n", tls ? "https" : "http",
-          v6 ? "[" : "", so.host,
-          v6 ? "]" : "", lk_server_port(s));
-  if (lk_live_version(first) >= 0)
-    fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_live_version(first),
-            fo.follow ? "following its changes" : "not following its changes (--no-follow)");
-  lk_live_release(f, first); /* from here on requests take the follower's current engine */
-  e = NULL;
-  fflush(stderr);
-  int sig = 0;
-  sigwait(&stop, &sig);
-  fprintf(stderr, "lookalike serve: %s, finishing requests in progress (at most 10 s)\n",
-          sig == SIGINT ? "interrupted" : sig == SIGHUP ? "hangup (SIGHUP)" : "terminated");
-  fflush(stderr);
-  pthread_t wd;
-  int watching = pthread_create(&wd, NULL, stop_watchdog, NULL) == 0;
-  lk_server_stop(s);
-  lk_live_close(f);
-  if (watching) { /* nanosleep is a cancellation point */
-    pthread_cancel(wd);
-    pthread_join(wd, NULL);
-  }
-  lk_auth_free(auth);
-  lk_tls_free(tls);
-  fprintf(stderr, "lookalike serve: stopped\n");
+  if ((ex = open_all(&r)) >= 0 || (ex = start_server(&r)) >= 0) return ex;
+  wait_and_stop(&r, &stop);
   return 0;
 }

@@ -122,27 +122,18 @@ int lk_eval_loo(const lk_engine *e, const int *fields, int nfields, long sample,
   return lk_eval_loo_scoped(e, NULL, fields, nfields, sample, seed, out, err);
 }
 
-int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields,
-                       long sample, uint64_t seed, lk_eval_result *out, lk_errbuf *err) {
-  memset(out, 0, sizeof *out);
-  double t0 = lk_clock_now();
-  if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
-  size_t nitems = lk_engine_item_count(e);
-  int qdim = lk_engine_query_dim(e);
-  int rc = 0;
-  gal *g = calloc(nitems + 1, sizeof *g);
+/* The gallery of lk_eval_loo_scoped: the items in scope with a vector into g (*ng of them),
+ * each with its duplicate group (by content hash) and, per field, R: the items with the same
+ * value, minus the query and its same-valued duplicates. */
+static int loo_gallery(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields, gal *g,
+                       size_t *ng_out, lk_errbuf *err) {
+  size_t nitems = lk_engine_item_count(e), ng = 0;
   long *sizes = calloc(nitems + 1, sizeof *sizes), *dsz = calloc(nitems + 1, sizeof *dsz);
-  int *groups = calloc(nitems + 1, sizeof *groups);
-  size_t *order = NULL;
-  float *q = NULL;
-  lk_hit *hits = NULL;
-  int *nf = NULL;
-  uint64_t *allow = NULL;
-  if (!g || !sizes || !dsz || !groups || scope_bitmap(e, scope, &allow)) {
+  int *groups = calloc(nitems + 1, sizeof *groups), rc = 0;
+  if (!sizes || !dsz || !groups) {
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
     goto out;
   }
-  size_t ng = 0;
   for (size_t i = 0; i < nitems; i++) {
     const lk_item *it = lk_engine_item_at(e, i);
     const float *v = lk_engine_vector(e, it->id);
@@ -157,11 +148,9 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   }
   /* R per field: items with the same value, minus the query and its same-valued duplicates. */
   for (int f = 0; f < nfields; f++) {
-    out->field[f] = fields[f];
     if ((rc = group_by(g, ng, key_field, fields[f], sizes, NULL))) goto out;
     for (size_t i = 0; i < ng; i++) g[i].R[f] = sizes[i] > 0 ? sizes[i] - 1 : 0;
   }
-  out->nfields = nfields;
   for (size_t i = 0; i < ng; i++) { /* subtract duplicates that share the value */
     if (!g[i].dups) continue;
     for (size_t j = 0; j < ng; j++) {
@@ -170,6 +159,100 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
         if (same(g[i].it->field[fields[f]], g[j].it->field[fields[f]])) g[i].R[f]--;
     }
   }
+  *ng_out = ng;
+out:
+  free(sizes);
+  free(dsz);
+  free(groups);
+  return rc;
+}
+
+/* Sums of the leave-one-out metrics over the queries so far, per field. */
+typedef struct loo_sums {
+  double sum[LK_EVAL_MAX_FIELDS][4]; /* P@1, P@10, AP@10, R@10 */
+  long cnt[LK_EVAL_MAX_FIELDS];
+} loo_sums;
+
+/* One query's P@10 into the per-value breakdown of fields[0] (at most LK_EVAL_MAX_GROUPS values). */
+static void add_to_group(lk_eval_result *out, const char *want, double p10) {
+  int gi;
+  for (gi = 0; gi < out->ngroups; gi++)
+    if (!strcasecmp(out->groups[gi].value, want)) break;
+  if (gi == out->ngroups && out->ngroups < LK_EVAL_MAX_GROUPS) {
+    snprintf(out->groups[gi].value, sizeof out->groups[gi].value, "%s", want);
+    out->ngroups++;
+  }
+  if (gi < out->ngroups) {
+    out->groups[gi].queries++;
+    out->groups[gi].p10 += p10;
+  }
+}
+
+/* Query qq's nh hits h (itself and its duplicates skipped, the first K kept) scored per field. */
+static void loo_score(const lk_engine *e, const gal *qq, const lk_hit *h, int nh, int K, const int *fields,
+                      int nfields, loo_sums *s, lk_eval_result *out) {
+  const lk_item *res[64];
+  int n = 0;
+  for (int i = 0; i < nh && n < K; i++) {
+    const lk_item *it = lk_engine_item(e, h[i].id);
+    if (!it || it->id == qq->id) continue;
+    if (qq->dups && it->hash && qq->it->hash && !strcmp(it->hash, qq->it->hash)) continue;
+    res[n++] = it;
+  }
+  for (int f = 0; f < nfields; f++) {
+    const char *want = qq->it->field[fields[f]];
+    if (!want || qq->R[f] <= 0) continue;
+    int rel[64];
+    for (int i = 0; i < n; i++) rel[i] = same(res[i]->field[fields[f]], want);
+    double p1 = lk_eval_precision_at(rel, n, 1), p10 = lk_eval_precision_at(rel, n, K);
+    double ap = lk_eval_ap_at(rel, n, K, qq->R[f]);
+    int found = 0;
+    for (int i = 0; i < n; i++) found += rel[i];
+    double r10 = (double)found / (double)(qq->R[f] < K ? qq->R[f] : K);
+    s->sum[f][0] += p1; s->sum[f][1] += p10; s->sum[f][2] += ap; s->sum[f][3] += r10;
+    s->cnt[f]++;
+    if (f == 0) add_to_group(out, want, p10);
+  }
+}
+
+/* The means of the sums into out, and the breakdown's means, worst first. */
+static void loo_finish(const loo_sums *s, int nfields, lk_eval_result *out) {
+  for (int f = 0; f < nfields; f++) {
+    lk_eval_metrics *m = &out->m[f];
+    m->queries = s->cnt[f];
+    if (s->cnt[f]) {
+      m->p1 = s->sum[f][0] / s->cnt[f];
+      m->p10 = s->sum[f][1] / s->cnt[f];
+      m->map10 = s->sum[f][2] / s->cnt[f];
+      m->r10 = s->sum[f][3] / s->cnt[f];
+    }
+  }
+  for (int gi = 0; gi < out->ngroups; gi++)
+    if (out->groups[gi].queries) out->groups[gi].p10 /= out->groups[gi].queries;
+  qsort(out->groups, (size_t)out->ngroups, sizeof *out->groups, cmp_group);
+}
+
+int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int *fields, int nfields,
+                       long sample, uint64_t seed, lk_eval_result *out, lk_errbuf *err) {
+  memset(out, 0, sizeof *out);
+  double t0 = lk_clock_now();
+  if (nfields < 1 || nfields > LK_EVAL_MAX_FIELDS) return lk_err_set(err, LK_EINVAL, "1..%d fields", LK_EVAL_MAX_FIELDS);
+  size_t nitems = lk_engine_item_count(e), ng = 0;
+  int qdim = lk_engine_query_dim(e);
+  int rc = 0;
+  gal *g = calloc(nitems + 1, sizeof *g);
+  size_t *order = NULL;
+  float *q = NULL;
+  lk_hit *hits = NULL;
+  int *nf = NULL;
+  uint64_t *allow = NULL;
+  if (!g || scope_bitmap(e, scope, &allow)) {
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+    goto out;
+  }
+  if ((rc = loo_gallery(e, scope, fields, nfields, g, &ng, err))) goto out;
+  for (int f = 0; f < nfields; f++) out->field[f] = fields[f];
+  out->nfields = nfields;
   /* Sample of queries. */
   order = malloc(sizeof *order * ng);
   if (!order) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
@@ -190,73 +273,20 @@ int lk_eval_loo_scoped(const lk_engine *e, const lk_eval_scope *scope, const int
   hits = malloc(sizeof *hits * (size_t)B * kk);
   nf = malloc(sizeof *nf * B);
   if (!q || !hits || !nf) { rc = lk_err_set(err, LK_ENOMEM, "out of memory"); goto out; }
-  double sum[LK_EVAL_MAX_FIELDS][4] = {{0}};
-  long cnt[LK_EVAL_MAX_FIELDS] = {0};
-  /* Per-value breakdown of fields[0]. */
+  loo_sums sums = {{{0}}, {0}};
   for (size_t b0 = 0; b0 < nq; b0 += B) {
     int nb = (int)(nq - b0 < (size_t)B ? nq - b0 : (size_t)B);
     /* the query's own vector only: with a label prior its labels are predicted, never read */
     for (int b = 0; b < nb; b++) lk_engine_make_query(e, g[order[b0 + b]].vec, q + (size_t)b * qdim);
     if ((rc = lk_engine_search_rows(e, q, nb, kk, allow, -1, hits, nf))) { lk_err_set(err, rc, "search failed"); goto out; }
-    for (int b = 0; b < nb; b++) {
-      const gal *qq = &g[order[b0 + b]];
-      const lk_hit *h = hits + (size_t)b * kk;
-      const lk_item *res[64];
-      int n = 0;
-      for (int i = 0; i < nf[b] && n < K; i++) {
-        const lk_item *it = lk_engine_item(e, h[i].id);
-        if (!it || it->id == qq->id) continue;
-        if (qq->dups && it->hash && qq->it->hash && !strcmp(it->hash, qq->it->hash)) continue;
-        res[n++] = it;
-      }
-      for (int f = 0; f < nfields; f++) {
-        const char *want = qq->it->field[fields[f]];
-        if (!want || qq->R[f] <= 0) continue;
-        int rel[64];
-        for (int i = 0; i < n; i++) rel[i] = same(res[i]->field[fields[f]], want);
-        double p1 = lk_eval_precision_at(rel, n, 1), p10 = lk_eval_precision_at(rel, n, K);
-        double ap = lk_eval_ap_at(rel, n, K, qq->R[f]);
-        int found = 0;
-        for (int i = 0; i < n; i++) found += rel[i];
-        double r10 = (double)found / (double)(qq->R[f] < K ? qq->R[f] : K);
-        sum[f][0] += p1; sum[f][1] += p10; sum[f][2] += ap; sum[f][3] += r10;
-        cnt[f]++;
-        if (f == 0) {
-          int gi;
-          for (gi = 0; gi < out->ngroups; gi++)
-            if (!strcasecmp(out->groups[gi].value, want)) break;
-          if (gi == out->ngroups && out->ngroups < LK_EVAL_MAX_GROUPS) {
-            snprintf(out->groups[gi].value, sizeof out->groups[gi].value, "%s", want);
-            out->ngroups++;
-          }
-          if (gi < out->ngroups) {
-            out->groups[gi].queries++;
-            out->groups[gi].p10 += p10;
-          }
-        }
-      }
-    }
+    for (int b = 0; b < nb; b++)
+      loo_score(e, &g[order[b0 + b]], hits + (size_t)b * kk, nf[b], K, fields, nfields, &sums, out);
   }
-  for (int f = 0; f < nfields; f++) {
-    lk_eval_metrics *m = &out->m[f];
-    m->queries = cnt[f];
-    if (cnt[f]) {
-      m->p1 = sum[f][0] / cnt[f];
-      m->p10 = sum[f][1] / cnt[f];
-      m->map10 = sum[f][2] / cnt[f];
-      m->r10 = sum[f][3] / cnt[f];
-    }
-  }
-  for (int gi = 0; gi < out->ngroups; gi++)
-    if (out->groups[gi].queries) out->groups[gi].p10 /= out->groups[gi].queries;
-  qsort(out->groups, (size_t)out->ngroups, sizeof *out->groups, cmp_group);
+  loo_finish(&sums, nfields, out);
   out->seconds = lk_clock_now() - t0;
 out:
   free(allow);
   free(g);
-  free(sizes);
-  free(dsz);
-  free(groups);
   free(order);
   free(q);
   free(hits);

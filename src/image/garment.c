@@ -92,6 +92,118 @@ static int largest_region(uint8_t *m, int w, int h, int *q, int *lab) {
   return kept;
 }
 
+/* The working copy's likelihood mask into m (1 = likelier a centre colour than a border one).
+ * Returns 1 without a mask when the border is mostly near-white: a studio shot, the catalog's own
+ * kind of photo. */
+static int centre_mask(const lk_image *work, uint8_t *m) {
+  int ww = work->w, wh = work->h, n = ww * wh;
+  float hb[NBINS] = {0}, hc[NBINS] = {0}, sb[NBINS], sc[NBINS];
+  /* border ring and centre box */
+  int ring = (ww < wh ? ww : wh) / 12;
+  if (ring < 2) ring = 2;
+  int nb = 0, nwhite = 0;
+  for (int y = 0; y < wh; y++)
+    for (int x = 0; x < ww; x++) {
+      const uint8_t *p = work->px + 3 * ((size_t)y * ww + x);
+      if (x < ring || y < ring || x >= ww - ring || y >= wh - ring) {
+        hb[bin_of(p)] += 1;
+        nb++;
+        nwhite += lk_image_near_white(p, 215, 30);
+      } else if (x >= ww * 3 / 10 && x < ww * 7 / 10 && y >= wh * 3 / 10 && y < wh * 7 / 10) {
+        hc[bin_of(p)] += 1;
+      }
+    }
+  if (nwhite * 10 >= nb * 7) return 1;
+  smooth(hb, sb);
+  smooth(hc, sc);
+  float tb = 0, tc = 0;
+  for (int i = 0; i < NBINS; i++) tb += sb[i], tc += sc[i];
+  for (int i = 0; i < n; i++) {
+    int b = bin_of(work->px + 3 * (size_t)i);
+    float pb = sb[b] / tb, pc = sc[b] / tc;
+    m[i] = pc > pb + 1e-6f; /* likelier in the middle than on the border */
+  }
+  return 0;
+}
+
+/* 3 x 3 majority filter of m into out (w x h): drops speckle, closes small gaps. */
+static void majority_filter(const uint8_t *m, int w, int h, uint8_t *out) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int s = 0, c = 0;
+      for (int j = -1; j <= 1; j++)
+        for (int i = -1; i <= 1; i++) {
+          int X = x + i, Y = y + j;
+          if (X < 0 || Y < 0 || X >= w || Y >= h) continue;
+          s += m[Y * w + X];
+          c++;
+        }
+      out[y * w + x] = 2 * s > c;
+    }
+}
+
+/* The mask's bounding box (ww x wh) in the full photo, with a margin of 4% of its size, as
+ * box = {x0, y0, x1, y1} (x1, y1 exclusive). */
+static void full_box(const uint8_t *m, int ww, int wh, const lk_image *src, int box[4]) {
+  int x0 = ww, y0 = wh, x1 = -1, y1 = -1;
+  for (int y = 0; y < wh; y++)
+    for (int x = 0; x < ww; x++)
+      if (m[y * ww + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+  int bx = (int)((int64_t)x0 * src->w / ww), by = (int)((int64_t)y0 * src->h / wh);
+  int bx1 = (int)((int64_t)(x1 + 1) * src->w / ww), by1 = (int)((int64_t)(y1 + 1) * src->h / wh);
+  int mx = (bx1 - bx) / 25, my = (by1 - by) / 25;
+  box[0] = bx - mx < 0 ? 0 : bx - mx;
+  box[1] = by - my < 0 ? 0 : by - my;
+  box[2] = bx1 + mx > src->w ? src->w : bx1 + mx;
+  box[3] = by1 + my > src->h ? src->h : by1 + my;
+}
+
+/* The mask (ww x wh) over box = {x0, y0, x1, y1} of src, upsampled smoothly to the box's size
+ * into alpha (channel 0 is the alpha): a soft edge. */
+static int soft_alpha(const uint8_t *m, int ww, int wh, const lk_image *src, const int box[4], lk_image *alpha) {
+  lk_image mimg = {0};
+  int mx0 = box[0] * ww / src->w, my0 = box[1] * wh / src->h;
+  int mx1 = (box[2] * ww + src->w - 1) / src->w, my1 = (box[3] * wh + src->h - 1) / src->h;
+  if (mx1 > ww) mx1 = ww;
+  if (my1 > wh) my1 = wh;
+  mimg.w = mx1 - mx0;
+  mimg.h = my1 - my0;
+  if (mimg.w < 1 || mimg.h < 1) return LK_EINVAL;
+  if (!(mimg.px = malloc((size_t)mimg.w * mimg.h * 3))) return LK_ENOMEM;
+  for (int y = 0; y < mimg.h; y++)
+    for (int x = 0; x < mimg.w; x++) memset(mimg.px + 3 * ((size_t)y * mimg.w + x), m[(y + my0) * ww + x + mx0] ? 255 : 0, 3);
+  int rc = lk_image_resize(&mimg, box[2] - box[0], box[3] - box[1], alpha);
+  lk_image_free(&mimg);
+  return rc;
+}
+
+/* crop blended by alpha over a white 3:4 canvas (the catalog photos' shape), in its middle. */
+static int on_white_canvas(const lk_image *crop, const lk_image *alpha, lk_image *dst) {
+  int cw = crop->w, ch = crop->h, W = cw, H = ch;
+  if ((int64_t)W * 4 > (int64_t)H * 3) H = (int)((int64_t)W * 4 / 3);
+  else W = (int)((int64_t)H * 3 / 4);
+  if (W < cw) W = cw;
+  if (H < ch) H = ch;
+  dst->w = W;
+  dst->h = H;
+  if (!(dst->px = malloc((size_t)W * H * 3))) return LK_ENOMEM;
+  memset(dst->px, 255, (size_t)W * H * 3);
+  int ox = (W - cw) / 2, oy = (H - ch) / 2;
+  for (int y = 0; y < ch; y++)
+    for (int x = 0; x < cw; x++) {
+      float al = alpha->px[3 * ((size_t)y * cw + x)] / 255.0f;
+      const uint8_t *p = crop->px + 3 * ((size_t)y * cw + x);
+      uint8_t *o = dst->px + 3 * ((size_t)(y + oy) * W + x + ox);
+      for (int c = 0; c < 3; c++) o[c] = (uint8_t)(al * p[c] + (1 - al) * 255.0f + 0.5f);
+    }
+  return 0;
+}
+
 int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info) {
   lk_garment_info dummy;
   if (!info) info = &dummy;
@@ -108,55 +220,18 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
   int wh = src->h >= src->w ? WORK_SIDE : (int)((int64_t)src->h * WORK_SIDE / src->w);
   if (ww < 8) ww = 8;
   if (wh < 8) wh = 8;
-  lk_image work = {0}, crop = {0}, mimg = {0}, malpha = {0};
-  int n = ww * wh, rc = lk_image_resize(src, ww, wh, &work);
+  lk_image work = {0}, crop = {0}, malpha = {0};
+  int n = ww * wh, rc = lk_image_resize(src, ww, wh, &work), box[4];
   uint8_t *m = malloc((size_t)n), *m2 = malloc((size_t)n);
   int *q = malloc(sizeof(int) * (size_t)n), *lab = malloc(sizeof(int) * (size_t)n);
-  float hb[NBINS] = {0}, hc[NBINS] = {0}, sb[NBINS], sc[NBINS];
   if (!rc && (!m || !m2 || !q || !lab)) rc = LK_ENOMEM;
   if (rc) goto done;
-  /* border ring and centre box */
-  int ring = (ww < wh ? ww : wh) / 12;
-  if (ring < 2) ring = 2;
-  int nb = 0, nwhite = 0;
-  for (int y = 0; y < wh; y++)
-    for (int x = 0; x < ww; x++) {
-      const uint8_t *p = work.px + 3 * ((size_t)y * ww + x);
-      if (x < ring || y < ring || x >= ww - ring || y >= wh - ring) {
-        hb[bin_of(p)] += 1;
-        nb++;
-        nwhite += lk_image_near_white(p, 215, 30);
-      } else if (x >= ww * 3 / 10 && x < ww * 7 / 10 && y >= wh * 3 / 10 && y < wh * 7 / 10) {
-        hc[bin_of(p)] += 1;
-      }
-    }
-  if (nwhite * 10 >= nb * 7) { /* a studio shot: the catalog's own kind of photo */
+  if (centre_mask(&work, m)) {
     info->reason = "near-white background";
     rc = copy_of(src, dst);
     goto done;
   }
-  smooth(hb, sb);
-  smooth(hc, sc);
-  float tb = 0, tc = 0;
-  for (int i = 0; i < NBINS; i++) tb += sb[i], tc += sc[i];
-  for (int i = 0; i < n; i++) {
-    int b = bin_of(work.px + 3 * (size_t)i);
-    float pb = sb[b] / tb, pc = sc[b] / tc;
-    m[i] = pc > pb + 1e-6f; /* likelier in the middle than on the border */
-  }
-  /* majority filter: drops speckle, closes small gaps */
-  for (int y = 0; y < wh; y++)
-    for (int x = 0; x < ww; x++) {
-      int s = 0, c = 0;
-      for (int j = -1; j <= 1; j++)
-        for (int i = -1; i <= 1; i++) {
-          int X = x + i, Y = y + j;
-          if (X < 0 || Y < 0 || X >= ww || Y >= wh) continue;
-          s += m[Y * ww + X];
-          c++;
-        }
-      m2[y * ww + x] = 2 * s > c;
-    }
+  majority_filter(m, ww, wh, m2);
   int kept = largest_region(m2, ww, wh, q, lab);
   info->share = (float)kept / (float)n;
   if (info->share < 0.06f || info->share > 0.95f) {
@@ -164,79 +239,25 @@ int lk_garment_isolate(const lk_image *src, lk_image *dst, lk_garment_info *info
     rc = copy_of(src, dst);
     goto done;
   }
-  int x0 = ww, y0 = wh, x1 = -1, y1 = -1;
-  for (int y = 0; y < wh; y++)
-    for (int x = 0; x < ww; x++)
-      if (m2[y * ww + x]) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
-  /* the box in the full photo, with a margin of 4% of its size */
-  int bx = (int)((int64_t)x0 * src->w / ww), by = (int)((int64_t)y0 * src->h / wh);
-  int bx1 = (int)((int64_t)(x1 + 1) * src->w / ww), by1 = (int)((int64_t)(y1 + 1) * src->h / wh);
-  int mx = (bx1 - bx) / 25, my = (by1 - by) / 25;
-  bx = bx - mx < 0 ? 0 : bx - mx;
-  by = by - my < 0 ? 0 : by - my;
-  bx1 = bx1 + mx > src->w ? src->w : bx1 + mx;
-  by1 = by1 + my > src->h ? src->h : by1 + my;
-  int cw = bx1 - bx, ch = by1 - by;
+  full_box(m2, ww, wh, src, box);
+  int cw = box[2] - box[0], ch = box[3] - box[1];
   if (cw < 4 || ch < 4) {
     info->reason = "no clear foreground";
     rc = copy_of(src, dst);
     goto done;
   }
-  if ((rc = lk_image_crop(src, bx, by, cw, ch, &crop))) goto done;
-  /* the mask over the same box, upsampled smoothly: a soft edge */
-  int mx0 = bx * ww / src->w, my0 = by * wh / src->h;
-  int mx1 = (bx1 * ww + src->w - 1) / src->w, my1 = (by1 * wh + src->h - 1) / src->h;
-  if (mx1 > ww) mx1 = ww;
-  if (my1 > wh) my1 = wh;
-  mimg.w = mx1 - mx0;
-  mimg.h = my1 - my0;
-  if (mimg.w < 1 || mimg.h < 1) {
-    rc = LK_EINVAL;
-    goto done;
-  }
-  if (!(mimg.px = malloc((size_t)mimg.w * mimg.h * 3))) {
-    rc = LK_ENOMEM;
-    goto done;
-  }
-  for (int y = 0; y < mimg.h; y++)
-    for (int x = 0; x < mimg.w; x++) memset(mimg.px + 3 * ((size_t)y * mimg.w + x), m2[(y + my0) * ww + x + mx0] ? 255 : 0, 3);
-  if ((rc = lk_image_resize(&mimg, cw, ch, &malpha))) goto done;
-  /* a white 3:4 canvas (the catalog photos' shape) with the garment in its middle */
-  int W = cw, H = ch;
-  if ((int64_t)W * 4 > (int64_t)H * 3) H = (int)((int64_t)W * 4 / 3);
-  else W = (int)((int64_t)H * 3 / 4);
-  if (W < cw) W = cw;
-  if (H < ch) H = ch;
-  dst->w = W;
-  dst->h = H;
-  if (!(dst->px = malloc((size_t)W * H * 3))) {
-    rc = LK_ENOMEM;
-    goto done;
-  }
-  memset(dst->px, 255, (size_t)W * H * 3);
-  int ox = (W - cw) / 2, oy = (H - ch) / 2;
-  for (int y = 0; y < ch; y++)
-    for (int x = 0; x < cw; x++) {
-      float al = malpha.px[3 * ((size_t)y * cw + x)] / 255.0f;
-      const uint8_t *p = crop.px + 3 * ((size_t)y * cw + x);
-      uint8_t *o = dst->px + 3 * ((size_t)(y + oy) * W + x + ox);
-      for (int c = 0; c < 3; c++) o[c] = (uint8_t)(al * p[c] + (1 - al) * 255.0f + 0.5f);
-    }
+  if ((rc = lk_image_crop(src, box[0], box[1], cw, ch, &crop))) goto done;
+  if ((rc = soft_alpha(m2, ww, wh, src, box, &malpha))) goto done;
+  if ((rc = on_white_canvas(&crop, &malpha, dst))) goto done;
   info->applied = 1;
-  info->box[0] = bx;
-  info->box[1] = by;
+  info->box[0] = box[0];
+  info->box[1] = box[1];
   info->box[2] = cw;
   info->box[3] = ch;
 done:
   if (rc) lk_image_free(dst);
   lk_image_free(&work);
   lk_image_free(&crop);
-  lk_image_free(&mimg);
   lk_image_free(&malpha);
   free(m);
   free(m2);

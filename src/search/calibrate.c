@@ -428,6 +428,136 @@ static int push_hits(const lk_engine *e, pairs *p, const lk_hit *hits, int n, in
   return 0;
 }
 
+/* One run of lk_calibration_pairs: its engine, options, scratch and the pairs so far. */
+typedef struct cal_run {
+  lk_engine *e;
+  const lk_calibrate_opts *o;
+  lk_errbuf *err;
+  int at;          /* the articleType field */
+  size_t *pos, m;  /* the sampled items' positions, shuffled */
+  uint64_t *allow; /* a row bitmap for own_score */
+  float *vec, *q;
+  lk_hit *hits;    /* NEIGHBOURS */
+  uint64_t rng;
+  pairs p;
+} cal_run;
+
+static int interrupted(const cal_run *r) {
+  if (r->o->stop && *r->o->stop) return lk_err_set(r->err, LK_EINTR, "calibration: interrupted");
+  return 0;
+}
+
+/* The items with a vector and an articleType (of o->split's half, if any) into r->pos,
+ * shuffled: the first ones are a sample without repeats. */
+static int sample_items(cal_run *r) {
+  size_t ni = lk_engine_item_count(r->e);
+  for (size_t i = 0; i < ni; i++) {
+    const lk_item *it = lk_engine_item_at(r->e, i);
+    if (r->o->split && (int)(lk_rng_mix((uint64_t)it->id) & 1) != r->o->split - 1) continue;
+    if (it->field[r->at] && *it->field[r->at] && lk_engine_vector(r->e, it->id)) r->pos[r->m++] = i;
+  }
+  if (r->m < 2) return lk_err_set(r->err, LK_ENOTFOUND, "calibration: fewer than 2 items with a vector and an articleType");
+  r->rng = lk_rng_mix(r->o->seed ^ 0x63616c6962ull);
+  for (size_t i = r->m - 1; i > 0; i--) {
+    size_t j = (size_t)(lk_rng_next(&r->rng) % (i + 1)), t = r->pos[i];
+    r->pos[i] = r->pos[j];
+    r->pos[j] = t;
+  }
+  return 0;
+}
+
+/* One sampled item's pairs: its top HITS hits for p_kind, and its best neighbour of its own
+ * articleType and of another among the first NEIGHBOURS for p_product. */
+static int item_pairs(cal_run *r, const lk_item *it) {
+  int n = 0, k = NEIGHBOURS < (int)r->m ? NEIGHBOURS : (int)r->m - 1, got_kind = 0, got_other = 0, rc;
+  lk_errbuf sb = {0};
+  if ((rc = lk_engine_similar(r->e, it->id, NULL, k, r->hits, &n, &sb)))
+    return lk_err_set(r->err, rc, "calibration: %s", lk_err_msg(&sb));
+  if ((rc = push_hits(r->e, &r->p, r->hits, n < HITS ? n : HITS, r->at, it->field[r->at])))
+    return lk_err_set(r->err, rc, "out of memory");
+  for (int h = 0; h < n && !(got_kind && got_other); h++) {
+    const lk_item *hi = lk_engine_item(r->e, r->hits[h].id);
+    const char *t = hi ? hi->field[r->at] : NULL;
+    if (!t || !*t) continue;
+    int same = !strcasecmp(t, it->field[r->at]);
+    if (same && !got_kind) got_kind = 1, rc = push(&r->p, r->hits[h].score, LK_CAL_KIND | LK_CAL_PRODUCT_FIT);
+    else if (!same && !got_other) got_other = 1, rc = push(&r->p, r->hits[h].score, LK_CAL_OTHER | LK_CAL_PRODUCT_FIT);
+    if (rc) return lk_err_set(r->err, rc, "out of memory");
+  }
+  return 0;
+}
+
+/* Photo j, made a photo of no product: its best hit is an "other kind" pair. A failed search
+ * other than for memory adds no pair. */
+static int junk_pair(cal_run *r, const lk_image *img, size_t j) {
+  lk_image jp = {0};
+  lk_hit h = {-1, 0};
+  int nf = 0, rc = junk(img, (int)(j % 3), &r->rng, &jp);
+  lk_query jq;
+  lk_query_init(&jq);
+  jq.k = 1;
+  if (!rc) rc = lk_engine_search_pixels(r->e, jp.px, jp.w, jp.h, (size_t)jp.w * 3, &jq, &h, &nf, NULL, r->err);
+  lk_image_free(&jp);
+  if (rc == LK_ENOMEM) return lk_err_set(r->err, rc, "out of memory");
+  if (!rc && nf == 1 && (rc = push(&r->p, h.score, LK_CAL_OTHER))) return lk_err_set(r->err, rc, "out of memory");
+  return 0;
+}
+
+/* Two light alterations of item it's photo: each a "same product" pair against its own item,
+ * and its top hits (its own item excluded) as p_kind pairs. An alteration whose item is not
+ * found adds nothing. */
+static int altered_pairs(cal_run *r, const lk_image *img, const lk_item *it) {
+  for (int v = 0; v < 2; v++) {
+    lk_image alt = {0};
+    float s = 0;
+    int rc = alter(img, v, &r->rng, &alt);
+    if (!rc) rc = own_score(r->e, &alt, it->id, r->allow, r->vec, r->q, &s, r->err);
+    lk_image_free(&alt);
+    if (rc == 0) { /* the altered photo as a search: its top hits, its own item excluded */
+      int nf = 0;
+      lk_engine_make_query(r->e, r->vec, r->q);
+      rc = lk_engine_search_rows(r->e, r->q, 1, HITS, NULL, it->id, r->hits, &nf);
+      if (rc) lk_err_set(r->err, rc, "calibration: search failed: %s", lk_strerror(rc));
+      else if ((rc = push_hits(r->e, &r->p, r->hits, nf, r->at, it->field[r->at]))) lk_err_set(r->err, rc, "out of memory");
+      if (rc) return rc;
+    }
+    if (rc < 0) {
+      if (rc == LK_ENOMEM) lk_err_set(r->err, rc, "out of memory");
+      return rc;
+    }
+    if (rc == 0 && (rc = push(&r->p, s, LK_CAL_PRODUCT))) return lk_err_set(r->err, rc, "out of memory");
+  }
+  return 0;
+}
+
+/* same product: catalog photos lightly altered, against their own item (and the first
+ * o->junk of them made photos of no product too) */
+static int photo_pairs(cal_run *r) {
+  int tried = 0, read = 0, rc;
+  lk_errbuf first = {0};
+  for (size_t j = 0; j < (size_t)r->o->photos && j < r->m; j++) {
+    if ((rc = interrupted(r))) return rc;
+    const lk_item *it = lk_engine_item_at(r->e, r->pos[r->m - 1 - j]); /* from the other end: other items */
+    if (!it->path) continue;
+    tried++;
+    lk_image img = {0};
+    lk_errbuf lb = {0};
+    if (lk_image_load(it->path, NULL, 0, &img, &lb)) {
+      if (!first.msg[0]) lk_err_set(&first, LK_EIO, "%s", lk_err_msg(&lb));
+      continue;
+    }
+    read++;
+    rc = j < (size_t)r->o->junk ? junk_pair(r, &img, j) : 0;
+    if (!rc) rc = altered_pairs(r, &img, it);
+    lk_image_free(&img);
+    if (rc) return rc;
+  }
+  if (!read && r->o->photos > 0)
+    return lk_err_set(r->err, LK_ENOTFOUND, "calibration: none of the %d catalog photos tried could be read (%s)",
+                      tried, first.msg[0] ? first.msg : "no item has a photo path");
+  return 0;
+}
+
 int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score_out, uint8_t **cls_out, size_t *n_out,
                          lk_errbuf *err) {
   lk_calibrate_opts d;
@@ -438,159 +568,38 @@ int lk_calibration_pairs(lk_engine *e, const lk_calibrate_opts *o, float **score
   *score_out = NULL;
   *cls_out = NULL;
   *n_out = 0;
-  int at = lk_filter_field("articleType");
-  size_t ni = lk_engine_item_count(e), m = 0, bytes, words = lk_engine_rows(e) / 64 + 1;
+  cal_run r = {.e = e, .o = o, .err = err, .at = lk_filter_field("articleType")};
+  size_t ni = lk_engine_item_count(e), bytes, words = lk_engine_rows(e) / 64 + 1;
   int dim = lk_engine_dim(e), qdim = lk_engine_query_dim(e);
   if (dim <= 0) return lk_err_set(err, LK_ENOTFOUND, "calibration: the catalog has no vectors yet");
-  size_t *pos = NULL;
-  uint64_t *allow = NULL;
-  float *vec = NULL, *q = NULL;
-  lk_hit *hits = NULL;
-  pairs p = {0};
   int rc = LK_ENOMEM;
-  if (lk_size_mul(ni + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes)) || !(allow = calloc(words, sizeof *allow)) ||
-      !(vec = malloc(sizeof *vec * (size_t)dim)) || !(q = malloc(sizeof *q * (size_t)qdim)) ||
-      !(hits = malloc(NEIGHBOURS * sizeof *hits))) {
+  if (lk_size_mul(ni + 1, sizeof *r.pos, &bytes) || !(r.pos = malloc(bytes)) ||
+      !(r.allow = calloc(words, sizeof *r.allow)) || !(r.vec = malloc(sizeof *r.vec * (size_t)dim)) ||
+      !(r.q = malloc(sizeof *r.q * (size_t)qdim)) || !(r.hits = malloc(NEIGHBOURS * sizeof *r.hits))) {
     lk_err_set(err, rc, "out of memory");
     goto out;
   }
-  for (size_t i = 0; i < ni; i++) {
-    const lk_item *it = lk_engine_item_at(e, i);
-    if (o->split && (int)(lk_rng_mix((uint64_t)it->id) & 1) != o->split - 1) continue;
-    if (it->field[at] && *it->field[at] && lk_engine_vector(e, it->id)) pos[m++] = i;
-  }
-  if (m < 2) {
-    rc = lk_err_set(err, LK_ENOTFOUND, "calibration: fewer than 2 items with a vector and an articleType");
-    goto out;
-  }
-  uint64_t rng = lk_rng_mix(o->seed ^ 0x63616c6962ull);
-  for (size_t i = m - 1; i > 0; i--) { /* shuffled: the first ones are a sample without repeats */
-    size_t j = (size_t)(lk_rng_next(&rng) % (i + 1)), t = pos[i];
-    pos[i] = pos[j];
-    pos[j] = t;
-  }
+  if ((rc = sample_items(&r))) goto out;
   /* same kind / other kind, as searches meet them: each sampled item's top HITS hits (itself
    * excluded), each labelled by articleType (a hit without one is not of the same kind), for
    * p_kind (every query gives HITS pairs, so each counts equally); for p_product, as before,
    * its best neighbour of its own articleType and of another among the first NEIGHBOURS */
-  for (size_t j = 0; j < (size_t)o->items && j < m; j++) {
-    if (o->stop && *o->stop) {
-      rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
-      goto out;
-    }
-    const lk_item *it = lk_engine_item_at(e, pos[j]);
-    int n = 0, k = NEIGHBOURS < (int)m ? NEIGHBOURS : (int)m - 1, got_kind = 0, got_other = 0;
-    lk_errbuf sb = {0};
-    if ((rc = lk_engine_similar(e, it->id, NULL, k, hits, &n, &sb))) {
-      lk_err_set(err, rc, "calibration: %s", lk_err_msg(&sb));
-      goto out;
-    }
-    if ((rc = push_hits(e, &p, hits, n < HITS ? n : HITS, at, it->field[at]))) {
-      lk_err_set(err, rc, "out of memory");
-      goto out;
-    }
-    for (int h = 0; h < n && !(got_kind && got_other); h++) {
-      const lk_item *hi = lk_engine_item(e, hits[h].id);
-      const char *t = hi ? hi->field[at] : NULL;
-      if (!t || !*t) continue;
-      int same = !strcasecmp(t, it->field[at]);
-      if (same && !got_kind) got_kind = 1, rc = push(&p, hits[h].score, LK_CAL_KIND | LK_CAL_PRODUCT_FIT);
-      else if (!same && !got_other) got_other = 1, rc = push(&p, hits[h].score, LK_CAL_OTHER | LK_CAL_PRODUCT_FIT);
-      if (rc) {
-        lk_err_set(err, rc, "out of memory");
-        goto out;
-      }
-    }
-  }
-  /* same product: catalog photos lightly altered, against their own item */
-  int tried = 0, read = 0;
-  lk_errbuf first = {0};
-  for (size_t j = 0; j < (size_t)o->photos && j < m; j++) {
-    if (o->stop && *o->stop) {
-      rc = lk_err_set(err, LK_EINTR, "calibration: interrupted");
-      goto out;
-    }
-    const lk_item *it = lk_engine_item_at(e, pos[m - 1 - j]); /* from the other end: other items */
-    if (!it->path) continue;
-    tried++;
-    lk_image img = {0};
-    lk_errbuf lb = {0};
-    if (lk_image_load(it->path, NULL, 0, &img, &lb)) {
-      if (!first.msg[0]) lk_err_set(&first, LK_EIO, "%s", lk_err_msg(&lb));
-      continue;
-    }
-    read++;
-    if (j < (size_t)o->junk) { /* a photo of no product: its best hit is of no kind */
-      lk_image jp = {0};
-      lk_hit h = {-1, 0};
-      int nf = 0, r = junk(&img, (int)(j % 3), &rng, &jp);
-      lk_query jq;
-      lk_query_init(&jq);
-      jq.k = 1;
-      if (!r) r = lk_engine_search_pixels(e, jp.px, jp.w, jp.h, (size_t)jp.w * 3, &jq, &h, &nf, NULL, err);
-      lk_image_free(&jp);
-      if (r == LK_ENOMEM) {
-        lk_image_free(&img);
-        rc = lk_err_set(err, r, "out of memory");
-        goto out;
-      }
-      if (!r && nf == 1 && (rc = push(&p, h.score, LK_CAL_OTHER))) {
-        lk_image_free(&img);
-        lk_err_set(err, rc, "out of memory");
-        goto out;
-      }
-    }
-    for (int v = 0; v < 2; v++) {
-      lk_image alt = {0};
-      float s = 0;
-      int r = alter(&img, v, &rng, &alt);
-      if (!r) r = own_score(e, &alt, it->id, allow, vec, q, &s, err);
-      lk_image_free(&alt);
-      if (r == 0) { /* the altered photo as a search: its top hits, its own item excluded */
-        int nf = 0;
-        lk_engine_make_query(e, vec, q);
-        r = lk_engine_search_rows(e, q, 1, HITS, NULL, it->id, hits, &nf);
-        if (r) lk_err_set(err, r, "calibration: search failed: %s", lk_strerror(r));
-        else if ((r = push_hits(e, &p, hits, nf, at, it->field[at]))) lk_err_set(err, r, "out of memory");
-        if (r) {
-          lk_image_free(&img);
-          rc = r;
-          goto out;
-        }
-      }
-      if (r < 0) {
-        lk_image_free(&img);
-        rc = r;
-        if (r == LK_ENOMEM) lk_err_set(err, r, "out of memory");
-        goto out;
-      }
-      if (r == 0 && (rc = push(&p, s, LK_CAL_PRODUCT))) {
-        lk_image_free(&img);
-        lk_err_set(err, rc, "out of memory");
-        goto out;
-      }
-    }
-    lk_image_free(&img);
-  }
-  if (!read && o->photos > 0) {
-    rc = lk_err_set(err, LK_ENOTFOUND, "calibration: none of the %d catalog photos tried could be read (%s)", tried,
-                    first.msg[0] ? first.msg : "no item has a photo path");
-    goto out;
-  }
-  *score_out = p.score;
-  *cls_out = p.cls;
-  *n_out = p.n;
-  p.score = NULL;
-  p.cls = NULL;
-  rc = 0;
+  for (size_t j = 0; j < (size_t)o->items && j < r.m; j++)
+    if ((rc = interrupted(&r)) || (rc = item_pairs(&r, lk_engine_item_at(e, r.pos[j])))) goto out;
+  if ((rc = photo_pairs(&r))) goto out;
+  *score_out = r.p.score;
+  *cls_out = r.p.cls;
+  *n_out = r.p.n;
+  r.p.score = NULL;
+  r.p.cls = NULL;
 out:
-  free(p.score);
-  free(p.cls);
-  free(pos);
-  free(allow);
-  free(vec);
-  free(q);
-  free(hits);
+  free(r.p.score);
+  free(r.p.cls);
+  free(r.pos);
+  free(r.allow);
+  free(r.vec);
+  free(r.q);
+  free(r.hits);
   return rc;
 }
 
