@@ -11,6 +11,7 @@
 #include "image/garment.h"
 #include "index/index.h"
 #include "index/ivf.h"
+#include "index/lkx.h"
 #include "nn/model.h"
 #include "search/calibrate.h"
 #include "search/prior.h"
@@ -48,6 +49,13 @@ struct lk_engine {
   size_t live_items, live_size; /* lk_engine_item_count and lk_engine_size */
   lk_calibration cal; /* the catalog's match-strength calibration (search/calibrate.h) */
   int has_cal;        /* 0: uncalibrated */
+  /* the saved index (index/lkx.h): its path ("" = none: a postgresql:// catalog, a rebuild),
+   * the catalog version the rows were read at (-1: unknown, then nothing is mapped or saved),
+   * how the IVF came (LKX_NONE, _BUILT, _MAPPED) and why a file was not used */
+  char lkx_path[4096];
+  int64_t cat_version;
+  int lkx_state;
+  char lkx_note[LK_ERRMSG_MAX];
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -131,6 +139,79 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
 }
 
+/* What makes two engines' index rows differ beyond the recipe: the label prior's weight. */
+static uint32_t rows_key(const lk_engine *e) {
+  uint32_t k;
+  memcpy(&k, &e->prior_weight, sizeof k);
+  return e->prior ? k : 0;
+}
+
+/* Maps the saved index when it matches these rows exactly: the recipe, the prior weight, the
+ * catalog version, the dimension and every row's id. 0 with e->ivf set, or an error whose
+ * message (one line) says why the file was passed over. */
+static int map_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
+  lk_lkx *x = NULL;
+  int rc = lk_lkx_map(e->lkx_path, &x, err);
+  if (rc) return rc;
+  const lkx_meta *m = lk_lkx_meta(x);
+  size_t n = lk_index_size(e->index);
+  if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (another recipe or prior weight)", e->lkx_path);
+  else if (m->catalog_version != e->cat_version || m->items != n || m->dim != (uint32_t)lk_engine_query_dim(e))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (built at catalog version %lld, the catalog is at %lld)",
+                    e->lkx_path, (long long)m->catalog_version, (long long)e->cat_version);
+  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) &&
+           (lk_ivf_size(e->ivf) != n || memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), n * sizeof(int64_t))))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's)", e->lkx_path);
+  lk_lkx_close(x);
+  if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
+  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  if (rc) {
+    lk_ivf_free(e->ivf);
+    e->ivf = NULL;
+  }
+  return rc;
+}
+
+/* The IVF from the saved index when it matches, else built (the file's fault noted). */
+static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
+  if (e->lkx_path[0] && e->cat_version >= 0) {
+    lk_errbuf me = {0};
+    int rc = map_ivf(e, o, &me);
+    if (!rc) {
+      e->lkx_state = LK_ENGINE_LKX_MAPPED;
+      return 0;
+    }
+    if (rc != LK_ENOTFOUND) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));
+  }
+  e->lkx_state = LK_ENGINE_LKX_BUILT;
+  return build_ivf(e, o, err);
+}
+
+int lk_engine_index_path(const char *db, char *out, size_t n) {
+  if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11)) return LK_ENOTFOUND;
+  return snprintf(out, n, "%s.lkx", db) < (int)n ? 0 : LK_EINVAL;
+}
+
+int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
+const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
+
+int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
+  if (e->base || !e->ivf) return lk_err_set(err, LK_EINVAL, "only an IVF index is saved (the exact one is rebuilt in seconds)");
+  if (e->cat_version < 0) return lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
+  lkx_meta m = {.catalog_version = e->cat_version, .items = lk_ivf_size(e->ivf), .dim = (uint32_t)lk_engine_query_dim(e),
+                .rows_key = rows_key(e)};
+  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
+  lk_lkx_writer w;
+  int rc = lk_lkx_create(&w, path, &m, err);
+  if (rc) return rc;
+  if ((rc = lk_ivf_save(e->ivf, &w, err))) {
+    lk_lkx_abandon(&w);
+    return rc;
+  }
+  return lk_lkx_commit(&w, err);
+}
+
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
@@ -178,6 +259,7 @@ static lk_engine *engine_new(const lk_engine_opts *o) {
   e->backend = o->backend;
   e->garment = (o->garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o->garment) == LK_ENGINE_GARMENT_ON;
   e->prior_weight = o->prior;
+  e->cat_version = -1;
   return e;
 }
 
@@ -198,6 +280,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
   lk_recipe_id(&e->recipe, e->recipe_id);
   if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  int64_t v0 = -1, v1 = -2;
+  if (lk_catalog_version(cat, &v0)) v0 = -1;
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
@@ -212,6 +296,9 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   }
   free(rj);
   rj = NULL;
+  /* the saved index is used only when the rows were read at one known version */
+  e->cat_version = v0 >= 0 && !lk_catalog_version(cat, &v1) && v1 == v0 ? v0 : -1;
+  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if ((rc = finish(e, &o, db_path, err))) goto fail;
   *out = e;
   return 0;
@@ -244,7 +331,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
   for (size_t r = 0; r < lk_index_size(e->index); r++)
     if (e->row_item[r] == SIZE_MAX)
       return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
-  if (use_ivf && (rc = build_ivf(e, &o, err))) return rc;
+  if (use_ivf && (rc = map_or_build_ivf(e, &o, err))) return rc;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
   if (!e->pool && (rc = lk_embed_pool_new(&e->recipe, e->models_dir[0] ? e->models_dir : NULL, e->backend,
                                           o.embedders > 0 ? o.embedders : 1, &e->pool, err)))
