@@ -122,6 +122,17 @@ static void log_line(void *ctx, const char *line) {
   fprintf(stderr, "%s %s\n", ts, line);
 }
 
+/* An IVF the engine had to build is saved beside the catalog (CATALOG.lkx), while the server
+ * already answers, so that the next start maps it (search/engine.h). */
+static void save_index(const lk_engine *e, const char *db) {
+  char path[4096];
+  if (lk_engine_index_state(e) != LK_ENGINE_LKX_BUILT || lk_engine_index_path(db, path, sizeof path)) return;
+  lk_errbuf eb = {0};
+  double t0 = lk_cli_now();
+  if (lk_engine_save_index(e, path, &eb)) fprintf(stderr, "lookalike serve: saving the index: %s\n", lk_err_msg(&eb));
+  else fprintf(stderr, "lookalike serve: saved the index to %s in %.1f s (the next start maps it)\n", path, lk_cli_now() - t0);
+}
+
 int lk_cli_serve(int argc, char **argv) {
   static const struct option opts[] = {
       {"db", required_argument, 0, 'd'},      {"port", required_argument, 0, 'p'},
@@ -252,6 +263,7 @@ int lk_cli_serve(int argc, char **argv) {
   const lk_live_snap *first = lk_live_acquire(f);
   lk_engine *e = lk_live_engine(first);
   lk_cli_note("serve", lk_engine_note(e));
+  lk_cli_note("serve", lk_engine_index_note(e));
   so.follow = f;
   if ((rc = lk_server_start(e, &so, &s, &eb))) {
     fprintf(stderr, "lookalike serve: %s\n", lk_err_msg(&eb));
@@ -273,6 +285,7 @@ int lk_cli_serve(int argc, char **argv) {
   if (lk_live_version(first) >= 0)
     fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_live_version(first),
             fo.follow ? "following its changes" : "not following its changes (--no-follow)");
+  save_index(e, db);
   lk_live_release(f, first); /* from here on requests take the follower's current engine */
   e = NULL;
   fflush(stderr);

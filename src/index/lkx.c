@@ -4,6 +4,7 @@
 #include "index/lkx.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -107,7 +108,9 @@ int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) {
   madvise(p, size, MADV_SEQUENTIAL); /* the verification reads it front to back */
   if ((rc = lk_lkx_parse(p, size, out, err))) {
     munmap(p, size);
-    return lk_err_set(err, rc, "%s: %s", path, lk_err_msg(err));
+    char why[LK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", lk_err_msg(err));
+    return lk_err_set(err, rc, "%s: %s", path, why);
   }
   madvise(p, size, MADV_RANDOM);
   (*out)->mapped = 1;
