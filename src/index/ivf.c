@@ -650,6 +650,17 @@ static int param_check(const ivf_param *p, const lkx_meta *m) {
   return 1;
 }
 
+/* 1 when each of n codes (stride bytes apart, padding zero) sums to its recorded sum: the
+ * searches' int arithmetic relies on it. */
+static int sums_match(const int8_t *codes, size_t n, size_t stride, const int32_t *sum) {
+  for (size_t i = 0; i < n; i++) {
+    int32_t t = 0;
+    for (size_t j = 0; j < stride; j++) t += codes[i * stride + j];
+    if (t != sum[i]) return 0;
+  }
+  return 1;
+}
+
 /* The lists' rows, codes, scales and sums, from the concatenated sections, by the lengths. */
 static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, lk_errbuf *err) {
   const void *rows, *codes, *scale, *sum;
@@ -669,6 +680,8 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, lk_errbu
     memcpy(L->scale, (const float *)scale + at, len * sizeof(float));
     memcpy(L->sum, (const int32_t *)sum + at, len * sizeof(int32_t));
     L->len = len;
+    if (!sums_match(L->codes, len, (size_t)v->pcl, L->sum))
+      return lk_err_set(err, LK_ECORRUPT, "saved index: list %d's codes do not match their sums", l);
     for (size_t i = 0; i < len; i++)
       if (L->rows[i] >= v->n || v->rlist[L->rows[i]] != (uint32_t)l)
         return lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
@@ -711,6 +724,8 @@ int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) {
   if (!rc && total != n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths do not add up to the items");
   for (size_t r = 0; !rc && r < n; r++)
     if (v->ids[r] < 0 || v->rlist[r] >= nl) rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
+  if (!rc && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
+    rc = lk_err_set(err, LK_ECORRUPT, "saved index: fine codes do not match their sums");
   if (!rc) rc = load_lists(v, x, llen, err);
   free(llen);
   if (rc) {
