@@ -450,6 +450,8 @@ static int cmd_index(int argc, char **argv) {
     fprintf(stderr, "lookalike index: warning: the match strength is not calibrated (%s); searches show no "
                     "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&af.cb), o.db_path);
   json_decref(af.sources);
+  /* a catalog big enough for the IVF gets its saved index (not after a shard: the others may still run) */
+  if (!rc && af.cal_rc != 2) lk_cli_optimize_after_index(o.db_path, ui.json, ui.quiet);
   return lk_cli_exit_code(rc);
 }
 
