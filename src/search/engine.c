@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "image/garment.h"
 #include "index/index.h"
@@ -104,10 +105,25 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
   return 0;
 }
 
+/* Adds index rows r0.. to the IVF, in row order (so allow bitmaps carry over). */
+static int add_rows(lk_engine *e, size_t r0) {
+  size_t n = lk_index_size(e->index), chunk = 1024, d = (size_t)lk_engine_query_dim(e);
+  float *x = malloc(sizeof(float) * chunk * d);
+  if (!x) return LK_ENOMEM;
+  int rc = 0;
+  for (; !rc && r0 < n; r0 += chunk) {
+    size_t m = n - r0 < chunk ? n - r0 : chunk;
+    for (size_t i = 0; i < m; i++) memcpy(x + i * d, lk_index_vector(e->index, r0 + i), sizeof(float) * d);
+    rc = lk_ivf_add(e->ivf, lk_index_ids(e->index) + r0, x, m);
+  }
+  free(x);
+  return rc;
+}
+
 /* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
  * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536, chunk = 1024;
+  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536;
   int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
   lk_ivf_opts io;
   lk_ivf_opts_default(&io);
@@ -118,24 +134,15 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
   if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
   size_t bytes;
-  if (lk_size_mul3(nt > chunk ? nt : chunk, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  if (lk_size_mul3(nt, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   float *x = malloc(bytes);
-  int64_t *ids = malloc(sizeof *ids * chunk);
-  if (!x || !ids) { free(x); free(ids); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
+  if (!x) return lk_err_set(err, LK_ENOMEM, "out of memory");
   for (size_t i = 0; i < nt; i++) memcpy(x + i * (size_t)d, lk_index_vector(e->index, i * n / nt), sizeof(float) * (size_t)d);
   rc = lk_ivf_train(&io, d, x, nt, &e->ivf);
-  for (size_t r0 = 0; !rc && r0 < n; r0 += chunk) {
-    size_t m = n - r0 < chunk ? n - r0 : chunk;
-    for (size_t i = 0; i < m; i++) {
-      memcpy(x + i * (size_t)d, lk_index_vector(e->index, r0 + i), sizeof(float) * (size_t)d);
-      ids[i] = e->items[e->row_item[r0 + i]].id;
-    }
-    rc = lk_ivf_add(e->ivf, ids, x, m);
-  }
+  free(x);
+  if (!rc) rc = add_rows(e, 0);
   if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
   if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
-  free(x);
-  free(ids);
   return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
 }
 
@@ -146,23 +153,45 @@ static uint32_t rows_key(const lk_engine *e) {
   return e->prior ? k : 0;
 }
 
-/* Maps the saved index when it matches these rows exactly: the recipe, the prior weight, the
- * catalog version, the dimension and every row's id. 0 with e->ivf set, or an error whose
- * message (one line) says why the file was passed over. */
+#define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
+
+/* crc32 (zlib) of the floats of index rows 0..n-1. */
+static uint32_t rows_crc(const lk_engine *e, size_t n) {
+  uLong c = crc32(0, Z_NULL, 0);
+  for (size_t r = 0; r < n; r++)
+    c = crc32(c, (const Bytef *)lk_index_vector(e->index, r), (uInt)(sizeof(float) * (size_t)lk_engine_query_dim(e)));
+  return (uint32_t)c;
+}
+
+/* Maps the saved index when it holds these rows: the recipe, the prior weight and the dimension
+ * are the engine's, and either the catalog version and every row's id, or (a file behind the
+ * catalog) its rows are the first rows here with the same ids and floats (the crc32 of the
+ * rows) and the rows after them (items added since) are added to the IVF. 0 with e->ivf set,
+ * or an error whose message (one line) says why the file was passed over. */
 static int map_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   lk_lkx *x = NULL;
   int rc = lk_lkx_map(e->lkx_path, &x, err);
   if (rc) return rc;
   const lkx_meta *m = lk_lkx_meta(x);
-  size_t n = lk_index_size(e->index);
-  if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e))
+  size_t n = lk_index_size(e->index), nf = m->items <= n ? (size_t)m->items : 0;
+  const void *rc32;
+  size_t sz;
+  if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e) || m->dim != (uint32_t)lk_engine_query_dim(e))
     rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (another recipe or prior weight)", e->lkx_path);
-  else if (m->catalog_version != e->cat_version || m->items != n || m->dim != (uint32_t)lk_engine_query_dim(e))
-    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (built at catalog version %lld, the catalog is at %lld)",
-                    e->lkx_path, (long long)m->catalog_version, (long long)e->cat_version);
-  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) &&
-           (lk_ivf_size(e->ivf) != n || memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), n * sizeof(int64_t))))
-    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's)", e->lkx_path);
+  else if (m->items > n)
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (%llu items, the catalog has %zu: some were deleted)", e->lkx_path,
+                    (unsigned long long)m->items, n);
+  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) && memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), nf * sizeof(int64_t)))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's: items deleted or inserted among them)",
+                    e->lkx_path);
+  else if (!rc && (m->catalog_version != e->cat_version || nf != n)) {
+    uint32_t want;
+    if (!(rc = lk_lkx_section(x, LKX_ROWS, 4, 1, &rc32, &sz, err))) memcpy(&want, rc32, 4);
+    if (!rc && want != rows_crc(e, nf))
+      rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (vectors changed since catalog version %lld)", e->lkx_path,
+                      (long long)m->catalog_version);
+    if (!rc && (rc = add_rows(e, nf))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
+  }
   lk_lkx_close(x);
   if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
   if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
@@ -205,7 +234,8 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   lk_lkx_writer w;
   int rc = lk_lkx_create(&w, path, &m, err);
   if (rc) return rc;
-  if ((rc = lk_ivf_save(e->ivf, &w, err))) {
+  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf));
+  if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err))) {
     lk_lkx_abandon(&w);
     return rc;
   }

@@ -58,9 +58,11 @@ const char *lk_engine_note(const lk_engine *e);
 /* The saved index (index/lkx.h), IVF only: the exact index's int8 codes take 2-3 s at 35k, the
  * IVF's training and fill 38 s at 1M. A full engine opened from a catalog file maps
  * lk_engine_index_path's file when its recipe, prior weight, catalog version and row ids are
- * the engine's (a file that lags the catalog is passed over and the IVF built: the live
- * catalog's later changes come as deltas, search/live.h), else builds the IVF; a
- * postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
+ * the engine's; a file behind the catalog is mapped too when its rows are still the first rows
+ * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
+ * to the mapped IVF; a deletion, a replaced vector or an item inserted among the saved ids
+ * makes it stale: the IVF is built (and the live catalog's later changes come as deltas,
+ * search/live.h). A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
  * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT or _MAPPED;
  * lk_engine_index_note: why a file present was not used (one line), or NULL.
  * lk_engine_save_index writes the IVF to path (temp -> fsync -> rename); LK_EINVAL for an
