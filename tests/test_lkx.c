@@ -101,6 +101,20 @@ static lk_engine *save_fresh(fixture *f) {
   return e;
 }
 
+/* The catalog opened for writing, in a transaction: edit_end commits and closes. */
+static lk_catalog *edit(fixture *f) {
+  lk_catalog *c = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_CREATE, &c, &eb), 0);
+  assert_int_equal(lk_catalog_begin(c), 0);
+  return c;
+}
+
+static void edit_end(lk_catalog *c) {
+  assert_int_equal(lk_catalog_commit(c), 0);
+  lk_catalog_close(c);
+}
+
 static void test_roundtrip(void **state) {
   fixture *f = *state;
   lk_engine *built = save_fresh(f);
@@ -122,13 +136,9 @@ static void test_roundtrip(void **state) {
 static void test_stale(void **state) {
   fixture *f = *state;
   lk_engine_close(save_fresh(f));
-  lk_catalog *c;
-  lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_CREATE, &c, &eb), 0);
-  assert_int_equal(lk_catalog_begin(c), 0);
+  lk_catalog *c = edit(f);
   assert_int_equal(lk_catalog_delete_item(c, 10 + 2 * 5), 0);
-  assert_int_equal(lk_catalog_commit(c), 0);
-  lk_catalog_close(c);
+  edit_end(c);
   lk_engine *stale = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_BUILT);
   assert_non_null(lk_engine_index_note(stale));
   assert_non_null(strstr(lk_engine_index_note(stale), "stale"));
@@ -150,8 +160,7 @@ static void test_behind(void **state) {
   lk_catalog *c;
   lk_errbuf eb = {0};
   float extra[40][D];
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_CREATE, &c, &eb), 0);
-  assert_int_equal(lk_catalog_begin(c), 0);
+  c = edit(f);
   for (int i = 0; i < 40; i++) {
     lk_item it = {.id = 100000 + i, .path = "p.jpg", .hash = "new", .status = "ok"};
     it.field[4] = "Red";
@@ -159,8 +168,7 @@ static void test_behind(void **state) {
     lk_test_unit_vector(extra[i], D);
     assert_int_equal(lk_catalog_put_vector(c, it.id, extra[i], D), 0);
   }
-  assert_int_equal(lk_catalog_commit(c), 0);
-  lk_catalog_close(c);
+  edit_end(c);
   lk_engine *behind = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_MAPPED);
   lk_engine *exact = open_engine(f, LK_ENGINE_INDEX_EXACT, LK_ENGINE_LKX_NONE);
   assert_int_equal(lk_engine_size(behind), N + 40);
@@ -177,11 +185,9 @@ static void test_behind(void **state) {
   lk_engine_close(behind);
   /* a replaced vector of a saved item */
   lk_engine_close(save_fresh(f));
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_CREATE, &c, &eb), 0);
-  assert_int_equal(lk_catalog_begin(c), 0);
+  c = edit(f);
   assert_int_equal(lk_catalog_put_vector(c, 10 + 2 * 9, extra[0], D), 0);
-  assert_int_equal(lk_catalog_commit(c), 0);
-  lk_catalog_close(c);
+  edit_end(c);
   lk_engine *changed = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_BUILT);
   assert_non_null(strstr(lk_engine_index_note(changed), "vectors changed"));
   lk_engine_close(changed);
