@@ -169,7 +169,7 @@ static void test_behind(void **state) {
     assert_int_equal(lk_catalog_put_vector(c, it.id, extra[i], D), 0);
   }
   edit_end(c);
-  lk_engine *behind = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_MAPPED);
+  lk_engine *behind = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_BEHIND);
   lk_engine *exact = open_engine(f, LK_ENGINE_INDEX_EXACT, LK_ENGINE_LKX_NONE);
   assert_int_equal(lk_engine_size(behind), N + 40);
   for (int i = 0; i < 40; i++) {
@@ -181,6 +181,11 @@ static void test_behind(void **state) {
     assert_int_equal(na, nb);
     for (int j = 0; j < na; j++) assert_int_equal(ha[j].id, hb[j].id);
   }
+  /* saved again, it is current */
+  assert_int_equal(lk_engine_save_index(behind, f->lkx, &eb), 0);
+  lk_engine *again = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_MAPPED);
+  assert_same_results(f, behind, again);
+  lk_engine_close(again);
   lk_engine_close(exact);
   lk_engine_close(behind);
   /* a replaced vector of a saved item */

@@ -53,7 +53,7 @@ static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int js
     lk_engine_close(e);
     return LK_EX_OK;
   }
-  if (state == LK_ENGINE_LKX_BUILT && (rc = lk_engine_save_index(e, path, &eb))) {
+  if ((state == LK_ENGINE_LKX_BUILT || state == LK_ENGINE_LKX_BEHIND) && (rc = lk_engine_save_index(e, path, &eb))) {
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
     lk_engine_close(e);
     return lk_cli_exit_code(rc);

@@ -122,11 +122,12 @@ static void log_line(void *ctx, const char *line) {
   fprintf(stderr, "%s %s\n", ts, line);
 }
 
-/* An IVF the engine had to build is saved beside the catalog (CATALOG.lkx), while the server
+/* An IVF the engine had to build (or caught up with items added since its file) is saved beside the catalog (CATALOG.lkx), while the server
  * already answers, so that the next start maps it (search/engine.h). */
 static void save_index(const lk_engine *e, const char *db) {
   char path[4096];
-  if (lk_engine_index_state(e) != LK_ENGINE_LKX_BUILT || lk_engine_index_path(db, path, sizeof path)) return;
+  int state = lk_engine_index_state(e);
+  if ((state != LK_ENGINE_LKX_BUILT && state != LK_ENGINE_LKX_BEHIND) || lk_engine_index_path(db, path, sizeof path)) return;
   lk_errbuf eb = {0};
   double t0 = lk_cli_now();
   if (lk_engine_save_index(e, path, &eb)) fprintf(stderr, "lookalike serve: saving the index: %s\n", lk_err_msg(&eb));

@@ -168,7 +168,7 @@ static uint32_t rows_crc(const lk_engine *e, size_t n) {
  * catalog) its rows are the first rows here with the same ids and floats (the crc32 of the
  * rows) and the rows after them (items added since) are added to the IVF. 0 with e->ivf set,
  * or an error whose message (one line) says why the file was passed over. */
-static int map_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
+static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf *err) {
   lk_lkx *x = NULL;
   int rc = lk_lkx_map(e->lkx_path, &x, err);
   if (rc) return rc;
@@ -190,6 +190,7 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
     if (!rc && want != rows_crc(e, nf))
       rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (vectors changed since catalog version %lld)", e->lkx_path,
                       (long long)m->catalog_version);
+    *behind = nf != n;
     if (!rc && (rc = add_rows(e, nf))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
   }
   lk_lkx_close(x);
@@ -206,9 +207,9 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
 static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   if (e->lkx_path[0] && e->cat_version >= 0) {
     lk_errbuf me = {0};
-    int rc = map_ivf(e, o, &me);
+    int behind = 0, rc = map_ivf(e, o, &behind, &me);
     if (!rc) {
-      e->lkx_state = LK_ENGINE_LKX_MAPPED;
+      e->lkx_state = behind ? LK_ENGINE_LKX_BEHIND : LK_ENGINE_LKX_MAPPED;
       return 0;
     }
     if (rc != LK_ENOTFOUND) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));

@@ -63,11 +63,12 @@ const char *lk_engine_note(const lk_engine *e);
  * to the mapped IVF; a deletion, a replaced vector or an item inserted among the saved ids
  * makes it stale: the IVF is built (and the live catalog's later changes come as deltas,
  * search/live.h). A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
- * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT or _MAPPED;
+ * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT, _MAPPED or
+ * _BEHIND (mapped, and items added since were added to it: worth saving again);
  * lk_engine_index_note: why a file present was not used (one line), or NULL.
  * lk_engine_save_index writes the IVF to path (temp -> fsync -> rename); LK_EINVAL for an
  * exact-index or derived engine or a catalog without versions. Thread-safe against searches. */
-enum { LK_ENGINE_LKX_NONE, LK_ENGINE_LKX_BUILT, LK_ENGINE_LKX_MAPPED };
+enum { LK_ENGINE_LKX_NONE, LK_ENGINE_LKX_BUILT, LK_ENGINE_LKX_MAPPED, LK_ENGINE_LKX_BEHIND };
 int lk_engine_index_path(const char *db, char *out, size_t n);
 int lk_engine_index_state(const lk_engine *e);
 const char *lk_engine_index_note(const lk_engine *e);
