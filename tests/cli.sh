@@ -4,7 +4,8 @@
 # `lookalike tune` with its defaults and the tuned catalog searched and served, the map's PNG,
 # `eval` (leave-one-out) and `model`, `recommend` (its CSV checked against the catalog and
 # `similar`), `export --format csv` read back, the man page's coverage and rendering, `index`
-# interrupted by SIGINT and SIGTERM (exit 130) and resumed, and `serve` with --index ivf, --max-upload and --max-connections. About 20 s.
+# interrupted by SIGINT and SIGTERM (exit 130) and resumed, and `serve` with --index ivf (saving its index; `optimize` maps it, a damaged one is rebuilt),
+# --max-upload and --max-connections. About 20 s.
 # Last line: "cli: N passed, M failed".
 set -u
 B=${1:-build}
@@ -221,6 +222,13 @@ exec 5<&- 6<&- 7<&-
 S=000; for _ in $(seq 30); do S=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$URL/health"); [ "$S" = 200 ] && break; sleep 0.1; done
 check "... and served once they close" [ "$S" = 200 ]
 stop_server; check "the server stops with exit 0" [ $? -eq 0 ]
+check "serve saved the IVF it built beside the catalog" grep -q "saved the index to $DB.lkx" "$T/serve2.log"
+"$BIN" optimize --db "$DB" --index ivf --json > "$T/opt.json" 2> "$T/opt.err"
+check "optimize: the saved index is current, so it is mapped, not rebuilt" jqe '.state == "up to date" and .items > 0' "$T/opt.json"
+printf '\001' | dd of="$DB.lkx" bs=1 seek=4100 conv=notrunc 2> /dev/null
+"$BIN" optimize --db "$DB" --index ivf --json > "$T/opt2.json" 2> "$T/opt2.err"
+check "optimize: a damaged saved index is reported in one line, rebuilt and written again" \
+  bash -c "[ \$(grep -c 'checksum mismatch.*rebuilt the index' '$T/opt2.err') = 1 ] && jq -e '.state == \"written\"' '$T/opt2.json' > /dev/null"
 "$BIN" serve --db "$DB" --max-connections 0 > /dev/null 2>&1; check "--max-connections 0 is a usage error (2)" [ $? -eq 2 ]
 "$BIN" serve --db "$DB" --max-upload 2000 > /dev/null 2>&1; check "--max-upload 2000 is a usage error (2)" [ $? -eq 2 ]
 

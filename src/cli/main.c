@@ -20,6 +20,7 @@
 #include "cli/export.h"
 #include "cli/keys.h"
 #include "cli/map.h"
+#include "cli/optimize.h"
 #include "cli/serve.h"
 #include "cli/tune.h"
 #include "embed/embed.h"
@@ -52,6 +53,7 @@ static const char *USAGE =
     "  serve --db catalog.db [--port 8080]                    the web page and JSON API\n"
     "  tune --db catalog.db --labels articleType,baseColour   learn a fashion projection\n"
     "  map --db catalog.db --out map.png                      a 2-D map of the catalog\n"
+    "  optimize --db catalog.db                               save the index beside the catalog\n"
     "  export --db catalog.db --format F --out PATH           vectors for qdrant, milvus, pgvector,\n"
     "                                                         jsonl, npy, csv\n"
     "  migrate --from catalog.db --to postgresql://...        copy a catalog to another backend\n"
@@ -448,6 +450,8 @@ static int cmd_index(int argc, char **argv) {
     fprintf(stderr, "lookalike index: warning: the match strength is not calibrated (%s); searches show no "
                     "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&af.cb), o.db_path);
   json_decref(af.sources);
+  /* a catalog big enough for the IVF gets its saved index (not after a shard: the others may still run) */
+  if (!rc && af.cal_rc != 2) lk_cli_optimize_after_index(o.db_path, ui.json, ui.quiet);
   return lk_cli_exit_code(rc);
 }
 
@@ -1226,6 +1230,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
   if (!strcmp(cmd, "calibrate")) return lk_cli_calibrate(argc, argv);
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
+  if (!strcmp(cmd, "optimize")) return lk_cli_optimize(argc, argv);
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);

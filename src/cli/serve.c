@@ -122,6 +122,19 @@ static void log_line(void *ctx, const char *line) {
   fprintf(stderr, "%s %s\n", ts, line);
 }
 
+/* An IVF the engine had to build (or caught up with items added since its file) is saved beside
+ * the catalog (CATALOG.lkx), while the server already answers, so that the next start maps it
+ * (search/engine.h). */
+static void save_index(const lk_engine *e, const char *db) {
+  char path[4096];
+  int state = lk_engine_index_state(e);
+  if ((state != LK_ENGINE_LKX_BUILT && state != LK_ENGINE_LKX_BEHIND) || lk_engine_index_path(db, path, sizeof path)) return;
+  lk_errbuf eb = {0};
+  double t0 = lk_cli_now();
+  if (lk_engine_save_index(e, path, &eb)) fprintf(stderr, "lookalike serve: saving the index: %s\n", lk_err_msg(&eb));
+  else fprintf(stderr, "lookalike serve: saved the index to %s in %.1f s (the next start maps it)\n", path, lk_cli_now() - t0);
+}
+
 /* What the command line asks for, and what serving holds until the stop signal. */
 typedef struct serve_run {
   const char *db, *models, *tls_cert, *tls_key;
@@ -263,6 +276,7 @@ static int start_server(serve_run *r) {
   const lk_live_snap *first = lk_live_acquire(r->f);
   lk_engine *e = lk_live_engine(first);
   lk_cli_note("serve", lk_engine_note(e));
+  lk_cli_note("serve", lk_engine_index_note(e));
   r->so.follow = r->f;
   int rc = lk_server_start(e, &r->so, &r->s, &eb);
   if (rc) {
@@ -285,6 +299,7 @@ static int start_server(serve_run *r) {
   if (lk_live_version(first) >= 0)
     fprintf(stderr, "lookalike serve: catalog version %lld; %s\n", (long long)lk_live_version(first),
             r->fo.follow ? "following its changes" : "not following its changes (--no-follow)");
+  save_index(e, r->db);
   lk_live_release(r->f, first); /* from here on requests take the follower's current engine */
   fflush(stderr);
   return -1;

@@ -5,6 +5,7 @@
 #include "index/ivf.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -524,6 +525,12 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
   return 0;
 }
 
+int lk_ivf_set_nprobe(lk_ivf *v, int nprobe) {
+  if (!v || nprobe <= 0) return LK_EINVAL;
+  v->nprobe = nprobe;
+  return 0;
+}
+
 int lk_ivf_set_rerank(lk_ivf *v, int rerank) {
   if (!v || rerank <= 0 || rerank > 100000) return LK_EINVAL;
   v->rerank = rerank;
@@ -577,3 +584,156 @@ int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   free(w.raw);
   return rc;
 }
+
+/* ---- the saved index (index/lkx.h): sections of the IVF ---- */
+
+enum { SEC_PARAM = 0x49564650 /* IVFP */, SEC_BF, SEC_WC, SEC_CENT, SEC_FMEAN, SEC_CHN, SEC_IDS, SEC_RLIST,
+       SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LLEN, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM };
+
+typedef struct ivf_param { int32_t dim, pf, pc, pfl, pcl, nlist, nprobe, rerank; uint64_t n; } ivf_param;
+
+/* Writes one section made of each list's array (member at byte offset off, elem bytes a row). */
+static int save_lists(const lk_ivf *v, lk_lkx_writer *w, uint32_t tag, size_t off, size_t elem, lk_errbuf *err) {
+  int rc = lk_lkx_begin(w, tag, err);
+  for (int l = 0; !rc && l < v->nlist; l++) {
+    const ivf_list *L = &v->lists[l];
+    const void *p = *(void *const *)((const char *)L + off);
+    rc = lk_lkx_write(w, p, L->len * elem, err);
+  }
+  return rc ? rc : lk_lkx_end(w, err);
+}
+
+int lk_ivf_save(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
+  ivf_param p = {v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank, v->n};
+  uint64_t *llen = malloc(sizeof *llen * (size_t)v->nlist);
+  if (!llen) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (int l = 0; l < v->nlist; l++) llen[l] = v->lists[l].len;
+  size_t nl = (size_t)v->nlist;
+  int rc = lk_lkx_add(w, SEC_PARAM, &p, sizeof p, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_BF, v->bf, sizeof(float) * (size_t)v->dim * v->pf, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_WC, v->wc, sizeof(float) * (size_t)v->pf * v->pc, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_CENT, v->cent, sizeof(float) * nl * v->pc, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_FMEAN, v->fmean, sizeof(float) * nl * v->pf, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_CHN, v->chn, sizeof(float) * nl, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_IDS, v->ids, sizeof(int64_t) * v->n, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_RLIST, v->rlist, sizeof(uint32_t) * v->n, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_FCODE, v->fcode, v->n * (size_t)v->pfl, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_FSCALE, v->fscale, sizeof(float) * v->n, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_FSUM, v->fsum, sizeof(int32_t) * v->n, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_LLEN, llen, sizeof *llen * nl, err);
+  if (!rc) rc = save_lists(v, w, SEC_LROWS, offsetof(ivf_list, rows), sizeof(uint32_t), err);
+  if (!rc) rc = save_lists(v, w, SEC_LCODES, offsetof(ivf_list, codes), (size_t)v->pcl, err);
+  if (!rc) rc = save_lists(v, w, SEC_LSCALE, offsetof(ivf_list, scale), sizeof(float), err);
+  if (!rc) rc = save_lists(v, w, SEC_LSUM, offsetof(ivf_list, sum), sizeof(int32_t), err);
+  free(llen);
+  return rc;
+}
+
+/* A copy of section tag, which must hold exactly count elements of elem bytes, into a new
+ * malloc'd *dst. */
+static int load_copy(const lk_lkx *x, uint32_t tag, size_t elem, size_t count, void **dst, lk_errbuf *err) {
+  const void *p;
+  size_t size;
+  int rc = lk_lkx_section(x, tag, elem, count, &p, &size, err);
+  if (rc) return rc;
+  if (!(*dst = malloc(size ? size : 1))) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  memcpy(*dst, p, size);
+  return 0;
+}
+
+/* Checks the parameters of a saved IVF as lk_ivf_train would have made them. */
+static int param_check(const ivf_param *p, const lkx_meta *m) {
+  if (p->dim <= 0 || p->dim > MAX_DIM || (uint32_t)p->dim != m->dim || p->n != m->items || p->n > UINT32_MAX) return 0;
+  if (p->pf <= 0 || p->pf > p->dim || p->pc <= 0 || p->pc > p->pf) return 0;
+  if (p->pfl != lk_quant_padded(p->pf) || p->pcl != lk_quant_padded(p->pc)) return 0;
+  if (p->nlist <= 0 || p->nlist > 1 << 20 || p->nprobe <= 0 || p->rerank <= 0 || p->rerank > 100000) return 0;
+  return 1;
+}
+
+/* 1 when each of n codes (stride bytes apart, padding zero) sums to its recorded sum: the
+ * searches' int arithmetic relies on it. */
+static int sums_match(const int8_t *codes, size_t n, size_t stride, const int32_t *sum) {
+  for (size_t i = 0; i < n; i++) {
+    int32_t t = 0;
+    for (size_t j = 0; j < stride; j++) t += codes[i * stride + j];
+    if (t != sum[i]) return 0;
+  }
+  return 1;
+}
+
+/* The lists' rows, codes, scales and sums, from the concatenated sections, by the lengths. */
+static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, lk_errbuf *err) {
+  const void *rows, *codes, *scale, *sum;
+  size_t sz;
+  int rc = lk_lkx_section(x, SEC_LROWS, sizeof(uint32_t), v->n, &rows, &sz, err);
+  if (!rc) rc = lk_lkx_section(x, SEC_LCODES, (size_t)v->pcl, v->n, &codes, &sz, err);
+  if (!rc) rc = lk_lkx_section(x, SEC_LSCALE, sizeof(float), v->n, &scale, &sz, err);
+  if (!rc) rc = lk_lkx_section(x, SEC_LSUM, sizeof(int32_t), v->n, &sum, &sz, err);
+  size_t at = 0;
+  for (int l = 0; !rc && l < v->nlist; l++) {
+    ivf_list *L = &v->lists[l];
+    size_t len = (size_t)llen[l];
+    if (!len) continue;
+    if ((rc = resize_list(v, L, len))) return lk_err_set(err, rc, "out of memory");
+    memcpy(L->rows, (const uint32_t *)rows + at, len * sizeof(uint32_t));
+    memcpy(L->codes, (const int8_t *)codes + at * (size_t)v->pcl, len * (size_t)v->pcl);
+    memcpy(L->scale, (const float *)scale + at, len * sizeof(float));
+    memcpy(L->sum, (const int32_t *)sum + at, len * sizeof(int32_t));
+    L->len = len;
+    if (!sums_match(L->codes, len, (size_t)v->pcl, L->sum))
+      return lk_err_set(err, LK_ECORRUPT, "saved index: list %d's codes do not match their sums", l);
+    for (size_t i = 0; i < len; i++)
+      if (L->rows[i] >= v->n || v->rlist[L->rows[i]] != (uint32_t)l)
+        return lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
+    at += len;
+  }
+  return rc;
+}
+
+int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) {
+  *out = NULL;
+  const void *pp;
+  size_t sz;
+  ivf_param p;
+  int rc = lk_lkx_section(x, SEC_PARAM, sizeof p, 1, &pp, &sz, err);
+  if (rc) return rc;
+  memcpy(&p, pp, sizeof p);
+  if (!param_check(&p, lk_lkx_meta(x))) return lk_err_set(err, LK_ECORRUPT, "saved index: IVF parameters out of range");
+  lk_ivf *v = calloc(1, sizeof *v);
+  if (!v) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  v->dim = p.dim, v->pf = p.pf, v->pc = p.pc, v->pfl = p.pfl, v->pcl = p.pcl;
+  v->nlist = p.nlist, v->nprobe = p.nprobe, v->rerank = p.rerank;
+  size_t n = (size_t)p.n, nl = (size_t)p.nlist;
+  uint64_t *llen = NULL;
+  rc = load_copy(x, SEC_BF, sizeof(float) * (size_t)p.dim, (size_t)p.pf, (void **)&v->bf, err);
+  if (!rc) rc = load_copy(x, SEC_WC, sizeof(float) * (size_t)p.pf, (size_t)p.pc, (void **)&v->wc, err);
+  if (!rc) rc = load_copy(x, SEC_CENT, sizeof(float) * (size_t)p.pc, nl, (void **)&v->cent, err);
+  if (!rc) rc = load_copy(x, SEC_FMEAN, sizeof(float) * (size_t)p.pf, nl, (void **)&v->fmean, err);
+  if (!rc) rc = load_copy(x, SEC_CHN, sizeof(float), nl, (void **)&v->chn, err);
+  if (!rc) rc = load_copy(x, SEC_IDS, sizeof(int64_t), n, (void **)&v->ids, err);
+  if (!rc) rc = load_copy(x, SEC_RLIST, sizeof(uint32_t), n, (void **)&v->rlist, err);
+  if (!rc) rc = load_copy(x, SEC_FCODE, (size_t)p.pfl, n, (void **)&v->fcode, err);
+  if (!rc) rc = load_copy(x, SEC_FSCALE, sizeof(float), n, (void **)&v->fscale, err);
+  if (!rc) rc = load_copy(x, SEC_FSUM, sizeof(int32_t), n, (void **)&v->fsum, err);
+  if (!rc) rc = load_copy(x, SEC_LLEN, sizeof *llen, nl, (void **)&llen, err);
+  if (!rc && !(v->lists = calloc(nl, sizeof *v->lists))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  v->n = v->cap = n;
+  uint64_t total = 0;
+  for (size_t l = 0; !rc && l < nl; l++)
+    if ((total += llen[l]) > n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths exceed the items");
+  if (!rc && total != n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths do not add up to the items");
+  for (size_t r = 0; !rc && r < n; r++)
+    if (v->ids[r] < 0 || v->rlist[r] >= nl) rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
+  if (!rc && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
+    rc = lk_err_set(err, LK_ECORRUPT, "saved index: fine codes do not match their sums");
+  if (!rc) rc = load_lists(v, x, llen, err);
+  free(llen);
+  if (rc) {
+    lk_ivf_free(v);
+    return rc;
+  }
+  *out = v;
+  return 0;
+}
+
+const int64_t *lk_ivf_ids(const lk_ivf *v) { return v->ids; }

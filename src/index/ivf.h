@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "index/lkx.h"
 #include "lookalike.h"
 
 typedef struct lk_ivf lk_ivf;
@@ -64,7 +65,19 @@ int lk_ivf_search(const lk_ivf *ivf, const float *queries, int nq, int k, int np
  * fn must be safe to call from concurrent searches. Not thread-safe against searches. */
 typedef int (*lk_ivf_vector_fn)(void *ctx, int64_t id, float *out);
 int lk_ivf_set_refine(lk_ivf *ivf, int refine, lk_ivf_vector_fn fn, void *ctx);
+/* Changes the option `nprobe` (> 0) after training. Not thread-safe against searches. */
+int lk_ivf_set_nprobe(lk_ivf *ivf, int nprobe);
 /* Changes the option `rerank` (1..100000) after training. Not thread-safe against searches. */
 int lk_ivf_set_rerank(lk_ivf *ivf, int rerank);
+
+/* The saved index (index/lkx.h): lk_ivf_save appends the IVF's sections (parameters, bases,
+ * centroids, per-row ids and fine codes, the lists) to w; lk_ivf_load makes a new IVF from a
+ * verified file's sections, checking every count against the file's header and every row and
+ * list number before use (LK_ECORRUPT with a message). The loaded IVF owns copies (no refine
+ * callback set); the file may be closed after. Not thread-safe against searches. */
+int lk_ivf_save(const lk_ivf *ivf, lk_lkx_writer *w, lk_errbuf *err);
+int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
+/* The ids of rows 0..lk_ivf_size-1 (owned by the index). */
+const int64_t *lk_ivf_ids(const lk_ivf *ivf);
 
 #endif

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "image/garment.h"
 #include "index/index.h"
 #include "index/ivf.h"
+#include "index/lkx.h"
 #include "nn/model.h"
 #include "search/calibrate.h"
 #include "search/prior.h"
@@ -48,6 +50,13 @@ struct lk_engine {
   size_t live_items, live_size; /* lk_engine_item_count and lk_engine_size */
   lk_calibration cal; /* the catalog's match-strength calibration (search/calibrate.h) */
   int has_cal;        /* 0: uncalibrated */
+  /* the saved index (index/lkx.h): its path ("" = none: a postgresql:// catalog, a rebuild),
+   * the catalog version the rows were read at (-1: unknown, then nothing is mapped or saved),
+   * how the IVF came (LKX_NONE, _BUILT, _MAPPED) and why a file was not used */
+  char lkx_path[4096];
+  int64_t cat_version;
+  int lkx_state;
+  char lkx_note[LK_ERRMSG_MAX];
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -96,10 +105,25 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
   return 0;
 }
 
+/* Adds index rows r0.. to the IVF, in row order (so allow bitmaps carry over). */
+static int add_rows(lk_engine *e, size_t r0) {
+  size_t n = lk_index_size(e->index), chunk = 1024, d = (size_t)lk_engine_query_dim(e);
+  float *x = malloc(sizeof(float) * chunk * d);
+  if (!x) return LK_ENOMEM;
+  int rc = 0;
+  for (; !rc && r0 < n; r0 += chunk) {
+    size_t m = n - r0 < chunk ? n - r0 : chunk;
+    for (size_t i = 0; i < m; i++) memcpy(x + i * d, lk_index_vector(e->index, r0 + i), sizeof(float) * d);
+    rc = lk_ivf_add(e->ivf, lk_index_ids(e->index) + r0, x, m);
+  }
+  free(x);
+  return rc;
+}
+
 /* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
  * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536, chunk = 1024;
+  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536;
   int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
   lk_ivf_opts io;
   lk_ivf_opts_default(&io);
@@ -110,25 +134,113 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
   if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
   size_t bytes;
-  if (lk_size_mul3(nt > chunk ? nt : chunk, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  if (lk_size_mul3(nt, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   float *x = malloc(bytes);
-  int64_t *ids = malloc(sizeof *ids * chunk);
-  if (!x || !ids) { free(x); free(ids); return lk_err_set(err, LK_ENOMEM, "out of memory"); }
+  if (!x) return lk_err_set(err, LK_ENOMEM, "out of memory");
   for (size_t i = 0; i < nt; i++) memcpy(x + i * (size_t)d, lk_index_vector(e->index, i * n / nt), sizeof(float) * (size_t)d);
   rc = lk_ivf_train(&io, d, x, nt, &e->ivf);
-  for (size_t r0 = 0; !rc && r0 < n; r0 += chunk) {
-    size_t m = n - r0 < chunk ? n - r0 : chunk;
-    for (size_t i = 0; i < m; i++) {
-      memcpy(x + i * (size_t)d, lk_index_vector(e->index, r0 + i), sizeof(float) * (size_t)d);
-      ids[i] = e->items[e->row_item[r0 + i]].id;
-    }
-    rc = lk_ivf_add(e->ivf, ids, x, m);
-  }
+  free(x);
+  if (!rc) rc = add_rows(e, 0);
   if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
   if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
-  free(x);
-  free(ids);
   return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
+}
+
+/* What makes two engines' index rows differ beyond the recipe: the label prior's weight. */
+static uint32_t rows_key(const lk_engine *e) {
+  uint32_t k;
+  memcpy(&k, &e->prior_weight, sizeof k);
+  return e->prior ? k : 0;
+}
+
+#define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
+
+/* crc32 (zlib) of the floats of index rows 0..n-1. */
+static uint32_t rows_crc(const lk_engine *e, size_t n) {
+  uLong c = crc32(0, Z_NULL, 0);
+  for (size_t r = 0; r < n; r++)
+    c = crc32(c, (const Bytef *)lk_index_vector(e->index, r), (uInt)(sizeof(float) * (size_t)lk_engine_query_dim(e)));
+  return (uint32_t)c;
+}
+
+/* Maps the saved index when it holds these rows: the recipe, the prior weight and the dimension
+ * are the engine's, and either the catalog version and every row's id, or (a file behind the
+ * catalog) its rows are the first rows here with the same ids and floats (the crc32 of the
+ * rows) and the rows after them (items added since) are added to the IVF. 0 with e->ivf set,
+ * or an error whose message (one line) says why the file was passed over. */
+static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf *err) {
+  lk_lkx *x = NULL;
+  int rc = lk_lkx_map(e->lkx_path, &x, err);
+  if (rc) return rc;
+  const lkx_meta *m = lk_lkx_meta(x);
+  size_t n = lk_index_size(e->index), nf = m->items <= n ? (size_t)m->items : 0;
+  const void *rc32;
+  size_t sz;
+  if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e) || m->dim != (uint32_t)lk_engine_query_dim(e))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (another recipe or prior weight)", e->lkx_path);
+  else if (m->items > n)
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (%llu items, the catalog has %zu: some were deleted)", e->lkx_path,
+                    (unsigned long long)m->items, n);
+  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) && memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), nf * sizeof(int64_t)))
+    rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's: items deleted or inserted among them)",
+                    e->lkx_path);
+  else if (!rc && (m->catalog_version != e->cat_version || nf != n)) {
+    uint32_t want;
+    if (!(rc = lk_lkx_section(x, LKX_ROWS, 4, 1, &rc32, &sz, err))) memcpy(&want, rc32, 4);
+    if (!rc && want != rows_crc(e, nf))
+      rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (vectors changed since catalog version %lld)", e->lkx_path,
+                      (long long)m->catalog_version);
+    *behind = nf != n;
+    if (!rc && (rc = add_rows(e, nf))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
+  }
+  lk_lkx_close(x);
+  if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
+  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  if (rc) {
+    lk_ivf_free(e->ivf);
+    e->ivf = NULL;
+  }
+  return rc;
+}
+
+/* The IVF from the saved index when it matches, else built (the file's fault noted). */
+static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
+  if (e->lkx_path[0] && e->cat_version >= 0) {
+    lk_errbuf me = {0};
+    int behind = 0, rc = map_ivf(e, o, &behind, &me);
+    if (!rc) {
+      e->lkx_state = behind ? LK_ENGINE_LKX_BEHIND : LK_ENGINE_LKX_MAPPED;
+      return 0;
+    }
+    if (rc != LK_ENOTFOUND) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));
+  }
+  e->lkx_state = LK_ENGINE_LKX_BUILT;
+  return build_ivf(e, o, err);
+}
+
+int lk_engine_index_path(const char *db, char *out, size_t n) {
+  if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11)) return LK_ENOTFOUND;
+  return snprintf(out, n, "%s.lkx", db) < (int)n ? 0 : LK_EINVAL;
+}
+
+int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
+const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
+
+int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
+  if (e->base || !e->ivf) return lk_err_set(err, LK_EINVAL, "only an IVF index is saved (the exact one is rebuilt in seconds)");
+  if (e->cat_version < 0) return lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
+  lkx_meta m = {.catalog_version = e->cat_version, .items = lk_ivf_size(e->ivf), .dim = (uint32_t)lk_engine_query_dim(e),
+                .rows_key = rows_key(e)};
+  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
+  lk_lkx_writer w;
+  int rc = lk_lkx_create(&w, path, &m, err);
+  if (rc) return rc;
+  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf));
+  if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err))) {
+    lk_lkx_abandon(&w);
+    return rc;
+  }
+  return lk_lkx_commit(&w, err);
 }
 
 
@@ -178,6 +290,7 @@ static lk_engine *engine_new(const lk_engine_opts *o) {
   e->backend = o->backend;
   e->garment = (o->garment == LK_ENGINE_GARMENT_AUTO ? LK_ENGINE_GARMENT_DEFAULT : o->garment) == LK_ENGINE_GARMENT_ON;
   e->prior_weight = o->prior;
+  e->cat_version = -1;
   return e;
 }
 
@@ -198,6 +311,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
   lk_recipe_id(&e->recipe, e->recipe_id);
   if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  int64_t v0 = -1, v1 = -2;
+  if (lk_catalog_version(cat, &v0)) v0 = -1;
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
@@ -212,6 +327,9 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   }
   free(rj);
   rj = NULL;
+  /* the saved index is used only when the rows were read at one known version */
+  e->cat_version = v0 >= 0 && !lk_catalog_version(cat, &v1) && v1 == v0 ? v0 : -1;
+  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if ((rc = finish(e, &o, db_path, err))) goto fail;
   *out = e;
   return 0;
@@ -244,7 +362,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
   for (size_t r = 0; r < lk_index_size(e->index); r++)
     if (e->row_item[r] == SIZE_MAX)
       return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
-  if (use_ivf && (rc = build_ivf(e, &o, err))) return rc;
+  if (use_ivf && (rc = map_or_build_ivf(e, &o, err))) return rc;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
   if (!e->pool && (rc = lk_embed_pool_new(&e->recipe, e->models_dir[0] ? e->models_dir : NULL, e->backend,
                                           o.embedders > 0 ? o.embedders : 1, &e->pool, err)))

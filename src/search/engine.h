@@ -55,6 +55,24 @@ const struct lk_calibration *lk_engine_calibration(const lk_engine *e);
 const struct lk_index *lk_engine_index(const lk_engine *e);
 /* How its catalog was opened, when a person should know (lk_catalog_note), or NULL. */
 const char *lk_engine_note(const lk_engine *e);
+/* The saved index (index/lkx.h), IVF only: the exact index's int8 codes take 2-3 s at 35k, the
+ * IVF's training and fill 38 s at 1M. A full engine opened from a catalog file maps
+ * lk_engine_index_path's file when its recipe, prior weight, catalog version and row ids are
+ * the engine's; a file behind the catalog is mapped too when its rows are still the first rows
+ * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
+ * to the mapped IVF; a deletion, a replaced vector or an item inserted among the saved ids
+ * makes it stale: the IVF is built (and the live catalog's later changes come as deltas,
+ * search/live.h). A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
+ * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT, _MAPPED or
+ * _BEHIND (mapped, and items added since were added to it: worth saving again);
+ * lk_engine_index_note: why a file present was not used (one line), or NULL.
+ * lk_engine_save_index writes the IVF to path (temp -> fsync -> rename); LK_EINVAL for an
+ * exact-index or derived engine or a catalog without versions. Thread-safe against searches. */
+enum { LK_ENGINE_LKX_NONE, LK_ENGINE_LKX_BUILT, LK_ENGINE_LKX_MAPPED, LK_ENGINE_LKX_BEHIND };
+int lk_engine_index_path(const char *db, char *out, size_t n);
+int lk_engine_index_state(const lk_engine *e);
+const char *lk_engine_index_note(const lk_engine *e);
+int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err);
 /* The index in use: "exact" or "ivf". */
 const char *lk_engine_index_name(const lk_engine *e);
 /* Searches nq query vectors (nq x dim) with the index in use: allow is NULL or a bitmap over

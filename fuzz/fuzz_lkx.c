@@ -1,0 +1,72 @@
+/* fuzz/fuzz_lkx.c — fuzz target for the saved index file (index/lkx.c's reader and
+ * index/ivf.c's lk_ivf_load): any bytes must be refused with a message or give an IVF that
+ * answers a search. Each input runs twice: as given (the checksums then reject most damage),
+ * and with its header's and sections' checksums made right, so the fuzzer reaches the
+ * section-table and IVF checks behind them. Build with -DLK_LIBFUZZER for libFuzzer;
+ * otherwise fuzz/replay.c's main() replays files and folders. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "index/ivf.h"
+#include "index/lkx.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void one(const uint8_t *data, size_t size) {
+  lk_lkx *x = NULL;
+  lk_ivf *v = NULL;
+  lk_errbuf eb = {0};
+  int rc = lk_lkx_parse(data, size, &x, &eb);
+  if (rc) {
+    if (rc > 0 || !*lk_err_msg(&eb)) abort();
+    return;
+  }
+  rc = lk_ivf_load(x, &v, &eb);
+  if (rc) {
+    if (rc > 0 || !*lk_err_msg(&eb) || v) abort();
+  } else {
+    if (lk_ivf_size(v) != lk_lkx_meta(x)->items) abort();
+    int dim = (int)lk_lkx_meta(x)->dim, k = 5, nf = 0;
+    float *q = calloc((size_t)dim, sizeof *q);
+    lk_hit hits[5];
+    if (q) {
+      q[0] = 1.0f;
+      if (lk_ivf_search(v, q, 1, k, 0, NULL, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
+    }
+    free(q);
+    lk_ivf_free(v);
+  }
+  lk_lkx_close(x);
+}
+
+/* The checksums the writer would have put in: each in-bounds section's, then the header's. */
+static void fix_checksums(uint8_t *b, size_t size) {
+  if (size < LKX_PAGE) return;
+  uint32_t ns;
+  memcpy(&ns, b + 12, 4);
+  for (uint32_t i = 0; i < ns && i < LKX_MAX_SECT; i++) {
+    uint8_t *e = b + 64 + (size_t)i * 24;
+    uint64_t off, len;
+    memcpy(&off, e + 8, 8);
+    memcpy(&len, e + 16, 8);
+    if (off > size || len > size - off || len > UINT32_MAX) continue;
+    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
+    memcpy(e + 4, &c, 4);
+  }
+  uint32_t c = (uint32_t)crc32(0, b, LKX_PAGE - 4);
+  memcpy(b + LKX_PAGE - 4, &c, 4);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size > (8u << 20)) return 0;
+  one(data, size);
+  uint8_t *b = malloc(size ? size : 1);
+  if (!b) return 0;
+  memcpy(b, data, size);
+  fix_checksums(b, size);
+  one(b, size);
+  free(b);
+  return 0;
+}

@@ -1,0 +1,117 @@
+/* cli/optimize.c — `lookalike optimize`: opens the catalog's engine with the IVF index (which
+ * maps CATALOG.lkx when it is current, else trains and fills the IVF) and writes the saved
+ * index (search/engine.h lk_engine_save_index), reporting what it did on one line or as JSON. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "cli/optimize.h"
+#include "catalog/catalog.h"
+#include "search/engine.h"
+
+static const char *HELP =
+    "usage: lookalike optimize --db catalog.db [--index auto|ivf] [--json]\n"
+    "\n"
+    "Builds the catalog's vector index and saves it beside the catalog as CATALOG.lkx, so that\n"
+    "`serve` (and every other command) maps it at start instead of building it again. Only the\n"
+    "approximate IVF index is saved: by default (--index auto) catalogs of 200,000 vectors and\n"
+    "more get it; --index ivf saves one for a smaller catalog (then searches use it too).\n"
+    "A file left stale by later catalog changes is rebuilt here, or at the next start.\n"
+    "\n"
+    "  --db FILE         catalog made by `lookalike index` (not a postgresql:// URL)\n"
+    "  --index MODE      auto (default) or ivf\n"
+    "  --json            print {\"file\", \"items\", \"bytes\", \"seconds\", \"state\"} on stdout\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
+
+/* Opens db's engine with eo (mapping or building the IVF), saves a built IVF, and reports:
+ * json 1 = the JSON line on stdout, 2 = nothing on stdout (the caller prints its own JSON);
+ * quiet: no stderr lines but errors. Returns the exit code. */
+static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int json, int quiet) {
+  char path[4096];
+  if (lk_engine_index_path(db, path, sizeof path))
+    return lk_cli_usage(cmd, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
+  if (!json && !quiet) fprintf(stderr, "lookalike %s: loading %s and its index...\n", cmd, db);
+  double t0 = lk_cli_now();
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  int rc = lk_engine_open(db, eo, &e, &eb);
+  if (rc) {
+    fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
+    return lk_cli_exit_code(rc);
+  }
+  lk_cli_note(cmd, lk_engine_index_note(e));
+  int state = lk_engine_index_state(e);
+  if (state == LK_ENGINE_LKX_NONE) {
+    if (!quiet) fprintf(stderr, "lookalike %s: %zu vectors get the exact index, built at open in seconds: nothing to save "
+                    "(--index ivf saves an IVF index)\n", cmd, lk_engine_size(e));
+    lk_engine_close(e);
+    return LK_EX_OK;
+  }
+  if ((state == LK_ENGINE_LKX_BUILT || state == LK_ENGINE_LKX_BEHIND) && (rc = lk_engine_save_index(e, path, &eb))) {
+    fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
+    lk_engine_close(e);
+    return lk_cli_exit_code(rc);
+  }
+  double s = lk_cli_now() - t0;
+  struct stat st;
+  long long bytes = stat(path, &st) ? -1 : (long long)st.st_size;
+  const char *what = state == LK_ENGINE_LKX_MAPPED ? "up to date" : "written";
+  if (json == 1) {
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:s}", "file", path, "items", (json_int_t)lk_engine_size(e), "bytes",
+                          (json_int_t)bytes, "seconds", s, "state", what);
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (txt) puts(txt);
+    free(txt);
+    json_decref(j);
+  } else if (!quiet) {
+    fprintf(stderr, "lookalike %s: %s %s (%zu items, %.1f MB) in %.1f s\n", cmd, path, what, lk_engine_size(e),
+            (double)bytes / 1e6, s);
+  }
+  lk_engine_close(e);
+  return LK_EX_OK;
+}
+
+int lk_cli_optimize(int argc, char **argv) {
+  static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"index", required_argument, 0, 'X'},
+                                       {"json", no_argument, 0, 'j'},     {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *db = NULL;
+  int json = 0, c;
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) switch (c) {
+    case 'd': db = optarg; break;
+    case 'j': json = 1; break;
+    case 'X':
+      if (lk_engine_index_parse(optarg, &eo.index) || eo.index == LK_ENGINE_INDEX_EXACT)
+        return lk_cli_usage("optimize", "--index is auto or ivf");
+      break;
+    case 'h': fputs(HELP, stdout); return LK_EX_OK;
+    default: return lk_cli_usage("optimize", "unknown option");
+    }
+  if (!db) return lk_cli_usage("optimize", "--db is required");
+  if (optind != argc) return lk_cli_usage("optimize", "unexpected argument");
+  return run("optimize", db, &eo, json, 0);
+}
+
+int lk_cli_optimize_after_index(const char *db, int json, int quiet) {
+  lk_catalog *cat = NULL;
+  int64_t items = 0, vectors = 0, errors = 0;
+  char path[4096];
+  if (lk_engine_index_path(db, path, sizeof path)) return LK_EX_OK; /* postgresql://: none */
+  if (lk_catalog_open(db, LK_CATALOG_READONLY, &cat, NULL) || lk_catalog_counts(cat, &items, &vectors, &errors) ||
+      vectors < LK_ENGINE_IVF_AUTO_MIN) {
+    lk_catalog_close(cat);
+    return LK_EX_OK;
+  }
+  lk_catalog_close(cat);
+  lk_engine_opts eo;
+  lk_engine_opts_default(&eo);
+  return run("index", db, &eo, json ? 2 : 0, quiet);
+}

@@ -1,0 +1,80 @@
+/* index/lkx.h — the saved index file (CATALOG.lkx): a header and up to LKX_MAX_SECT sections,
+ * written temp -> fsync -> rename (util/file.h) and read back through mmap, so a restart maps
+ * the IVF instead of training and filling it again (index/ivf.h lk_ivf_save / lk_ivf_load).
+ *
+ * Format, version 1, little-endian (the writer and the reader refuse a big-endian host):
+ *   offset 0, 4096 bytes (one page): the header
+ *     0  magic "LKINDEX\n" (8 bytes)         8  u32 version (LKX_VERSION)
+ *     12 u32 nsect (<= LKX_MAX_SECT)         16 char recipe_id[24] (NUL-padded, 16 hex digits)
+ *     40 i64 catalog version it was built at 48 u64 items                56 u32 dim
+ *     60 u32 rows key (the engine's: search/engine.c)
+ *     64 nsect entries of 24 bytes: u32 tag, u32 crc32 of the section's bytes, u64 offset, u64 size
+ *     4092 u32 crc32 of bytes 0..4091
+ *   then the sections, each at a page-aligned offset (zero padding between them).
+ * The checksum is zlib's crc32: already linked (util/gzip), table/braided code at several GB/s,
+ * and a standard the format can name; SHA-256 (util/hash) would be ~5x slower for no gain
+ * against accidental damage (the file is not a security boundary: it sits beside the catalog).
+ *
+ * Verification: lk_lkx_map checks the header, every section's bounds (checked arithmetic against
+ * the file size) and every section's crc32 before it returns, so a truncated or damaged file is
+ * never served. That is one sequential read of the file, which the page cache keeps for the
+ * searches that follow (measured in docs/PERFORMANCE.md "Saved index"). */
+#ifndef LK_INDEX_LKX_H
+#define LK_INDEX_LKX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/file.h"
+
+#define LKX_VERSION 1
+#define LKX_MAX_SECT 64
+#define LKX_PAGE 4096
+#define LKX_MAX_BYTES ((uint64_t)1 << 40) /* 1 TiB: a file claiming more is refused */
+
+typedef struct lkx_meta {
+  char recipe_id[17];
+  int64_t catalog_version;
+  uint64_t items;
+  uint32_t dim;
+  uint32_t rows_key; /* what else shapes the rows (the engine's label-prior weight bits) */
+} lkx_meta;
+
+/* A mapped (or in-memory, for the fuzz target) file: read-only, owned by the caller
+ * (lk_lkx_close). Section pointers stay valid until then. Thread-safe for readers. */
+typedef struct lk_lkx lk_lkx;
+
+/* Maps path and verifies it (above). LK_ENOTFOUND: no file; LK_ECORRUPT (truncated, bad magic,
+ * checksum, bounds), LK_EMISMATCH (another version): the message says which, in one line. */
+int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err);
+/* The same checks over size bytes at data (not copied: they must outlive *out). */
+int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err);
+void lk_lkx_close(lk_lkx *x); /* NULL-safe */
+const lkx_meta *lk_lkx_meta(const lk_lkx *x);
+/* Section of tag: *data and *size, or LK_ECORRUPT (with a message) when absent or when its size
+ * is not elem * count for the caller's expectation (count 0: any multiple of elem). */
+int lk_lkx_section(const lk_lkx *x, uint32_t tag, size_t elem, size_t count, const void **data, size_t *size,
+                   lk_errbuf *err);
+
+/* Writer: lk_lkx_create, then lk_lkx_add for each section (the bytes are written at once), then
+ * lk_lkx_commit (header, fsync, rename) or lk_lkx_abandon. One writer per file, not thread-safe. */
+typedef struct lk_lkx_writer {
+  lk_file_out out;
+  lkx_meta meta;
+  uint32_t nsect;
+  uint64_t pos;
+  struct { uint32_t tag, crc; uint64_t off, size; } sect[LKX_MAX_SECT];
+} lk_lkx_writer;
+int lk_lkx_create(lk_lkx_writer *w, const char *path, const lkx_meta *meta, lk_errbuf *err);
+/* A section written in pieces: lk_lkx_begin, any number of lk_lkx_write, lk_lkx_end (which pads
+ * to the next page). lk_lkx_add is the three for one buffer. LK_EINVAL past LKX_MAX_SECT
+ * sections, LK_EIO on a write error (the caller then abandons). */
+int lk_lkx_begin(lk_lkx_writer *w, uint32_t tag, lk_errbuf *err);
+int lk_lkx_write(lk_lkx_writer *w, const void *data, size_t size, lk_errbuf *err);
+int lk_lkx_end(lk_lkx_writer *w, lk_errbuf *err);
+int lk_lkx_add(lk_lkx_writer *w, uint32_t tag, const void *data, size_t size, lk_errbuf *err);
+int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err);
+void lk_lkx_abandon(lk_lkx_writer *w);
+
+#endif
