@@ -16,6 +16,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 
+#include "util/array.h"
 #include "util/size.h"
 
 #define MAX_ARGS 6
@@ -69,15 +70,14 @@ static int ck(dnnl_status_t st, const char *call, lk_errbuf *err) {
   return st == dnnl_success ? 0 : dnnl_fail(err, call, st);
 }
 
+/* util/array.h's growth for the graph's int-counted arrays, the new slots zeroed. */
 static int grow(void **p, int *cap, int need, size_t elem) {
-  if (need <= *cap) return 0;
-  int nc = *cap ? *cap * 2 : 64;
-  while (nc < need) nc *= 2;
-  void *q = realloc(*p, (size_t)nc * elem);
-  if (!q) return LK_ENOMEM;
-  memset((char *)q + (size_t)*cap * elem, 0, (size_t)(nc - *cap) * elem);
-  *p = q;
-  *cap = nc;
+  size_t c = (size_t)*cap;
+  int rc = lk_array_reserve(p, &c, (size_t)need, elem, 64);
+  if (rc) return rc;
+  if (c > INT_MAX) c = INT_MAX; /* (need <= INT_MAX: the slots past it stay unused) */
+  memset((char *)*p + (size_t)*cap * elem, 0, (c - (size_t)*cap) * elem);
+  *cap = (int)c;
   return 0;
 }
 
