@@ -401,6 +401,7 @@ echo "server: following a SQLite catalog"
 # appears within FOLLOW_S (the stated bound: about a second), what it prunes disappears.
 FOLLOW_S=5
 cp "$T/c.db" "$T/f.db"
+sqlite3 "$T/f.db" "DELETE FROM meta WHERE key = 'calibration'" # served uncalibrated at first
 "$BIN" serve --db "$T/f.db" --host 127.0.0.1 --port 0 --quiet 2> "$T/follow.log" & FSERVER=$!
 for _ in $(seq 150); do
   fport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/follow.log")
@@ -424,6 +425,22 @@ curl -s "$FURL/health" > "$T/fh1.json"
 check "/health's catalog_version went up" jqe --argjson v0 "${v0:-null}" '.catalog_version > $v0 and .follow.updates >= 1' "$T/fh1.json"
 curl -s -F "image=@$DATA/images/$n2.jpg" "$FURL/api/search?k=3" > "$T/fs1.json"
 check "a new product is found first by its own photo" jqe --argjson id "$n2" '.hits[0].id == $id' "$T/fs1.json"
+# that index run calibrated the catalog again (its own commit after the products'): the served
+# engine takes the calibration without a restart, as it takes items
+until_calibrated() { local end=$((SECONDS + FOLLOW_S)); while [ $SECONDS -le $end ]; do
+  curl -s -F "image=@$DATA/images/$n2.jpg" "$FURL/api/search?k=1" | jq -e "$1" > /dev/null 2>&1 && return 0
+  sleep 0.2; done; return 1; }
+until_calibrated_noise() { local end=$((SECONDS + FOLLOW_S)); while [ $SECONDS -le $end ]; do
+  [ "$(curl -s -F "image=@$T/noise.png" "$FURL/api/search?k=3" | jq -c '[.hits[].match]')" = "$1" ] && return 0
+  sleep 0.2; done; return 1; }
+check "a calibration written by another process is used without a restart (within ${FOLLOW_S}s)" \
+  until_calibrated '.calibrated == true and .hits[0].match.label == "same product"'
+m0=$(curl -s -F "image=@$T/noise.png" "$FURL/api/search?k=3" | jq -c '[.hits[].match]')
+"$BIN" calibrate --db "$T/f.db" --items 60 --photos 20 --seed 7 > /dev/null 2>&1
+m1=$("$BIN" search "$T/noise.png" --db "$T/f.db" -k 3 --json 2>/dev/null | jq -c '[.hits[].match]')
+check "...and one made again by \`lookalike calibrate\`: the server's labels become the CLI's" \
+  bash -c "[ -n '$m1' ] && [ '$m1' != '$m0' ] && [ '$m1' != null ]"
+check "   (served within ${FOLLOW_S}s)" until_calibrated_noise "$m1"
 rm "$T/more/$n2.jpg"
 "$BIN" index "$T/more" --styles "$T/more.csv" --db "$T/f.db" --prune --quiet > /dev/null 2>&1
 check "a pruned product disappears: /api/items 404 (within ${FOLLOW_S}s)" until_status "$FURL/api/items/$n2" 404

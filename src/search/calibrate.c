@@ -181,6 +181,16 @@ static int bad(lk_errbuf *err, const char *what) {
   return lk_err_set(err, LK_ECORRUPT, "the catalog's calibration is damaged (%s): run `lookalike calibrate --db` again", what);
 }
 
+int lk_calibration_same(const lk_calibration *a, const lk_calibration *b) {
+  if (!a || !b) return !a && !b;
+  if (strcmp(a->recipe_id, b->recipe_id) || a->n != b->n || a->pairs_product != b->pairs_product ||
+      a->pairs_kind != b->pairs_kind || a->pairs_other != b->pairs_other)
+    return 0;
+  size_t bytes = sizeof(float) * (size_t)(a->n > 0 && a->n <= LK_CAL_MAX_POINTS ? a->n : 0);
+  return !memcmp(a->score, b->score, bytes) && !memcmp(a->p_kind, b->p_kind, bytes) &&
+         !memcmp(a->p_product, b->p_product, bytes);
+}
+
 int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err) {
   memset(c, 0, sizeof *c);
   size_t len = strnlen(s, LK_CAL_MAX_JSON + 1);

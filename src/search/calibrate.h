@@ -78,6 +78,9 @@ int lk_calibration_to_json(const lk_calibration *c, char **out, lk_errbuf *err);
 /* Parses and validates stored text (at most LK_CAL_MAX_JSON bytes, LK_CAL_MAX_POINTS points,
  * the orders and ranges above): LK_ECORRUPT / LK_ETOOBIG with a message saying what is wrong. */
 int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err);
+/* 1 when a and b (either may be NULL: uncalibrated) give the same matches: same recipe, curves
+ * and pair counts; else 0. */
+int lk_calibration_same(const lk_calibration *a, const lk_calibration *b);
 
 /* How lk_calibration_compute samples the catalog. */
 typedef struct lk_calibrate_opts {

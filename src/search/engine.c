@@ -398,6 +398,12 @@ const lk_recipe *lk_engine_recipe(const lk_engine *e) { return e->base ? &e->bas
 const char *lk_engine_recipe_id(const lk_engine *e) { return e->recipe_id; }
 const lk_calibration *lk_engine_calibration(const lk_engine *e) { return e->has_cal ? &e->cal : NULL; }
 
+void lk_engine_set_calibration(lk_engine *e, const lk_calibration *c) {
+  e->has_cal = c != NULL;
+  if (c) e->cal = *c;
+  else memset(&e->cal, 0, sizeof e->cal);
+}
+
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
   if (e->base) return live_item_at(e, i);
   return i < e->nitems ? &e->items[i] : NULL;
@@ -931,8 +937,8 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
   memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
   memcpy(e->note, root->note, sizeof e->note);
   memcpy(e->models_dir, root->models_dir, sizeof e->models_dir);
-  e->cal = root->cal;
-  e->has_cal = root->has_cal;
+  e->cal = from->cal; /* from's: a calibration given since (lk_engine_set_calibration) carries on */
+  e->has_cal = from->has_cal;
   /* the old delta and the changes, merged by id (a change replaces an old entry) */
   size_t i = 0, c = 0;
   const live_ent *old = from->base ? from->delta : NULL;
@@ -1006,8 +1012,8 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
   }
   memcpy(e->recipe_id, root->recipe_id, sizeof e->recipe_id);
   memcpy(e->note, root->note, sizeof e->note);
-  e->cal = root->cal;
-  e->has_cal = root->has_cal;
+  e->cal = from->cal;
+  e->has_cal = from->has_cal;
   if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   if (lk_size_mul(n + 1, sizeof *e->items, &bytes) || !(e->items = malloc(bytes))) {
@@ -1054,7 +1060,8 @@ int lk_engine_rebase(lk_engine *target, const lk_engine *from, const lk_engine *
     if (rb == ra) continue;
     ch[n++] = (lk_engine_change){rb->id, rb->deleted ? NULL : &rb->it, rb->row, rb->row ? root->dim : 0};
   }
-  if (n == 0) { /* nothing since: the target itself */
+  int same_cal = lk_calibration_same(lk_engine_calibration(target), lk_engine_calibration(cur));
+  if (n == 0 && same_cal) { /* nothing since: the target itself */
     free(ch);
     __atomic_add_fetch(&target->refs, 1, __ATOMIC_ACQ_REL);
     *out = target;
@@ -1062,5 +1069,6 @@ int lk_engine_rebase(lk_engine *target, const lk_engine *from, const lk_engine *
   }
   int rc = lk_engine_derive(target, ch, n, out, err);
   free(ch);
+  if (!rc && !same_cal) lk_engine_set_calibration(*out, lk_engine_calibration(cur)); /* cur's, the newer */
   return rc;
 }

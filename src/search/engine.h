@@ -50,6 +50,10 @@ const char *lk_engine_recipe_id(const lk_engine *e);
 /* The catalog's match-strength calibration for this recipe (search/calibrate.h; owned by the
  * engine, read at open), or NULL: uncalibrated. */
 const struct lk_calibration *lk_engine_calibration(const lk_engine *e);
+/* Gives e the calibration c (copied; NULL: uncalibrated), as the catalog's meta changed under a
+ * served engine (search/live.c). Only for an engine no search uses yet (one just derived):
+ * not thread-safe against searches. Engines derived from e, rebuilt or rebased from it keep it. */
+void lk_engine_set_calibration(lk_engine *e, const struct lk_calibration *c);
 /* The vector index (owned by the engine), for batch work such as evaluation. For a derived
  * engine (lk_engine_derive) it is its base's, without the delta: batch work uses full engines. */
 const struct lk_index *lk_engine_index(const lk_engine *e);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "search/calibrate.h"
 #include "util/array.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -149,7 +150,18 @@ static int apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_eng
     goto out;
   }
   free(rid);
-  if (v == since || ch.n == 0) goto out; /* commits without item changes (meta): from is that version */
+  if (v == since) goto out;
+  /* the calibration, read in the same snapshot: `lookalike calibrate` or an index run's
+   * calibration reaches the served engine like its items (damaged or another recipe's:
+   * uncalibrated, as at open) */
+  lk_calibration cal;
+  int has_cal = lk_calibration_load(cat, lk_engine_recipe_id(from), &cal, NULL, NULL) == 0;
+  const lk_calibration *now = has_cal ? &cal : NULL;
+  int new_cal = !lk_calibration_same(now, lk_engine_calibration(from));
+  if (ch.n == 0) { /* commits without item changes (meta): from is that version, or its twin */
+    if (new_cal && !(rc = lk_engine_derive(from, NULL, 0, out, err))) lk_engine_set_calibration(*out, now);
+    goto out;
+  }
   changes_settle(&ch);
   size_t del = 0;
   for (size_t i = 0; i < ch.n; i++) del += ch.c[i].deleted;
@@ -162,6 +174,7 @@ static int apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_eng
   for (size_t i = 0; i < ch.n; i++)
     ec[i] = (lk_engine_change){ch.c[i].id, ch.c[i].deleted ? NULL : &ch.c[i].it, ch.c[i].v, ch.c[i].dim};
   rc = lk_engine_derive(from, ec, ch.n, out, err); /* LK_EUNSUPPORTED: the catalog's first vector */
+  if (!rc && new_cal) lk_engine_set_calibration(*out, now);
 out:
   free(ec);
   changes_clear(&ch);
