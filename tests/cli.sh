@@ -177,6 +177,8 @@ manok() {
   return $bad
 }
 check "man/lookalike.1: a section per command of \`lookalike --help\`, every option of each command's --help" manok
+check "man/lookalike.1 is what tools/man.py writes from today's help texts (regenerate it after changing one)" \
+  bash -c "diff <(python3 '$ROOT/tools/man.py' '$BIN' | sed 1d) <(sed 1d '$MAN') > '$T/man.diff'"
 check "man/lookalike.1 renders without warnings (groff -man -ww; man -l)" \
   bash -c "[ -z \"\$(groff -man -Tutf8 -ww -z '$MAN' 2>&1)\" ] && [ -z \"\$(MANWIDTH=80 man -l '$MAN' 2>&1 >/dev/null)\" ] && MANWIDTH=80 man -l '$MAN' 2>/dev/null | grep -q '^EXIT STATUS'"
 
@@ -202,6 +204,18 @@ done
 check "both resumed catalogs hold the same items, the demo's 300 first among them" \
   bash -c "[ \"\$(sqlite3 '$T/sig-INT.db' 'select id, status from items order by id' | md5sum)\" = \"\$(sqlite3 '$T/sig-TERM.db' 'select id, status from items order by id' | md5sum)\" ] &&
            [ \"\$(sqlite3 '$T/sig-INT.db' 'select id, status from items order by id limit 300')\" = \"\$(sqlite3 '$DB' 'select id, status from items order by id')\" ]"
+
+echo "cli: a small index run keeps the match-strength calibration, a bigger one fits it again"
+"$BIN" index "$DATA/images" --styles "$DATA/styles.csv" --db "$T/sig-INT.db" --limit 503 --json > "$T/keep.json" 2>/dev/null
+check "3 photos more into 500 (under 2 %): the calibration is kept, not fitted again" \
+  jqe '.ok and .embedded >= 1 and .embedded <= 3 and .calibration.kept == true and .calibration.items >= 490' "$T/keep.json"
+"$BIN" index "$DATA/images" --styles "$DATA/styles.csv" --db "$T/sig-TERM.db" --limit 503 > "$T/keep.txt" 2>&1
+check "...and says so, with the command that fits it again" \
+  grep -q "calibration of [0-9]* items is kept (this run embedded [0-9]* photos; .lookalike calibrate --db" "$T/keep.txt"
+"$BIN" index "$DATA/images" --styles "$DATA/styles.csv" --db "$T/sig-INT.db" --limit 540 --json > "$T/refit.json" 2>/dev/null
+check "37 photos more (over 2 %): fitted again" jqe '.ok and .embedded >= 30 and .calibration.pairs > 0 and (.calibration | has("kept") | not)' "$T/refit.json"
+check "the refitted calibration records the items it was fitted at" \
+  bash -c "sqlite3 '$T/sig-INT.db' \"select value from meta where key = 'calibration'\" | jq -e '.items >= 520' > /dev/null"
 
 echo "cli: serve --index ivf --max-upload 1 --max-connections 3"
 start_server "$T/serve2.log" --db "$DB" --index ivf --max-upload 1 --max-connections 3 --threads 2

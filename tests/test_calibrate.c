@@ -195,11 +195,16 @@ static void test_json(void **state) {
   (void)state;
   lk_calibration c, back;
   fit_known(&c);
+  c.items = 28147; /* the searchable items it was fitted at (lk_calibration_still_fits) */
   char *js = NULL;
   lk_errbuf eb = {0};
   assert_int_equal(lk_calibration_to_json(&c, &js, &eb), 0);
   assert_int_equal(lk_calibration_from_json(js, &back, &eb), 0);
   free(js);
+  assert_int_equal(back.items, 28147);
+  assert_true(lk_calibration_same(&back, &c));
+  assert_false(lk_calibration_same(&back, NULL));
+  assert_true(lk_calibration_same(NULL, NULL));
   assert_int_equal(back.n, c.n);
   assert_string_equal(back.recipe_id, c.recipe_id);
   assert_int_equal(back.pairs_kind, c.pairs_kind);
@@ -208,6 +213,12 @@ static void test_json(void **state) {
     assert_float_equal(back.p_kind[i], c.p_kind[i], 1e-6);
     assert_float_equal(back.p_product[i], c.p_product[i], 1e-6);
   }
+  lk_calibration old, moved = back;
+  moved.p_kind[0] += 0.25f;
+  assert_false(lk_calibration_same(&moved, &c));
+  assert_int_equal(lk_calibration_from_json("{\"version\":1,\"recipe_id\":\"a\",\"pairs\":{\"same_product\":1,"
+                                            "\"same_kind\":1,\"other_kind\":1},\"points\":[[0,0,0]]}", &old, &eb), 0);
+  assert_int_equal(old.items, 0); /* older calibrations: not recorded */
   static const struct {
     const char *text, *says;
   } bad[] = {
@@ -221,6 +232,7 @@ static void test_json(void **state) {
       {"{\"version\":1,\"recipe_id\":\"a\",\"pairs\":{\"same_product\":1,\"same_kind\":1,\"other_kind\":1},\"points\":[[0,0,0],[0,0,0]]}", "order"},
       {"{\"version\":1,\"recipe_id\":\"a\",\"pairs\":{\"same_product\":1,\"same_kind\":1,\"other_kind\":1},\"points\":[[0,0.5,0],[1,0.4,0]]}", "order"},
       {"{\"version\":1,\"recipe_id\":\"a\",\"pairs\":{\"same_product\":1,\"same_kind\":1,\"other_kind\":1},\"points\":[[0,0,0,0]]}", "a point"},
+      {"{\"version\":1,\"recipe_id\":\"a\",\"pairs\":{\"same_product\":1,\"same_kind\":1,\"other_kind\":1},\"items\":-1,\"points\":[[0,0,0]]}", "items"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     lk_err_clear(&eb);

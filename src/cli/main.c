@@ -173,7 +173,9 @@ static const char *INDEX_HELP =
     "interrupt (Ctrl-C, kill, SIGHUP): committed work is kept and the next run resumes.\n"
     "When it embedded photos it then calibrates the match strength that searches show\n"
     "(`lookalike calibrate`; a few seconds; a failure there is a warning), except with\n"
-    "--shard: run `lookalike calibrate` once every shard is done.\n\n"
+    "--shard: run `lookalike calibrate` once every shard is done. A run that embedded\n"
+    "under 2 % of a calibrated catalog keeps its calibration while the catalog stays\n"
+    "within 10 % of the size it was fitted at (`lookalike calibrate` fits it again).\n\n"
     "  --styles FILE    metadata table (id,gender,masterCategory,...); without it,\n"
     "                   photos are indexed with no metadata. Names and values are\n"
     "                   trimmed of surrounding blanks. Short or long rows,\n"
@@ -322,18 +324,31 @@ static int index_recipe(const index_args *a, lk_recipe *recipe, int *set) {
 
 /* What index knows after the run: the calibration and the catalog's sources. */
 typedef struct index_after {
-  int cal_rc; /* 0 calibrated, < 0 failed (cb), 1 not run, 2 a shard's run (cannot know when the others end) */
+  int cal_rc; /* 0 calibrated, < 0 failed (cb), 1 not run, 2 a shard's run (cannot know when the others end),
+              * 3 kept (lk_calibration_still_fits: the run changed too little to refit) */
   lk_calibration cal;
   double cal_s;
   lk_errbuf cb;
   json_t *sources; /* the catalog's sources after the run, or NULL */
 } index_after;
 
+/* A run that embedded few photos into a big calibrated catalog keeps its calibration (a refit
+ * loads the whole catalog; `lookalike calibrate` does it on demand). */
+static int kept_calibration(const lk_ingest_opts *o, const lk_ingest_stats *st, index_after *af) {
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  int keep = lk_catalog_open(o->db_path, LK_CATALOG_READONLY, &cat, &eb) == 0 &&
+             lk_calibration_still_fits(cat, (size_t)st->embedded, &af->cal);
+  lk_catalog_close(cat);
+  return keep;
+}
+
 /* Photos embedded: the scores may have changed, so the match strength is calibrated again
  * (search/calibrate.h); a failure there is a warning, the index stands. Then the sources. */
 static void index_finish(const lk_ingest_opts *o, const index_ui *ui, int rc, const lk_ingest_stats *st, index_after *af) {
   af->cal_rc = 1;
   if (!rc && st->embedded > 0 && o->shards > 1) af->cal_rc = 2;
+  else if (!rc && st->embedded > 0 && kept_calibration(o, st, af)) af->cal_rc = 3;
   else if (!rc && st->embedded > 0) {
     if (ui->tty && !ui->quiet && !ui->json) fprintf(stderr, "calibrating the match strength...");
     af->cal_rc = lk_calibration_update(o->db_path, o->models_dir, o->backend, NULL, &af->cal, &af->cal_s, &af->cb);
@@ -382,6 +397,8 @@ static void index_print_json(const index_ui *ui, int rc, const lk_errbuf *eb, co
     json_object_set_new(j, "calibration", json_pack("{s:s}", "error", lk_err_msg(&af->cb)));
   else if (af->cal_rc == 2)
     json_object_set_new(j, "calibration", json_pack("{s:s}", "todo", "run `lookalike calibrate --db` once every shard is done"));
+  else if (af->cal_rc == 3)
+    json_object_set_new(j, "calibration", json_pack("{s:b, s:I}", "kept", 1, "items", (json_int_t)cal->items));
   print_json(j);
   json_decref(j);
 }
@@ -411,6 +428,9 @@ static void index_print_text(const lk_ingest_opts *o, int rc, const lk_errbuf *e
     print_sources(af->sources, st->source);
   }
   if (af->cal_rc == 0) lk_cli_calibrate_print(&af->cal, af->cal_s);
+  if (af->cal_rc == 3)
+    printf("match strength: the calibration of %lld items is kept (this run embedded %ld photos; "
+           "`lookalike calibrate --db %s` fits it again)\n", (long long)af->cal.items, st->embedded, o->db_path);
   if (af->cal_rc == 2)
     printf("match strength not calibrated by a shard: run `lookalike calibrate --db %s` once every shard is done\n",
            o->db_path);

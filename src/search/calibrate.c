@@ -171,6 +171,10 @@ int lk_calibration_to_json(const lk_calibration *c, char **out, lk_errbuf *err) 
                               "pairs", "same_product", c->pairs_product, "same_kind", c->pairs_kind, "other_kind",
                               c->pairs_other, "points", pts)
                   : NULL;
+  if (o && c->items > 0 && json_object_set_new(o, "items", json_integer((json_int_t)c->items))) {
+    json_decref(o);
+    o = NULL;
+  }
   /* 9 significant digits: every float reads back as itself, so what parsed is written back */
   *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
   json_decref(o);
@@ -222,6 +226,12 @@ int lk_calibration_from_json(const char *s, lk_calibration *c, lk_errbuf *err) {
     }
     *pv[k] = (int)json_integer_value(x);
   }
+  json_t *items = json_object_get(o, "items"); /* (absent in older calibrations) */
+  if (items && (!json_is_integer(items) || json_integer_value(items) < 0)) {
+    rc = bad(err, "items");
+    goto out;
+  }
+  c->items = items ? (int64_t)json_integer_value(items) : 0;
   size_t i;
   json_t *pt;
   json_array_foreach(pts, i, pt) {
@@ -619,6 +629,7 @@ int lk_calibration_compute(lk_engine *e, const lk_calibrate_opts *o, lk_calibrat
   size_t n = 0;
   int rc = lk_calibration_pairs(e, o, &s, &cls, &n, err);
   if (!rc) rc = lk_calibration_fit(s, cls, n, lk_engine_recipe_id(e), c, err);
+  if (!rc) c->items = (int64_t)lk_engine_size(e); /* searchable items */
   free(s);
   free(cls);
   return rc;
@@ -693,4 +704,18 @@ int lk_calibration_update(const char *db, const char *models, int backend, const
   if (!rc && out) *out = c;
   if (seconds) *seconds = lk_clock_now() - t0;
   return rc;
+}
+
+int lk_calibration_still_fits(lk_catalog *cat, size_t embedded, lk_calibration *kept) {
+  char *rid = NULL;
+  lk_calibration c;
+  int64_t items = 0, vectors = 0, errors = 0;
+  int ok = lk_catalog_get_meta(cat, "recipe_id", &rid) == 0 && lk_calibration_load(cat, rid, &c, NULL, NULL) == 0 &&
+           lk_catalog_counts(cat, &items, &vectors, &errors) == 0;
+  free(rid);
+  if (!ok || c.items <= 0) return 0;
+  double drift = fabs((double)vectors - (double)c.items), base = (double)c.items;
+  if (drift >= LK_CAL_KEEP_DRIFT * base || (double)embedded >= LK_CAL_KEEP_RUN * base) return 0;
+  if (kept) *kept = c;
+  return 1;
 }

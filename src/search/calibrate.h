@@ -34,6 +34,7 @@ typedef struct lk_calibration {
   int n;
   float score[LK_CAL_MAX_POINTS], p_kind[LK_CAL_MAX_POINTS], p_product[LK_CAL_MAX_POINTS];
   int pairs_product, pairs_kind, pairs_other; /* the pairs it was fitted on */
+  int64_t items; /* the catalog's searchable items when it was fitted (0: not recorded, older ones) */
 } lk_calibration;
 
 /* Labels, weakest first. */
@@ -109,6 +110,15 @@ int lk_calibration_pairs(struct lk_engine *e, const lk_calibrate_opts *o, float 
  * code with the message in err. `index` and `tune` call it when they change scores. */
 int lk_calibration_update(const char *db, const char *models, int backend, const lk_calibrate_opts *o,
                           lk_calibration *out, double *seconds, lk_errbuf *err);
+/* Whether a run that embedded `embedded` photos into the catalog cat may keep its stored
+ * calibration instead of fitting it again (a fit loads the whole catalog: seconds at 30k items,
+ * minutes at millions): 1 when one exists for the catalog's recipe, fitted at a known count of
+ * searchable items that the catalog's count is still within LK_CAL_KEEP_DRIFT of, and the run embedded less
+ * than LK_CAL_KEEP_RUN of it; then *kept (may be NULL) gets it. Else 0 (refit; also on any
+ * read error, which the fit will report). */
+#define LK_CAL_KEEP_RUN 0.02
+#define LK_CAL_KEEP_DRIFT 0.10
+int lk_calibration_still_fits(lk_catalog *cat, size_t embedded, lk_calibration *kept);
 /* Writes c into the catalog's meta (one transaction). */
 int lk_calibration_store(lk_catalog *cat, const lk_calibration *c, lk_errbuf *err);
 /* Reads the catalog's calibration: 0 and *c filled when there is one for recipe_id;
