@@ -183,6 +183,9 @@ a SQLite catalog: items, vectors, the embedding recipe, API keys, the change seq
 where the model files are looked for (see ENVIRONMENT); \fBscripts/models.sh\fR fetches and
 verifies them.
 .TP
+.I catalog.db.lkx
+the saved vector index (\fBlookalike optimize\fR): mapped at start when current, else rebuilt.
+.TP
 .I FILE.tmp
 every output file (recommend's CSV, export's files, map pictures) is written under this name,
 synced and renamed to FILE when complete.
