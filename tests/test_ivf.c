@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <zlib.h>
 
 #include "index/ivf.h"
 #include "util/clock.h"
@@ -562,6 +563,120 @@ static void test_save_load_cols(void **state) {
   free(dir);
 }
 
+/* Section tag i of the IVF (index/ivf.c's order from its parameters, 0x49564650). */
+#define IVF_TAG(i) (0x49564650u + (i))
+
+/* Changes the first 4 bytes of section tag in the file at path to val and makes every
+ * checksum right again, as a crafted file would be. */
+static void patch_section(const char *path, uint32_t tag, const void *val) {
+  FILE *fp = fopen(path, "r+b");
+  assert_non_null(fp);
+  uint8_t hdr[4096];
+  assert_int_equal(fread(hdr, 1, sizeof hdr, fp), sizeof hdr);
+  uint32_t ns;
+  memcpy(&ns, hdr + 12, 4);
+  int found = 0;
+  for (uint32_t i = 0; i < ns; i++) {
+    uint8_t *e = hdr + 64 + (size_t)i * 24;
+    uint32_t t;
+    uint64_t off, len;
+    memcpy(&t, e, 4);
+    memcpy(&off, e + 8, 8);
+    memcpy(&len, e + 16, 8);
+    if (t != tag) continue;
+    uint8_t *b = malloc(len);
+    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, len, fp), len);
+    memcpy(b, val, 4);
+    uint32_t c = (uint32_t)crc32(0, b, (uInt)len);
+    memcpy(e + 4, &c, 4);
+    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    free(b);
+    found = 1;
+  }
+  assert_true(found);
+  uint32_t c = (uint32_t)crc32(0, hdr, 4092);
+  memcpy(hdr + 4092, &c, 4);
+  assert_int_equal(fseek(fp, 0, SEEK_SET), 0);
+  assert_int_equal(fwrite(hdr, 1, sizeof hdr, fp), sizeof hdr);
+  assert_int_equal(fclose(fp), 0);
+}
+
+static int load_file(const char *path, lk_ivf **out, lk_errbuf *eb) {
+  lk_lkx *x = NULL;
+  int rc = lk_lkx_map(path, &x, eb);
+  if (!rc) rc = lk_ivf_load(x, out, eb);
+  lk_lkx_close(x);
+  return rc;
+}
+
+/* 96-row files of both kinds with columns load back; a list sum or a list row changed (with
+ * the checksums made right) is refused as corrupt. With LK_IVF_SEED_DIR set, the files are
+ * written there: fuzz/corpus/lkx's seeds (small.lkx, small_coarse.lkx, bad_sum.lkx,
+ * dup_row.lkx) are made so. */
+static void test_small_files(void **state) {
+  fixture *f = *state;
+  const char *seeds = getenv("LK_IVF_SEED_DIR");
+  char *dir = seeds ? NULL : lk_test_mkdtemp(), path[512];
+  enum { SN = 96 };
+  int64_t ids[SN];
+  uint8_t cols[SN * 2];
+  for (int r = 0; r < SN; r++) {
+    ids[r] = r * 3 + 1;
+    row_cols((size_t)r * 41, cols + r * 2);
+  }
+  static const char *names[] = {"small_coarse.lkx", "small.lkx", "bad_sum.lkx", "dup_row.lkx"};
+  for (int i = 0; i < 4; i++) {
+    lk_ivf_opts o;
+    lk_ivf_opts_default(&o);
+    o.fine_dims = i == 1 ? 32 : 0;
+    o.coarse_dims = i == 1 ? 8 : DIM;
+    o.nlist = 4;
+    o.ncols = 2;
+    lk_ivf *v = NULL, *u = NULL;
+    assert_int_equal(lk_ivf_train(&o, DIM, f->v, SN, &v), 0);
+    assert_int_equal(lk_ivf_add_cols(v, ids, f->v, cols, SN), 0);
+    snprintf(path, sizeof path, "%s/%s", seeds ? seeds : dir, names[i]);
+    lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = SN, .dim = DIM};
+    lk_lkx_writer w;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+    assert_int_equal(lk_ivf_save(v, &w, &eb), 0);
+    assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+    if (i == 2) { /* the first list entry's sum off by one */
+      int32_t bad = 1 + 0x7f;
+      patch_section(path, IVF_TAG(15), &bad);
+    } else if (i == 3) { /* the first list entry names the last row, which another entry holds */
+      uint32_t r = SN - 1;
+      patch_section(path, IVF_TAG(12), &r);
+    }
+    int rc = load_file(path, &u, &eb);
+    if (i >= 2) {
+      print_message("%s: %s\n", names[i], lk_err_msg(&eb));
+      assert_int_equal(rc, LK_ECORRUPT);
+      assert_null(u);
+    } else {
+      assert_int_equal(rc, 0);
+      lk_ivf_filter flt = {0};
+      allow_value(&flt, 1, 200);
+      lk_hit a[K], b[K];
+      int na, nb;
+      assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 2, &flt, -1, a, &na), 0);
+      assert_int_equal(lk_ivf_search_where(u, f->q, 1, K, 2, &flt, -1, b, &nb), 0);
+      assert_int_equal(na, K);
+      assert_int_equal(nb, K);
+      for (int j = 0; j < K; j++) assert_int_equal(a[j].id, b[j].id);
+    }
+    lk_ivf_free(u);
+    lk_ivf_free(v);
+  }
+  if (dir) {
+    lk_test_rmtree(dir);
+    free(dir);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
@@ -571,6 +686,7 @@ int main(void) {
       cmocka_unit_test(test_coarse_only),
       cmocka_unit_test(test_where),
       cmocka_unit_test(test_save_load_cols),
+      cmocka_unit_test(test_small_files),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
