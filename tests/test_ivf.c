@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "index/ivf.h"
+#include "index/quant.h"
 #include "util/clock.h"
 #include "testutil.h"
 
@@ -677,6 +678,28 @@ static void test_small_files(void **state) {
   }
 }
 
+/* The filter columns' byte-set test (index/quant.h) against the plain bit lookup: every value,
+ * random sets from sparse to full, every length 0..64 (the AVX2 blocks and the tail). */
+static void test_byteset(void **state) {
+  (void)state;
+  uint64_t s = 99;
+  uint8_t x[64];
+  for (int trial = 0; trial < 200; trial++) {
+    uint64_t bits[4] = {0};
+    int dens = trial % 8; /* 1 in 2^dens values, then sparse single values */
+    for (int b = 0; b < 256; b++)
+      if (dens < 7 ? rng_next(&s) % ((uint64_t)1 << dens) == 0 : b == (int)(rng_next(&s) % 256))
+        bits[b / 64] |= (uint64_t)1 << (b % 64);
+    lk_quant_byteset set;
+    lk_quant_byteset_init(&set, bits);
+    for (int i = 0; i < 64; i++) x[i] = trial < 4 ? (uint8_t)(i * 4 + trial) : (uint8_t)rng_next(&s);
+    int n = trial < 4 ? 64 : trial % 65;
+    uint64_t want = 0, got = lk_quant_byteset_mask(x, n, &set);
+    for (int i = 0; i < n; i++) want |= (bits[x[i] / 64] >> (x[i] % 64) & 1) << i;
+    if (got != want) fail_msg("trial %d n %d: %016llx, want %016llx", trial, n, (unsigned long long)got, (unsigned long long)want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
@@ -687,6 +710,7 @@ int main(void) {
       cmocka_unit_test(test_where),
       cmocka_unit_test(test_save_load_cols),
       cmocka_unit_test(test_small_files),
+      cmocka_unit_test(test_byteset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
