@@ -310,24 +310,24 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
   return 0;
 }
 
+/* Reallocates n arrays in turn (*p[i] to size[i] > 0 bytes), stopping at the first failure
+ * (those before it keep their new size). 1 when all were. */
+static int realloc_all(void **p[], const size_t size[], int n) {
+  for (int i = 0; i < n; i++) {
+    void *q = realloc(*p[i], size[i]);
+    if (!q) return 0;
+    *p[i] = q;
+  }
+  return 1;
+}
+
 /* Reallocates the per-row arrays to cap rows (cap >= n). */
 static int resize_rows(lk_ivf *v, size_t cap) {
   size_t fb;
   if (cap > UINT32_MAX || lk_size_mul(cap, (size_t)v->pfl, &fb)) return LK_ETOOBIG;
-  int64_t *ids = realloc(v->ids, cap * sizeof *ids);
-  if (ids) v->ids = ids;
-  int ok = ids != NULL;
-  if (ok && v->pf) { /* the fine arrays (none when coarse-only) */
-    uint32_t *rl = realloc(v->rlist, cap * sizeof *rl);
-    if (rl) v->rlist = rl;
-    int8_t *fc = rl ? realloc(v->fcode, fb) : NULL;
-    if (fc) v->fcode = fc;
-    float *fs = fc ? realloc(v->fscale, cap * sizeof *fs) : NULL;
-    if (fs) v->fscale = fs;
-    int32_t *su = fs ? realloc(v->fsum, cap * sizeof *su) : NULL;
-    if (su) v->fsum = su;
-    ok = su != NULL;
-  }
+  void **p[] = {(void **)&v->ids, (void **)&v->rlist, (void **)&v->fcode, (void **)&v->fscale, (void **)&v->fsum};
+  size_t size[] = {cap * sizeof *v->ids, cap * sizeof *v->rlist, fb, cap * sizeof *v->fscale, cap * sizeof *v->fsum};
+  int ok = realloc_all(p, size, v->pf ? 5 : 1); /* the fine arrays: none when coarse-only */
   if (ok || cap < v->cap) v->cap = cap; /* a failed shrink still shrank some: cap is the room */
   return ok ? 0 : LK_ENOMEM;
 }
@@ -343,20 +343,13 @@ static int grow_rows(lk_ivf *v, size_t want) {
 static int resize_list(lk_ivf *v, ivf_list *L, size_t cap) {
   size_t cb;
   if (lk_size_mul(cap, (size_t)v->pcl, &cb)) return LK_ETOOBIG;
-  uint32_t *r = realloc(L->rows, cap * sizeof *r);
-  if (r) L->rows = r;
-  int8_t *c = r ? realloc(L->codes, cb) : NULL;
-  if (c) L->codes = c;
-  float *s = c ? realloc(L->scale, cap * sizeof *s) : NULL;
-  if (s) L->scale = s;
-  int32_t *u = s ? realloc(L->sum, cap * sizeof *u) : NULL;
-  if (u) L->sum = u;
-  int ok = u != NULL;
-  for (int j = 0; ok && j < v->ncols; j++) {
-    uint8_t *cc = realloc(L->cols[j], cap);
-    if (cc) L->cols[j] = cc;
-    ok = cc != NULL;
+  void **p[4 + LK_IVF_MAX_COLS] = {(void **)&L->rows, (void **)&L->codes, (void **)&L->scale, (void **)&L->sum};
+  size_t size[4 + LK_IVF_MAX_COLS] = {cap * sizeof *L->rows, cb, cap * sizeof *L->scale, cap * sizeof *L->sum};
+  for (int j = 0; j < v->ncols; j++) {
+    p[4 + j] = (void **)&L->cols[j];
+    size[4 + j] = cap;
   }
+  int ok = realloc_all(p, size, 4 + v->ncols);
   if (ok || cap < L->cap) L->cap = cap;
   return ok ? 0 : LK_ENOMEM;
 }
