@@ -551,6 +551,31 @@ static int offer_exact(const lk_ivf *v, const float *q, qwork *w, lk_topk *t, in
   return rc;
 }
 
+/* Scores m rows of list L (rows idx[0..m), or first..first+m-1 when idx is NULL) with the
+ * coarse codes into cand, but the excluded id; returns how many were offered (m less it). */
+static size_t score_rows(const lk_ivf *v, qwork *w, const ivf_list *L, float base, const size_t *idx, size_t first,
+                         int m, int64_t exclude_id, lk_topk *cand) {
+  size_t n = (size_t)m;
+  if (!idx) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, first, m, v->pcl, w->raw);
+  else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, m, v->pcl, w->raw);
+  float floor = lk_topk_floor(cand);
+  for (int i = 0; i < m; i++) {
+    size_t j = idx ? idx[i] : first + (size_t)i;
+    float s = base + w->qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
+    if (s >= floor) {
+      /* the excluded id is looked up only for rows that would enter: a random read of ids[]
+       * for every scanned row cost more than the scan itself */
+      if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
+        n--;
+        continue;
+      }
+      lk_topk_offer(cand, (int64_t)L->rows[j], s);
+      floor = lk_topk_floor(cand);
+    }
+  }
+  return n;
+}
+
 /* Scans the lists nearest first into cand (rows, coarse scores): the nprobe nearest, then on
  * until k allowed rows were seen; with a column filter fp, on until as many passing rows were
  * seen as the nprobe nearest lists hold, skipping lists whose presence masks hold none. */
@@ -575,6 +600,8 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
     if (fp && !list_may_pass(v, fp, l)) continue;
     if (v->pf) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
     float base = w->order[p].s + v->chn[l];
+    size_t pend[128]; /* the column filter's passing rows, scored 64 or more at a time */
+    int np = 0;
     for (size_t i0 = 0; i0 < L->len; i0 += 64) {
       int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = m;
       size_t idx[64];
@@ -586,28 +613,14 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
       } else if (fp) { /* the columns lie in list order: read sequentially, 32 bytes a test */
         uint64_t pass = m == 64 ? ~(uint64_t)0 : ((uint64_t)1 << m) - 1;
         for (int u = 0; pass && u < fp->nused; u++) pass &= lk_quant_byteset_mask(L->cols[fp->col[u]] + i0, m, &fp->set[u]);
-        if (!pass) continue;
-        mm = 0;
-        for (; pass; pass &= pass - 1) idx[mm++] = i0 + (size_t)__builtin_ctzll(pass);
-      }
-      seen += (size_t)mm;
-      if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
-      else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
-      float floor = lk_topk_floor(cand);
-      for (int i = 0; i < mm; i++) {
-        size_t j = mm == m ? i0 + (size_t)i : idx[i];
-        float s = base + w->qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
-        if (s >= floor) {
-          /* the excluded id is looked up only for rows that would enter: a random read of
-           * ids[] for every scanned row cost more than the scan itself */
-          if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
-            seen--;
-            continue;
-          }
-          lk_topk_offer(cand, (int64_t)L->rows[j], s);
-          floor = lk_topk_floor(cand);
+        for (; pass; pass &= pass - 1) pend[np++] = i0 + (size_t)__builtin_ctzll(pass);
+        if (np >= 64 || (np && i0 + 64 >= L->len)) {
+          seen += score_rows(v, w, L, base, pend, 0, np, exclude_id, cand);
+          np = 0;
         }
+        continue;
       }
+      seen += score_rows(v, w, L, base, mm == m ? NULL : idx, i0, mm, exclude_id, cand);
     }
   }
 }
@@ -746,7 +759,7 @@ static int search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   w.fin = malloc(sizeof(lk_hit) * (size_t)(v->refine > k ? v->refine : k));
   w.vec = malloc(sizeof(float) * (size_t)v->dim);
   w.rows = malloc(sizeof(size_t) * (size_t)(R > 64 ? R : 64));
-  w.raw = malloc(sizeof(int32_t) * 64);
+  w.raw = malloc(sizeof(int32_t) * 128);
   int rc = w.qf && w.qc && w.fdot && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.vec ? 0 : LK_ENOMEM;
   for (int q = 0; !rc && q < nq; q++)
     rc = search_one(v, queries + (size_t)q * v->dim, k, nprobe, allow, fp, exclude_id, &w,
