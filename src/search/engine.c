@@ -654,6 +654,11 @@ static int col_filter_of(const lk_engine *e, const lk_filter *f, col_filter *cf)
   return e->facets && lk_facetcode_filter(e->facets, f, &cf->cols) == 1;
 }
 
+int lk_engine_filter_in_index(const lk_engine *e, const lk_filter *f) {
+  col_filter cf;
+  return col_filter_of(e, f, &cf);
+}
+
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
                             int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");

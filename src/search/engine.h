@@ -128,6 +128,12 @@ float lk_engine_prior_weight(const lk_engine *e);
  * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
  * first, before costlier work. */
 int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err);
+/* 1 when a search with f checks it inside the IVF's list scan (its facet columns,
+ * search/facetcode.h: conditions on gender, masterCategory, subCategory, articleType,
+ * baseColour, season, usage and year), 0 when the rows passing f are found by walking the items
+ * (an exact-index engine, conditions on other fields or extra columns, an "other" code that
+ * holds passing and failing values). Results are the same either way. */
+int lk_engine_filter_in_index(const lk_engine *e, const lk_filter *f);
 /* 1 when photo searches isolate the garment first (lk_engine_opts.garment). */
 int lk_engine_garment(const lk_engine *e);
 /* The photo a search embeds: the garment isolated on white (image/garment.h) when the engine
