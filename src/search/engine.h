@@ -18,7 +18,8 @@
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
  * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
  * candidates from the float vectors, so scores are exact cosines; filters are applied inside
- * it (min(k, #allowed) hits, all allowed). AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
+ * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
+ * (search/facetcode.h, lk_engine_filter_in_index) without a walk over the items. AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
 /* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
