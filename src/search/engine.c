@@ -131,7 +131,8 @@ static int add_rows(lk_engine *e, size_t r0) {
   for (; !rc && r0 < n; r0 += chunk) {
     size_t m = n - r0 < chunk ? n - r0 : chunk;
     for (size_t i = 0; i < m; i++) memcpy(x + i * d, lk_index_vector(e->index, r0 + i), sizeof(float) * d);
-    if (!(rc = code_rows(e, e->facets, r0, m, cols))) rc = lk_ivf_add_cols(e->ivf, lk_index_ids(e->index) + r0, x, cols, m);
+    if (!(rc = code_rows(e, e->facets, r0, m, cols)))
+      rc = lk_ivf_add_cols(e->ivf, lk_index_ids(e->index) + r0, x, cols, m);
   }
   free(x);
   free(cols);
