@@ -67,7 +67,8 @@ const char *lk_engine_note(const lk_engine *e);
  * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
  * to the mapped IVF; a deletion, a replaced vector, an item inserted among the saved ids or a
  * saved item's facet field changed (the file's crc32 of the IVF's filter columns) makes it
- * stale: the IVF is built (and the live catalog's later changes come as deltas, search/live.h). A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
+ * stale: the IVF is built (and the live catalog's later changes come as deltas, search/live.h).
+ * A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
  * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT, _MAPPED or
  * _BEHIND (mapped, and items added since were added to it: worth saving again);
  * lk_engine_index_note: why a file present was not used (one line), or NULL.
