@@ -198,6 +198,11 @@ int main(int argc, char **argv) {
   lk_engine *e = NULL, *d = NULL;
   if (lk_engine_open(db, &o, &e, &eb)) { fprintf(stderr, "%s\n", lk_err_msg(&eb)); return 1; }
   unlink(db);
+  for (int i = 0; i < 2; i++) { /* SQLite's WAL files, left by the read-only open */
+    char side[80];
+    snprintf(side, sizeof side, "%s%s", db, i ? "-shm" : "-wal");
+    unlink(side);
+  }
   rmdir(dir);
   /* the rest of the catalog, in one derivation, then one full engine */
   size_t nrest = N - 1000;
