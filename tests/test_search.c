@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "catalog/catalog.h"
 #include "embed/recipe.h"
@@ -312,6 +313,201 @@ static void test_ivf_filters(void **state) {
   lk_engine_close(e);
 }
 
+/* The IVF's facet columns (search/facetcode.h) on a catalog of NC items: gender in two cases
+ * and sometimes missing, 300 article types (the first 254 coded, the rest "other"), years,
+ * an extra column. */
+#define NC 3000
+#define NTYPES 300
+static const char *facet_gender(int i) {
+  static const char *g[] = {"Men", "Women", "Boys", "Girls", "WOMEN"};
+  return i % 11 == 0 ? NULL : g[i % 7 == 1 ? 4 : i % 4];
+}
+
+static void facet_item(int i, lk_item *it, char *type, char *year, char *extra) {
+  memset(it, 0, sizeof *it);
+  it->id = 10 + i;
+  it->path = "p.jpg";
+  it->status = "ok";
+  it->field[0] = (char *)facet_gender(i);
+  sprintf(type, "T%03d", i % NTYPES);
+  it->field[3] = type;
+  sprintf(year, "%d", 2010 + i % 6);
+  it->field[6] = year;
+  sprintf(extra, "{\"price\": %d}", i % 100);
+  it->extra = extra;
+}
+
+/* Searches e with each filter (strings, NULL-ended; one set per row) against the exact engine
+ * x: the same hits (ids in order, scores within 1e-5), all passing, min(k, #passing) of them;
+ * in_index[s]: whether the IVF's columns should answer set s (-1: not asked). */
+static void same_as_exact(const lk_engine *e, const lk_engine *x, const char *const sets[][3], const int *in_index,
+                          int nsets, const float (*q)[D], int nq) {
+  lk_errbuf eb = {0};
+  static lk_hit a[64], b[64];
+  for (int s = 0; s < nsets; s++) {
+    lk_filter flt = {0};
+    for (int c = 0; c < 3 && sets[s][c]; c++) assert_int_equal(lk_filter_add(&flt, sets[s][c], &eb), 0);
+    if (in_index[s] >= 0) assert_int_equal(lk_engine_filter_in_index(e, &flt), in_index[s]);
+    assert_int_equal(lk_engine_filter_in_index(x, &flt), 0); /* the exact index walks */
+    size_t passing = 0;
+    for (size_t i = 0; i < lk_engine_item_count(e); i++) {
+      const lk_item *it = lk_engine_item_at(e, i);
+      passing += lk_engine_vector(e, it->id) && lk_filter_match(it, &flt, NULL);
+    }
+    for (int j = 0; j < nq; j++)
+      for (int k = 1; k <= 41; k += k == 1 ? 9 : 30) { /* 1, 10, 40: under the IVF's exact re-rank of 50 */
+        int n = 0, m = 0;
+        assert_int_equal(lk_engine_search_vector(e, q[j], &flt, k, -1, a, &n, &eb), 0);
+        assert_int_equal(lk_engine_search_vector(x, q[j], &flt, k, -1, b, &m, &eb), 0);
+        assert_int_equal(n, (size_t)k < passing ? (size_t)k : passing);
+        assert_int_equal(n, m);
+        for (int i = 0; i < n; i++) {
+          assert_true(lk_filter_match(lk_engine_item(e, a[i].id), &flt, NULL));
+          if (a[i].id != b[i].id) fprintf(stderr, "set %d q %d k %d i %d: %lld %g vs %lld %g\n", s, j, k, i, (long long)a[i].id, a[i].score, (long long)b[i].id, b[i].score);
+          assert_int_equal(a[i].id, b[i].id);
+          assert_float_equal(a[i].score, b[i].score, 1e-5);
+        }
+      }
+  }
+}
+
+/* Filters on facet fields run inside the IVF's list scan and give the exact engine's filtered
+ * top-k at full probe; a value coded "other", an extra column and productDisplayName walk the
+ * items and are still right; a derived engine never returns what it deleted, also when the
+ * deleted rows crowd the columns' answer; a saved index mapped again answers the same, and is
+ * rebuilt once an item's fields changed under it. */
+static void test_ivf_facet_columns(void **state) {
+  (void)state;
+  char *dir = lk_test_mkdtemp();
+  const char *db = lk_test_path("%s/f.db", dir);
+  char dbs[512], lkx[600];
+  snprintf(dbs, sizeof dbs, "%s", db);
+  assert_int_equal(lk_engine_index_path(dbs, lkx, sizeof lkx), 0);
+  static float vec[NC][D];
+  lk_catalog *c;
+  lk_errbuf eb = {0};
+  assert_non_null(c = lk_test_catalog_new(dbs));
+  srand(11);
+  for (int i = 0; i < NC; i++) {
+    lk_item it;
+    char type[16], year[8], extra[32];
+    facet_item(i, &it, type, year, extra);
+    assert_int_equal(lk_catalog_put_item(c, &it), 0);
+    lk_test_unit_vector(vec[i], D);
+    assert_int_equal(lk_catalog_put_vector(c, it.id, vec[i], D), 0);
+  }
+  lk_catalog_commit(c);
+  lk_catalog_close(c);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  o.nprobe = 100000; /* every list: the IVF's answers are then exact */
+  lk_engine *e = NULL, *x = NULL, *d = NULL, *dx = NULL;
+  assert_int_equal(lk_engine_open(dbs, &o, &e, &eb), 0);
+  assert_string_equal(lk_engine_index_name(e), "ivf");
+  o.index = LK_ENGINE_INDEX_EXACT;
+  assert_int_equal(lk_engine_open(dbs, &o, &x, &eb), 0);
+  static const char *const sets[][3] = {
+      {"gender=women", NULL},                                  /* "Women" and "WOMEN" */
+      {"gender=Women", "articleType=T010", NULL},              /* selective */
+      {"gender=Men", "gender=Boys", "year>=2014"},             /* a set, a comparison on a field */
+      {"articleType=T280", NULL},                              /* coded "other" with others: walks */
+      {"articleType=T010", "articleType=T290", NULL},          /* the same */
+      {"year!=2012", "gender=Girls", NULL},                    /* != passes every "other" year */
+      {"price<30", "gender=Men", NULL},                        /* an extra column: walks */
+      {"productDisplayName=x", NULL},                          /* not a column: walks, no hit */
+      {"gender=Nobody", NULL},                                 /* nothing passes: no hit */
+  };
+  static const int in_index[] = {1, 1, 1, 0, 0, 1, 0, 0, 1};
+  int nsets = (int)(sizeof sets / sizeof *sets);
+  float q[4][D];
+  for (int j = 0; j < 4; j++) lk_test_unit_vector(q[j], D);
+  same_as_exact(e, x, sets, in_index, nsets, (const float(*)[D])q, 4);
+  /* derived engines: Women items with i % 3 == 0 deleted, every 5th item's vector replaced,
+   * and q[0]'s 40 nearest Men deleted (they crowd the columns' answer: k + 8 asked) */
+  lk_hit near[40];
+  int nn = 0;
+  lk_filter men = {0};
+  assert_int_equal(lk_filter_add(&men, "gender=Men", &eb), 0);
+  assert_int_equal(lk_engine_search_vector(x, q[0], &men, 40, -1, near, &nn, &eb), 0);
+  assert_int_equal(nn, 40);
+  static lk_engine_change ch[NC];
+  static lk_item its[NC];
+  static char tnames[NC][16], years[NC][8], extras[NC][32];
+  static float nv[NC][D];
+  int m = 0;
+  for (int i = 0; i < NC; i++) {
+    int del = (facet_gender(i) && !strcasecmp(facet_gender(i), "Women") && i % 3 == 0);
+    for (int j = 0; j < nn; j++) del |= near[j].id == 10 + i;
+    if (del) ch[m++] = (lk_engine_change){10 + i, NULL, NULL, 0};
+    else if (i % 5 == 0) {
+      facet_item(i, &its[i], tnames[i], years[i], extras[i]);
+      lk_test_unit_vector(nv[i], D);
+      ch[m++] = (lk_engine_change){10 + i, &its[i], nv[i], D};
+    }
+  }
+  assert_int_equal(lk_engine_derive(e, ch, (size_t)m, &d, &eb), 0);
+  assert_int_equal(lk_engine_derive(x, ch, (size_t)m, &dx, &eb), 0);
+  same_as_exact(d, dx, sets, in_index, nsets, (const float(*)[D])q, 4);
+  lk_engine_close(d);
+  lk_engine_close(dx);
+  /* the saved index: mapped, the same answers */
+  assert_int_equal(lk_engine_save_index(e, lkx, &eb), 0);
+  lk_engine_close(e);
+  o.index = LK_ENGINE_INDEX_IVF;
+  assert_int_equal(lk_engine_open(dbs, &o, &e, &eb), 0);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_MAPPED);
+  same_as_exact(e, x, sets, in_index, nsets, (const float(*)[D])q, 4);
+  lk_engine_close(e);
+  /* an item's gender changed (its vector not): the file's codes are stale, the IVF rebuilt;
+   * and a new item of a new gender */
+  assert_int_equal(lk_catalog_open(dbs, LK_CATALOG_CREATE, &c, &eb), 0);
+  assert_int_equal(lk_catalog_begin(c), 0);
+  lk_item it;
+  char type[16], year[8], extra[32];
+  facet_item(0, &it, type, year, extra);
+  it.field[0] = "Girls";
+  assert_int_equal(lk_catalog_put_item(c, &it), 0);
+  facet_item(NC, &it, type, year, extra);
+  it.field[0] = "Unisex";
+  assert_int_equal(lk_catalog_put_item(c, &it), 0);
+  assert_int_equal(lk_catalog_put_vector(c, it.id, q[1], D), 0);
+  assert_int_equal(lk_catalog_commit(c), 0);
+  lk_catalog_close(c);
+  assert_int_equal(lk_engine_open(dbs, &o, &e, &eb), 0);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BUILT);
+  assert_non_null(strstr(lk_engine_index_note(e), "facet"));
+  lk_engine_close(x);
+  o.index = LK_ENGINE_INDEX_EXACT;
+  assert_int_equal(lk_engine_open(dbs, &o, &x, &eb), 0);
+  static const char *const sets2[][3] = {{"gender=Girls", NULL}, {"gender=Unisex", NULL}, {"gender=Men", NULL}};
+  static const int in2[] = {1, 1, 1};
+  same_as_exact(e, x, sets2, in2, 3, (const float(*)[D])q, 4);
+  /* saved again, then an item added: the file behind the catalog is mapped, the new item coded */
+  assert_int_equal(lk_engine_save_index(e, lkx, &eb), 0);
+  lk_engine_close(e);
+  lk_engine_close(x);
+  assert_int_equal(lk_catalog_open(dbs, LK_CATALOG_CREATE, &c, &eb), 0);
+  assert_int_equal(lk_catalog_begin(c), 0);
+  facet_item(NC + 1, &it, type, year, extra);
+  it.field[0] = "Kids";
+  assert_int_equal(lk_catalog_put_item(c, &it), 0);
+  assert_int_equal(lk_catalog_put_vector(c, it.id, q[2], D), 0);
+  assert_int_equal(lk_catalog_commit(c), 0);
+  lk_catalog_close(c);
+  o.index = LK_ENGINE_INDEX_IVF;
+  assert_int_equal(lk_engine_open(dbs, &o, &e, &eb), 0);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BEHIND);
+  o.index = LK_ENGINE_INDEX_EXACT;
+  assert_int_equal(lk_engine_open(dbs, &o, &x, &eb), 0);
+  static const char *const sets3[][3] = {{"gender=Kids", NULL}, {"gender=Unisex", NULL}, {"gender=Girls", NULL}};
+  same_as_exact(e, x, sets3, in2, 3, (const float(*)[D])q, 4);
+  lk_engine_close(e);
+  lk_engine_close(x);
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
 /* Multi-crop of thin photos (a side under 8 px): the whole photo is still searched (issue 15,
  * item 9: they returned 0 hits). The embedder is a stand-in that returns a catalog vector. */
 static int fake_embed(void *ctx, const lk_image *img, float *vec, lk_errbuf *err) {
@@ -362,6 +558,7 @@ int main(void) {
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
       cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_json_year),
       cmocka_unit_test(test_ivf_filters),
+      cmocka_unit_test(test_ivf_facet_columns),
       cmocka_unit_test(test_missing_db),
       cmocka_unit_test(test_crops_thin_photos),
   };

@@ -15,6 +15,7 @@
 #include "index/lkx.h"
 #include "nn/model.h"
 #include "search/calibrate.h"
+#include "search/facetcode.h"
 #include "search/prior.h"
 #include "util/array.h"
 #include "util/size.h"
@@ -30,6 +31,7 @@ struct lk_engine {
   size_t nitems, capitems;
   lk_index *index;
   lk_ivf *ivf;        /* the approximate index when in use (rows = index rows), else NULL */
+  lk_facetcode *facets; /* with ivf: the dictionaries of its filter columns (search/facetcode.h) */
   size_t *row_item;   /* index row -> position in items */
   int dim;            /* the recipe's vectors */
   lk_prior *prior;    /* the tuned recipe's label prior (search/prior.h), or NULL */
@@ -61,8 +63,9 @@ struct lk_engine {
 
 static size_t engine_rows(const lk_engine *e);
 static const lk_item *live_item_at(const lk_engine *e, size_t i);
+typedef struct col_filter col_filter;
 static int live_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
-                     int64_t exclude_id, lk_hit *hits, int *nfound);
+                     const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound);
 static const struct live_ent *live_find(const lk_engine *e, int64_t id);
 static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm);
 static const lk_item *live_ent_item(const struct live_ent *d);
@@ -105,18 +108,34 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
   return 0;
 }
 
-/* Adds index rows r0.. to the IVF, in row order (so allow bitmaps carry over). */
+/* The facet codes of index rows r0..r0+m-1 (m x LK_FACETCODE_NCOLS bytes), their values coded
+ * into fc in row order (search/facetcode.h: earlier rows' codes never change), or with fc NULL
+ * looked up in e->facets (which has them all). */
+static int code_rows(const lk_engine *e, lk_facetcode *fc, size_t r0, size_t m, uint8_t *cols) {
+  int rc = 0;
+  for (size_t i = 0; i < m && !rc; i++) {
+    const lk_item *it = &e->items[e->row_item[r0 + i]];
+    if (fc) rc = lk_facetcode_code(fc, it, cols + i * LK_FACETCODE_NCOLS);
+    else lk_facetcode_lookup(e->facets, it, cols + i * LK_FACETCODE_NCOLS);
+  }
+  return rc;
+}
+
+/* Adds index rows r0.. to the IVF with their facet columns, in row order (so allow bitmaps
+ * carry over). */
 static int add_rows(lk_engine *e, size_t r0) {
   size_t n = lk_index_size(e->index), chunk = 1024, d = (size_t)lk_engine_query_dim(e);
   float *x = malloc(sizeof(float) * chunk * d);
-  if (!x) return LK_ENOMEM;
-  int rc = 0;
+  uint8_t *cols = malloc(chunk * LK_FACETCODE_NCOLS);
+  int rc = x && cols ? 0 : LK_ENOMEM;
   for (; !rc && r0 < n; r0 += chunk) {
     size_t m = n - r0 < chunk ? n - r0 : chunk;
     for (size_t i = 0; i < m; i++) memcpy(x + i * d, lk_index_vector(e->index, r0 + i), sizeof(float) * d);
-    rc = lk_ivf_add(e->ivf, lk_index_ids(e->index) + r0, x, m);
+    if (!(rc = code_rows(e, e->facets, r0, m, cols)))
+      rc = lk_ivf_add_cols(e->ivf, lk_index_ids(e->index) + r0, x, cols, m);
   }
   free(x);
+  free(cols);
   return rc;
 }
 
@@ -130,6 +149,7 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   io.expected = n;
   io.nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
   io.rerank = LK_ENGINE_IVF_RERANK;
+  io.ncols = LK_FACETCODE_NCOLS;
   if (io.fine_dims > d) io.fine_dims = d;
   if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
   if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
@@ -140,6 +160,7 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   for (size_t i = 0; i < nt; i++) memcpy(x + i * (size_t)d, lk_index_vector(e->index, i * n / nt), sizeof(float) * (size_t)d);
   rc = lk_ivf_train(&io, d, x, nt, &e->ivf);
   free(x);
+  if (!rc) rc = lk_facetcode_new(&e->facets);
   if (!rc) rc = add_rows(e, 0);
   if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
   if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
@@ -154,6 +175,7 @@ static uint32_t rows_key(const lk_engine *e) {
 }
 
 #define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
+#define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
 /* crc32 (zlib) of the floats of index rows 0..n-1. */
 static uint32_t rows_crc(const lk_engine *e, size_t n) {
@@ -161,6 +183,39 @@ static uint32_t rows_crc(const lk_engine *e, size_t n) {
   for (size_t r = 0; r < n; r++)
     c = crc32(c, (const Bytef *)lk_index_vector(e->index, r), (uInt)(sizeof(float) * (size_t)lk_engine_query_dim(e)));
   return (uint32_t)c;
+}
+
+/* crc32 of the coded fields and the facet codes of index rows 0..n-1 (code_rows: coded into fc,
+ * or looked up when fc is NULL). */
+static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
+  uint8_t fields[LK_FACETCODE_NCOLS], cols[1024 * LK_FACETCODE_NCOLS];
+  for (int c = 0; c < LK_FACETCODE_NCOLS; c++) fields[c] = (uint8_t)LK_FACETCODE_FIELDS[c];
+  uLong crc = crc32(crc32(0, Z_NULL, 0), fields, sizeof fields);
+  int rc = 0;
+  for (size_t r0 = 0; r0 < n && !rc; r0 += 1024) {
+    size_t m = n - r0 < 1024 ? n - r0 : 1024;
+    rc = code_rows(e, fc, r0, m, cols);
+    crc = crc32(crc, cols, (uInt)(m * LK_FACETCODE_NCOLS));
+  }
+  *out = (uint32_t)crc;
+  return rc;
+}
+
+/* Whether the saved IVF's filter columns are the facet codes rows 0..n-1 get now (their items'
+ * fields may have changed without their vectors), coding those rows into a new e->facets:
+ * 0, or LK_EMISMATCH ("stale") / LK_ENOMEM with a message. */
+static int check_facets(lk_engine *e, const lk_lkx *x, size_t n, lk_errbuf *err) {
+  const void *p;
+  size_t sz;
+  uint32_t want, have;
+  if (lk_ivf_ncols(e->ivf) != LK_FACETCODE_NCOLS || lk_lkx_section(x, LKX_FACETS, 4, 1, &p, &sz, NULL))
+    return lk_err_set(err, LK_EMISMATCH, "%s: stale (no facet columns)", e->lkx_path);
+  memcpy(&want, p, 4);
+  int rc = lk_facetcode_new(&e->facets);
+  if (!rc) rc = facets_crc(e, e->facets, n, &have);
+  if (rc) return lk_err_set(err, rc, "coding the facet columns: %s", lk_strerror(rc));
+  if (have != want) return lk_err_set(err, LK_EMISMATCH, "%s: stale (items' facet fields changed)", e->lkx_path);
+  return 0;
 }
 
 /* Maps the saved index when it holds these rows: the recipe, the prior weight and the dimension
@@ -184,7 +239,7 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
   else if (!(rc = lk_ivf_load(x, &e->ivf, err)) && memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), nf * sizeof(int64_t)))
     rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's: items deleted or inserted among them)",
                     e->lkx_path);
-  else if (!rc && (m->catalog_version != e->cat_version || nf != n)) {
+  else if (!rc && !(rc = check_facets(e, x, nf, err)) && (m->catalog_version != e->cat_version || nf != n)) {
     uint32_t want;
     if (!(rc = lk_lkx_section(x, LKX_ROWS, 4, 1, &rc32, &sz, err))) memcpy(&want, rc32, 4);
     if (!rc && want != rows_crc(e, nf))
@@ -199,6 +254,8 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
   if (rc) {
     lk_ivf_free(e->ivf);
     e->ivf = NULL;
+    lk_facetcode_free(e->facets);
+    e->facets = NULL;
   }
   return rc;
 }
@@ -235,8 +292,10 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   lk_lkx_writer w;
   int rc = lk_lkx_create(&w, path, &m, err);
   if (rc) return rc;
-  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf));
-  if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err))) {
+  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf)), fcrc;
+  facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc);
+  if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
+      (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err))) {
     lk_lkx_abandon(&w);
     return rc;
   }
@@ -381,6 +440,7 @@ void lk_engine_close(lk_engine *e) {
   free(e->items);
   lk_index_free(e->index);
   lk_ivf_free(e->ivf);
+  lk_facetcode_free(e->facets);
   lk_prior_free(e->prior);
   free(e->gbuf);
   free(e->row_item);
@@ -421,9 +481,18 @@ void lk_engine_make_query(const lk_engine *e, const float *vec, float *q) {
   else if (q != vec) memcpy(q, vec, sizeof(float) * (size_t)e->dim);
 }
 
+/* A filter the IVF checks inside its list scan: f on its facet columns (search/facetcode.h), with f
+ * itself for the rows of a derived engine's delta. */
+struct col_filter {
+  lk_ivf_filter cols;
+  const lk_filter *f;
+};
+
+/* Rows the search may return: allow (NULL: all) or, instead, cf (NULL: none). */
 static int index_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
-                      int64_t exclude_id, lk_hit *hits, int *nfound) {
-  if (e->base) return live_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
+                      const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (e->base) return live_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  if (cf) return lk_ivf_search_where(e->ivf, queries, nq, k, 0, &cf->cols, exclude_id, hits, nfound);
   if (e->ivf) return lk_ivf_search(e->ivf, queries, nq, k, 0, allow, exclude_id, hits, nfound);
   return lk_index_search(e->index, queries, nq, k, allow, exclude_id, hits, nfound);
 }
@@ -438,7 +507,7 @@ static int by_hit_rank(const void *a, const void *b) {
  * cosine alone (the query's prior part zeroed), re-scored with lk_prior_score. */
 #define PRIOR_CANDIDATES 200
 static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
-                      int64_t exclude_id, lk_hit *hits, int *nfound) {
+                      const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
   int qd = e->qdim, m = 4 * k > PRIOR_CANDIDATES ? 4 * k : PRIOR_CANDIDATES, rc = 0;
   if ((size_t)m > lk_engine_size(e)) m = (int)lk_engine_size(e);
   if (m < 1) m = 1;
@@ -454,8 +523,8 @@ static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, c
     int n1 = 0, n2 = 0;
     memcpy(q0, q, sizeof(float) * (size_t)e->dim);
     memset(q0 + e->dim, 0, sizeof(float) * (size_t)(qd - e->dim));
-    if ((rc = index_rows(e, q, 1, m, allow, exclude_id, cand, &n1)) ||
-        (rc = index_rows(e, q0, 1, m, allow, exclude_id, cand + n1, &n2)))
+    if ((rc = index_rows(e, q, 1, m, allow, cf, exclude_id, cand, &n1)) ||
+        (rc = index_rows(e, q0, 1, m, allow, cf, exclude_id, cand + n1, &n2)))
       break;
     int n = 0;
     for (int c = 0; c < n1 + n2; c++) { /* the union, re-scored */
@@ -479,10 +548,15 @@ static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, c
   return rc;
 }
 
+static int search_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
+                       const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (e->prior && k > 0 && k <= LK_INDEX_MAX_K) return prior_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  return index_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+}
+
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
                           const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
-  if (e->prior && k > 0 && k <= LK_INDEX_MAX_K) return prior_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
-  return index_rows(e, queries, nq, k, allow, exclude_id, hits, nfound);
+  return search_rows(e, queries, nq, k, allow, NULL, exclude_id, hits, nfound);
 }
 
 const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
@@ -574,6 +648,18 @@ static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out)
   return 0;
 }
 
+/* f as a filter on the IVF's facet columns: 1 with *cf set when the IVF can check f in its list
+ * scan exactly (search/facetcode.h), else 0: the rows passing f are found by walking the items. */
+static int col_filter_of(const lk_engine *e, const lk_filter *f, col_filter *cf) {
+  cf->f = f;
+  return e->facets && lk_facetcode_filter(e->facets, f, &cf->cols) == 1;
+}
+
+int lk_engine_filter_in_index(const lk_engine *e, const lk_filter *f) {
+  col_filter cf;
+  return col_filter_of(e, f, &cf);
+}
+
 int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filter *f, int k,
                             int64_t exclude_id, lk_hit *hits, int *nfound, lk_errbuf *err) {
   if (k <= 0 || k > 10000) return lk_err_set(err, LK_EINVAL, "k must be in 1..10000");
@@ -585,16 +671,17 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
     return lk_err_set(err, LK_EINVAL, "the query vector is not finite and normalised (norm %g)", sqrt(nq));
   uint64_t *bm = NULL;
   float *q = NULL;
-  int rc = lk_engine_filter_check(e, f, err);
+  col_filter cf;
+  int rc = lk_engine_filter_check(e, f, err), cols = !rc && col_filter_of(e, f, &cf);
   if (rc) return rc;
-  rc = filter_bitmap(e, f, &bm);
+  if (!cols) rc = filter_bitmap(e, f, &bm);
   if (!rc && e->prior && !(q = malloc(sizeof(float) * (size_t)e->qdim))) rc = LK_ENOMEM;
   if (rc) {
     free(bm);
     return lk_err_set(err, rc, "out of memory");
   }
   if (q) lk_engine_make_query(e, vec, q);
-  rc = lk_engine_search_rows(e, q ? q : vec, 1, k, bm, exclude_id, hits, nfound);
+  rc = search_rows(e, q ? q : vec, 1, k, bm, cols ? &cf : NULL, exclude_id, hits, nfound);
   free(q);
   free(bm);
   if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
@@ -662,9 +749,11 @@ int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f
   int boxes[LK_ENGINE_CROPS][4], nb = lk_engine_crop_boxes(img->w, img->h, boxes), rc = 0, total = 0;
   size_t nrows = engine_rows(e), words = nrows / 64 + 1;
   uint64_t *bm = NULL;
+  col_filter cf;
+  int cols = !allow && col_filter_of(e, f, &cf); /* (an allow bitmap: the filter's joins it) */
   float *vec = malloc(sizeof(float) * (size_t)e->dim), *q = malloc(sizeof(float) * (size_t)lk_engine_query_dim(e));
   lk_hit *all = malloc(sizeof *all * (size_t)k * LK_ENGINE_CROPS);
-  if (!vec || !q || !all || (rc = filter_bitmap(e, f, &bm))) {
+  if (!vec || !q || !all || (!cols && (rc = filter_bitmap(e, f, &bm)))) {
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
     goto out;
   }
@@ -690,7 +779,7 @@ int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f
     if (rc) break;
     int n = 0;
     lk_engine_make_query(e, vec, q);
-    if ((rc = lk_engine_search_rows(e, q, 1, k, bm, -1, all + total, &n)))
+    if ((rc = search_rows(e, q, 1, k, bm, cols ? &cf : NULL, -1, all + total, &n)))
       rc = lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
     total += n;
   }
@@ -800,29 +889,67 @@ static void heap_offer(lk_hit *h, int *len, int k, lk_hit x) {
   h[i] = x;
 }
 
-/* The base's search over its rows not masked, and an exact scan of the delta's rows, merged. */
+/* A derived engine's base searched through the IVF's columns (cf): k hits asked, plus as many
+ * as the delta hides base rows (at most max(k, 8) more), and the hidden ones dropped: nq x k
+ * hits, nf[q] of them found. 1 when a full answer kept fewer than k (hidden rows took the
+ * places: the caller walks the items instead), else 0 or an error. */
+static int base_where(const lk_engine *e, const float *queries, int nq, int k, const col_filter *cf,
+                      int64_t exclude_id, lk_hit *hits, int *nf) {
+  size_t hidden = 0, more = k > 8 ? (size_t)k : 8;
+  for (size_t j = 0; j < e->ndelta; j++) hidden += e->delta[j].base_row >= 0;
+  int kk = k + (int)(hidden < more ? hidden : more);
+  if (kk > LK_INDEX_MAX_K) kk = LK_INDEX_MAX_K;
+  size_t bytes;
+  lk_hit *all = lk_size_mul3((size_t)kk, (size_t)nq + 1, sizeof *all, &bytes) ? NULL : malloc(bytes);
+  int *nall = malloc(sizeof *nall * ((size_t)nq + 1));
+  int rc = !all || !nall ? LK_ENOMEM : lk_ivf_search_where(e->ivf, queries, nq, kk, 0, &cf->cols, exclude_id, all, nall);
+  for (int q = 0; !rc && q < nq; q++) {
+    const lk_hit *a = all + (size_t)q * (size_t)kk;
+    lk_hit *h = hits + (size_t)q * (size_t)k;
+    nf[q] = 0;
+    for (int j = 0; j < nall[q] && nf[q] < k; j++)
+      if (!live_find(e, a[j].id)) h[nf[q]++] = a[j];
+    if (nf[q] < k && nall[q] == kk) rc = 1;
+  }
+  free(all);
+  free(nall);
+  return rc;
+}
+
+/* The base's search over its rows not masked (allow, or cf through the IVF's columns), and an
+ * exact scan of the delta's rows, merged. */
 static int live_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
-                     int64_t exclude_id, lk_hit *hits, int *nfound) {
+                     const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
   if (k <= 0 || k > LK_INDEX_MAX_K || nq < 0) return LK_EINVAL;
   size_t nb = lk_index_size(e->index), words = nb / 64 + 1, m = 0;
   int qd = lk_engine_query_dim(e), rc = LK_ENOMEM;
-  uint64_t *bm = malloc(sizeof *bm * words);
+  uint64_t *bm = cf ? NULL : malloc(sizeof *bm * words);
   const float **rows = malloc(sizeof *rows * (e->ndelta + 1));
   int64_t *ids = malloc(sizeof *ids * (e->ndelta + 1));
   float *sc = malloc(sizeof *sc * (e->ndelta + 1));
   lk_hit *cand = malloc(sizeof *cand * (size_t)k);
   int *nf = malloc(sizeof *nf * ((size_t)nq + 1));
-  if (!bm || !rows || !ids || !sc || !cand || !nf) goto out;
+  if ((!cf && !bm) || !rows || !ids || !sc || !cand || !nf) goto out;
   for (size_t j = 0; j < e->ndelta; j++) {
     const live_rec *r = e->delta[j].r;
     if (!r->row || r->id == exclude_id) continue;
-    if (allow && !(allow[(nb + j) / 64] >> ((nb + j) % 64) & 1)) continue;
+    if (cf ? !lk_filter_match(&r->it, cf->f, NULL) : allow && !(allow[(nb + j) / 64] >> ((nb + j) % 64) & 1)) continue;
     rows[m] = r->row;
     ids[m++] = r->id;
   }
-  for (size_t w = 0; w < words; w++) bm[w] = (allow ? allow[w] : ~(uint64_t)0) & ~e->mask[w];
-  bm[nb / 64] &= nb % 64 ? ((uint64_t)1 << (nb % 64)) - 1 : 0; /* the rest are the delta's bits */
-  if ((rc = index_rows(e->base, queries, nq, k, bm, exclude_id, hits, nf))) goto out;
+  if (cf) {
+    rc = base_where(e, queries, nq, k, cf, exclude_id, hits, nf);
+  } else {
+    for (size_t w = 0; w < words; w++) bm[w] = (allow ? allow[w] : ~(uint64_t)0) & ~e->mask[w];
+    bm[nb / 64] &= nb % 64 ? ((uint64_t)1 << (nb % 64)) - 1 : 0; /* the rest are the delta's bits */
+    rc = index_rows(e->base, queries, nq, k, bm, NULL, exclude_id, hits, nf);
+  }
+  if (rc == 1) { /* hidden rows crowded the columns' answer: the rows passing the filter, walked */
+    rc = filter_bitmap(e, cf->f, &bm);
+    if (!rc) rc = live_rows(e, queries, nq, k, bm, NULL, exclude_id, hits, nfound);
+    goto out;
+  }
+  if (rc) goto out;
   for (int q = 0; q < nq; q++) {
     lk_hit *h = hits + (size_t)q * (size_t)k;
     int n = 0;
@@ -928,6 +1055,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
   e->row_item = root->row_item;
   e->index = root->index;
   e->ivf = root->ivf;
+  e->facets = root->facets;
   e->prior = root->prior;
   memcpy(e->prior_field, root->prior_field, sizeof e->prior_field);
   e->dim = root->dim;

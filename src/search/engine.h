@@ -18,7 +18,8 @@
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
  * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
  * candidates from the float vectors, so scores are exact cosines; filters are applied inside
- * it (min(k, #allowed) hits, all allowed). AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
+ * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
+ * (search/facetcode.h, lk_engine_filter_in_index) without a walk over the items. AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
 /* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
@@ -64,9 +65,10 @@ const char *lk_engine_note(const lk_engine *e);
  * lk_engine_index_path's file when its recipe, prior weight, catalog version and row ids are
  * the engine's; a file behind the catalog is mapped too when its rows are still the first rows
  * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
- * to the mapped IVF; a deletion, a replaced vector or an item inserted among the saved ids
- * makes it stale: the IVF is built (and the live catalog's later changes come as deltas,
- * search/live.h). A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
+ * to the mapped IVF; a deletion, a replaced vector, an item inserted among the saved ids or a
+ * saved item's facet field changed (the file's crc32 of the IVF's filter columns) makes it
+ * stale: the IVF is built (and the live catalog's later changes come as deltas, search/live.h).
+ * A postgresql:// catalog has none. lk_engine_index_path: "DB.lkx" (LK_ENOTFOUND for a
  * postgresql:// URL). lk_engine_index_state: LK_ENGINE_LKX_NONE (no IVF), _BUILT, _MAPPED or
  * _BEHIND (mapped, and items added since were added to it: worth saving again);
  * lk_engine_index_note: why a file present was not used (one line), or NULL.
@@ -128,6 +130,12 @@ float lk_engine_prior_weight(const lk_engine *e);
  * most likely: search/filter.h); else 0. The searches check this themselves; a caller may ask
  * first, before costlier work. */
 int lk_engine_filter_check(const lk_engine *e, const lk_filter *f, lk_errbuf *err);
+/* 1 when a search with f checks it inside the IVF's list scan (its facet columns,
+ * search/facetcode.h: conditions on gender, masterCategory, subCategory, articleType,
+ * baseColour, season, usage and year), 0 when the rows passing f are found by walking the items
+ * (an exact-index engine, conditions on other fields or extra columns, an "other" code that
+ * holds passing and failing values). Results are the same either way. */
+int lk_engine_filter_in_index(const lk_engine *e, const lk_filter *f);
 /* 1 when photo searches isolate the garment first (lk_engine_opts.garment). */
 int lk_engine_garment(const lk_engine *e);
 /* The photo a search embeds: the garment isolated on white (image/garment.h) when the engine

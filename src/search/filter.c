@@ -276,6 +276,24 @@ int lk_filter_match(const lk_item *it, const lk_filter *f, unsigned *seen) {
   return pass;
 }
 
+int lk_filter_field_passes(const lk_filter *f, int field, const char *value) {
+  lk_item it;
+  memset(&it, 0, sizeof it);
+  it.field[field] = (char *)value;
+  int conds = 0, any = 0;
+  for (int c = 0; c < f->n; c++) {
+    if (f->cond[c].field != field) continue;
+    conds = 1;
+    if (value && !strcasecmp(value, f->cond[c].value)) any = 1;
+  }
+  if (conds && !any) return 0;
+  for (int w = 0; w < f->nwhere; w++) {
+    int has = 0;
+    if (f->where[w].field == field && !where_passes(&it, &f->where[w], &has)) return 0;
+  }
+  return 1;
+}
+
 int lk_filter_check_seen(const lk_filter *f, unsigned seen, lk_errbuf *err) {
   for (int w = 0; w < f->nwhere; w++)
     if (f->where[w].field < 0 && !(seen & (1u << w)))

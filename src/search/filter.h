@@ -58,6 +58,10 @@ int lk_filter_field(const char *name);
 /* 1 when the item passes every condition of f (NULL f: 1). *seen (may be NULL) gets bit w set
  * for each comparison w on an extra column that the item has, whatever its value. */
 int lk_filter_match(const lk_item *it, const lk_filter *f, unsigned *seen);
+/* 1 when an item whose field `field` holds value (NULL: none) passes every condition of f on
+ * that field (its field=value conditions and comparisons; conditions on other fields and on
+ * extra columns are not looked at), as lk_filter_match decides them. */
+int lk_filter_field_passes(const lk_filter *f, int field, const char *value);
 /* The columns of comparisons on extra that no item has (bit w clear in seen, for the
  * LK_FILTER_MAX_WHERE low bits): LK_EINVAL with a message naming the first (a typo, most
  * likely), else 0. */
