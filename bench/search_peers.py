@@ -16,13 +16,15 @@ import numpy as np
 
 from search_faiss import cpu, pct, recall, refined, timed
 
-# name -> (library, spec, search parameter, default sweep); every setting is printed
-PEERS = {
-    "hnswlib_m16": ("hnswlib", "M=16 ef_construction=100", "ef", "10,16,24,32,48,64,96,128,192,256,384,512"),
-    "hnswlib_m32": ("hnswlib", "M=32 ef_construction=200", "ef", "10,16,24,32,48,64,96,128,192,256,384,512"),
-    "faiss_hnsw32": ("faiss", "IndexHNSWFlat M=32 efConstruction=40 (its default)", "efSearch", "10,16,24,32,48,64,96,128,192,256,384,512"),
-    "faiss_ivf_flat": ("faiss", "IVF{nlist},Flat", "nprobe", "1,2,4,8,16,32,64,128"),
-    "faiss_ivf_sq8": ("faiss", "IVF{nlist},SQ8 + exact re-rank of {refine} from base.npy", "nprobe", "1,2,4,8,16,32,64,128"),
+# name -> (library, spec (no "="), search parameter, default sweep); every setting is printed
+PEERS = {  # the slow builds last
+    "hnswlib_m16": ("hnswlib", "HNSW, M 16, ef_construction 100", "ef", "10,16,24,32,48,64,96,128,192,256,384,512"),
+    "faiss_ivf_flat": ("FAISS", "IVF{nlist},Flat", "nprobe", "1,2,4,6,8,12,16,24,32,64,128"),
+    "faiss_ivf_sq8": ("FAISS", "IVF{nlist},SQ8 + exact re-rank of {refine} from base.npy", "nprobe",
+                      "1,2,4,6,8,12,16,24,32,64,128"),
+    "hnswlib_m32": ("hnswlib", "HNSW, M 32, ef_construction 100", "ef", "10,16,24,32,48,64,96,128,192,256,384,512"),
+    "faiss_hnsw32": ("FAISS", "IndexHNSWFlat, M 32, efConstruction 40 (its default)", "efSearch",
+                     "10,16,24,32,48,64,96,128,192,256,384,512"),
 }
 
 
@@ -58,9 +60,9 @@ def build(name, base, train, nlist, threads):
     path = f"/tmp/lk-peer-{os.getpid()}.idx"
     if lib == "hnswlib":
         import hnswlib
-        m, efc = (16, 100) if name == "hnswlib_m16" else (32, 200)
+        m = 16 if name == "hnswlib_m16" else 32
         ix = hnswlib.Index(space="ip", dim=dim)
-        ix.init_index(max_elements=n, ef_construction=efc, M=m, random_seed=100)
+        ix.init_index(max_elements=n, ef_construction=100, M=m, random_seed=100)
         for i, x in chunks(base):
             ix.add_items(x, np.arange(i, i + x.shape[0]), num_threads=threads)
         ix.set_num_threads(1)
@@ -114,7 +116,7 @@ def worker(a):
     anon1 = rss()
     del train
     print(f"RESULT peer_build name={a.worker} lib={lib} n={n} dim={dim} build_s={tb:.1f} build_threads={a.build_threads} "
-          f"rss_bytes_per_item={(anon1 - anon0) / n:.0f} spec={spec.replace(' ', '_')}", flush=True)
+          f"rss_bytes_per_item={(anon1 - anon0) / n:.0f} spec={spec}", flush=True)
     for v in [int(x) for x in (a.sweep or sweep).split(",")]:
         if param == "ef":
             index.ix.set_ef(v)
@@ -177,6 +179,8 @@ def main():
                 str(a.build_threads), "--nlist", str(a.nlist), "--refine", str(a.refine)]
         if a.sweep:
             args += ["--sweep", a.sweep]
+        with open("/proc/loadavg") as f:
+            print(f"load before {w}: {' '.join(f.read().split()[:3])}", flush=True)
         if subprocess.run(args).returncode:
             bad.append(w)
     if bad:
