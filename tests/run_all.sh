@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/run_all.sh BUILD — after the unit tests (run_unit.sh), runs the integration, HTTP,
 # reliability, PostgreSQL/replica (pg.sh), CLI (cli.sh: the demo, tune, map, eval, signals),
-# API (api.sh: the header's example, liblookalike.so, make install) and browser suites and
-# prints the overall tally ("N passed, M failed, S skipped") as the last line. A suite that is
-# missing, exits non-zero or prints no tally line is a failure.
+# API (api.sh: the header's example, liblookalike.so, make install), bench report (bench.sh) and
+# browser suites and prints the overall tally ("N passed, M failed, S skipped") as the last line.
+# A suite that is missing, exits non-zero or prints no tally line is a failure.
 # LK_SUITES="tests/a.sh tests/b.sh" runs only those.
 set -u
 B=${1:-build}
