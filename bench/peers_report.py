@@ -97,8 +97,10 @@ def render(head, rows):
                 out.append(f"| {m['name']} | {b['setting']} | {f(b['recall10'], 3)} | {f(b['p50_ms'], 3)} | {f(b['p99_ms'], 3)} | "
                            f"{f(b.get('cpu_p50_ms'), 3)} | {f(b.get('cpu_p99_ms'), 3)} | {kb(m['ram'])} | "
                            f"{kb(b['mapped']) if b['mapped'] else '–'} |")
+            elif not m["settings"]:
+                out.append(f"| {m['name']} | not searched (the run stopped after its build) | | | | | | {kb(m['ram'])} | |")
             else:
-                top = max((float(s["recall10"]) for s in m["settings"]), default=0)
+                top = max(float(s["recall10"]) for s in m["settings"])
                 out.append(f"| {m['name']} | never (best {top:.3f}) | | | | | | {kb(m['ram'])} | |")
         out.append("")
         ours = [x for x in best if x[0]["ours"]]
