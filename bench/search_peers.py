@@ -168,9 +168,10 @@ def main():
     if a.worker:
         return worker(a)
     import faiss
-    import hnswlib  # noqa: F401 (fail here, before any build, when missing)
+    import hnswlib  # fails here, before any build, when missing
     print(f"faiss {faiss.__version__} (compile options {faiss.get_compile_options().strip() or 'none'}), "
-          f"hnswlib (Debian python3-hnswlib); one search thread, {a.build_threads} to build", flush=True)
+          f"hnswlib {os.path.basename(hnswlib.__file__)} (Debian python3-hnswlib); one search thread, "
+          f"{a.build_threads} to build", flush=True)
     bad = []
     for w in ["floor"] + a.peers.split(","):
         if w != "floor" and w not in PEERS:
