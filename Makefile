@@ -35,7 +35,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench bench-search fuzz fuzz-run install uninstall FORCE
+.PHONY: all test unit-test demo clean models bench bench-search bench-peers fuzz fuzz-run install uninstall FORCE
 all: $(BUILD)/lookalike $(BUILD)/liblookalike.so
 
 $(BUILD)/%.o: %.c
@@ -139,6 +139,10 @@ bench: $(BUILD)/lookalike $(BENCH_BIN)
 # Search benchmarks alone: exact scan, IVF on 1M vectors, FAISS beside them (bench/search.sh).
 bench-search: $(BUILD)/bench/search_bench
 	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/search.sh $(BUILD)
+
+# Ours beside hnswlib and FAISS at 1M, tuned 256-d vectors (issue 19; bench/peers.sh).
+bench-peers: $(BUILD)/bench/search_bench
+	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/peers.sh $(BUILD)
 
 # make install PREFIX=/usr DESTDIR=/tmp/stage; make uninstall (same PREFIX, DESTDIR) removes
 # exactly the files install wrote. The page assets are inside the binary and the libraries.

@@ -34,20 +34,8 @@ if [ ! -f "$DB" ]; then
   make -s BUILD="$BUILD" "$BUILD/lookalike" >&2
   "$BUILD/lookalike" index "$DATA/images" --styles "$DATA/styles.csv" --db "$DB" --quiet >&2
 fi
-PY=/usr/bin/python3
-if ! $PY -c 'import faiss, numpy' 2>/dev/null; then
-  echo "installing python3-faiss python3-numpy" >&2
-  apt-get install -y python3-faiss python3-numpy >&2 || { echo "FAISS missing: install python3-faiss" >&2; exit 1; }
-fi
-# FAISS's k-means, projections and adds are sgemm: give it OpenBLAS (Debian's default
-# libblas.so.3 is the reference BLAS, ~10x slower here), for its process only
-OBLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread
-if [ ! -f "$OBLAS/libblas.so.3" ]; then
-  echo "installing libopenblas0-pthread (used through LD_LIBRARY_PATH by the FAISS side only)" >&2
-  apt-get install -y libopenblas0-pthread >&2 || echo "no OpenBLAS: FAISS runs on the reference BLAS" >&2
-fi
-FAISS_ENV=()
-[ -f "$OBLAS/libblas.so.3" ] && FAISS_ENV=(env "LD_LIBRARY_PATH=$OBLAS")
+. bench/peer_env.sh
+peer_env faiss:python3-faiss numpy:python3-numpy
 mkdir -p "$OUT"
 LOG=$OUT/results.txt
 : > "$LOG"
@@ -61,7 +49,7 @@ run "$BIN" exact --db "$DB" --queries "${EXACT_QUERIES:-1000}" --reps 3 --thread
 echo "+ $BIN exact ... --threads 2" >&2
 "$BIN" exact --db "$DB" --queries "${EXACT_QUERIES:-1000}" --reps 1 --threads 2 | grep RESULT | sed 's/^RESULT exact /RESULT exact2 /' | tee -a "$LOG"
 run "$BIN" ivf --db "$DB" --n "$N" --queries "$NQ" --out "$OUT" --nprobe 32,64,96,128
-run "${FAISS_ENV[@]}" $PY bench/search_faiss.py --dir "$OUT" --build-threads "$(nproc)" --nprobe 32,64,96,128
+run "${PEER_ENV[@]}" $PY bench/search_faiss.py --dir "$OUT" --build-threads "$(nproc)" --nprobe 32,64,96,128
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); total $(( $(date +%s) - T0 )) s" | tee -a "$LOG"
 rm -f "$OUT"/base.npy "$OUT"/train.npy
 [ "$DOC" = 1 ] && $PY bench/search_report.py "$LOG" docs/PERFORMANCE.md

@@ -72,6 +72,17 @@ static double now(void) { return seconds(CLOCK_MONOTONIC); }
  * the core, so it shows what an otherwise idle machine would take (cache sharing aside). */
 static double cpu_now(void) { return seconds(CLOCK_THREAD_CPUTIME_ID); }
 
+/* This process's anonymous resident bytes (heap and the like; not mapped files), 0 if unknown. */
+static size_t rss_anon(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  size_t kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "RssAnon: %zu kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb * 1024;
+}
+
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -437,6 +448,7 @@ static int bench_ivf(int argc, char **argv) {
   if (!ft || npy_header(ft, "<f4", nt, (size_t)d) || fwrite(T, sizeof(float) * d, nt, ft) != nt || fclose(ft)) return 1;
   /* build */
   lk_ivf *v;
+  size_t rss0 = rss_anon(); /* the index's growth of the process, beside lk_ivf_memory */
   t = now();
   int rc = lk_ivf_train(&io, d, T, nt, &v);
   if (rc) {
@@ -461,11 +473,11 @@ static int bench_ivf(int argc, char **argv) {
   }
   size_t grown = lk_ivf_memory(v);
   if (lk_ivf_trim(v)) return 1; /* as the engine does after loading */
-  size_t mem = lk_ivf_memory(v);
+  size_t mem = lk_ivf_memory(v), rss1 = rss_anon();
   printf("RESULT ivf_build n=%zu nlist=%d train_rows=%zu train_s=%.1f add_s=%.1f bytes_per_item=%.0f "
-         "before_trim=%.0f fine=%d coarse=%d\n",
+         "before_trim=%.0f fine=%d coarse=%d dim=%d rss_bytes_per_item=%.0f\n",
          N, io.nlist ? io.nlist : (int)(1.5 * sqrt((double)N)), nt, ttrain, tadd, (double)mem / N,
-         (double)grown / N, io.fine_dims, io.coarse_dims);
+         (double)grown / N, io.fine_dims, io.coarse_dims, d, rss1 > rss0 ? (double)(rss1 - rss0) / N : 0.0);
   /* search: nprobe sweep, then the ~10 % filter at the default nprobe */
   uint64_t *allow = calloc(N / 64 + 1, sizeof *allow);
   size_t nallow = 0;

@@ -206,15 +206,21 @@ def render(head, rows):
     return "\n".join(out)
 
 
+def write_between(path, begin, end, text, section):
+    """Replaces what lies between the markers begin and end of the file at path with text (the
+    rest is kept); exits naming section when the markers are missing."""
+    doc = open(path).read()
+    if begin not in doc or end not in doc:
+        sys.exit(f"{path}: no {begin} / {end} markers in its {section} section")
+    a, rest = doc.split(begin, 1)
+    _, b = rest.split(end, 1)
+    open(path, "w").write(a + begin + "\n" + text + "\n" + end + b)
+    print(text)
+
+
 def main():
     head, rows = parse(sys.argv[1])
-    doc = open(sys.argv[2]).read()
-    if BEGIN not in doc or END not in doc:
-        sys.exit(f"{sys.argv[2]}: no {BEGIN} / {END} markers in its ## Search section")
-    a, rest = doc.split(BEGIN, 1)
-    _, b = rest.split(END, 1)
-    open(sys.argv[2], "w").write(a + BEGIN + "\n" + render(head, rows) + "\n" + END + b)
-    print(render(head, rows))
+    write_between(sys.argv[2], BEGIN, END, render(head, rows), "## Search")
 
 
 if __name__ == "__main__":
