@@ -24,12 +24,13 @@ typedef struct ivf_list {
   int8_t *codes;   /* len x pcl coarse residual codes */
   float *scale;
   int32_t *sum;
+  uint8_t *cols[LK_IVF_MAX_COLS]; /* ncols arrays of len values, in list order */
 } ivf_list;
 
 struct lk_ivf {
-  int dim, pf, pc, pfl, pcl, nlist, nprobe, rerank;
-  float *bf;    /* dim x pf fine basis (transposed, index/quant.h) */
-  float *wc;    /* pf x pc coarse basis inside the fine space */
+  int dim, pf, pc, pfl, pcl, nlist, nprobe, rerank, ncols;
+  float *bf;    /* dim x pf fine basis (transposed, index/quant.h); NULL when coarse-only */
+  float *wc;    /* pf x pc coarse basis inside the fine space (dim x pc when coarse-only) */
   float *cent;  /* nlist x pc centroids */
   float *fmean; /* nlist x pf fine-space list means */
   float *chn;   /* nlist: |centroid|^2 / 2 */
@@ -38,11 +39,12 @@ struct lk_ivf {
   void *fn_ctx;
   size_t n, cap;
   int64_t *ids;
-  uint32_t *rlist; /* row -> list */
+  uint32_t *rlist; /* row -> list (NULL when coarse-only, as the fine arrays) */
   int8_t *fcode;   /* n x pfl */
   float *fscale;
   int32_t *fsum;
   ivf_list *lists;
+  uint64_t *pres; /* nlist x ncols x 4: bit b set when the list holds a row of value b */
 };
 
 void lk_ivf_opts_default(lk_ivf_opts *o) {
@@ -53,6 +55,7 @@ void lk_ivf_opts_default(lk_ivf_opts *o) {
   o->nprobe = 48;
   o->rerank = 400;
   o->seed = 1;
+  o->ncols = 0;
 }
 
 void lk_ivf_free(lk_ivf *v) {
@@ -73,8 +76,10 @@ void lk_ivf_free(lk_ivf *v) {
       free(v->lists[l].codes);
       free(v->lists[l].scale);
       free(v->lists[l].sum);
+      for (int c = 0; c < v->ncols; c++) free(v->lists[l].cols[c]);
     }
   free(v->lists);
+  free(v->pres);
   free(v);
 }
 
@@ -82,11 +87,15 @@ size_t lk_ivf_size(const lk_ivf *v) { return v ? v->n : 0; }
 
 size_t lk_ivf_memory(const lk_ivf *v) {
   if (!v) return 0;
-  size_t b = sizeof *v + sizeof(float) * ((size_t)v->dim * v->pf + (size_t)v->pf * v->pc +
+  size_t in = v->pf ? (size_t)v->pf : (size_t)v->dim; /* the coarse basis's input space */
+  size_t b = sizeof *v + sizeof(float) * ((size_t)v->dim * v->pf + in * v->pc +
                                           (size_t)v->nlist * (v->pc + v->pf + 1));
-  b += v->cap * (sizeof(int64_t) + sizeof(uint32_t) + (size_t)v->pfl + sizeof(float) + sizeof(int32_t));
+  b += v->cap * sizeof(int64_t);
+  if (v->pf) b += v->cap * (sizeof(uint32_t) + (size_t)v->pfl + sizeof(float) + sizeof(int32_t));
+  b += (size_t)v->nlist * (size_t)v->ncols * 4 * sizeof(uint64_t);
   for (int l = 0; l < v->nlist; l++)
-    b += sizeof(ivf_list) + v->lists[l].cap * (sizeof(uint32_t) + (size_t)v->pcl + sizeof(float) + sizeof(int32_t));
+    b += sizeof(ivf_list) +
+         v->lists[l].cap * (sizeof(uint32_t) + (size_t)v->pcl + sizeof(float) + sizeof(int32_t) + (size_t)v->ncols);
   return b;
 }
 
@@ -132,6 +141,7 @@ static void half_norms(const lk_ivf *v, float *hn) {
 
 /* Projects m rows of x into fine (m x pf) and coarse (m x pc) coordinates. */
 static int project(const lk_ivf *v, const float *x, size_t m, float *xf, float *xc) {
+  if (!v->pf) return lk_quant_project_rows(v->wc, v->dim, v->pc, x, m, xc);
   int rc = lk_quant_project_rows(v->bf, v->dim, v->pf, x, m, xf);
   if (!rc) rc = lk_quant_project_rows(v->wc, v->pf, v->pc, xf, m, xc);
   return rc;
@@ -196,8 +206,8 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
   if (opts) o = *opts;
   else lk_ivf_opts_default(&o);
   if (!x || dim <= 0 || dim > MAX_DIM || n == 0 || n > UINT32_MAX) return LK_EINVAL;
-  if (o.fine_dims <= 0 || o.fine_dims > dim || o.fine_dims > MAX_DIM) return LK_EINVAL;
-  if (o.coarse_dims <= 0 || o.coarse_dims > o.fine_dims) return LK_EINVAL;
+  if (o.fine_dims < 0 || o.fine_dims > dim || o.ncols < 0 || o.ncols > LK_IVF_MAX_COLS) return LK_EINVAL;
+  if (o.coarse_dims <= 0 || o.coarse_dims > (o.fine_dims ? o.fine_dims : dim)) return LK_EINVAL;
   if (o.nprobe <= 0 || o.rerank <= 0 || o.rerank > 100000 || o.kmeans_iter < 0 || o.nlist < 0)
     return LK_EINVAL;
   if (o.nlist == 0) {
@@ -206,7 +216,8 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
     if (o.nlist < 1) o.nlist = 1;
     if ((size_t)o.nlist > n) o.nlist = (int)n;
   }
-  if ((size_t)o.nlist > n || (size_t)o.fine_dims > n || o.nlist > 1 << 20) return LK_EINVAL;
+  if ((size_t)o.nlist > n || (size_t)o.fine_dims > n || (size_t)o.coarse_dims > n || o.nlist > 1 << 20)
+    return LK_EINVAL;
   for (size_t i = 0; i < n * (size_t)dim; i++)
     if (!isfinite(x[i])) return LK_EINVAL;
   lk_ivf *v = calloc(1, sizeof *v);
@@ -219,32 +230,35 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
   v->nlist = o.nlist;
   v->nprobe = o.nprobe;
   v->rerank = o.rerank;
+  v->ncols = o.ncols;
   float *xf = NULL, *xc = NULL, *fx = NULL;
   size_t fb, cb;
   int rc = 0;
   if (lk_size_mul3(n, (size_t)v->pf, sizeof(float), &fb) || lk_size_mul3(n, (size_t)v->pc, sizeof(float), &cb))
     rc = LK_ETOOBIG;
-  /* the fine basis from at most 8192 rows spread over the sample */
+  /* the fine basis (coarse-only: the coarse one) from at most 8192 rows spread over the sample */
   size_t ms = n < 8192 ? n : 8192;
   if (!rc && !(fx = malloc(sizeof(float) * ms * (size_t)dim))) rc = LK_ENOMEM;
   for (size_t i = 0; !rc && i < ms; i++)
     memcpy(fx + i * (size_t)dim, x + (i * n / ms) * (size_t)dim, sizeof(float) * (size_t)dim);
-  if (!rc) rc = lk_quant_basis(fx, ms, dim, v->pf, o.seed, &v->bf);
+  if (!rc && v->pf) rc = lk_quant_basis(fx, ms, dim, v->pf, o.seed, &v->bf);
+  if (!rc && !v->pf) rc = lk_quant_basis(fx, ms, dim, v->pc, o.seed + 1, &v->wc);
   free(fx);
-  if (!rc && (!(xf = malloc(fb)) || !(xc = malloc(cb)))) rc = LK_ENOMEM;
-  if (!rc) rc = lk_quant_project_rows(v->bf, dim, v->pf, x, n, xf);
-  if (!rc) rc = lk_quant_basis(xf, n, v->pf, v->pc, o.seed + 1, &v->wc);
-  if (!rc) rc = lk_quant_project_rows(v->wc, v->pf, v->pc, xf, n, xc);
+  if (!rc && ((v->pf && !(xf = malloc(fb))) || !(xc = malloc(cb)))) rc = LK_ENOMEM;
+  if (!rc && v->pf) rc = lk_quant_project_rows(v->bf, dim, v->pf, x, n, xf);
+  if (!rc && v->pf) rc = lk_quant_basis(xf, n, v->pf, v->pc, o.seed + 1, &v->wc);
+  if (!rc) rc = lk_quant_project_rows(v->wc, v->pf ? v->pf : dim, v->pc, v->pf ? xf : x, n, xc);
   if (!rc) {
     v->cent = malloc(sizeof(float) * (size_t)v->nlist * v->pc);
-    v->fmean = calloc((size_t)v->nlist * v->pf, sizeof(float));
+    v->fmean = v->pf ? calloc((size_t)v->nlist * v->pf, sizeof(float)) : NULL;
     v->lists = calloc((size_t)v->nlist, sizeof *v->lists);
-    if (!v->cent || !v->fmean || !v->lists) rc = LK_ENOMEM;
+    v->pres = calloc((size_t)v->nlist * (size_t)v->ncols * 4 + 1, sizeof(uint64_t));
+    if (!v->cent || (v->pf && !v->fmean) || !v->lists || !v->pres) rc = LK_ENOMEM;
   }
   if (!rc) rc = kmeans(v, xc, n, o.kmeans_iter, o.seed);
   if (!rc && !(v->chn = malloc(sizeof(float) * (size_t)v->nlist))) rc = LK_ENOMEM;
   if (!rc) half_norms(v, v->chn);
-  if (!rc) { /* fine-space means of the final lists */
+  if (!rc && v->pf) { /* fine-space means of the final lists */
     float *hn = malloc(sizeof(float) * (size_t)v->nlist), *g = malloc(sizeof(float) * CHUNK * (size_t)v->nlist);
     uint32_t *lab = malloc(sizeof(uint32_t) * CHUNK);
     double *acc = calloc((size_t)v->nlist * v->pf, sizeof(double));
@@ -287,16 +301,20 @@ static int resize_rows(lk_ivf *v, size_t cap) {
   if (cap > UINT32_MAX || lk_size_mul(cap, (size_t)v->pfl, &fb)) return LK_ETOOBIG;
   int64_t *ids = realloc(v->ids, cap * sizeof *ids);
   if (ids) v->ids = ids;
-  uint32_t *rl = ids ? realloc(v->rlist, cap * sizeof *rl) : NULL;
-  if (rl) v->rlist = rl;
-  int8_t *fc = rl ? realloc(v->fcode, fb) : NULL;
-  if (fc) v->fcode = fc;
-  float *fs = fc ? realloc(v->fscale, cap * sizeof *fs) : NULL;
-  if (fs) v->fscale = fs;
-  int32_t *su = fs ? realloc(v->fsum, cap * sizeof *su) : NULL;
-  if (su) v->fsum = su;
-  if (su || cap < v->cap) v->cap = cap; /* a failed shrink still shrank some: cap is the room */
-  return su ? 0 : LK_ENOMEM;
+  int ok = ids != NULL;
+  if (ok && v->pf) { /* the fine arrays (none when coarse-only) */
+    uint32_t *rl = realloc(v->rlist, cap * sizeof *rl);
+    if (rl) v->rlist = rl;
+    int8_t *fc = rl ? realloc(v->fcode, fb) : NULL;
+    if (fc) v->fcode = fc;
+    float *fs = fc ? realloc(v->fscale, cap * sizeof *fs) : NULL;
+    if (fs) v->fscale = fs;
+    int32_t *su = fs ? realloc(v->fsum, cap * sizeof *su) : NULL;
+    if (su) v->fsum = su;
+    ok = su != NULL;
+  }
+  if (ok || cap < v->cap) v->cap = cap; /* a failed shrink still shrank some: cap is the room */
+  return ok ? 0 : LK_ENOMEM;
 }
 
 static int grow_rows(lk_ivf *v, size_t want) {
@@ -318,8 +336,14 @@ static int resize_list(lk_ivf *v, ivf_list *L, size_t cap) {
   if (s) L->scale = s;
   int32_t *u = s ? realloc(L->sum, cap * sizeof *u) : NULL;
   if (u) L->sum = u;
-  if (u || cap < L->cap) L->cap = cap;
-  return u ? 0 : LK_ENOMEM;
+  int ok = u != NULL;
+  for (int j = 0; ok && j < v->ncols; j++) {
+    uint8_t *cc = realloc(L->cols[j], cap);
+    if (cc) L->cols[j] = cc;
+    ok = cc != NULL;
+  }
+  if (ok || cap < L->cap) L->cap = cap;
+  return ok ? 0 : LK_ENOMEM;
 }
 
 int lk_ivf_trim(lk_ivf *v) {
@@ -330,7 +354,9 @@ int lk_ivf_trim(lk_ivf *v) {
   return rc;
 }
 
-static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
+/* Appends row (its coarse residual res, its column values col or NULL) to list l. */
+static int list_push(lk_ivf *v, int l, uint32_t row, const float *res, const uint8_t *col) {
+  ivf_list *L = &v->lists[l];
   if (L->len == L->cap) { /* the list's arrays grow together */
     size_t cap;
     int rc = lk_array_grow_cap(L->cap, L->len + 1, 16, sizeof *L->sum, &cap);
@@ -338,11 +364,20 @@ static int list_push(lk_ivf *v, ivf_list *L, uint32_t row, const float *res) {
   }
   L->rows[L->len] = row;
   lk_quant_encode(res, v->pc, L->codes + L->len * (size_t)v->pcl, &L->scale[L->len], &L->sum[L->len]);
+  for (int c = 0; c < v->ncols; c++) {
+    uint8_t b = col ? col[c] : 0;
+    L->cols[c][L->len] = b;
+    v->pres[((size_t)l * v->ncols + c) * 4 + b / 64] |= (uint64_t)1 << (b % 64);
+  }
   L->len++;
   return 0;
 }
 
-int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) {
+int lk_ivf_ncols(const lk_ivf *v) { return v ? v->ncols : 0; }
+
+int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) { return lk_ivf_add_cols(v, ids, x, NULL, n); }
+
+int lk_ivf_add_cols(lk_ivf *v, const int64_t *ids, const float *x, const uint8_t *cols, size_t n) {
   if (!v || (n && (!ids || !x))) return LK_EINVAL;
   size_t total;
   if (lk_size_mul(n, (size_t)v->dim, &total) || lk_size_add(v->n, n, &total) || total > UINT32_MAX)
@@ -354,9 +389,9 @@ int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) {
   }
   int rc = grow_rows(v, v->n + n);
   if (rc) return rc;
-  float *xf = malloc(sizeof(float) * CHUNK * (size_t)v->pf), *xc = malloc(sizeof(float) * CHUNK * (size_t)v->pc);
+  float *xf = malloc(sizeof(float) * CHUNK * (size_t)v->pf + 1), *xc = malloc(sizeof(float) * CHUNK * (size_t)v->pc);
   float *g = malloc(sizeof(float) * CHUNK * (size_t)v->nlist), *hn = malloc(sizeof(float) * (size_t)v->nlist);
-  float *res = malloc(sizeof(float) * (size_t)v->pf);
+  float *res = malloc(sizeof(float) * (size_t)(v->pf > v->pc ? v->pf : v->pc));
   uint32_t *lab = malloc(sizeof(uint32_t) * CHUNK);
   if (!xf || !xc || !g || !hn || !res || !lab) rc = LK_ENOMEM;
   if (!rc) half_norms(v, hn);
@@ -367,13 +402,16 @@ int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) {
     for (size_t i = 0; i < m && !rc; i++) {
       size_t row = v->n;
       uint32_t l = lab[i];
-      const float *c = v->cent + (size_t)l * v->pc, *fm = v->fmean + (size_t)l * v->pf;
+      const float *c = v->cent + (size_t)l * v->pc;
       for (int j = 0; j < v->pc; j++) res[j] = xc[i * (size_t)v->pc + j] - c[j];
-      if ((rc = list_push(v, &v->lists[l], (uint32_t)row, res))) break;
-      for (int j = 0; j < v->pf; j++) res[j] = xf[i * (size_t)v->pf + j] - fm[j];
-      lk_quant_encode(res, v->pf, v->fcode + row * (size_t)v->pfl, &v->fscale[row], &v->fsum[row]);
+      if ((rc = list_push(v, (int)l, (uint32_t)row, res, cols ? cols + (r0 + i) * (size_t)v->ncols : NULL))) break;
+      if (v->pf) {
+        const float *fm = v->fmean + (size_t)l * v->pf;
+        for (int j = 0; j < v->pf; j++) res[j] = xf[i * (size_t)v->pf + j] - fm[j];
+        lk_quant_encode(res, v->pf, v->fcode + row * (size_t)v->pfl, &v->fscale[row], &v->fsum[row]);
+        v->rlist[row] = l;
+      }
       v->ids[row] = ids[r0 + i];
-      v->rlist[row] = l;
       v->n++;
     }
   }
@@ -397,17 +435,62 @@ static int cmp_lscore(const void *a, const void *b) {
   return x->l - y->l;
 }
 
+/* a ranks before b (cmp_lscore's order: higher score, then the lower list). */
+static int lbefore(lscore a, lscore b) { return a.s > b.s || (a.s == b.s && a.l < b.l); }
+
+/* Puts the best want of o[0..n) first, in order: a three-way quickselect, then a sort of those
+ * want only, so a query ranks the lists it probes rather than all nlist. */
+static void select_lists(lscore *o, size_t n, size_t want) {
+  if (want > n) want = n;
+  size_t lo = 0, hi = n;
+  while (want < n && hi - lo > 1) {
+    lscore pv = o[lo + (hi - lo) / 2], t;
+    size_t lt = lo, i = lo, gt = hi;
+    while (i < gt) {
+      if (lbefore(o[i], pv)) {
+        t = o[lt], o[lt++] = o[i], o[i++] = t;
+      } else if (lbefore(pv, o[i])) {
+        t = o[--gt], o[gt] = o[i], o[i] = t;
+      } else {
+        i++;
+      }
+    }
+    if (want < lt) hi = lt;
+    else if (want >= gt) lo = gt;
+    else break;
+  }
+  qsort(o, want, sizeof *o, cmp_lscore);
+}
+
 static int allowed_row(const uint64_t *allow, size_t r) { return !allow || (allow[r / 64] >> (r % 64) & 1); }
+
+/* A column filter prepared for the scan: the used columns and a byte table of each one's
+ * allowed values. */
+typedef struct fprep {
+  int nused, col[LK_IVF_MAX_COLS];
+  const uint64_t (*allow)[4];
+  uint8_t lut[LK_IVF_MAX_COLS][256];
+} fprep;
+
+/* 1 when list l may hold a passing row (its presence masks meet every used column's set). */
+static int list_may_pass(const lk_ivf *v, const fprep *fp, int l) {
+  for (int u = 0; u < fp->nused; u++) {
+    const uint64_t *m = v->pres + ((size_t)l * v->ncols + fp->col[u]) * 4, *a = fp->allow[fp->col[u]];
+    if (!((m[0] & a[0]) | (m[1] & a[1]) | (m[2] & a[2]) | (m[3] & a[3]))) return 0;
+  }
+  return 1;
+}
 
 /* Per-query scratch. */
 typedef struct qwork {
   float *qf, *qc, *fdot;
-  uint8_t *qfu, *qcu;
+  uint8_t *qcu;
   lscore *order;
   lk_hit *cand, *fin;
   float *vec; /* dim floats for the refine step */
   size_t *rows;
   int32_t *raw;
+  float qcs; /* the query's coarse code scale */
   int ncand; /* cand's room: max(rerank, k), so k > rerank still gets k hits */
 } qwork;
 
@@ -428,17 +511,88 @@ static float fine_score(const lk_ivf *v, const qwork *w, size_t r) {
   return w->fdot[v->rlist[r]] + v->fscale[r] * dot_f_i8(w->qf, v->fcode + r * (size_t)v->pfl, v->pf);
 }
 
-static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const uint64_t *allow,
-                      int64_t exclude_id, qwork *w, lk_hit *out, int *nfound) {
-  lk_quant_project(v->bf, v->dim, v->pf, q, w->qf);
-  lk_quant_project(v->wc, v->pf, v->pc, w->qf, w->qc);
-  float qcs;
-  lk_quant_encode_query(w->qc, v->pc, w->qcu, &qcs);
-  for (int l = 0; l < v->nlist; l++) {
-    w->order[l].s = dotf(w->qc, v->cent + (size_t)l * v->pc, v->pc);
-    w->order[l].l = l;
-    w->fdot[l] = NAN;
+/* Offers the exact score of id (its vector from the refine callback) to t. */
+static int offer_exact(const lk_ivf *v, const float *q, qwork *w, lk_topk *t, int64_t id) {
+  int rc = v->fn(v->fn_ctx, id, w->vec);
+  if (!rc) lk_topk_offer(t, id, dotf(q, w->vec, v->dim));
+  return rc;
+}
+
+/* Scans the lists nearest first into cand (rows, coarse scores): the nprobe nearest, then on
+ * until k allowed rows were seen; with a column filter fp, on until as many passing rows were
+ * seen as the nprobe nearest lists hold, skipping lists whose presence masks hold none. */
+static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, const fprep *fp,
+                  int64_t exclude_id, qwork *w, lk_topk *cand) {
+  int ranked = nprobe;
+  select_lists(w->order, (size_t)v->nlist, (size_t)ranked);
+  size_t seen = 0, target = (size_t)k;
+  if (fp) {
+    size_t t = 0;
+    for (int p = 0; p < nprobe; p++) t += v->lists[w->order[p].l].len;
+    if (t > target) target = t;
   }
+  for (int p = 0; p < v->nlist && (fp ? seen < target : (p < nprobe || seen < (size_t)k)); p++) {
+    if (p == ranked) { /* rank the next lists: twice as many as so far */
+      int more = ranked < v->nlist - ranked ? ranked : v->nlist - ranked;
+      select_lists(w->order + ranked, (size_t)(v->nlist - ranked), (size_t)more);
+      ranked += more;
+    }
+    int l = w->order[p].l;
+    const ivf_list *L = &v->lists[l];
+    if (fp && !list_may_pass(v, fp, l)) continue;
+    if (v->pf) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
+    float base = w->order[p].s + v->chn[l];
+    for (size_t i0 = 0; i0 < L->len; i0 += 64) {
+      int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = m;
+      size_t idx[64];
+      if (allow) { /* the bitmap is n/8 bytes (cache-resident); the rows' ids are not */
+        mm = 0;
+        for (int i = 0; i < m; i++)
+          if (allowed_row(allow, L->rows[i0 + (size_t)i])) idx[mm++] = i0 + (size_t)i;
+        if (!mm) continue;
+      } else if (fp) { /* the columns lie in list order: read sequentially */
+        uint8_t pass[64];
+        memset(pass, 1, sizeof pass);
+        for (int u = 0; u < fp->nused; u++) {
+          const uint8_t *col = L->cols[fp->col[u]] + i0, *lut = fp->lut[u];
+          for (int i = 0; i < m; i++) pass[i] &= lut[col[i]];
+        }
+        mm = 0;
+        for (int i = 0; i < m; i++)
+          if (pass[i]) idx[mm++] = i0 + (size_t)i;
+        if (!mm) continue;
+      }
+      seen += (size_t)mm;
+      if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
+      else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
+      float floor = lk_topk_floor(cand);
+      for (int i = 0; i < mm; i++) {
+        size_t j = mm == m ? i0 + (size_t)i : idx[i];
+        float s = base + w->qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
+        if (s >= floor) {
+          /* the excluded id is looked up only for rows that would enter: a random read of
+           * ids[] for every scanned row cost more than the scan itself */
+          if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
+            seen--;
+            continue;
+          }
+          lk_topk_offer(cand, (int64_t)L->rows[j], s);
+          floor = lk_topk_floor(cand);
+        }
+      }
+    }
+  }
+}
+
+static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const uint64_t *allow,
+                      const fprep *fp, int64_t exclude_id, qwork *w, lk_hit *out, int *nfound) {
+  if (v->pf) {
+    lk_quant_project(v->bf, v->dim, v->pf, q, w->qf);
+    lk_quant_project(v->wc, v->pf, v->pc, w->qf, w->qc);
+  } else {
+    lk_quant_project(v->wc, v->dim, v->pc, q, w->qc);
+  }
+  lk_quant_encode_query(w->qc, v->pc, w->qcu, &w->qcs);
   int kk = v->refine > k ? v->refine : k;
   lk_topk best = {kk, 0, v->refine ? w->fin : out};
   size_t allowed = v->n;
@@ -451,10 +605,13 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
     }
   }
   size_t probe_rows = (size_t)((double)v->n * nprobe / v->nlist);
-  /* an allowed row costs a fine-code dot here, 4-6x a coarse one in the probe */
-  if (allow && allowed <= probe_rows / 4 + (size_t)v->rerank) {
-    /* selective filter: every allowed row's fine code */
-    for (int l = 0; l < v->nlist; l++) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
+  /* an allowed row costs a fine-code dot here, 4-6x a coarse one in the probe; coarse-only,
+   * an exact one through the refine callback (without one: the probe, on until k are seen) */
+  if (allow && allowed <= probe_rows / 4 + (size_t)v->rerank && (v->pf || v->refine)) {
+    /* selective filter: every allowed row's fine code (coarse-only: its exact score) */
+    if (v->pf)
+      for (int l = 0; l < v->nlist; l++) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
+    lk_topk fin = {k, 0, out};
     for (size_t b = 0; b < v->n; b += 64) {
       uint64_t word = allow[b / 64];
       if (v->n - b < 64) word &= ((uint64_t)1 << (v->n - b)) - 1;
@@ -463,48 +620,44 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
         size_t r = b + (size_t)__builtin_ctzll(word);
         if (v->ids[r] != exclude_id) w->rows[m++] = r;
       }
-      for (int i = 0; i < m; i++) lk_topk_offer(&best, v->ids[w->rows[i]], fine_score(v, w, w->rows[i]));
-    }
-  } else {
-    /* lists nearest first (L2 to the centroid, as items were assigned); the scan keeps <q, c> */
-    for (int l = 0; l < v->nlist; l++) w->order[l].s -= v->chn[l];
-    qsort(w->order, (size_t)v->nlist, sizeof *w->order, cmp_lscore);
-    for (int p = 0; p < v->nlist; p++) w->order[p].s += v->chn[w->order[p].l];
-    lk_topk cand = {w->ncand, 0, w->cand};
-    size_t seen = 0;
-    for (int p = 0; p < v->nlist && (p < nprobe || seen < (size_t)k); p++) {
-      int l = w->order[p].l;
-      const ivf_list *L = &v->lists[l];
-      w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
-      float base = w->order[p].s;
-      for (size_t i0 = 0; i0 < L->len; i0 += 64) {
-        int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = m;
-        size_t idx[64];
-        if (allow) { /* the bitmap is n/8 bytes (cache-resident); the rows' ids are not */
-          mm = 0;
-          for (int i = 0; i < m; i++)
-            if (allowed_row(allow, L->rows[i0 + (size_t)i])) idx[mm++] = i0 + (size_t)i;
-          if (!mm) continue;
-        }
-        seen += (size_t)mm;
-        if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
-        else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
-        float floor = lk_topk_floor(&cand);
-        for (int i = 0; i < mm; i++) {
-          size_t j = mm == m ? i0 + (size_t)i : idx[i];
-          float s = base + qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
-          if (s >= floor) {
-            /* the excluded id is looked up only for rows that would enter: a random read of
-             * ids[] for every scanned row cost more than the scan itself */
-            if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
-              seen--;
-              continue;
-            }
-            lk_topk_offer(&cand, (int64_t)L->rows[j], s);
-            floor = lk_topk_floor(&cand);
-          }
+      for (int i = 0; i < m; i++) {
+        int64_t id = v->ids[w->rows[i]];
+        if (v->pf) {
+          lk_topk_offer(&best, id, fine_score(v, w, w->rows[i]));
+        } else {
+          int rc = offer_exact(v, q, w, &fin, id);
+          if (rc) return rc;
         }
       }
+    }
+    if (!v->pf) { /* already exact */
+      int len = lk_topk_finish(&fin);
+      if (nfound) *nfound = len;
+      return 0;
+    }
+  } else {
+    /* lists nearest first (L2 to the centroid, as items were assigned); the scan adds back
+     * |c|^2/2 to keep <q, c> */
+    for (int l = 0; l < v->nlist; l++) {
+      w->order[l].s = dotf(w->qc, v->cent + (size_t)l * v->pc, v->pc) - v->chn[l];
+      w->order[l].l = l;
+    }
+    lk_topk cand = {w->ncand, 0, w->cand};
+    probe(v, k, nprobe, allow, fp, exclude_id, w, &cand);
+    if (!v->pf) { /* coarse-only: the candidates go straight to the exact re-rank */
+      lk_topk fin = {k, 0, out};
+      for (int i = 0; i < cand.len; i++) {
+        int64_t id = v->ids[cand.h[i].id];
+        if (!v->refine) {
+          lk_topk_offer(&fin, id, cand.h[i].score);
+        } else {
+          int rc = offer_exact(v, q, w, &fin, id);
+          if (rc) return rc;
+        }
+      }
+      int len = lk_topk_finish(&fin);
+      if (nfound) *nfound = len;
+      return 0;
     }
     for (int i = 0; i < cand.len; i++) {
       size_t r = (size_t)cand.h[i].id;
@@ -514,9 +667,8 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
   if (v->refine) { /* exact scores of the best kk from the caller's float vectors */
     lk_topk fin = {k, 0, out};
     for (int i = 0; i < best.len; i++) {
-      int rc = v->fn(v->fn_ctx, best.h[i].id, w->vec);
+      int rc = offer_exact(v, q, w, &fin, best.h[i].id);
       if (rc) return rc;
-      lk_topk_offer(&fin, best.h[i].id, dotf(q, w->vec, v->dim));
     }
     best = fin;
   }
@@ -545,8 +697,9 @@ int lk_ivf_set_refine(lk_ivf *v, int refine, lk_ivf_vector_fn fn, void *ctx) {
   return 0;
 }
 
-int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int nprobe,
-                  const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
+/* The searches' one path: allow (a row bitmap) or fp (a prepared column filter), or neither. */
+static int search(const lk_ivf *v, const float *queries, int nq, int k, int nprobe, const uint64_t *allow,
+                  const fprep *fp, int64_t exclude_id, lk_hit *hits, int *nfound) {
   if (!v || nq < 0 || k <= 0 || k > 10000 || nprobe < 0 || (nq > 0 && (!queries || !hits)))
     return LK_EINVAL;
   if (nprobe == 0) nprobe = v->nprobe;
@@ -556,10 +709,9 @@ int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   qwork w;
   int R = v->rerank > k ? v->rerank : k;
   w.ncand = R;
-  w.qf = malloc(sizeof(float) * (size_t)v->pf);
+  w.qf = malloc(sizeof(float) * (size_t)v->pf + 1);
   w.qc = malloc(sizeof(float) * (size_t)v->pc);
   w.fdot = malloc(sizeof(float) * (size_t)v->nlist);
-  w.qfu = malloc((size_t)v->pfl);
   w.qcu = malloc((size_t)v->pcl);
   w.order = malloc(sizeof(lscore) * (size_t)v->nlist);
   w.cand = malloc(sizeof(lk_hit) * (size_t)R);
@@ -567,14 +719,13 @@ int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   w.vec = malloc(sizeof(float) * (size_t)v->dim);
   w.rows = malloc(sizeof(size_t) * (size_t)(R > 64 ? R : 64));
   w.raw = malloc(sizeof(int32_t) * 64);
-  int rc = w.qf && w.qc && w.fdot && w.qfu && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.vec ? 0 : LK_ENOMEM;
+  int rc = w.qf && w.qc && w.fdot && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.vec ? 0 : LK_ENOMEM;
   for (int q = 0; !rc && q < nq; q++)
-    rc = search_one(v, queries + (size_t)q * v->dim, k, nprobe, allow, exclude_id, &w,
+    rc = search_one(v, queries + (size_t)q * v->dim, k, nprobe, allow, fp, exclude_id, &w,
                     hits + (size_t)q * (size_t)k, nfound ? nfound + q : NULL);
   free(w.qf);
   free(w.qc);
   free(w.fdot);
-  free(w.qfu);
   free(w.qcu);
   free(w.order);
   free(w.cand);
@@ -585,12 +736,41 @@ int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   return rc;
 }
 
+int lk_ivf_search(const lk_ivf *v, const float *queries, int nq, int k, int nprobe,
+                  const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  return search(v, queries, nq, k, nprobe, allow, NULL, exclude_id, hits, nfound);
+}
+
+int lk_ivf_search_where(const lk_ivf *v, const float *queries, int nq, int k, int nprobe,
+                        const lk_ivf_filter *f, int64_t exclude_id, lk_hit *hits, int *nfound) {
+  if (!v) return LK_EINVAL;
+  if (!f || !f->used) return search(v, queries, nq, k, nprobe, NULL, NULL, exclude_id, hits, nfound);
+  if (f->used >> v->ncols) return LK_EINVAL; /* a column the index does not have */
+  fprep *fp = malloc(sizeof *fp);
+  if (!fp) return LK_ENOMEM;
+  fp->nused = 0;
+  fp->allow = f->allow;
+  for (int c = 0; c < v->ncols; c++) {
+    if (!(f->used >> c & 1)) continue;
+    for (int b = 0; b < 256; b++) fp->lut[fp->nused][b] = (uint8_t)(f->allow[c][b / 64] >> (b % 64) & 1);
+    fp->col[fp->nused++] = c;
+  }
+  int rc = search(v, queries, nq, k, nprobe, NULL, fp, exclude_id, hits, nfound);
+  free(fp);
+  return rc;
+}
+
 /* ---- the saved index (index/lkx.h): sections of the IVF ---- */
 
 enum { SEC_PARAM = 0x49564650 /* IVFP */, SEC_BF, SEC_WC, SEC_CENT, SEC_FMEAN, SEC_CHN, SEC_IDS, SEC_RLIST,
-       SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LLEN, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM };
+       SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LLEN, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM, SEC_LCOLS };
 
-typedef struct ivf_param { int32_t dim, pf, pc, pfl, pcl, nlist, nprobe, rerank; uint64_t n; } ivf_param;
+/* The IVF sections' layout version, first in the parameters: 2 added coarse-only (pf 0: no
+ * fine sections), the filter columns (SEC_LCOLS: each list's ncols columns in turn) and this
+ * field; a parameter section of another size or version is stale (LK_EMISMATCH). */
+#define IVF_SECT_VERSION 2
+
+typedef struct ivf_param { int32_t version, dim, pf, pc, pfl, pcl, nlist, nprobe, rerank, ncols; uint64_t n; } ivf_param;
 
 /* Writes one section made of each list's array (member at byte offset off, elem bytes a row). */
 static int save_lists(const lk_ivf *v, lk_lkx_writer *w, uint32_t tag, size_t off, size_t elem, lk_errbuf *err) {
@@ -603,28 +783,37 @@ static int save_lists(const lk_ivf *v, lk_lkx_writer *w, uint32_t tag, size_t of
   return rc ? rc : lk_lkx_end(w, err);
 }
 
+/* The lists' filter columns: for each list, its ncols columns in turn. */
+static int save_cols(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
+  int rc = lk_lkx_begin(w, SEC_LCOLS, err);
+  for (int l = 0; !rc && l < v->nlist; l++)
+    for (int c = 0; !rc && c < v->ncols; c++) rc = lk_lkx_write(w, v->lists[l].cols[c], v->lists[l].len, err);
+  return rc ? rc : lk_lkx_end(w, err);
+}
+
 int lk_ivf_save(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
-  ivf_param p = {v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank, v->n};
+  ivf_param p = {IVF_SECT_VERSION, v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank, v->ncols, v->n};
   uint64_t *llen = malloc(sizeof *llen * (size_t)v->nlist);
   if (!llen) return lk_err_set(err, LK_ENOMEM, "out of memory");
   for (int l = 0; l < v->nlist; l++) llen[l] = v->lists[l].len;
   size_t nl = (size_t)v->nlist;
   int rc = lk_lkx_add(w, SEC_PARAM, &p, sizeof p, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_BF, v->bf, sizeof(float) * (size_t)v->dim * v->pf, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_WC, v->wc, sizeof(float) * (size_t)v->pf * v->pc, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_BF, v->bf, sizeof(float) * (size_t)v->dim * v->pf, err);
+  if (!rc) rc = lk_lkx_add(w, SEC_WC, v->wc, sizeof(float) * (size_t)(v->pf ? v->pf : v->dim) * v->pc, err);
   if (!rc) rc = lk_lkx_add(w, SEC_CENT, v->cent, sizeof(float) * nl * v->pc, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_FMEAN, v->fmean, sizeof(float) * nl * v->pf, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_FMEAN, v->fmean, sizeof(float) * nl * v->pf, err);
   if (!rc) rc = lk_lkx_add(w, SEC_CHN, v->chn, sizeof(float) * nl, err);
   if (!rc) rc = lk_lkx_add(w, SEC_IDS, v->ids, sizeof(int64_t) * v->n, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_RLIST, v->rlist, sizeof(uint32_t) * v->n, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_FCODE, v->fcode, v->n * (size_t)v->pfl, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_FSCALE, v->fscale, sizeof(float) * v->n, err);
-  if (!rc) rc = lk_lkx_add(w, SEC_FSUM, v->fsum, sizeof(int32_t) * v->n, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_RLIST, v->rlist, sizeof(uint32_t) * v->n, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_FCODE, v->fcode, v->n * (size_t)v->pfl, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_FSCALE, v->fscale, sizeof(float) * v->n, err);
+  if (!rc && v->pf) rc = lk_lkx_add(w, SEC_FSUM, v->fsum, sizeof(int32_t) * v->n, err);
   if (!rc) rc = lk_lkx_add(w, SEC_LLEN, llen, sizeof *llen * nl, err);
   if (!rc) rc = save_lists(v, w, SEC_LROWS, offsetof(ivf_list, rows), sizeof(uint32_t), err);
   if (!rc) rc = save_lists(v, w, SEC_LCODES, offsetof(ivf_list, codes), (size_t)v->pcl, err);
   if (!rc) rc = save_lists(v, w, SEC_LSCALE, offsetof(ivf_list, scale), sizeof(float), err);
   if (!rc) rc = save_lists(v, w, SEC_LSUM, offsetof(ivf_list, sum), sizeof(int32_t), err);
+  if (!rc && v->ncols) rc = save_cols(v, w, err);
   free(llen);
   return rc;
 }
@@ -644,7 +833,8 @@ static int load_copy(const lk_lkx *x, uint32_t tag, size_t elem, size_t count, v
 /* Checks the parameters of a saved IVF as lk_ivf_train would have made them. */
 static int param_check(const ivf_param *p, const lkx_meta *m) {
   if (p->dim <= 0 || p->dim > MAX_DIM || (uint32_t)p->dim != m->dim || p->n != m->items || p->n > UINT32_MAX) return 0;
-  if (p->pf <= 0 || p->pf > p->dim || p->pc <= 0 || p->pc > p->pf) return 0;
+  if (p->pf < 0 || p->pf > p->dim || p->pc <= 0 || p->pc > (p->pf ? p->pf : p->dim)) return 0;
+  if (p->ncols < 0 || p->ncols > LK_IVF_MAX_COLS) return 0;
   if (p->pfl != lk_quant_padded(p->pf) || p->pcl != lk_quant_padded(p->pc)) return 0;
   if (p->nlist <= 0 || p->nlist > 1 << 20 || p->nprobe <= 0 || p->rerank <= 0 || p->rerank > 100000) return 0;
   return 1;
@@ -661,32 +851,53 @@ static int sums_match(const int8_t *codes, size_t n, size_t stride, const int32_
   return 1;
 }
 
-/* The lists' rows, codes, scales and sums, from the concatenated sections, by the lengths. */
+/* The lists' rows, codes, scales, sums and columns, from the concatenated sections, by the
+ * lengths; each row must be in exactly one list (and the one rlist names); the presence masks
+ * are made from the columns. */
 static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, lk_errbuf *err) {
-  const void *rows, *codes, *scale, *sum;
+  const void *rows, *codes, *scale, *sum, *cols = NULL;
   size_t sz;
   int rc = lk_lkx_section(x, SEC_LROWS, sizeof(uint32_t), v->n, &rows, &sz, err);
   if (!rc) rc = lk_lkx_section(x, SEC_LCODES, (size_t)v->pcl, v->n, &codes, &sz, err);
   if (!rc) rc = lk_lkx_section(x, SEC_LSCALE, sizeof(float), v->n, &scale, &sz, err);
   if (!rc) rc = lk_lkx_section(x, SEC_LSUM, sizeof(int32_t), v->n, &sum, &sz, err);
+  if (!rc && v->ncols) rc = lk_lkx_section(x, SEC_LCOLS, (size_t)v->ncols, v->n, &cols, &sz, err);
+  uint64_t *seen = rc ? NULL : calloc(v->n / 64 + 1, sizeof *seen);
+  if (!rc && !seen) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   size_t at = 0;
   for (int l = 0; !rc && l < v->nlist; l++) {
     ivf_list *L = &v->lists[l];
     size_t len = (size_t)llen[l];
     if (!len) continue;
-    if ((rc = resize_list(v, L, len))) return lk_err_set(err, rc, "out of memory");
+    if ((rc = resize_list(v, L, len))) {
+      rc = lk_err_set(err, rc, "out of memory");
+      break;
+    }
     memcpy(L->rows, (const uint32_t *)rows + at, len * sizeof(uint32_t));
     memcpy(L->codes, (const int8_t *)codes + at * (size_t)v->pcl, len * (size_t)v->pcl);
     memcpy(L->scale, (const float *)scale + at, len * sizeof(float));
     memcpy(L->sum, (const int32_t *)sum + at, len * sizeof(int32_t));
+    for (int c = 0; c < v->ncols; c++) {
+      const uint8_t *src = (const uint8_t *)cols + at * (size_t)v->ncols + (size_t)c * len;
+      memcpy(L->cols[c], src, len);
+      for (size_t i = 0; i < len; i++)
+        v->pres[((size_t)l * v->ncols + c) * 4 + src[i] / 64] |= (uint64_t)1 << (src[i] % 64);
+    }
     L->len = len;
-    if (!sums_match(L->codes, len, (size_t)v->pcl, L->sum))
-      return lk_err_set(err, LK_ECORRUPT, "saved index: list %d's codes do not match their sums", l);
-    for (size_t i = 0; i < len; i++)
-      if (L->rows[i] >= v->n || v->rlist[L->rows[i]] != (uint32_t)l)
-        return lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
+    if (!sums_match(L->codes, len, (size_t)v->pcl, L->sum)) {
+      rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d's codes do not match their sums", l);
+      break;
+    }
+    for (size_t i = 0; !rc && i < len; i++) {
+      uint32_t r = L->rows[i];
+      if (r >= v->n || (v->rlist && v->rlist[r] != (uint32_t)l) || (seen[r / 64] >> (r % 64) & 1))
+        rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
+      else
+        seen[r / 64] |= (uint64_t)1 << (r % 64);
+    }
     at += len;
   }
+  free(seen);
   return rc;
 }
 
@@ -695,36 +906,40 @@ int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) {
   const void *pp;
   size_t sz;
   ivf_param p;
-  int rc = lk_lkx_section(x, SEC_PARAM, sizeof p, 1, &pp, &sz, err);
+  int rc = lk_lkx_section(x, SEC_PARAM, 1, 0, &pp, &sz, err);
   if (rc) return rc;
-  memcpy(&p, pp, sizeof p);
+  if (sz >= sizeof p) memcpy(&p, pp, sizeof p);
+  if (sz != sizeof p || p.version != IVF_SECT_VERSION)
+    return lk_err_set(err, LK_EMISMATCH, "saved index: stale (IVF sections of another version)");
   if (!param_check(&p, lk_lkx_meta(x))) return lk_err_set(err, LK_ECORRUPT, "saved index: IVF parameters out of range");
   lk_ivf *v = calloc(1, sizeof *v);
   if (!v) return lk_err_set(err, LK_ENOMEM, "out of memory");
   v->dim = p.dim, v->pf = p.pf, v->pc = p.pc, v->pfl = p.pfl, v->pcl = p.pcl;
-  v->nlist = p.nlist, v->nprobe = p.nprobe, v->rerank = p.rerank;
-  size_t n = (size_t)p.n, nl = (size_t)p.nlist;
+  v->nlist = p.nlist, v->nprobe = p.nprobe, v->rerank = p.rerank, v->ncols = p.ncols;
+  size_t n = (size_t)p.n, nl = (size_t)p.nlist, pf = (size_t)p.pf;
   uint64_t *llen = NULL;
-  rc = load_copy(x, SEC_BF, sizeof(float) * (size_t)p.dim, (size_t)p.pf, (void **)&v->bf, err);
-  if (!rc) rc = load_copy(x, SEC_WC, sizeof(float) * (size_t)p.pf, (size_t)p.pc, (void **)&v->wc, err);
+  rc = pf ? load_copy(x, SEC_BF, sizeof(float) * (size_t)p.dim, pf, (void **)&v->bf, err) : 0;
+  if (!rc) rc = load_copy(x, SEC_WC, sizeof(float) * (pf ? pf : (size_t)p.dim), (size_t)p.pc, (void **)&v->wc, err);
   if (!rc) rc = load_copy(x, SEC_CENT, sizeof(float) * (size_t)p.pc, nl, (void **)&v->cent, err);
-  if (!rc) rc = load_copy(x, SEC_FMEAN, sizeof(float) * (size_t)p.pf, nl, (void **)&v->fmean, err);
+  if (!rc && pf) rc = load_copy(x, SEC_FMEAN, sizeof(float) * pf, nl, (void **)&v->fmean, err);
   if (!rc) rc = load_copy(x, SEC_CHN, sizeof(float), nl, (void **)&v->chn, err);
   if (!rc) rc = load_copy(x, SEC_IDS, sizeof(int64_t), n, (void **)&v->ids, err);
-  if (!rc) rc = load_copy(x, SEC_RLIST, sizeof(uint32_t), n, (void **)&v->rlist, err);
-  if (!rc) rc = load_copy(x, SEC_FCODE, (size_t)p.pfl, n, (void **)&v->fcode, err);
-  if (!rc) rc = load_copy(x, SEC_FSCALE, sizeof(float), n, (void **)&v->fscale, err);
-  if (!rc) rc = load_copy(x, SEC_FSUM, sizeof(int32_t), n, (void **)&v->fsum, err);
+  if (!rc && pf) rc = load_copy(x, SEC_RLIST, sizeof(uint32_t), n, (void **)&v->rlist, err);
+  if (!rc && pf) rc = load_copy(x, SEC_FCODE, (size_t)p.pfl, n, (void **)&v->fcode, err);
+  if (!rc && pf) rc = load_copy(x, SEC_FSCALE, sizeof(float), n, (void **)&v->fscale, err);
+  if (!rc && pf) rc = load_copy(x, SEC_FSUM, sizeof(int32_t), n, (void **)&v->fsum, err);
   if (!rc) rc = load_copy(x, SEC_LLEN, sizeof *llen, nl, (void **)&llen, err);
   if (!rc && !(v->lists = calloc(nl, sizeof *v->lists))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  if (!rc && !(v->pres = calloc(nl * (size_t)v->ncols * 4 + 1, sizeof *v->pres)))
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   v->n = v->cap = n;
   uint64_t total = 0;
   for (size_t l = 0; !rc && l < nl; l++)
     if ((total += llen[l]) > n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths exceed the items");
   if (!rc && total != n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths do not add up to the items");
   for (size_t r = 0; !rc && r < n; r++)
-    if (v->ids[r] < 0 || v->rlist[r] >= nl) rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
-  if (!rc && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
+    if (v->ids[r] < 0 || (v->rlist && v->rlist[r] >= nl)) rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
+  if (!rc && pf && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
     rc = lk_err_set(err, LK_ECORRUPT, "saved index: fine codes do not match their sums");
   if (!rc) rc = load_lists(v, x, llen, err);
   free(llen);

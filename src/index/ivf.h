@@ -10,7 +10,17 @@
  * probed until k allowed items are found, and a very selective filter (fewer allowed rows than
  * the probe would scan) scores every allowed row's fine code instead: a filtered search returns
  * min(k, #allowed) hits, all allowed. Scores are approximate cosines, unless the caller
- * supplies float vectors for an exact re-rank of a short list (lk_ivf_set_refine). */
+ * supplies float vectors for an exact re-rank of a short list (lk_ivf_set_refine).
+ *
+ * Coarse-only mode (fine_dims 0): no fine code; the coarse space is learnt from the vectors
+ * themselves (coarse_dims may equal dim) and the best `rerank` coarse candidates go straight to
+ * the exact re-rank (which such an index needs for exact scores; without it the coarse scores
+ * are returned). Per item then: its id (8 B) and its list entry (row, coarse code, scale, sum,
+ * filter columns): 288 B at 256 dimensions with 8 columns.
+ *
+ * Filter columns (ncols, up to LK_IVF_MAX_COLS): a uint8 per column per row, stored in list
+ * order beside the codes with a 256-bit presence mask per column per list, so a filtered search
+ * (lk_ivf_search_where) checks rows inside the scan and skips lists holding no passing row. */
 #ifndef LK_INDEX_IVF_H
 #define LK_INDEX_IVF_H
 
@@ -22,15 +32,18 @@
 
 typedef struct lk_ivf lk_ivf;
 
+#define LK_IVF_MAX_COLS 8
+
 typedef struct lk_ivf_opts {
   int nlist;       /* lists (k-means centroids); 0 = about 1.5 sqrt(expected rows) */
-  int fine_dims;   /* fine code length (default 768; <= dim) */
-  int coarse_dims; /* coarse code length (default 128; <= fine_dims) */
+  int fine_dims;   /* fine code length (default 768; <= dim); 0 = coarse-only (above) */
+  int coarse_dims; /* coarse code length (default 128; <= fine_dims, or <= dim when coarse-only) */
   int kmeans_iter; /* default 10 */
   int nprobe;      /* lists scanned per query (default 48); per search overridable */
   int rerank;      /* candidates re-scored with fine codes (default 400) */
   size_t expected; /* rows expected (picks nlist when 0); 0 = the training rows x 20 */
   uint64_t seed;
+  int ncols; /* per-row uint8 filter columns, 0..LK_IVF_MAX_COLS (default 0) */
 } lk_ivf_opts;
 
 void lk_ivf_opts_default(lk_ivf_opts *o);
@@ -45,6 +58,10 @@ void lk_ivf_free(lk_ivf *ivf); /* NULL-safe */
  * are numbered in add order 0..size-1; allow bitmaps refer to these rows. Refuses non-finite
  * values (LK_EINVAL; nothing of that batch is added). */
 int lk_ivf_add(lk_ivf *ivf, const int64_t *ids, const float *x, size_t n);
+/* Adds n rows with their columns (cols: n x ncols bytes, row-major, copied; NULL = all zero).
+ * lk_ivf_add(v, ids, x, n) == lk_ivf_add_cols(v, ids, x, NULL, n). */
+int lk_ivf_add_cols(lk_ivf *ivf, const int64_t *ids, const float *x, const uint8_t *cols, size_t n);
+int lk_ivf_ncols(const lk_ivf *ivf);
 size_t lk_ivf_size(const lk_ivf *ivf);
 /* Gives back the room kept for future adds (the arrays grow geometrically): call after a bulk
  * add. Adding later still works. LK_ENOMEM leaves the index as it was, usable. */
@@ -57,6 +74,23 @@ size_t lk_ivf_memory(const lk_ivf *ivf);
  * returned or -1. Thread-safe for concurrent searches. LK_EINVAL on bad arguments. */
 int lk_ivf_search(const lk_ivf *ivf, const float *queries, int nq, int k, int nprobe,
                   const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound);
+
+/* A filter on the columns: a row passes when, for every column c with bit c of `used` set,
+ * bit (row's value) of allow[c] is set (allow[c] is 256 bits: value b is bit b % 64 of
+ * allow[c][b / 64]). A used bit at or beyond the index's ncols is LK_EINVAL. */
+typedef struct lk_ivf_filter {
+  uint32_t used;
+  uint64_t allow[LK_IVF_MAX_COLS][4];
+} lk_ivf_filter;
+
+/* lk_ivf_search with the filter checked inside the list scan (f NULL or used 0: no filter, the
+ * same as lk_ivf_search without allow). Returns min(k, #passing rows) hits, all passing. The
+ * probe counts passing rows only, skips lists whose presence masks hold none, and goes on until
+ * it has seen as many passing candidates as an unfiltered probe of the nprobe nearest lists
+ * would scan (so recall matches the unfiltered search's at the same nprobe). Thread-safe for
+ * concurrent searches. */
+int lk_ivf_search_where(const lk_ivf *ivf, const float *queries, int nq, int k, int nprobe,
+                        const lk_ivf_filter *f, int64_t exclude_id, lk_hit *hits, int *nfound);
 
 /* Optional exact re-rank: the best `refine` (> k) fine-code hits of each search are re-scored
  * with the float vector fn writes for their id (dim floats into out; 0 or an LK_E* code, which
@@ -71,7 +105,9 @@ int lk_ivf_set_nprobe(lk_ivf *ivf, int nprobe);
 int lk_ivf_set_rerank(lk_ivf *ivf, int rerank);
 
 /* The saved index (index/lkx.h): lk_ivf_save appends the IVF's sections (parameters, bases,
- * centroids, per-row ids and fine codes, the lists) to w; lk_ivf_load makes a new IVF from a
+ * centroids, per-row ids and fine codes, the lists and their filter columns) to w; the lists'
+ * presence masks are recomputed from the columns at load. An IVF saved by an older version
+ * (another IVF parameter layout) is refused with LK_EMISMATCH ("stale"), so the engine rebuilds; lk_ivf_load makes a new IVF from a
  * verified file's sections, checking every count against the file's header and every row and
  * list number before use (LK_ECORRUPT with a message). The loaded IVF owns copies (no refine
  * callback set); the file may be closed after. Not thread-safe against searches. */
