@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh [BUILD] — what `make bench` runs (issue 5, "Speed"; not part of `make test`):
 # indexing the whole catalog in exact and int8 compute with their quality (bench/index.sh, which
-# leaves the full catalog for the next two), vector search beside FAISS (bench/search.sh),
+# leaves the full catalog for the next two), vector search beside FAISS (bench/search.sh), ten
+# million items through the saved IVF with filters (bench/big.sh, ~1 h and ~11 GB of disk),
 # search through HTTP on the full catalog (bench/http_load.sh), embedding throughput beside
 # TFLite and PyTorch (bench/embed.sh) and decode beside PIL (bench/decode.sh). Each prints its
 # table and writes it into its own section of docs/PERFORMANCE.md. About 1.5 hours on an idle
@@ -13,11 +14,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 failed=()
 export LOOKALIKE_BENCH_DB=${LOOKALIKE_BENCH_DB:-/tmp/full-p80.db}
-for s in index search http_load embed decode; do
+for s in index search big http_load embed decode; do
   [ -f "bench/$s.sh" ] || { echo "bench: no bench/$s.sh, skipped"; continue; }
   echo "=== bench/$s.sh ($(date -u +%H:%M:%S) UTC, $(uptime | sed 's/.*load/load/'))"
   case $s in
     search) bash bench/search.sh "$B" --db "$LOOKALIKE_BENCH_DB" || failed+=("$s") ;;
+    big) bash bench/big.sh "$B" || failed+=("$s") ;;
     *) bash "bench/$s.sh" "$B" || failed+=("$s") ;;
   esac
 done
