@@ -44,8 +44,8 @@ typedef struct opts {
 static int usage(const char *why, const char *what) {
   fprintf(stderr,
           "big_bench: %s%s%s\n"
-          "usage: big_bench [--db TUNED_DB] [--n ROWS] [--queries Q] [--out DIR] [--nprobe 16,32,...]\n"
-          "                 [--rerank 100,200] [--nlist L] [--train ROWS] [--coarse DIMS] [--batch ROWS]\n",
+          "usage: big_bench [--db TUNED_DB] [--n ROWS] [--queries Q] [--out DIR] [--nprobe 8,16,...]\n"
+          "                 [--rerank 50,100,200] [--nlist L] [--train ROWS] [--coarse DIMS] [--batch ROWS]\n",
           why, what ? ": " : "", what ? what : "");
   return 2;
 }
@@ -74,7 +74,7 @@ static int int_list(const char *s, int lo, int hi, int *out, int cap) {
 }
 
 static int parse(int argc, char **argv, opts *o) {
-  *o = (opts){"/tmp/p18/tuned.db", "/tmp/lk-big", "16,32,48,64,96,128", "100,200", 10000000, 131072, 65536,
+  *o = (opts){"/tmp/p18/tuned.db", "/tmp/lk-big", "8,16,32,48,64,96,128", "50,100,200", 10000000, 131072, 65536,
               300, 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -5,7 +5,8 @@ with DOC puts the tables between DOC's big-bench markers (the rest of the file i
 Exits non-zero when a measured search returned fewer than k hits or a hit outside its filter."""
 import sys
 
-from search_report import against, f, parse
+sys.dont_write_bytecode = True  # no bench/__pycache__ beside the sources
+from search_report import against, f, parse  # noqa: E402
 
 BEGIN, END = "<!-- big-bench:begin -->", "<!-- big-bench:end -->"
 HEAD = ("date ", "load ", "big:", "generated", "filters ", "exact ground truth")
@@ -17,9 +18,15 @@ def met(ok):
     return "met" if ok else "missed"
 
 
+def meets(t, key50="p50_ms", key99="p99_ms"):
+    """Whether both rows of a setting (unfiltered, filtered) meet the p50 and p99 targets."""
+    return all(float(r[key50]) <= T_P50 and float(r[key99]) <= T_P99 for r in t)
+
+
 def best(rows, want=T_RECALL):
-    """The (nprobe, rerank) setting whose unfiltered and 2 % rows both reach recall@10 >= want
-    with the lowest worse p99, then p50; None when no setting does. Returns (none_row, filt_row)."""
+    """The (nprobe, rerank) setting whose unfiltered and 2 % rows both reach recall@10 >= want:
+    one meeting the latency targets if any, then the lowest worse p50; None when no setting
+    reaches the recall. Returns (unfiltered row, filtered row)."""
     pairs = {}
     for r in rows:
         pairs.setdefault((int(r["nprobe"]), int(r["rerank"])), {})[r["filter"]] = r
@@ -27,8 +34,8 @@ def best(rows, want=T_RECALL):
           if "none" in p and "2%" in p and min(float(p["none"]["recall10"]), float(p["2%"]["recall10"])) >= want]
     if not ok:
         return None
-    return min(ok, key=lambda t: (max(float(t[0]["p99_ms"]), float(t[1]["p99_ms"])),
-                                  max(float(t[0]["p50_ms"]), float(t[1]["p50_ms"]))))
+    return min(ok, key=lambda t: (not meets(t), max(float(t[0]["p50_ms"]), float(t[1]["p50_ms"])),
+                                  max(float(t[0]["p99_ms"]), float(t[1]["p99_ms"]))))
 
 
 def render(head, rows):
@@ -57,7 +64,7 @@ def render(head, rows):
     build_s = float(b["build_s"])
     out += ["| step | time | target |", "|---|---:|---|",
             f"| generating the rows and writing the vector file (not the product's build) | {f(b['gen_s'], 0)} s | |",
-            f"| exact ground truth, {b['queries']} queries, unfiltered and filtered (batched sgemm over the mapped file) | {f(b['gt_s'], 0)} s | |",
+            f"| exact ground truth, {b.get('queries', '?')} queries, unfiltered and filtered (batched sgemm over the mapped file) | {f(b['gt_s'], 0)} s | |",
             f"| train ({int(b['train_rows']):,} sampled rows) | {f(b['train_s'], 1)} s | |",
             f"| add every row in batches (`lk_ivf_add_cols` from the mapping) | {f(b['add_s'], 1)} s | |",
             f"| **build = train + add** | **{build_s / 60:.1f} min** | <= {T_BUILD_MIN} min: "
@@ -114,10 +121,11 @@ def render(head, rows):
                      f"(best {top:.3f}): the latency targets are missed at that recall.")
     lines.append(f"Issue 19 target 1 at {n:,}: build {build_s / 60:.1f} min ({met(build_s <= T_BUILD_MIN * 60)}); "
                  f"resident {ivf_b:.0f} B/item by the index's count, {rss_b:.0f} by the process's "
-                 f"({met(max(ivf_b, rss_b) <= T_BYTES)}); p50/p99 at recall >= {T_RECALL}: "
-                 + ("met" if pick and max(float(pick[0]['p50_ms']), float(pick[1]['p50_ms'])) <= T_P50
-                    and max(float(pick[0]['p99_ms']), float(pick[1]['p99_ms'])) <= T_P99 else "missed")
-                 + f" (wall clock, load as above); filtered results: {bad} searches short of k or with a hit outside "
+                 f"({met(max(ivf_b, rss_b) <= T_BYTES)}); p50 <= {T_P50:g} ms and p99 <= {T_P99:g} ms at recall@10 >= {T_RECALL}, "
+                 "unfiltered and filtered: "
+                 + met(pick and meets(pick)) + " by the wall clock (load as above), "
+                 + met(pick and meets(pick, "cpu_p50_ms", "cpu_p99_ms"))
+                 + f" by the thread's CPU time; filtered results: {bad} searches short of k or with a hit outside "
                  "the filter.")
     out.append(" ".join(lines))
     return "\n".join(out), pick, bad
