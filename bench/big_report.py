@@ -52,14 +52,15 @@ def render(head, rows):
            "columns are the searching thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`).", "", "```"]
     out += head + ["```", ""]
     out.append(f"The catalog: the tuned catalog's real items plus rows drawn around them as `bench/search.sh` draws "
-               f"its 1M (a random real item plus 0.5 x the difference of two others, renormalised), written in chunks "
-               f"to a {int(b['vector_file_bytes']) / 1e9:.1f} GB float32 file and memory-mapped read-only; each row "
-               f"inherits its parent item's gender, masterCategory, subCategory, articleType, baseColour, season and "
-               f"usage as {b['ncols']} one-byte filter columns. The index: IVF{b['nlist']}, coarse-only int8 codes of "
-               f"all {b['coarse']} dimensions (the tuned recipe's vectors are whitened: no projection), filter columns "
-               "checked inside the list scan, the best `rerank` code hits re-scored exactly from the mapped vector file; "
-               "built, saved to an lkx file (`lk_ivf_save`), freed, and loaded back (`lk_lkx_map` + `lk_ivf_load`) "
-               "before anything below was measured.")
+               "its 1M (a random real item plus beta x the difference of two others, renormalised; beta, the scale "
+               "above, makes a row's cosine to its parent the catalog's median nearest-neighbour cosine), written in "
+               f"chunks to a {int(b['vector_file_bytes']) / 1e9:.1f} GB float32 file and memory-mapped read-only; each "
+               "row inherits its parent item's gender, masterCategory, subCategory, articleType, baseColour, season "
+               f"and usage as {b['ncols']} one-byte filter columns. The index: IVF{b['nlist']}, coarse-only: an int8 "
+               f"code of all {b['coarse']} dimensions (no fine code, none dropped), filter columns checked inside the "
+               "list scan, the best `rerank` code hits re-scored exactly from the mapped vector file; built, saved to "
+               "an lkx file (`lk_ivf_save`), freed, and loaded back (`lk_lkx_map` + `lk_ivf_load`) before anything "
+               "below was measured.")
     out.append("")
     build_s = float(b["build_s"])
     out += ["| step | time | target |", "|---|---:|---|",
