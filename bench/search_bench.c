@@ -162,6 +162,11 @@ static int bench_ivf(int argc, char **argv) {
   io.fine_dims = atoi(arg(argc, argv, "--fine", "768"));
   io.coarse_dims = atoi(arg(argc, argv, "--coarse", "128"));
   io.nlist = atoi(arg(argc, argv, "--nlist", "0"));
+  /* --cols C: C filter columns (column 0 = 1 on the ~10 % filter's rows), the filtered runs
+   * through lk_ivf_search_where instead of the row bitmap */
+  io.ncols = atoi(arg(argc, argv, "--cols", "0"));
+  lk_ivf_filter where = {.used = 1, .allow = {{2}}};
+  uint8_t *cols = io.ncols > 0 ? calloc(4096 * (size_t)io.ncols, 1) : NULL;
   size_t ntrain = (size_t)atoll(arg(argc, argv, "--train", "65536"));
   const int k = 10;
   vecs a;
@@ -244,9 +249,10 @@ static int bench_ivf(int argc, char **argv) {
     for (size_t i = 0; i < m; i++) {
       gen_row(&g, 0, r0 + i, X + i * (size_t)d);
       ids[i] = (int64_t)(r0 + i);
+      if (cols) cols[i * (size_t)io.ncols] = (uint8_t)allowed10(r0 + i);
     }
     double t2 = now();
-    if ((rc = lk_ivf_add(v, ids, X, m))) {
+    if ((rc = lk_ivf_add_cols(v, ids, X, cols, m))) {
       fprintf(stderr, "ivf add: %s\n", lk_strerror(rc));
       return 1;
     }
@@ -306,7 +312,9 @@ static int bench_ivf(int argc, char **argv) {
         lk_hit h[10];
         int nf;
         double t2 = now(), c2 = cpu_now();
-        if (lk_ivf_search(v, Q + (size_t)q * d, 1, k, np, f ? allow : NULL, -1, h, &nf)) return 1;
+        if (f && cols ? lk_ivf_search_where(v, Q + (size_t)q * d, 1, k, np, &where, -1, h, &nf)
+                      : lk_ivf_search(v, Q + (size_t)q * d, 1, k, np, f ? allow : NULL, -1, h, &nf))
+          return 1;
         tm[q] = (now() - t2) * 1e3;
         tc[q] = (cpu_now() - c2) * 1e3;
         const lk_hit *gq = (f ? t1.h : t0.h) + (size_t)q * k;
@@ -355,6 +363,7 @@ static int bench_ivf(int argc, char **argv) {
   free(tm);
   free(tc);
   free(ids);
+  free(cols);
   free(X);
   free(S);
   free(T);

@@ -1,6 +1,8 @@
 /* tests/test_ivf.c — the IVF index (index/ivf.h) on clustered synthetic data: recall@10
  * against brute force above a floor (codes only, and with the exact re-rank), filters that
- * never let a disallowed or excluded row through and still fill k, and bad arguments. */
+ * never let a disallowed or excluded row through and still fill k, and bad arguments; the
+ * coarse-only mode, filter columns searched with lk_ivf_search_where (exact filtered top-k at
+ * full probe, lists skipped, bad filters) and their round trip through a saved file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +13,11 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <zlib.h>
 
 #include "index/ivf.h"
+#include "index/quant.h"
+#include "util/clock.h"
 #include "testutil.h"
 
 enum { N = 20000, DIM = 96, NQ = 60, K = 10 };
@@ -75,6 +80,7 @@ static void brute(const float *v, const float *q, const uint64_t *allow, int64_t
 typedef struct fixture {
   float *v, *q;
   lk_ivf *ivf;
+  lk_ivf *cols[2]; /* built once by build_cols: coarse-only, fine codes */
 } fixture;
 
 static int get_vec(void *ctx, int64_t id, float *out) {
@@ -109,6 +115,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   lk_ivf_free(f->ivf);
+  lk_ivf_free(f->cols[0]);
+  lk_ivf_free(f->cols[1]);
   free(f->v);
   free(f);
   return 0;
@@ -286,12 +294,423 @@ static void test_bad_args(void **state) {
   free(bad);
 }
 
+/* ---- coarse-only mode and filter columns (lk_ivf_add_cols, lk_ivf_search_where) ---- */
+
+enum { NLIST2 = 64 };
+
+/* Row r's columns: 0 = r % 50 (a value passes 2% of rows), 1 = 200 + r % 3 (values 200..202)
+ * but 9 for the 5 rows 1000, 3000, .. 9000. */
+static void row_cols(size_t r, uint8_t *c) {
+  c[0] = (uint8_t)(r % 50);
+  c[1] = r % 2000 == 1000 && r < 10000 ? 9 : (uint8_t)(200 + r % 3);
+}
+
+static int pass_row(const lk_ivf_filter *flt, size_t r) {
+  uint8_t c[2];
+  row_cols(r, c);
+  for (int j = 0; j < 2; j++)
+    if ((flt->used >> j & 1) && !(flt->allow[j][c[j] / 64] >> (c[j] % 64) & 1)) return 0;
+  return 1;
+}
+
+/* The rows passing flt as an allow bitmap (for brute), and their count. */
+static size_t pass_bitmap(const lk_ivf_filter *flt, uint64_t *allow) {
+  size_t na = 0;
+  memset(allow, 0, (N / 64 + 1) * sizeof *allow);
+  for (size_t r = 0; r < N; r++)
+    if (pass_row(flt, r)) {
+      allow[r / 64] |= (uint64_t)1 << (r % 64);
+      na++;
+    }
+  return na;
+}
+
+static void allow_value(lk_ivf_filter *flt, int col, int value) {
+  flt->used |= 1u << col;
+  flt->allow[col][value / 64] |= (uint64_t)1 << (value % 64);
+}
+
+/* A coarse-only (fine_dims 0, coarse_dims = dim) or fine-code index over f->v with 2 columns,
+ * built on first use and kept in the fixture. */
+static lk_ivf *build_cols(fixture *f, int fine_dims) {
+  if (f->cols[fine_dims > 0]) return f->cols[fine_dims > 0];
+  lk_ivf_opts o;
+  lk_ivf_opts_default(&o);
+  o.fine_dims = fine_dims;
+  o.coarse_dims = fine_dims ? 16 : DIM;
+  o.nlist = NLIST2;
+  o.nprobe = 12;
+  o.rerank = 200;
+  o.ncols = 2;
+  lk_ivf *v = NULL;
+  assert_int_equal(lk_ivf_train(&o, DIM, f->v, 8000, &v), 0);
+  int64_t *ids = malloc(N * sizeof *ids);
+  uint8_t *cols = malloc(N * 2);
+  for (size_t r = 0; r < N; r++) {
+    ids[r] = (int64_t)r * 3 + 1;
+    row_cols(r, cols + r * 2);
+  }
+  assert_int_equal(lk_ivf_add_cols(v, ids, f->v, cols, N / 2), 0);
+  assert_int_equal(lk_ivf_add_cols(v, ids + N / 2, f->v + (size_t)(N / 2) * DIM, cols + N, N - N / 2), 0);
+  assert_int_equal(lk_ivf_trim(v), 0);
+  assert_int_equal(lk_ivf_ncols(v), 2);
+  free(ids);
+  free(cols);
+  return f->cols[fine_dims > 0] = v;
+}
+
+/* recall@10 of lk_ivf_search_where against the exact filtered top-10 (flt NULL: unfiltered);
+ * every hit passes, and each query gets min(K, #passing) hits. */
+static double recall_where(fixture *f, const lk_ivf *v, int nprobe, const lk_ivf_filter *flt) {
+  uint64_t *allow = malloc((N / 64 + 1) * sizeof *allow);
+  size_t na = flt ? pass_bitmap(flt, allow) : N;
+  double sum = 0;
+  for (int q = 0; q < NQ; q++) {
+    int64_t want[K];
+    lk_hit got[K];
+    int nf;
+    brute(f->v, f->q + (size_t)q * DIM, flt ? allow : NULL, want);
+    assert_int_equal(lk_ivf_search_where(v, f->q + (size_t)q * DIM, 1, K, nprobe, flt, -1, got, &nf), 0);
+    assert_int_equal(nf, na < K ? (int)na : K);
+    for (int i = 0; i < nf; i++) {
+      if (flt && !pass_row(flt, (size_t)(got[i].id - 1) / 3)) fail_msg("hit %lld does not pass", (long long)got[i].id);
+      for (int j = 0; j < K; j++) sum += got[i].id == want[j];
+    }
+  }
+  free(allow);
+  return sum / (NQ * (na < K ? (double)na : K));
+}
+
+/* Coarse-only with the exact re-rank finds the exact top-10 on this easy set; at every list it
+ * is the exact top-10, scores and all; memory stays near the codes. */
+static void test_coarse_only(void **state) {
+  fixture *f = *state;
+  lk_ivf *v = build_cols(f, 0);
+  size_t per = lk_ivf_memory(v) / N;
+  print_message("coarse-only, %d-d, 2 columns: %zu bytes/row\n", DIM, per);
+  assert_true(per >= 8 + 128 + 2 && per < 8 + 128 + 2 + 40); /* id, 128-byte padded code, columns */
+  assert_int_equal(lk_ivf_set_refine(v, 40, get_vec, f->v), 0);
+  double r12 = recall_where(f, v, 12, NULL), rall = recall_where(f, v, NLIST2, NULL);
+  print_message("coarse-only refined recall@10: nprobe 12 %.3f, all %.3f\n", r12, rall);
+  assert_true(r12 >= 0.95); /* 0.998 when written */
+  assert_true(rall == 1.0);
+  lk_hit h[K];
+  assert_int_equal(lk_ivf_search(v, f->q, 1, K, NLIST2, NULL, -1, h, NULL), 0);
+  const float *x = f->v + (size_t)((h[0].id - 1) / 3) * DIM;
+  double s = 0;
+  for (int j = 0; j < DIM; j++) s += (double)f->q[j] * x[j];
+  assert_true(fabs(s - h[0].score) < 1e-5);
+  /* without the refine callback: coarse scores, still the right neighbours mostly */
+  assert_int_equal(lk_ivf_set_refine(v, 0, NULL, NULL), 0);
+  double rc = recall_where(f, v, 12, NULL);
+  print_message("coarse-only unrefined recall@10 at nprobe 12: %.3f\n", rc);
+  assert_true(rc >= 0.8 && rc < r12 + 1e-9);
+}
+
+/* Filtered searches: only passing rows, min(k, #passing) hits, the exact filtered top-10 at full
+ * probe, recall near the unfiltered one at nprobe 12, the excluded id never returned, lists
+ * with no passing row skipped, bad filters refused. Coarse-only and fine-code indexes. */
+static void test_where(void **state) {
+  fixture *f = *state;
+  for (int mode = 0; mode < 2; mode++) {
+    lk_ivf *v = build_cols(f, mode ? 64 : 0);
+    assert_int_equal(lk_ivf_set_refine(v, 40, get_vec, f->v), 0);
+    lk_ivf_filter two = {0}, narrow = {0}, none = {0}, both = {0};
+    allow_value(&two, 0, 7); /* 2% of rows */
+    allow_value(&narrow, 0, 7);
+    allow_value(&narrow, 1, 201); /* 1 row in 150 */
+    allow_value(&none, 1, 5);     /* no row */
+    for (int c = 0; c < 50; c += 2) allow_value(&both, 0, c);
+    allow_value(&both, 1, 200);
+    allow_value(&both, 1, 202); /* a third of the half */
+    const lk_ivf_filter *fl[] = {&two, &narrow, &both};
+    for (int i = 0; i < 3; i++) {
+      double full = recall_where(f, v, NLIST2, fl[i]), r12 = recall_where(f, v, 12, fl[i]);
+      print_message("%s, filter %d: recall@10 all lists %.3f, nprobe 12 %.3f\n", mode ? "fine" : "coarse-only", i,
+                    full, r12);
+      assert_true(full == 1.0);
+      assert_true(r12 >= 0.9); /* 0.99+ when written */
+    }
+    /* a filter passing 5 rows gives those 5, best first; 4 when one is excluded */
+    lk_ivf_filter five = {0};
+    allow_value(&five, 1, 9);
+    lk_hit h[K];
+    int nf;
+    for (int pr = 1; pr <= NLIST2; pr *= 8) {
+      assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, pr, &five, -1, h, &nf), 0);
+      assert_int_equal(nf, 5);
+      for (int i = 0; i < nf; i++) {
+        assert_true(pass_row(&five, (size_t)(h[i].id - 1) / 3));
+        if (i) assert_true(h[i - 1].score >= h[i].score);
+      }
+      assert_int_equal(h[5].id, -1);
+      assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, pr, &five, 3000 * 3 + 1, h, &nf), 0);
+      assert_int_equal(nf, 4);
+      for (int i = 0; i < nf; i++) assert_true(h[i].id != 3000 * 3 + 1);
+    }
+    uint64_t *allow = malloc((N / 64 + 1) * sizeof *allow);
+    /* excluded: the query's own best passing row is never returned, k still filled */
+    int64_t want[K];
+    pass_bitmap(&two, allow);
+    brute(f->v, f->q, allow, want);
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, NLIST2, &two, want[0], h, &nf), 0);
+    assert_int_equal(nf, K);
+    for (int i = 0; i < K; i++) {
+      assert_true(h[i].id != want[0]);
+      assert_int_equal(h[i].id, i + 1 < K ? want[i + 1] : h[i].id);
+    }
+    /* a filter matching nothing: 0 hits, padding, and every list skipped by its presence masks
+     * (faster than one unfiltered search of all lists by far) */
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 12, &none, -1, h, &nf), 0);
+    assert_int_equal(nf, 0);
+    assert_int_equal(h[0].id, -1);
+    double t0 = lk_clock_now();
+    for (int i = 0; i < 20; i++) assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 12, &none, -1, h, &nf), 0);
+    double t1 = lk_clock_now();
+    for (int i = 0; i < 20; i++) assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, NLIST2, NULL, -1, h, &nf), 0);
+    double t2 = lk_clock_now();
+    print_message("no passing row: %.3f ms a search, all lists unfiltered %.3f ms\n", (t1 - t0) / 20 * 1e3,
+                  (t2 - t1) / 20 * 1e3);
+    assert_true(t1 - t0 < (t2 - t1) / 3);
+    /* no filter, or used 0: the unfiltered search */
+    lk_hit a[K], b[K];
+    lk_ivf_filter zero = {0};
+    assert_int_equal(lk_ivf_search(v, f->q, 1, K, 12, NULL, -1, a, NULL), 0);
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 12, &zero, -1, b, NULL), 0);
+    for (int i = 0; i < K; i++) assert_int_equal(a[i].id, b[i].id);
+    /* bad filters */
+    lk_ivf_filter bad = {0};
+    allow_value(&bad, 2, 1); /* the index has 2 columns */
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 12, &bad, -1, h, &nf), LK_EINVAL);
+    bad.used = 1u << 31;
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 12, &bad, -1, h, &nf), LK_EINVAL);
+    assert_int_equal(lk_ivf_search_where(NULL, f->q, 1, K, 12, &two, -1, h, &nf), LK_EINVAL);
+    assert_int_equal(lk_ivf_search_where(v, f->q, 1, 0, 12, &two, -1, h, &nf), LK_EINVAL);
+    free(allow);
+    assert_int_equal(lk_ivf_set_refine(v, 0, NULL, NULL), 0);
+  }
+  /* an index without columns refuses any used column */
+  lk_ivf_filter one = {0};
+  allow_value(&one, 0, 0);
+  lk_hit h[K];
+  assert_int_equal(lk_ivf_search_where(f->ivf, f->q, 1, K, 12, &one, -1, h, NULL), LK_EINVAL);
+}
+
+/* Writes v (or, v NULL, a bare 40-byte IVF parameter section as version 1 wrote it) to path. */
+static void save_to(const lk_ivf *v, const char *path) {
+  lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = N, .dim = DIM};
+  lk_lkx_writer w;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+  if (v) {
+    assert_int_equal(lk_ivf_save(v, &w, &eb), 0);
+  } else {
+    int32_t old[10] = {DIM, 64, 16, 64, 64, 8, 4, 50};
+    assert_int_equal(lk_lkx_add(&w, 0x49564650 /* the parameters' tag */, old, sizeof old, &eb), 0);
+  }
+  assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+}
+
+/* Columns, presence masks and coarse-only codes come back from a saved file: the loaded index
+ * answers every filtered search exactly as the saved one; a file of the older IVF layout is
+ * refused as stale. */
+static void test_save_load_cols(void **state) {
+  fixture *f = *state;
+  char *dir = lk_test_mkdtemp(), path[512];
+  snprintf(path, sizeof path, "%s/i.lkx", dir);
+  lk_ivf_filter flt = {0};
+  allow_value(&flt, 0, 7);
+  allow_value(&flt, 0, 8);
+  allow_value(&flt, 1, 202);
+  for (int mode = 0; mode < 2; mode++) {
+    lk_ivf *v = build_cols(f, mode ? 64 : 0);
+    save_to(v, path);
+    lk_lkx *x = NULL;
+    lk_ivf *u = NULL;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+    assert_int_equal(lk_ivf_load(x, &u, &eb), 0);
+    lk_lkx_close(x);
+    assert_int_equal(lk_ivf_size(u), N);
+    assert_int_equal(lk_ivf_ncols(u), 2);
+    assert_int_equal(lk_ivf_memory(u), lk_ivf_memory(v));
+    for (int q = 0; q < 10; q++)
+      for (int filtered = 0; filtered < 2; filtered++) {
+        lk_hit a[K], b[K];
+        int na, nb;
+        const float *qq = f->q + (size_t)q * DIM;
+        assert_int_equal(lk_ivf_search_where(v, qq, 1, K, 4, filtered ? &flt : NULL, -1, a, &na), 0);
+        assert_int_equal(lk_ivf_search_where(u, qq, 1, K, 4, filtered ? &flt : NULL, -1, b, &nb), 0);
+        assert_int_equal(na, K);
+        assert_int_equal(nb, na);
+        for (int i = 0; i < K; i++) {
+          assert_int_equal(a[i].id, b[i].id);
+          assert_true(a[i].score == b[i].score);
+        }
+      }
+    lk_ivf_free(u);
+  }
+  save_to(NULL, path);
+  lk_lkx *x = NULL;
+  lk_ivf *u = (lk_ivf *)1;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+  assert_int_equal(lk_ivf_load(x, &u, &eb), LK_EMISMATCH);
+  assert_null(u);
+  print_message("older file: %s\n", lk_err_msg(&eb));
+  assert_non_null(strstr(lk_err_msg(&eb), "stale"));
+  lk_lkx_close(x);
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
+/* Section tag i of the IVF (index/ivf.c's order from its parameters, 0x49564650). */
+#define IVF_TAG(i) (0x49564650u + (i))
+
+/* Changes the first 4 bytes of section tag in the file at path to val and makes every
+ * checksum right again, as a crafted file would be. */
+static void patch_section(const char *path, uint32_t tag, const void *val) {
+  FILE *fp = fopen(path, "r+b");
+  assert_non_null(fp);
+  uint8_t hdr[4096];
+  assert_int_equal(fread(hdr, 1, sizeof hdr, fp), sizeof hdr);
+  uint32_t ns;
+  memcpy(&ns, hdr + 12, 4);
+  int found = 0;
+  for (uint32_t i = 0; i < ns; i++) {
+    uint8_t *e = hdr + 64 + (size_t)i * 24;
+    uint32_t t;
+    uint64_t off, len;
+    memcpy(&t, e, 4);
+    memcpy(&off, e + 8, 8);
+    memcpy(&len, e + 16, 8);
+    if (t != tag) continue;
+    uint8_t *b = malloc(len);
+    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, len, fp), len);
+    memcpy(b, val, 4);
+    uint32_t c = (uint32_t)crc32(0, b, (uInt)len);
+    memcpy(e + 4, &c, 4);
+    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    free(b);
+    found = 1;
+  }
+  assert_true(found);
+  uint32_t c = (uint32_t)crc32(0, hdr, 4092);
+  memcpy(hdr + 4092, &c, 4);
+  assert_int_equal(fseek(fp, 0, SEEK_SET), 0);
+  assert_int_equal(fwrite(hdr, 1, sizeof hdr, fp), sizeof hdr);
+  assert_int_equal(fclose(fp), 0);
+}
+
+static int load_file(const char *path, lk_ivf **out, lk_errbuf *eb) {
+  lk_lkx *x = NULL;
+  int rc = lk_lkx_map(path, &x, eb);
+  if (!rc) rc = lk_ivf_load(x, out, eb);
+  lk_lkx_close(x);
+  return rc;
+}
+
+/* 96-row files of both kinds with columns load back; a list sum or a list row changed (with
+ * the checksums made right) is refused as corrupt. With LK_IVF_SEED_DIR set, the files are
+ * written there: fuzz/corpus/lkx's seeds (small.lkx, small_coarse.lkx, bad_sum.lkx,
+ * dup_row.lkx) are made so. */
+static void test_small_files(void **state) {
+  fixture *f = *state;
+  const char *seeds = getenv("LK_IVF_SEED_DIR");
+  char *dir = seeds ? NULL : lk_test_mkdtemp(), path[512];
+  enum { SN = 96 };
+  int64_t ids[SN];
+  uint8_t cols[SN * 2];
+  for (int r = 0; r < SN; r++) {
+    ids[r] = r * 3 + 1;
+    row_cols((size_t)r * 41, cols + r * 2);
+  }
+  static const char *names[] = {"small_coarse.lkx", "small.lkx", "bad_sum.lkx", "dup_row.lkx"};
+  for (int i = 0; i < 4; i++) {
+    lk_ivf_opts o;
+    lk_ivf_opts_default(&o);
+    o.fine_dims = i == 1 ? 32 : 0;
+    o.coarse_dims = i == 1 ? 8 : DIM;
+    o.nlist = 4;
+    o.ncols = 2;
+    lk_ivf *v = NULL, *u = NULL;
+    assert_int_equal(lk_ivf_train(&o, DIM, f->v, SN, &v), 0);
+    assert_int_equal(lk_ivf_add_cols(v, ids, f->v, cols, SN), 0);
+    snprintf(path, sizeof path, "%s/%s", seeds ? seeds : dir, names[i]);
+    lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = SN, .dim = DIM};
+    lk_lkx_writer w;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+    assert_int_equal(lk_ivf_save(v, &w, &eb), 0);
+    assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+    if (i == 2) { /* the first list entry's sum off by one */
+      int32_t bad = 1 + 0x7f;
+      patch_section(path, IVF_TAG(15), &bad);
+    } else if (i == 3) { /* the first list entry names the last row, which another entry holds */
+      uint32_t r = SN - 1;
+      patch_section(path, IVF_TAG(12), &r);
+    }
+    int rc = load_file(path, &u, &eb);
+    if (i >= 2) {
+      print_message("%s: %s\n", names[i], lk_err_msg(&eb));
+      assert_int_equal(rc, LK_ECORRUPT);
+      assert_null(u);
+    } else {
+      assert_int_equal(rc, 0);
+      lk_ivf_filter flt = {0};
+      allow_value(&flt, 1, 200);
+      lk_hit a[K], b[K];
+      int na, nb;
+      assert_int_equal(lk_ivf_search_where(v, f->q, 1, K, 2, &flt, -1, a, &na), 0);
+      assert_int_equal(lk_ivf_search_where(u, f->q, 1, K, 2, &flt, -1, b, &nb), 0);
+      assert_int_equal(na, K);
+      assert_int_equal(nb, K);
+      for (int j = 0; j < K; j++) assert_int_equal(a[j].id, b[j].id);
+    }
+    lk_ivf_free(u);
+    lk_ivf_free(v);
+  }
+  if (dir) {
+    lk_test_rmtree(dir);
+    free(dir);
+  }
+}
+
+/* The filter columns' byte-set test (index/quant.h) against the plain bit lookup: every value,
+ * random sets from sparse to full, every length 0..64 (the AVX2 blocks and the tail). */
+static void test_byteset(void **state) {
+  (void)state;
+  uint64_t s = 99;
+  uint8_t x[64];
+  for (int trial = 0; trial < 200; trial++) {
+    uint64_t bits[4] = {0};
+    int dens = trial % 8; /* 1 in 2^dens values, then sparse single values */
+    for (int b = 0; b < 256; b++)
+      if (dens < 7 ? rng_next(&s) % ((uint64_t)1 << dens) == 0 : b == (int)(rng_next(&s) % 256))
+        bits[b / 64] |= (uint64_t)1 << (b % 64);
+    lk_quant_byteset set;
+    lk_quant_byteset_init(&set, bits);
+    for (int i = 0; i < 64; i++) x[i] = trial < 4 ? (uint8_t)(i * 4 + trial) : (uint8_t)rng_next(&s);
+    int n = trial < 4 ? 64 : trial % 65;
+    uint64_t want = 0, got = lk_quant_byteset_mask(x, n, &set);
+    for (int i = 0; i < n; i++) want |= (bits[x[i] / 64] >> (x[i] % 64) & 1) << i;
+    if (got != want) fail_msg("trial %d n %d: %016llx, want %016llx", trial, n, (unsigned long long)got, (unsigned long long)want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
       cmocka_unit_test(test_trim_and_large_k),
       cmocka_unit_test(test_filters),
       cmocka_unit_test(test_bad_args),
+      cmocka_unit_test(test_coarse_only),
+      cmocka_unit_test(test_where),
+      cmocka_unit_test(test_save_load_cols),
+      cmocka_unit_test(test_small_files),
+      cmocka_unit_test(test_byteset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -464,12 +464,11 @@ static void select_lists(lscore *o, size_t n, size_t want) {
 
 static int allowed_row(const uint64_t *allow, size_t r) { return !allow || (allow[r / 64] >> (r % 64) & 1); }
 
-/* A column filter prepared for the scan: the used columns and a byte table of each one's
- * allowed values. */
+/* A column filter prepared for the scan: the used columns and each one's allowed values. */
 typedef struct fprep {
   int nused, col[LK_IVF_MAX_COLS];
   const uint64_t (*allow)[4];
-  uint8_t lut[LK_IVF_MAX_COLS][256];
+  lk_quant_byteset set[LK_IVF_MAX_COLS];
 } fprep;
 
 /* 1 when list l may hold a passing row (its presence masks meet every used column's set). */
@@ -550,17 +549,12 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
         for (int i = 0; i < m; i++)
           if (allowed_row(allow, L->rows[i0 + (size_t)i])) idx[mm++] = i0 + (size_t)i;
         if (!mm) continue;
-      } else if (fp) { /* the columns lie in list order: read sequentially */
-        uint8_t pass[64];
-        memset(pass, 1, sizeof pass);
-        for (int u = 0; u < fp->nused; u++) {
-          const uint8_t *col = L->cols[fp->col[u]] + i0, *lut = fp->lut[u];
-          for (int i = 0; i < m; i++) pass[i] &= lut[col[i]];
-        }
+      } else if (fp) { /* the columns lie in list order: read sequentially, 32 bytes a test */
+        uint64_t pass = m == 64 ? ~(uint64_t)0 : ((uint64_t)1 << m) - 1;
+        for (int u = 0; pass && u < fp->nused; u++) pass &= lk_quant_byteset_mask(L->cols[fp->col[u]] + i0, m, &fp->set[u]);
+        if (!pass) continue;
         mm = 0;
-        for (int i = 0; i < m; i++)
-          if (pass[i]) idx[mm++] = i0 + (size_t)i;
-        if (!mm) continue;
+        for (; pass; pass &= pass - 1) idx[mm++] = i0 + (size_t)__builtin_ctzll(pass);
       }
       seen += (size_t)mm;
       if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
@@ -752,7 +746,7 @@ int lk_ivf_search_where(const lk_ivf *v, const float *queries, int nq, int k, in
   fp->allow = f->allow;
   for (int c = 0; c < v->ncols; c++) {
     if (!(f->used >> c & 1)) continue;
-    for (int b = 0; b < 256; b++) fp->lut[fp->nused][b] = (uint8_t)(f->allow[c][b / 64] >> (b % 64) & 1);
+    lk_quant_byteset_init(&fp->set[fp->nused], f->allow[c]);
     fp->col[fp->nused++] = c;
   }
   int rc = search(v, queries, nq, k, nprobe, NULL, fp, exclude_id, hits, nfound);

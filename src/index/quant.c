@@ -299,3 +299,43 @@ int lk_topk_finish(lk_topk *t) {
   }
   return t->len;
 }
+
+/* ---- byte sets (the IVF's filter columns) ---- */
+
+void lk_quant_byteset_init(lk_quant_byteset *s, const uint64_t bits[4]) {
+  memcpy(s->bits, bits, sizeof s->bits);
+  for (int lo = 0; lo < 16; lo++) {
+    uint8_t a = 0, b = 0;
+    for (int h = 0; h < 8; h++) {
+      int va = h << 4 | lo, vb = (h + 8) << 4 | lo;
+      a |= (uint8_t)((bits[va / 64] >> (va % 64) & 1) << h);
+      b |= (uint8_t)((bits[vb / 64] >> (vb % 64) & 1) << h);
+    }
+    s->lo8[lo] = a;
+    s->hi8[lo] = b;
+  }
+}
+
+/* 32 bytes at a time: the set's bit for x is table[x >> 7][x & 15] bit ((x >> 4) & 7), the
+ * tables looked up with pshufb (16 entries a lane) and the bit picked by a third one. */
+__attribute__((target("avx2"))) static uint32_t byteset32_avx2(const uint8_t *x, const lk_quant_byteset *s) {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  const __m256i pos = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16,
+                                       32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  __m128i lo8 = _mm_loadu_si128((const __m128i *)s->lo8), hi8 = _mm_loadu_si128((const __m128i *)s->hi8);
+  __m256i tl = _mm256_broadcastsi128_si256(lo8), th = _mm256_broadcastsi128_si256(hi8);
+  __m256i v = _mm256_loadu_si256((const __m256i *)x);
+  __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+  __m256i t = _mm256_blendv_epi8(_mm256_shuffle_epi8(tl, lo), _mm256_shuffle_epi8(th, lo), v);
+  __m256i hit = _mm256_and_si256(t, _mm256_shuffle_epi8(pos, hi));
+  return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256()));
+}
+
+uint64_t lk_quant_byteset_mask(const uint8_t *x, int n, const lk_quant_byteset *s) {
+  uint64_t m = 0;
+  int i = 0;
+  if (__builtin_cpu_supports("avx2"))
+    for (; i + 32 <= n; i += 32) m |= (uint64_t)byteset32_avx2(x + i, s) << i;
+  for (; i < n; i++) m |= (s->bits[x[i] / 64] >> (x[i] % 64) & 1) << i;
+  return m;
+}

@@ -46,6 +46,16 @@ void lk_quant_dots_range(const uint8_t *qu, const int8_t *codes, size_t stride, 
 /* 1 when the AVX-512 VNNI kernel is in use on this CPU. */
 int lk_quant_have_vnni(void);
 
+/* A set of byte values (256 bits: value b is bit b % 64 of bits[b / 64]) with the nibble
+ * tables of its AVX2 test; made by lk_quant_byteset_init, read-only after. */
+typedef struct lk_quant_byteset {
+  uint64_t bits[4];
+  uint8_t lo8[16], hi8[16]; /* [x & 15] bit h: value h << 4 | (x & 15) (hi8: (h + 8) << 4 | ...) */
+} lk_quant_byteset;
+void lk_quant_byteset_init(lk_quant_byteset *s, const uint64_t bits[4]);
+/* Bit i set when x[i] is in s, for i < n (n <= 64). */
+uint64_t lk_quant_byteset_mask(const uint8_t *x, int n, const lk_quant_byteset *s);
+
 /* A bounded best-k list: min-heap on (score, then larger id = worse). */
 typedef struct lk_topk {
   int k, len;
