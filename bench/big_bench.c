@@ -28,6 +28,7 @@
 #include "search_common.h"
 
 #define NCOL 7
+#define K 10 /* hits a search returns */
 static const int col_field[NCOL] = {LK_FIELD_GENDER,      LK_FIELD_MASTER_CATEGORY, LK_FIELD_SUB_CATEGORY,
                                     LK_FIELD_ARTICLE_TYPE, LK_FIELD_BASE_COLOUR,     LK_FIELD_SEASON,
                                     LK_FIELD_USAGE};
@@ -269,266 +270,323 @@ static const float *map_vectors(const char *path, size_t bytes, size_t hdr, void
   return (const float *)((const char *)*map + hdr);
 }
 
-int main(int argc, char **argv) {
+/* One run's state: the real catalog, the generator, the vector file, queries, ground truth. */
+typedef struct run {
   opts o;
-  if (parse(argc, argv, &o)) return 2;
-  int probes[16], reranks[8];
-  int np = int_list(o.nprobe, 1, 1 << 20, probes, 16), nr = int_list(o.rerank, 11, 10000, reranks, 8);
-  if (np < 0) return usage("--nprobe: whole numbers >= 1, comma-separated, at most 16", o.nprobe);
-  if (nr < 0) return usage("--rerank: whole numbers 11..10000, comma-separated, at most 8", o.rerank);
-  const int k = 10, nq = o.nq;
-  const size_t N = o.n;
+  int probes[16], reranks[8], np, nr, d, nq;
+  size_t N, vbytes, hdr;
   vecs a;
-  if (load(o.db, &a)) return fail("reading the catalog's vectors", 1, NULL);
-  const int d = a.dim;
-  if (N < a.n) return usage("--n is below the catalog's real item count", NULL);
-  size_t vbytes;
-  if (lk_size_mul3(N, (size_t)d, sizeof(float), &vbytes)) return usage("--n too large", NULL);
-  dict dc = {0};
-  uint8_t *rcols = calloc(a.n, NCOL);
-  size_t matched = 0;
-  if (!rcols || load_columns(o.db, &a, &dc, rcols, &matched)) return 1;
-  double nn_cos;
   gen g;
-  if (gen_init(&g, &a, 0, &nn_cos)) return fail("the generator's exact index", LK_ENOMEM, NULL);
-  printf("big: %zu rows (%zu real from %s + synthetic), dim %d; median nearest-neighbour cosine %.3f -> "
-         "catalog-covariance noise, scale %.5f; %zu items' fields as %d uint8 columns (values:",
-         N, a.n, o.db, d, nn_cos, g.sigma, matched, NCOL);
-  for (int c = 0; c < NCOL; c++) printf(" %s %d%s", lk_catalog_fields[col_field[c]], dc.n[c], dc.over[c] ? "+" : "");
-  printf(")\n");
-  char path[4096], cmd[4200];
-  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", o.out);
-  if (system(cmd)) return fail("creating --out", LK_EIO, NULL);
+  dict dc;
+  uint8_t *rcols;          /* a.n x NCOL: the real items' columns, which rows inherit */
+  size_t *ga, *ta, *mc;    /* 256 x 256 row counts: (gender, articleType), (articleType, gender), (master, colour) */
+  char vpath[4096], lkx[4096];
+  void *map;
+  const float *V;          /* the mapped rows */
+  float *Q;                /* nq x d queries */
+  qfilter *qf;             /* nq */
+  lk_ivf_filter *ivf_f;    /* nq */
+  gt t0, t1;               /* exact top-k: unfiltered, filtered */
+} run;
 
-  /* 1. generation: the vector file, written in chunks; the pair counts the filters pick from */
-  snprintf(path, sizeof path, "%s/vectors.npy", o.out);
-  FILE *fb = fopen(path, "wb");
-  if (!fb || npy_header(fb, "<f4", N, (size_t)d)) return fail(path, LK_EIO, NULL);
-  long hdr = ftell(fb);
-  size_t *ga = calloc(65536, sizeof(size_t)), *ta = calloc(65536, sizeof(size_t)), *mc = calloc(65536, sizeof(size_t));
+static const uint8_t *row_cols(const run *r, size_t row) { return r->rcols + gen_parent(&r->g, 0, row) * NCOL; }
+
+/* 1. The vector file, written in chunks (never all in RAM), then mapped; the pair counts. */
+static int generate(run *r) {
+  const int d = r->d;
+  FILE *fb = fopen(r->vpath, "wb");
+  if (!fb || npy_header(fb, "<f4", r->N, (size_t)d)) return fail(r->vpath, LK_EIO, NULL);
+  r->hdr = (size_t)ftell(fb);
+  r->ga = calloc(65536, sizeof(size_t)), r->ta = calloc(65536, sizeof(size_t)), r->mc = calloc(65536, sizeof(size_t));
   enum { CH = 4096 };
   float *X = malloc(sizeof(float) * CH * (size_t)d);
-  if (!ga || !ta || !mc || !X) return fail("memory", LK_ENOMEM, NULL);
+  if (!r->ga || !r->ta || !r->mc || !X) return free(X), fclose(fb), fail("memory", LK_ENOMEM, NULL);
   double t = now();
-  for (size_t r0 = 0; r0 < N; r0 += CH) {
-    size_t m = N - r0 < CH ? N - r0 : CH;
+  for (size_t r0 = 0; r0 < r->N; r0 += CH) {
+    size_t m = r->N - r0 < CH ? r->N - r0 : CH;
     for (size_t i = 0; i < m; i++) {
-      const uint8_t *pc = rcols + gen_row(&g, 0, r0 + i, X + i * (size_t)d) * NCOL;
-      ga[pc[C_GENDER] * 256 + pc[C_ARTICLE]]++;
-      ta[pc[C_ARTICLE] * 256 + pc[C_GENDER]]++;
-      mc[pc[C_MASTER] * 256 + pc[C_COLOUR]]++;
+      const uint8_t *pc = r->rcols + gen_row(&r->g, 0, r0 + i, X + i * (size_t)d) * NCOL;
+      r->ga[pc[C_GENDER] * 256 + pc[C_ARTICLE]]++;
+      r->ta[pc[C_ARTICLE] * 256 + pc[C_GENDER]]++;
+      r->mc[pc[C_MASTER] * 256 + pc[C_COLOUR]]++;
     }
-    if (fwrite(X, sizeof(float) * (size_t)d, m, fb) != m) return fail(path, LK_EIO, NULL);
+    if (fwrite(X, sizeof(float) * (size_t)d, m, fb) != m) return free(X), fclose(fb), fail(r->vpath, LK_EIO, NULL);
   }
-  if (fclose(fb)) return fail(path, LK_EIO, NULL);
+  free(X);
+  if (fclose(fb)) return fail(r->vpath, LK_EIO, NULL);
   double tgen = now() - t;
-  void *map;
-  const float *V = map_vectors(path, vbytes + (size_t)hdr, (size_t)hdr, &map);
-  if (!V) return 1;
-  printf("generated and wrote %.2f GB in %.0f s (%s)\n", (double)vbytes / 1e9, tgen, path);
+  if (!(r->V = map_vectors(r->vpath, r->vbytes + r->hdr, r->hdr, &r->map))) return 1;
+  printf("generated and wrote %.2f GB in %.0f s (%s)\n", (double)r->vbytes / 1e9, tgen, r->vpath);
+  printf("RESULT big_gen n=%zu gen_s=%.1f\n", r->N, tgen);
+  return 0;
+}
 
-  /* 2. queries (held-out generated rows: seed 2, never added) and their filters */
-  float *Q = malloc(sizeof(float) * (size_t)nq * d);
-  qfilter *qf = calloc((size_t)nq, sizeof *qf);
-  lk_ivf_filter *ivf_f = calloc((size_t)nq, sizeof *ivf_f);
-  if (!Q || !qf || !ivf_f) return fail("memory", LK_ENOMEM, NULL);
-  int rules[4] = {0};
+/* 2. Queries (held-out generated rows: seed 2, never added) and a shopper's filter for each. */
+static int make_queries(run *r, const dict *dc) {
+  const int nq = r->nq, d = r->d;
+  r->Q = malloc(sizeof(float) * (size_t)nq * d);
+  r->qf = calloc((size_t)nq, sizeof *r->qf);
+  r->ivf_f = calloc((size_t)nq, sizeof *r->ivf_f);
   double *shares = malloc(sizeof(double) * (size_t)nq);
+  if (!r->Q || !r->qf || !r->ivf_f || !shares) return free(shares), fail("memory", LK_ENOMEM, NULL);
+  int rules[4] = {0};
   for (int q = 0; q < nq; q++) {
-    const uint8_t *pc = rcols + gen_row(&g, 2, (size_t)q, Q + (size_t)q * d) * NCOL;
-    if (choose_filter(pc, ga, ta, mc, N, &qf[q])) {
+    const uint8_t *pc = r->rcols + gen_row(&r->g, 2, (size_t)q, r->Q + (size_t)q * d) * NCOL;
+    if (choose_filter(pc, r->ga, r->ta, r->mc, r->N, &r->qf[q])) {
       fprintf(stderr, "big_bench: no (gender, articleType) or (masterCategory, baseColour) pair holds 1-3 %% of "
                       "the rows: no 2 %% filter to measure\n");
-      return 1;
+      return free(shares), 1;
     }
-    to_ivf_filter(&qf[q], &ivf_f[q]);
-    rules[qf[q].rule]++;
-    shares[q] = qf[q].share * 100;
+    to_ivf_filter(&r->qf[q], &r->ivf_f[q]);
+    rules[r->qf[q].rule]++;
+    shares[q] = r->qf[q].share * 100;
   }
-  printf("filters (per query: two columns, one value each; share of the %zu rows 1-3 %%):", N);
+  const qfilter *f0 = &r->qf[0];
+  printf("filters (per query: two columns, one value each; share of the %zu rows 1-3 %%):", r->N);
   for (int i = 0; i < 4; i++) printf(" %s %d;", rule_name[i], rules[i]);
-  printf(" e.g. query 0: %s=%s & %s=%s\n", lk_catalog_fields[col_field[qf[0].ca]], dict_name(&dc, qf[0].ca, qf[0].va),
-         lk_catalog_fields[col_field[qf[0].cb]], dict_name(&dc, qf[0].cb, qf[0].vb));
-  double smin = pct(shares, nq, 0), smed = pct(shares, nq, 50), smax = pct(shares, nq, 100), smean = 0;
+  printf(" e.g. query 0: %s=%s & %s=%s\n", lk_catalog_fields[col_field[f0->ca]], dict_name(dc, f0->ca, f0->va),
+         lk_catalog_fields[col_field[f0->cb]], dict_name(dc, f0->cb, f0->vb));
+  double smean = 0;
   for (int q = 0; q < nq; q++) smean += shares[q] / nq;
+  double smin = pct(shares, nq, 0), smed = pct(shares, nq, 50), smax = pct(shares, nq, 100);
   printf("RESULT big_filter rule_own_pair=%d rule_own_type=%d rule_own_master=%d rule_other=%d share_min_pct=%.2f "
          "share_median_pct=%.2f share_mean_pct=%.2f share_max_pct=%.2f\n",
          rules[0], rules[1], rules[2], rules[3], smin, smed, smean, smax);
+  free(shares);
+  return 0;
+}
 
-  /* 3. exact ground truth, unfiltered and filtered, by batched sgemm over the mapped file */
-  gt t0 = {nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
-  gt t1 = {nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
+/* 3. Exact ground truth, unfiltered and filtered, by batched sgemm over the mapped file. */
+static int ground_truth(run *r) {
+  const int nq = r->nq, k = K, d = r->d;
+  r->t0 = (gt){nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
+  r->t1 = (gt){nq, k, calloc((size_t)nq * k, sizeof(lk_hit)), calloc((size_t)nq, sizeof(int))};
   enum { GCH = 8192 };
   float *S = malloc(sizeof(float) * GCH * (size_t)nq);
-  if (!t0.h || !t0.len || !t1.h || !t1.len || !S) return fail("memory", LK_ENOMEM, NULL);
-  t = now();
-  for (size_t r0 = 0; r0 < N; r0 += GCH) {
-    size_t m = N - r0 < GCH ? N - r0 : GCH;
-    int rc = lk_linalg_sgemm('N', 'T', (int64_t)m, nq, d, 1.0f, V + r0 * (size_t)d, d, Q, d, 0.0f, S, nq);
-    if (rc) return fail("ground truth sgemm", rc, NULL);
+  if (!r->t0.h || !r->t0.len || !r->t1.h || !r->t1.len || !S) return free(S), fail("memory", LK_ENOMEM, NULL);
+  double t = now();
+  for (size_t r0 = 0; r0 < r->N; r0 += GCH) {
+    size_t m = r->N - r0 < GCH ? r->N - r0 : GCH;
+    int rc = lk_linalg_sgemm('N', 'T', (int64_t)m, nq, d, 1.0f, r->V + r0 * (size_t)d, d, r->Q, d, 0.0f, S, nq);
+    if (rc) return free(S), fail("ground truth sgemm", rc, NULL);
     for (size_t i = 0; i < m; i++) {
-      const uint8_t *pc = rcols + gen_parent(&g, 0, r0 + i) * NCOL;
+      const uint8_t *pc = row_cols(r, r0 + i);
       for (int q = 0; q < nq; q++) {
         float sc = S[i * (size_t)nq + q];
-        gt_offer(&t0, q, (int64_t)(r0 + i), sc);
-        if (passes(&qf[q], pc)) gt_offer(&t1, q, (int64_t)(r0 + i), sc);
+        gt_offer(&r->t0, q, (int64_t)(r0 + i), sc);
+        if (passes(&r->qf[q], pc)) gt_offer(&r->t1, q, (int64_t)(r0 + i), sc);
       }
     }
   }
+  free(S);
   double tgt = now() - t;
   for (int q = 0; q < nq; q++) {
-    qsort(t0.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
-    qsort(t1.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
+    qsort(r->t0.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
+    qsort(r->t1.h + (size_t)q * k, (size_t)k, sizeof(lk_hit), hit_cmp);
   }
   printf("exact ground truth by batched sgemm over the mapped file: %.1f s (%.1f ms a query)\n", tgt, tgt * 1e3 / nq);
-  free(S);
+  printf("RESULT big_gt queries=%d gt_s=%.1f\n", nq, tgt);
+  return 0;
+}
 
-  /* 4. build: train on an even sample of the rows, add every row in batches from the mapping */
+/* 4. Build (train on an even sample, add every row in batches from the mapping, trim), save. */
+static int build_and_save(run *r) {
+  const size_t N = r->N;
+  const int d = r->d;
   lk_ivf_opts io;
   lk_ivf_opts_default(&io);
   io.fine_dims = 0;
-  io.coarse_dims = o.coarse ? o.coarse : d;
+  io.coarse_dims = r->o.coarse ? r->o.coarse : d;
   io.ncols = NCOL;
-  io.nlist = o.nlist;
+  io.nlist = r->o.nlist;
   io.expected = N;
-  size_t nt = o.ntrain < N ? o.ntrain : N;
+  size_t nt = r->o.ntrain < N ? r->o.ntrain : N;
   float *T = malloc(sizeof(float) * nt * (size_t)d);
   if (!T) return fail("memory", LK_ENOMEM, NULL);
-  for (size_t i = 0; i < nt; i++) memcpy(T + i * (size_t)d, V + (i * N / nt) * (size_t)d, sizeof(float) * (size_t)d);
+  for (size_t i = 0; i < nt; i++) memcpy(T + i * (size_t)d, r->V + (i * N / nt) * (size_t)d, sizeof(float) * (size_t)d);
   lk_ivf *v;
-  t = now();
+  double t = now();
   int rc = lk_ivf_train(&io, d, T, nt, &v);
-  if (rc) return fail("ivf train", rc, NULL);
-  double ttrain = now() - t;
   free(T);
-  int64_t *ids = malloc(sizeof(int64_t) * o.batch);
-  uint8_t *cols = malloc(o.batch * NCOL);
-  if (!ids || !cols) return fail("memory", LK_ENOMEM, NULL);
-  double tadd = 0;
-  for (size_t r0 = 0; r0 < N; r0 += o.batch) {
-    size_t m = N - r0 < o.batch ? N - r0 : o.batch;
+  if (rc) return fail("ivf train", rc, NULL);
+  double ttrain = now() - t, tadd = 0;
+  int64_t *ids = malloc(sizeof(int64_t) * r->o.batch);
+  uint8_t *cols = malloc(r->o.batch * NCOL);
+  for (size_t r0 = 0; !rc && ids && cols && r0 < N; r0 += r->o.batch) {
+    size_t m = N - r0 < r->o.batch ? N - r0 : r->o.batch;
     for (size_t i = 0; i < m; i++) {
       ids[i] = (int64_t)(r0 + i);
-      memcpy(cols + i * NCOL, rcols + gen_parent(&g, 0, r0 + i) * NCOL, NCOL);
+      memcpy(cols + i * NCOL, row_cols(r, r0 + i), NCOL);
     }
     t = now();
-    if ((rc = lk_ivf_add_cols(v, ids, V + r0 * (size_t)d, cols, m))) return fail("ivf add", rc, NULL);
+    rc = lk_ivf_add_cols(v, ids, r->V + r0 * (size_t)d, cols, m);
     tadd += now() - t;
   }
+  if (!rc && (!ids || !cols)) rc = LK_ENOMEM;
+  free(ids);
+  free(cols);
+  if (rc) return lk_ivf_free(v), fail("ivf add", rc, NULL);
   size_t grown = lk_ivf_memory(v);
   t = now();
-  if ((rc = lk_ivf_trim(v))) return fail("ivf trim", rc, NULL);
+  if ((rc = lk_ivf_trim(v))) return lk_ivf_free(v), fail("ivf trim", rc, NULL);
   tadd += now() - t;
-  size_t mem_built = lk_ivf_memory(v);
-  int nlist = io.nlist ? io.nlist : (int)(1.5 * sqrt((double)N));
-
-  /* 5. save, free, load back: the time from mapping the file to the first answered search */
-  char lkx[4096];
-  snprintf(lkx, sizeof lkx, "%s/index.lkx", o.out);
+  size_t mem = lk_ivf_memory(v);
   lkx_meta meta = {.catalog_version = 0, .items = N, .dim = (uint32_t)d};
   snprintf(meta.recipe_id, sizeof meta.recipe_id, "%s", "0000000000b19b19");
   lk_lkx_writer w;
   lk_errbuf err = {0};
   t = now();
-  if ((rc = lk_lkx_create(&w, lkx, &meta, &err))) return fail(lkx, rc, &err);
+  if ((rc = lk_lkx_create(&w, r->lkx, &meta, &err))) return lk_ivf_free(v), fail(r->lkx, rc, &err);
   if ((rc = lk_ivf_save(v, &w, &err))) {
     lk_lkx_abandon(&w);
-    return fail("ivf save", rc, &err);
+    return lk_ivf_free(v), fail("ivf save", rc, &err);
   }
-  if ((rc = lk_lkx_commit(&w, &err))) return fail(lkx, rc, &err);
+  lk_ivf_free(v);
+  if ((rc = lk_lkx_commit(&w, &err))) return fail(r->lkx, rc, &err);
   double tsave = now() - t;
   struct stat st;
-  if (stat(lkx, &st)) return fail(lkx, LK_EIO, NULL);
-  printf("RESULT big_build n=%zu queries=%d dim=%d nlist=%d ncols=%d coarse=%d fine=0 train_rows=%zu gen_s=%.1f gt_s=%.1f "
-         "train_s=%.1f add_s=%.1f build_s=%.1f save_s=%.1f lkx_bytes=%lld ivf_bytes_per_item=%.1f "
-         "before_trim=%.1f vector_file_bytes=%zu\n",
-         N, nq, d, nlist, NCOL, io.coarse_dims, nt, tgen, tgt, ttrain, tadd, ttrain + tadd, tsave, (long long)st.st_size,
-         (double)mem_built / N, (double)grown / N, vbytes);
+  if (stat(r->lkx, &st)) return fail(r->lkx, LK_EIO, NULL);
+  printf("RESULT big_build n=%zu dim=%d nlist=%d ncols=%d coarse=%d fine=0 train_rows=%zu train_s=%.1f add_s=%.1f "
+         "build_s=%.1f save_s=%.1f lkx_bytes=%lld ivf_bytes_per_item=%.1f before_trim=%.1f vector_file_bytes=%zu\n",
+         N, d, io.nlist ? io.nlist : (int)(1.5 * sqrt((double)N)), NCOL, io.coarse_dims, nt, ttrain, tadd,
+         ttrain + tadd, tsave, (long long)st.st_size, (double)mem / N, (double)grown / N, r->vbytes);
   fflush(stdout);
-  lk_ivf_free(v);
-  munmap(map, vbytes + (size_t)hdr); /* mapped again after the load: its resident pages counted afresh */
+  return 0;
+}
+
+/* 5. Load the saved index into a process holding nothing of it (the vector file unmapped too, so
+ * its resident pages are counted afresh); time map -> first answered search; resident memory. */
+static int load_back(run *r, lk_ivf **out, mapped *mv) {
+  munmap(r->map, r->vbytes + r->hdr);
   malloc_trim(0);
   rss base = rss_now();
-  t = now();
-  double c0 = cpu_now();
+  double t = now(), c0 = cpu_now();
   lk_lkx *x;
-  if ((rc = lk_lkx_map(lkx, &x, &err))) return fail(lkx, rc, &err);
-  if ((rc = lk_ivf_load(x, &v, &err))) return fail("ivf load", rc, &err);
+  lk_ivf *v;
+  lk_errbuf err = {0};
+  int rc = lk_lkx_map(r->lkx, &x, &err);
+  if (rc) return fail(r->lkx, rc, &err);
+  rc = lk_ivf_load(x, &v, &err);
   lk_lkx_close(x); /* the loaded IVF owns copies (as the engine loads it) */
+  if (rc) return fail("ivf load", rc, &err);
+  *out = v;
   double tload = now() - t;
-  V = map_vectors(path, vbytes + (size_t)hdr, (size_t)hdr, &map);
-  if (!V) return 1;
-  mapped mv = {V, d};
-  if ((rc = lk_ivf_set_refine(v, reranks[0], mapped_get, &mv)) || (rc = lk_ivf_set_rerank(v, reranks[0])))
-    return fail("ivf refine", rc, NULL);
-  lk_hit h[10];
+  if (!(r->V = map_vectors(r->vpath, r->vbytes + r->hdr, r->hdr, &r->map))) return 1;
+  *mv = (mapped){r->V, r->d};
+  lk_hit h[K];
   int nf;
-  if ((rc = lk_ivf_search_where(v, Q, 1, k, probes[0], NULL, -1, h, &nf))) return fail("first search", rc, NULL);
+  if ((rc = lk_ivf_set_refine(v, r->reranks[0], mapped_get, mv)) || (rc = lk_ivf_set_rerank(v, r->reranks[0])) ||
+      (rc = lk_ivf_search_where(v, r->Q, 1, K, r->probes[0], NULL, -1, h, &nf)))
+    return fail("first search", rc, NULL);
   double tfirst = now() - t, cfirst = cpu_now() - c0;
   rss after = rss_now();
-  long vec_kb = mapped_rss(path), lkx_kb = mapped_rss(lkx);
-  size_t mem = lk_ivf_memory(v);
+  long vec_kb = mapped_rss(r->vpath), lkx_kb = mapped_rss(r->lkx);
+  double mem = (double)lk_ivf_memory(v) / r->N;
   /* what a search holds: this process's resident memory, less what it held before the load and
    * less the vector file's mapped pages (the re-rank's floats, counted apart) */
-  double held = (double)(after.vm - base.vm - vec_kb) * 1024.0 / N;
+  double held = (double)(after.vm - base.vm - vec_kb) * 1024.0 / r->N;
   printf("RESULT big_load load_s=%.2f first_search_s=%.2f first_search_cpu_s=%.2f vmrss_mb=%.0f rss_anon_mb=%.0f "
          "rss_file_mb=%.0f before_load_vmrss_mb=%.0f vector_file_rss_mb=%.1f lkx_rss_mb=%.1f ivf_bytes_per_item=%.1f "
          "rss_bytes_per_item=%.1f\n",
          tload, tfirst, cfirst, after.vm / 1024.0, after.anon / 1024.0, after.file / 1024.0, base.vm / 1024.0,
-         vec_kb / 1024.0, lkx_kb / 1024.0, (double)mem / N, held);
+         vec_kb / 1024.0, lkx_kb / 1024.0, mem, held);
   fflush(stdout);
+  return 0;
+}
 
-  /* 6. the sweep: once through untimed (the vector file's pages into this mapping), then each
-   * rerank x nprobe, unfiltered and filtered, one query per call, one thread */
+/* 6. The sweep: once through untimed (the vector file's pages into this mapping), then each
+ * rerank x nprobe, unfiltered and filtered, one query per call, one thread. *bad counts
+ * searches short of k and hits outside their filter. */
+static int sweep(const run *r, lk_ivf *v, const mapped *mv, long *bad) {
+  const int nq = r->nq, d = r->d;
+  lk_hit h[K];
+  int nf, rc;
   for (int q = 0; q < nq; q++)
-    if ((rc = lk_ivf_search_where(v, Q + (size_t)q * d, 1, k, probes[np - 1], &ivf_f[q], -1, h, &nf)) ||
-        (rc = lk_ivf_search_where(v, Q + (size_t)q * d, 1, k, probes[np - 1], NULL, -1, h, &nf)))
+    if ((rc = lk_ivf_search_where(v, r->Q + (size_t)q * d, 1, K, r->probes[r->np - 1], &r->ivf_f[q], -1, h, &nf)) ||
+        (rc = lk_ivf_search_where(v, r->Q + (size_t)q * d, 1, K, r->probes[r->np - 1], NULL, -1, h, &nf)))
       return fail("search", rc, NULL);
   double *tm = malloc(sizeof(double) * nq), *tc = malloc(sizeof(double) * nq);
-  if (!tm || !tc) return fail("memory", LK_ENOMEM, NULL);
-  long bad_total = 0;
-  for (int ri = 0; ri < nr; ri++)
-    for (int pi = 0; pi < np; pi++) {
-      if ((rc = lk_ivf_set_refine(v, reranks[ri], mapped_get, &mv)) || (rc = lk_ivf_set_rerank(v, reranks[ri])))
-        return fail("ivf rerank", rc, NULL);
+  if (!tm || !tc) return free(tm), free(tc), fail("memory", LK_ENOMEM, NULL);
+  for (int ri = 0; ri < r->nr; ri++)
+    for (int pi = 0; pi < r->np; pi++) {
+      if ((rc = lk_ivf_set_refine(v, r->reranks[ri], mapped_get, (void *)mv)) ||
+          (rc = lk_ivf_set_rerank(v, r->reranks[ri])))
+        return free(tm), free(tc), fail("ivf rerank", rc, NULL);
       for (int fl = 0; fl < 2; fl++) {
         double rec = 0;
         int shorts = 0, viol = 0;
         for (int q = 0; q < nq; q++) {
           double t2 = now(), c2 = cpu_now();
-          rc = lk_ivf_search_where(v, Q + (size_t)q * d, 1, k, probes[pi], fl ? &ivf_f[q] : NULL, -1, h, &nf);
+          rc = lk_ivf_search_where(v, r->Q + (size_t)q * d, 1, K, r->probes[pi], fl ? &r->ivf_f[q] : NULL, -1, h, &nf);
           tm[q] = (now() - t2) * 1e3;
           tc[q] = (cpu_now() - c2) * 1e3;
-          if (rc) return fail("search", rc, NULL);
-          const lk_hit *gq = (fl ? t1.h : t0.h) + (size_t)q * k;
+          if (rc) return free(tm), free(tc), fail("search", rc, NULL);
+          const lk_hit *gq = (fl ? r->t1.h : r->t0.h) + (size_t)q * K;
           int hit = 0;
           for (int i = 0; i < nf; i++)
-            for (int j = 0; j < k; j++) hit += h[i].id == gq[j].id;
-          rec += hit / (double)k;
-          shorts += nf != k;
+            for (int j = 0; j < K; j++) hit += h[i].id == gq[j].id;
+          rec += hit / (double)K;
+          shorts += nf != K;
           for (int i = 0; i < nf; i++)
-            if (h[i].id < 0 || (size_t)h[i].id >= N ||
-                (fl && !passes(&qf[q], rcols + gen_parent(&g, 0, (size_t)h[i].id) * NCOL)))
-              viol++;
+            viol += h[i].id < 0 || (size_t)h[i].id >= r->N || (fl && !passes(&r->qf[q], row_cols(r, (size_t)h[i].id)));
         }
         printf("RESULT big n=%zu nprobe=%d rerank=%d filter=%s p50_ms=%.3f p99_ms=%.3f cpu_p50_ms=%.3f "
                "cpu_p99_ms=%.3f recall10=%.4f short=%d violations=%d\n",
-               N, probes[pi], reranks[ri], fl ? "2%" : "none", pct(tm, nq, 50), pct(tm, nq, 99), pct(tc, nq, 50),
-               pct(tc, nq, 99), rec / nq, shorts, viol);
+               r->N, r->probes[pi], r->reranks[ri], fl ? "2%" : "none", pct(tm, nq, 50), pct(tm, nq, 99),
+               pct(tc, nq, 50), pct(tc, nq, 99), rec / nq, shorts, viol);
         fflush(stdout);
-        bad_total += shorts + viol;
+        *bad += shorts + viol;
       }
     }
-  lk_ivf_free(v);
-  munmap(map, vbytes + (size_t)hdr);
+  free(tm);
+  free(tc);
+  return 0;
+}
+
+static void run_free(run *r) {
+  if (r->map) munmap(r->map, r->vbytes + r->hdr);
   for (int c = 0; c < NCOL; c++)
-    for (int i = 0; i < dc.n[c]; i++) free(dc.val[c][i]);
-  free(tm), free(tc), free(ids), free(cols), free(X), free(Q), free(qf), free(ivf_f), free(shares);
-  free(ga), free(ta), free(mc), free(rcols), free(g.table);
-  free(t0.h), free(t0.len), free(t1.h), free(t1.len), free(a.v), free(a.ids);
-  if (bad_total) {
-    fprintf(stderr, "big_bench: FAILED: %ld searches returned fewer than k hits or hits outside their filter\n",
-            bad_total);
+    for (int i = 0; i < r->dc.n[c]; i++) free(r->dc.val[c][i]);
+  free(r->Q), free(r->qf), free(r->ivf_f), free(r->ga), free(r->ta), free(r->mc), free(r->rcols), free(r->g.table);
+  free(r->t0.h), free(r->t0.len), free(r->t1.h), free(r->t1.len), free(r->a.v), free(r->a.ids);
+}
+
+int main(int argc, char **argv) {
+  static run r; /* large (paths) and zeroed */
+  setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows through bench/big.sh's tee */
+  if (parse(argc, argv, &r.o)) return 2;
+  r.np = int_list(r.o.nprobe, 1, 1 << 20, r.probes, 16), r.nr = int_list(r.o.rerank, 11, 10000, r.reranks, 8);
+  if (r.np < 0) return usage("--nprobe: whole numbers >= 1, comma-separated, at most 16", r.o.nprobe);
+  if (r.nr < 0) return usage("--rerank: whole numbers 11..10000, comma-separated, at most 8", r.o.rerank);
+  r.nq = r.o.nq, r.N = r.o.n;
+  if (load(r.o.db, &r.a)) return fail("reading the catalog's vectors", 1, NULL);
+  r.d = r.a.dim;
+  if (r.N < r.a.n) return usage("--n is below the catalog's real item count", NULL);
+  if (lk_size_mul3(r.N, (size_t)r.d, sizeof(float), &r.vbytes)) return usage("--n too large", NULL);
+  size_t matched = 0;
+  double nn_cos;
+  if (!(r.rcols = calloc(r.a.n, NCOL)) || load_columns(r.o.db, &r.a, &r.dc, r.rcols, &matched)) return 1;
+  if (gen_init(&r.g, &r.a, 0, &nn_cos)) return fail("the generator's exact index", LK_ENOMEM, NULL);
+  printf("big: %zu rows (%zu real from %s + synthetic), dim %d; median nearest-neighbour cosine %.3f -> "
+         "catalog-covariance noise, scale %.5f; %zu items' fields as %d uint8 columns (values:",
+         r.N, r.a.n, r.o.db, r.d, nn_cos, r.g.sigma, matched, NCOL);
+  for (int c = 0; c < NCOL; c++) printf(" %s %d%s", lk_catalog_fields[col_field[c]], r.dc.n[c], r.dc.over[c] ? "+" : "");
+  printf(")\n");
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", r.o.out);
+  if (system(cmd)) return fail("creating --out", LK_EIO, NULL);
+  snprintf(r.vpath, sizeof r.vpath, "%s/vectors.npy", r.o.out);
+  snprintf(r.lkx, sizeof r.lkx, "%s/index.lkx", r.o.out);
+  lk_ivf *v = NULL;
+  mapped mv;
+  long bad = 0;
+  int rc = generate(&r) || make_queries(&r, &r.dc) || ground_truth(&r) || build_and_save(&r) ||
+           load_back(&r, &v, &mv) || sweep(&r, v, &mv, &bad);
+  lk_ivf_free(v);
+  run_free(&r);
+  if (rc) return 1;
+  if (bad) {
+    fprintf(stderr, "big_bench: FAILED: %ld searches returned fewer than k hits or hits outside their filter\n", bad);
     return 1;
   }
   return 0;
