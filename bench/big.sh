@@ -8,10 +8,11 @@
 #   bash bench/big.sh [BUILD] [--db DB] [--n 10000000] [--queries 300] [--out DIR] [--no-doc] [--keep]
 #                     [--bench-args "ARGS"]   (more big_bench options: --nprobe, --rerank, --nlist...)
 # (BUILD: the build folder, as bench/run.sh passes it; default /tmp/lk-bench-build)
-# Needs ~1.1 KB of disk per row under --out (~11 GB at 10M: the vector file and the saved index,
+# Needs ~1.4 KB of disk per row under --out (~14 GB at 10M: the vector file and the saved index,
 # both removed at the end unless --keep) and ~5 GB of RAM besides the page cache. Without DB
-# (default /tmp/p18/tuned.db) it tunes /tmp/full-p80.db (which bench/index.sh makes; indexed
-# here if missing) with `lookalike tune`'s defaults into DIR/tuned.db first.
+# (default $LOOKALIKE_TUNED_DB or /tmp/p18/tuned.db) it tunes $LOOKALIKE_BENCH_DB (default
+# /tmp/full-p80.db, which bench/index.sh makes; indexed here if missing) with `lookalike tune`'s
+# defaults into DIR/tuned.db first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB=${LOOKALIKE_TUNED_DB:-/tmp/p18/tuned.db} N=10000000 NQ=300 OUT=/tmp/lk-big DOC=1 KEEP=0 EXTRA=""
@@ -39,7 +40,7 @@ if [ -z "$BIN" ]; then
 fi
 mkdir -p "$OUT"
 if [ ! -f "$DB" ]; then
-  FULL=/tmp/full-p80.db
+  FULL=${LOOKALIKE_BENCH_DB:-/tmp/full-p80.db}
   make -s BUILD="$BUILD" "$BUILD/lookalike" >&2
   if [ ! -f "$FULL" ]; then
     DATA=${LOOKALIKE_DATA:-$PWD/../shared/data/fashion-catalog}
