@@ -1,5 +1,5 @@
 /* fuzz/fuzz_lkx.c — fuzz target for the saved index file (index/lkx.c's reader and
- * index/ivf.c's lk_ivf_load): any bytes must be refused with a message or give an IVF that
+ * index/ivf.c's lk_ivf_load, copying and mapped): any bytes must be refused with a message or give an IVF that
  * answers a search, unfiltered and through its filter columns (lk_ivf_search_where). Each
  * input runs twice: as given (the checksums then reject most damage), and with its header's
  * and sections' checksums made right, so the fuzzer reaches the section-table and IVF checks
@@ -24,25 +24,27 @@ static void one(const uint8_t *data, size_t size) {
     if (rc > 0 || !*lk_err_msg(&eb)) abort();
     return;
   }
-  rc = lk_ivf_load(x, &v, &eb);
-  if (rc) {
-    if (rc > 0 || !*lk_err_msg(&eb) || v) abort();
-  } else {
-    if (lk_ivf_size(v) != lk_lkx_meta(x)->items) abort();
-    int dim = (int)lk_lkx_meta(x)->dim, k = 5, nf = 0;
-    float *q = calloc((size_t)dim, sizeof *q);
-    lk_hit hits[5];
-    if (q) {
-      q[0] = 1.0f;
-      if (lk_ivf_search(v, q, 1, k, 0, NULL, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
-      /* the filter columns and their presence masks (a filter on every column the file has) */
-      lk_ivf_filter flt = {.used = (1u << lk_ivf_ncols(v)) - 1};
-      for (int c = 0; c < LK_IVF_MAX_COLS; c++) flt.allow[c][0] = flt.allow[c][3] = 0x5555555555555555ULL;
-      nf = 0;
-      if (lk_ivf_search_where(v, q, 1, k, 0, &flt, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
+  for (int mapped = 0; mapped < 2; mapped++) {
+    rc = mapped ? lk_ivf_load_mapped(x, &v, &eb) : lk_ivf_load(x, &v, &eb);
+    if (rc) {
+      if (rc > 0 || !*lk_err_msg(&eb) || v) abort();
+    } else {
+      if (lk_ivf_size(v) != lk_lkx_meta(x)->items) abort();
+      int dim = (int)lk_lkx_meta(x)->dim, k = 5, nf = 0;
+      float *q = calloc((size_t)dim, sizeof *q);
+      lk_hit hits[5];
+      if (q) {
+        q[0] = 1.0f;
+        if (lk_ivf_search(v, q, 1, k, 0, NULL, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
+        /* the filter columns and their presence masks (a filter on every column the file has) */
+        lk_ivf_filter flt = {.used = (1u << lk_ivf_ncols(v)) - 1};
+        for (int c = 0; c < LK_IVF_MAX_COLS; c++) flt.allow[c][0] = flt.allow[c][3] = 0x5555555555555555ULL;
+        nf = 0;
+        if (lk_ivf_search_where(v, q, 1, k, 0, &flt, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
+      }
+      free(q);
+      lk_ivf_free(v);
     }
-    free(q);
-    lk_ivf_free(v);
   }
   lk_lkx_close(x);
 }

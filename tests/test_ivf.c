@@ -400,6 +400,23 @@ static void test_coarse_only(void **state) {
   double s = 0;
   for (int j = 0; j < DIM; j++) s += (double)f->q[j] * x[j];
   assert_true(fabs(s - h[0].score) < 1e-5);
+  /* the row bitmap (lk_ivf_search's allow): a selective one (10 rows: each scored exactly) and a
+   * 2% one (the probe) give the exact allowed top-10 at full probe */
+  uint64_t *allow = calloc(N / 64 + 1, sizeof *allow);
+  for (int sel = 0; sel < 2; sel++) {
+    size_t na = 0;
+    memset(allow, 0, (N / 64 + 1) * sizeof *allow);
+    for (size_t r = sel ? 7 : 1000; r < N; r += sel ? 50 : 2000, na++) allow[r / 64] |= (uint64_t)1 << (r % 64);
+    for (int q = 0; q < 5; q++) {
+      int64_t want[K];
+      int nf;
+      brute(f->v, f->q + (size_t)q * DIM, allow, want);
+      assert_int_equal(lk_ivf_search(v, f->q + (size_t)q * DIM, 1, K, NLIST2, allow, -1, h, &nf), 0);
+      assert_int_equal(nf, na < K ? (int)na : K);
+      for (int i = 0; i < nf; i++) assert_int_equal(h[i].id, want[i]);
+    }
+  }
+  free(allow);
   /* without the refine callback: coarse scores, still the right neighbours mostly */
   assert_int_equal(lk_ivf_set_refine(v, 0, NULL, NULL), 0);
   double rc = recall_where(f, v, 12, NULL);
@@ -511,8 +528,27 @@ static void save_to(const lk_ivf *v, const char *path) {
   assert_int_equal(lk_lkx_commit(&w, &eb), 0);
 }
 
-/* Columns, presence masks and coarse-only codes come back from a saved file: the loaded index
- * answers every filtered search exactly as the saved one; a file of the older IVF layout is
+/* a and b give the same hits and scores for 10 queries, unfiltered and with flt. */
+static void same_answers(const fixture *f, const lk_ivf *a, const lk_ivf *b, const lk_ivf_filter *flt) {
+  for (int q = 0; q < 10; q++)
+    for (int filtered = 0; filtered < 2; filtered++) {
+      lk_hit ha[K], hb[K];
+      int na, nb;
+      const float *qq = f->q + (size_t)q * DIM;
+      assert_int_equal(lk_ivf_search_where(a, qq, 1, K, 4, filtered ? flt : NULL, -1, ha, &na), 0);
+      assert_int_equal(lk_ivf_search_where(b, qq, 1, K, 4, filtered ? flt : NULL, -1, hb, &nb), 0);
+      assert_int_equal(na, K);
+      assert_int_equal(nb, na);
+      for (int i = 0; i < K; i++) {
+        assert_int_equal(ha[i].id, hb[i].id);
+        assert_true(ha[i].score == hb[i].score);
+      }
+    }
+}
+
+/* Columns, presence masks and coarse-only codes come back from a saved file, copied
+ * (lk_ivf_load) or mapped (lk_ivf_load_mapped): the loaded index answers every filtered search
+ * exactly as the saved one, before and after rows are added; a file of the older IVF layout is
  * refused as stale. */
 static void test_save_load_cols(void **state) {
   fixture *f = *state;
@@ -531,23 +567,27 @@ static void test_save_load_cols(void **state) {
     assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
     assert_int_equal(lk_ivf_load(x, &u, &eb), 0);
     lk_lkx_close(x);
-    assert_int_equal(lk_ivf_size(u), N);
-    assert_int_equal(lk_ivf_ncols(u), 2);
-    assert_int_equal(lk_ivf_memory(u), lk_ivf_memory(v));
-    for (int q = 0; q < 10; q++)
-      for (int filtered = 0; filtered < 2; filtered++) {
-        lk_hit a[K], b[K];
-        int na, nb;
-        const float *qq = f->q + (size_t)q * DIM;
-        assert_int_equal(lk_ivf_search_where(v, qq, 1, K, 4, filtered ? &flt : NULL, -1, a, &na), 0);
-        assert_int_equal(lk_ivf_search_where(u, qq, 1, K, 4, filtered ? &flt : NULL, -1, b, &nb), 0);
-        assert_int_equal(na, K);
-        assert_int_equal(nb, na);
-        for (int i = 0; i < K; i++) {
-          assert_int_equal(a[i].id, b[i].id);
-          assert_true(a[i].score == b[i].score);
-        }
-      }
+    assert_int_equal(lk_lkx_map(path, &x, &eb), 0); /* and mapped: x stays open */
+    lk_ivf *um = NULL;
+    assert_int_equal(lk_ivf_load_mapped(x, &um, &eb), 0);
+    lk_ivf *three[] = {u, um};
+    for (int w = 0; w < 2; w++) {
+      assert_int_equal(lk_ivf_size(three[w]), N);
+      assert_int_equal(lk_ivf_ncols(three[w]), 2);
+      assert_int_equal(lk_ivf_memory(three[w]), lk_ivf_memory(v));
+      same_answers(f, v, three[w], &flt);
+    }
+    /* rows added to both the copy and the mapped one (which copies what grows) */
+    int64_t nid[3] = {N * 3 + 1, N * 3 + 4, N * 3 + 7};
+    uint8_t nc[6] = {7, 202, 8, 202, 7, 200};
+    assert_int_equal(lk_ivf_add_cols(u, nid, f->q, nc, 3), 0);
+    assert_int_equal(lk_ivf_add_cols(um, nid, f->q, nc, 3), 0);
+    same_answers(f, u, um, &flt);
+    lk_hit h[K];
+    assert_int_equal(lk_ivf_search_where(um, f->q, 1, K, 4, &flt, -1, h, NULL), 0);
+    assert_int_equal(h[0].id, nid[0]); /* the query itself, added with passing columns */
+    lk_ivf_free(um);
+    lk_lkx_close(x);
     lk_ivf_free(u);
   }
   save_to(NULL, path);

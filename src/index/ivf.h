@@ -113,6 +113,12 @@ int lk_ivf_set_rerank(lk_ivf *ivf, int rerank);
  * callback set); the file may be closed after. Not thread-safe against searches. */
 int lk_ivf_save(const lk_ivf *ivf, lk_lkx_writer *w, lk_errbuf *err);
 int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
+/* lk_ivf_load without the copies: the ids, per-row codes and lists point into x's mapping
+ * (checked as lk_ivf_load checks them), so a 10M-item file is served after one verifying read
+ * and its pages stay the page cache's. x must outlive the IVF (lk_lkx_close after lk_ivf_free).
+ * Adding rows copies the arrays that grow (the list's, the ids) first; the file is never
+ * written. */
+int lk_ivf_load_mapped(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
 /* The ids of rows 0..lk_ivf_size-1 (owned by the index). */
 const int64_t *lk_ivf_ids(const lk_ivf *ivf);
 
