@@ -15,6 +15,7 @@
 
 #include "catalog/catalog.h"
 #include "index/index.h"
+#include "util/array.h"
 #include "util/err.h"
 #include "util/rng.h"
 
@@ -29,11 +30,13 @@ static inline int vec_cb(void *ctx, int64_t id, const float *v, int dim) {
   vecs *a = ctx;
   if (!a->dim) a->dim = dim;
   if (dim != a->dim) return LK_ECORRUPT;
-  if (a->n == a->cap) {
-    a->cap = a->cap ? a->cap * 2 : 4096;
-    a->v = realloc(a->v, a->cap * (size_t)dim * sizeof(float));
-    a->ids = realloc(a->ids, a->cap * sizeof(int64_t));
-    if (!a->v || !a->ids) return LK_ENOMEM;
+  if (a->n == a->cap) { /* rows and ids grow together under one capacity (util/array.h's rule) */
+    size_t nc;
+    int rc = lk_array_grow_cap(a->cap, a->n + 1, 4096, sizeof(float) * (size_t)dim, &nc);
+    if (!rc) rc = LK_ARRAY_RESIZE(a->v, nc * (size_t)dim);
+    if (!rc) rc = LK_ARRAY_RESIZE(a->ids, nc);
+    if (rc) return rc;
+    a->cap = nc;
   }
   memcpy(a->v + a->n * (size_t)dim, v, sizeof(float) * (size_t)dim);
   a->ids[a->n++] = id;
