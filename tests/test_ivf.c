@@ -242,7 +242,16 @@ static void test_bad_args(void **state) {
   o.fine_dims = 16;
   o.coarse_dims = 17;
   assert_int_equal(lk_ivf_train(&o, DIM, f->v, 1000, &v), LK_EINVAL);
+  o.fine_dims = 0; /* coarse-only: coarse_dims up to dim */
+  o.coarse_dims = DIM + 1;
+  assert_int_equal(lk_ivf_train(&o, DIM, f->v, 1000, &v), LK_EINVAL);
   o.coarse_dims = 8;
+  o.ncols = LK_IVF_MAX_COLS + 1;
+  assert_int_equal(lk_ivf_train(&o, DIM, f->v, 1000, &v), LK_EINVAL);
+  o.ncols = -1;
+  assert_int_equal(lk_ivf_train(&o, DIM, f->v, 1000, &v), LK_EINVAL);
+  o.ncols = 0;
+  o.fine_dims = 16;
   o.nlist = 2000; /* more lists than training rows */
   assert_int_equal(lk_ivf_train(&o, DIM, f->v, 1000, &v), LK_EINVAL);
   o.nlist = 8;

@@ -1,7 +1,8 @@
 /* index/ivf.c — IVF index with int8 coarse and fine codes (see ivf.h). Training: fine basis
- * from the rows' second moments, coarse basis inside the fine space, k-means (sgemm
- * assignment) in the coarse space. Per item: id, list, fine code (residual to the list's
- * fine-space mean) and, inside its list, the coarse code (residual to the centroid). */
+ * from the rows' second moments, coarse basis inside the fine space (coarse-only: from the
+ * rows), k-means (sgemm assignment) in the coarse space. Per item: id, list, fine code
+ * (residual to the list's fine-space mean; none when coarse-only) and, inside its list, the
+ * coarse code (residual to the centroid) and the filter columns. */
 #include "index/ivf.h"
 
 #include <math.h>
@@ -551,6 +552,31 @@ static int offer_exact(const lk_ivf *v, const float *q, qwork *w, lk_topk *t, in
   return rc;
 }
 
+/* Scores m rows of list L (rows idx[0..m), or first..first+m-1 when idx is NULL) with the
+ * coarse codes into cand, but the excluded id; returns how many were offered (m less it). */
+static size_t score_rows(const lk_ivf *v, qwork *w, const ivf_list *L, float base, const size_t *idx, size_t first,
+                         int m, int64_t exclude_id, lk_topk *cand) {
+  size_t n = (size_t)m;
+  if (!idx) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, first, m, v->pcl, w->raw);
+  else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, m, v->pcl, w->raw);
+  float floor = lk_topk_floor(cand);
+  for (int i = 0; i < m; i++) {
+    size_t j = idx ? idx[i] : first + (size_t)i;
+    float s = base + w->qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
+    if (s >= floor) {
+      /* the excluded id is looked up only for rows that would enter: a random read of ids[]
+       * for every scanned row cost more than the scan itself */
+      if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
+        n--;
+        continue;
+      }
+      lk_topk_offer(cand, (int64_t)L->rows[j], s);
+      floor = lk_topk_floor(cand);
+    }
+  }
+  return n;
+}
+
 /* Scans the lists nearest first into cand (rows, coarse scores): the nprobe nearest, then on
  * until k allowed rows were seen; with a column filter fp, on until as many passing rows were
  * seen as the nprobe nearest lists hold, skipping lists whose presence masks hold none. */
@@ -575,6 +601,8 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
     if (fp && !list_may_pass(v, fp, l)) continue;
     if (v->pf) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
     float base = w->order[p].s + v->chn[l];
+    size_t pend[128]; /* the column filter's passing rows, scored 64 or more at a time */
+    int np = 0;
     for (size_t i0 = 0; i0 < L->len; i0 += 64) {
       int m = L->len - i0 < 64 ? (int)(L->len - i0) : 64, mm = m;
       size_t idx[64];
@@ -585,29 +613,16 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
         if (!mm) continue;
       } else if (fp) { /* the columns lie in list order: read sequentially, 32 bytes a test */
         uint64_t pass = m == 64 ? ~(uint64_t)0 : ((uint64_t)1 << m) - 1;
-        for (int u = 0; pass && u < fp->nused; u++) pass &= lk_quant_byteset_mask(L->cols[fp->col[u]] + i0, m, &fp->set[u]);
-        if (!pass) continue;
-        mm = 0;
-        for (; pass; pass &= pass - 1) idx[mm++] = i0 + (size_t)__builtin_ctzll(pass);
-      }
-      seen += (size_t)mm;
-      if (mm == m) lk_quant_dots_range(w->qcu, L->codes, (size_t)v->pcl, i0, m, v->pcl, w->raw);
-      else lk_quant_dots(w->qcu, L->codes, (size_t)v->pcl, idx, mm, v->pcl, w->raw);
-      float floor = lk_topk_floor(cand);
-      for (int i = 0; i < mm; i++) {
-        size_t j = mm == m ? i0 + (size_t)i : idx[i];
-        float s = base + w->qcs * L->scale[j] * (float)(w->raw[i] - 128 * L->sum[j]);
-        if (s >= floor) {
-          /* the excluded id is looked up only for rows that would enter: a random read of
-           * ids[] for every scanned row cost more than the scan itself */
-          if (exclude_id >= 0 && v->ids[L->rows[j]] == exclude_id) {
-            seen--;
-            continue;
-          }
-          lk_topk_offer(cand, (int64_t)L->rows[j], s);
-          floor = lk_topk_floor(cand);
+        for (int u = 0; pass && u < fp->nused; u++)
+          pass &= lk_quant_byteset_mask(L->cols[fp->col[u]] + i0, m, &fp->set[u]);
+        for (; pass; pass &= pass - 1) pend[np++] = i0 + (size_t)__builtin_ctzll(pass);
+        if (np >= 64 || (np && i0 + 64 >= L->len)) {
+          seen += score_rows(v, w, L, base, pend, 0, np, exclude_id, cand);
+          np = 0;
         }
+        continue;
       }
+      seen += score_rows(v, w, L, base, mm == m ? NULL : idx, i0, mm, exclude_id, cand);
     }
   }
 }
@@ -746,7 +761,7 @@ static int search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   w.fin = malloc(sizeof(lk_hit) * (size_t)(v->refine > k ? v->refine : k));
   w.vec = malloc(sizeof(float) * (size_t)v->dim);
   w.rows = malloc(sizeof(size_t) * (size_t)(R > 64 ? R : 64));
-  w.raw = malloc(sizeof(int32_t) * 64);
+  w.raw = malloc(sizeof(int32_t) * 128);
   int rc = w.qf && w.qc && w.fdot && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.vec ? 0 : LK_ENOMEM;
   for (int q = 0; !rc && q < nq; q++)
     rc = search_one(v, queries + (size_t)q * v->dim, k, nprobe, allow, fp, exclude_id, &w,
@@ -798,7 +813,10 @@ enum { SEC_PARAM = 0x49564650 /* IVFP */, SEC_BF, SEC_WC, SEC_CENT, SEC_FMEAN, S
  * field; a parameter section of another size or version is stale (LK_EMISMATCH). */
 #define IVF_SECT_VERSION 2
 
-typedef struct ivf_param { int32_t version, dim, pf, pc, pfl, pcl, nlist, nprobe, rerank, ncols; uint64_t n; } ivf_param;
+typedef struct ivf_param {
+  int32_t version, dim, pf, pc, pfl, pcl, nlist, nprobe, rerank, ncols;
+  uint64_t n;
+} ivf_param;
 
 /* Writes one section made of each list's array (member at byte offset off, elem bytes a row). */
 static int save_lists(const lk_ivf *v, lk_lkx_writer *w, uint32_t tag, size_t off, size_t elem, lk_errbuf *err) {
@@ -820,7 +838,8 @@ static int save_cols(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
 }
 
 int lk_ivf_save(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
-  ivf_param p = {IVF_SECT_VERSION, v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank, v->ncols, v->n};
+  ivf_param p = {IVF_SECT_VERSION, v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank,
+                 v->ncols, v->n};
   uint64_t *llen = malloc(sizeof *llen * (size_t)v->nlist);
   if (!llen) return lk_err_set(err, LK_ENOMEM, "out of memory");
   for (int l = 0; l < v->nlist; l++) llen[l] = v->lists[l].len;
@@ -906,7 +925,7 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapp
     const int8_t *lcodes = (const int8_t *)codes + at * (size_t)v->pcl;
     const float *lscale = (const float *)scale + at;
     const int32_t *lsum = (const int32_t *)sum + at;
-    const uint8_t *lcols = (const uint8_t *)cols + at * (size_t)v->ncols;
+    const uint8_t *lcols = cols ? (const uint8_t *)cols + at * (size_t)v->ncols : NULL;
     if (mapped) { /* the list's arrays are the file's */
       L->rows = (uint32_t *)lrows, L->codes = (int8_t *)lcodes, L->scale = (float *)lscale, L->sum = (int32_t *)lsum;
       for (int c = 0; c < v->ncols; c++) L->cols[c] = (uint8_t *)lcols + (size_t)c * len;
@@ -983,7 +1002,8 @@ static int load(const lk_lkx *x, int mapped, lk_ivf **out, lk_errbuf *err) {
     if ((total += llen[l]) > n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths exceed the items");
   if (!rc && total != n) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list lengths do not add up to the items");
   for (size_t r = 0; !rc && r < n; r++)
-    if (v->ids[r] < 0 || (v->rlist && v->rlist[r] >= nl)) rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
+    if (v->ids[r] < 0 || (v->rlist && v->rlist[r] >= nl))
+      rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
   if (!rc && pf && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
     rc = lk_err_set(err, LK_ECORRUPT, "saved index: fine codes do not match their sums");
   if (!rc) rc = load_lists(v, x, llen, mapped, err);

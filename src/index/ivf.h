@@ -16,7 +16,7 @@
  * themselves (coarse_dims may equal dim) and the best `rerank` coarse candidates go straight to
  * the exact re-rank (which such an index needs for exact scores; without it the coarse scores
  * are returned). Per item then: its id (8 B) and its list entry (row, coarse code, scale, sum,
- * filter columns): 288 B at 256 dimensions with 8 columns.
+ * filter columns): ~285 B at 256 dimensions with 8 columns.
  *
  * Filter columns (ncols, up to LK_IVF_MAX_COLS): a uint8 per column per row, stored in list
  * order beside the codes with a 256-bit presence mask per column per list, so a filtered search
@@ -40,7 +40,7 @@ typedef struct lk_ivf_opts {
   int coarse_dims; /* coarse code length (default 128; <= fine_dims, or <= dim when coarse-only) */
   int kmeans_iter; /* default 10 */
   int nprobe;      /* lists scanned per query (default 48); per search overridable */
-  int rerank;      /* candidates re-scored with fine codes (default 400) */
+  int rerank;      /* candidates re-scored with fine codes (coarse-only: exactly; default 400) */
   size_t expected; /* rows expected (picks nlist when 0); 0 = the training rows x 20 */
   uint64_t seed;
   int ncols; /* per-row uint8 filter columns, 0..LK_IVF_MAX_COLS (default 0) */
@@ -61,7 +61,7 @@ int lk_ivf_add(lk_ivf *ivf, const int64_t *ids, const float *x, size_t n);
 /* Adds n rows with their columns (cols: n x ncols bytes, row-major, copied; NULL = all zero).
  * lk_ivf_add(v, ids, x, n) == lk_ivf_add_cols(v, ids, x, NULL, n). */
 int lk_ivf_add_cols(lk_ivf *ivf, const int64_t *ids, const float *x, const uint8_t *cols, size_t n);
-int lk_ivf_ncols(const lk_ivf *ivf);
+int lk_ivf_ncols(const lk_ivf *ivf); /* the option ncols */
 size_t lk_ivf_size(const lk_ivf *ivf);
 /* Gives back the room kept for future adds (the arrays grow geometrically): call after a bulk
  * add. Adding later still works. LK_ENOMEM leaves the index as it was, usable. */
@@ -106,11 +106,12 @@ int lk_ivf_set_rerank(lk_ivf *ivf, int rerank);
 
 /* The saved index (index/lkx.h): lk_ivf_save appends the IVF's sections (parameters, bases,
  * centroids, per-row ids and fine codes, the lists and their filter columns) to w; the lists'
- * presence masks are recomputed from the columns at load. An IVF saved by an older version
- * (another IVF parameter layout) is refused with LK_EMISMATCH ("stale"), so the engine rebuilds; lk_ivf_load makes a new IVF from a
+ * presence masks are recomputed from the columns at load. lk_ivf_load makes a new IVF from a
  * verified file's sections, checking every count against the file's header and every row and
  * list number before use (LK_ECORRUPT with a message). The loaded IVF owns copies (no refine
- * callback set); the file may be closed after. Not thread-safe against searches. */
+ * callback set); the file may be closed after. An IVF saved by an older version (another
+ * IVF parameter layout) is refused with LK_EMISMATCH ("stale"), so the engine rebuilds it. Not
+ * thread-safe against searches. */
 int lk_ivf_save(const lk_ivf *ivf, lk_lkx_writer *w, lk_errbuf *err);
 int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
 /* lk_ivf_load without the copies: the ids, per-row codes and lists point into x's mapping
@@ -119,7 +120,7 @@ int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
  * Adding rows copies the arrays that grow (the list's, the ids) first; the file is never
  * written. */
 int lk_ivf_load_mapped(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
-/* The ids of rows 0..lk_ivf_size-1 (owned by the index). */
+/* The ids of rows 0..lk_ivf_size-1 (owned by the index, or its mapped file's). */
 const int64_t *lk_ivf_ids(const lk_ivf *ivf);
 
 #endif
