@@ -35,7 +35,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench bench-search bench-peers fuzz fuzz-run install uninstall FORCE
+.PHONY: all test unit-test demo clean models bench bench-search bench-peers bench-big fuzz fuzz-run install uninstall FORCE
 all: $(BUILD)/lookalike $(BUILD)/liblookalike.so
 
 $(BUILD)/%.o: %.c
@@ -129,7 +129,7 @@ test: unit-test
 # beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
 # into docs/PERFORMANCE.md (bench/run.sh).
 BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench \
-             $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench
+             $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench $(BUILD)/bench/big_bench
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
 
@@ -143,6 +143,9 @@ bench-search: $(BUILD)/bench/search_bench
 # Ours beside hnswlib and FAISS at 1M, tuned 256-d vectors (issue 19; bench/peers.sh).
 bench-peers: $(BUILD)/bench/search_bench
 	@LK_SEARCH_BENCH=$(BUILD)/bench/search_bench bash bench/peers.sh $(BUILD)
+# Ten million items (issue 19): the IVF with filter columns, saved and loaded (bench/big.sh).
+bench-big: $(BUILD)/bench/big_bench
+	@LK_BIG_BENCH=$(BUILD)/bench/big_bench bash bench/big.sh $(BUILD)
 
 # make install PREFIX=/usr DESTDIR=/tmp/stage; make uninstall (same PREFIX, DESTDIR) removes
 # exactly the files install wrote. The page assets are inside the binary and the libraries.

@@ -10,10 +10,10 @@
 # (BUILD: the build folder, as bench/run.sh passes it; default /tmp/lk-bench-build)
 # About 35 minutes at 1M on 2 cores (the HNSW builds take most of it); ~1.1 GB of disk under
 # --out per 1M rows (removed at the end) and ~3 GB of RAM. DB defaults to $LOOKALIKE_TUNED_DB or
-# /tmp/p18/tuned.db: a catalog made by `lookalike tune` (256-d vectors).
+# /tmp/lk-bench-tuned.db: a catalog made by `lookalike tune` (256-d vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DB=${LOOKALIKE_TUNED_DB:-/tmp/p18/tuned.db} N=1000000 NQ=1000 OUT=/tmp/lk-peers-bench DOC=1 PEERS=""
+DB=${LOOKALIKE_TUNED_DB:-/tmp/lk-bench-tuned.db} N=1000000 NQ=1000 OUT=/tmp/lk-peers-bench DOC=1 PEERS=""
 BUILD=${BUILD:-/tmp/lk-bench-build}
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
 usage() { echo "usage: bash bench/peers.sh [BUILD] [--db DB] [--n N] [--queries Q] [--out DIR] [--no-doc] [--peers LIST]" >&2; exit 2; }

@@ -21,104 +21,10 @@
 #include "util/linalg.h"
 #include "util/rng.h"
 
+#include "search_common.h"
+
 #define LK_STR_(x) #x
 #define LK_STR(x) LK_STR_(x)
-
-typedef struct vecs {
-  float *v;
-  int64_t *ids;
-  size_t n, cap;
-  int dim;
-} vecs;
-
-static int vec_cb(void *ctx, int64_t id, const float *v, int dim) {
-  vecs *a = ctx;
-  if (!a->dim) a->dim = dim;
-  if (dim != a->dim) return LK_ECORRUPT;
-  if (a->n == a->cap) {
-    a->cap = a->cap ? a->cap * 2 : 4096;
-    a->v = realloc(a->v, a->cap * (size_t)dim * sizeof(float));
-    a->ids = realloc(a->ids, a->cap * sizeof(int64_t));
-    if (!a->v || !a->ids) return LK_ENOMEM;
-  }
-  memcpy(a->v + a->n * (size_t)dim, v, sizeof(float) * (size_t)dim);
-  a->ids[a->n++] = id;
-  return 0;
-}
-
-static int load(const char *db, vecs *a) {
-  lk_catalog *c;
-  lk_errbuf err = {0};
-  int rc = lk_catalog_open(db, LK_CATALOG_READONLY, &c, &err);
-  if (rc) {
-    fprintf(stderr, "%s: %s\n", db, err.msg);
-    return rc;
-  }
-  memset(a, 0, sizeof *a);
-  rc = lk_catalog_foreach_vector(c, vec_cb, a);
-  lk_catalog_close(c);
-  return rc;
-}
-
-static double seconds(clockid_t clock) {
-  struct timespec t;
-  clock_gettime(clock, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double now(void) { return seconds(CLOCK_MONOTONIC); }
-
-/* This thread's CPU time: unlike the wall clock, it leaves out the time other processes held
- * the core, so it shows what an otherwise idle machine would take (cache sharing aside). */
-static double cpu_now(void) { return seconds(CLOCK_THREAD_CPUTIME_ID); }
-
-/* This process's anonymous resident bytes (heap and the like; not mapped files), 0 if unknown. */
-static size_t rss_anon(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t kb = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "RssAnon: %zu kB", &kb) == 1) break;
-  if (f) fclose(f);
-  return kb * 1024;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-/* p-th percentile (0..100) of t[0..n), sorts t. */
-static double pct(double *t, int n, double p) {
-  qsort(t, (size_t)n, sizeof *t, cmp_d);
-  int i = (int)ceil(p / 100.0 * n) - 1;
-  return t[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
-
-static double unif(uint64_t *s) { return (double)(lk_rng_next(s) >> 11) / 9007199254740992.0; }
-static float gauss(uint64_t *s) {
-  double u = unif(s) + 1e-300, v = unif(s);
-  return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static const char *arg(int argc, char **argv, const char *name, const char *def) {
-  for (int i = 2; i + 1 < argc; i++)
-    if (!strcmp(argv[i], name)) return argv[i + 1];
-  return def;
-}
-
-/* Writes an .npy header for a C-order array of the given dtype and shape. */
-static int npy_header(FILE *f, const char *dtype, size_t rows, size_t cols) {
-  char h[256];
-  int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }", dtype, rows, cols);
-  int total = 10 + n + 1, pad = (64 - total % 64) % 64;
-  unsigned short hl = (unsigned short)(n + pad + 1);
-  fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-  fwrite(&hl, 2, 1, f);
-  fwrite(h, 1, (size_t)n, f);
-  for (int i = 0; i < pad; i++) fputc(' ', f);
-  fputc('\n', f);
-  return ferror(f) ? -1 : 0;
-}
 
 /* ---------------------------------------------------------------- exact */
 
@@ -239,98 +145,6 @@ static int bench_exact(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- ivf */
 
-/* The synthetic catalog: rows 0..nreal-1 are the real vectors, row r >= nreal is a real vector
- * (chosen by the row's own seed) plus N(0, sigma^2) noise per component, renormalised.
- * Deterministic per row, so a chunk can be regenerated. Gaussians come from a table. */
-typedef struct gen {
-  const vecs *real;
-  int iso;     /* 1: isotropic noise; 0: noise = beta (real_b - real_c), the catalog's covariance */
-  float sigma; /* iso: per component; else beta */
-  float *table; /* 65536 N(0,1) values */
-} gen;
-
-static void gen_row(const gen *g, uint64_t seed, size_t r, float *out) {
-  int d = g->real->dim;
-  if (r < g->real->n && seed == 0) {
-    memcpy(out, g->real->v + r * (size_t)d, sizeof(float) * (size_t)d);
-    return;
-  }
-  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + r;
-  const float *p = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
-  double nn = 0;
-  uint64_t bits = 0;
-  if (g->iso) {
-    for (int j = 0; j < d; j++) {
-      if ((j & 3) == 0) bits = lk_rng_next(&s);
-      float x = p[j] + g->sigma * g->table[bits & 0xffff];
-      bits >>= 16;
-      out[j] = x;
-      nn += (double)x * x;
-    }
-  } else {
-    const float *b = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
-    const float *c = g->real->v + (size_t)(lk_rng_next(&s) % g->real->n) * (size_t)d;
-    for (int j = 0; j < d; j++) {
-      float x = p[j] + g->sigma * (b[j] - c[j]);
-      out[j] = x;
-      nn += (double)x * x;
-    }
-  }
-  float inv = (float)(1 / sqrt(nn));
-  for (int j = 0; j < d; j++) out[j] *= inv;
-}
-
-static int hit_cmp(const void *a, const void *b) {
-  const lk_hit *x = a, *y = b;
-  if (x->score != y->score) return x->score > y->score ? -1 : 1;
-  return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* The refine step's vectors: rows of the memory-mapped base.npy. */
-typedef struct mapped {
-  const float *v;
-  int dim;
-} mapped;
-
-static int mapped_get(void *ctx, int64_t id, float *out) {
-  const mapped *m = ctx;
-  memcpy(out, m->v + (size_t)id * m->dim, sizeof(float) * (size_t)m->dim);
-  return 0;
-}
-
-/* Exact top-k heaps for nq queries over chunks (sgemm of a chunk against all queries). */
-typedef struct gt {
-  int nq, k;
-  lk_hit *h; /* nq*k, heap per query (min at 0) */
-  int *len;
-} gt;
-
-static void gt_offer(gt *t, int q, int64_t id, float s) {
-  lk_hit *h = t->h + (size_t)q * t->k;
-  int *len = &t->len[q];
-  if (*len < t->k) {
-    int i = (*len)++;
-    while (i > 0) {
-      int p = (i - 1) / 2;
-      if (!(s < h[p].score || (s == h[p].score && id > h[p].id))) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = (lk_hit){id, s};
-  } else if (s > h[0].score || (s == h[0].score && id < h[0].id)) {
-    lk_hit x = {id, s};
-    int i = 0;
-    for (;;) {
-      int c = 2 * i + 1;
-      if (c >= t->k) break;
-      if (c + 1 < t->k && (h[c + 1].score < h[c].score || (h[c + 1].score == h[c].score && h[c + 1].id > h[c].id))) c++;
-      if (!(h[c].score < x.score || (h[c].score == x.score && h[c].id > x.id))) break;
-      h[i] = h[c];
-      i = c;
-    }
-    h[i] = x;
-  }
-}
 
 static int allowed10(size_t r) { /* the filtered ground truth's filter: ~10 % of rows */
   uint64_t s = r * 0x2545F4914F6CDD1DULL;
@@ -361,36 +175,10 @@ static int bench_ivf(int argc, char **argv) {
   if (N < a.n) N = a.n;
   if (ntrain > N) ntrain = N;
   io.expected = N;
-  /* noise scale: a synthetic row's cosine to its parent equals the median cosine of a real
-   * item to its nearest other item */
-  lk_index *ix;
-  if (lk_index_new(d, &ix)) return 1;
-  for (size_t i = 0; i < a.n; i++)
-    if (lk_index_add(ix, a.ids[i], a.v + i * (size_t)d)) return 1;
-  if (lk_index_optimize(ix, 0)) return 1;
-  double nnc[200];
-  for (int i = 0; i < 200; i++) {
-    size_t r = (size_t)i * a.n / 200;
-    lk_hit h;
-    if (lk_index_search(ix, a.v + r * (size_t)d, 1, 1, NULL, a.ids[r], &h, NULL)) return 1;
-    nnc[i] = h.score;
-  }
-  lk_index_free(ix);
-  double c = pct(nnc, 200, 50);
+  double c;
   int iso = !strcmp(arg(argc, argv, "--noise", "catalog"), "iso");
-  /* E|b - c|^2 = 2 (1 - mean cosine between random items) */
-  double mc = 0;
-  uint64_t ms = 5;
-  for (int i = 0; i < 2000; i++) {
-    const float *b = a.v + (size_t)(lk_rng_next(&ms) % a.n) * d, *e = a.v + (size_t)(lk_rng_next(&ms) % a.n) * d;
-    double dd = 0;
-    for (int j = 0; j < d; j++) dd += ((double)b[j] - e[j]) * ((double)b[j] - e[j]);
-    mc += dd / 2000;
-  }
-  double want2 = 1 / (c * c) - 1; /* |noise|^2 for cosine c to a unit parent */
-  gen g = {&a, iso, iso ? (float)sqrt(want2 / d) : (float)sqrt(want2 / mc), malloc(sizeof(float) * 65536)};
-  uint64_t ts = 77;
-  for (int i = 0; i < 65536; i++) g.table[i] = gauss(&ts);
+  gen g;
+  if (gen_init(&g, &a, iso, &c)) return 1;
   printf("ivf: %zu rows (%zu real from %s + synthetic), dim %d; median nearest-neighbour cosine %.3f -> "
          "%s noise, scale %.5f\n",
          N, a.n, db, d, c, iso ? "isotropic Gaussian" : "catalog-covariance (difference of two random items)", g.sigma);
@@ -448,7 +236,7 @@ static int bench_ivf(int argc, char **argv) {
   if (!ft || npy_header(ft, "<f4", nt, (size_t)d) || fwrite(T, sizeof(float) * d, nt, ft) != nt || fclose(ft)) return 1;
   /* build */
   lk_ivf *v;
-  size_t rss0 = rss_anon(); /* the index's growth of the process, beside lk_ivf_memory */
+  size_t rss0 = (size_t)rss_now().anon * 1024; /* the index's growth of the process, beside lk_ivf_memory */
   t = now();
   int rc = lk_ivf_train(&io, d, T, nt, &v);
   if (rc) {
@@ -473,7 +261,7 @@ static int bench_ivf(int argc, char **argv) {
   }
   size_t grown = lk_ivf_memory(v);
   if (lk_ivf_trim(v)) return 1; /* as the engine does after loading */
-  size_t mem = lk_ivf_memory(v), rss1 = rss_anon();
+  size_t mem = lk_ivf_memory(v), rss1 = (size_t)rss_now().anon * 1024;
   printf("RESULT ivf_build n=%zu nlist=%d train_rows=%zu train_s=%.1f add_s=%.1f bytes_per_item=%.0f "
          "before_trim=%.0f fine=%d coarse=%d dim=%d rss_bytes_per_item=%.0f\n",
          N, io.nlist ? io.nlist : (int)(1.5 * sqrt((double)N)), nt, ttrain, tadd, (double)mem / N,
