@@ -19,7 +19,7 @@ def methods(rows):
             coarse_only = r["fine"] == "0"
             spec = (f"IVF{r['nlist']}, {r['coarse']}-d int8 coarse codes only" if coarse_only else
                     f"IVF{r['nlist']}, {r['coarse']}-d coarse + {r['fine']}-d fine int8 codes")
-            cur = {"name": "ours (coarse-only)" if coarse_only else "ours (fine + coarse codes)", "ours": True,
+            cur = {"name": f"ours (coarse-only, {r['coarse']}-d codes)" if coarse_only else "ours (fine + coarse codes)", "ours": True,
                    "spec": spec, "build_s": float(r["train_s"]) + float(r["add_s"]), "threads": 1,
                    "ram": float(r.get("rss_bytes_per_item", r["bytes_per_item"])), "own": float(r["bytes_per_item"]),
                    "dim": int(r.get("dim", 0)), "coarse_only": coarse_only, "settings": []}

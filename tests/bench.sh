@@ -26,15 +26,15 @@ cp "$T/doc.md" "$T/doc1.md"
 $PY "$ROOT/bench/peers_report.py" "$FIX" "$T/doc.md" > /dev/null
 check "a second run changes nothing" cmp -s "$T/doc.md" "$T/doc1.md"
 has() { grep -qF -- "$1" "$T/doc.md"; }
-check "every setting listed, filtered rows left out" has "| ours (coarse-only) | nprobe 2, exact re-rank of 20 | 0.900 |" &&
+check "every setting listed, filtered rows left out" has "| ours (coarse-only, 256-d codes) | nprobe 2, exact re-rank of 20 | 0.900 |" &&
   ! has "| 0.999 |"
 check ">= 0.95: ours at nprobe 4 (not the faster filtered row)" \
-  has "Ours at >= 0.95: ours (coarse-only), nprobe 4, exact re-rank of 20."
+  has "Ours at >= 0.95: ours (coarse-only, 256-d codes), nprobe 4, exact re-rank of 20."
 check ">= 0.95: hnswlib ef 10 wins on p50, CPU p50 and RAM + mapped" \
   has "- hnswlib HNSW, M 16, ef_construction 100 (ef 10): p50 0.60x, p99 2.00x, CPU p50 0.60x, CPU p99 2.00x, RAM 4.00x, RAM + mapped 0.91x: **hnswlib HNSW, M 16, ef_construction 100 wins on p50, CPU p50, RAM + mapped**."
 check ">= 0.95: ours ahead of IVF-Flat on every count" \
   has "- FAISS IVF47,Flat (nprobe 4): p50 6.00x, p99 6.00x, CPU p50 6.00x, CPU p99 6.00x, RAM 4.67x, RAM + mapped 1.06x: ours is ahead on every count."
-check ">= 0.99: ours at nprobe 8, hnswlib at ef 32" has "Ours at >= 0.99: ours (coarse-only), nprobe 8, exact re-rank of 20." &&
+check ">= 0.99: ours at nprobe 8, hnswlib at ef 32" has "Ours at >= 0.99: ours (coarse-only, 256-d codes), nprobe 8, exact re-rank of 20." &&
   has "| hnswlib HNSW, M 16, ef_construction 100 | ef 32 | 0.995 | 0.100 | 0.300 |"
 check ">= 0.99: IVF-Flat never reaches it" has "| FAISS IVF47,Flat | never (best 0.970) |"
 check "the Python call floor is stated" has "faiss 7 µs"
