@@ -27,6 +27,7 @@ typedef struct nets {
   lk_model *mnv2, *dl;
   lk_session *cls, *seg;
   uint8_t *in224, *in513;
+  float *segmap; /* DeepLab's 513x513 class map */
 } nets;
 
 static int die(const char *what, lk_errbuf *err) {
@@ -44,7 +45,7 @@ static int nets_open(nets *n, const char *models, int deeplab, lk_errbuf *err) {
   o.backend = LK_BACKEND_DNNL;
   o.compute = LK_COMPUTE_INT8;
   if (lk_session_new(n->mnv2, &tap, 1, &o, &n->cls, err)) return -1;
-  n->in224 = malloc(224 * 224 * 3);
+  if (!(n->in224 = malloc(224 * 224 * 3))) return lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!deeplab) return 0;
   snprintf(path, sizeof path, "%s/deeplabv3_mnv2_pascal_quant.tflite", models);
   if (lk_model_load(path, &n->dl, err)) return -1;
@@ -52,7 +53,8 @@ static int nets_open(nets *n, const char *models, int deeplab, lk_errbuf *err) {
   o.compute = LK_COMPUTE_EXACT;
   if (lk_session_new(n->dl, &at, 1, &o, &n->seg, err)) return -1;
   if (lk_session_keep_all(n->seg, 1) < 0) return -1;
-  n->in513 = malloc(513 * 513 * 3);
+  if (!(n->in513 = malloc(513 * 513 * 3)) || !(n->segmap = malloc(sizeof(float) * 513 * 513)))
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -63,6 +65,7 @@ static void nets_close(nets *n) {
   lk_model_free(n->dl);
   free(n->in224);
   free(n->in513);
+  free(n->segmap);
 }
 
 /* The photo squashed to side x side into dst. */
@@ -80,15 +83,14 @@ static int photo_row(lk_engine *e, nets *n, const lk_image *im, FILE *out, lk_er
   int qd = lk_engine_query_dim(e), d = lk_engine_dim(e);
   float *vec = malloc(sizeof(float) * (size_t)d), *row = malloc(sizeof(float) * (size_t)qd),
         *crow = malloc(sizeof(float) * (size_t)qd), logits[NLOGITS], share = 0;
-  int rc = lk_engine_embed(e, im, vec, err);
+  int rc = vec && row && crow ? lk_engine_embed(e, im, vec, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!rc) {
     lk_engine_make_query(e, vec, row);
     memcpy(crow, row, sizeof(float) * (size_t)qd);
     rc = squash(im, 224, n->in224) ? lk_err_set(err, LK_ENOMEM, "resize") : lk_session_run(n->cls, n->in224, 1, logits, err);
   }
   if (!rc && n->seg) {
-    static float cls[513 * 513];
-    float pooled[513];
+    float pooled[513], *cls = n->segmap;
     rc = squash(im, 513, n->in513) ? lk_err_set(err, LK_ENOMEM, "resize") : lk_session_run(n->seg, n->in513, 1, pooled, err);
     int t = rc ? -1 : lk_model_find_tensor(n->dl, "ArgMax");
     if (!rc && (t < 0 || lk_session_tensor(n->seg, t, 0, cls, 513 * 513) != 513 * 513))
