@@ -109,7 +109,7 @@ def nll(p, y):
     return -np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1)))
 
 
-def main(db, d):
+def main(db, d, names_path):
     B = Bench(db, d)
     ti = {t: i for i, t in enumerate(B.types)}
     split = {}
@@ -119,6 +119,15 @@ def main(db, d):
         ok = y >= 0
         split[name] = (q[ok], lg[ok], y[ok], np.array([int(m[2]) for m in meta])[ok],
                        np.array([int(m[0]) for m in meta])[ok])
+    names = [l.strip().split(',')[0] for l in open(names_path)]
+    q0, l0, y0, v0, _ = split['train']
+    print('ImageNet top-1 per articleType, training-split photos | their street-like views:')
+    for t in np.argsort(-np.bincount(y0))[:12]:
+        look = []
+        for v in (0, 1):
+            c = np.bincount(np.argmax(l0[(y0 == t) & (v0 == v)], 1), minlength=l0.shape[1])
+            look.append(', '.join(f'{names[k]} {c[k] / c.sum():.2f}' for k in np.argsort(-c)[:3]))
+        print(f'  {B.types[t]}: ' + ' | '.join(look))
     sq, slg, share, sqc, smeta = rows(f'{d}/street.bin')
     labels = np.array([m[1] for m in smeta])
     accept = [set(m[2].split(';')) for m in smeta]
@@ -156,7 +165,6 @@ def main(db, d):
     tq, tlg, ty, tv, _ = split['test']
     row('current prior', sq, tq, first=True)
     # (b) learnt map, beta by held-out views' NLL
-    q0, l0, y0, _, _ = split['train']
     f = train_lr(lsm(l0), y0, len(B.types))
     lp_t, lp_s = f(lsm(tlg)), f(lsm(slg))
 
@@ -213,4 +221,4 @@ def main(db, d):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else 'models/imagenet_labels.txt')

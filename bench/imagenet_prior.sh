@@ -17,4 +17,4 @@ $X street "$D/street-photos" "$W/street.bin"
 $X catalog "$D/fashion-catalog" train 6 1 "$W/train.bin"   # every 6th training product + 1 view
 $X catalog "$D/fashion-catalog" test 5 1 "$W/test.bin"     # every 5th held-out product + 1 view
 $X catalog "$W/shop" test 1 0 "$W/shop.bin"                # held-out products' shop photos
-nice /usr/bin/python3 "$(dirname "$0")/imagenet_prior.py" "$DB" "$W"
+nice /usr/bin/python3 "$(dirname "$0")/imagenet_prior.py" "$DB" "$W" "$M/imagenet_labels.txt"
