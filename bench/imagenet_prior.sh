@@ -2,7 +2,7 @@
 # bench/imagenet_prior.sh — issue 14's experiments (docs/QUALITY.md "What was tried"): what
 # MobileNetV2's ImageNet classifier and DeepLabV3's person class add to a tuned catalog's label
 # prior on real phone photos. Dumps with bench/imagenet_prior.c, analyses with
-# bench/imagenet_prior.py (numpy). ~8 min on 2 cores.
+# bench/imagenet_prior.py (numpy). About 12 min on the 2 shared cores (dumps 9, analysis 3).
 # usage: bash bench/imagenet_prior.sh BUILD TUNED.db [WORKDIR]   (TUNED.db: the whole catalog,
 # tuned on its training split as `lookalike tune --db raw.db --out tuned.db` does)
 set -euo pipefail
