@@ -346,6 +346,46 @@ static void test_multi_crop(void **state) {
   lk_image_free(&im);
 }
 
+/* Over chosen rows (evaluation's galleries): the photo's search over the rows of one gender
+ * equals the filtered search, with and without crops; a filter or collapsing beside the rows
+ * is refused. */
+static void test_allowed_rows(void **state) {
+  fixture *f = *state;
+  size_t rows = lk_engine_rows(f->e);
+  uint64_t *allow = calloc(rows / 64 + 1, sizeof *allow);
+  assert_non_null(allow);
+  const int64_t *ids;
+  const float *vecs;
+  size_t n;
+  assert_int_equal(lk_engine_vectors(f->e, &ids, &vecs, &n), 0);
+  for (size_t r = 0; r < n; r++)
+    if (!strcmp(lk_engine_item(f->e, ids[r])->field[0], "Women")) allow[r / 64] |= 1ull << (r % 64);
+  lk_filter fl = {0};
+  assert_int_equal(lk_filter_add(&fl, "gender=Women", NULL), 0);
+  lk_image im = decoded(f);
+  for (int mc = 0; mc < 2; mc++) {
+    lk_query q;
+    lk_query_init(&q);
+    q.multi_crop = mc;
+    q.k = 12;
+    lk_hit a[12], b[12];
+    int na = 0, nb = 0;
+    assert_int_equal(lk_query_search_image(f->e, &im, &q, allow, a, &na, NULL, NULL), 0);
+    q.filter = &fl;
+    assert_int_equal(lk_engine_search_photo(f->e, f->jpeg, f->jlen, &q, b, &nb, NULL, NULL), 0);
+    assert_int_equal(na, 12);
+    same_hits(a, na, b, nb);
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_query_search_image(f->e, &im, &q, allow, a, &na, NULL, &eb), LK_EINVAL);
+    assert_non_null(strstr(lk_err_msg(&eb), "no filter"));
+    q.filter = NULL;
+    q.collapse = LK_COLLAPSE_DUPLICATES;
+    assert_int_equal(lk_query_search_image(f->e, &im, &q, allow, a, &na, NULL, NULL), LK_EINVAL);
+  }
+  lk_image_free(&im);
+  free(allow);
+}
+
 /* Collapsed: the same photo listed twice comes back as one hit with the other under it. */
 static void test_collapse_groups(void **state) {
   fixture *f = *state;
@@ -418,6 +458,7 @@ int main(void) {
       cmocka_unit_test(test_photo_equals_pixels), cmocka_unit_test(test_crop),
       cmocka_unit_test(test_errors),              cmocka_unit_test(test_filter_and_garment),
       cmocka_unit_test(test_multi_crop),          cmocka_unit_test(test_collapse_groups),
+      cmocka_unit_test(test_allowed_rows),
       cmocka_unit_test(test_pool_shared), /* last: it closes the queue */
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -342,10 +342,10 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   }
   closedir(d);
   if (!rc) qsort(names, n, sizeof *names, cmp_str);
-  int qdim = lk_engine_query_dim(e);
-  float *v = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1)), *vq = malloc(sizeof(float) * (size_t)(qdim > 0 ? qdim : 1));
+  lk_query q; /* the whole photo (or the photo and its crops), top 10, the engine's garment setting */
+  lk_query_init(&q);
+  q.multi_crop = scope && scope->multi_crop;
   lk_hit hits[10];
-  if ((!v || !vq) && !rc) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   int side = rc || n == 0 ? 0 : lk_engine_input_side(e, err); /* photos decoded as a search decodes them */
   if (side < 0) rc = side;
   for (size_t i = 0; i < n && !rc; i++) {
@@ -359,25 +359,10 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
     lk_image img = {0};
     lk_errbuf ie = {0};
     if (lk_image_load(path, NULL, side, &img, &ie)) { out->failed++; continue; }
-    int nfound = 0;
-    if (scope && scope->multi_crop) { /* the photo and 13 crops (engine.h) */
-      rc = lk_engine_search_crops(e, &img, NULL, allow, 10, hits, &nfound, NULL, err);
-      lk_image_free(&img);
-      if (rc) break;
-    } else {
-      rc = lk_engine_embed(e, &img, v, err);
-      lk_image_free(&img);
-      if (rc) break;
-      if (allow) {
-        lk_engine_make_query(e, v, vq);
-        if ((rc = lk_engine_search_rows(e, vq, 1, 10, allow, -1, hits, &nfound))) {
-          lk_err_set(err, rc, "search failed");
-          break;
-        }
-      } else if ((rc = lk_engine_search_vector(e, v, NULL, 10, -1, hits, &nfound, err))) {
-        break;
-      }
-    }
+    int nfound = 0; /* through the one photo query path, over the scope's gallery */
+    rc = lk_query_search_image(e, &img, &q, allow, hits, &nfound, NULL, err);
+    lk_image_free(&img);
+    if (rc) break;
     out->queries++;
     const lk_item *own = lk_engine_item(e, id);
     for (int f = 0; f < nfields && own; f++) {
@@ -403,8 +388,6 @@ int lk_eval_same_product_scoped(lk_engine *e, const lk_eval_scope *scope, const 
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
-  free(v);
-  free(vq);
   free(allow);
   for (int f = 0; f < nfields; f++)
     if (out->labelled[f]) out->p10[f] /= (double)out->labelled[f];

@@ -64,10 +64,23 @@ static int fetch_crops(void *ctx, int k, lk_hit *hits, int *n, lk_errbuf *err) {
   return rc;
 }
 
-/* Steps 2 to 5 on a decoded photo; info's stage, size and decode_s (from t0) set by the caller's
- * step 1. */
-static int search_image(lk_engine *e, const lk_image *im, const lk_query *q, lk_hit *hits, int *nfound,
-                        lk_search_info *info, double t0, lk_errbuf *err) {
+/* The plain search of an embedded photo: over the rows allow marks when given (no filter then),
+ * else as lk_engine_search_vector. */
+static int search_vec(lk_engine *e, const float *vec, const lk_query *q, const uint64_t *allow, lk_hit *hits, int *n,
+                      lk_errbuf *err) {
+  if (!allow) return lk_engine_search_vector(e, vec, q->filter, q->k, -1, hits, n, err);
+  float *row = malloc(sizeof *row * (size_t)lk_engine_query_dim(e));
+  if (!row) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  lk_engine_make_query(e, vec, row);
+  int rc = lk_engine_search_rows(e, row, 1, q->k, allow, -1, hits, n);
+  free(row);
+  return rc ? lk_err_set(err, rc, "search failed: %s", lk_strerror(rc)) : 0;
+}
+
+/* Steps 2 to 5 on a decoded photo, over the rows allow marks (NULL: all); info's stage, size and
+ * decode_s (from t0) set by the caller's step 1. */
+static int search_image(lk_engine *e, const lk_image *im, const lk_query *q, const uint64_t *allow, lk_hit *hits,
+                        int *nfound, lk_search_info *info, double t0, lk_errbuf *err) {
   lk_image cropped = {0}, iso = {0};
   const lk_image *use = im;
   lk_group *groups = info->groups, *own = NULL;
@@ -107,7 +120,7 @@ static int search_image(lk_engine *e, const lk_image *im, const lk_query *q, lk_
     rc = lk_collapse_run(e, q->collapse, q->k, fetch_crops, &cf, q->filter, NULL, groups, &n, err);
     wait = cf.wait;
   } else if (q->multi_crop) { /* embedding and search of every crop together */
-    rc = lk_engine_search_crops(e, use, q->filter, NULL, q->k, hits, &n, &wait, err);
+    rc = lk_engine_search_crops(e, use, q->filter, allow, q->k, hits, &n, &wait, err);
   } else {
     rc = lk_engine_embed_timed(e, use, vec, &wait, err);
   }
@@ -115,7 +128,7 @@ static int search_image(lk_engine *e, const lk_image *im, const lk_query *q, lk_
   double t2 = lk_clock_now();
   info->stage = LK_SEARCH_SEARCH;
   if (!q->multi_crop && (rc = q->collapse ? lk_collapse_search_vector(e, vec, q->filter, q->k, q->collapse, groups, &n, err)
-                                          : lk_engine_search_vector(e, vec, q->filter, q->k, -1, hits, &n, err)))
+                                          : search_vec(e, vec, q, allow, hits, &n, err)))
     goto out;
   if (q->collapse) { /* the hits are the groups' heads */
     for (int i = 0; i < n; i++) hits[i] = groups[i].hit;
@@ -204,9 +217,21 @@ static int search(lk_engine *e, const photo *p, const lk_query *q, lk_hit *hits,
   info->stage = LK_SEARCH_DECODE;
   rc = p->pixels ? from_pixels(p->rgb, p->w, p->h, p->stride, &im, err)
               : decode(e, p->bytes, p->len, p->lim, q->crop[2] != 0, &im, info, err);
-  if (!rc) rc = search_image(e, &im, q, hits, nfound, info, t0, err);
+  if (!rc) rc = search_image(e, &im, q, NULL, hits, nfound, info, t0, err);
   lk_image_free(&im);
   return rc;
+}
+
+int lk_query_search_image(lk_engine *e, const lk_image *im, const lk_query *q, const uint64_t *allow, lk_hit *hits,
+                          int *nfound, lk_search_info *info, lk_errbuf *err) {
+  double t0 = lk_clock_now();
+  lk_search_info local;
+  info = start_info(info, &local, nfound);
+  int rc = check_query(e, q, err);
+  if (rc) return rc;
+  if (allow && ((q->filter && (q->filter->n || q->filter->nwhere)) || q->collapse))
+    return lk_err_set(err, LK_EINVAL, "a search over chosen rows takes no filter and no collapsing");
+  return search_image(e, im, q, allow, hits, nfound, info, t0, err);
 }
 
 int lk_engine_search_photo_lim(lk_engine *e, const void *bytes, size_t len, const lk_image_limits *lim,

@@ -17,5 +17,12 @@ int lk_query_crop_box(int w, int h, const int c[4], int box[4], lk_errbuf *err);
  * server that sets its own. */
 int lk_engine_search_photo_lim(lk_engine *e, const void *bytes, size_t len, const lk_image_limits *lim,
                                const lk_query *q, lk_hit *hits, int *nfound, lk_search_info *info, lk_errbuf *err);
+/* Steps 2 to 5 (crop, garment, embedding, multi-crop, search) on a photo already decoded at
+ * the models' input side (lk_engine_input_side), over the index rows allow marks
+ * (lk_engine_search_rows' bitmap; NULL: all rows, then as lk_engine_search_pixels): for
+ * evaluation, whose galleries are parts of the catalog. With allow, q takes no filter and no
+ * collapsing (LK_EINVAL). */
+int lk_query_search_image(lk_engine *e, const lk_image *im, const lk_query *q, const uint64_t *allow, lk_hit *hits,
+                          int *nfound, lk_search_info *info, lk_errbuf *err);
 
 #endif
