@@ -8,38 +8,12 @@
 'use strict';
 
 const path = require('path');
-const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { harness } = require('./harness');
 
-function args() {
-  const a = {};
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
-  for (const k of ['url', 'admin-key', 'read-key', 'photo', 'id', 'not-image', 'chromium', 'artifacts'])
-    if (!a[k]) { console.error(`usage: admin.test.js --${k} ... (missing)`); process.exit(2); }
-  return a;
-}
-
-const opt = args();
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`  ok   ${name}`); }
-  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
-}
-const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, name + '.png'), fullPage: true });
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const { opt, check, step, shot, axe, launch, finish } = harness('admin.test.js', ['url', 'admin-key', 'read-key', 'photo', 'id', 'not-image']);
 
 // axe-core in the page (evaluated through the DevTools protocol, so the page's CSP, which
 // allows no injected script, stays as it is): violations of impact serious or critical.
-async function axe(page) {
-  await page.evaluate(AXE);
-  const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .map((x) => ({ id: x.id, impact: x.impact, n: x.nodes.length, target: String(x.nodes[0] && x.nodes[0].target) })));
-  return v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-}
 
 // The answer shown after an action: the message or the error, whichever appears.
 async function outcome(page) {
@@ -53,14 +27,8 @@ async function clearOutcome(page) {
 }
 
 (async () => {
-  fs.mkdirSync(opt.artifacts, { recursive: true });
   const base = opt.url.replace(/\/$/, '');
-  const browser = await chromium.launch({
-    executablePath: opt.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
   const pageErrors = [], consoleErrors = [];
@@ -192,7 +160,4 @@ async function clearOutcome(page) {
   check('no script errors', pageErrors.length === 0, pageErrors.join(' | '));
   check('no console errors besides the expected 403, 404 and 415', unexpected.length === 0, unexpected.join(' | '));
   await browser.close();
-})().catch((e) => { check('browser session', false, String(e && e.stack || e)); }).finally(() => {
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-});
+})().then(() => finish(), finish);

@@ -12,44 +12,13 @@
 'use strict';
 
 const path = require('path');
-const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { harness } = require('./harness');
 
-function args() {
-  const a = {};
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
-  for (const k of ['url', 'chromium', 'artifacts'])
-    if (!a[k]) { console.error(`usage: map.test.js --${k} ... (missing)`); process.exit(2); }
-  return a;
-}
-
-const opt = args();
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`  ok   ${name}${detail ? ' (' + detail + ')' : ''}`); }
-  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  if (opt.only && opt.only !== name) return;
-  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
-}
-const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, name + '.png') });
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const { opt, check, step, shot, axe, settled, launch, finish } = harness('map.test.js', ['url'], { okDetail: true, fullPage: false, settleMs: 20000 });
 
 // axe-core evaluated through the DevTools protocol (the page's CSP stays as it is): violations
 // of impact serious or critical.
-async function axe(page) {
-  await page.evaluate(AXE);
-  const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .map((x) => ({ id: x.id, impact: x.impact, n: x.nodes.length, target: String(x.nodes[0] && x.nodes[0].target) })));
-  return v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-}
 
-async function settled(page) {
-  await page.waitForFunction(() => document.body.dataset.rendered === location.hash &&
-    !document.body.classList.contains('busy'), null, { timeout: 20000 });
-}
 const view = async (page) => {
   const v = await page.getAttribute('#map-canvas', 'data-view'); // the camera; NaNs (every check fails) without
   const [s, tx, ty] = (v || 'NaN NaN NaN').split(' ').map(Number);
@@ -73,13 +42,7 @@ async function dotNearCentre(page) {
 }
 
 (async () => {
-  fs.mkdirSync(opt.artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: opt.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const pageErrors = [];
@@ -313,6 +276,4 @@ async function dotNearCentre(page) {
 
   if (!opt.only) check('no page errors', pageErrors.length === 0, pageErrors.join(' | '));
   await browser.close();
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})().catch((e) => { console.log('  FAIL ' + (e && e.stack || e)); console.log(`browser: ${passed} passed, ${failed + 1} failed`); process.exit(1); });
+})().then(() => finish(), finish);

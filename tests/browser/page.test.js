@@ -8,45 +8,14 @@
 'use strict';
 
 const path = require('path');
-const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { harness } = require('./harness');
 
-function args() {
-  const a = {};
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
-  for (const k of ['url', 'photo', 'twin', 'not-image', 'chromium', 'artifacts'])
-    if (!a[k]) { console.error(`usage: page.test.js --${k} ... (missing)`); process.exit(2); }
-  return a;
-}
-
-const opt = args();
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`  ok   ${name}`); }
-  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
-}
-const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, name + '.png'), fullPage: true });
+const { opt, check, step, shot, settled, launch, finish } = harness('page.test.js', ['url', 'photo', 'twin', 'not-image']);
 const cardIds = (page) => page.$$eval('#grid li.card', (lis) => lis.map((li) => li.dataset.id));
 const hash = (page) => page.evaluate(() => location.hash);
 
-// Waits until the view the URL names is on screen (app.js sets body[data-rendered]).
-async function settled(page) {
-  await page.waitForFunction(() => document.body.dataset.rendered === location.hash &&
-    !document.body.classList.contains('busy'), null, { timeout: 15000 });
-}
-
 (async () => {
-  fs.mkdirSync(opt.artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: opt.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const pageErrors = [], consoleErrors = [];
@@ -348,7 +317,4 @@ async function settled(page) {
   check('no console errors besides the expected 415' + (mapMissing ? ' (and the map\'s 404)' : ''),
     unexpected.length === 0, unexpected.join(' | '));
   await browser.close();
-})().catch((e) => { check('browser session', false, String(e && e.stack || e)); }).finally(() => {
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-});
+})().then(() => finish(), finish);

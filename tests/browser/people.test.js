@@ -9,45 +9,14 @@
 // sizes in --artifacts. Run by tests/browser/run.sh. Prints "browser: N passed, M failed" last.
 'use strict';
 
-const path = require('path');
-const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { harness } = require('./harness');
 
-function args() {
-  const a = {};
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
-  for (const k of ['url', 'photo', 'photo2', 'twin', 'chromium', 'artifacts'])
-    if (!a[k]) { console.error(`usage: people.test.js --${k} ... (missing)`); process.exit(2); }
-  return a;
-}
-
-const opt = args();
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`  ok   ${name}`); }
-  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
-}
-const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, 'people-' + name + '.png'), fullPage: true });
+const { opt, check, step, shot, axe, settled, launch, finish } = harness('people.test.js', ['url', 'photo', 'photo2', 'twin'], { shotPrefix: 'people-' });
 const cards = (page) => page.$$eval('#grid li.card', (lis) => lis.map((li) => ({ id: li.dataset.id, gender: li.dataset.gender })));
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const PHONE = { width: 390, height: 844 }, DESKTOP = { width: 1280, height: 900 };
 
-async function settled(page) {
-  await page.waitForFunction(() => document.body.dataset.rendered === location.hash &&
-    !document.body.classList.contains('busy'), null, { timeout: 15000 });
-}
 // axe-core through the DevTools protocol (the page's CSP allows no injected script): serious or
 // critical violations.
-async function axe(page) {
-  await page.evaluate(AXE);
-  const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .map((x) => ({ id: x.id, impact: x.impact, n: x.nodes.length, target: String(x.nodes[0] && x.nodes[0].target) })));
-  return v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-}
 const errorText = async (page) => ((await page.isVisible('#error')) ? (await page.textContent('#error')).replace(/\s+/g, ' ').trim() : '');
 async function upload(page, file) {
   const before = await page.evaluate(() => location.hash);
@@ -57,12 +26,7 @@ async function upload(page, file) {
 }
 
 (async () => {
-  fs.mkdirSync(opt.artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: opt.chromium, headless: true,
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launch();
   const pageErrors = [];
   async function fresh(viewport, hash) {
     const context = await browser.newContext({ viewport });
@@ -337,10 +301,4 @@ async function upload(page, file) {
 
   check('no uncaught errors in the page', pageErrors.length === 0, pageErrors.join(' | '));
   await browser.close();
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})().catch((e) => {
-  console.log(`  FAIL the test itself broke: ${e && e.stack || e}`);
-  console.log(`browser: ${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
-});
+})().then(() => finish(), finish);

@@ -7,43 +7,11 @@
 // tests/browser/run.sh; screenshots go to --artifacts. Prints "browser: N passed, M failed" last.
 'use strict';
 
-const path = require('path');
-const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { harness } = require('./harness');
 
-function args() {
-  const a = {};
-  const v = process.argv.slice(2);
-  for (let i = 0; i < v.length; i += 2) a[v[i].replace(/^--/, '')] = v[i + 1];
-  for (const k of ['url', 'photo', 'twin', 'noise', 'chromium', 'artifacts'])
-    if (!a[k]) { console.error(`usage: strength.test.js --${k} ... (missing)`); process.exit(2); }
-  return a;
-}
-
-const opt = args();
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`  ok   ${name}`); }
-  else { failed++; console.log(`  FAIL ${name}${detail ? ': ' + detail : ''}`); }
-}
-async function step(name, fn) {
-  try { await fn(); } catch (e) { check(name, false, String(e && e.message || e).split('\n')[0]); }
-}
-const shot = (page, name) => page.screenshot({ path: path.join(opt.artifacts, name + '.png'), fullPage: true });
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const { opt, check, step, shot, axe, settled, launch, finish } = harness('strength.test.js', ['url', 'photo', 'twin', 'noise'], { settleMs: 20000 });
 
 // axe-core through the DevTools protocol (the page's CSP stays as it is): serious or critical.
-async function axe(page) {
-  await page.evaluate(AXE);
-  const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-    .map((x) => ({ id: x.id, impact: x.impact, n: x.nodes.length, target: String(x.nodes[0] && x.nodes[0].target) })));
-  return v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-}
-
-async function settled(page) {
-  await page.waitForFunction(() => document.body.dataset.rendered === location.hash &&
-    !document.body.classList.contains('busy'), null, { timeout: 20000 });
-}
 
 // What the results say: each card's label, its link's accessible name, any percentage shown.
 const cards = (page) => page.$$eval('#grid li.card', (lis) => lis.map((li) => ({
@@ -132,13 +100,7 @@ async function run(browser, label, ctxOpts, slow) {
 }
 
 (async () => {
-  fs.mkdirSync(opt.artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: opt.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launch();
   try {
     await run(browser, 'desktop', { viewport: { width: 1280, height: 900 } }, false);
     await run(browser, 'phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, false);
@@ -147,6 +109,4 @@ async function run(browser, label, ctxOpts, slow) {
     check('the test ran to its end', false, String(e && e.message || e).split('\n')[0]);
   }
   await browser.close();
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+})().then(() => finish(), finish);
