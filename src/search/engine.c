@@ -281,12 +281,30 @@ static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *er
   return build_ivf(e, o, err);
 }
 
+static int same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err) {
+  size_t n = lk_engine_item_count(e);
+  for (size_t s = 0; s < LK_ENGINE_CHECK_SAMPLE && n; s++) {
+    const lk_item *a = lk_engine_item_at(e, s * (n - 1) / (LK_ENGINE_CHECK_SAMPLE - 1));
+    lk_item b = {0};
+    int rc = lk_catalog_get_item(cat, a->id, &b);
+    int same = !rc && same_str(a->hash, b.hash) && same_str(a->path, b.path) && a->size == b.size && a->mtime == b.mtime;
+    lk_item_clear(&b);
+    if (rc && rc != LK_ENOTFOUND) return lk_catalog_fail(cat, rc, err, "checking the saved index against the catalog");
+    if (!same) return lk_err_set(err, LK_EMISMATCH, "stale (item %lld is not the catalog's: re-created?)", (long long)a->id);
+  }
+  return 0;
+}
+
 /* The engine from the saved index alone (lk_engine_open_saved): items, index rows, ids and IVF
  * point into the mapped file, the facet dictionaries decoded, nothing read from the catalog. 0
  * with e->lkx set; 1 when the file does not apply (none, an exact index, or one behind the
  * catalog at v0 when behind_ok is 0: the full read maps its IVF then); or an error saying why
- * the file was passed over (stale, damaged), with e as it was. */
-static int open_saved(lk_engine *e, const lk_engine_opts *o, int64_t v0, int behind_ok, lk_errbuf *err) {
+ * the file was passed over (stale, damaged, a sample of its items not the catalog's), with e as
+ * it was. */
+static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, int64_t v0, int behind_ok,
+                      lk_errbuf *err) {
   lk_lkx *x = NULL;
   int rc = lk_lkx_map(e->lkx_path, &x, err), extra = lk_prior_extra(e->prior);
   if (rc == LK_ENOTFOUND) return 1;
@@ -329,6 +347,9 @@ static int open_saved(lk_engine *e, const lk_engine_opts *o, int64_t v0, int beh
   }
   if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
   if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  /* a file at the catalog's version: its items are the catalog's, unless that was re-created
+   * (one behind is checked after its changes are applied: search/live.c) */
+  if (!rc && m->catalog_version == v0) rc = lk_engine_check_catalog(e, cat, err);
   if (rc) {
     char why[LK_ERRMSG_MAX];
     snprintf(why, sizeof why, "%s", lk_err_msg(err));
@@ -483,7 +504,7 @@ static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opt
   if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if (e->lkx_path[0] && v0 >= 0) { /* the saved index, when it holds this catalog: nothing more is read */
     lk_errbuf me = {0};
-    int sv = open_saved(e, &o, v0, behind_ok, &me);
+    int sv = open_saved(e, cat, &o, v0, behind_ok, &me);
     if (sv < 0) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));
     if (sv == 0) {
       free(rj);

@@ -51,6 +51,12 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_op
  * read), for lk_engine_apply_changes(since *version) to derive the current engine from. */
 int lk_engine_open_saved(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
                          int64_t *version, lk_errbuf *err);
+/* Whether e's items are cat's (at the version e holds): LK_ENGINE_CHECK_SAMPLE items spread
+ * over e's ids read back and compared (path, photo hash, size, mtime). LK_EMISMATCH ("stale")
+ * when one differs or is gone: a saved index of another catalog at a version this one has too
+ * (re-created); cat's error otherwise. A few indexed reads: done at every open from the file. */
+#define LK_ENGINE_CHECK_SAMPLE 16
+int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err);
 const lk_recipe *lk_engine_recipe(const lk_engine *e);
 /* The recipe's id (lk_recipe_id), computed once at open: cheap to call per request. */
 const char *lk_engine_recipe_id(const lk_engine *e);
