@@ -458,6 +458,36 @@ static void test_engine_sections(void **state) {
   lk_engine_close(built);
 }
 
+/* With LK_LKX_SEED_DIR set, the fuzz seed fuzz/corpus/lkx/engine.lkx is written there: the
+ * saved index of a 96-item catalog (IVF, rows, items, dictionaries), small for the fuzzer. */
+static void test_seed(void **state) {
+  const char *dir = getenv("LK_LKX_SEED_DIR");
+  if (!dir) skip();
+  fixture *f = *state;
+  lk_catalog *c;
+  char db[600], out[600];
+  snprintf(db, sizeof db, "%s/seed.db", f->dir);
+  snprintf(out, sizeof out, "%s/engine.lkx", dir);
+  assert_non_null(c = lk_test_catalog_new(db));
+  for (int i = 0; i < 96; i++) {
+    lk_item it = {.id = 5 + i, .path = "p.jpg", .hash = "h", .status = "ok", .extra = i % 3 ? NULL : "{\"fit\":\"slim\"}"};
+    it.field[4] = (char *)colours[i % 3];
+    it.field[LK_FIELD_GENDER] = (char *)genders[i % 5];
+    assert_int_equal(lk_catalog_put_item(c, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(c, it.id, f->vec[i], D), 0);
+  }
+  assert_int_equal(lk_catalog_commit(c), 0);
+  lk_catalog_close(c);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_engine_open(db, &o, &e, &eb), 0);
+  assert_int_equal(lk_engine_save_index(e, out, &eb), 0);
+  lk_engine_close(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -466,6 +496,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_sections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -180,7 +180,7 @@ static uint32_t rows_key(const lk_engine *e) {
 
 #define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
 #define LKX_VECS 0x53434556 /* "VECS": the index rows (rows x query-dim floats, IVF row order) */
-#define LKX_FDICT 0x43494446 /* "FDIC": the facet dictionaries (lk_facetcode_encode) */
+#define LKX_FDICT LK_FACETCODE_LKX_TAG /* the facet dictionaries (lk_facetcode_encode) */
 #define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
 /* crc32 (zlib) of the floats of index rows 0..n-1. */

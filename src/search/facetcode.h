@@ -44,7 +44,9 @@ int lk_facetcode_filter(const lk_facetcode *fc, const lk_filter *f, lk_ivf_filte
  * order (the saved index is little-endian only): per column, u32 values, u32 complete (0/1),
  * then the values, each NUL-terminated, in code order. encode: *buf is the caller's (free);
  * LK_ENOMEM. decode: a new dictionary (lk_facetcode_free), or LK_ECORRUPT for bytes encode
- * cannot have written (truncated, a count over LK_FACETCODE_MAX_VALUES, a repeated value, bytes left over) / LK_ENOMEM; *out is NULL then. */
+ * cannot have written (truncated, a count over LK_FACETCODE_MAX_VALUES, a repeated value,
+ * bytes left over) / LK_ENOMEM; *out is NULL then. */
+#define LK_FACETCODE_LKX_TAG 0x43494446 /* "FDIC": the saved index's section of them */
 int lk_facetcode_encode(const lk_facetcode *fc, uint8_t **buf, size_t *len);
 int lk_facetcode_decode(const void *buf, size_t len, lk_facetcode **out);
 
