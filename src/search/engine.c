@@ -508,6 +508,7 @@ static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opt
     if (sv < 0) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));
     if (sv == 0) {
       free(rj);
+      rj = NULL;
       if ((rc = finish(e, &o, db_path, err))) goto fail;
       if (version) *version = e->cat_version;
       *out = e;
