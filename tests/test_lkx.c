@@ -433,8 +433,31 @@ static void test_engine_sections(void **state) {
   snprintf(keep, sizeof keep, "%s.keep", f->lkx);
   copy_file(f->lkx, keep);
   uint8_t b = 0x5a;
-  rewrite(f->lkx, section_offset(f->lkx, 0x53434556 /* VECS */) + 5, &b, 1);
+  long vecs = section_offset(f->lkx, 0x53434556 /* VECS */);
+  rewrite(f->lkx, vecs + 5, &b, 1); /* in row 0 */
   expect_rejected(f, "checksum");
+  /* a server's open checks the rows a chunk at a time as searches read them: the damaged
+   * chunk's rows are never served (the search that needs them fails), the others are */
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine *lazy = NULL;
+  int64_t held = -2;
+  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
+  lk_catalog_close(cat);
+  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  assert_true(held >= 0);
+  assert_null(lk_engine_vector(lazy, 10));            /* row 0: chunk 0, damaged */
+  assert_null(lk_engine_vector(lazy, 10 + 2 * 255));  /* row 255: chunk 0 */
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * 256)); /* row 256: chunk 1, intact */
+  lk_hit h[10];
+  int nh;
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[0], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
+  assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);
+  lk_engine_close(lazy);
   copy_file(keep, f->lkx); /* (the open above saved nothing: keep is the file saved) */
   set_recipe(f->lkx, "00000000deadbeef");
   expect_rejected(f, "another recipe");
@@ -444,11 +467,7 @@ static void test_engine_sections(void **state) {
   make_catalog(f, db2, "Q");
   unlink(f->lkx);
   assert_int_equal(rename(keep, lkx2), 0);
-  lk_engine_opts o;
-  lk_engine_opts_default(&o);
-  o.index = LK_ENGINE_INDEX_IVF;
   lk_engine *e = NULL;
-  lk_errbuf eb = {0};
   assert_int_equal(lk_engine_open(db2, &o, &e, &eb), 0);
   assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BUILT);
   assert_non_null(lk_engine_index_note(e));

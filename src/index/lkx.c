@@ -47,7 +47,21 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+uint32_t lk_lkx_crc(const void *data, size_t size) { return crc_update(0, data, size); }
+
+static int is_lazy(uint32_t tag, const uint32_t *lazy, int nlazy) {
+  for (int i = 0; i < nlazy; i++)
+    if (lazy[i] == tag) return 1;
+  return 0;
+}
+
+static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err);
+
 int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
+  return parse(data, size, NULL, 0, out, err);
+}
+
+static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {
   *out = NULL;
   const uint8_t *b = data;
   if (!little_endian()) return lk_err_set(err, LK_EMISMATCH, "saved index: this host is big-endian");
@@ -78,7 +92,7 @@ int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u lies outside the file (truncated?)", i);
     }
-    if (crc_update(0, b + off, (size_t)len) != rd32(e + 4)) {
+    if (!is_lazy(rd32(e), lazy, nlazy) && crc_update(0, b + off, (size_t)len) != rd32(e + 4)) {
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
     }
@@ -90,7 +104,9 @@ int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
   return 0;
 }
 
-int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) {
+int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) { return lk_lkx_map_lazy(path, NULL, 0, out, err); }
+
+int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {
   *out = NULL;
   int fd, rc;
   struct stat st;
@@ -106,7 +122,7 @@ int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) {
   if (!size) return lk_err_set(err, LK_ECORRUPT, "%s: saved index: empty file", path);
   if (p == MAP_FAILED) return lk_err_set(err, LK_EIO, "%s: mmap: %s", path, strerror(e));
   madvise(p, size, MADV_SEQUENTIAL); /* the verification reads it front to back */
-  if ((rc = lk_lkx_parse(p, size, out, err))) {
+  if ((rc = parse(p, size, lazy, nlazy, out, err))) {
     munmap(p, size);
     char why[LK_ERRMSG_MAX];
     snprintf(why, sizeof why, "%s", lk_err_msg(err));
