@@ -773,6 +773,15 @@ const float *lk_engine_vector(const lk_engine *e, int64_t id) {
   return row < 0 ? NULL : row_vec(e, (size_t)row);
 }
 
+int lk_engine_has_vector(const lk_engine *e, int64_t id) {
+  if (e->base) {
+    const struct live_ent *d = live_find(e, id);
+    if (d) return live_ent_vector(d) != NULL;
+    e = e->base;
+  }
+  return lk_index_row(e->index, id) >= 0;
+}
+
 int lk_engine_load_model(lk_engine *e, lk_errbuf *err) {
   const lk_engine *root = e->base ? e->base : e; /* a derived engine embeds with its base's */
   int rc = lk_embed_pool_load(root->pool, err);

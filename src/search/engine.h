@@ -118,6 +118,10 @@ int lk_engine_query_dim(const lk_engine *e);
 void lk_engine_make_query(const lk_engine *e, const float *vec, float *q);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */
 const float *lk_engine_vector(const lk_engine *e, int64_t id);
+/* 1 when the item has a vector (searches can return it), without reading it: for walks over
+ * the items (lk_engine_vector of an engine from the saved index checks the row's chunk of the
+ * file first: search/engine.c row_vec). */
+int lk_engine_has_vector(const lk_engine *e, int64_t id);
 
 /* Embeds a photo with the catalog's recipe (loads the models on first use), with one of the
  * engine's embedders (lk_engine_opts.embedders; a derived engine uses its base's). vec has
