@@ -54,6 +54,9 @@ int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err);
  * another (verified) section, e.g. search/engine.c's float rows, 1 GB a million items, checked a
  * chunk at a time so a start does not read them all. */
 int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err);
+/* The header alone (one page read, its checksum and version checked), for a caller that may not
+ * need the file: *m, or lk_lkx_map's errors (those of the header). */
+int lk_lkx_peek(const char *path, lkx_meta *m, lk_errbuf *err);
 /* zlib's crc32 of size bytes (any size), as the file's checksums are computed. */
 uint32_t lk_lkx_crc(const void *data, size_t size);
 /* The same checks over size bytes at data (not copied: they must outlive *out). */

@@ -337,18 +337,18 @@ int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err)
 static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, int64_t v0, int behind_ok,
                       lk_errbuf *err) {
   lk_lkx *x = NULL;
-  static const uint32_t lazy[] = {LKX_VECS}; /* a server checks its rows as it reads them (row_vec) */
-  int rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok, &x, err), extra = lk_prior_extra(e->prior);
+  lkx_meta hm; /* the header first: a file this open does not use is not read */
+  int rc = lk_lkx_peek(e->lkx_path, &hm, err), extra = lk_prior_extra(e->prior);
   if (rc == LK_ENOTFOUND) return 1;
   if (rc) return rc;
+  if (o->plain_scan || lk_engine_index_choice(o->index, (size_t)hm.items) != LK_ENGINE_INDEX_IVF ||
+      (hm.catalog_version < v0 && !behind_ok))
+    return 1;
+  static const uint32_t lazy[] = {LKX_VECS}; /* a server checks its rows as it reads them (row_vec) */
+  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok, &x, err))) return rc;
   const lkx_meta *m = lk_lkx_meta(x);
   const void *vp = NULL, *fp = NULL;
   size_t vs, fs, n = 0;
-  if (o->plain_scan || lk_engine_index_choice(o->index, (size_t)m->items) != LK_ENGINE_INDEX_IVF ||
-      (m->catalog_version < v0 && !behind_ok)) {
-    lk_lkx_close(x);
-    return 1;
-  }
   if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e) || m->dim <= (uint32_t)extra ||
       m->dim > (1u << 20))
     rc = lk_err_set(err, LK_EMISMATCH, "stale (another recipe or prior weight)");
