@@ -477,6 +477,65 @@ static void test_engine_sections(void **state) {
   lk_engine_close(built);
 }
 
+/* The facet dictionaries as the file holds them (lk_facetcode_encode/decode): 300 values of a
+ * field (so "other" holds some) come back with the same codes and the same column filters;
+ * bytes encode cannot have written are refused. */
+static void test_facet_dictionaries(void **state) {
+  (void)state;
+  lk_facetcode *fc = NULL, *back = NULL;
+  assert_int_equal(lk_facetcode_new(&fc), 0);
+  lk_item it[300];
+  char val[300][16];
+  uint8_t a[LK_FACETCODE_NCOLS], b[LK_FACETCODE_NCOLS];
+  for (int i = 0; i < 300; i++) {
+    memset(&it[i], 0, sizeof it[i]);
+    snprintf(val[i], sizeof val[i], "Type%d", i);
+    it[i].field[LK_FIELD_ARTICLE_TYPE] = val[i];
+    it[i].field[LK_FIELD_GENDER] = (char *)genders[i % 5];
+    it[i].field[LK_FIELD_YEAR] = i % 7 ? "" : NULL; /* an empty value is a value */
+    assert_int_equal(lk_facetcode_code(fc, &it[i], a), 0);
+  }
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(lk_facetcode_encode(fc, &buf, &len), 0);
+  assert_int_equal(lk_facetcode_decode(buf, len, &back), 0);
+  for (int i = 0; i < 300; i++) {
+    lk_facetcode_lookup(fc, &it[i], a);
+    lk_facetcode_lookup(back, &it[i], b);
+    assert_memory_equal(a, b, sizeof a);
+  }
+  lk_filter f = {0};
+  lk_errbuf eb = {0};
+  lk_ivf_filter fa, fb;
+  assert_int_equal(lk_filter_add(&f, "gender=Women", &eb), 0);
+  assert_int_equal(lk_facetcode_filter(fc, &f, &fa), 1);
+  assert_int_equal(lk_facetcode_filter(back, &f, &fb), 1);
+  assert_memory_equal(&fa, &fb, sizeof fa);
+  lk_facetcode_free(back);
+  /* truncated; a byte too many; a repeated value; a count over the limit */
+  assert_int_equal(lk_facetcode_decode(buf, len - 1, &back), LK_ECORRUPT);
+  assert_null(back);
+  uint8_t *more = malloc(len + 1);
+  memcpy(more, buf, len);
+  more[len] = 0;
+  assert_int_equal(lk_facetcode_decode(more, len + 1, &back), LK_ECORRUPT);
+  free(more);
+  uint8_t twice[8 * LK_FACETCODE_NCOLS + 4] = {0};
+  uint32_t h[2] = {2, 1};
+  memcpy(twice, h, 8);
+  memcpy(twice + 8, "A\0B\0", 4);
+  for (int c = 1; c < LK_FACETCODE_NCOLS; c++) memcpy(twice + 12 + 8 * (c - 1), (uint32_t[2]){0, 1}, 8);
+  assert_int_equal(lk_facetcode_decode(twice, sizeof twice, &back), 0); /* two values: well formed */
+  lk_facetcode_free(back);
+  memcpy(twice + 8, "A\0a\0", 4); /* the same value to a case-insensitive filter */
+  assert_int_equal(lk_facetcode_decode(twice, sizeof twice, &back), LK_ECORRUPT);
+  h[0] = LK_FACETCODE_MAX_VALUES + 1;
+  memcpy(twice, h, 8);
+  assert_int_equal(lk_facetcode_decode(twice, sizeof twice, &back), LK_ECORRUPT);
+  free(buf);
+  lk_facetcode_free(fc);
+}
+
 /* With LK_LKX_SEED_DIR set, the fuzz seed fuzz/corpus/lkx/engine.lkx is written there: the
  * saved index of a 96-item catalog (IVF, rows, items, dictionaries), small for the fuzzer. */
 static void test_seed(void **state) {
@@ -515,6 +574,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_sections, setup, teardown),
+      cmocka_unit_test(test_facet_dictionaries),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
