@@ -536,6 +536,71 @@ static void test_facet_dictionaries(void **state) {
   lk_facetcode_free(fc);
 }
 
+/* The item sections (search/itemtab.h) written for three items and read back through a file's
+ * mapping, then each fault a damaged writer could leave (checksums made right: these are the
+ * checks behind them) refused with a message. */
+static void test_item_sections(void **state) {
+  fixture *f = *state;
+  char path[600];
+  snprintf(path, sizeof path, "%s/items.lkx", f->dir);
+  lk_item in[3] = {{.id = 4, .path = "a.jpg", .hash = "h4", .size = 10, .mtime = 20, .status = "ok"},
+                   {.id = 9, .path = "", .status = "error", .error = "undecodable", .source = "http"},
+                   {.id = 12, .extra = "{\"fit\":\"slim\"}"}};
+  in[0].field[LK_FIELD_BASE_COLOUR] = "Red";
+  in[2].field[LK_FIELD_NAME] = "Shirt";
+  lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = 3, .dim = 4};
+  lk_lkx_writer w;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+  assert_int_equal(lk_itemtab_write(&w, in, 3, &eb), 0);
+  assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  uint8_t buf[5 * LKX_PAGE];
+  size_t n = fread(buf, 1, sizeof buf, fp);
+  fclose(fp);
+  assert_int_equal(n, 3 * LKX_PAGE);
+  for (int fault = 0; fault < 4; fault++) {
+    uint8_t b[3 * LKX_PAGE];
+    memcpy(b, buf, sizeof b);
+    uint8_t *tab = b + LKX_PAGE, *pool = b + 2 * LKX_PAGE;
+    uint32_t plen;
+    memcpy(&plen, b + 64 + 24 + 16, 4); /* the pool's size (section 1) */
+    uint64_t bad = 1u << 20;
+    int64_t id = 3;
+    if (fault == 1) memcpy(tab + LK_ITEMTAB_REC + 24, &bad, 8); /* item 9's path outside the pool */
+    if (fault == 2) pool[plen - 1] = 'x';                        /* the last string unterminated */
+    if (fault == 3) memcpy(tab + LK_ITEMTAB_REC, &id, 8);        /* ids 4, 3: not ascending */
+    for (int i = 0; i < 2; i++) { /* the checksums made right */
+      uint64_t off, len;
+      memcpy(&off, b + 64 + 24 * i + 8, 8);
+      memcpy(&len, b + 64 + 24 * i + 16, 8);
+      uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
+      memcpy(b + 64 + 24 * i + 4, &c, 4);
+    }
+    uint32_t c = (uint32_t)crc32(0, b, LKX_PAGE - 4);
+    memcpy(b + LKX_PAGE - 4, &c, 4);
+    lk_lkx *x = NULL;
+    assert_int_equal(lk_lkx_parse(b, sizeof b, &x, &eb), 0);
+    lk_item *out = NULL;
+    size_t nout = 99;
+    int rc = lk_itemtab_read(x, &out, &nout, &eb);
+    if (fault == 0) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(nout, 3);
+      for (int i = 0; i < 3; i++) assert_same_item(&in[i], &out[i]);
+    } else {
+      assert_int_equal(rc, LK_ECORRUPT);
+      assert_null(out);
+      assert_int_equal(nout, 0);
+      static const char *why[] = {"", "outside the pool", "not terminated", "not ascending"};
+      if (!strstr(lk_err_msg(&eb), why[fault])) fail_msg("fault %d: '%s'", fault, lk_err_msg(&eb));
+    }
+    free(out);
+    lk_lkx_close(x);
+  }
+}
+
 /* With LK_LKX_SEED_DIR set, the fuzz seed fuzz/corpus/lkx/engine.lkx is written there: the
  * saved index of a 96-item catalog (IVF, rows, items, dictionaries), small for the fuzzer. */
 static void test_seed(void **state) {
@@ -575,6 +640,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_sections, setup, teardown),
       cmocka_unit_test(test_facet_dictionaries),
+      cmocka_unit_test_setup_teardown(test_item_sections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
