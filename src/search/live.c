@@ -348,6 +348,19 @@ static int load(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *ver
   return rc;
 }
 
+int lk_live_load(const char *db, const lk_engine_opts *eo, lk_engine **out, lk_errbuf *err) {
+  lk_live l = {.db = (char *)db}; /* (what load reads: the path, the options; no log) */
+  if (eo) l.eo = *eo;
+  else lk_engine_opts_default(&l.eo);
+  lk_catalog *cat = NULL;
+  int64_t v;
+  int versioned, rc = lk_catalog_open(db, LK_CATALOG_READONLY, &cat, err);
+  *out = NULL;
+  if (!rc) rc = load(&l, cat, out, &v, &versioned, err);
+  lk_catalog_close(cat);
+  return rc;
+}
+
 /* Loads the whole catalog again from the handle's current snapshot (after a re-creation). */
 static int full_reload(lk_live *l, lk_catalog *cat, const lk_engine *cur, lk_errbuf *err) {
   int64_t v;

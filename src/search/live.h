@@ -32,6 +32,12 @@
 int lk_engine_apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_engine **out, int64_t *version,
                             lk_errbuf *err);
 
+/* The engine a server starts with (as lk_live_open loads it), for a one-shot command (search,
+ * similar): from the saved index where it applies, a file behind the catalog brought up to
+ * date with the changes since its version (a derived engine, lk_engine_derive: not for batch
+ * work through lk_engine_index), else the catalog read whole. *out: lk_engine_close. */
+int lk_live_load(const char *db, const lk_engine_opts *eo, lk_engine **out, lk_errbuf *err);
+
 typedef struct lk_live lk_live;
 typedef struct lk_live_snap lk_live_snap; /* one engine and what goes with it */
 
