@@ -2,7 +2,8 @@
  * written temp -> fsync -> rename (util/file.h) and read back through mmap, so a restart maps
  * the IVF instead of training and filling it again (index/ivf.h lk_ivf_save / lk_ivf_load).
  *
- * Format, version 2 (1 lacked the engine's sections: search/engine.c), little-endian (the writer and the reader refuse a big-endian host):
+ * Format, version 2 (1 lacked the engine's sections: search/engine.c), little-endian (the
+ * writer and the reader refuse a big-endian host):
  *   offset 0, 4096 bytes (one page): the header
  *     0  magic "LKINDEX\n" (8 bytes)         8  u32 version (LKX_VERSION)
  *     12 u32 nsect (<= LKX_MAX_SECT)         16 char recipe_id[24] (NUL-padded, 16 hex digits)

@@ -195,7 +195,8 @@ static uint32_t rows_key(const lk_engine *e) {
 static const float *row_vec(const lk_engine *e, size_t r) {
   const float *v = lk_index_vector(e->index, r);
   if (!e->vok || !v) return v;
-  size_t c = r / LKX_VCHUNK, n = lk_index_size(e->index), r0 = c * LKX_VCHUNK, m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
+  size_t c = r / LKX_VCHUNK, n = lk_index_size(e->index), r0 = c * LKX_VCHUNK;
+  size_t m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
   uint8_t st = __atomic_load_n(&e->vok[c], __ATOMIC_ACQUIRE);
   if (!st) { /* (two searches may check one chunk at once: both get the same answer) */
     uint32_t want;
@@ -323,7 +324,8 @@ int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err)
     int same = !rc && same_str(a->hash, b.hash) && same_str(a->path, b.path) && a->size == b.size && a->mtime == b.mtime;
     lk_item_clear(&b);
     if (rc && rc != LK_ENOTFOUND) return lk_catalog_fail(cat, rc, err, "checking the saved index against the catalog");
-    if (!same) return lk_err_set(err, LK_EMISMATCH, "stale (item %lld is not the catalog's: re-created?)", (long long)a->id);
+    if (!same)
+      return lk_err_set(err, LK_EMISMATCH, "stale (item %lld is not the catalog's: re-created?)", (long long)a->id);
   }
   return 0;
 }
@@ -419,7 +421,8 @@ const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e
 /* The rest of what open_saved needs to serve the file without reading the catalog: the index
  * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
 static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK, row = sizeof(float) * (size_t)lk_engine_query_dim(e);
+  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK;
+  size_t row = sizeof(float) * (size_t)lk_engine_query_dim(e);
   if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
   if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
   uint32_t *vc = malloc(sizeof *vc * (nc + 1));
