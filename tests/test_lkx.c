@@ -366,6 +366,19 @@ static void test_delta(void **state) {
   assert_null(lk_engine_item(served, 10 + 2 * 5));
   assert_null(lk_engine_vector(served, 10 + 2 * 5));
   assert_string_equal(lk_engine_item(served, re.id)->field[4], "Blue");
+  /* followed, with the quiet catalog's optimiser due at once: the engine served from the file
+   * keeps its small delta (a rebuild would hold every item and row in RAM) */
+  lk_live_opts fo = lo;
+  fo.follow = 1;
+  fo.optimize_after_s = 0;
+  lk_live *fl = NULL;
+  assert_int_equal(lk_live_open(f->db, &o, &fo, &fl, &eb), 0);
+  usleep(1200 * 1000); /* (the follower looks every 250 ms) */
+  const lk_live_snap *fs = lk_live_acquire(fl);
+  assert_int_equal(lk_engine_delta(lk_live_engine(fs)), 8);
+  assert_int_equal(lk_engine_mapped(lk_live_engine(fs)), 1);
+  lk_live_release(fl, fs);
+  lk_live_close(fl);
   unlink(f->lkx);
   lk_engine *fresh = open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_BUILT);
   tol = 1e-6f; /* the delta's rows are scored by the exact scan's kernel */

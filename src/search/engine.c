@@ -1325,6 +1325,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
 }
 
 size_t lk_engine_delta(const lk_engine *e) { return e->base ? e->ndelta : 0; }
+int lk_engine_mapped(const lk_engine *e) { return (e->base ? e->base : e)->lkx != NULL; }
 
 int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
   lk_engine_opts o;

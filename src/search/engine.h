@@ -202,6 +202,9 @@ typedef struct lk_engine_change {
 int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_engine **out, lk_errbuf *err);
 /* Changed ids a derived engine carries over its base (0 for a full engine). */
 size_t lk_engine_delta(const lk_engine *e);
+/* 1 when e's items and rows (its base's, for a derived engine) lie in a mapped saved index
+ * (lk_engine_open_saved): a rebuild would copy them all into the process's memory. */
+int lk_engine_mapped(const lk_engine *e);
 /* A full engine of from's items and vectors, built as lk_engine_open would build it from a
  * catalog holding them (index choice, int8 codes or IVF per o; NULL = defaults); it embeds with
  * from's embedders (shared by reference: no model is loaded anew, o's embedders, models_dir

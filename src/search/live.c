@@ -467,7 +467,10 @@ static void optimize_tend(lk_live *l) {
   size_t d = lk_engine_delta(l->cur->e), big = lk_engine_item_count(l->cur->e) / 50;
   if (big < OPT_DELTA_MIN) big = OPT_DELTA_MIN;
   if (big > OPT_DELTA_MAX) big = OPT_DELTA_MAX;
-  int state = l->opt_state, due = d > 0 && (lk_clock_now() - l->last_change >= l->o.optimize_after_s || d >= big);
+  /* a base served from the saved index keeps a small delta even when the catalog is quiet: the
+   * rebuild would hold every item and row in RAM (search/engine.h lk_engine_mapped) */
+  int quiet = lk_clock_now() - l->last_change >= l->o.optimize_after_s && !lk_engine_mapped(l->cur->e);
+  int state = l->opt_state, due = d > 0 && (quiet || d >= big);
   pthread_mutex_unlock(&l->lock);
   if (state == 2) {
     pthread_join(l->opt_thread, NULL);
