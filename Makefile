@@ -129,7 +129,8 @@ test: unit-test
 # beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
 # into docs/PERFORMANCE.md (bench/run.sh).
 BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench \
-             $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench $(BUILD)/bench/big_bench
+             $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench $(BUILD)/bench/big_bench \
+             $(BUILD)/bench/catalog_bench $(BUILD)/bench/engine_ivf_bench
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
 

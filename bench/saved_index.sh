@@ -17,7 +17,9 @@ while :; do
 done
 t1=$(date +%s.%N)
 rss=$(awk '/VmRSS/ {print $2}' /proc/$P/status)
-echo "first search after $(echo "$t1 - $t0" | bc) s; VmRSS $((rss / 1024)) MiB; hits $(jq '.hits | length' "$LOG.first.json")"
+anon=$(awk '/RssAnon/ {print $2}' /proc/$P/status)
+file=$(awk '/RssFile/ {print $2}' /proc/$P/status)
+echo "first search after $(echo "$t1 - $t0" | bc) s; VmRSS $((rss / 1024)) MiB (anonymous $((anon / 1024)), file pages $((file / 1024))); hits $(jq '.hits | length' "$LOG.first.json")"
 # let a save finish
 for _ in $(seq 600); do grep -q "saved the index\|saving the index" "$LOG" && break; grep -q "index) from" "$LOG" && ! grep -q "ivf index" "$LOG" && break; [ -e "$DB.lkx" ] && ! [ -e "$DB.lkx.tmp" ] && break; sleep 0.1; done
 sleep 0.5

@@ -1,6 +1,8 @@
 /* fuzz/fuzz_lkx.c — fuzz target for the saved index file (index/lkx.c's reader and
  * index/ivf.c's lk_ivf_load, copying and mapped): any bytes must be refused with a message or give an IVF that
- * answers a search, unfiltered and through its filter columns (lk_ivf_search_where). Each
+ * answers a search, unfiltered and through its filter columns (lk_ivf_search_where); the
+ * engine's sections too (search/itemtab.h's items, whose every string is then read, and
+ * search/facetcode.h's dictionaries, which then code an item). Each
  * input runs twice: as given (the checksums then reject most damage), and with its header's
  * and sections' checksums made right, so the fuzzer reaches the section-table and IVF checks
  * behind them. Build with -DLK_LIBFUZZER for libFuzzer;
@@ -12,6 +14,8 @@
 
 #include "index/ivf.h"
 #include "index/lkx.h"
+#include "search/facetcode.h"
+#include "search/itemtab.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +28,30 @@ static void one(const uint8_t *data, size_t size) {
     if (rc > 0 || !*lk_err_msg(&eb)) abort();
     return;
   }
+  lk_item *items = NULL;
+  size_t n = 0, sum = 0;
+  if (lk_itemtab_read(x, &items, &n, &eb) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      const lk_item *it = &items[i];
+      sum += (it->path ? strlen(it->path) : 0) + (it->source ? strlen(it->source) : 0);
+      for (int f = 0; f < LK_NFIELDS; f++) sum += it->field[f] ? strlen(it->field[f]) : 0;
+    }
+    if (n && !items) abort();
+  } else if (!*lk_err_msg(&eb) || items) {
+    abort();
+  }
+  const void *dp;
+  size_t dn;
+  lk_facetcode *fc = NULL;
+  if (lk_lkx_section(x, LK_FACETCODE_LKX_TAG, 1, 0, &dp, &dn, &eb) == 0 && lk_facetcode_decode(dp, dn, &fc) == 0) {
+    uint8_t codes[LK_FACETCODE_NCOLS];
+    lk_item probe = {0};
+    probe.field[LK_FIELD_BASE_COLOUR] = "Red";
+    if (lk_facetcode_code(fc, n ? &items[0] : &probe, codes)) abort();
+    lk_facetcode_free(fc);
+  }
+  free(items);
+  (void)sum;
   for (int mapped = 0; mapped < 2; mapped++) {
     rc = mapped ? lk_ivf_load_mapped(x, &v, &eb) : lk_ivf_load(x, &v, &eb);
     if (rc) {

@@ -239,6 +239,17 @@ stop_server; check "the server stops with exit 0" [ $? -eq 0 ]
 check "serve saved the IVF it built beside the catalog" grep -q "saved the index to $DB.lkx" "$T/serve2.log"
 "$BIN" optimize --db "$DB" --index ivf --json > "$T/opt.json" 2> "$T/opt.err"
 check "optimize: the saved index is current, so it is mapped, not rebuilt" jqe '.state == "up to date" and .items > 0' "$T/opt.json"
+# a catalog changed after the save: a server maps the file and applies the change since (no rebuild)
+cp "$DB" "$T/live.db" && cp "$DB.lkx" "$T/live.db.lkx"
+sqlite3 "$T/live.db" "delete from vectors where id = $Q; delete from items where id = $Q"
+start_server "$T/serve3.log" --db "$T/live.db" --index ivf --threads 2
+curl -s --data-binary "@$DATA/images/$Q.jpg" "$URL/api/search?k=3" > "$T/ivf-del.json"
+stop_server
+check "serve: item $Q deleted after the save: served from the saved index with the deletion applied, not rebuilt" \
+  bash -c "jq -e --argjson id $Q '(.hits | length) == 3 and all(.hits[]; .id != \$id)' '$T/ivf-del.json' > /dev/null && ! grep -q 'saved the index\|rebuilt' '$T/serve3.log'"
+"$BIN" search "$DATA/images/$Q.jpg" --db "$T/live.db" --index ivf -k 3 --json > "$T/cli-del.json" 2> "$T/cli-del.err"
+check "search: the same from the saved index and the change since (not rebuilt)" \
+  bash -c "jq -e --argjson id $Q '(.hits | length) == 3 and all(.hits[]; .id != \$id)' '$T/cli-del.json' > /dev/null && ! grep -q 'rebuilt' '$T/cli-del.err'"
 printf '\001' | dd of="$DB.lkx" bs=1 seek=4100 conv=notrunc 2> /dev/null
 "$BIN" optimize --db "$DB" --index ivf --json > "$T/opt2.json" 2> "$T/opt2.err"
 check "optimize: a damaged saved index is reported in one line, rebuilt and written again" \

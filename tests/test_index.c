@@ -2,7 +2,8 @@
  * random unit vectors, over a table of (rows, dim, k, bitmap density, exclude) cases, plus ties,
  * batched queries, bad arguments, id lookup and concurrent searches from two threads; and the
  * optimized (int8 shortlist + float re-rank) search against the plain one on clustered data; the
- * query projection (vectorised in 64-column blocks) against a double-precision reference. */
+ * query projection (vectorised in 64-column blocks) against a double-precision reference; an
+ * index over borrowed rows (lk_index_wrap) against the same rows copied in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,6 +198,59 @@ static void test_against_reference(void **state) {
 }
 
 /* Equal rows score exactly alike: ties are ordered by id, and the cut keeps the smaller ids. */
+/* lk_index_wrap: the rows and ids stay the caller's; lookups, vectors and searches (plain, with
+ * an allow bitmap, excluding an id) are the copied index's; adds refused; bad ids refused. */
+static void test_wrap(void **state) {
+  enum { N = 300, DIM = 20 };
+  uint64_t s = 21;
+  float *data;
+  lk_index *ix = make_index(N, DIM, &s, &data), *w = NULL;
+  int64_t ids[N];
+  memcpy(ids, lk_index_ids(ix), sizeof ids);
+  assert_int_equal(lk_index_wrap(DIM, ids, data, N, &w), 0);
+  assert_int_equal(lk_index_size(w), N);
+  assert_int_equal(lk_index_dim(w), DIM);
+  assert_ptr_equal(lk_index_vector(w, 5), data + 5 * DIM); /* not copied */
+  assert_ptr_equal(lk_index_ids(w), ids);
+  for (size_t r = 0; r < N; r++) assert_int_equal(lk_index_row(w, ids[r]), (int64_t)r);
+  assert_int_equal(lk_index_row(w, 4), LK_ENOTFOUND);
+  assert_int_equal(lk_index_row(w, -1), LK_ENOTFOUND);
+  assert_int_equal(lk_index_row(w, ids[N - 1] + 1), LK_ENOTFOUND);
+  uint64_t allow[N / 64 + 1] = {0};
+  for (int r = 0; r < N; r += 3) allow[r / 64] |= 1ull << (r % 64);
+  for (int q = 0; q < 10; q++) {
+    float v[DIM];
+    random_unit(v, DIM, &s);
+    for (int f = 0; f < 2; f++) {
+      lk_hit a[8], b[8];
+      int na, nb;
+      assert_int_equal(lk_index_search(ix, v, 1, 8, f ? allow : NULL, ids[q], a, &na), 0);
+      assert_int_equal(lk_index_search(w, v, 1, 8, f ? allow : NULL, ids[q], b, &nb), 0);
+      assert_int_equal(na, nb);
+      for (int i = 0; i < na; i++) {
+        assert_int_equal(a[i].id, b[i].id);
+        assert_true(a[i].score == b[i].score);
+      }
+    }
+  }
+  assert_int_equal(lk_index_add(w, 100000, data), LK_EUNSUPPORTED);
+  assert_int_equal(lk_index_reserve(w, 2 * N), LK_EUNSUPPORTED);
+  lk_index_free(w); /* leaves ids and data alone */
+  assert_int_equal(ids[0], 3);
+  lk_index *bad = (lk_index *)1;
+  int64_t swapped[3] = {3, 10, 7}, negative[2] = {-1, 4};
+  assert_int_equal(lk_index_wrap(DIM, swapped, data, 3, &bad), LK_ECORRUPT);
+  assert_null(bad);
+  assert_int_equal(lk_index_wrap(DIM, negative, data, 2, &bad), LK_ECORRUPT);
+  assert_int_equal(lk_index_wrap(0, ids, data, N, &bad), LK_EINVAL);
+  assert_int_equal(lk_index_wrap(DIM, NULL, data, N, &bad), LK_EINVAL);
+  assert_int_equal(lk_index_wrap(DIM, NULL, NULL, 0, &bad), 0); /* empty */
+  assert_int_equal(lk_index_size(bad), 0);
+  lk_index_free(bad);
+  lk_index_free(ix);
+  free(data);
+}
+
 static void test_ties(void **state) {
   enum { DIM = 37, DISTINCT = 6, COPIES = 9, N = DISTINCT * COPIES };
   uint64_t s = 7;
@@ -517,6 +571,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_against_reference),
       cmocka_unit_test(test_ties),
+      cmocka_unit_test(test_wrap),
       cmocka_unit_test(test_rows_and_bad_args),
       cmocka_unit_test(test_concurrent),
       cmocka_unit_test(test_optimized),

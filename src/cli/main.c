@@ -32,6 +32,7 @@
 #include "search/calibrate.h"
 #include "search/collapse.h"
 #include "search/engine.h"
+#include "search/live.h"
 #include "search/query.h"
 #include "search/results.h"
 #include "util/file.h"
@@ -643,7 +644,7 @@ static int run_query(int is_similar, int argc, char **argv) {
     free(groups);
     return LK_EX_FAIL;
   }
-  if ((rc = lk_engine_open(q.db, &eo, &e, &eb))) goto out;
+  if ((rc = lk_live_load(q.db, &eo, &e, &eb))) goto out; /* (a saved index behind: its delta applied) */
   lk_cli_note(is_similar ? "similar" : "search", lk_engine_note(e));
   if ((rc = lk_engine_filter_check(e, &q.filter, &eb))) goto out; /* a --where typo: before the photo */
   t_load = lk_cli_now() - t0;

@@ -41,6 +41,7 @@ struct lk_index {
   int32_t *csum;      /* cap: sum of the code bytes */
   int threads;        /* threads per search (>= 1) */
   int shortlist;      /* minimum shortlist length */
+  int borrowed;       /* lk_index_wrap: data and ids are the caller's, ids ascending (no map) */
 };
 
 int lk_index_new(int dim, lk_index **out) {
@@ -56,8 +57,24 @@ int lk_index_new(int dim, lk_index **out) {
   return 0;
 }
 
+int lk_index_wrap(int dim, const int64_t *ids, const float *data, size_t n, lk_index **out) {
+  if (!out) return LK_EINVAL;
+  *out = NULL;
+  if (dim <= 0 || dim > MAX_DIM || (n && (!ids || !data))) return LK_EINVAL;
+  for (size_t r = 0; r < n; r++)
+    if (ids[r] < 0 || (r && ids[r] <= ids[r - 1])) return LK_ECORRUPT;
+  int rc = lk_index_new(dim, out);
+  if (rc) return rc;
+  (*out)->borrowed = 1;
+  (*out)->data = (float *)data; /* never written: adds are refused */
+  (*out)->ids = (int64_t *)ids;
+  (*out)->n = (*out)->cap = n;
+  return 0;
+}
+
 void lk_index_free(lk_index *ix) {
   if (!ix) return;
+  if (ix->borrowed) ix->data = NULL, ix->ids = NULL;
   free(ix->data);
   free(ix->ids);
   free(ix->hkeys);
@@ -76,6 +93,15 @@ int lk_index_dim(const lk_index *ix) { return ix ? ix->dim : 0; }
 static size_t hash_slot(int64_t id, size_t mask) { return (size_t)lk_rng_fmix((uint64_t)id) & mask; }
 
 int64_t lk_index_row(const lk_index *ix, int64_t id) {
+  if (ix && ix->borrowed && id >= 0) { /* ids ascending: a binary search */
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (ix->ids[mid] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < ix->n && ix->ids[lo] == id ? (int64_t)lo : LK_ENOTFOUND;
+  }
   if (!ix || id < 0 || !ix->hcap) return LK_ENOTFOUND;
   size_t mask = ix->hcap - 1;
   for (size_t s = hash_slot(id, mask);; s = (s + 1) & mask) {
@@ -163,6 +189,7 @@ static int reserve(lk_index *ix, size_t n) {
 
 int lk_index_reserve(lk_index *ix, size_t n) {
   if (!ix) return LK_EINVAL;
+  if (ix->borrowed) return LK_EUNSUPPORTED;
   return reserve(ix, n);
 }
 
@@ -181,6 +208,7 @@ static void encode_row(lk_index *ix, size_t r) {
 
 int lk_index_add(lk_index *ix, int64_t id, const float *vec) {
   if (!ix || !vec || id < 0) return LK_EINVAL;
+  if (ix->borrowed) return LK_EUNSUPPORTED;
   if (lk_index_row(ix, id) >= 0) return LK_EINVAL; /* ids are unique */
   for (int j = 0; j < ix->dim; j++)
     if (!isfinite(vec[j])) return LK_EINVAL;

@@ -16,6 +16,12 @@ typedef struct lk_index lk_index;
 /* New empty index of dimension dim. *out owned by caller: lk_index_free. */
 int lk_index_new(int dim, lk_index **out);
 void lk_index_free(lk_index *ix); /* NULL-safe */
+/* An index over n rows the caller keeps (ids ascending, data n x dim floats, e.g. a saved
+ * index's mapped sections: search/engine.c): nothing is copied and no id map is built
+ * (lk_index_row is a binary search of ids), so it costs a few bytes whatever n. ids and data
+ * must outlive *out (lk_index_free leaves them alone); lk_index_add and lk_index_reserve
+ * refuse it (LK_EUNSUPPORTED). LK_ECORRUPT when the ids are not ascending and >= 0. */
+int lk_index_wrap(int dim, const int64_t *ids, const float *data, size_t n, lk_index **out);
 /* Appends one row (copied); id is stored and returned in hits. */
 int lk_index_add(lk_index *ix, int64_t id, const float *vec);
 size_t lk_index_size(const lk_index *ix);

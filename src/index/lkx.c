@@ -47,9 +47,23 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+uint32_t lk_lkx_crc(const void *data, size_t size) { return crc_update(0, data, size); }
+
+static int is_lazy(uint32_t tag, const uint32_t *lazy, int nlazy) {
+  for (int i = 0; i < nlazy; i++)
+    if (lazy[i] == tag) return 1;
+  return 0;
+}
+
+static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err);
+
 int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
-  *out = NULL;
-  const uint8_t *b = data;
+  return parse(data, size, NULL, 0, out, err);
+}
+
+/* The header page's checks (size: the file's bytes, at least the page's to be read) and its
+ * fields into *m. */
+static int header(const uint8_t *b, size_t size, lkx_meta *m, lk_errbuf *err) {
   if (!little_endian()) return lk_err_set(err, LK_EMISMATCH, "saved index: this host is big-endian");
   if (size < LKX_PAGE) return lk_err_set(err, LK_ECORRUPT, "saved index: truncated (%zu bytes, no header)", size);
   if (memcmp(b, MAGIC, 8)) return lk_err_set(err, LK_ECORRUPT, "saved index: not a lookalike index file");
@@ -58,16 +72,44 @@ int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
     return lk_err_set(err, LK_EMISMATCH, "saved index: format version %u, this lookalike reads %d", rd32(b + 8), LKX_VERSION);
   uint32_t ns = rd32(b + 12);
   if (ns > LKX_MAX_SECT) return lk_err_set(err, LK_ECORRUPT, "saved index: %u sections (at most %d)", ns, LKX_MAX_SECT);
+  memset(m, 0, sizeof *m);
+  memcpy(m->recipe_id, b + 16, 16);
+  m->recipe_id[16] = '\0';
+  memcpy(&m->catalog_version, b + 40, 8);
+  m->items = rd64(b + 48);
+  m->dim = rd32(b + 56);
+  m->rows_key = rd32(b + 60);
+  return 0;
+}
+
+int lk_lkx_peek(const char *path, lkx_meta *m, lk_errbuf *err) {
+  int fd, rc;
+  struct stat st;
+  if ((rc = lk_file_open(path, &fd, &st, err))) return rc;
+  uint8_t h[LKX_PAGE];
+  ssize_t got = st.st_size >= LKX_PAGE ? pread(fd, h, LKX_PAGE, 0) : 0;
+  close(fd);
+  size_t size = st.st_size < LKX_PAGE || got == LKX_PAGE ? (size_t)st.st_size : 0; /* (0: a short read) */
+  if ((rc = header(h, size, m, err))) {
+    char why[LK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", lk_err_msg(err));
+    return lk_err_set(err, rc, "%s: %s", path, why);
+  }
+  return 0;
+}
+
+static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {
+  *out = NULL;
+  const uint8_t *b = data;
+  lkx_meta m;
+  int rc = header(b, size, &m, err);
+  if (rc) return rc;
+  uint32_t ns = rd32(b + 12);
   lk_lkx *x = calloc(1, sizeof *x);
   if (!x) return lk_err_set(err, LK_ENOMEM, "out of memory");
   x->base = b;
   x->size = size;
-  memcpy(x->meta.recipe_id, b + 16, 16);
-  x->meta.recipe_id[16] = '\0';
-  memcpy(&x->meta.catalog_version, b + 40, 8);
-  x->meta.items = rd64(b + 48);
-  x->meta.dim = rd32(b + 56);
-  x->meta.rows_key = rd32(b + 60);
+  x->meta = m;
   x->nsect = ns;
   for (uint32_t i = 0; i < ns; i++) {
     const uint8_t *e = b + HDR_TABLE + (size_t)i * ENTRY;
@@ -78,7 +120,7 @@ int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u lies outside the file (truncated?)", i);
     }
-    if (crc_update(0, b + off, (size_t)len) != rd32(e + 4)) {
+    if (!is_lazy(rd32(e), lazy, nlazy) && crc_update(0, b + off, (size_t)len) != rd32(e + 4)) {
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
     }
@@ -90,7 +132,9 @@ int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err) {
   return 0;
 }
 
-int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) {
+int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) { return lk_lkx_map_lazy(path, NULL, 0, out, err); }
+
+int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {
   *out = NULL;
   int fd, rc;
   struct stat st;
@@ -106,7 +150,7 @@ int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) {
   if (!size) return lk_err_set(err, LK_ECORRUPT, "%s: saved index: empty file", path);
   if (p == MAP_FAILED) return lk_err_set(err, LK_EIO, "%s: mmap: %s", path, strerror(e));
   madvise(p, size, MADV_SEQUENTIAL); /* the verification reads it front to back */
-  if ((rc = lk_lkx_parse(p, size, out, err))) {
+  if ((rc = parse(p, size, lazy, nlazy, out, err))) {
     munmap(p, size);
     char why[LK_ERRMSG_MAX];
     snprintf(why, sizeof why, "%s", lk_err_msg(err));

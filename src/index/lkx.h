@@ -2,7 +2,8 @@
  * written temp -> fsync -> rename (util/file.h) and read back through mmap, so a restart maps
  * the IVF instead of training and filling it again (index/ivf.h lk_ivf_save / lk_ivf_load).
  *
- * Format, version 1, little-endian (the writer and the reader refuse a big-endian host):
+ * Format, version 2 (1 lacked the engine's sections: search/engine.c), little-endian (the
+ * writer and the reader refuse a big-endian host):
  *   offset 0, 4096 bytes (one page): the header
  *     0  magic "LKINDEX\n" (8 bytes)         8  u32 version (LKX_VERSION)
  *     12 u32 nsect (<= LKX_MAX_SECT)         16 char recipe_id[24] (NUL-padded, 16 hex digits)
@@ -17,7 +18,8 @@
  *
  * Verification: lk_lkx_map checks the header, every section's bounds (checked arithmetic against
  * the file size) and every section's crc32 before it returns, so a truncated or damaged file is
- * never served. That is one sequential read of the file, which the page cache keeps for the
+ * never served (lk_lkx_map_lazy leaves named sections' crc32 to the caller). That is one
+ * sequential read of the file, which the page cache keeps for the
  * searches that follow (measured in docs/PERFORMANCE.md "Saved index"). */
 #ifndef LK_INDEX_LKX_H
 #define LK_INDEX_LKX_H
@@ -28,7 +30,7 @@
 #include "util/err.h"
 #include "util/file.h"
 
-#define LKX_VERSION 1
+#define LKX_VERSION 2
 #define LKX_MAX_SECT 64
 #define LKX_PAGE 4096
 #define LKX_MAX_BYTES ((uint64_t)1 << 40) /* 1 TiB: a file claiming more is refused */
@@ -48,6 +50,16 @@ typedef struct lk_lkx lk_lkx;
 /* Maps path and verifies it (above). LK_ENOTFOUND: no file; LK_ECORRUPT (truncated, bad magic,
  * checksum, bounds), LK_EMISMATCH (another version): the message says which, in one line. */
 int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err);
+/* lk_lkx_map, except that the sections tagged lazy[0..nlazy) are not checksummed (their bounds
+ * are): the caller checks their bytes as it first reads them, against checksums of its own in
+ * another (verified) section, e.g. search/engine.c's float rows, 1 GB a million items, checked a
+ * chunk at a time so a start does not read them all. */
+int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err);
+/* The header alone (one page read, its checksum and version checked), for a caller that may not
+ * need the file: *m, or lk_lkx_map's errors (those of the header). */
+int lk_lkx_peek(const char *path, lkx_meta *m, lk_errbuf *err);
+/* zlib's crc32 of size bytes (any size), as the file's checksums are computed. */
+uint32_t lk_lkx_crc(const void *data, size_t size);
 /* The same checks over size bytes at data (not copied: they must outlive *out). */
 int lk_lkx_parse(const void *data, size_t size, lk_lkx **out, lk_errbuf *err);
 void lk_lkx_close(lk_lkx *x); /* NULL-safe */

@@ -474,7 +474,7 @@ static int sample_items(cal_run *r) {
   for (size_t i = 0; i < ni; i++) {
     const lk_item *it = lk_engine_item_at(r->e, i);
     if (r->o->split && (int)(lk_rng_mix((uint64_t)it->id) & 1) != r->o->split - 1) continue;
-    if (it->field[r->at] && *it->field[r->at] && lk_engine_vector(r->e, it->id)) r->pos[r->m++] = i;
+    if (it->field[r->at] && *it->field[r->at] && lk_engine_has_vector(r->e, it->id)) r->pos[r->m++] = i;
   }
   if (r->m < 2) return lk_err_set(r->err, LK_ENOTFOUND, "calibration: fewer than 2 items with a vector and an articleType");
   r->rng = lk_rng_mix(r->o->seed ^ 0x63616c6962ull);

@@ -169,7 +169,7 @@ static int complete_variants(const lk_engine *e, const lk_filter *f, lk_group *a
     if (anchor && !strcmp(key, self_key)) into = anchor;
     for (int g = 0; g < ng && !into; g++)
       if (!strcmp(key, keys[g])) into = &groups[g];
-    if (!into || into->hit.id == it->id || !lk_engine_vector(e, it->id) || !lk_filter_match(it, f, NULL)) continue;
+    if (!into || into->hit.id == it->id || !lk_engine_has_vector(e, it->id) || !lk_filter_match(it, f, NULL)) continue;
     add_member(into, it->id);
   }
   free(types);

@@ -16,6 +16,7 @@
 #include "nn/model.h"
 #include "search/calibrate.h"
 #include "search/facetcode.h"
+#include "search/itemtab.h"
 #include "search/prior.h"
 #include "util/array.h"
 #include "util/size.h"
@@ -59,6 +60,15 @@ struct lk_engine {
   int64_t cat_version;
   int lkx_state;
   char lkx_note[LK_ERRMSG_MAX];
+  /* an engine opened from the saved index (open_saved): the mapping its items' strings, index
+   * rows, ids and IVF lie in (closed last), else NULL */
+  lk_lkx *lkx;
+  /* a server's engine from the saved index (lk_engine_open_saved) checks its float rows as
+   * searches first read them, a chunk of LKX_VCHUNK rows at a time, against vcrc (one crc32 a
+   * chunk, in a verified section): vok per chunk 0 unchecked, 1 good, 2 damaged (atomic bytes).
+   * NULL: every byte was checked at open (or the rows are the engine's own). */
+  uint8_t *vok;
+  const uint32_t *vcrc;
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -175,6 +185,34 @@ static uint32_t rows_key(const lk_engine *e) {
 }
 
 #define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
+#define LKX_VECS 0x53434556 /* "VECS": the index rows (rows x query-dim floats, IVF row order) */
+#define LKX_FDICT LK_FACETCODE_LKX_TAG /* the facet dictionaries (lk_facetcode_encode) */
+#define LKX_VCRC 0x43524356 /* "VCRC": crc32 of each LKX_VCHUNK rows of VECS (the last chunk shorter) */
+#define LKX_VCHUNK 256      /* 256 KB at 256-d: ~40 us of crc32 when a search first reads one */
+
+/* Float row r of a full engine, or NULL when its chunk of the mapped file is damaged (checked
+ * now if it was not yet: e->vok). */
+static const float *row_vec(const lk_engine *e, size_t r) {
+  const float *v = lk_index_vector(e->index, r);
+  if (!e->vok || !v) return v;
+  size_t c = r / LKX_VCHUNK, n = lk_index_size(e->index), r0 = c * LKX_VCHUNK;
+  size_t m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
+  uint8_t st = __atomic_load_n(&e->vok[c], __ATOMIC_ACQUIRE);
+  if (!st) { /* (two searches may check one chunk at once: both get the same answer) */
+    uint32_t want;
+    memcpy(&want, &e->vcrc[c], 4);
+    st = lk_lkx_crc(lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want ? 1 : 2;
+    __atomic_store_n(&e->vok[c], st, __ATOMIC_RELEASE);
+  }
+  return st == 1 ? v : NULL;
+}
+
+/* Every float row checked (row_vec): 0, or LK_ECORRUPT when a chunk is damaged. */
+static int check_rows(const lk_engine *e) {
+  for (size_t r = 0; e->vok && r < lk_index_size(e->index); r += LKX_VCHUNK)
+    if (!row_vec(e, r)) return LK_ECORRUPT;
+  return 0;
+}
 #define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
 /* crc32 (zlib) of the floats of index rows 0..n-1. */
@@ -262,7 +300,7 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
 
 /* The IVF from the saved index when it matches, else built (the file's fault noted). */
 static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
-  if (e->lkx_path[0] && e->cat_version >= 0) {
+  if (e->lkx_path[0] && e->cat_version >= 0 && !e->lkx_note[0]) { /* (a note: open_saved passed it over) */
     lk_errbuf me = {0};
     int behind = 0, rc = map_ivf(e, o, &behind, &me);
     if (!rc) {
@@ -275,6 +313,103 @@ static int map_or_build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *er
   return build_ivf(e, o, err);
 }
 
+static int same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err) {
+  size_t n = lk_engine_item_count(e);
+  for (size_t s = 0; s < LK_ENGINE_CHECK_SAMPLE && n; s++) {
+    const lk_item *a = lk_engine_item_at(e, s * (n - 1) / (LK_ENGINE_CHECK_SAMPLE - 1));
+    lk_item b = {0};
+    int rc = lk_catalog_get_item(cat, a->id, &b);
+    int same = !rc && same_str(a->hash, b.hash) && same_str(a->path, b.path) && a->size == b.size && a->mtime == b.mtime;
+    lk_item_clear(&b);
+    if (rc && rc != LK_ENOTFOUND) return lk_catalog_fail(cat, rc, err, "checking the saved index against the catalog");
+    if (!same)
+      return lk_err_set(err, LK_EMISMATCH, "stale (item %lld is not the catalog's: re-created?)", (long long)a->id);
+  }
+  return 0;
+}
+
+/* The engine from the saved index alone (lk_engine_open_saved): items, index rows, ids and IVF
+ * point into the mapped file, the facet dictionaries decoded, nothing read from the catalog. 0
+ * with e->lkx set; 1 when the file does not apply (none, an exact index, or one behind the
+ * catalog at v0 when behind_ok is 0: the full read maps its IVF then); or an error saying why
+ * the file was passed over (stale, damaged, a sample of its items not the catalog's), with e as
+ * it was. */
+static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, int64_t v0, int behind_ok,
+                      lk_errbuf *err) {
+  lk_lkx *x = NULL;
+  lkx_meta hm; /* the header first: a file this open does not use is not read */
+  int rc = lk_lkx_peek(e->lkx_path, &hm, err), extra = lk_prior_extra(e->prior);
+  if (rc == LK_ENOTFOUND) return 1;
+  if (rc) return rc;
+  if (o->plain_scan || lk_engine_index_choice(o->index, (size_t)hm.items) != LK_ENGINE_INDEX_IVF ||
+      (hm.catalog_version < v0 && !behind_ok))
+    return 1;
+  static const uint32_t lazy[] = {LKX_VECS}; /* a server checks its rows as it reads them (row_vec) */
+  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok, &x, err))) return rc;
+  const lkx_meta *m = lk_lkx_meta(x);
+  const void *vp = NULL, *fp = NULL;
+  size_t vs, fs, n = 0;
+  if (strcmp(m->recipe_id, e->recipe_id) || m->rows_key != rows_key(e) || m->dim <= (uint32_t)extra ||
+      m->dim > (1u << 20))
+    rc = lk_err_set(err, LK_EMISMATCH, "stale (another recipe or prior weight)");
+  else if (m->catalog_version > v0)
+    rc = lk_err_set(err, LK_EMISMATCH, "stale (saved at catalog version %lld, the catalog is at %lld: re-created?)",
+                    (long long)m->catalog_version, (long long)v0);
+  if (!rc) rc = lk_ivf_load_mapped(x, &e->ivf, err);
+  if (!rc) {
+    n = lk_ivf_size(e->ivf);
+    e->qdim = (int)m->dim;
+    e->dim = e->qdim - extra;
+    if (lk_ivf_ncols(e->ivf) != LK_FACETCODE_NCOLS) rc = lk_err_set(err, LK_EMISMATCH, "stale (no facet columns)");
+  }
+  if (!rc) rc = lk_lkx_section(x, LKX_VECS, sizeof(float) * (size_t)e->qdim, n, &vp, &vs, err);
+  const void *cp = NULL;
+  size_t cs;
+  if (!rc) rc = lk_lkx_section(x, LKX_VCRC, 4, (n + LKX_VCHUNK - 1) / LKX_VCHUNK, &cp, &cs, err);
+  if (!rc && behind_ok && !(e->vok = calloc(cs / 4 + 1, 1))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  e->vcrc = rc ? NULL : cp;
+  if (!rc) rc = lk_lkx_section(x, LKX_FDICT, 1, 0, &fp, &fs, err);
+  if (!rc && (rc = lk_facetcode_decode(fp, fs, &e->facets)))
+    rc = lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "damaged facet dictionaries");
+  if (!rc && (rc = lk_index_wrap(e->qdim, lk_ivf_ids(e->ivf), vp, n, &e->index)))
+    rc = lk_err_set(err, LK_ECORRUPT, "the rows' ids are not ascending");
+  if (!rc) rc = lk_itemtab_read(x, &e->items, &e->nitems, err);
+  if (!rc && !(e->row_item = malloc(sizeof *e->row_item * (n + 1)))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  /* the row -> item map, both in id order: one merge */
+  const int64_t *ids = rc ? NULL : lk_ivf_ids(e->ivf);
+  for (size_t r = 0, i = 0; !rc && r < n; r++) {
+    while (i < e->nitems && e->items[i].id < ids[r]) i++;
+    if (i == e->nitems || e->items[i].id != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
+    else e->row_item[r] = i;
+  }
+  if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
+  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  /* a file at the catalog's version: its items are the catalog's, unless that was re-created
+   * (one behind is checked after its changes are applied: search/live.c) */
+  if (!rc && m->catalog_version == v0) rc = lk_engine_check_catalog(e, cat, err);
+  if (rc) {
+    char why[LK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", lk_err_msg(err));
+    lk_err_set(err, rc, "%s: %s", e->lkx_path, why);
+    lk_ivf_free(e->ivf);
+    lk_facetcode_free(e->facets);
+    lk_index_free(e->index);
+    free(e->items);
+    free(e->row_item);
+    free(e->vok);
+    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->items = NULL, e->row_item = NULL, e->vok = NULL;
+    e->nitems = 0, e->dim = e->qdim = 0;
+    lk_lkx_close(x);
+    return rc;
+  }
+  e->lkx = x;
+  e->cat_version = m->catalog_version;
+  e->lkx_state = LK_ENGINE_LKX_MAPPED;
+  return 0;
+}
+
 int lk_engine_index_path(const char *db, char *out, size_t n) {
   if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11)) return LK_ENOTFOUND;
   return snprintf(out, n, "%s.lkx", db) < (int)n ? 0 : LK_EINVAL;
@@ -282,6 +417,32 @@ int lk_engine_index_path(const char *db, char *out, size_t n) {
 
 int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
 const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
+
+/* The rest of what open_saved needs to serve the file without reading the catalog: the index
+ * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
+static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
+  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK;
+  size_t row = sizeof(float) * (size_t)lk_engine_query_dim(e);
+  if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
+  if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
+  uint32_t *vc = malloc(sizeof *vc * (nc + 1));
+  int rc = vc ? lk_lkx_begin(w, LKX_VECS, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t c = 0; !rc && c < nc; c++) {
+    size_t m = n - c * LKX_VCHUNK < LKX_VCHUNK ? n - c * LKX_VCHUNK : LKX_VCHUNK;
+    const float *p = lk_index_vector(e->index, c * LKX_VCHUNK); /* (rows are contiguous) */
+    vc[c] = lk_lkx_crc(p, m * row);
+    rc = lk_lkx_write(w, p, m * row, err);
+  }
+  if (!rc) rc = lk_lkx_end(w, err);
+  if (!rc) rc = lk_lkx_add(w, LKX_VCRC, vc, sizeof *vc * nc, err);
+  free(vc);
+  if (!rc) rc = lk_itemtab_write(w, e->items, e->nitems, err);
+  uint8_t *dict = NULL;
+  if (!rc && (rc = lk_facetcode_encode(e->facets, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
+  if (!rc) rc = lk_lkx_add(w, LKX_FDICT, dict, len, err);
+  free(dict);
+  return rc;
+}
 
 int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   if (e->base || !e->ivf) return lk_err_set(err, LK_EINVAL, "only an IVF index is saved (the exact one is rebuilt in seconds)");
@@ -295,7 +456,7 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf)), fcrc;
   facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc);
   if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
-      (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err))) {
+      (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err)) || (rc = save_engine(e, &w, err))) {
     lk_lkx_abandon(&w);
     return rc;
   }
@@ -330,6 +491,8 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
 }
 
 static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, lk_errbuf *err);
+static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, int behind_ok,
+                       lk_engine **out, int64_t *version, lk_errbuf *err);
 
 int lk_engine_open(const char *db_path, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
   lk_catalog *cat = NULL;
@@ -355,6 +518,17 @@ static lk_engine *engine_new(const lk_engine_opts *o) {
 
 int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, lk_engine **out,
                            lk_errbuf *err) {
+  return engine_open(cat, db_path, opts, 0, out, NULL, err);
+}
+
+int lk_engine_open_saved(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, lk_engine **out,
+                         int64_t *version, lk_errbuf *err) {
+  return engine_open(cat, db_path, opts, 1, out, version, err);
+}
+
+/* lk_engine_open_catalog (behind_ok 0) and lk_engine_open_saved (1, *version set). */
+static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, int behind_ok,
+                       lk_engine **out, int64_t *version, lk_errbuf *err) {
   lk_engine_opts o;
   if (opts) o = *opts; else lk_engine_opts_default(&o);
   lk_engine *e = engine_new(&o);
@@ -376,6 +550,20 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
   /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
   e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
+  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
+  if (e->lkx_path[0] && v0 >= 0) { /* the saved index, when it holds this catalog: nothing more is read */
+    lk_errbuf me = {0};
+    int sv = open_saved(e, cat, &o, v0, behind_ok, &me);
+    if (sv < 0) snprintf(e->lkx_note, sizeof e->lkx_note, "%s; rebuilt the index", lk_err_msg(&me));
+    if (sv == 0) {
+      free(rj);
+      rj = NULL;
+      if ((rc = finish(e, &o, db_path, err))) goto fail;
+      if (version) *version = e->cat_version;
+      *out = e;
+      return 0;
+    }
+  }
   if ((rc = lk_catalog_foreach_item(cat, item_cb, e))) {
     lk_catalog_fail(cat, rc, err, "%s: reading items", db_path);
     goto fail;
@@ -388,8 +576,8 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *db_path, const lk_engine
   rj = NULL;
   /* the saved index is used only when the rows were read at one known version */
   e->cat_version = v0 >= 0 && !lk_catalog_version(cat, &v1) && v1 == v0 ? v0 : -1;
-  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if ((rc = finish(e, &o, db_path, err))) goto fail;
+  if (version) *version = -1;
   *out = e;
   return 0;
 fail:
@@ -411,17 +599,19 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
    * thousand rows; if it cannot be built the plain scan serves */
   if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
     lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
-  e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
-  if (!e->row_item) return lk_err_set(err, LK_ENOMEM, "out of memory");
-  for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
-  for (size_t i = 0; i < e->nitems; i++) {
-    int64_t r = lk_index_row(e->index, e->items[i].id);
-    if (r >= 0) e->row_item[r] = i;
+  if (!e->row_item) { /* (open_saved made it) */
+    e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
+    if (!e->row_item) return lk_err_set(err, LK_ENOMEM, "out of memory");
+    for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
+    for (size_t i = 0; i < e->nitems; i++) {
+      int64_t r = lk_index_row(e->index, e->items[i].id);
+      if (r >= 0) e->row_item[r] = i;
+    }
+    for (size_t r = 0; r < lk_index_size(e->index); r++)
+      if (e->row_item[r] == SIZE_MAX)
+        return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
   }
-  for (size_t r = 0; r < lk_index_size(e->index); r++)
-    if (e->row_item[r] == SIZE_MAX)
-      return lk_err_set(err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", db_path);
-  if (use_ivf && (rc = map_or_build_ivf(e, &o, err))) return rc;
+  if (use_ivf && !e->ivf && (rc = map_or_build_ivf(e, &o, err))) return rc;
   if (o.models_dir) snprintf(e->models_dir, sizeof e->models_dir, "%s", o.models_dir);
   if (!e->pool && (rc = lk_embed_pool_new(&e->recipe, e->models_dir[0] ? e->models_dir : NULL, e->backend,
                                           o.embedders > 0 ? o.embedders : 1, &e->pool, err)))
@@ -436,7 +626,7 @@ void lk_engine_close(lk_engine *e) {
     live_free(e);
     return;
   }
-  for (size_t i = 0; i < e->nitems; i++) lk_item_clear(&e->items[i]);
+  for (size_t i = 0; i < e->nitems && !e->lkx; i++) lk_item_clear(&e->items[i]); /* (mapped: the file's) */
   free(e->items);
   lk_index_free(e->index);
   lk_ivf_free(e->ivf);
@@ -447,6 +637,8 @@ void lk_engine_close(lk_engine *e) {
   lk_embed_pool_free(e->pool);
   pthread_mutex_destroy(&e->lock);
   lk_recipe_clear(&e->recipe);
+  free(e->vok);
+  lk_lkx_close(e->lkx); /* last: the items, rows and IVF above pointed into it */
   free(e);
 }
 
@@ -581,7 +773,16 @@ const float *lk_engine_vector(const lk_engine *e, int64_t id) {
     e = e->base;
   }
   int64_t row = lk_index_row(e->index, id);
-  return row < 0 ? NULL : lk_index_vector(e->index, (size_t)row);
+  return row < 0 ? NULL : row_vec(e, (size_t)row);
+}
+
+int lk_engine_has_vector(const lk_engine *e, int64_t id) {
+  if (e->base) {
+    const struct live_ent *d = live_find(e, id);
+    if (d) return live_ent_vector(d) != NULL;
+    e = e->base;
+  }
+  return lk_index_row(e->index, id) >= 0;
 }
 
 int lk_engine_load_model(lk_engine *e, lk_errbuf *err) {
@@ -703,6 +904,7 @@ int lk_engine_query_photo(const lk_engine *e, const lk_image *img, lk_image *out
 int lk_engine_vectors(const lk_engine *e, const int64_t **ids, const float **vecs, size_t *n) {
   if (!e || !ids || !vecs || !n) return LK_EINVAL;
   if (e->base || e->qdim != e->dim) return LK_EUNSUPPORTED;
+  if (check_rows(e)) return LK_ECORRUPT;
   *n = lk_index_size(e->index);
   *ids = lk_index_ids(e->index);
   *vecs = lk_index_vector(e->index, 0);
@@ -1123,6 +1325,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
 }
 
 size_t lk_engine_delta(const lk_engine *e) { return e->base ? e->ndelta : 0; }
+int lk_engine_mapped(const lk_engine *e) { return (e->base ? e->base : e)->lkx != NULL; }
 
 int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engine **out, lk_errbuf *err) {
   lk_engine_opts o;

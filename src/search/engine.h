@@ -45,6 +45,18 @@ int lk_engine_garment_parse(const char *s, int *out);
  * PostgreSQL handle whose snapshot the caller also reads the catalog version from. */
 int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
                            lk_errbuf *err);
+/* lk_engine_open_catalog for a server (search/live.c), which brings the engine up to date
+ * itself: a saved index (below) behind the catalog by any changes is served as it was saved,
+ * and *version gets the catalog version the engine holds (the file's; -1: the catalog's, as
+ * read), for lk_engine_apply_changes(since *version) to derive the current engine from. */
+int lk_engine_open_saved(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
+                         int64_t *version, lk_errbuf *err);
+/* Whether e's items are cat's (at the version e holds): LK_ENGINE_CHECK_SAMPLE items spread
+ * over e's ids read back and compared (path, photo hash, size, mtime). LK_EMISMATCH ("stale")
+ * when one differs or is gone: a saved index of another catalog at a version this one has too
+ * (re-created); cat's error otherwise. A few indexed reads: done at every open from the file. */
+#define LK_ENGINE_CHECK_SAMPLE 16
+int lk_engine_check_catalog(const lk_engine *e, lk_catalog *cat, lk_errbuf *err);
 const lk_recipe *lk_engine_recipe(const lk_engine *e);
 /* The recipe's id (lk_recipe_id), computed once at open: cheap to call per request. */
 const char *lk_engine_recipe_id(const lk_engine *e);
@@ -61,9 +73,15 @@ const struct lk_index *lk_engine_index(const lk_engine *e);
 /* How its catalog was opened, when a person should know (lk_catalog_note), or NULL. */
 const char *lk_engine_note(const lk_engine *e);
 /* The saved index (index/lkx.h), IVF only: the exact index's int8 codes take 2-3 s at 35k, the
- * IVF's training and fill 38 s at 1M. A full engine opened from a catalog file maps
- * lk_engine_index_path's file when its recipe, prior weight, catalog version and row ids are
- * the engine's; a file behind the catalog is mapped too when its rows are still the first rows
+ * IVF's training and fill 38 s at 1M. Besides the IVF it holds the index rows' floats, the
+ * items (search/itemtab.h) and the facet dictionaries, so an engine opened from a catalog file
+ * whose file has the catalog's recipe, prior weight and version (lk_engine_open_saved: any
+ * version up to the catalog's) is served from the file alone: nothing is read from the
+ * catalog, the items' strings, the rows, the ids and the IVF's codes point into the mapping
+ * (page cache, not the process's own memory; the engine's own RAM is sizeof(lk_item) + 8 bytes
+ * per item plus the IVF's list tables), and lk_engine_item's strings then belong to the
+ * mapping (valid while the engine lives, as always). Otherwise, a full engine maps the IVF
+ * alone when its row ids are the engine's; a file behind the catalog is mapped too when its rows are still the first rows
  * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
  * to the mapped IVF; a deletion, a replaced vector, an item inserted among the saved ids or a
  * saved item's facet field changed (the file's crc32 of the IVF's filter columns) makes it
@@ -100,6 +118,10 @@ int lk_engine_query_dim(const lk_engine *e);
 void lk_engine_make_query(const lk_engine *e, const float *vec, float *q);
 /* The catalog vector of an item (owned by the engine), or NULL when it has none. */
 const float *lk_engine_vector(const lk_engine *e, int64_t id);
+/* 1 when the item has a vector (searches can return it), without reading it: for walks over
+ * the items (lk_engine_vector of an engine from the saved index checks the row's chunk of the
+ * file first: search/engine.c row_vec). */
+int lk_engine_has_vector(const lk_engine *e, int64_t id);
 
 /* Embeds a photo with the catalog's recipe (loads the models on first use), with one of the
  * engine's embedders (lk_engine_opts.embedders; a derived engine uses its base's). vec has
@@ -180,6 +202,9 @@ typedef struct lk_engine_change {
 int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_engine **out, lk_errbuf *err);
 /* Changed ids a derived engine carries over its base (0 for a full engine). */
 size_t lk_engine_delta(const lk_engine *e);
+/* 1 when e's items and rows (its base's, for a derived engine) lie in a mapped saved index
+ * (lk_engine_open_saved): a rebuild would copy them all into the process's memory. */
+int lk_engine_mapped(const lk_engine *e);
 /* A full engine of from's items and vectors, built as lk_engine_open would build it from a
  * catalog holding them (index choice, int8 codes or IVF per o; NULL = defaults); it embeds with
  * from's embedders (shared by reference: no model is loaded anew, o's embedders, models_dir

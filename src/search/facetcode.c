@@ -127,3 +127,71 @@ int lk_facetcode_filter(const lk_facetcode *fc, const lk_filter *f, lk_ivf_filte
   out->used = used;
   return 1;
 }
+
+/* ---- the dictionaries as bytes (facetcode.h lk_facetcode_encode) ---- */
+
+int lk_facetcode_encode(const lk_facetcode *fc, uint8_t **buf, size_t *len) {
+  size_t n = 0;
+  for (int c = 0; c < LK_FACETCODE_NCOLS; c++) {
+    n += 8;
+    for (int i = 0; i < fc->d[c].n; i++) n += strlen(fc->d[c].val[i]) + 1;
+  }
+  uint8_t *b = malloc(n ? n : 1), *p = b;
+  if (!b) return LK_ENOMEM;
+  for (int c = 0; c < LK_FACETCODE_NCOLS; c++) {
+    uint32_t h[2] = {(uint32_t)fc->d[c].n, (uint32_t)fc->d[c].complete};
+    memcpy(p, h, 8);
+    p += 8;
+    for (int i = 0; i < fc->d[c].n; i++) {
+      size_t l = strlen(fc->d[c].val[i]) + 1;
+      memcpy(p, fc->d[c].val[i], l);
+      p += l;
+    }
+  }
+  *buf = b;
+  *len = n;
+  return 0;
+}
+
+int lk_facetcode_decode(const void *buf, size_t len, lk_facetcode **out) {
+  const uint8_t *p = buf, *end = p + len;
+  int rc = lk_facetcode_new(out);
+  if (rc) return rc;
+  lk_facetcode *fc = *out;
+  for (int c = 0; c < LK_FACETCODE_NCOLS && !rc; c++) {
+    uint32_t h[2];
+    if (end - p < 8) {
+      rc = LK_ECORRUPT;
+      break;
+    }
+    memcpy(h, p, 8);
+    p += 8;
+    dict *d = &fc->d[c];
+    if (h[0] > LK_FACETCODE_MAX_VALUES || h[1] > 1 || (!h[1] && h[0] < LK_FACETCODE_MAX_VALUES)) {
+      rc = LK_ECORRUPT;
+      break;
+    }
+    d->complete = (int)h[1];
+    for (uint32_t i = 0; i < h[0] && !rc; i++) {
+      const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+      if (!z) { /* unterminated */
+        rc = LK_ECORRUPT;
+        break;
+      }
+      uint32_t s = find(d, (const char *)p);
+      if (d->slot[s]) { /* twice: not a dictionary this code wrote */
+        rc = LK_ECORRUPT;
+        break;
+      }
+      if (!(d->val[d->n] = strdup((const char *)p))) rc = LK_ENOMEM;
+      else d->slot[s] = (uint16_t)++d->n;
+      p = z + 1;
+    }
+  }
+  if (!rc && p != end) rc = LK_ECORRUPT;
+  if (rc) {
+    lk_facetcode_free(fc);
+    *out = NULL;
+  }
+  return rc;
+}

@@ -39,5 +39,15 @@ void lk_facetcode_lookup(const lk_facetcode *fc, const lk_item *it, uint8_t *cod
  * whose "other" values neither all pass nor all fail): the caller then tests the items. NULL
  * or empty f: 0. Thread-safe against other readers. */
 int lk_facetcode_filter(const lk_facetcode *fc, const lk_filter *f, lk_ivf_filter *out);
+/* The dictionaries as bytes, for the saved index (search/engine.c), so an engine mapped from it
+ * codes and filters as the one that saved it without coding every item again. Format, host
+ * order (the saved index is little-endian only): per column, u32 values, u32 complete (0/1),
+ * then the values, each NUL-terminated, in code order. encode: *buf is the caller's (free);
+ * LK_ENOMEM. decode: a new dictionary (lk_facetcode_free), or LK_ECORRUPT for bytes encode
+ * cannot have written (truncated, a count over LK_FACETCODE_MAX_VALUES, a repeated value,
+ * bytes left over) / LK_ENOMEM; *out is NULL then. */
+#define LK_FACETCODE_LKX_TAG 0x43494446 /* "FDIC": the saved index's section of them */
+int lk_facetcode_encode(const lk_facetcode *fc, uint8_t **buf, size_t *len);
+int lk_facetcode_decode(const void *buf, size_t len, lk_facetcode **out);
 
 #endif

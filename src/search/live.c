@@ -297,17 +297,67 @@ static void answered(lk_live *l) {
   pthread_mutex_unlock(&l->lock);
 }
 
-/* The engine of the whole catalog and its version (-1 when it has none: *versioned 0), read in
- * one snapshot: a SQLite handle reads each statement from a snapshot of its own, so a read
+/* The engine of the whole catalog read from it and its version (-1 when it has none: *versioned
+ * 0), in one snapshot: a SQLite handle reads each statement from a snapshot of its own, so a read
  * transaction makes them one (a PostgreSQL read-only handle keeps one already), and a
  * concurrent --prune cannot leave a vector without its item. */
-static int load(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, lk_errbuf *err) {
+static int load_whole(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, lk_errbuf *err) {
   int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0;
   int vrc = lk_catalog_version(cat, v);
   *versioned = vrc == 0;
   if (vrc) *v = -1;
   int rc = lk_engine_open_catalog(cat, l->db, &l->eo, e, err);
   if (snap) lk_catalog_rollback(cat);
+  return rc;
+}
+
+/* The same, from the saved index where there is one (search/engine.h lk_engine_open_saved): a
+ * file behind the catalog is brought up to date with the changes since its version, read
+ * after the snapshot (lk_catalog_changes takes its own), so *v may be later than the first. */
+static int load(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, lk_errbuf *err) {
+  int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0;
+  int vrc = lk_catalog_version(cat, v);
+  *versioned = vrc == 0;
+  if (vrc) *v = -1;
+  int64_t held = -1;
+  int rc = lk_engine_open_saved(cat, l->db, &l->eo, e, &held, err);
+  if (snap) lk_catalog_rollback(cat);
+  if (rc || held < 0 || held >= *v) return rc;
+  /* from a saved index behind the catalog: the changes since it, as a delta (as a round does) */
+  lk_engine *d = NULL;
+  if ((rc = lk_engine_apply_changes(*e, cat, held, &d, v, err)) == LK_EUNSUPPORTED) { /* re-created meanwhile */
+    lk_engine_close(*e);
+    *e = NULL;
+    return load_whole(l, cat, e, v, versioned, err);
+  }
+  if (d) {
+    lk_engine_close(*e);
+    *e = d;
+  }
+  lk_errbuf me = {0};
+  if (!rc && lk_engine_check_catalog(*e, cat, &me)) { /* not this catalog's file, or a write meanwhile */
+    LOG(l, "%s: %s; read the catalog whole", l->db, lk_err_msg(&me));
+    lk_engine_close(*e);
+    *e = NULL;
+    return load_whole(l, cat, e, v, versioned, err);
+  }
+  if (rc) {
+    lk_engine_close(*e);
+    *e = NULL;
+  }
+  return rc;
+}
+
+int lk_live_load(const char *db, const lk_engine_opts *eo, lk_engine **out, lk_errbuf *err) {
+  lk_live l = {.db = (char *)db}; /* (what load reads: the path, the options; no log) */
+  if (eo) l.eo = *eo;
+  else lk_engine_opts_default(&l.eo);
+  lk_catalog *cat = NULL;
+  int64_t v;
+  int versioned, rc = lk_catalog_open(db, LK_CATALOG_READONLY, &cat, err);
+  *out = NULL;
+  if (!rc) rc = load(&l, cat, out, &v, &versioned, err);
+  lk_catalog_close(cat);
   return rc;
 }
 
@@ -417,7 +467,10 @@ static void optimize_tend(lk_live *l) {
   size_t d = lk_engine_delta(l->cur->e), big = lk_engine_item_count(l->cur->e) / 50;
   if (big < OPT_DELTA_MIN) big = OPT_DELTA_MIN;
   if (big > OPT_DELTA_MAX) big = OPT_DELTA_MAX;
-  int state = l->opt_state, due = d > 0 && (lk_clock_now() - l->last_change >= l->o.optimize_after_s || d >= big);
+  /* a base served from the saved index keeps a small delta even when the catalog is quiet: the
+   * rebuild would hold every item and row in RAM (search/engine.h lk_engine_mapped) */
+  int quiet = lk_clock_now() - l->last_change >= l->o.optimize_after_s && !lk_engine_mapped(l->cur->e);
+  int state = l->opt_state, due = d > 0 && (quiet || d >= big);
   pthread_mutex_unlock(&l->lock);
   if (state == 2) {
     pthread_join(l->opt_thread, NULL);

@@ -5,8 +5,9 @@
  * PostgreSQL, catalog.h "Change following"), runs a thread that waits for commits (PostgreSQL's
  * LISTEN/NOTIFY, a SQLite file's version looked at every 50 ms; a periodic check as a fallback)
  * and swaps each derived engine in; once the changes carried are many (2 % of the items, at
- * most 20,000) or the catalog is quiet, a full engine is rebuilt in a thread of its own, the
- * changes that came meanwhile applied on top of it, and swapped in. A user (an HTTP request)
+ * most 20,000) or the catalog is quiet (not for an engine served from the saved index: the
+ * rebuild would hold every item and row in RAM, lk_engine_mapped), a full engine is rebuilt in
+ * a thread of its own, the changes that came meanwhile applied on top of it, and swapped in. A user (an HTTP request)
  * holds the snapshot it started with (acquire/release), so a swap never pulls an engine from
  * under a search; the old engine is freed by its last user. A lost connection is retried
  * every second while the last engine goes on serving; lk_live_status tells. */
@@ -31,6 +32,12 @@
  * transaction (as lk_catalog_changes needs), and not used by another thread meanwhile. */
 int lk_engine_apply_changes(lk_engine *from, lk_catalog *cat, int64_t since, lk_engine **out, int64_t *version,
                             lk_errbuf *err);
+
+/* The engine a server starts with (as lk_live_open loads it), for a one-shot command (search,
+ * similar): from the saved index where it applies, a file behind the catalog brought up to
+ * date with the changes since its version (a derived engine, lk_engine_derive: not for batch
+ * work through lk_engine_index), else the catalog read whole. *out: lk_engine_close. */
+int lk_live_load(const char *db, const lk_engine_opts *eo, lk_engine **out, lk_errbuf *err);
 
 typedef struct lk_live lk_live;
 typedef struct lk_live_snap lk_live_snap; /* one engine and what goes with it */

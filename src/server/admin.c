@@ -113,7 +113,7 @@ int lk_admin_weak_threshold(const lk_engine *e, int samples, const atomic_int *s
     goto out;
   for (size_t i = 0; i < n; i++) { /* the items a search can return that have a kind */
     const lk_item *it = lk_engine_item_at(e, i);
-    if (it->field[at] && *it->field[at] && lk_engine_vector(e, it->id)) pos[m++] = i;
+    if (it->field[at] && *it->field[at] && lk_engine_has_vector(e, it->id)) pos[m++] = i;
   }
   size_t want = (size_t)samples < m ? (size_t)samples : m;
   int got = 0;

@@ -221,7 +221,7 @@ int lk_api_items_where(const lk_engine *e, const lk_filter *f, int offset, int l
   size_t *pos = NULL; /* positions of the searchable items */
   if (lk_size_mul(n + 1, sizeof *pos, &bytes) || !(pos = malloc(bytes))) return lk_api_error(r, 500, "out of memory");
   for (size_t i = 0; i < n; i++)
-    if (lk_engine_vector(e, lk_engine_item_at(e, i)->id) && lk_filter_match(lk_engine_item_at(e, i), f, NULL))
+    if (lk_engine_has_vector(e, lk_engine_item_at(e, i)->id) && lk_filter_match(lk_engine_item_at(e, i), f, NULL))
       pos[total++] = i;
   size_t from = 0, count = 0;
   if (sample > 0) {
@@ -266,7 +266,7 @@ int lk_api_item(const lk_engine *e, int64_t id, lk_api_reply *r) {
   if (!it) return lk_api_error(r, 404, "no item with id %lld", (long long)id);
   json_t *o = lk_results_item_json(it, 0, 0);
   if (!o) return lk_api_error(r, 500, "out of memory");
-  json_object_set_new(o, "searchable", json_boolean(lk_engine_vector(e, id) != NULL));
+  json_object_set_new(o, "searchable", json_boolean(lk_engine_has_vector(e, id)));
   r->status = 200;
   r->body = o;
   return 0;
@@ -359,7 +359,7 @@ int lk_api_facets_where(const lk_engine *e, const lk_filter *filter, json_t **ou
   json_int_t miss[NFACETS] = {0};
   for (size_t i = 0; i < lk_engine_item_count(e); i++) {
     const lk_item *it = lk_engine_item_at(e, i);
-    if (!lk_engine_vector(e, it->id)) continue; /* only what a search can return */
+    if (!lk_engine_has_vector(e, it->id)) continue; /* only what a search can return */
     if (!filtered || lk_filter_match(it, &sub[NFACETS], NULL)) nsearch++;
     for (int f = 0; f < NFACETS; f++) {
       int in = !filtered || lk_filter_match(it, &sub[f], NULL); /* else listed with count 0 */
@@ -507,7 +507,7 @@ int lk_api_map(const lk_engine *e, const char *db_path, lk_api_reply *r) {
   if (!ids || !tc || !type || !jids || !jxy || !jtypes || !jtype || !jnames) goto nomem;
   for (size_t i = 0; i < total; i++) {
     const lk_item *it = lk_engine_item_at(e, i);
-    if (lk_engine_vector(e, it->id)) ids[nv++] = it->id;
+    if (lk_engine_has_vector(e, it->id)) ids[nv++] = it->id;
   }
   const char *rid = lk_engine_recipe_id(e);
   int stale = !lk_map_layout_matches(&l, rid, ids, nv);

@@ -1,0 +1,102 @@
+/* search/itemtab.c — items as a saved index's record table and string pool (see itemtab.h). */
+#include "search/itemtab.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/size.h"
+
+#define NONE UINT64_MAX
+#define CHUNK 1024
+
+/* The string slots of an item, in record order. */
+static void slots(lk_item *it, char **s[LK_ITEMTAB_NSTR]) {
+  int k = 0;
+  s[k++] = &it->path;
+  s[k++] = &it->hash;
+  for (int f = 0; f < LK_NFIELDS; f++) s[k++] = &it->field[f];
+  s[k++] = &it->extra;
+  s[k++] = &it->status;
+  s[k++] = &it->error;
+  s[k++] = &it->source;
+}
+
+int lk_itemtab_write(lk_lkx_writer *w, const lk_item *items, size_t n, lk_errbuf *err) {
+  uint8_t *rec = malloc((size_t)CHUNK * LK_ITEMTAB_REC);
+  if (!rec) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  uint64_t off = 0;
+  int rc = lk_lkx_begin(w, LK_ITEMTAB_TABLE, err);
+  for (size_t i0 = 0; !rc && i0 < n; i0 += CHUNK) {
+    size_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
+    for (size_t i = 0; i < m; i++) {
+      lk_item it = items[i0 + i]; /* (a copy of the pointers, for slots()) */
+      char **s[LK_ITEMTAB_NSTR];
+      uint8_t *r = rec + i * LK_ITEMTAB_REC;
+      int64_t h[3] = {it.id, it.size, it.mtime};
+      memcpy(r, h, 24);
+      slots(&it, s);
+      for (int k = 0; k < LK_ITEMTAB_NSTR; k++) {
+        uint64_t o = *s[k] ? off : NONE;
+        if (*s[k]) off += strlen(*s[k]) + 1;
+        memcpy(r + 24 + 8 * k, &o, 8);
+      }
+    }
+    rc = lk_lkx_write(w, rec, m * LK_ITEMTAB_REC, err);
+  }
+  if (!rc) rc = lk_lkx_end(w, err);
+  if (!rc) rc = lk_lkx_begin(w, LK_ITEMTAB_POOL, err);
+  for (size_t i = 0; !rc && i < n; i++) {
+    lk_item it = items[i];
+    char **s[LK_ITEMTAB_NSTR];
+    slots(&it, s);
+    for (int k = 0; !rc && k < LK_ITEMTAB_NSTR; k++)
+      if (*s[k]) rc = lk_lkx_write(w, *s[k], strlen(*s[k]) + 1, err);
+  }
+  if (!rc) rc = lk_lkx_end(w, err);
+  free(rec);
+  return rc;
+}
+
+int lk_itemtab_read(const lk_lkx *x, lk_item **items, size_t *n, lk_errbuf *err) {
+  const void *t, *p;
+  size_t tsize, psize, bytes;
+  *items = NULL;
+  *n = 0;
+  int rc = lk_lkx_section(x, LK_ITEMTAB_TABLE, LK_ITEMTAB_REC, 0, &t, &tsize, err);
+  if (!rc) rc = lk_lkx_section(x, LK_ITEMTAB_POOL, 1, 0, &p, &psize, err);
+  if (rc) return rc;
+  const uint8_t *tab = t;
+  char *pool = (char *)p; /* lk_item's strings are char *: never written through */
+  if (psize && pool[psize - 1]) return lk_err_set(err, LK_ECORRUPT, "saved index: the item strings are not terminated");
+  size_t m = tsize / LK_ITEMTAB_REC;
+  if (lk_size_mul(m + 1, sizeof **items, &bytes) || !(*items = malloc(bytes)))
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < m; i++) {
+    const uint8_t *r = tab + i * LK_ITEMTAB_REC;
+    lk_item *it = &(*items)[i];
+    int64_t h[3];
+    memcpy(h, r, 24);
+    *it = (lk_item){.id = h[0], .size = h[1], .mtime = h[2]};
+    if (it->id < 0 || (i && it->id <= (*items)[i - 1].id)) {
+      free(*items);
+      *items = NULL;
+      return lk_err_set(err, LK_ECORRUPT, "saved index: item ids not ascending (record %zu)", i);
+    }
+    char **s[LK_ITEMTAB_NSTR];
+    slots(it, s);
+    for (int k = 0; k < LK_ITEMTAB_NSTR; k++) {
+      uint64_t o;
+      memcpy(&o, r + 24 + 8 * k, 8);
+      if (o == NONE) continue;
+      if (o >= psize) {
+        free(*items);
+        *items = NULL;
+        return lk_err_set(err, LK_ECORRUPT, "saved index: item %lld: a string outside the pool", (long long)it->id);
+      }
+      *s[k] = pool + o;
+    }
+  }
+  *n = m;
+  return 0;
+}
