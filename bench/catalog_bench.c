@@ -1,5 +1,5 @@
 /* bench/catalog_bench.c — a big SQLite catalog for the saved-index start benchmark
- * (bench/saved_catalog.sh, docs/PERFORMANCE.md "Saved index"): OUT, a copy of a tuned catalog,
+ * (run before bench/saved_index.sh; docs/PERFORMANCE.md "Saved index"): OUT, a copy of a tuned catalog,
  * gets items until it holds N, each drawn around a real item (search_common.h's generator, as
  * `search_bench ivf` and big_bench draw them): the real item's fields (so filters and the
  * label prior work), a new id, path and hash, and a vector near the real one. Not a test.
