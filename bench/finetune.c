@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "image/image.h"
+#include "index/quant.h"
 #include "nn/model.h"
 #include "nn/nn_int.h"
 #include "tune/augment.h"
@@ -420,25 +421,12 @@ static void evaluate(const net *t, const cache *c, const lk_tune_set *s, work *w
         long self = qr[q0 + i];
         int yq = s->y[(size_t)self * s->nlabels];
         if (yq < 0) continue;
-        float bs10[10];
-        long br[10];
-        int nb = 0;
-        for (long g = 0; g < gi; g++) {
-          if (grow[g] == self) continue; /* the product itself is not a neighbour */
-          float v = sim[(size_t)i * gi + g];
-          if (nb < 10 || v > bs10[nb - 1]) {
-            int p = nb < 10 ? nb++ : 9;
-            while (p > 0 && bs10[p - 1] < v) {
-              bs10[p] = bs10[p - 1];
-              br[p] = br[p - 1];
-              p--;
-            }
-            bs10[p] = v;
-            br[p] = grow[g];
-          }
-        }
-        int hit = 0;
-        for (int j = 0; j < nb; j++) hit += s->y[(size_t)br[j] * s->nlabels] == yq;
+        lk_hit top[10];
+        lk_topk tk = {.k = 10, .len = 0, .h = top};
+        for (long g = 0; g < gi; g++)
+          if (grow[g] != self) lk_topk_offer(&tk, grow[g], sim[(size_t)i * gi + g]); /* not itself */
+        int nb = lk_topk_finish(&tk), hit = 0;
+        for (int j = 0; j < nb; j++) hit += s->y[(size_t)top[j].id * s->nlabels] == yq;
         p10[pass] += hit / 10.0;
         np[pass]++;
       }
@@ -457,6 +445,17 @@ static void evaluate(const net *t, const cache *c, const lk_tune_set *s, work *w
   free(qrow);
   free(idx);
   free(L);
+}
+
+/* OUT.eN: Conv_1's weights after epoch N (W then b, float32), for bench/finetune_patch.py. */
+static int save_weights(const net *t, const char *out, int epoch) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s.e%d", out, epoch);
+  FILE *f = fopen(path, "wb");
+  int ok = f && fwrite(t->W, sizeof(float), COUT * CIN, f) == COUT * CIN && fwrite(t->b, sizeof(float), COUT, f) == COUT;
+  if (f && fclose(f)) ok = 0;
+  if (!ok) fprintf(stderr, "cannot write %s\n", path);
+  return ok ? 0 : -1;
 }
 
 static const char *arg(int argc, char **argv, const char *name, const char *def) {
@@ -594,6 +593,7 @@ int main(int argc, char **argv) {
   long k = 0;
   for (long v = 0; v < c.n; v++)
     if (!s->test[c.row[v]]) order[k++] = v;
+  if (out && save_weights(&t, out, 0)) return 1; /* OUT.e0: the network's own weights */
   evaluate(&t, &c, s, &w, bs, "frozen");
   for (int e = 0; e < probe + epochs; e++) {
     int conv_on = e >= probe;
@@ -610,16 +610,7 @@ int main(int argc, char **argv) {
     printf("epoch %d (%s): loss %.3f, %.0f s\n", e + 1, conv_on ? "Conv_1 + heads" : "heads only, Conv_1 frozen",
            loss / (double)ntrain, now_s() - te);
     evaluate(&t, &c, s, &w, bs, tag);
-    if (out && conv_on) {
-      char tmp[4096];
-      snprintf(tmp, sizeof tmp, "%s.e%d", out, e - probe + 1);
-      FILE *f = fopen(tmp, "wb");
-      if (!f || fwrite(t.W, sizeof(float), COUT * CIN, f) != COUT * CIN || fwrite(t.b, sizeof(float), COUT, f) != COUT) {
-        fprintf(stderr, "cannot write %s\n", tmp);
-        return 1;
-      }
-      fclose(f);
-    }
+    if (out && conv_on && save_weights(&t, out, e - probe + 1)) return 1;
   }
   double dw = 0, nw = 0;
   for (size_t i = 0; i < (size_t)COUT * CIN; i++) {
