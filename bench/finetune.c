@@ -9,11 +9,15 @@
  * accuracy on studio photos and on street-like views, and the held-out products' P@10
  * (articleType) among themselves, for studio and street-like queries. Writes the trained
  * weights (float32: 1280*320 W in the model's [1280,1,1,320] order, then 1280 biases) for
- * bench/finetune_patch.py, which makes a .tflite whose Conv_1 carries them. Usage:
- *   build/bench/finetune --db CATALOG.db --models DIR --cache FILE [--epochs N] [--lr X]
- *        [--street-views N] [--plain-views N] [--out W.bin] [--threads N] [--limit ROWS]
+ * bench/finetune_patch.py, which makes a .tflite whose Conv_1 carries them; bench/finetune.sh
+ * runs the whole experiment (train, patch, the shop pipeline, street and studio evals). Usage:
+ *   make build/bench/finetune
+ *   build/bench/finetune --db CATALOG.db --models DIR --cache FILE [--out W.bin] [--epochs 3]
+ *       [--probe-epochs 2] [--lr 1e-4] [--lr-head 2e-3] [--street-views 2] [--plain-views 1]
+ *       [--threads 2] [--limit ROWS]
  * CATALOG.db: a whole untuned catalog (its items, paths and labels; vectors unused). The cache
- * is built when FILE does not exist (~15 KB a view) and reused after. docs/QUALITY.md
+ * is built when FILE does not exist (~15 KB a view) and reused after. OUT.e0 gets the
+ * network's own weights, OUT.eN those after epoch N of Conv_1's training. docs/QUALITY.md
  * ("What was tried") has the result. */
 #include <math.h>
 #include <pthread.h>
