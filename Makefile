@@ -125,14 +125,19 @@ fuzz-run: fuzz
 test: unit-test
 	@bash tests/run_all.sh $(BUILD)
 
-# Benchmarks (issue 5; not part of `make test`): indexing (exact vs int8, with quality), search
+# Benchmarks (issue 5; `make test` builds them but runs none): indexing (exact vs int8, with quality), search
 # beside FAISS, HTTP, embedding beside TFLite and PyTorch, decode beside PIL. Writes their tables
 # into docs/PERFORMANCE.md (bench/run.sh).
 BENCH_BIN := $(BUILD)/bench/embed_bench $(BUILD)/bench/decode_bench $(BUILD)/bench/search_bench \
              $(BUILD)/bench/live_bench $(BUILD)/bench/calibration_bench $(BUILD)/bench/big_bench \
              $(BUILD)/bench/catalog_bench $(BUILD)/bench/engine_ivf_bench
+# issue 14's experiments (docs/QUALITY.md "What was tried"), run by hand
+BENCH_EXP := $(BUILD)/bench/finetune $(BUILD)/bench/imagenet_prior
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/liblookalike.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/liblookalike.a $(LIBS)
+# `make test` builds every bench program (none runs in it) so none can rot unnoticed
+# (bench/tflite_bench.c is built by bench/embed.sh against TFLite's library).
+test: $(BENCH_BIN) $(BENCH_EXP)
 
 bench: $(BUILD)/lookalike $(BENCH_BIN)
 	+@bash bench/run.sh $(BUILD)
