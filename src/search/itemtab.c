@@ -90,9 +90,10 @@ int lk_itemtab_read(const lk_lkx *x, lk_item **items, size_t *n, lk_errbuf *err)
       memcpy(&o, r + 24 + 8 * k, 8);
       if (o == NONE) continue;
       if (o >= psize) {
+        long long id = (long long)it->id; /* (it lies in the array freed next) */
         free(*items);
         *items = NULL;
-        return lk_err_set(err, LK_ECORRUPT, "saved index: item %lld: a string outside the pool", (long long)it->id);
+        return lk_err_set(err, LK_ECORRUPT, "saved index: item %lld: a string outside the pool", id);
       }
       *s[k] = pool + o;
     }
