@@ -13,7 +13,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
            -march=x86-64-v3 -Iinclude -Isrc -MMD -MP -pthread
-LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -lpq -ljansson -lnettle -lmicrohttpd -lz -llapacke -lm -pthread
+LIBS    := -lturbojpeg -lpng -lwebp -ldnnl -lsqlite3 -lpq -ljansson -lnettle -lmicrohttpd -lz -lisal -llapacke -lm -pthread
 # libpq (PostgreSQL catalogs, src/catalog/pg.c): Debian keeps its headers in /usr/include/postgresql
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 CFLAGS  += $(PQ_CFLAGS)

@@ -8,6 +8,7 @@ PKGS=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
   libdnnl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcmocka-dev nettle-dev
   zlib1g-dev   # gzip answers (GET /api/map)
+  libisal-dev   # util/hash.c: the saved index's CRC-32 at memory speed (ISA-L)
   liblapacke-dev   # util/linalg.c: the symmetric eigensolver (dsyevd) of PCA, whitening, the index's basis
   sqlite3 ca-certificates curl jq
   python3 time valgrind   # tests/reliability.sh: hostile files, peak memory, memcheck

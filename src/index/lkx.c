@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "util/hash.h"
 #include "util/size.h"
 
 #define MAGIC "LKINDEX\n"
@@ -32,17 +32,7 @@ static int little_endian(void) {
   return *(const uint8_t *)&one == 1;
 }
 
-/* zlib's crc32 takes uInt lengths: feed it in 1 GiB pieces. */
-static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
-  const uint8_t *b = p;
-  while (n) {
-    uInt m = n > (1u << 30) ? (1u << 30) : (uInt)n;
-    crc = (uint32_t)crc32(crc, b, m);
-    b += m;
-    n -= m;
-  }
-  return crc;
-}
+static uint32_t crc_update(uint32_t crc, const void *p, size_t n) { return lk_hash_crc32(crc, p, n); }
 
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }

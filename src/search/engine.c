@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "image/garment.h"
 #include "index/index.h"
@@ -19,6 +18,7 @@
 #include "search/itemtab.h"
 #include "search/prior.h"
 #include "util/array.h"
+#include "util/hash.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -215,12 +215,12 @@ static int check_rows(const lk_engine *e) {
 }
 #define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
-/* crc32 (zlib) of the floats of index rows 0..n-1. */
+/* crc32 (util/hash.h) of the floats of index rows 0..n-1. */
 static uint32_t rows_crc(const lk_engine *e, size_t n) {
-  uLong c = crc32(0, Z_NULL, 0);
+  uint32_t c = 0;
   for (size_t r = 0; r < n; r++)
-    c = crc32(c, (const Bytef *)lk_index_vector(e->index, r), (uInt)(sizeof(float) * (size_t)lk_engine_query_dim(e)));
-  return (uint32_t)c;
+    c = lk_hash_crc32(c, lk_index_vector(e->index, r), sizeof(float) * (size_t)lk_engine_query_dim(e));
+  return c;
 }
 
 /* crc32 of the coded fields and the facet codes of index rows 0..n-1 (code_rows: coded into fc,
@@ -228,14 +228,14 @@ static uint32_t rows_crc(const lk_engine *e, size_t n) {
 static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
   uint8_t fields[LK_FACETCODE_NCOLS], cols[1024 * LK_FACETCODE_NCOLS];
   for (int c = 0; c < LK_FACETCODE_NCOLS; c++) fields[c] = (uint8_t)LK_FACETCODE_FIELDS[c];
-  uLong crc = crc32(crc32(0, Z_NULL, 0), fields, sizeof fields);
+  uint32_t crc = lk_hash_crc32(0, fields, sizeof fields);
   int rc = 0;
   for (size_t r0 = 0; r0 < n && !rc; r0 += 1024) {
     size_t m = n - r0 < 1024 ? n - r0 : 1024;
     rc = code_rows(e, fc, r0, m, cols);
-    crc = crc32(crc, cols, (uInt)(m * LK_FACETCODE_NCOLS));
+    crc = lk_hash_crc32(crc, cols, m * LK_FACETCODE_NCOLS);
   }
-  *out = (uint32_t)crc;
+  *out = crc;
   return rc;
 }
 

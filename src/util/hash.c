@@ -1,7 +1,8 @@
-/* util/hash.c — SHA-256 helpers over nettle's sha256 implementation. */
+/* util/hash.c — SHA-256 helpers over nettle's sha256 implementation; CRC-32 over ISA-L's. */
 #include "util/hash.h"
 
 #include <errno.h>
+#include <isa-l/crc.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,3 +44,5 @@ int lk_hash_sha256_file(const char *path, char out[LK_SHA256_HEX], lk_errbuf *er
   to_hex(d, sizeof d, out);
   return 0;
 }
+
+uint32_t lk_hash_crc32(uint32_t crc, const void *p, size_t n) { return crc32_gzip_refl(crc, p, n); }
