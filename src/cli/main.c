@@ -1038,6 +1038,7 @@ static void eval_help(void) {
          "                      whole catalog as an upload is; P@10 by articleType per label,\n"
          "                      micro and macro (e.g. ../shared/data/street-photos)\n"
          "  --limit N           --street: the first N photos only (default 0: all)\n"
+         "  --models DIR        folder with the .tflite files (photo queries: --same-product, --street)\n"
          "  --json | --markdown output format (default: a table)\n");
 }
 
