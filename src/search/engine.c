@@ -454,8 +454,9 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   int rc = lk_lkx_create(&w, path, &m, err);
   if (rc) return rc;
   uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf)), fcrc;
-  facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc);
-  if ((rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
+  if ((rc = facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc)))
+    lk_err_set(err, rc, "saving the index: the facet codes: %s", lk_strerror(rc));
+  if (rc || (rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
       (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err)) || (rc = save_engine(e, &w, err))) {
     lk_lkx_abandon(&w);
     return rc;
