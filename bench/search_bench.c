@@ -173,6 +173,7 @@ static int bench_ivf(int argc, char **argv) {
   if (load(db, &a)) return 1;
   const int d = a.dim;
   if (N < a.n) N = a.n;
+  if (io.fine_dims > d) io.fine_dims = d; /* (--fine's default 768 is the raw recipe's; a tuned catalog has 256) */
   if (ntrain > N) ntrain = N;
   io.expected = N;
   double c;
