@@ -32,12 +32,8 @@ static int little_endian(void) {
   return *(const uint8_t *)&one == 1;
 }
 
-static uint32_t crc_update(uint32_t crc, const void *p, size_t n) { return lk_hash_crc32(crc, p, n); }
-
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-uint32_t lk_lkx_crc(const void *data, size_t size) { return crc_update(0, data, size); }
 
 static int is_lazy(uint32_t tag, const uint32_t *lazy, int nlazy) {
   for (int i = 0; i < nlazy; i++)
@@ -57,7 +53,7 @@ static int header(const uint8_t *b, size_t size, lkx_meta *m, lk_errbuf *err) {
   if (!little_endian()) return lk_err_set(err, LK_EMISMATCH, "saved index: this host is big-endian");
   if (size < LKX_PAGE) return lk_err_set(err, LK_ECORRUPT, "saved index: truncated (%zu bytes, no header)", size);
   if (memcmp(b, MAGIC, 8)) return lk_err_set(err, LK_ECORRUPT, "saved index: not a lookalike index file");
-  if (rd32(b + HDR_CRC) != crc_update(0, b, HDR_CRC)) return lk_err_set(err, LK_ECORRUPT, "saved index: header checksum mismatch");
+  if (rd32(b + HDR_CRC) != lk_hash_crc32(0, b, HDR_CRC)) return lk_err_set(err, LK_ECORRUPT, "saved index: header checksum mismatch");
   if (rd32(b + 8) != LKX_VERSION)
     return lk_err_set(err, LK_EMISMATCH, "saved index: format version %u, this lookalike reads %d", rd32(b + 8), LKX_VERSION);
   uint32_t ns = rd32(b + 12);
@@ -110,7 +106,7 @@ static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy,
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u lies outside the file (truncated?)", i);
     }
-    if (!is_lazy(rd32(e), lazy, nlazy) && crc_update(0, b + off, (size_t)len) != rd32(e + 4)) {
+    if (!is_lazy(rd32(e), lazy, nlazy) && lk_hash_crc32(0, b + off, (size_t)len) != rd32(e + 4)) {
       free(x);
       return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
     }
@@ -211,7 +207,7 @@ int lk_lkx_begin(lk_lkx_writer *w, uint32_t tag, lk_errbuf *err) {
 int lk_lkx_write(lk_lkx_writer *w, const void *data, size_t size, lk_errbuf *err) {
   if (!size) return 0;
   if (fwrite(data, 1, size, w->out.fp) != size) return lk_err_set(err, LK_EIO, "%s: write failed", w->out.path);
-  w->sect[w->nsect].crc = crc_update(w->sect[w->nsect].crc, data, size);
+  w->sect[w->nsect].crc = lk_hash_crc32(w->sect[w->nsect].crc, data, size);
   w->sect[w->nsect].size += size;
   w->pos += size;
   return 0;
@@ -247,7 +243,7 @@ int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {
     memcpy(e + 8, &w->sect[i].off, 8);
     memcpy(e + 16, &w->sect[i].size, 8);
   }
-  uint32_t c = crc_update(0, h, HDR_CRC);
+  uint32_t c = lk_hash_crc32(0, h, HDR_CRC);
   memcpy(h + HDR_CRC, &c, 4);
   if (fflush(w->out.fp) || fseek(w->out.fp, 0, SEEK_SET) || fwrite(h, 1, LKX_PAGE, w->out.fp) != LKX_PAGE) {
     lk_file_out_abandon(&w->out);

@@ -201,7 +201,7 @@ static const float *row_vec(const lk_engine *e, size_t r) {
   if (!st) { /* (two searches may check one chunk at once: both get the same answer) */
     uint32_t want;
     memcpy(&want, &e->vcrc[c], 4);
-    st = lk_lkx_crc(lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want ? 1 : 2;
+    st = lk_hash_crc32(0, lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want ? 1 : 2;
     __atomic_store_n(&e->vok[c], st, __ATOMIC_RELEASE);
   }
   return st == 1 ? v : NULL;
@@ -430,7 +430,7 @@ static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
   for (size_t c = 0; !rc && c < nc; c++) {
     size_t m = n - c * LKX_VCHUNK < LKX_VCHUNK ? n - c * LKX_VCHUNK : LKX_VCHUNK;
     const float *p = lk_index_vector(e->index, c * LKX_VCHUNK); /* (rows are contiguous) */
-    vc[c] = lk_lkx_crc(p, m * row);
+    vc[c] = lk_hash_crc32(0, p, m * row);
     rc = lk_lkx_write(w, p, m * row, err);
   }
   if (!rc) rc = lk_lkx_end(w, err);
