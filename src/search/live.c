@@ -297,16 +297,20 @@ static void answered(lk_live *l) {
   pthread_mutex_unlock(&l->lock);
 }
 
-/* The engine of the whole catalog read from it and its version (-1 when it has none: *versioned
- * 0), in one snapshot: a SQLite handle reads each statement from a snapshot of its own, so a read
+/* The engine of the whole catalog and its version (-1 when it has none: *versioned 0), in one
+ * snapshot: a SQLite handle reads each statement from a snapshot of its own, so a read
  * transaction makes them one (a PostgreSQL read-only handle keeps one already), and a
- * concurrent --prune cannot leave a vector without its item. */
-static int load_whole(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, lk_errbuf *err) {
+ * concurrent --prune cannot leave a vector without its item. held NULL: read from the catalog
+ * whole; else from the saved index where one applies (lk_engine_open_saved), *held getting the
+ * catalog version the engine holds. */
+static int open_snapshot(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, int64_t *held,
+                         lk_errbuf *err) {
   int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0;
   int vrc = lk_catalog_version(cat, v);
   *versioned = vrc == 0;
   if (vrc) *v = -1;
-  int rc = lk_engine_open_catalog(cat, l->db, &l->eo, e, err);
+  int rc = held ? lk_engine_open_saved(cat, l->db, &l->eo, e, held, err)
+                : lk_engine_open_catalog(cat, l->db, &l->eo, e, err);
   if (snap) lk_catalog_rollback(cat);
   return rc;
 }
@@ -315,20 +319,15 @@ static int load_whole(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, in
  * file behind the catalog is brought up to date with the changes since its version, read
  * after the snapshot (lk_catalog_changes takes its own), so *v may be later than the first. */
 static int load(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *versioned, lk_errbuf *err) {
-  int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0;
-  int vrc = lk_catalog_version(cat, v);
-  *versioned = vrc == 0;
-  if (vrc) *v = -1;
   int64_t held = -1;
-  int rc = lk_engine_open_saved(cat, l->db, &l->eo, e, &held, err);
-  if (snap) lk_catalog_rollback(cat);
+  int rc = open_snapshot(l, cat, e, v, versioned, &held, err);
   if (rc || held < 0 || held >= *v) return rc;
   /* from a saved index behind the catalog: the changes since it, as a delta (as a round does) */
   lk_engine *d = NULL;
   if ((rc = lk_engine_apply_changes(*e, cat, held, &d, v, err)) == LK_EUNSUPPORTED) { /* re-created meanwhile */
     lk_engine_close(*e);
     *e = NULL;
-    return load_whole(l, cat, e, v, versioned, err);
+    return open_snapshot(l, cat, e, v, versioned, NULL, err);
   }
   if (d) {
     lk_engine_close(*e);
@@ -339,7 +338,7 @@ static int load(lk_live *l, lk_catalog *cat, lk_engine **e, int64_t *v, int *ver
     LOG(l, "%s: %s; read the catalog whole", l->db, lk_err_msg(&me));
     lk_engine_close(*e);
     *e = NULL;
-    return load_whole(l, cat, e, v, versioned, err);
+    return open_snapshot(l, cat, e, v, versioned, NULL, err);
   }
   if (rc) {
     lk_engine_close(*e);
