@@ -35,7 +35,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
-.PHONY: all test unit-test demo clean models bench bench-search bench-peers bench-big fuzz fuzz-run install uninstall FORCE
+.PHONY: all test unit-test demo clean models bench bench-search bench-peers bench-big bench-serve-big fuzz fuzz-run install uninstall FORCE
 all: $(BUILD)/lookalike $(BUILD)/liblookalike.so
 
 $(BUILD)/%.o: %.c
@@ -152,6 +152,9 @@ bench-peers: $(BUILD)/bench/search_bench
 # Ten million items (issue 19): the IVF with filter columns, saved and loaded (bench/big.sh).
 bench-big: $(BUILD)/bench/big_bench
 	@LK_BIG_BENCH=$(BUILD)/bench/big_bench bash bench/big.sh $(BUILD)
+# `serve` of ten million items from the saved index (issue 19; bench/serve_big.sh).
+bench-serve-big: $(BUILD)/lookalike $(BUILD)/bench/catalog_bench
+	@bash bench/serve_big.sh $(BUILD)
 
 # make install PREFIX=/usr DESTDIR=/tmp/stage; make uninstall (same PREFIX, DESTDIR) removes
 # exactly the files install wrote. The page assets are inside the binary and the libraries.

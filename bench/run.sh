@@ -4,6 +4,7 @@
 # leaves the full catalog for the next two), vector search beside FAISS (bench/search.sh), the
 # IVF beside hnswlib and FAISS at 1M on a tuned catalog (bench/peers.sh, ~35 min), ten
 # million items through the saved IVF with filters (bench/big.sh, ~1 h and ~11 GB of disk),
+# `serve` of a ten-million-item catalog from its saved index (bench/serve_big.sh, ~1 h, ~46 GB),
 # search through HTTP on the full catalog (bench/http_load.sh), embedding throughput beside
 # TFLite and PyTorch (bench/embed.sh) and decode beside PIL (bench/decode.sh). Each prints its
 # table and writes it into its own section of docs/PERFORMANCE.md. About 3 hours on an idle
@@ -23,12 +24,12 @@ tuned() {
   echo "bench: tuning $LOOKALIKE_BENCH_DB into $LOOKALIKE_TUNED_DB (lookalike tune's defaults)"
   make -s BUILD="$B" "$B/lookalike" && "$B/lookalike" tune --db "$LOOKALIKE_BENCH_DB" --out "$LOOKALIKE_TUNED_DB" --quiet
 }
-for s in index search peers big http_load embed decode; do
+for s in index search peers big serve_big http_load embed decode; do
   [ -f "bench/$s.sh" ] || { echo "bench: no bench/$s.sh, skipped"; continue; }
   echo "=== bench/$s.sh ($(date -u +%H:%M:%S) UTC, $(uptime | sed 's/.*load/load/'))"
   case $s in
     search) bash bench/search.sh "$B" --db "$LOOKALIKE_BENCH_DB" || failed+=("$s") ;;
-    peers | big) { tuned && bash "bench/$s.sh" "$B" --db "$LOOKALIKE_TUNED_DB"; } || failed+=("$s") ;;
+    peers | big | serve_big) { tuned && bash "bench/$s.sh" "$B" --db "$LOOKALIKE_TUNED_DB"; } || failed+=("$s") ;;
     *) bash "bench/$s.sh" "$B" || failed+=("$s") ;;
   esac
 done
