@@ -1,0 +1,183 @@
+/* nn/dw3.c — int8 depthwise 3x3 with AVX-512 VNNI (see dw3.h), for nn/fastgraph.c. One output
+ * row at a time, 64 channels at a time: the three input rows of a column are interleaved into
+ * four registers of [row0, row1, row2, 0] byte quads (16 channels each, in the order the
+ * 128-bit-lane unpacks give), so one vpdpbusd adds a kernel column's three taps for 16 channels;
+ * a column so interleaved serves the (up to) three outputs that read it. The requantisation
+ * runs on those registers and the lane-wise packs put the channels back in order. */
+#include "nn/dw3.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/size.h"
+
+struct lk_dw3 {
+  int n, h, w, c, stride, oh, ow, nb; /* nb: blocks of 64 channels (the last may be short) */
+  int32_t *wq;                        /* nb * 3 (kernel column) * 4 (register) * 16 dwords */
+  float *bias, *scale;                /* nb * 4 * 16, in the registers' channel order */
+  float hi;                           /* min(clip hi, 255) */
+  uint8_t *zero;                      /* a row of w * c zero bytes: the padding rows */
+};
+
+int lk_dw3_available(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+/* Channel of dword j of lane l of register k in block b. */
+static int chan(int b, int k, int l, int j) { return 64 * b + 16 * l + 4 * k + j; }
+
+int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
+  *out = NULL;
+  if (!lk_dw3_available())
+    return lk_err_set(err, LK_EUNSUPPORTED, "depthwise 3x3 int8: this CPU has no AVX-512 VNNI");
+  if (p->n < 1 || p->h < 1 || p->w < 1 || p->c < 16 || p->c % 16 ||
+      (p->stride != 1 && p->stride != 2) || (p->stride == 2 && (p->h % 2 || p->w % 2)) ||
+      !(p->lo <= 0) || !(p->hi >= 0))
+    return lk_err_set(err, LK_EUNSUPPORTED,
+                      "depthwise 3x3 int8: shape %dx%dx%dx%d stride %d clip [%g, %g] not taken",
+                      p->n, p->h, p->w, p->c, p->stride, (double)p->lo, (double)p->hi);
+  size_t row;
+  if (lk_size_mul((size_t)p->w, (size_t)p->c, &row))
+    return lk_err_set(err, LK_ETOOBIG, "depthwise 3x3 int8: row too large");
+  lk_dw3 *k = calloc(1, sizeof *k);
+  if (!k) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  k->n = p->n, k->h = p->h, k->w = p->w, k->c = p->c, k->stride = p->stride;
+  k->oh = p->h / p->stride, k->ow = p->w / p->stride;
+  k->nb = (p->c + 63) / 64;
+  k->hi = p->hi < 255 ? p->hi : 255;
+  size_t nb = (size_t)k->nb;
+  k->wq = aligned_alloc(64, nb * 12 * 16 * sizeof *k->wq);
+  k->bias = aligned_alloc(64, nb * 4 * 16 * sizeof *k->bias);
+  k->scale = aligned_alloc(64, nb * 4 * 16 * sizeof *k->scale);
+  k->zero = aligned_alloc(64, (row + 63) & ~(size_t)63);
+  if (!k->wq || !k->bias || !k->scale || !k->zero) {
+    lk_dw3_free(k);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  memset(k->zero, 0, (row + 63) & ~(size_t)63);
+  for (int b = 0; b < k->nb; b++)
+    for (int r = 0; r < 4; r++)
+      for (int l = 0; l < 4; l++)
+        for (int j = 0; j < 4; j++) {
+          int c = chan(b, r, l, j), in = c < p->c;
+          size_t v = (size_t)(4 * b + r) * 16 + (size_t)(4 * l + j);
+          k->bias[v] = in ? p->bias[c] : 0;
+          k->scale[v] = in ? p->scale[c] : 0;
+          for (int dx = 0; dx < 3; dx++) {
+            uint32_t q = 0;
+            for (int dy = 0; dy < 3 && in; dy++)
+              q |= (uint32_t)(uint8_t)p->weights[(size_t)c * 9 + (size_t)(3 * dy + dx)] << (8 * dy);
+            k->wq[(size_t)((3 * b + dx) * 4 + r) * 16 + (size_t)(4 * l + j)] = (int32_t)q;
+          }
+        }
+  *out = k;
+  return 0;
+}
+
+void lk_dw3_free(lk_dw3 *k) {
+  if (!k) return;
+  free(k->wq);
+  free(k->bias);
+  free(k->scale);
+  free(k->zero);
+  free(k);
+}
+
+void lk_dw3_out_dims(const lk_dw3 *k, int *oh, int *ow) {
+  *oh = k->oh;
+  *ow = k->ow;
+}
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist)
+ * as four registers of [a, b, c, 0] quads. */
+AVX512 static inline void column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m,
+                                 __m512i q[4]) {
+  __m512i r0 = _mm512_maskz_loadu_epi8(m, a), r1 = _mm512_maskz_loadu_epi8(m, b);
+  __m512i r2 = _mm512_maskz_loadu_epi8(m, c), z = _mm512_setzero_si512();
+  __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
+  __m512i lo2 = _mm512_unpacklo_epi8(r2, z), hi2 = _mm512_unpackhi_epi8(r2, z);
+  q[0] = _mm512_unpacklo_epi16(lo01, lo2);
+  q[1] = _mm512_unpackhi_epi16(lo01, lo2);
+  q[2] = _mm512_unpacklo_epi16(hi01, hi2);
+  q[3] = _mm512_unpackhi_epi16(hi01, hi2);
+}
+
+/* One output pixel's 64 channels from the columns x0, x1, x2: the sums, then oneDNN's
+ * requantisation ((acc + bias) * scale, clip, round to nearest even, saturate to u8; the clip
+ * below 0 and the saturation are the packs' saturation, see dw3.h) and the store. */
+AVX512 static inline void pixel(const __m512i x0[4], const __m512i x1[4], const __m512i x2[4],
+                                const __m512i w[12], const float *bias, const float *scale,
+                                __m512 hi, __mmask64 m, uint8_t *dst) {
+  __m512i v[4];
+  for (int r = 0; r < 4; r++) {
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x0[r], w[r]);
+    acc = _mm512_dpbusd_epi32(acc, x1[r], w[4 + r]);
+    acc = _mm512_dpbusd_epi32(acc, x2[r], w[8 + r]);
+    /* explicit rounding: separate add and multiply, never contracted into an FMA */
+    __m512 f = _mm512_add_round_ps(_mm512_cvtepi32_ps(acc), _mm512_load_ps(bias + 16 * r),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    f = _mm512_mul_round_ps(f, _mm512_load_ps(scale + 16 * r),
+                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v[r] = _mm512_cvtps_epi32(_mm512_min_ps(f, hi));
+  }
+  __m512i o = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  _mm512_mask_storeu_epi8(dst, m, o);
+}
+
+AVX512 static void run_vnni(const lk_dw3 *k, const uint8_t *src, uint8_t *dst) {
+  const size_t c = (size_t)k->c, row = (size_t)k->w * c;
+  const __m512 hi = _mm512_set1_ps(k->hi);
+  __m512i zq[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                   _mm512_setzero_si512()};
+  for (int n = 0; n < k->n; n++) {
+    const uint8_t *img = src + (size_t)n * (size_t)k->h * row;
+    for (int oy = 0; oy < k->oh; oy++) {
+      int iy = k->stride * oy - (k->stride == 1); /* the top row of the window */
+      const uint8_t *r0 = iy >= 0 ? img + (size_t)iy * row : k->zero;
+      const uint8_t *r1 = img + (size_t)(iy + 1) * row;
+      const uint8_t *r2 = iy + 2 < k->h ? img + (size_t)(iy + 2) * row : k->zero;
+      uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * c;
+      for (int b = 0; b < k->nb; b++) {
+        size_t off = (size_t)b * 64;
+        int left = k->c - 64 * b;
+        __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+        __m512i w[12], q0[4], q1[4], q2[4];
+        for (int i = 0; i < 12; i++) w[i] = _mm512_load_si512(k->wq + ((size_t)b * 12 + (size_t)i) * 16);
+        const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
+        if (k->stride == 1) {
+          memcpy(q0, zq, sizeof q0);
+          column(r0 + off, r1 + off, r2 + off, m, q1);
+          for (int ox = 0; ox < k->ow; ox++) {
+            if (ox + 1 < k->w) {
+              size_t o = (size_t)(ox + 1) * c + off;
+              column(r0 + o, r1 + o, r2 + o, m, q2);
+            } else {
+              memcpy(q2, zq, sizeof q2);
+            }
+            pixel(q0, q1, q2, w, bias, scale, hi, m, out + (size_t)ox * c + off);
+            memcpy(q0, q1, sizeof q0);
+            memcpy(q1, q2, sizeof q1);
+          }
+        } else {
+          column(r0 + off, r1 + off, r2 + off, m, q0);
+          for (int ox = 0; ox < k->ow; ox++) {
+            size_t o = (size_t)(2 * ox + 1) * c + off;
+            column(r0 + o, r1 + o, r2 + o, m, q1);
+            if (2 * ox + 2 < k->w) column(r0 + o + c, r1 + o + c, r2 + o + c, m, q2);
+            else memcpy(q2, zq, sizeof q2);
+            pixel(q0, q1, q2, w, bias, scale, hi, m, out + (size_t)ox * c + off);
+            memcpy(q0, q2, sizeof q0);
+          }
+        }
+      }
+    }
+  }
+}
+
+void lk_dw3_run(const lk_dw3 *k, const uint8_t *src, uint8_t *dst) { run_vnni(k, src, dst); }

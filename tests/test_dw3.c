@@ -1,0 +1,187 @@
+/* tests/test_dw3.c — nn/dw3 (the AVX-512 VNNI int8 depthwise 3x3) against oneDNN's own int8
+ * depthwise convolution, every implementation oneDNN lists but the reference one, on seeded
+ * random tensors of each depthwise shape of MobileNetV2 (and a batch of 2, a short channel
+ * block): u8 NHWC in and out, s8 weights, per-channel scales, bias, the ReLU6 clip. The
+ * bytes must be equal: catalog vectors stay the same whichever kernel runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "nn/dw3.h"
+#include "testutil.h"
+#include "util/rng.h"
+
+#define OK(x) assert_int_equal((x), dnnl_success)
+
+typedef struct shape {
+  int n, hw, c, stride;
+} shape;
+
+static const shape SHAPES[] = {
+    {1, 112, 32, 1}, {1, 112, 96, 2}, {1, 56, 144, 1}, {1, 56, 144, 2}, {1, 28, 192, 1},
+    {1, 28, 192, 2}, {1, 14, 384, 1}, {1, 14, 576, 1}, {1, 14, 576, 2}, {1, 7, 960, 1},
+    {2, 10, 48, 1},  {2, 6, 80, 2},   {1, 1, 16, 1},   {1, 2, 16, 2},
+};
+
+/* One shape against every non-reference oneDNN implementation; returns how many ran. */
+static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, uint64_t *rng) {
+  int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride;
+  int oh = h / st, ow = w / st, pad = st == 1 ? 1 : 0;
+  size_t isz = (size_t)n * h * w * c, osz = (size_t)n * oh * ow * c;
+  uint8_t *src = malloc(isz), *want = malloc(osz), *got = malloc(osz);
+  int8_t *wt = malloc((size_t)c * 9);
+  float *bias = malloc((size_t)c * sizeof *bias), *scale = malloc((size_t)c * sizeof *scale);
+  assert_non_null(src && want && got && wt && bias && scale);
+  for (size_t i = 0; i < isz; i++) src[i] = (uint8_t)(lk_rng_next(rng) >> 56);
+  for (int i = 0; i < c * 9; i++) wt[i] = (int8_t)(int)(lk_rng_next(rng) % 255 - 127);
+  for (int i = 0; i < c; i++) {
+    bias[i] = (float)((double)(lk_rng_next(rng) >> 11) / 9007199254740992.0 * 20000 - 10000);
+    scale[i] = (float)(0.0005 + (double)(lk_rng_next(rng) >> 11) / 9007199254740992.0 * 0.0035);
+  }
+  float hi = 6 / 0.0235294f; /* ReLU6 over an output scale of 6/255, as the model's */
+
+  lk_dw3 *k = NULL;
+  lk_errbuf err = {0};
+  assert_int_equal(lk_dw3_new(&(lk_dw3_params){n, h, w, c, st, wt, bias, scale, 0, hi}, &k, &err), 0);
+  int koh, kow;
+  lk_dw3_out_dims(k, &koh, &kow);
+  assert_int_equal(koh, oh);
+  assert_int_equal(kow, ow);
+  lk_dw3_run(k, src, got);
+  lk_dw3_free(k);
+
+  dnnl_memory_desc_t smd, wmd, wplain, bmd, dmd;
+  dnnl_dims_t sd = {n, c, h, w}, dd = {n, c, oh, ow}, wd = {c, 1, 1, 3, 3}, bd = {c};
+  dnnl_dims_t strides = {st, st}, dil = {0, 0}, pl = {pad, pad}, pr = {1, 1};
+  OK(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_u8, dnnl_nhwc));
+  OK(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_u8, dnnl_nhwc));
+  OK(dnnl_memory_desc_init_by_tag(&wmd, 5, wd, dnnl_s8, dnnl_format_tag_any));
+  OK(dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_s8, dnnl_goihw));
+  OK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
+  dnnl_convolution_desc_t cd;
+  OK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                &smd, &wmd, &bmd, &dmd, strides, dil, pl, pr));
+  dnnl_primitive_attr_t attr;
+  dnnl_post_ops_t po;
+  OK(dnnl_primitive_attr_create(&attr));
+  OK(dnnl_primitive_attr_set_output_scales(attr, c, 2, scale));
+  OK(dnnl_post_ops_create(&po));
+  OK(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, 0.f, hi));
+  OK(dnnl_primitive_attr_set_post_ops(attr, po));
+  dnnl_primitive_desc_iterator_t it;
+  OK(dnnl_primitive_desc_iterator_create(&it, &cd, attr, eng, NULL));
+  int ran = 0;
+  do {
+    dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+    if (!pd) break;
+    const char *impl = "";
+    OK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+    if (!strncmp(impl, "ref", 3)) {
+      dnnl_primitive_desc_destroy(pd);
+      continue;
+    }
+    const dnnl_memory_desc_t *want_w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t ms, mw, mwp, mb, md;
+    OK(dnnl_memory_create(&ms, &smd, eng, src));
+    OK(dnnl_memory_create(&mwp, &wplain, eng, wt));
+    OK(dnnl_memory_create(&mw, want_w, eng, DNNL_MEMORY_ALLOCATE));
+    OK(dnnl_memory_create(&mb, &bmd, eng, bias));
+    OK(dnnl_memory_create(&md, &dmd, eng, want));
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t r, p;
+    OK(dnnl_reorder_primitive_desc_create(&rpd, &wplain, eng, want_w, eng, NULL));
+    OK(dnnl_primitive_create(&r, rpd));
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, mwp}, {DNNL_ARG_TO, mw}};
+    OK(dnnl_primitive_execute(r, strm, 2, ra));
+    OK(dnnl_primitive_create(&p, pd));
+    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb},
+                            {DNNL_ARG_DST, md}};
+    memset(want, 0xa5, osz);
+    OK(dnnl_primitive_execute(p, strm, 4, a));
+    OK(dnnl_stream_wait(strm));
+    size_t bad = 0, first = 0, mid = 0;
+    for (size_t i = 0; i < osz; i++) {
+      if (got[i] != want[i] && !bad++) first = i;
+      mid += want[i] > 0 && want[i] < 255;
+    }
+    if (bad)
+      print_error("%s n%d %dx%d c%d stride %d: %zu of %zu bytes differ, first at %zu: %d, oneDNN %d\n",
+                  impl, n, h, w, c, st, bad, osz, first, got[first], want[first]);
+    assert_int_equal(bad, 0);
+    assert_true(mid > osz / 4); /* the values span the range: the test is not all 0 or 255 */
+    ran++;
+    dnnl_primitive_destroy(p);
+    dnnl_primitive_destroy(r);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(ms);
+    dnnl_memory_destroy(mw);
+    dnnl_memory_destroy(mwp);
+    dnnl_memory_destroy(mb);
+    dnnl_memory_destroy(md);
+  } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+  dnnl_primitive_desc_iterator_destroy(it);
+  dnnl_post_ops_destroy(po);
+  dnnl_primitive_attr_destroy(attr);
+  free(src);
+  free(want);
+  free(got);
+  free(wt);
+  free(bias);
+  free(scale);
+  return ran;
+}
+
+static void test_matches_onednn(void **state) {
+  (void)state;
+  if (!lk_dw3_available()) skip();
+  dnnl_engine_t eng;
+  dnnl_stream_t strm;
+  OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+  OK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
+  uint64_t rng = 19;
+  for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
+    assert_true(check_shape(eng, strm, &SHAPES[i], &rng) >= 1);
+  dnnl_stream_destroy(strm);
+  dnnl_engine_destroy(eng);
+}
+
+static void test_refuses(void **state) {
+  (void)state;
+  if (!lk_dw3_available()) skip();
+  int8_t wt[9 * 40] = {0};
+  float f[40] = {0};
+  lk_dw3 *k = (lk_dw3 *)&k;
+  lk_errbuf err = {0};
+  const lk_dw3_params bad[] = {
+      {1, 8, 8, 40, 1, wt, f, f, 0, 255}, /* channels not a multiple of 16 */
+      {1, 8, 8, 32, 3, wt, f, f, 0, 255}, /* stride 3 */
+      {1, 7, 8, 32, 2, wt, f, f, 0, 255}, /* stride 2 on an odd height */
+      {1, 8, 8, 32, 1, wt, f, f, 1, 255}, /* a clip above 0 */
+      {0, 8, 8, 32, 1, wt, f, f, 0, 255}, /* no image */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(lk_dw3_new(&bad[i], &k, &err), LK_EUNSUPPORTED);
+    assert_null(k);
+    assert_true(strlen(lk_err_msg(&err)) > 0);
+  }
+  lk_dw3_free(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_matches_onednn),
+      cmocka_unit_test(test_refuses),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
