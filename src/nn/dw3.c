@@ -92,33 +92,34 @@ void lk_dw3_out_dims(const lk_dw3 *k, int *oh, int *ow) {
   *ow = k->ow;
 }
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
 
-/* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist)
- * as four registers of [a, b, c, 0] quads. */
-AVX512 static inline void column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m,
-                                 __m512i q[4]) {
+typedef struct quad { /* a column: 64 channels' [row0, row1, row2, 0] byte quads */
+  __m512i v[4];
+} quad;
+
+/* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist). */
+AVX512 static inline quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
   __m512i r0 = _mm512_maskz_loadu_epi8(m, a), r1 = _mm512_maskz_loadu_epi8(m, b);
   __m512i r2 = _mm512_maskz_loadu_epi8(m, c), z = _mm512_setzero_si512();
   __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
   __m512i lo2 = _mm512_unpacklo_epi8(r2, z), hi2 = _mm512_unpackhi_epi8(r2, z);
-  q[0] = _mm512_unpacklo_epi16(lo01, lo2);
-  q[1] = _mm512_unpackhi_epi16(lo01, lo2);
-  q[2] = _mm512_unpacklo_epi16(hi01, hi2);
-  q[3] = _mm512_unpackhi_epi16(hi01, hi2);
+  quad q = {{_mm512_unpacklo_epi16(lo01, lo2), _mm512_unpackhi_epi16(lo01, lo2),
+             _mm512_unpacklo_epi16(hi01, hi2), _mm512_unpackhi_epi16(hi01, hi2)}};
+  return q;
 }
 
-/* One output pixel's 64 channels from the columns x0, x1, x2: the sums, then oneDNN's
- * requantisation ((acc + bias) * scale, clip, round to nearest even, saturate to u8; the clip
- * below 0 and the saturation are the packs' saturation, see dw3.h) and the store. */
-AVX512 static inline void pixel(const __m512i x0[4], const __m512i x1[4], const __m512i x2[4],
-                                const __m512i w[12], const float *bias, const float *scale,
-                                __m512 hi, __mmask64 m, uint8_t *dst) {
+/* One output pixel's 64 channels from the columns x0, x1, x2 and kernel columns w: the sums,
+ * then oneDNN's requantisation ((acc + bias) * scale, clip, round to nearest even, saturate
+ * to u8; the clip below 0 and the saturation are the packs' saturation, see dw3.h). */
+AVX512 static inline __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2,
+                                   const float *bias, const float *scale, __m512 hi) {
   __m512i v[4];
+#pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
-    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x0[r], w[r]);
-    acc = _mm512_dpbusd_epi32(acc, x1[r], w[4 + r]);
-    acc = _mm512_dpbusd_epi32(acc, x2[r], w[8 + r]);
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x0.v[r], w0.v[r]);
+    acc = _mm512_dpbusd_epi32(acc, x1.v[r], w1.v[r]);
+    acc = _mm512_dpbusd_epi32(acc, x2.v[r], w2.v[r]);
     /* explicit rounding: separate add and multiply, never contracted into an FMA */
     __m512 f = _mm512_add_round_ps(_mm512_cvtepi32_ps(acc), _mm512_load_ps(bias + 16 * r),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -126,15 +127,51 @@ AVX512 static inline void pixel(const __m512i x0[4], const __m512i x1[4], const 
                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     v[r] = _mm512_cvtps_epi32(_mm512_min_ps(f, hi));
   }
-  __m512i o = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-  _mm512_mask_storeu_epi8(dst, m, o);
+  return _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
 }
 
-AVX512 static void run_vnni(const lk_dw3 *k, const uint8_t *src, uint8_t *dst) {
-  const size_t c = (size_t)k->c, row = (size_t)k->w * c;
+AVX512 static inline quad wload(const int32_t *p) {
+  quad q = {{_mm512_load_si512(p), _mm512_load_si512(p + 16), _mm512_load_si512(p + 32),
+             _mm512_load_si512(p + 48)}};
+  return q;
+}
+
+/* One output row, one block of 64 channels (m: those that exist) at off. */
+AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
+                                    const uint8_t *r2, uint8_t *out, int b, __mmask64 m) {
+  const size_t c = (size_t)k->c, off = (size_t)b * 64;
   const __m512 hi = _mm512_set1_ps(k->hi);
-  __m512i zq[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                   _mm512_setzero_si512()};
+  const int32_t *wp = k->wq + (size_t)b * 12 * 16;
+  const quad w0 = wload(wp), w1 = wload(wp + 64), w2 = wload(wp + 128);
+  const float *bias = k->bias + off, *scale = k->scale + off;
+  const __m512i z = _mm512_setzero_si512();
+  const quad zq = {{z, z, z, z}};
+  r0 += off, r1 += off, r2 += off, out += off;
+  if (k->stride == 1) {
+    quad q0 = zq, q1 = column(r0, r1, r2, m);
+    for (int ox = 0; ox < k->ow; ox++) {
+      size_t o = (size_t)(ox + 1) * c;
+      quad q2 = ox + 1 < k->w ? column(r0 + o, r1 + o, r2 + o, m) : zq;
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi));
+      q0 = q1;
+      q1 = q2;
+    }
+  } else {
+    quad q0 = column(r0, r1, r2, m);
+    for (int ox = 0; ox < k->ow; ox++) {
+      size_t o = (size_t)(2 * ox + 1) * c;
+      quad q1 = column(r0 + o, r1 + o, r2 + o, m);
+      quad q2 = 2 * ox + 2 < k->w ? column(r0 + o + c, r1 + o + c, r2 + o + c, m) : zq;
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi));
+      q0 = q2;
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void run_vnni(const lk_dw3 *k,
+                                                                          const uint8_t *src,
+                                                                          uint8_t *dst) {
+  const size_t c = (size_t)k->c, row = (size_t)k->w * c;
   for (int n = 0; n < k->n; n++) {
     const uint8_t *img = src + (size_t)n * (size_t)k->h * row;
     for (int oy = 0; oy < k->oh; oy++) {
@@ -143,39 +180,9 @@ AVX512 static void run_vnni(const lk_dw3 *k, const uint8_t *src, uint8_t *dst) {
       const uint8_t *r1 = img + (size_t)(iy + 1) * row;
       const uint8_t *r2 = iy + 2 < k->h ? img + (size_t)(iy + 2) * row : k->zero;
       uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * c;
-      for (int b = 0; b < k->nb; b++) {
-        size_t off = (size_t)b * 64;
-        int left = k->c - 64 * b;
-        __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-        __m512i w[12], q0[4], q1[4], q2[4];
-        for (int i = 0; i < 12; i++) w[i] = _mm512_load_si512(k->wq + ((size_t)b * 12 + (size_t)i) * 16);
-        const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
-        if (k->stride == 1) {
-          memcpy(q0, zq, sizeof q0);
-          column(r0 + off, r1 + off, r2 + off, m, q1);
-          for (int ox = 0; ox < k->ow; ox++) {
-            if (ox + 1 < k->w) {
-              size_t o = (size_t)(ox + 1) * c + off;
-              column(r0 + o, r1 + o, r2 + o, m, q2);
-            } else {
-              memcpy(q2, zq, sizeof q2);
-            }
-            pixel(q0, q1, q2, w, bias, scale, hi, m, out + (size_t)ox * c + off);
-            memcpy(q0, q1, sizeof q0);
-            memcpy(q1, q2, sizeof q1);
-          }
-        } else {
-          column(r0 + off, r1 + off, r2 + off, m, q0);
-          for (int ox = 0; ox < k->ow; ox++) {
-            size_t o = (size_t)(2 * ox + 1) * c + off;
-            column(r0 + o, r1 + o, r2 + o, m, q1);
-            if (2 * ox + 2 < k->w) column(r0 + o + c, r1 + o + c, r2 + o + c, m, q2);
-            else memcpy(q2, zq, sizeof q2);
-            pixel(q0, q1, q2, w, bias, scale, hi, m, out + (size_t)ox * c + off);
-            memcpy(q0, q2, sizeof q0);
-          }
-        }
-      }
+      int b = 0;
+      for (; 64 * (b + 1) <= k->c; b++) row_block(k, r0, r1, r2, out, b, ~(__mmask64)0);
+      if (64 * b < k->c) row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1);
     }
   }
 }
