@@ -15,6 +15,8 @@
 
 struct lk_dw3 {
   int n, h, w, c, stride, oh, ow, nb; /* nb: blocks of 64 channels (the last may be short) */
+  int pix;                            /* pixels a register holds: 64 / c for 16 or 32 channels
+                                       * at stride 1 (lanes repeat the weights), else 1 */
   int32_t *wq;                        /* nb * 3 (kernel column) * 4 (register) * 16 dwords */
   float *bias, *scale;                /* nb * 4 * 16, in the registers' channel order */
   float hi;                           /* min(clip hi, 255) */
@@ -27,8 +29,9 @@ int lk_dw3_available(void) {
          __builtin_cpu_supports("avx512vnni");
 }
 
-/* Channel of dword j of lane l of register k in block b. */
-static int chan(int b, int k, int l, int j) { return 64 * b + 16 * l + 4 * k + j; }
+/* Channel of dword j of lane l of register r in block b, lanes: 16-channel lanes a pixel has
+ * in a register (4, or c / 16 when it holds several pixels). */
+static int chan(int b, int r, int l, int j, int lanes) { return 64 * b + 16 * (l % lanes) + 4 * r + j; }
 
 int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
   *out = NULL;
@@ -48,6 +51,7 @@ int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
   k->n = p->n, k->h = p->h, k->w = p->w, k->c = p->c, k->stride = p->stride;
   k->oh = p->h / p->stride, k->ow = p->w / p->stride;
   k->nb = (p->c + 63) / 64;
+  k->pix = p->stride == 1 && p->c < 64 && 64 % p->c == 0 ? 64 / p->c : 1;
   k->hi = p->hi < 255 ? p->hi : 255;
   size_t nb = (size_t)k->nb;
   k->wq = aligned_alloc(64, nb * 12 * 16 * sizeof *k->wq);
@@ -63,7 +67,7 @@ int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
     for (int r = 0; r < 4; r++)
       for (int l = 0; l < 4; l++)
         for (int j = 0; j < 4; j++) {
-          int c = chan(b, r, l, j), in = c < p->c;
+          int c = chan(b, r, l, j, k->pix > 1 ? p->c / 16 : 4), in = c < p->c;
           size_t v = (size_t)(4 * b + r) * 16 + (size_t)(4 * l + j);
           k->bias[v] = in ? p->bias[c] : 0;
           k->scale[v] = in ? p->scale[c] : 0;
@@ -136,6 +140,51 @@ AVX512 static inline quad wload(const int32_t *p) {
   return q;
 }
 
+/* Bytes [64 * pixel s, + 64) of a row of w pixels of c channels, zeros outside the row. */
+AVX512 static inline __m512i window(const uint8_t *row, int s, int p, int w, int c) {
+  if (s >= 0 && s + p <= w) return _mm512_loadu_si512(row + (size_t)s * (size_t)c);
+  int lo = s > 0 ? s : 0, hi = s + p < w ? s + p : w;
+  if (lo >= hi) return _mm512_setzero_si512();
+  __mmask64 m = hi - lo == p ? ~(__mmask64)0 : ((__mmask64)1 << ((hi - lo) * c)) - 1;
+  __m512i v = _mm512_maskz_loadu_epi8(m, row + (size_t)lo * (size_t)c);
+  int sh = (lo - s) * c / 4; /* left of the row: move the pixels up by sh dwords */
+  if (!sh) return v;
+  __m512i idx = _mm512_sub_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(sh));
+  return _mm512_maskz_permutexvar_epi32((__mmask16)(0xffffu << sh), idx, v);
+}
+
+/* A column of windows at pixel s (see column). */
+AVX512 static inline quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
+                                  const lk_dw3 *k) {
+  __m512i r0 = window(a, s, k->pix, k->w, k->c), r1 = window(b, s, k->pix, k->w, k->c);
+  __m512i r2 = window(c, s, k->pix, k->w, k->c), z = _mm512_setzero_si512();
+  __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
+  __m512i lo2 = _mm512_unpacklo_epi8(r2, z), hi2 = _mm512_unpackhi_epi8(r2, z);
+  quad q = {{_mm512_unpacklo_epi16(lo01, lo2), _mm512_unpackhi_epi16(lo01, lo2),
+             _mm512_unpacklo_epi16(hi01, hi2), _mm512_unpackhi_epi16(hi01, hi2)}};
+  return q;
+}
+
+/* One output row of a kernel whose registers hold k->pix pixels (stride 1, 16 or 32
+ * channels): pixels x .. x + pix - 1 from the windows at x - 1, x, x + 1. */
+AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
+                                     const uint8_t *r2, uint8_t *out) {
+  const int p = k->pix;
+  const __m512 hi = _mm512_set1_ps(k->hi);
+  const quad w0 = wload(k->wq), w1 = wload(k->wq + 64), w2 = wload(k->wq + 128);
+  quad q0 = wcolumn(r0, r1, r2, -1, k);
+  for (int x = 0; x < k->ow; x += p) {
+    if (p != 2 && x) q0 = wcolumn(r0, r1, r2, x - 1, k); /* p == 2: the last q2 */
+    quad q1 = wcolumn(r0, r1, r2, x, k), q2 = wcolumn(r0, r1, r2, x + 1, k);
+    __m512i o = pixel(q0, q1, q2, w0, w1, w2, k->bias, k->scale, hi);
+    int left = k->ow - x;
+    if (left >= p) _mm512_storeu_si512(out + (size_t)x * (size_t)k->c, o);
+    else _mm512_mask_storeu_epi8(out + (size_t)x * (size_t)k->c, ((__mmask64)1 << (left * k->c)) - 1, o);
+    q0 = q2;
+  }
+}
+
 /* One output row, one block of 64 channels (m: those that exist) at off. */
 AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
                                     const uint8_t *r2, uint8_t *out, int b, __mmask64 m) {
@@ -180,6 +229,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void run_vnni(cons
       const uint8_t *r1 = img + (size_t)(iy + 1) * row;
       const uint8_t *r2 = iy + 2 < k->h ? img + (size_t)(iy + 2) * row : k->zero;
       uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * c;
+      if (k->pix > 1) {
+        row_pixels(k, r0, r1, r2, out);
+        continue;
+      }
       int b = 0;
       for (; 64 * (b + 1) <= k->c; b++) row_block(k, r0, r1, r2, out, b, ~(__mmask64)0);
       if (64 * b < k->c) row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1);
