@@ -20,6 +20,8 @@ struct lk_dw3 {
   int32_t *wq;                        /* nb * 3 (kernel column) * 4 (register) * 16 dwords */
   float *bias, *scale;                /* nb * 4 * 16, in the registers' channel order */
   float hi;                           /* min(clip hi, 255) */
+  int clip;                           /* 0: hi rounds to 255 or more and no sum can reach
+                                       * 2^31, so the packs' saturation is the clip */
   uint8_t *zero;                      /* a row of w * c zero bytes: the padding rows */
 };
 
@@ -63,6 +65,12 @@ int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
     return lk_err_set(err, LK_ENOMEM, "out of memory");
   }
   memset(k->zero, 0, (row + 63) & ~(size_t)63);
+  k->clip = !(k->hi > 254.5f);
+  for (int c = 0; c < p->c && !k->clip; c++) {
+    double big = fabs((double)p->bias[c]);
+    for (int i = 0; i < 9; i++) big += 255.0 * abs(p->weights[(size_t)c * 9 + (size_t)i]);
+    k->clip = big * fabs((double)p->scale[c]) >= 1e9;
+  }
   for (int b = 0; b < k->nb; b++)
     for (int r = 0; r < 4; r++)
       for (int l = 0; l < 4; l++)
@@ -117,7 +125,7 @@ AVX512 static inline quad column(const uint8_t *a, const uint8_t *b, const uint8
  * then oneDNN's requantisation ((acc + bias) * scale, clip, round to nearest even, saturate
  * to u8; the clip below 0 and the saturation are the packs' saturation, see dw3.h). */
 AVX512 static inline __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2,
-                                   const float *bias, const float *scale, __m512 hi) {
+                                   const float *bias, const float *scale, __m512 hi, int clip) {
   __m512i v[4];
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
@@ -129,7 +137,7 @@ AVX512 static inline __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, 
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     f = _mm512_mul_round_ps(f, _mm512_load_ps(scale + 16 * r),
                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v[r] = _mm512_cvtps_epi32(_mm512_min_ps(f, hi));
+    v[r] = _mm512_cvtps_epi32(clip ? _mm512_min_ps(f, hi) : f);
   }
   return _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
 }
@@ -169,7 +177,7 @@ AVX512 static inline quad wcolumn(const uint8_t *a, const uint8_t *b, const uint
 /* One output row of a kernel whose registers hold k->pix pixels (stride 1, 16 or 32
  * channels): pixels x .. x + pix - 1 from the windows at x - 1, x, x + 1. */
 AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
-                                     const uint8_t *r2, uint8_t *out) {
+                                     const uint8_t *r2, uint8_t *out, int clip) {
   const int p = k->pix;
   const __m512 hi = _mm512_set1_ps(k->hi);
   const quad w0 = wload(k->wq), w1 = wload(k->wq + 64), w2 = wload(k->wq + 128);
@@ -177,7 +185,7 @@ AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const u
   for (int x = 0; x < k->ow; x += p) {
     if (p != 2 && x) q0 = wcolumn(r0, r1, r2, x - 1, k); /* p == 2: the last q2 */
     quad q1 = wcolumn(r0, r1, r2, x, k), q2 = wcolumn(r0, r1, r2, x + 1, k);
-    __m512i o = pixel(q0, q1, q2, w0, w1, w2, k->bias, k->scale, hi);
+    __m512i o = pixel(q0, q1, q2, w0, w1, w2, k->bias, k->scale, hi, clip);
     int left = k->ow - x;
     if (left >= p) _mm512_storeu_si512(out + (size_t)x * (size_t)k->c, o);
     else _mm512_mask_storeu_epi8(out + (size_t)x * (size_t)k->c, ((__mmask64)1 << (left * k->c)) - 1, o);
@@ -187,7 +195,7 @@ AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const u
 
 /* One output row, one block of 64 channels (m: those that exist) at off. */
 AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
-                                    const uint8_t *r2, uint8_t *out, int b, __mmask64 m) {
+                                    const uint8_t *r2, uint8_t *out, int b, __mmask64 m, int clip) {
   const size_t c = (size_t)k->c, off = (size_t)b * 64;
   const __m512 hi = _mm512_set1_ps(k->hi);
   const int32_t *wp = k->wq + (size_t)b * 12 * 16;
@@ -201,7 +209,7 @@ AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const ui
     for (int ox = 0; ox < k->ow; ox++) {
       size_t o = (size_t)(ox + 1) * c;
       quad q2 = ox + 1 < k->w ? column(r0 + o, r1 + o, r2 + o, m) : zq;
-      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi));
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
       q0 = q1;
       q1 = q2;
     }
@@ -211,7 +219,7 @@ AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const ui
       size_t o = (size_t)(2 * ox + 1) * c;
       quad q1 = column(r0 + o, r1 + o, r2 + o, m);
       quad q2 = 2 * ox + 2 < k->w ? column(r0 + o + c, r1 + o + c, r2 + o + c, m) : zq;
-      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi));
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
       q0 = q2;
     }
   }
@@ -230,12 +238,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void run_vnni(cons
       const uint8_t *r2 = iy + 2 < k->h ? img + (size_t)(iy + 2) * row : k->zero;
       uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * c;
       if (k->pix > 1) {
-        row_pixels(k, r0, r1, r2, out);
+        if (k->clip) row_pixels(k, r0, r1, r2, out, 1);
+        else row_pixels(k, r0, r1, r2, out, 0);
         continue;
       }
       int b = 0;
-      for (; 64 * (b + 1) <= k->c; b++) row_block(k, r0, r1, r2, out, b, ~(__mmask64)0);
-      if (64 * b < k->c) row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1);
+      for (; 64 * (b + 1) <= k->c; b++)
+        if (k->clip) row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 1);
+        else row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 0);
+      if (64 * b < k->c) row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1, k->clip);
     }
   }
 }
