@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/vnni_int.h"
 #include "util/size.h"
 
 struct lk_dw3 {
@@ -25,15 +26,7 @@ struct lk_dw3 {
   uint8_t *zero;                      /* a row of w * c zero bytes: the padding rows */
 };
 
-int lk_dw3_available(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
-}
-
-/* Channel of dword j of lane l of register r in block b, lanes: 16-channel lanes a pixel has
- * in a register (4, or c / 16 when it holds several pixels). */
-static int chan(int b, int r, int l, int j, int lanes) { return 64 * b + 16 * (l % lanes) + 4 * r + j; }
+int lk_dw3_available(void) { return lk_vnni_available(); }
 
 int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
   *out = NULL;
@@ -65,17 +58,12 @@ int lk_dw3_new(const lk_dw3_params *p, lk_dw3 **out, lk_errbuf *err) {
     return lk_err_set(err, LK_ENOMEM, "out of memory");
   }
   memset(k->zero, 0, (row + 63) & ~(size_t)63);
-  k->clip = !(k->hi > 254.5f);
-  for (int c = 0; c < p->c && !k->clip; c++) {
-    double big = fabs((double)p->bias[c]);
-    for (int i = 0; i < 9; i++) big += 255.0 * abs(p->weights[(size_t)c * 9 + (size_t)i]);
-    k->clip = big * fabs((double)p->scale[c]) >= 1e9;
-  }
+  k->clip = lk_vnni_need_clip(k->hi, p->weights, p->bias, p->scale, p->c, 9, 255);
   for (int b = 0; b < k->nb; b++)
     for (int r = 0; r < 4; r++)
       for (int l = 0; l < 4; l++)
         for (int j = 0; j < 4; j++) {
-          int c = chan(b, r, l, j, k->pix > 1 ? p->c / 16 : 4), in = c < p->c;
+          int c = lk_vnni_chan(b, r, l, j, k->pix > 1 ? p->c / 16 : 4), in = c < p->c;
           size_t v = (size_t)(4 * b + r) * 16 + (size_t)(4 * l + j);
           k->bias[v] = in ? p->bias[c] : 0;
           k->scale[v] = in ? p->scale[c] : 0;
@@ -104,14 +92,11 @@ void lk_dw3_out_dims(const lk_dw3 *k, int *oh, int *ow) {
   *ow = k->ow;
 }
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
-
-typedef struct quad { /* a column: 64 channels' [row0, row1, row2, 0] byte quads */
-  __m512i v[4];
-} quad;
+#define AVX512 LK_VNNI_FN
+typedef lk_vnni_quad quad; /* a column: 64 channels' [row0, row1, row2, 0] byte quads */
 
 /* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist). */
-AVX512 static inline quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
+AVX512 quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
   __m512i r0 = _mm512_maskz_loadu_epi8(m, a), r1 = _mm512_maskz_loadu_epi8(m, b);
   __m512i r2 = _mm512_maskz_loadu_epi8(m, c), z = _mm512_setzero_si512();
   __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
@@ -121,35 +106,27 @@ AVX512 static inline quad column(const uint8_t *a, const uint8_t *b, const uint8
   return q;
 }
 
-/* One output pixel's 64 channels from the columns x0, x1, x2 and kernel columns w: the sums,
- * then oneDNN's requantisation ((acc + bias) * scale, clip, round to nearest even, saturate
- * to u8; the clip below 0 and the saturation are the packs' saturation, see dw3.h). */
-AVX512 static inline __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2,
-                                   const float *bias, const float *scale, __m512 hi, int clip) {
-  __m512i v[4];
+/* One output pixel's 64 channels from the columns x0, x1, x2 and kernel columns w. */
+AVX512 __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2, const float *bias,
+                     const float *scale, __m512 hi, int clip) {
+  quad acc;
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
-    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x0.v[r], w0.v[r]);
-    acc = _mm512_dpbusd_epi32(acc, x1.v[r], w1.v[r]);
-    acc = _mm512_dpbusd_epi32(acc, x2.v[r], w2.v[r]);
-    /* explicit rounding: separate add and multiply, never contracted into an FMA */
-    __m512 f = _mm512_add_round_ps(_mm512_cvtepi32_ps(acc), _mm512_load_ps(bias + 16 * r),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    f = _mm512_mul_round_ps(f, _mm512_load_ps(scale + 16 * r),
-                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v[r] = _mm512_cvtps_epi32(clip ? _mm512_min_ps(f, hi) : f);
+    acc.v[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x0.v[r], w0.v[r]);
+    acc.v[r] = _mm512_dpbusd_epi32(acc.v[r], x1.v[r], w1.v[r]);
+    acc.v[r] = _mm512_dpbusd_epi32(acc.v[r], x2.v[r], w2.v[r]);
   }
-  return _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+  return lk_vnni_requant(acc, bias, scale, hi, clip);
 }
 
-AVX512 static inline quad wload(const int32_t *p) {
+AVX512 quad wload(const int32_t *p) {
   quad q = {{_mm512_load_si512(p), _mm512_load_si512(p + 16), _mm512_load_si512(p + 32),
              _mm512_load_si512(p + 48)}};
   return q;
 }
 
 /* Bytes [64 * pixel s, + 64) of a row of w pixels of c channels, zeros outside the row. */
-AVX512 static inline __m512i window(const uint8_t *row, int s, int p, int w, int c) {
+AVX512 __m512i window(const uint8_t *row, int s, int p, int w, int c) {
   if (s >= 0 && s + p <= w) return _mm512_loadu_si512(row + (size_t)s * (size_t)c);
   int lo = s > 0 ? s : 0, hi = s + p < w ? s + p : w;
   if (lo >= hi) return _mm512_setzero_si512();
@@ -163,7 +140,7 @@ AVX512 static inline __m512i window(const uint8_t *row, int s, int p, int w, int
 }
 
 /* A column of windows at pixel s (see column). */
-AVX512 static inline quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
+AVX512 quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
                                   const lk_dw3 *k) {
   __m512i r0 = window(a, s, k->pix, k->w, k->c), r1 = window(b, s, k->pix, k->w, k->c);
   __m512i r2 = window(c, s, k->pix, k->w, k->c), z = _mm512_setzero_si512();
@@ -176,7 +153,7 @@ AVX512 static inline quad wcolumn(const uint8_t *a, const uint8_t *b, const uint
 
 /* One output row of a kernel whose registers hold k->pix pixels (stride 1, 16 or 32
  * channels): pixels x .. x + pix - 1 from the windows at x - 1, x, x + 1. */
-AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
+AVX512 void row_pixels(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
                                      const uint8_t *r2, uint8_t *out, int clip) {
   const int p = k->pix;
   const __m512 hi = _mm512_set1_ps(k->hi);
@@ -194,7 +171,7 @@ AVX512 static inline void row_pixels(const lk_dw3 *k, const uint8_t *r0, const u
 }
 
 /* One output row, one block of 64 channels (m: those that exist) at off. */
-AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
+AVX512 void row_block(const lk_dw3 *k, const uint8_t *r0, const uint8_t *r1,
                                     const uint8_t *r2, uint8_t *out, int b, __mmask64 m, int clip) {
   const size_t c = (size_t)k->c, off = (size_t)b * 64;
   const __m512 hi = _mm512_set1_ps(k->hi);
@@ -225,9 +202,9 @@ AVX512 static inline void row_block(const lk_dw3 *k, const uint8_t *r0, const ui
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void run_vnni(const lk_dw3 *k,
-                                                                          const uint8_t *src,
-                                                                          uint8_t *dst) {
+#define AVX512_ENTRY __attribute__((target("avx512f,avx512bw,avx512vnni"))) static
+
+AVX512_ENTRY void run_vnni(const lk_dw3 *k, const uint8_t *src, uint8_t *dst) {
   const size_t c = (size_t)k->c, row = (size_t)k->w * c;
   for (int n = 0; n < k->n; n++) {
     const uint8_t *img = src + (size_t)n * (size_t)k->h * row;
