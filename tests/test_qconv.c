@@ -1,9 +1,10 @@
-/* tests/test_dw3.c — nn/dw3 (the AVX-512 VNNI int8 depthwise 3x3) against oneDNN's own int8
- * depthwise convolution, every implementation oneDNN lists but the reference one, on seeded
- * random tensors of each depthwise shape of MobileNetV2 (and a batch of 2, a short channel
- * block; ReLU6's clip at 255 and one inside the range): u8 NHWC in and out, s8 weights,
- * per-channel scales, bias. The bytes must be equal: catalog vectors stay the same whichever
- * kernel runs. */
+/* tests/test_qconv.c — nn/qconv (the AVX-512 VNNI int8 kernels) against oneDNN's own int8
+ * convolution, every implementation oneDNN lists but the reference one, on seeded random
+ * tensors of each depthwise 3x3 shape of MobileNetV2 and of its 1x1 layers the 1x1 kernel
+ * takes (and batches of 2, short channel blocks, odd widths; ReLU6's clip at 255 and one
+ * inside the u8 range): s8 or u8 NHWC in, u8 out, s8 weights, per-channel scales, bias. The
+ * bytes must be equal: catalog vectors stay the same whichever kernel runs.
+ * LOOKALIKE_BENCH=1 prints each shape's fastest of 200 runs beside oneDNN's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#include "nn/dw3.h"
+#include "nn/qconv.h"
 #include "testutil.h"
 #include "util/clock.h"
 #include "util/rng.h"
@@ -27,54 +28,74 @@
 
 typedef struct shape {
   int n, hw, c, stride;
+  int ic, s8; /* ic > 0: a 1x1 from ic channels (s8: signed input) to c, else depthwise */
 } shape;
 
 static const shape SHAPES[] = {
-    {1, 112, 32, 1}, {1, 112, 96, 2}, {1, 56, 144, 1}, {1, 56, 144, 2}, {1, 28, 192, 1},
-    {1, 28, 192, 2}, {1, 14, 384, 1}, {1, 14, 576, 1}, {1, 14, 576, 2}, {1, 7, 960, 1},
-    {2, 10, 48, 1},  {2, 6, 80, 2},   {1, 1, 16, 1},   {1, 2, 16, 2},   {1, 9, 16, 1},
-    {2, 7, 32, 1},   {1, 5, 16, 1},
+    /* depthwise: MobileNetV2's ten shapes, then batches of 2, short blocks, edges */
+    {1, 112, 32, 1, 0, 0}, {1, 112, 96, 2, 0, 0}, {1, 56, 144, 1, 0, 0}, {1, 56, 144, 2, 0, 0},
+    {1, 28, 192, 1, 0, 0}, {1, 28, 192, 2, 0, 0}, {1, 14, 384, 1, 0, 0}, {1, 14, 576, 1, 0, 0},
+    {1, 14, 576, 2, 0, 0}, {1, 7, 960, 1, 0, 0},  {2, 10, 48, 1, 0, 0},  {2, 6, 80, 2, 0, 0},
+    {1, 1, 16, 1, 0, 0},   {1, 2, 16, 2, 0, 0},   {1, 9, 16, 1, 0, 0},   {2, 7, 32, 1, 0, 0},
+    {1, 5, 16, 1, 0, 0},
+    /* 1x1: MobileNetV2's 16 -> 96 and 24 -> 144 expansions (s8 in), u8 in, short blocks */
+    {1, 112, 96, 1, 16, 1}, {1, 56, 144, 1, 24, 1}, {1, 28, 192, 1, 32, 1}, {2, 5, 48, 1, 8, 0},
+    {1, 3, 16, 1, 64, 0},   {1, 1, 32, 1, 4, 1},
 };
 
 /* One shape against every non-reference oneDNN implementation; returns how many ran. */
 static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, float hi, uint64_t *rng) {
-  int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride;
-  int oh = h / st, ow = w / st, pad = st == 1 ? 1 : 0;
-  size_t isz = (size_t)n * h * w * c, osz = (size_t)n * oh * ow * c;
+  int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride, pw = s->ic > 0;
+  int oh = h / st, ow = w / st, pad = st == 1 && !pw ? 1 : 0, taps = pw ? s->ic : 9;
+  size_t isz = (size_t)n * h * w * (pw ? s->ic : c), osz = (size_t)n * oh * ow * c;
   uint8_t *src = malloc(isz), *want = malloc(osz), *got = malloc(osz);
-  int8_t *wt = malloc((size_t)c * 9);
+  int8_t *wt = malloc((size_t)c * taps);
   float *bias = malloc((size_t)c * sizeof *bias), *scale = malloc((size_t)c * sizeof *scale);
   assert_non_null(src && want && got && wt && bias && scale);
   for (size_t i = 0; i < isz; i++) src[i] = (uint8_t)(lk_rng_next(rng) >> 56);
-  for (int i = 0; i < c * 9; i++) wt[i] = (int8_t)(int)(lk_rng_next(rng) % 255 - 127);
+  for (int i = 0; i < c * taps; i++) wt[i] = (int8_t)(int)(lk_rng_next(rng) % 255 - 127);
   for (int i = 0; i < c; i++) {
     bias[i] = (float)((double)(lk_rng_next(rng) >> 11) / 9007199254740992.0 * 20000 - 10000);
-    scale[i] = (float)(0.0005 + (double)(lk_rng_next(rng) >> 11) / 9007199254740992.0 * 0.0035);
+    scale[i] = (float)((0.0005 + (double)(lk_rng_next(rng) >> 11) / 9007199254740992.0 * 0.0035) *
+                       sqrt(9.0 / taps)); /* the sums' spread grows with sqrt(taps) */
   }
 
-  lk_dw3 *k = NULL;
+  lk_qconv_dw *k = NULL;
+  lk_qconv_pw *kp = NULL;
   lk_errbuf err = {0};
-  assert_int_equal(lk_dw3_new(&(lk_dw3_params){n, h, w, c, st, wt, bias, scale, 0, hi}, &k, &err), 0);
-  int koh, kow;
-  lk_dw3_out_dims(k, &koh, &kow);
-  assert_int_equal(koh, oh);
-  assert_int_equal(kow, ow);
-  lk_dw3_run(k, src, got);
+  if (pw) {
+    lk_qconv_pw_params pp = {(size_t)n * h * w, s->ic, c, s->s8, wt, bias, scale, 0, hi};
+    assert_int_equal(lk_qconv_pw_new(&pp, &kp, &err), 0);
+  } else {
+    assert_int_equal(lk_qconv_dw_new(&(lk_qconv_dw_params){n, h, w, c, st, wt, bias, scale, 0, hi}, &k, &err), 0);
+    int koh, kow;
+    lk_qconv_dw_out_dims(k, &koh, &kow);
+    assert_int_equal(koh, oh);
+    assert_int_equal(kow, ow);
+  }
   double best = 1e30; /* LOOKALIKE_BENCH=1: the fastest of 200 runs, printed beside oneDNN's */
-  for (int t = 0; getenv("LOOKALIKE_BENCH") && t < 200; t++) {
+  for (int t = 0; t < (getenv("LOOKALIKE_BENCH") ? 201 : 1); t++) {
     double t0 = lk_clock_now();
-    lk_dw3_run(k, src, want);
+    if (pw) lk_qconv_pw_run(kp, src, got);
+    else lk_qconv_dw_run(k, src, got);
     if (lk_clock_now() - t0 < best) best = lk_clock_now() - t0;
   }
-  lk_dw3_free(k);
+  lk_qconv_dw_free(k);
+  lk_qconv_pw_free(kp);
 
   dnnl_memory_desc_t smd, wmd, wplain, bmd, dmd;
-  dnnl_dims_t sd = {n, c, h, w}, dd = {n, c, oh, ow}, wd = {c, 1, 1, 3, 3}, bd = {c};
-  dnnl_dims_t strides = {st, st}, dil = {0, 0}, pl = {pad, pad}, pr = {1, 1};
-  OK(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_u8, dnnl_nhwc));
+  dnnl_dims_t sd = {n, pw ? s->ic : c, h, w}, dd = {n, c, oh, ow}, bd = {c};
+  dnnl_dims_t wd = {c, 1, 1, 3, 3}, wd1 = {c, s->ic, 1, 1};
+  dnnl_dims_t strides = {st, st}, dil = {0, 0}, pl = {pad, pad}, pr = {!pw, !pw};
+  OK(dnnl_memory_desc_init_by_tag(&smd, 4, sd, pw && s->s8 ? dnnl_s8 : dnnl_u8, dnnl_nhwc));
   OK(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_u8, dnnl_nhwc));
-  OK(dnnl_memory_desc_init_by_tag(&wmd, 5, wd, dnnl_s8, dnnl_format_tag_any));
-  OK(dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_s8, dnnl_goihw));
+  if (pw) {
+    OK(dnnl_memory_desc_init_by_tag(&wmd, 4, wd1, dnnl_s8, dnnl_format_tag_any));
+    OK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_s8, dnnl_oihw));
+  } else {
+    OK(dnnl_memory_desc_init_by_tag(&wmd, 5, wd, dnnl_s8, dnnl_format_tag_any));
+    OK(dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_s8, dnnl_goihw));
+  }
   OK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
   dnnl_convolution_desc_t cd;
   OK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
@@ -94,7 +115,11 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
     if (!pd) break;
     const char *impl = "";
     OK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-    if (!strncmp(impl, "ref", 3)) {
+    /* (oneDNN's avx2 and sse41 1x1 kernels sum pairs of products in saturating int16
+     * (vpmaddubsw), and halve the weights for an s8 input: their bytes are their own where a
+     * sum saturates; the graph runs the VNNI ones) */
+    const char *isa = strchr(impl, ':');
+    if (!strncmp(impl, "ref", 3) || (pw && isa && (!strcmp(isa, ":avx2") || !strcmp(isa, ":sse41")))) {
       dnnl_primitive_desc_destroy(pd);
       continue;
     }
@@ -125,16 +150,16 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
       if (lk_clock_now() - t0 < one) one = lk_clock_now() - t0;
     }
     if (getenv("LOOKALIKE_BENCH"))
-      printf("n%d %3dx%-3d c%-4d stride %d: dw3 %.4f ms, %s %.4f ms\n", n, h, w, c, st, 1e3 * best,
-             impl, 1e3 * one);
+      printf("n%d %3dx%-3d %3d -> %-4d %s stride %d: qconv %.4f ms, %s %.4f ms\n", n, h, w,
+             pw ? s->ic : c, c, pw ? "1x1" : "dw ", st, 1e3 * best, impl, 1e3 * one);
     size_t bad = 0, first = 0, mid = 0;
     for (size_t i = 0; i < osz; i++) {
       if (got[i] != want[i] && !bad++) first = i;
       mid += want[i] > 0 && want[i] < 255;
     }
     if (bad)
-      print_error("%s n%d %dx%d c%d stride %d: %zu of %zu bytes differ, first at %zu: %d, oneDNN %d\n",
-                  impl, n, h, w, c, st, bad, osz, first, got[first], want[first]);
+      print_error("%s n%d %dx%d ic%d c%d stride %d: %zu of %zu bytes differ, first at %zu: %d, oneDNN %d\n",
+                  impl, n, h, w, s->ic, c, st, bad, osz, first, got[first], want[first]);
     assert_int_equal(bad, 0);
     assert_true(mid > osz / 4); /* the values span the range: the test is not all 0 or 255 */
     ran++;
@@ -162,7 +187,7 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
 
 static void test_matches_onednn(void **state) {
   (void)state;
-  if (!lk_dw3_available()) skip();
+  if (!lk_qconv_available()) skip();
   dnnl_engine_t eng;
   dnnl_stream_t strm;
   OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
@@ -178,12 +203,12 @@ static void test_matches_onednn(void **state) {
 
 static void test_refuses(void **state) {
   (void)state;
-  if (!lk_dw3_available()) skip();
+  if (!lk_qconv_available()) skip();
   int8_t wt[9 * 40] = {0};
   float f[40] = {0};
-  lk_dw3 *k = (lk_dw3 *)&k;
+  lk_qconv_dw *k = (lk_qconv_dw *)&k;
   lk_errbuf err = {0};
-  const lk_dw3_params bad[] = {
+  const lk_qconv_dw_params bad[] = {
       {1, 8, 8, 40, 1, wt, f, f, 0, 255}, /* channels not a multiple of 16 */
       {1, 8, 8, 32, 3, wt, f, f, 0, 255}, /* stride 3 */
       {1, 7, 8, 32, 2, wt, f, f, 0, 255}, /* stride 2 on an odd height */
@@ -191,11 +216,25 @@ static void test_refuses(void **state) {
       {0, 8, 8, 32, 1, wt, f, f, 0, 255}, /* no image */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    assert_int_equal(lk_dw3_new(&bad[i], &k, &err), LK_EUNSUPPORTED);
+    assert_int_equal(lk_qconv_dw_new(&bad[i], &k, &err), LK_EUNSUPPORTED);
     assert_null(k);
     assert_true(strlen(lk_err_msg(&err)) > 0);
   }
-  lk_dw3_free(NULL);
+  lk_qconv_dw_free(NULL);
+  lk_qconv_pw *kp = (lk_qconv_pw *)&kp;
+  const lk_qconv_pw_params badp[] = {
+      {64, 6, 32, 1, wt, f, f, 0, 255},  /* input channels not a multiple of 4 */
+      {64, 68, 32, 1, wt, f, f, 0, 255}, /* more than 64 input channels */
+      {64, 8, 40, 1, wt, f, f, 0, 255},  /* outputs not a multiple of 16 */
+      {0, 8, 32, 1, wt, f, f, 0, 255},   /* no pixel */
+      {64, 8, 32, 1, wt, f, f, 0, -1},   /* a clip below 0 */
+  };
+  for (size_t i = 0; i < sizeof badp / sizeof *badp; i++) {
+    assert_int_equal(lk_qconv_pw_new(&badp[i], &kp, &err), LK_EUNSUPPORTED);
+    assert_null(kp);
+    assert_true(strlen(lk_err_msg(&err)) > 0);
+  }
+  lk_qconv_pw_free(NULL);
 }
 
 int main(void) {
