@@ -38,9 +38,9 @@ static const shape SHAPES[] = {
     {1, 14, 576, 2, 0, 0}, {1, 7, 960, 1, 0, 0},  {2, 10, 48, 1, 0, 0},  {2, 6, 80, 2, 0, 0},
     {1, 1, 16, 1, 0, 0},   {1, 2, 16, 2, 0, 0},   {1, 9, 16, 1, 0, 0},   {2, 7, 32, 1, 0, 0},
     {1, 5, 16, 1, 0, 0},
-    /* 1x1: MobileNetV2's 16 -> 96 and 24 -> 144 expansions (s8 in), u8 in, short blocks */
+    /* 1x1: MobileNetV2's 16, 24, 32 and 64-channel expansions (s8 in), u8 in, short blocks */
     {1, 112, 96, 1, 16, 1}, {1, 56, 144, 1, 24, 1}, {1, 28, 192, 1, 32, 1}, {2, 5, 48, 1, 8, 0},
-    {1, 3, 16, 1, 64, 0},   {1, 1, 32, 1, 4, 1},
+    {1, 3, 16, 1, 64, 0},   {1, 1, 32, 1, 4, 1},    {1, 14, 384, 1, 64, 1},
 };
 
 /* One shape against every non-reference oneDNN implementation; returns how many ran. */

@@ -300,10 +300,10 @@ static dnnl_status_t conv_pd(const lk_fg *g, int depthwise, const dnnl_convoluti
   return *pd ? dnnl_success : dnnl_unimplemented;
 }
 
-/* INT8, one thread: a depthwise 3x3 or a 1x1 conv of at most 32 input channels whose shapes
+/* INT8, one thread: a depthwise 3x3 or a 1x1 conv of at most 64 input channels whose shapes
  * nn/qconv takes (depthwise: u8 nhwc in, stride 1 pad 1 or stride 2 pad (0, 1); 1x1: s8 or
  * u8 nhwc in, stride 1; u8 nhwc out) runs there instead of pd: the same bytes (see
- * tests/test_qconv.c), 2-3x oneDNN's depthwise, 1.2-1.4x its 1x1 at 16-32 channels. Its
+ * tests/test_qconv.c), 2-3x oneDNN's depthwise, 1.1-1.5x its 1x1 at 16-64 channels. Its
  * weights are wmem's (want_w), bias bq and scales osc as pd's. LOOKALIKE_QCONV=0 keeps
  * oneDNN's. Returns 1, having added nothing, where it does not fit. */
 static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_desc_t *dst_md,
@@ -320,7 +320,7 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
     return 1;
   if (dw ? oc != ic || (s != 1 && s != 2) || op->pad_t != 2 - s || op->pad_l != 2 - s ||
                op->pad_b != 1 || op->pad_r != 1 || sdt != dnnl_u8
-         : s != 1 || op->pad_t || op->pad_l || op->pad_b || op->pad_r || ic > 32 ||
+         : s != 1 || op->pad_t || op->pad_l || op->pad_b || op->pad_r || ic > 64 ||
                (sdt != dnnl_u8 && sdt != dnnl_s8))
     return 1;
   dnnl_memory_desc_t nhwc;
