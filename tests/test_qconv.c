@@ -33,18 +33,36 @@ typedef struct shape {
 
 static const shape SHAPES[] = {
     /* depthwise: MobileNetV2's ten shapes, then batches of 2, short blocks, edges */
-    {1, 112, 32, 1, 0, 0}, {1, 112, 96, 2, 0, 0}, {1, 56, 144, 1, 0, 0}, {1, 56, 144, 2, 0, 0},
-    {1, 28, 192, 1, 0, 0}, {1, 28, 192, 2, 0, 0}, {1, 14, 384, 1, 0, 0}, {1, 14, 576, 1, 0, 0},
-    {1, 14, 576, 2, 0, 0}, {1, 7, 960, 1, 0, 0},  {2, 10, 48, 1, 0, 0},  {2, 6, 80, 2, 0, 0},
-    {1, 1, 16, 1, 0, 0},   {1, 2, 16, 2, 0, 0},   {1, 9, 16, 1, 0, 0},   {2, 7, 32, 1, 0, 0},
+    {1, 112, 32, 1, 0, 0},
+    {1, 112, 96, 2, 0, 0},
+    {1, 56, 144, 1, 0, 0},
+    {1, 56, 144, 2, 0, 0},
+    {1, 28, 192, 1, 0, 0},
+    {1, 28, 192, 2, 0, 0},
+    {1, 14, 384, 1, 0, 0},
+    {1, 14, 576, 1, 0, 0},
+    {1, 14, 576, 2, 0, 0},
+    {1, 7, 960, 1, 0, 0},
+    {2, 10, 48, 1, 0, 0},
+    {2, 6, 80, 2, 0, 0},
+    {1, 1, 16, 1, 0, 0},
+    {1, 2, 16, 2, 0, 0},
+    {1, 9, 16, 1, 0, 0},
+    {2, 7, 32, 1, 0, 0},
     {1, 5, 16, 1, 0, 0},
     /* 1x1: MobileNetV2's 16, 24, 32 and 64-channel expansions (s8 in), u8 in, short blocks */
-    {1, 112, 96, 1, 16, 1}, {1, 56, 144, 1, 24, 1}, {1, 28, 192, 1, 32, 1}, {2, 5, 48, 1, 8, 0},
-    {1, 3, 16, 1, 64, 0},   {1, 1, 32, 1, 4, 1},    {1, 14, 384, 1, 64, 1},
+    {1, 112, 96, 1, 16, 1},
+    {1, 56, 144, 1, 24, 1},
+    {1, 28, 192, 1, 32, 1},
+    {2, 5, 48, 1, 8, 0},
+    {1, 3, 16, 1, 64, 0},
+    {1, 1, 32, 1, 4, 1},
+    {1, 14, 384, 1, 64, 1},
 };
 
 /* One shape against every non-reference oneDNN implementation; returns how many ran. */
-static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, float hi, uint64_t *rng) {
+static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, float hi,
+                       uint64_t *rng) {
   int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride, pw = s->ic > 0;
   int oh = h / st, ow = w / st, pad = st == 1 && !pw ? 1 : 0, taps = pw ? s->ic : 9;
   size_t isz = (size_t)n * h * w * (pw ? s->ic : c), osz = (size_t)n * oh * ow * c;
@@ -67,7 +85,9 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
     lk_qconv_pw_params pp = {(size_t)n * h * w, s->ic, c, s->s8, wt, bias, scale, 0, hi};
     assert_int_equal(lk_qconv_pw_new(&pp, &kp, &err), 0);
   } else {
-    assert_int_equal(lk_qconv_dw_new(&(lk_qconv_dw_params){n, h, w, c, st, wt, bias, scale, 0, hi}, &k, &err), 0);
+    assert_int_equal(
+        lk_qconv_dw_new(&(lk_qconv_dw_params){n, h, w, c, st, wt, bias, scale, 0, hi}, &k, &err),
+        0);
     int koh, kow;
     lk_qconv_dw_out_dims(k, &koh, &kow);
     assert_int_equal(koh, oh);
@@ -76,8 +96,10 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
   double best = 1e30; /* LOOKALIKE_BENCH=1: the fastest of 200 runs, printed beside oneDNN's */
   for (int t = 0; t < (getenv("LOOKALIKE_BENCH") ? 201 : 1); t++) {
     double t0 = lk_clock_now();
-    if (pw) lk_qconv_pw_run(kp, src, got);
-    else lk_qconv_dw_run(k, src, got);
+    if (pw)
+      lk_qconv_pw_run(kp, src, got);
+    else
+      lk_qconv_dw_run(k, src, got);
     if (lk_clock_now() - t0 < best) best = lk_clock_now() - t0;
   }
   lk_qconv_dw_free(k);
@@ -98,8 +120,9 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
   }
   OK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
   dnnl_convolution_desc_t cd;
-  OK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                &smd, &wmd, &bmd, &dmd, strides, dil, pl, pr));
+  OK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                dnnl_convolution_direct, &smd, &wmd, &bmd, &dmd,
+                                                strides, dil, pl, pr));
   dnnl_primitive_attr_t attr;
   dnnl_post_ops_t po;
   OK(dnnl_primitive_attr_create(&attr));
@@ -119,7 +142,8 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
      * (vpmaddubsw), and halve the weights for an s8 input: their bytes are their own where a
      * sum saturates; the graph runs the VNNI ones) */
     const char *isa = strchr(impl, ':');
-    if (!strncmp(impl, "ref", 3) || (pw && isa && (!strcmp(isa, ":avx2") || !strcmp(isa, ":sse41")))) {
+    if (!strncmp(impl, "ref", 3) ||
+        (pw && isa && (!strcmp(isa, ":avx2") || !strcmp(isa, ":sse41")))) {
       dnnl_primitive_desc_destroy(pd);
       continue;
     }
@@ -137,8 +161,8 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
     dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, mwp}, {DNNL_ARG_TO, mw}};
     OK(dnnl_primitive_execute(r, strm, 2, ra));
     OK(dnnl_primitive_create(&p, pd));
-    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb},
-                            {DNNL_ARG_DST, md}};
+    dnnl_exec_arg_t a[4] = {
+        {DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md}};
     memset(want, 0xa5, osz);
     OK(dnnl_primitive_execute(p, strm, 4, a));
     OK(dnnl_stream_wait(strm));
@@ -158,8 +182,9 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
       mid += want[i] > 0 && want[i] < 255;
     }
     if (bad)
-      print_error("%s n%d %dx%d ic%d c%d stride %d: %zu of %zu bytes differ, first at %zu: %d, oneDNN %d\n",
-                  impl, n, h, w, s->ic, c, st, bad, osz, first, got[first], want[first]);
+      print_error(
+          "%s n%d %dx%d ic%d c%d stride %d: %zu of %zu bytes differ, first at %zu: %d, oneDNN %d\n",
+          impl, n, h, w, s->ic, c, st, bad, osz, first, got[first], want[first]);
     assert_int_equal(bad, 0);
     assert_true(mid > osz / 4); /* the values span the range: the test is not all 0 or 255 */
     ran++;

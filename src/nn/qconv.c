@@ -40,12 +40,13 @@ static int chan(int b, int r, int l, int j, int lanes) {
  * reach 2^31 (where the conversion to int32 would fail). Else the packs' saturation to
  * [0, 255] gives the same bytes, the clip being monotone with the rounding. Channel c's sum
  * has at most `taps` products of |x| <= xmax with w[c * taps + i]. */
-static int need_clip(float hi, const int8_t *w, const float *bias,
-                                    const float *scale, int c, int taps, int xmax) {
+static int need_clip(float hi, const int8_t *w, const float *bias, const float *scale, int c,
+                     int taps, int xmax) {
   if (!(hi > 254.5f)) return 1;
   for (int ch = 0; ch < c; ch++) {
     double big = fabs((double)bias[ch]);
-    for (int i = 0; i < taps; i++) big += (double)xmax * abs(w[(size_t)ch * (size_t)taps + (size_t)i]);
+    for (int i = 0; i < taps; i++)
+      big += (double)xmax * abs(w[(size_t)ch * (size_t)taps + (size_t)i]);
     if (big * fabs((double)scale[ch]) >= 1e9) return 1;
   }
   return 0;
@@ -54,8 +55,7 @@ static int need_clip(float hi, const int8_t *w, const float *bias,
 /* oneDNN's requantisation of a block: y = (float)acc + bias, y *= scale (two roundings,
  * never an FMA), the clip at hi (where needed), round to nearest even, saturate to u8; the
  * clip below 0 is the saturation (lo <= 0). Bias and scale: 64 floats in register order. */
-AVX512 __m512i requant(quad acc, const float *bias, const float *scale,
-                                   __m512 hi, int clip) {
+AVX512 __m512i requant(quad acc, const float *bias, const float *scale, __m512 hi, int clip) {
   __m512i v[4];
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
@@ -148,7 +148,6 @@ void lk_qconv_dw_out_dims(const lk_qconv_dw *k, int *oh, int *ow) {
   *ow = k->ow;
 }
 
-
 /* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist). */
 AVX512 quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
   __m512i r0 = _mm512_maskz_loadu_epi8(m, a), r1 = _mm512_maskz_loadu_epi8(m, b);
@@ -188,14 +187,15 @@ AVX512 __m512i window(const uint8_t *row, int s, int p, int w, int c) {
   __m512i v = _mm512_maskz_loadu_epi8(m, row + (size_t)lo * (size_t)c);
   int sh = (lo - s) * c / 4; /* left of the row: move the pixels up by sh dwords */
   if (!sh) return v;
-  __m512i idx = _mm512_sub_epi32(
-      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(sh));
+  __m512i idx =
+      _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                       _mm512_set1_epi32(sh));
   return _mm512_maskz_permutexvar_epi32((__mmask16)(0xffffu << sh), idx, v);
 }
 
 /* A column of windows at pixel s (see column). */
 AVX512 quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
-                                  const lk_qconv_dw *k) {
+                    const lk_qconv_dw *k) {
   __m512i r0 = window(a, s, k->pix, k->w, k->c), r1 = window(b, s, k->pix, k->w, k->c);
   __m512i r2 = window(c, s, k->pix, k->w, k->c), z = _mm512_setzero_si512();
   __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
@@ -208,7 +208,7 @@ AVX512 quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
 /* One output row of a kernel whose registers hold k->pix pixels (stride 1, 16 or 32
  * channels): pixels x .. x + pix - 1 from the windows at x - 1, x, x + 1. */
 AVX512 void row_pixels(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1,
-                                     const uint8_t *r2, uint8_t *out, int clip) {
+                       const uint8_t *r2, uint8_t *out, int clip) {
   const int p = k->pix;
   const __m512 hi = _mm512_set1_ps(k->hi);
   const quad w0 = wload(k->wq), w1 = wload(k->wq + 64), w2 = wload(k->wq + 128);
@@ -218,15 +218,18 @@ AVX512 void row_pixels(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r
     quad q1 = wcolumn(r0, r1, r2, x, k), q2 = wcolumn(r0, r1, r2, x + 1, k);
     __m512i o = pixel(q0, q1, q2, w0, w1, w2, k->bias, k->scale, hi, clip);
     int left = k->ow - x;
-    if (left >= p) _mm512_storeu_si512(out + (size_t)x * (size_t)k->c, o);
-    else _mm512_mask_storeu_epi8(out + (size_t)x * (size_t)k->c, ((__mmask64)1 << (left * k->c)) - 1, o);
+    if (left >= p)
+      _mm512_storeu_si512(out + (size_t)x * (size_t)k->c, o);
+    else
+      _mm512_mask_storeu_epi8(out + (size_t)x * (size_t)k->c, ((__mmask64)1 << (left * k->c)) - 1,
+                              o);
     q0 = q2;
   }
 }
 
 /* One output row, one block of 64 channels (m: those that exist) at off. */
-AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1,
-                                    const uint8_t *r2, uint8_t *out, int b, __mmask64 m, int clip) {
+AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                      uint8_t *out, int b, __mmask64 m, int clip) {
   const size_t c = (size_t)k->c, off = (size_t)b * 64;
   const __m512 hi = _mm512_set1_ps(k->hi);
   const int32_t *wp = k->wq + (size_t)b * 12 * 16;
@@ -240,7 +243,8 @@ AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1
     for (int ox = 0; ox < k->ow; ox++) {
       size_t o = (size_t)(ox + 1) * c;
       quad q2 = ox + 1 < k->w ? column(r0 + o, r1 + o, r2 + o, m) : zq;
-      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m,
+                              pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
       q0 = q1;
       q1 = q2;
     }
@@ -250,7 +254,8 @@ AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1
       size_t o = (size_t)(2 * ox + 1) * c;
       quad q1 = column(r0 + o, r1 + o, r2 + o, m);
       quad q2 = 2 * ox + 2 < k->w ? column(r0 + o + c, r1 + o + c, r2 + o + c, m) : zq;
-      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m, pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
+      _mm512_mask_storeu_epi8(out + (size_t)ox * c, m,
+                              pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
       q0 = q2;
     }
   }
@@ -267,20 +272,27 @@ AVX512_ENTRY void dw_run(const lk_qconv_dw *k, const uint8_t *src, uint8_t *dst)
       const uint8_t *r2 = iy + 2 < k->h ? img + (size_t)(iy + 2) * row : k->zero;
       uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * c;
       if (k->pix > 1) {
-        if (k->clip) row_pixels(k, r0, r1, r2, out, 1);
-        else row_pixels(k, r0, r1, r2, out, 0);
+        if (k->clip)
+          row_pixels(k, r0, r1, r2, out, 1);
+        else
+          row_pixels(k, r0, r1, r2, out, 0);
         continue;
       }
       int b = 0;
       for (; 64 * (b + 1) <= k->c; b++)
-        if (k->clip) row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 1);
-        else row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 0);
-      if (64 * b < k->c) row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1, k->clip);
+        if (k->clip)
+          row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 1);
+        else
+          row_block(k, r0, r1, r2, out, b, ~(__mmask64)0, 0);
+      if (64 * b < k->c)
+        row_block(k, r0, r1, r2, out, b, ((__mmask64)1 << (k->c - 64 * b)) - 1, k->clip);
     }
   }
 }
 
-void lk_qconv_dw_run(const lk_qconv_dw *k, const uint8_t *src, uint8_t *dst) { dw_run(k, src, dst); }
+void lk_qconv_dw_run(const lk_qconv_dw *k, const uint8_t *src, uint8_t *dst) {
+  dw_run(k, src, dst);
+}
 
 /* ---- 1x1 ---- */
 
@@ -332,7 +344,8 @@ int lk_qconv_pw_new(const lk_qconv_pw_params *p, lk_qconv_pw **out, lk_errbuf *e
               d |= (uint32_t)(uint8_t)w[4 * q + i] << (8 * i);
               sum += w[4 * q + i];
             }
-            k->wq[((size_t)(b * k->nq + q) * 4 + (size_t)r) * 16 + (size_t)(4 * l + j)] = (int32_t)d;
+            k->wq[((size_t)(b * k->nq + q) * 4 + (size_t)r) * 16 + (size_t)(4 * l + j)] =
+                (int32_t)d;
           }
           k->comp[v] = p->src_signed ? -128 * sum : 0;
           k->bias[v] = in ? p->bias[o] : 0;
@@ -392,9 +405,12 @@ AVX512_ENTRY void pw_run(const lk_qconv_pw *k, const uint8_t *src, uint8_t *dst)
   size_t i = 0;
   for (; i + GROUP <= k->pixels; i += GROUP) {
     for (int p = 0; p < GROUP; p++)
-      _mm512_store_si512(x + 64 * p, _mm512_xor_si512(_mm512_maskz_loadu_epi8(im, src + (i + p) * ic), flip));
-    if (k->clip) pixels(k, x, dst + i * oc, GROUP, 1);
-    else pixels(k, x, dst + i * oc, GROUP, 0);
+      _mm512_store_si512(x + 64 * p,
+                         _mm512_xor_si512(_mm512_maskz_loadu_epi8(im, src + (i + p) * ic), flip));
+    if (k->clip)
+      pixels(k, x, dst + i * oc, GROUP, 1);
+    else
+      pixels(k, x, dst + i * oc, GROUP, 0);
   }
   for (; i < k->pixels; i++) {
     _mm512_store_si512(x, _mm512_xor_si512(_mm512_maskz_loadu_epi8(im, src + i * ic), flip));

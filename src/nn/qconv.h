@@ -20,13 +20,13 @@ int lk_qconv_available(void);
 typedef struct lk_qconv_dw lk_qconv_dw; /* immutable once made: may run on many threads at once */
 
 typedef struct lk_qconv_dw_params {
-  int n, h, w, c;           /* input NHWC; c a multiple of 16 */
-  int stride;               /* 1 (pads 1,1,1,1) or 2 (pads top/left 0, bottom/right 1) */
-  const int8_t *weights;    /* c * 9: [c][ky][kx] */
-  const float *bias;        /* c: added to the accumulator in float */
-  const float *scale;       /* c: multiplies (acc + bias) */
-  float lo, hi;             /* the activation's clip (ReLU6: 0 and 6 / output scale; none:
-                             * -inf, inf), applied before the saturation to [0, 255] */
+  int n, h, w, c;        /* input NHWC; c a multiple of 16 */
+  int stride;            /* 1 (pads 1,1,1,1) or 2 (pads top/left 0, bottom/right 1) */
+  const int8_t *weights; /* c * 9: [c][ky][kx] */
+  const float *bias;     /* c: added to the accumulator in float */
+  const float *scale;    /* c: multiplies (acc + bias) */
+  float lo, hi;          /* the activation's clip (ReLU6: 0 and 6 / output scale; none:
+                          * -inf, inf), applied before the saturation to [0, 255] */
 } lk_qconv_dw_params;
 
 /* Copies what it needs from p (the caller keeps its arrays); LK_EUNSUPPORTED for shapes it
@@ -42,13 +42,13 @@ void lk_qconv_dw_run(const lk_qconv_dw *k, const uint8_t *src, uint8_t *dst);
 typedef struct lk_qconv_pw lk_qconv_pw; /* immutable once made: may run on many threads at once */
 
 typedef struct lk_qconv_pw_params {
-  size_t pixels;            /* n * h * w */
-  int ic, oc;               /* ic a multiple of 4, at most 64; oc a multiple of 16 */
-  int src_signed;           /* 1: s8 input, 0: u8 */
-  const int8_t *weights;    /* oc * ic: [oc][ic] */
-  const float *bias;        /* oc: added to the accumulator in float */
-  const float *scale;       /* oc: multiplies (acc + bias) */
-  float lo, hi;             /* the activation's clip, as in nn/qconv.h (lo <= 0 <= hi) */
+  size_t pixels;         /* n * h * w */
+  int ic, oc;            /* ic a multiple of 4, at most 64; oc a multiple of 16 */
+  int src_signed;        /* 1: s8 input, 0: u8 */
+  const int8_t *weights; /* oc * ic: [oc][ic] */
+  const float *bias;     /* oc: added to the accumulator in float */
+  const float *scale;    /* oc: multiplies (acc + bias) */
+  float lo, hi;          /* the activation's clip, as the depthwise one's (lo <= 0 <= hi) */
 } lk_qconv_pw_params;
 
 /* Copies what it needs from p; LK_EUNSUPPORTED for shapes it does not take or a CPU without
