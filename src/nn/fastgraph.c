@@ -300,6 +300,21 @@ static dnnl_status_t conv_pd(const lk_fg *g, int depthwise, const dnnl_convoluti
   return *pd ? dnnl_success : dnnl_unimplemented;
 }
 
+/* A step of lookalike's own (no primitive) from graph tensor src to dst, which then holds
+ * model tensor out; the caller says what it runs. NULL when out of memory. */
+static gstep *own_step(lk_fg *g, int src, int dst, int out) {
+  if (grow((void **)&g->s, &g->scap, g->ns + 1, sizeof *g->s)) return NULL;
+  gstep *st = &g->s[g->ns++];
+  st->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, g->t[src].mem};
+  st->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, g->t[dst].mem};
+  st->nargs = 2;
+  st->in[0] = src;
+  st->in[1] = -1;
+  st->out = dst;
+  g->map[out] = dst;
+  return st;
+}
+
 /* INT8, one thread: a depthwise 3x3 or a 1x1 conv of at most 64 input channels whose shapes
  * nn/qconv takes (depthwise: u8 nhwc in, stride 1 pad 1 or stride 2 pad (0, 1); 1x1: s8 or
  * u8 nhwc in, stride 1; u8 nhwc out) runs there instead of pd: the same bytes (see
@@ -371,21 +386,14 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
   free(wq);
   if (rc) return rc;
   int dst = new_tensor(g, dst_md, oscale, err);
-  if (dst < 0 || grow((void **)&g->s, &g->scap, g->ns + 1, sizeof *g->s)) {
+  gstep *st = dst < 0 ? NULL : own_step(g, src, dst, op->out[0]);
+  if (!st) {
     lk_qconv_dw_free(kd);
     lk_qconv_pw_free(kp);
     return dst < 0 ? dst : lk_err_set(err, LK_ENOMEM, "out of memory");
   }
-  gstep *st = &g->s[g->ns++];
   st->dw = kd;
   st->pw = kp;
-  st->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, g->t[src].mem};
-  st->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, g->t[dst].mem};
-  st->nargs = 2;
-  st->in[0] = src;
-  st->in[1] = -1;
-  st->out = dst;
-  g->map[op->out[0]] = dst;
   return 0;
 }
 
@@ -674,17 +682,9 @@ static int build_reshape(lk_fg *g, const lk_nn_op *op, lk_errbuf *err) {
     return lk_err_set(err, LK_EUNSUPPORTED, "compute fp32/int8: RESHAPE changes the batch");
   int dst = new_tensor(g, &pout, 1, err);
   if (dst < 0) return dst;
-  if (grow((void **)&g->s, &g->scap, g->ns + 1, sizeof *g->s))
-    return lk_err_set(err, LK_ENOMEM, "out of memory");
-  gstep *st = &g->s[g->ns++];
+  gstep *st = own_step(g, src, dst, op->out[0]);
+  if (!st) return lk_err_set(err, LK_ENOMEM, "out of memory");
   st->copy = dnnl_memory_desc_get_size(&pout);
-  st->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, g->t[src].mem};
-  st->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, g->t[dst].mem};
-  st->nargs = 2;
-  st->in[0] = src;
-  st->in[1] = -1;
-  st->out = dst;
-  g->map[op->out[0]] = dst;
   return 0;
 }
 
