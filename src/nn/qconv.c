@@ -301,6 +301,8 @@ void lk_qconv_dw_run(const lk_qconv_dw *k, const uint8_t *src, uint8_t *dst) {
 struct lk_qconv_pw {
   size_t pixels;
   int ic, oc, nb, nq, src_signed, clip; /* nb: blocks of 64 outputs; nq: input quads */
+  int tpix; /* pixels the last block's registers hold: 4 or 2 for 16 or 32 outputs left over
+             * (its lanes repeat the weights), else 1 */
   float hi;
   int32_t *wq;         /* nb * nq * 4 registers * 16 dwords */
   int32_t *comp;       /* nb * 4 * 16: where the sums start */
@@ -319,6 +321,7 @@ int lk_qconv_pw_new(const lk_qconv_pw_params *p, lk_qconv_pw **out, lk_errbuf *e
   if (!k) return lk_err_set(err, LK_ENOMEM, "out of memory");
   k->pixels = p->pixels, k->ic = p->ic, k->oc = p->oc, k->src_signed = p->src_signed;
   k->nb = (p->oc + 63) / 64, k->nq = p->ic / 4;
+  k->tpix = p->oc % 64 == 16 ? 4 : p->oc % 64 == 32 ? 2 : 1;
   k->hi = p->hi < 255 ? p->hi : 255;
   k->clip = need_clip(k->hi, p->weights, p->bias, p->scale, p->oc, p->ic, 255);
   size_t nb = (size_t)k->nb;
@@ -334,7 +337,8 @@ int lk_qconv_pw_new(const lk_qconv_pw_params *p, lk_qconv_pw **out, lk_errbuf *e
     for (int r = 0; r < 4; r++)
       for (int l = 0; l < 4; l++)
         for (int j = 0; j < 4; j++) {
-          int o = chan(b, r, l, j, 4), in = o < p->oc;
+          int o = chan(b, r, l, j, b == k->nb - 1 && k->tpix > 1 ? 4 / k->tpix : 4);
+          int in = o < p->oc;
           size_t v = (size_t)(4 * b + r) * 16 + (size_t)(4 * l + j);
           const int8_t *w = p->weights + (size_t)o * (size_t)p->ic;
           int32_t sum = 0;
@@ -364,29 +368,75 @@ void lk_qconv_pw_free(lk_qconv_pw *k) {
   free(k);
 }
 
+/* The sums of block b for np pixels (a constant once inlined) of x (64 bytes a pixel, u8),
+ * each pixel's input quads broadcast to all lanes. */
+AVX512 void block_sums(const lk_qconv_pw *k, const uint8_t *x, int b, int np, quad *acc) {
+  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)k->nq * 64;
+#pragma GCC unroll 4
+  for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[p].v[r] = _mm512_load_si512(cp + 16 * r);
+  for (int q = 0; q < k->nq; q++, wp += 64) {
+    __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 16);
+    __m512i w2 = _mm512_load_si512(wp + 32), w3 = _mm512_load_si512(wp + 48);
+#pragma GCC unroll 4
+    for (int p = 0; p < np; p++) {
+      __m512i v = _mm512_set1_epi32(*(const int32_t *)(x + 64 * p + 4 * q));
+      acc[p].v[0] = _mm512_dpbusd_epi32(acc[p].v[0], v, w0);
+      acc[p].v[1] = _mm512_dpbusd_epi32(acc[p].v[1], v, w1);
+      acc[p].v[2] = _mm512_dpbusd_epi32(acc[p].v[2], v, w2);
+      acc[p].v[3] = _mm512_dpbusd_epi32(acc[p].v[3], v, w3);
+    }
+  }
+}
+
+/* The last block of GROUP pixels when its registers hold tp = k->tpix pixels (tp a constant
+ * once inlined): register set g covers pixels g * tp .. g * tp + tp - 1, 16 / tp dwords each. */
+AVX512 void packed_tail(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int tp, int clip) {
+  const int b = k->nb - 1, nt = GROUP / tp, t = 64 / tp; /* t: outputs in the block */
+  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)k->nq * 64;
+  quad acc[GROUP / 2];
+#pragma GCC unroll 2
+  for (int g = 0; g < nt; g++)
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[g].v[r] = _mm512_load_si512(cp + 16 * r);
+  for (int q = 0; q < k->nq; q++, wp += 64) {
+    __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 16);
+    __m512i w2 = _mm512_load_si512(wp + 32), w3 = _mm512_load_si512(wp + 48);
+#pragma GCC unroll 2
+    for (int g = 0; g < nt; g++) {
+      __m512i v = _mm512_set1_epi32(*(const int32_t *)(x + 64 * g * tp + 4 * q));
+#pragma GCC unroll 4
+      for (int i = 1; i < tp; i++)
+        v = _mm512_mask_set1_epi32(v, (__mmask16)(((1u << (16 / tp)) - 1) << (i * 16 / tp)),
+                                   *(const int32_t *)(x + 64 * (g * tp + i) + 4 * q));
+      acc[g].v[0] = _mm512_dpbusd_epi32(acc[g].v[0], v, w0);
+      acc[g].v[1] = _mm512_dpbusd_epi32(acc[g].v[1], v, w1);
+      acc[g].v[2] = _mm512_dpbusd_epi32(acc[g].v[2], v, w2);
+      acc[g].v[3] = _mm512_dpbusd_epi32(acc[g].v[3], v, w3);
+    }
+  }
+  const __m512 hi = _mm512_set1_ps(k->hi);
+  const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
+#pragma GCC unroll 2
+  for (int g = 0; g < nt; g++) {
+    __m512i o = requant(acc[g], bias, scale, hi, clip);
+    /* pixel g * tp + i takes bytes [i * t, i * t + t): stored from t * i bytes before it */
+#pragma GCC unroll 4
+    for (int i = 0; i < tp; i++)
+      _mm512_mask_storeu_epi8(
+          out + (size_t)(g * tp + i) * (size_t)k->oc + (size_t)b * 64 - (size_t)(i * t),
+          (((__mmask64)1 << t) - 1) << (i * t), o);
+  }
+}
+
 /* np pixels (a constant once inlined) from x (64 bytes a pixel, u8) to out, all blocks. */
 AVX512 void pixels(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int np, int clip) {
   const __m512 hi = _mm512_set1_ps(k->hi);
-  for (int b = 0; b < k->nb; b++) {
+  int nb = k->tpix > 1 && np == GROUP ? k->nb - 1 : k->nb;
+  for (int b = 0; b < nb; b++) {
     quad acc[GROUP];
-    const int32_t *cp = k->comp + (size_t)b * 64;
-#pragma GCC unroll 4
-    for (int p = 0; p < np; p++)
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) acc[p].v[r] = _mm512_load_si512(cp + 16 * r);
-    const int32_t *wp = k->wq + (size_t)b * (size_t)k->nq * 64;
-    for (int q = 0; q < k->nq; q++, wp += 64) {
-      __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 16);
-      __m512i w2 = _mm512_load_si512(wp + 32), w3 = _mm512_load_si512(wp + 48);
-#pragma GCC unroll 4
-      for (int p = 0; p < np; p++) {
-        __m512i v = _mm512_set1_epi32(*(const int32_t *)(x + 64 * p + 4 * q));
-        acc[p].v[0] = _mm512_dpbusd_epi32(acc[p].v[0], v, w0);
-        acc[p].v[1] = _mm512_dpbusd_epi32(acc[p].v[1], v, w1);
-        acc[p].v[2] = _mm512_dpbusd_epi32(acc[p].v[2], v, w2);
-        acc[p].v[3] = _mm512_dpbusd_epi32(acc[p].v[3], v, w3);
-      }
-    }
+    block_sums(k, x, b, np, acc);
     int left = k->oc - 64 * b;
     __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
     const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
@@ -395,6 +445,11 @@ AVX512 void pixels(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int np,
       _mm512_mask_storeu_epi8(out + (size_t)p * (size_t)k->oc + (size_t)b * 64, m,
                               requant(acc[p], bias, scale, hi, clip));
   }
+  if (nb == k->nb) return;
+  if (k->tpix == 4)
+    packed_tail(k, x, out, 4, clip);
+  else
+    packed_tail(k, x, out, 2, clip);
 }
 
 AVX512_ENTRY void pw_run(const lk_qconv_pw *k, const uint8_t *src, uint8_t *dst) {
