@@ -4,7 +4,8 @@
  * layout, and a reorder is inserted only where one refuses it, at the float NHWC input and
  * at the taps. All activations live in one arena laid out by liveness (a buffer is reused
  * once its last reader has run), made and touched at creation (lk_nn_big_alloc); one
- * scratchpad serves every primitive. */
+ * scratchpad serves every primitive. INT8 on one thread: the depthwise 3x3 and small 1x1
+ * layers are steps of nn/qconv's kernels instead (build_qconv). */
 #include "nn/fastgraph.h"
 #include "nn/qconv.h"
 
