@@ -328,8 +328,8 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
   const lk_nn_tensor *in = &g->m->tensors[op->in[0]], *w = &g->m->tensors[op->in[1]];
   const lk_nn_tensor *out = &g->m->tensors[op->out[0]];
   const char *env = getenv("LOOKALIKE_QCONV");
-  int s = op->stride_h, ic = in->dims[3], oc = out->dims[3], dw = op->code == LK_OP_DEPTHWISE_CONV_2D;
-  int kk = dw ? 3 : 1, rc;
+  int s = op->stride_h, ic = in->dims[3], oc = out->dims[3], rc;
+  int dw = op->code == LK_OP_DEPTHWISE_CONV_2D, kk = dw ? 3 : 1;
   dnnl_data_type_t sdt = g->t[src].md.data_type;
   if ((env && !strcmp(env, "0")) || lk_dnnl_threads(g->d) != 1 || !lk_qconv_available() ||
       w->dims[1] != kk || w->dims[2] != kk || op->dil_h != 1 || op->dil_w != 1 || op->stride_w != s)
@@ -516,7 +516,8 @@ static int build_conv(lk_fg *g, const lk_nn_op *op, const lk_nn_op *add, int acc
     goto out;
   }
   if ((rc = load_weights(g, op, want_w, wsc, &wmem, err)) || (rc = own(g, wmem, err))) goto out;
-  if (int8 && !add && (rc = build_qconv(g, op, src, got_dst, wmem, want_w, bq, osc, oscale, err)) != 1)
+  if (int8 && !add &&
+      (rc = build_qconv(g, op, src, got_dst, wmem, want_w, bq, osc, oscale, err)) != 1)
     goto out;
   rc = 0;
   if (bias || int8) {
