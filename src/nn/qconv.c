@@ -148,15 +148,20 @@ void lk_qconv_dw_out_dims(const lk_qconv_dw *k, int *oh, int *ow) {
   *ow = k->ow;
 }
 
-/* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist). */
-AVX512 quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
-  __m512i r0 = _mm512_maskz_loadu_epi8(m, a), r1 = _mm512_maskz_loadu_epi8(m, b);
-  __m512i r2 = _mm512_maskz_loadu_epi8(m, c), z = _mm512_setzero_si512();
+/* Three rows' 64 bytes as four registers of [r0, r1, r2, 0] quads (see the top). */
+AVX512 quad interleave(__m512i r0, __m512i r1, __m512i r2) {
+  __m512i z = _mm512_setzero_si512();
   __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
   __m512i lo2 = _mm512_unpacklo_epi8(r2, z), hi2 = _mm512_unpackhi_epi8(r2, z);
   quad q = {{_mm512_unpacklo_epi16(lo01, lo2), _mm512_unpackhi_epi16(lo01, lo2),
              _mm512_unpacklo_epi16(hi01, hi2), _mm512_unpackhi_epi16(hi01, hi2)}};
   return q;
+}
+
+/* The column at a, b, c (three rows, same pixel, 64 channels of which m says which exist). */
+AVX512 quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask64 m) {
+  return interleave(_mm512_maskz_loadu_epi8(m, a), _mm512_maskz_loadu_epi8(m, b),
+                    _mm512_maskz_loadu_epi8(m, c));
 }
 
 /* One output pixel's 64 channels from the columns x0, x1, x2 and kernel columns w. */
@@ -178,7 +183,8 @@ AVX512 quad wload(const int32_t *p) {
   return q;
 }
 
-/* Bytes [64 * pixel s, + 64) of a row of w pixels of c channels, zeros outside the row. */
+/* The 64 bytes of pixels s .. s + p - 1 (p * c = 64) of a row of w pixels of c channels,
+ * zeros for the pixels outside the row. */
 AVX512 __m512i window(const uint8_t *row, int s, int p, int w, int c) {
   if (s >= 0 && s + p <= w) return _mm512_loadu_si512(row + (size_t)s * (size_t)c);
   int lo = s > 0 ? s : 0, hi = s + p < w ? s + p : w;
@@ -196,13 +202,8 @@ AVX512 __m512i window(const uint8_t *row, int s, int p, int w, int c) {
 /* A column of windows at pixel s (see column). */
 AVX512 quad wcolumn(const uint8_t *a, const uint8_t *b, const uint8_t *c, int s,
                     const lk_qconv_dw *k) {
-  __m512i r0 = window(a, s, k->pix, k->w, k->c), r1 = window(b, s, k->pix, k->w, k->c);
-  __m512i r2 = window(c, s, k->pix, k->w, k->c), z = _mm512_setzero_si512();
-  __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
-  __m512i lo2 = _mm512_unpacklo_epi8(r2, z), hi2 = _mm512_unpackhi_epi8(r2, z);
-  quad q = {{_mm512_unpacklo_epi16(lo01, lo2), _mm512_unpackhi_epi16(lo01, lo2),
-             _mm512_unpacklo_epi16(hi01, hi2), _mm512_unpackhi_epi16(hi01, hi2)}};
-  return q;
+  return interleave(window(a, s, k->pix, k->w, k->c), window(b, s, k->pix, k->w, k->c),
+                    window(c, s, k->pix, k->w, k->c));
 }
 
 /* One output row of a kernel whose registers hold k->pix pixels (stride 1, 16 or 32
