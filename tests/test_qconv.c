@@ -19,6 +19,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "nn/model.h"
 #include "nn/qconv.h"
 #include "testutil.h"
 #include "util/clock.h"
@@ -212,7 +213,18 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
 
 static void test_matches_onednn(void **state) {
   (void)state;
-  if (!lk_qconv_available()) skip();
+  if (!lk_qconv_available()) { /* the graph then keeps oneDNN's: the kernels must refuse */
+    int8_t wt[9 * 16] = {0};
+    float f[16] = {0};
+    lk_qconv_dw *k = NULL;
+    lk_qconv_pw *kp = NULL;
+    lk_errbuf err = {0};
+    assert_int_equal(lk_qconv_dw_new(&(lk_qconv_dw_params){1, 4, 4, 16, 1, wt, f, f, 0, 255}, &k, &err),
+                     LK_EUNSUPPORTED);
+    assert_int_equal(lk_qconv_pw_new(&(lk_qconv_pw_params){16, 8, 16, 1, wt, f, f, 0, 255}, &kp, &err),
+                     LK_EUNSUPPORTED);
+    return;
+  }
   dnnl_engine_t eng;
   dnnl_stream_t strm;
   OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
@@ -226,9 +238,65 @@ static void test_matches_onednn(void **state) {
   dnnl_engine_destroy(eng);
 }
 
+/* The INT8 graph (nn/fastgraph.c) of each int8-capable shared model gives the same bytes with
+ * the qconv steps (one thread, the default) as with oneDNN alone (LOOKALIKE_QCONV=0): the
+ * weights, bias, scales and clip reach the kernels as oneDNN's primitives get them. Batches of
+ * 1 and 3 (the graph's slices), random pixels. */
+static void test_graph_same_bytes(void **state) {
+  (void)state;
+  const char *models = lk_test_models_dir();
+  if (!models) skip();
+  static const struct {
+    const char *file, *tap;
+  } M[] = {
+      {"mobilenet_v2_1.0_224_quant.tflite", "MobilenetV2/Logits/AvgPool"},
+      {"mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
+       "MobilenetV1/Logits/AvgPool_1a/AvgPool"},
+  };
+  uint64_t rng = 5;
+  for (size_t i = 0; i < sizeof M / sizeof *M; i++) {
+    lk_model *m;
+    lk_errbuf err = {0};
+    if (lk_model_load(lk_test_path("%s/%s", models, M[i].file), &m, &err))
+      fail_msg("%s: %s", M[i].file, lk_err_msg(&err));
+    size_t px = (size_t)3 * 224 * 224 * 3;
+    uint8_t *in = malloc(px);
+    assert_non_null(in);
+    for (size_t j = 0; j < px; j++) in[j] = (uint8_t)(lk_rng_next(&rng) >> 56);
+    float *out[2] = {NULL, NULL};
+    int dim = 0;
+    for (int off = 0; off < 2; off++) {
+      if (off) setenv("LOOKALIKE_QCONV", "0", 1);
+      else unsetenv("LOOKALIKE_QCONV");
+      lk_session_opts o;
+      lk_session_opts_default(&o);
+      o.backend = LK_BACKEND_DNNL;
+      o.compute = LK_COMPUTE_INT8;
+      o.threads = 1;
+      o.max_batch = 3;
+      lk_tap tap = {M[i].tap, LK_POOL_AVG, 0};
+      lk_session *s;
+      if (lk_session_new(m, &tap, 1, &o, &s, &err)) fail_msg("%s", lk_err_msg(&err));
+      dim = lk_session_dim(s);
+      out[off] = malloc((size_t)4 * dim * sizeof(float));
+      assert_non_null(out[off]);
+      assert_int_equal(lk_session_run(s, in, 1, out[off], &err), 0);
+      assert_int_equal(lk_session_run(s, in, 3, out[off] + dim, &err), 0);
+      lk_session_free(s);
+    }
+    unsetenv("LOOKALIKE_QCONV");
+    assert_memory_equal(out[0], out[1], (size_t)4 * dim * sizeof(float));
+    assert_memory_equal(out[0], out[0] + dim, (size_t)dim * sizeof(float)); /* same photo */
+    free(out[0]);
+    free(out[1]);
+    free(in);
+    lk_model_free(m);
+  }
+}
+
 static void test_refuses(void **state) {
   (void)state;
-  if (!lk_qconv_available()) skip();
+  if (!lk_qconv_available()) return; /* (test_matches_onednn checks the refusal there) */
   int8_t wt[9 * 40] = {0};
   float f[40] = {0};
   lk_qconv_dw *k = (lk_qconv_dw *)&k;
@@ -266,6 +334,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matches_onednn),
       cmocka_unit_test(test_refuses),
+      cmocka_unit_test(test_graph_same_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
