@@ -388,6 +388,7 @@ void *lk_dnnl_engine(lk_dnnl *d) { return d->engine; }
 void *lk_dnnl_stream(lk_dnnl *d) { return d->stream; }
 int lk_dnnl_thr_enter(const lk_dnnl *d) { return thr_enter(d); }
 void lk_dnnl_thr_leave(const lk_dnnl *d, int saved) { thr_leave(d, saved); }
+int lk_dnnl_threads(const lk_dnnl *d) { return d->threads; }
 
 const char *lk_dnnl_conv_impl(const lk_dnnl_conv *c) { return c ? c->impl : ""; }
 

@@ -53,6 +53,8 @@ void *lk_dnnl_engine(lk_dnnl *d);
 void *lk_dnnl_stream(lk_dnnl *d);
 int lk_dnnl_thr_enter(const lk_dnnl *d);
 void lk_dnnl_thr_leave(const lk_dnnl *d, int saved);
+/* The thread count d was made with (0: oneDNN's default). */
+int lk_dnnl_threads(const lk_dnnl *d);
 const char *lk_dnnl_conv_weights_format(const lk_dnnl_conv *c);
 
 #endif

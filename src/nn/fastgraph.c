@@ -4,8 +4,10 @@
  * layout, and a reorder is inserted only where one refuses it, at the float NHWC input and
  * at the taps. All activations live in one arena laid out by liveness (a buffer is reused
  * once its last reader has run), made and touched at creation (lk_nn_big_alloc); one
- * scratchpad serves every primitive. */
+ * scratchpad serves every primitive. INT8 on one thread: the depthwise 3x3 and small 1x1
+ * layers are steps of nn/qconv's kernels instead (build_qconv). */
 #include "nn/fastgraph.h"
+#include "nn/qconv.h"
 
 #include <limits.h>
 #include <math.h>
@@ -29,7 +31,10 @@ typedef struct gt {        /* one activation of the graph */
 } gt;
 
 typedef struct gstep {
-  dnnl_primitive_t prim;   /* NULL: a plain copy of `copy` bytes from args[0] to args[1] */
+  dnnl_primitive_t prim;   /* NULL: dw's or pw's kernel, or a plain copy of `copy` bytes from
+                            * args[0] to args[1] */
+  lk_qconv_dw *dw;         /* INT8 on AVX-512 VNNI (nn/qconv.h), args[0] to args[1]: */
+  lk_qconv_pw *pw;         /* a depthwise 3x3, or a 1x1 with few input channels */
   size_t copy;
   int nargs, scratch;      /* scratch: the shared scratchpad is appended at run time */
   dnnl_exec_arg_t args[MAX_ARGS];
@@ -296,6 +301,103 @@ static dnnl_status_t conv_pd(const lk_fg *g, int depthwise, const dnnl_convoluti
   return *pd ? dnnl_success : dnnl_unimplemented;
 }
 
+/* A step of lookalike's own (no primitive) from graph tensor src to dst, which then holds
+ * model tensor out; the caller says what it runs. NULL when out of memory. */
+static gstep *own_step(lk_fg *g, int src, int dst, int out) {
+  if (grow((void **)&g->s, &g->scap, g->ns + 1, sizeof *g->s)) return NULL;
+  gstep *st = &g->s[g->ns++];
+  st->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, g->t[src].mem};
+  st->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, g->t[dst].mem};
+  st->nargs = 2;
+  st->in[0] = src;
+  st->in[1] = -1;
+  st->out = dst;
+  g->map[out] = dst;
+  return st;
+}
+
+/* INT8, one thread: a depthwise 3x3 or a 1x1 conv of at most 64 input channels whose shapes
+ * nn/qconv takes (depthwise: u8 nhwc in, stride 1 pad 1 or stride 2 pad (0, 1); 1x1: s8 or
+ * u8 nhwc in, stride 1; u8 nhwc out) runs there instead of pd: the same bytes (see
+ * tests/test_qconv.c), 2-3x oneDNN's depthwise, 1.1-1.5x its 1x1 at 16-64 channels. Its
+ * weights are wmem's (want_w), bias bq and scales osc as pd's. LOOKALIKE_QCONV=0 keeps
+ * oneDNN's. Returns 1, having added nothing, where it does not fit. */
+static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_desc_t *dst_md,
+                       dnnl_memory_t wmem, const dnnl_memory_desc_t *want_w, const float *bq,
+                       const float *osc, float oscale, lk_errbuf *err) {
+  const lk_nn_tensor *in = &g->m->tensors[op->in[0]], *w = &g->m->tensors[op->in[1]];
+  const lk_nn_tensor *out = &g->m->tensors[op->out[0]];
+  const char *env = getenv("LOOKALIKE_QCONV");
+  int s = op->stride_h, ic = in->dims[3], oc = out->dims[3], rc;
+  int dw = op->code == LK_OP_DEPTHWISE_CONV_2D, kk = dw ? 3 : 1;
+  dnnl_data_type_t sdt = g->t[src].md.data_type;
+  if ((env && !strcmp(env, "0")) || lk_dnnl_threads(g->d) != 1 || !lk_qconv_available() ||
+      w->dims[1] != kk || w->dims[2] != kk || op->dil_h != 1 || op->dil_w != 1 || op->stride_w != s)
+    return 1;
+  if (dw ? oc != ic || (s != 1 && s != 2) || op->pad_t != 2 - s || op->pad_l != 2 - s ||
+               op->pad_b != 1 || op->pad_r != 1 || sdt != dnnl_u8
+         : s != 1 || op->pad_t || op->pad_l || op->pad_b || op->pad_r || ic > 64 ||
+               (sdt != dnnl_u8 && sdt != dnnl_s8))
+    return 1;
+  dnnl_memory_desc_t nhwc;
+  dnnl_dims_t sd = {g->batch, ic, in->dims[1], in->dims[2]};
+  if (ck(dnnl_memory_desc_init_by_tag(&nhwc, 4, sd, sdt, dnnl_nhwc), "md", err) ||
+      !dnnl_memory_desc_equal(&g->t[src].md, &nhwc))
+    return 1;
+  dnnl_dims_t dd = {g->batch, oc, out->dims[1], out->dims[2]};
+  if (ck(dnnl_memory_desc_init_by_tag(&nhwc, 4, dd, dnnl_u8, dnnl_nhwc), "md", err) ||
+      !dnnl_memory_desc_equal(dst_md, &nhwc))
+    return 1;
+  /* the s8 weights as oneDNN's reorder made them, copied out to [oc][kh][kw][ic / groups] */
+  size_t wn = (size_t)oc * (size_t)(dw ? 9 : ic);
+  int8_t *wq = malloc(wn);
+  dnnl_memory_desc_t pmd;
+  dnnl_dims_t wd = {oc, 1, 1, 3, 3}, wd1 = {oc, ic, 1, 1};
+  dnnl_memory_t pm = NULL;
+  dnnl_primitive_desc_t rpd = NULL;
+  dnnl_primitive_t r = NULL;
+  if (!wq) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, NULL}};
+  if (!(rc = ck(dw ? dnnl_memory_desc_init_by_tag(&pmd, 5, wd, dnnl_s8, dnnl_goihw)
+                   : dnnl_memory_desc_init_by_tag(&pmd, 4, wd1, dnnl_s8, dnnl_oihw), "md", err)) &&
+      !(rc = ck(dnnl_memory_create(&pm, &pmd, g->eng, wq), "weights", err)) &&
+      !(rc = ck(dnnl_reorder_primitive_desc_create(&rpd, want_w, g->eng, &pmd, g->eng, NULL),
+                "weights reorder", err)) &&
+      !(rc = ck(dnnl_primitive_create(&r, rpd), "weights reorder primitive", err))) {
+    a[1].memory = pm;
+    if (!(rc = ck(dnnl_primitive_execute(r, g->stream, 2, a), "weights reorder run", err)))
+      rc = ck(dnnl_stream_wait(g->stream), "dnnl_stream_wait", err);
+  }
+  if (r) dnnl_primitive_destroy(r);
+  if (rpd) dnnl_primitive_desc_destroy(rpd);
+  if (pm) dnnl_memory_destroy(pm);
+  lk_qconv_dw *kd = NULL;
+  lk_qconv_pw *kp = NULL;
+  float lo = op->act == LK_ACT_NONE ? -INFINITY : 0; /* append_act's clip */
+  float hi = op->act == LK_ACT_RELU6 ? 6.f / oscale : INFINITY;
+  if (!rc && dw) {
+    lk_qconv_dw_params p = {g->batch, in->dims[1], in->dims[2], ic, s, wq, bq, osc, lo, hi};
+    rc = lk_qconv_dw_new(&p, &kd, err);
+  } else if (!rc) {
+    size_t px = (size_t)g->batch * (size_t)in->dims[1] * (size_t)in->dims[2];
+    lk_qconv_pw_params p = {px, ic, oc, sdt == dnnl_s8, wq, bq, osc, lo, hi};
+    rc = lk_qconv_pw_new(&p, &kp, err);
+  }
+  if (rc == LK_EUNSUPPORTED) rc = 1;
+  free(wq);
+  if (rc) return rc;
+  int dst = new_tensor(g, dst_md, oscale, err);
+  gstep *st = dst < 0 ? NULL : own_step(g, src, dst, op->out[0]);
+  if (!st) {
+    lk_qconv_dw_free(kd);
+    lk_qconv_pw_free(kp);
+    return dst < 0 ? dst : lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  st->dw = kd;
+  st->pw = kp;
+  return 0;
+}
+
 /* A conv; with add (the ADD reading only this conv's output and graph tensor `acc`, whose
  * last reader it is) the sum is fused: the conv writes into acc in place (oneDNN's sum
  * post-op), and acc then holds the ADD's output. Returns 1, having added nothing, when
@@ -414,6 +516,10 @@ static int build_conv(lk_fg *g, const lk_nn_op *op, const lk_nn_op *add, int acc
     goto out;
   }
   if ((rc = load_weights(g, op, want_w, wsc, &wmem, err)) || (rc = own(g, wmem, err))) goto out;
+  if (int8 && !add &&
+      (rc = build_qconv(g, op, src, got_dst, wmem, want_w, bq, osc, oscale, err)) != 1)
+    goto out;
+  rc = 0;
   if (bias || int8) {
     void *h = NULL;
     if ((rc = ck(dnnl_memory_create(&bmem, &bmd, g->eng, DNNL_MEMORY_ALLOCATE), "bias", err)))
@@ -578,17 +684,9 @@ static int build_reshape(lk_fg *g, const lk_nn_op *op, lk_errbuf *err) {
     return lk_err_set(err, LK_EUNSUPPORTED, "compute fp32/int8: RESHAPE changes the batch");
   int dst = new_tensor(g, &pout, 1, err);
   if (dst < 0) return dst;
-  if (grow((void **)&g->s, &g->scap, g->ns + 1, sizeof *g->s))
-    return lk_err_set(err, LK_ENOMEM, "out of memory");
-  gstep *st = &g->s[g->ns++];
+  gstep *st = own_step(g, src, dst, op->out[0]);
+  if (!st) return lk_err_set(err, LK_ENOMEM, "out of memory");
   st->copy = dnnl_memory_desc_get_size(&pout);
-  st->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, g->t[src].mem};
-  st->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, g->t[dst].mem};
-  st->nargs = 2;
-  st->in[0] = src;
-  st->in[1] = -1;
-  st->out = dst;
-  g->map[op->out[0]] = dst;
   return 0;
 }
 
@@ -710,8 +808,11 @@ out:
 
 void lk_fg_free(lk_fg *g) {
   if (!g) return;
-  for (int k = 0; k < g->ns; k++)
+  for (int k = 0; k < g->ns; k++) {
     if (g->s[k].prim) dnnl_primitive_destroy(g->s[k].prim);
+    lk_qconv_dw_free(g->s[k].dw);
+    lk_qconv_pw_free(g->s[k].pw);
+  }
   for (int t = 0; t < g->nt; t++)
     if (g->t[t].mem) dnnl_memory_destroy(g->t[t].mem);
   for (int i = 0; i < g->nowned; i++) dnnl_memory_destroy(g->owned[i]);
@@ -932,12 +1033,14 @@ int lk_fg_run(lk_fg *g, lk_errbuf *err) {
     dnnl_exec_arg_t a[MAX_ARGS + 1];
     memcpy(a, st->args, (size_t)st->nargs * sizeof *a);
     int n = st->nargs;
-    if (!st->prim) { /* RESHAPE: the stream is in order, so wait for the producer first */
+    if (!st->prim) { /* RESHAPE, qconv: the stream is in order, so wait for the producer first */
       void *from = NULL, *to = NULL;
       rc = ck(dnnl_stream_wait(g->stream), "dnnl_stream_wait", err);
       dnnl_memory_get_data_handle(st->args[0].memory, &from);
       dnnl_memory_get_data_handle(st->args[1].memory, &to);
-      if (!rc) memcpy(to, from, st->copy);
+      if (!rc && st->dw) lk_qconv_dw_run(st->dw, from, to);
+      else if (!rc && st->pw) lk_qconv_pw_run(st->pw, from, to);
+      else if (!rc) memcpy(to, from, st->copy);
       continue;
     }
     if (st->scratch) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, g->scratch};

@@ -4,8 +4,10 @@
  * ReLU/ReLU6 are fused post-ops, residual ADDs are binary primitives, pools are oneDNN
  * pooling. INT8 keeps activations as u8 (after ReLU) or s8 with one symmetric scale per
  * tensor derived from the model's quantisation ranges, and weights as s8 with per-output-
- * channel scales (VNNI). Reorders happen only at the input and at the taps. Internal to
- * src/nn (used by session.c). */
+ * channel scales (VNNI). Reorders happen only at the input and at the taps. INT8 sessions of
+ * one thread run the depthwise 3x3 and the 1x1 convs of <= 64 input channels with u8 output
+ * on nn/qconv.h's kernels where the CPU has AVX-512 VNNI (same bytes; LOOKALIKE_QCONV=0: all
+ * oneDNN). Internal to src/nn (used by session.c). */
 #ifndef LK_NN_FASTGRAPH_H
 #define LK_NN_FASTGRAPH_H
 
