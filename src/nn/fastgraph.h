@@ -2,7 +2,8 @@
  * the planned ops run as a chain of oneDNN primitives whose activations stay in the layouts
  * the primitives prefer (INT8: nhwc) from the first conv to the taps; bias and ReLU/ReLU6
  * are fused post-ops, a residual ADD is a sum post-op of the conv before it (into the
- * shortcut's buffer; a binary primitive where oneDNN cannot fuse it), pools are oneDNN pooling. INT8 keeps activations as u8 (after ReLU) or s8 with one symmetric scale per
+ * shortcut's buffer; a binary primitive where oneDNN cannot fuse it), pools are oneDNN
+ * pooling. INT8 keeps activations as u8 (after ReLU) or s8 with one symmetric scale per
  * tensor derived from the model's quantisation ranges, and weights as s8 with per-output-
  * channel scales (VNNI). Reorders happen only at the input and at the taps. INT8 sessions of
  * one thread run the depthwise 3x3 and the 1x1 convs of <= 64 input channels with u8 output
