@@ -151,18 +151,26 @@ static int add_rows(lk_engine *e, size_t r0) {
 
 /* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
  * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
+#define IVF_TRAIN_MAX 65536 /* training rows i * n / nt, nt = min(n, this) */
+
+/* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's). */
+static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) {
+  size_t nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
+  lk_ivf_opts_default(io);
+  io->expected = n;
+  io->nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
+  io->rerank = LK_ENGINE_IVF_RERANK;
+  io->ncols = LK_FACETCODE_NCOLS;
+  if (io->fine_dims > d) io->fine_dims = d;
+  if ((size_t)io->fine_dims > nt / 2) io->fine_dims = (int)(nt / 2);
+  if (io->coarse_dims > io->fine_dims) io->coarse_dims = io->fine_dims;
+}
+
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536;
+  size_t n = lk_index_size(e->index), nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
   int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
   lk_ivf_opts io;
-  lk_ivf_opts_default(&io);
-  io.expected = n;
-  io.nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
-  io.rerank = LK_ENGINE_IVF_RERANK;
-  io.ncols = LK_FACETCODE_NCOLS;
-  if (io.fine_dims > d) io.fine_dims = d;
-  if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
-  if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
+  ivf_opts(o, n, d, &io);
   size_t bytes;
   if (lk_size_mul3(nt, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   float *x = malloc(bytes);
@@ -225,10 +233,15 @@ static uint32_t rows_crc(const lk_engine *e, size_t n) {
 
 /* crc32 of the coded fields and the facet codes of index rows 0..n-1 (code_rows: coded into fc,
  * or looked up when fc is NULL). */
-static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
-  uint8_t fields[LK_FACETCODE_NCOLS], cols[1024 * LK_FACETCODE_NCOLS];
+static uint32_t facets_crc0(void) { /* the coded fields: the crc32's start */
+  uint8_t fields[LK_FACETCODE_NCOLS];
   for (int c = 0; c < LK_FACETCODE_NCOLS; c++) fields[c] = (uint8_t)LK_FACETCODE_FIELDS[c];
-  uint32_t crc = lk_hash_crc32(0, fields, sizeof fields);
+  return lk_hash_crc32(0, fields, sizeof fields);
+}
+
+static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
+  uint8_t cols[1024 * LK_FACETCODE_NCOLS];
+  uint32_t crc = facets_crc0();
   int rc = 0;
   for (size_t r0 = 0; r0 < n && !rc; r0 += 1024) {
     size_t m = n - r0 < 1024 ? n - r0 : 1024;
@@ -418,52 +431,104 @@ int lk_engine_index_path(const char *db, char *out, size_t n) {
 int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
 const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
 
-/* The rest of what open_saved needs to serve the file without reading the catalog: the index
- * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
-static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK;
-  size_t row = sizeof(float) * (size_t)lk_engine_query_dim(e);
-  if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
-  if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
-  uint32_t *vc = malloc(sizeof *vc * (nc + 1));
-  int rc = vc ? lk_lkx_begin(w, LKX_VECS, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
-  for (size_t c = 0; !rc && c < nc; c++) {
-    size_t m = n - c * LKX_VCHUNK < LKX_VCHUNK ? n - c * LKX_VCHUNK : LKX_VCHUNK;
-    const float *p = lk_index_vector(e->index, c * LKX_VCHUNK); /* (rows are contiguous) */
-    vc[c] = lk_hash_crc32(0, p, m * row);
-    rc = lk_lkx_write(w, p, m * row, err);
-  }
-  if (!rc) rc = lk_lkx_end(w, err);
-  if (!rc) rc = lk_lkx_add(w, LKX_VCRC, vc, sizeof *vc * nc, err);
-  free(vc);
-  if (!rc) rc = lk_itemtab_write(w, e->items, e->nitems, err);
-  uint8_t *dict = NULL;
-  if (!rc && (rc = lk_facetcode_encode(e->facets, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
-  if (!rc) rc = lk_lkx_add(w, LKX_FDICT, dict, len, err);
-  free(dict);
+/* The saved index written as its rows come, for both builds (one writer): lk_engine_save_index
+ * passes the engine's rows, lk_engine_build_index the rows it streams from the catalog. The
+ * rows go first (VECS), with a crc32 per LKX_VCHUNK rows, of all rows (ROWS) and of the facet
+ * codes (FACETS) kept as they pass; save_end then writes what needs every row: VCRC, the items
+ * (search/itemtab.h), the facet dictionaries, the IVF, ROWS and FACETS, then the header. */
+typedef struct saver {
+  lk_lkx_writer w;
+  size_t row, n;         /* bytes a row; rows written */
+  uint32_t rows, facets; /* the crc32s so far */
+  uint32_t *vcrc;        /* one per chunk begun */
+  size_t vcap;
+} saver;
+
+/* Starts path's temporary file (m: the header, its items set at save_end). On failure nothing
+ * is left (the temporary file removed). */
+static int save_begin(saver *s, const char *path, const lkx_meta *m, lk_errbuf *err) {
+  memset(s, 0, sizeof *s);
+  s->row = sizeof(float) * m->dim;
+  s->facets = facets_crc0();
+  int rc = lk_lkx_create(&s->w, path, m, err);
+  if (!rc && (rc = lk_lkx_begin(&s->w, LKX_VECS, err))) lk_lkx_abandon(&s->w);
   return rc;
+}
+
+/* m more rows (x: m x dim floats) and their facet codes (m x LK_FACETCODE_NCOLS). */
+static int save_rows(saver *s, const float *x, const uint8_t *cols, size_t m, lk_errbuf *err) {
+  const uint8_t *p = (const uint8_t *)x;
+  for (size_t i = 0; i < m; i++, s->n++) {
+    size_t c = s->n / LKX_VCHUNK;
+    if (s->n % LKX_VCHUNK == 0) {
+      if (LK_ARRAY_RESERVE(s->vcrc, s->vcap, c + 1, 1024)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+      s->vcrc[c] = 0;
+    }
+    s->vcrc[c] = lk_hash_crc32(s->vcrc[c], p + i * s->row, s->row);
+    s->rows = lk_hash_crc32(s->rows, p + i * s->row, s->row);
+  }
+  s->facets = lk_hash_crc32(s->facets, cols, m * LK_FACETCODE_NCOLS);
+  return lk_lkx_write(&s->w, x, m * s->row, err);
+}
+
+/* The rest, and the file renamed into place (items: the array, or with items NULL tab);
+ * abandoned (the temporary file removed) on any failure. */
+static int save_end(saver *s, const lk_ivf *ivf, const lk_facetcode *fc, const lk_item *items, size_t nitems,
+                    const lk_itemtab *tab, lk_errbuf *err) {
+  uint8_t *dict = NULL;
+  size_t len = 0;
+  int rc = lk_ivf_size(ivf) == s->n ? 0 : lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
+  if (!rc) rc = lk_lkx_end(&s->w, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_VCRC, s->vcrc, sizeof *s->vcrc * ((s->n + LKX_VCHUNK - 1) / LKX_VCHUNK), err);
+  if (!rc) rc = items ? lk_itemtab_write(&s->w, items, nitems, err) : lk_itemtab_save(tab, &s->w, err);
+  if (!rc && (rc = lk_facetcode_encode(fc, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_FDICT, dict, len, err);
+  if (!rc) rc = lk_ivf_save(ivf, &s->w, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_ROWS, &s->rows, sizeof s->rows, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_FACETS, &s->facets, sizeof s->facets, err);
+  free(dict);
+  free(s->vcrc);
+  s->vcrc = NULL;
+  s->w.meta.items = s->n;
+  if (rc) lk_lkx_abandon(&s->w);
+  return rc ? rc : lk_lkx_commit(&s->w, err);
+}
+
+static void save_abandon(saver *s) {
+  lk_lkx_abandon(&s->w);
+  free(s->vcrc);
+  s->vcrc = NULL;
+}
+
+/* The header of e's saved index. */
+static lkx_meta save_meta(const lk_engine *e) {
+  lkx_meta m = {.catalog_version = e->cat_version, .dim = (uint32_t)lk_engine_query_dim(e), .rows_key = rows_key(e)};
+  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
+  return m;
 }
 
 int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   if (e->base || !e->ivf) return lk_err_set(err, LK_EINVAL, "only an IVF index is saved (the exact one is rebuilt in seconds)");
   if (e->cat_version < 0) return lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
-  lkx_meta m = {.catalog_version = e->cat_version, .items = lk_ivf_size(e->ivf), .dim = (uint32_t)lk_engine_query_dim(e),
-                .rows_key = rows_key(e)};
-  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
-  lk_lkx_writer w;
-  int rc = lk_lkx_create(&w, path, &m, err);
+  size_t n = lk_index_size(e->index);
+  if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
+  if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
+  lkx_meta m = save_meta(e);
+  saver s;
+  uint8_t cols[1024 * LK_FACETCODE_NCOLS];
+  int rc = save_begin(&s, path, &m, err);
   if (rc) return rc;
-  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf)), fcrc;
-  if ((rc = facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc)))
-    lk_err_set(err, rc, "saving the index: the facet codes: %s", lk_strerror(rc));
-  if (rc || (rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
-      (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err)) || (rc = save_engine(e, &w, err))) {
-    lk_lkx_abandon(&w);
+  for (size_t r0 = 0; !rc && r0 < n; r0 += 1024) {
+    size_t k = n - r0 < 1024 ? n - r0 : 1024;
+    code_rows(e, NULL, r0, k, cols); /* (looked up: cannot fail) */
+    rc = save_rows(&s, lk_index_vector(e->index, r0), cols, k, err); /* (rows are contiguous) */
+  }
+  if (rc) {
+    save_abandon(&s);
     return rc;
   }
-  return lk_lkx_commit(&w, err);
+  return save_end(&s, e->ivf, e->facets, e->items, e->nitems, NULL, err);
 }
-
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
