@@ -530,6 +530,16 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   return save_end(&s, e->ivf, e->facets, e->items, e->nitems, NULL, err);
 }
 
+/* The index row of vector v (e->dim floats) of item it (NULL: none) into out (qdim floats): with
+ * a label prior, the item's labels appended (prior.h). */
+static void widen(const lk_engine *e, const lk_item *it, const float *v, float *out) {
+  int cls[LK_PROJ_MAX_HEADS];
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++)
+    cls[h] = it && e->prior_field[h] >= 0 ? lk_prior_class(e->prior, h, it->field[e->prior_field[h]]) : -1;
+  if (e->prior) lk_prior_gallery(e->prior, v, e->dim, cls, out);
+  else memcpy(out, v, sizeof(float) * (size_t)e->dim);
+}
+
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
   if (LK_ARRAY_RESERVE(e->items, e->capitems, e->nitems + 1, 1024)) return LK_ENOMEM;
@@ -547,12 +557,7 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
   }
   if (dim != e->dim) return LK_ECORRUPT;
   if (!e->prior) return lk_index_add(e->index, id, v);
-  /* The label prior: the row carries the item's labels (prior.h). */
-  const lk_item *it = lk_engine_item(e, id);
-  int cls[LK_PROJ_MAX_HEADS];
-  for (int h = 0; h < lk_prior_nheads(e->prior); h++)
-    cls[h] = it && e->prior_field[h] >= 0 ? lk_prior_class(e->prior, h, it->field[e->prior_field[h]]) : -1;
-  lk_prior_gallery(e->prior, v, dim, cls, e->gbuf);
+  widen(e, lk_engine_item(e, id), v, e->gbuf);
   return lk_index_add(e->index, id, e->gbuf);
 }
 
@@ -592,6 +597,28 @@ int lk_engine_open_saved(lk_catalog *cat, const char *db_path, const lk_engine_o
   return engine_open(cat, db_path, opts, 1, out, version, err);
 }
 
+/* What an engine takes from its catalog before any item: the recipe (its JSON kept in *rj for
+ * the caller to free), the catalog's note, the label prior, the calibration, the saved index's
+ * path. */
+static int engine_head(lk_engine *e, lk_catalog *cat, const char *db_path, const lk_engine_opts *o, char **rj,
+                       lk_errbuf *err) {
+  int rc;
+  if ((rc = lk_catalog_get_meta(cat, "recipe", rj))) {
+    rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
+    if (rc == LK_ECORRUPT) return lk_err_set(err, rc, "%s: catalog has no recipe (was it indexed?)", db_path);
+    return lk_catalog_fail(cat, rc, err, "%s", db_path);
+  }
+  if ((rc = lk_recipe_from_json(*rj, &e->recipe, err))) return rc;
+  lk_recipe_id(&e->recipe, e->recipe_id);
+  if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  if ((rc = lk_prior_new(e->recipe.proj, o->prior, &e->prior, err))) return rc;
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
+  /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
+  e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
+  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
+  return 0;
+}
+
 /* lk_engine_open_catalog (behind_ok 0) and lk_engine_open_saved (1, *version set). */
 static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, int behind_ok,
                        lk_engine **out, int64_t *version, lk_errbuf *err) {
@@ -601,22 +628,9 @@ static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opt
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
   char *rj = NULL;
   int rc;
-  if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
-    rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
-    if (rc == LK_ECORRUPT) lk_err_set(err, rc, "%s: catalog has no recipe (was it indexed?)", db_path);
-    else lk_catalog_fail(cat, rc, err, "%s", db_path);
-    goto fail;
-  }
-  if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
-  lk_recipe_id(&e->recipe, e->recipe_id);
-  if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  if ((rc = engine_head(e, cat, db_path, &o, &rj, err))) goto fail;
   int64_t v0 = -1, v1 = -2;
   if (lk_catalog_version(cat, &v0)) v0 = -1;
-  if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
-  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
-  /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
-  e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
-  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if (e->lkx_path[0] && v0 >= 0) { /* the saved index, when it holds this catalog: nothing more is read */
     lk_errbuf me = {0};
     int sv = open_saved(e, cat, &o, v0, behind_ok, &me);
@@ -684,6 +698,206 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
     return rc;
   if (!o.lazy_model && (rc = lk_embed_pool_load(e->pool, err))) return rc;
   return 0;
+}
+
+/* ---- the saved index streamed from the catalog (lk_engine_build_index) ----
+ * Items first (the item table, in its sections' form), then the vectors twice in id order: their
+ * ids (so the IVF's training rows, rows i * n / nt as build_ivf takes them, are known and read
+ * by id), then each widened row written to the file, coded and added to the IVF trained on
+ * them, ADD_ROWS at a time as add_rows adds them (the same calls: the same file). */
+#define ADD_ROWS 1024
+
+typedef struct stream {
+  lk_engine *e; /* the recipe, prior, paths: no items, rows or index */
+  const char *db;
+  lk_itemtab tab;
+  size_t next;    /* the item cursor: the vectors come in id order, as the items */
+  int64_t *ids;   /* the rows' ids (pass 1) */
+  size_t n, cap;  /* rows */
+  float *x;       /* rows waiting for the IVF (m of ADD_ROWS) */
+  uint8_t *cols;
+  size_t m;
+  lk_facetcode *fc;
+  lk_ivf *ivf;
+  saver s;
+  lk_engine_progress_fn fn;
+  void *ctx;
+  int failed;     /* a callback set err (else the catalog's message is the error's) */
+  lk_errbuf *err;
+} stream;
+
+static int stream_progress(stream *st, const char *step, size_t done, size_t total) {
+  if (st->fn && st->fn(st->ctx, step, done, total)) {
+    st->failed = 1;
+    return lk_err_set(st->err, LK_EINTR, "interrupted");
+  }
+  return 0;
+}
+
+static int stream_item_cb(void *ctx, const lk_item *it) {
+  stream *st = ctx;
+  int rc = lk_itemtab_add(&st->tab, it);
+  if (!rc && st->tab.n % 65536 == 0) rc = stream_progress(st, "items", st->tab.n, 0);
+  return rc;
+}
+
+/* The item of vector id into *it (the ids ascending: the cursor moves on), or, as the in-RAM
+ * open fails for it (finish), LK_ECORRUPT. */
+static int stream_item_of(stream *st, int64_t id, lk_item *it) {
+  while (st->next < st->tab.n && lk_itemtab_id(&st->tab, st->next) < id) st->next++;
+  if (st->next == st->tab.n || lk_itemtab_id(&st->tab, st->next) != id) {
+    st->failed = 1;
+    return lk_err_set(st->err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", st->db);
+  }
+  lk_itemtab_get(&st->tab, st->next, it);
+  return 0;
+}
+
+static int stream_id_cb(void *ctx, int64_t id, const float *v, int dim) {
+  stream *st = ctx;
+  lk_engine *e = st->e;
+  lk_item it;
+  (void)v;
+  if (!st->n) {
+    e->dim = dim;
+    e->qdim = dim + lk_prior_extra(e->prior);
+  }
+  if (dim != e->dim) return LK_ECORRUPT;
+  int rc = stream_item_of(st, id, &it);
+  if (!rc && (rc = LK_ARRAY_RESERVE(st->ids, st->cap, st->n + 1, 65536))) return rc;
+  if (!rc) st->ids[st->n++] = id;
+  if (!rc && st->n % 65536 == 0) rc = stream_progress(st, "vector ids", st->n, 0);
+  return rc;
+}
+
+/* The waiting rows to the file and the IVF. */
+static int stream_flush(stream *st) {
+  size_t r0 = st->s.n;
+  int rc = save_rows(&st->s, st->x, st->cols, st->m, st->err);
+  if (!rc && (rc = lk_ivf_add_cols(st->ivf, st->ids + r0, st->x, st->cols, st->m)))
+    rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  if (rc) st->failed = 1;
+  st->m = 0;
+  return rc ? rc : stream_progress(st, "rows", st->s.n, st->n);
+}
+
+static int stream_row_cb(void *ctx, int64_t id, const float *v, int dim) {
+  stream *st = ctx;
+  size_t r = st->s.n + st->m, d = (size_t)st->e->qdim;
+  lk_item it;
+  int rc;
+  if (dim != st->e->dim) return LK_ECORRUPT;
+  if (r >= st->n || st->ids[r] != id) { /* (read in one snapshot: cannot happen) */
+    st->failed = 1;
+    return lk_err_set(st->err, LK_EMISMATCH, "%s: the vectors changed while they were read", st->db);
+  }
+  if ((rc = stream_item_of(st, id, &it))) return rc;
+  widen(st->e, &it, v, st->x + st->m * d);
+  if ((rc = lk_facetcode_code(st->fc, &it, st->cols + st->m * LK_FACETCODE_NCOLS))) return rc;
+  return ++st->m == ADD_ROWS ? stream_flush(st) : 0;
+}
+
+/* The IVF trained on rows i * n / nt (build_ivf's), read by id. */
+static int stream_train(stream *st, lk_catalog *cat, const lk_engine_opts *o) {
+  lk_engine *e = st->e;
+  size_t n = st->n, nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX, d = (size_t)e->qdim, bytes;
+  lk_ivf_opts io;
+  ivf_opts(o, n, e->qdim, &io);
+  if (lk_size_mul3(nt, d, sizeof(float), &bytes)) return lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  float *x = malloc(bytes), *v = malloc(sizeof(float) * d);
+  int rc = x && v ? 0 : lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  st->next = 0; /* (ids i * n / nt ascend: the cursor runs once) */
+  for (size_t i = 0; !rc && i < nt; i++) {
+    int64_t id = st->ids[i * n / nt];
+    lk_item it;
+    int got = lk_catalog_get_vector(cat, id, v, e->dim);
+    if (got != e->dim) rc = lk_catalog_fail(cat, got < 0 ? got : LK_ECORRUPT, st->err, "%s: reading vectors", st->db);
+    if (!rc && !(rc = stream_item_of(st, id, &it))) widen(e, &it, v, x + i * d);
+  }
+  if (!rc && (rc = lk_ivf_train(&io, e->qdim, x, nt, &st->ivf)))
+    rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  free(x);
+  free(v);
+  return rc;
+}
+
+/* The build itself, in cat's snapshot at version v0. */
+static int stream_build(stream *st, lk_catalog *cat, const lk_engine_opts *o, int64_t v0, lk_engine_built *out) {
+  lk_engine *e = st->e;
+  int rc;
+  if ((rc = lk_catalog_foreach_item(cat, stream_item_cb, st)))
+    return st->failed ? rc : lk_catalog_fail(cat, rc, st->err, "%s: reading items", st->db);
+  if ((rc = lk_catalog_foreach_unit_vector(cat, stream_id_cb, st)))
+    return st->failed ? rc : lk_catalog_fail(cat, rc, st->err, "%s: reading vectors", st->db);
+  out->rows = st->n;
+  if (o->plain_scan || lk_engine_index_choice(o->index, st->n) != LK_ENGINE_INDEX_IVF) {
+    out->state = LK_ENGINE_LKX_NONE;
+    return 0;
+  }
+  e->cat_version = v0;
+  lkx_meta m = save_meta(e);
+  size_t bytes;
+  if (lk_size_mul3(ADD_ROWS, (size_t)e->qdim, sizeof(float), &bytes) || !(st->x = malloc(bytes)) ||
+      !(st->cols = malloc(ADD_ROWS * LK_FACETCODE_NCOLS)) || lk_facetcode_new(&st->fc))
+    return lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  if ((rc = stream_train(st, cat, o)) || (rc = save_begin(&st->s, e->lkx_path, &m, st->err))) return rc;
+  st->next = 0;
+  if ((rc = lk_catalog_foreach_unit_vector(cat, stream_row_cb, st))) {
+    if (!st->failed) lk_catalog_fail(cat, rc, st->err, "%s: reading vectors", st->db);
+  } else if (st->m) rc = stream_flush(st);
+  if (!rc && st->s.n != st->n) rc = lk_err_set(st->err, LK_EMISMATCH, "%s: the vectors changed while they were read", st->db);
+  if (rc) {
+    save_abandon(&st->s);
+    return rc;
+  }
+  free(st->ids); /* (the IVF has its own) */
+  st->ids = NULL;
+  if ((rc = save_end(&st->s, st->ivf, st->fc, NULL, 0, &st->tab, st->err))) return rc;
+  out->state = LK_ENGINE_LKX_BUILT;
+  return 0;
+}
+
+int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_engine_progress_fn fn, void *ctx,
+                          lk_engine_built *out, lk_errbuf *err) {
+  lk_engine_opts o;
+  if (opts) o = *opts; else lk_engine_opts_default(&o);
+  memset(out, 0, sizeof *out);
+  char path[4096];
+  if (lk_engine_index_path(db_path, path, sizeof path))
+    return lk_err_set(err, LK_EINVAL, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
+  lk_catalog *cat = NULL;
+  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
+  if (rc) return rc;
+  stream st = {.db = db_path, .fn = fn, .ctx = ctx, .err = err, .e = engine_new(&o)};
+  char *rj = NULL;
+  int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0; /* one snapshot */
+  int64_t v0 = -1;
+  if (!st.e) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  if (!rc) rc = engine_head(st.e, cat, db_path, &o, &rj, err);
+  if (!rc && (lk_catalog_version(cat, &v0) || v0 < 0))
+    rc = lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
+  if (!rc) { /* a current file is kept (open_saved checks it as every open does) */
+    lk_errbuf me = {0};
+    int sv = open_saved(st.e, cat, &o, v0, 0, &me);
+    if (sv < 0) snprintf(out->note, sizeof out->note, "%s; rebuilt the index", lk_err_msg(&me));
+    if (sv == 0) {
+      out->state = LK_ENGINE_LKX_MAPPED;
+      out->rows = lk_index_size(st.e->index);
+    } else {
+      rc = stream_build(&st, cat, &o, v0, out);
+    }
+  }
+  if (snap) lk_catalog_rollback(cat);
+  lk_catalog_close(cat);
+  free(rj);
+  free(st.ids);
+  free(st.x);
+  free(st.cols);
+  lk_itemtab_clear(&st.tab);
+  lk_facetcode_free(st.fc);
+  lk_ivf_free(st.ivf);
+  lk_engine_close(st.e);
+  return rc;
 }
 
 void lk_engine_close(lk_engine *e) {
