@@ -149,8 +149,6 @@ static int add_rows(lk_engine *e, size_t r0) {
   return rc;
 }
 
-/* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
- * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 #define IVF_TRAIN_MAX 65536 /* training rows i * n / nt, nt = min(n, this) */
 
 /* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's). */
@@ -166,6 +164,8 @@ static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) 
   if (io->coarse_dims > io->fine_dims) io->coarse_dims = io->fine_dims;
 }
 
+/* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
+ * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   size_t n = lk_index_size(e->index), nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
   int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
