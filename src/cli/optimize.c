@@ -40,7 +40,8 @@ static const char *HELP =
     "  --index MODE      auto (default) or ivf\n"
     "  --json            print {\"file\", \"items\", \"bytes\", \"seconds\", \"state\"} on stdout\n"
     "\n"
-    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
+    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found, 130 interrupted (Ctrl-C,\n"
+    "SIGTERM, SIGHUP: the file there before is kept)\n";
 
 /* Progress of the build (search/engine.h lk_engine_build_index) on stderr: a bar on a terminal,
  * else a line at each step and every PROGRESS_LINE_S seconds; nothing with --json or quiet. */
@@ -49,11 +50,13 @@ typedef struct progress {
   const char *cmd, *step; /* the step last shown */
   int show, tty;
   double t0, next;
+  volatile sig_atomic_t *stop; /* set: the build stops */
 } progress;
 
 static int on_progress(void *ctx, const char *step, size_t done, size_t total) {
   progress *p = ctx;
   double now = lk_cli_now();
+  if (p->stop && *p->stop) return 1;
   if (!p->show) return 0;
   if (p->tty && total) {
     char label[64];
@@ -74,13 +77,14 @@ static int on_progress(void *ctx, const char *step, size_t done, size_t total) {
  * catalog of any size fits in memory), and reports: json 1 = the JSON line on stdout, 2 =
  * nothing on stdout (the caller prints its own JSON); quiet: no stderr lines but errors.
  * Returns the exit code. */
-static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int json, int quiet) {
+static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int json, int quiet,
+               volatile sig_atomic_t *stop) {
   char path[4096];
   if (lk_engine_index_path(db, path, sizeof path))
     return lk_cli_usage(cmd, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
   if (!json && !quiet) fprintf(stderr, "lookalike %s: loading %s and its index...\n", cmd, db);
   double t0 = lk_cli_now();
-  progress pg = {cmd, NULL, !json && !quiet, isatty(2), t0, t0 + PROGRESS_LINE_S};
+  progress pg = {cmd, NULL, !json && !quiet, isatty(2), t0, t0 + PROGRESS_LINE_S, stop};
   lk_engine_built b;
   lk_errbuf eb = {0};
   int rc = lk_engine_build_index(db, eo, on_progress, &pg, &b, &eb);
@@ -112,7 +116,7 @@ static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int js
   return LK_EX_OK;
 }
 
-int lk_cli_optimize(int argc, char **argv) {
+int lk_cli_optimize(int argc, char **argv, volatile sig_atomic_t *stop) {
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"index", required_argument, 0, 'X'},
                                        {"json", no_argument, 0, 'j'},     {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -132,10 +136,10 @@ int lk_cli_optimize(int argc, char **argv) {
     }
   if (!db) return lk_cli_usage("optimize", "--db is required");
   if (optind != argc) return lk_cli_usage("optimize", "unexpected argument");
-  return run("optimize", db, &eo, json, 0);
+  return run("optimize", db, &eo, json, 0, stop);
 }
 
-int lk_cli_optimize_after_index(const char *db, int json, int quiet) {
+int lk_cli_optimize_after_index(const char *db, int json, int quiet, volatile sig_atomic_t *stop) {
   lk_catalog *cat = NULL;
   int64_t items = 0, vectors = 0, errors = 0;
   char path[4096];
@@ -148,5 +152,5 @@ int lk_cli_optimize_after_index(const char *db, int json, int quiet) {
   lk_catalog_close(cat);
   lk_engine_opts eo;
   lk_engine_opts_default(&eo);
-  return run("index", db, &eo, json ? 2 : 0, quiet);
+  return run("index", db, &eo, json ? 2 : 0, quiet, stop);
 }

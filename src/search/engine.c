@@ -729,7 +729,7 @@ typedef struct stream {
 static int stream_progress(stream *st, const char *step, size_t done, size_t total) {
   if (st->fn && st->fn(st->ctx, step, done, total)) {
     st->failed = 1;
-    return lk_err_set(st->err, LK_EINTR, "interrupted");
+    return lk_err_set(st->err, LK_EINTR, "interrupted: the saved index was not written (a file there before is kept)");
   }
   return 0;
 }
