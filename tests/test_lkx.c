@@ -292,7 +292,7 @@ static void test_damaged(void **state) {
   lk_engine_close(save_fresh(f));
   struct stat st;
   assert_int_equal(stat(f->lkx, &st), 0);
-  /* a flipped byte in the last section (the lists' sums) and in the header */
+  /* a flipped byte in the last section (the facet codes' crc32) and in the header */
   uint8_t b = 0x5a;
   rewrite(f->lkx, (long)st.st_size - LKX_PAGE + 3, &b, 1);
   expect_rejected(f, "checksum");
