@@ -49,7 +49,7 @@ static const char *HELP =
 typedef struct progress {
   const char *cmd, *step; /* the step last shown */
   int show, tty;
-  double t0, next;
+  double t0, next, step_t0; /* the start, the next line, the step's start (the bar's ETA) */
   volatile sig_atomic_t *stop; /* set: the build stops */
 } progress;
 
@@ -58,10 +58,11 @@ static int on_progress(void *ctx, const char *step, size_t done, size_t total) {
   double now = lk_cli_now();
   if (p->stop && *p->stop) return 1;
   if (!p->show) return 0;
+  if (!p->step || strcmp(p->step, step)) p->step_t0 = now;
   if (p->tty && total) {
     char label[64];
     snprintf(label, sizeof label, "%s: %s", p->cmd, step);
-    lk_cli_bar(label, (long)done, (long)total, p->t0);
+    lk_cli_bar(label, (long)done, (long)total, p->step_t0);
   } else if (p->tty) {
     fprintf(stderr, "\r\033[K%s: %s %zu", p->cmd, step, done);
   } else if (now >= p->next || (total && done == total) || !p->step || strcmp(p->step, step)) {
@@ -84,7 +85,7 @@ static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int js
     return lk_cli_usage(cmd, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
   if (!json && !quiet) fprintf(stderr, "lookalike %s: loading %s and its index...\n", cmd, db);
   double t0 = lk_cli_now();
-  progress pg = {cmd, NULL, !json && !quiet, isatty(2), t0, t0 + PROGRESS_LINE_S, stop};
+  progress pg = {cmd, NULL, !json && !quiet, isatty(2), t0, t0 + PROGRESS_LINE_S, t0, stop};
   lk_engine_built b;
   lk_errbuf eb = {0};
   int rc = lk_engine_build_index(db, eo, on_progress, &pg, &b, &eb);
