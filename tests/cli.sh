@@ -254,6 +254,12 @@ printf '\001' | dd of="$DB.lkx" bs=1 seek=4100 conv=notrunc 2> /dev/null
 "$BIN" optimize --db "$DB" --index ivf --json > "$T/opt2.json" 2> "$T/opt2.err"
 check "optimize: a damaged saved index is reported in one line, rebuilt and written again" \
   bash -c "[ \$(grep -c 'checksum mismatch.*rebuilt the index' '$T/opt2.err') = 1 ] && jq -e '.state == \"written\"' '$T/opt2.json' > /dev/null"
+check "optimize --json: one JSON line on stdout, no progress on stderr" bash -c "[ \$(wc -l < '$T/opt2.json') = 1 ] && ! grep -q 'rows ' '$T/opt2.err'"
+# what a killed optimize leaves (its temporary file, whole or not) is never taken for the index
+mv "$DB.lkx" "$DB.lkx.tmp"
+"$BIN" optimize --db "$DB" --index ivf > "$T/opt3.out" 2> "$T/opt3.err"
+check "optimize: a leftover DB.lkx.tmp is not the index: built again (progress on stderr, rows of the total), nothing on stdout" \
+  bash -c "grep -q 'rows \([0-9]*\)/\1,' '$T/opt3.err' && grep -q 'lkx written' '$T/opt3.err' && [ ! -s '$T/opt3.out' ] && [ ! -e '$DB.lkx.tmp' ]"
 "$BIN" serve --db "$DB" --max-connections 0 > /dev/null 2>&1; check "--max-connections 0 is a usage error (2)" [ $? -eq 2 ]
 "$BIN" serve --db "$DB" --max-upload 2000 > /dev/null 2>&1; check "--max-upload 2000 is a usage error (2)" [ $? -eq 2 ]
 

@@ -6,7 +6,8 @@
  * them; a file left stale by a deletion or a replaced vector, damaged (any section),
  * truncated, of another format version, another recipe, or another catalog at the same
  * version is detected, passed over (the index is built) and reported in one line; the exact
- * index saves nothing. */
+ * index saves nothing; the file streamed from the catalog (lk_engine_build_index) is the one the
+ * engine built in memory saves, byte for byte, with and without a label prior. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,9 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "catalog/catalog.h"
+#include "embed/projection.h"
+#include "embed/recipe.h"
 #include "index/lkx.h"
 #include "search/engine.h"
 #include "search/facetcode.h"
@@ -288,7 +292,7 @@ static void test_damaged(void **state) {
   lk_engine_close(save_fresh(f));
   struct stat st;
   assert_int_equal(stat(f->lkx, &st), 0);
-  /* a flipped byte in the last section (the lists' sums) and in the header */
+  /* a flipped byte in the last section (the facet codes' crc32) and in the header */
   uint8_t b = 0x5a;
   rewrite(f->lkx, (long)st.st_size - LKX_PAGE + 3, &b, 1);
   expect_rejected(f, "checksum");
@@ -653,6 +657,162 @@ static void test_seed(void **state) {
   lk_engine_close(e);
 }
 
+/* The fixture's catalog given a label prior: an identity projection with an articleType head
+ * (weight 0.3) and the items' articleType (every 4th none: a row without the label), as a
+ * tuned catalog has. */
+static const char *types[] = {"Shirts", "Dresses", "Jeans"};
+static void add_prior(fixture *f) {
+  lk_catalog *c = edit(f);
+  int dims[2] = {D, D};
+  lk_projection *p = NULL;
+  assert_int_equal(lk_projection_new(1, dims, &p, NULL), 0);
+  for (int i = 0; i < D; i++) p->layer[0].w[i * D + i] = 1;
+  float hw[D * 3];
+  for (int i = 0; i < D * 3; i++) hw[i] = (float)(i % 7) / 7 - 0.4f;
+  assert_int_equal(lk_projection_add_head(p, "articleType", 3, types, hw, 4.0f, 0.3f, NULL), 0);
+  lk_recipe r;
+  assert_int_equal(lk_recipe_preset("color", &r, NULL), 0);
+  lk_recipe_set_projection(&r, p);
+  char *js = lk_recipe_to_json(&r);
+  assert_int_equal(lk_catalog_set_meta(c, "recipe", js), 0);
+  free(js);
+  lk_recipe_clear(&r);
+  for (int i = 0; i < N; i++) {
+    lk_item it = {0};
+    assert_int_equal(lk_catalog_get_item(c, 10 + 2 * i, &it), 0);
+    free(it.field[LK_FIELD_ARTICLE_TYPE]);
+    it.field[LK_FIELD_ARTICLE_TYPE] = i % 4 ? strdup(types[i % 3]) : NULL;
+    assert_int_equal(lk_catalog_put_item(c, &it), 0);
+    lk_item_clear(&it);
+  }
+  edit_end(c);
+}
+
+static void assert_same_file(const char *a, const char *b) {
+  uint8_t *x = NULL, *y = NULL;
+  size_t nx = 0, ny = 0;
+  assert_int_equal(lk_file_read(a, (size_t)1 << 30, &x, &nx, NULL, NULL), 0);
+  assert_int_equal(lk_file_read(b, (size_t)1 << 30, &y, &ny, NULL, NULL), 0);
+  assert_int_equal(nx, ny);
+  assert_int_equal(memcmp(x, y, nx), 0);
+  free(x);
+  free(y);
+}
+
+typedef struct calls {
+  size_t rows, total, n;
+  int stop_at; /* > 0: stop at that call */
+} calls;
+
+static int count_progress(void *ctx, const char *step, size_t done, size_t total) {
+  calls *c = ctx;
+  c->n++;
+  if (!strcmp(step, "rows")) c->rows = done, c->total = total;
+  return c->stop_at > 0 && (size_t)c->stop_at == c->n;
+}
+
+/* The streamed file equals the in-RAM engine's saved one, byte for byte (so open_saved maps it
+ * as it maps that one: test_roundtrip), and a second build keeps it (current). */
+static void streamed_equals_saved(fixture *f, float prior) {
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  o.prior = prior;
+  lk_errbuf eb = {0};
+  lk_engine *e = NULL;
+  char ram[620];
+  snprintf(ram, sizeof ram, "%s/ram.lkx", f->dir);
+  unlink(f->lkx);
+  assert_int_equal(lk_engine_open(f->db, &o, &e, &eb), 0);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BUILT);
+  assert_int_equal(lk_engine_query_dim(e), prior != 0 ? D + 3 : D);
+  assert_int_equal(lk_engine_save_index(e, ram, &eb), 0);
+  lk_engine_built b;
+  calls c = {0};
+  assert_int_equal(lk_engine_build_index(f->db, &o, count_progress, &c, &b, &eb), 0);
+  assert_int_equal(b.state, LK_ENGINE_LKX_BUILT);
+  assert_int_equal(b.rows, lk_engine_size(e));
+  assert_string_equal(b.note, "");
+  assert_int_equal(c.rows, lk_engine_size(e)); /* the last call: every row */
+  assert_int_equal(c.total, lk_engine_size(e));
+  assert_same_file(ram, f->lkx);
+  assert_int_equal(lk_engine_build_index(f->db, &o, NULL, NULL, &b, &eb), 0);
+  assert_int_equal(b.state, LK_ENGINE_LKX_MAPPED);
+  assert_int_equal(b.rows, lk_engine_size(e));
+  assert_same_file(ram, f->lkx);
+  lk_engine_close(e);
+}
+
+static void test_streamed(void **state) {
+  fixture *f = *state;
+  streamed_equals_saved(f, 0);
+  /* the exact index for --index auto at this size: nothing written */
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  lk_engine_built b;
+  lk_errbuf eb = {0};
+  unlink(f->lkx);
+  assert_int_equal(lk_engine_build_index(f->db, &o, NULL, NULL, &b, &eb), 0);
+  assert_int_equal(b.state, LK_ENGINE_LKX_NONE);
+  assert_int_equal(b.rows, N);
+  assert_int_equal(access(f->lkx, F_OK), -1);
+  /* a damaged file: passed over (the note says why) and written again */
+  streamed_equals_saved(f, 0);
+  uint8_t x = 0x5a;
+  rewrite(f->lkx, section_offset(f->lkx, 0x53434556 /* VECS */) + 5, &x, 1);
+  o.index = LK_ENGINE_INDEX_IVF;
+  assert_int_equal(lk_engine_build_index(f->db, &o, NULL, NULL, &b, &eb), 0);
+  assert_int_equal(b.state, LK_ENGINE_LKX_BUILT);
+  assert_non_null(strstr(b.note, "checksum mismatch"));
+  lk_engine_close(open_engine(f, LK_ENGINE_INDEX_IVF, LK_ENGINE_LKX_MAPPED));
+}
+
+static void test_streamed_prior(void **state) {
+  fixture *f = *state;
+  add_prior(f);
+  streamed_equals_saved(f, -1.0f);
+  streamed_equals_saved(f, 0.5f); /* another weight: another file (rows key), rebuilt */
+}
+
+/* A stopped build and one over a vector without an item fail (the latter with the in-RAM open's
+ * message) and leave the file there before, and no temporary file. */
+static void test_streamed_fails(void **state) {
+  fixture *f = *state;
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine_close(save_fresh(f));
+  char keep[620], tmp[620];
+  snprintf(keep, sizeof keep, "%s/keep.lkx", f->dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", f->lkx);
+  copy_file(f->lkx, keep);
+  lk_catalog *c = edit(f); /* a change: the file is behind, so a build is due */
+  lk_item it = {.id = 100000, .path = "n.jpg", .hash = "new", .status = "ok"};
+  assert_int_equal(lk_catalog_put_item(c, &it), 0);
+  edit_end(c);
+  lk_engine_built b;
+  lk_errbuf eb = {0};
+  calls stop = {.stop_at = 1}; /* (the first chunk of rows) */
+  assert_int_equal(lk_engine_build_index(f->db, &o, count_progress, &stop, &b, &eb), LK_EINTR);
+  assert_same_file(keep, f->lkx);
+  assert_int_equal(access(tmp, F_OK), -1);
+  /* a vector without an item (written around the foreign key) */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = OFF; INSERT INTO vectors SELECT 11, dim, data FROM vectors "
+                                    "WHERE id = 10", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  lk_engine *e = NULL;
+  lk_errbuf want = {0};
+  int rc = lk_engine_open(f->db, &o, &e, &want);
+  assert_int_equal(rc, LK_ECORRUPT);
+  assert_non_null(strstr(lk_err_msg(&want), "a vector has no item"));
+  assert_int_equal(lk_engine_build_index(f->db, &o, NULL, NULL, &b, &eb), rc);
+  assert_string_equal(lk_err_msg(&eb), lk_err_msg(&want));
+  assert_same_file(keep, f->lkx);
+  assert_int_equal(access(tmp, F_OK), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -664,6 +824,9 @@ int main(void) {
       cmocka_unit_test(test_facet_dictionaries),
       cmocka_unit_test_setup_teardown(test_item_sections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streamed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streamed_prior, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streamed_fails, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -472,7 +472,7 @@ static int cmd_index(int argc, char **argv) {
                     "labels until `lookalike calibrate --db %s` succeeds\n", lk_err_msg(&af.cb), o.db_path);
   json_decref(af.sources);
   /* a catalog big enough for the IVF gets its saved index (not after a shard: the others may still run) */
-  if (!rc && af.cal_rc != 2) lk_cli_optimize_after_index(o.db_path, ui.json, ui.quiet);
+  if (!rc && af.cal_rc != 2) lk_cli_optimize_after_index(o.db_path, ui.json, ui.quiet, &g_stop);
   return lk_cli_exit_code(rc);
 }
 
@@ -1252,7 +1252,12 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tune")) return lk_cli_tune(argc, argv);
   if (!strcmp(cmd, "calibrate")) return lk_cli_calibrate(argc, argv);
   if (!strcmp(cmd, "map")) return lk_cli_map(argc, argv);
-  if (!strcmp(cmd, "optimize")) return lk_cli_optimize(argc, argv);
+  if (!strcmp(cmd, "optimize")) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    return lk_cli_optimize(argc, argv, &g_stop);
+  }
   if (!strcmp(cmd, "export")) return lk_cli_export(argc, argv);
   if (!strcmp(cmd, "migrate")) return lk_cli_migrate(argc, argv);
   if (!strcmp(cmd, "keys")) return lk_cli_keys(argc, argv);

@@ -1,11 +1,12 @@
-/* cli/optimize.c — `lookalike optimize`: opens the catalog's engine with the IVF index (which
- * maps CATALOG.lkx when it is current, else trains and fills the IVF) and writes the saved
- * index (search/engine.h lk_engine_save_index), reporting what it did on one line or as JSON. */
+/* cli/optimize.c — `lookalike optimize`: keeps CATALOG.lkx when it is current, else builds the
+ * saved index by streaming the catalog (search/engine.h lk_engine_build_index: bounded memory,
+ * progress on stderr), reporting what it did on one line or as JSON. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -28,61 +29,95 @@ static const char *HELP =
     "stale by a deletion or a changed vector, or truncated or damaged (a checksum per section), is\n"
     "reported on one line, passed over and rebuilt, never served.\n"
     "\n"
+    "optimize keeps a current file and otherwise writes it anew from the catalog, read as a\n"
+    "stream (items, then vectors, in one snapshot): its memory is the IVF's codes and the items,\n"
+    "never the float vectors (1.1 GB for a million products of a tuned catalog). Progress goes to\n"
+    "stderr (a bar on a terminal, else a line per step and every 30 s; none with --json). An\n"
+    "interrupted run leaves the file there before (or none): the new one is renamed into place\n"
+    "when complete.\n"
+    "\n"
     "  --db FILE         catalog made by `lookalike index` (not a postgresql:// URL)\n"
     "  --index MODE      auto (default) or ivf\n"
     "  --json            print {\"file\", \"items\", \"bytes\", \"seconds\", \"state\"} on stdout\n"
     "\n"
-    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found\n";
+    "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found, 130 interrupted (Ctrl-C,\n"
+    "SIGTERM, SIGHUP: the file there before is kept)\n";
 
-/* Opens db's engine with eo (mapping or building the IVF), saves a built IVF, and reports:
- * json 1 = the JSON line on stdout, 2 = nothing on stdout (the caller prints its own JSON);
- * quiet: no stderr lines but errors. Returns the exit code. */
-static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int json, int quiet) {
+/* Progress of the build (search/engine.h lk_engine_build_index) on stderr: a bar on a terminal,
+ * else a line at each step and every PROGRESS_LINE_S seconds; nothing with --json or quiet. */
+#define PROGRESS_LINE_S 30
+typedef struct progress {
+  const char *cmd, *step; /* the step last shown */
+  int show, tty;
+  double t0, next, step_t0; /* the start, the next line, the step's start (the bar's ETA) */
+  volatile sig_atomic_t *stop; /* set: the build stops */
+} progress;
+
+static int on_progress(void *ctx, const char *step, size_t done, size_t total) {
+  progress *p = ctx;
+  double now = lk_cli_now();
+  if (p->stop && *p->stop) return 1;
+  if (!p->show) return 0;
+  if (!p->step || strcmp(p->step, step)) p->step_t0 = now;
+  if (p->tty && total) {
+    char label[64];
+    snprintf(label, sizeof label, "%s: %s", p->cmd, step);
+    lk_cli_bar(label, (long)done, (long)total, p->step_t0);
+  } else if (p->tty) {
+    fprintf(stderr, "\r\033[K%s: %s %zu", p->cmd, step, done);
+  } else if (now >= p->next || (total && done == total) || !p->step || strcmp(p->step, step)) {
+    if (total) fprintf(stderr, "lookalike %s: %s %zu/%zu, %.0f s\n", p->cmd, step, done, total, now - p->t0);
+    else fprintf(stderr, "lookalike %s: %s %zu, %.0f s\n", p->cmd, step, done, now - p->t0);
+    p->next = now + PROGRESS_LINE_S;
+  }
+  p->step = step;
+  return 0;
+}
+
+/* Builds db's saved index with eo unless it is current (lk_engine_build_index: streamed, so a
+ * catalog of any size fits in memory), and reports: json 1 = the JSON line on stdout, 2 =
+ * nothing on stdout (the caller prints its own JSON); quiet: no stderr lines but errors.
+ * Returns the exit code. */
+static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int json, int quiet,
+               volatile sig_atomic_t *stop) {
   char path[4096];
   if (lk_engine_index_path(db, path, sizeof path))
     return lk_cli_usage(cmd, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
   if (!json && !quiet) fprintf(stderr, "lookalike %s: loading %s and its index...\n", cmd, db);
   double t0 = lk_cli_now();
-  lk_engine *e = NULL;
+  progress pg = {cmd, NULL, !json && !quiet, isatty(2), t0, t0 + PROGRESS_LINE_S, t0, stop};
+  lk_engine_built b;
   lk_errbuf eb = {0};
-  int rc = lk_engine_open(db, eo, &e, &eb);
+  int rc = lk_engine_build_index(db, eo, on_progress, &pg, &b, &eb);
+  lk_cli_note(cmd, b.note[0] ? b.note : NULL);
   if (rc) {
     fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
     return lk_cli_exit_code(rc);
   }
-  lk_cli_note(cmd, lk_engine_index_note(e));
-  int state = lk_engine_index_state(e);
-  if (state == LK_ENGINE_LKX_NONE) {
+  if (b.state == LK_ENGINE_LKX_NONE) {
     if (!quiet) fprintf(stderr, "lookalike %s: %zu vectors get the exact index, built at open in seconds: nothing to save "
-                    "(--index ivf saves an IVF index)\n", cmd, lk_engine_size(e));
-    lk_engine_close(e);
+                    "(--index ivf saves an IVF index)\n", cmd, b.rows);
     return LK_EX_OK;
-  }
-  if ((state == LK_ENGINE_LKX_BUILT || state == LK_ENGINE_LKX_BEHIND) && (rc = lk_engine_save_index(e, path, &eb))) {
-    fprintf(stderr, "lookalike %s: %s\n", cmd, lk_err_msg(&eb));
-    lk_engine_close(e);
-    return lk_cli_exit_code(rc);
   }
   double s = lk_cli_now() - t0;
   struct stat st;
   long long bytes = stat(path, &st) ? -1 : (long long)st.st_size;
-  const char *what = state == LK_ENGINE_LKX_MAPPED ? "up to date" : "written";
+  const char *what = b.state == LK_ENGINE_LKX_MAPPED ? "up to date" : "written";
   if (json == 1) {
-    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:s}", "file", path, "items", (json_int_t)lk_engine_size(e), "bytes",
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:s}", "file", path, "items", (json_int_t)b.rows, "bytes",
                           (json_int_t)bytes, "seconds", s, "state", what);
     char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (txt) puts(txt);
     free(txt);
     json_decref(j);
   } else if (!quiet) {
-    fprintf(stderr, "lookalike %s: %s %s (%zu items, %.1f MB) in %.1f s\n", cmd, path, what, lk_engine_size(e),
+    fprintf(stderr, "lookalike %s: %s %s (%zu items, %.1f MB) in %.1f s\n", cmd, path, what, b.rows,
             (double)bytes / 1e6, s);
   }
-  lk_engine_close(e);
   return LK_EX_OK;
 }
 
-int lk_cli_optimize(int argc, char **argv) {
+int lk_cli_optimize(int argc, char **argv, volatile sig_atomic_t *stop) {
   static const struct option opts[] = {{"db", required_argument, 0, 'd'}, {"index", required_argument, 0, 'X'},
                                        {"json", no_argument, 0, 'j'},     {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -102,10 +137,10 @@ int lk_cli_optimize(int argc, char **argv) {
     }
   if (!db) return lk_cli_usage("optimize", "--db is required");
   if (optind != argc) return lk_cli_usage("optimize", "unexpected argument");
-  return run("optimize", db, &eo, json, 0);
+  return run("optimize", db, &eo, json, 0, stop);
 }
 
-int lk_cli_optimize_after_index(const char *db, int json, int quiet) {
+int lk_cli_optimize_after_index(const char *db, int json, int quiet, volatile sig_atomic_t *stop) {
   lk_catalog *cat = NULL;
   int64_t items = 0, vectors = 0, errors = 0;
   char path[4096];
@@ -118,5 +153,5 @@ int lk_cli_optimize_after_index(const char *db, int json, int quiet) {
   lk_catalog_close(cat);
   lk_engine_opts eo;
   lk_engine_opts_default(&eo);
-  return run("index", db, &eo, json ? 2 : 0, quiet);
+  return run("index", db, &eo, json ? 2 : 0, quiet, stop);
 }

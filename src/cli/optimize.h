@@ -4,12 +4,15 @@
 #ifndef LK_CLI_OPTIMIZE_H
 #define LK_CLI_OPTIMIZE_H
 
-/* Runs `lookalike optimize ...`; returns the process exit code. */
-int lk_cli_optimize(int argc, char **argv);
+#include <signal.h>
+
+/* Runs `lookalike optimize ...`; returns the process exit code (130 when *stop was set: the
+ * build stops, the file there before is kept). */
+int lk_cli_optimize(int argc, char **argv, volatile sig_atomic_t *stop);
 /* After `lookalike index` of db: a catalog of LK_ENGINE_IVF_AUTO_MIN vectors or more gets its
  * saved index, so the first `serve` maps it (smaller ones get the exact index, built at open
  * in seconds: nothing to save). json: print nothing on stdout; quiet: no progress line.
- * Returns an exit code (a failure to save leaves the catalog as indexed). */
-int lk_cli_optimize_after_index(const char *db, int json, int quiet);
+ * Returns an exit code (a failure to save leaves the catalog as indexed; *stop set: stopped). */
+int lk_cli_optimize_after_index(const char *db, int json, int quiet, volatile sig_atomic_t *stop);
 
 #endif

@@ -149,20 +149,28 @@ static int add_rows(lk_engine *e, size_t r0) {
   return rc;
 }
 
+#define IVF_TRAIN_MAX 65536 /* training rows i * n / nt, nt = min(n, this) */
+
+/* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's). */
+static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) {
+  size_t nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
+  lk_ivf_opts_default(io);
+  io->expected = n;
+  io->nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
+  io->rerank = LK_ENGINE_IVF_RERANK;
+  io->ncols = LK_FACETCODE_NCOLS;
+  if (io->fine_dims > d) io->fine_dims = d;
+  if ((size_t)io->fine_dims > nt / 2) io->fine_dims = (int)(nt / 2);
+  if (io->coarse_dims > io->fine_dims) io->coarse_dims = io->fine_dims;
+}
+
 /* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
  * up to 65,536 rows spread over the catalog, codes no longer than the vectors. */
 static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), nt = n < 65536 ? n : 65536;
+  size_t n = lk_index_size(e->index), nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
   int d = lk_engine_query_dim(e), rc; /* the index rows: with a label prior, wider than e->dim */
   lk_ivf_opts io;
-  lk_ivf_opts_default(&io);
-  io.expected = n;
-  io.nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
-  io.rerank = LK_ENGINE_IVF_RERANK;
-  io.ncols = LK_FACETCODE_NCOLS;
-  if (io.fine_dims > d) io.fine_dims = d;
-  if ((size_t)io.fine_dims > nt / 2) io.fine_dims = (int)(nt / 2);
-  if (io.coarse_dims > io.fine_dims) io.coarse_dims = io.fine_dims;
+  ivf_opts(o, n, d, &io);
   size_t bytes;
   if (lk_size_mul3(nt, (size_t)d, sizeof(float), &bytes)) return lk_err_set(err, LK_ENOMEM, "out of memory");
   float *x = malloc(bytes);
@@ -225,10 +233,15 @@ static uint32_t rows_crc(const lk_engine *e, size_t n) {
 
 /* crc32 of the coded fields and the facet codes of index rows 0..n-1 (code_rows: coded into fc,
  * or looked up when fc is NULL). */
-static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
-  uint8_t fields[LK_FACETCODE_NCOLS], cols[1024 * LK_FACETCODE_NCOLS];
+static uint32_t facets_crc0(void) { /* the coded fields: the crc32's start */
+  uint8_t fields[LK_FACETCODE_NCOLS];
   for (int c = 0; c < LK_FACETCODE_NCOLS; c++) fields[c] = (uint8_t)LK_FACETCODE_FIELDS[c];
-  uint32_t crc = lk_hash_crc32(0, fields, sizeof fields);
+  return lk_hash_crc32(0, fields, sizeof fields);
+}
+
+static int facets_crc(const lk_engine *e, lk_facetcode *fc, size_t n, uint32_t *out) {
+  uint8_t cols[1024 * LK_FACETCODE_NCOLS];
+  uint32_t crc = facets_crc0();
   int rc = 0;
   for (size_t r0 = 0; r0 < n && !rc; r0 += 1024) {
     size_t m = n - r0 < 1024 ? n - r0 : 1024;
@@ -418,52 +431,114 @@ int lk_engine_index_path(const char *db, char *out, size_t n) {
 int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
 const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
 
-/* The rest of what open_saved needs to serve the file without reading the catalog: the index
- * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
-static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK;
-  size_t row = sizeof(float) * (size_t)lk_engine_query_dim(e);
-  if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
-  if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
-  uint32_t *vc = malloc(sizeof *vc * (nc + 1));
-  int rc = vc ? lk_lkx_begin(w, LKX_VECS, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
-  for (size_t c = 0; !rc && c < nc; c++) {
-    size_t m = n - c * LKX_VCHUNK < LKX_VCHUNK ? n - c * LKX_VCHUNK : LKX_VCHUNK;
-    const float *p = lk_index_vector(e->index, c * LKX_VCHUNK); /* (rows are contiguous) */
-    vc[c] = lk_hash_crc32(0, p, m * row);
-    rc = lk_lkx_write(w, p, m * row, err);
-  }
-  if (!rc) rc = lk_lkx_end(w, err);
-  if (!rc) rc = lk_lkx_add(w, LKX_VCRC, vc, sizeof *vc * nc, err);
-  free(vc);
-  if (!rc) rc = lk_itemtab_write(w, e->items, e->nitems, err);
-  uint8_t *dict = NULL;
-  if (!rc && (rc = lk_facetcode_encode(e->facets, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
-  if (!rc) rc = lk_lkx_add(w, LKX_FDICT, dict, len, err);
-  free(dict);
+/* The saved index written as its rows come, for both builds (one writer): lk_engine_save_index
+ * passes the engine's rows, lk_engine_build_index the rows it streams from the catalog. The
+ * rows go first (VECS), with a crc32 per LKX_VCHUNK rows, of all rows (ROWS) and of the facet
+ * codes (FACETS) kept as they pass; save_end then writes what needs every row: VCRC, the items
+ * (search/itemtab.h), the facet dictionaries, the IVF, ROWS and FACETS, then the header. */
+typedef struct saver {
+  lk_lkx_writer w;
+  size_t row, n;         /* bytes a row; rows written */
+  uint32_t rows, facets; /* the crc32s so far */
+  uint32_t *vcrc;        /* one per chunk begun */
+  size_t vcap;
+} saver;
+
+/* Starts path's temporary file (m: the header, its items set at save_end). On failure nothing
+ * is left (the temporary file removed). */
+static int save_begin(saver *s, const char *path, const lkx_meta *m, lk_errbuf *err) {
+  memset(s, 0, sizeof *s);
+  s->row = sizeof(float) * m->dim;
+  s->facets = facets_crc0();
+  int rc = lk_lkx_create(&s->w, path, m, err);
+  if (!rc && (rc = lk_lkx_begin(&s->w, LKX_VECS, err))) lk_lkx_abandon(&s->w);
   return rc;
+}
+
+/* m more rows (x: m x dim floats) and their facet codes (m x LK_FACETCODE_NCOLS). */
+static int save_rows(saver *s, const float *x, const uint8_t *cols, size_t m, lk_errbuf *err) {
+  const uint8_t *p = (const uint8_t *)x;
+  for (size_t i = 0; i < m; i++, s->n++) {
+    size_t c = s->n / LKX_VCHUNK;
+    if (s->n % LKX_VCHUNK == 0) {
+      if (LK_ARRAY_RESERVE(s->vcrc, s->vcap, c + 1, 1024)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+      s->vcrc[c] = 0;
+    }
+    s->vcrc[c] = lk_hash_crc32(s->vcrc[c], p + i * s->row, s->row);
+    s->rows = lk_hash_crc32(s->rows, p + i * s->row, s->row);
+  }
+  s->facets = lk_hash_crc32(s->facets, cols, m * LK_FACETCODE_NCOLS);
+  return lk_lkx_write(&s->w, x, m * s->row, err);
+}
+
+/* The rest, and the file renamed into place (items: the array, or with items NULL tab);
+ * abandoned (the temporary file removed) on any failure. */
+static int save_end(saver *s, const lk_ivf *ivf, const lk_facetcode *fc, const lk_item *items, size_t nitems,
+                    const lk_itemtab *tab, lk_errbuf *err) {
+  uint8_t *dict = NULL;
+  size_t len = 0;
+  int rc = lk_ivf_size(ivf) == s->n ? 0 : lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
+  if (!rc) rc = lk_lkx_end(&s->w, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_VCRC, s->vcrc, sizeof *s->vcrc * ((s->n + LKX_VCHUNK - 1) / LKX_VCHUNK), err);
+  if (!rc) rc = items ? lk_itemtab_write(&s->w, items, nitems, err) : lk_itemtab_save(tab, &s->w, err);
+  if (!rc && (rc = lk_facetcode_encode(fc, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_FDICT, dict, len, err);
+  if (!rc) rc = lk_ivf_save(ivf, &s->w, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_ROWS, &s->rows, sizeof s->rows, err);
+  if (!rc) rc = lk_lkx_add(&s->w, LKX_FACETS, &s->facets, sizeof s->facets, err);
+  free(dict);
+  free(s->vcrc);
+  s->vcrc = NULL;
+  s->w.meta.items = s->n;
+  if (rc) lk_lkx_abandon(&s->w);
+  return rc ? rc : lk_lkx_commit(&s->w, err);
+}
+
+static void save_abandon(saver *s) {
+  lk_lkx_abandon(&s->w);
+  free(s->vcrc);
+  s->vcrc = NULL;
+}
+
+/* The header of e's saved index. */
+static lkx_meta save_meta(const lk_engine *e) {
+  lkx_meta m = {.catalog_version = e->cat_version, .dim = (uint32_t)lk_engine_query_dim(e), .rows_key = rows_key(e)};
+  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
+  return m;
 }
 
 int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   if (e->base || !e->ivf) return lk_err_set(err, LK_EINVAL, "only an IVF index is saved (the exact one is rebuilt in seconds)");
   if (e->cat_version < 0) return lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
-  lkx_meta m = {.catalog_version = e->cat_version, .items = lk_ivf_size(e->ivf), .dim = (uint32_t)lk_engine_query_dim(e),
-                .rows_key = rows_key(e)};
-  memcpy(m.recipe_id, e->recipe_id, sizeof m.recipe_id);
-  lk_lkx_writer w;
-  int rc = lk_lkx_create(&w, path, &m, err);
+  size_t n = lk_index_size(e->index);
+  if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
+  if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
+  lkx_meta m = save_meta(e);
+  saver s;
+  uint8_t cols[1024 * LK_FACETCODE_NCOLS];
+  int rc = save_begin(&s, path, &m, err);
   if (rc) return rc;
-  uint32_t crc = rows_crc(e, lk_ivf_size(e->ivf)), fcrc;
-  if ((rc = facets_crc(e, NULL, lk_ivf_size(e->ivf), &fcrc)))
-    lk_err_set(err, rc, "saving the index: the facet codes: %s", lk_strerror(rc));
-  if (rc || (rc = lk_ivf_save(e->ivf, &w, err)) || (rc = lk_lkx_add(&w, LKX_ROWS, &crc, sizeof crc, err)) ||
-      (rc = lk_lkx_add(&w, LKX_FACETS, &fcrc, sizeof fcrc, err)) || (rc = save_engine(e, &w, err))) {
-    lk_lkx_abandon(&w);
+  for (size_t r0 = 0; !rc && r0 < n; r0 += 1024) {
+    size_t k = n - r0 < 1024 ? n - r0 : 1024;
+    code_rows(e, NULL, r0, k, cols); /* (looked up: cannot fail) */
+    rc = save_rows(&s, lk_index_vector(e->index, r0), cols, k, err); /* (rows are contiguous) */
+  }
+  if (rc) {
+    save_abandon(&s);
     return rc;
   }
-  return lk_lkx_commit(&w, err);
+  return save_end(&s, e->ivf, e->facets, e->items, e->nitems, NULL, err);
 }
 
+/* The index row of vector v (e->dim floats) of item it (NULL: none) into out (qdim floats): with
+ * a label prior, the item's labels appended (prior.h). */
+static void widen(const lk_engine *e, const lk_item *it, const float *v, float *out) {
+  int cls[LK_PROJ_MAX_HEADS];
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++)
+    cls[h] = it && e->prior_field[h] >= 0 ? lk_prior_class(e->prior, h, it->field[e->prior_field[h]]) : -1;
+  if (e->prior) lk_prior_gallery(e->prior, v, e->dim, cls, out);
+  else memcpy(out, v, sizeof(float) * (size_t)e->dim);
+}
 
 static int item_cb(void *ctx, const lk_item *it) {
   lk_engine *e = ctx;
@@ -482,12 +557,7 @@ static int vector_cb(void *ctx, int64_t id, const float *v, int dim) {
   }
   if (dim != e->dim) return LK_ECORRUPT;
   if (!e->prior) return lk_index_add(e->index, id, v);
-  /* The label prior: the row carries the item's labels (prior.h). */
-  const lk_item *it = lk_engine_item(e, id);
-  int cls[LK_PROJ_MAX_HEADS];
-  for (int h = 0; h < lk_prior_nheads(e->prior); h++)
-    cls[h] = it && e->prior_field[h] >= 0 ? lk_prior_class(e->prior, h, it->field[e->prior_field[h]]) : -1;
-  lk_prior_gallery(e->prior, v, dim, cls, e->gbuf);
+  widen(e, lk_engine_item(e, id), v, e->gbuf);
   return lk_index_add(e->index, id, e->gbuf);
 }
 
@@ -527,6 +597,28 @@ int lk_engine_open_saved(lk_catalog *cat, const char *db_path, const lk_engine_o
   return engine_open(cat, db_path, opts, 1, out, version, err);
 }
 
+/* What an engine takes from its catalog before any item: the recipe (its JSON kept in *rj for
+ * the caller to free), the catalog's note, the label prior, the calibration, the saved index's
+ * path. */
+static int engine_head(lk_engine *e, lk_catalog *cat, const char *db_path, const lk_engine_opts *o, char **rj,
+                       lk_errbuf *err) {
+  int rc;
+  if ((rc = lk_catalog_get_meta(cat, "recipe", rj))) {
+    rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
+    if (rc == LK_ECORRUPT) return lk_err_set(err, rc, "%s: catalog has no recipe (was it indexed?)", db_path);
+    return lk_catalog_fail(cat, rc, err, "%s", db_path);
+  }
+  if ((rc = lk_recipe_from_json(*rj, &e->recipe, err))) return rc;
+  lk_recipe_id(&e->recipe, e->recipe_id);
+  if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  if ((rc = lk_prior_new(e->recipe.proj, o->prior, &e->prior, err))) return rc;
+  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
+  /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
+  e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
+  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
+  return 0;
+}
+
 /* lk_engine_open_catalog (behind_ok 0) and lk_engine_open_saved (1, *version set). */
 static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opts *opts, int behind_ok,
                        lk_engine **out, int64_t *version, lk_errbuf *err) {
@@ -536,22 +628,9 @@ static int engine_open(lk_catalog *cat, const char *db_path, const lk_engine_opt
   if (!e) return lk_err_set(err, LK_ENOMEM, "out of memory");
   char *rj = NULL;
   int rc;
-  if ((rc = lk_catalog_get_meta(cat, "recipe", &rj))) {
-    rc = rc == LK_ENOTFOUND ? LK_ECORRUPT : rc; /* (LK_ENOMEM stays LK_ENOMEM) */
-    if (rc == LK_ECORRUPT) lk_err_set(err, rc, "%s: catalog has no recipe (was it indexed?)", db_path);
-    else lk_catalog_fail(cat, rc, err, "%s", db_path);
-    goto fail;
-  }
-  if ((rc = lk_recipe_from_json(rj, &e->recipe, err))) goto fail;
-  lk_recipe_id(&e->recipe, e->recipe_id);
-  if (lk_catalog_note(cat)) snprintf(e->note, sizeof e->note, "%s", lk_catalog_note(cat));
+  if ((rc = engine_head(e, cat, db_path, &o, &rj, err))) goto fail;
   int64_t v0 = -1, v1 = -2;
   if (lk_catalog_version(cat, &v0)) v0 = -1;
-  if ((rc = lk_prior_new(e->recipe.proj, o.prior, &e->prior, err))) goto fail;
-  for (int h = 0; h < lk_prior_nheads(e->prior); h++) e->prior_field[h] = lk_filter_field(lk_prior_field(e->prior, h));
-  /* a damaged or other recipe's calibration leaves the engine uncalibrated, as none does */
-  e->has_cal = lk_calibration_load(cat, e->recipe_id, &e->cal, NULL, NULL) == 0;
-  if (lk_engine_index_path(db_path, e->lkx_path, sizeof e->lkx_path)) e->lkx_path[0] = '\0';
   if (e->lkx_path[0] && v0 >= 0) { /* the saved index, when it holds this catalog: nothing more is read */
     lk_errbuf me = {0};
     int sv = open_saved(e, cat, &o, v0, behind_ok, &me);
@@ -619,6 +698,206 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
     return rc;
   if (!o.lazy_model && (rc = lk_embed_pool_load(e->pool, err))) return rc;
   return 0;
+}
+
+/* ---- the saved index streamed from the catalog (lk_engine_build_index) ----
+ * Items first (the item table, in its sections' form), then the vectors twice in id order: their
+ * ids (so the IVF's training rows, rows i * n / nt as build_ivf takes them, are known and read
+ * by id), then each widened row written to the file, coded and added to the IVF trained on
+ * them, ADD_ROWS at a time as add_rows adds them (the same calls: the same file). */
+#define ADD_ROWS 1024
+
+typedef struct stream {
+  lk_engine *e; /* the recipe, prior, paths: no items, rows or index */
+  const char *db;
+  lk_itemtab tab;
+  size_t next;    /* the item cursor: the vectors come in id order, as the items */
+  int64_t *ids;   /* the rows' ids (pass 1) */
+  size_t n, cap;  /* rows */
+  float *x;       /* rows waiting for the IVF (m of ADD_ROWS) */
+  uint8_t *cols;
+  size_t m;
+  lk_facetcode *fc;
+  lk_ivf *ivf;
+  saver s;
+  lk_engine_progress_fn fn;
+  void *ctx;
+  int failed;     /* a callback set err (else the catalog's message is the error's) */
+  lk_errbuf *err;
+} stream;
+
+static int stream_progress(stream *st, const char *step, size_t done, size_t total) {
+  if (st->fn && st->fn(st->ctx, step, done, total)) {
+    st->failed = 1;
+    return lk_err_set(st->err, LK_EINTR, "interrupted: the saved index was not written (a file there before is kept)");
+  }
+  return 0;
+}
+
+static int stream_item_cb(void *ctx, const lk_item *it) {
+  stream *st = ctx;
+  int rc = lk_itemtab_add(&st->tab, it);
+  if (!rc && st->tab.n % 65536 == 0) rc = stream_progress(st, "items", st->tab.n, 0);
+  return rc;
+}
+
+/* The item of vector id into *it (the ids ascending: the cursor moves on), or, as the in-RAM
+ * open fails for it (finish), LK_ECORRUPT. */
+static int stream_item_of(stream *st, int64_t id, lk_item *it) {
+  while (st->next < st->tab.n && lk_itemtab_id(&st->tab, st->next) < id) st->next++;
+  if (st->next == st->tab.n || lk_itemtab_id(&st->tab, st->next) != id) {
+    st->failed = 1;
+    return lk_err_set(st->err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", st->db);
+  }
+  lk_itemtab_get(&st->tab, st->next, it);
+  return 0;
+}
+
+static int stream_id_cb(void *ctx, int64_t id, const float *v, int dim) {
+  stream *st = ctx;
+  lk_engine *e = st->e;
+  lk_item it;
+  (void)v;
+  if (!st->n) {
+    e->dim = dim;
+    e->qdim = dim + lk_prior_extra(e->prior);
+  }
+  if (dim != e->dim) return LK_ECORRUPT;
+  int rc = stream_item_of(st, id, &it);
+  if (!rc && (rc = LK_ARRAY_RESERVE(st->ids, st->cap, st->n + 1, 65536))) return rc;
+  if (!rc) st->ids[st->n++] = id;
+  if (!rc && st->n % 65536 == 0) rc = stream_progress(st, "vector ids", st->n, 0);
+  return rc;
+}
+
+/* The waiting rows to the file and the IVF. */
+static int stream_flush(stream *st) {
+  size_t r0 = st->s.n;
+  int rc = save_rows(&st->s, st->x, st->cols, st->m, st->err);
+  if (!rc && (rc = lk_ivf_add_cols(st->ivf, st->ids + r0, st->x, st->cols, st->m)))
+    rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  if (rc) st->failed = 1;
+  st->m = 0;
+  return rc ? rc : stream_progress(st, "rows", st->s.n, st->n);
+}
+
+static int stream_row_cb(void *ctx, int64_t id, const float *v, int dim) {
+  stream *st = ctx;
+  size_t r = st->s.n + st->m, d = (size_t)st->e->qdim;
+  lk_item it;
+  int rc;
+  if (dim != st->e->dim) return LK_ECORRUPT;
+  if (r >= st->n || st->ids[r] != id) { /* (read in one snapshot: cannot happen) */
+    st->failed = 1;
+    return lk_err_set(st->err, LK_EMISMATCH, "%s: the vectors changed while they were read", st->db);
+  }
+  if ((rc = stream_item_of(st, id, &it))) return rc;
+  widen(st->e, &it, v, st->x + st->m * d);
+  if ((rc = lk_facetcode_code(st->fc, &it, st->cols + st->m * LK_FACETCODE_NCOLS))) return rc;
+  return ++st->m == ADD_ROWS ? stream_flush(st) : 0;
+}
+
+/* The IVF trained on rows i * n / nt (build_ivf's), read by id. */
+static int stream_train(stream *st, lk_catalog *cat, const lk_engine_opts *o) {
+  lk_engine *e = st->e;
+  size_t n = st->n, nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX, d = (size_t)e->qdim, bytes;
+  lk_ivf_opts io;
+  ivf_opts(o, n, e->qdim, &io);
+  if (lk_size_mul3(nt, d, sizeof(float), &bytes)) return lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  float *x = malloc(bytes), *v = malloc(sizeof(float) * d);
+  int rc = x && v ? 0 : lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  st->next = 0; /* (ids i * n / nt ascend: the cursor runs once) */
+  for (size_t i = 0; !rc && i < nt; i++) {
+    int64_t id = st->ids[i * n / nt];
+    lk_item it;
+    int got = lk_catalog_get_vector(cat, id, v, e->dim);
+    if (got != e->dim) rc = lk_catalog_fail(cat, got < 0 ? got : LK_ECORRUPT, st->err, "%s: reading vectors", st->db);
+    if (!rc && !(rc = stream_item_of(st, id, &it))) widen(e, &it, v, x + i * d);
+  }
+  if (!rc && (rc = lk_ivf_train(&io, e->qdim, x, nt, &st->ivf)))
+    rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  free(x);
+  free(v);
+  return rc;
+}
+
+/* The build itself, in cat's snapshot at version v0. */
+static int stream_build(stream *st, lk_catalog *cat, const lk_engine_opts *o, int64_t v0, lk_engine_built *out) {
+  lk_engine *e = st->e;
+  int rc;
+  if ((rc = lk_catalog_foreach_item(cat, stream_item_cb, st)))
+    return st->failed ? rc : lk_catalog_fail(cat, rc, st->err, "%s: reading items", st->db);
+  if ((rc = lk_catalog_foreach_unit_vector(cat, stream_id_cb, st)))
+    return st->failed ? rc : lk_catalog_fail(cat, rc, st->err, "%s: reading vectors", st->db);
+  out->rows = st->n;
+  if (o->plain_scan || lk_engine_index_choice(o->index, st->n) != LK_ENGINE_INDEX_IVF) {
+    out->state = LK_ENGINE_LKX_NONE;
+    return 0;
+  }
+  e->cat_version = v0;
+  lkx_meta m = save_meta(e);
+  size_t bytes;
+  if (lk_size_mul3(ADD_ROWS, (size_t)e->qdim, sizeof(float), &bytes) || !(st->x = malloc(bytes)) ||
+      !(st->cols = malloc(ADD_ROWS * LK_FACETCODE_NCOLS)) || lk_facetcode_new(&st->fc))
+    return lk_err_set(st->err, LK_ENOMEM, "out of memory");
+  if ((rc = stream_train(st, cat, o)) || (rc = save_begin(&st->s, e->lkx_path, &m, st->err))) return rc;
+  st->next = 0;
+  if ((rc = lk_catalog_foreach_unit_vector(cat, stream_row_cb, st))) {
+    if (!st->failed) lk_catalog_fail(cat, rc, st->err, "%s: reading vectors", st->db);
+  } else if (st->m) rc = stream_flush(st);
+  if (!rc && st->s.n != st->n) rc = lk_err_set(st->err, LK_EMISMATCH, "%s: the vectors changed while they were read", st->db);
+  if (rc) {
+    save_abandon(&st->s);
+    return rc;
+  }
+  free(st->ids); /* (the IVF has its own) */
+  st->ids = NULL;
+  if ((rc = save_end(&st->s, st->ivf, st->fc, NULL, 0, &st->tab, st->err))) return rc;
+  out->state = LK_ENGINE_LKX_BUILT;
+  return 0;
+}
+
+int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_engine_progress_fn fn, void *ctx,
+                          lk_engine_built *out, lk_errbuf *err) {
+  lk_engine_opts o;
+  if (opts) o = *opts; else lk_engine_opts_default(&o);
+  memset(out, 0, sizeof *out);
+  char path[4096];
+  if (lk_engine_index_path(db_path, path, sizeof path))
+    return lk_err_set(err, LK_EINVAL, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
+  lk_catalog *cat = NULL;
+  int rc = lk_catalog_open(db_path, LK_CATALOG_READONLY, &cat, err);
+  if (rc) return rc;
+  stream st = {.db = db_path, .fn = fn, .ctx = ctx, .err = err, .e = engine_new(&o)};
+  char *rj = NULL;
+  int snap = !strcmp(lk_catalog_backend(cat), "sqlite") && lk_catalog_begin(cat) == 0; /* one snapshot */
+  int64_t v0 = -1;
+  if (!st.e) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  if (!rc) rc = engine_head(st.e, cat, db_path, &o, &rj, err);
+  if (!rc && (lk_catalog_version(cat, &v0) || v0 < 0))
+    rc = lk_err_set(err, LK_EINVAL, "this catalog has no version to tag a saved index with");
+  if (!rc) { /* a current file is kept (open_saved checks it as every open does) */
+    lk_errbuf me = {0};
+    int sv = open_saved(st.e, cat, &o, v0, 0, &me);
+    if (sv < 0) snprintf(out->note, sizeof out->note, "%s; rebuilt the index", lk_err_msg(&me));
+    if (sv == 0) {
+      out->state = LK_ENGINE_LKX_MAPPED;
+      out->rows = lk_index_size(st.e->index);
+    } else {
+      rc = stream_build(&st, cat, &o, v0, out);
+    }
+  }
+  if (snap) lk_catalog_rollback(cat);
+  lk_catalog_close(cat);
+  free(rj);
+  free(st.ids);
+  free(st.x);
+  free(st.cols);
+  lk_itemtab_clear(&st.tab);
+  lk_facetcode_free(st.fc);
+  lk_ivf_free(st.ivf);
+  lk_engine_close(st.e);
+  return rc;
 }
 
 void lk_engine_close(lk_engine *e) {

@@ -97,6 +97,28 @@ int lk_engine_index_path(const char *db, char *out, size_t n);
 int lk_engine_index_state(const lk_engine *e);
 const char *lk_engine_index_note(const lk_engine *e);
 int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err);
+/* The saved index built without holding the catalog in memory, for a catalog of any size
+ * (`lookalike optimize`): when path (lk_engine_index_path) is current, as an open would map it
+ * (lk_engine_open), nothing is written (state LK_ENGINE_LKX_MAPPED); otherwise (none, stale,
+ * damaged, or behind the catalog: note says why one present was passed over) the catalog is
+ * streamed in one read snapshot (its items, then its vectors twice in id order) and the file
+ * written as lk_engine_save_index writes it for the engine lk_engine_open(db_path, opts) would
+ * build (the same bytes): state LK_ENGINE_LKX_BUILT, or LK_ENGINE_LKX_NONE when those options
+ * give the catalog the exact index (nothing written). Memory: the IVF being filled (~600 bytes
+ * a row at 256-d with a label prior), the items in the saved form (144 bytes + their strings)
+ * and 8 bytes a row, never the float rows. fn (may be NULL) is called every few thousand items
+ * or rows with the step ("items", "vector ids": total 0, unknown; "rows": of total) and
+ * stops the build (LK_EINTR) by returning non-zero. Errors as lk_engine_open's (a vector
+ * without an item: its message); a failed or stopped build leaves the old file (or none):
+ * the new one is renamed into place only when complete (index/lkx.h). */
+typedef int (*lk_engine_progress_fn)(void *ctx, const char *step, size_t done, size_t total);
+typedef struct lk_engine_built {
+  int state;   /* LK_ENGINE_LKX_NONE, _MAPPED or _BUILT (above) */
+  size_t rows; /* the catalog's vectors: the index's rows */
+  char note[LK_ERRMSG_MAX]; /* why a file present was passed over, or "" */
+} lk_engine_built;
+int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_engine_progress_fn fn, void *ctx,
+                          lk_engine_built *out, lk_errbuf *err);
 /* The index in use: "exact" or "ivf". */
 const char *lk_engine_index_name(const lk_engine *e);
 /* Searches nq query vectors (nq x dim) with the index in use: allow is NULL or a bitmap over

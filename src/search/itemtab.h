@@ -31,4 +31,22 @@ int lk_itemtab_write(lk_lkx_writer *w, const lk_item *items, size_t n, lk_errbuf
  * unterminated pool, ids not ascending). */
 int lk_itemtab_read(const lk_lkx *x, lk_item **items, size_t *n, lk_errbuf *err);
 
+/* The same sections built in memory an item at a time (the streamed build of the saved index,
+ * search/engine.c lk_engine_build_index): the records and the pool as they will be written,
+ * ~144 bytes + the strings per item, instead of an lk_item and its malloc'd strings. Zero it
+ * to start; owned by the caller (lk_itemtab_clear); one thread. */
+typedef struct lk_itemtab {
+  uint8_t *rec; /* n records */
+  char *pool;   /* plen bytes */
+  size_t n, rcap, plen, pcap;
+} lk_itemtab;
+/* Appends a copy of it (ids ascending, else LK_EINVAL); LK_ENOMEM / LK_ETOOBIG. */
+int lk_itemtab_add(lk_itemtab *t, const lk_item *it);
+int64_t lk_itemtab_id(const lk_itemtab *t, size_t i);
+/* Item i (< t->n) into *it, its strings pointing into t's pool (valid until the next add). */
+void lk_itemtab_get(const lk_itemtab *t, size_t i, lk_item *it);
+/* The two sections, byte for byte what lk_itemtab_write writes for the same items. */
+int lk_itemtab_save(const lk_itemtab *t, lk_lkx_writer *w, lk_errbuf *err);
+void lk_itemtab_clear(lk_itemtab *t);
+
 #endif
