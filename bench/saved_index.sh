@@ -10,7 +10,7 @@ t0=$(date +%s.%N)
 P=$!
 port=
 while :; do
-  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG")
+  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" 2> /dev/null)
   [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/items/$ID/similar?k=10" > "$LOG.first.json" && break
   kill -0 $P 2>/dev/null || { echo died; cat "$LOG"; exit 1; }
   sleep 0.05
