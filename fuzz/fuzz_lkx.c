@@ -1,5 +1,6 @@
 /* fuzz/fuzz_lkx.c — fuzz target for the saved index file (index/lkx.c's reader and
- * index/ivf.c's lk_ivf_load, copying and mapped): any bytes must be refused with a message or give an IVF that
+ * index/ivf.c's lk_ivf_load, copying, mapped and lazy: lk_ivf_check then finds what the mapped
+ * load refused, no more, no less): any bytes must be refused with a message or give an IVF that
  * answers a search, unfiltered and through its filter columns (lk_ivf_search_where); the
  * engine's sections too (search/itemtab.h's items, whose every string is then read, and
  * search/facetcode.h's dictionaries, which then code an item). Each
@@ -52,10 +53,12 @@ static void one(const uint8_t *data, size_t size) {
   }
   free(items);
   (void)sum;
-  for (int mapped = 0; mapped < 2; mapped++) {
-    rc = mapped ? lk_ivf_load_mapped(x, &v, &eb) : lk_ivf_load(x, &v, &eb);
+  int whole = -1; /* lk_ivf_load_mapped's answer: the lazy load's checks must come to the same */
+  for (int mapped = 0; mapped < 3; mapped++) {
+    rc = mapped == 2 ? lk_ivf_load_lazy(x, &v, &eb) : mapped ? lk_ivf_load_mapped(x, &v, &eb) : lk_ivf_load(x, &v, &eb);
+    if (mapped == 1) whole = rc;
     if (rc) {
-      if (rc > 0 || !*lk_err_msg(&eb) || v) abort();
+      if (rc > 0 || !*lk_err_msg(&eb) || v || (mapped == 2 && whole == 0)) abort();
     } else {
       if (lk_ivf_size(v) != lk_lkx_meta(x)->items) abort();
       int dim = (int)lk_lkx_meta(x)->dim, k = 5, nf = 0;
@@ -71,6 +74,7 @@ static void one(const uint8_t *data, size_t size) {
         if (lk_ivf_search_where(v, q, 1, k, 0, &flt, -1, hits, &nf) == 0 && (nf < 0 || nf > k)) abort();
       }
       free(q);
+      if (mapped == 2 && (lk_ivf_check(v) == 0) != (whole == 0)) abort();
       lk_ivf_free(v);
     }
   }

@@ -727,6 +727,51 @@ static void test_small_files(void **state) {
   }
 }
 
+/* lk_ivf_load_lazy (a server's load): an intact file answers as the saved index and passes
+ * lk_ivf_check; a list's coarse-code sum or a row's fine-code sum changed (with the checksums
+ * made right) loads, but the search that reads it fails with LK_ECORRUPT instead of scoring it,
+ * as lk_ivf_check and lk_ivf_save do, where lk_ivf_load_mapped refuses the file at once. */
+static void test_lazy_checks(void **state) {
+  fixture *f = *state;
+  char *dir = lk_test_mkdtemp(), path[512];
+  snprintf(path, sizeof path, "%s/lazy.lkx", dir);
+  lk_ivf *v = build_cols(f, 64);
+  /* 0: intact; 1: list 0's first coarse sum (LSUM); 2: row 0's fine sum (FSUM) */
+  for (int fault = 0; fault < 3; fault++) {
+    save_to(v, path);
+    int32_t bad = 1 << 20;
+    if (fault) patch_section(path, IVF_TAG(fault == 1 ? 15 : 10), &bad);
+    lk_lkx *x = NULL;
+    lk_ivf *u = NULL, *w = NULL;
+    lk_errbuf eb = {0};
+    assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+    assert_int_equal(lk_ivf_load_mapped(x, &w, &eb), fault ? LK_ECORRUPT : 0);
+    lk_ivf_free(w);
+    assert_int_equal(lk_ivf_load_lazy(x, &u, &eb), 0);
+    lk_hit h[K];
+    int nf = 0, nl = NLIST2; /* (every list probed: the damaged one is among them; the query is row
+                              * 0, which is then a candidate whose fine code is read) */
+    if (!fault) {
+      same_answers(f, v, u, NULL);
+      assert_int_equal(lk_ivf_check(u), 0);
+    }
+    assert_int_equal(lk_ivf_search(u, f->v, 1, K, nl, NULL, -1, h, &nf), fault ? LK_ECORRUPT : 0);
+    assert_int_equal(lk_ivf_search(u, f->v, 1, K, nl, NULL, -1, h, &nf), fault ? LK_ECORRUPT : 0); /* (kept) */
+    assert_int_equal(lk_ivf_check(u), fault ? LK_ECORRUPT : 0);
+    lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = N, .dim = DIM};
+    lk_lkx_writer wr;
+    assert_int_equal(lk_lkx_create(&wr, lk_test_path("%s/again.lkx", dir), &m, &eb), 0);
+    int rc = lk_ivf_save(u, &wr, &eb);
+    assert_int_equal(rc, fault ? LK_ECORRUPT : 0);
+    if (rc) lk_lkx_abandon(&wr);
+    else assert_int_equal(lk_lkx_commit(&wr, &eb), 0);
+    lk_ivf_free(u);
+    lk_lkx_close(x);
+  }
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
 /* The filter columns' byte-set test (index/quant.h) against the plain bit lookup: every value,
  * random sets from sparse to full, every length 0..64 (the AVX2 blocks and the tail). */
 static void test_byteset(void **state) {
@@ -759,6 +804,7 @@ int main(void) {
       cmocka_unit_test(test_where),
       cmocka_unit_test(test_save_load_cols),
       cmocka_unit_test(test_small_files),
+      cmocka_unit_test(test_lazy_checks),
       cmocka_unit_test(test_byteset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,6 +19,7 @@
 #include "search/prior.h"
 #include "util/array.h"
 #include "util/hash.h"
+#include "util/lazy.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -190,21 +191,20 @@ static uint32_t rows_key(const lk_engine *e) {
 #define LKX_VCRC 0x43524356 /* "VCRC": crc32 of each LKX_VCHUNK rows of VECS (the last chunk shorter) */
 #define LKX_VCHUNK 256      /* 256 KB at 256-d: ~40 us of crc32 when a search first reads one */
 
+/* The float rows of chunk c match their crc32. */
+static int chunk_good(const void *ctx, size_t c) {
+  const lk_engine *e = ctx;
+  size_t n = lk_index_size(e->index), r0 = c * LKX_VCHUNK, m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
+  uint32_t want;
+  memcpy(&want, &e->vcrc[c], 4);
+  return lk_hash_crc32(0, lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want;
+}
+
 /* Float row r of a full engine, or NULL when its chunk of the mapped file is damaged (checked
  * now if it was not yet: e->vok). */
 static const float *row_vec(const lk_engine *e, size_t r) {
   const float *v = lk_index_vector(e->index, r);
-  if (!e->vok || !v) return v;
-  size_t c = r / LKX_VCHUNK, n = lk_index_size(e->index), r0 = c * LKX_VCHUNK;
-  size_t m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
-  uint8_t st = __atomic_load_n(&e->vok[c], __ATOMIC_ACQUIRE);
-  if (!st) { /* (two searches may check one chunk at once: both get the same answer) */
-    uint32_t want;
-    memcpy(&want, &e->vcrc[c], 4);
-    st = lk_hash_crc32(0, lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want ? 1 : 2;
-    __atomic_store_n(&e->vok[c], st, __ATOMIC_RELEASE);
-  }
-  return st == 1 ? v : NULL;
+  return !e->vok || !v || lk_lazy_ok(e->vok, r / LKX_VCHUNK, chunk_good, e) ? v : NULL;
 }
 
 /* Every float row checked (row_vec): 0, or LK_ECORRUPT when a chunk is damaged. */
@@ -357,7 +357,8 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
   else if (m->catalog_version > v0)
     rc = lk_err_set(err, LK_EMISMATCH, "stale (saved at catalog version %lld, the catalog is at %lld: re-created?)",
                     (long long)m->catalog_version, (long long)v0);
-  if (!rc) rc = lk_ivf_load_mapped(x, &e->ivf, err);
+  /* a server checks the IVF's lists as searches first probe them (index/ivf.h) */
+  if (!rc) rc = behind_ok ? lk_ivf_load_lazy(x, &e->ivf, err) : lk_ivf_load_mapped(x, &e->ivf, err);
   if (!rc) {
     n = lk_ivf_size(e->ivf);
     e->qdim = (int)m->dim;
