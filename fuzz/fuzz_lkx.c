@@ -81,20 +81,33 @@ static void one(const uint8_t *data, size_t size) {
   lk_lkx_close(x);
 }
 
-/* The checksums the writer would have put in: each in-bounds section's, then the header's. */
+/* The checksums the writer would have put in: each in-bounds section's chunks' (into the
+ * first LKX_CHUNKS section, as far as it reaches), each section's, then the header's. */
 static void fix_checksums(uint8_t *b, size_t size) {
   if (size < LKX_PAGE) return;
   uint32_t ns;
   memcpy(&ns, b + 12, 4);
-  for (uint32_t i = 0; i < ns && i < LKX_MAX_SECT; i++) {
-    uint8_t *e = b + 64 + (size_t)i * 24;
-    uint64_t off, len;
-    memcpy(&off, e + 8, 8);
-    memcpy(&len, e + 16, 8);
-    if (off > size || len > size - off || len > UINT32_MAX) continue;
-    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
-    memcpy(e + 4, &c, 4);
-  }
+  uint8_t *ck = NULL;
+  size_t nck = 0, at = 0;
+  for (int pass = 0; pass < 3; pass++)
+    for (uint32_t i = 0; i < ns && i < LKX_MAX_SECT; i++) {
+      uint8_t *e = b + 64 + (size_t)i * 24;
+      uint32_t tag;
+      uint64_t off, len;
+      memcpy(&tag, e, 4);
+      memcpy(&off, e + 8, 8);
+      memcpy(&len, e + 16, 8);
+      if (off > size || len > size - off || len > UINT32_MAX) continue;
+      if (pass == 0 && tag == LKX_CHUNKS && !ck) ck = b + off, nck = (size_t)len / 4;
+      for (uint64_t c = 0; pass == 1 && b + off != ck && c < len; c += LKX_CHUNK, at++) {
+        uint32_t v = (uint32_t)crc32(0, b + off + c, (uInt)(len - c < LKX_CHUNK ? len - c : LKX_CHUNK));
+        if (at < nck) memcpy(ck + 4 * at, &v, 4);
+      }
+      if (pass == 2) {
+        uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
+        memcpy(e + 4, &c, 4);
+      }
+    }
   uint32_t c = (uint32_t)crc32(0, b, LKX_PAGE - 4);
   memcpy(b + LKX_PAGE - 4, &c, 4);
 }

@@ -471,7 +471,21 @@ static void test_engine_sections(void **state) {
   assert_int_equal(lk_engine_search_vector(lazy, f->vec[0], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
   assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);
   lk_engine_close(lazy);
-  copy_file(keep, f->lkx); /* (the open above saved nothing: keep is the file saved) */
+  /* the IVF's lists and per-row codes too (index/lkx.h chunk checksums): a byte of the coarse
+   * codes (one chunk at this size: every list) damaged; the open whole refuses the file */
+  copy_file(keep, f->lkx);
+  rewrite(f->lkx, section_offset(f->lkx, 0x4956465d /* the lists' codes */) + 3, &b, 1);
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
+  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
+  lk_catalog_close(cat);
+  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * 256)); /* (the rows are intact) */
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[300], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
+  print_message("damaged list, searched: %s\n", lk_err_msg(&eb));
+  assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);
+  lk_engine_close(lazy);
+  expect_rejected(f, "checksum");
+  copy_file(keep, f->lkx); /* (the opens above saved nothing: keep is the file saved) */
   set_recipe(f->lkx, "00000000deadbeef");
   expect_rejected(f, "another recipe");
   /* the same writes, other photos: the same catalog version, another catalog */
@@ -572,9 +586,9 @@ static void test_item_sections(void **state) {
   uint8_t buf[5 * LKX_PAGE];
   size_t n = fread(buf, 1, sizeof buf, fp);
   fclose(fp);
-  assert_int_equal(n, 3 * LKX_PAGE);
+  assert_int_equal(n, 4 * LKX_PAGE); /* the header, the two sections, the chunk checksums */
   for (int fault = 0; fault < 4; fault++) {
-    uint8_t b[3 * LKX_PAGE];
+    uint8_t b[4 * LKX_PAGE];
     memcpy(b, buf, sizeof b);
     uint8_t *tab = b + LKX_PAGE, *pool = b + 2 * LKX_PAGE;
     uint32_t plen;
@@ -584,12 +598,13 @@ static void test_item_sections(void **state) {
     if (fault == 1) memcpy(tab + LK_ITEMTAB_REC + 24, &bad, 8); /* item 9's path outside the pool */
     if (fault == 2) pool[plen - 1] = 'x';                        /* the last string unterminated */
     if (fault == 3) memcpy(tab + LK_ITEMTAB_REC, &id, 8);        /* ids 4, 3: not ascending */
-    for (int i = 0; i < 2; i++) { /* the checksums made right */
+    for (int i = 0; i < 3; i++) { /* the checksums made right (each section one chunk: the same) */
       uint64_t off, len;
       memcpy(&off, b + 64 + 24 * i + 8, 8);
       memcpy(&len, b + 64 + 24 * i + 16, 8);
       uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
       memcpy(b + 64 + 24 * i + 4, &c, 4);
+      if (i < 2) memcpy(b + 3 * LKX_PAGE + 4 * i, &c, 4);
     }
     uint32_t c = (uint32_t)crc32(0, b, LKX_PAGE - 4);
     memcpy(b + LKX_PAGE - 4, &c, 4);

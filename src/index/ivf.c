@@ -53,9 +53,10 @@ struct lk_ivf {
    * fine codes' sums run when a search first reads them: 0 unchecked, 1 good, 2 damaged
    * (atomic bytes); NULL: all checked at load */
   uint8_t *lok, *fok;
+  const lk_lkx *x; /* with lok: the file, whose lk_ivf_lazy_sections are checked as read */
 };
 
-#define FCHUNK 1024 /* rows of fine codes checked at once (448 KB at 446-d) */
+#define FCHUNK 128 /* rows of fine codes checked at once (56 KB at 446-d) */
 
 void lk_ivf_opts_default(lk_ivf_opts *o) {
   memset(o, 0, sizeof *o);
@@ -423,6 +424,12 @@ int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) { return
 
 int lk_ivf_add_cols(lk_ivf *v, const int64_t *ids, const float *x, const uint8_t *cols, size_t n) {
   if (!v || (n && (!ids || !x))) return LK_EINVAL;
+  if (v->lok) { /* growing copies the mapped arrays: every lazy check first, then none left */
+    if (lk_ivf_check(v)) return LK_ECORRUPT;
+    free(v->lok);
+    free(v->fok);
+    v->lok = v->fok = NULL;
+  }
   size_t total;
   if (lk_size_mul(n, (size_t)v->dim, &total) || lk_size_add(v->n, n, &total) || total > UINT32_MAX)
     return LK_ETOOBIG;
@@ -825,6 +832,8 @@ int lk_ivf_search_where(const lk_ivf *v, const float *queries, int nq, int k, in
 enum { SEC_PARAM = 0x49564650 /* IVFP */, SEC_BF, SEC_WC, SEC_CENT, SEC_FMEAN, SEC_CHN, SEC_IDS, SEC_RLIST,
        SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LLEN, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM, SEC_LCOLS };
 
+const uint32_t lk_ivf_lazy_sections[LK_IVF_NLAZY] = {SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM};
+
 /* The IVF sections' layout version, first in the parameters: 2 added coarse-only (pf 0: no
  * fine sections), the filter columns (SEC_LCOLS: each list's ncols columns in turn) and this
  * field; a parameter section of another size or version is stale (LK_EMISMATCH). */
@@ -926,6 +935,10 @@ static int sums_match(const int8_t *codes, size_t n, size_t stride, const int32_
  * fine codes, in the list rlist names (so no row is in two lists or twice in one). */
 static const char *list_fault(const lk_ivf *v, int l) {
   const ivf_list *L = &v->lists[l];
+  size_t len = L->len;
+  if (v->lok && (lk_lkx_verify(v->x, L->rows, len * sizeof *L->rows) || lk_lkx_verify(v->x, L->codes, len * (size_t)v->pcl) ||
+                 lk_lkx_verify(v->x, L->scale, len * sizeof *L->scale) || lk_lkx_verify(v->x, L->sum, len * sizeof *L->sum)))
+    return "its bytes do not match their checksums";
   if (!sums_match(L->codes, L->len, (size_t)v->pcl, L->sum)) return "its codes do not match their sums";
   for (size_t i = 0; i < L->len; i++) {
     uint32_t r = L->rows[i];
@@ -941,6 +954,9 @@ static int list_good(const void *ctx, size_t l) { return !list_fault(ctx, (int)l
 static int fine_good(const void *ctx, size_t c) {
   const lk_ivf *v = ctx;
   size_t r0 = c * FCHUNK, m = v->n - r0 < FCHUNK ? v->n - r0 : FCHUNK;
+  if (lk_lkx_verify(v->x, v->fcode + r0 * (size_t)v->pfl, m * (size_t)v->pfl) ||
+      lk_lkx_verify(v->x, v->fscale + r0, m * sizeof *v->fscale) || lk_lkx_verify(v->x, v->fsum + r0, m * sizeof *v->fsum))
+    return 0;
   return sums_match(v->fcode + r0 * (size_t)v->pfl, m, (size_t)v->pfl, v->fsum + r0);
 }
 
@@ -1047,9 +1063,17 @@ static int load(const lk_lkx *x, int mapped, int lazy, lk_ivf **out, lk_errbuf *
   if (!rc && !(v->lists = calloc(nl, sizeof *v->lists))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!rc && !(v->pres = calloc(nl * (size_t)v->ncols * 4 + 1, sizeof *v->pres)))
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  lazy = lazy && pf; /* (coarse-only: a row in two lists is found over all of them at once) */
+  /* coarse-only: a row in two lists is found over all of them at once, so its lazy sections
+   * are verified whole now */
+  for (int i = 0; !rc && lazy && !pf && i < LK_IVF_NLAZY; i++) {
+    const void *sp = NULL;
+    if (!lk_lkx_section(x, lk_ivf_lazy_sections[i], 1, 0, &sp, &sz, NULL) && lk_lkx_verify(x, sp, sz))
+      rc = lk_err_set(err, LK_ECORRUPT, "saved index: IVF section %d checksum mismatch (damaged file)", i);
+  }
+  lazy = lazy && pf;
   if (!rc && lazy && (!(v->lok = calloc(nl, 1)) || !(v->fok = calloc(n / FCHUNK + 1, 1))))
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  v->x = x;
   v->n = v->cap = n;
   uint64_t total = 0;
   for (size_t l = 0; !rc && l < nl; l++)
