@@ -463,9 +463,10 @@ static void test_engine_sections(void **state) {
   lk_catalog_close(cat);
   assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
   assert_true(held >= 0);
-  assert_null(lk_engine_vector(lazy, 10));            /* row 0: chunk 0, damaged */
-  assert_null(lk_engine_vector(lazy, 10 + 2 * 255));  /* row 255: chunk 0 */
-  assert_non_null(lk_engine_vector(lazy, 10 + 2 * 256)); /* row 256: chunk 1, intact */
+  int last = (LKX_CHUNK - 1) / (4 * D); /* the last row with bytes in chunk 0 (index/lkx.h) */
+  assert_null(lk_engine_vector(lazy, 10));                       /* row 0: chunk 0, damaged */
+  assert_null(lk_engine_vector(lazy, 10 + 2 * last));            /* chunk 0 */
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * (last + 1)));  /* chunk 1, intact */
   lk_hit h[10];
   int nh;
   assert_int_equal(lk_engine_search_vector(lazy, f->vec[0], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
@@ -479,7 +480,7 @@ static void test_engine_sections(void **state) {
   assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
   lk_catalog_close(cat);
   assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
-  assert_non_null(lk_engine_vector(lazy, 10 + 2 * 256)); /* (the rows are intact) */
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * (last + 1))); /* (the rows are intact) */
   assert_int_equal(lk_engine_search_vector(lazy, f->vec[300], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
   print_message("damaged list, searched: %s\n", lk_err_msg(&eb));
   assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);

@@ -173,7 +173,13 @@ int lk_lkx_verify(const lk_lkx *x, const void *p, size_t size) {
     const lkx_sect *s = &x->sect[i];
     if (q < s->data || q > s->data + s->size || size > (size_t)(s->data + s->size - q)) continue;
     if (!s->state) return 0;
-    for (size_t c = (size_t)(q - s->data) / LKX_CHUNK; c <= (size_t)(q - s->data + size - 1) / LKX_CHUNK; c++)
+    size_t c0 = (size_t)(q - s->data) / LKX_CHUNK, c1 = (size_t)(q - s->data + size - 1) / LKX_CHUNK;
+    if (x->mapped && !__atomic_load_n(&s->state[c0], __ATOMIC_ACQUIRE)) { /* one read ahead, not a fault a page */
+      size_t end = (c1 + 1) * LKX_CHUNK < s->size ? (c1 + 1) * LKX_CHUNK : s->size;
+      uintptr_t a = (uintptr_t)(s->data + c0 * LKX_CHUNK) & ~(uintptr_t)(LKX_PAGE - 1);
+      madvise((void *)a, (uintptr_t)(s->data + end) - a, MADV_WILLNEED);
+    }
+    for (size_t c = c0; c <= c1; c++)
       if (!lk_lazy_ok(s->state, c, chunk_good, s)) return LK_ECORRUPT;
     return 0;
   }

@@ -19,7 +19,6 @@
 #include "search/prior.h"
 #include "util/array.h"
 #include "util/hash.h"
-#include "util/lazy.h"
 #include "util/size.h"
 
 struct lk_engine {
@@ -64,12 +63,8 @@ struct lk_engine {
   /* an engine opened from the saved index (open_saved): the mapping its items' strings, index
    * rows, ids and IVF lie in (closed last), else NULL */
   lk_lkx *lkx;
-  /* a server's engine from the saved index (lk_engine_open_saved) checks its float rows as
-   * searches first read them, a chunk of LKX_VCHUNK rows at a time, against vcrc (one crc32 a
-   * chunk, in a verified section): vok per chunk 0 unchecked, 1 good, 2 damaged (atomic bytes).
-   * NULL: every byte was checked at open (or the rows are the engine's own). */
-  uint8_t *vok;
-  const uint32_t *vcrc;
+  /* (a server's engine from the saved index, lk_engine_open_saved, checks its float rows as
+   * searches first read them: row_vec, index/lkx.h lk_lkx_verify) */
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -187,31 +182,21 @@ static uint32_t rows_key(const lk_engine *e) {
 
 #define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
 #define LKX_VECS 0x53434556 /* "VECS": the index rows (rows x query-dim floats, IVF row order) */
+/* (0x43524356 "VCRC", a crc32 per 256 rows of VECS, was format 2's: the file's chunk checksums
+ * do it now) */
 #define LKX_FDICT LK_FACETCODE_LKX_TAG /* the facet dictionaries (lk_facetcode_encode) */
-#define LKX_VCRC 0x43524356 /* "VCRC": crc32 of each LKX_VCHUNK rows of VECS (the last chunk shorter) */
-#define LKX_VCHUNK 256      /* 256 KB at 256-d: ~40 us of crc32 when a search first reads one */
-
-/* The float rows of chunk c match their crc32. */
-static int chunk_good(const void *ctx, size_t c) {
-  const lk_engine *e = ctx;
-  size_t n = lk_index_size(e->index), r0 = c * LKX_VCHUNK, m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
-  uint32_t want;
-  memcpy(&want, &e->vcrc[c], 4);
-  return lk_hash_crc32(0, lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want;
-}
-
-/* Float row r of a full engine, or NULL when its chunk of the mapped file is damaged (checked
- * now if it was not yet: e->vok). */
+/* Float row r of a full engine, or NULL when its bytes in the mapped file are damaged (their
+ * chunks checked now if they were not yet, when the file was mapped lazily: lk_lkx_verify). */
 static const float *row_vec(const lk_engine *e, size_t r) {
   const float *v = lk_index_vector(e->index, r);
-  return !e->vok || !v || lk_lazy_ok(e->vok, r / LKX_VCHUNK, chunk_good, e) ? v : NULL;
+  return !e->lkx || !v || !lk_lkx_verify(e->lkx, v, sizeof(float) * (size_t)e->qdim) ? v : NULL;
 }
 
 /* Every float row checked (row_vec): 0, or LK_ECORRUPT when a chunk is damaged. */
 static int check_rows(const lk_engine *e) {
-  for (size_t r = 0; e->vok && r < lk_index_size(e->index); r += LKX_VCHUNK)
-    if (!row_vec(e, r)) return LK_ECORRUPT;
-  return 0;
+  size_t n = lk_index_size(e->index);
+  return e->lkx && n && lk_lkx_verify(e->lkx, lk_index_vector(e->index, 0), n * sizeof(float) * (size_t)e->qdim)
+             ? LK_ECORRUPT : 0;
 }
 #define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
@@ -368,11 +353,6 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     if (lk_ivf_ncols(e->ivf) != LK_FACETCODE_NCOLS) rc = lk_err_set(err, LK_EMISMATCH, "stale (no facet columns)");
   }
   if (!rc) rc = lk_lkx_section(x, LKX_VECS, sizeof(float) * (size_t)e->qdim, n, &vp, &vs, err);
-  const void *cp = NULL;
-  size_t cs;
-  if (!rc) rc = lk_lkx_section(x, LKX_VCRC, 4, (n + LKX_VCHUNK - 1) / LKX_VCHUNK, &cp, &cs, err);
-  if (!rc && behind_ok && !(e->vok = calloc(cs / 4 + 1, 1))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  e->vcrc = rc ? NULL : cp;
   if (!rc) rc = lk_lkx_section(x, LKX_FDICT, 1, 0, &fp, &fs, err);
   if (!rc && (rc = lk_facetcode_decode(fp, fs, &e->facets)))
     rc = lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "damaged facet dictionaries");
@@ -401,8 +381,7 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     lk_index_free(e->index);
     free(e->items);
     free(e->row_item);
-    free(e->vok);
-    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->items = NULL, e->row_item = NULL, e->vok = NULL;
+    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->items = NULL, e->row_item = NULL;
     e->nitems = 0, e->dim = e->qdim = 0;
     lk_lkx_close(x);
     return rc;
@@ -424,21 +403,12 @@ const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e
 /* The rest of what open_saved needs to serve the file without reading the catalog: the index
  * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
 static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
-  size_t n = lk_index_size(e->index), len = 0, nc = (n + LKX_VCHUNK - 1) / LKX_VCHUNK;
+  size_t n = lk_index_size(e->index), len = 0;
   size_t row = sizeof(float) * (size_t)lk_engine_query_dim(e);
   if (lk_ivf_size(e->ivf) != n) return lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
   if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
-  uint32_t *vc = malloc(sizeof *vc * (nc + 1));
-  int rc = vc ? lk_lkx_begin(w, LKX_VECS, err) : lk_err_set(err, LK_ENOMEM, "out of memory");
-  for (size_t c = 0; !rc && c < nc; c++) {
-    size_t m = n - c * LKX_VCHUNK < LKX_VCHUNK ? n - c * LKX_VCHUNK : LKX_VCHUNK;
-    const float *p = lk_index_vector(e->index, c * LKX_VCHUNK); /* (rows are contiguous) */
-    vc[c] = lk_hash_crc32(0, p, m * row);
-    rc = lk_lkx_write(w, p, m * row, err);
-  }
-  if (!rc) rc = lk_lkx_end(w, err);
-  if (!rc) rc = lk_lkx_add(w, LKX_VCRC, vc, sizeof *vc * nc, err);
-  free(vc);
+  /* the rows are contiguous (their chunk checksums come with the file: index/lkx.h) */
+  int rc = lk_lkx_add(w, LKX_VECS, n ? lk_index_vector(e->index, 0) : NULL, n * row, err);
   if (!rc) rc = lk_itemtab_write(w, e->items, e->nitems, err);
   uint8_t *dict = NULL;
   if (!rc && (rc = lk_facetcode_encode(e->facets, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
@@ -641,7 +611,6 @@ void lk_engine_close(lk_engine *e) {
   lk_embed_pool_free(e->pool);
   pthread_mutex_destroy(&e->lock);
   lk_recipe_clear(&e->recipe);
-  free(e->vok);
   lk_lkx_close(e->lkx); /* last: the items, rows and IVF above pointed into it */
   free(e);
 }
