@@ -2,7 +2,7 @@
  * index/ivf.c's lk_ivf_load, copying, mapped and lazy: lk_ivf_check then finds what the mapped
  * load refused, no more, no less): any bytes must be refused with a message or give an IVF that
  * answers a search, unfiltered and through its filter columns (lk_ivf_search_where); the
- * engine's sections too (search/itemtab.h's items, whose every string is then read, and
+ * engine's sections too (search/itemtab.h's items, checked whole and read one by one, whose every string is then read, and
  * search/facetcode.h's dictionaries, which then code an item). Each
  * input runs twice: as given (the checksums then reject most damage), and with its header's
  * and sections' checksums made right, so the fuzzer reaches the section-table and IVF checks
@@ -29,16 +29,23 @@ static void one(const uint8_t *data, size_t size) {
     if (rc > 0 || !*lk_err_msg(&eb)) abort();
     return;
   }
-  lk_item *items = NULL;
+  lk_itemtab *tab = NULL;
+  const lk_item *first = NULL;
   size_t n = 0, sum = 0;
-  if (lk_itemtab_read(x, &items, &n, &eb) == 0) {
+  if (lk_itemtab_open(x, &tab, &eb) == 0) {
+    n = lk_itemtab_count(tab);
+    int whole = lk_itemtab_check(tab, &eb); /* (then every item, as asked for one by one) */
+    if (whole && !*lk_err_msg(&eb)) abort();
     for (size_t i = 0; i < n; i++) {
-      const lk_item *it = &items[i];
+      const lk_item *it = lk_itemtab_get(tab, i);
+      if (!it && !whole) abort(); /* a damaged item only where the check found one */
+      if (!it) continue;
+      if (!first) first = it;
+      if (lk_itemtab_id(tab, i) != it->id) abort();
       sum += (it->path ? strlen(it->path) : 0) + (it->source ? strlen(it->source) : 0);
       for (int f = 0; f < LK_NFIELDS; f++) sum += it->field[f] ? strlen(it->field[f]) : 0;
     }
-    if (n && !items) abort();
-  } else if (!*lk_err_msg(&eb) || items) {
+  } else if (!*lk_err_msg(&eb) || tab) {
     abort();
   }
   const void *dp;
@@ -48,10 +55,10 @@ static void one(const uint8_t *data, size_t size) {
     uint8_t codes[LK_FACETCODE_NCOLS];
     lk_item probe = {0};
     probe.field[LK_FIELD_BASE_COLOUR] = "Red";
-    if (lk_facetcode_code(fc, n ? &items[0] : &probe, codes)) abort();
+    if (lk_facetcode_code(fc, first ? first : &probe, codes)) abort();
     lk_facetcode_free(fc);
   }
-  free(items);
+  lk_itemtab_free(tab);
   (void)sum;
   int whole = -1; /* lk_ivf_load_mapped's answer: the lazy load's checks must come to the same */
   for (int mapped = 0; mapped < 3; mapped++) {

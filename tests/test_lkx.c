@@ -566,7 +566,8 @@ static void test_facet_dictionaries(void **state) {
 
 /* The item sections (search/itemtab.h) written for three items and read back through a file's
  * mapping, then each fault a damaged writer could leave (checksums made right: these are the
- * checks behind them) refused with a message. */
+ * checks behind them) refused with a message; mapped lazily, a damaged chunk of records is
+ * found when it is first read, the others served. */
 static void test_item_sections(void **state) {
   fixture *f = *state;
   char path[600];
@@ -611,23 +612,55 @@ static void test_item_sections(void **state) {
     memcpy(b + LKX_PAGE - 4, &c, 4);
     lk_lkx *x = NULL;
     assert_int_equal(lk_lkx_parse(b, sizeof b, &x, &eb), 0);
-    lk_item *out = NULL;
-    size_t nout = 99;
-    int rc = lk_itemtab_read(x, &out, &nout, &eb);
+    lk_itemtab *t = NULL;
+    int rc = lk_itemtab_open(x, &t, &eb);
+    if (!rc) rc = lk_itemtab_check(t, &eb);
     if (fault == 0) {
       assert_int_equal(rc, 0);
-      assert_int_equal(nout, 3);
-      for (int i = 0; i < 3; i++) assert_same_item(&in[i], &out[i]);
+      assert_int_equal(lk_itemtab_count(t), 3);
+      for (int i = 0; i < 3; i++) {
+        assert_same_item(&in[i], lk_itemtab_get(t, i));
+        assert_int_equal(lk_itemtab_id(t, i), in[i].id);
+      }
+      assert_null(lk_itemtab_get(t, 3));
     } else {
       assert_int_equal(rc, LK_ECORRUPT);
-      assert_null(out);
-      assert_int_equal(nout, 0);
       static const char *why[] = {"", "outside the pool", "not terminated", "not ascending"};
       if (!strstr(lk_err_msg(&eb), why[fault])) fail_msg("fault %d: '%s'", fault, lk_err_msg(&eb));
+      if (t) assert_null(lk_itemtab_get(t, 1)); /* (the chunk stays damaged) */
     }
-    free(out);
+    lk_itemtab_free(t);
     lk_lkx_close(x);
   }
+  /* mapped lazily (a server's open): 1,000 items over three chunks of records; a byte of the
+   * second damaged is found when one of its items is first asked for, the first chunk's items
+   * are served */
+  lk_item *many = calloc(1000, sizeof *many);
+  for (int i = 0; i < 1000; i++) many[i] = (lk_item){.id = 3 * i + 1, .path = "p.jpg", .status = "ok"};
+  assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+  assert_int_equal(lk_itemtab_write(&w, many, 1000, &eb), 0);
+  assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+  uint8_t b = 0x5a;
+  rewrite(path, section_offset(path, LK_ITEMTAB_TABLE) + LKX_CHUNK + 9, &b, 1); /* (in item 455's size) */
+  static const uint32_t lazy[] = {LK_ITEMTAB_TABLE, LK_ITEMTAB_POOL};
+  lk_lkx *x = NULL;
+  assert_int_equal(lk_lkx_map(path, &x, &eb), LK_ECORRUPT);
+  assert_int_equal(lk_lkx_map_lazy(path, lazy, 2, &x, &eb), 0);
+  lk_itemtab *t = NULL;
+  assert_int_equal(lk_itemtab_open(x, &t, &eb), 0);
+  assert_int_equal(lk_itemtab_count(t), 1000);
+  /* records 455..910 lie in the damaged chunk: items 256.. are decoded 256 at a time */
+  assert_same_item(&many[0], lk_itemtab_get(t, 0));
+  assert_same_item(&many[255], lk_itemtab_get(t, 255));
+  assert_null(lk_itemtab_get(t, 256));
+  assert_null(lk_itemtab_get(t, 999));
+  assert_int_equal(lk_itemtab_id(t, 600), -1);
+  assert_int_equal(lk_itemtab_id(t, 999), many[999].id); /* (its record lies in chunk 2) */
+  assert_int_equal(lk_itemtab_check(t, &eb), LK_ECORRUPT);
+  if (!strstr(lk_err_msg(&eb), "checksum")) fail_msg("'%s'", lk_err_msg(&eb));
+  lk_itemtab_free(t);
+  lk_lkx_close(x);
+  free(many);
 }
 
 /* The saved index of a 96-item catalog (IVF, rows, items, dictionaries), copied beside the

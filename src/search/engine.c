@@ -28,8 +28,9 @@ struct lk_engine {
   char models_dir[4096];
   int backend;
   int garment;        /* 1 = photo searches isolate the garment first */
-  lk_item *items;     /* all items, sorted by id */
+  lk_item *items;     /* all items, sorted by id (NULL with tab) */
   size_t nitems, capitems;
+  lk_itemtab *tab;    /* from the saved index (open_saved): the items, decoded as asked for */
   lk_index *index;
   lk_ivf *ivf;        /* the approximate index when in use (rows = index rows), else NULL */
   lk_facetcode *facets; /* with ivf: the dictionaries of its filter columns (search/facetcode.h) */
@@ -105,6 +106,23 @@ int lk_engine_index_choice(int index, size_t nvectors) {
   return index == LK_ENGINE_INDEX_IVF && nvectors >= LK_ENGINE_IVF_MIN_ROWS ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;
 }
 
+/* Item i of a full engine (the saved index's table or the array), NULL when damaged. */
+static const lk_item *base_item(const lk_engine *e, size_t i) {
+  return e->tab ? lk_itemtab_get(e->tab, i) : &e->items[i];
+}
+static int64_t base_id(const lk_engine *e, size_t i) { return e->tab ? lk_itemtab_id(e->tab, i) : e->items[i].id; }
+
+/* The item of index row r: row_item's, or without one (a saved index whose items all have a row)
+ * item r, which must have the row's id; NULL when damaged. */
+static const lk_item *row_item_of(const lk_engine *e, size_t r) {
+  const lk_item *it = base_item(e, e->row_item ? e->row_item[r] : r);
+  return it && (e->row_item || it->id == lk_index_ids(e->index)[r]) ? it : NULL;
+}
+
+/* What lk_engine_item_at gives for an item whose bytes in the saved index are damaged (so that
+ * its callers' loops go on; searches that meet it fail: search_rows). */
+static const lk_item damaged_item = {.id = -1, .status = "error", .error = "damaged in the saved index"};
+
 /* The IVF's exact re-rank reads the engine's float vectors. */
 static int ivf_vector(void *ctx, int64_t id, float *out) {
   const lk_engine *e = ctx;
@@ -120,7 +138,8 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
 static int code_rows(const lk_engine *e, lk_facetcode *fc, size_t r0, size_t m, uint8_t *cols) {
   int rc = 0;
   for (size_t i = 0; i < m && !rc; i++) {
-    const lk_item *it = &e->items[e->row_item[r0 + i]];
+    const lk_item *it = row_item_of(e, r0 + i);
+    if (!it) return LK_ECORRUPT;
     if (fc) rc = lk_facetcode_code(fc, it, cols + i * LK_FACETCODE_NCOLS);
     else lk_facetcode_lookup(e->facets, it, cols + i * LK_FACETCODE_NCOLS);
   }
@@ -358,13 +377,20 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     rc = lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "damaged facet dictionaries");
   if (!rc && (rc = lk_index_wrap(e->qdim, lk_ivf_ids(e->ivf), vp, n, &e->index)))
     rc = lk_err_set(err, LK_ECORRUPT, "the rows' ids are not ascending");
-  if (!rc) rc = lk_itemtab_read(x, &e->items, &e->nitems, err);
-  if (!rc && !(e->row_item = malloc(sizeof *e->row_item * (n + 1)))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  /* the row -> item map, both in id order: one merge */
+  /* the items, decoded as asked for (a server) or all now (the other commands) */
+  if (!rc) rc = lk_itemtab_open(x, &e->tab, err);
+  if (!rc && !behind_ok) rc = lk_itemtab_check(e->tab, err);
+  if (!rc) e->nitems = lk_itemtab_count(e->tab);
+  /* the row -> item map, both in id order: none when every item has a row (item r is row r's:
+   * checked as read, row_item_of; all now for the other commands), else one merge */
   const int64_t *ids = rc ? NULL : lk_ivf_ids(e->ivf);
-  for (size_t r = 0, i = 0; !rc && r < n; r++) {
-    while (i < e->nitems && e->items[i].id < ids[r]) i++;
-    if (i == e->nitems || e->items[i].id != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
+  for (size_t r = 0; !rc && e->nitems == n && !behind_ok && r < n; r++)
+    if (base_id(e, r) != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
+  if (!rc && e->nitems != n && !(e->row_item = malloc(sizeof *e->row_item * (n + 1))))
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t r = 0, i = 0; !rc && e->row_item && r < n; r++) {
+    while (i < e->nitems && base_id(e, i) < ids[r]) i++;
+    if (i == e->nitems || base_id(e, i) != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
     else e->row_item[r] = i;
   }
   if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
@@ -379,9 +405,9 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     lk_ivf_free(e->ivf);
     lk_facetcode_free(e->facets);
     lk_index_free(e->index);
-    free(e->items);
+    lk_itemtab_free(e->tab);
     free(e->row_item);
-    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->items = NULL, e->row_item = NULL;
+    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->tab = NULL, e->row_item = NULL;
     e->nitems = 0, e->dim = e->qdim = 0;
     lk_lkx_close(x);
     return rc;
@@ -400,6 +426,8 @@ int lk_engine_index_path(const char *db, char *out, size_t n) {
 int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
 const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
 
+static const lk_item *save_item_at(const void *ctx, size_t i) { return base_item(ctx, i); }
+
 /* The rest of what open_saved needs to serve the file without reading the catalog: the index
  * rows (the exact re-rank's and lk_engine_vector's floats), the items, the facet dictionaries. */
 static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
@@ -409,7 +437,7 @@ static int save_engine(const lk_engine *e, lk_lkx_writer *w, lk_errbuf *err) {
   if (check_rows(e)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
   /* the rows are contiguous (their chunk checksums come with the file: index/lkx.h) */
   int rc = lk_lkx_add(w, LKX_VECS, n ? lk_index_vector(e->index, 0) : NULL, n * row, err);
-  if (!rc) rc = lk_itemtab_write(w, e->items, e->nitems, err);
+  if (!rc) rc = lk_itemtab_write_from(w, save_item_at, e, e->nitems, err);
   uint8_t *dict = NULL;
   if (!rc && (rc = lk_facetcode_encode(e->facets, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
   if (!rc) rc = lk_lkx_add(w, LKX_FDICT, dict, len, err);
@@ -573,7 +601,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
    * thousand rows; if it cannot be built the plain scan serves */
   if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
     lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
-  if (!e->row_item) { /* (open_saved made it) */
+  if (!e->row_item && !e->tab) { /* (open_saved made it, or needs none) */
     e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
     if (!e->row_item) return lk_err_set(err, LK_ENOMEM, "out of memory");
     for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
@@ -611,6 +639,7 @@ void lk_engine_close(lk_engine *e) {
   lk_embed_pool_free(e->pool);
   pthread_mutex_destroy(&e->lock);
   lk_recipe_clear(&e->recipe);
+  lk_itemtab_free(e->tab);
   lk_lkx_close(e->lkx); /* last: the items, rows and IVF above pointed into it */
   free(e);
 }
@@ -631,7 +660,8 @@ void lk_engine_set_calibration(lk_engine *e, const lk_calibration *c) {
 
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
   if (e->base) return live_item_at(e, i);
-  return i < e->nitems ? &e->items[i] : NULL;
+  const lk_item *it = i < e->nitems ? base_item(e, i) : NULL;
+  return it || i >= e->nitems ? it : &damaged_item;
 }
 
 const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
@@ -715,8 +745,13 @@ static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, c
 
 static int search_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
                        const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
-  if (e->prior && k > 0 && k <= LK_INDEX_MAX_K) return prior_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
-  return index_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  int rc = e->prior && k > 0 && k <= LK_INDEX_MAX_K ? prior_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound)
+                                                    : index_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  /* a hit whose item is damaged in the saved index fails the search (its bytes are never served) */
+  for (int q = 0; !rc && e->tab && q < nq; q++)
+    for (int j = 0; !rc && j < (nfound ? nfound[q] : k); j++)
+      if (hits[(size_t)q * k + j].id >= 0 && !lk_engine_item(e, hits[(size_t)q * k + j].id)) rc = LK_ECORRUPT;
+  return rc;
 }
 
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
@@ -733,10 +768,10 @@ const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
   size_t lo = 0, hi = e->nitems;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (e->items[mid].id < id) lo = mid + 1;
+    if (base_id(e, mid) < id) lo = mid + 1;
     else hi = mid;
   }
-  return lo < e->nitems && e->items[lo].id == id ? &e->items[lo] : NULL;
+  return lo < e->nitems && base_id(e, lo) == id ? base_item(e, lo) : NULL; /* (NULL: damaged too) */
 }
 
 const float *lk_engine_vector(const lk_engine *e, int64_t id) {
@@ -815,8 +850,14 @@ static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out)
   size_t n = lk_index_size(e->index);
   uint64_t *bm = calloc(engine_rows(e) / 64 + 1, sizeof *bm);
   if (!bm) return LK_ENOMEM;
-  for (size_t r = 0; r < n; r++)
-    if (lk_filter_match(&e->items[e->row_item[r]], f, NULL)) bm[r / 64] |= 1ull << (r % 64);
+  for (size_t r = 0; r < n; r++) {
+    const lk_item *it = row_item_of(e, r);
+    if (!it) {
+      free(bm);
+      return LK_ECORRUPT;
+    }
+    if (lk_filter_match(it, f, NULL)) bm[r / 64] |= 1ull << (r % 64);
+  }
   live_filter(e, f, bm); /* a derived engine's delta rows */
   *out = bm;
   return 0;
@@ -1031,7 +1072,7 @@ static const lk_item *live_item_at(const lk_engine *e, size_t i) {
     if (up && d->before == i) return &d->r->it;
     b = d->base_pos + (size_t)d->in_base + (i - d->before - (size_t)up);
   }
-  return b < e->base->nitems ? &e->base->items[b] : NULL;
+  return b < e->base->nitems ? lk_engine_item_at(e->base, b) : NULL;
 }
 
 static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm) {
@@ -1226,6 +1267,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
   if (from->base) memcpy(e->mask, from->mask, sizeof *e->mask * words);
   /* what a derived engine borrows from its base */
   e->items = root->items;
+  e->tab = root->tab;
   e->nitems = root->nitems;
   e->row_item = root->row_item;
   e->index = root->index;
@@ -1254,11 +1296,11 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
         size_t lo = 0, hi = root->nitems;
         while (lo < hi) {
           size_t mid = lo + (hi - lo) / 2;
-          if (root->items[mid].id < ch[c].id) lo = mid + 1;
+          if (base_id(root, mid) < ch[c].id) lo = mid + 1;
           else hi = mid;
         }
         d.base_pos = lo;
-        d.in_base = lo < root->nitems && root->items[lo].id == ch[c].id;
+        d.in_base = lo < root->nitems && base_id(root, lo) == ch[c].id;
         d.base_row = d.in_base ? lk_index_row(root->index, ch[c].id) : -1;
         if (d.base_row < 0) d.base_row = -1;
       }
@@ -1325,7 +1367,10 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
     goto fail;
   }
   e->capitems = n + 1;
-  for (size_t i = 0; i < n && !rc; i++) rc = lk_item_copy(&e->items[e->nitems++], lk_engine_item_at(from, i));
+  for (size_t i = 0; i < n && !rc; i++) {
+    const lk_item *it = lk_engine_item_at(from, i);
+    rc = it == &damaged_item ? LK_ECORRUPT : lk_item_copy(&e->items[e->nitems++], it);
+  }
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id = e->items[i].id;
     const float *v = lk_engine_vector(from, id);
