@@ -350,10 +350,11 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
   if (o->plain_scan || lk_engine_index_choice(o->index, (size_t)hm.items) != LK_ENGINE_INDEX_IVF ||
       (hm.catalog_version < v0 && !behind_ok))
     return 1;
-  /* a server checks its rows (row_vec) and most of the IVF (index/ivf.h) as it reads them */
-  uint32_t lazy[1 + LK_IVF_NLAZY] = {LKX_VECS};
-  memcpy(lazy + 1, lk_ivf_lazy_sections, sizeof lk_ivf_lazy_sections);
-  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok ? 1 + LK_IVF_NLAZY : 0, &x, err))) return rc;
+  /* a server checks its rows (row_vec), its items (search/itemtab.h) and most of the IVF
+   * (index/ivf.h) as it reads them */
+  uint32_t lazy[3 + LK_IVF_NLAZY] = {LKX_VECS, LK_ITEMTAB_TABLE, LK_ITEMTAB_POOL};
+  memcpy(lazy + 3, lk_ivf_lazy_sections, sizeof lk_ivf_lazy_sections);
+  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok ? 3 + LK_IVF_NLAZY : 0, &x, err))) return rc;
   const lkx_meta *m = lk_lkx_meta(x);
   const void *vp = NULL, *fp = NULL;
   size_t vs, fs, n = 0;
