@@ -18,6 +18,7 @@
 #define MAGIC "LKINDEX\n"
 #define HDR_TABLE 64
 #define HDR_CRC (LKX_PAGE - 4)
+#define HDR_CHUNK (LKX_PAGE - 8)
 #define ENTRY 24
 
 typedef struct lkx_sect {
@@ -66,6 +67,8 @@ static int header(const uint8_t *b, size_t size, lkx_meta *m, lk_errbuf *err) {
   if (rd32(b + HDR_CRC) != lk_hash_crc32(0, b, HDR_CRC)) return lk_err_set(err, LK_ECORRUPT, "saved index: header checksum mismatch");
   if (rd32(b + 8) != LKX_VERSION)
     return lk_err_set(err, LK_EMISMATCH, "saved index: format version %u, this lookalike reads %d", rd32(b + 8), LKX_VERSION);
+  if (rd32(b + HDR_CHUNK) != LKX_CHUNK)
+    return lk_err_set(err, LK_EMISMATCH, "saved index: chunks of %u bytes, this lookalike reads %d", rd32(b + HDR_CHUNK), LKX_CHUNK);
   uint32_t ns = rd32(b + 12);
   if (ns > LKX_MAX_SECT) return lk_err_set(err, LK_ECORRUPT, "saved index: %u sections (at most %d)", ns, LKX_MAX_SECT);
   memset(m, 0, sizeof *m);
@@ -339,7 +342,9 @@ int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {
     memcpy(e + 8, &w->sect[i].off, 8);
     memcpy(e + 16, &w->sect[i].size, 8);
   }
-  uint32_t c = lk_hash_crc32(0, h, HDR_CRC);
+  uint32_t c = LKX_CHUNK;
+  memcpy(h + HDR_CHUNK, &c, 4);
+  c = lk_hash_crc32(0, h, HDR_CRC);
   memcpy(h + HDR_CRC, &c, 4);
   if (fflush(w->out.fp) || fseek(w->out.fp, 0, SEEK_SET) || fwrite(h, 1, LKX_PAGE, w->out.fp) != LKX_PAGE) {
     lk_file_out_abandon(&w->out);
