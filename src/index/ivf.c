@@ -56,7 +56,7 @@ struct lk_ivf {
   const lk_lkx *x; /* with lok: the file, whose lk_ivf_lazy_sections are checked as read */
 };
 
-#define FCHUNK 128 /* rows of fine codes checked at once (56 KB at 446-d) */
+#define FCHUNK 32 /* rows of fine codes checked at once (14 KB at 446-d: about one file chunk) */
 
 void lk_ivf_opts_default(lk_ivf_opts *o) {
   memset(o, 0, sizeof *o);
