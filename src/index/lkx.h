@@ -58,8 +58,8 @@ typedef struct lk_lkx lk_lkx;
  * checksum, bounds), LK_EMISMATCH (another version): the message says which, in one line. */
 int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err);
 /* lk_lkx_map, except that the sections tagged lazy[0..nlazy) are not checksummed (their bounds
- * are): the caller calls lk_lkx_verify on their bytes before it first reads them (or checks
- * them against checksums of its own: search/engine.c's float rows). */
+ * are): the caller calls lk_lkx_verify on their bytes before it first reads them (a server's
+ * engine: search/engine.c's rows, index/ivf.h lk_ivf_load_lazy, search/itemtab.h). */
 int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err);
 /* 0 when the size bytes at p (inside one section of x) may be read: the section was verified at
  * map, or each LKX_CHUNK chunk they touch matches its crc32 (checked now if it was not yet,
