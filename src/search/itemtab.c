@@ -109,6 +109,8 @@ void lk_itemtab_free(lk_itemtab *t) {
 size_t lk_itemtab_count(const lk_itemtab *t) { return t->n; }
 
 int64_t lk_itemtab_id(const lk_itemtab *t, size_t i) {
+  lk_item *p = __atomic_load_n(&t->chunk[i / LK_ITEMTAB_CHUNK], __ATOMIC_ACQUIRE);
+  if (p && p != DAMAGED) return p[i % LK_ITEMTAB_CHUNK].id; /* (decoded: a lookup's usual case) */
   const uint8_t *r = t->tab + i * LK_ITEMTAB_REC;
   int64_t id;
   if (lk_lkx_verify(t->x, r, 8)) return -1;
