@@ -189,6 +189,12 @@ int lk_lkx_verify(const lk_lkx *x, const void *p, size_t size) {
   return LK_EINVAL; /* (not the file's bytes: a caller's mistake) */
 }
 
+int lk_lkx_lazy(const lk_lkx *x, uint32_t tag) {
+  for (uint32_t i = 0; i < x->nsect; i++)
+    if (x->sect[i].tag == tag) return x->sect[i].state != NULL;
+  return 0;
+}
+
 int lk_lkx_map(const char *path, lk_lkx **out, lk_errbuf *err) { return lk_lkx_map_lazy(path, NULL, 0, out, err); }
 
 int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {

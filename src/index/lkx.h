@@ -65,6 +65,9 @@ int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **
  * map, or each LKX_CHUNK chunk they touch matches its crc32 (checked now if it was not yet,
  * util/lazy.h); LK_ECORRUPT when one does not (the bytes must not be used). Thread-safe. */
 int lk_lkx_verify(const lk_lkx *x, const void *p, size_t size);
+/* 1 when section tag was left to lk_lkx_verify (lk_lkx_map_lazy), else 0: a reader may skip
+ * the calls then. */
+int lk_lkx_lazy(const lk_lkx *x, uint32_t tag);
 /* The header alone (one page read, its checksum and version checked), for a caller that may not
  * need the file: *m, or lk_lkx_map's errors (those of the header). */
 int lk_lkx_peek(const char *path, lkx_meta *m, lk_errbuf *err);

@@ -72,6 +72,7 @@ struct lk_itemtab {
   const uint8_t *tab;
   char *pool; /* lk_item's strings are char *: never written through */
   size_t n, psize;
+  int lazy; /* the sections are checked as read (lk_lkx_lazy), else verified at map */
   lk_item **chunk; /* per LK_ITEMTAB_CHUNK items: NULL until decoded, then its items or DAMAGED */
 };
 
@@ -94,6 +95,7 @@ int lk_itemtab_open(const lk_lkx *x, lk_itemtab **out, lk_errbuf *err) {
     return lk_err_set(err, LK_ENOMEM, "out of memory");
   }
   tb->x = x, tb->tab = t, tb->pool = (char *)p, tb->n = n, tb->psize = psize;
+  tb->lazy = lk_lkx_lazy(x, LK_ITEMTAB_TABLE) || lk_lkx_lazy(x, LK_ITEMTAB_POOL);
   *out = tb;
   return 0;
 }
@@ -113,13 +115,14 @@ int64_t lk_itemtab_id(const lk_itemtab *t, size_t i) {
   if (p && p != DAMAGED) return p[i % LK_ITEMTAB_CHUNK].id; /* (decoded: a lookup's usual case) */
   const uint8_t *r = t->tab + i * LK_ITEMTAB_REC;
   int64_t id;
-  if (lk_lkx_verify(t->x, r, 8)) return -1;
+  if (t->lazy && lk_lkx_verify(t->x, r, 8)) return -1;
   memcpy(&id, r, 8);
   return id;
 }
 
 /* The string at pool offset o, its bytes verified up to its NUL (the pool ends with one). */
 static char *pool_str(const lk_itemtab *t, uint64_t o) {
+  if (!t->lazy) return t->pool + o; /* (verified whole; the pool ends with a NUL) */
   for (size_t at = (size_t)o; at < t->psize;) {
     size_t end = (at / LKX_CHUNK + 1) * LKX_CHUNK < t->psize ? (at / LKX_CHUNK + 1) * LKX_CHUNK : t->psize;
     if (lk_lkx_verify(t->x, t->pool + at, end - at)) return NULL;
@@ -134,7 +137,7 @@ static const char *decode(const lk_itemtab *t, size_t c, lk_item **out) {
   size_t i0 = c * LK_ITEMTAB_CHUNK, m = t->n - i0 < LK_ITEMTAB_CHUNK ? t->n - i0 : LK_ITEMTAB_CHUNK;
   const uint8_t *tab = t->tab + i0 * LK_ITEMTAB_REC;
   *out = NULL;
-  if (lk_lkx_verify(t->x, tab, m * LK_ITEMTAB_REC)) return "item records damaged (checksum)";
+  if (t->lazy && lk_lkx_verify(t->x, tab, m * LK_ITEMTAB_REC)) return "item records damaged (checksum)";
   int64_t prev = i0 ? lk_itemtab_id(t, i0 - 1) : -1; /* (ascending across chunks too) */
   if (i0 && prev < 0) return "item records damaged (checksum)";
   lk_item *items = malloc(sizeof *items * m);
