@@ -505,6 +505,45 @@ static void test_engine_sections(void **state) {
   lk_engine_close(built);
 }
 
+/* A server's open of a file behind the catalog (no sample of its items is read at open): a
+ * damaged byte in one item's record is found when that item is first read and never served: the
+ * item is not found, lk_engine_item_at gives the placeholder, a search whose hits include it
+ * fails with LK_ECORRUPT; the items of other chunks are served. */
+static void test_lazy_items(void **state) {
+  fixture *f = *state;
+  lk_engine_close(save_fresh(f));
+  lk_catalog *c = edit(f); /* one item more: the file is behind */
+  lk_item add = {.id = 100000, .path = "p.jpg", .hash = "new", .status = "ok"};
+  float v[D];
+  lk_test_unit_vector(v, D);
+  assert_int_equal(lk_catalog_put_item(c, &add), 0);
+  assert_int_equal(lk_catalog_put_vector(c, add.id, v, D), 0);
+  edit_end(c);
+  uint8_t b = 0x5a;
+  rewrite(f->lkx, section_offset(f->lkx, LK_ITEMTAB_TABLE) + 600 * LK_ITEMTAB_REC + 9, &b, 1); /* item 600's size */
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine *lazy = NULL;
+  int64_t held = -2;
+  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
+  lk_catalog_close(cat);
+  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  assert_string_equal(lk_engine_item(lazy, 10)->hash, "P0"); /* (another chunk) */
+  assert_null(lk_engine_item(lazy, 10 + 2 * 600));
+  assert_int_equal(lk_engine_item_at(lazy, 600)->id, -1);
+  lk_hit h[10];
+  int nh;
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[1400], NULL, 10, -1, h, &nh, &eb), 0);
+  assert_int_equal(h[0].id, 10 + 2 * 1400);
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[600], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
+  print_message("a damaged item among the hits: %s\n", lk_err_msg(&eb));
+  lk_engine_close(lazy);
+}
+
 /* The facet dictionaries as the file holds them (lk_facetcode_encode/decode): 300 values of a
  * field (so "other" holds some) come back with the same codes and the same column filters;
  * bytes encode cannot have written are refused. */
@@ -708,6 +747,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_sections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lazy_items, setup, teardown),
       cmocka_unit_test(test_facet_dictionaries),
       cmocka_unit_test_setup_teardown(test_item_sections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),

@@ -755,6 +755,15 @@ static int search_rows(const lk_engine *e, const float *queries, int nq, int k, 
   return rc;
 }
 
+/* A failed search's message: a chunk of the saved index found damaged is named as such. */
+static int search_failed(const lk_engine *e, int rc, lk_errbuf *err) {
+  const lk_engine *b = e->base ? e->base : e;
+  if (rc == LK_ECORRUPT && b->lkx)
+    return lk_err_set(err, rc, "search failed: the saved index %s is damaged (`lookalike optimize` writes it anew)",
+                      b->lkx_path);
+  return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+}
+
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
                           const uint64_t *allow, int64_t exclude_id, lk_hit *hits, int *nfound) {
   return search_rows(e, queries, nq, k, allow, NULL, exclude_id, hits, nfound);
@@ -900,7 +909,7 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
   rc = search_rows(e, q ? q : vec, 1, k, bm, cols ? &cf : NULL, exclude_id, hits, nfound);
   free(q);
   free(bm);
-  if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+  if (rc) return search_failed(e, rc, err);
   return 0;
 }
 
@@ -997,7 +1006,7 @@ int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f
     int n = 0;
     lk_engine_make_query(e, vec, q);
     if ((rc = search_rows(e, q, 1, k, bm, cols ? &cf : NULL, -1, all + total, &n)))
-      rc = lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+      rc = search_failed(e, rc, err);
     total += n;
   }
   if (!rc) { /* best score per item: sort, then keep each id's first occurrence */
