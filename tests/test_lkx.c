@@ -437,6 +437,21 @@ static void copy_file(const char *from, const char *to) {
 }
 static void rewrite(const char *path, long off, const void *bytes, size_t n);
 
+/* The engine a server opens (lk_engine_open_saved) from f's file, served from it (mapped). */
+static lk_engine *open_served(fixture *f, int64_t *held) {
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine *e = NULL;
+  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &e, held, &eb), 0);
+  lk_catalog_close(cat);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_MAPPED);
+  return e;
+}
+
 /* The engine's own sections damaged, another recipe's file, another catalog's file at the same
  * version: each passed over, the index built, the results those of the freshly built engine. */
 static void test_engine_sections(void **state) {
@@ -451,17 +466,9 @@ static void test_engine_sections(void **state) {
   expect_rejected(f, "checksum");
   /* a server's open checks the rows a chunk at a time as searches read them: the damaged
    * chunk's rows are never served (the search that needs them fails), the others are */
-  lk_catalog *cat = NULL;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
-  lk_engine_opts o;
-  lk_engine_opts_default(&o);
-  o.index = LK_ENGINE_INDEX_IVF;
-  lk_engine *lazy = NULL;
   int64_t held = -2;
-  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
-  lk_catalog_close(cat);
-  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  lk_engine *lazy = open_served(f, &held);
   assert_true(held >= 0);
   int last = (LKX_CHUNK - 1) / (4 * D); /* the last row with bytes in chunk 0 (index/lkx.h) */
   assert_null(lk_engine_vector(lazy, 10));                       /* row 0: chunk 0, damaged */
@@ -476,10 +483,7 @@ static void test_engine_sections(void **state) {
    * codes (one chunk at this size: every list) damaged; the open whole refuses the file */
   copy_file(keep, f->lkx);
   rewrite(f->lkx, section_offset(f->lkx, 0x4956465d /* the lists' codes */) + 3, &b, 1);
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
-  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
-  lk_catalog_close(cat);
-  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  lazy = open_served(f, &held);
   assert_non_null(lk_engine_vector(lazy, 10 + 2 * (last + 1))); /* (the rows are intact) */
   assert_int_equal(lk_engine_search_vector(lazy, f->vec[300], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
   print_message("damaged list, searched: %s\n", lk_err_msg(&eb));
@@ -496,6 +500,9 @@ static void test_engine_sections(void **state) {
   unlink(f->lkx);
   assert_int_equal(rename(keep, lkx2), 0);
   lk_engine *e = NULL;
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
   assert_int_equal(lk_engine_open(db2, &o, &e, &eb), 0);
   assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BUILT);
   assert_non_null(lk_engine_index_note(e));
@@ -521,17 +528,9 @@ static void test_lazy_items(void **state) {
   edit_end(c);
   uint8_t b = 0x5a;
   rewrite(f->lkx, section_offset(f->lkx, LK_ITEMTAB_TABLE) + 600 * LK_ITEMTAB_REC + 9, &b, 1); /* item 600's size */
-  lk_catalog *cat = NULL;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
-  lk_engine_opts o;
-  lk_engine_opts_default(&o);
-  o.index = LK_ENGINE_INDEX_IVF;
-  lk_engine *lazy = NULL;
   int64_t held = -2;
-  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
-  lk_catalog_close(cat);
-  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  lk_engine *lazy = open_served(f, &held);
   assert_string_equal(lk_engine_item(lazy, 10)->hash, "P0"); /* (another chunk) */
   assert_null(lk_engine_item(lazy, 10 + 2 * 600));
   assert_int_equal(lk_engine_item_at(lazy, 600)->id, -1);
