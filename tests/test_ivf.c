@@ -616,42 +616,51 @@ static void test_save_load_cols(void **state) {
 /* Section tag i of the IVF (index/ivf.c's order from its parameters, 0x49564650). */
 #define IVF_TAG(i) (0x49564650u + (i))
 
-/* Changes the first 4 bytes of section tag in the file at path to val and makes every
- * checksum right again, as a crafted file would be. */
-static void patch_section(const char *path, uint32_t tag, const void *val) {
-  FILE *fp = fopen(path, "r+b");
+/* Changes the first 4 bytes of section tag in the file at path to val and, with fix, makes
+ * every checksum right again (the chunks', the sections', the header's), as a crafted file
+ * would be; without, leaves them (a damaged file). */
+static void patch_file(const char *path, uint32_t tag, const void *val, int fix) {
+  FILE *fp = fopen(path, "rb");
   assert_non_null(fp);
-  uint8_t hdr[4096];
-  assert_int_equal(fread(hdr, 1, sizeof hdr, fp), sizeof hdr);
-  uint32_t ns;
-  memcpy(&ns, hdr + 12, 4);
-  int found = 0;
-  for (uint32_t i = 0; i < ns; i++) {
-    uint8_t *e = hdr + 64 + (size_t)i * 24;
-    uint32_t t;
-    uint64_t off, len;
-    memcpy(&t, e, 4);
-    memcpy(&off, e + 8, 8);
-    memcpy(&len, e + 16, 8);
-    if (t != tag) continue;
-    uint8_t *b = malloc(len);
-    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
-    assert_int_equal(fread(b, 1, len, fp), len);
-    memcpy(b, val, 4);
-    uint32_t c = (uint32_t)crc32(0, b, (uInt)len);
-    memcpy(e + 4, &c, 4);
-    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
-    assert_int_equal(fwrite(b, 1, len, fp), len);
-    free(b);
-    found = 1;
-  }
-  assert_true(found);
-  uint32_t c = (uint32_t)crc32(0, hdr, 4092);
-  memcpy(hdr + 4092, &c, 4);
+  assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+  size_t size = (size_t)ftell(fp);
+  uint8_t *b = malloc(size);
   assert_int_equal(fseek(fp, 0, SEEK_SET), 0);
-  assert_int_equal(fwrite(hdr, 1, sizeof hdr, fp), sizeof hdr);
+  assert_int_equal(fread(b, 1, size, fp), size);
+  fclose(fp);
+  uint32_t ns;
+  memcpy(&ns, b + 12, 4);
+  int found = 0;
+  uint8_t *ck = NULL;
+  size_t at = 0;
+  for (int pass = 0; pass < 3; pass++)
+    for (uint32_t i = 0; i < ns; i++) {
+      uint8_t *e = b + 64 + (size_t)i * 24;
+      uint32_t t;
+      uint64_t off, len;
+      memcpy(&t, e, 4);
+      memcpy(&off, e + 8, 8);
+      memcpy(&len, e + 16, 8);
+      if (pass == 0 && t == tag) memcpy(b + off, val, 4), found = 1;
+      if (pass == 0 && t == LKX_CHUNKS) ck = b + off;
+      for (uint64_t c = 0; pass == 1 && t != LKX_CHUNKS && c < len; c += LKX_CHUNK, at++) {
+        uint32_t v = (uint32_t)crc32(0, b + off + c, (uInt)(len - c < LKX_CHUNK ? len - c : LKX_CHUNK));
+        if (fix) memcpy(ck + 4 * at, &v, 4);
+      }
+      uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
+      if (pass == 2 && fix) memcpy(e + 4, &c, 4);
+    }
+  assert_true(found);
+  assert_non_null(ck);
+  uint32_t c = (uint32_t)crc32(0, b, 4092);
+  if (fix) memcpy(b + 4092, &c, 4);
+  assert_non_null(fp = fopen(path, "wb"));
+  assert_int_equal(fwrite(b, 1, size, fp), size);
   assert_int_equal(fclose(fp), 0);
+  free(b);
 }
+
+static void patch_section(const char *path, uint32_t tag, const void *val) { patch_file(path, tag, val, 1); }
 
 static int load_file(const char *path, lk_ivf **out, lk_errbuf *eb) {
   lk_lkx *x = NULL;
@@ -727,6 +736,63 @@ static void test_small_files(void **state) {
   }
 }
 
+/* lk_ivf_load_lazy on a file mapped with lk_ivf_lazy_sections left unverified (a server's
+ * load): an intact file answers as the saved index and passes lk_ivf_check; a list's
+ * coarse-code sum or a row's fine-code sum changed (checksums made right: the structural
+ * checks), or a scale damaged (the chunk checksums) loads, but the search that reads it fails with
+ * LK_ECORRUPT instead of scoring it, as lk_ivf_check and lk_ivf_save do, where the whole
+ * verification (lk_lkx_map, lk_ivf_load_mapped) refuses the file at once. */
+static void test_lazy_checks(void **state) {
+  fixture *f = *state;
+  char *dir = lk_test_mkdtemp(), path[512];
+  snprintf(path, sizeof path, "%s/lazy.lkx", dir);
+  lk_ivf *v = build_cols(f, 64);
+  /* 0: intact; 1: list 0's first coarse sum (LSUM); 2: row 0's fine sum (FSUM), the checksums
+   * made right; 3, 4: a list's scale, a row's fine scale (no structural check reads them) damaged,
+   * the checksums left */
+  for (int fault = 0; fault < 5; fault++) {
+    save_to(v, path);
+    int32_t bad = 1 << 20;
+    static const int tag[] = {0, 15, 10, 14, 9}; /* (3, 4: list 0's first scale, row 0's fine scale) */
+    if (fault) patch_file(path, IVF_TAG(tag[fault]), &bad, fault < 3);
+    lk_lkx *x = NULL;
+    lk_ivf *u = NULL, *w = NULL;
+    lk_errbuf eb = {0};
+    if (fault < 3) {
+      assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+      assert_int_equal(lk_ivf_load_mapped(x, &w, &eb), fault ? LK_ECORRUPT : 0);
+      lk_ivf_free(w);
+      lk_lkx_close(x);
+    } else {
+      assert_int_equal(lk_lkx_map(path, &x, &eb), LK_ECORRUPT);
+      print_message("damaged, mapped whole: %s\n", lk_err_msg(&eb));
+    }
+    assert_int_equal(lk_lkx_map_lazy(path, lk_ivf_lazy_sections, LK_IVF_NLAZY, &x, &eb), 0);
+    assert_int_equal(lk_ivf_load_lazy(x, &u, &eb), 0);
+    lk_hit h[K];
+    int nf = 0, nl = NLIST2; /* (every list probed: the damaged one is among them; the query is row
+                              * 0, which is then a candidate whose fine code is read) */
+    if (!fault) {
+      same_answers(f, v, u, NULL);
+      assert_int_equal(lk_ivf_check(u), 0);
+    }
+    assert_int_equal(lk_ivf_search(u, f->v, 1, K, nl, NULL, -1, h, &nf), fault ? LK_ECORRUPT : 0);
+    assert_int_equal(lk_ivf_search(u, f->v, 1, K, nl, NULL, -1, h, &nf), fault ? LK_ECORRUPT : 0); /* (kept) */
+    assert_int_equal(lk_ivf_check(u), fault ? LK_ECORRUPT : 0);
+    lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = N, .dim = DIM};
+    lk_lkx_writer wr;
+    assert_int_equal(lk_lkx_create(&wr, lk_test_path("%s/again.lkx", dir), &m, &eb), 0);
+    int rc = lk_ivf_save(u, &wr, &eb);
+    assert_int_equal(rc, fault ? LK_ECORRUPT : 0);
+    if (rc) lk_lkx_abandon(&wr);
+    else assert_int_equal(lk_lkx_commit(&wr, &eb), 0);
+    lk_ivf_free(u);
+    lk_lkx_close(x);
+  }
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
 /* The filter columns' byte-set test (index/quant.h) against the plain bit lookup: every value,
  * random sets from sparse to full, every length 0..64 (the AVX2 blocks and the tail). */
 static void test_byteset(void **state) {
@@ -759,6 +825,7 @@ int main(void) {
       cmocka_unit_test(test_where),
       cmocka_unit_test(test_save_load_cols),
       cmocka_unit_test(test_small_files),
+      cmocka_unit_test(test_lazy_checks),
       cmocka_unit_test(test_byteset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -441,6 +441,21 @@ static void copy_file(const char *from, const char *to) {
 }
 static void rewrite(const char *path, long off, const void *bytes, size_t n);
 
+/* The engine a server opens (lk_engine_open_saved) from f's file, served from it (mapped). */
+static lk_engine *open_served(fixture *f, int64_t *held) {
+  lk_catalog *cat = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  lk_engine *e = NULL;
+  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &e, held, &eb), 0);
+  lk_catalog_close(cat);
+  assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_MAPPED);
+  return e;
+}
+
 /* The engine's own sections damaged, another recipe's file, another catalog's file at the same
  * version: each passed over, the index built, the results those of the freshly built engine. */
 static void test_engine_sections(void **state) {
@@ -455,27 +470,31 @@ static void test_engine_sections(void **state) {
   expect_rejected(f, "checksum");
   /* a server's open checks the rows a chunk at a time as searches read them: the damaged
    * chunk's rows are never served (the search that needs them fails), the others are */
-  lk_catalog *cat = NULL;
   lk_errbuf eb = {0};
-  assert_int_equal(lk_catalog_open(f->db, LK_CATALOG_READONLY, &cat, &eb), 0);
-  lk_engine_opts o;
-  lk_engine_opts_default(&o);
-  o.index = LK_ENGINE_INDEX_IVF;
-  lk_engine *lazy = NULL;
   int64_t held = -2;
-  assert_int_equal(lk_engine_open_saved(cat, f->db, &o, &lazy, &held, &eb), 0);
-  lk_catalog_close(cat);
-  assert_int_equal(lk_engine_index_state(lazy), LK_ENGINE_LKX_MAPPED);
+  lk_engine *lazy = open_served(f, &held);
   assert_true(held >= 0);
-  assert_null(lk_engine_vector(lazy, 10));            /* row 0: chunk 0, damaged */
-  assert_null(lk_engine_vector(lazy, 10 + 2 * 255));  /* row 255: chunk 0 */
-  assert_non_null(lk_engine_vector(lazy, 10 + 2 * 256)); /* row 256: chunk 1, intact */
+  int last = (LKX_CHUNK - 1) / (4 * D); /* the last row with bytes in chunk 0 (index/lkx.h) */
+  assert_null(lk_engine_vector(lazy, 10));                       /* row 0: chunk 0, damaged */
+  assert_null(lk_engine_vector(lazy, 10 + 2 * last));            /* chunk 0 */
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * (last + 1)));  /* chunk 1, intact */
   lk_hit h[10];
   int nh;
   assert_int_equal(lk_engine_search_vector(lazy, f->vec[0], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
   assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);
   lk_engine_close(lazy);
-  copy_file(keep, f->lkx); /* (the open above saved nothing: keep is the file saved) */
+  /* the IVF's lists and per-row codes too (index/lkx.h chunk checksums): a byte of the coarse
+   * codes (one chunk at this size: every list) damaged; the open whole refuses the file */
+  copy_file(keep, f->lkx);
+  rewrite(f->lkx, section_offset(f->lkx, 0x4956465d /* the lists' codes */) + 3, &b, 1);
+  lazy = open_served(f, &held);
+  assert_non_null(lk_engine_vector(lazy, 10 + 2 * (last + 1))); /* (the rows are intact) */
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[300], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
+  print_message("damaged list, searched: %s\n", lk_err_msg(&eb));
+  assert_int_equal(lk_engine_save_index(lazy, lk_test_path("%s/again.lkx", f->dir), &eb), LK_ECORRUPT);
+  lk_engine_close(lazy);
+  expect_rejected(f, "checksum");
+  copy_file(keep, f->lkx); /* (the opens above saved nothing: keep is the file saved) */
   set_recipe(f->lkx, "00000000deadbeef");
   expect_rejected(f, "another recipe");
   /* the same writes, other photos: the same catalog version, another catalog */
@@ -485,6 +504,9 @@ static void test_engine_sections(void **state) {
   unlink(f->lkx);
   assert_int_equal(rename(keep, lkx2), 0);
   lk_engine *e = NULL;
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
   assert_int_equal(lk_engine_open(db2, &o, &e, &eb), 0);
   assert_int_equal(lk_engine_index_state(e), LK_ENGINE_LKX_BUILT);
   assert_non_null(lk_engine_index_note(e));
@@ -492,6 +514,37 @@ static void test_engine_sections(void **state) {
   assert_string_equal(lk_engine_item(e, 10)->hash, "Q0");
   lk_engine_close(e);
   lk_engine_close(built);
+}
+
+/* A server's open of a file behind the catalog (no sample of its items is read at open): a
+ * damaged byte in one item's record is found when that item is first read and never served: the
+ * item is not found, lk_engine_item_at gives the placeholder, a search whose hits include it
+ * fails with LK_ECORRUPT; the items of other chunks are served. */
+static void test_lazy_items(void **state) {
+  fixture *f = *state;
+  lk_engine_close(save_fresh(f));
+  lk_catalog *c = edit(f); /* one item more: the file is behind */
+  lk_item add = {.id = 100000, .path = "p.jpg", .hash = "new", .status = "ok"};
+  float v[D];
+  lk_test_unit_vector(v, D);
+  assert_int_equal(lk_catalog_put_item(c, &add), 0);
+  assert_int_equal(lk_catalog_put_vector(c, add.id, v, D), 0);
+  edit_end(c);
+  uint8_t b = 0x5a;
+  rewrite(f->lkx, section_offset(f->lkx, LK_ITEMTAB_TABLE) + 600 * LK_ITEMTAB_REC + 9, &b, 1); /* item 600's size */
+  lk_errbuf eb = {0};
+  int64_t held = -2;
+  lk_engine *lazy = open_served(f, &held);
+  assert_string_equal(lk_engine_item(lazy, 10)->hash, "P0"); /* (another chunk) */
+  assert_null(lk_engine_item(lazy, 10 + 2 * 600));
+  assert_int_equal(lk_engine_item_at(lazy, 600)->id, -1);
+  lk_hit h[10];
+  int nh;
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[1400], NULL, 10, -1, h, &nh, &eb), 0);
+  assert_int_equal(h[0].id, 10 + 2 * 1400);
+  assert_int_equal(lk_engine_search_vector(lazy, f->vec[600], NULL, 10, -1, h, &nh, &eb), LK_ECORRUPT);
+  print_message("a damaged item among the hits: %s\n", lk_err_msg(&eb));
+  lk_engine_close(lazy);
 }
 
 /* The facet dictionaries as the file holds them (lk_facetcode_encode/decode): 300 values of a
@@ -555,7 +608,8 @@ static void test_facet_dictionaries(void **state) {
 
 /* The item sections (search/itemtab.h) written for three items and read back through a file's
  * mapping, then each fault a damaged writer could leave (checksums made right: these are the
- * checks behind them) refused with a message. */
+ * checks behind them) refused with a message; mapped lazily, a damaged chunk of records is
+ * found when it is first read, the others served. */
 static void test_item_sections(void **state) {
   fixture *f = *state;
   char path[600];
@@ -576,9 +630,9 @@ static void test_item_sections(void **state) {
   uint8_t buf[5 * LKX_PAGE];
   size_t n = fread(buf, 1, sizeof buf, fp);
   fclose(fp);
-  assert_int_equal(n, 3 * LKX_PAGE);
+  assert_int_equal(n, 4 * LKX_PAGE); /* the header, the two sections, the chunk checksums */
   for (int fault = 0; fault < 4; fault++) {
-    uint8_t b[3 * LKX_PAGE];
+    uint8_t b[4 * LKX_PAGE];
     memcpy(b, buf, sizeof b);
     uint8_t *tab = b + LKX_PAGE, *pool = b + 2 * LKX_PAGE;
     uint32_t plen;
@@ -588,34 +642,65 @@ static void test_item_sections(void **state) {
     if (fault == 1) memcpy(tab + LK_ITEMTAB_REC + 24, &bad, 8); /* item 9's path outside the pool */
     if (fault == 2) pool[plen - 1] = 'x';                        /* the last string unterminated */
     if (fault == 3) memcpy(tab + LK_ITEMTAB_REC, &id, 8);        /* ids 4, 3: not ascending */
-    for (int i = 0; i < 2; i++) { /* the checksums made right */
+    for (int i = 0; i < 3; i++) { /* the checksums made right (each section one chunk: the same) */
       uint64_t off, len;
       memcpy(&off, b + 64 + 24 * i + 8, 8);
       memcpy(&len, b + 64 + 24 * i + 16, 8);
       uint32_t c = (uint32_t)crc32(0, b + off, (uInt)len);
       memcpy(b + 64 + 24 * i + 4, &c, 4);
+      if (i < 2) memcpy(b + 3 * LKX_PAGE + 4 * i, &c, 4);
     }
     uint32_t c = (uint32_t)crc32(0, b, LKX_PAGE - 4);
     memcpy(b + LKX_PAGE - 4, &c, 4);
     lk_lkx *x = NULL;
     assert_int_equal(lk_lkx_parse(b, sizeof b, &x, &eb), 0);
-    lk_item *out = NULL;
-    size_t nout = 99;
-    int rc = lk_itemtab_read(x, &out, &nout, &eb);
+    lk_itemtab *t = NULL;
+    int rc = lk_itemtab_open(x, &t, &eb);
+    if (!rc) rc = lk_itemtab_check(t, &eb);
     if (fault == 0) {
       assert_int_equal(rc, 0);
-      assert_int_equal(nout, 3);
-      for (int i = 0; i < 3; i++) assert_same_item(&in[i], &out[i]);
+      assert_int_equal(lk_itemtab_count(t), 3);
+      for (int i = 0; i < 3; i++) {
+        assert_same_item(&in[i], lk_itemtab_get(t, i));
+        assert_int_equal(lk_itemtab_id(t, i), in[i].id);
+      }
+      assert_null(lk_itemtab_get(t, 3));
     } else {
       assert_int_equal(rc, LK_ECORRUPT);
-      assert_null(out);
-      assert_int_equal(nout, 0);
       static const char *why[] = {"", "outside the pool", "not terminated", "not ascending"};
       if (!strstr(lk_err_msg(&eb), why[fault])) fail_msg("fault %d: '%s'", fault, lk_err_msg(&eb));
+      if (t) assert_null(lk_itemtab_get(t, 1)); /* (the chunk stays damaged) */
     }
-    free(out);
+    lk_itemtab_free(t);
     lk_lkx_close(x);
   }
+  /* mapped lazily (a server's open): 1,000 items; a byte of item 600's record damaged is found
+   * when an item decoded with it (256 at a time) is first asked for; the first items are served */
+  lk_item *many = calloc(1000, sizeof *many);
+  for (int i = 0; i < 1000; i++) many[i] = (lk_item){.id = 3 * i + 1, .path = "p.jpg", .status = "ok"};
+  assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+  assert_int_equal(lk_itemtab_write(&w, many, 1000, &eb), 0);
+  assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+  uint8_t b = 0x5a;
+  rewrite(path, section_offset(path, LK_ITEMTAB_TABLE) + 600 * LK_ITEMTAB_REC + 9, &b, 1); /* (its size) */
+  static const uint32_t lazy[] = {LK_ITEMTAB_TABLE, LK_ITEMTAB_POOL};
+  lk_lkx *x = NULL;
+  assert_int_equal(lk_lkx_map(path, &x, &eb), LK_ECORRUPT);
+  assert_int_equal(lk_lkx_map_lazy(path, lazy, 2, &x, &eb), 0);
+  lk_itemtab *t = NULL;
+  assert_int_equal(lk_itemtab_open(x, &t, &eb), 0);
+  assert_int_equal(lk_itemtab_count(t), 1000);
+  assert_same_item(&many[0], lk_itemtab_get(t, 0));
+  assert_same_item(&many[255], lk_itemtab_get(t, 255));
+  assert_null(lk_itemtab_get(t, 600));
+  assert_null(lk_itemtab_get(t, 512)); /* (decoded with it) */
+  assert_int_equal(lk_itemtab_id(t, 600), -1);
+  assert_int_equal(lk_itemtab_id(t, 999), many[999].id); /* (its record lies in another chunk) */
+  assert_int_equal(lk_itemtab_check(t, &eb), LK_ECORRUPT);
+  if (!strstr(lk_err_msg(&eb), "checksum")) fail_msg("'%s'", lk_err_msg(&eb));
+  lk_itemtab_free(t);
+  lk_lkx_close(x);
+  free(many);
 }
 
 /* The saved index of a 96-item catalog (IVF, rows, items, dictionaries), copied beside the
@@ -821,6 +906,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_sections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lazy_items, setup, teardown),
       cmocka_unit_test(test_facet_dictionaries),
       cmocka_unit_test_setup_teardown(test_item_sections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),

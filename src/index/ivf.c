@@ -12,6 +12,7 @@
 
 #include "index/quant.h"
 #include "util/array.h"
+#include "util/lazy.h"
 #include "util/linalg.h"
 #include "util/size.h"
 #include "util/rng.h"
@@ -48,7 +49,14 @@ struct lk_ivf {
   ivf_list *lists;
   int mapped;     /* ids and the fine arrays point into a saved file, as a list's may */
   uint64_t *pres; /* nlist x ncols x 4: bit b set when the list holds a row of value b */
+  /* lk_ivf_load_lazy: each list's checks (its rows, its codes' sums) and each FCHUNK rows'
+   * fine codes' sums run when a search first reads them: 0 unchecked, 1 good, 2 damaged
+   * (atomic bytes); NULL: all checked at load */
+  uint8_t *lok, *fok;
+  const lk_lkx *x; /* with lok: the file, whose lk_ivf_lazy_sections are checked as read */
 };
+
+#define FCHUNK 32 /* rows of fine codes checked at once (14 KB at 446-d: about one file chunk) */
 
 void lk_ivf_opts_default(lk_ivf_opts *o) {
   memset(o, 0, sizeof *o);
@@ -68,6 +76,8 @@ void lk_ivf_free(lk_ivf *v) {
   free(v->cent);
   free(v->fmean);
   free(v->chn);
+  free(v->lok);
+  free(v->fok);
   if (!v->mapped) {
     free(v->ids);
     free(v->rlist);
@@ -414,6 +424,12 @@ int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) { return
 
 int lk_ivf_add_cols(lk_ivf *v, const int64_t *ids, const float *x, const uint8_t *cols, size_t n) {
   if (!v || (n && (!ids || !x))) return LK_EINVAL;
+  if (v->lok) { /* growing copies the mapped arrays: every lazy check first, then none left */
+    if (lk_ivf_check(v)) return LK_ECORRUPT;
+    free(v->lok);
+    free(v->fok);
+    v->lok = v->fok = NULL;
+  }
   size_t total;
   if (lk_size_mul(n, (size_t)v->dim, &total) || lk_size_add(v->n, n, &total) || total > UINT32_MAX)
     return LK_ETOOBIG;
@@ -540,6 +556,9 @@ static float dot_f_i8(const float *q, const int8_t *c, int n) {
   return t;
 }
 
+static int list_ok(const lk_ivf *v, int l);
+static int fine_ok(const lk_ivf *v, size_t r);
+
 /* Fine score of row r: the list's mean plus the residual code, float query. */
 static float fine_score(const lk_ivf *v, const qwork *w, size_t r) {
   return w->fdot[v->rlist[r]] + v->fscale[r] * dot_f_i8(w->qf, v->fcode + r * (size_t)v->pfl, v->pf);
@@ -580,8 +599,8 @@ static size_t score_rows(const lk_ivf *v, qwork *w, const ivf_list *L, float bas
 /* Scans the lists nearest first into cand (rows, coarse scores): the nprobe nearest, then on
  * until k allowed rows were seen; with a column filter fp, on until as many passing rows were
  * seen as the nprobe nearest lists hold, skipping lists whose presence masks hold none. */
-static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, const fprep *fp,
-                  int64_t exclude_id, qwork *w, lk_topk *cand) {
+static int probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, const fprep *fp,
+                 int64_t exclude_id, qwork *w, lk_topk *cand) {
   int ranked = nprobe;
   select_lists(w->order, (size_t)v->nlist, (size_t)ranked);
   size_t seen = 0, target = (size_t)k;
@@ -599,6 +618,7 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
     int l = w->order[p].l;
     const ivf_list *L = &v->lists[l];
     if (fp && !list_may_pass(v, fp, l)) continue;
+    if (!list_ok(v, l)) return LK_ECORRUPT;
     if (v->pf) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
     float base = w->order[p].s + v->chn[l];
     size_t pend[128]; /* the column filter's passing rows, scored 64 or more at a time */
@@ -625,6 +645,7 @@ static void probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, con
       seen += score_rows(v, w, L, base, mm == m ? NULL : idx, i0, mm, exclude_id, cand);
     }
   }
+  return 0;
 }
 
 static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const uint64_t *allow,
@@ -666,6 +687,7 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
       for (int i = 0; i < m; i++) {
         int64_t id = v->ids[w->rows[i]];
         if (v->pf) {
+          if (!fine_ok(v, w->rows[i])) return LK_ECORRUPT;
           lk_topk_offer(&best, id, fine_score(v, w, w->rows[i]));
         } else {
           int rc = offer_exact(v, q, w, &fin, id);
@@ -686,7 +708,8 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
       w->order[l].l = l;
     }
     lk_topk cand = {w->ncand, 0, w->cand};
-    probe(v, k, nprobe, allow, fp, exclude_id, w, &cand);
+    int prc = probe(v, k, nprobe, allow, fp, exclude_id, w, &cand);
+    if (prc) return prc;
     if (!v->pf) { /* coarse-only: the candidates go straight to the exact re-rank */
       lk_topk fin = {k, 0, out};
       for (int i = 0; i < cand.len; i++) {
@@ -704,6 +727,7 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
     }
     for (int i = 0; i < cand.len; i++) {
       size_t r = (size_t)cand.h[i].id;
+      if (!fine_ok(v, r)) return LK_ECORRUPT;
       lk_topk_offer(&best, v->ids[r], fine_score(v, w, r));
     }
   }
@@ -808,6 +832,8 @@ int lk_ivf_search_where(const lk_ivf *v, const float *queries, int nq, int k, in
 enum { SEC_PARAM = 0x49564650 /* IVFP */, SEC_BF, SEC_WC, SEC_CENT, SEC_FMEAN, SEC_CHN, SEC_IDS, SEC_RLIST,
        SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LLEN, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM, SEC_LCOLS };
 
+const uint32_t lk_ivf_lazy_sections[LK_IVF_NLAZY] = {SEC_FCODE, SEC_FSCALE, SEC_FSUM, SEC_LROWS, SEC_LCODES, SEC_LSCALE, SEC_LSUM};
+
 /* The IVF sections' layout version, first in the parameters: 2 added coarse-only (pf 0: no
  * fine sections), the filter columns (SEC_LCOLS: each list's ncols columns in turn) and this
  * field; a parameter section of another size or version is stale (LK_EMISMATCH). */
@@ -838,6 +864,7 @@ static int save_cols(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
 }
 
 int lk_ivf_save(const lk_ivf *v, lk_lkx_writer *w, lk_errbuf *err) {
+  if (lk_ivf_check(v)) return lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
   ivf_param p = {IVF_SECT_VERSION, v->dim, v->pf, v->pc, v->pfl, v->pcl, v->nlist, v->nprobe, v->rerank,
                  v->ncols, v->n};
   uint64_t *llen = malloc(sizeof *llen * (size_t)v->nlist);
@@ -903,9 +930,50 @@ static int sums_match(const int8_t *codes, size_t n, size_t stride, const int32_
   return 1;
 }
 
+/* What is wrong with list l, or NULL: its coarse codes must sum to their sums (the searches'
+ * int arithmetic relies on it), its rows ascend (as adds append them), each below n and, with
+ * fine codes, in the list rlist names (so no row is in two lists or twice in one). */
+static const char *list_fault(const lk_ivf *v, int l) {
+  const ivf_list *L = &v->lists[l];
+  size_t len = L->len;
+  if (v->lok && (lk_lkx_verify(v->x, L->rows, len * sizeof *L->rows) || lk_lkx_verify(v->x, L->codes, len * (size_t)v->pcl) ||
+                 lk_lkx_verify(v->x, L->scale, len * sizeof *L->scale) || lk_lkx_verify(v->x, L->sum, len * sizeof *L->sum)))
+    return "its bytes do not match their checksums";
+  if (!sums_match(L->codes, L->len, (size_t)v->pcl, L->sum)) return "its codes do not match their sums";
+  for (size_t i = 0; i < L->len; i++) {
+    uint32_t r = L->rows[i];
+    if (r >= v->n || (i && r <= L->rows[i - 1]) || (v->rlist && v->rlist[r] != (uint32_t)l))
+      return "names a row not in it";
+  }
+  return NULL;
+}
+
+static int list_good(const void *ctx, size_t l) { return !list_fault(ctx, (int)l); }
+
+/* Fine codes of rows c * FCHUNK.. sum to their sums. */
+static int fine_good(const void *ctx, size_t c) {
+  const lk_ivf *v = ctx;
+  size_t r0 = c * FCHUNK, m = v->n - r0 < FCHUNK ? v->n - r0 : FCHUNK;
+  if (lk_lkx_verify(v->x, v->fcode + r0 * (size_t)v->pfl, m * (size_t)v->pfl) ||
+      lk_lkx_verify(v->x, v->fscale + r0, m * sizeof *v->fscale) || lk_lkx_verify(v->x, v->fsum + r0, m * sizeof *v->fsum))
+    return 0;
+  return sums_match(v->fcode + r0 * (size_t)v->pfl, m, (size_t)v->pfl, v->fsum + r0);
+}
+
+static int list_ok(const lk_ivf *v, int l) { return !v->lok || lk_lazy_ok(v->lok, (size_t)l, list_good, v); }
+static int fine_ok(const lk_ivf *v, size_t r) { return !v->fok || lk_lazy_ok(v->fok, r / FCHUNK, fine_good, v); }
+
+int lk_ivf_check(const lk_ivf *v) {
+  for (int l = 0; v && l < v->nlist; l++)
+    if (!list_ok(v, l)) return LK_ECORRUPT;
+  for (size_t r = 0; v && v->pf && r < v->n; r += FCHUNK)
+    if (!fine_ok(v, r)) return LK_ECORRUPT;
+  return 0;
+}
+
 /* The lists' rows, codes, scales, sums and columns, from the concatenated sections, by the
- * lengths; each row must be in exactly one list (and the one rlist names); the presence masks
- * are made from the columns. */
+ * lengths; each row must be in exactly one list (and the one rlist names): checked here, or
+ * (v->lok) as searches first probe each list; the presence masks are made from the columns. */
 static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapped, lk_errbuf *err) {
   const void *rows, *codes, *scale, *sum, *cols = NULL;
   size_t sz;
@@ -947,16 +1015,15 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapp
         v->pres[((size_t)l * v->ncols + c) * 4 + src[i] / 64] |= (uint64_t)1 << (src[i] % 64);
     }
     L->len = len;
-    if (!sums_match(L->codes, len, (size_t)v->pcl, L->sum)) {
-      rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d's codes do not match their sums", l);
+    const char *why = v->lok ? NULL : list_fault(v, l); /* (lazy: when a search first probes it) */
+    if (why) {
+      rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d: %s", l, why);
       break;
     }
-    for (size_t i = 0; !rc && i < len; i++) {
+    for (size_t i = 0; !v->rlist && !rc && i < len; i++) { /* coarse-only: no row in two lists */
       uint32_t r = L->rows[i];
-      if (r >= v->n || (v->rlist && v->rlist[r] != (uint32_t)l) || (seen[r / 64] >> (r % 64) & 1))
-        rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
-      else
-        seen[r / 64] |= (uint64_t)1 << (r % 64);
+      if (seen[r / 64] >> (r % 64) & 1) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
+      seen[r / 64] |= (uint64_t)1 << (r % 64);
     }
     at += len;
   }
@@ -964,8 +1031,8 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapp
   return rc;
 }
 
-/* lk_ivf_load (mapped 0) and lk_ivf_load_mapped (1). */
-static int load(const lk_lkx *x, int mapped, lk_ivf **out, lk_errbuf *err) {
+/* lk_ivf_load (mapped 0), lk_ivf_load_mapped (1) and lk_ivf_load_lazy (1, lazy 1). */
+static int load(const lk_lkx *x, int mapped, int lazy, lk_ivf **out, lk_errbuf *err) {
   *out = NULL;
   const void *pp;
   size_t sz;
@@ -996,6 +1063,17 @@ static int load(const lk_lkx *x, int mapped, lk_ivf **out, lk_errbuf *err) {
   if (!rc && !(v->lists = calloc(nl, sizeof *v->lists))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!rc && !(v->pres = calloc(nl * (size_t)v->ncols * 4 + 1, sizeof *v->pres)))
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  /* coarse-only: a row in two lists is found over all of them at once, so its lazy sections
+   * are verified whole now */
+  for (int i = 0; !rc && lazy && !pf && i < LK_IVF_NLAZY; i++) {
+    const void *sp = NULL;
+    if (!lk_lkx_section(x, lk_ivf_lazy_sections[i], 1, 0, &sp, &sz, NULL) && lk_lkx_verify(x, sp, sz))
+      rc = lk_err_set(err, LK_ECORRUPT, "saved index: IVF section %d checksum mismatch (damaged file)", i);
+  }
+  lazy = lazy && pf;
+  if (!rc && lazy && (!(v->lok = calloc(nl, 1)) || !(v->fok = calloc(n / FCHUNK + 1, 1))))
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  v->x = x;
   v->n = v->cap = n;
   uint64_t total = 0;
   for (size_t l = 0; !rc && l < nl; l++)
@@ -1004,7 +1082,7 @@ static int load(const lk_lkx *x, int mapped, lk_ivf **out, lk_errbuf *err) {
   for (size_t r = 0; !rc && r < n; r++)
     if (v->ids[r] < 0 || (v->rlist && v->rlist[r] >= nl))
       rc = lk_err_set(err, LK_ECORRUPT, "saved index: row %zu out of range", r);
-  if (!rc && pf && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
+  if (!rc && pf && !lazy && !sums_match(v->fcode, n, (size_t)v->pfl, v->fsum))
     rc = lk_err_set(err, LK_ECORRUPT, "saved index: fine codes do not match their sums");
   if (!rc) rc = load_lists(v, x, llen, mapped, err);
   free(llen);
@@ -1016,8 +1094,10 @@ static int load(const lk_lkx *x, int mapped, lk_ivf **out, lk_errbuf *err) {
   return 0;
 }
 
-int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) { return load(x, 0, out, err); }
+int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) { return load(x, 0, 0, out, err); }
 
-int lk_ivf_load_mapped(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) { return load(x, 1, out, err); }
+int lk_ivf_load_mapped(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) { return load(x, 1, 0, out, err); }
+
+int lk_ivf_load_lazy(const lk_lkx *x, lk_ivf **out, lk_errbuf *err) { return load(x, 1, 1, out, err); }
 
 const int64_t *lk_ivf_ids(const lk_ivf *v) { return v->ids; }

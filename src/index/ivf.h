@@ -120,6 +120,20 @@ int lk_ivf_load(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
  * Adding rows copies the arrays that grow (the list's, the ids) first; the file is never
  * written. */
 int lk_ivf_load_mapped(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
+/* lk_ivf_load_mapped with the checks that read every row (each list's checksums, rows and
+ * coarse codes' sums; the fine codes' checksums and sums) run as searches first read a list or
+ * a chunk of fine codes (util/lazy.h), so a server's start does not read the whole IVF; a search that meets a damaged
+ * list or chunk fails with LK_ECORRUPT and never scores it. The counts, ids and list numbers
+ * of every row are still checked at load. */
+int lk_ivf_load_lazy(const lk_lkx *x, lk_ivf **out, lk_errbuf *err);
+/* The sections lk_ivf_load_lazy verifies as it reads them (index/lkx.h lk_lkx_verify), for
+ * lk_lkx_map_lazy: the per-row codes and the lists (~97 % of the IVF's bytes); the others (ids,
+ * row -> list, filter columns, bases) must be verified by the map. */
+#define LK_IVF_NLAZY 7
+extern const uint32_t lk_ivf_lazy_sections[LK_IVF_NLAZY];
+/* Runs every check lk_ivf_load_lazy left: 0, or LK_ECORRUPT when a list or chunk is damaged
+ * (lk_ivf_save runs it first). Thread-safe against searches. */
+int lk_ivf_check(const lk_ivf *ivf);
 /* The ids of rows 0..lk_ivf_size-1 (owned by the index, or its mapped file's). */
 const int64_t *lk_ivf_ids(const lk_ivf *ivf);
 

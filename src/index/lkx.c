@@ -10,13 +10,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/array.h"
 #include "util/hash.h"
+#include "util/lazy.h"
 #include "util/size.h"
 
 #define MAGIC "LKINDEX\n"
 #define HDR_TABLE 64
 #define HDR_CRC (LKX_PAGE - 4)
+#define HDR_CHUNK (LKX_PAGE - 8)
 #define ENTRY 24
+
+typedef struct lkx_sect {
+  uint32_t tag;
+  const uint8_t *data;
+  size_t size;
+  const uint8_t *ccrc; /* its chunks' crc32s, in LKX_CHUNKS */
+  uint8_t *state;      /* a lazy section's chunks (util/lazy.h), else NULL: verified at map */
+} lkx_sect;
 
 struct lk_lkx {
   const uint8_t *base;
@@ -24,7 +35,7 @@ struct lk_lkx {
   int mapped;
   lkx_meta meta;
   uint32_t nsect;
-  struct { uint32_t tag; const uint8_t *data; size_t size; } sect[LKX_MAX_SECT];
+  lkx_sect sect[LKX_MAX_SECT];
 };
 
 static int little_endian(void) {
@@ -56,6 +67,8 @@ static int header(const uint8_t *b, size_t size, lkx_meta *m, lk_errbuf *err) {
   if (rd32(b + HDR_CRC) != lk_hash_crc32(0, b, HDR_CRC)) return lk_err_set(err, LK_ECORRUPT, "saved index: header checksum mismatch");
   if (rd32(b + 8) != LKX_VERSION)
     return lk_err_set(err, LK_EMISMATCH, "saved index: format version %u, this lookalike reads %d", rd32(b + 8), LKX_VERSION);
+  if (rd32(b + HDR_CHUNK) != LKX_CHUNK)
+    return lk_err_set(err, LK_EMISMATCH, "saved index: chunks of %u bytes, this lookalike reads %d", rd32(b + HDR_CHUNK), LKX_CHUNK);
   uint32_t ns = rd32(b + 12);
   if (ns > LKX_MAX_SECT) return lk_err_set(err, LK_ECORRUPT, "saved index: %u sections (at most %d)", ns, LKX_MAX_SECT);
   memset(m, 0, sizeof *m);
@@ -84,37 +97,101 @@ int lk_lkx_peek(const char *path, lkx_meta *m, lk_errbuf *err) {
   return 0;
 }
 
+/* Chunk c of section ctx matches its crc32. */
+static int chunk_good(const void *ctx, size_t c) {
+  const lkx_sect *s = ctx;
+  size_t off = c * LKX_CHUNK, len = s->size - off < LKX_CHUNK ? s->size - off : LKX_CHUNK;
+  return lk_hash_crc32(0, s->data + off, len) == rd32(s->ccrc + 4 * c);
+}
+
+static size_t nchunks(size_t size) { return size / LKX_CHUNK + (size % LKX_CHUNK != 0); }
+
+/* Every section's bounds, the chunk checksums' section (always verified: it is 1/16384 of the
+ * file) and its count, and each section's crc32 but those tagged lazy (their chunks are checked
+ * by lk_lkx_verify). */
+static int parse_sections(lk_lkx *x, const uint8_t *b, size_t size, const uint32_t *lazy, int nlazy, lk_errbuf *err) {
+  uint32_t ns = x->nsect, ck = UINT32_MAX;
+  for (uint32_t i = 0; i < ns; i++) {
+    const uint8_t *e = b + HDR_TABLE + (size_t)i * ENTRY;
+    uint64_t off = rd64(e + 8), len = rd64(e + 16);
+    size_t end;
+    if (off % LKX_PAGE || off < LKX_PAGE || off > SIZE_MAX || len > SIZE_MAX || lk_size_add((size_t)off, (size_t)len, &end) ||
+        end > size)
+      return lk_err_set(err, LK_ECORRUPT, "saved index: section %u lies outside the file (truncated?)", i);
+    x->sect[i].tag = rd32(e);
+    x->sect[i].data = b + off;
+    x->sect[i].size = (size_t)len;
+    if (x->sect[i].tag == LKX_CHUNKS && ck == UINT32_MAX) ck = i;
+  }
+  if (ck == UINT32_MAX) return lk_err_set(err, LK_ECORRUPT, "saved index: no chunk checksums");
+  size_t at = 0, total = x->sect[ck].size / 4;
+  for (uint32_t i = 0; i < ns; i++) {
+    const uint8_t *e = b + HDR_TABLE + (size_t)i * ENTRY;
+    lkx_sect *s = &x->sect[i];
+    if (i == ck) { /* (verified by its own crc32 only) */
+      if (lk_hash_crc32(0, s->data, s->size) != rd32(e + 4))
+        return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
+      continue;
+    }
+    size_t nc = nchunks(s->size);
+    if (x->sect[ck].size % 4 || nc > total - at)
+      return lk_err_set(err, LK_ECORRUPT, "saved index: the chunk checksums do not cover the sections");
+    s->ccrc = x->sect[ck].data + 4 * at;
+    at += nc;
+    if (is_lazy(s->tag, lazy, nlazy)) { /* its chunks, as readers first read them */
+      if (!(s->state = calloc(nc + 1, 1))) return lk_err_set(err, LK_ENOMEM, "out of memory");
+      continue;
+    }
+    for (size_t c = 0; c < nc; c++) /* one pass over its bytes, as a whole crc32 would be */
+      if (!chunk_good(s, c)) return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
+  }
+  if (at != total) return lk_err_set(err, LK_ECORRUPT, "saved index: the chunk checksums do not cover the sections");
+  return 0;
+}
+
 static int parse(const void *data, size_t size, const uint32_t *lazy, int nlazy, lk_lkx **out, lk_errbuf *err) {
   *out = NULL;
   const uint8_t *b = data;
   lkx_meta m;
   int rc = header(b, size, &m, err);
   if (rc) return rc;
-  uint32_t ns = rd32(b + 12);
   lk_lkx *x = calloc(1, sizeof *x);
   if (!x) return lk_err_set(err, LK_ENOMEM, "out of memory");
   x->base = b;
   x->size = size;
   x->meta = m;
-  x->nsect = ns;
-  for (uint32_t i = 0; i < ns; i++) {
-    const uint8_t *e = b + HDR_TABLE + (size_t)i * ENTRY;
-    uint64_t off = rd64(e + 8), len = rd64(e + 16);
-    size_t end;
-    if (off % LKX_PAGE || off < LKX_PAGE || off > SIZE_MAX || len > SIZE_MAX || lk_size_add((size_t)off, (size_t)len, &end) ||
-        end > size) {
-      free(x);
-      return lk_err_set(err, LK_ECORRUPT, "saved index: section %u lies outside the file (truncated?)", i);
-    }
-    if (!is_lazy(rd32(e), lazy, nlazy) && lk_hash_crc32(0, b + off, (size_t)len) != rd32(e + 4)) {
-      free(x);
-      return lk_err_set(err, LK_ECORRUPT, "saved index: section %u checksum mismatch (damaged file)", i);
-    }
-    x->sect[i].tag = rd32(e);
-    x->sect[i].data = b + off;
-    x->sect[i].size = (size_t)len;
+  x->nsect = rd32(b + 12);
+  if ((rc = parse_sections(x, b, size, lazy, nlazy, err))) {
+    lk_lkx_close(x);
+    return rc;
   }
   *out = x;
+  return 0;
+}
+
+int lk_lkx_verify(const lk_lkx *x, const void *p, size_t size) {
+  if (!size) return 0;
+  const uint8_t *q = p;
+  for (uint32_t i = 0; i < x->nsect; i++) {
+    const lkx_sect *s = &x->sect[i];
+    if (q < s->data || q > s->data + s->size || size > (size_t)(s->data + s->size - q)) continue;
+    if (!s->state) return 0;
+    size_t c0 = (size_t)(q - s->data) / LKX_CHUNK, c1 = (size_t)(q - s->data + size - 1) / LKX_CHUNK;
+    if (x->mapped && !__atomic_load_n(&s->state[c0], __ATOMIC_ACQUIRE)) { /* one read ahead, not a fault a page */
+      size_t end = (c1 + 1) * LKX_CHUNK < s->size ? (c1 + 1) * LKX_CHUNK : s->size;
+      uintptr_t a = (uintptr_t)(s->data + c0 * LKX_CHUNK) & ~(uintptr_t)(LKX_PAGE - 1);
+      madvise((void *)a, (uintptr_t)(s->data + end) - a, MADV_WILLNEED);
+    }
+    for (size_t c = c0; c <= c1; c++)
+      if (!lk_lazy_ok(s->state, c, chunk_good, s)) return LK_ECORRUPT;
+    return 0;
+  }
+  return LK_EINVAL; /* (not the file's bytes: a caller's mistake) */
+}
+
+int lk_lkx_lazy(const lk_lkx *x, uint32_t tag) {
+  for (uint32_t i = 0; i < x->nsect; i++)
+    if (x->sect[i].tag == tag) return x->sect[i].state != NULL;
   return 0;
 }
 
@@ -135,7 +212,7 @@ int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **
   close(fd);
   if (!size) return lk_err_set(err, LK_ECORRUPT, "%s: saved index: empty file", path);
   if (p == MAP_FAILED) return lk_err_set(err, LK_EIO, "%s: mmap: %s", path, strerror(e));
-  madvise(p, size, MADV_SEQUENTIAL); /* the verification reads it front to back */
+  madvise(p, size, nlazy ? MADV_NORMAL : MADV_SEQUENTIAL); /* a whole verification reads it front to back */
   if ((rc = parse(p, size, lazy, nlazy, out, err))) {
     munmap(p, size);
     char why[LK_ERRMSG_MAX];
@@ -149,6 +226,7 @@ int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **
 
 void lk_lkx_close(lk_lkx *x) {
   if (!x) return;
+  for (uint32_t i = 0; i < x->nsect && i < LKX_MAX_SECT; i++) free(x->sect[i].state);
   if (x->mapped) munmap((void *)x->base, x->size);
   free(x);
 }
@@ -204,16 +282,32 @@ int lk_lkx_begin(lk_lkx_writer *w, uint32_t tag, lk_errbuf *err) {
   return 0;
 }
 
+/* Appends the current chunk's crc32 to the chunk checksums. */
+static int push_chunk(lk_lkx_writer *w, lk_errbuf *err) {
+  if (LK_ARRAY_RESERVE(w->chunk, w->capchunk, w->nchunk + 1, 1024)) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  w->chunk[w->nchunk++] = w->cur;
+  w->cur = 0;
+  return 0;
+}
+
 int lk_lkx_write(lk_lkx_writer *w, const void *data, size_t size, lk_errbuf *err) {
   if (!size) return 0;
   if (fwrite(data, 1, size, w->out.fp) != size) return lk_err_set(err, LK_EIO, "%s: write failed", w->out.path);
   w->sect[w->nsect].crc = lk_hash_crc32(w->sect[w->nsect].crc, data, size);
+  for (size_t done = 0; done < size;) { /* the chunks, LKX_CHUNK bytes from the section's start */
+    size_t fill = (size_t)((w->sect[w->nsect].size + done) % LKX_CHUNK), take = LKX_CHUNK - fill;
+    if (take > size - done) take = size - done;
+    w->cur = lk_hash_crc32(w->cur, (const uint8_t *)data + done, take);
+    done += take;
+    if (fill + take == LKX_CHUNK && push_chunk(w, err)) return LK_ENOMEM;
+  }
   w->sect[w->nsect].size += size;
   w->pos += size;
   return 0;
 }
 
 int lk_lkx_end(lk_lkx_writer *w, lk_errbuf *err) {
+  if (w->sect[w->nsect].size % LKX_CHUNK && push_chunk(w, err)) return LK_ENOMEM;
   w->nsect++;
   return pad_to_page(w, err);
 }
@@ -226,6 +320,17 @@ int lk_lkx_add(lk_lkx_writer *w, uint32_t tag, const void *data, size_t size, lk
 }
 
 int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {
+  uint32_t *ck = w->chunk; /* the chunk checksums, last (their own are not counted) */
+  size_t nck = w->nchunk;
+  w->chunk = NULL, w->nchunk = w->capchunk = 0;
+  int rc = lk_lkx_add(w, LKX_CHUNKS, ck, sizeof *ck * nck, err);
+  free(ck);
+  free(w->chunk);
+  w->chunk = NULL;
+  if (rc) {
+    lk_file_out_abandon(&w->out);
+    return rc;
+  }
   uint8_t h[LKX_PAGE] = {0};
   uint32_t v = LKX_VERSION;
   memcpy(h, MAGIC, 8);
@@ -243,7 +348,9 @@ int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {
     memcpy(e + 8, &w->sect[i].off, 8);
     memcpy(e + 16, &w->sect[i].size, 8);
   }
-  uint32_t c = lk_hash_crc32(0, h, HDR_CRC);
+  uint32_t c = LKX_CHUNK;
+  memcpy(h + HDR_CHUNK, &c, 4);
+  c = lk_hash_crc32(0, h, HDR_CRC);
   memcpy(h + HDR_CRC, &c, 4);
   if (fflush(w->out.fp) || fseek(w->out.fp, 0, SEEK_SET) || fwrite(h, 1, LKX_PAGE, w->out.fp) != LKX_PAGE) {
     lk_file_out_abandon(&w->out);
@@ -252,4 +359,8 @@ int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {
   return lk_file_out_commit(&w->out, err);
 }
 
-void lk_lkx_abandon(lk_lkx_writer *w) { lk_file_out_abandon(&w->out); }
+void lk_lkx_abandon(lk_lkx_writer *w) {
+  free(w->chunk);
+  w->chunk = NULL;
+  lk_file_out_abandon(&w->out);
+}

@@ -28,8 +28,9 @@ struct lk_engine {
   char models_dir[4096];
   int backend;
   int garment;        /* 1 = photo searches isolate the garment first */
-  lk_item *items;     /* all items, sorted by id */
+  lk_item *items;     /* all items, sorted by id (NULL with tab) */
   size_t nitems, capitems;
+  lk_itemtab *tab;    /* from the saved index (open_saved): the items, decoded as asked for */
   lk_index *index;
   lk_ivf *ivf;        /* the approximate index when in use (rows = index rows), else NULL */
   lk_facetcode *facets; /* with ivf: the dictionaries of its filter columns (search/facetcode.h) */
@@ -63,12 +64,8 @@ struct lk_engine {
   /* an engine opened from the saved index (open_saved): the mapping its items' strings, index
    * rows, ids and IVF lie in (closed last), else NULL */
   lk_lkx *lkx;
-  /* a server's engine from the saved index (lk_engine_open_saved) checks its float rows as
-   * searches first read them, a chunk of LKX_VCHUNK rows at a time, against vcrc (one crc32 a
-   * chunk, in a verified section): vok per chunk 0 unchecked, 1 good, 2 damaged (atomic bytes).
-   * NULL: every byte was checked at open (or the rows are the engine's own). */
-  uint8_t *vok;
-  const uint32_t *vcrc;
+  /* (a server's engine from the saved index, lk_engine_open_saved, checks its float rows as
+   * searches first read them: row_vec, index/lkx.h lk_lkx_verify) */
 };
 
 static size_t engine_rows(const lk_engine *e);
@@ -109,6 +106,23 @@ int lk_engine_index_choice(int index, size_t nvectors) {
   return index == LK_ENGINE_INDEX_IVF && nvectors >= LK_ENGINE_IVF_MIN_ROWS ? LK_ENGINE_INDEX_IVF : LK_ENGINE_INDEX_EXACT;
 }
 
+/* Item i of a full engine (the saved index's table or the array), NULL when damaged. */
+static const lk_item *base_item(const lk_engine *e, size_t i) {
+  return e->tab ? lk_itemtab_get(e->tab, i) : &e->items[i];
+}
+static int64_t base_id(const lk_engine *e, size_t i) { return e->tab ? lk_itemtab_id(e->tab, i) : e->items[i].id; }
+
+/* The item of index row r: row_item's, or without one (a saved index whose items all have a row)
+ * item r, which must have the row's id; NULL when damaged. */
+static const lk_item *row_item_of(const lk_engine *e, size_t r) {
+  const lk_item *it = base_item(e, e->row_item ? e->row_item[r] : r);
+  return it && (e->row_item || it->id == lk_index_ids(e->index)[r]) ? it : NULL;
+}
+
+/* What lk_engine_item_at gives for an item whose bytes in the saved index are damaged (so that
+ * its callers' loops go on; searches that meet it fail: search_rows). */
+static const lk_item damaged_item = {.id = -1, .status = "error", .error = "damaged in the saved index"};
+
 /* The IVF's exact re-rank reads the engine's float vectors. */
 static int ivf_vector(void *ctx, int64_t id, float *out) {
   const lk_engine *e = ctx;
@@ -124,7 +138,8 @@ static int ivf_vector(void *ctx, int64_t id, float *out) {
 static int code_rows(const lk_engine *e, lk_facetcode *fc, size_t r0, size_t m, uint8_t *cols) {
   int rc = 0;
   for (size_t i = 0; i < m && !rc; i++) {
-    const lk_item *it = &e->items[e->row_item[r0 + i]];
+    const lk_item *it = row_item_of(e, r0 + i);
+    if (!it) return LK_ECORRUPT;
     if (fc) rc = lk_facetcode_code(fc, it, cols + i * LK_FACETCODE_NCOLS);
     else lk_facetcode_lookup(e->facets, it, cols + i * LK_FACETCODE_NCOLS);
   }
@@ -194,32 +209,21 @@ static uint32_t rows_key(const lk_engine *e) {
 
 #define LKX_ROWS 0x524f5753 /* "ROWS": crc32 of the index rows' floats the IVF was built from */
 #define LKX_VECS 0x53434556 /* "VECS": the index rows (rows x query-dim floats, IVF row order) */
+/* (0x43524356 "VCRC", a crc32 per 256 rows of VECS, was format 2's: the file's chunk checksums
+ * do it now) */
 #define LKX_FDICT LK_FACETCODE_LKX_TAG /* the facet dictionaries (lk_facetcode_encode) */
-#define LKX_VCRC 0x43524356 /* "VCRC": crc32 of each LKX_VCHUNK rows of VECS (the last chunk shorter) */
-#define LKX_VCHUNK 256      /* 256 KB at 256-d: ~40 us of crc32 when a search first reads one */
-
-/* Float row r of a full engine, or NULL when its chunk of the mapped file is damaged (checked
- * now if it was not yet: e->vok). */
+/* Float row r of a full engine, or NULL when its bytes in the mapped file are damaged (their
+ * chunks checked now if they were not yet, when the file was mapped lazily: lk_lkx_verify). */
 static const float *row_vec(const lk_engine *e, size_t r) {
   const float *v = lk_index_vector(e->index, r);
-  if (!e->vok || !v) return v;
-  size_t c = r / LKX_VCHUNK, n = lk_index_size(e->index), r0 = c * LKX_VCHUNK;
-  size_t m = n - r0 < LKX_VCHUNK ? n - r0 : LKX_VCHUNK;
-  uint8_t st = __atomic_load_n(&e->vok[c], __ATOMIC_ACQUIRE);
-  if (!st) { /* (two searches may check one chunk at once: both get the same answer) */
-    uint32_t want;
-    memcpy(&want, &e->vcrc[c], 4);
-    st = lk_hash_crc32(0, lk_index_vector(e->index, r0), m * sizeof(float) * (size_t)e->qdim) == want ? 1 : 2;
-    __atomic_store_n(&e->vok[c], st, __ATOMIC_RELEASE);
-  }
-  return st == 1 ? v : NULL;
+  return !e->lkx || !v || !lk_lkx_verify(e->lkx, v, sizeof(float) * (size_t)e->qdim) ? v : NULL;
 }
 
 /* Every float row checked (row_vec): 0, or LK_ECORRUPT when a chunk is damaged. */
 static int check_rows(const lk_engine *e) {
-  for (size_t r = 0; e->vok && r < lk_index_size(e->index); r += LKX_VCHUNK)
-    if (!row_vec(e, r)) return LK_ECORRUPT;
-  return 0;
+  size_t n = lk_index_size(e->index);
+  return e->lkx && n && lk_lkx_verify(e->lkx, lk_index_vector(e->index, 0), n * sizeof(float) * (size_t)e->qdim)
+             ? LK_ECORRUPT : 0;
 }
 #define LKX_FACETS 0x46414353 /* "FACS": crc32 of the coded fields and the rows' facet codes */
 
@@ -359,8 +363,11 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
   if (o->plain_scan || lk_engine_index_choice(o->index, (size_t)hm.items) != LK_ENGINE_INDEX_IVF ||
       (hm.catalog_version < v0 && !behind_ok))
     return 1;
-  static const uint32_t lazy[] = {LKX_VECS}; /* a server checks its rows as it reads them (row_vec) */
-  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok, &x, err))) return rc;
+  /* a server checks its rows (row_vec), its items (search/itemtab.h) and most of the IVF
+   * (index/ivf.h) as it reads them */
+  uint32_t lazy[3 + LK_IVF_NLAZY] = {LKX_VECS, LK_ITEMTAB_TABLE, LK_ITEMTAB_POOL};
+  memcpy(lazy + 3, lk_ivf_lazy_sections, sizeof lk_ivf_lazy_sections);
+  if ((rc = lk_lkx_map_lazy(e->lkx_path, lazy, behind_ok ? 3 + LK_IVF_NLAZY : 0, &x, err))) return rc;
   const lkx_meta *m = lk_lkx_meta(x);
   const void *vp = NULL, *fp = NULL;
   size_t vs, fs, n = 0;
@@ -370,7 +377,8 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
   else if (m->catalog_version > v0)
     rc = lk_err_set(err, LK_EMISMATCH, "stale (saved at catalog version %lld, the catalog is at %lld: re-created?)",
                     (long long)m->catalog_version, (long long)v0);
-  if (!rc) rc = lk_ivf_load_mapped(x, &e->ivf, err);
+  /* a server checks the IVF's lists as searches first probe them (index/ivf.h) */
+  if (!rc) rc = behind_ok ? lk_ivf_load_lazy(x, &e->ivf, err) : lk_ivf_load_mapped(x, &e->ivf, err);
   if (!rc) {
     n = lk_ivf_size(e->ivf);
     e->qdim = (int)m->dim;
@@ -378,23 +386,25 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     if (lk_ivf_ncols(e->ivf) != LK_FACETCODE_NCOLS) rc = lk_err_set(err, LK_EMISMATCH, "stale (no facet columns)");
   }
   if (!rc) rc = lk_lkx_section(x, LKX_VECS, sizeof(float) * (size_t)e->qdim, n, &vp, &vs, err);
-  const void *cp = NULL;
-  size_t cs;
-  if (!rc) rc = lk_lkx_section(x, LKX_VCRC, 4, (n + LKX_VCHUNK - 1) / LKX_VCHUNK, &cp, &cs, err);
-  if (!rc && behind_ok && !(e->vok = calloc(cs / 4 + 1, 1))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  e->vcrc = rc ? NULL : cp;
   if (!rc) rc = lk_lkx_section(x, LKX_FDICT, 1, 0, &fp, &fs, err);
   if (!rc && (rc = lk_facetcode_decode(fp, fs, &e->facets)))
     rc = lk_err_set(err, rc, rc == LK_ENOMEM ? "out of memory" : "damaged facet dictionaries");
   if (!rc && (rc = lk_index_wrap(e->qdim, lk_ivf_ids(e->ivf), vp, n, &e->index)))
     rc = lk_err_set(err, LK_ECORRUPT, "the rows' ids are not ascending");
-  if (!rc) rc = lk_itemtab_read(x, &e->items, &e->nitems, err);
-  if (!rc && !(e->row_item = malloc(sizeof *e->row_item * (n + 1)))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  /* the row -> item map, both in id order: one merge */
+  /* the items, decoded as asked for (a server) or all now (the other commands) */
+  if (!rc) rc = lk_itemtab_open(x, &e->tab, err);
+  if (!rc && !behind_ok) rc = lk_itemtab_check(e->tab, err);
+  if (!rc) e->nitems = lk_itemtab_count(e->tab);
+  /* the row -> item map, both in id order: none when every item has a row (item r is row r's:
+   * checked as read, row_item_of; all now for the other commands), else one merge */
   const int64_t *ids = rc ? NULL : lk_ivf_ids(e->ivf);
-  for (size_t r = 0, i = 0; !rc && r < n; r++) {
-    while (i < e->nitems && e->items[i].id < ids[r]) i++;
-    if (i == e->nitems || e->items[i].id != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
+  for (size_t r = 0; !rc && e->nitems == n && !behind_ok && r < n; r++)
+    if (base_id(e, r) != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
+  if (!rc && e->nitems != n && !(e->row_item = malloc(sizeof *e->row_item * (n + 1))))
+    rc = lk_err_set(err, LK_ENOMEM, "out of memory");
+  for (size_t r = 0, i = 0; !rc && e->row_item && r < n; r++) {
+    while (i < e->nitems && base_id(e, i) < ids[r]) i++;
+    if (i == e->nitems || base_id(e, i) != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
     else e->row_item[r] = i;
   }
   if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
@@ -409,10 +419,9 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     lk_ivf_free(e->ivf);
     lk_facetcode_free(e->facets);
     lk_index_free(e->index);
-    free(e->items);
+    lk_itemtab_free(e->tab);
     free(e->row_item);
-    free(e->vok);
-    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->items = NULL, e->row_item = NULL, e->vok = NULL;
+    e->ivf = NULL, e->facets = NULL, e->index = NULL, e->tab = NULL, e->row_item = NULL;
     e->nitems = 0, e->dim = e->qdim = 0;
     lk_lkx_close(x);
     return rc;
@@ -431,17 +440,18 @@ int lk_engine_index_path(const char *db, char *out, size_t n) {
 int lk_engine_index_state(const lk_engine *e) { return e->lkx_state; }
 const char *lk_engine_index_note(const lk_engine *e) { return e->lkx_note[0] ? e->lkx_note : NULL; }
 
+static const lk_item *save_item_at(const void *ctx, size_t i) { return base_item(ctx, i); }
+
 /* The saved index written as its rows come, for both builds (one writer): lk_engine_save_index
  * passes the engine's rows, lk_engine_build_index the rows it streams from the catalog. The
- * rows go first (VECS), with a crc32 per LKX_VCHUNK rows, of all rows (ROWS) and of the facet
- * codes (FACETS) kept as they pass; save_end then writes what needs every row: VCRC, the items
- * (search/itemtab.h), the facet dictionaries, the IVF, ROWS and FACETS, then the header. */
+ * rows go first (VECS; their chunk checksums come with the file, index/lkx.h), with the crc32s
+ * of all rows (ROWS) and of the facet codes (FACETS) kept as they pass; save_end then writes
+ * what needs every row: the items (search/itemtab.h), the facet dictionaries, the IVF, ROWS and
+ * FACETS, then the header. */
 typedef struct saver {
   lk_lkx_writer w;
   size_t row, n;         /* bytes a row; rows written */
   uint32_t rows, facets; /* the crc32s so far */
-  uint32_t *vcrc;        /* one per chunk begun */
-  size_t vcap;
 } saver;
 
 /* Starts path's temporary file (m: the header, its items set at save_end). On failure nothing
@@ -457,48 +467,33 @@ static int save_begin(saver *s, const char *path, const lkx_meta *m, lk_errbuf *
 
 /* m more rows (x: m x dim floats) and their facet codes (m x LK_FACETCODE_NCOLS). */
 static int save_rows(saver *s, const float *x, const uint8_t *cols, size_t m, lk_errbuf *err) {
-  const uint8_t *p = (const uint8_t *)x;
-  for (size_t i = 0; i < m; i++, s->n++) {
-    size_t c = s->n / LKX_VCHUNK;
-    if (s->n % LKX_VCHUNK == 0) {
-      if (LK_ARRAY_RESERVE(s->vcrc, s->vcap, c + 1, 1024)) return lk_err_set(err, LK_ENOMEM, "out of memory");
-      s->vcrc[c] = 0;
-    }
-    s->vcrc[c] = lk_hash_crc32(s->vcrc[c], p + i * s->row, s->row);
-    s->rows = lk_hash_crc32(s->rows, p + i * s->row, s->row);
-  }
+  s->rows = lk_hash_crc32(s->rows, x, m * s->row);
+  s->n += m;
   s->facets = lk_hash_crc32(s->facets, cols, m * LK_FACETCODE_NCOLS);
   return lk_lkx_write(&s->w, x, m * s->row, err);
 }
 
-/* The rest, and the file renamed into place (items: the array, or with items NULL tab);
+/* The rest, and the file renamed into place (the items: engine e's, or with e NULL tab's);
  * abandoned (the temporary file removed) on any failure. */
-static int save_end(saver *s, const lk_ivf *ivf, const lk_facetcode *fc, const lk_item *items, size_t nitems,
-                    const lk_itemtab *tab, lk_errbuf *err) {
+static int save_end(saver *s, const lk_ivf *ivf, const lk_facetcode *fc, const lk_engine *e, const lk_itembuild *tab,
+                    lk_errbuf *err) {
   uint8_t *dict = NULL;
   size_t len = 0;
   int rc = lk_ivf_size(ivf) == s->n ? 0 : lk_err_set(err, LK_EINVAL, "saving the index: the IVF does not hold every row");
   if (!rc) rc = lk_lkx_end(&s->w, err);
-  if (!rc) rc = lk_lkx_add(&s->w, LKX_VCRC, s->vcrc, sizeof *s->vcrc * ((s->n + LKX_VCHUNK - 1) / LKX_VCHUNK), err);
-  if (!rc) rc = items ? lk_itemtab_write(&s->w, items, nitems, err) : lk_itemtab_save(tab, &s->w, err);
+  if (!rc) rc = e ? lk_itemtab_write_from(&s->w, save_item_at, e, e->nitems, err) : lk_itembuild_save(tab, &s->w, err);
   if (!rc && (rc = lk_facetcode_encode(fc, &dict, &len))) rc = lk_err_set(err, rc, "out of memory");
   if (!rc) rc = lk_lkx_add(&s->w, LKX_FDICT, dict, len, err);
   if (!rc) rc = lk_ivf_save(ivf, &s->w, err);
   if (!rc) rc = lk_lkx_add(&s->w, LKX_ROWS, &s->rows, sizeof s->rows, err);
   if (!rc) rc = lk_lkx_add(&s->w, LKX_FACETS, &s->facets, sizeof s->facets, err);
   free(dict);
-  free(s->vcrc);
-  s->vcrc = NULL;
   s->w.meta.items = s->n;
   if (rc) lk_lkx_abandon(&s->w);
   return rc ? rc : lk_lkx_commit(&s->w, err);
 }
 
-static void save_abandon(saver *s) {
-  lk_lkx_abandon(&s->w);
-  free(s->vcrc);
-  s->vcrc = NULL;
-}
+static void save_abandon(saver *s) { lk_lkx_abandon(&s->w); }
 
 /* The header of e's saved index. */
 static lkx_meta save_meta(const lk_engine *e) {
@@ -520,14 +515,15 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
   if (rc) return rc;
   for (size_t r0 = 0; !rc && r0 < n; r0 += 1024) {
     size_t k = n - r0 < 1024 ? n - r0 : 1024;
-    code_rows(e, NULL, r0, k, cols); /* (looked up: cannot fail) */
-    rc = save_rows(&s, lk_index_vector(e->index, r0), cols, k, err); /* (rows are contiguous) */
+    if (code_rows(e, NULL, r0, k, cols)) /* (looked up: fails only on an item damaged in the file) */
+      rc = lk_err_set(err, LK_ECORRUPT, "saving the index: the saved index it was read from is damaged");
+    else rc = save_rows(&s, lk_index_vector(e->index, r0), cols, k, err); /* (rows are contiguous) */
   }
   if (rc) {
     save_abandon(&s);
     return rc;
   }
-  return save_end(&s, e->ivf, e->facets, e->items, e->nitems, NULL, err);
+  return save_end(&s, e->ivf, e->facets, e, NULL, err);
 }
 
 /* The index row of vector v (e->dim floats) of item it (NULL: none) into out (qdim floats): with
@@ -679,7 +675,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
    * thousand rows; if it cannot be built the plain scan serves */
   if (!use_ivf && !o.plain_scan && lk_index_size(e->index) >= 4096 && lk_index_optimize(e->index, 0) == 0)
     lk_index_set_threads(e->index, o.search_threads > 0 ? o.search_threads : 1);
-  if (!e->row_item) { /* (open_saved made it) */
+  if (!e->row_item && !e->tab) { /* (open_saved made it, or needs none) */
     e->row_item = malloc(sizeof *e->row_item * (lk_index_size(e->index) + 1));
     if (!e->row_item) return lk_err_set(err, LK_ENOMEM, "out of memory");
     for (size_t r = 0; r < lk_index_size(e->index); r++) e->row_item[r] = SIZE_MAX;
@@ -710,7 +706,7 @@ static int finish(lk_engine *e, const lk_engine_opts *op, const char *db_path, l
 typedef struct stream {
   lk_engine *e; /* the recipe, prior, paths: no items, rows or index */
   const char *db;
-  lk_itemtab tab;
+  lk_itembuild tab;
   size_t next;    /* the item cursor: the vectors come in id order, as the items */
   int64_t *ids;   /* the rows' ids (pass 1) */
   size_t n, cap;  /* rows */
@@ -736,7 +732,7 @@ static int stream_progress(stream *st, const char *step, size_t done, size_t tot
 
 static int stream_item_cb(void *ctx, const lk_item *it) {
   stream *st = ctx;
-  int rc = lk_itemtab_add(&st->tab, it);
+  int rc = lk_itembuild_add(&st->tab, it);
   if (!rc && st->tab.n % 65536 == 0) rc = stream_progress(st, "items", st->tab.n, 0);
   return rc;
 }
@@ -744,12 +740,12 @@ static int stream_item_cb(void *ctx, const lk_item *it) {
 /* The item of vector id into *it (the ids ascending: the cursor moves on), or, as the in-RAM
  * open fails for it (finish), LK_ECORRUPT. */
 static int stream_item_of(stream *st, int64_t id, lk_item *it) {
-  while (st->next < st->tab.n && lk_itemtab_id(&st->tab, st->next) < id) st->next++;
-  if (st->next == st->tab.n || lk_itemtab_id(&st->tab, st->next) != id) {
+  while (st->next < st->tab.n && lk_itembuild_id(&st->tab, st->next) < id) st->next++;
+  if (st->next == st->tab.n || lk_itembuild_id(&st->tab, st->next) != id) {
     st->failed = 1;
     return lk_err_set(st->err, LK_ECORRUPT, "%s: a vector has no item (run `lookalike check`)", st->db);
   }
-  lk_itemtab_get(&st->tab, st->next, it);
+  lk_itembuild_get(&st->tab, st->next, it);
   return 0;
 }
 
@@ -852,7 +848,7 @@ static int stream_build(stream *st, lk_catalog *cat, const lk_engine_opts *o, in
   }
   free(st->ids); /* (the IVF has its own) */
   st->ids = NULL;
-  if ((rc = save_end(&st->s, st->ivf, st->fc, NULL, 0, &st->tab, st->err))) return rc;
+  if ((rc = save_end(&st->s, st->ivf, st->fc, NULL, &st->tab, st->err))) return rc;
   out->state = LK_ENGINE_LKX_BUILT;
   return 0;
 }
@@ -893,7 +889,7 @@ int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_en
   free(st.ids);
   free(st.x);
   free(st.cols);
-  lk_itemtab_clear(&st.tab);
+  lk_itembuild_clear(&st.tab);
   lk_facetcode_free(st.fc);
   lk_ivf_free(st.ivf);
   lk_engine_close(st.e);
@@ -917,7 +913,7 @@ void lk_engine_close(lk_engine *e) {
   lk_embed_pool_free(e->pool);
   pthread_mutex_destroy(&e->lock);
   lk_recipe_clear(&e->recipe);
-  free(e->vok);
+  lk_itemtab_free(e->tab);
   lk_lkx_close(e->lkx); /* last: the items, rows and IVF above pointed into it */
   free(e);
 }
@@ -938,7 +934,8 @@ void lk_engine_set_calibration(lk_engine *e, const lk_calibration *c) {
 
 const lk_item *lk_engine_item_at(const lk_engine *e, size_t i) {
   if (e->base) return live_item_at(e, i);
-  return i < e->nitems ? &e->items[i] : NULL;
+  const lk_item *it = i < e->nitems ? base_item(e, i) : NULL;
+  return it || i >= e->nitems ? it : &damaged_item;
 }
 
 const struct lk_index *lk_engine_index(const lk_engine *e) { return e->index; }
@@ -1022,8 +1019,22 @@ static int prior_rows(const lk_engine *e, const float *queries, int nq, int k, c
 
 static int search_rows(const lk_engine *e, const float *queries, int nq, int k, const uint64_t *allow,
                        const col_filter *cf, int64_t exclude_id, lk_hit *hits, int *nfound) {
-  if (e->prior && k > 0 && k <= LK_INDEX_MAX_K) return prior_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
-  return index_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  int rc = e->prior && k > 0 && k <= LK_INDEX_MAX_K ? prior_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound)
+                                                    : index_rows(e, queries, nq, k, allow, cf, exclude_id, hits, nfound);
+  /* a hit whose item is damaged in the saved index fails the search (its bytes are never served) */
+  for (int q = 0; !rc && e->tab && q < nq; q++)
+    for (int j = 0; !rc && j < (nfound ? nfound[q] : k); j++)
+      if (hits[(size_t)q * k + j].id >= 0 && !lk_engine_item(e, hits[(size_t)q * k + j].id)) rc = LK_ECORRUPT;
+  return rc;
+}
+
+/* A failed search's message: a chunk of the saved index found damaged is named as such. */
+static int search_failed(const lk_engine *e, int rc, lk_errbuf *err) {
+  const lk_engine *b = e->base ? e->base : e;
+  if (rc == LK_ECORRUPT && b->lkx)
+    return lk_err_set(err, rc, "search failed: the saved index %s is damaged (`lookalike optimize` writes it anew)",
+                      b->lkx_path);
+  return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
 }
 
 int lk_engine_search_rows(const lk_engine *e, const float *queries, int nq, int k,
@@ -1040,10 +1051,10 @@ const lk_item *lk_engine_item(const lk_engine *e, int64_t id) {
   size_t lo = 0, hi = e->nitems;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (e->items[mid].id < id) lo = mid + 1;
+    if (base_id(e, mid) < id) lo = mid + 1;
     else hi = mid;
   }
-  return lo < e->nitems && e->items[lo].id == id ? &e->items[lo] : NULL;
+  return lo < e->nitems && base_id(e, lo) == id ? base_item(e, lo) : NULL; /* (NULL: damaged too) */
 }
 
 const float *lk_engine_vector(const lk_engine *e, int64_t id) {
@@ -1122,8 +1133,14 @@ static int filter_bitmap(const lk_engine *e, const lk_filter *f, uint64_t **out)
   size_t n = lk_index_size(e->index);
   uint64_t *bm = calloc(engine_rows(e) / 64 + 1, sizeof *bm);
   if (!bm) return LK_ENOMEM;
-  for (size_t r = 0; r < n; r++)
-    if (lk_filter_match(&e->items[e->row_item[r]], f, NULL)) bm[r / 64] |= 1ull << (r % 64);
+  for (size_t r = 0; r < n; r++) {
+    const lk_item *it = row_item_of(e, r);
+    if (!it) {
+      free(bm);
+      return LK_ECORRUPT;
+    }
+    if (lk_filter_match(it, f, NULL)) bm[r / 64] |= 1ull << (r % 64);
+  }
   live_filter(e, f, bm); /* a derived engine's delta rows */
   *out = bm;
   return 0;
@@ -1165,7 +1182,7 @@ int lk_engine_search_vector(const lk_engine *e, const float *vec, const lk_filte
   rc = search_rows(e, q ? q : vec, 1, k, bm, cols ? &cf : NULL, exclude_id, hits, nfound);
   free(q);
   free(bm);
-  if (rc) return lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+  if (rc) return search_failed(e, rc, err);
   return 0;
 }
 
@@ -1262,7 +1279,7 @@ int lk_engine_search_crops(lk_engine *e, const lk_image *img, const lk_filter *f
     int n = 0;
     lk_engine_make_query(e, vec, q);
     if ((rc = search_rows(e, q, 1, k, bm, cols ? &cf : NULL, -1, all + total, &n)))
-      rc = lk_err_set(err, rc, "search failed: %s", lk_strerror(rc));
+      rc = search_failed(e, rc, err);
     total += n;
   }
   if (!rc) { /* best score per item: sort, then keep each id's first occurrence */
@@ -1338,7 +1355,7 @@ static const lk_item *live_item_at(const lk_engine *e, size_t i) {
     if (up && d->before == i) return &d->r->it;
     b = d->base_pos + (size_t)d->in_base + (i - d->before - (size_t)up);
   }
-  return b < e->base->nitems ? &e->base->items[b] : NULL;
+  return b < e->base->nitems ? lk_engine_item_at(e->base, b) : NULL;
 }
 
 static void live_filter(const lk_engine *e, const lk_filter *f, uint64_t *bm) {
@@ -1533,6 +1550,7 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
   if (from->base) memcpy(e->mask, from->mask, sizeof *e->mask * words);
   /* what a derived engine borrows from its base */
   e->items = root->items;
+  e->tab = root->tab;
   e->nitems = root->nitems;
   e->row_item = root->row_item;
   e->index = root->index;
@@ -1561,11 +1579,11 @@ int lk_engine_derive(lk_engine *from, const lk_engine_change *ch, size_t n, lk_e
         size_t lo = 0, hi = root->nitems;
         while (lo < hi) {
           size_t mid = lo + (hi - lo) / 2;
-          if (root->items[mid].id < ch[c].id) lo = mid + 1;
+          if (base_id(root, mid) < ch[c].id) lo = mid + 1;
           else hi = mid;
         }
         d.base_pos = lo;
-        d.in_base = lo < root->nitems && root->items[lo].id == ch[c].id;
+        d.in_base = lo < root->nitems && base_id(root, lo) == ch[c].id;
         d.base_row = d.in_base ? lk_index_row(root->index, ch[c].id) : -1;
         if (d.base_row < 0) d.base_row = -1;
       }
@@ -1632,7 +1650,10 @@ int lk_engine_rebuild(const lk_engine *from, const lk_engine_opts *opts, lk_engi
     goto fail;
   }
   e->capitems = n + 1;
-  for (size_t i = 0; i < n && !rc; i++) rc = lk_item_copy(&e->items[e->nitems++], lk_engine_item_at(from, i));
+  for (size_t i = 0; i < n && !rc; i++) {
+    const lk_item *it = lk_engine_item_at(from, i);
+    rc = it == &damaged_item ? LK_ECORRUPT : lk_item_copy(&e->items[e->nitems++], it);
+  }
   for (size_t i = 0; i < n && !rc; i++) {
     int64_t id = e->items[i].id;
     const float *v = lk_engine_vector(from, id);

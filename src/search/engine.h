@@ -48,7 +48,12 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_op
 /* lk_engine_open_catalog for a server (search/live.c), which brings the engine up to date
  * itself: a saved index (below) behind the catalog by any changes is served as it was saved,
  * and *version gets the catalog version the engine holds (the file's; -1: the catalog's, as
- * read), for lk_engine_apply_changes(since *version) to derive the current engine from. */
+ * read), for lk_engine_apply_changes(since *version) to derive the current engine from. Its
+ * start does not grow with the file: the rows, the IVF's lists and fine codes and the items are
+ * checked (and the items decoded) a chunk at a time as they are first read (index/lkx.h
+ * lk_lkx_verify); a damaged chunk is never used: a search that needs it fails with
+ * LK_ECORRUPT, lk_engine_item gives NULL for its items, lk_engine_item_at a placeholder (id -1,
+ * status "error"). */
 int lk_engine_open_saved(lk_catalog *cat, const char *name, const lk_engine_opts *o, lk_engine **out,
                          int64_t *version, lk_errbuf *err);
 /* Whether e's items are cat's (at the version e holds): LK_ENGINE_CHECK_SAMPLE items spread
@@ -78,8 +83,8 @@ const char *lk_engine_note(const lk_engine *e);
  * whose file has the catalog's recipe, prior weight and version (lk_engine_open_saved: any
  * version up to the catalog's) is served from the file alone: nothing is read from the
  * catalog, the items' strings, the rows, the ids and the IVF's codes point into the mapping
- * (page cache, not the process's own memory; the engine's own RAM is sizeof(lk_item) + 8 bytes
- * per item plus the IVF's list tables), and lk_engine_item's strings then belong to the
+ * (page cache, not the process's own memory; the engine's own RAM is the items decoded so far,
+ * sizeof(lk_item) each, plus the IVF's list tables), and lk_engine_item's strings then belong to the
  * mapping (valid while the engine lives, as always). Otherwise, a full engine maps the IVF
  * alone when its row ids are the engine's; a file behind the catalog is mapped too when its rows are still the first rows
  * (same ids, same floats: a crc32 of them is in the file) and the items added since are added
