@@ -4,7 +4,9 @@
  * the changes), so a change is searchable within milliseconds however big the catalog. Once
  * the delta is large, or the catalog has been quiet for optimize_after_s, an optimiser thread
  * builds a full engine again (lk_engine_rebuild, the index a fresh load builds) and swaps it
- * in with the changes that arrived meanwhile applied on top (lk_engine_rebase). */
+ * in with the changes that arrived meanwhile applied on top (lk_engine_rebase); an engine
+ * served from the saved index gets a new file instead, streamed from the catalog and mapped
+ * (optimize_mapped), once its delta is large. */
 #include "search/live.h"
 
 #include <pthread.h>
@@ -420,6 +422,52 @@ static int update(lk_live *l, lk_catalog *cat, lk_errbuf *err) {
   return rc;
 }
 
+/* The optimiser of an engine served from the saved index (lk_engine_mapped): a rebuild in RAM
+ * would hold every item and row (~32 GB at ten million items), so the saved index is written
+ * anew, streamed from the catalog (lk_engine_build_index, as `lookalike optimize` does; the
+ * engine in use keeps its mapping of the old file, whose name the new one takes), and mapped
+ * with the changes since applied (load); then, holding the updates off, the changes the engine
+ * in use has moved on to are applied too and the new engine is swapped in. */
+static int optimize_mapped(lk_live *l, const lk_live_snap *from, lk_errbuf *err) {
+  double t0 = lk_clock_now();
+  lk_engine_built b;
+  lk_catalog *cat = NULL;
+  lk_engine *e = NULL, *d = NULL;
+  lk_live_snap *s = NULL;
+  int64_t v = -1;
+  int versioned = 0, rc = lk_engine_build_index(l->db, &l->eo, NULL, NULL, &b, err);
+  if (!rc) rc = lk_catalog_open(l->db, LK_CATALOG_READONLY, &cat, err);
+  if (!rc) rc = load(l, cat, &e, &v, &versioned, err);
+  if (!rc && (!versioned || !lk_engine_mapped(e) || strcmp(lk_engine_recipe_id(e), lk_engine_recipe_id(from->e))))
+    rc = lk_err_set(err, LK_EMISMATCH, "the new saved index does not serve this catalog");
+  if (!rc) {
+    pthread_mutex_lock(&l->apply);
+    const lk_live_snap *cur = lk_live_acquire(l);
+    if (l->have > v && !(rc = lk_engine_apply_changes(e, cat, v, &d, &v, err)) && d) {
+      lk_engine_close(e);
+      e = d;
+    }
+    if (!rc) {
+      lk_engine_set_pool(e, lk_engine_pool(cur->e)); /* the same recipe: the loaded models serve on */
+      rc = snap_new(e, v, &s, err);
+      e = NULL; /* (the snapshot's, or freed with its failure) */
+      if (!rc) {
+        if (swap_in_if(l, s, lk_clock_now() - t0, cur)) {
+          l->have = v;
+          LOG(l, "follow: catalog version %lld: saved index written anew and mapped in %.0f ms (%zu items, %zu "
+              "changed meanwhile)", (long long)v, (lk_clock_now() - t0) * 1e3, lk_engine_item_count(lk_live_engine(s)),
+              lk_engine_delta(lk_live_engine(s)));
+        } else rc = lk_err_set(err, LK_EMISMATCH, "the engine in use changed meanwhile");
+      }
+    }
+    lk_live_release(l, cur);
+    pthread_mutex_unlock(&l->apply);
+  }
+  lk_engine_close(e);
+  lk_catalog_close(cat);
+  return rc;
+}
+
 /* The optimiser thread: a full engine of snapshot opt_from's items (the index a fresh load
  * builds), then, holding the updates off, the changes swapped in since applied on top of it. */
 static void *optimize_main(void *arg) {
@@ -429,8 +477,9 @@ static void *optimize_main(void *arg) {
   lk_live_snap *s = NULL;
   lk_errbuf err = {0};
   double t0 = lk_clock_now();
-  int rc = lk_engine_rebuild(from->e, &l->eo, &e, &err);
-  if (!rc) {
+  int mapped = lk_engine_mapped(from->e);
+  int rc = mapped ? optimize_mapped(l, from, &err) : lk_engine_rebuild(from->e, &l->eo, &e, &err);
+  if (!rc && !mapped) {
     pthread_mutex_lock(&l->apply);
     const lk_live_snap *cur = lk_live_acquire(l);
     rc = lk_engine_rebase(e, from->e, cur->e, &ne, &err);
@@ -442,7 +491,7 @@ static void *optimize_main(void *arg) {
     pthread_mutex_unlock(&l->apply);
     lk_engine_close(e);
   }
-  if (rc == LK_EMISMATCH)
+  if (rc == LK_EMISMATCH && !mapped)
     LOG(l, "follow: the optimised index was dropped: the catalog was re-read whole meanwhile");
   else if (rc)
     LOG(l, "follow: optimising the index: %s (the engine in use goes on serving)", lk_err_msg(&err));
@@ -466,8 +515,8 @@ static void optimize_tend(lk_live *l) {
   size_t d = lk_engine_delta(l->cur->e), big = lk_engine_item_count(l->cur->e) / 50;
   if (big < OPT_DELTA_MIN) big = OPT_DELTA_MIN;
   if (big > OPT_DELTA_MAX) big = OPT_DELTA_MAX;
-  /* a base served from the saved index keeps a small delta even when the catalog is quiet: the
-   * rebuild would hold every item and row in RAM (search/engine.h lk_engine_mapped) */
+  /* a base served from the saved index keeps a small delta even when the catalog is quiet: its
+   * optimiser writes the whole file anew (optimize_mapped) */
   int quiet = lk_clock_now() - l->last_change >= l->o.optimize_after_s && !lk_engine_mapped(l->cur->e);
   int state = l->opt_state, due = d > 0 && (quiet || d >= big);
   pthread_mutex_unlock(&l->lock);

@@ -5,9 +5,11 @@
  * PostgreSQL, catalog.h "Change following"), runs a thread that waits for commits (PostgreSQL's
  * LISTEN/NOTIFY, a SQLite file's version looked at every 50 ms; a periodic check as a fallback)
  * and swaps each derived engine in; once the changes carried are many (2 % of the items, at
- * most 20,000) or the catalog is quiet (not for an engine served from the saved index: the
- * rebuild would hold every item and row in RAM, lk_engine_mapped), a full engine is rebuilt in
- * a thread of its own, the changes that came meanwhile applied on top of it, and swapped in. A user (an HTTP request)
+ * most 20,000) or the catalog is quiet, a full engine is rebuilt in a thread of its own, the
+ * changes that came meanwhile applied on top of it, and swapped in; an engine served from the
+ * saved index (lk_engine_mapped, whose rebuild would hold every item and row in RAM) waits for
+ * many changes, then gets the file written anew, streamed from the catalog
+ * (lk_engine_build_index), and mapped. A user (an HTTP request)
  * holds the snapshot it started with (acquire/release), so a swap never pulls an engine from
  * under a search; the old engine is freed by its last user. A lost connection is retried
  * every second while the last engine goes on serving; lk_live_status tells. */
