@@ -16,17 +16,21 @@
 
 /* Which vector index answers searches. EXACT: every allowed vector is scored (int8 shortlist
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
- * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
- * candidates from the float vectors, so scores are exact cosines; filters are applied inside
+ * open from the catalog's vectors, coarse-only (LK_ENGINE_IVF_CODE-d int8 codes, no fine codes:
+ * ~150 B per item) with an exact re-rank of its best LK_ENGINE_IVF_RERANK candidates from the
+ * float vectors, so scores are exact cosines (docs/PERFORMANCE.md "Coarse-only codes for the
+ * engine"); filters are applied inside
  * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
  * (search/facetcode.h, lk_engine_filter_in_index) without a walk over the items. AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
 /* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
 #define LK_ENGINE_IVF_MIN_ROWS 64
-#define LK_ENGINE_IVF_NPROBE 96   /* lists probed, of ~1.5 sqrt(n) (docs/PERFORMANCE.md "Search") */
-#define LK_ENGINE_IVF_RERANK 1000 /* coarse-code hits re-scored with the fine codes */
-#define LK_ENGINE_IVF_REFINE 50   /* fine-code hits re-scored with the float vectors */
+#define LK_ENGINE_IVF_CODE 128   /* coarse code length (no fine codes: index/ivf.h coarse-only) */
+#define LK_ENGINE_IVF_NPROBE 32  /* lists probed, of ~1.5 sqrt(n); more below: */
+#define LK_ENGINE_IVF_MIN_SCAN 16384 /* rows a probe covers at least (a catalog this small: all) */
+#define LK_ENGINE_IVF_RERANK 200 /* coarse-code hits re-scored exactly with the float vectors */
+#define LK_ENGINE_IVF_REFINE LK_ENGINE_IVF_RERANK /* (coarse-only: every candidate is re-scored) */
 /* "auto", "exact" or "ivf" -> enum lk_engine_index; LK_EINVAL otherwise. */
 int lk_engine_index_parse(const char *s, int *out);
 /* The index a catalog of nvectors vectors gets for the option `index` (EXACT or IVF). */
