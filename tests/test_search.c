@@ -313,10 +313,12 @@ static void test_ivf_filters(void **state) {
   lk_engine_close(e);
 }
 
-/* The engine's IVF at its defaults (search/engine.h: coarse-only 128-d codes, nprobe, rerank)
- * returns the exact scan's top-10 on a clustered catalog whose rows are wider than the codes
- * (so the codes drop dimensions, as 128 of 446 do on a tuned catalog), for queries near
- * catalog rows; the same check fails at nprobe 1, so it can tell a too-shallow probe. */
+/* The engine's IVF at its defaults (search/engine.h: coarse-only 128-d codes, rerank; a
+ * catalog under LK_ENGINE_IVF_MIN_SCAN rows has every list probed) returns the exact scan's
+ * top-10 with exact scores on a clustered catalog whose rows are wider than the codes (so the
+ * codes drop dimensions, as 128 of 446 do on a tuned catalog), for queries near catalog rows;
+ * so does a probe of LK_ENGINE_IVF_NPROBE of its ~95 lists, and the same check fails at
+ * nprobe 1, so it can tell a too-shallow probe. */
 #define NX 4000
 #define DX 192
 #define NCLUST 40
@@ -391,6 +393,7 @@ static void test_ivf_exact_top10(void **state) {
   assert_int_equal(lk_catalog_commit(c), 0);
   lk_catalog_close(c);
   assert_int_equal(ivf_exact_misses(db, rows, qs, 100, 0), 0);
+  assert_int_equal(ivf_exact_misses(db, rows, qs, 100, LK_ENGINE_IVF_NPROBE), 0);
   assert_true(ivf_exact_misses(db, rows, qs, 100, 1) > 0);
   free(rows);
   free(cent);

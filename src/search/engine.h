@@ -27,7 +27,7 @@
 #define LK_ENGINE_IVF_AUTO_MIN 200000
 #define LK_ENGINE_IVF_MIN_ROWS 64
 #define LK_ENGINE_IVF_CODE 128   /* coarse code length (no fine codes: index/ivf.h coarse-only) */
-#define LK_ENGINE_IVF_NPROBE 32  /* lists probed, of ~1.5 sqrt(n); more below: */
+#define LK_ENGINE_IVF_NPROBE 48  /* lists probed, of ~1.5 sqrt(n); more below: */
 #define LK_ENGINE_IVF_MIN_SCAN 16384 /* rows a probe covers at least (a catalog this small: all) */
 #define LK_ENGINE_IVF_RERANK 200 /* coarse-code hits re-scored exactly with the float vectors */
 #define LK_ENGINE_IVF_REFINE LK_ENGINE_IVF_RERANK /* (coarse-only: every candidate is re-scored) */
