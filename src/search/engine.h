@@ -53,7 +53,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_op
  * itself: a saved index (below) behind the catalog by any changes is served as it was saved,
  * and *version gets the catalog version the engine holds (the file's; -1: the catalog's, as
  * read), for lk_engine_apply_changes(since *version) to derive the current engine from. Its
- * start does not grow with the file: the rows, the IVF's lists and fine codes and the items are
+ * start does not grow with the file: the rows, the IVF's lists' codes and the items are
  * checked (and the items decoded) a chunk at a time as they are first read (index/lkx.h
  * lk_lkx_verify); a damaged chunk is never used: a search that needs it fails with
  * LK_ECORRUPT, lk_engine_item gives NULL for its items, lk_engine_item_at a placeholder (id -1,
@@ -113,8 +113,8 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err);
  * streamed in one read snapshot (its items, then its vectors twice in id order) and the file
  * written as lk_engine_save_index writes it for the engine lk_engine_open(db_path, opts) would
  * build (the same bytes): state LK_ENGINE_LKX_BUILT, or LK_ENGINE_LKX_NONE when those options
- * give the catalog the exact index (nothing written). Memory: the IVF being filled (~600 bytes
- * a row at 256-d with a label prior), the items in the saved form (144 bytes + their strings)
+ * give the catalog the exact index (nothing written). Memory: the IVF being filled (~150 bytes
+ * a row: coarse-only codes), the items in the saved form (144 bytes + their strings)
  * and 8 bytes a row, never the float rows. fn (may be NULL) is called every few thousand items
  * or rows with the step ("items", "vector ids": total 0, unknown; "rows": of total) and
  * stops the build (LK_EINTR) by returning non-zero. Errors as lk_engine_open's (a vector
