@@ -313,6 +313,95 @@ static void test_ivf_filters(void **state) {
   lk_engine_close(e);
 }
 
+/* The engine's IVF at its defaults (search/engine.h: coarse-only 128-d codes, rerank; a
+ * catalog under LK_ENGINE_IVF_MIN_SCAN rows has every list probed) returns the exact scan's
+ * top-10 with exact scores on a clustered catalog whose rows are wider than the codes (so the
+ * codes drop dimensions, as 128 of 446 do on a tuned catalog), for queries near catalog rows;
+ * so does a probe of LK_ENGINE_IVF_NPROBE of its ~95 lists, and the same check fails at
+ * nprobe 1, so it can tell a too-shallow probe. */
+#define NX 4000
+#define DX 192
+#define NCLUST 40
+static int ivf_exact_misses(const char *db, const float *rows, const float *qs, int nq, int nprobe) {
+  lk_engine_opts o;
+  lk_engine_opts_default(&o);
+  o.index = LK_ENGINE_INDEX_IVF;
+  o.nprobe = nprobe;
+  lk_engine *e = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_engine_open(db, &o, &e, &eb), 0);
+  assert_string_equal(lk_engine_index_name(e), "ivf");
+  int misses = 0;
+  for (int q = 0; q < nq; q++) {
+    const float *v = qs + (size_t)q * DX;
+    float best[10];
+    int64_t ids[10];
+    for (int j = 0; j < 10; j++) best[j] = -INFINITY, ids[j] = -1;
+    for (int i = 0; i < NX; i++) { /* the exact top-10 by insertion */
+      float s = 0;
+      for (int d = 0; d < DX; d++) s += v[d] * rows[(size_t)i * DX + d];
+      int j = 10;
+      while (j > 0 && s > best[j - 1]) j--;
+      if (j == 10) continue;
+      memmove(best + j + 1, best + j, sizeof(float) * (size_t)(9 - j));
+      memmove(ids + j + 1, ids + j, sizeof(int64_t) * (size_t)(9 - j));
+      best[j] = s, ids[j] = i + 1;
+    }
+    lk_hit h[10];
+    int n = 0;
+    assert_int_equal(lk_engine_search_vector(e, v, NULL, 10, -1, h, &n, &eb), 0);
+    assert_int_equal(n, 10);
+    for (int j = 0; j < 10; j++) {
+      int found = 0;
+      for (int i = 0; i < 10; i++) found |= h[i].id == ids[j];
+      misses += !found;
+      if (nprobe == 0) assert_float_equal(h[j].score, best[j], 1e-4); /* exact re-rank */
+    }
+  }
+  lk_engine_close(e);
+  return misses;
+}
+
+static void test_ivf_exact_top10(void **state) {
+  (void)state;
+  char *dir = lk_test_mkdtemp();
+  char db[512], hash[16];
+  snprintf(db, sizeof db, "%s/x.db", dir);
+  float *rows = malloc(sizeof(float) * NX * DX), *cent = malloc(sizeof(float) * NCLUST * DX);
+  float *qs = malloc(sizeof(float) * 100 * DX);
+  lk_catalog *c;
+  assert_non_null(c = lk_test_catalog_new(db));
+  srand(19);
+  for (int k = 0; k < NCLUST; k++) lk_test_unit_vector(cent + (size_t)k * DX, DX);
+  /* row = its cluster's centre + noise whose spread falls with the dimension (as embeddings'
+   * principal components do), unit length; queries: rows 37 q moved further off */
+  for (int i = 0; i < NX + 100; i++) {
+    float *v = i < NX ? rows + (size_t)i * DX : qs + (size_t)(i - NX) * DX;
+    const float *src = i < NX ? cent + (size_t)(i % NCLUST) * DX : rows + (size_t)(37 * (i - NX)) * DX;
+    double s = 0;
+    for (int d = 0; d < DX; d++) {
+      v[d] = src[d] + (i < NX ? 0.6f : 0.3f) * ((float)rand() / RAND_MAX - 0.5f) / (1.0f + d / 24.0f);
+      s += v[d] * v[d];
+    }
+    for (int d = 0; d < DX; d++) v[d] /= (float)sqrt(s);
+    if (i >= NX) continue;
+    snprintf(hash, sizeof hash, "h%d", i);
+    lk_item it = {.id = i + 1, .path = "p.jpg", .hash = hash, .status = "ok"};
+    assert_int_equal(lk_catalog_put_item(c, &it), 0);
+    assert_int_equal(lk_catalog_put_vector(c, it.id, v, DX), 0);
+  }
+  assert_int_equal(lk_catalog_commit(c), 0);
+  lk_catalog_close(c);
+  assert_int_equal(ivf_exact_misses(db, rows, qs, 100, 0), 0);
+  assert_int_equal(ivf_exact_misses(db, rows, qs, 100, LK_ENGINE_IVF_NPROBE), 0);
+  assert_true(ivf_exact_misses(db, rows, qs, 100, 1) > 0);
+  free(rows);
+  free(cent);
+  free(qs);
+  lk_test_rmtree(dir);
+  free(dir);
+}
+
 /* The IVF's facet columns (search/facetcode.h) on a catalog of NC items: gender in two cases
  * and sometimes missing, 300 article types (the first 254 coded, the rest "other"), years,
  * an extra column. */
@@ -558,6 +647,7 @@ int main(void) {
       cmocka_unit_test(test_no_match),    cmocka_unit_test(test_similar),
       cmocka_unit_test(test_json_shape),  cmocka_unit_test(test_json_year),
       cmocka_unit_test(test_ivf_filters),
+      cmocka_unit_test(test_ivf_exact_top10),
       cmocka_unit_test(test_ivf_facet_columns),
       cmocka_unit_test(test_missing_db),
       cmocka_unit_test(test_crops_thin_photos),

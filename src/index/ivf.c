@@ -420,6 +420,12 @@ static int list_push(lk_ivf *v, int l, uint32_t row, const float *res, const uin
 
 int lk_ivf_ncols(const lk_ivf *v) { return v ? v->ncols : 0; }
 
+void lk_ivf_shape(const lk_ivf *v, int *nlist, int *fine_dims, int *coarse_dims) {
+  *nlist = v ? v->nlist : 0;
+  *fine_dims = v ? v->pf : 0;
+  *coarse_dims = v ? v->pc : 0;
+}
+
 int lk_ivf_add(lk_ivf *v, const int64_t *ids, const float *x, size_t n) { return lk_ivf_add_cols(v, ids, x, NULL, n); }
 
 int lk_ivf_add_cols(lk_ivf *v, const int64_t *ids, const float *x, const uint8_t *cols, size_t n) {
@@ -1022,7 +1028,8 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapp
     }
     for (size_t i = 0; !v->rlist && !rc && i < len; i++) { /* coarse-only: no row in two lists */
       uint32_t r = L->rows[i];
-      if (seen[r / 64] >> (r % 64) & 1) rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
+      if (r >= v->n || seen[r / 64] >> (r % 64) & 1) /* (r < n: list_fault's, run later when lazy) */
+        rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
       seen[r / 64] |= (uint64_t)1 << (r % 64);
     }
     at += len;
@@ -1063,14 +1070,11 @@ static int load(const lk_lkx *x, int mapped, int lazy, lk_ivf **out, lk_errbuf *
   if (!rc && !(v->lists = calloc(nl, sizeof *v->lists))) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!rc && !(v->pres = calloc(nl * (size_t)v->ncols * 4 + 1, sizeof *v->pres)))
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
-  /* coarse-only: a row in two lists is found over all of them at once, so its lazy sections
-   * are verified whole now */
-  for (int i = 0; !rc && lazy && !pf && i < LK_IVF_NLAZY; i++) {
-    const void *sp = NULL;
-    if (!lk_lkx_section(x, lk_ivf_lazy_sections[i], 1, 0, &sp, &sz, NULL) && lk_lkx_verify(x, sp, sz))
-      rc = lk_err_set(err, LK_ECORRUPT, "saved index: IVF section %d checksum mismatch (damaged file)", i);
-  }
-  lazy = lazy && pf;
+  /* coarse-only: a row in two lists is found over all of them at once, so the lists' rows
+   * (4 B a row) are verified whole now; their codes still as searches first probe them */
+  const void *sp = NULL;
+  if (!rc && lazy && !pf && !lk_lkx_section(x, SEC_LROWS, 1, 0, &sp, &sz, NULL) && lk_lkx_verify(x, sp, sz))
+    rc = lk_err_set(err, LK_ECORRUPT, "saved index: the IVF's list rows: checksum mismatch (damaged file)");
   if (!rc && lazy && (!(v->lok = calloc(nl, 1)) || !(v->fok = calloc(n / FCHUNK + 1, 1))))
     rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   v->x = x;

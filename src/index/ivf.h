@@ -62,6 +62,8 @@ int lk_ivf_add(lk_ivf *ivf, const int64_t *ids, const float *x, size_t n);
  * lk_ivf_add(v, ids, x, n) == lk_ivf_add_cols(v, ids, x, NULL, n). */
 int lk_ivf_add_cols(lk_ivf *ivf, const int64_t *ids, const float *x, const uint8_t *cols, size_t n);
 int lk_ivf_ncols(const lk_ivf *ivf); /* the option ncols */
+/* What it was trained with: the lists and the options fine_dims (0: coarse-only), coarse_dims. */
+void lk_ivf_shape(const lk_ivf *ivf, int *nlist, int *fine_dims, int *coarse_dims);
 size_t lk_ivf_size(const lk_ivf *ivf);
 /* Gives back the room kept for future adds (the arrays grow geometrically): call after a bulk
  * add. Adding later still works. LK_ENOMEM leaves the index as it was, usable. */

@@ -166,7 +166,9 @@ static int add_rows(lk_engine *e, size_t r0) {
 
 #define IVF_TRAIN_MAX 65536 /* training rows i * n / nt, nt = min(n, this) */
 
-/* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's). */
+/* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's, and
+ * what a saved IVF must have been built with): coarse-only codes no longer than the rows or
+ * half the training rows. */
 static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) {
   size_t nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
   lk_ivf_opts_default(io);
@@ -174,9 +176,38 @@ static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) 
   io->nprobe = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
   io->rerank = LK_ENGINE_IVF_RERANK;
   io->ncols = LK_FACETCODE_NCOLS;
-  if (io->fine_dims > d) io->fine_dims = d;
-  if ((size_t)io->fine_dims > nt / 2) io->fine_dims = (int)(nt / 2);
-  if (io->coarse_dims > io->fine_dims) io->coarse_dims = io->fine_dims;
+  io->fine_dims = 0;
+  io->coarse_dims = LK_ENGINE_IVF_CODE < d ? LK_ENGINE_IVF_CODE : d;
+  if ((size_t)io->coarse_dims > nt / 2) io->coarse_dims = (int)(nt / 2);
+}
+
+/* The lists a search of an IVF of n rows probes: o's, else LK_ENGINE_IVF_NPROBE but at least
+ * LK_ENGINE_IVF_MIN_SCAN rows' worth (all of them in a catalog that small). */
+static int ivf_nprobe(const lk_engine_opts *o, const lk_ivf *ivf, size_t n) {
+  int nlist, fine, coarse, p = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
+  lk_ivf_shape(ivf, &nlist, &fine, &coarse);
+  if (o->nprobe <= 0 && n && (double)p * (double)n / nlist < LK_ENGINE_IVF_MIN_SCAN)
+    p = (int)fmin(nlist, ceil((double)LK_ENGINE_IVF_MIN_SCAN * nlist / (double)n));
+  return p;
+}
+
+/* Readies e->ivf (built, or loaded from a file) for searches: its codes must be ivf_opts's for
+ * its n rows (else LK_EMISMATCH "stale": a file saved by a version with other codes; the
+ * message starts with "path: " when path is given), then the probe depth (ivf_nprobe), the
+ * candidates and their exact re-rank from the engine's float rows. */
+static int ivf_ready(lk_engine *e, const lk_engine_opts *o, const char *path, lk_errbuf *err) {
+  lk_ivf_opts io;
+  int nlist, fine, coarse;
+  size_t n = lk_ivf_size(e->ivf);
+  ivf_opts(o, n, lk_engine_query_dim(e), &io);
+  lk_ivf_shape(e->ivf, &nlist, &fine, &coarse);
+  if (fine != io.fine_dims || coarse != io.coarse_dims)
+    return lk_err_set(err, LK_EMISMATCH, "%s%sstale (IVF codes %d+%d, this version's %d+%d)", path ? path : "",
+                      path ? ": " : "", fine, coarse, io.fine_dims, io.coarse_dims);
+  int rc = lk_ivf_set_nprobe(e->ivf, ivf_nprobe(o, e->ivf, n));
+  if (!rc) rc = lk_ivf_set_rerank(e->ivf, io.rerank);
+  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
+  return rc ? lk_err_set(err, rc, "%s", lk_strerror(rc)) : 0;
 }
 
 /* Builds the IVF over every index row, in row order (so allow bitmaps carry over): trained on
@@ -196,8 +227,7 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   if (!rc) rc = lk_facetcode_new(&e->facets);
   if (!rc) rc = add_rows(e, 0);
   if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
-  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
-  return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : 0;
+  return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : ivf_ready(e, o, NULL, err);
 }
 
 /* What makes two engines' index rows differ beyond the recipe: the label prior's weight. */
@@ -291,7 +321,8 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
   else if (m->items > n)
     rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (%llu items, the catalog has %zu: some were deleted)", e->lkx_path,
                     (unsigned long long)m->items, n);
-  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) && memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), nf * sizeof(int64_t)))
+  else if (!(rc = lk_ivf_load(x, &e->ivf, err)) && !(rc = ivf_ready(e, o, e->lkx_path, err)) &&
+           memcmp(lk_ivf_ids(e->ivf), lk_index_ids(e->index), nf * sizeof(int64_t)))
     rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (its rows are not the catalog's: items deleted or inserted among them)",
                     e->lkx_path);
   else if (!rc && !(rc = check_facets(e, x, nf, err)) && (m->catalog_version != e->cat_version || nf != n)) {
@@ -304,8 +335,6 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
     if (!rc && (rc = add_rows(e, nf))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
   }
   lk_lkx_close(x);
-  if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
-  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
   if (rc) {
     lk_ivf_free(e->ivf);
     e->ivf = NULL;
@@ -384,6 +413,7 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     e->qdim = (int)m->dim;
     e->dim = e->qdim - extra;
     if (lk_ivf_ncols(e->ivf) != LK_FACETCODE_NCOLS) rc = lk_err_set(err, LK_EMISMATCH, "stale (no facet columns)");
+    else rc = ivf_ready(e, o, NULL, err);
   }
   if (!rc) rc = lk_lkx_section(x, LKX_VECS, sizeof(float) * (size_t)e->qdim, n, &vp, &vs, err);
   if (!rc) rc = lk_lkx_section(x, LKX_FDICT, 1, 0, &fp, &fs, err);
@@ -407,8 +437,6 @@ static int open_saved(lk_engine *e, lk_catalog *cat, const lk_engine_opts *o, in
     if (i == e->nitems || base_id(e, i) != ids[r]) rc = lk_err_set(err, LK_ECORRUPT, "row %zu has no item", r);
     else e->row_item[r] = i;
   }
-  if (!rc) rc = lk_ivf_set_nprobe(e->ivf, o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE);
-  if (!rc) rc = lk_ivf_set_refine(e->ivf, LK_ENGINE_IVF_REFINE, ivf_vector, e);
   /* a file at the catalog's version: its items are the catalog's, unless that was re-created
    * (one behind is checked after its changes are applied: search/live.c) */
   if (!rc && m->catalog_version == v0) rc = lk_engine_check_catalog(e, cat, err);
@@ -812,6 +840,7 @@ static int stream_train(stream *st, lk_catalog *cat, const lk_engine_opts *o) {
   }
   if (!rc && (rc = lk_ivf_train(&io, e->qdim, x, nt, &st->ivf)))
     rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  if (!rc) rc = lk_ivf_set_nprobe(st->ivf, ivf_nprobe(o, st->ivf, n)); /* (saved as build_ivf's) */
   free(x);
   free(v);
   return rc;

@@ -16,17 +16,21 @@
 
 /* Which vector index answers searches. EXACT: every allowed vector is scored (int8 shortlist
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
- * open from the catalog's vectors, with an exact re-rank of its best LK_ENGINE_IVF_REFINE
- * candidates from the float vectors, so scores are exact cosines; filters are applied inside
+ * open from the catalog's vectors, coarse-only (LK_ENGINE_IVF_CODE-d int8 codes, no fine codes:
+ * ~150 B per item) with an exact re-rank of its best LK_ENGINE_IVF_RERANK candidates from the
+ * float vectors, so scores are exact cosines (docs/PERFORMANCE.md "Coarse-only codes for the
+ * engine"); filters are applied inside
  * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
  * (search/facetcode.h, lk_engine_filter_in_index) without a walk over the items. AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
 /* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
 #define LK_ENGINE_IVF_MIN_ROWS 64
-#define LK_ENGINE_IVF_NPROBE 96   /* lists probed, of ~1.5 sqrt(n) (docs/PERFORMANCE.md "Search") */
-#define LK_ENGINE_IVF_RERANK 1000 /* coarse-code hits re-scored with the fine codes */
-#define LK_ENGINE_IVF_REFINE 50   /* fine-code hits re-scored with the float vectors */
+#define LK_ENGINE_IVF_CODE 128   /* coarse code length (no fine codes: index/ivf.h coarse-only) */
+#define LK_ENGINE_IVF_NPROBE 48  /* lists probed, of ~1.5 sqrt(n); more below: */
+#define LK_ENGINE_IVF_MIN_SCAN 16384 /* rows a probe covers at least (a catalog this small: all) */
+#define LK_ENGINE_IVF_RERANK 200 /* coarse-code hits re-scored exactly with the float vectors */
+#define LK_ENGINE_IVF_REFINE LK_ENGINE_IVF_RERANK /* (coarse-only: every candidate is re-scored) */
 /* "auto", "exact" or "ivf" -> enum lk_engine_index; LK_EINVAL otherwise. */
 int lk_engine_index_parse(const char *s, int *out);
 /* The index a catalog of nvectors vectors gets for the option `index` (EXACT or IVF). */
@@ -49,7 +53,7 @@ int lk_engine_open_catalog(lk_catalog *cat, const char *name, const lk_engine_op
  * itself: a saved index (below) behind the catalog by any changes is served as it was saved,
  * and *version gets the catalog version the engine holds (the file's; -1: the catalog's, as
  * read), for lk_engine_apply_changes(since *version) to derive the current engine from. Its
- * start does not grow with the file: the rows, the IVF's lists and fine codes and the items are
+ * start does not grow with the file: the rows, the IVF's lists' codes and the items are
  * checked (and the items decoded) a chunk at a time as they are first read (index/lkx.h
  * lk_lkx_verify); a damaged chunk is never used: a search that needs it fails with
  * LK_ECORRUPT, lk_engine_item gives NULL for its items, lk_engine_item_at a placeholder (id -1,
@@ -109,8 +113,8 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err);
  * streamed in one read snapshot (its items, then its vectors twice in id order) and the file
  * written as lk_engine_save_index writes it for the engine lk_engine_open(db_path, opts) would
  * build (the same bytes): state LK_ENGINE_LKX_BUILT, or LK_ENGINE_LKX_NONE when those options
- * give the catalog the exact index (nothing written). Memory: the IVF being filled (~600 bytes
- * a row at 256-d with a label prior), the items in the saved form (144 bytes + their strings)
+ * give the catalog the exact index (nothing written). Memory: the IVF being filled (~150 bytes
+ * a row: coarse-only codes), the items in the saved form (144 bytes + their strings)
  * and 8 bytes a row, never the float rows. fn (may be NULL) is called every few thousand items
  * or rows with the step ("items", "vector ids": total 0, unknown; "rows": of total) and
  * stops the build (LK_EINTR) by returning non-zero. Errors as lk_engine_open's (a vector
