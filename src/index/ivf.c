@@ -1030,7 +1030,8 @@ static int load_lists(lk_ivf *v, const lk_lkx *x, const uint64_t *llen, int mapp
       uint32_t r = L->rows[i];
       if (r >= v->n || seen[r / 64] >> (r % 64) & 1) /* (r < n: list_fault's, run later when lazy) */
         rc = lk_err_set(err, LK_ECORRUPT, "saved index: list %d names a row not in it", l);
-      seen[r / 64] |= (uint64_t)1 << (r % 64);
+      else
+        seen[r / 64] |= (uint64_t)1 << (r % 64);
     }
     at += len;
   }
