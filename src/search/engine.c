@@ -521,8 +521,6 @@ static int save_end(saver *s, const lk_ivf *ivf, const lk_facetcode *fc, const l
   return rc ? rc : lk_lkx_commit(&s->w, err);
 }
 
-static void save_abandon(saver *s) { lk_lkx_abandon(&s->w); }
-
 /* The header of e's saved index. */
 static lkx_meta save_meta(const lk_engine *e) {
   lkx_meta m = {.catalog_version = e->cat_version, .dim = (uint32_t)lk_engine_query_dim(e), .rows_key = rows_key(e)};
@@ -548,7 +546,7 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err) {
     else rc = save_rows(&s, lk_index_vector(e->index, r0), cols, k, err); /* (rows are contiguous) */
   }
   if (rc) {
-    save_abandon(&s);
+    lk_lkx_abandon(&s.w);
     return rc;
   }
   return save_end(&s, e->ivf, e->facets, e, NULL, err);
@@ -872,7 +870,7 @@ static int stream_build(stream *st, lk_catalog *cat, const lk_engine_opts *o, in
   } else if (st->m) rc = stream_flush(st);
   if (!rc && st->s.n != st->n) rc = lk_err_set(st->err, LK_EMISMATCH, "%s: the vectors changed while they were read", st->db);
   if (rc) {
-    save_abandon(&st->s);
+    lk_lkx_abandon(&st->s.w);
     return rc;
   }
   free(st->ids); /* (the IVF has its own) */
@@ -1529,14 +1527,7 @@ static int rec_new(const lk_engine *root, const lk_engine_change *c, live_rec **
   if (lk_item_copy(&r->it, c->item)) return LK_ENOMEM;
   if (!c->vec) return 0;
   if (!(r->row = malloc(sizeof(float) * (size_t)lk_engine_query_dim(root)))) return LK_ENOMEM;
-  if (!root->prior) {
-    memcpy(r->row, c->vec, sizeof(float) * (size_t)root->dim);
-    return 0;
-  }
-  int cls[LK_PROJ_MAX_HEADS];
-  for (int h = 0; h < lk_prior_nheads(root->prior); h++)
-    cls[h] = root->prior_field[h] >= 0 ? lk_prior_class(root->prior, h, r->it.field[root->prior_field[h]]) : -1;
-  lk_prior_gallery(root->prior, c->vec, root->dim, cls, r->row);
+  widen(root, &r->it, c->vec, r->row);
   return 0;
 }
 
