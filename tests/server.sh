@@ -485,6 +485,32 @@ kill -INT "$SERVER"; wait "$SERVER"; rc=$?; SERVER=
 check "SIGINT stops it with exit 0" [ $rc -eq 0 ]
 check "--quiet logs no requests" bash -c "! grep -q 'GET /health' '$T/server2.log'"
 
+echo "server: searches on their own threads"
+# A photo search runs on a search thread, not on the request thread that read it: with one
+# request thread and three heavy searches queued (6000 x 6000 PNGs, the garment cut out
+# first: ~0.7 s each here), /health is answered at once, not after them.
+start_server "$T/server4.log" --threads 1 --embedders 1 --garment on
+python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import drain_uploads; sys.stdout.buffer.write(drain_uploads.big_png(6000))' \
+  "$ROOT/tests" > "$T/big.png"
+n0=$(wc -l < "$T/server4.log") # (start_server's own /health requests come before)
+hp=()
+for i in 1 2 3; do
+  curl -s -o "$T/heavy$i.json" --data-binary @"$T/big.png" -H 'Content-Type: image/png' "$URL/api/search?k=3" &
+  hp+=($!)
+done
+sleep 0.3 # the uploads are read (1 MB each on loopback) and the first search runs
+h0=$(date +%s%N)
+hc=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")
+h1=$(date +%s%N)
+wait "${hp[@]}"
+s1=$(date +%s%N)
+# (with searches on the request thread, /health waited for the first search to end: ~0.5 s)
+first=$(tail -n +$((n0 + 1)) "$T/server4.log" | grep -m1 -o 'GET /health 200\|POST /api/search 200')
+check "one request thread, 3 heavy searches running: /health answered before the first of them ($(( (h1 - h0) / 1000000 )) ms; they took $(( (s1 - h0) / 1000000 )) ms more)" \
+  bash -c "[ '$hc' = 200 ] && [ '$first' = 'GET /health 200' ]"
+check "... and the 3 searches got their hits" bash -c "for i in 1 2 3; do jq -e '.hits | length == 3' '$T/heavy'\$i.json > /dev/null || exit 1; done"
+kill -TERM "$SERVER"; wait "$SERVER"; SERVER=
+
 echo "server: uploads in flight at a stop signal"
 # drain_round NAME SIGNAL PHOTO N HALF LATE [serve args]: N clients upload PHOTO (HALF of them
 # only half of it until after the signal, LATE of them connecting when the server is busy, so

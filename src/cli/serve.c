@@ -47,7 +47,7 @@ static const char *HELP =
     "                   reach 2% of the items, the index is rebuilt in the background\n"
     "  --port N         TCP port (default 8080; 0 = any free port, printed at start)\n"
     "  --host ADDR      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
-    "  --threads N      request threads (default 4)\n"
+    "  --threads N      request threads, and as many photo-search threads (default 4)\n"
     "  --embedders N    photo searches embedding at once, one model copy each\n"
     "                   (default: the number of cores, at most --threads and 8)\n"
     "  --models DIR     folder with the .tflite files\n"

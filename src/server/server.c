@@ -97,6 +97,15 @@ struct lk_server {
   int nconns;
   lk_admin *admin;        /* the owner's statistics (server/admin.h) */
   atomic_int admin_started; /* its weak-match threshold is being computed (first request on) */
+  /* Searches run on their own threads (o.threads of them), their connections suspended, so
+   * that a request thread is never held by a search: every connection's request is read as it
+   * arrives, and the stop can answer those still waiting (search_worker) */
+  pthread_t *workers;
+  int nworkers;
+  pthread_mutex_t jobs_lock;
+  pthread_cond_t jobs_cond;
+  struct req *jobs_head, *jobs_tail; /* searches waiting for a search thread */
+  int jobs_quit;                     /* the workers end once the queue is empty */
 };
 
 /* One open connection, so that the stop can tell idle keep-alive connections (closed at
@@ -143,7 +152,16 @@ typedef struct req {
   size_t nparts, parts_cap;
   int fail;          /* HTTP status of a problem met while reading the body */
   char fail_msg[LK_ERRMSG_MAX];
+  /* a search handed to a search thread: JOB_QUEUED (its connection suspended) until a worker,
+   * or the stop, answers it and resumes the connection: JOB_DONE */
+  atomic_int job;
+  int job_late;      /* answered by the stop (503) instead of searched */
+  int job_rc;
+  lk_api_reply job_rep;
+  struct MHD_Connection *mhd;
+  struct req *job_next;
 } req;
+enum { JOB_NONE, JOB_QUEUED, JOB_DONE };
 
 /* Bytes a TCP socket has received so far (Linux TCP_INFO), or -1 when the kernel does not say. */
 static int64_t tcp_rx(int fd) {
@@ -696,8 +714,74 @@ static enum MHD_Result begin_upload(struct MHD_Connection *c, req *r) {
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* Whether a search starting now would start too late to finish within the stop's bound. */
+static int too_late(lk_server *s) {
+  return atomic_load(&s->stopping) && lk_clock_now() - atomic_load(&s->stop_at) > LATE_SECONDS;
+}
+
+static enum MHD_Result send_late(struct MHD_Connection *c, req *r) {
+  static const char body[] = "{\"error\":\"the server is stopping; send the search again\"}";
+  return send_resp(c, r, 503, MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT),
+                   "application/json", NULL); /* with Retry-After */
+}
+
+static enum MHD_Result search_reply(struct MHD_Connection *c, req *r, int rc, lk_api_reply *rep) {
+  lk_server *s = r->s;
+  if (!rc && rep->status == 200) {
+    lk_metrics_stage(s->metrics, LK_METRICS_DECODE, rep->decode_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep->queue_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_EMBED, rep->embed_s);
+    lk_metrics_stage(s->metrics, LK_METRICS_KNN, rep->knn_s);
+    lk_admin_note_search_reply(s->admin, rep->body);
+  }
+  return send_reply(c, r, rc, rep);
+}
+
+/* A queued search is answered: its connection goes back to its request thread, which calls
+ * on_request again and sends the reply (search). */
+static void job_done(req *r) {
+  atomic_store(&r->job, JOB_DONE);
+  MHD_resume_connection(r->mhd);
+}
+
+static void *search_worker(void *arg) {
+  lk_server *s = arg;
+  pthread_mutex_lock(&s->jobs_lock);
+  for (;;) {
+    req *r = s->jobs_head;
+    if (!r) {
+      if (s->jobs_quit) break;
+      pthread_cond_wait(&s->jobs_cond, &s->jobs_lock);
+      continue;
+    }
+    if (!(s->jobs_head = r->job_next)) s->jobs_tail = NULL;
+    pthread_mutex_unlock(&s->jobs_lock);
+    if (too_late(s)) r->job_late = 1;
+    else r->job_rc = lk_api_search(r->e, r->buf, r->len, &s->o.image, &r->params, &r->job_rep);
+    job_done(r);
+    pthread_mutex_lock(&s->jobs_lock);
+  }
+  pthread_mutex_unlock(&s->jobs_lock);
+  return NULL;
+}
+
+/* The stop's late answer to every search still waiting for a search thread. */
+static void reject_queued(lk_server *s) {
+  pthread_mutex_lock(&s->jobs_lock);
+  req *r = s->jobs_head;
+  s->jobs_head = s->jobs_tail = NULL;
+  pthread_mutex_unlock(&s->jobs_lock);
+  while (r) {
+    req *next = r->job_next;
+    r->job_late = 1;
+    job_done(r);
+    r = next;
+  }
+}
+
 static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   lk_server *s = r->s;
+  if (atomic_load(&r->job) == JOB_DONE) return r->job_late ? send_late(c, r) : search_reply(c, r, r->job_rc, &r->job_rep);
   if (r->pp) {
     MHD_destroy_post_processor(r->pp); /* may deliver the last buffered bytes */
     r->pp = NULL;
@@ -710,21 +794,18 @@ static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   if (r->fail) return send_error(c, r, r->fail, "%s", r->fail_msg);
   if (!r->len)
     return send_error(c, r, 400, "no photo: send a multipart/form-data 'image' part or the image as the body");
-  if (atomic_load(&s->stopping) && lk_clock_now() - atomic_load(&s->stop_at) > LATE_SECONDS) {
-    static const char body[] = "{\"error\":\"the server is stopping; send the search again\"}";
-    return send_resp(c, r, 503, MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT),
-                     "application/json", NULL); /* with Retry-After */
-  }
-  lk_api_reply rep;
-  int rc = lk_api_search(r->e, r->buf, r->len, &s->o.image, &r->params, &rep);
-  if (!rc && rep.status == 200) {
-    lk_metrics_stage(s->metrics, LK_METRICS_DECODE, rep.decode_s);
-    lk_metrics_stage(s->metrics, LK_METRICS_QUEUE, rep.queue_s);
-    lk_metrics_stage(s->metrics, LK_METRICS_EMBED, rep.embed_s);
-    lk_metrics_stage(s->metrics, LK_METRICS_KNN, rep.knn_s);
-    lk_admin_note_search_reply(s->admin, rep.body);
-  }
-  return send_reply(c, r, rc, &rep);
+  if (too_late(s)) return send_late(c, r);
+  /* to a search thread; this request thread goes on reading the other connections */
+  r->mhd = c;
+  atomic_store(&r->job, JOB_QUEUED);
+  MHD_suspend_connection(c);
+  pthread_mutex_lock(&s->jobs_lock);
+  if (s->jobs_tail) s->jobs_tail->job_next = r;
+  else s->jobs_head = r;
+  s->jobs_tail = r;
+  pthread_cond_signal(&s->jobs_cond);
+  pthread_mutex_unlock(&s->jobs_lock);
+  return MHD_YES;
 }
 
 /* /health's account of the catalog being followed: "catalog_version" (of the engine in use)
@@ -1025,6 +1106,8 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
   if (!s) return lk_err_set(err, LK_ENOMEM, "out of memory");
   s->engine = e;
   pthread_mutex_init(&s->conns_lock, NULL);
+  pthread_mutex_init(&s->jobs_lock, NULL);
+  pthread_cond_init(&s->jobs_cond, NULL);
   s->o = opts ? *opts : def;
   s->started = lk_clock_now();
   if (!s->o.host || !*s->o.host) s->o.host = def.host;
@@ -1077,10 +1160,19 @@ int lk_server_start(lk_engine *e, const lk_server_opts *opts, lk_server **out, l
     rc = lk_err_set(err, LK_EINVAL, "cannot use host '%s': %s", s->o.host, gai_strerror(gai));
     goto fail;
   }
+  /* the search threads, before the first request can come */
+  if (!(s->workers = calloc((size_t)s->o.threads, sizeof *s->workers))) goto nomem;
+  for (; s->nworkers < s->o.threads; s->nworkers++)
+    if (pthread_create(&s->workers[s->nworkers], NULL, search_worker, s)) {
+      rc = lk_err_set(err, LK_ENOMEM, "cannot start the search threads");
+      goto fail;
+    }
   /* poll(), not epoll: MHD's epoll loop accepts up to 10 connections in a row, so a burst
-   * of clients lands on one pool thread and their searches run one after another; with
-   * poll() each idle thread takes its share and a thread busy in a search takes none. */
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+   * of clients lands on one pool thread and their requests (similar items, writes: the
+   * searches go to the search threads) run one after another; with poll() each idle thread
+   * takes its share and a busy thread takes none. */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                   MHD_ALLOW_SUSPEND_RESUME;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}}; /* MHD keeps the pointers */
   if (s->o.tls) {
@@ -1158,7 +1250,8 @@ static void drain(lk_server *s) {
   int late = 0;
   for (;;) {
     double now = lk_clock_now();
-    if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for an embedder: 503 */
+    if (!late && now - t0 > LATE_SECONDS) { /* searches still waiting for a thread or an embedder: 503 */
+      reject_queued(s);
       close_queue(s);
       late = 1;
     }
@@ -1200,8 +1293,16 @@ void lk_server_stop(lk_server *s) {
       close(fd);
     }
     drain(s);
-    MHD_stop_daemon(s->daemon); /* closes what is left, joins the threads */
   }
+  /* the searches still running finish (the queue is empty by now: answered when late), so that
+   * no connection is suspended when the daemon stops */
+  pthread_mutex_lock(&s->jobs_lock);
+  s->jobs_quit = 1;
+  pthread_cond_broadcast(&s->jobs_cond);
+  pthread_mutex_unlock(&s->jobs_lock);
+  for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+  free(s->workers);
+  if (s->daemon) MHD_stop_daemon(s->daemon); /* closes what is left, joins the threads */
   lk_admin_free(s->admin); /* stops its threshold thread */
   lk_metrics_free(s->metrics);
   lk_write_free(s->writes);
@@ -1209,5 +1310,7 @@ void lk_server_stop(lk_server *s) {
   free(s->facets);
   free(s->etag);
   pthread_mutex_destroy(&s->conns_lock);
+  pthread_mutex_destroy(&s->jobs_lock);
+  pthread_cond_destroy(&s->jobs_cond);
   free(s);
 }
