@@ -4,7 +4,8 @@
 # also times ours (fine + coarse codes, then coarse-only with the exact re-rank from the mapped
 # vector file) and writes the files bench/search_peers.py builds each peer from (one process
 # each). Writes the "Peers at 1M" table into docs/PERFORMANCE.md (between its peers-bench
-# markers) with bench/peers_report.py.
+# markers) with bench/peers_report.py; `--n 10000000` writes "Peers at 10M" (`make
+# bench-peers-10m`, which leaves out the two peers that would take hours to build there).
 #   bash bench/peers.sh [BUILD] [--db DB] [--n 1000000] [--queries 1000] [--out DIR] [--no-doc]
 #                       [--peers LIST]   (search_peers.py's names, comma-separated; default all)
 # (BUILD: the build folder, as bench/run.sh passes it; default /tmp/lk-bench-build)

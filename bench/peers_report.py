@@ -2,12 +2,14 @@
 """bench/peers_report.py RESULTS DOC — turns bench/peers.sh's results.txt (search_bench ivf's and
 search_peers.py's RESULT lines) into the "Peers at 1M" tables: every method's build and memory,
 every setting swept, then at equal recall@10 (>= 0.95, >= 0.99) each method's fastest setting
-and our ratios to each peer. Puts them between DOC's peers-bench markers (the rest is kept)."""
+and our ratios to each peer. Puts them between DOC's peers-bench markers (the rest is kept); a
+run of 10,000,000 goes between the peers-bench-10M markers ("Peers at 10M")."""
 import sys
 
 from search_report import best_at, f, parse, write_between
 
 BEGIN, END = "<!-- peers-bench:begin -->", "<!-- peers-bench:end -->"
+BEGIN_10M, END_10M = "<!-- peers-bench-10M:begin -->", "<!-- peers-bench-10M:end -->"
 TARGETS = (0.95, 0.99)
 
 
@@ -57,7 +59,9 @@ def render(head, rows):
     ms = methods(rows)
     n = next((int(r["n"]) for r in rows if r["kind"] in ("ivf_build", "peer_build")), 0)
     floors = {r["lib"]: r for r in rows if r["kind"] == "peer_floor"}
-    out = [f"Measured by `bash bench/peers.sh` (`make bench-peers`; part of `make bench`): {n:,} vectors of the",
+    how = ("`bash bench/peers.sh --n 10000000` (`make bench-peers-10m`)" if n == 10000000 else
+           "`bash bench/peers.sh` (`make bench-peers`; part of `make bench`)")
+    out = [f"Measured by {how}: {n:,} vectors of the",
            "tuned 256-d recipe (the catalog's 35,281 real ones and synthetic ones drawn around them, as",
            "`bench/search.sh` does), 1,000 held-out queries, recall@10 against the exact top-10 (batched",
            "sgemm). Every method on the same files in the same run, one search thread, one query per call",
@@ -127,7 +131,11 @@ def render(head, rows):
 
 def main():
     head, rows = parse(sys.argv[1])
-    write_between(sys.argv[2], BEGIN, END, render(head, rows), "## Peers at 1M")
+    n = next((int(r["n"]) for r in rows if r["kind"] in ("ivf_build", "peer_build")), 0)
+    if n == 10000000:
+        write_between(sys.argv[2], BEGIN_10M, END_10M, render(head, rows), "## Peers at 10M")
+    else:
+        write_between(sys.argv[2], BEGIN, END, render(head, rows), "## Peers at 1M")
 
 
 if __name__ == "__main__":

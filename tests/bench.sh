@@ -4,7 +4,8 @@
 # docs/PERFORMANCE.md: only its peers-bench markers' text changes, rerunning changes nothing,
 # each method's fastest setting at recall@10 >= 0.95 and >= 0.99 is the one expected (filtered
 # rows left out), a peer that wins is named as winning, a method short of a target says so,
-# and a file without the markers is refused and left as it was. Under a second.
+# a file without the markers is refused and left as it was, and a 10M run goes into its own
+# section. Under a second.
 # Last line: "bench: N passed, M failed".
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,5 +44,11 @@ $PY "$ROOT/bench/peers_report.py" "$FIX" "$T/bare.md" > /dev/null 2> "$T/err.txt
 rc=$?
 check "a file without the markers is refused and kept" \
   test $rc -ne 0 -a "$(cat "$T/bare.md")" = "# no markers" -a -n "$(grep -F 'no <!-- peers-bench:begin -->' "$T/err.txt")"
+# a run of 10,000,000 goes into the "Peers at 10M" section, the 1M one is kept
+sed 's/ n=1000 / n=10000000 /' "$FIX" > "$T/fix10m.txt"
+cp "$T/doc1.md" "$T/doc10m.md"
+$PY "$ROOT/bench/peers_report.py" "$T/fix10m.txt" "$T/doc10m.md" > /dev/null
+check "a 10M run writes between the peers-bench-10M markers only" \
+  bash -c "cmp -s <(sed '/<!-- peers-bench-10M:begin -->/,/<!-- peers-bench-10M:end -->/d' '$T/doc1.md') <(sed '/<!-- peers-bench-10M:begin -->/,/<!-- peers-bench-10M:end -->/d' '$T/doc10m.md') && sed -n '/peers-bench-10M:begin/,/peers-bench-10M:end/p' '$T/doc10m.md' | grep -qF '10,000,000 vectors'"
 echo "bench: $pass passed, $fail failed"
 [ $fail -eq 0 ]
