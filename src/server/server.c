@@ -781,7 +781,12 @@ static void reject_queued(lk_server *s) {
 
 static enum MHD_Result search(struct MHD_Connection *c, req *r) {
   lk_server *s = r->s;
-  if (atomic_load(&r->job) == JOB_DONE) return r->job_late ? send_late(c, r) : search_reply(c, r, r->job_rc, &r->job_rep);
+  if (atomic_load(&r->job) == JOB_DONE) {
+    if (r->job_late) return send_late(c, r);
+    lk_api_reply rep = r->job_rep;
+    r->job_rep.body = NULL; /* the reply's now (on_completed frees one never sent) */
+    return search_reply(c, r, r->job_rc, &rep);
+  }
   if (r->pp) {
     MHD_destroy_post_processor(r->pp); /* may deliver the last buffered bytes */
     r->pp = NULL;
@@ -1021,6 +1026,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     atomic_store(&r->conn->busy, 0);
   }
   if (r->pp) MHD_destroy_post_processor(r->pp);
+  json_decref(r->job_rep.body); /* a search whose client left before its reply was queued */
   if (r->snap) lk_live_release(s->o.follow, r->snap);
   for (size_t i = 0; i < r->nparts; i++) {
     free((char *)r->parts[i].name);
