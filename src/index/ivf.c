@@ -37,6 +37,12 @@ struct lk_ivf {
   float *cent;  /* nlist x pc centroids */
   float *fmean; /* nlist x pf fine-space list means */
   float *chn;   /* nlist: |centroid|^2 / 2 */
+  /* nlist x pcl int8 codes of the centroids (derived from cent, not saved): a search ranks
+   * the lists with them, a quarter of the float centroids' bytes (at 10M, 4,743 lists: 0.6 MB
+   * instead of 2.4 MB read per query) */
+  int8_t *ccode;
+  float *cscale;
+  int32_t *csum;
   int refine;   /* > 0: re-score this many best fine-code hits with float vectors from fn */
   lk_ivf_vector_fn fn;
   void *fn_ctx;
@@ -76,6 +82,9 @@ void lk_ivf_free(lk_ivf *v) {
   free(v->cent);
   free(v->fmean);
   free(v->chn);
+  free(v->ccode);
+  free(v->cscale);
+  free(v->csum);
   free(v->lok);
   free(v->fok);
   if (!v->mapped) {
@@ -109,6 +118,7 @@ size_t lk_ivf_memory(const lk_ivf *v) {
   b += v->cap * sizeof(int64_t);
   if (v->pf) b += v->cap * (sizeof(uint32_t) + (size_t)v->pfl + sizeof(float) + sizeof(int32_t));
   b += (size_t)v->nlist * (size_t)v->ncols * 4 * sizeof(uint64_t);
+  b += (size_t)v->nlist * ((size_t)v->pcl + sizeof(float) + sizeof(int32_t)); /* centroid codes */
   for (int l = 0; l < v->nlist; l++)
     b += sizeof(ivf_list) +
          v->lists[l].cap * (sizeof(uint32_t) + (size_t)v->pcl + sizeof(float) + sizeof(int32_t) + (size_t)v->ncols);
@@ -160,6 +170,17 @@ static int assign(const lk_ivf *v, const float *xc, size_t m, const float *half_
     while (best < n - 1 && gi[best] - half_norm[best] != bs) best++;
     lab[i] = (uint32_t)best;
   }
+  return 0;
+}
+
+/* The centroids' int8 codes (ccode, cscale, csum) from cent. */
+static int cent_codes(lk_ivf *v) {
+  v->ccode = malloc((size_t)v->nlist * (size_t)v->pcl);
+  v->cscale = malloc(sizeof(float) * (size_t)v->nlist);
+  v->csum = malloc(sizeof(int32_t) * (size_t)v->nlist);
+  if (!v->ccode || !v->cscale || !v->csum) return LK_ENOMEM;
+  for (int l = 0; l < v->nlist; l++)
+    lk_quant_encode(v->cent + (size_t)l * v->pc, v->pc, v->ccode + (size_t)l * v->pcl, &v->cscale[l], &v->csum[l]);
   return 0;
 }
 
@@ -289,6 +310,7 @@ int lk_ivf_train(const lk_ivf_opts *opts, int dim, const float *x, size_t n, lk_
   if (!rc) rc = kmeans(v, xc, n, o.kmeans_iter, o.seed);
   if (!rc && !(v->chn = malloc(sizeof(float) * (size_t)v->nlist))) rc = LK_ENOMEM;
   if (!rc) half_norms(v, v->chn);
+  if (!rc) rc = cent_codes(v);
   if (!rc && v->pf) { /* fine-space means of the final lists */
     float *hn = malloc(sizeof(float) * (size_t)v->nlist), *g = malloc(sizeof(float) * CHUNK * (size_t)v->nlist);
     uint32_t *lab = malloc(sizeof(uint32_t) * CHUNK);
@@ -626,7 +648,7 @@ static int probe(const lk_ivf *v, int k, int nprobe, const uint64_t *allow, cons
     if (fp && !list_may_pass(v, fp, l)) continue;
     if (!list_ok(v, l)) return LK_ECORRUPT;
     if (v->pf) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
-    float base = w->order[p].s + v->chn[l];
+    float base = dotf(w->qc, v->cent + (size_t)l * v->pc, v->pc); /* <q, c>, exact (ranked by codes) */
     size_t pend[128]; /* the column filter's passing rows, scored 64 or more at a time */
     int np = 0;
     for (size_t i0 = 0; i0 < L->len; i0 += 64) {
@@ -707,11 +729,17 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
       return 0;
     }
   } else {
-    /* lists nearest first (L2 to the centroid, as items were assigned); the scan adds back
-     * |c|^2/2 to keep <q, c> */
-    for (int l = 0; l < v->nlist; l++) {
-      w->order[l].s = dotf(w->qc, v->cent + (size_t)l * v->pc, v->pc) - v->chn[l];
-      w->order[l].l = l;
+    /* lists nearest first (L2 to the centroid, as items were assigned), ranked by the
+     * centroids' int8 codes: the float centroids cost 4x the memory reads, which at 10M items
+     * (4,743 lists) was ~40 % of a search */
+    for (int l0 = 0; l0 < v->nlist; l0 += 128) {
+      int m = v->nlist - l0 < 128 ? v->nlist - l0 : 128;
+      lk_quant_dots_range(w->qcu, v->ccode, (size_t)v->pcl, (size_t)l0, m, v->pcl, w->raw);
+      for (int i = 0; i < m; i++) {
+        int l = l0 + i;
+        w->order[l].s = w->qcs * v->cscale[l] * (float)(w->raw[i] - 128 * v->csum[l]) - v->chn[l];
+        w->order[l].l = l;
+      }
     }
     lk_topk cand = {w->ncand, 0, w->cand};
     int prc = probe(v, k, nprobe, allow, fp, exclude_id, w, &cand);
@@ -1062,6 +1090,7 @@ static int load(const lk_lkx *x, int mapped, int lazy, lk_ivf **out, lk_errbuf *
   if (!rc) rc = load_sec(x, SEC_CENT, sizeof(float) * (size_t)p.pc, nl, 0, (void **)&v->cent, err);
   if (!rc && pf) rc = load_sec(x, SEC_FMEAN, sizeof(float) * pf, nl, 0, (void **)&v->fmean, err);
   if (!rc) rc = load_sec(x, SEC_CHN, sizeof(float), nl, 0, (void **)&v->chn, err);
+  if (!rc && cent_codes(v)) rc = lk_err_set(err, LK_ENOMEM, "out of memory");
   if (!rc) rc = load_sec(x, SEC_IDS, sizeof(int64_t), n, mapped, (void **)&v->ids, err);
   if (!rc && pf) rc = load_sec(x, SEC_RLIST, sizeof(uint32_t), n, mapped, (void **)&v->rlist, err);
   if (!rc && pf) rc = load_sec(x, SEC_FCODE, (size_t)p.pfl, n, mapped, (void **)&v->fcode, err);
