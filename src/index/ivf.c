@@ -730,8 +730,8 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
     }
   } else {
     /* lists nearest first (L2 to the centroid, as items were assigned), ranked by the
-     * centroids' int8 codes: the float centroids cost 4x the memory reads, which at 10M items
-     * (4,743 lists) was ~40 % of a search */
+     * centroids' int8 codes: a quarter of the float centroids' memory reads (at 10M items,
+     * 4,743 lists, p50 0.147 -> 0.126 ms at nprobe 2; the probed lists' <q, c> stays exact) */
     for (int l0 = 0; l0 < v->nlist; l0 += 128) {
       int m = v->nlist - l0 < 128 ? v->nlist - l0 : 128;
       lk_quant_dots_range(w->qcu, v->ccode, (size_t)v->pcl, (size_t)l0, m, v->pcl, w->raw);
