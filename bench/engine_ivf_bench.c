@@ -26,11 +26,11 @@ typedef struct rows {
   const lk_index *ix;
 } rows;
 
-static int row_get(void *ctx, int64_t id, float *out) {
+static int row_get(void *ctx, int64_t id, const float **out) {
   const rows *r = ctx;
   int64_t row = lk_index_row(r->ix, id);
   if (row < 0) return LK_ECORRUPT;
-  memcpy(out, lk_index_vector(r->ix, (size_t)row), sizeof(float) * (size_t)lk_index_dim(r->ix));
+  *out = lk_index_vector(r->ix, (size_t)row);
   return 0;
 }
 

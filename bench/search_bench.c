@@ -11,6 +11,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
@@ -162,6 +163,11 @@ static int bench_ivf(int argc, char **argv) {
   io.fine_dims = atoi(arg(argc, argv, "--fine", "768"));
   io.coarse_dims = atoi(arg(argc, argv, "--coarse", "128"));
   io.nlist = atoi(arg(argc, argv, "--nlist", "0"));
+  /* --code-share S|engine: codes shortened to the directions holding share S of the energy
+   * (index/ivf.h; "engine": LK_ENGINE_IVF_CODE_SHARE, as the engine builds them); the build's
+   * RESULT line gives the length chosen */
+  const char *share = arg(argc, argv, "--code-share", "0");
+  io.code_share = !strcmp(share, "engine") ? LK_ENGINE_IVF_CODE_SHARE : (float)atof(share);
   /* --cols C: C filter columns (column 0 = 1 on the ~10 % filter's rows), the filtered runs
    * through lk_ivf_search_where instead of the row bitmap */
   io.ncols = atoi(arg(argc, argv, "--cols", "0"));
@@ -263,6 +269,7 @@ static int bench_ivf(int argc, char **argv) {
   size_t grown = lk_ivf_memory(v);
   if (lk_ivf_trim(v)) return 1; /* as the engine does after loading */
   size_t mem = lk_ivf_memory(v), rss1 = (size_t)rss_now().anon * 1024;
+  lk_ivf_shape(v, &io.nlist, &io.fine_dims, &io.coarse_dims); /* (coarse: as chosen) */
   printf("RESULT ivf_build n=%zu nlist=%d train_rows=%zu train_s=%.1f add_s=%.1f bytes_per_item=%.0f "
          "before_trim=%.0f fine=%d coarse=%d dim=%d rss_bytes_per_item=%.0f\n",
          N, io.nlist ? io.nlist : (int)(1.5 * sqrt((double)N)), nt, ttrain, tadd, (double)mem / N,
@@ -310,6 +317,8 @@ static int bench_ivf(int argc, char **argv) {
     for (int f = 0; f < 2; f++) {
       double rec = 0;
       int bad = 0;
+      struct rusage ru0, ru1; /* page faults per query: a re-rank that reads the disk shows here */
+      getrusage(RUSAGE_SELF, &ru0);
       for (int q = 0; q < nq; q++) {
         lk_hit h[10];
         int nf;
@@ -327,10 +336,13 @@ static int bench_ivf(int argc, char **argv) {
         if (nf != k) bad++;
         for (int i = 0; i < nf; i++) bad += !allowed_bit(f ? allow : NULL, (size_t)h[i].id);
       }
+      getrusage(RUSAGE_SELF, &ru1);
       printf("RESULT ivf n=%zu nprobe=%d rerank=%d refine=%d filter=%s p50_ms=%.3f p99_ms=%.3f cpu_p50_ms=%.3f "
-             "cpu_p99_ms=%.3f recall10=%.4f violations=%d engine_default=%d\n", N, np, rerank, refine,
-             f ? "10%" : "none", pct(tm, nq, 50), pct(tm, nq, 99), pct(tc, nq, 50), pct(tc, nq, 99), rec / nq, bad,
-             np == LK_ENGINE_IVF_NPROBE && refine == LK_ENGINE_IVF_REFINE && rerank == LK_ENGINE_IVF_RERANK);
+             "cpu_p99_ms=%.3f recall10=%.4f violations=%d engine_default=%d minflt_per_q=%.2f majflt_per_q=%.2f\n",
+             N, np, rerank, refine, f ? "10%" : "none", pct(tm, nq, 50), pct(tm, nq, 99), pct(tc, nq, 50),
+             pct(tc, nq, 99), rec / nq, bad,
+             np == LK_ENGINE_IVF_NPROBE && refine == LK_ENGINE_IVF_REFINE && rerank == LK_ENGINE_IVF_RERANK,
+             (double)(ru1.ru_minflt - ru0.ru_minflt) / nq, (double)(ru1.ru_majflt - ru0.ru_majflt) / nq);
     }
   }
   /* a very selective filter (0.1 %): all hits allowed, recall against its own exact answer */

@@ -83,10 +83,10 @@ typedef struct fixture {
   lk_ivf *cols[2]; /* built once by build_cols: coarse-only, fine codes */
 } fixture;
 
-static int get_vec(void *ctx, int64_t id, float *out) {
+static int get_vec(void *ctx, int64_t id, const float **out) {
   const float *v = ctx;
   if (id < 1 || (id - 1) % 3 || (id - 1) / 3 >= N) return LK_ENOTFOUND;
-  memcpy(out, v + (size_t)((id - 1) / 3) * DIM, DIM * sizeof(float));
+  *out = v + (size_t)((id - 1) / 3) * DIM;
   return 0;
 }
 
@@ -815,6 +815,71 @@ static void test_byteset(void **state) {
   }
 }
 
+
+/* Refine callback over a plain row-major array of D=256 floats, id = row. */
+static int rows_get(void *ctx, int64_t id, const float **out) {
+  *out = (const float *)ctx + (size_t)id * 256;
+  return 0;
+}
+
+/* code_share: rows whose energy lies in 40 directions (of 256) get 64-d codes, isotropic rows
+ * keep coarse_dims; the search with the short codes still finds the exact neighbours (refined);
+ * a share outside [0, 1] is refused. */
+static void test_code_share(void **state) {
+  (void)state;
+  enum { D = 256, R = 40, M = 4000 };
+  uint64_t s = 99;
+  float *basis = malloc(sizeof(float) * R * D), *x = malloc(sizeof(float) * (size_t)M * D);
+  assert_non_null(basis);
+  assert_non_null(x);
+  for (int i = 0; i < R * D; i++) basis[i] = rng_gauss(&s);
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < M; i++) {
+      float *r = x + i * D;
+      if (pass == 0) { /* in the span of the R basis rows, plus faint noise */
+        for (int j = 0; j < D; j++) r[j] = 0.01f * rng_gauss(&s);
+        for (int c = 0; c < R; c++) {
+          float a = rng_gauss(&s);
+          for (int j = 0; j < D; j++) r[j] += a * basis[(size_t)c * D + j];
+        }
+      } else {
+        for (int j = 0; j < D; j++) r[j] = rng_gauss(&s);
+      }
+    }
+    lk_ivf_opts o;
+    lk_ivf_opts_default(&o);
+    o.fine_dims = 0;
+    o.coarse_dims = 128;
+    o.nlist = 16;
+    o.code_share = 0.985f;
+    lk_ivf *v;
+    assert_int_equal(lk_ivf_train(&o, D, x, M, &v), 0);
+    int nl, fine, coarse;
+    lk_ivf_shape(v, &nl, &fine, &coarse);
+    assert_int_equal(fine, 0);
+    assert_int_equal(coarse, pass == 0 ? 64 : 128);
+    int64_t ids[M];
+    for (int i = 0; i < M; i++) ids[i] = i;
+    assert_int_equal(lk_ivf_add(v, ids, x, M), 0);
+    if (pass == 0) { /* all lists probed, exact re-rank: the true top-10 of a row's own query */
+      assert_int_equal(lk_ivf_set_refine(v, 40, rows_get, x), 0);
+      for (int q = 0; q < 20; q++) {
+        const float *qv = x + (size_t)(q * 97) * D;
+        lk_hit h[10];
+        int nf;
+        assert_int_equal(lk_ivf_search(v, qv, 1, 10, nl, NULL, -1, h, &nf), 0);
+        assert_int_equal(nf, 10);
+        assert_int_equal(h[0].id, q * 97);
+      }
+    }
+    lk_ivf_free(v);
+    o.code_share = pass ? -0.5f : 1.5f;
+    assert_int_equal(lk_ivf_train(&o, D, x, M, &v), LK_EINVAL);
+  }
+  free(basis);
+  free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
@@ -827,6 +892,7 @@ int main(void) {
       cmocka_unit_test(test_small_files),
       cmocka_unit_test(test_lazy_checks),
       cmocka_unit_test(test_byteset),
+      cmocka_unit_test(test_code_share),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -44,6 +44,10 @@ typedef struct lk_ivf_opts {
   size_t expected; /* rows expected (picks nlist when 0); 0 = the training rows x 20 */
   uint64_t seed;
   int ncols; /* per-row uint8 filter columns, 0..LK_IVF_MAX_COLS (default 0) */
+  /* coarse-only: > 0 shortens the codes to the fewest principal directions of the training
+   * rows, a multiple of 64 and at most coarse_dims, that hold this share (0..1] of the rows'
+   * energy (lk_ivf_shape tells the length chosen); 0 (default) = coarse_dims always */
+  float code_share;
 } lk_ivf_opts;
 
 void lk_ivf_opts_default(lk_ivf_opts *o);
@@ -95,11 +99,13 @@ int lk_ivf_search_where(const lk_ivf *ivf, const float *queries, int nq, int k, 
                         const lk_ivf_filter *f, int64_t exclude_id, lk_hit *hits, int *nfound);
 
 /* Optional exact re-rank: the best `refine` (> k) fine-code hits of each search are re-scored
- * with the float vector fn writes for their id (dim floats into out; 0 or an LK_E* code, which
- * the search returns). The vectors stay with the caller (a memory-mapped file, the catalog),
- * so the index's RAM does not grow; scores are then exact cosines. refine 0 turns it off.
- * fn must be safe to call from concurrent searches. Not thread-safe against searches. */
-typedef int (*lk_ivf_vector_fn)(void *ctx, int64_t id, float *out);
+ * with the float vector fn finds for their id (*out: id's dim floats, the caller's, left
+ * unchanged until the search returns; fn returns 0 or an LK_E* code, which the search returns).
+ * The vectors stay with the caller (a memory-mapped file, the catalog), so the index's RAM does
+ * not grow; scores are then exact cosines. A search asks for up to 32 vectors before it reads
+ * any, so their reads overlap. refine 0 turns it off. fn must be safe to call from concurrent
+ * searches. Not thread-safe against searches. */
+typedef int (*lk_ivf_vector_fn)(void *ctx, int64_t id, const float **out);
 int lk_ivf_set_refine(lk_ivf *ivf, int refine, lk_ivf_vector_fn fn, void *ctx);
 /* Changes the option `nprobe` (> 0) after training. Not thread-safe against searches. */
 int lk_ivf_set_nprobe(lk_ivf *ivf, int nprobe);

@@ -124,12 +124,9 @@ static const lk_item *row_item_of(const lk_engine *e, size_t r) {
 static const lk_item damaged_item = {.id = -1, .status = "error", .error = "damaged in the saved index"};
 
 /* The IVF's exact re-rank reads the engine's float vectors. */
-static int ivf_vector(void *ctx, int64_t id, float *out) {
-  const lk_engine *e = ctx;
-  const float *v = lk_engine_vector(e, id);
-  if (!v) return LK_ECORRUPT;
-  memcpy(out, v, sizeof(float) * (size_t)lk_engine_query_dim(e));
-  return 0;
+static int ivf_vector(void *ctx, int64_t id, const float **out) {
+  *out = lk_engine_vector(ctx, id);
+  return *out ? 0 : LK_ECORRUPT;
 }
 
 /* The facet codes of index rows r0..r0+m-1 (m x LK_FACETCODE_NCOLS bytes), their values coded
@@ -168,7 +165,8 @@ static int add_rows(lk_engine *e, size_t r0) {
 
 /* The IVF's options for n index rows of d floats (the in-RAM and the streamed build's, and
  * what a saved IVF must have been built with): coarse-only codes no longer than the rows or
- * half the training rows. */
+ * half the training rows, shorter where fewer directions hold LK_ENGINE_IVF_CODE_SHARE of the
+ * rows' energy (lk_ivf_opts.code_share). */
 static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) {
   size_t nt = n < IVF_TRAIN_MAX ? n : IVF_TRAIN_MAX;
   lk_ivf_opts_default(io);
@@ -179,6 +177,7 @@ static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) 
   io->fine_dims = 0;
   io->coarse_dims = LK_ENGINE_IVF_CODE < d ? LK_ENGINE_IVF_CODE : d;
   if ((size_t)io->coarse_dims > nt / 2) io->coarse_dims = (int)(nt / 2);
+  io->code_share = LK_ENGINE_IVF_CODE_SHARE;
 }
 
 /* The lists a search of an IVF of n rows probes: o's, else LK_ENGINE_IVF_NPROBE but at least
@@ -192,7 +191,8 @@ static int ivf_nprobe(const lk_engine_opts *o, const lk_ivf *ivf, size_t n) {
 }
 
 /* Readies e->ivf (built, or loaded from a file) for searches: its codes must be ivf_opts's for
- * its n rows (else LK_EMISMATCH "stale": a file saved by a version with other codes; the
+ * its n rows, the coarse ones no longer (else LK_EMISMATCH "stale": a file saved by a version
+ * with other codes; the
  * message starts with "path: " when path is given), then the probe depth (ivf_nprobe), the
  * candidates and their exact re-rank from the engine's float rows. */
 static int ivf_ready(lk_engine *e, const lk_engine_opts *o, const char *path, lk_errbuf *err) {
@@ -201,8 +201,8 @@ static int ivf_ready(lk_engine *e, const lk_engine_opts *o, const char *path, lk
   size_t n = lk_ivf_size(e->ivf);
   ivf_opts(o, n, lk_engine_query_dim(e), &io);
   lk_ivf_shape(e->ivf, &nlist, &fine, &coarse);
-  if (fine != io.fine_dims || coarse != io.coarse_dims)
-    return lk_err_set(err, LK_EMISMATCH, "%s%sstale (IVF codes %d+%d, this version's %d+%d)", path ? path : "",
+  if (fine != io.fine_dims || coarse > io.coarse_dims)
+    return lk_err_set(err, LK_EMISMATCH, "%s%sstale (IVF codes %d+%d, this version's %d+<=%d)", path ? path : "",
                       path ? ": " : "", fine, coarse, io.fine_dims, io.coarse_dims);
   int rc = lk_ivf_set_nprobe(e->ivf, ivf_nprobe(o, e->ivf, n));
   if (!rc) rc = lk_ivf_set_rerank(e->ivf, io.rerank);

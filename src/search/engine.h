@@ -16,8 +16,9 @@
 
 /* Which vector index answers searches. EXACT: every allowed vector is scored (int8 shortlist
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
- * open from the catalog's vectors, coarse-only (LK_ENGINE_IVF_CODE-d int8 codes, no fine codes:
- * ~150 B per item) with an exact re-rank of its best LK_ENGINE_IVF_RERANK candidates from the
+ * open from the catalog's vectors, coarse-only (int8 codes of at most LK_ENGINE_IVF_CODE
+ * principal directions, fewer where fewer hold LK_ENGINE_IVF_CODE_SHARE of the vectors' energy:
+ * 64 for a tuned 256-d recipe, ~85 B per item; no fine codes) with an exact re-rank of its best LK_ENGINE_IVF_RERANK candidates from the
  * float vectors, so scores are exact cosines (docs/PERFORMANCE.md "Coarse-only codes for the
  * engine"); filters are applied inside
  * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
@@ -26,7 +27,8 @@
 /* enum lk_engine_index: public, lookalike.h. */
 #define LK_ENGINE_IVF_AUTO_MIN 200000
 #define LK_ENGINE_IVF_MIN_ROWS 64
-#define LK_ENGINE_IVF_CODE 128   /* coarse code length (no fine codes: index/ivf.h coarse-only) */
+#define LK_ENGINE_IVF_CODE 128   /* coarse code length at most (no fine codes: index/ivf.h coarse-only) */
+#define LK_ENGINE_IVF_CODE_SHARE 0.985f /* energy the codes keep (index/ivf.h code_share) */
 #define LK_ENGINE_IVF_NPROBE 48  /* lists probed, of ~1.5 sqrt(n); more below: */
 #define LK_ENGINE_IVF_MIN_SCAN 16384 /* rows a probe covers at least (a catalog this small: all) */
 #define LK_ENGINE_IVF_RERANK 200 /* coarse-code hits re-scored exactly with the float vectors */
@@ -113,8 +115,8 @@ int lk_engine_save_index(const lk_engine *e, const char *path, lk_errbuf *err);
  * streamed in one read snapshot (its items, then its vectors twice in id order) and the file
  * written as lk_engine_save_index writes it for the engine lk_engine_open(db_path, opts) would
  * build (the same bytes): state LK_ENGINE_LKX_BUILT, or LK_ENGINE_LKX_NONE when those options
- * give the catalog the exact index (nothing written). Memory: the IVF being filled (~150 bytes
- * a row: coarse-only codes), the items in the saved form (144 bytes + their strings)
+ * give the catalog the exact index (nothing written). Memory: the IVF being filled (~85 bytes
+ * a row with 64-d codes, ~150 with 128-d: coarse-only codes), the items in the saved form (144 bytes + their strings)
  * and 8 bytes a row, never the float rows. fn (may be NULL) is called every few thousand items
  * or rows with the step ("items", "vector ids": total 0, unknown; "rows": of total) and
  * stops the build (LK_EINTR) by returning non-zero. Errors as lk_engine_open's (a vector
