@@ -274,8 +274,7 @@ static int shorten_codes(lk_ivf *v, int dim, const float *x, size_t m, float cod
   int keep = p;
   for (int c = 0; !rc && c < p; c++) {
     kept += ev[c] > 0 ? ev[c] : 0;
-    int len = lk_quant_padded(c + 1);
-    if (len < keep && (c + 1) % LK_QUANT_ALIGN == 0 && total > 0 && kept >= code_share * total) keep = len;
+    if (c + 1 < keep && (c + 1) % LK_QUANT_ALIGN == 0 && total > 0 && kept >= code_share * total) keep = c + 1;
   }
   if (!rc && keep < p) { /* w = wc V, its first keep columns: dim x keep, transposed as wc is */
     for (int j = 0; j < dim; j++)
@@ -609,13 +608,15 @@ static int list_may_pass(const lk_ivf *v, const fprep *fp, int l) {
   return 1;
 }
 
+enum { REFINE_BATCH = 32 }; /* vectors offer_exact finds and prefetches before it scores them */
+
 /* Per-query scratch. */
 typedef struct qwork {
   float *qf, *qc, *fdot;
   uint8_t *qcu;
   lscore *order;
   lk_hit *cand, *fin;
-  int64_t *xid; /* ids for the refine step: max(R, refine, k, 96) */
+  int64_t *xid; /* ids for the refine step: max(R, refine, REFINE_BATCH - 1 + 64) */
   size_t *rows;
   int32_t *raw;
   float qcs; /* the query's coarse code scale */
@@ -643,15 +644,14 @@ static float fine_score(const lk_ivf *v, const qwork *w, size_t r) {
 }
 
 /* Offers the exact scores of ids[0..n) (their vectors from the refine callback) to t. The
- * vectors are found first and their cache lines prefetched, then scored: a re-rank's reads are
- * random (a 10M-item vector file is 10 GB) and each alone waits on a page walk and DRAM; in
- * flight together they overlap. */
+ * vectors are found first and their cache lines prefetched, then scored, so random reads (a
+ * 10M-item vector file is 10 GB) can overlap: measured 10-13 % faster for a 0.1 % filter at 1M
+ * (every allowed row re-ranked), no different unfiltered at 10M. */
 static int offer_exact(const lk_ivf *v, const float *q, lk_topk *t, const int64_t *ids, int n) {
-  enum { BATCH = 32 };
-  const float *vec[BATCH];
+  const float *vec[REFINE_BATCH];
   size_t bytes = sizeof(float) * (size_t)v->dim;
-  for (int i0 = 0; i0 < n; i0 += BATCH) {
-    int m = n - i0 < BATCH ? n - i0 : BATCH;
+  for (int i0 = 0; i0 < n; i0 += REFINE_BATCH) {
+    int m = n - i0 < REFINE_BATCH ? n - i0 : REFINE_BATCH;
     for (int i = 0; i < m; i++) {
       int rc = v->fn(v->fn_ctx, ids[i0 + i], &vec[i]);
       if (rc) return rc;
@@ -768,7 +768,7 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
     if (v->pf)
       for (int l = 0; l < v->nlist; l++) w->fdot[l] = dotf(w->qf, v->fmean + (size_t)l * v->pf, v->pf);
     lk_topk fin = {k, 0, out};
-    int nx = 0; /* coarse-only: allowed ids waiting for their exact scores, 32 or more at a time */
+    int nx = 0; /* coarse-only: allowed ids waiting for their exact scores, a batch or more at a time */
     for (size_t b = 0; b < v->n; b += 64) {
       uint64_t word = allow[b / 64];
       if (v->n - b < 64) word &= ((uint64_t)1 << (v->n - b)) - 1;
@@ -787,7 +787,7 @@ static int search_one(const lk_ivf *v, const float *q, int k, int nprobe, const 
           w->xid[nx++] = id;
         }
       }
-      if (nx >= 32) {
+      if (nx >= REFINE_BATCH) {
         int rc = offer_exact(v, q, &fin, w->xid, nx);
         if (rc) return rc;
         nx = 0;
@@ -887,7 +887,8 @@ static int search(const lk_ivf *v, const float *queries, int nq, int k, int npro
   w.cand = malloc(sizeof(lk_hit) * (size_t)R);
   w.fin = malloc(sizeof(lk_hit) * (size_t)(v->refine > k ? v->refine : k));
   int X = R > v->refine ? R : v->refine;
-  w.xid = malloc(sizeof(int64_t) * (size_t)(X > 96 ? X : 96)); /* (selective filter: 31 + 64) */
+  if (X < REFINE_BATCH - 1 + 64) X = REFINE_BATCH - 1 + 64; /* (the selective filter: a batch short, then a word) */
+  w.xid = malloc(sizeof(int64_t) * (size_t)X);
   w.rows = malloc(sizeof(size_t) * (size_t)(R > 64 ? R : 64));
   w.raw = malloc(sizeof(int32_t) * 128);
   int rc = w.qf && w.qc && w.fdot && w.qcu && w.order && w.cand && w.rows && w.raw && w.fin && w.xid ? 0 : LK_ENOMEM;
