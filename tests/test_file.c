@@ -2,7 +2,8 @@
  * a FIFO, a directory, a character device, a socket and a missing path, then every reader of
  * outside files (photos, CSV, models, recipes, catalogs, hashes) on the same non-files. An
  * alarm turns a blocking open (the bug: a FIFO waited for a writer forever) into a failure.
- * Output files (lk_file_out): written whole under PATH.tmp and renamed, or not at all. */
+ * Output files (lk_file_out): written whole under PATH.tmp and renamed, or not at all. Huge-page
+ * advice for mapped files only between 2 MiB and half the machine's memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -215,12 +217,41 @@ static void test_crc32(void **state) {
   free(b);
 }
 
+/* lk_file_advise_huge: a file's mapping of 8 MiB is advised where the kernel has huge pages
+ * (madvise answers), nothing under 2 MiB, nothing past half the memory (a reservation of the
+ * whole memory's size), nothing at NULL. */
+static void test_advise_huge(void **state) {
+  (void)state;
+  char path[] = "/tmp/lk-test-huge-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  size_t big = (size_t)8 << 20;
+  assert_int_equal(ftruncate(fd, (off_t)big), 0);
+  void *p = mmap(NULL, big, PROT_READ, MAP_SHARED, fd, 0);
+  assert_true(p != MAP_FAILED);
+  int kernel = madvise(p, big, MADV_HUGEPAGE) == 0; /* what the kernel says to the same advice */
+  madvise(p, big, MADV_NOHUGEPAGE);
+  assert_int_equal(lk_file_advise_huge(p, big), kernel);
+  assert_int_equal(lk_file_advise_huge(p, ((size_t)2 << 20) - 4096), 0);
+  assert_int_equal(lk_file_advise_huge(NULL, big), 0);
+  munmap(p, big);
+  close(fd);
+  unlink(path);
+  size_t mem = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  void *r = mmap(NULL, mem, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r != MAP_FAILED) {
+    assert_int_equal(lk_file_advise_huge(r, mem), 0);
+    munmap(r, mem);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_helper),
       cmocka_unit_test(test_readers),
       cmocka_unit_test(test_out),
       cmocka_unit_test(test_crc32),
+      cmocka_unit_test(test_advise_huge),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -816,6 +816,37 @@ static void test_byteset(void **state) {
 }
 
 
+/* lk_quant_dots and _range against a plain sum, for every row count around the kernels' block
+ * sizes (16, 4, 1) and code lengths of 1-4 blocks, rows picked out of order and consecutive. */
+static void test_dots(void **state) {
+  (void)state;
+  enum { ROWS = 70, MAXLEN = 256 };
+  uint64_t s = 7;
+  static int8_t codes[ROWS * MAXLEN];
+  uint8_t qu[MAXLEN];
+  for (size_t i = 0; i < sizeof codes; i++) codes[i] = (int8_t)(rng_next(&s) % 256 - 128);
+  for (int j = 0; j < MAXLEN; j++) qu[j] = (uint8_t)(rng_next(&s) % 256);
+  codes[5] = -128; /* the extremes */
+  qu[5] = 255;
+  size_t rows[ROWS];
+  int32_t raw[ROWS];
+  for (int len = 64; len <= MAXLEN; len += 64)
+    for (int m = 0; m <= 50; m++) {
+      size_t first = (size_t)(m % 7);
+      for (int i = 0; i < m; i++) rows[i] = (size_t)(i * 37 + m) % ROWS;
+      for (int mode = 0; mode < 2; mode++) {
+        if (mode) lk_quant_dots_range(qu, codes, MAXLEN, first, m, len, raw);
+        else lk_quant_dots(qu, codes, MAXLEN, rows, m, len, raw);
+        for (int i = 0; i < m; i++) {
+          const int8_t *x = codes + (mode ? first + (size_t)i : rows[i]) * MAXLEN;
+          int32_t want = 0;
+          for (int j = 0; j < len; j++) want += (int32_t)qu[j] * x[j];
+          if (raw[i] != want) fail_msg("len %d m %d row %d (%s): %d, want %d", len, m, i, mode ? "range" : "rows", raw[i], want);
+        }
+      }
+    }
+}
+
 /* Refine callback over a plain row-major array of D=256 floats, id = row. */
 static int rows_get(void *ctx, int64_t id, const float **out) {
   *out = (const float *)ctx + (size_t)id * 256;
@@ -892,6 +923,7 @@ int main(void) {
       cmocka_unit_test(test_small_files),
       cmocka_unit_test(test_lazy_checks),
       cmocka_unit_test(test_byteset),
+      cmocka_unit_test(test_dots),
       cmocka_unit_test(test_code_share),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -33,6 +33,7 @@ struct lk_lkx {
   const uint8_t *base;
   size_t size;
   int mapped;
+  int huge; /* mapped with huge pages (util/file.h lk_file_advise_huge): a fault reads 2 MiB */
   lkx_meta meta;
   uint32_t nsect;
   lkx_sect sect[LKX_MAX_SECT];
@@ -177,7 +178,9 @@ int lk_lkx_verify(const lk_lkx *x, const void *p, size_t size) {
     if (q < s->data || q > s->data + s->size || size > (size_t)(s->data + s->size - q)) continue;
     if (!s->state) return 0;
     size_t c0 = (size_t)(q - s->data) / LKX_CHUNK, c1 = (size_t)(q - s->data + size - 1) / LKX_CHUNK;
-    if (x->mapped && !__atomic_load_n(&s->state[c0], __ATOMIC_ACQUIRE)) { /* one read ahead, not a fault a page */
+    /* one read ahead, not a fault a page (huge pages: the fault reads the 2 MiB folio, and small
+     * pages read ahead here would keep it from forming) */
+    if (x->mapped && !x->huge && !__atomic_load_n(&s->state[c0], __ATOMIC_ACQUIRE)) {
       size_t end = (c1 + 1) * LKX_CHUNK < s->size ? (c1 + 1) * LKX_CHUNK : s->size;
       uintptr_t a = (uintptr_t)(s->data + c0 * LKX_CHUNK) & ~(uintptr_t)(LKX_PAGE - 1);
       madvise((void *)a, (uintptr_t)(s->data + end) - a, MADV_WILLNEED);
@@ -221,6 +224,7 @@ int lk_lkx_map_lazy(const char *path, const uint32_t *lazy, int nlazy, lk_lkx **
   }
   madvise(p, size, MADV_RANDOM);
   (*out)->mapped = 1;
+  (*out)->huge = lk_file_advise_huge(p, size);
   return 0;
 }
 

@@ -239,6 +239,27 @@ static void dots(const uint8_t *qu, const int8_t *codes, size_t stride, const si
     raw[i] = dot_plain(qu, codes + (rows ? rows[i] : first + (size_t)i) * stride, len);
 }
 
+__attribute__((target("avx512f"))) static void scores_avx512(const int32_t *raw, const float *scale, const int32_t *sum,
+                                                             float qs, float base, int m, float *out) {
+  int i = 0;
+  const __m512 vq = _mm512_set1_ps(qs), vb = _mm512_set1_ps(base);
+  for (; i + 16 <= m; i += 16) {
+    __m512i d = _mm512_sub_epi32(_mm512_loadu_si512(raw + i), _mm512_slli_epi32(_mm512_loadu_si512(sum + i), 7));
+    __m512 t = _mm512_mul_ps(_mm512_mul_ps(vq, _mm512_loadu_ps(scale + i)), _mm512_cvtepi32_ps(d));
+    _mm512_storeu_ps(out + i, _mm512_add_ps(vb, t));
+  }
+  for (; i < m; i++) out[i] = base + qs * scale[i] * (float)(raw[i] - 128 * sum[i]);
+}
+
+void lk_quant_scores(const int32_t *raw, const float *scale, const int32_t *sum, float qs, float base, int m,
+                     float *out) {
+  if (__builtin_cpu_supports("avx512f")) {
+    scores_avx512(raw, scale, sum, qs, base, m, out);
+    return;
+  }
+  for (int i = 0; i < m; i++) out[i] = base + qs * scale[i] * (float)(raw[i] - 128 * sum[i]);
+}
+
 void lk_quant_dots(const uint8_t *qu, const int8_t *codes, size_t stride, const size_t *rows, int m,
                    int len, int32_t *raw) {
   dots(qu, codes, stride, rows, 0, m, len, raw);

@@ -43,6 +43,12 @@ void lk_quant_dots(const uint8_t *qu, const int8_t *codes, size_t stride, const 
 void lk_quant_dots_range(const uint8_t *qu, const int8_t *codes, size_t stride, size_t first, int m,
                          int len, int32_t *raw);
 
+/* The scores of m codes from their raw dots (lk_quant_dots): out[i] = base + qs * scale[i] *
+ * (float)(raw[i] - 128 * sum[i]), rounded as written (no fused multiply-add), so every CPU gets
+ * the same floats. */
+void lk_quant_scores(const int32_t *raw, const float *scale, const int32_t *sum, float qs, float base, int m,
+                     float *out);
+
 /* 1 when the AVX-512 VNNI kernel is in use on this CPU. */
 int lk_quant_have_vnni(void);
 

@@ -1,7 +1,8 @@
 /* util/file.c — the one way lookalike opens a file it reads: O_NONBLOCK so that opening a
  * FIFO never waits for a writer, fstat before any read, only regular files kept (then the
  * descriptor is made blocking again for ordinary reads). Output files go temp -> fsync ->
- * rename (lk_file_out). See file.h. */
+ * rename (lk_file_out). Mapped files read at random get huge-page advice (lk_file_advise_huge).
+ * See file.h. */
 #include "util/file.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 const char *lk_file_kind(mode_t mode) {
@@ -150,4 +152,11 @@ void lk_file_out_abandon(lk_file_out *f) {
   fclose(f->fp);
   f->fp = NULL;
   unlink(f->tmp);
+}
+
+int lk_file_advise_huge(void *p, size_t size) {
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  if (!p || size < ((size_t)2 << 20) || pages <= 0 || psize <= 0) return 0;
+  if (size / (size_t)psize > (size_t)pages / 2) return 0;
+  return madvise(p, size, MADV_HUGEPAGE) == 0;
 }

@@ -30,6 +30,15 @@ int lk_file_check(const char *path, int *exists, lk_errbuf *err);
 int lk_file_read(const char *path, size_t max, uint8_t **buf, size_t *len, struct stat *st,
                  lk_errbuf *err);
 
+/* Advice for a read-only mapping of size bytes at p (mmap's address, offset 0) that is read at
+ * random and meant to stay in the page cache, as a saved index's vector rows: huge pages
+ * (MADV_HUGEPAGE), so pages read in from then on come as 2 MiB folios mapped whole and a random
+ * row costs one short page walk, not a 4 KiB page's TLB miss (docs/PERFORMANCE.md "Peers at
+ * 10M", "The re-rank was not the gap"). Only when the mapping takes at most
+ * half the machine's memory: a file that will not stay cached would read 2 MiB a fault. Returns
+ * 1 when advised, 0 when not (too small, too big, or the kernel declined: advice only). */
+int lk_file_advise_huge(void *p, size_t size);
+
 /* An output file written whole or not at all: lk_file_out_open creates "PATH.tmp" (truncated
  * if there), the caller writes to fp, lk_file_out_commit flushes, fsyncs, closes and renames
  * it to PATH (a reader never sees half a file; a crash leaves the old PATH); on any failure,
