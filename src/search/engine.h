@@ -18,10 +18,10 @@
  * + float re-rank, index/index.h). IVF: the approximate inverted file (index/ivf.h) built at
  * open from the catalog's vectors, coarse-only (int8 codes of at most LK_ENGINE_IVF_CODE
  * principal directions, fewer where fewer hold LK_ENGINE_IVF_CODE_SHARE of the vectors' energy:
- * 64 for a tuned 256-d recipe, ~85 B per item, 256 for the raw one, ~280 B; no fine codes) with an exact re-rank of its
- * best LK_ENGINE_IVF_RERANK candidates from the
- * float vectors, so scores are exact cosines (docs/PERFORMANCE.md "Coarse-only codes for the
- * engine"); filters are applied inside
+ * 64 for a tuned 256-d recipe, ~85 B per item, 256 for the raw one, ~280 B; no fine codes)
+ * with an exact re-rank of its best LK_ENGINE_IVF_RERANK candidates from the float vectors, so
+ * scores are exact cosines (docs/PERFORMANCE.md "Coarse-only codes for the engine"); filters
+ * are applied inside
  * it (min(k, #allowed) hits, all allowed): one on the facet fields through its filter columns
  * (search/facetcode.h, lk_engine_filter_in_index) without a walk over the items. AUTO: IVF from LK_ENGINE_IVF_AUTO_MIN vectors,
  * else EXACT. IVF asked for on fewer than LK_ENGINE_IVF_MIN_ROWS vectors falls back to EXACT. */
