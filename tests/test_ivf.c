@@ -816,8 +816,9 @@ static void test_byteset(void **state) {
 }
 
 
-/* lk_quant_dots and _range against a plain sum, for every row count around the kernels' block
- * sizes (16, 4, 1) and code lengths of 1-4 blocks, rows picked out of order and consecutive. */
+/* lk_quant_dots and _range against a plain sum, for every row count around the kernel's block
+ * sizes (4, 1) and code lengths of 1-4 blocks, rows picked out of order and consecutive; then
+ * lk_quant_scores against its formula. */
 static void test_dots(void **state) {
   (void)state;
   enum { ROWS = 70, MAXLEN = 256 };
@@ -843,6 +844,24 @@ static void test_dots(void **state) {
           for (int j = 0; j < len; j++) want += (int32_t)qu[j] * x[j];
           if (raw[i] != want) fail_msg("len %d m %d row %d (%s): %d, want %d", len, m, i, mode ? "range" : "rows", raw[i], want);
         }
+      }
+    }
+  /* lk_quant_scores: the same floats as the formula written out, the vector body and its tail */
+  float scale[ROWS], out[ROWS];
+  int32_t sum[ROWS];
+  for (int i = 0; i < ROWS; i++) {
+    raw[i] = (int32_t)(rng_next(&s) % 200001) - 100000;
+    sum[i] = (int32_t)(rng_next(&s) % 201) - 100;
+    scale[i] = (float)(rng_next(&s) % 100000 + 1) / 79193.0f;
+  }
+  /* the last base is near the products, where a fused multiply-add would round otherwise */
+  static const float bases[] = {-1.25f, 3.1e-3f, 5731.0f};
+  for (int b = 0; b < 3; b++)
+    for (int m = 0; m <= 40; m++) {
+      lk_quant_scores(raw, scale, sum, 0.37f, bases[b], m, out);
+      for (int i = 0; i < m; i++) {
+        float want = bases[b] + 0.37f * scale[i] * (float)(raw[i] - 128 * sum[i]);
+        if (memcmp(&out[i], &want, sizeof want)) fail_msg("scores m %d row %d: %.9g, want %.9g", m, i, out[i], want);
       }
     }
 }

@@ -239,6 +239,11 @@ static void dots(const uint8_t *qu, const int8_t *codes, size_t stride, const si
     raw[i] = dot_plain(qu, codes + (rows ? rows[i] : first + (size_t)i) * stride, len);
 }
 
+static void scores_plain(const int32_t *raw, const float *scale, const int32_t *sum, float qs, float base, int m,
+                         float *out) {
+  for (int i = 0; i < m; i++) out[i] = base + qs * scale[i] * (float)(raw[i] - 128 * sum[i]);
+}
+
 __attribute__((target("avx512f"))) static void scores_avx512(const int32_t *raw, const float *scale, const int32_t *sum,
                                                              float qs, float base, int m, float *out) {
   int i = 0;
@@ -248,7 +253,7 @@ __attribute__((target("avx512f"))) static void scores_avx512(const int32_t *raw,
     __m512 t = _mm512_mul_ps(_mm512_mul_ps(vq, _mm512_loadu_ps(scale + i)), _mm512_cvtepi32_ps(d));
     _mm512_storeu_ps(out + i, _mm512_add_ps(vb, t));
   }
-  for (; i < m; i++) out[i] = base + qs * scale[i] * (float)(raw[i] - 128 * sum[i]);
+  scores_plain(raw + i, scale + i, sum + i, qs, base, m - i, out + i);
 }
 
 void lk_quant_scores(const int32_t *raw, const float *scale, const int32_t *sum, float qs, float base, int m,
@@ -257,7 +262,7 @@ void lk_quant_scores(const int32_t *raw, const float *scale, const int32_t *sum,
     scores_avx512(raw, scale, sum, qs, base, m, out);
     return;
   }
-  for (int i = 0; i < m; i++) out[i] = base + qs * scale[i] * (float)(raw[i] - 128 * sum[i]);
+  scores_plain(raw, scale, sum, qs, base, m, out);
 }
 
 void lk_quant_dots(const uint8_t *qu, const int8_t *codes, size_t stride, const size_t *rows, int m,
