@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/search.sh — search benchmarks (issue 5): the catalog's exact search, plain float scan vs
-# the int8-shortlist scan; the IVF index on N vectors drawn around the catalog's real ones;
+# the int8-shortlist scan; the IVF index on N vectors drawn around the catalog's real ones (the
+# engine's configuration, then fine + coarse codes);
 # FAISS (Debian's python3-faiss) on the same vectors in the same run. Writes the tables into
 # docs/PERFORMANCE.md's "## Search" section (between its search-bench markers).
 #   bash bench/search.sh [BUILD] [--db DB] [--n 1000000] [--queries 300] [--out DIR] [--no-doc]
@@ -48,6 +49,11 @@ T0=$(date +%s)
 run "$BIN" exact --db "$DB" --queries "${EXACT_QUERIES:-1000}" --reps 3 --threads 1 --out "$OUT"
 echo "+ $BIN exact ... --threads 2" >&2
 "$BIN" exact --db "$DB" --queries "${EXACT_QUERIES:-1000}" --reps 1 --threads 2 | grep RESULT | sed 's/^RESULT exact /RESULT exact2 /' | tee -a "$LOG"
+# the engine's configuration first (what `--index ivf` builds at this size: coarse-only codes of
+# at most 256 principal directions, every candidate re-scored exactly; nprobe 48, re-rank 200),
+# then int8 codes of 768 fine + 128 coarse directions, the richer codes it once used
+run "$BIN" ivf --db "$DB" --n "$N" --queries "$NQ" --out "$OUT" --fine 0 --coarse 256 --code-share engine \
+  --nprobe 32,48,64,96 --rerank 200,400 --refine 200
 run "$BIN" ivf --db "$DB" --n "$N" --queries "$NQ" --out "$OUT" --nprobe 32,64,96,128
 run "${PEER_ENV[@]}" $PY bench/search_faiss.py --dir "$OUT" --build-threads "$(nproc)" --nprobe 32,64,96,128
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); total $(( $(date +%s) - T0 )) s" | tee -a "$LOG"

@@ -5,7 +5,8 @@
 # each method's fastest setting at recall@10 >= 0.95 and >= 0.99 is the one expected (filtered
 # rows left out), a peer that wins is named as winning, a method short of a target says so,
 # a file without the markers is refused and left as it was, and a 10M run goes into its own
-# section. Under a second.
+# section; bench/search_report.py on its fixture (tests/fixtures/search_results.txt). Under a
+# second.
 # Last line: "bench: N passed, M failed".
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,5 +51,25 @@ cp "$T/doc1.md" "$T/doc10m.md"
 $PY "$ROOT/bench/peers_report.py" "$T/fix10m.txt" "$T/doc10m.md" > /dev/null
 check "a 10M run writes between the peers-bench-10M markers only" \
   bash -c "cmp -s <(sed '/<!-- peers-bench-10M:begin -->/,/<!-- peers-bench-10M:end -->/d' '$T/doc1.md') <(sed '/<!-- peers-bench-10M:begin -->/,/<!-- peers-bench-10M:end -->/d' '$T/doc10m.md') && sed -n '/peers-bench-10M:begin/,/peers-bench-10M:end/p' '$T/doc10m.md' | grep -qF '10,000,000 vectors'"
+# bench/search_report.py on tests/fixtures/search_results.txt: two of our IVF configurations (the
+# engine's coarse-only one, then fine + coarse) and FAISS; FAISS's ratio is to the engine's
+SFIX=$ROOT/tests/fixtures/search_results.txt
+cp "$ROOT/docs/PERFORMANCE.md" "$T/sdoc.md"
+$PY "$ROOT/bench/search_report.py" "$SFIX" "$T/sdoc.md" > /dev/null
+check "search_report writes between the search-bench markers only" \
+  bash -c "cmp -s <(sed '/<!-- search-bench:begin -->/,/<!-- search-bench:end -->/d' '$ROOT/docs/PERFORMANCE.md') <(sed '/<!-- search-bench:begin -->/,/<!-- search-bench:end -->/d' '$T/sdoc.md')"
+shas() { grep -qF -- "$1" "$T/sdoc.md"; }
+check "search_report lists both of our builds" \
+  shas "| ours (the engine's): IVF47, coarse-only int8 256-d codes | 280 (300 before \`lk_ivf_trim\`) | 1.0 s + 2.0 s |" &&
+  shas "| ours: IVF47, int8 codes 128-d coarse + 768-d fine | 939 (960 before \`lk_ivf_trim\`) | 3.0 s + 4.0 s |"
+check "search_report: each build's fastest setting at >= 0.95 (filtered rows left out)" \
+  shas "ours, coarse-only 256-d (280 B/item) is fastest at nprobe 48, rerank 200, refine 200: p50 0.90 ms" &&
+  shas "ours, 128-d + 768-d fine (939 B/item) is fastest at nprobe 32, rerank 400, refine 200: p50 1.70 ms"
+check "search_report: the engine default is marked in the engine's build only" \
+  shas "| **ours, coarse-only 256-d, engine default** | 48 | 200 | 200 | none |" &&
+  test "$(grep -c 'engine default\*\*' "$T/sdoc.md")" -eq 1
+check "search_report: FAISS's ratio is to the engine's configuration" \
+  shas "p50 94.50 ms = 105.0x ours, coarse-only 256-d (CPU time 105.0x); 6.43x its RAM per item"
+check "search_report: violations are summed over both builds" shas "Filters: 1 disallowed or missing hits"
 echo "bench: $pass passed, $fail failed"
 [ $fail -eq 0 ]
