@@ -8,7 +8,8 @@
  * embeds them (nothing excluded; several folders comma-separated). docs/PERFORMANCE.md "Saved
  * index". Not a test.
  *   engine_ivf_bench --db CATALOG [--queries 200] [--photos DIR[,DIR]] [--nprobe 16,32,96]
- *                    [--rerank 100,200,1000] [--kinds both|engine|coarse] */
+ *                    [--rerank 100,200,1000] [--kinds both|engine|coarse]
+ *   (--kinds engine: the engine's code-length rule at its cap, and the same rule capped at 128) */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int row_get(void *ctx, int64_t id, const float **out) {
 }
 
 /* An IVF over every row of ix, trained as build_ivf trains the engine's (65,536 rows spread). */
-static int build(const lk_index *ix, int fine, int coarse, lk_ivf **out, double *secs) {
+static int build(const lk_index *ix, int fine, int coarse, float share, lk_ivf **out, double *secs) {
   size_t n = lk_index_size(ix), nt = n < 65536 ? n : 65536;
   int d = lk_index_dim(ix), rc;
   lk_ivf_opts io;
@@ -45,6 +46,7 @@ static int build(const lk_index *ix, int fine, int coarse, lk_ivf **out, double 
   io.rerank = LK_ENGINE_IVF_RERANK;
   io.fine_dims = fine > d ? d : fine;
   io.coarse_dims = coarse > (fine ? io.fine_dims : d) ? (fine ? io.fine_dims : d) : coarse;
+  io.code_share = share;
   float *x = malloc(sizeof(float) * nt * (size_t)d);
   if (!x) return LK_ENOMEM;
   double t0 = now();
@@ -205,14 +207,24 @@ int main(int argc, char **argv) {
   }
   printf("engine_ivf: %s, %zu rows of %d floats, k %d\n", db, n, d, k);
   for (int s = 0; s < ns; s++) printf("queries: %s, %d\n", qs[s].name, qs[s].nq);
-  static const struct { const char *name; int fine, coarse; } kinds[] = {{"fine+coarse (old engine)", 768, 128}, {"coarse-only 128 (engine)", 0, 128}};
-  for (int c = 0; c < 2; c++) {
-    if ((c == 0 && !strcmp(only, "coarse")) || (c == 1 && !strcmp(only, "engine"))) continue;
+  /* --kinds engine: the engine's codes (at most LK_ENGINE_IVF_CODE directions, fewer where fewer
+   * hold LK_ENGINE_IVF_CODE_SHARE of the energy) beside the same rule capped at 128 (before
+   * 2026-12-07 13:00); coarse: fixed 128-d codes; both: fine + coarse (the engine before issue 19)
+   * and fixed 128-d */
+  static const struct { const char *name; int fine, coarse; float share; int set; } kinds[] = {
+      {"fine+coarse (old engine)", 768, 128, 0, 0}, {"coarse-only 128", 0, 128, 0, 1},
+      {"coarse-only, the engine's share, at most the engine's cap", 0, LK_ENGINE_IVF_CODE, LK_ENGINE_IVF_CODE_SHARE, 2},
+      {"coarse-only, the engine's share, at most 128", 0, 128, LK_ENGINE_IVF_CODE_SHARE, 2}};
+  for (int c = 0; c < 4; c++) {
+    int want = !strcmp(only, "both") ? kinds[c].set < 2 : !strcmp(only, "coarse") ? kinds[c].set == 1 : kinds[c].set == 2;
+    if (!want) continue;
     lk_ivf *v = NULL;
     double bs;
-    if (build(ix, kinds[c].fine, kinds[c].coarse, &v, &bs)) return 1;
+    if (build(ix, kinds[c].fine, kinds[c].coarse, kinds[c].share, &v, &bs)) return 1;
     if (lk_ivf_set_refine(v, 50, row_get, &rr)) return 1;
-    printf("%s: built in %.1f s, %.0f B/item\n", kinds[c].name, bs, (double)lk_ivf_memory(v) / (double)n);
+    int nl, pf, pc;
+    lk_ivf_shape(v, &nl, &pf, &pc);
+    printf("%s: built in %.1f s, %.0f B/item, %d-d codes\n", kinds[c].name, bs, (double)lk_ivf_memory(v) / (double)n, pc);
     for (int pi = 0; pi < np; pi++)
       for (int ri = 0; ri < nr; ri++) {
         if (lk_ivf_set_rerank(v, reranks[ri]) || (!kinds[c].fine && lk_ivf_set_refine(v, reranks[ri], row_get, &rr)))
