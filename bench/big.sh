@@ -4,9 +4,13 @@
 # the items' fields as filter columns (coarse-only codes, exact re-rank from the mapped file),
 # saves it, loads it back, and measures memory, p50/p99 and recall@10, unfiltered and with a
 # ~2 % shopper's filter. Writes the "Ten million items" table into docs/PERFORMANCE.md (between
-# its big-bench markers) and prints the README "Measured" row.
+# its big-bench markers) and prints the README "Measured" row. Then the same for the raw 1,792-d
+# recipe at 1M (issue 19 target 1's third catalog: RAW_DB's vectors, the engine's 256-d codes,
+# nprobe 32-96 and the engine's tuned depth, rerank 200; ~1.5 min, 7.5 GB of disk), between the
+# big-raw-bench markers (--raw-n 0 skips it).
 #   bash bench/big.sh [BUILD] [--db DB] [--n 10000000] [--queries 300] [--out DIR] [--no-doc] [--keep]
 #                     [--bench-args "ARGS"]   (more big_bench options: --nprobe, --rerank, --nlist...)
+#                     [--raw-db DB] [--raw-n 1000000]
 # (BUILD: the build folder, as bench/run.sh passes it; default /tmp/lk-bench-build)
 # Needs ~1.4 KB of disk per row under --out (~14 GB at 10M: the vector file and the saved index,
 # both removed at the end unless --keep) and ~5 GB of RAM besides the page cache. Without DB
@@ -16,12 +20,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB=${LOOKALIKE_TUNED_DB:-/tmp/lk-bench-tuned.db} N=10000000 NQ=300 OUT=/tmp/lk-big DOC=1 KEEP=0 EXTRA=""
+RAW_DB=${LOOKALIKE_BENCH_DB:-/tmp/full-p80.db} RAW_N=1000000
 BUILD=${BUILD:-/tmp/lk-bench-build}
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
-usage() { echo "usage: bash bench/big.sh [BUILD] [--db DB] [--n N] [--queries Q] [--out DIR] [--no-doc] [--keep] [--bench-args ARGS]" >&2; exit 2; }
+usage() { echo "usage: bash bench/big.sh [BUILD] [--db DB] [--n N] [--queries Q] [--out DIR] [--no-doc] [--keep] [--bench-args ARGS] [--raw-db DB] [--raw-n N]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --db|--n|--queries|--out|--bench-args) [ $# -ge 2 ] || usage ;;&
+    --db|--n|--queries|--out|--bench-args|--raw-db|--raw-n) [ $# -ge 2 ] || usage ;;&
+    --raw-db) RAW_DB=$2; shift 2 ;;
+    --raw-n) RAW_N=$2; shift 2 ;;
     --db) DB=$2; shift 2 ;;
     --n) N=$2; shift 2 ;;
     --queries) NQ=$2; shift 2 ;;
@@ -32,7 +39,7 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-[[ "$N" =~ ^[0-9]+$ && "$NQ" =~ ^[0-9]+$ ]] || { echo "big: --n and --queries take whole numbers" >&2; exit 2; }
+[[ "$N" =~ ^[0-9]+$ && "$NQ" =~ ^[0-9]+$ && "$RAW_N" =~ ^[0-9]+$ ]] || { echo "big: --n, --queries and --raw-n take whole numbers" >&2; exit 2; }
 BIN=${LK_BIG_BENCH:-}
 if [ -z "$BIN" ]; then
   make -s BUILD="$BUILD" "$BUILD/bench/big_bench" >&2
@@ -78,3 +85,24 @@ else
   python3 bench/big_report.py "$LOG"
 fi
 echo "results: $LOG" >&2
+[ "$RAW_N" -gt 0 ] || exit 0
+# the raw 1,792-d recipe at 1M: the 10M run's files go first (their disk), unless --keep
+cleanup
+RAW=$OUT/raw
+mkdir -p "$RAW"
+[ "$KEEP" = 1 ] || trap 'cleanup; rm -f "$RAW/vectors.npy" "$RAW/index.lkx" "$RAW/index.lkx.tmp"' EXIT
+RLOG=$RAW/results.txt
+{
+  echo "date $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; $(nproc) cores)"
+} | tee "$RLOG"
+T0=$(date +%s)
+echo "+ $BIN --db $RAW_DB --n $RAW_N --queries $NQ --out $RAW --coarse 256 --nprobe 32,48,64,96 --rerank 200" >&2
+"$BIN" --db "$RAW_DB" --n "$RAW_N" --queries "$NQ" --out "$RAW" --coarse 256 --nprobe 32,48,64,96 --rerank 200 | tee -a "$RLOG"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); total $(( $(date +%s) - T0 )) s" | tee -a "$RLOG"
+if [ "$DOC" = 1 ]; then
+  python3 bench/big_report.py --marker big-raw-bench "$RLOG" docs/PERFORMANCE.md
+else
+  python3 bench/big_report.py --marker big-raw-bench "$RLOG"
+fi
+echo "results: $RLOG" >&2

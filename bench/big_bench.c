@@ -431,6 +431,25 @@ static int build_and_save(run *r) {
   if ((rc = lk_ivf_trim(v))) return lk_ivf_free(v), fail("ivf trim", rc, NULL);
   tadd += now() - t;
   size_t mem = lk_ivf_memory(v);
+  /* the engine's probe depth, tuned as search/engine.c tunes it when it builds an IVF: exact
+   * top-10s of LK_ENGINE_IVF_TUNE_QUERIES rows spread over the catalog (each skipping itself),
+   * the searches as served (rerank and exact refine LK_ENGINE_IVF_RERANK), at least
+   * LK_ENGINE_IVF_MIN_SCAN rows' worth; saved with the index and added to the sweep */
+  mapped tmv = {r->V, d};
+  double ttruth, ttune;
+  int minp;
+  if ((rc = bench_tune_probe(v, r->V, N, d, &tmv, &ttruth, &ttune, &minp)))
+    return lk_ivf_free(v), fail("tuning the probe depth", rc, NULL);
+  int tuned = lk_ivf_nprobe(v);
+  printf("RESULT big_tune nprobe=%d sample_recall=%.4f target=%.2f queries=%d min_nprobe=%d truth_s=%.1f tune_s=%.1f\n",
+         tuned, lk_ivf_recall(v), LK_ENGINE_IVF_RECALL, N < LK_ENGINE_IVF_TUNE_QUERIES ? (int)N : LK_ENGINE_IVF_TUNE_QUERIES,
+         minp, ttruth, ttune);
+  int at = 0; /* the tuned depth joins the sweep, in order */
+  while (at < r->np && r->probes[at] < tuned) at++;
+  if ((at == r->np || r->probes[at] != tuned) && r->np < 16) {
+    memmove(r->probes + at + 1, r->probes + at, sizeof(int) * (size_t)(r->np - at));
+    r->probes[at] = tuned, r->np++;
+  }
   lkx_meta meta = {.catalog_version = 0, .items = N, .dim = (uint32_t)d};
   snprintf(meta.recipe_id, sizeof meta.recipe_id, "%s", "0000000000b19b19");
   lk_lkx_writer w;

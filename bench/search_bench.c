@@ -318,6 +318,23 @@ static int bench_ivf(int argc, char **argv) {
   snprintf(pl, sizeof pl, "%s", probes);
   int probe_list[16], nprobes = 0;
   for (char *tok = strtok(pl, ","); tok && nprobes < 16; tok = strtok(NULL, ",")) probe_list[nprobes++] = atoi(tok);
+  /* the engine's configuration (coarse-only, its code rule): its probe depth tuned as the
+   * engine tunes it (bench_tune_probe), swept and marked as the engine's default */
+  int engine_np = LK_ENGINE_IVF_NPROBE;
+  if (io.fine_dims == 0 && !strcmp(share, "engine")) {
+    double ttruth, ttune;
+    int minp;
+    if (bench_tune_probe(v, mv.v, N, d, &mv, &ttruth, &ttune, &minp)) return 1;
+    engine_np = lk_ivf_nprobe(v);
+    printf("RESULT ivf_tune nprobe=%d sample_recall=%.4f target=%.2f min_nprobe=%d truth_s=%.1f tune_s=%.1f\n", engine_np,
+           lk_ivf_recall(v), LK_ENGINE_IVF_RECALL, minp, ttruth, ttune);
+    int at = 0;
+    while (at < nprobes && probe_list[at] < engine_np) at++;
+    if ((at == nprobes || probe_list[at] != engine_np) && nprobes < 16) {
+      memmove(probe_list + at + 1, probe_list + at, sizeof(int) * (size_t)(nprobes - at));
+      probe_list[at] = engine_np, nprobes++;
+    }
+  }
   /* one untimed pass first: whichever setting came first was otherwise timed ~15-25 % slower
    * than the same setting later in the run */
   if (lk_ivf_set_refine(v, refines[nref - 1], mapped_get, &mv) || lk_ivf_set_rerank(v, reranks[0])) return 1;
@@ -359,7 +376,7 @@ static int bench_ivf(int argc, char **argv) {
              "cpu_p99_ms=%.3f recall10=%.4f violations=%d engine_default=%d minflt_per_q=%.2f majflt_per_q=%.2f\n",
              N, np, rerank, refine, f ? "10%" : "none", pct(tm, nq, 50), pct(tm, nq, 99), pct(tc, nq, 50),
              pct(tc, nq, 99), rec / nq, bad,
-             np == LK_ENGINE_IVF_NPROBE && refine == LK_ENGINE_IVF_REFINE && rerank == LK_ENGINE_IVF_RERANK,
+             np == engine_np && refine == LK_ENGINE_IVF_REFINE && rerank == LK_ENGINE_IVF_RERANK,
              (double)(ru1.ru_minflt - ru0.ru_minflt) / nq, (double)(ru1.ru_majflt - ru0.ru_majflt) / nq);
     }
   }
@@ -378,7 +395,7 @@ static int bench_ivf(int argc, char **argv) {
       lk_hit h[10];
       int nf;
       double t2 = now(), c2 = cpu_now();
-      if (lk_ivf_search(v, Q + (size_t)q * d, 1, k, LK_ENGINE_IVF_NPROBE, sel, -1, h, &nf)) return 1;
+      if (lk_ivf_search(v, Q + (size_t)q * d, 1, k, engine_np, sel, -1, h, &nf)) return 1;
       tm[q] = (now() - t2) * 1e3;
       tc[q] = (cpu_now() - c2) * 1e3;
       if (nf != (ns < (size_t)k ? (int)ns : k)) bad++;

@@ -15,6 +15,9 @@
 
 #include "catalog/catalog.h"
 #include "index/index.h"
+#include "index/ivf.h"
+#include "index/truth.h"
+#include "search/engine.h"
 #include "util/array.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -227,6 +230,45 @@ static inline int mapped_get(void *ctx, int64_t id, const float **out) {
   const mapped *m = ctx;
   *out = m->v + (size_t)id * m->dim;
   return 0;
+}
+
+/* The engine's probe depth for v, tuned as search/engine.c tunes it when it builds an IVF:
+ * exact top-10s (index/truth.h) of LK_ENGINE_IVF_TUNE_QUERIES rows spread over the N rows of
+ * V (id = row; each query skips itself), searched as served (rerank and exact refine
+ * LK_ENGINE_IVF_RERANK from the rows in mv), at least LK_ENGINE_IVF_MIN_SCAN rows' worth;
+ * lk_ivf_tune_nprobe sets it in v (and its recall), v is left without a refine source.
+ * *truth_s and *tune_s: the two steps' seconds; *min_probe the floor. */
+static inline int bench_tune_probe(lk_ivf *v, const float *V, size_t N, int d, mapped *mv, double *truth_s,
+                                   double *tune_s, int *min_probe) {
+  double t = now();
+  lk_truth *tr = NULL;
+  int nqt = N < LK_ENGINE_IVF_TUNE_QUERIES ? (int)N : LK_ENGINE_IVF_TUNE_QUERIES, nlist, fine, coarse;
+  enum { B = 4096 };
+  float *tq = malloc(sizeof(float) * (size_t)nqt * d);
+  int64_t *tskip = malloc(sizeof(int64_t) * (size_t)nqt), *tids = malloc(sizeof(int64_t) * B);
+  int rc = tq && tskip && tids ? 0 : LK_ENOMEM;
+  for (int j = 0; !rc && j < nqt; j++) {
+    tskip[j] = (int64_t)((size_t)j * N / (size_t)nqt);
+    memcpy(tq + (size_t)j * d, V + (size_t)tskip[j] * d, sizeof(float) * (size_t)d);
+  }
+  if (!rc) rc = lk_truth_new(d, 10, tq, tskip, nqt, &tr);
+  for (size_t r0 = 0; !rc && r0 < N; r0 += B) {
+    size_t m = N - r0 < B ? N - r0 : B;
+    for (size_t i = 0; i < m; i++) tids[i] = (int64_t)(r0 + i);
+    rc = lk_truth_add(tr, tids, V + r0 * (size_t)d, m);
+  }
+  *truth_s = now() - t;
+  t = now();
+  lk_ivf_shape(v, &nlist, &fine, &coarse);
+  *min_probe = (int)fmin(nlist, ceil((double)LK_ENGINE_IVF_MIN_SCAN * nlist / (double)N));
+  if (!rc) rc = lk_ivf_set_rerank(v, LK_ENGINE_IVF_RERANK);
+  if (!rc) rc = lk_ivf_set_refine(v, LK_ENGINE_IVF_REFINE, mapped_get, mv);
+  if (!rc) rc = lk_ivf_tune_nprobe(v, tr, LK_ENGINE_IVF_RECALL, *min_probe);
+  lk_ivf_set_refine(v, 0, NULL, NULL);
+  *tune_s = now() - t;
+  lk_truth_free(tr);
+  free(tq), free(tskip), free(tids);
+  return rc;
 }
 
 /* Exact top-k heaps for nq queries over chunks (sgemm of a chunk against all queries). */

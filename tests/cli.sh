@@ -255,6 +255,8 @@ printf '\001' | dd of="$DB.lkx" bs=1 seek=4100 conv=notrunc 2> /dev/null
 check "optimize: a damaged saved index is reported in one line, rebuilt and written again" \
   bash -c "[ \$(grep -c 'checksum mismatch.*rebuilt the index' '$T/opt2.err') = 1 ] && jq -e '.state == \"written\"' '$T/opt2.json' > /dev/null"
 check "optimize --json: one JSON line on stdout, no progress on stderr" bash -c "[ \$(wc -l < '$T/opt2.json') = 1 ] && ! grep -q 'rows ' '$T/opt2.err'"
+check "optimize --json: the probe depth tuned as it was built (recall@10 >= 0.96 of exact search on its own items)" \
+  jqe '.nprobe >= 1 and .nprobe <= .lists and .recall >= 0.96 and .recall <= 1' "$T/opt2.json"
 # what a killed optimize leaves (its temporary file, whole or not) is never taken for the index
 mv "$DB.lkx" "$DB.lkx.tmp"
 "$BIN" optimize --db "$DB" --index ivf > "$T/opt3.out" 2> "$T/opt3.err"

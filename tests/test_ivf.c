@@ -17,6 +17,7 @@
 
 #include "index/ivf.h"
 #include "index/quant.h"
+#include "index/truth.h"
 #include "util/clock.h"
 #include "testutil.h"
 
@@ -930,6 +931,100 @@ static void test_code_share(void **state) {
   free(x);
 }
 
+/* index/truth.h: the exact top-10 over rows added in uneven batches is brute force's, a skipped
+ * id never counts; lk_ivf_tune_nprobe picks the first ladder rung whose recall (the same as
+ * this file's own measure) reaches the target, the rung below it missing it; an unreachable
+ * target gives every list; min_nprobe is a floor; the depth and its recall survive a save and
+ * load; bad arguments are refused. */
+static void test_tune_nprobe(void **state) {
+  fixture *f = *state;
+  int64_t *ids = malloc(N * sizeof *ids), skip[NQ];
+  for (size_t r = 0; r < N; r++) ids[r] = (int64_t)r * 3 + 1;
+  for (int pass = 0; pass < 2; pass++) { /* pass 1: each query skips its exact best */
+    for (int q = 0; q < NQ; q++) {
+      int64_t want[K];
+      brute(f->v, f->q + (size_t)q * DIM, NULL, want);
+      skip[q] = pass ? want[0] : -1;
+    }
+    lk_truth *t = NULL;
+    assert_int_equal(lk_truth_new(DIM, K, f->q, skip, NQ, &t), 0);
+    assert_null(lk_truth_hits(t, 0, NULL)); /* not finished */
+    size_t cut[] = {0, 1, 1500, 9000, N};
+    for (int b = 0; b + 1 < 5; b++)
+      assert_int_equal(lk_truth_add(t, ids + cut[b], f->v + cut[b] * DIM, cut[b + 1] - cut[b]), 0);
+    lk_truth_finish(t);
+    assert_int_equal(lk_truth_add(t, ids, f->v, 1), LK_EINVAL); /* finished */
+    for (int q = 0; q < NQ; q++) {
+      int64_t want[K + 1];
+      uint64_t *none = NULL;
+      brute(f->v, f->q + (size_t)q * DIM, none, want);
+      int n;
+      const lk_hit *h = lk_truth_hits(t, q, &n);
+      assert_int_equal(n, K);
+      for (int i = 0; i < K; i++) {
+        assert_true(h[i].id != skip[q]);
+        if (!pass || i + 1 < K) assert_int_equal(h[i].id, want[i + pass]);
+      }
+      assert_true(lk_truth_recall(t, q, h, K) == 1.0);
+      assert_true(lk_truth_recall(t, q, h, K / 2) == 0.5);
+    }
+    lk_truth_free(t);
+  }
+  /* the fine-code index without a re-rank: recall@10 0.82 at 1 list, 0.858 at all 64 */
+  lk_truth *t = NULL;
+  assert_int_equal(lk_truth_new(DIM, K, f->q, NULL, NQ, &t), 0);
+  assert_int_equal(lk_truth_add(t, ids, f->v, N), 0);
+  const double target = 0.85;
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, target, 0), 0);
+  int p = lk_ivf_nprobe(f->ivf);
+  double got = lk_ivf_recall(f->ivf), own = recall(f, p, NULL);
+  print_message("tuned to %g: nprobe %d, recall %.4f (this file's measure %.4f, one list fewer %.4f)\n", target, p, got,
+                own, p > 1 ? recall(f, p - 1, NULL) : 0.0);
+  assert_true(got >= target && fabs(got - own) < 1e-6);
+  assert_true(p > 1 && p <= 12); /* (rungs 1..12 are every whole number) */
+  assert_true(recall(f, p - 1, NULL) < target);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, 1.0, 0), 0); /* out of reach: every list */
+  assert_int_equal(lk_ivf_nprobe(f->ivf), 64);
+  assert_true(fabs(lk_ivf_recall(f->ivf) - recall(f, 64, NULL)) < 1e-6);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, target, 20), 0); /* the floor */
+  assert_int_equal(lk_ivf_nprobe(f->ivf), 20);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, target, 0), 0);
+  /* saved and loaded back with its depth and recall */
+  char *dir = lk_test_mkdtemp(), path[512];
+  snprintf(path, sizeof path, "%s/t.lkx", dir);
+  save_to(f->ivf, path);
+  lk_lkx *x = NULL;
+  lk_ivf *u = NULL;
+  lk_errbuf eb = {0};
+  assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+  assert_int_equal(lk_ivf_load(x, &u, &eb), 0);
+  assert_int_equal(lk_ivf_nprobe(u), p);
+  assert_true(lk_ivf_recall(u) == (float)got);
+  lk_ivf_free(u);
+  lk_lkx_close(x);
+  lk_test_rmtree(dir);
+  free(dir);
+  /* an untuned index: -1 */
+  lk_ivf *c = build_cols(f, 0);
+  assert_true(lk_ivf_recall(c) == -1);
+  /* bad arguments */
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, 0, 0), LK_EINVAL);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, 1.5, 0), LK_EINVAL);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, NAN, 0), LK_EINVAL);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t, target, -1), LK_EINVAL);
+  assert_int_equal(lk_ivf_tune_nprobe(NULL, t, target, 0), LK_EINVAL);
+  lk_truth *t2 = NULL;
+  assert_int_equal(lk_truth_new(DIM - 1, K, f->q, NULL, NQ, &t2), 0);
+  assert_int_equal(lk_ivf_tune_nprobe(f->ivf, t2, target, 0), LK_EINVAL); /* another dimension */
+  lk_truth_free(t2);
+  assert_int_equal(lk_truth_new(DIM, 0, f->q, NULL, NQ, &t2), LK_EINVAL);
+  assert_int_equal(lk_truth_new(DIM, K, f->q, NULL, 0, &t2), LK_EINVAL);
+  assert_null(t2);
+  lk_truth_free(t);
+  assert_int_equal(lk_ivf_set_nprobe(f->ivf, 12), 0);
+  free(ids);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recall),
@@ -944,6 +1039,7 @@ int main(void) {
       cmocka_unit_test(test_byteset),
       cmocka_unit_test(test_dots),
       cmocka_unit_test(test_code_share),
+      cmocka_unit_test(test_tune_nprobe),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

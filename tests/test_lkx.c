@@ -880,11 +880,51 @@ static void streamed_equals_saved(fixture *f, float prior) {
   assert_int_equal(c.rows, lk_engine_size(e)); /* the last call: every row */
   assert_int_equal(c.total, lk_engine_size(e));
   assert_same_file(ram, f->lkx);
+  /* the probe depth tuned as it was built (at this size every list: LK_ENGINE_IVF_MIN_SCAN) */
+  int nprobe = b.nprobe;
+  double recall = b.recall;
+  assert_true(b.nlist > 1 && nprobe == b.nlist);
+  assert_true(recall >= LK_ENGINE_IVF_RECALL && recall <= 1.0);
   assert_int_equal(lk_engine_build_index(f->db, &o, NULL, NULL, &b, &eb), 0);
   assert_int_equal(b.state, LK_ENGINE_LKX_MAPPED);
   assert_int_equal(b.rows, lk_engine_size(e));
+  assert_int_equal(b.nprobe, nprobe);
+  assert_true(b.recall == recall);
   assert_same_file(ram, f->lkx);
   lk_engine_close(e);
+}
+
+/* lk_lkx_map_current reads back the bytes of the section being written (an empty one: NULL). */
+static void test_map_current(void **state) {
+  fixture *f = *state;
+  char path[620];
+  snprintf(path, sizeof path, "%s/cur.lkx", f->dir);
+  lkx_meta m = {.recipe_id = "0123456789abcdef", .catalog_version = 1, .items = 0, .dim = D};
+  lk_lkx_writer w;
+  lk_errbuf eb = {0};
+  const void *p = (void *)1;
+  size_t size = 1;
+  assert_int_equal(lk_lkx_create(&w, path, &m, &eb), 0);
+  assert_int_equal(lk_lkx_add(&w, 7, "abc", 3, &eb), 0);
+  assert_int_equal(lk_lkx_begin(&w, 8, &eb), 0);
+  assert_int_equal(lk_lkx_map_current(&w, &p, &size, &eb), 0);
+  assert_null(p);
+  assert_int_equal(size, 0);
+  assert_int_equal(lk_lkx_write(&w, f->vec, sizeof f->vec[0] * 100, &eb), 0);
+  assert_int_equal(lk_lkx_write(&w, f->vec[100], sizeof f->vec[0] * 50, &eb), 0);
+  assert_int_equal(lk_lkx_map_current(&w, &p, &size, &eb), 0);
+  assert_int_equal(size, sizeof f->vec[0] * 150);
+  assert_memory_equal(p, f->vec, size);
+  lk_lkx_unmap(p, size);
+  lk_lkx_unmap(NULL, 0);
+  assert_int_equal(lk_lkx_end(&w, &eb), 0);
+  assert_int_equal(lk_lkx_commit(&w, &eb), 0);
+  lk_lkx *x = NULL;
+  assert_int_equal(lk_lkx_map(path, &x, &eb), 0);
+  assert_int_equal(lk_lkx_section(x, 8, sizeof f->vec[0], 150, &p, &size, &eb), 0);
+  assert_memory_equal(p, f->vec, size);
+  lk_lkx_close(x);
+  unlink(path);
 }
 
 static void test_streamed(void **state) {
@@ -970,6 +1010,7 @@ int main(void) {
       cmocka_unit_test(test_facet_dictionaries),
       cmocka_unit_test_setup_teardown(test_item_sections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_map_current, setup, teardown),
       cmocka_unit_test_setup_teardown(test_streamed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_streamed_prior, setup, teardown),
       cmocka_unit_test_setup_teardown(test_streamed_fails, setup, teardown),

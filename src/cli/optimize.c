@@ -2,6 +2,7 @@
  * saved index by streaming the catalog (search/engine.h lk_engine_build_index: bounded memory,
  * progress on stderr), reporting what it did on one line or as JSON. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,16 @@ static const char *HELP =
     "interrupted run leaves the file there before (or none): the new one is renamed into place\n"
     "when complete.\n"
     "\n"
+    "How many of the IVF's lists a search probes is tuned as it is built: the fewest that reach a\n"
+    "mean recall@10 of 0.96 against exact search, measured with 200 of the catalog's own vectors\n"
+    "as queries (each excluding itself), at least 16,384 vectors' worth; saved in the file and\n"
+    "printed (`lists`, `nprobe`, `recall` with --json); the library's lk_engine_opts.nprobe\n"
+    "overrides it.\n"
+    "\n"
     "  --db FILE         catalog made by `lookalike index` (not a postgresql:// URL)\n"
     "  --index MODE      auto (default) or ivf\n"
-    "  --json            print {\"file\", \"items\", \"bytes\", \"seconds\", \"state\"} on stdout\n"
+    "  --json            print {\"file\", \"items\", \"bytes\", \"seconds\", \"state\", \"lists\", \"nprobe\",\n"
+    "                    \"recall\"} on stdout\n"
     "\n"
     "exit codes: 0 ok, 1 failure, 2 usage error, 3 catalog not found, 130 interrupted (Ctrl-C,\n"
     "SIGTERM, SIGHUP: the file there before is kept)\n";
@@ -104,8 +112,9 @@ static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int js
   long long bytes = stat(path, &st) ? -1 : (long long)st.st_size;
   const char *what = b.state == LK_ENGINE_LKX_MAPPED ? "up to date" : "written";
   if (json == 1) {
-    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:s}", "file", path, "items", (json_int_t)b.rows, "bytes",
-                          (json_int_t)bytes, "seconds", s, "state", what);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:s, s:i, s:i, s:o}", "file", path, "items", (json_int_t)b.rows,
+                          "bytes", (json_int_t)bytes, "seconds", s, "state", what, "lists", b.nlist, "nprobe",
+                          b.nprobe, "recall", b.recall >= 0 ? json_real(round(b.recall * 1e4) / 1e4) : json_null());
     char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (txt) puts(txt);
     free(txt);
@@ -113,6 +122,12 @@ static int run(const char *cmd, const char *db, const lk_engine_opts *eo, int js
   } else if (!quiet) {
     fprintf(stderr, "lookalike %s: %s %s (%zu items, %.1f MB) in %.1f s\n", cmd, path, what, b.rows,
             (double)bytes / 1e6, s);
+    if (b.recall >= 0)
+      fprintf(stderr, "lookalike %s: searches probe %d of its %d lists, tuned to recall@10 %.3f against exact search "
+                      "(%d of the catalog's own vectors as queries)\n",
+              cmd, b.nprobe, b.nlist, b.recall, LK_ENGINE_IVF_TUNE_QUERIES);
+    else if (b.nprobe)
+      fprintf(stderr, "lookalike %s: searches probe %d of its %d lists\n", cmd, b.nprobe, b.nlist);
   }
   return LK_EX_OK;
 }

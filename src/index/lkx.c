@@ -4,6 +4,7 @@
 #include "index/lkx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,25 @@ int lk_lkx_add(lk_lkx_writer *w, uint32_t tag, const void *data, size_t size, lk
   if (!rc) rc = lk_lkx_write(w, data, size, err);
   if (!rc) rc = lk_lkx_end(w, err);
   return rc;
+}
+
+int lk_lkx_map_current(lk_lkx_writer *w, const void **data, size_t *size, lk_errbuf *err) {
+  *data = NULL;
+  *size = (size_t)w->sect[w->nsect].size;
+  if (!*size) return 0;
+  /* (a section starts on a page: the header is one, lk_lkx_end pads to the next) */
+  if (fflush(w->out.fp)) return lk_err_set(err, LK_EIO, "%s: write failed: %s", w->out.path, strerror(errno));
+  int fd = open(w->out.tmp, O_RDONLY | O_CLOEXEC); /* (the stream is write-only) */
+  void *p = fd < 0 ? MAP_FAILED : mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, (off_t)w->sect[w->nsect].off);
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (p == MAP_FAILED) return lk_err_set(err, LK_EIO, "%s: mapping it back: %s", w->out.path, strerror(e));
+  *data = p;
+  return 0;
+}
+
+void lk_lkx_unmap(const void *data, size_t size) {
+  if (data && size) munmap((void *)data, size);
 }
 
 int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err) {

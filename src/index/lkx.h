@@ -102,5 +102,11 @@ int lk_lkx_end(lk_lkx_writer *w, lk_errbuf *err);
 int lk_lkx_add(lk_lkx_writer *w, uint32_t tag, const void *data, size_t size, lk_errbuf *err);
 int lk_lkx_commit(lk_lkx_writer *w, lk_errbuf *err);
 void lk_lkx_abandon(lk_lkx_writer *w);
+/* The bytes written so far of the section being written (between lk_lkx_begin and lk_lkx_end),
+ * mapped read-only from the temporary file (flushed first) into *data, *size bytes: e.g. rows
+ * streamed to the file, read back before the file is done. Release with lk_lkx_unmap before
+ * lk_lkx_commit or lk_lkx_abandon. An empty section maps to NULL, 0. LK_EIO on failure. */
+int lk_lkx_map_current(lk_lkx_writer *w, const void **data, size_t *size, lk_errbuf *err);
+void lk_lkx_unmap(const void *data, size_t size); /* NULL-safe */
 
 #endif

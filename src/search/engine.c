@@ -144,8 +144,8 @@ static int code_rows(const lk_engine *e, lk_facetcode *fc, size_t r0, size_t m, 
 }
 
 /* Adds index rows r0.. to the IVF with their facet columns, in row order (so allow bitmaps
- * carry over). */
-static int add_rows(lk_engine *e, size_t r0) {
+ * carry over), and scores them for t's queries (t NULL: not). */
+static int add_rows(lk_engine *e, size_t r0, lk_truth *t) {
   size_t n = lk_index_size(e->index), chunk = 1024, d = (size_t)lk_engine_query_dim(e);
   float *x = malloc(sizeof(float) * chunk * d);
   uint8_t *cols = malloc(chunk * LK_FACETCODE_NCOLS);
@@ -155,6 +155,7 @@ static int add_rows(lk_engine *e, size_t r0) {
     for (size_t i = 0; i < m; i++) memcpy(x + i * d, lk_index_vector(e->index, r0 + i), sizeof(float) * d);
     if (!(rc = code_rows(e, e->facets, r0, m, cols)))
       rc = lk_ivf_add_cols(e->ivf, lk_index_ids(e->index) + r0, x, cols, m);
+    if (!rc && t) rc = lk_truth_add(t, lk_index_ids(e->index) + r0, x, m);
   }
   free(x);
   free(cols);
@@ -180,14 +181,51 @@ static void ivf_opts(const lk_engine_opts *o, size_t n, int d, lk_ivf_opts *io) 
   io->code_share = LK_ENGINE_IVF_CODE_SHARE;
 }
 
-/* The lists a search of an IVF of n rows probes: o's, else LK_ENGINE_IVF_NPROBE but at least
- * LK_ENGINE_IVF_MIN_SCAN rows' worth (all of them in a catalog that small). */
-static int ivf_nprobe(const lk_engine_opts *o, const lk_ivf *ivf, size_t n) {
-  int nlist, fine, coarse, p = o->nprobe > 0 ? o->nprobe : LK_ENGINE_IVF_NPROBE;
+/* The fewest lists a search of an IVF of n rows may probe: LK_ENGINE_IVF_MIN_SCAN rows' worth
+ * (all of them in a catalog that small). */
+static int ivf_min_probe(const lk_ivf *ivf, size_t n) {
+  int nlist, fine, coarse;
   lk_ivf_shape(ivf, &nlist, &fine, &coarse);
-  if (o->nprobe <= 0 && n && (double)p * (double)n / nlist < LK_ENGINE_IVF_MIN_SCAN)
-    p = (int)fmin(nlist, ceil((double)LK_ENGINE_IVF_MIN_SCAN * nlist / (double)n));
-  return p;
+  return n ? (int)fmin(nlist, ceil((double)LK_ENGINE_IVF_MIN_SCAN * nlist / (double)n)) : nlist;
+}
+
+/* The lists a search of an IVF of n rows probes: o's; else the depth tuned when it was built
+ * (tune_probe); else (not tuned) LK_ENGINE_IVF_NPROBE, but at least ivf_min_probe. */
+static int ivf_nprobe(const lk_engine_opts *o, const lk_ivf *ivf, size_t n) {
+  if (o->nprobe > 0) return o->nprobe;
+  if (lk_ivf_recall(ivf) >= 0) return lk_ivf_nprobe(ivf);
+  int p = ivf_min_probe(ivf, n);
+  return p > LK_ENGINE_IVF_NPROBE ? p : LK_ENGINE_IVF_NPROBE;
+}
+
+/* The exact top-10s a built IVF's probe depth is tuned against: LK_ENGINE_IVF_TUNE_QUERIES of
+ * the nt training rows x (d floats; training row i is index row i * n / nt, of id
+ * ids[i * n / nt]) spread evenly, each skipping its own id (a shopper's "more like this").
+ * Filled as the rows are added (lk_truth_add). *out NULL when o sets the depth. */
+static int tune_truth(const lk_engine_opts *o, const float *x, size_t nt, int d, const int64_t *ids, size_t n,
+                      lk_truth **out) {
+  *out = NULL;
+  if (o->nprobe > 0 || !nt) return 0;
+  int nq = nt < LK_ENGINE_IVF_TUNE_QUERIES ? (int)nt : LK_ENGINE_IVF_TUNE_QUERIES;
+  float *q = malloc(sizeof(float) * (size_t)nq * (size_t)d);
+  int64_t *skip = malloc(sizeof(int64_t) * (size_t)nq);
+  int rc = q && skip ? 0 : LK_ENOMEM;
+  for (int j = 0; !rc && j < nq; j++) {
+    size_t i = (size_t)j * nt / (size_t)nq;
+    memcpy(q + (size_t)j * d, x + i * (size_t)d, sizeof(float) * (size_t)d);
+    skip[j] = ids[i * n / nt];
+  }
+  if (!rc) rc = lk_truth_new(d, 10, q, skip, nq, out);
+  free(q);
+  free(skip);
+  return rc;
+}
+
+/* Tunes the IVF of n rows, searched as served (rerank, refine set), to the fewest lists that
+ * reach LK_ENGINE_IVF_RECALL on t's queries (lk_ivf_tune_nprobe), at least ivf_min_probe;
+ * saved with the index. Nothing when t is NULL (o sets the depth). */
+static int tune_probe(lk_ivf *ivf, lk_truth *t, size_t n) {
+  return t ? lk_ivf_tune_nprobe(ivf, t, LK_ENGINE_IVF_RECALL, ivf_min_probe(ivf, n)) : 0;
 }
 
 /* Readies e->ivf (built, or loaded from a file) for searches: its codes must be ivf_opts's for
@@ -222,12 +260,22 @@ static int build_ivf(lk_engine *e, const lk_engine_opts *o, lk_errbuf *err) {
   float *x = malloc(bytes);
   if (!x) return lk_err_set(err, LK_ENOMEM, "out of memory");
   for (size_t i = 0; i < nt; i++) memcpy(x + i * (size_t)d, lk_index_vector(e->index, i * n / nt), sizeof(float) * (size_t)d);
+  lk_truth *t = NULL;
   rc = lk_ivf_train(&io, d, x, nt, &e->ivf);
+  if (!rc) rc = tune_truth(o, x, nt, d, lk_index_ids(e->index), n, &t);
   free(x);
   if (!rc) rc = lk_facetcode_new(&e->facets);
-  if (!rc) rc = add_rows(e, 0);
+  if (!rc) rc = add_rows(e, 0, t);
   if (!rc) rc = lk_ivf_trim(e->ivf); /* the growth room of the adds, ~10 % of its RAM */
-  return rc ? lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc)) : ivf_ready(e, o, NULL, err);
+  if (rc) {
+    lk_truth_free(t);
+    return lk_err_set(err, rc, "building the IVF index: %s", lk_strerror(rc));
+  }
+  rc = ivf_ready(e, o, NULL, err);
+  if (!rc && (rc = tune_probe(e->ivf, t, n)))
+    rc = lk_err_set(err, rc, "tuning the IVF index's probe depth: %s", lk_strerror(rc));
+  lk_truth_free(t);
+  return rc;
 }
 
 /* What makes two engines' index rows differ beyond the recipe: the label prior's weight. */
@@ -332,7 +380,7 @@ static int map_ivf(lk_engine *e, const lk_engine_opts *o, int *behind, lk_errbuf
       rc = lk_err_set(err, LK_EMISMATCH, "%s: stale (vectors changed since catalog version %lld)", e->lkx_path,
                       (long long)m->catalog_version);
     *behind = nf != n;
-    if (!rc && (rc = add_rows(e, nf))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
+    if (!rc && (rc = add_rows(e, nf, NULL))) rc = lk_err_set(err, rc, "adding the new items to the saved index: %s", lk_strerror(rc));
   }
   lk_lkx_close(x);
   if (rc) {
@@ -741,6 +789,7 @@ typedef struct stream {
   size_t m;
   lk_facetcode *fc;
   lk_ivf *ivf;
+  lk_truth *truth; /* the exact top-10s the probe depth is tuned against (tune_truth) */
   saver s;
   lk_engine_progress_fn fn;
   void *ctx;
@@ -798,6 +847,8 @@ static int stream_flush(stream *st) {
   int rc = save_rows(&st->s, st->x, st->cols, st->m, st->err);
   if (!rc && (rc = lk_ivf_add_cols(st->ivf, st->ids + r0, st->x, st->cols, st->m)))
     rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
+  if (!rc && st->truth && (rc = lk_truth_add(st->truth, st->ids + r0, st->x, st->m)))
+    rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
   if (rc) st->failed = 1;
   st->m = 0;
   return rc ? rc : stream_progress(st, "rows", st->s.n, st->n);
@@ -839,9 +890,40 @@ static int stream_train(stream *st, lk_catalog *cat, const lk_engine_opts *o) {
   if (!rc && (rc = lk_ivf_train(&io, e->qdim, x, nt, &st->ivf)))
     rc = lk_err_set(st->err, rc, "building the IVF index: %s", lk_strerror(rc));
   if (!rc) rc = lk_ivf_set_nprobe(st->ivf, ivf_nprobe(o, st->ivf, n)); /* (saved as build_ivf's) */
+  if (!rc && (rc = tune_truth(o, x, nt, e->qdim, st->ids, n, &st->truth)))
+    rc = lk_err_set(st->err, rc, "out of memory");
   free(x);
   free(v);
   return rc;
+}
+
+/* The float row of id from the rows written so far (ctx: an index wrapping them). */
+static int wrapped_vector(void *ctx, int64_t id, const float **out) {
+  int64_t r = lk_index_row(ctx, id);
+  *out = r >= 0 ? lk_index_vector(ctx, (size_t)r) : NULL;
+  return *out ? 0 : LK_ECORRUPT;
+}
+
+/* The probe depth tuned (tune_probe) with the exact re-rank served from the rows just written
+ * to the file, mapped back; the IVF left without a re-rank source again. */
+static int stream_tune(stream *st) {
+  if (!st->truth) return 0;
+  if (stream_progress(st, "tuning the probe depth", 0, 1)) return LK_EINTR;
+  const void *rows;
+  size_t size, n = lk_ivf_size(st->ivf);
+  lk_index *ix = NULL;
+  int rc = lk_lkx_map_current(&st->s.w, &rows, &size, st->err);
+  if (rc) return rc;
+  if (size != n * st->s.row || (rc = lk_index_wrap(st->e->qdim, lk_ivf_ids(st->ivf), rows, n, &ix)))
+    rc = lk_err_set(st->err, rc ? rc : LK_ECORRUPT, "tuning the IVF index's probe depth: %s",
+                    lk_strerror(rc ? rc : LK_ECORRUPT));
+  if (!rc && (rc = lk_ivf_set_refine(st->ivf, LK_ENGINE_IVF_REFINE, wrapped_vector, ix)) == 0 &&
+      (rc = tune_probe(st->ivf, st->truth, n)))
+    rc = lk_err_set(st->err, rc, "tuning the IVF index's probe depth: %s", lk_strerror(rc));
+  lk_ivf_set_refine(st->ivf, 0, NULL, NULL);
+  lk_index_free(ix);
+  lk_lkx_unmap(rows, size);
+  return rc ? rc : stream_progress(st, "tuning the probe depth", 1, 1);
 }
 
 /* The build itself, in cat's snapshot at version v0. */
@@ -875,6 +957,10 @@ static int stream_build(stream *st, lk_catalog *cat, const lk_engine_opts *o, in
   }
   free(st->ids); /* (the IVF has its own) */
   st->ids = NULL;
+  if ((rc = stream_tune(st))) {
+    lk_lkx_abandon(&st->s.w);
+    return rc;
+  }
   if ((rc = save_end(&st->s, st->ivf, st->fc, NULL, &st->tab, st->err))) return rc;
   out->state = LK_ENGINE_LKX_BUILT;
   return 0;
@@ -885,6 +971,7 @@ int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_en
   lk_engine_opts o;
   if (opts) o = *opts; else lk_engine_opts_default(&o);
   memset(out, 0, sizeof *out);
+  out->recall = -1;
   char path[4096];
   if (lk_engine_index_path(db_path, path, sizeof path))
     return lk_err_set(err, LK_EINVAL, "a saved index sits beside a catalog file (not a postgresql:// catalog)");
@@ -909,6 +996,13 @@ int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_en
     } else {
       rc = stream_build(&st, cat, &o, v0, out);
     }
+    const lk_ivf *iv = sv == 0 ? st.e->ivf : st.ivf;
+    if (!rc && iv) {
+      int fine, coarse;
+      lk_ivf_shape(iv, &out->nlist, &fine, &coarse);
+      out->nprobe = sv == 0 ? lk_ivf_nprobe(iv) : ivf_nprobe(&o, iv, out->rows);
+      out->recall = lk_ivf_recall(iv);
+    }
   }
   if (snap) lk_catalog_rollback(cat);
   lk_catalog_close(cat);
@@ -919,6 +1013,7 @@ int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_en
   lk_itembuild_clear(&st.tab);
   lk_facetcode_free(st.fc);
   lk_ivf_free(st.ivf);
+  lk_truth_free(st.truth);
   lk_engine_close(st.e);
   return rc;
 }
