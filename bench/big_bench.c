@@ -444,12 +444,7 @@ static int build_and_save(run *r) {
   printf("RESULT big_tune nprobe=%d sample_recall=%.4f target=%.2f queries=%d min_nprobe=%d truth_s=%.1f tune_s=%.1f\n",
          tuned, lk_ivf_recall(v), LK_ENGINE_IVF_RECALL, N < LK_ENGINE_IVF_TUNE_QUERIES ? (int)N : LK_ENGINE_IVF_TUNE_QUERIES,
          minp, ttruth, ttune);
-  int at = 0; /* the tuned depth joins the sweep, in order */
-  while (at < r->np && r->probes[at] < tuned) at++;
-  if ((at == r->np || r->probes[at] != tuned) && r->np < 16) {
-    memmove(r->probes + at + 1, r->probes + at, sizeof(int) * (size_t)(r->np - at));
-    r->probes[at] = tuned, r->np++;
-  }
+  sweep_insert(r->probes, &r->np, 16, tuned);
   lkx_meta meta = {.catalog_version = 0, .items = N, .dim = (uint32_t)d};
   snprintf(meta.recipe_id, sizeof meta.recipe_id, "%s", "0000000000b19b19");
   lk_lkx_writer w;

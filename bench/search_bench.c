@@ -328,12 +328,7 @@ static int bench_ivf(int argc, char **argv) {
     engine_np = lk_ivf_nprobe(v);
     printf("RESULT ivf_tune nprobe=%d sample_recall=%.4f target=%.2f min_nprobe=%d truth_s=%.1f tune_s=%.1f\n", engine_np,
            lk_ivf_recall(v), LK_ENGINE_IVF_RECALL, minp, ttruth, ttune);
-    int at = 0;
-    while (at < nprobes && probe_list[at] < engine_np) at++;
-    if ((at == nprobes || probe_list[at] != engine_np) && nprobes < 16) {
-      memmove(probe_list + at + 1, probe_list + at, sizeof(int) * (size_t)(nprobes - at));
-      probe_list[at] = engine_np, nprobes++;
-    }
+    sweep_insert(probe_list, &nprobes, 16, engine_np);
   }
   /* one untimed pass first: whichever setting came first was otherwise timed ~15-25 % slower
    * than the same setting later in the run */

@@ -271,6 +271,17 @@ static inline int bench_tune_probe(lk_ivf *v, const float *V, size_t N, int d, m
   return rc;
 }
 
+/* Inserts v into the ascending list[0..*n) (room for cap) unless it is there or full: the
+ * tuned probe depth joins a sweep. */
+static inline void sweep_insert(int *list, int *n, int cap, int v) {
+  int at = 0;
+  while (at < *n && list[at] < v) at++;
+  if ((at == *n || list[at] != v) && *n < cap) {
+    memmove(list + at + 1, list + at, sizeof(int) * (size_t)(*n - at));
+    list[at] = v, (*n)++;
+  }
+}
+
 /* Exact top-k heaps for nq queries over chunks (sgemm of a chunk against all queries). */
 typedef struct gt {
   int nq, k;

@@ -1000,7 +1000,7 @@ int lk_engine_build_index(const char *db_path, const lk_engine_opts *opts, lk_en
     if (!rc && iv) {
       int fine, coarse;
       lk_ivf_shape(iv, &out->nlist, &fine, &coarse);
-      out->nprobe = sv == 0 ? lk_ivf_nprobe(iv) : ivf_nprobe(&o, iv, out->rows);
+      out->nprobe = lk_ivf_nprobe(iv); /* (ivf_nprobe's, set by ivf_ready or stream_train / stream_tune) */
       out->recall = lk_ivf_recall(iv);
     }
   }
