@@ -23,6 +23,7 @@
 
 #include "embed_common.h"
 #include "image/image.h"
+#include "nn/fastgraph.h"
 #include "nn/model.h"
 #include "nn/nn_int.h"
 
@@ -445,6 +446,7 @@ int main(int argc, char **argv) {
         /* the total: the fastest of 10 quiet runs; oneDNN's verbose lines cost ~5 us each
          * (0.2 ms a photo on 55 primitives), time its per-primitive figures leave out */
         dnnl_set_verbose(0);
+        lk_fg_set_trace(0);
         double ms = 1e30;
         for (int q = 0; q < 10; q++) {
           double t0 = bench_now();
@@ -453,6 +455,7 @@ int main(int argc, char **argv) {
           if (t < ms) ms = t;
         }
         dnnl_set_verbose(verbose);
+        lk_fg_set_trace(verbose > 0);
         printf("embed_bench_layers_begin mode=%s run=%d\n", MODES[c.modes[mi]].name, r);
         fflush(stdout);
         if (lk_session_run(s, inputs, 1, out, &eb)) bench_die(PROG, "run", lk_err_msg(&eb));

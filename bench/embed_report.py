@@ -88,7 +88,8 @@ def replace_section(doc, name, heading, body):
 
 
 def layers_summary(path):
-    """Per-primitive oneDNN times (ONEDNN_VERBOSE=1) of the warm batch-1 runs per mode: each
+    """Per-primitive times (ONEDNN_VERBOSE=1: oneDNN's, and lookalike's own kernels' lines that
+    lk_fg_set_trace prints in the same form) of the warm batch-1 runs per mode: each
     primitive's fastest time over the runs (a run preempted by other work inflates some of its
     primitives), and the fastest total."""
     if not os.path.exists(path):
@@ -117,6 +118,8 @@ def layers_summary(path):
                     cls = "first 3x3 conv"
             else:
                 cls = kind
+            if impl.startswith("lookalike_"):  # nn/qconv's kernels (lk_fg_set_trace)
+                cls += ", lookalike's kernel"
             acc.append((cls, impl, ms))
     out = {}
     for mode, rs in runs.items():
@@ -211,19 +214,21 @@ def embed(d, doc):
     # Layers
     lay = layers_summary(os.path.join(d, "layers.txt"))
     if lay:
-        L.append("Where the time goes, one thread, batch 1, 10 warm runs (`ONEDNN_VERBOSE=1`, oneDNN's own "
-                 "per-primitive times, each primitive's fastest; total = the fastest of 100 runs with "
-                 "the verbose output off, whose printing would count as lookalike's; the rest is "
-                 "lookalike's code between primitives: the input table, pooling, copies):")
+        L.append("Where the time goes, one thread, batch 1, 10 warm runs (`ONEDNN_VERBOSE=1`: oneDNN's own "
+                 "per-primitive times, and the int8 graph's own kernels (nn/qconv) timed around each "
+                 "call and printed the same way; each layer's fastest; total = the fastest of 100 runs "
+                 "with the verbose output off, whose printing would count as lookalike's; the rest, "
+                 "outside the kernels, is lookalike's code between them: the input table, the "
+                 "dispatch, copies):")
         L.append("")
-        L.append("| mode | total ms | part | primitives | ms | share | oneDNN kernels |")
+        L.append("| mode | total ms | part | layers | ms | share | kernels |")
         L.append("|---|---:|---|---:|---:|---:|---|")
         for mode, (tot, acc) in lay.items():
             inside = 0.0
             for cls, (cnt, ms, impls) in sorted(acc.items(), key=lambda x: -x[1][1]):
                 inside += ms
                 L.append(f"| {mode} | {tot:.2f} | {cls} | {cnt} | {ms:.2f} | {100 * ms / tot:.0f}% | {', '.join(sorted(impls))} |")
-            L.append(f"| {mode} | {tot:.2f} | outside oneDNN | | {tot - inside:.2f} | {100 * (tot - inside) / tot:.0f}% | |")
+            L.append(f"| {mode} | {tot:.2f} | outside the kernels | | {tot - inside:.2f} | {100 * (tot - inside) / tot:.0f}% | |")
         L.append("")
     # Full table
     L.append("<details><summary>Every configuration (best and median of the rounds)</summary>")

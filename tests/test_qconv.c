@@ -1,7 +1,7 @@
 /* tests/test_qconv.c — nn/qconv (the AVX-512 VNNI int8 kernels) against oneDNN's own int8
  * convolution, every implementation oneDNN lists but the reference one, on seeded random
- * tensors of each depthwise 3x3 shape of MobileNetV2 and of its 1x1 layers the 1x1 kernel
- * takes (and batches of 2, short channel blocks, odd widths; ReLU6's clip at 255 and one
+ * tensors of each depthwise 3x3 shape of MobileNetV2, of its 1x1 layers the 1x1 kernel
+ * takes and of its first conv (and batches of 2, short channel blocks, odd widths; ReLU6's clip at 255 and one
  * inside the u8 range): s8 or u8 NHWC in, u8 out, s8 weights, per-channel scales, bias. The
  * bytes must be equal: catalog vectors stay the same whichever kernel runs.
  * LOOKALIKE_BENCH=1 prints each shape's fastest of 200 runs beside oneDNN's. */
@@ -30,43 +30,50 @@
 typedef struct shape {
   int n, hw, c, stride;
   int ic, s8; /* ic > 0: a 1x1 from ic channels (s8: signed input) to c, else depthwise */
+  int stem;   /* 1: the first conv, 3x3 stride 2 from 3 s8 channels (ic 3, s8 1) */
 } shape;
 
 static const shape SHAPES[] = {
     /* depthwise: MobileNetV2's ten shapes, then batches of 2, short blocks, edges */
-    {1, 112, 32, 1, 0, 0},
-    {1, 112, 96, 2, 0, 0},
-    {1, 56, 144, 1, 0, 0},
-    {1, 56, 144, 2, 0, 0},
-    {1, 28, 192, 1, 0, 0},
-    {1, 28, 192, 2, 0, 0},
-    {1, 14, 384, 1, 0, 0},
-    {1, 14, 576, 1, 0, 0},
-    {1, 14, 576, 2, 0, 0},
-    {1, 7, 960, 1, 0, 0},
-    {2, 10, 48, 1, 0, 0},
-    {2, 6, 80, 2, 0, 0},
-    {1, 1, 16, 1, 0, 0},
-    {1, 2, 16, 2, 0, 0},
-    {1, 9, 16, 1, 0, 0},
-    {2, 7, 32, 1, 0, 0},
-    {1, 5, 16, 1, 0, 0},
+    {1, 112, 32, 1, 0, 0, 0},
+    {1, 112, 96, 2, 0, 0, 0},
+    {1, 56, 144, 1, 0, 0, 0},
+    {1, 56, 144, 2, 0, 0, 0},
+    {1, 28, 192, 1, 0, 0, 0},
+    {1, 28, 192, 2, 0, 0, 0},
+    {1, 14, 384, 1, 0, 0, 0},
+    {1, 14, 576, 1, 0, 0, 0},
+    {1, 14, 576, 2, 0, 0, 0},
+    {1, 7, 960, 1, 0, 0, 0},
+    {2, 10, 48, 1, 0, 0, 0},
+    {2, 6, 80, 2, 0, 0, 0},
+    {1, 1, 16, 1, 0, 0, 0},
+    {1, 2, 16, 2, 0, 0, 0},
+    {1, 9, 16, 1, 0, 0, 0},
+    {2, 7, 32, 1, 0, 0, 0},
+    {1, 5, 16, 1, 0, 0, 0},
     /* 1x1: MobileNetV2's 16, 24, 32 and 64-channel expansions (s8 in), u8 in, short blocks */
-    {1, 112, 96, 1, 16, 1},
-    {1, 56, 144, 1, 24, 1},
-    {1, 28, 192, 1, 32, 1},
-    {2, 5, 48, 1, 8, 0},
-    {1, 3, 16, 1, 64, 0},
-    {1, 1, 32, 1, 4, 1},
-    {1, 14, 384, 1, 64, 1},
+    {1, 112, 96, 1, 16, 1, 0},
+    {1, 56, 144, 1, 24, 1, 0},
+    {1, 28, 192, 1, 32, 1, 0},
+    {2, 5, 48, 1, 8, 0, 0},
+    {1, 3, 16, 1, 64, 0, 0},
+    {1, 1, 32, 1, 4, 1, 0},
+    {1, 14, 384, 1, 64, 1, 0},
+    /* the first conv: MobileNetV2's, a batch of 2, the smallest, a short row */
+    {1, 224, 32, 2, 3, 1, 1},
+    {2, 10, 32, 2, 3, 1, 1},
+    {1, 2, 32, 2, 3, 1, 1},
+    {1, 6, 32, 2, 3, 1, 1},
 };
 
 /* One shape against every non-reference oneDNN implementation; returns how many ran. */
 static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, float hi,
                        uint64_t *rng) {
-  int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride, pw = s->ic > 0;
-  int oh = h / st, ow = w / st, pad = st == 1 && !pw ? 1 : 0, taps = pw ? s->ic : 9;
-  size_t isz = (size_t)n * h * w * (pw ? s->ic : c), osz = (size_t)n * oh * ow * c;
+  int n = s->n, h = s->hw, w = s->hw, c = s->c, st = s->stride, stem = s->stem;
+  int pw = s->ic > 0 && !stem, oh = h / st, ow = w / st, pad = st == 1 && !pw ? 1 : 0;
+  int taps = stem ? 27 : pw ? s->ic : 9;
+  size_t isz = (size_t)n * h * w * (s->ic > 0 ? s->ic : c), osz = (size_t)n * oh * ow * c;
   uint8_t *src = malloc(isz), *want = malloc(osz), *got = malloc(osz);
   int8_t *wt = malloc((size_t)c * taps);
   float *bias = malloc((size_t)c * sizeof *bias), *scale = malloc((size_t)c * sizeof *scale);
@@ -81,8 +88,24 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
 
   lk_qconv_dw *k = NULL;
   lk_qconv_pw *kp = NULL;
+  lk_qconv_stem *ks = NULL;
   lk_errbuf err = {0};
-  if (pw) {
+  if (stem) {
+    lk_qconv_stem_params sp = {n, h, w, c, wt, bias, scale, 0, hi};
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("avx512vl")) {
+      /* VNNI without VBMI (Cascade Lake): the graph keeps oneDNN's first conv */
+      assert_int_equal(lk_qconv_stem_new(&sp, &ks, &err), LK_EUNSUPPORTED);
+      free(src);
+      free(want);
+      free(got);
+      free(wt);
+      free(bias);
+      free(scale);
+      return 1;
+    }
+    assert_int_equal(lk_qconv_stem_new(&sp, &ks, &err), 0);
+  } else if (pw) {
     lk_qconv_pw_params pp = {(size_t)n * h * w, s->ic, c, s->s8, wt, bias, scale, 0, hi};
     assert_int_equal(lk_qconv_pw_new(&pp, &kp, &err), 0);
   } else {
@@ -97,7 +120,9 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
   double best = 1e30; /* LOOKALIKE_BENCH=1: the fastest of 200 runs, printed beside oneDNN's */
   for (int t = 0; t < (getenv("LOOKALIKE_BENCH") ? 201 : 1); t++) {
     double t0 = lk_clock_now();
-    if (pw)
+    if (stem)
+      lk_qconv_stem_run(ks, (const int8_t *)src, got);
+    else if (pw)
       lk_qconv_pw_run(kp, src, got);
     else
       lk_qconv_dw_run(k, src, got);
@@ -105,16 +130,20 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
   }
   lk_qconv_dw_free(k);
   lk_qconv_pw_free(kp);
+  lk_qconv_stem_free(ks);
 
   dnnl_memory_desc_t smd, wmd, wplain, bmd, dmd;
-  dnnl_dims_t sd = {n, pw ? s->ic : c, h, w}, dd = {n, c, oh, ow}, bd = {c};
-  dnnl_dims_t wd = {c, 1, 1, 3, 3}, wd1 = {c, s->ic, 1, 1};
+  dnnl_dims_t sd = {n, s->ic > 0 ? s->ic : c, h, w}, dd = {n, c, oh, ow}, bd = {c};
+  dnnl_dims_t wd = {c, 1, 1, 3, 3}, wd1 = {c, s->ic, stem ? 3 : 1, stem ? 3 : 1};
   dnnl_dims_t strides = {st, st}, dil = {0, 0}, pl = {pad, pad}, pr = {!pw, !pw};
-  OK(dnnl_memory_desc_init_by_tag(&smd, 4, sd, pw && s->s8 ? dnnl_s8 : dnnl_u8, dnnl_nhwc));
+  OK(dnnl_memory_desc_init_by_tag(&smd, 4, sd, s->ic > 0 && s->s8 ? dnnl_s8 : dnnl_u8, dnnl_nhwc));
   OK(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_u8, dnnl_nhwc));
   if (pw) {
     OK(dnnl_memory_desc_init_by_tag(&wmd, 4, wd1, dnnl_s8, dnnl_format_tag_any));
     OK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_s8, dnnl_oihw));
+  } else if (stem) { /* the kernel's [oc][ky][kx][ic] */
+    OK(dnnl_memory_desc_init_by_tag(&wmd, 4, wd1, dnnl_s8, dnnl_format_tag_any));
+    OK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_s8, dnnl_ohwi));
   } else {
     OK(dnnl_memory_desc_init_by_tag(&wmd, 5, wd, dnnl_s8, dnnl_format_tag_any));
     OK(dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_s8, dnnl_goihw));
@@ -144,7 +173,7 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
      * sum saturates; the graph runs the VNNI ones) */
     const char *isa = strchr(impl, ':');
     if (!strncmp(impl, "ref", 3) ||
-        (pw && isa && (!strcmp(isa, ":avx2") || !strcmp(isa, ":sse41")))) {
+        ((pw || stem) && isa && (!strcmp(isa, ":avx2") || !strcmp(isa, ":sse41")))) {
       dnnl_primitive_desc_destroy(pd);
       continue;
     }
@@ -176,7 +205,8 @@ static int check_shape(dnnl_engine_t eng, dnnl_stream_t strm, const shape *s, fl
     }
     if (getenv("LOOKALIKE_BENCH"))
       printf("n%d %3dx%-3d %3d -> %-4d %s stride %d: qconv %.4f ms, %s %.4f ms\n", n, h, w,
-             pw ? s->ic : c, c, pw ? "1x1" : "dw ", st, 1e3 * best, impl, 1e3 * one);
+             s->ic > 0 ? s->ic : c, c, stem ? "3x3" : pw ? "1x1" : "dw ", st, 1e3 * best, impl,
+             1e3 * one);
     size_t bad = 0, first = 0, mid = 0;
     for (size_t i = 0; i < osz; i++) {
       if (got[i] != want[i] && !bad++) first = i;
@@ -328,6 +358,44 @@ static void test_refuses(void **state) {
     assert_true(strlen(lk_err_msg(&err)) > 0);
   }
   lk_qconv_pw_free(NULL);
+  lk_qconv_stem *ks = (lk_qconv_stem *)&ks;
+  const lk_qconv_stem_params bads[] = {
+      {1, 8, 8, 16, wt, f, f, 0, 255}, /* not 32 outputs */
+      {1, 7, 8, 32, wt, f, f, 0, 255}, /* an odd height */
+      {1, 8, 9, 32, wt, f, f, 0, 255}, /* an odd width */
+      {0, 8, 8, 32, wt, f, f, 0, 255}, /* no image */
+      {1, 8, 8, 32, wt, f, f, 0, -1},  /* a clip below 0 */
+  };
+  for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+    assert_int_equal(lk_qconv_stem_new(&bads[i], &ks, &err), LK_EUNSUPPORTED);
+    assert_null(ks);
+    assert_true(strlen(lk_err_msg(&err)) > 0);
+  }
+  lk_qconv_stem_free(NULL);
+}
+
+/* The input table, at every length that ends a 64-byte block differently, against the plain
+ * loop; every table entry used. */
+static void test_table(void **state) {
+  (void)state;
+  uint64_t rng = 7;
+  int8_t table[256];
+  for (int i = 0; i < 256; i++) table[i] = (int8_t)(int)(lk_rng_next(&rng) >> 56);
+  static const size_t N[] = {0, 1, 63, 64, 65, 127, 128, 1000, 3 * 224 * 224};
+  uint8_t *src = malloc(N[8]);
+  int8_t *got = malloc(N[8] + 64), *want = malloc(N[8]);
+  assert_non_null(src && got && want);
+  for (size_t i = 0; i < N[8]; i++) src[i] = (uint8_t)(i < 256 ? i : lk_rng_next(&rng) >> 56);
+  for (size_t k = 0; k < sizeof N / sizeof *N; k++) {
+    memset(got, 0x5a, N[k] + 64);
+    lk_qconv_table(table, src, got, N[k]);
+    for (size_t i = 0; i < N[k]; i++) want[i] = table[src[i]];
+    assert_memory_equal(got, want, N[k]);
+    for (size_t i = N[k]; i < N[k] + 64; i++) assert_int_equal(got[i], 0x5a); /* no overrun */
+  }
+  free(src);
+  free(got);
+  free(want);
 }
 
 int main(void) {
@@ -335,6 +403,7 @@ int main(void) {
       cmocka_unit_test(test_matches_onednn),
       cmocka_unit_test(test_refuses),
       cmocka_unit_test(test_graph_same_bytes),
+      cmocka_unit_test(test_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

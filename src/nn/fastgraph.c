@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/size.h"
 
 #define MAX_ARGS 6
@@ -34,8 +36,10 @@ typedef struct gstep {
   dnnl_primitive_t prim;   /* NULL: dw's or pw's kernel, or a plain copy of `copy` bytes from
                             * args[0] to args[1] */
   lk_qconv_dw *dw;         /* INT8 on AVX-512 VNNI (nn/qconv.h), args[0] to args[1]: */
-  lk_qconv_pw *pw;         /* a depthwise 3x3, or a 1x1 with few input channels */
+  lk_qconv_pw *pw;         /* a depthwise 3x3, a 1x1 with few input channels, or the */
+  lk_qconv_stem *stem;     /* first 3x3 conv from 3 channels */
   size_t copy;
+  char desc[96];           /* dw, pw: the shape in oneDNN's verbose notation (lk_fg_set_trace) */
   int nargs, scratch;      /* scratch: the shared scratchpad is appended at run time */
   dnnl_exec_arg_t args[MAX_ARGS];
   int in[2], out;          /* graph tensors read / written (-1 none) */
@@ -267,14 +271,17 @@ out:
   return rc;
 }
 
-/* The convolution primitive of cd. An INT8 depthwise conv takes oneDNN's "jit_int8" kernel
- * over the brdgmm one oneDNN 2.6 lists first, when both use the same instruction set (the
- * text after ':', e.g. avx512_core_vnni): on this model's 17 depthwise 3x3 layers, one thread,
- * 0.91 -> 0.81 ms a photo, same nhwc layouts, same integer arithmetic (bit-identical vectors).
- * The 1x1 convs keep brgconv_1x1: jit_int8_1x1 was no faster in the graph (1.785 -> 1.782 ms). */
-static dnnl_status_t conv_pd(const lk_fg *g, int depthwise, const dnnl_convolution_desc_t *cd,
+/* The convolution primitive of cd. An INT8 conv takes oneDNN's "jit_int8" kernels (the 1x1
+ * ones: jit_int8_1x1) over the brdgmm / brgconv ones oneDNN 2.6 lists first, when both use the
+ * same instruction set (the text after ':', e.g. avx512_core_vnni): same nhwc layouts, same
+ * integer arithmetic (bit-identical vectors). Depthwise (oneDNN's, where qconv does not run),
+ * one thread: 0.91 -> 0.81 ms a photo on this model's 17 layers (2026-12-06). 1x1, one
+ * thread, in the graph: 0.530 -> 0.512 ms a photo on its 24 oneDNN layers on an AMD Zen 5
+ * (2026-12-07; the projections to 16 and 24 channels at 112x112 and 56x56 gain 10-14 %, the
+ * others 0-5 %), where on the Zen 4 of 2026-12-06 it was no faster (1.785 -> 1.782 ms). */
+static dnnl_status_t conv_pd(const lk_fg *g, const dnnl_convolution_desc_t *cd,
                              const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
-  if (g->compute != LK_COMPUTE_INT8 || !depthwise)
+  if (g->compute != LK_COMPUTE_INT8)
     return dnnl_primitive_desc_create(pd, cd, attr, g->eng, NULL);
   dnnl_primitive_desc_iterator_t it;
   dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, attr, g->eng, NULL);
@@ -316,12 +323,14 @@ static gstep *own_step(lk_fg *g, int src, int dst, int out) {
   return st;
 }
 
-/* INT8, one thread: a depthwise 3x3 or a 1x1 conv of at most 64 input channels whose shapes
- * nn/qconv takes (depthwise: u8 nhwc in, stride 1 pad 1 or stride 2 pad (0, 1); 1x1: s8 or
- * u8 nhwc in, stride 1; u8 nhwc out) runs there instead of pd: the same bytes (see
- * tests/test_qconv.c), 2-3x oneDNN's depthwise, 1.1-1.5x its 1x1 at 16-64 channels. Its
- * weights are wmem's (want_w), bias bq and scales osc as pd's. LOOKALIKE_QCONV=0 keeps
- * oneDNN's. Returns 1, having added nothing, where it does not fit. */
+/* INT8, one thread: a depthwise 3x3, a 1x1 conv of at most 64 input channels, or the first
+ * conv (3x3 stride 2 from 3 channels to 32) whose shapes nn/qconv takes (depthwise: u8 nhwc
+ * in, stride 1 pad 1 or stride 2 pad (0, 1); 1x1: s8 or u8 nhwc in, stride 1; first conv: s8
+ * nhwc in, pad (0, 1); u8 nhwc out) runs there instead of pd: the same bytes (see
+ * tests/test_qconv.c); on an AMD Zen 5 (2026-12-07), 1.8-3.2x oneDNN's depthwise, 1.4x its
+ * first conv, 1.2-1.5x its 1x1 at 16-64 channels. Its weights are wmem's (want_w), bias bq and
+ * scales osc as pd's. LOOKALIKE_QCONV=0 keeps oneDNN's. Returns 1, having added nothing,
+ * where it does not fit. */
 static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_desc_t *dst_md,
                        dnnl_memory_t wmem, const dnnl_memory_desc_t *want_w, const float *bq,
                        const float *osc, float oscale, lk_errbuf *err) {
@@ -329,15 +338,18 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
   const lk_nn_tensor *out = &g->m->tensors[op->out[0]];
   const char *env = getenv("LOOKALIKE_QCONV");
   int s = op->stride_h, ic = in->dims[3], oc = out->dims[3], rc;
-  int dw = op->code == LK_OP_DEPTHWISE_CONV_2D, kk = dw ? 3 : 1;
+  int dw = op->code == LK_OP_DEPTHWISE_CONV_2D;
+  int stem = !dw && ic == 3 && w->dims[1] == 3, kk = dw || stem ? 3 : 1;
   dnnl_data_type_t sdt = g->t[src].md.data_type;
   if ((env && !strcmp(env, "0")) || lk_dnnl_threads(g->d) != 1 || !lk_qconv_available() ||
       w->dims[1] != kk || w->dims[2] != kk || op->dil_h != 1 || op->dil_w != 1 || op->stride_w != s)
     return 1;
   if (dw ? oc != ic || (s != 1 && s != 2) || op->pad_t != 2 - s || op->pad_l != 2 - s ||
                op->pad_b != 1 || op->pad_r != 1 || sdt != dnnl_u8
-         : s != 1 || op->pad_t || op->pad_l || op->pad_b || op->pad_r || ic > 64 ||
-               (sdt != dnnl_u8 && sdt != dnnl_s8))
+      : stem ? s != 2 || op->pad_t || op->pad_l || op->pad_b != 1 || op->pad_r != 1 ||
+                   sdt != dnnl_s8 || oc != 32
+             : s != 1 || op->pad_t || op->pad_l || op->pad_b || op->pad_r || ic > 64 ||
+                   (sdt != dnnl_u8 && sdt != dnnl_s8))
     return 1;
   dnnl_memory_desc_t nhwc;
   dnnl_dims_t sd = {g->batch, ic, in->dims[1], in->dims[2]};
@@ -349,17 +361,18 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
       !dnnl_memory_desc_equal(dst_md, &nhwc))
     return 1;
   /* the s8 weights as oneDNN's reorder made them, copied out to [oc][kh][kw][ic / groups] */
-  size_t wn = (size_t)oc * (size_t)(dw ? 9 : ic);
+  size_t wn = (size_t)oc * (size_t)(dw ? 9 : stem ? 27 : ic);
   int8_t *wq = malloc(wn);
   dnnl_memory_desc_t pmd;
-  dnnl_dims_t wd = {oc, 1, 1, 3, 3}, wd1 = {oc, ic, 1, 1};
+  dnnl_dims_t wd = {oc, 1, 1, 3, 3}, wd1 = {oc, ic, kk, kk};
   dnnl_memory_t pm = NULL;
   dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_t r = NULL;
   if (!wq) return lk_err_set(err, LK_ENOMEM, "out of memory");
   dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, NULL}};
   if (!(rc = ck(dw ? dnnl_memory_desc_init_by_tag(&pmd, 5, wd, dnnl_s8, dnnl_goihw)
-                   : dnnl_memory_desc_init_by_tag(&pmd, 4, wd1, dnnl_s8, dnnl_oihw), "md", err)) &&
+                   : dnnl_memory_desc_init_by_tag(&pmd, 4, wd1, dnnl_s8, stem ? dnnl_ohwi : dnnl_oihw),
+                "md", err)) &&
       !(rc = ck(dnnl_memory_create(&pm, &pmd, g->eng, wq), "weights", err)) &&
       !(rc = ck(dnnl_reorder_primitive_desc_create(&rpd, want_w, g->eng, &pmd, g->eng, NULL),
                 "weights reorder", err)) &&
@@ -373,11 +386,15 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
   if (pm) dnnl_memory_destroy(pm);
   lk_qconv_dw *kd = NULL;
   lk_qconv_pw *kp = NULL;
+  lk_qconv_stem *ks = NULL;
   float lo = op->act == LK_ACT_NONE ? -INFINITY : 0; /* append_act's clip */
   float hi = op->act == LK_ACT_RELU6 ? 6.f / oscale : INFINITY;
   if (!rc && dw) {
     lk_qconv_dw_params p = {g->batch, in->dims[1], in->dims[2], ic, s, wq, bq, osc, lo, hi};
     rc = lk_qconv_dw_new(&p, &kd, err);
+  } else if (!rc && stem) {
+    lk_qconv_stem_params p = {g->batch, in->dims[1], in->dims[2], oc, wq, bq, osc, lo, hi};
+    rc = lk_qconv_stem_new(&p, &ks, err);
   } else if (!rc) {
     size_t px = (size_t)g->batch * (size_t)in->dims[1] * (size_t)in->dims[2];
     lk_qconv_pw_params p = {px, ic, oc, sdt == dnnl_s8, wq, bq, osc, lo, hi};
@@ -391,10 +408,23 @@ static int build_qconv(lk_fg *g, const lk_nn_op *op, int src, const dnnl_memory_
   if (!st) {
     lk_qconv_dw_free(kd);
     lk_qconv_pw_free(kp);
+    lk_qconv_stem_free(ks);
     return dst < 0 ? dst : lk_err_set(err, LK_ENOMEM, "out of memory");
   }
   st->dw = kd;
   st->pw = kp;
+  st->stem = ks;
+  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  if (stem)
+    snprintf(st->desc, sizeof st->desc,
+             "mb%d_ic3oc%d_ih%doh%dkh3sh2dh0ph0_iw%dow%dkw3sw2dw0pw0", g->batch, oc, ih, oh, iw, ow);
+  else if (dw)
+    snprintf(st->desc, sizeof st->desc,
+             "g%dmb%d_ic%doc%d_ih%doh%dkh3sh%ddh0ph%d_iw%dow%dkw3sw%ddw0pw%d", ic, g->batch, ic, oc,
+             ih, oh, s, 2 - s, iw, ow, s, 2 - s);
+  else
+    snprintf(st->desc, sizeof st->desc, "mb%d_ic%doc%d_ih%doh%dkh1sh1dh0ph0_iw%dow%dkw1sw1dw0pw0",
+             g->batch, ic, oc, ih, oh, iw, ow);
   return 0;
 }
 
@@ -483,7 +513,7 @@ static int build_conv(lk_fg *g, const lk_nn_op *op, const lk_nn_op *add, int acc
     dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(
         &cd, dnnl_forward_inference, dnnl_convolution_direct, smd, &wmd, bias || int8 ? &bmd : NULL,
         &dmd, strides, dil, pl, pr);
-    if (st == dnnl_success) st = conv_pd(g, depthwise, &cd, attr, &pd);
+    if (st == dnnl_success) st = conv_pd(g, &cd, attr, &pd);
     const char *impl = NULL;
     if (st == dnnl_success && !pass &&
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
@@ -812,6 +842,7 @@ void lk_fg_free(lk_fg *g) {
     if (g->s[k].prim) dnnl_primitive_destroy(g->s[k].prim);
     lk_qconv_dw_free(g->s[k].dw);
     lk_qconv_pw_free(g->s[k].pw);
+    lk_qconv_stem_free(g->s[k].stem);
   }
   for (int t = 0; t < g->nt; t++)
     if (g->t[t].mem) dnnl_memory_destroy(g->t[t].mem);
@@ -1009,8 +1040,7 @@ int lk_fg_new(const lk_model *m, const int *ops, int nops, const int *taps, int 
 void lk_fg_load_pixels(lk_fg *g, const uint8_t *px, size_t count) {
   void *h = NULL;
   dnnl_memory_get_data_handle(g->t[g->in_t].mem, &h);
-  int8_t *q = h;
-  for (size_t j = 0; j < count; j++) q[j] = g->in_lut[px[j]];
+  lk_qconv_table(g->in_lut, px, h, count);
 }
 
 float *lk_fg_input(lk_fg *g) {
@@ -1026,6 +1056,10 @@ const float *lk_fg_tap(const lk_fg *g, int i) {
   return h;
 }
 
+static atomic_int trace; /* lk_fg_set_trace */
+
+void lk_fg_set_trace(int on) { atomic_store_explicit(&trace, on, memory_order_relaxed); }
+
 int lk_fg_run(lk_fg *g, lk_errbuf *err) {
   int saved = lk_dnnl_thr_enter(g->d), rc = 0;
   for (int k = 0; k < g->ns && !rc; k++) {
@@ -1038,9 +1072,17 @@ int lk_fg_run(lk_fg *g, lk_errbuf *err) {
       rc = ck(dnnl_stream_wait(g->stream), "dnnl_stream_wait", err);
       dnnl_memory_get_data_handle(st->args[0].memory, &from);
       dnnl_memory_get_data_handle(st->args[1].memory, &to);
+      int own = st->dw || st->pw || st->stem;
+      int tr = own && atomic_load_explicit(&trace, memory_order_relaxed);
+      double t0 = tr ? lk_clock_now() : 0;
       if (!rc && st->dw) lk_qconv_dw_run(st->dw, from, to);
       else if (!rc && st->pw) lk_qconv_pw_run(st->pw, from, to);
+      else if (!rc && st->stem) lk_qconv_stem_run(st->stem, from, to);
       else if (!rc) memcpy(to, from, st->copy);
+      if (!rc && tr)
+        printf("onednn_verbose,exec,cpu,convolution,lookalike_qconv:avx512_vnni,"
+               "forward_inference,src_u8 dst_u8,,alg:convolution_direct,%s,%g\n",
+               st->desc, 1000 * (lk_clock_now() - t0));
       continue;
     }
     if (st->scratch) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, g->scratch};

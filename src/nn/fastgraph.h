@@ -6,9 +6,9 @@
  * pooling. INT8 keeps activations as u8 (after ReLU) or s8 with one symmetric scale per
  * tensor derived from the model's quantisation ranges, and weights as s8 with per-output-
  * channel scales (VNNI). Reorders happen only at the input and at the taps. INT8 sessions of
- * one thread run the depthwise 3x3 and the 1x1 convs of <= 64 input channels with u8 output
- * on nn/qconv.h's kernels where the CPU has AVX-512 VNNI (same bytes; LOOKALIKE_QCONV=0: all
- * oneDNN). Internal to src/nn (used by session.c). */
+ * one thread run the depthwise 3x3, the 1x1 convs of <= 64 input channels with u8 output and
+ * the first conv (3x3 stride 2, 3 -> 32) on nn/qconv.h's kernels where the CPU has AVX-512
+ * VNNI (same bytes; LOOKALIKE_QCONV=0: all oneDNN). Internal to src/nn (used by session.c). */
 #ifndef LK_NN_FASTGRAPH_H
 #define LK_NN_FASTGRAPH_H
 
@@ -28,6 +28,11 @@ void lk_fg_free(lk_fg *g); /* NULL-safe */
 float *lk_fg_input(lk_fg *g);
 void lk_fg_load_pixels(lk_fg *g, const uint8_t *px, size_t count);
 int lk_fg_run(lk_fg *g, lk_errbuf *err);
+/* Process-wide, off by default: when on, every run prints a line on stdout for each step of
+ * nn/qconv's kernels, the way ONEDNN_VERBOSE=1 prints oneDNN's primitives
+ * ("onednn_verbose,exec,cpu,convolution,lookalike_qconv:avx512_vnni,...,<shape>,<ms>"), so
+ * that per-layer tables (bench/embed.sh) see every layer. */
+void lk_fg_set_trace(int on);
 /* Tap i's output after a run: batch images of the tensor's NHWC float values. */
 const float *lk_fg_tap(const lk_fg *g, int i);
 

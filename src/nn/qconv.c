@@ -52,20 +52,39 @@ static int need_clip(float hi, const int8_t *w, const float *bias, const float *
   return 0;
 }
 
+typedef struct affine { /* a block's bias and scale (64 floats each, in register order) */
+  __m512 b[4], s[4];
+} affine;
+
+AVX512 affine affine_load(const float *bias, const float *scale) {
+  affine a;
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; r++) {
+    a.b[r] = _mm512_load_ps(bias + 16 * r);
+    a.s[r] = _mm512_load_ps(scale + 16 * r);
+  }
+  return a;
+}
+
 /* oneDNN's requantisation of a block: y = (float)acc + bias, y *= scale (two roundings,
  * never an FMA), the clip at hi (where needed), round to nearest even, saturate to u8; the
- * clip below 0 is the saturation (lo <= 0). Bias and scale: 64 floats in register order. */
-AVX512 __m512i requant(quad acc, const float *bias, const float *scale, __m512 hi, int clip) {
+ * clip below 0 is the saturation (lo <= 0). The callers load the bias and scale into a once,
+ * before a loop of byte stores, which the compiler must assume may change them in memory. */
+AVX512 __m512i requant_r(quad acc, const affine *a, __m512 hi, int clip) {
   __m512i v[4];
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
-    __m512 f = _mm512_add_round_ps(_mm512_cvtepi32_ps(acc.v[r]), _mm512_load_ps(bias + 16 * r),
+    __m512 f = _mm512_add_round_ps(_mm512_cvtepi32_ps(acc.v[r]), a->b[r],
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    f = _mm512_mul_round_ps(f, _mm512_load_ps(scale + 16 * r),
-                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    f = _mm512_mul_round_ps(f, a->s[r], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     v[r] = _mm512_cvtps_epi32(clip ? _mm512_min_ps(f, hi) : f);
   }
   return _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+}
+
+AVX512 __m512i requant(quad acc, const float *bias, const float *scale, __m512 hi, int clip) {
+  affine a = affine_load(bias, scale);
+  return requant_r(acc, &a, hi, clip);
 }
 
 #define AVX512_ENTRY __attribute__((target("avx512f,avx512bw,avx512vnni"))) static
@@ -165,8 +184,8 @@ AVX512 quad column(const uint8_t *a, const uint8_t *b, const uint8_t *c, __mmask
 }
 
 /* One output pixel's 64 channels from the columns x0, x1, x2 and kernel columns w. */
-AVX512 __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2, const float *bias,
-                     const float *scale, __m512 hi, int clip) {
+AVX512 __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2, const affine *af,
+                     __m512 hi, int clip) {
   quad acc;
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) {
@@ -174,7 +193,7 @@ AVX512 __m512i pixel(quad x0, quad x1, quad x2, quad w0, quad w1, quad w2, const
     acc.v[r] = _mm512_dpbusd_epi32(acc.v[r], x1.v[r], w1.v[r]);
     acc.v[r] = _mm512_dpbusd_epi32(acc.v[r], x2.v[r], w2.v[r]);
   }
-  return requant(acc, bias, scale, hi, clip);
+  return requant_r(acc, af, hi, clip);
 }
 
 AVX512 quad wload(const int32_t *p) {
@@ -213,11 +232,12 @@ AVX512 void row_pixels(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r
   const int p = k->pix;
   const __m512 hi = _mm512_set1_ps(k->hi);
   const quad w0 = wload(k->wq), w1 = wload(k->wq + 64), w2 = wload(k->wq + 128);
+  const affine af = affine_load(k->bias, k->scale);
   quad q0 = wcolumn(r0, r1, r2, -1, k);
   for (int x = 0; x < k->ow; x += p) {
     if (p != 2 && x) q0 = wcolumn(r0, r1, r2, x - 1, k); /* p == 2: the last q2 */
     quad q1 = wcolumn(r0, r1, r2, x, k), q2 = wcolumn(r0, r1, r2, x + 1, k);
-    __m512i o = pixel(q0, q1, q2, w0, w1, w2, k->bias, k->scale, hi, clip);
+    __m512i o = pixel(q0, q1, q2, w0, w1, w2, &af, hi, clip);
     int left = k->ow - x;
     if (left >= p)
       _mm512_storeu_si512(out + (size_t)x * (size_t)k->c, o);
@@ -235,7 +255,7 @@ AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1
   const __m512 hi = _mm512_set1_ps(k->hi);
   const int32_t *wp = k->wq + (size_t)b * 12 * 16;
   const quad w0 = wload(wp), w1 = wload(wp + 64), w2 = wload(wp + 128);
-  const float *bias = k->bias + off, *scale = k->scale + off;
+  const affine af = affine_load(k->bias + off, k->scale + off);
   const __m512i z = _mm512_setzero_si512();
   const quad zq = {{z, z, z, z}};
   r0 += off, r1 += off, r2 += off, out += off;
@@ -245,7 +265,7 @@ AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1
       size_t o = (size_t)(ox + 1) * c;
       quad q2 = ox + 1 < k->w ? column(r0 + o, r1 + o, r2 + o, m) : zq;
       _mm512_mask_storeu_epi8(out + (size_t)ox * c, m,
-                              pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
+                              pixel(q0, q1, q2, w0, w1, w2, &af, hi, clip));
       q0 = q1;
       q1 = q2;
     }
@@ -256,7 +276,7 @@ AVX512 void row_block(const lk_qconv_dw *k, const uint8_t *r0, const uint8_t *r1
       quad q1 = column(r0 + o, r1 + o, r2 + o, m);
       quad q2 = 2 * ox + 2 < k->w ? column(r0 + o + c, r1 + o + c, r2 + o + c, m) : zq;
       _mm512_mask_storeu_epi8(out + (size_t)ox * c, m,
-                              pixel(q0, q1, q2, w0, w1, w2, bias, scale, hi, clip));
+                              pixel(q0, q1, q2, w0, w1, w2, &af, hi, clip));
       q0 = q2;
     }
   }
@@ -369,20 +389,26 @@ void lk_qconv_pw_free(lk_qconv_pw *k) {
   free(k);
 }
 
-/* The sums of block b for np pixels (a constant once inlined) of x (64 bytes a pixel, u8),
- * each pixel's input quads broadcast to all lanes. */
-AVX512 void block_sums(const lk_qconv_pw *k, const uint8_t *x, int b, int np, quad *acc) {
-  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)k->nq * 64;
+/* The sums of block b for np pixels of x (k->ic bytes a pixel, s8 or u8); np and nq (the
+ * input quads) constants once inlined, so that the sums stay in registers. Each pixel's input
+ * quads are broadcast to all lanes (an s8 one made u8). */
+AVX512 void block_sums(const lk_qconv_pw *k, const uint8_t *x, int b, int np, int nq, quad *acc) {
+  const size_t ic = (size_t)k->ic;
+  const __m512i flip = _mm512_set1_epi8(k->src_signed ? (char)0x80 : 0);
+  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)nq * 64;
 #pragma GCC unroll 4
   for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) acc[p].v[r] = _mm512_load_si512(cp + 16 * r);
-  for (int q = 0; q < k->nq; q++, wp += 64) {
+#pragma GCC unroll 16
+  for (int q = 0; q < nq; q++, wp += 64) {
     __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 16);
     __m512i w2 = _mm512_load_si512(wp + 32), w3 = _mm512_load_si512(wp + 48);
 #pragma GCC unroll 4
     for (int p = 0; p < np; p++) {
-      __m512i v = _mm512_set1_epi32(*(const int32_t *)(x + 64 * p + 4 * q));
+      int32_t d;
+      memcpy(&d, x + ic * (size_t)p + 4 * (size_t)q, 4);
+      __m512i v = _mm512_xor_si512(_mm512_set1_epi32(d), flip);
       acc[p].v[0] = _mm512_dpbusd_epi32(acc[p].v[0], v, w0);
       acc[p].v[1] = _mm512_dpbusd_epi32(acc[p].v[1], v, w1);
       acc[p].v[2] = _mm512_dpbusd_epi32(acc[p].v[2], v, w2);
@@ -393,24 +419,32 @@ AVX512 void block_sums(const lk_qconv_pw *k, const uint8_t *x, int b, int np, qu
 
 /* The last block of GROUP pixels when its registers hold tp = k->tpix pixels (tp a constant
  * once inlined): register set g covers pixels g * tp .. g * tp + tp - 1, 16 / tp dwords each. */
-AVX512 void packed_tail(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int tp, int clip) {
+AVX512 void packed_tail(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int tp, int nq,
+                        int clip) {
   const int b = k->nb - 1, nt = GROUP / tp, t = 64 / tp; /* t: outputs in the block */
-  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)k->nq * 64;
+  const size_t ic = (size_t)k->ic;
+  const __m512i flip = _mm512_set1_epi8(k->src_signed ? (char)0x80 : 0);
+  const int32_t *cp = k->comp + (size_t)b * 64, *wp = k->wq + (size_t)b * (size_t)nq * 64;
   quad acc[GROUP / 2];
 #pragma GCC unroll 2
   for (int g = 0; g < nt; g++)
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) acc[g].v[r] = _mm512_load_si512(cp + 16 * r);
-  for (int q = 0; q < k->nq; q++, wp += 64) {
+#pragma GCC unroll 16
+  for (int q = 0; q < nq; q++, wp += 64) {
     __m512i w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 16);
     __m512i w2 = _mm512_load_si512(wp + 32), w3 = _mm512_load_si512(wp + 48);
 #pragma GCC unroll 2
     for (int g = 0; g < nt; g++) {
-      __m512i v = _mm512_set1_epi32(*(const int32_t *)(x + 64 * g * tp + 4 * q));
+      int32_t d;
+      memcpy(&d, x + ic * (size_t)(g * tp) + 4 * (size_t)q, 4);
+      __m512i v = _mm512_set1_epi32(d);
 #pragma GCC unroll 4
-      for (int i = 1; i < tp; i++)
-        v = _mm512_mask_set1_epi32(v, (__mmask16)(((1u << (16 / tp)) - 1) << (i * 16 / tp)),
-                                   *(const int32_t *)(x + 64 * (g * tp + i) + 4 * q));
+      for (int i = 1; i < tp; i++) {
+        memcpy(&d, x + ic * (size_t)(g * tp + i) + 4 * (size_t)q, 4);
+        v = _mm512_mask_set1_epi32(v, (__mmask16)(((1u << (16 / tp)) - 1) << (i * 16 / tp)), d);
+      }
+      v = _mm512_xor_si512(v, flip);
       acc[g].v[0] = _mm512_dpbusd_epi32(acc[g].v[0], v, w0);
       acc[g].v[1] = _mm512_dpbusd_epi32(acc[g].v[1], v, w1);
       acc[g].v[2] = _mm512_dpbusd_epi32(acc[g].v[2], v, w2);
@@ -418,10 +452,10 @@ AVX512 void packed_tail(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, in
     }
   }
   const __m512 hi = _mm512_set1_ps(k->hi);
-  const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
+  const affine af = affine_load(k->bias + (size_t)b * 64, k->scale + (size_t)b * 64);
 #pragma GCC unroll 2
   for (int g = 0; g < nt; g++) {
-    __m512i o = requant(acc[g], bias, scale, hi, clip);
+    __m512i o = requant_r(acc[g], &af, hi, clip);
     /* pixel g * tp + i takes bytes [i * t, i * t + t): stored from t * i bytes before it */
 #pragma GCC unroll 4
     for (int i = 0; i < tp; i++)
@@ -431,47 +465,253 @@ AVX512 void packed_tail(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, in
   }
 }
 
-/* np pixels (a constant once inlined) from x (64 bytes a pixel, u8) to out, all blocks. */
-AVX512 void pixels(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int np, int clip) {
+/* np pixels (a constant once inlined) from x (k->ic bytes a pixel) to out, all blocks. */
+AVX512 void pixels(const lk_qconv_pw *k, const uint8_t *x, uint8_t *out, int np, int nq, int clip) {
   const __m512 hi = _mm512_set1_ps(k->hi);
   int nb = k->tpix > 1 && np == GROUP ? k->nb - 1 : k->nb;
   for (int b = 0; b < nb; b++) {
     quad acc[GROUP];
-    block_sums(k, x, b, np, acc);
+    block_sums(k, x, b, np, nq, acc);
     int left = k->oc - 64 * b;
     __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
-    const float *bias = k->bias + (size_t)b * 64, *scale = k->scale + (size_t)b * 64;
+    const affine af = affine_load(k->bias + (size_t)b * 64, k->scale + (size_t)b * 64);
 #pragma GCC unroll 4
     for (int p = 0; p < np; p++)
       _mm512_mask_storeu_epi8(out + (size_t)p * (size_t)k->oc + (size_t)b * 64, m,
-                              requant(acc[p], bias, scale, hi, clip));
+                              requant_r(acc[p], &af, hi, clip));
   }
   if (nb == k->nb) return;
   if (k->tpix == 4)
-    packed_tail(k, x, out, 4, clip);
+    packed_tail(k, x, out, 4, nq, clip);
   else
-    packed_tail(k, x, out, 2, clip);
+    packed_tail(k, x, out, 2, nq, clip);
+}
+
+/* Every pixel, nq input quads (a constant once inlined, so that the sums stay in registers). */
+AVX512 void pw_all(const lk_qconv_pw *k, const uint8_t *src, uint8_t *dst, int nq, int clip) {
+  const size_t ic = (size_t)k->ic, oc = (size_t)k->oc;
+  size_t i = 0;
+  for (; i + GROUP <= k->pixels; i += GROUP) pixels(k, src + i * ic, dst + i * oc, GROUP, nq, clip);
+  for (; i < k->pixels; i++) pixels(k, src + i * ic, dst + i * oc, 1, nq, clip);
 }
 
 AVX512_ENTRY void pw_run(const lk_qconv_pw *k, const uint8_t *src, uint8_t *dst) {
-  _Alignas(64) uint8_t x[GROUP * 64]; /* the group's inputs as u8, 64 bytes a pixel */
-  const __m512i flip = _mm512_set1_epi8(k->src_signed ? (char)0x80 : 0);
-  const __mmask64 im = k->ic == 64 ? ~(__mmask64)0 : ((__mmask64)1 << k->ic) - 1;
-  const size_t ic = (size_t)k->ic, oc = (size_t)k->oc;
-  size_t i = 0;
-  for (; i + GROUP <= k->pixels; i += GROUP) {
-    for (int p = 0; p < GROUP; p++)
-      _mm512_store_si512(x + 64 * p,
-                         _mm512_xor_si512(_mm512_maskz_loadu_epi8(im, src + (i + p) * ic), flip));
-    if (k->clip)
-      pixels(k, x, dst + i * oc, GROUP, 1);
-    else
-      pixels(k, x, dst + i * oc, GROUP, 0);
+#define NQ_CASE(n)                                                                               \
+  case n:                                                                                        \
+    if (k->clip)                                                                                 \
+      pw_all(k, src, dst, n, 1);                                                                 \
+    else                                                                                         \
+      pw_all(k, src, dst, n, 0);                                                                 \
+    return;
+  switch (k->nq) { /* MobileNetV2's expansions: 16, 24, 32, 64 input channels */
+    NQ_CASE(4)
+    NQ_CASE(6)
+    NQ_CASE(8)
+    NQ_CASE(16)
+  default:
+    pw_all(k, src, dst, k->nq, k->clip);
   }
-  for (; i < k->pixels; i++) {
-    _mm512_store_si512(x, _mm512_xor_si512(_mm512_maskz_loadu_epi8(im, src + i * ic), flip));
-    pixels(k, x, dst + i * oc, 1, k->clip);
-  }
+#undef NQ_CASE
 }
 
 void lk_qconv_pw_run(const lk_qconv_pw *k, const void *src, uint8_t *dst) { pw_run(k, src, dst); }
+
+/* ---- the first conv: 3x3 stride 2 from 3 channels to 32 ----
+ * Two output pixels (A, B: neighbours in a row) share a register set: 128-bit lanes 0-1 hold
+ * A's 32 channels, lanes 2-3 B's, so that requant's bytes are A's 32 then B's, the two pixels
+ * as they lie in NHWC. A pixel's 27 inputs (3 rows of 3 pixels of 3 channels, 9 contiguous
+ * bytes a row) plus one zero make 7 quads; B's row starts 6 bytes after A's, so one 16-byte
+ * load a row serves both, the three rows in lanes 0-2 of a register (lane 3 zero), and one
+ * vpermb a quad puts A's quad in lanes 0-1 and B's in lanes 2-3. The s8 inputs are made u8
+ * by xor 0x80 (padding, read as s8 0, too) and the sums start at -128 * sum(w). */
+
+#define STEM_Q 7 /* quads of a pixel's 27 inputs */
+
+struct lk_qconv_stem {
+  int n, h, w, oh, ow, clip;
+  float hi;
+  int32_t *wq;         /* STEM_Q * 4 registers * 16 dwords */
+  int32_t *comp;       /* 4 * 16 */
+  float *bias, *scale; /* 4 * 16 */
+  uint8_t *idx;        /* STEM_Q * 64: vpermb indices */
+  int8_t *zero;        /* a padding row, w * 3 + 64 bytes of 0 */
+};
+
+int lk_qconv_stem_new(const lk_qconv_stem_params *p, lk_qconv_stem **out, lk_errbuf *err) {
+  *out = NULL;
+  __builtin_cpu_init();
+  if (!lk_qconv_available() || !__builtin_cpu_supports("avx512vbmi") ||
+      !__builtin_cpu_supports("avx512vl"))
+    return lk_err_set(err, LK_EUNSUPPORTED, "first conv int8: this CPU has no AVX-512 VBMI");
+  if (p->n < 1 || p->h < 2 || p->w < 2 || p->h % 2 || p->w % 2 || p->oc != 32 ||
+      !(p->lo <= 0) || !(p->hi >= 0))
+    return lk_err_set(err, LK_EUNSUPPORTED, "first conv int8: shape %dx%dx%dx3 -> %d not taken",
+                      p->n, p->h, p->w, p->oc);
+  size_t row;
+  if (lk_size_mul((size_t)p->w, 3, &row) || row > SIZE_MAX - 64)
+    return lk_err_set(err, LK_ETOOBIG, "first conv int8: row too large");
+  lk_qconv_stem *k = calloc(1, sizeof *k);
+  if (!k) return lk_err_set(err, LK_ENOMEM, "out of memory");
+  k->n = p->n, k->h = p->h, k->w = p->w, k->oh = p->h / 2, k->ow = p->w / 2;
+  k->hi = p->hi < 255 ? p->hi : 255;
+  k->clip = need_clip(k->hi, p->weights, p->bias, p->scale, p->oc, 27, 255);
+  k->wq = aligned_alloc(64, STEM_Q * 64 * sizeof *k->wq);
+  k->comp = aligned_alloc(64, 64 * sizeof *k->comp);
+  k->bias = aligned_alloc(64, 64 * sizeof *k->bias);
+  k->scale = aligned_alloc(64, 64 * sizeof *k->scale);
+  k->idx = aligned_alloc(64, STEM_Q * 64);
+  k->zero = calloc(1, row + 64);
+  if (!k->wq || !k->comp || !k->bias || !k->scale || !k->idx || !k->zero) {
+    lk_qconv_stem_free(k);
+    return lk_err_set(err, LK_ENOMEM, "out of memory");
+  }
+  for (int r = 0; r < 4; r++)
+    for (int l = 0; l < 4; l++)
+      for (int j = 0; j < 4; j++) {
+        int o = 16 * (l % 2) + 4 * r + j; /* lanes 0-1: A, 2-3: B, the same channels */
+        size_t v = (size_t)r * 16 + (size_t)(4 * l + j);
+        const int8_t *w = p->weights + (size_t)o * 27;
+        int32_t sum = 0;
+        for (int q = 0; q < STEM_Q; q++) {
+          uint32_t d = 0;
+          for (int i = 0; i < 4 && 4 * q + i < 27; i++) {
+            d |= (uint32_t)(uint8_t)w[4 * q + i] << (8 * i);
+            sum += w[4 * q + i];
+          }
+          k->wq[((size_t)q * 4 + (size_t)r) * 16 + (size_t)(4 * l + j)] = (int32_t)d;
+        }
+        k->comp[v] = -128 * sum;
+        k->bias[v] = p->bias[o];
+        k->scale[v] = p->scale[o];
+      }
+  /* byte i of dword lane L of quad q's register: input 4 q + i (row t / 9, byte t % 9 of the
+   * row) of A (L < 8) or B (6 bytes on); input 27 reads lane 3, which is 0 */
+  for (int q = 0; q < STEM_Q; q++)
+    for (int b = 0; b < 64; b++) {
+      int t = 4 * q + b % 4, pb = b / 4 >= 8;
+      k->idx[q * 64 + b] = (uint8_t)(t >= 27 ? 48 : 16 * (t / 9) + t % 9 + 6 * pb);
+    }
+  *out = k;
+  return 0;
+}
+
+void lk_qconv_stem_free(lk_qconv_stem *k) {
+  if (!k) return;
+  free(k->wq);
+  free(k->comp);
+  free(k->bias);
+  free(k->scale);
+  free(k->idx);
+  free(k->zero);
+  free(k);
+}
+
+#define STEM_ENTRY __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))) static
+#define STEM_INLINE                                                                          \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"), always_inline)) static inline
+
+/* Pixels ox .. ox + 2 np - 1 (np pairs, a constant once inlined) of an output row from input
+ * rows a, b, c (c may be the zero row); left: output pixels from ox to the row's end. */
+STEM_INLINE void stem_pairs(const lk_qconv_stem *k, const int8_t *a, const int8_t *b,
+                            const int8_t *c, uint8_t *out, int ox, int left, int np,
+                            const __m512i *ix, const __m512i (*wq)[4], int clip) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512i x[2];
+  quad acc[2];
+#pragma GCC unroll 2
+  for (int p = 0; p < np; p++) {
+    size_t off = (size_t)(ox + 2 * p) * 6; /* A's first input column, 2 ox, times 3 channels */
+    /* the last pair reads the padding column w: B's bytes 12-15 must read 0, or with an odd
+     * width A's 6-15 (no B) */
+    int l = left - 2 * p;
+    __mmask16 m = l > 2 ? 0xffff : l == 2 ? 0x0fff : 0x003f;
+    x[p] = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, a + off));
+    x[p] = _mm512_inserti32x4(x[p], _mm_maskz_loadu_epi8(m, b + off), 1);
+    x[p] = _mm512_inserti32x4(x[p], _mm_maskz_loadu_epi8(m, c + off), 2);
+    x[p] = _mm512_xor_si512(x[p], flip);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[p].v[r] = _mm512_load_si512(k->comp + 16 * r);
+  }
+#pragma GCC unroll 7
+  for (int q = 0; q < STEM_Q; q++)
+#pragma GCC unroll 2
+    for (int p = 0; p < np; p++) {
+      __m512i v = _mm512_permutexvar_epi8(ix[q], x[p]);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) acc[p].v[r] = _mm512_dpbusd_epi32(acc[p].v[r], v, wq[q][r]);
+    }
+  const __m512 hi = _mm512_set1_ps(k->hi);
+#pragma GCC unroll 2
+  for (int p = 0; p < np; p++) {
+    __m512i o = requant(acc[p], k->bias, k->scale, hi, clip);
+    if (left - 2 * p >= 2)
+      _mm512_storeu_si512(out + (size_t)(ox + 2 * p) * 32, o);
+    else
+      _mm512_mask_storeu_epi8(out + (size_t)(ox + 2 * p) * 32, 0xffffffffull, o);
+  }
+}
+
+/* One output row from input rows a, b, c (c may be the zero row), two pairs at a time. */
+STEM_INLINE void stem_row(const lk_qconv_stem *k, const int8_t *a, const int8_t *b, const int8_t *c,
+                          uint8_t *out, int clip) {
+  __m512i ix[STEM_Q], wq[STEM_Q][4];
+#pragma GCC unroll 7
+  for (int q = 0; q < STEM_Q; q++) {
+    ix[q] = _mm512_load_si512(k->idx + 64 * q);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) wq[q][r] = _mm512_load_si512(k->wq + (q * 4 + r) * 16);
+  }
+  int ox = 0;
+  for (; k->ow - ox >= 4; ox += 4)
+    stem_pairs(k, a, b, c, out, ox, k->ow - ox, 2, ix, (const __m512i(*)[4])wq, clip);
+  for (; ox < k->ow; ox += 2)
+    stem_pairs(k, a, b, c, out, ox, k->ow - ox, 1, ix, (const __m512i(*)[4])wq, clip);
+}
+
+STEM_ENTRY void stem_run(const lk_qconv_stem *k, const int8_t *src, uint8_t *dst) {
+  const size_t row = (size_t)k->w * 3;
+  for (int n = 0; n < k->n; n++) {
+    const int8_t *img = src + (size_t)n * (size_t)k->h * row;
+    for (int oy = 0; oy < k->oh; oy++) {
+      const int8_t *a = img + (size_t)(2 * oy) * row, *b = a + row;
+      const int8_t *c = 2 * oy + 2 < k->h ? b + row : k->zero;
+      uint8_t *out = dst + ((size_t)n * (size_t)k->oh + (size_t)oy) * (size_t)k->ow * 32;
+      if (k->clip)
+        stem_row(k, a, b, c, out, 1);
+      else
+        stem_row(k, a, b, c, out, 0);
+    }
+  }
+}
+
+void lk_qconv_stem_run(const lk_qconv_stem *k, const int8_t *src, uint8_t *dst) {
+  stem_run(k, src, dst);
+}
+
+/* ---- byte table ---- */
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void
+table_vbmi(const int8_t *table, const uint8_t *src, int8_t *dst, size_t n) {
+  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+  for (size_t i = 0; i < n; i += 64) {
+    __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+    __m512i x = _mm512_maskz_loadu_epi8(m, src + i);
+    /* vpermt2b reads an index's low 7 bits: entries 0-127 from t0:t1, 128-255 from t2:t3 */
+    __m512i lo = _mm512_permutex2var_epi8(t0, x, t1), hi = _mm512_permutex2var_epi8(t2, x, t3);
+    _mm512_mask_storeu_epi8(dst + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi));
+  }
+}
+
+void lk_qconv_table(const int8_t table[256], const uint8_t *src, int8_t *dst, size_t n) {
+  static int vbmi = -1; /* the CPU's answer, the same on every thread */
+  if (vbmi < 0) {
+    __builtin_cpu_init();
+    vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+  }
+  if (vbmi) {
+    table_vbmi(table, src, dst, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) dst[i] = table[src[i]];
+}

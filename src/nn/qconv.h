@@ -1,6 +1,7 @@
 /* nn/qconv.h — int8 convolution kernels on AVX-512 VNNI for the INT8 compute mode
  * (nn/fastgraph.c runs them where the shapes fit, oneDNN elsewhere): the depthwise 3x3 and the
- * 1x1 with few input channels, MobileNetV2's slowest layers under oneDNN 2.6. u8 NHWC out;
+ * 1x1 with few input channels, MobileNetV2's slowest layers under oneDNN 2.6, and the first
+ * 3x3 stride-2 conv from the 3 input channels. u8 NHWC out;
  * their arithmetic is oneDNN's int8 convolution's, so the outputs are the same bytes:
  *   y = saturate_u8(round_nearest_even(clip(((float)acc + bias[c]) * scale[c], lo, hi)))
  * with acc the exact int32 sum of the products and padding read as 0. */
@@ -57,5 +58,29 @@ int lk_qconv_pw_new(const lk_qconv_pw_params *p, lk_qconv_pw **out, lk_errbuf *e
 void lk_qconv_pw_free(lk_qconv_pw *k); /* NULL-safe */
 /* src: pixels * ic bytes (s8 or u8); dst: pixels * oc bytes; they must not overlap. */
 void lk_qconv_pw_run(const lk_qconv_pw *k, const void *src, uint8_t *dst);
+
+/* A network's first layer: 3x3 stride 2 from 3 s8 channels to 32 u8 ones, TFLite's SAME
+ * padding (0 top/left, 1 bottom/right; padding reads as 0), h and w even. */
+typedef struct lk_qconv_stem lk_qconv_stem; /* immutable once made: may run on many threads */
+
+typedef struct lk_qconv_stem_params {
+  int n, h, w;           /* input NHWC, 3 channels, s8; h and w even */
+  int oc;                /* 32 */
+  const int8_t *weights; /* oc * 27: [oc][ky][kx][ic] */
+  const float *bias;     /* oc: added to the accumulator in float */
+  const float *scale;    /* oc: multiplies (acc + bias) */
+  float lo, hi;          /* the activation's clip, as the depthwise one's (lo <= 0 <= hi) */
+} lk_qconv_stem_params;
+
+/* Copies what it needs from p; LK_EUNSUPPORTED for other shapes or a CPU without AVX-512
+ * VNNI and VBMI. */
+int lk_qconv_stem_new(const lk_qconv_stem_params *p, lk_qconv_stem **out, lk_errbuf *err);
+void lk_qconv_stem_free(lk_qconv_stem *k); /* NULL-safe */
+/* src: n*h*w*3 bytes (s8); dst: n*(h/2)*(w/2)*oc bytes; they must not overlap. */
+void lk_qconv_stem_run(const lk_qconv_stem *k, const int8_t *src, uint8_t *dst);
+
+/* dst[i] = table[src[i]] for i < n: the INT8 graph's input table (pixel value to its s8
+ * code), 64 bytes an instruction group with AVX-512 VBMI, else one at a time. */
+void lk_qconv_table(const int8_t table[256], const uint8_t *src, int8_t *dst, size_t n);
 
 #endif
