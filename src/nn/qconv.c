@@ -704,12 +704,8 @@ table_vbmi(const int8_t *table, const uint8_t *src, int8_t *dst, size_t n) {
 }
 
 void lk_qconv_table(const int8_t table[256], const uint8_t *src, int8_t *dst, size_t n) {
-  static int vbmi = -1; /* the CPU's answer, the same on every thread */
-  if (vbmi < 0) {
-    __builtin_cpu_init();
-    vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
-  }
-  if (vbmi) {
+  /* (libgcc's CPU model, filled by its constructor: a read, safe on any thread) */
+  if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw")) {
     table_vbmi(table, src, dst, n);
     return;
   }
